@@ -1,0 +1,113 @@
+//! `synchost export`.
+
+use std::io::Write;
+
+use anyhow::Result;
+use base64::Engine as _;
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use super::Global;
+use crate::error::usage;
+use crate::store::reports::ExportRecord;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The source to export.
+    source: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// One JSON object per record (tombstones included, with "deleted": true).
+    Jsonl,
+}
+
+pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
+    let config = global.config()?;
+    let store = Store::open_existing(&config.store_path(global.store.as_deref()))?;
+    if !store.has_source(&args.source)? {
+        return Err(usage(format!(
+            "the store has no source `{}`; run `synchost pull {}` first",
+            args.source, args.source
+        )));
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.format {
+        Format::Jsonl => store.for_each_record(&args.source, |record| {
+            serde_json::to_writer(&mut out, &to_json(record))?;
+            out.write_all(b"\n")?;
+            Ok(())
+        })?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Text content stays text; anything else is base64 with `content_encoding`.
+fn to_json(record: ExportRecord) -> Value {
+    let metadata: Value = serde_json::from_str(&record.metadata).unwrap_or(Value::String(record.metadata));
+    let mut object = json!({
+        "stream": record.stream,
+        "id": record.id,
+        "version": record.version,
+        "updated_at": record.updated_at,
+        "parent_id": record.parent_id,
+        "title": record.title,
+        "path": record.path,
+        "content_type": record.content_type,
+        "content_hash": record.content_hash,
+        "metadata": metadata,
+        "deleted": record.deleted,
+    });
+    let content = match record.content {
+        None => Value::Null,
+        Some(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Value::String(text),
+            Err(err) => {
+                object["content_encoding"] = json!("base64");
+                Value::String(base64::engine::general_purpose::STANDARD.encode(err.into_bytes()))
+            }
+        },
+    };
+    object["content"] = content;
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(content: &[u8]) -> ExportRecord {
+        ExportRecord {
+            stream: "items".into(),
+            id: "a".into(),
+            version: "1".into(),
+            updated_at: None,
+            parent_id: None,
+            title: Some("A".into()),
+            path: None,
+            content_type: "text/plain".into(),
+            content: Some(content.to_vec()),
+            content_hash: None,
+            metadata: "{\"tags\":[\"x\"]}".into(),
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn text_stays_text_and_binary_is_base64() {
+        let text = to_json(record(b"hello"));
+        assert_eq!(text["content"], "hello");
+        assert!(text.get("content_encoding").is_none());
+        assert_eq!(text["metadata"]["tags"][0], "x");
+        let binary = to_json(record(&[0xff, 0x00, 0x10]));
+        assert_eq!(binary["content_encoding"], "base64");
+        assert_eq!(binary["content"], "/wAQ");
+    }
+}

@@ -1,0 +1,106 @@
+//! `synchost plugin inspect FILE`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use super::JsonFlag;
+use crate::config::Limits;
+use crate::error::failed;
+use crate::net::client::ClientOptions;
+use crate::net::{HostPolicy, HttpClient, RetryPolicy};
+use crate::runtime::{PluginInstance, Runtime};
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The plugin (.wasm component).
+    file: PathBuf,
+    #[command(flatten)]
+    output: JsonFlag,
+}
+
+pub async fn run(args: InspectArgs) -> Result<()> {
+    let runtime = Runtime::new(Runtime::default_cache_dir())?;
+    let plugin = runtime.load(&args.file)?;
+    let limits = Limits::default();
+    // `describe` must not do I/O: the client it gets may reach no host at all.
+    let http = Arc::new(HttpClient::new(ClientOptions {
+        source: "inspect".into(),
+        policy: HostPolicy::new(&[]).map_err(anyhow::Error::msg)?,
+        credential: None,
+        concurrency: 1,
+        requests_per_second: None,
+        retry: RetryPolicy::default(),
+        max_response_bytes: limits.max_response_bytes,
+        request_timeout: limits.request_timeout,
+        max_requests: 0,
+    })?);
+    let mut instance = PluginInstance::new(&plugin, "inspect", http, &limits).await.map_err(|e| failed(e.0))?;
+    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+
+    if args.output.json {
+        let streams: Vec<_> = manifest
+            .streams
+            .iter()
+            .map(|s| json!({"name": s.name, "description": s.description, "supports_delta": s.supports_delta, "supports_push": s.supports_push}))
+            .collect();
+        let settings: Vec<_> = manifest
+            .settings
+            .iter()
+            .map(|s| json!({"name": s.name, "description": s.description, "required": s.required, "default": s.default_value}))
+            .collect();
+        let report = json!({
+            "file": plugin.path,
+            "name": manifest.name,
+            "version": manifest.version,
+            "description": manifest.description,
+            "contract": format!("synchost:source@{}", plugin.contract),
+            "size": plugin.size,
+            "sha256": plugin.sha256,
+            "imports": plugin.imports,
+            "max_page_size": manifest.max_page_size,
+            "streams": streams,
+            "settings": settings,
+            "load_ms": plugin.load_ms,
+            "cache_hit": plugin.cache_hit,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("{} {}: {}", manifest.name, manifest.version, manifest.description);
+    println!("file:          {}", plugin.path.display());
+    println!("contract:      synchost:source@{}", plugin.contract);
+    println!("size:          {} bytes", plugin.size);
+    println!("sha256:        {}", plugin.sha256);
+    println!(
+        "native code:   {} in {:.1} ms",
+        if plugin.cache_hit { "loaded from cache" } else { "compiled" },
+        plugin.load_ms
+    );
+    println!("max page size: {}", manifest.max_page_size);
+    println!("streams:");
+    for stream in &manifest.streams {
+        let mut traits = Vec::new();
+        if stream.supports_delta {
+            traits.push("delta");
+        }
+        if stream.supports_push {
+            traits.push("push");
+        }
+        println!("  {:<16} {} [{}]", stream.name, stream.description, traits.join(", "));
+    }
+    println!("settings:");
+    for setting in &manifest.settings {
+        let default = setting.default_value.as_deref().map(|d| format!(" (default {d})")).unwrap_or_default();
+        let required = if setting.required { " (required)" } else { "" };
+        println!("  {:<16} {}{required}{default}", setting.name, setting.description);
+    }
+    println!("imports:");
+    for import in &plugin.imports {
+        println!("  {import}");
+    }
+    Ok(())
+}

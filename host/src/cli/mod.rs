@@ -1,0 +1,146 @@
+//! The `synchost` command line: argument parsing, logging, exit codes, and
+//! one module per command.
+
+mod export;
+mod inspect;
+mod pull;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use crate::error::{kind_of, ExitKind};
+
+/// Sync records from remote systems into a local SQLite store, through
+/// sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "synchost", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (default: ./synchost.toml when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Store file (default: [store].path, else .synchost/synchost.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// More detail: each page with its timing, each plugin log line.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Everything, including each HTTP request.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Log line format (logs go to stderr; RUST_LOG filters them).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pull records from sources into the store (resumes unfinished runs).
+    Pull(pull::PullArgs),
+    /// Show each source and stream: records, tombstones, watermark, last run, pending work.
+    Status(status::StatusArgs),
+    /// List recent runs (the audit trail).
+    Runs(status::RunsArgs),
+    /// Write a source's stored records to stdout.
+    Export(export::ExportArgs),
+    /// Work with plugin files.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Show a plugin's manifest, contract version, imports, size and sha256.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Output switch shared by the commands that can print JSON.
+#[derive(Debug, Clone, Copy, Args)]
+struct JsonFlag {
+    /// Machine-readable JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { ExitKind::Usage.code() } else { 0 });
+        }
+    };
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(ExitKind::Failed.code());
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let kind = kind_of(&err);
+            match err.downcast_ref::<crate::error::Exit>() {
+                Some(exit) if kind == ExitKind::Interrupted => eprintln!("{exit}"),
+                Some(exit) => eprintln!("error: {exit}"),
+                None => eprintln!("error: {err:#}"),
+            }
+            ExitCode::from(kind.code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = Global { config: cli.config, store: cli.store, verbose: cli.verbose || cli.debug };
+    match cli.command {
+        Command::Pull(args) => pull::run(&global, args).await,
+        Command::Status(args) => status::status(&global, args),
+        Command::Runs(args) => status::runs(&global, args),
+        Command::Export(args) => export::run(&global, args),
+        Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,
+    }
+}
+
+/// Options every command sees.
+struct Global {
+    config: Option<PathBuf>,
+    store: Option<PathBuf>,
+    verbose: bool,
+}
+
+impl Global {
+    fn config(&self) -> anyhow::Result<crate::config::Config> {
+        crate::config::Config::load(self.config.as_deref())
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = if cli.debug {
+        "synchost=trace,info"
+    } else if cli.verbose {
+        "synchost=debug,warn"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,483 @@
+//! Configuration: `synchost.toml`, ad-hoc sources from the command line, and
+//! their resolution into a [`SourceConfig`] the engine can run.
+//!
+//! Secrets never live in the file: `auth` names environment variables, read
+//! here once, and the values go only to the HTTP layer (never to the plugin).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Deserialize;
+
+use crate::error::usage;
+use crate::net::{Credential, RetryPolicy};
+
+/// The default store location, relative to the working directory.
+pub const DEFAULT_STORE: &str = ".synchost/synchost.db";
+/// The default page size for `list`.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The hard maximum page size, whatever the config or plugin say.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Default HTTP concurrency per source.
+pub const DEFAULT_CONCURRENCY: u32 = 5;
+
+/// `synchost.toml` as written by the user.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub path: Option<PathBuf>,
+}
+
+/// `[sources.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub plugin: PathBuf,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub page_size: Option<u32>,
+    pub concurrency: Option<u32>,
+    /// Requests per second to each allowed host (token bucket); unlimited when absent.
+    pub requests_per_second: Option<f64>,
+    pub auth: Option<AuthSection>,
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub retry: RetrySection,
+}
+
+/// `[sources.NAME.auth]`: which environment variables hold the credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AuthSection {
+    Bearer {
+        token_env: String,
+    },
+    Basic {
+        username_env: String,
+        password_env: String,
+    },
+    Header {
+        name: String,
+        value_env: String,
+    },
+}
+
+/// `[sources.NAME.limits]`: the sandbox's bounds for this source's plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub memory_mb: Option<u64>,
+    pub cpu_ms_per_call: Option<u64>,
+    pub call_timeout_s: Option<u64>,
+    pub max_response_mb: Option<u64>,
+    pub request_timeout_s: Option<u64>,
+    pub max_requests_per_run: Option<u64>,
+    pub run_timeout_s: Option<u64>,
+}
+
+/// `[sources.NAME.retry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    pub max_retries: Option<u32>,
+    pub base_delay_ms: Option<u64>,
+    pub max_delay_ms: Option<u64>,
+    pub max_wait_s: Option<u64>,
+}
+
+/// Limits applied to one plugin instance and its run.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory cap per memory of the plugin.
+    pub memory_bytes: u64,
+    /// CPU time the plugin may spend executing in one call.
+    pub cpu_per_call: Duration,
+    /// Wall-clock time one call may take, including its HTTP requests.
+    pub call_timeout: Duration,
+    /// Largest HTTP response body handed to the plugin.
+    pub max_response_bytes: u64,
+    /// Default timeout of one HTTP request (the plugin may ask for less).
+    pub request_timeout: Duration,
+    /// HTTP requests one run may send.
+    pub max_requests_per_run: u64,
+    /// Wall-clock time one run (all streams of a source) may take.
+    pub run_timeout: Duration,
+}
+
+impl Limits {
+    fn from_section(section: &LimitsSection) -> Self {
+        const MIB: u64 = 1024 * 1024;
+        Limits {
+            memory_bytes: section.memory_mb.unwrap_or(256) * MIB,
+            cpu_per_call: Duration::from_millis(section.cpu_ms_per_call.unwrap_or(10_000)),
+            call_timeout: Duration::from_secs(section.call_timeout_s.unwrap_or(300)),
+            max_response_bytes: section.max_response_mb.unwrap_or(32) * MIB,
+            request_timeout: Duration::from_secs(section.request_timeout_s.unwrap_or(60)),
+            max_requests_per_run: section.max_requests_per_run.unwrap_or(10_000_000),
+            run_timeout: Duration::from_secs(section.run_timeout_s.unwrap_or(24 * 3600)),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_section(&LimitsSection::default())
+    }
+}
+
+/// A source ready to run: every path resolved, every secret read.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: String,
+    pub plugin: PathBuf,
+    pub settings: Vec<(String, String)>,
+    pub allowed_hosts: Vec<String>,
+    pub page_size: u32,
+    pub concurrency: u32,
+    pub requests_per_second: Option<f64>,
+    pub credential: Option<Credential>,
+    pub limits: Limits,
+    pub retry: RetryPolicy,
+}
+
+/// Command-line overrides that apply to every source of a run.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub page_size: Option<u32>,
+    pub concurrency: Option<u32>,
+}
+
+/// A loaded config file and the directory its relative paths start from.
+#[derive(Debug)]
+pub struct Config {
+    pub file: ConfigFile,
+    pub base_dir: PathBuf,
+    pub path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads `path`; a missing default file yields an empty config so ad-hoc
+    /// commands work without one.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let (path, explicit) = match path {
+            Some(path) => (path.to_path_buf(), true),
+            None => (PathBuf::from("synchost.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(Config {
+                    file: ConfigFile::default(),
+                    base_dir: PathBuf::from("."),
+                    path: None,
+                })
+            }
+            Err(err) => {
+                return Err(usage(format!(
+                    "cannot read config {}: {err}; pass --config PATH or create synchost.toml",
+                    path.display()
+                )))
+            }
+        };
+        let file = parse(&text).map_err(|message| {
+            usage(format!("invalid config {}: {message}", path.display()))
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Ok(Config {
+            file,
+            base_dir,
+            path: Some(path),
+        })
+    }
+
+    /// The store path: `--store`, else `[store].path`, else the default.
+    pub fn store_path(&self, flag: Option<&Path>) -> PathBuf {
+        match (flag, &self.file.store.path) {
+            (Some(path), _) => path.to_path_buf(),
+            (None, Some(path)) => self.base_dir.join(path),
+            (None, None) => PathBuf::from(DEFAULT_STORE),
+        }
+    }
+
+    /// Names of the configured sources, in order.
+    pub fn source_names(&self) -> Vec<String> {
+        self.file.sources.keys().cloned().collect()
+    }
+
+    /// Resolves `[sources.NAME]` for a run.
+    pub fn source(&self, name: &str, overrides: &Overrides) -> Result<SourceConfig> {
+        let section = self.file.sources.get(name).ok_or_else(|| {
+            let known = self.source_names();
+            let where_ = self
+                .path
+                .as_ref()
+                .map_or("no config file".to_string(), |p| p.display().to_string());
+            if known.is_empty() {
+                usage(format!("unknown source `{name}`: {where_} defines no sources"))
+            } else {
+                usage(format!(
+                    "unknown source `{name}` (in {where_}); known sources: {}",
+                    known.join(", ")
+                ))
+            }
+        })?;
+        resolve(
+            name,
+            self.base_dir.join(&section.plugin),
+            section,
+            overrides,
+        )
+    }
+}
+
+/// Parses a config file; the error names the line and column at fault.
+pub fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
+    toml::from_str::<ConfigFile>(text).map_err(|err| {
+        let position = err.span().map(|span| line_col(text, span.start));
+        let message = err.message().trim_end().to_string();
+        match position {
+            Some((line, col)) => format!("line {line}, column {col}: {message}"),
+            None => message,
+        }
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// A source given entirely on the command line (`--plugin FILE --set k=v`).
+pub fn ad_hoc_source(
+    plugin: &Path,
+    sets: &[String],
+    auth: Option<AuthSection>,
+    allowed_hosts: Option<Vec<String>>,
+    overrides: &Overrides,
+) -> Result<SourceConfig> {
+    let mut settings = BTreeMap::new();
+    for set in sets {
+        let (key, value) = set
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--set expects KEY=VALUE, got `{set}`")))?;
+        settings.insert(key.trim().to_string(), toml::Value::String(value.to_string()));
+    }
+    let name = plugin
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or("plugin")
+        .to_string();
+    let section = SourceSection {
+        plugin: plugin.to_path_buf(),
+        allowed_hosts,
+        page_size: None,
+        concurrency: None,
+        requests_per_second: None,
+        auth,
+        settings,
+        limits: LimitsSection::default(),
+        retry: RetrySection::default(),
+    };
+    resolve(&name, plugin.to_path_buf(), &section, overrides)
+}
+
+fn resolve(
+    name: &str,
+    plugin: PathBuf,
+    section: &SourceSection,
+    overrides: &Overrides,
+) -> Result<SourceConfig> {
+    let settings = section
+        .settings
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), setting_value(name, key, value)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let allowed_hosts = match &section.allowed_hosts {
+        Some(hosts) if !hosts.is_empty() => hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        Some(_) => return Err(usage(format!("source `{name}`: allowed_hosts is empty"))),
+        None => default_allowed_hosts(name, &settings)?,
+    };
+    let page_size = page_size(name, overrides.page_size.or(env_page_size()?).or(section.page_size))?;
+    let concurrency = overrides
+        .concurrency
+        .or(section.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
+    if !(1..=256).contains(&concurrency) {
+        return Err(usage(format!(
+            "source `{name}`: concurrency must be between 1 and 256, got {concurrency}"
+        )));
+    }
+    if let Some(rps) = section.requests_per_second {
+        if !(rps > 0.0 && rps.is_finite()) {
+            return Err(usage(format!(
+                "source `{name}`: requests_per_second must be a positive number"
+            )));
+        }
+    }
+    let credential = section
+        .auth
+        .as_ref()
+        .map(|auth| credential(name, auth))
+        .transpose()?;
+    let retry = &section.retry;
+    let defaults = RetryPolicy::default();
+    Ok(SourceConfig {
+        name: name.to_string(),
+        plugin,
+        settings,
+        allowed_hosts,
+        page_size,
+        concurrency,
+        requests_per_second: section.requests_per_second,
+        credential,
+        limits: Limits::from_section(&section.limits),
+        retry: RetryPolicy {
+            max_retries: retry.max_retries.unwrap_or(defaults.max_retries),
+            base_delay: retry
+                .base_delay_ms
+                .map_or(defaults.base_delay, Duration::from_millis),
+            max_delay: retry
+                .max_delay_ms
+                .map_or(defaults.max_delay, Duration::from_millis),
+            max_wait: retry.max_wait_s.map_or(defaults.max_wait, Duration::from_secs),
+        },
+    })
+}
+
+fn setting_value(source: &str, key: &str, value: &toml::Value) -> Result<String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err(usage(format!(
+            "source `{source}`: setting `{key}` must be a string, number or boolean"
+        ))),
+    }
+}
+
+/// Without `allowed_hosts`, a source may reach only the host of its `base_url`.
+fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Vec<String>> {
+    let Some((_, base_url)) = settings.iter().find(|(key, _)| key == "base_url") else {
+        return Err(usage(format!(
+            "source `{name}` has neither allowed_hosts nor settings.base_url: \
+             set one so synchost knows which hosts the plugin may reach"
+        )));
+    };
+    let url = url::Url::parse(base_url)
+        .map_err(|err| usage(format!("source `{name}`: base_url `{base_url}` is not a URL: {err}")))?;
+    match url.host_str() {
+        Some(host) => Ok(vec![host.to_ascii_lowercase()]),
+        None => Err(usage(format!("source `{name}`: base_url `{base_url}` has no host"))),
+    }
+}
+
+fn env_page_size() -> Result<Option<u32>> {
+    match std::env::var("SYNCHOST_PAGE_SIZE") {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| usage(format!("SYNCHOST_PAGE_SIZE must be a number, got `{value}`"))),
+        Err(_) => Ok(None),
+    }
+}
+
+fn page_size(name: &str, requested: Option<u32>) -> Result<u32> {
+    let size = requested.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(usage(format!(
+            "source `{name}`: page size must be between 1 and {MAX_PAGE_SIZE}, got {size}"
+        )));
+    }
+    Ok(size)
+}
+
+fn credential(source: &str, auth: &AuthSection) -> Result<Credential> {
+    let read = |var: &str| {
+        std::env::var(var).map_err(|_| {
+            usage(format!(
+                "source `{source}`: credential variable {var} is not set; export it before running"
+            ))
+        })
+    };
+    Ok(match auth {
+        AuthSection::Bearer { token_env } => Credential::bearer(&read(token_env)?),
+        AuthSection::Basic {
+            username_env,
+            password_env,
+        } => Credential::basic(&read(username_env)?, &read(password_env)?),
+        AuthSection::Header { name, value_env } => Credential::header(name, &read(value_env)?)
+            .map_err(|err| usage(format!("source `{source}`: {err}")))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_error_names_the_line() {
+        let text = "[store]\npath = \".x\"\n[sources.items]\nplugin = 12\n";
+        let err = parse(text).unwrap_err();
+        assert!(err.starts_with("line 4"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = parse("[sources.a]\nplugin = \"a.wasm\"\npage_sise = 3\n").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("page_sise"), "{err}");
+    }
+
+    #[test]
+    fn default_allowed_host_is_base_url_host() {
+        let file = parse(
+            "[sources.a]\nplugin = \"a.wasm\"\n[sources.a.settings]\nbase_url = \"http://Example.com:8080/x\"\n",
+        )
+        .unwrap();
+        let config = Config {
+            file,
+            base_dir: PathBuf::from("/cfg"),
+            path: None,
+        };
+        let source = config.source("a", &Overrides::default()).unwrap();
+        assert_eq!(source.allowed_hosts, vec!["example.com".to_string()]);
+        assert_eq!(source.plugin, PathBuf::from("/cfg/a.wasm"));
+        assert_eq!(source.page_size, DEFAULT_PAGE_SIZE);
+    }
+
+    #[test]
+    fn page_size_is_bounded() {
+        assert!(page_size("a", Some(1001)).is_err());
+        assert!(page_size("a", Some(0)).is_err());
+        assert_eq!(page_size("a", Some(1000)).unwrap(), 1000);
+    }
+
+    #[test]
+    fn missing_credential_variable_is_named() {
+        let auth = AuthSection::Bearer {
+            token_env: "SYNCHOST_TEST_SURELY_UNSET".into(),
+        };
+        let err = credential("a", &auth).unwrap_err().to_string();
+        assert!(err.contains("SYNCHOST_TEST_SURELY_UNSET"), "{err}");
+    }
+}

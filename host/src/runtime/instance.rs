@@ -1,0 +1,148 @@
+//! One instantiated plugin. Every call runs under the source's limits:
+//! memory (per linear memory), a CPU budget counted in epoch ticks while the
+//! guest executes, and a wall-clock timeout that also covers its HTTP. After
+//! a trap or a timeout the instance is unusable and must be replaced.
+
+use std::sync::Arc;
+
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::{source_export, types, SourcePlugin};
+use super::host::HostState;
+use super::plugin::LoadedPlugin;
+use crate::config::Limits;
+use crate::net::HttpClient;
+
+/// Why a call into the plugin produced no answer. The message names the
+/// plugin and the limit involved.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CallError(pub String);
+
+pub struct PluginInstance {
+    store: Store<HostState>,
+    bindings: SourcePlugin,
+    limits: Limits,
+    name: String,
+    broken: Option<String>,
+}
+
+impl PluginInstance {
+    /// Instantiates `plugin` in a fresh store.
+    pub async fn new(
+        plugin: &LoadedPlugin,
+        name: &str,
+        http: Arc<HttpClient>,
+        limits: &Limits,
+    ) -> Result<PluginInstance, CallError> {
+        let engine = plugin.pre.engine();
+        let state = HostState::new(name, http, limits.memory_bytes, limits.cpu_per_call);
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut context| {
+            let state = context.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks > state.cpu_budget_ticks {
+                state.cpu_exceeded = true;
+                return Err(wasmtime::format_err!("CPU budget exceeded"));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let bindings = plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|err| CallError(format!("plugin {name} failed to start: {err:#}")))?;
+        Ok(PluginInstance { store, bindings, limits: limits.clone(), name: name.to_string(), broken: None })
+    }
+
+    pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
+        self.guarded("describe", async |guest, store| guest.call_describe(store).await).await
+    }
+
+    pub async fn configure(&mut self, settings: &[(String, String)]) -> Result<Result<(), types::Error>, CallError> {
+        self.guarded("configure", async |guest, store| guest.call_configure(store, settings).await).await
+    }
+
+    pub async fn list(
+        &mut self,
+        stream: &str,
+        cursor: Option<&str>,
+        since: Option<&str>,
+        limit: u32,
+    ) -> Result<Result<types::Page, types::Error>, CallError> {
+        self.guarded("list", async |guest, store| guest.call_list(store, stream, cursor, since, limit).await)
+            .await
+    }
+
+    pub async fn fetch(
+        &mut self,
+        stream: &str,
+        ids: &[String],
+    ) -> Result<Vec<Result<types::Record, types::Error>>, CallError> {
+        let results = self.guarded("fetch", async |guest, store| guest.call_fetch(store, stream, ids).await).await?;
+        if results.len() != ids.len() {
+            return Err(CallError(format!(
+                "plugin {} answered fetch of {} ids with {} results",
+                self.name,
+                ids.len(),
+                results.len()
+            )));
+        }
+        Ok(results)
+    }
+
+    /// Runs one export call under the limits and turns traps into messages.
+    async fn guarded<R>(
+        &mut self,
+        call: &str,
+        run: impl AsyncFnOnce(&source_export::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        if let Some(why) = &self.broken {
+            return Err(CallError(format!("plugin {} is unusable after an earlier failure: {why}", self.name)));
+        }
+        let state = self.store.data_mut();
+        state.cpu_ticks = 0;
+        state.cpu_exceeded = false;
+        state.memory.exceeded = false;
+        self.store.set_epoch_deadline(1);
+        let timeout = self.limits.call_timeout;
+        let guest = self.bindings.synchost_source_source();
+        let outcome = tokio::time::timeout(timeout, run(guest, &mut self.store)).await;
+        let message = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(trap)) => {
+                let state = self.store.data();
+                if state.cpu_exceeded {
+                    format!(
+                        "plugin {} exceeded its CPU budget of {} ms in `{call}` (limits.cpu_ms_per_call)",
+                        self.name,
+                        self.limits.cpu_per_call.as_millis()
+                    )
+                } else if state.memory.exceeded {
+                    format!(
+                        "plugin {} exceeded its memory limit of {} MiB in `{call}` (limits.memory_mb)",
+                        self.name,
+                        self.limits.memory_bytes / (1024 * 1024)
+                    )
+                } else {
+                    format!("plugin {} crashed in `{call}`: {}", self.name, trap_summary(&trap))
+                }
+            }
+            Err(_) => format!(
+                "plugin {} did not answer `{call}` within {} s (limits.call_timeout_s)",
+                self.name,
+                timeout.as_secs()
+            ),
+        };
+        self.broken = Some(message.clone());
+        Err(CallError(message))
+    }
+}
+
+/// The trap's cause without the full wasm backtrace.
+fn trap_summary(error: &wasmtime::Error) -> String {
+    let full = format!("{error:#}");
+    full.lines().next().unwrap_or("trap").chars().take(500).collect()
+}

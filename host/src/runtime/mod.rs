@@ -1,0 +1,92 @@
+//! The sandbox: one wasmtime [`Engine`] per process, components compiled once
+//! and cached on disk, checked at load (contract version, imports), and run
+//! in fresh stores with memory, CPU and wall-clock limits.
+//!
+//! - [`bindings`]: the host side of the WIT contract.
+//! - [`plugin`]: loading, validating and caching a plugin component.
+//! - [`instance`]: one instantiated plugin and its limited calls.
+//! - [`host`]: what the plugin imports: `http`, `log`, and a closed WASI.
+
+pub mod bindings;
+pub mod host;
+pub mod instance;
+pub mod plugin;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+pub use instance::{CallError, PluginInstance};
+pub use plugin::{LoadedPlugin, SUPPORTED_CONTRACT};
+
+use host::HostState;
+
+/// How often the engine's epoch advances: the granularity of CPU budgets.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// wasmtime's error type is its own since 42; keep its whole chain as text.
+pub(crate) fn wasm_error(error: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{error:#}")
+}
+
+/// The process-wide engine, linker and compile cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: PathBuf,
+}
+
+impl Runtime {
+    /// Creates the engine and starts its epoch ticker. Compiled components
+    /// are cached under `cache_dir`.
+    pub fn new(cache_dir: PathBuf) -> Result<Arc<Runtime>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(crate::runtime::wasm_error)?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        // WASI is linked with an empty context (no files, env, args, sockets);
+        // the import check refuses components that ask for more than basics.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(crate::runtime::wasm_error)?;
+        bindings::SourcePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(crate::runtime::wasm_error)?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("synchost-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            cache_dir,
+        }))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Where compiled components are cached: `SYNCHOST_CACHE_DIR`, else the
+    /// user's cache directory.
+    pub fn default_cache_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("SYNCHOST_CACHE_DIR") {
+            return PathBuf::from(dir);
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("synchost").join("compiled")
+    }
+}

@@ -1,0 +1,114 @@
+//! Read-only queries behind `synchost status` and `synchost export`.
+
+use anyhow::Result;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::Store;
+
+/// One stream's state, as `synchost status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamStatus {
+    pub source: String,
+    pub stream: String,
+    pub records: u64,
+    pub tombstones: u64,
+    pub watermark: Option<String>,
+    /// `idle`, or `running` when a run is unfinished (resumable).
+    pub state: String,
+    pub completed_at: Option<String>,
+    pub pending_failed: u64,
+    pub skipped_not_found: u64,
+    pub last_run_outcome: Option<String>,
+    pub last_run_at: Option<String>,
+}
+
+/// One stored record, as `synchost export` writes it.
+#[derive(Debug, Clone)]
+pub struct ExportRecord {
+    pub stream: String,
+    pub id: String,
+    pub version: String,
+    pub updated_at: Option<String>,
+    pub parent_id: Option<String>,
+    pub title: Option<String>,
+    pub path: Option<String>,
+    pub content_type: String,
+    pub content: Option<Vec<u8>>,
+    pub content_hash: Option<String>,
+    pub metadata: String,
+    pub deleted: bool,
+}
+
+impl Store {
+    /// Every stream of every source (or of one), with its counts.
+    pub fn status(&self, source: Option<&str>) -> Result<Vec<StreamStatus>> {
+        let mut statement = self.conn.prepare(
+            "SELECT s.source, s.stream,
+                    (SELECT count(*) FROM records r WHERE r.source = s.source AND r.stream = s.stream AND r.deleted_at IS NULL),
+                    (SELECT count(*) FROM records r WHERE r.source = s.source AND r.stream = s.stream AND r.deleted_at IS NOT NULL),
+                    s.watermark, s.state, s.completed_at,
+                    (SELECT count(*) FROM work_items w WHERE w.source = s.source AND w.stream = s.stream AND w.status = 'failed'),
+                    (SELECT count(*) FROM work_items w WHERE w.source = s.source AND w.stream = s.stream AND w.status = 'skipped'),
+                    (SELECT outcome FROM runs u WHERE u.source = s.source ORDER BY u.id DESC LIMIT 1),
+                    (SELECT started_at FROM runs u WHERE u.source = s.source ORDER BY u.id DESC LIMIT 1)
+             FROM streams s WHERE (?1 IS NULL OR s.source = ?1) ORDER BY s.source, s.stream",
+        )?;
+        let rows = statement.query_map(params![source], |row| {
+            Ok(StreamStatus {
+                source: row.get(0)?,
+                stream: row.get(1)?,
+                records: row.get::<_, i64>(2)? as u64,
+                tombstones: row.get::<_, i64>(3)? as u64,
+                watermark: row.get(4)?,
+                state: row.get(5)?,
+                completed_at: row.get(6)?,
+                pending_failed: row.get::<_, i64>(7)? as u64,
+                skipped_not_found: row.get::<_, i64>(8)? as u64,
+                last_run_outcome: row.get(9)?,
+                last_run_at: row.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// True when the store knows `source`.
+    pub fn has_source(&self, source: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM streams WHERE source = ?1)",
+            params![source],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Calls `each` for every record of `source`, streaming (memory stays flat).
+    pub fn for_each_record(
+        &self,
+        source: &str,
+        mut each: impl FnMut(ExportRecord) -> Result<()>,
+    ) -> Result<()> {
+        let mut statement = self.conn.prepare(
+            "SELECT stream, id, version, updated_at, parent_id, title, path, content_type, content,
+                    content_hash, metadata, deleted_at IS NOT NULL
+             FROM records WHERE source = ?1 ORDER BY stream, id",
+        )?;
+        let mut rows = statement.query(params![source])?;
+        while let Some(row) = rows.next()? {
+            each(ExportRecord {
+                stream: row.get(0)?,
+                id: row.get(1)?,
+                version: row.get(2)?,
+                updated_at: row.get(3)?,
+                parent_id: row.get(4)?,
+                title: row.get(5)?,
+                path: row.get(6)?,
+                content_type: row.get(7)?,
+                content: row.get(8)?,
+                content_hash: row.get(9)?,
+                metadata: row.get(10)?,
+                deleted: row.get(11)?,
+            })?;
+        }
+        Ok(())
+    }
+}

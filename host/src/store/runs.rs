@@ -1,0 +1,122 @@
+//! The audit trail: one row per pull of a source.
+
+use anyhow::Result;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{now, Store};
+
+/// What a run is started with.
+pub struct RunStart<'a> {
+    pub source: &'a str,
+    pub plugin_name: &'a str,
+    pub plugin_version: &'a str,
+    pub plugin_sha256: &'a str,
+    pub full: bool,
+    pub resumed: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunEnd {
+    /// `succeeded`, `incomplete`, `failed`, `auth_failed` or `interrupted`.
+    pub outcome: String,
+    pub written: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub deleted: u64,
+    pub requests: u64,
+    pub duration_ms: u64,
+    pub peak_rss_kb: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// A run as listed by `synchost runs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub source: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub user: Option<String>,
+    pub plugin: String,
+    pub plugin_sha256: String,
+    pub full: bool,
+    pub resumed: bool,
+    pub outcome: String,
+    pub written: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub deleted: u64,
+    pub requests: u64,
+    pub duration_ms: Option<u64>,
+    pub peak_rss_kb: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl Store {
+    pub fn start_run(&self, run: &RunStart) -> Result<i64> {
+        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok();
+        self.conn.execute(
+            "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![run.source, now(), user, run.plugin_name, run.plugin_version, run.plugin_sha256, run.full, run.resumed],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = ?3, written = ?4, skipped = ?5, failed = ?6,
+                    deleted = ?7, requests = ?8, duration_ms = ?9, peak_rss_kb = ?10, error = ?11
+             WHERE id = ?1",
+            params![
+                id,
+                now(),
+                end.outcome,
+                end.written as i64,
+                end.skipped as i64,
+                end.failed as i64,
+                end.deleted as i64,
+                end.requests as i64,
+                end.duration_ms as i64,
+                end.peak_rss_kb.map(|v| v as i64),
+                end.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The latest runs, newest first, optionally of one source.
+    pub fn runs(&self, source: Option<&str>, limit: u32) -> Result<Vec<RunRow>> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, source, started_at, finished_at, user, plugin_name || ' ' || plugin_version,
+                    plugin_sha256, full, resumed, outcome, written, skipped, failed, deleted, requests,
+                    duration_ms, peak_rss_kb, error
+             FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![source, limit], |row| {
+            Ok(RunRow {
+                id: row.get(0)?,
+                source: row.get(1)?,
+                started_at: row.get(2)?,
+                finished_at: row.get(3)?,
+                user: row.get(4)?,
+                plugin: row.get(5)?,
+                plugin_sha256: row.get(6)?,
+                full: row.get(7)?,
+                resumed: row.get(8)?,
+                outcome: row.get(9)?,
+                written: row.get::<_, i64>(10)? as u64,
+                skipped: row.get::<_, i64>(11)? as u64,
+                failed: row.get::<_, i64>(12)? as u64,
+                deleted: row.get::<_, i64>(13)? as u64,
+                requests: row.get::<_, i64>(14)? as u64,
+                duration_ms: row.get::<_, Option<i64>>(15)?.map(|v| v as u64),
+                peak_rss_kb: row.get::<_, Option<i64>>(16)?.map(|v| v as u64),
+                error: row.get(17)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

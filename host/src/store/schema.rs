@@ -1,0 +1,192 @@
+//! The schema, as forward-only migrations. `PRAGMA user_version` holds the
+//! number of migrations applied; a store newer than this binary is refused.
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+/// Each entry moves the schema one version forward. Never edit a released
+/// entry: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    -- One row per configured source and the plugin that last ran it.
+    CREATE TABLE sources (
+        name            TEXT PRIMARY KEY,
+        plugin_name     TEXT NOT NULL,
+        plugin_version  TEXT NOT NULL,
+        plugin_sha256   TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    );
+
+    -- The checkpoint of each stream: the run in progress (cursor, generation,
+    -- the watermark it will store) and the last complete watermark.
+    CREATE TABLE streams (
+        source              TEXT NOT NULL,
+        stream              TEXT NOT NULL,
+        state               TEXT NOT NULL DEFAULT 'idle' CHECK (state IN ('idle', 'running')),
+        generation          INTEGER NOT NULL DEFAULT 0,
+        full                INTEGER NOT NULL DEFAULT 0,
+        since               TEXT,
+        cursor              TEXT,
+        listing_done        INTEGER NOT NULL DEFAULT 0,
+        pending_watermark   TEXT,
+        total_hint          INTEGER,
+        run_started_at      TEXT,
+        run_plugin_version  TEXT,
+        watermark           TEXT,
+        completed_at        TEXT,
+        PRIMARY KEY (source, stream)
+    );
+
+    -- The mirror. `version` is also the base for pushes; `seen_generation`
+    -- drives tombstones after a full enumeration.
+    CREATE TABLE records (
+        source          TEXT NOT NULL,
+        stream          TEXT NOT NULL,
+        id              TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        updated_at      TEXT,
+        parent_id       TEXT,
+        title           TEXT,
+        path            TEXT,
+        content_type    TEXT NOT NULL,
+        content         BLOB,
+        content_hash    TEXT,
+        metadata        TEXT NOT NULL DEFAULT '{}',
+        seen_generation INTEGER NOT NULL,
+        synced_at       TEXT NOT NULL,
+        deleted_at      TEXT,
+        PRIMARY KEY (source, stream, id)
+    );
+    CREATE INDEX records_by_generation ON records (source, stream, seen_generation);
+
+    -- Items of the current run that did not complete on the first try:
+    -- failed (retried at the end of the run and by the next run) or skipped
+    -- (not found). Completed items are the records themselves.
+    CREATE TABLE work_items (
+        source      TEXT NOT NULL,
+        stream      TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        generation  INTEGER NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('completed', 'failed', 'skipped')),
+        attempts    INTEGER NOT NULL DEFAULT 1,
+        last_error  TEXT,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (source, stream, id)
+    );
+
+    -- Content-addressed binaries, stored as files named by their sha256.
+    CREATE TABLE blobs (
+        hash        TEXT PRIMARY KEY,
+        size        INTEGER NOT NULL,
+        media_type  TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+
+    -- Which blobs each record references, and at which remote version.
+    CREATE TABLE record_blobs (
+        source      TEXT NOT NULL,
+        stream      TEXT NOT NULL,
+        record_id   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        hash        TEXT NOT NULL REFERENCES blobs (hash),
+        PRIMARY KEY (source, stream, record_id, name)
+    );
+
+    -- The audit trail: one row per `synchost pull` of a source.
+    CREATE TABLE runs (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        source          TEXT NOT NULL,
+        started_at      TEXT NOT NULL,
+        finished_at     TEXT,
+        user            TEXT,
+        plugin_name     TEXT NOT NULL,
+        plugin_version  TEXT NOT NULL,
+        plugin_sha256   TEXT NOT NULL,
+        full            INTEGER NOT NULL DEFAULT 0,
+        resumed         INTEGER NOT NULL DEFAULT 0,
+        outcome         TEXT NOT NULL DEFAULT 'running',
+        written         INTEGER NOT NULL DEFAULT 0,
+        skipped         INTEGER NOT NULL DEFAULT 0,
+        failed          INTEGER NOT NULL DEFAULT 0,
+        deleted         INTEGER NOT NULL DEFAULT 0,
+        requests        INTEGER NOT NULL DEFAULT 0,
+        duration_ms     INTEGER,
+        peak_rss_kb     INTEGER,
+        error           TEXT
+    );
+    CREATE INDEX runs_by_source ON runs (source, id);
+
+    -- Local edits waiting to be pushed, with the version they were based on.
+    CREATE TABLE outbox (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        source       TEXT NOT NULL,
+        stream       TEXT NOT NULL,
+        record_id    TEXT,
+        base_version TEXT,
+        op           TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+        title        TEXT,
+        content      BLOB,
+        metadata     TEXT NOT NULL DEFAULT '{}',
+        state        TEXT NOT NULL DEFAULT 'pending',
+        created_at   TEXT NOT NULL,
+        last_error   TEXT
+    );
+
+    -- Pushes the remote refused because it changed: both sides are kept.
+    CREATE TABLE conflicts (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        outbox_id      INTEGER NOT NULL REFERENCES outbox (id),
+        remote_version TEXT NOT NULL,
+        remote_content BLOB,
+        remote_meta    TEXT NOT NULL DEFAULT '{}',
+        created_at     TEXT NOT NULL,
+        resolved_at    TEXT
+    );
+    "#,
+];
+
+/// The schema version this binary writes.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Applies the missing migrations, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if applied > current_version() {
+        anyhow::bail!(
+            "the store has schema version {applied}, newer than this synchost supports ({}); \
+             upgrade synchost",
+            current_version()
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying store migration {version}"))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_refuse_newer_stores() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, current_version());
+        conn.pragma_update(None, "user_version", current_version() + 1).unwrap();
+        assert!(migrate(&mut conn).unwrap_err().to_string().contains("newer"));
+    }
+}

@@ -1,0 +1,245 @@
+//! Progress events and how they are shown: a live bar on a terminal, plain
+//! periodic lines otherwise, or JSON lines on stdout with `--json`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A live bar on stderr.
+    Bar,
+    /// A line on stderr every few seconds.
+    Plain,
+    /// One JSON object per event on stdout.
+    Json,
+}
+
+impl ProgressMode {
+    /// The bar when stderr is a terminal and logs are quiet, else plain lines.
+    pub fn detect(json: bool, verbose: bool) -> ProgressMode {
+        if json {
+            ProgressMode::Json
+        } else if std::io::stderr().is_terminal() && !verbose {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Plain
+        }
+    }
+}
+
+/// Counts of one stream's run so far (this invocation).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    /// New or changed records written.
+    pub written: u64,
+    /// Unchanged (same version) or not found.
+    pub skipped: u64,
+    /// Failed after retries (pending for the next run).
+    pub failed: u64,
+    /// Tombstoned or reported deleted.
+    pub deleted: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.written += other.written;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.deleted += other.deleted;
+    }
+
+    pub fn processed(&self) -> u64 {
+        self.written + self.skipped + self.failed
+    }
+}
+
+/// Something worth telling the user.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event<'a> {
+    StreamStarted { source: &'a str, stream: &'a str, resumed: bool, full: bool, done: u64 },
+    Page { source: &'a str, stream: &'a str, done: u64, total: Option<u64>, records: usize, elapsed_ms: u64, counts: &'a Counts },
+    Note { source: &'a str, message: &'a str },
+    StreamFinished { source: &'a str, stream: &'a str, complete: bool, counts: &'a Counts, elapsed_ms: u64 },
+}
+
+/// Shows events in the chosen mode.
+pub struct Reporter {
+    mode: ProgressMode,
+    state: Mutex<ReporterState>,
+}
+
+struct ReporterState {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    base_done: u64,
+    last_line: Instant,
+}
+
+const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
+
+impl Reporter {
+    pub fn new(mode: ProgressMode) -> Reporter {
+        Reporter {
+            mode,
+            state: Mutex::new(ReporterState {
+                bar: None,
+                started: Instant::now(),
+                base_done: 0,
+                last_line: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn mode(&self) -> ProgressMode {
+        self.mode
+    }
+
+    pub fn event(&self, event: &Event) {
+        if self.mode == ProgressMode::Json {
+            if let Ok(line) = serde_json::to_string(event) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+            }
+            return;
+        }
+        let mut state = self.state.lock().unwrap();
+        match event {
+            Event::StreamStarted { source, stream, resumed, done, .. } => {
+                state.started = Instant::now();
+                state.base_done = *done;
+                state.last_line = Instant::now();
+                if *resumed {
+                    self.line(&mut state, &format!("Resuming {source}/{stream} from its checkpoint ({done} done)"));
+                }
+                if self.mode == ProgressMode::Bar {
+                    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
+                    bar.set_prefix(stream.to_string());
+                    bar.set_style(spinner_style());
+                    bar.set_position(*done);
+                    state.bar = Some(bar);
+                }
+            }
+            Event::Page { stream, done, total, counts, .. } => {
+                if let Some(bar) = &state.bar {
+                    if let Some(total) = total {
+                        if bar.length() != Some(*total) {
+                            bar.set_length(*total);
+                            bar.set_style(bar_style());
+                        }
+                    } else {
+                        bar.set_style(spinner_style());
+                    }
+                    bar.set_position(*done);
+                    bar.set_message(format!("{} skipped, {} failed", counts.skipped, counts.failed));
+                } else if state.last_line.elapsed() >= PLAIN_INTERVAL {
+                    state.last_line = Instant::now();
+                    let rate = rate(done.saturating_sub(state.base_done), state.started.elapsed());
+                    let line = format!(
+                        "Syncing {stream}: {} · {rate:.0}/s · {} skipped, {} failed",
+                        progress_text(*done, *total),
+                        counts.skipped,
+                        counts.failed
+                    );
+                    eprintln!("{line}");
+                }
+            }
+            Event::Note { message, .. } => self.line(&mut state, message),
+            Event::StreamFinished { .. } => {
+                if let Some(bar) = state.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+
+    /// A line that does not disturb the bar.
+    fn line(&self, state: &mut ReporterState, text: &str) {
+        match &state.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// Prints a final line (summaries) on stderr, or on stdout as JSON.
+    pub fn summary<T: Serialize>(&self, text: &str, json: &T) {
+        if self.mode == ProgressMode::Json {
+            if let Ok(line) = serde_json::to_string(json) {
+                println!("{line}");
+            }
+        } else {
+            let state = self.state.lock().unwrap();
+            self.line_locked(&state, text);
+        }
+    }
+
+    fn line_locked(&self, state: &ReporterState, text: &str) {
+        match &state.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+fn rate(done: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        done as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+fn progress_text(done: u64, total: Option<u64>) -> String {
+    match total {
+        Some(total) if total > 0 => format!("{done}/{total} ({}%)", done * 100 / total.max(1)),
+        _ => format!("{done}"),
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "Syncing {prefix}: {pos}/{len} ({percent}%) [{bar:25}] · {per_sec} · ETA {eta} · {msg}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ")
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} Syncing {prefix}: {pos} · {per_sec} · {msg}").expect("valid template")
+}
+
+/// `2m 34s`, `3.2s`, `0.4s`.
+pub fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else if secs < 3600.0 {
+        format!("{}m {}s", (secs / 60.0) as u64, (secs % 60.0) as u64)
+    } else {
+        format!("{}h {}m", (secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_wrote_them() {
+        assert_eq!(human_duration(Duration::from_millis(3200)), "3.2s");
+        assert_eq!(human_duration(Duration::from_secs(154)), "2m 34s");
+        assert_eq!(human_duration(Duration::from_secs(3720)), "1h 2m");
+    }
+
+    #[test]
+    fn progress_shows_percent_when_total_is_known() {
+        assert_eq!(progress_text(234, Some(1000)), "234/1000 (23%)");
+        assert_eq!(progress_text(5, None), "5");
+    }
+}

@@ -1,0 +1,657 @@
+//! The pull engine: DESIGN.md "Pull, step by step".
+//!
+//! For each stream: open or resume its run, list page after page (the host
+//! owns the loop), skip unchanged items by version, fetch partial records,
+//! download changed blobs, and commit each page with its cursor in one
+//! transaction. At the end, retry failed items a bounded number of times;
+//! only a complete run stores its watermark and tombstones what a full
+//! enumeration did not see.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::blobs::BlobFetcher;
+use super::progress::{human_duration, Counts, Event, Reporter};
+use crate::config::{SourceConfig, MAX_PAGE_SIZE};
+use crate::error::{auth, failed, interrupted, usage};
+use crate::net::client::ClientOptions;
+use crate::net::{HostPolicy, HttpClient, HttpStats};
+use crate::runtime::bindings::types::{self, Manifest, StreamInfo};
+use crate::runtime::{PluginInstance, Runtime};
+use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
+use crate::store::runs::{RunEnd, RunStart};
+use crate::store::{Store, StreamCheckpoint};
+
+/// Ids per `fetch` call.
+const FETCH_BATCH: usize = 100;
+/// Rounds of retries for failed items at the end of a run.
+const RETRY_ROUNDS: u32 = 2;
+/// Consecutive pages with nothing in them (but a next cursor) before the
+/// listing is declared stuck.
+const MAX_EMPTY_PAGES: u32 = 100;
+/// Times one call is repeated because the plugin reported a rate limit.
+const MAX_CALL_RATE_LIMITS: u32 = 10;
+/// Largest metadata JSON a record may carry.
+const MAX_METADATA_BYTES: usize = 1 << 20;
+
+/// Options of one `synchost pull`.
+#[derive(Clone)]
+pub struct PullOptions {
+    /// Enumerate everything (and tombstone what is gone), ignoring watermarks.
+    pub full: bool,
+    /// A checkpoint older than this starts fresh.
+    pub checkpoint_ttl: Duration,
+    /// Blob downloads at once.
+    pub blob_concurrency: usize,
+    /// Cancelled on Ctrl+C.
+    pub cancel: CancellationToken,
+}
+
+/// What one source's pull did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSummary {
+    pub source: String,
+    pub plugin: String,
+    pub streams: Vec<StreamSummary>,
+    pub counts: Counts,
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub duration_ms: u64,
+    pub plugin_load_ms: f64,
+    pub plugin_cache_hit: bool,
+    pub peak_rss_kb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamSummary {
+    pub stream: String,
+    pub counts: Counts,
+    pub complete: bool,
+    pub resumed: bool,
+}
+
+/// Pulls every stream of one source. The run is recorded in the store
+/// whatever its outcome.
+pub async fn pull_source(
+    runtime: &Runtime,
+    store: &mut Store,
+    source: &SourceConfig,
+    options: &PullOptions,
+    reporter: &Reporter,
+) -> Result<SourceSummary> {
+    let started = Instant::now();
+    let plugin = runtime.load(&source.plugin)?;
+    let policy = HostPolicy::new(&source.allowed_hosts).map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
+    let http = Arc::new(HttpClient::new(ClientOptions {
+        source: source.name.clone(),
+        policy,
+        credential: source.credential.clone(),
+        concurrency: source.concurrency,
+        requests_per_second: source.requests_per_second,
+        retry: source.retry.clone(),
+        max_response_bytes: source.limits.max_response_bytes,
+        request_timeout: source.limits.request_timeout,
+        max_requests: source.limits.max_requests_per_run,
+    })?);
+    let mut instance = PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
+        .await
+        .map_err(|e| failed(e.0))?;
+    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+    check_manifest(&source.name, &manifest)?;
+    match instance.configure(&source.settings).await.map_err(|e| failed(e.0))? {
+        Ok(()) => {}
+        Err(types::Error::InvalidConfig(why)) => {
+            return Err(usage(format!("source `{}`: the plugin refused its settings: {why}", source.name)))
+        }
+        Err(error) => return Err(classify(&source.name, "configure", error)),
+    }
+    store.register_source(&source.name, &manifest.name, &manifest.version, &plugin.sha256)?;
+
+    let mut engine = SourcePull {
+        source,
+        manifest: &manifest,
+        instance,
+        blobs: BlobFetcher::new(http.clone(), store.blob_dir(), options.blob_concurrency),
+        options,
+        reporter,
+    };
+    let any_resumed = manifest
+        .streams
+        .iter()
+        .map(|s| store.checkpoint(&source.name, &s.name).map(|c| c.running))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .any(|running| running);
+    let run_id = store.start_run(&RunStart {
+        source: &source.name,
+        plugin_name: &manifest.name,
+        plugin_version: &manifest.version,
+        plugin_sha256: &plugin.sha256,
+        full: options.full,
+        resumed: any_resumed,
+    })?;
+
+    let mut streams = Vec::new();
+    let mut counts = Counts::default();
+    let outcome = tokio::time::timeout(source.limits.run_timeout, async {
+        for stream in &manifest.streams {
+            let summary = engine.pull_stream(store, stream, &mut counts).await?;
+            streams.push(summary);
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(failed(format!(
+            "source `{}`: the run exceeded its time limit of {} (limits.run_timeout_s); rerun to continue",
+            source.name,
+            human_duration(source.limits.run_timeout)
+        )))
+    });
+
+    let incomplete = streams.iter().filter(|s| !s.complete).count();
+    let outcome = match outcome {
+        Ok(()) if incomplete > 0 => Err(failed(format!(
+            "source `{}`: {} items failed after retries and are kept as pending work \
+             (see `synchost status`); rerun to retry them",
+            source.name, counts.failed
+        ))),
+        other => other,
+    };
+    let peak_rss_kb = peak_rss_kb();
+    let end = RunEnd {
+        outcome: run_outcome(&outcome, incomplete > 0).to_string(),
+        written: counts.written,
+        skipped: counts.skipped,
+        failed: counts.failed,
+        deleted: counts.deleted,
+        requests: HttpStats::get(&http.stats.requests),
+        duration_ms: started.elapsed().as_millis() as u64,
+        peak_rss_kb,
+        error: outcome.as_ref().err().map(|e| format!("{e:#}")),
+    };
+    store.finish_run(run_id, &end)?;
+    outcome?;
+    Ok(SourceSummary {
+        source: source.name.clone(),
+        plugin: format!("{} {}", manifest.name, manifest.version),
+        streams,
+        counts,
+        requests: end.requests,
+        retries: HttpStats::get(&http.stats.retries),
+        rate_limited: HttpStats::get(&http.stats.rate_limited),
+        duration_ms: end.duration_ms,
+        plugin_load_ms: plugin.load_ms,
+        plugin_cache_hit: plugin.cache_hit,
+        peak_rss_kb,
+    })
+}
+
+fn run_outcome(outcome: &Result<()>, incomplete: bool) -> &'static str {
+    match outcome {
+        Ok(()) => "succeeded",
+        Err(err) => match crate::error::kind_of(err) {
+            crate::error::ExitKind::Interrupted => "interrupted",
+            crate::error::ExitKind::Auth => "auth_failed",
+            _ if incomplete => "incomplete",
+            _ => "failed",
+        },
+    }
+}
+
+fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
+    let problem = if manifest.name.trim().is_empty() {
+        Some("its manifest has no name".to_string())
+    } else if semver::Version::parse(&manifest.version).is_err() {
+        Some(format!("its version `{}` is not semver", manifest.version))
+    } else if manifest.streams.is_empty() {
+        Some("it declares no streams".to_string())
+    } else if manifest.max_page_size == 0 {
+        Some("its max-page-size is 0".to_string())
+    } else {
+        let mut names = HashSet::new();
+        manifest
+            .streams
+            .iter()
+            .find(|s| s.name.is_empty() || !names.insert(&s.name))
+            .map(|s| format!("stream name `{}` is empty or repeated", s.name))
+    };
+    match problem {
+        Some(problem) => Err(usage(format!("source `{source}`: the plugin is unusable: {problem}"))),
+        None => Ok(()),
+    }
+}
+
+/// A plugin error that stops the run, as an exit-classified error.
+fn classify(source: &str, call: &str, error: types::Error) -> anyhow::Error {
+    let (kind, message) = describe_error(&error);
+    let text = format!("source `{source}`: {call} failed: {kind}: {message}");
+    match error {
+        types::Error::Auth(_) => auth(format!("{text} (check the source's credentials)")),
+        types::Error::InvalidConfig(_) => usage(text),
+        _ => failed(text),
+    }
+}
+
+fn describe_error(error: &types::Error) -> (&'static str, String) {
+    match error {
+        types::Error::Auth(m) => ("auth", m.clone()),
+        types::Error::RateLimited(s) => ("rate-limited", format!("retry after {s}s")),
+        types::Error::Transient(m) => ("transient", m.clone()),
+        types::Error::NotFound(m) => ("not-found", m.clone()),
+        types::Error::InvalidConfig(m) => ("invalid-config", m.clone()),
+        types::Error::InvalidResponse(m) => ("invalid-response", m.clone()),
+        types::Error::Conflict(m) => ("conflict", m.clone()),
+        types::Error::Unsupported(m) => ("unsupported", m.clone()),
+        types::Error::Fatal(m) => ("fatal", m.clone()),
+    }
+}
+
+/// The state of one source's pull across its streams.
+struct SourcePull<'a> {
+    source: &'a SourceConfig,
+    manifest: &'a Manifest,
+    instance: PluginInstance,
+    blobs: BlobFetcher,
+    options: &'a PullOptions,
+    reporter: &'a Reporter,
+}
+
+impl SourcePull<'_> {
+    fn note(&self, message: &str) {
+        self.reporter.event(&Event::Note { source: &self.source.name, message });
+    }
+
+    /// Opens the stream's run: resumes a valid checkpoint or starts fresh.
+    fn open_run(&self, store: &mut Store, stream: &StreamInfo) -> Result<(StreamCheckpoint, bool)> {
+        let name = &self.source.name;
+        let checkpoint = store.checkpoint(name, &stream.name)?;
+        if checkpoint.running {
+            let restart = if is_stale(&checkpoint, self.options.checkpoint_ttl) {
+                Some(format!(
+                    "the checkpoint of {name}/{} from {} is older than {}; starting fresh",
+                    stream.name,
+                    checkpoint.run_started_at.as_deref().unwrap_or("an unknown time"),
+                    human_duration(self.options.checkpoint_ttl)
+                ))
+            } else if !same_compatibility(checkpoint.run_plugin_version.as_deref(), &self.manifest.version) {
+                Some(format!(
+                    "the checkpoint of {name}/{} was made by plugin version {}, incompatible with {}; starting fresh",
+                    stream.name,
+                    checkpoint.run_plugin_version.as_deref().unwrap_or("?"),
+                    self.manifest.version
+                ))
+            } else if self.options.full && !checkpoint.full {
+                Some(format!("--full: restarting the unfinished delta run of {name}/{}", stream.name))
+            } else {
+                None
+            };
+            match restart {
+                None => return Ok((checkpoint, true)),
+                Some(message) => self.note(&message),
+            }
+        }
+        let full = self.options.full || checkpoint.watermark.is_none() || !stream.supports_delta;
+        let since = if full { None } else { checkpoint.watermark.as_deref() };
+        let fresh = store.start_stream_run(name, &stream.name, full, since, &self.manifest.version)?;
+        Ok((fresh, false))
+    }
+
+    async fn pull_stream(&mut self, store: &mut Store, stream: &StreamInfo, total: &mut Counts) -> Result<StreamSummary> {
+        let started = Instant::now();
+        let source = self.source.name.clone();
+        let cancel = self.options.cancel.clone();
+        let (mut checkpoint, resumed) = self.open_run(store, stream)?;
+        let limit = self.source.page_size.min(self.manifest.max_page_size).min(MAX_PAGE_SIZE);
+        let mut counts = Counts::default();
+        let mut done = if resumed { store.count_seen(&source, &stream.name, checkpoint.generation)? } else { 0 };
+        self.reporter.event(&Event::StreamStarted { source: &source, stream: &stream.name, resumed, full: checkpoint.full, done });
+
+        let mut seen_cursors: HashSet<String> = checkpoint.cursor.iter().cloned().collect();
+        let mut empty_pages = 0;
+        let mut total_hint = checkpoint.total_hint;
+        while !checkpoint.listing_done {
+            let page_started = Instant::now();
+            let listing = self.list(&stream.name, checkpoint.cursor.as_deref(), checkpoint.since.as_deref(), limit);
+            let page = cancellable(&cancel, &source, listing).await?;
+            if page.records.len() > limit as usize {
+                return Err(failed(format!(
+                    "source `{source}`: the plugin returned {} records for a page of at most {limit} (invalid-response)",
+                    page.records.len()
+                )));
+            }
+            if let Some(next) = &page.next_cursor {
+                if !seen_cursors.insert(next.clone()) {
+                    return Err(failed(format!(
+                        "source `{source}`: the plugin returned cursor `{}` twice in {}; \
+                         stopping instead of looping (checkpoint kept)",
+                        clip(next, 80),
+                        stream.name
+                    )));
+                }
+                if page.records.is_empty() && page.deleted.is_empty() {
+                    empty_pages += 1;
+                    if empty_pages > MAX_EMPTY_PAGES {
+                        return Err(failed(format!(
+                            "source `{source}`: {MAX_EMPTY_PAGES} pages in a row of {} made no progress; stopping",
+                            stream.name
+                        )));
+                    }
+                } else {
+                    empty_pages = 0;
+                }
+            }
+            total_hint = page.total_hint.or(total_hint);
+            let records_in_page = page.records.len();
+            let processing = self.process_page(store, &stream.name, page.records, &mut counts);
+            let mut commit = cancellable(&cancel, &source, processing).await?;
+            counts.deleted += page.deleted.len() as u64;
+            commit.deleted = page.deleted;
+            commit.cursor = Some(page.next_cursor.clone());
+            commit.watermark = page.watermark;
+            commit.total_hint = page.total_hint;
+            store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
+            checkpoint.listing_done = page.next_cursor.is_none();
+            checkpoint.cursor = page.next_cursor;
+            done += records_in_page as u64;
+            tracing::debug!(source = %source, stream = %stream.name, records = records_in_page, ms = page_started.elapsed().as_millis() as u64, "page committed");
+            self.reporter.event(&Event::Page {
+                source: &source,
+                stream: &stream.name,
+                done,
+                total: total_hint,
+                records: records_in_page,
+                elapsed_ms: page_started.elapsed().as_millis() as u64,
+                counts: &counts,
+            });
+        }
+
+        // Bounded retries of what failed, then the verdict.
+        let mut failed_ids = store.failed_items(&source, &stream.name)?;
+        for round in 0..RETRY_ROUNDS {
+            if failed_ids.is_empty() {
+                break;
+            }
+            self.note(&format!("Retrying {} failed {} (round {})", failed_ids.len(), stream.name, round + 1));
+            tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
+            for chunk in failed_ids.chunks(FETCH_BATCH) {
+                let mut commit = PageCommit::default();
+                let fetching = self.fetch_into(store, &stream.name, chunk.to_vec(), &mut commit, &mut counts, true);
+                cancellable(&cancel, &source, fetching).await?;
+                store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
+            }
+            failed_ids = store.failed_items(&source, &stream.name)?;
+        }
+        counts.failed = failed_ids.len() as u64;
+        let complete = failed_ids.is_empty();
+        if complete {
+            counts.deleted += store.finish_stream(&source, &stream.name)?;
+        }
+        self.reporter.event(&Event::StreamFinished {
+            source: &source,
+            stream: &stream.name,
+            complete,
+            counts: &counts,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+        total.add(&counts);
+        Ok(StreamSummary { stream: stream.name.clone(), counts, complete, resumed })
+    }
+
+    /// One `list` call, repeated as the plugin's error kind says.
+    async fn list(&mut self, stream: &str, cursor: Option<&str>, since: Option<&str>, limit: u32) -> Result<types::Page> {
+        let mut transient_failures = 0;
+        let mut rate_limits = 0;
+        loop {
+            let answer = self.instance.list(stream, cursor, since, limit).await.map_err(|e| failed(e.0))?;
+            match answer {
+                Ok(page) => return Ok(page),
+                Err(types::Error::RateLimited(seconds)) if rate_limits < MAX_CALL_RATE_LIMITS => {
+                    rate_limits += 1;
+                    let (wait, _) = self.source.retry.clamp_wait(Duration::from_secs(seconds.into()));
+                    tokio::time::sleep(wait).await;
+                }
+                Err(types::Error::Transient(why)) if transient_failures < self.source.retry.max_retries => {
+                    transient_failures += 1;
+                    tracing::debug!(stream, "list failed ({why}); retry {transient_failures}");
+                    tokio::time::sleep(self.source.retry.backoff(transient_failures)).await;
+                }
+                Err(error) => return Err(classify(&self.source.name, &format!("list of {stream}"), error)),
+            }
+        }
+    }
+
+    /// Sorts a listed page into unchanged, complete and to-fetch, fetches the
+    /// rest and prepares the page's commit.
+    async fn process_page(
+        &mut self,
+        store: &Store,
+        stream: &str,
+        records: Vec<types::Record>,
+        counts: &mut Counts,
+    ) -> Result<PageCommit> {
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let stored = store.stored_versions(&self.source.name, stream, &ids)?;
+        let mut commit = PageCommit::default();
+        let mut to_fetch = Vec::new();
+        let mut complete = Vec::new();
+        let mut in_page = HashSet::new();
+        for record in records {
+            if !in_page.insert(record.id.clone()) {
+                continue; // A repeated id in one page: the first one wins.
+            }
+            if stored.get(&record.id) == Some(&record.version) {
+                counts.skipped += 1;
+                commit.unchanged.push(record.id);
+            } else if record.content.is_some() {
+                complete.push(record);
+            } else {
+                to_fetch.push(record.id);
+            }
+        }
+        for record in complete {
+            self.accept(store, stream, record, &mut commit, counts, false).await?;
+        }
+        for chunk in to_fetch.chunks(FETCH_BATCH) {
+            self.fetch_into(store, stream, chunk.to_vec(), &mut commit, counts, false).await?;
+        }
+        Ok(commit)
+    }
+
+    /// Fetches `ids` and adds each outcome to `commit`.
+    async fn fetch_into(
+        &mut self,
+        store: &Store,
+        stream: &str,
+        ids: Vec<String>,
+        commit: &mut PageCommit,
+        counts: &mut Counts,
+        retrying: bool,
+    ) -> Result<()> {
+        let results = self.instance.fetch(stream, &ids).await.map_err(|e| failed(e.0))?;
+        for (id, result) in ids.into_iter().zip(results) {
+            match result {
+                Ok(record) if record.id == id => {
+                    self.accept(store, stream, record, commit, counts, retrying).await?;
+                }
+                Ok(record) => {
+                    let why = format!("fetch of `{id}` returned record `{}`", clip(&record.id, 80));
+                    fail_item(commit, counts, id, why, retrying);
+                }
+                Err(types::Error::NotFound(why)) => {
+                    counts.skipped += 1;
+                    commit.work.push(WorkItem { id, status: WorkStatus::Skipped, error: Some(format!("not found: {why}")) });
+                }
+                Err(error @ types::Error::Auth(_)) => {
+                    return Err(classify(&self.source.name, &format!("fetch of {stream}"), error));
+                }
+                Err(error) => {
+                    let (kind, message) = describe_error(&error);
+                    fail_item(commit, counts, id, format!("{kind}: {message}"), retrying);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a complete record, downloads its changed blobs and adds it.
+    async fn accept(
+        &mut self,
+        store: &Store,
+        stream: &str,
+        record: types::Record,
+        commit: &mut PageCommit,
+        counts: &mut Counts,
+        retrying: bool,
+    ) -> Result<()> {
+        if let Err(why) = validate(&record) {
+            fail_item(commit, counts, record.id, format!("invalid-response: {why}"), retrying);
+            return Ok(());
+        }
+        let blobs = match self.changed_blobs(store, stream, &record).await? {
+            Ok(blobs) => blobs,
+            Err(why) => {
+                fail_item(commit, counts, record.id, why, retrying);
+                return Ok(());
+            }
+        };
+        counts.written += 1;
+        if retrying {
+            commit.work.push(WorkItem { id: record.id.clone(), status: WorkStatus::Completed, error: None });
+        }
+        commit.records.push(to_row(record, blobs));
+        Ok(())
+    }
+
+    async fn changed_blobs(
+        &self,
+        store: &Store,
+        stream: &str,
+        record: &types::Record,
+    ) -> Result<std::result::Result<Vec<BlobLink>, String>> {
+        if record.blobs.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let stored = store.stored_blob_versions(&self.source.name, stream, &record.id)?;
+        let changed: Vec<_> = record
+            .blobs
+            .iter()
+            .filter(|blob| stored.get(&blob.name) != Some(&blob.version))
+            .cloned()
+            .collect();
+        Ok(self.blobs.download_all(&changed).await)
+    }
+}
+
+/// Runs `work` unless Ctrl+C comes first; then the page in flight is
+/// abandoned (nothing of it was committed) and the checkpoint stays.
+async fn cancellable<T>(cancel: &CancellationToken, source: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(interrupted(format!(
+            "Interrupted: the progress of `{source}` is saved; run the same command again to resume"
+        ))),
+        result = work => result,
+    }
+}
+
+/// Marks an item failed; `counts.failed` is settled at the end of the
+/// stream from the store, so retries only count the first failure.
+fn fail_item(commit: &mut PageCommit, counts: &mut Counts, id: String, why: String, retrying: bool) {
+    if !retrying {
+        counts.failed += 1;
+    }
+    tracing::debug!(id, "item failed: {why}");
+    commit.work.push(WorkItem { id, status: WorkStatus::Failed, error: Some(why) });
+}
+
+fn validate(record: &types::Record) -> std::result::Result<(), String> {
+    if record.id.is_empty() || record.id.len() > 1024 {
+        return Err("record id must be 1 to 1024 bytes".into());
+    }
+    if record.version.is_empty() || record.version.len() > 1024 {
+        return Err(format!("record `{}` has an empty or oversized version", clip(&record.id, 80)));
+    }
+    if record.metadata.len() > MAX_METADATA_BYTES {
+        return Err(format!("record `{}` has metadata over 1 MiB", clip(&record.id, 80)));
+    }
+    if !record.metadata.is_empty() && serde_json::from_str::<serde_json::Value>(&record.metadata).is_err() {
+        return Err(format!("record `{}` has metadata that is not JSON", clip(&record.id, 80)));
+    }
+    Ok(())
+}
+
+fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
+    let content_hash = record.content.as_ref().map(|content| hex::encode(Sha256::digest(content)));
+    RecordRow {
+        id: record.id,
+        version: record.version,
+        updated_at: record.updated_at,
+        parent_id: record.parent_id,
+        title: record.title,
+        path: record.path,
+        content_type: record.content_type,
+        content: record.content,
+        content_hash,
+        metadata: if record.metadata.is_empty() { "{}".to_string() } else { record.metadata },
+        blobs,
+    }
+}
+
+fn is_stale(checkpoint: &StreamCheckpoint, ttl: Duration) -> bool {
+    let Some(started) = checkpoint.run_started_at.as_deref() else { return false };
+    match chrono::DateTime::parse_from_rfc3339(started) {
+        Ok(at) => chrono::Utc::now().signed_duration_since(at).to_std().is_ok_and(|age| age > ttl),
+        Err(_) => true,
+    }
+}
+
+/// Plugin versions are compatible when their major (or 0.x minor) matches.
+fn same_compatibility(checkpoint: Option<&str>, current: &str) -> bool {
+    let parse = |v: &str| semver::Version::parse(v).ok();
+    match (checkpoint.and_then(parse), parse(current)) {
+        (Some(a), Some(b)) => a.major == b.major && (a.major > 0 || a.minor == b.minor),
+        _ => false,
+    }
+}
+
+fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in KiB.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_versions_compatibility() {
+        assert!(same_compatibility(Some("1.2.0"), "1.9.3"));
+        assert!(!same_compatibility(Some("1.2.0"), "2.0.0"));
+        assert!(same_compatibility(Some("0.3.1"), "0.3.4"));
+        assert!(!same_compatibility(Some("0.3.1"), "0.4.0"));
+        assert!(!same_compatibility(None, "0.4.0"));
+    }
+
+    #[test]
+    fn stale_checkpoints_are_detected() {
+        let mut checkpoint = StreamCheckpoint { running: true, ..Default::default() };
+        checkpoint.run_started_at = Some((chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339());
+        assert!(is_stale(&checkpoint, Duration::from_secs(24 * 3600)));
+        checkpoint.run_started_at = Some(chrono::Utc::now().to_rfc3339());
+        assert!(!is_stale(&checkpoint, Duration::from_secs(24 * 3600)));
+    }
+}

@@ -1,0 +1,679 @@
+//! HTTP through the host: the plugin's only way to reach the network.
+//!
+//! Build a [`Request`], [`send`](Request::send) it (or many at once with
+//! [`send_batch`]), turn error statuses into classified [`Error`]s with
+//! [`Response::error_for_status`], and decode the body with
+//! [`Response::json`]:
+//!
+//! ```no_run
+//! # use synchost_sdk::{http, Error};
+//! # #[derive(serde::Deserialize)] struct Listing {}
+//! # fn f() -> Result<(), Error> {
+//! let listing: Listing = http::Request::get("https://api.example.com/items")
+//!     .query("limit", 100)
+//!     .query_opt("cursor", None::<&str>)
+//!     .send()?
+//!     .error_for_status()?
+//!     .json()?;
+//! # Ok(()) }
+//! ```
+//!
+//! The host applies its policy to every request: only the source's allowed
+//! hosts are reachable, credentials are added by the host (never set an
+//! `authorization` header yourself), and connection failures, 5xx and 429 are
+//! retried by the host before the plugin sees the outcome. So a plugin never
+//! retries or sleeps: it maps the final outcome to an [`Error`] and returns.
+//!
+//! Sending only works inside the host; the rest of this module is plain Rust.
+
+use crate::bindings::synchost::source::http as wit;
+use crate::Error;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::{Display, Write as _};
+
+/// How many characters of a body error messages quote.
+const EXCERPT_CHARS: usize = 200;
+
+/// An HTTP request to send through the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    timeout_ms: Option<u32>,
+    /// A failure while building (e.g. a body that did not serialize),
+    /// reported by `send` instead of a panic.
+    error: Option<Error>,
+}
+
+impl Request {
+    /// A request with `method` (upper case: GET, POST, …) to the absolute
+    /// http(s) `url`.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Request {
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: None,
+            error: None,
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(url: impl Into<String>) -> Self {
+        Request::new("GET", url)
+    }
+
+    /// A `POST` request.
+    pub fn post(url: impl Into<String>) -> Self {
+        Request::new("POST", url)
+    }
+
+    /// A `PUT` request.
+    pub fn put(url: impl Into<String>) -> Self {
+        Request::new("PUT", url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(url: impl Into<String>) -> Self {
+        Request::new("PATCH", url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(url: impl Into<String>) -> Self {
+        Request::new("DELETE", url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(url: impl Into<String>) -> Self {
+        Request::new("HEAD", url)
+    }
+
+    /// Adds a header. Credentials are the host's business: an
+    /// `authorization` header set here is replaced by the host's.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Appends the query parameter `name=value` to the URL, percent-encoding
+    /// both (`value` is formatted with `Display`, so numbers work too).
+    pub fn query(mut self, name: &str, value: impl Display) -> Self {
+        let sep = match self.url.rfind('?') {
+            None => "?",
+            Some(_) if self.url.ends_with(['?', '&']) => "",
+            Some(_) => "&",
+        };
+        let value = value.to_string();
+        let _ = write!(self.url, "{sep}{}={}", encode(name), encode(&value));
+        self
+    }
+
+    /// Like [`query`](Request::query) when `value` is `Some`; does nothing
+    /// when it is `None`.
+    pub fn query_opt(self, name: &str, value: Option<impl Display>) -> Self {
+        match value {
+            Some(v) => self.query(name, v),
+            None => self,
+        }
+    }
+
+    /// Sets the body to `value` as JSON, with `content-type: application/json`.
+    /// A serialization failure is reported by `send` as [`Error::Fatal`].
+    pub fn json(mut self, value: &impl Serialize) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => {
+                self.body = Some(bytes);
+                self.set_default_header("content-type", "application/json");
+            }
+            Err(e) => self.error = Some(Error::Fatal(format!("request body is not JSON: {e}"))),
+        }
+        self
+    }
+
+    /// Sets a raw body.
+    pub fn body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(bytes.into());
+        self
+    }
+
+    /// Sets this request's timeout (the host clamps it to its own limit).
+    pub fn timeout_ms(mut self, ms: u32) -> Self {
+        self.timeout_ms = Some(ms);
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The URL, with the query parameters added so far.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The headers set so far.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// Sends the request through the host and waits for the final response
+    /// (after the host's retries). Any status is `Ok`: chain
+    /// [`Response::error_for_status`] to turn error statuses into [`Error`]s.
+    /// A request that got no response is mapped by [`map_http_error`].
+    pub fn send(self) -> Result<Response, Error> {
+        let (req, origin) = self.into_wit()?;
+        let outcome = wit::send(&req);
+        response_from_wit(outcome, origin)
+    }
+
+    fn set_default_header(&mut self, name: &str, value: &str) {
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
+            self.headers.push((name.into(), value.into()));
+        }
+    }
+
+    fn into_wit(self) -> Result<(wit::Request, String), Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let origin = format!("{} {}", self.method, self.url);
+        let req = wit::Request {
+            method: self.method,
+            url: self.url,
+            headers: self.headers,
+            body: self.body,
+            timeout_ms: self.timeout_ms,
+        };
+        Ok((req, origin))
+    }
+}
+
+/// Sends many requests at once: the host runs them concurrently within the
+/// source's limits. Returns one result per request, in order, each as
+/// [`Request::send`] would.
+pub fn send_batch(requests: Vec<Request>) -> Vec<Result<Response, Error>> {
+    let mut slots: Vec<Option<Result<Response, Error>>> = Vec::with_capacity(requests.len());
+    let mut wire = Vec::new();
+    let mut origins = Vec::new();
+    for request in requests {
+        match request.into_wit() {
+            Ok((req, origin)) => {
+                wire.push(req);
+                origins.push(origin);
+                slots.push(None);
+            }
+            Err(e) => slots.push(Some(Err(e))),
+        }
+    }
+    let mut answers = if wire.is_empty() {
+        Vec::new()
+    } else {
+        wit::send_batch(&wire)
+    }
+    .into_iter()
+    .zip(origins);
+    slots
+        .into_iter()
+        .map(|slot| match slot {
+            Some(failed) => failed,
+            None => match answers.next() {
+                Some((outcome, origin)) => response_from_wit(outcome, origin),
+                None => Err(Error::Fatal(
+                    "host returned fewer responses than requests".into(),
+                )),
+            },
+        })
+        .collect()
+}
+
+fn response_from_wit(
+    outcome: Result<wit::Response, wit::HttpError>,
+    origin: String,
+) -> Result<Response, Error> {
+    match outcome {
+        Ok(r) => Ok(Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+            origin,
+        }),
+        Err(e) => Err(map_http_error(e, &origin)),
+    }
+}
+
+/// Maps a request that got no response to an [`Error`]; `origin` (such as
+/// `GET https://…`) prefixes the message.
+///
+/// | `http-error`  | [`Error`]                                          |
+/// |---------------|----------------------------------------------------|
+/// | `denied`      | `Fatal("request denied by host policy: …")`        |
+/// | `timeout`     | `Transient`                                        |
+/// | `connection`  | `Transient`                                        |
+/// | `too-large`   | `InvalidResponse` (the body exceeded the host cap) |
+pub fn map_http_error(error: wit::HttpError, origin: &str) -> Error {
+    match error {
+        wit::HttpError::Denied(why) => {
+            Error::Fatal(format!("{origin}: request denied by host policy: {why}"))
+        }
+        wit::HttpError::Timeout => Error::Transient(format!("{origin}: timed out")),
+        wit::HttpError::Connection(why) => {
+            Error::Transient(format!("{origin}: connection failed: {why}"))
+        }
+        wit::HttpError::TooLarge(cap) => Error::InvalidResponse(format!(
+            "{origin}: response body larger than the host's cap of {cap} bytes"
+        )),
+    }
+}
+
+/// The final response to a [`Request`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The whole body (bounded by the host's response-size cap).
+    pub body: Vec<u8>,
+    /// `METHOD url` of the request, for error messages.
+    origin: String,
+}
+
+impl Response {
+    /// A response, e.g. for tests. Error messages of responses built here do
+    /// not name the request.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: impl Into<Vec<u8>>) -> Self {
+        Response {
+            status,
+            headers,
+            body: body.into(),
+            origin: String::new(),
+        }
+    }
+
+    /// True for 2xx statuses.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text; `invalid-response` if it is not UTF-8.
+    pub fn text(&self) -> Result<&str, Error> {
+        std::str::from_utf8(&self.body)
+            .map_err(|e| Error::InvalidResponse(format!("{}body is not UTF-8: {e}", self.prefix())))
+    }
+
+    /// The body decoded from JSON; `invalid-response` quoting the start of
+    /// the body if it does not decode as `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::InvalidResponse(format!(
+                "{}unexpected JSON (HTTP {}): {e}; body: {}",
+                self.prefix(),
+                self.status,
+                excerpt(&self.body)
+            ))
+        })
+    }
+
+    /// `Ok(self)` unless the status is an error, which becomes the [`Error`]
+    /// the host acts on (see [`Response::status_error`]).
+    pub fn error_for_status(self) -> Result<Response, Error> {
+        match self.status_error() {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+
+    /// The [`Error`] for an error status, `None` for 1xx, 2xx and 3xx:
+    ///
+    /// | status                                   | [`Error`]                    |
+    /// |------------------------------------------|------------------------------|
+    /// | 401                                      | `Auth`                       |
+    /// | 403 with `x-ratelimit-remaining: 0` or `retry-after` | `RateLimited(retry-after or 1)` |
+    /// | 403 otherwise                            | `Auth` (permission denied)   |
+    /// | 404, 410                                 | `NotFound`                   |
+    /// | 409, 412                                 | `Conflict`                   |
+    /// | 429                                      | `RateLimited(retry-after or 1)` |
+    /// | 408, 5xx                                 | `Transient`                  |
+    /// | other 4xx and above                      | `Fatal`                      |
+    ///
+    /// `retry-after` counts only in whole seconds (at least 1); an HTTP date
+    /// counts as 1. The messages quote the start of the body.
+    pub fn status_error(&self) -> Option<Error> {
+        let status = self.status;
+        if status < 400 {
+            return None;
+        }
+        let msg = format!(
+            "{}HTTP {status}{}: {}",
+            self.prefix(),
+            reason(status).map(|r| format!(" {r}")).unwrap_or_default(),
+            excerpt(&self.body)
+        );
+        Some(match status {
+            401 => Error::Auth(msg),
+            403 if self.is_rate_limited() => Error::RateLimited(self.retry_after_secs()),
+            403 => Error::Auth(msg),
+            404 | 410 => Error::NotFound(msg),
+            409 | 412 => Error::Conflict(msg),
+            429 => Error::RateLimited(self.retry_after_secs()),
+            408 | 500..=599 => Error::Transient(msg),
+            _ => Error::Fatal(msg),
+        })
+    }
+
+    fn is_rate_limited(&self) -> bool {
+        self.header("x-ratelimit-remaining").map(str::trim) == Some("0")
+            || self.header("retry-after").is_some()
+    }
+
+    fn retry_after_secs(&self) -> u32 {
+        self.header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(1, |s| s.clamp(1, u32::MAX as u64) as u32)
+    }
+
+    fn prefix(&self) -> String {
+        if self.origin.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.origin)
+        }
+    }
+}
+
+fn reason(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => return None,
+    })
+}
+
+/// The start of a body for an error message: lossy UTF-8, whitespace
+/// collapsed, at most 200 characters.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() > EXCERPT_CHARS {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return "(empty body)".into();
+    }
+    match out.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &out[..cut]),
+        None => out,
+    }
+}
+
+/// Percent-encodes `s` for use as one URL query value or path segment:
+/// everything but `A–Z a–z 0–9 - . _ ~` becomes `%XX` (UTF-8 bytes).
+///
+/// ```
+/// assert_eq!(synchost_sdk::http::encode("a b/c&d=é"), "a%20b%2Fc%26d%3D%C3%A9");
+/// ```
+pub fn encode(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Response::new(status, headers, body)
+    }
+
+    fn kind(e: &Error) -> &'static str {
+        match e {
+            Error::Auth(_) => "auth",
+            Error::RateLimited(_) => "rate-limited",
+            Error::Transient(_) => "transient",
+            Error::NotFound(_) => "not-found",
+            Error::InvalidConfig(_) => "invalid-config",
+            Error::InvalidResponse(_) => "invalid-response",
+            Error::Conflict(_) => "conflict",
+            Error::Unsupported(_) => "unsupported",
+            Error::Fatal(_) => "fatal",
+        }
+    }
+
+    #[test]
+    fn status_mapping() {
+        let cases: &[(u16, &str)] = &[
+            (200, "ok"),
+            (204, "ok"),
+            (304, "ok"),
+            (400, "fatal"),
+            (401, "auth"),
+            (403, "auth"),
+            (404, "not-found"),
+            (405, "fatal"),
+            (408, "transient"),
+            (409, "conflict"),
+            (410, "not-found"),
+            (412, "conflict"),
+            (422, "fatal"),
+            (429, "rate-limited"),
+            (500, "transient"),
+            (502, "transient"),
+            (503, "transient"),
+            (599, "transient"),
+            (600, "fatal"),
+        ];
+        for &(status, want) in cases {
+            let got = resp(status, &[], "{}").status_error();
+            let got = got.as_ref().map_or("ok", kind);
+            assert_eq!(got, want, "status {status}");
+        }
+    }
+
+    #[test]
+    fn rate_limits() {
+        let r = resp(429, &[("retry-after", "7")], "");
+        assert_eq!(r.status_error(), Some(Error::RateLimited(7)));
+        let r = resp(429, &[("Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT")], "");
+        assert_eq!(r.status_error(), Some(Error::RateLimited(1)));
+        let r = resp(429, &[("retry-after", "0")], "");
+        assert_eq!(r.status_error(), Some(Error::RateLimited(1)));
+        assert_eq!(
+            resp(429, &[], "").status_error(),
+            Some(Error::RateLimited(1))
+        );
+        let r = resp(
+            403,
+            &[("x-ratelimit-remaining", "0"), ("retry-after", "30")],
+            "",
+        );
+        assert_eq!(r.status_error(), Some(Error::RateLimited(30)));
+        let r = resp(403, &[("x-ratelimit-remaining", "0")], "");
+        assert_eq!(r.status_error(), Some(Error::RateLimited(1)));
+        let r = resp(403, &[("x-ratelimit-remaining", "12")], "no access");
+        assert!(matches!(r.status_error(), Some(Error::Auth(m)) if m.contains("no access")));
+    }
+
+    #[test]
+    fn messages_name_request_and_quote_body() {
+        let mut r = resp(
+            404,
+            &[],
+            r#"{"error":"not_found","message":"no item item-000042"}"#,
+        );
+        r.origin = "GET http://x/items/item-000042".into();
+        let Some(Error::NotFound(msg)) = r.status_error() else {
+            panic!()
+        };
+        assert!(
+            msg.starts_with("GET http://x/items/item-000042: HTTP 404 Not Found: "),
+            "{msg}"
+        );
+        assert!(msg.contains("no item item-000042"), "{msg}");
+        let Some(Error::Fatal(msg)) = resp(400, &[], "").status_error() else {
+            panic!()
+        };
+        assert_eq!(msg, "HTTP 400 Bad Request: (empty body)");
+        assert!(resp(200, &[], "x").error_for_status().is_ok());
+    }
+
+    #[test]
+    fn excerpts_are_short() {
+        let long = "é ".repeat(1000);
+        let e = excerpt(long.as_bytes());
+        assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
+        assert!(e.ends_with('…'));
+        assert_eq!(excerpt(b"  a \n\t b  "), "a b");
+        assert_eq!(excerpt(&[0xff, b'a']), "\u{fffd}a");
+    }
+
+    #[test]
+    fn json_and_text() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct T {
+            a: u32,
+        }
+        assert_eq!(
+            resp(200, &[], r#"{"a":1}"#).json::<T>().unwrap(),
+            T { a: 1 }
+        );
+        let err = resp(200, &[], "<html>oops</html>").json::<T>().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidResponse(m) if m.contains("<html>oops</html>")),
+            "{err}"
+        );
+        assert_eq!(resp(200, &[], "hi").text().unwrap(), "hi");
+        assert!(Response::new(200, vec![], vec![0xff]).text().is_err());
+        let r = resp(200, &[("content-type", "text/plain")], "");
+        assert_eq!(r.header("Content-Type"), Some("text/plain"));
+        assert_eq!(r.header("etag"), None);
+    }
+
+    #[test]
+    fn query_encoding() {
+        let r = Request::get("http://h/items")
+            .query("limit", 100)
+            .query_opt("cursor", Some("a+b/c=="))
+            .query_opt("since", None::<&str>)
+            .query("q", "x y&z");
+        assert_eq!(
+            r.url(),
+            "http://h/items?limit=100&cursor=a%2Bb%2Fc%3D%3D&q=x%20y%26z"
+        );
+        assert_eq!(
+            Request::get("http://h/?a=1").query("b", 2).url(),
+            "http://h/?a=1&b=2"
+        );
+        assert_eq!(
+            Request::get("http://h/?").query("b", 2).url(),
+            "http://h/?b=2"
+        );
+        assert_eq!(encode("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(encode("ü €"), "%C3%BC%20%E2%82%AC");
+    }
+
+    #[test]
+    fn request_building() {
+        let r = Request::post("http://h/x")
+            .json(&serde_json::json!({"a": 1}))
+            .timeout_ms(500);
+        assert_eq!(r.method(), "POST");
+        assert_eq!(
+            r.headers(),
+            &[("content-type".to_string(), "application/json".to_string())]
+        );
+        let (wire, origin) = r.into_wit().unwrap();
+        assert_eq!(wire.body.as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(wire.timeout_ms, Some(500));
+        assert_eq!(origin, "POST http://h/x");
+
+        let explicit = Request::put("http://h/x").header("Content-Type", "application/vnd+json");
+        assert_eq!(explicit.json(&1).headers().len(), 1);
+
+        let mut bad = std::collections::HashMap::new();
+        bad.insert(vec![1u8], 1);
+        let err = Request::post("http://h/x")
+            .json(&bad)
+            .into_wit()
+            .unwrap_err();
+        assert!(matches!(err, Error::Fatal(_)));
+    }
+
+    #[test]
+    fn http_error_mapping() {
+        let o = "GET http://h/";
+        let e = map_http_error(wit::HttpError::Denied("host not allowed".into()), o);
+        assert_eq!(
+            e,
+            Error::Fatal("GET http://h/: request denied by host policy: host not allowed".into())
+        );
+        assert!(matches!(
+            map_http_error(wit::HttpError::Timeout, o),
+            Error::Transient(_)
+        ));
+        let e = map_http_error(wit::HttpError::Connection("refused".into()), o);
+        assert!(matches!(e, Error::Transient(m) if m.contains("refused")));
+        let e = map_http_error(wit::HttpError::TooLarge(1024), o);
+        assert!(matches!(e, Error::InvalidResponse(m) if m.contains("1024")));
+    }
+
+    #[test]
+    fn batch_of_unsendable_requests_needs_no_host() {
+        let mut bad = std::collections::HashMap::new();
+        bad.insert(vec![1u8], 1);
+        let results = send_batch(vec![Request::post("http://h/").json(&bad)]);
+        assert!(matches!(&results[..], [Err(Error::Fatal(_))]));
+        assert!(send_batch(vec![]).is_empty());
+    }
+}

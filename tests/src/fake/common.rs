@@ -1,0 +1,691 @@
+//! Machinery shared by every fake server.
+//!
+//! A fake builds its own API [`Router`] (its routes and its own `/_control/*`
+//! endpoints, state already applied) and hands it to [`router`], which adds:
+//!
+//! - the generic control API: `GET /_control/stats`, `POST /_control/stats/reset`,
+//!   `GET`/`POST /_control/faults`;
+//! - JSON `404`/`405` answers for unknown routes and methods;
+//! - the fault layer in front of every non-control request, in the order of
+//!   the contract: latency, auth (401), rate limit (429), fail-rate (5xx), then
+//!   the route; and the request counters.
+//!
+//! [`serve`] then binds `127.0.0.1`, prints the `listening on ...` line and
+//! serves until the process is killed.
+//!
+//! Everything on the request path is lock-light and allocation-light: one
+//! short mutex section for the faults and token bucket, atomics for the stats,
+//! a thread-local fast RNG for the fail-rate. No per-request logging.
+
+use std::cell::RefCell;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::{json, Map, Value};
+
+/// Every path under this prefix is control API: never counted, faulted or
+/// authenticated.
+pub const CONTROL_PREFIX: &str = "/_control/";
+
+/// `X-RateLimit-Limit`.
+pub static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`.
+pub static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+
+/// Flags every fake accepts (flattened into each subcommand).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Port to listen on, on 127.0.0.1 only; 0 picks a free port.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Require `Authorization: Bearer TOKEN` on every non-control request.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Delay every non-control response by this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction (0.0..=1.0) of non-control requests answered with a random 500, 502 or 503.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fail_rate)]
+    pub fail_rate: f64,
+    /// Token bucket of RPS requests per second (burst RPS); over it: 429 with Retry-After.
+    #[arg(long, value_name = "RPS", value_parser = parse_rate_limit)]
+    pub rate_limit: Option<f64>,
+}
+
+fn parse_fail_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    valid_fail_rate(r)
+        .then_some(r)
+        .ok_or_else(|| "must be between 0.0 and 1.0".to_owned())
+}
+
+fn parse_rate_limit(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    valid_rate_limit(r)
+        .then_some(r)
+        .ok_or_else(|| "must be a positive number".to_owned())
+}
+
+fn valid_fail_rate(r: f64) -> bool {
+    (0.0..=1.0).contains(&r)
+}
+
+fn valid_rate_limit(r: f64) -> bool {
+    r.is_finite() && r > 0.0
+}
+
+impl CommonArgs {
+    /// The faults these flags ask for.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            latency_ms: self.latency_ms,
+            fail_rate: self.fail_rate,
+            rate_limit: self.rate_limit,
+            token: self.token.as_deref().map(Arc::from),
+        }
+    }
+}
+
+/// The faults and credentials in force; changed at runtime by
+/// `POST /_control/faults`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    pub latency_ms: u64,
+    pub fail_rate: f64,
+    pub rate_limit: Option<f64>,
+    pub token: Option<Arc<str>>,
+}
+
+impl Faults {
+    fn to_json(&self) -> Value {
+        json!({
+            "latency_ms": self.latency_ms,
+            "fail_rate": self.fail_rate,
+            "rate_limit": self.rate_limit,
+            "token": self.token.as_deref(),
+        })
+    }
+
+    /// Applies a `/_control/faults` body: any of `latency_ms`, `fail_rate`,
+    /// `rate_limit` (number or null) and `token` (string or null). Unknown
+    /// keys and bad values are errors and leave `self` untouched.
+    fn apply_json(&mut self, body: &Value) -> Result<(), String> {
+        let obj = body.as_object().ok_or("the body must be a JSON object")?;
+        let mut next = self.clone();
+        for (key, value) in obj {
+            match key.as_str() {
+                "latency_ms" => {
+                    next.latency_ms = value
+                        .as_u64()
+                        .ok_or("latency_ms must be a non-negative integer")?;
+                }
+                "fail_rate" => {
+                    next.fail_rate = value
+                        .as_f64()
+                        .filter(|r| valid_fail_rate(*r))
+                        .ok_or("fail_rate must be a number between 0.0 and 1.0")?;
+                }
+                "rate_limit" => {
+                    next.rate_limit = match value {
+                        Value::Null => None,
+                        v => Some(
+                            v.as_f64()
+                                .filter(|r| valid_rate_limit(*r))
+                                .ok_or("rate_limit must be a positive number or null")?,
+                        ),
+                    };
+                }
+                "token" => {
+                    next.token = match value {
+                        Value::Null => None,
+                        Value::String(s) => Some(Arc::from(s.as_str())),
+                        _ => return Err("token must be a string or null".to_owned()),
+                    };
+                }
+                other => return Err(format!("unknown field {other:?}")),
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+/// A token bucket: `rate` tokens per second, holding at most `capacity`
+/// (the burst, `max(rate, 1)`), full at start. Time is passed in, so it is
+/// pure and testable.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, now: Instant) -> Self {
+        let capacity = rate.max(1.0);
+        TokenBucket {
+            rate,
+            capacity,
+            tokens: capacity,
+            last: now,
+        }
+    }
+
+    /// The configured rate (requests per second).
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Takes one token: `Ok(whole tokens left)`, or `Err(time until one
+    /// token is available)` without taking anything.
+    pub fn try_take(&mut self, now: Instant) -> Result<u64, Duration> {
+        if now > self.last {
+            let elapsed = now.duration_since(self.last).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+            self.last = now;
+        }
+        // A hair of slack so float rounding never refuses a token that is due.
+        if self.tokens >= 1.0 - 1e-9 {
+            self.tokens = (self.tokens - 1.0).max(0.0);
+            Ok(self.tokens.floor() as u64)
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds for a wait: rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
+}
+
+/// A rate as a header value: `5` rather than `5.0`, `0.5` as is.
+fn fmt_rate(rate: f64) -> String {
+    if rate.fract() == 0.0 && rate < 1e15 {
+        format!("{}", rate as u64)
+    } else {
+        format!("{rate}")
+    }
+}
+
+/// Request counters: all non-control requests, per-kind counters named by
+/// the fake (e.g. `list_requests`), and per status code.
+pub struct Stats {
+    requests: AtomicU64,
+    counters: Vec<(&'static str, AtomicU64)>,
+    by_status: Box<[AtomicU64]>,
+}
+
+impl Stats {
+    /// Counters named `names` (each shows up as a top-level key of the stats JSON).
+    pub fn new(names: &[&'static str]) -> Self {
+        Stats {
+            requests: AtomicU64::new(0),
+            counters: names.iter().map(|n| (*n, AtomicU64::new(0))).collect(),
+            by_status: (0..1000).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Counts one served request of kind `counter` (a name given to `new`).
+    pub fn record(&self, counter: Option<&'static str>, status: StatusCode) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(name) = counter {
+            if let Some((_, c)) = self.counters.iter().find(|(n, _)| *n == name) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(c) = self.by_status.get(usize::from(status.as_u16())) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        self.requests.store(0, Ordering::Relaxed);
+        for (_, c) in &self.counters {
+            c.store(0, Ordering::Relaxed);
+        }
+        for c in self.by_status.iter() {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// `{"requests": N, <counter>: n, ..., "by_status": {"200": n, ...}}`
+    /// (only statuses seen).
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("requests".into(), self.requests().into());
+        for (name, c) in &self.counters {
+            obj.insert((*name).into(), c.load(Ordering::Relaxed).into());
+        }
+        let by_status: Map<String, Value> = self
+            .by_status
+            .iter()
+            .enumerate()
+            .filter_map(|(code, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n > 0).then(|| (code.to_string(), n.into()))
+            })
+            .collect();
+        obj.insert("by_status".into(), by_status.into());
+        Value::Object(obj)
+    }
+}
+
+/// Names the stats counter of a non-control request (method, path).
+pub type Classifier = fn(&Method, &str) -> Option<&'static str>;
+
+struct FaultCell {
+    faults: Faults,
+    bucket: Option<TokenBucket>,
+}
+
+/// The state every fake shares: stats and faults.
+pub struct Common {
+    pub stats: Stats,
+    faults: Mutex<FaultCell>,
+    classify: Classifier,
+}
+
+impl Common {
+    /// `counters` name the per-kind stats counters, `classify` maps a request
+    /// to one of them.
+    pub fn new(faults: Faults, counters: &[&'static str], classify: Classifier) -> Arc<Self> {
+        let bucket = faults
+            .rate_limit
+            .map(|r| TokenBucket::new(r, Instant::now()));
+        Arc::new(Common {
+            stats: Stats::new(counters),
+            faults: Mutex::new(FaultCell { faults, bucket }),
+            classify,
+        })
+    }
+
+    fn cell(&self) -> std::sync::MutexGuard<'_, FaultCell> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.cell().faults.clone()
+    }
+
+    /// Applies a `/_control/faults` body (see [`Faults`]); a given
+    /// `rate_limit` restarts the bucket full. Errors change nothing.
+    pub fn update_faults(&self, body: &Value) -> Result<(), String> {
+        let mut cell = self.cell();
+        let mut faults = cell.faults.clone();
+        faults.apply_json(body)?;
+        if body.get("rate_limit").is_some() {
+            cell.bucket = faults
+                .rate_limit
+                .map(|r| TokenBucket::new(r, Instant::now()));
+        }
+        cell.faults = faults;
+        Ok(())
+    }
+}
+
+/// A JSON error body `{"error": code, "message": message}`.
+pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let message: String = message.into();
+    (status, Json(json!({ "error": code, "message": message }))).into_response()
+}
+
+/// A JSON error body with only a code: `{"error": code}`.
+pub fn error_code(status: StatusCode, code: &str) -> Response {
+    (status, Json(json!({ "error": code }))).into_response()
+}
+
+/// 400 `{"error":"bad_request","message":...}`.
+pub fn bad_request(message: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// Parses a control request body as JSON; an empty body is `{}`. The error
+/// is a message for [`bad_request`].
+pub fn json_body(body: &Bytes) -> Result<Value, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+/// True when `headers` carry `Authorization: Bearer <token>` (scheme case-insensitive).
+pub fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .is_some_and(|(scheme, cred)| scheme.eq_ignore_ascii_case("bearer") && cred.trim() == token)
+}
+
+fn unauthorized() -> Response {
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or invalid bearer token",
+    );
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+thread_local! {
+    static FAST_RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
+}
+
+/// `Some(500 | 502 | 503)` with probability `rate`.
+fn injected_failure(rate: f64) -> Option<StatusCode> {
+    if rate <= 0.0 {
+        return None;
+    }
+    FAST_RNG.with_borrow_mut(|rng| {
+        (rng.random::<f64>() < rate).then(|| {
+            [
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ][rng.random_range(0..3)]
+        })
+    })
+}
+
+enum Gate {
+    Unauthorized,
+    Limited { limit: String, retry_after: u64 },
+    Pass { limit: Option<(String, u64)> },
+}
+
+/// The fault layer: latency, auth, rate limit, fail-rate, then the route;
+/// counts every non-control request with its final status.
+async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with(CONTROL_PREFIX) {
+        return next.run(req).await;
+    }
+    let counter = (common.classify)(req.method(), path);
+
+    let (gate, latency_ms, fail_rate) = {
+        let mut cell = common.cell();
+        let FaultCell { faults, bucket } = &mut *cell;
+        let gate = if faults
+            .token
+            .as_deref()
+            .is_some_and(|t| !bearer_ok(req.headers(), t))
+        {
+            Gate::Unauthorized
+        } else if let Some(bucket) = bucket {
+            let limit = fmt_rate(bucket.rate());
+            match bucket.try_take(Instant::now()) {
+                Ok(remaining) => Gate::Pass {
+                    limit: Some((limit, remaining)),
+                },
+                Err(wait) => Gate::Limited {
+                    limit,
+                    retry_after: retry_after_secs(wait),
+                },
+            }
+        } else {
+            Gate::Pass { limit: None }
+        };
+        (gate, faults.latency_ms, faults.fail_rate)
+    };
+
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+
+    let resp = match gate {
+        Gate::Unauthorized => unauthorized(),
+        Gate::Limited { limit, retry_after } => {
+            let mut resp = error_code(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            h.insert(X_RATELIMIT_LIMIT.clone(), header_value(&limit));
+            h.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(0u64));
+            resp
+        }
+        Gate::Pass { limit } => {
+            let mut resp = match injected_failure(fail_rate) {
+                Some(status) => error_code(status, "injected_failure"),
+                None => next.run(req).await,
+            };
+            if let Some((limit, remaining)) = limit {
+                let h = resp.headers_mut();
+                h.insert(X_RATELIMIT_LIMIT.clone(), header_value(&limit));
+                h.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(remaining));
+            }
+            resp
+        }
+    };
+    common.stats.record(counter, resp.status());
+    resp
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+async fn stats_handler(State(common): State<Arc<Common>>) -> Json<Value> {
+    Json(common.stats.to_json())
+}
+
+async fn stats_reset(State(common): State<Arc<Common>>) -> StatusCode {
+    common.stats.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn faults_get(State(common): State<Arc<Common>>) -> Json<Value> {
+    Json(common.faults().to_json())
+}
+
+async fn faults_set(State(common): State<Arc<Common>>, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(v) => v,
+        Err(msg) => return bad_request(msg),
+    };
+    match common.update_faults(&body) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(msg) => bad_request(msg),
+    }
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Wraps a fake's API router (state applied) with the generic control API,
+/// JSON 404/405 answers and the fault layer.
+pub fn router(common: Arc<Common>, api: Router) -> Router {
+    let control = Router::new()
+        .route("/_control/stats", get(stats_handler))
+        .route("/_control/stats/reset", post(stats_reset))
+        .route("/_control/faults", get(faults_get).post(faults_set))
+        .with_state(common.clone());
+    api.merge(control)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(common, fault_layer))
+}
+
+/// Binds `127.0.0.1:port` (0: a free port), prints
+/// `listening on http://127.0.0.1:PORT` as the first stdout line, flushes,
+/// and serves `app` until the process is killed.
+pub async fn serve(app: Router, port: u16) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
+    }
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await
+}
+
+/// A `200` JSON response from already serialised bytes.
+pub fn json_bytes(bytes: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_refuses_then_refills() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(3.0, t0);
+        assert_eq!(b.try_take(t0), Ok(2));
+        assert_eq!(b.try_take(t0), Ok(1));
+        assert_eq!(b.try_take(t0), Ok(0));
+        let wait = b.try_take(t0).unwrap_err();
+        assert!(
+            (wait.as_secs_f64() - 1.0 / 3.0).abs() < 1e-6,
+            "wait {wait:?}"
+        );
+        assert_eq!(retry_after_secs(wait), 1);
+        // A third of a second later one token is back.
+        let t1 = t0 + Duration::from_millis(334);
+        assert_eq!(b.try_take(t1), Ok(0));
+        assert!(b.try_take(t1).is_err());
+        // Refill is capped at the burst.
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!(b.try_take(t2), Ok(2));
+    }
+
+    #[test]
+    fn slow_bucket_retry_after_rounds_up() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(0.25, t0);
+        assert_eq!(b.try_take(t0), Ok(0));
+        let wait = b.try_take(t0).unwrap_err();
+        assert_eq!(retry_after_secs(wait), 4);
+        let wait = b.try_take(t0 + Duration::from_millis(1500)).unwrap_err();
+        assert_eq!(retry_after_secs(wait), 3);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+    }
+
+    #[test]
+    fn time_going_backwards_does_not_add_tokens() {
+        let t0 = Instant::now() + Duration::from_secs(10);
+        let mut b = TokenBucket::new(1.0, t0);
+        assert_eq!(b.try_take(t0), Ok(0));
+        assert!(b.try_take(t0 - Duration::from_secs(5)).is_err());
+    }
+
+    #[test]
+    fn rate_header_format() {
+        assert_eq!(fmt_rate(5.0), "5");
+        assert_eq!(fmt_rate(0.5), "0.5");
+    }
+
+    #[test]
+    fn bearer_check() {
+        let mut h = HeaderMap::new();
+        assert!(!bearer_ok(&h, "s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        assert!(bearer_ok(&h, "s3cret"));
+        assert!(!bearer_ok(&h, "other"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer s3cret"),
+        );
+        assert!(bearer_ok(&h, "s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic s3cret"),
+        );
+        assert!(!bearer_ok(&h, "s3cret"));
+    }
+
+    #[test]
+    fn faults_json_partial_update_and_validation() {
+        let mut f = Faults::default();
+        f.apply_json(&json!({"latency_ms": 20, "rate_limit": 5}))
+            .unwrap();
+        assert_eq!(f.latency_ms, 20);
+        assert_eq!(f.rate_limit, Some(5.0));
+        f.apply_json(&json!({"token": "t", "rate_limit": null}))
+            .unwrap();
+        assert_eq!(f.latency_ms, 20);
+        assert_eq!(f.rate_limit, None);
+        assert_eq!(f.token.as_deref(), Some("t"));
+        let before = f.clone();
+        assert!(f.apply_json(&json!({"fail_rate": 1.5})).is_err());
+        assert!(f.apply_json(&json!({"latency_ms": 1, "nope": 1})).is_err());
+        assert!(f.apply_json(&json!([1])).is_err());
+        assert_eq!(f, before, "a rejected update changes nothing");
+    }
+
+    #[test]
+    fn stats_count_and_reset() {
+        let s = Stats::new(&["list_requests", "item_requests"]);
+        s.record(Some("list_requests"), StatusCode::OK);
+        s.record(Some("list_requests"), StatusCode::TOO_MANY_REQUESTS);
+        s.record(None, StatusCode::NOT_FOUND);
+        let v = s.to_json();
+        assert_eq!(v["requests"], 3);
+        assert_eq!(v["list_requests"], 2);
+        assert_eq!(v["item_requests"], 0);
+        assert_eq!(v["by_status"], json!({"200": 1, "429": 1, "404": 1}));
+        s.reset();
+        assert_eq!(
+            s.to_json(),
+            json!({"requests": 0, "list_requests": 0, "item_requests": 0, "by_status": {}})
+        );
+    }
+
+    #[test]
+    fn injected_failure_extremes() {
+        assert_eq!(injected_failure(0.0), None);
+        for _ in 0..100 {
+            let s = injected_failure(1.0).expect("rate 1 always fails");
+            assert!([500, 502, 503].contains(&s.as_u16()));
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! `synchost-fake`: fake remote APIs for synchost's end-to-end tests, demos
+//! and benchmarks. One subcommand per API; each prints
+//! `listening on http://127.0.0.1:PORT` first and serves until killed.
+
+mod fake;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "synchost-fake",
+    version,
+    about = "Fake remote APIs for synchost's tests, demos and benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The items API of docs/fake-items-api.md.
+    Items(fake::items::ItemsArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Items(args) => fake::items::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("synchost-fake: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

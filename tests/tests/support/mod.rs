@@ -1,0 +1,693 @@
+//! Support for the end-to-end tests: the fake servers, a blocking HTTP
+//! client, the real `synchost` binary and plugins, and throwaway workspaces.
+//!
+//! Each test file does `mod support;` and uses what it needs:
+//!
+//! ```ignore
+//! let fake = FakeServer::start("items", &["--count", "500"]);
+//! let ws = Workspace::new();
+//! let out = Synchost::run(&ws, &["sync", "--plugin", plugin_path("example-items").to_str().unwrap(), ...]);
+//! assert_success(&out);
+//! assert_eq!(fake.ground_truth(), /* what the store holds */);
+//! ```
+//!
+//! Built binaries are found from the running test executable, so the tests
+//! use the `synchost` and plugins of their own target directory and profile:
+//! `cargo xtask test` builds them all first.
+
+// Not every test file uses every helper.
+#![allow(dead_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::{BufRead as _, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a fake may take to print its `listening on` line.
+pub const FAKE_START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default limit for one [`Synchost::run`].
+pub const SYNCHOST_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------
+// HTTP client
+
+/// A response from [`http`]: status, headers (names lower-case) and body text.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The body as JSON; panics (showing the body) if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response body is not JSON ({e}); status {}: {}",
+                self.status, self.body
+            )
+        })
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Panics (showing the body) unless the status is `status`; returns self.
+    #[track_caller]
+    pub fn expect_status(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected HTTP status; body: {}",
+            self.body
+        );
+        self
+    }
+}
+
+fn agent() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into()
+    })
+}
+
+/// One blocking HTTP request. Any status is a response (not an error);
+/// a transport failure panics with the URL. `body`, when given, is sent as
+/// `application/json` unless `headers` set another `content-type`.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> HttpResponse {
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if body.is_some()
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(body.unwrap_or("").as_bytes().to_vec())
+        .unwrap_or_else(|e| panic!("bad request {method} {url}: {e}"));
+    let mut resp = agent()
+        .run(req)
+        .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `GET url` with extra headers.
+pub fn http_get(url: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    http("GET", url, headers, None)
+}
+
+/// `POST url` with a JSON body.
+pub fn http_post_json(url: &str, body: &Value) -> HttpResponse {
+    http("POST", url, &[], Some(&body.to_string()))
+}
+
+// ---------------------------------------------------------------------------
+// Fake servers
+
+/// A running `synchost-fake <kind>` on a free port of 127.0.0.1, killed on drop.
+pub struct FakeServer {
+    child: Child,
+    url: String,
+    kind: String,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Drains `r` into `sink` on a thread, so the child never blocks on a full
+/// pipe; the thread ends at end of file.
+fn drain_into(mut r: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+fn bytes_of(buf: &Mutex<Vec<u8>>) -> Vec<u8> {
+    buf.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn snapshot(buf: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&bytes_of(buf)).into_owned()
+}
+
+impl FakeServer {
+    /// Starts `synchost-fake <kind> <args...> --port 0` (no `--port` added if
+    /// `args` has one) and waits, up to [`FAKE_START_TIMEOUT`], for its first
+    /// stdout line `listening on http://127.0.0.1:PORT`. Panics with the
+    /// fake's stderr if it exits or stays silent.
+    pub fn start(kind: &str, args: &[&str]) -> FakeServer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_synchost-fake"));
+        cmd.arg(kind).args(args);
+        if !args
+            .iter()
+            .any(|a| *a == "--port" || a.starts_with("--port="))
+        {
+            cmd.args(["--port", "0"]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start synchost-fake {kind}: {e}"));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let _ = drain_into(child.stderr.take().expect("piped"), stderr.clone());
+
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let first = reader.read_line(&mut line).map(|_| line);
+            let _ = tx.send(first);
+            // Keep draining whatever else it prints.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+
+        let describe = |child: &mut Child, what: &str| -> String {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            // Let the stderr thread catch up with the dead process.
+            thread::sleep(Duration::from_millis(100));
+            let err = snapshot(&stderr);
+            format!("synchost-fake {kind} {args:?} {what} ({status}); stderr:\n{err}")
+        };
+        let line = match rx.recv_timeout(FAKE_START_TIMEOUT) {
+            Ok(Ok(line)) if !line.is_empty() => line,
+            Ok(Ok(_)) => panic!("{}", describe(&mut child, "exited before listening")),
+            Ok(Err(e)) => panic!(
+                "{}",
+                describe(&mut child, &format!("stdout unreadable: {e}"))
+            ),
+            Err(_) => panic!(
+                "{}",
+                describe(
+                    &mut child,
+                    &format!(
+                        "printed no `listening on` line within {} s",
+                        FAKE_START_TIMEOUT.as_secs()
+                    )
+                )
+            ),
+        };
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            panic!(
+                "{}",
+                describe(
+                    &mut child,
+                    &format!("printed {line:?} instead of `listening on URL`")
+                )
+            );
+        };
+        FakeServer {
+            url: url.trim_end_matches('/').to_owned(),
+            child,
+            kind: kind.to_owned(),
+            stderr,
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("url ends with a port")
+    }
+
+    /// The fake's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the fake wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        snapshot(&self.stderr)
+    }
+
+    /// `GET <url><path>` (path with its query, e.g. `/items?limit=10`).
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        http_get(&format!("{}{path}", self.url), headers)
+    }
+
+    fn control_get(&self, path: &str) -> Value {
+        let resp = self.get(path, &[]);
+        self.check(path, &resp, 200);
+        resp.json()
+    }
+
+    fn control_post(&self, path: &str, body: Option<&Value>, expect: u16) -> HttpResponse {
+        let body = body.map(Value::to_string);
+        let resp = http("POST", &format!("{}{path}", self.url), &[], body.as_deref());
+        self.check(path, &resp, expect);
+        resp
+    }
+
+    #[track_caller]
+    fn check(&self, path: &str, resp: &HttpResponse, expect: u16) {
+        assert_eq!(
+            resp.status, expect,
+            "synchost-fake {} {path}: body {}",
+            self.kind, resp.body
+        );
+    }
+
+    /// `GET /_control/stats`: `{"requests", "list_requests", "item_requests", "by_status": {...}}`
+    /// (the kind-specific counters vary).
+    pub fn stats(&self) -> Value {
+        self.control_get("/_control/stats")
+    }
+
+    /// Non-control requests served since start or the last reset, errors included.
+    pub fn requests(&self) -> u64 {
+        self.stats()["requests"]
+            .as_u64()
+            .expect("stats has a numeric `requests`")
+    }
+
+    /// `POST /_control/stats/reset`.
+    pub fn reset_stats(&self) {
+        self.control_post("/_control/stats/reset", None, 204);
+    }
+
+    /// `POST /_control/mutate`: that many random updates, deletes and creates;
+    /// returns `{"updated": [ids], "deleted": [ids], "created": [ids]}`.
+    pub fn mutate(&self, update: u64, delete: u64, create: u64) -> Value {
+        let body = serde_json::json!({ "update": update, "delete": delete, "create": create });
+        self.control_post("/_control/mutate", Some(&body), 200)
+            .json()
+    }
+
+    /// `GET /_control/items` as returned: an array of `{"id", "version", ...}`
+    /// ordered by id (a fake may add fields such as `stream`).
+    pub fn ground_truth_json(&self) -> Value {
+        self.control_get("/_control/items")
+    }
+
+    /// The live records as `(id, version)`, in the fake's order (by id).
+    pub fn ground_truth(&self) -> Vec<(String, String)> {
+        let json = self.ground_truth_json();
+        let entries = json
+            .as_array()
+            .unwrap_or_else(|| panic!("/_control/items is not an array: {json}"));
+        entries
+            .iter()
+            .map(|e| {
+                let field = |name: &str| match &e[name] {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    other => panic!("/_control/items entry without string {name}: {other} in {e}"),
+                };
+                (field("id"), field("version"))
+            })
+            .collect()
+    }
+
+    /// `POST /_control/faults` with any of `latency_ms`, `fail_rate`,
+    /// `rate_limit` (or null), `token` (or null).
+    pub fn set_faults(&self, faults: Value) {
+        self.control_post("/_control/faults", Some(&faults), 204);
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Built artefacts
+
+/// `.../target/<profile>`: the directory of the running test's profile
+/// (the test runs from `.../target/<profile>/deps/<test>-<hash>`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("unexpected test executable location {}", exe.display()))
+        .to_path_buf()
+}
+
+/// `.../target`: the parent of [`profile_dir`].
+pub fn target_dir() -> PathBuf {
+    let profile = profile_dir();
+    profile
+        .parent()
+        .unwrap_or_else(|| panic!("no target dir above {}", profile.display()))
+        .to_path_buf()
+}
+
+/// The `synchost` binary of the same target directory and profile as this test.
+/// Panics if it is missing: build it first with `cargo xtask test`.
+pub fn synchost_bin() -> PathBuf {
+    let path = profile_dir().join(format!("synchost{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first: cargo xtask test",
+        path.display()
+    );
+    path
+}
+
+/// `<target dir>/plugins/<name>.wasm`, e.g. `target/plugins/example-items.wasm`.
+/// Panics if it is missing: build it first with `cargo xtask test`.
+pub fn plugin_path(name: &str) -> PathBuf {
+    let path = target_dir().join("plugins").join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "plugin {name:?} not found at {}: build it first: cargo xtask test",
+        path.display()
+    );
+    path
+}
+
+// ---------------------------------------------------------------------------
+// Workspaces
+
+/// A throwaway working directory for one `synchost` run or more, deleted on
+/// drop: the store (at the host's default location), an optional
+/// `synchost.toml`, the plugin cache and the logs of spawned runs.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    spawns: AtomicU32,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workspace {
+    /// A fresh empty directory.
+    pub fn new() -> Workspace {
+        let dir = tempfile::Builder::new()
+            .prefix("synchost-e2e-")
+            .tempdir()
+            .expect("create a temp dir");
+        Workspace {
+            dir,
+            spawns: AtomicU32::new(0),
+        }
+    }
+
+    /// The directory; `synchost` runs with it as its working directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The store: `.synchost/synchost.db` under [`Workspace::path`], which is
+    /// where `synchost` puts it by default (pass it as `--store` to be explicit).
+    pub fn store_path(&self) -> PathBuf {
+        self.path().join(".synchost").join("synchost.db")
+    }
+
+    /// `synchost.toml` under [`Workspace::path`] (found there by default).
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("synchost.toml")
+    }
+
+    /// Writes `synchost.toml`; returns its path.
+    pub fn write_config(&self, toml: &str) -> PathBuf {
+        let path = self.config_path();
+        fs::write(&path, toml).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// The per-workspace compiled-plugin cache (`SYNCHOST_CACHE_DIR`).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path().join("cache")
+    }
+
+    /// Where [`Synchost::spawn`] number `n` (0, 1, ...) of this workspace
+    /// writes its stdout and stderr.
+    pub fn spawn_log_paths(&self, n: u32) -> (PathBuf, PathBuf) {
+        let dir = self.path().join("logs");
+        (
+            dir.join(format!("spawn-{n}.stdout")),
+            dir.join(format!("spawn-{n}.stderr")),
+        )
+    }
+
+    /// stdout and stderr (so far) of spawn number `n`.
+    pub fn spawn_logs(&self, n: u32) -> (String, String) {
+        let (out, err) = self.spawn_log_paths(n);
+        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+        (read(&out), read(&err))
+    }
+
+    /// stdout and stderr of the latest spawn.
+    pub fn last_spawn_logs(&self) -> (String, String) {
+        let n = self.spawns.load(Ordering::SeqCst);
+        assert!(n > 0, "nothing was spawned in this workspace");
+        self.spawn_logs(n - 1)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running synchost
+
+/// Runs the real `synchost` binary in a [`Workspace`]: working directory the
+/// workspace, `SYNCHOST_CACHE_DIR` the workspace's cache, stdin null.
+///
+/// Shortcuts: [`Synchost::run`] and [`Synchost::spawn`]. Builder form:
+/// `Synchost::new(&ws).args(["sync", "items"]).env("TOKEN", "t").output()`.
+pub struct Synchost<'a> {
+    ws: &'a Workspace,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
+    timeout: Duration,
+}
+
+impl<'a> Synchost<'a> {
+    /// Runs `synchost <args>` to completion (at most [`SYNCHOST_TIMEOUT`]).
+    pub fn run(ws: &Workspace, args: &[&str]) -> Output {
+        Synchost::new(ws).args(args).output()
+    }
+
+    /// Starts `synchost <args>` and returns at once, e.g. to kill it mid-run.
+    /// stdout and stderr go to files: see [`Workspace::last_spawn_logs`].
+    pub fn spawn(ws: &Workspace, args: &[&str]) -> Child {
+        Synchost::new(ws).args(args).start()
+    }
+
+    pub fn new(ws: &'a Workspace) -> Self {
+        Synchost {
+            ws,
+            args: Vec::new(),
+            envs: Vec::new(),
+            timeout: SYNCHOST_TIMEOUT,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// An extra environment variable (e.g. the one an `auth` section names).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.envs
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Overrides [`SYNCHOST_TIMEOUT`] for [`Synchost::output`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The configured command (stdio not set).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(synchost_bin());
+        cmd.args(&self.args)
+            .current_dir(self.ws.path())
+            .env("SYNCHOST_CACHE_DIR", self.ws.cache_dir())
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn describe(&self) -> String {
+        let args: Vec<_> = self.args.iter().map(|a| a.to_string_lossy()).collect();
+        format!("synchost {}", args.join(" "))
+    }
+
+    /// Runs to completion and captures stdout and stderr. Kills it and
+    /// panics (with what it printed) if it outlives the timeout.
+    pub fn output(self) -> Output {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.describe()));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let out_done = drain_into(child.stdout.take().expect("piped"), out.clone());
+        let err_done = drain_into(child.stderr.take().expect("piped"), err.clone());
+        let deadline = Instant::now() + self.timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                // Give the readers a moment, but do not wait on pipes that a
+                // grandchild may still hold open.
+                thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "{} did not finish within {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.describe(),
+                    self.timeout,
+                    snapshot(&out),
+                    snapshot(&err)
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let _ = out_done.join();
+        let _ = err_done.join();
+        Output {
+            status,
+            stdout: bytes_of(&out),
+            stderr: bytes_of(&err),
+        }
+    }
+
+    /// Starts it with stdout and stderr going to the next
+    /// [`Workspace::spawn_log_paths`] files.
+    pub fn start(self) -> Child {
+        let n = self.ws.spawns.fetch_add(1, Ordering::SeqCst);
+        let (out, err) = self.ws.spawn_log_paths(n);
+        fs::create_dir_all(out.parent().expect("logs dir")).expect("create logs dir");
+        let file = |p: &Path| File::create(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        self.command()
+            .stdout(file(&out))
+            .stderr(file(&err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.describe()))
+    }
+}
+
+/// stdout and stderr of `out` as text.
+pub fn output_text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Panics, printing stdout and stderr, unless `out` exited 0. Returns stdout.
+#[track_caller]
+pub fn assert_success(out: &Output) -> String {
+    let (stdout, stderr) = output_text(out);
+    assert!(
+        out.status.success(),
+        "command failed: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
+/// Panics, printing stdout and stderr, unless `out` exited with `code`.
+/// Returns stderr.
+#[track_caller]
+pub fn assert_exit_code(out: &Output, code: i32) -> String {
+    let (stdout, stderr) = output_text(out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    stderr
+}
+
+/// `kill -9`s `child` and reaps it.
+pub fn kill9(child: &mut Child) -> ExitStatus {
+    // std's kill is SIGKILL on Unix.
+    let _ = child.kill();
+    child.wait().expect("wait for the killed child")
+}
+
+/// Polls `cond` every 10 ms until it holds; panics naming `what` after `timeout`.
+#[track_caller]
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
