@@ -1,1 +1,181 @@
-fn main() {}
+//! `cargo xtask build | test | demo | bench`: the project's own commands.
+//!
+//! Everything builds in the release profile, so wasmtime is compiled once and
+//! the same binaries serve tests, the demo and benchmarks.
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+/// Plugin crates and the file name each is installed under in `target/plugins/`.
+const PLUGINS: &[(&str, &str)] = &[("example-items", "example-items"), ("wrong-major", "wrong-major")];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = args.split_first().map_or(("help", &[][..]), |(c, r)| (c.as_str(), r));
+    match command {
+        "build" => build(),
+        "test" => test(rest),
+        "demo" => demo(),
+        "bench" => bench::run(rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 build   build the host and the fake (release) and the plugins into target/plugins/\n  \
+                 test    build everything, then run every test (extra args go to cargo test)\n  \
+                 demo    start the fake with 10,000 items, pull them with live progress, show status\n  \
+                 bench   measure pulls, resume and plugin start; prints a table"
+            );
+            if command == "help" {
+                Ok(())
+            } else {
+                bail!("unknown command `{command}`")
+            }
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// The cargo target directory (honours CARGO_TARGET_DIR).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// Runs a command, failing with its name when it fails.
+pub fn run_command(command: &mut Command) -> Result<()> {
+    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let output = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match output {
+        Ok(output) if String::from_utf8_lossy(&output.stdout).contains("wasm32-wasip2") => Ok(()),
+        Ok(_) => run_command(Command::new("rustup").args(["target", "add", "wasm32-wasip2"])),
+        // Without rustup, trust that the toolchain has the target.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Host and fake in release; plugins to `target/plugins/<name>.wasm`.
+pub fn build() -> Result<()> {
+    ensure_wasm_target()?;
+    run_command(cargo().args(["build", "--release", "-p", "synchost", "-p", "synchost-tests"]))?;
+    let mut plugins = cargo();
+    plugins.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for (package, _) in PLUGINS {
+        plugins.args(["-p", package]);
+    }
+    run_command(&mut plugins)?;
+    let out = target_dir().join("plugins");
+    std::fs::create_dir_all(&out)?;
+    for (package, name) in PLUGINS {
+        let built = target_dir()
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        std::fs::copy(&built, out.join(format!("{name}.wasm")))
+            .with_context(|| format!("copying {}", built.display()))?;
+    }
+    eprintln!("plugins in {}", out.display());
+    Ok(())
+}
+
+/// Builds everything, then runs every test of the workspace's native crates.
+fn test(extra: &[String]) -> Result<()> {
+    build()?;
+    run_command(cargo().args(["test", "--release", "-p", "synchost", "-p", "synchost-tests"]).args(extra))
+}
+
+/// A fake server child that is killed when dropped.
+pub struct Fake {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Fake {
+    /// Starts `synchost-fake` with `args` on a free port and reads its URL.
+    pub fn start(args: &[&str]) -> Result<Fake> {
+        use std::io::BufRead;
+        let mut child = Command::new(target_dir().join("release/synchost-fake"))
+            .args(args)
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start synchost-fake (run cargo xtask build)")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("unexpected first line from synchost-fake: {line:?}"))?
+            .to_string();
+        Ok(Fake { child, url })
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The demo: 10,000 items pulled with the live progress bar, then `status`.
+fn demo() -> Result<()> {
+    build()?;
+    let fake = Fake::start(&["items", "--count", "10000", "--token", "demo-token", "--latency-ms", "2"])?;
+    let dir = target_dir().join("demo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let config = format!(
+        "[store]\npath = \"synchost.db\"\n\n\
+         [sources.items]\nplugin = \"{}\"\n\n\
+         [sources.items.auth]\ntype = \"bearer\"\ntoken_env = \"DEMO_ITEMS_TOKEN\"\n\n\
+         [sources.items.settings]\nbase_url = \"{}\"\n",
+        target_dir().join("plugins/example-items.wasm").display(),
+        fake.url
+    );
+    std::fs::write(dir.join("synchost.toml"), &config)?;
+    eprintln!("Demo workspace: {} (synchost.toml below)\n\n{config}", dir.display());
+    let synchost = target_dir().join("release/synchost");
+    let run = |args: &[&str]| {
+        eprintln!("$ synchost {}", args.join(" "));
+        run_command(Command::new(&synchost).args(args).current_dir(&dir).env("DEMO_ITEMS_TOKEN", "demo-token"))
+    };
+    run(&["pull"])?;
+    run(&["status"])?;
+    eprintln!("\nNow a delta: 50 items change remotely, then pull again.");
+    http_post(&format!("{}/_control/mutate", fake.url), r#"{"update":40,"delete":5,"create":5}"#)?;
+    run(&["pull"])?;
+    run(&["runs", "--limit", "3"])?;
+    Ok(())
+}
+
+/// POSTs JSON to the fake's control API.
+pub fn http_post(url: &str, body: &str) -> Result<String> {
+    let mut response = ureq::post(url).header("content-type", "application/json").send(body)?;
+    Ok(response.body_mut().read_to_string()?)
+}
+
+/// GETs from the fake's control API.
+pub fn http_get(url: &str) -> Result<String> {
+    Ok(ureq::get(url).call()?.body_mut().read_to_string()?)
+}

@@ -1,0 +1,190 @@
+//! `cargo xtask bench`: measured, never asserted. Release build, local fake,
+//! no added latency, medians of several runs. Prints a Markdown table.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::{build, http_get, http_post, target_dir, Fake};
+
+/// One measured pull.
+struct Pull {
+    wall: Duration,
+    requests: u64,
+    records: u64,
+    peak_rss_kb: u64,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let runs: usize = match args.iter().position(|a| a == "--runs") {
+        Some(i) => args.get(i + 1).context("--runs N")?.parse()?,
+        None => 3,
+    };
+    build()?;
+    let work = target_dir().join("bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+
+    let mut rows = Vec::new();
+    for count in [10_000u64, 100_000] {
+        let fake = Fake::start(&["items", "--count", &count.to_string()])?;
+        let mut samples = Vec::new();
+        for run in 0..runs {
+            let dir = work.join(format!("full-{count}-{run}"));
+            samples.push(full_pull(&fake, &dir)?);
+        }
+        let pull = median_pull(samples);
+        rows.push(format!(
+            "| full pull, {count} items | {:.2} s | {} | {:.0} | {:.1} MB |",
+            pull.wall.as_secs_f64(),
+            pull.requests,
+            pull.records as f64 / pull.wall.as_secs_f64(),
+            pull.peak_rss_kb as f64 / 1024.0
+        ));
+    }
+
+    // Resume: interrupt halfway with SIGINT, rerun, compare with a full pull.
+    let fake = Fake::start(&["items", "--count", "10000"])?;
+    let mut resumes = Vec::new();
+    for run in 0..runs {
+        resumes.push(interrupted_then_resumed(&fake, &work.join(format!("resume-{run}")), 5_000)?);
+    }
+    resumes.sort_by_key(|(_, pull)| pull.wall);
+    let (done_before, resume) = &resumes[resumes.len() / 2];
+    rows.push(format!(
+        "| resume after SIGINT at {done_before}/10000 items | {:.2} s | {} | {:.0} | {:.1} MB |",
+        resume.wall.as_secs_f64(),
+        resume.requests,
+        resume.records as f64 / resume.wall.as_secs_f64().max(1e-9),
+        resume.peak_rss_kb as f64 / 1024.0
+    ));
+
+    // Plugin start: compile (empty cache) vs load from the cache.
+    let plugin = target_dir().join("plugins/example-items.wasm");
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for run in 0..runs.max(5) {
+        let cache = work.join(format!("cache-{run}"));
+        cold.push(plugin_load_ms(&plugin, &cache)?);
+        warm.push(plugin_load_ms(&plugin, &cache)?);
+    }
+    let plugin_size = std::fs::metadata(&plugin)?.len();
+    rows.push(format!(
+        "| plugin start, first compile ({} KB component) | {:.1} ms | | | |",
+        plugin_size / 1024,
+        median(&mut cold)
+    ));
+    rows.push(format!("| plugin start, cached native code | {:.2} ms | | | |", median(&mut warm)));
+
+    println!("\nMedians of {runs} runs (plugin start: {} runs), release build, local fake, no added latency.\n", runs.max(5));
+    println!("| scenario | wall time | requests | records/s | peak RSS |");
+    println!("|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+fn synchost() -> PathBuf {
+    target_dir().join("release/synchost")
+}
+
+fn pull_command(fake: &Fake, dir: &Path) -> Command {
+    let mut command = Command::new(synchost());
+    command
+        .current_dir(dir)
+        .env("SYNCHOST_CACHE_DIR", target_dir().join("bench/cache-shared"))
+        .args(["pull", "--json", "--plugin"])
+        .arg(target_dir().join("plugins/example-items.wasm"))
+        .args(["--set", &format!("base_url={}", fake.url)]);
+    command
+}
+
+fn reset_stats(fake: &Fake) -> Result<()> {
+    http_post(&format!("{}/_control/stats/reset", fake.url), "{}")?;
+    Ok(())
+}
+
+fn requests(fake: &Fake) -> Result<u64> {
+    let stats: Value = serde_json::from_str(&http_get(&format!("{}/_control/stats", fake.url))?)?;
+    stats["requests"].as_u64().context("stats without requests")
+}
+
+/// The `summary` event of a `pull --json` run.
+fn summary_of(stdout: &str) -> Result<Value> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["event"] == "summary")
+        .context("no summary event in the output of synchost pull --json")
+}
+
+fn full_pull(fake: &Fake, dir: &Path) -> Result<Pull> {
+    std::fs::create_dir_all(dir)?;
+    reset_stats(fake)?;
+    let started = Instant::now();
+    let output = pull_command(fake, dir).stderr(Stdio::inherit()).output()?;
+    let wall = started.elapsed();
+    if !output.status.success() {
+        bail!("pull failed: {}", output.status);
+    }
+    let summary = summary_of(&String::from_utf8_lossy(&output.stdout))?;
+    Ok(Pull {
+        wall,
+        requests: requests(fake)?,
+        records: summary["summary"]["counts"]["written"].as_u64().unwrap_or(0),
+        peak_rss_kb: summary["summary"]["peak_rss_kb"].as_u64().unwrap_or(0),
+    })
+}
+
+/// Interrupts a pull once `after` items are done, then measures the rerun.
+fn interrupted_then_resumed(fake: &Fake, dir: &Path, after: u64) -> Result<(u64, Pull)> {
+    std::fs::create_dir_all(dir)?;
+    let mut child = pull_command(fake, dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut done = 0;
+    for line in BufReader::new(stdout).lines() {
+        let event: Value = serde_json::from_str(&line?).unwrap_or(Value::Null);
+        if event["event"] == "page" {
+            done = event["done"].as_u64().unwrap_or(0);
+            if done >= after {
+                Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
+                break;
+            }
+        }
+    }
+    let status = child.wait()?;
+    if status.code() != Some(130) {
+        bail!("the interrupted pull exited with {status}, expected 130");
+    }
+    reset_stats(fake)?;
+    let resumed = full_pull(fake, dir)?;
+    Ok((done, resumed))
+}
+
+fn plugin_load_ms(plugin: &Path, cache: &Path) -> Result<f64> {
+    let output = Command::new(synchost())
+        .env("SYNCHOST_CACHE_DIR", cache)
+        .args(["plugin", "inspect", "--json"])
+        .arg(plugin)
+        .output()?;
+    if !output.status.success() {
+        bail!("plugin inspect failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let report: Value = serde_json::from_slice(&output.stdout)?;
+    report["load_ms"].as_f64().context("inspect without load_ms")
+}
+
+fn median_pull(mut samples: Vec<Pull>) -> Pull {
+    samples.sort_by_key(|pull| pull.wall);
+    let middle = samples.len() / 2;
+    samples.swap_remove(middle)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
