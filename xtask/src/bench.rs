@@ -146,13 +146,14 @@ fn interrupted_then_resumed(fake: &Fake, dir: &Path, after: u64) -> Result<(u64,
     let mut child = pull_command(fake, dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
     let stdout = child.stdout.take().expect("piped");
     let mut done = 0;
+    let mut signalled = false;
     for line in BufReader::new(stdout).lines() {
         let event: Value = serde_json::from_str(&line?).unwrap_or(Value::Null);
-        if event["event"] == "page" {
+        if event["event"] == "page" && !signalled {
             done = event["done"].as_u64().unwrap_or(0);
             if done >= after {
                 Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
-                break;
+                signalled = true;
             }
         }
     }

@@ -38,15 +38,29 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match args.format {
+    let written = match args.format {
         Format::Jsonl => store.for_each_record(&args.source, |record| {
             serde_json::to_writer(&mut out, &to_json(record))?;
             out.write_all(b"\n")?;
             Ok(())
-        })?,
+        }),
     }
-    out.flush()?;
-    Ok(())
+    .and_then(|()| Ok(out.flush()?));
+    match written {
+        // `synchost export x | head` is a normal way to peek: stop quietly.
+        Err(err) if is_broken_pipe(&err) => Ok(()),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind));
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Text content stays text; anything else is base64 with `content_encoding`.

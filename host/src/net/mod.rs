@@ -1,10 +1,10 @@
 //! The HTTP policy between plugins and the network.
 //!
-//! - [`policy`]: which hosts a source may reach (the allowlist).
-//! - [`credential`]: credentials injected by the host, redacted everywhere.
-//! - [`limiter`]: per-host token bucket, concurrency limit and shared pauses.
-//! - [`retry`]: what is retried, backoff with full jitter, rate-limit headers.
-//! - [`client`]: the client that combines them; the plugin's `http` import and
+//! - `policy`: which hosts a source may reach (the allowlist).
+//! - `credential`: credentials injected by the host, redacted everywhere.
+//! - `limiter`: per-host token bucket, concurrency limit and shared pauses.
+//! - `retry`: what is retried, backoff with full jitter, rate-limit headers.
+//! - `client`: the client that combines them; the plugin's `http` import and
 //!   blob downloads both go through it.
 
 pub mod client;

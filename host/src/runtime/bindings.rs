@@ -10,5 +10,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::synchost::source::source as source_export;
-pub use synchost::source::{http, log, types};
+pub use self::exports::synchost::source::source as source_export;
+pub use self::synchost::source::{http, log, types};

@@ -2,10 +2,10 @@
 //! and cached on disk, checked at load (contract version, imports), and run
 //! in fresh stores with memory, CPU and wall-clock limits.
 //!
-//! - [`bindings`]: the host side of the WIT contract.
-//! - [`plugin`]: loading, validating and caching a plugin component.
-//! - [`instance`]: one instantiated plugin and its limited calls.
-//! - [`host`]: what the plugin imports: `http`, `log`, and a closed WASI.
+//! - `bindings`: the host side of the WIT contract.
+//! - `plugin`: loading, validating and caching a plugin component.
+//! - `instance`: one instantiated plugin and its limited calls.
+//! - `host`: what the plugin imports: `http`, `log`, and a closed WASI.
 
 pub mod bindings;
 pub mod host;

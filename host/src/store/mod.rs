@@ -1,10 +1,10 @@
 //! The local SQLite store: one file per workspace, WAL mode, versioned schema.
 //!
-//! - [`schema`]: migrations.
-//! - [`checkpoint`]: stream checkpoints and the one-transaction page commit
+//! - `schema`: migrations.
+//! - `checkpoint`: stream checkpoints and the one-transaction page commit
 //!   (records + work items + cursor together: invariant 2).
-//! - [`runs`]: the audit trail of runs.
-//! - [`reports`]: read-only queries for `status` and `export`.
+//! - `runs`: the audit trail of runs.
+//! - `reports`: read-only queries for `status` and `export`.
 
 pub mod checkpoint;
 pub mod reports;

@@ -1,8 +1,8 @@
 //! Sync engines and their progress.
 //!
-//! - [`pull`]: the pull engine: pages, work items, checkpoints, resume.
-//! - [`blobs`]: blob downloads to the content-addressed store.
-//! - [`progress`]: events, the live bar, plain lines and JSON output.
+//! - `pull`: the pull engine: pages, work items, checkpoints, resume.
+//! - `blobs`: blob downloads to the content-addressed store.
+//! - `progress`: events, the live bar, plain lines and JSON output.
 
 pub mod blobs;
 pub mod progress;

@@ -102,10 +102,7 @@ impl Reporter {
 
     pub fn event(&self, event: &Event) {
         if self.mode == ProgressMode::Json {
-            if let Ok(line) = serde_json::to_string(event) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-            }
+            write_json_line(event);
             return;
         }
         let mut state = self.state.lock().unwrap();
@@ -169,9 +166,7 @@ impl Reporter {
     /// Prints a final line (summaries) on stderr, or on stdout as JSON.
     pub fn summary<T: Serialize>(&self, text: &str, json: &T) {
         if self.mode == ProgressMode::Json {
-            if let Ok(line) = serde_json::to_string(json) {
-                println!("{line}");
-            }
+            write_json_line(json);
         } else {
             let state = self.state.lock().unwrap();
             self.line_locked(&state, text);
@@ -183,6 +178,15 @@ impl Reporter {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
         }
+    }
+}
+
+/// One JSON line on stdout. A closed stdout (a reader that went away) is not
+/// worth failing a sync for, so write errors are ignored.
+fn write_json_line<T: Serialize>(value: &T) {
+    if let Ok(line) = serde_json::to_string(value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
 }
 

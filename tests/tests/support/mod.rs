@@ -691,3 +691,130 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Sends SIGINT (what Ctrl+C sends) to `child`.
+pub fn sigint(child: &Child) {
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run `kill -INT {pid}`: {e}"));
+    assert!(status.success(), "`kill -INT {pid}` failed: {status}");
+}
+
+/// Waits up to `timeout` for `child` to exit by itself; kills it and panics
+/// (showing what `ws`'s latest spawn printed) if it does not.
+#[track_caller]
+pub fn wait_exit(ws: &Workspace, child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            kill9(child);
+            let (out, err) = ws.last_spawn_logs();
+            panic!("synchost did not exit within {timeout:?}\n--- stdout ---\n{out}\n--- stderr ---\n{err}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `cond` every 10 ms while `child` (the latest spawn of `ws`) runs.
+/// Panics, showing what it printed, if it exits first or `timeout` passes.
+#[track_caller]
+pub fn wait_while_running(
+    ws: &Workspace,
+    child: &mut Child,
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        let exited = child.try_wait().expect("try_wait");
+        if exited.is_some() || Instant::now() >= deadline {
+            if exited.is_none() {
+                kill9(child);
+            }
+            let (out, err) = ws.last_spawn_logs();
+            let why = match exited {
+                Some(status) => format!("synchost exited ({status})"),
+                None => format!("timed out after {timeout:?}"),
+            };
+            panic!("{why} while waiting for {what}\n--- stdout ---\n{out}\n--- stderr ---\n{err}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The JSON objects of a JSON-lines text. Only complete (newline-terminated)
+/// lines count, so a file still being written can be read; a complete line
+/// that is not JSON panics.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => "",
+    };
+    complete
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+        })
+        .collect()
+}
+
+/// The events of that `event` kind (`"page"`, `"summary"`, ...) in `--json` output.
+pub fn events_of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// `synchost export SOURCE --format jsonl <extra...>` in `ws`, parsed: one
+/// object per stored record. Panics unless it succeeds.
+#[track_caller]
+pub fn export(ws: &Workspace, source: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["export", source, "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    let out = Synchost::run(ws, &args);
+    let stdout = assert_success(&out);
+    let records = json_lines(&stdout);
+    assert_eq!(
+        records.len(),
+        stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        "export printed an unterminated line:\n{stdout}"
+    );
+    records
+}
+
+/// A string field of a JSON object; panics (showing the object) otherwise.
+#[track_caller]
+pub fn str_field<'a>(v: &'a Value, name: &str) -> &'a str {
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string `{name}` in {v}"))
+}
+
+/// An unsigned integer field of a JSON object; panics (showing it) otherwise.
+#[track_caller]
+pub fn u64_field(v: &Value, name: &str) -> u64 {
+    v[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no unsigned integer `{name}` in {v}"))
+}
+
+/// `s` as a TOML basic string (quoted and escaped).
+pub fn toml_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
