@@ -113,13 +113,13 @@ pub mod bindings {
 }
 
 pub use bindings::synchost::source::types::{
-    BlobRef, Change, ChangeOp, Error, Manifest, Page, PushOutcome, Record, SettingInfo, StreamInfo,
+    BlobRef, Change, ChangeOp, Detail, Error, Manifest, Page, PushOutcome, Record, SettingInfo, StreamInfo,
 };
 
 /// Everything a plugin usually needs: `use synchost_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        export_source, http, log, BlobRef, Change, ChangeOp, Error, ListRequest, Manifest, Page,
+        export_source, http, log, BlobRef, Change, ChangeOp, Detail, Error, ListRequest, Manifest, Page,
         PushOutcome, Record, SettingInfo, Settings, Source, StreamInfo,
     };
 }
@@ -137,6 +137,15 @@ pub struct ListRequest {
     /// The most records the page may hold; never more than the manifest's
     /// `max_page_size`.
     pub limit: u32,
+    /// [`Detail::IdsOnly`] when ids and versions suffice (a deletion check):
+    /// partial records are then welcome if they are cheaper to list.
+    pub detail: Detail,
+}
+
+impl Default for Detail {
+    fn default() -> Self {
+        Detail::Full
+    }
 }
 
 /// A source plugin.
@@ -219,7 +228,7 @@ pub mod __private {
     //! The glue between the generated `Guest` trait and [`Source`]. Not a
     //! public API.
     use super::{
-        Change, Error, ListRequest, Manifest, Page, PushOutcome, Record, Settings, Source,
+        Change, Detail, Error, ListRequest, Manifest, Page, PushOutcome, Record, Settings, Source,
     };
     use crate::bindings::exports::synchost::source::source::Guest;
     use std::any::Any;
@@ -276,11 +285,13 @@ pub mod __private {
             cursor: Option<String>,
             since: Option<String>,
             limit: u32,
+            detail: Detail,
         ) -> Result<Page, Error> {
             let req = ListRequest {
                 cursor,
                 since,
                 limit,
+                detail,
             };
             with_instance(|p: &T| p.list(&stream, req))?
         }

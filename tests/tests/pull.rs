@@ -93,8 +93,8 @@ fn stream_started(events: &[Value]) -> &Value {
     started[0]
 }
 
-/// Pull, `--full` or a bare `pull` after a full one: `synchost pull items --json`
-/// with the config of [`items_config`]; returns the parsed events.
+/// `synchost pull items --json <extra...>` with the config of [`items_config`];
+/// panics unless it succeeds, returns the parsed events.
 #[track_caller]
 fn pull_items(ws: &Workspace, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["pull", "items", "--json"];

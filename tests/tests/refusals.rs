@@ -41,7 +41,7 @@ fn ad_hoc_pull(ws: &Workspace, plugin: &Path, fake: &FakeServer) -> Output {
 /// exactly one request (a 401 is never retried).
 #[test]
 fn wrong_token_exits_3_after_one_request() {
-    let fake = FakeServer::start("items", &["--count", "50", "--token", "right"]);
+    let fake = FakeServer::start("items", &["--count", "50", "--token", "right-token"]);
     let ws = Workspace::new();
     items_config(
         &ws,
@@ -51,7 +51,7 @@ fn wrong_token_exits_3_after_one_request() {
     );
     let out = Synchost::new(&ws)
         .args(["pull", "items"])
-        .env("SYNCHOST_E2E_TOKEN", "wrong")
+        .env("SYNCHOST_E2E_TOKEN", "wrong-tok-7f3k9")
         .output();
     let stderr = assert_exit_code(&out, 3);
     assert!(
@@ -183,6 +183,24 @@ fn malformed_config_names_the_line() {
     assert!(
         !ws.store_path().exists(),
         "no store is created for a bad config"
+    );
+}
+
+/// A misspelled key inside `[sources.NAME.auth]` is refused naming its own
+/// line, not only the section's.
+#[test]
+#[ignore = "BUG: an unknown key in [sources.NAME.auth] is reported at the line of the section header, not of the key"]
+fn malformed_auth_section_names_the_line() {
+    let ws = Workspace::new();
+    ws.write_config(
+        "[sources.items]\nplugin = \"items.wasm\"\n\n[sources.items.auth]\ntype = \"bearer\"\ntoken = \"x\"\n",
+    );
+    let out = Synchost::run(&ws, &["pull"]);
+    let stderr = assert_exit_code(&out, 2);
+    assert!(stderr.contains("token"), "names the key `token`:\n{stderr}");
+    assert!(
+        stderr.contains("line 6"),
+        "names line 6, where `token` is:\n{stderr}"
     );
 }
 

@@ -100,7 +100,7 @@ pub fn build() -> Result<()> {
 /// Builds everything, then runs every test of the workspace's native crates.
 fn test(extra: &[String]) -> Result<()> {
     build()?;
-    run_command(cargo().args(["test", "--release", "-p", "synchost", "-p", "synchost-tests"]).args(extra))
+    run_command(cargo().args(["test", "--release", "-p", "synchost", "-p", "synchost-sdk", "-p", "synchost-tests"]).args(extra))
 }
 
 /// A fake server child that is killed when dropped.

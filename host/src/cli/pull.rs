@@ -45,6 +45,10 @@ pub struct PullArgs {
     /// disappeared as deleted.
     #[arg(long)]
     full: bool,
+    /// On a delta run, list ids and versions of everything (cheap: no
+    /// bodies) to find and mark deletions; changed items are fetched.
+    #[arg(long)]
+    check_deletions: bool,
     /// Hours after which an unfinished run's checkpoint is discarded.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     checkpoint_ttl_hours: u64,
@@ -80,6 +84,7 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     watch_ctrl_c(cancel.clone());
     let options = PullOptions {
         full: args.full,
+        check_deletions: args.check_deletions,
         checkpoint_ttl: Duration::from_secs(args.checkpoint_ttl_hours * 3600),
         blob_concurrency: args.attachment_concurrency,
         cancel: cancel.clone(),

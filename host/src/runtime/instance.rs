@@ -71,8 +71,9 @@ impl PluginInstance {
         cursor: Option<&str>,
         since: Option<&str>,
         limit: u32,
+        detail: types::Detail,
     ) -> Result<Result<types::Page, types::Error>, CallError> {
-        self.guarded("list", async |guest, store| guest.call_list(store, stream, cursor, since, limit).await)
+        self.guarded("list", async |guest, store| guest.call_list(store, stream, cursor, since, limit, detail).await)
             .await
     }
 

@@ -20,6 +20,8 @@ pub struct StreamCheckpoint {
     pub generation: i64,
     /// The run enumerates everything (first run or `--full`): tombstones follow.
     pub full: bool,
+    /// The run asks only for ids and versions (a deletion check).
+    pub ids_only: bool,
     /// The watermark this run lists from (none for a full run).
     pub since: Option<String>,
     /// The cursor of the next page to list.
@@ -31,6 +33,18 @@ pub struct StreamCheckpoint {
     pub run_plugin_version: Option<String>,
     /// The last complete watermark.
     pub watermark: Option<String>,
+}
+
+/// How a new stream run enumerates.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRun<'a> {
+    /// Everything is listed; what is not seen is tombstoned at the end.
+    pub full: bool,
+    /// Ids and versions suffice (`--check-deletions`).
+    pub ids_only: bool,
+    /// The watermark to list from (none for a full run).
+    pub since: Option<&'a str>,
+    pub plugin_version: &'a str,
 }
 
 /// One record as stored.
@@ -110,7 +124,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT state, generation, full, since, cursor, listing_done, total_hint,
-                        run_started_at, run_plugin_version, watermark
+                        run_started_at, run_plugin_version, watermark, ids_only
                  FROM streams WHERE source = ?1 AND stream = ?2",
                 params![source, stream],
                 |row| {
@@ -125,6 +139,7 @@ impl Store {
                         run_started_at: row.get(7)?,
                         run_plugin_version: row.get(8)?,
                         watermark: row.get(9)?,
+                        ids_only: row.get(10)?,
                     })
                 },
             )
@@ -133,14 +148,7 @@ impl Store {
     }
 
     /// Starts a new run of a stream: next generation, no cursor, no work items.
-    pub fn start_stream_run(
-        &mut self,
-        source: &str,
-        stream: &str,
-        full: bool,
-        since: Option<&str>,
-        plugin_version: &str,
-    ) -> Result<StreamCheckpoint> {
+    pub fn start_stream_run(&mut self, source: &str, stream: &str, run: &NewRun) -> Result<StreamCheckpoint> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO streams (source, stream) VALUES (?1, ?2)
@@ -149,10 +157,10 @@ impl Store {
         )?;
         tx.execute(
             "UPDATE streams SET state = 'running', generation = generation + 1, full = ?3,
-                    since = ?4, cursor = NULL, listing_done = 0, pending_watermark = NULL,
-                    total_hint = NULL, run_started_at = ?5, run_plugin_version = ?6
+                    ids_only = ?4, since = ?5, cursor = NULL, listing_done = 0, pending_watermark = NULL,
+                    total_hint = NULL, run_started_at = ?6, run_plugin_version = ?7
              WHERE source = ?1 AND stream = ?2",
-            params![source, stream, full, since, now(), plugin_version],
+            params![source, stream, run.full, run.ids_only, run.since, now(), run.plugin_version],
         )?;
         tx.execute(
             "DELETE FROM work_items WHERE source = ?1 AND stream = ?2",
@@ -409,7 +417,7 @@ mod tests {
     fn full_run_tombstones_unseen_and_stores_watermark_only_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let run = store.start_stream_run("src", "items", true, None, "1.0.0").unwrap();
+        let run = store.start_stream_run("src", "items", &NewRun { full: true, ids_only: false, since: None, plugin_version: "1.0.0" }).unwrap();
         let page = PageCommit {
             records: vec![record("a", "1"), record("b", "1")],
             cursor: Some(None),
@@ -422,7 +430,7 @@ mod tests {
         assert_eq!(store.checkpoint("src", "items").unwrap().watermark.as_deref(), Some("w1"));
 
         // A second full run sees only `a`: `b` is tombstoned.
-        let run = store.start_stream_run("src", "items", true, None, "1.0.0").unwrap();
+        let run = store.start_stream_run("src", "items", &NewRun { full: true, ids_only: false, since: None, plugin_version: "1.0.0" }).unwrap();
         let page = PageCommit {
             unchanged: vec!["a".into()],
             cursor: Some(None),
@@ -438,7 +446,7 @@ mod tests {
     fn stored_versions_skip_deleted_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let run = store.start_stream_run("src", "items", false, None, "1").unwrap();
+        let run = store.start_stream_run("src", "items", &NewRun { full: false, ids_only: false, since: None, plugin_version: "1" }).unwrap();
         let page = PageCommit {
             records: vec![record("a", "3"), record("b", "1")],
             deleted: vec![],

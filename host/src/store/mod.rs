@@ -20,7 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{failed, usage};
 
-pub use checkpoint::{PageCommit, RecordRow, StreamCheckpoint, WorkItem, WorkStatus};
+pub use checkpoint::{NewRun, PageCommit, RecordRow, StreamCheckpoint, WorkItem, WorkStatus};
 
 /// An open store.
 pub struct Store {

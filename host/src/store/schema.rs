@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
         state               TEXT NOT NULL DEFAULT 'idle' CHECK (state IN ('idle', 'running')),
         generation          INTEGER NOT NULL DEFAULT 0,
         full                INTEGER NOT NULL DEFAULT 0,
+        ids_only            INTEGER NOT NULL DEFAULT 0,
         since               TEXT,
         cursor              TEXT,
         listing_done        INTEGER NOT NULL DEFAULT 0,

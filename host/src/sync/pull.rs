@@ -26,7 +26,7 @@ use crate::runtime::bindings::types::{self, Manifest, StreamInfo};
 use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
 use crate::store::runs::{RunEnd, RunStart};
-use crate::store::{Store, StreamCheckpoint};
+use crate::store::{NewRun, Store, StreamCheckpoint};
 
 /// Ids per `fetch` call.
 const FETCH_BATCH: usize = 100;
@@ -45,6 +45,9 @@ const MAX_METADATA_BYTES: usize = 1 << 20;
 pub struct PullOptions {
     /// Enumerate everything (and tombstone what is gone), ignoring watermarks.
     pub full: bool,
+    /// Enumerate ids and versions only, to find deletions cheaply; changed
+    /// items are fetched, unseen ones tombstoned.
+    pub check_deletions: bool,
     /// A checkpoint older than this starts fresh.
     pub checkpoint_ttl: Duration,
     /// Blob downloads at once.
@@ -288,8 +291,8 @@ impl SourcePull<'_> {
                     checkpoint.run_plugin_version.as_deref().unwrap_or("?"),
                     self.manifest.version
                 ))
-            } else if self.options.full && !checkpoint.full {
-                Some(format!("--full: restarting the unfinished delta run of {name}/{}", stream.name))
+            } else if (self.options.full || self.options.check_deletions) && !checkpoint.full {
+                Some(format!("restarting the unfinished delta run of {name}/{} as a full enumeration", stream.name))
             } else {
                 None
             };
@@ -298,9 +301,16 @@ impl SourcePull<'_> {
                 Some(message) => self.note(&message),
             }
         }
-        let full = self.options.full || checkpoint.watermark.is_none() || !stream.supports_delta;
-        let since = if full { None } else { checkpoint.watermark.as_deref() };
-        let fresh = store.start_stream_run(name, &stream.name, full, since, &self.manifest.version)?;
+        let first = checkpoint.watermark.is_none();
+        let full = self.options.full || self.options.check_deletions || first || !stream.supports_delta;
+        let run = NewRun {
+            full,
+            // A first run needs the content anyway.
+            ids_only: self.options.check_deletions && !self.options.full && !first,
+            since: if full { None } else { checkpoint.watermark.as_deref() },
+            plugin_version: &self.manifest.version,
+        };
+        let fresh = store.start_stream_run(name, &stream.name, &run)?;
         Ok((fresh, false))
     }
 
@@ -319,7 +329,8 @@ impl SourcePull<'_> {
         let mut total_hint = checkpoint.total_hint;
         while !checkpoint.listing_done {
             let page_started = Instant::now();
-            let listing = self.list(&stream.name, checkpoint.cursor.as_deref(), checkpoint.since.as_deref(), limit);
+            let detail = if checkpoint.ids_only { types::Detail::IdsOnly } else { types::Detail::Full };
+            let listing = self.list(&stream.name, checkpoint.cursor.as_deref(), checkpoint.since.as_deref(), limit, detail);
             let page = cancellable(&cancel, &source, listing).await?;
             if page.records.len() > limit as usize {
                 return Err(failed(format!(
@@ -406,11 +417,18 @@ impl SourcePull<'_> {
     }
 
     /// One `list` call, repeated as the plugin's error kind says.
-    async fn list(&mut self, stream: &str, cursor: Option<&str>, since: Option<&str>, limit: u32) -> Result<types::Page> {
+    async fn list(
+        &mut self,
+        stream: &str,
+        cursor: Option<&str>,
+        since: Option<&str>,
+        limit: u32,
+        detail: types::Detail,
+    ) -> Result<types::Page> {
         let mut transient_failures = 0;
         let mut rate_limits = 0;
         loop {
-            let answer = self.instance.list(stream, cursor, since, limit).await.map_err(|e| failed(e.0))?;
+            let answer = self.instance.list(stream, cursor, since, limit, detail).await.map_err(|e| failed(e.0))?;
             match answer {
                 Ok(page) => return Ok(page),
                 Err(types::Error::RateLimited(seconds)) if rate_limits < MAX_CALL_RATE_LIMITS => {
