@@ -59,20 +59,43 @@ pub struct SourceSection {
 }
 
 /// `[sources.NAME.auth]`: which environment variables hold the credential.
+/// A flat table (rather than a tagged enum) so a wrong key is reported at its
+/// own line; [`credential`] checks that the keys fit the type.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum AuthSection {
-    Bearer {
-        token_env: String,
-    },
-    Basic {
-        username_env: String,
-        password_env: String,
-    },
-    Header {
-        name: String,
-        value_env: String,
-    },
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    #[serde(rename = "type")]
+    pub kind: AuthKind,
+    pub token_env: Option<String>,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    pub name: Option<String>,
+    pub value_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// `Authorization: Bearer $token_env`.
+    Bearer,
+    /// `Authorization: Basic base64($username_env:$password_env)`.
+    Basic,
+    /// `$name: $value_env`.
+    Header,
+}
+
+impl AuthSection {
+    /// `Authorization: Bearer $VAR`.
+    pub fn bearer(token_env: String) -> AuthSection {
+        AuthSection {
+            kind: AuthKind::Bearer,
+            token_env: Some(token_env),
+            username_env: None,
+            password_env: None,
+            name: None,
+            value_env: None,
+        }
+    }
 }
 
 /// `[sources.NAME.limits]`: the sandbox's bounds for this source's plugin.
@@ -192,9 +215,8 @@ impl Config {
                 )))
             }
         };
-        let file = parse(&text).map_err(|message| {
-            usage(format!("invalid config {}: {message}", path.display()))
-        })?;
+        let file = parse(&text)
+            .map_err(|message| usage(format!("invalid config {}: {message}", path.display())))?;
         let base_dir = path
             .parent()
             .filter(|dir| !dir.as_os_str().is_empty())
@@ -230,7 +252,9 @@ impl Config {
                 .as_ref()
                 .map_or("no config file".to_string(), |p| p.display().to_string());
             if known.is_empty() {
-                usage(format!("unknown source `{name}`: {where_} defines no sources"))
+                usage(format!(
+                    "unknown source `{name}`: {where_} defines no sources"
+                ))
             } else {
                 usage(format!(
                     "unknown source `{name}` (in {where_}); known sources: {}",
@@ -279,7 +303,10 @@ pub fn ad_hoc_source(
         let (key, value) = set
             .split_once('=')
             .ok_or_else(|| usage(format!("--set expects KEY=VALUE, got `{set}`")))?;
-        settings.insert(key.trim().to_string(), toml::Value::String(value.to_string()));
+        settings.insert(
+            key.trim().to_string(),
+            toml::Value::String(value.to_string()),
+        );
     }
     let name = plugin
         .file_stem()
@@ -316,7 +343,13 @@ fn resolve(
         Some(_) => return Err(usage(format!("source `{name}`: allowed_hosts is empty"))),
         None => default_allowed_hosts(name, &settings)?,
     };
-    let page_size = page_size(name, overrides.page_size.or(env_page_size()?).or(section.page_size))?;
+    let page_size = page_size(
+        name,
+        overrides
+            .page_size
+            .or(env_page_size()?)
+            .or(section.page_size),
+    )?;
     let concurrency = overrides
         .concurrency
         .or(section.concurrency)
@@ -358,7 +391,9 @@ fn resolve(
             max_delay: retry
                 .max_delay_ms
                 .map_or(defaults.max_delay, Duration::from_millis),
-            max_wait: retry.max_wait_s.map_or(defaults.max_wait, Duration::from_secs),
+            max_wait: retry
+                .max_wait_s
+                .map_or(defaults.max_wait, Duration::from_secs),
         },
     })
 }
@@ -383,21 +418,26 @@ fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Ve
              set one so synchost knows which hosts the plugin may reach"
         )));
     };
-    let url = url::Url::parse(base_url)
-        .map_err(|err| usage(format!("source `{name}`: base_url `{base_url}` is not a URL: {err}")))?;
+    let url = url::Url::parse(base_url).map_err(|err| {
+        usage(format!(
+            "source `{name}`: base_url `{base_url}` is not a URL: {err}"
+        ))
+    })?;
     match url.host_str() {
         Some(host) => Ok(vec![host.to_ascii_lowercase()]),
-        None => Err(usage(format!("source `{name}`: base_url `{base_url}` has no host"))),
+        None => Err(usage(format!(
+            "source `{name}`: base_url `{base_url}` has no host"
+        ))),
     }
 }
 
 fn env_page_size() -> Result<Option<u32>> {
     match std::env::var("SYNCHOST_PAGE_SIZE") {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| usage(format!("SYNCHOST_PAGE_SIZE must be a number, got `{value}`"))),
+        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
+            usage(format!(
+                "SYNCHOST_PAGE_SIZE must be a number, got `{value}`"
+            ))
+        }),
         Err(_) => Ok(None),
     }
 }
@@ -413,21 +453,47 @@ fn page_size(name: &str, requested: Option<u32>) -> Result<u32> {
 }
 
 fn credential(source: &str, auth: &AuthSection) -> Result<Credential> {
-    let read = |var: &str| {
-        std::env::var(var).map_err(|_| {
-            usage(format!(
-                "source `{source}`: credential variable {var} is not set; export it before running"
-            ))
-        })
-    };
-    Ok(match auth {
-        AuthSection::Bearer { token_env } => Credential::bearer(&read(token_env)?),
-        AuthSection::Basic {
-            username_env,
-            password_env,
-        } => Credential::basic(&read(username_env)?, &read(password_env)?),
-        AuthSection::Header { name, value_env } => Credential::header(name, &read(value_env)?)
-            .map_err(|err| usage(format!("source `{source}`: {err}")))?,
+    let read = |value: &Option<String>, name: &str| read_secret(source, auth, value, name);
+    Ok(match auth.kind {
+        AuthKind::Bearer => Credential::bearer(&read(&auth.token_env, "token_env")?),
+        AuthKind::Basic => Credential::basic(
+            &read(&auth.username_env, "username_env")?,
+            &read(&auth.password_env, "password_env")?,
+        ),
+        AuthKind::Header => {
+            let name = required_key(source, auth, &auth.name, "name")?;
+            Credential::header(name, &read(&auth.value_env, "value_env")?)
+                .map_err(|err| usage(format!("source `{source}`: {err}")))?
+        }
+    })
+}
+
+fn required_key<'a>(
+    source: &str,
+    auth: &AuthSection,
+    value: &'a Option<String>,
+    key: &str,
+) -> Result<&'a str> {
+    value.as_deref().ok_or_else(|| {
+        usage(format!(
+            "source `{source}`: auth type {:?} needs `{key}`",
+            auth.kind
+        ))
+    })
+}
+
+/// The value of the environment variable named by `key`.
+fn read_secret(
+    source: &str,
+    auth: &AuthSection,
+    value: &Option<String>,
+    key: &str,
+) -> Result<String> {
+    let var = required_key(source, auth, value, key)?;
+    std::env::var(var).map_err(|_| {
+        usage(format!(
+            "source `{source}`: credential variable {var} is not set; export it before running"
+        ))
     })
 }
 
@@ -466,6 +532,13 @@ mod tests {
     }
 
     #[test]
+    fn wrong_auth_key_is_reported_at_its_line() {
+        let text = "[sources.a]\nplugin = \"a.wasm\"\n[sources.a.auth]\ntype = \"bearer\"\ntoken = \"x\"\n";
+        let err = parse(text).unwrap_err();
+        assert!(err.starts_with("line 5") && err.contains("token"), "{err}");
+    }
+
+    #[test]
     fn page_size_is_bounded() {
         assert!(page_size("a", Some(1001)).is_err());
         assert!(page_size("a", Some(0)).is_err());
@@ -474,9 +547,7 @@ mod tests {
 
     #[test]
     fn missing_credential_variable_is_named() {
-        let auth = AuthSection::Bearer {
-            token_env: "SYNCHOST_TEST_SURELY_UNSET".into(),
-        };
+        let auth = AuthSection::bearer("SYNCHOST_TEST_SURELY_UNSET".into());
         let err = credential("a", &auth).unwrap_err().to_string();
         assert!(err.contains("SYNCHOST_TEST_SURELY_UNSET"), "{err}");
     }

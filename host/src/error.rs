@@ -69,7 +69,7 @@ pub fn interrupted(message: impl Into<String>) -> anyhow::Error {
     exit(ExitKind::Interrupted, message)
 }
 
-/// The exit kind of any error: the innermost [`Exit`] in its chain, else `Failed`.
+/// The exit kind of any error: the outermost [`Exit`] in its chain, else `Failed`.
 pub fn kind_of(error: &anyhow::Error) -> ExitKind {
     error
         .chain()

@@ -113,14 +113,15 @@ pub mod bindings {
 }
 
 pub use bindings::synchost::source::types::{
-    BlobRef, Change, ChangeOp, Detail, Error, Manifest, Page, PushOutcome, Record, SettingInfo, StreamInfo,
+    BlobRef, Change, ChangeOp, Detail, Error, Manifest, Page, PushOutcome, Record, SettingInfo,
+    StreamInfo,
 };
 
 /// Everything a plugin usually needs: `use synchost_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        export_source, http, log, BlobRef, Change, ChangeOp, Detail, Error, ListRequest, Manifest, Page,
-        PushOutcome, Record, SettingInfo, Settings, Source, StreamInfo,
+        export_source, http, log, BlobRef, Change, ChangeOp, Detail, Error, ListRequest, Manifest,
+        Page, PushOutcome, Record, SettingInfo, Settings, Source, StreamInfo,
     };
 }
 
@@ -142,6 +143,8 @@ pub struct ListRequest {
     pub detail: Detail,
 }
 
+// `Detail` is generated from the WIT, so it cannot carry `#[derive(Default)]`.
+#[allow(clippy::derivable_impls)]
 impl Default for Detail {
     fn default() -> Self {
         Detail::Full
@@ -347,7 +350,7 @@ pub mod __private {
         #[test]
         fn calls_before_configure_are_fatal() {
             INSTANCE.with(|slot| *slot.borrow_mut() = None);
-            let err = A::list("s".into(), None, None, 10).unwrap_err();
+            let err = A::list("s".into(), None, None, 10, Detail::Full).unwrap_err();
             assert!(
                 matches!(err, Error::Fatal(ref m) if m.contains("not configured")),
                 "{err}"
@@ -361,7 +364,7 @@ pub mod __private {
         #[test]
         fn configured_instance_receives_calls() {
             A::configure(vec![("answer".into(), "3".into())]).unwrap();
-            let page = A::list("s".into(), None, None, 10).unwrap();
+            let page = A::list("s".into(), None, None, 10, Detail::Full).unwrap();
             assert_eq!(page.records.len(), 3);
             // A wrong result count is turned into one error per input.
             let results = A::fetch("s".into(), vec!["a".into(), "b".into()]);
@@ -390,7 +393,7 @@ pub mod __private {
                 matches!(err, Error::InvalidConfig(ref m) if m.contains("answer")),
                 "{err}"
             );
-            assert!(A::list("s".into(), None, None, 10).is_err());
+            assert!(A::list("s".into(), None, None, 10, Detail::Full).is_err());
         }
     }
 }

@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// The items API of docs/fake-items-api.md.
     Items(fake::items::ItemsArgs),
+    /// Confluence Cloud (v2 REST, v1 CQL search, downloads) of docs/confluence.md.
+    Confluence(fake::confluence::ConfluenceArgs),
 }
 
 #[tokio::main]
@@ -30,6 +32,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Items(args) => fake::items::run(args).await,
+        Command::Confluence(args) => fake::confluence::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -484,7 +484,6 @@ fn status_and_runs_report_the_pull() {
 /// The audit trail counts what an interrupted run did: the pages it
 /// committed before Ctrl+C are in its `written` count.
 #[test]
-#[ignore = "BUG: an interrupted run is recorded with written 0 (counts are added to the run only when a stream finishes)"]
 fn runs_count_what_an_interrupted_run_wrote() {
     let fake = FakeServer::start(
         "items",

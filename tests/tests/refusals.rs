@@ -189,7 +189,6 @@ fn malformed_config_names_the_line() {
 /// A misspelled key inside `[sources.NAME.auth]` is refused naming its own
 /// line, not only the section's.
 #[test]
-#[ignore = "BUG: an unknown key in [sources.NAME.auth] is reported at the line of the section header, not of the key"]
 fn malformed_auth_section_names_the_line() {
     let ws = Workspace::new();
     ws.write_config(

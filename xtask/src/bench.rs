@@ -51,7 +51,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let fake = Fake::start(&["items", "--count", "10000"])?;
     let mut resumes = Vec::new();
     for run in 0..runs {
-        resumes.push(interrupted_then_resumed(&fake, &work.join(format!("resume-{run}")), 5_000)?);
+        resumes.push(interrupted_then_resumed(
+            &fake,
+            &work.join(format!("resume-{run}")),
+            5_000,
+        )?);
     }
     resumes.sort_by_key(|(_, pull)| pull.wall);
     let (done_before, resume) = &resumes[resumes.len() / 2];
@@ -77,7 +81,10 @@ pub fn run(args: &[String]) -> Result<()> {
         plugin_size / 1024,
         median(&mut cold)
     ));
-    rows.push(format!("| plugin start, cached native code | {:.2} ms | | | |", median(&mut warm)));
+    rows.push(format!(
+        "| plugin start, cached native code | {:.2} ms | | | |",
+        median(&mut warm)
+    ));
 
     println!("\nMedians of {runs} runs (plugin start: {} runs), release build, local fake, no added latency.\n", runs.max(5));
     println!("| scenario | wall time | requests | records/s | peak RSS |");
@@ -96,7 +103,10 @@ fn pull_command(fake: &Fake, dir: &Path) -> Command {
     let mut command = Command::new(synchost());
     command
         .current_dir(dir)
-        .env("SYNCHOST_CACHE_DIR", target_dir().join("bench/cache-shared"))
+        .env(
+            "SYNCHOST_CACHE_DIR",
+            target_dir().join("bench/cache-shared"),
+        )
         .args(["pull", "--json", "--plugin"])
         .arg(target_dir().join("plugins/example-items.wasm"))
         .args(["--set", &format!("base_url={}", fake.url)]);
@@ -135,7 +145,9 @@ fn full_pull(fake: &Fake, dir: &Path) -> Result<Pull> {
     Ok(Pull {
         wall,
         requests: requests(fake)?,
-        records: summary["summary"]["counts"]["written"].as_u64().unwrap_or(0),
+        records: summary["summary"]["counts"]["written"]
+            .as_u64()
+            .unwrap_or(0),
         peak_rss_kb: summary["summary"]["peak_rss_kb"].as_u64().unwrap_or(0),
     })
 }
@@ -143,7 +155,10 @@ fn full_pull(fake: &Fake, dir: &Path) -> Result<Pull> {
 /// Interrupts a pull once `after` items are done, then measures the rerun.
 fn interrupted_then_resumed(fake: &Fake, dir: &Path, after: u64) -> Result<(u64, Pull)> {
     std::fs::create_dir_all(dir)?;
-    let mut child = pull_command(fake, dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut child = pull_command(fake, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
     let stdout = child.stdout.take().expect("piped");
     let mut done = 0;
     let mut signalled = false;
@@ -152,7 +167,9 @@ fn interrupted_then_resumed(fake: &Fake, dir: &Path, after: u64) -> Result<(u64,
         if event["event"] == "page" && !signalled {
             done = event["done"].as_u64().unwrap_or(0);
             if done >= after {
-                Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
+                Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()?;
                 signalled = true;
             }
         }
@@ -173,10 +190,15 @@ fn plugin_load_ms(plugin: &Path, cache: &Path) -> Result<f64> {
         .arg(plugin)
         .output()?;
     if !output.status.success() {
-        bail!("plugin inspect failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "plugin inspect failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let report: Value = serde_json::from_slice(&output.stdout)?;
-    report["load_ms"].as_f64().context("inspect without load_ms")
+    report["load_ms"]
+        .as_f64()
+        .context("inspect without load_ms")
 }
 
 fn median_pull(mut samples: Vec<Pull>) -> Pull {

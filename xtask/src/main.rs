@@ -11,11 +11,17 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 /// Plugin crates and the file name each is installed under in `target/plugins/`.
-const PLUGINS: &[(&str, &str)] = &[("example-items", "example-items"), ("wrong-major", "wrong-major")];
+const PLUGINS: &[(&str, &str)] = &[
+    ("example-items", "example-items"),
+    ("wrong-major", "wrong-major"),
+    ("confluence", "confluence"),
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, rest) = args.split_first().map_or(("help", &[][..]), |(c, r)| (c.as_str(), r));
+    let (command, rest) = args
+        .split_first()
+        .map_or(("help", &[][..]), |(c, r)| (c.as_str(), r));
     match command {
         "build" => build(),
         "test" => test(rest),
@@ -41,12 +47,16 @@ fn main() -> Result<()> {
 
 /// The workspace root (the parent of this crate).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// The cargo target directory (honours CARGO_TARGET_DIR).
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), |dir| root().join(dir))
 }
 
 fn cargo() -> Command {
@@ -57,7 +67,9 @@ fn cargo() -> Command {
 
 /// Runs a command, failing with its name when it fails.
 pub fn run_command(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
@@ -65,7 +77,9 @@ pub fn run_command(command: &mut Command) -> Result<()> {
 }
 
 fn ensure_wasm_target() -> Result<()> {
-    let output = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match output {
         Ok(output) if String::from_utf8_lossy(&output.stdout).contains("wasm32-wasip2") => Ok(()),
         Ok(_) => run_command(Command::new("rustup").args(["target", "add", "wasm32-wasip2"])),
@@ -77,7 +91,14 @@ fn ensure_wasm_target() -> Result<()> {
 /// Host and fake in release; plugins to `target/plugins/<name>.wasm`.
 pub fn build() -> Result<()> {
     ensure_wasm_target()?;
-    run_command(cargo().args(["build", "--release", "-p", "synchost", "-p", "synchost-tests"]))?;
+    run_command(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "synchost",
+        "-p",
+        "synchost-tests",
+    ]))?;
     let mut plugins = cargo();
     plugins.args(["build", "--release", "--target", "wasm32-wasip2"]);
     for (package, _) in PLUGINS {
@@ -100,7 +121,20 @@ pub fn build() -> Result<()> {
 /// Builds everything, then runs every test of the workspace's native crates.
 fn test(extra: &[String]) -> Result<()> {
     build()?;
-    run_command(cargo().args(["test", "--release", "-p", "synchost", "-p", "synchost-sdk", "-p", "synchost-tests"]).args(extra))
+    run_command(
+        cargo()
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "synchost",
+                "-p",
+                "synchost-sdk",
+                "-p",
+                "synchost-tests",
+            ])
+            .args(extra),
+    )
 }
 
 /// A fake server child that is killed when dropped.
@@ -141,7 +175,15 @@ impl Drop for Fake {
 /// The demo: 10,000 items pulled with the live progress bar, then `status`.
 fn demo() -> Result<()> {
     build()?;
-    let fake = Fake::start(&["items", "--count", "10000", "--token", "demo-token", "--latency-ms", "2"])?;
+    let fake = Fake::start(&[
+        "items",
+        "--count",
+        "10000",
+        "--token",
+        "demo-token",
+        "--latency-ms",
+        "2",
+    ])?;
     let dir = target_dir().join("demo");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -154,16 +196,27 @@ fn demo() -> Result<()> {
         fake.url
     );
     std::fs::write(dir.join("synchost.toml"), &config)?;
-    eprintln!("Demo workspace: {} (synchost.toml below)\n\n{config}", dir.display());
+    eprintln!(
+        "Demo workspace: {} (synchost.toml below)\n\n{config}",
+        dir.display()
+    );
     let synchost = target_dir().join("release/synchost");
     let run = |args: &[&str]| {
         eprintln!("$ synchost {}", args.join(" "));
-        run_command(Command::new(&synchost).args(args).current_dir(&dir).env("DEMO_ITEMS_TOKEN", "demo-token"))
+        run_command(
+            Command::new(&synchost)
+                .args(args)
+                .current_dir(&dir)
+                .env("DEMO_ITEMS_TOKEN", "demo-token"),
+        )
     };
     run(&["pull"])?;
     run(&["status"])?;
     eprintln!("\nNow a delta: 50 items change remotely, then pull again.");
-    http_post(&format!("{}/_control/mutate", fake.url), r#"{"update":40,"delete":5,"create":5}"#)?;
+    http_post(
+        &format!("{}/_control/mutate", fake.url),
+        r#"{"update":40,"delete":5,"create":5}"#,
+    )?;
     run(&["pull"])?;
     run(&["runs", "--limit", "3"])?;
     Ok(())
@@ -171,7 +224,9 @@ fn demo() -> Result<()> {
 
 /// POSTs JSON to the fake's control API.
 pub fn http_post(url: &str, body: &str) -> Result<String> {
-    let mut response = ureq::post(url).header("content-type", "application/json").send(body)?;
+    let mut response = ureq::post(url)
+        .header("content-type", "application/json")
+        .send(body)?;
     Ok(response.body_mut().read_to_string()?)
 }
 

@@ -11,6 +11,7 @@ use super::Global;
 use crate::error::usage;
 use crate::store::reports::ExportRecord;
 use crate::store::Store;
+use crate::sync::mirror::write_mirror;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -19,12 +20,18 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
+    /// For `--format files`: the mirror directory (created if missing).
+    #[arg(long, value_name = "DIR", required_if_eq("format", "files"))]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     /// One JSON object per record (tombstones included, with "deleted": true).
     Jsonl,
+    /// A directory tree following the records' parent links (`--out DIR`);
+    /// reruns rewrite only what changed and follow moves and deletions.
+    Files,
 }
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
@@ -36,16 +43,28 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
             args.source, args.source
         )));
     }
+    if let (Format::Files, Some(dir)) = (args.format, &args.out) {
+        let report = write_mirror(&store, &args.source, dir)?;
+        eprintln!(
+            "Mirror of {} in {}: {} written, {} moved, {} removed, {} unchanged",
+            args.source,
+            dir.display(),
+            report.written,
+            report.moved,
+            report.removed,
+            report.unchanged
+        );
+        return Ok(());
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = match args.format {
-        Format::Jsonl => store.for_each_record(&args.source, |record| {
+    let written = store
+        .for_each_record(&args.source, |record| {
             serde_json::to_writer(&mut out, &to_json(record))?;
             out.write_all(b"\n")?;
             Ok(())
-        }),
-    }
-    .and_then(|()| Ok(out.flush()?));
+        })
+        .and_then(|()| Ok(out.flush()?));
     match written {
         // `synchost export x | head` is a normal way to peek: stop quietly.
         Err(err) if is_broken_pipe(&err) => Ok(()),
@@ -58,14 +77,19 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         let kind = cause
             .downcast_ref::<std::io::Error>()
             .map(std::io::Error::kind)
-            .or_else(|| cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind));
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
         kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 
 /// Text content stays text; anything else is base64 with `content_encoding`.
 fn to_json(record: ExportRecord) -> Value {
-    let metadata: Value = serde_json::from_str(&record.metadata).unwrap_or(Value::String(record.metadata));
+    let metadata: Value =
+        serde_json::from_str(&record.metadata).unwrap_or(Value::String(record.metadata));
     let mut object = json!({
         "stream": record.stream,
         "id": record.id,

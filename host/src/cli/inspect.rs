@@ -38,7 +38,9 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         request_timeout: limits.request_timeout,
         max_requests: 0,
     })?);
-    let mut instance = PluginInstance::new(&plugin, "inspect", http, &limits).await.map_err(|e| failed(e.0))?;
+    let mut instance = PluginInstance::new(&plugin, "inspect", http, &limits)
+        .await
+        .map_err(|e| failed(e.0))?;
     let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
 
     if args.output.json {
@@ -70,14 +72,21 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("{} {}: {}", manifest.name, manifest.version, manifest.description);
+    println!(
+        "{} {}: {}",
+        manifest.name, manifest.version, manifest.description
+    );
     println!("file:          {}", plugin.path.display());
     println!("contract:      synchost:source@{}", plugin.contract);
     println!("size:          {} bytes", plugin.size);
     println!("sha256:        {}", plugin.sha256);
     println!(
         "native code:   {} in {:.1} ms",
-        if plugin.cache_hit { "loaded from cache" } else { "compiled" },
+        if plugin.cache_hit {
+            "loaded from cache"
+        } else {
+            "compiled"
+        },
         plugin.load_ms
     );
     println!("max page size: {}", manifest.max_page_size);
@@ -90,13 +99,25 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         if stream.supports_push {
             traits.push("push");
         }
-        println!("  {:<16} {} [{}]", stream.name, stream.description, traits.join(", "));
+        println!(
+            "  {:<16} {} [{}]",
+            stream.name,
+            stream.description,
+            traits.join(", ")
+        );
     }
     println!("settings:");
     for setting in &manifest.settings {
-        let default = setting.default_value.as_deref().map(|d| format!(" (default {d})")).unwrap_or_default();
+        let default = setting
+            .default_value
+            .as_deref()
+            .map(|d| format!(" (default {d})"))
+            .unwrap_or_default();
         let required = if setting.required { " (required)" } else { "" };
-        println!("  {:<16} {}{required}{default}", setting.name, setting.description);
+        println!(
+            "  {:<16} {}{required}{default}",
+            setting.name, setting.description
+        );
     }
     println!("imports:");
     for import in &plugin.imports {

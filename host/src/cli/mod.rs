@@ -79,11 +79,18 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { ExitKind::Usage.code() } else { 0 });
+            return ExitCode::from(if err.use_stderr() {
+                ExitKind::Usage.code()
+            } else {
+                0
+            });
         }
     };
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -106,7 +113,14 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let global = Global { config: cli.config, store: cli.store, verbose: cli.verbose || cli.debug };
+    let global = Global {
+        config: cli.config,
+        store: cli.store,
+        verbose: cli.verbose || cli.debug,
+    };
+    if !matches!(cli.command, Command::Pull(_)) {
+        restore_sigpipe();
+    }
     match cli.command {
         Command::Pull(args) => pull::run(&global, args).await,
         Command::Status(args) => status::status(&global, args),
@@ -129,6 +143,17 @@ impl Global {
     }
 }
 
+/// Read-only commands end quietly when their reader goes away
+/// (`synchost status | head`), as Unix tools do. A pull keeps Rust's default
+/// (SIGPIPE ignored) so it always reaches a clean stop.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal disposition to its default has no
+    // preconditions; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn init_logging(cli: &Cli) {
     let default = if cli.debug {
         "synchost=trace,info"
@@ -138,7 +163,10 @@ fn init_logging(cli: &Cli) {
         "warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match cli.log_format {
         LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().init(),

@@ -58,21 +58,31 @@ pub struct PullArgs {
 
 pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     let config = global.config()?;
-    let overrides = Overrides { page_size: args.page_size, concurrency: args.concurrency };
+    let overrides = Overrides {
+        page_size: args.page_size,
+        concurrency: args.concurrency,
+    };
     let sources: Vec<SourceConfig> = match &args.plugin {
         Some(plugin) => {
-            let auth = args.auth_bearer_env.clone().map(|token_env| AuthSection::Bearer { token_env });
+            let auth = args.auth_bearer_env.clone().map(AuthSection::bearer);
             let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
             vec![ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?]
         }
         None => {
-            let names = if args.sources.is_empty() { config.source_names() } else { args.sources.clone() };
+            let names = if args.sources.is_empty() {
+                config.source_names()
+            } else {
+                args.sources.clone()
+            };
             if names.is_empty() {
                 return Err(usage(
                     "no sources to pull: create synchost.toml (see README) or pass --plugin FILE --set base_url=URL",
                 ));
             }
-            names.iter().map(|name| config.source(name, &overrides)).collect::<Result<_>>()?
+            names
+                .iter()
+                .map(|name| config.source(name, &overrides))
+                .collect::<Result<_>>()?
         }
     };
 
@@ -93,7 +103,10 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     let mut errors = Vec::new();
     for source in &sources {
         match pull_source(&runtime, &mut store, source, &options, &reporter).await {
-            Ok(summary) => reporter.summary(&summary_line(&summary), &json!({"event": "summary", "outcome": "succeeded", "summary": summary})),
+            Ok(summary) => reporter.summary(
+                &summary_line(&summary),
+                &json!({"event": "summary", "outcome": "succeeded", "summary": summary}),
+            ),
             Err(err) => {
                 let interrupted = kind_of(&err) == ExitKind::Interrupted;
                 if reporter.mode() == ProgressMode::Json {
@@ -107,7 +120,10 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
         }
     }
     // The most serious failure decides the exit code; the others are printed.
-    let worst = errors.iter().max_by_key(|err| severity(kind_of(err))).map(|err| severity(kind_of(err)));
+    let worst = errors
+        .iter()
+        .max_by_key(|err| severity(kind_of(err)))
+        .map(|err| severity(kind_of(err)));
     let mut worst_error = None;
     for err in errors {
         if Some(severity(kind_of(&err))) == worst && worst_error.is_none() {

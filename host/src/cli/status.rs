@@ -35,7 +35,9 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
     let store = open(global)?;
     if let Some(source) = &args.source {
         if !store.has_source(source)? {
-            return Err(usage(format!("the store has no source `{source}`; run `synchost pull {source}` first")));
+            return Err(usage(format!(
+                "the store has no source `{source}`; run `synchost pull {source}` first"
+            )));
         }
     }
     let streams = store.status(args.source.as_deref())?;
@@ -56,7 +58,11 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
                 s.records.to_string(),
                 s.tombstones.to_string(),
                 s.watermark.clone().unwrap_or_else(|| "-".into()),
-                if s.state == "running" { "unfinished (resumable)".into() } else { "complete".into() },
+                if s.state == "running" {
+                    "unfinished (resumable)".into()
+                } else {
+                    "complete".into()
+                },
                 s.pending_failed.to_string(),
                 s.skipped_not_found.to_string(),
                 match (&s.last_run_outcome, &s.last_run_at) {
@@ -67,7 +73,17 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
         })
         .collect();
     print_table(
-        &["SOURCE", "STREAM", "RECORDS", "DELETED", "WATERMARK", "STATE", "FAILED", "NOT FOUND", "LAST RUN"],
+        &[
+            "SOURCE",
+            "STREAM",
+            "RECORDS",
+            "DELETED",
+            "WATERMARK",
+            "STATE",
+            "FAILED",
+            "NOT FOUND",
+            "LAST RUN",
+        ],
         &rows,
     );
     Ok(())
@@ -87,24 +103,33 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
                 r.id.to_string(),
                 r.source.clone(),
                 r.started_at.clone(),
-                r.duration_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+                r.duration_ms
+                    .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
                 r.outcome.clone(),
                 r.written.to_string(),
                 r.skipped.to_string(),
                 r.failed.to_string(),
                 r.deleted.to_string(),
                 r.requests.to_string(),
-                r.peak_rss_kb.map_or("-".into(), |kb| format!("{} MB", kb / 1024)),
+                r.peak_rss_kb
+                    .map_or("-".into(), |kb| format!("{} MB", kb / 1024)),
                 r.plugin.clone(),
             ]
         })
         .collect();
     print_table(
-        &["RUN", "SOURCE", "STARTED", "TOOK", "OUTCOME", "WRITTEN", "SKIPPED", "FAILED", "DELETED", "REQUESTS", "PEAK RSS", "PLUGIN"],
+        &[
+            "RUN", "SOURCE", "STARTED", "TOOK", "OUTCOME", "WRITTEN", "SKIPPED", "FAILED",
+            "DELETED", "REQUESTS", "PEAK RSS", "PLUGIN",
+        ],
         &rows,
     );
     for run in runs.iter().filter(|r| r.error.is_some()) {
-        println!("run {}: {}", run.id, run.error.as_deref().unwrap_or_default());
+        println!(
+            "run {}: {}",
+            run.id,
+            run.error.as_deref().unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -118,7 +143,11 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let text: Vec<String> = cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
         println!("{}", text.join("  ").trim_end());
     };
     line(header.to_vec());

@@ -117,13 +117,20 @@ enum Sink<'a> {
 /// A body read through a [`Sink`].
 enum Body {
     Memory(Vec<u8>),
-    File { sha256: String, size: u64 },
+    File {
+        sha256: String,
+        size: u64,
+    },
     /// An error response to a download: not written anywhere.
     Discarded,
 }
 
 impl Sink<'_> {
-    async fn read(self, response: reqwest::Response, status: StatusCode) -> Result<Body, ReadFailure> {
+    async fn read(
+        self,
+        response: reqwest::Response,
+        status: StatusCode,
+    ) -> Result<Body, ReadFailure> {
         match self {
             Sink::Memory { cap } => read_capped(response, cap).await.map(Body::Memory),
             Sink::File(_) if !status.is_success() => Ok(Body::Discarded),
@@ -172,14 +179,23 @@ impl HttpClient {
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let (method, url) = self.admit(&request.method, &request.url)?;
         let headers = self.request_headers(&request.headers)?;
-        let timeout = request
-            .timeout
-            .map_or(self.options.request_timeout, |t| t.min(self.options.request_timeout));
+        let timeout = request.timeout.map_or(self.options.request_timeout, |t| {
+            t.min(self.options.request_timeout)
+        });
         let cap = self.options.max_response_bytes;
         let (status, mut headers, body) = self
-            .execute(&method, &url, &headers, request.body.as_deref(), timeout, Sink::Memory { cap })
+            .execute(
+                &method,
+                &url,
+                &headers,
+                request.body.as_deref(),
+                timeout,
+                Sink::Memory { cap },
+            )
             .await?;
-        let Body::Memory(mut body) = body else { unreachable!("a memory sink yields a memory body") };
+        let Body::Memory(mut body) = body else {
+            unreachable!("a memory sink yields a memory body")
+        };
         if let Some(credential) = &self.options.credential {
             if credential.redact(&mut body) {
                 tracing::warn!(source = %self.options.source, url = %url, "the response echoed the credential; redacted before the plugin saw it");
@@ -203,17 +219,30 @@ impl HttpClient {
         let (method, url) = self.admit("GET", url)?;
         let headers = self.request_headers(&[])?;
         let (status, _, body) = self
-            .execute(&method, &url, &headers, None, DOWNLOAD_TIMEOUT, Sink::File(dest))
+            .execute(
+                &method,
+                &url,
+                &headers,
+                None,
+                DOWNLOAD_TIMEOUT,
+                Sink::File(dest),
+            )
             .await?;
         match body {
             Body::File { sha256, size } if status.is_success() => Ok((sha256, size)),
-            _ => Err(HttpError::Connection(format!("download answered HTTP {status}"))),
+            _ => Err(HttpError::Connection(format!(
+                "download answered HTTP {status}"
+            ))),
         }
     }
 
     /// The client's concurrency limit towards `host` right now.
     pub fn current_concurrency(&self, host: &str) -> Option<u32> {
-        self.limiters.lock().unwrap().get(host).map(|l| l.current_limit())
+        self.limiters
+            .lock()
+            .unwrap()
+            .get(host)
+            .map(|l| l.current_limit())
     }
 
     /// Policy checks done before anything is sent.
@@ -226,7 +255,10 @@ impl HttpClient {
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| deny(format!("invalid method `{method}`")))?;
         let url = self.options.policy.check(url).map_err(|why| {
-            deny(format!("{why} (allowed: {})", self.options.policy.describe()))
+            deny(format!(
+                "{why} (allowed: {})",
+                self.options.policy.describe()
+            ))
         })?;
         if HttpStats::get(&self.stats.requests) >= self.options.max_requests {
             return Err(deny(format!(
@@ -250,7 +282,10 @@ impl HttpClient {
             headers.append(name, value);
         }
         if let Some(credential) = &self.options.credential {
-            headers.insert(credential.header_name().clone(), credential.header_value().clone());
+            headers.insert(
+                credential.header_name().clone(),
+                credential.header_value().clone(),
+            );
         }
         Ok(headers)
     }
@@ -300,7 +335,9 @@ impl HttpClient {
             let failure = match outcome {
                 Ok(response) => {
                     let status = response.status();
-                    if let Some(wait) = rate_limit_wait(status, response.headers(), SystemTime::now()) {
+                    if let Some(wait) =
+                        rate_limit_wait(status, response.headers(), SystemTime::now())
+                    {
                         self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                         // A 429 means the server refused before acting, so even
                         // non-idempotent requests may repeat.
@@ -326,7 +363,7 @@ impl HttpClient {
                         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
                     {
                         limiter.near_limit();
-                    } else {
+                    } else if !status.is_server_error() {
                         limiter.healthy();
                     }
                     if is_transient_status(status) && idempotent && failures < retry.max_retries {
@@ -344,6 +381,10 @@ impl HttpClient {
                             return Ok((status, headers, body));
                         }
                         Err(ReadFailure::Final(error)) => return Err(error),
+                        // The request reached the server: only idempotent ones repeat.
+                        Err(ReadFailure::Io(message)) if !idempotent => {
+                            return Err(HttpError::Connection(message))
+                        }
                         Err(ReadFailure::Io(message)) => HttpError::Connection(message),
                     }
                 }
@@ -370,13 +411,19 @@ impl HttpClient {
 fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
         .collect()
 }
 
 fn classify(error: &reqwest::Error) -> HttpError {
     if error.is_redirect() {
-        let message = std::error::Error::source(error).map_or_else(|| error.to_string(), |e| e.to_string());
+        let message =
+            std::error::Error::source(error).map_or_else(|| error.to_string(), |e| e.to_string());
         HttpError::Denied(message)
     } else if error.is_timeout() {
         HttpError::Timeout
@@ -412,7 +459,11 @@ async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8
         return Err(ReadFailure::Final(HttpError::TooLarge(cap)));
     }
     let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 20) as usize);
-    while let Some(chunk) = response.chunk().await.map_err(|e| ReadFailure::Io(classify_message(&e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ReadFailure::Io(classify_message(&e)))?
+    {
         if body.len() as u64 + chunk.len() as u64 > cap {
             return Err(ReadFailure::Final(HttpError::TooLarge(cap)));
         }
@@ -421,12 +472,24 @@ async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8
     Ok(body)
 }
 
-async fn stream_to_file(mut response: reqwest::Response, dest: &Path) -> Result<(String, u64), ReadFailure> {
-    let io = |e: std::io::Error| ReadFailure::Final(HttpError::Connection(format!("cannot write {}: {e}", dest.display())));
+async fn stream_to_file(
+    mut response: reqwest::Response,
+    dest: &Path,
+) -> Result<(String, u64), ReadFailure> {
+    let io = |e: std::io::Error| {
+        ReadFailure::Final(HttpError::Connection(format!(
+            "cannot write {}: {e}",
+            dest.display()
+        )))
+    };
     let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(|e| ReadFailure::Io(classify_message(&e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ReadFailure::Io(classify_message(&e)))?
+    {
         hasher.update(&chunk);
         size += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(io)?;

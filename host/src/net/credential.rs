@@ -24,13 +24,15 @@ impl Credential {
 
     /// `Authorization: Basic base64(user:password)`.
     pub fn basic(user: &str, password: &str) -> Credential {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         Credential::sensitive(reqwest::header::AUTHORIZATION, &format!("Basic {encoded}"))
     }
 
     /// A custom header such as `apikey: VALUE`.
     pub fn header(name: &str, value: &str) -> Result<Credential, String> {
-        let name = HeaderName::try_from(name).map_err(|_| format!("`{name}` is not a valid header name"))?;
+        let name = HeaderName::try_from(name)
+            .map_err(|_| format!("`{name}` is not a valid header name"))?;
         Ok(Credential::sensitive(name, value))
     }
 
@@ -56,7 +58,9 @@ impl Credential {
     pub fn secret(&self) -> &[u8] {
         let value = self.value.as_bytes();
         match value.iter().position(|&b| b == b' ') {
-            Some(space) if value.starts_with(b"Bearer ") || value.starts_with(b"Basic ") => &value[space + 1..],
+            Some(space) if value.starts_with(b"Bearer ") || value.starts_with(b"Basic ") => {
+                &value[space + 1..]
+            }
             _ => value,
         }
     }

@@ -1,10 +1,16 @@
-//! Pacing for one remote host: a token bucket, a concurrency limit that
-//! adapts to the remote's signals, and pauses shared by every request.
+//! Pacing for one remote host: a token bucket whose rate adapts to the
+//! remote's signals, a concurrency limit that does too, and pauses shared by
+//! every request.
 //!
-//! On a rate limit (429, or `X-RateLimit-NearLimit: true`) the concurrency
-//! limit halves and every request to the host waits out the pause; after a
-//! run of healthy responses it grows back by one, up to the configured limit.
+//! The rate starts at the configured `requests_per_second` (unlimited when
+//! none). A 429 sets it just under the throughput that provoked it, halves
+//! the concurrency and pauses every request for the wait the remote asked.
+//! `X-RateLimit-NearLimit: true` trims the rate by a few percent before any
+//! 429 happens. Healthy responses raise it additively (and the concurrency by
+//! one after a streak), never above the configured values. The run thus
+//! settles just under the remote's limit instead of bouncing off it.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,22 +19,72 @@ use tokio::time::Instant;
 
 /// Healthy responses needed before the concurrency limit grows by one.
 const RECOVERY_STREAK: u32 = 20;
+/// Successful responses are counted over this window to measure the rate
+/// the remote actually sustains.
+const THROUGHPUT_WINDOW: Duration = Duration::from_secs(1);
+/// After a 429 the rate is this fraction of the successes of the last window.
+const RATE_LIMITED_FACTOR: f64 = 0.85;
+/// A near-limit signal trims the rate by this factor (at most every 250 ms).
+const NEAR_LIMIT_FACTOR: f64 = 0.95;
+/// Each healthy response adds this many requests per second to a learned
+/// rate well below the rate that last provoked a 429 ...
+const RATE_STEP: f64 = 0.02;
+/// ... and this much once close to it, probing the limit slowly.
+const PROBE_STEP: f64 = 0.002;
+/// The slowest a learned rate goes.
+const MIN_RATE: f64 = 0.2;
 
 pub struct HostLimiter {
     state: Mutex<State>,
     changed: Notify,
     max_concurrency: u32,
-    rate: Option<f64>,
+    /// The configured rate; a learned rate never exceeds it.
+    max_rate: Option<f64>,
 }
 
 struct State {
     in_flight: u32,
     limit: u32,
     healthy_streak: u32,
+    /// The current rate; `None` is unpaced.
+    rate: Option<f64>,
     /// Token bucket level; negative when callers have reserved future tokens.
     tokens: f64,
     refilled_at: Instant,
     paused_until: Option<Instant>,
+    /// The throughput at the last 429: the limit is about here.
+    ceiling: Option<f64>,
+    /// When the rate was last cut for a 429. The other requests in flight
+    /// then answer 429 too; they belong to the same event.
+    last_cut: Option<Instant>,
+    /// When the recent successful responses arrived (the last window only).
+    recent_successes: VecDeque<Instant>,
+    last_trim: Option<Instant>,
+}
+
+impl State {
+    /// Successful responses within the last [`THROUGHPUT_WINDOW`]: what the
+    /// remote sustained (a lower bound when less than a window has passed).
+    fn sustained(&mut self) -> f64 {
+        let now = Instant::now();
+        while self
+            .recent_successes
+            .front()
+            .is_some_and(|&at| now.duration_since(at) > THROUGHPUT_WINDOW)
+        {
+            self.recent_successes.pop_front();
+        }
+        self.recent_successes.len() as f64 / THROUGHPUT_WINDOW.as_secs_f64()
+    }
+
+    /// The burst a rate allows: a second's worth when configured, one
+    /// request when learned (a learned rate is a limit we already hit).
+    fn burst(&self, configured: Option<f64>) -> f64 {
+        match (self.rate, configured) {
+            (Some(rate), Some(max)) if rate >= max => rate.max(1.0),
+            _ => 1.0,
+        }
+    }
 }
 
 /// Held while a request is in flight; frees its slot when dropped.
@@ -55,20 +111,42 @@ impl HostLimiter {
                 in_flight: 0,
                 limit: concurrency,
                 healthy_streak: 0,
-                tokens: rate.map_or(0.0, burst),
+                rate,
+                tokens: rate.map_or(0.0, |rate| rate.max(1.0)),
                 refilled_at: Instant::now(),
                 paused_until: None,
+                ceiling: None,
+                last_cut: None,
+                recent_successes: VecDeque::new(),
+                last_trim: None,
             }),
             changed: Notify::new(),
             max_concurrency: concurrency,
-            rate,
+            max_rate: rate,
         }
     }
 
-    /// Waits for a pause to end, a token and a free slot, in that order.
+    /// Waits for a pause to end, a token and a free slot, in that order. A
+    /// pause that began while waiting for the slot sends the caller back to
+    /// wait it out, so a 429 stops everyone queued, not only later arrivals.
     pub async fn acquire(&self) -> Permit<'_> {
-        self.wait_out_pause().await;
-        self.take_token().await;
+        loop {
+            self.wait_out_pause().await;
+            self.take_token().await;
+            let permit = self.slot().await;
+            let paused = self
+                .state
+                .lock()
+                .unwrap()
+                .paused_until
+                .is_some_and(|until| until > Instant::now());
+            if !paused {
+                return permit;
+            }
+        }
+    }
+
+    async fn slot(&self) -> Permit<'_> {
         loop {
             let changed = self.changed.notified();
             {
@@ -93,12 +171,12 @@ impl HostLimiter {
     }
 
     async fn take_token(&self) {
-        let Some(rate) = self.rate else { return };
         let wait = {
             let mut state = self.state.lock().unwrap();
             let now = Instant::now();
+            let Some(rate) = state.rate else { return };
             let elapsed = now.duration_since(state.refilled_at).as_secs_f64();
-            state.tokens = (state.tokens + elapsed * rate).min(burst(rate));
+            state.tokens = (state.tokens + elapsed * rate).min(state.burst(self.max_rate));
             state.refilled_at = now;
             state.tokens -= 1.0;
             (state.tokens < 0.0).then(|| Duration::from_secs_f64(-state.tokens / rate))
@@ -108,26 +186,79 @@ impl HostLimiter {
         }
     }
 
-    /// The remote said "slow down": pause everyone for `wait` and halve the
-    /// concurrency limit.
+    /// The remote said "slow down": pause everyone for `wait`, pace just
+    /// under the throughput that provoked it, and halve the concurrency.
     pub fn rate_limited(&self, wait: Duration) {
         let mut state = self.state.lock().unwrap();
         let until = Instant::now() + wait;
-        state.paused_until = Some(state.paused_until.map_or(until, |current| current.max(until)));
-        state.limit = (state.limit / 2).max(1);
+        state.paused_until = Some(
+            state
+                .paused_until
+                .map_or(until, |current| current.max(until)),
+        );
         state.healthy_streak = 0;
+        let now = Instant::now();
+        if state
+            .last_cut
+            .is_some_and(|at| now.duration_since(at) < THROUGHPUT_WINDOW + wait)
+        {
+            return;
+        }
+        state.last_cut = Some(now);
+        state.limit = (state.limit / 2).max(1);
+        let sustained = state.sustained();
+        // What the remote sustained, but never a collapse below half the
+        // current rate because a pause left the window nearly empty.
+        let ceiling = match state.rate {
+            Some(rate) => rate.min(sustained).max(rate / 2.0),
+            None => sustained,
+        }
+        .max(MIN_RATE);
+        state.ceiling = Some(ceiling);
+        tracing::debug!(
+            sustained,
+            ceiling,
+            wait_ms = wait.as_millis() as u64,
+            "rate limited: pacing at {:.1}/s",
+            ceiling * RATE_LIMITED_FACTOR
+        );
+        state.rate = Some((ceiling * RATE_LIMITED_FACTOR).max(MIN_RATE));
+        state.tokens = state.tokens.min(0.0);
     }
 
-    /// The remote is close to its limit: shrink concurrency without pausing.
+    /// The remote is close to its limit: trim the rate a little, no pause.
     pub fn near_limit(&self) {
         let mut state = self.state.lock().unwrap();
-        state.limit = (state.limit * 3 / 4).max(1);
         state.healthy_streak = 0;
+        let now = Instant::now();
+        if state
+            .last_trim
+            .is_some_and(|at| now.duration_since(at) < Duration::from_millis(250))
+        {
+            return;
+        }
+        state.last_trim = Some(now);
+        state.recent_successes.push_back(now);
+        let sustained = state.sustained();
+        let current = state
+            .rate
+            .map_or(sustained, |rate| rate.min(sustained.max(1.0)));
+        state.rate = Some((current * NEAR_LIMIT_FACTOR).max(MIN_RATE));
     }
 
-    /// A healthy response: after a streak, allow one more request in flight.
+    /// A healthy response: a learned rate creeps back up, and after a streak
+    /// one more request may be in flight.
     pub fn healthy(&self) {
         let mut state = self.state.lock().unwrap();
+        state.recent_successes.push_back(Instant::now());
+        if let Some(rate) = state.rate {
+            let close = state.ceiling.is_some_and(|ceiling| rate >= ceiling * 0.95);
+            let raised = rate + if close { PROBE_STEP } else { RATE_STEP };
+            state.rate = match self.max_rate {
+                Some(max) => Some(raised.min(max)),
+                None => Some(raised),
+            };
+        }
         state.healthy_streak += 1;
         if state.healthy_streak >= RECOVERY_STREAK && state.limit < self.max_concurrency {
             state.limit += 1;
@@ -141,10 +272,11 @@ impl HostLimiter {
     pub fn current_limit(&self) -> u32 {
         self.state.lock().unwrap().limit
     }
-}
 
-fn burst(rate: f64) -> f64 {
-    rate.max(1.0)
+    /// The current pacing rate, if any.
+    pub fn current_rate(&self) -> Option<f64> {
+        self.state.lock().unwrap().rate
+    }
 }
 
 #[cfg(test)]
@@ -160,7 +292,35 @@ mod tests {
         }
         // 10 from the burst, then 20 more at 10/s.
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(1900) && elapsed <= Duration::from_millis(2100), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(1900) && elapsed <= Duration::from_millis(2100),
+            "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limit_paces_just_under_what_the_remote_sustained() {
+        let limiter = HostLimiter::new(4, None);
+        // 40 successes in the last second, then a 429.
+        for _ in 0..40 {
+            drop(limiter.acquire().await);
+            limiter.healthy();
+            tokio::time::advance(Duration::from_millis(20)).await;
+        }
+        limiter.rate_limited(Duration::ZERO);
+        let rate = limiter.current_rate().expect("paced after a 429");
+        assert!((30.0..=36.0).contains(&rate), "{rate}");
+        limiter.near_limit();
+        assert!(limiter.current_rate().unwrap() < rate);
+        let configured = HostLimiter::new(4, Some(10.0));
+        for _ in 0..1000 {
+            configured.healthy();
+        }
+        assert_eq!(
+            configured.current_rate(),
+            Some(10.0),
+            "never above the configured rate"
+        );
     }
 
     #[tokio::test]

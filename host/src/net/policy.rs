@@ -22,7 +22,8 @@ impl HostPolicy {
     /// parsed the WHATWG way, so `http://2130706433/` is `127.0.0.1` and is
     /// matched as such; user info in a URL is refused outright.
     pub fn check(&self, url: &str) -> Result<Url, String> {
-        let parsed = Url::parse(url).map_err(|err| format!("invalid URL `{}`: {err}", clip(url)))?;
+        let parsed =
+            Url::parse(url).map_err(|err| format!("invalid URL `{}`: {err}", clip(url)))?;
         self.check_url(&parsed)?;
         Ok(parsed)
     }
@@ -30,22 +31,29 @@ impl HostPolicy {
     /// Checks an already parsed URL (redirect targets).
     pub fn check_url(&self, url: &Url) -> Result<(), String> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("scheme `{}` is not allowed (http and https only)", url.scheme()));
+            return Err(format!(
+                "scheme `{}` is not allowed (http and https only)",
+                url.scheme()
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err("URLs with user info are not allowed".to_string());
         }
-        let host = url.host().ok_or_else(|| "URL has no host".to_string())?.to_owned();
+        let host = url
+            .host()
+            .ok_or_else(|| "URL has no host".to_string())?
+            .to_owned();
         let host = normalize(host);
         let port = url.port_or_known_default();
-        let allowed = self
-            .allowed
-            .iter()
-            .any(|(allowed, allowed_port)| *allowed == host && allowed_port.is_none_or(|p| Some(p) == port));
+        let allowed = self.allowed.iter().any(|(allowed, allowed_port)| {
+            *allowed == host && allowed_port.is_none_or(|p| Some(p) == port)
+        });
         if allowed {
             Ok(())
         } else {
-            Err(format!("host `{host}` is not in this source's allowed_hosts"))
+            Err(format!(
+                "host `{host}` is not in this source's allowed_hosts"
+            ))
         }
     }
 
@@ -70,7 +78,9 @@ fn parse_entry(entry: &str) -> Result<(Host<String>, Option<u16>), String> {
         .ok_or_else(|| format!("allowed host `{entry}` has no host"))?
         .to_owned();
     if url.path() != "/" || !url.username().is_empty() {
-        return Err(format!("allowed host `{entry}` must be a host name, optionally with :port"));
+        return Err(format!(
+            "allowed host `{entry}` must be a host name, optionally with :port"
+        ));
     }
     Ok((normalize(host), url.port()))
 }
@@ -127,6 +137,8 @@ mod tests {
         assert!(local.check("http://2130706433/").is_ok());
         assert!(local.check("http://0x7f.0.0.1/").is_ok());
         assert!(local.check("http://[::ffff:127.0.0.1]/").is_ok());
-        assert!(policy(&["example.com"]).check("http://2130706433/").is_err());
+        assert!(policy(&["example.com"])
+            .check("http://2130706433/")
+            .is_err());
     }
 }

@@ -74,8 +74,17 @@ pub fn is_transient_status(status: StatusCode) -> bool {
 
 /// How long a response tells the client to wait before trying again, if it
 /// is a rate limit. `None` means "not a rate limit".
-pub fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+pub fn rate_limit_wait(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let remaining_zero = header("x-ratelimit-remaining") == Some("0");
     let retry_after = header("retry-after").and_then(|v| parse_retry_after(v, now));
     let reset = header("x-ratelimit-reset").and_then(|v| parse_reset(v, now));
@@ -100,10 +109,13 @@ pub fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, now: SystemTime)
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX)));
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(1e9)));
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(1e9)));
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
@@ -143,8 +155,14 @@ mod tests {
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         let date = httpdate::fmt_http_date(now + Duration::from_secs(42));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(42)));
-        assert_eq!(parse_retry_after("9223372036854775807", now), Some(Duration::from_secs(9223372036854775807)));
-        assert_eq!(parse_retry_after("99999999999999999999999", now), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(
+            parse_retry_after("9223372036854775807", now),
+            Some(Duration::from_secs(9223372036854775807))
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
     }
@@ -152,32 +170,63 @@ mod tests {
     #[test]
     fn reset_as_epoch_or_iso() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_268_800); // 2026-01-01T12:00:00Z
-        assert_eq!(parse_reset("1767268810", now), Some(Duration::from_secs(10)));
-        assert_eq!(parse_reset("2026-01-01T12:01Z", now), Some(Duration::from_secs(60)));
-        assert_eq!(parse_reset("2026-01-01T12:00:30+00:00", now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_reset("1767268810", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_reset("2026-01-01T12:01Z", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_reset("2026-01-01T12:00:30+00:00", now),
+            Some(Duration::from_secs(30))
+        );
     }
 
     #[test]
     fn classifies_rate_limits() {
         let now = SystemTime::now();
         let h = headers(&[("retry-after", "3")]);
-        assert_eq!(rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now),
+            Some(Duration::from_secs(3))
+        );
         // 403 without remaining=0 is a permission error.
-        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), now), None);
-        let reset = (now + Duration::from_secs(5)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-        let h = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset.to_string())]);
+        assert_eq!(
+            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), now),
+            None
+        );
+        let reset = (now + Duration::from_secs(5))
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset.to_string()),
+        ]);
         let wait = rate_limit_wait(StatusCode::FORBIDDEN, &h, now).unwrap();
         assert!(wait <= Duration::from_secs(5) && wait >= Duration::from_secs(4));
-        assert_eq!(rate_limit_wait(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), now), None);
+        assert_eq!(
+            rate_limit_wait(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), now),
+            None
+        );
     }
 
     #[test]
     fn backoff_stays_under_its_ceiling() {
-        let policy = RetryPolicy { base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(350), ..Default::default() };
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            ..Default::default()
+        };
         for attempt in 0..40 {
             let ceiling = Duration::from_millis((100u64 << attempt.min(20)).min(350));
             assert!(policy.backoff(attempt) <= ceiling);
         }
-        assert_eq!(policy.clamp_wait(Duration::from_secs(1_000_000)), (policy.max_wait, true));
+        assert_eq!(
+            policy.clamp_wait(Duration::from_secs(1_000_000)),
+            (policy.max_wait, true)
+        );
     }
 }

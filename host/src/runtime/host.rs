@@ -34,11 +34,22 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(plugin: &str, http: Arc<HttpClient>, memory_bytes: u64, cpu_per_call: Duration) -> HostState {
+    pub fn new(
+        plugin: &str,
+        http: Arc<HttpClient>,
+        memory_bytes: u64,
+        cpu_per_call: Duration,
+    ) -> HostState {
         let plugin: Arc<str> = Arc::from(plugin);
         let wasi = WasiCtxBuilder::new()
-            .stdout(GuestOutput { plugin: plugin.clone(), stream: "stdout" })
-            .stderr(GuestOutput { plugin: plugin.clone(), stream: "stderr" })
+            .stdout(GuestOutput {
+                plugin: plugin.clone(),
+                stream: "stdout",
+            })
+            .stderr(GuestOutput {
+                plugin: plugin.clone(),
+                stream: "stderr",
+            })
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -46,11 +57,15 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryLimiter { max_bytes: memory_bytes as usize, exceeded: false },
+            memory: MemoryLimiter {
+                max_bytes: memory_bytes as usize,
+                exceeded: false,
+            },
             http,
             plugin,
             cpu_ticks: 0,
-            cpu_budget_ticks: (cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64,
+            cpu_budget_ticks: (cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis()).max(1)
+                as u64,
             cpu_exceeded: false,
         }
     }
@@ -58,7 +73,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -70,7 +88,12 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.exceeded = true;
             return Ok(false);
@@ -78,7 +101,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -87,19 +115,38 @@ impl types::Host for HostState {}
 
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        self.http.send(from_wit(request)).await.map(to_wit).map_err(error_to_wit)
+        self.http
+            .send(from_wit(request))
+            .await
+            .map(to_wit)
+            .map_err(error_to_wit)
     }
 
-    async fn send_batch(&mut self, requests: Vec<http::Request>) -> Vec<Result<http::Response, http::HttpError>> {
+    async fn send_batch(
+        &mut self,
+        requests: Vec<http::Request>,
+    ) -> Vec<Result<http::Response, http::HttpError>> {
         if requests.len() > MAX_BATCH {
-            let why = format!("a batch may hold at most {MAX_BATCH} requests, got {}", requests.len());
-            return requests.iter().map(|_| Err(http::HttpError::Denied(why.clone()))).collect();
+            let why = format!(
+                "a batch may hold at most {MAX_BATCH} requests, got {}",
+                requests.len()
+            );
+            return requests
+                .iter()
+                .map(|_| Err(http::HttpError::Denied(why.clone())))
+                .collect();
         }
         // The client's per-host limiter bounds how many run at once.
         let client = self.http.clone();
         let sends = requests.into_iter().map(|request| {
             let client = client.clone();
-            async move { client.send(from_wit(request)).await.map(to_wit).map_err(error_to_wit) }
+            async move {
+                client
+                    .send(from_wit(request))
+                    .await
+                    .map(to_wit)
+                    .map_err(error_to_wit)
+            }
         });
         futures::future::join_all(sends).await
     }
@@ -125,12 +172,18 @@ fn from_wit(request: http::Request) -> HttpRequest {
         url: request.url,
         headers: request.headers,
         body: request.body,
-        timeout: request.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+        timeout: request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into())),
     }
 }
 
 fn to_wit(response: HttpResponse) -> http::Response {
-    http::Response { status: response.status, headers: response.headers, body: response.body }
+    http::Response {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
+    }
 }
 
 fn error_to_wit(error: HttpError) -> http::HttpError {
@@ -167,7 +220,10 @@ impl IsTerminal for GuestOutput {
 
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(GuestWriter { plugin: self.plugin.clone(), stream: self.stream })
+        Box::new(GuestWriter {
+            plugin: self.plugin.clone(),
+            stream: self.stream,
+        })
     }
 }
 
@@ -177,10 +233,19 @@ struct GuestWriter {
 }
 
 impl AsyncWrite for GuestWriter {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let text = String::from_utf8_lossy(buf);
         for line in text.lines().filter(|line| !line.trim().is_empty()) {
-            tracing::info!(plugin = &*self.plugin, stream = self.stream, "{}", clip(line, 4096));
+            tracing::info!(
+                plugin = &*self.plugin,
+                stream = self.stream,
+                "{}",
+                clip(line, 4096)
+            );
         }
         Poll::Ready(Ok(buf.len()))
     }

@@ -54,15 +54,30 @@ impl PluginInstance {
             .instantiate_async(&mut store)
             .await
             .map_err(|err| CallError(format!("plugin {name} failed to start: {err:#}")))?;
-        Ok(PluginInstance { store, bindings, limits: limits.clone(), name: name.to_string(), broken: None })
+        Ok(PluginInstance {
+            store,
+            bindings,
+            limits: limits.clone(),
+            name: name.to_string(),
+            broken: None,
+        })
     }
 
     pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
-        self.guarded("describe", async |guest, store| guest.call_describe(store).await).await
+        self.guarded("describe", async |guest, store| {
+            guest.call_describe(store).await
+        })
+        .await
     }
 
-    pub async fn configure(&mut self, settings: &[(String, String)]) -> Result<Result<(), types::Error>, CallError> {
-        self.guarded("configure", async |guest, store| guest.call_configure(store, settings).await).await
+    pub async fn configure(
+        &mut self,
+        settings: &[(String, String)],
+    ) -> Result<Result<(), types::Error>, CallError> {
+        self.guarded("configure", async |guest, store| {
+            guest.call_configure(store, settings).await
+        })
+        .await
     }
 
     pub async fn list(
@@ -73,8 +88,12 @@ impl PluginInstance {
         limit: u32,
         detail: types::Detail,
     ) -> Result<Result<types::Page, types::Error>, CallError> {
-        self.guarded("list", async |guest, store| guest.call_list(store, stream, cursor, since, limit, detail).await)
-            .await
+        self.guarded("list", async |guest, store| {
+            guest
+                .call_list(store, stream, cursor, since, limit, detail)
+                .await
+        })
+        .await
     }
 
     pub async fn fetch(
@@ -82,7 +101,11 @@ impl PluginInstance {
         stream: &str,
         ids: &[String],
     ) -> Result<Vec<Result<types::Record, types::Error>>, CallError> {
-        let results = self.guarded("fetch", async |guest, store| guest.call_fetch(store, stream, ids).await).await?;
+        let results = self
+            .guarded("fetch", async |guest, store| {
+                guest.call_fetch(store, stream, ids).await
+            })
+            .await?;
         if results.len() != ids.len() {
             return Err(CallError(format!(
                 "plugin {} answered fetch of {} ids with {} results",
@@ -101,7 +124,10 @@ impl PluginInstance {
         run: impl AsyncFnOnce(&source_export::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         if let Some(why) = &self.broken {
-            return Err(CallError(format!("plugin {} is unusable after an earlier failure: {why}", self.name)));
+            return Err(CallError(format!(
+                "plugin {} is unusable after an earlier failure: {why}",
+                self.name
+            )));
         }
         let state = self.store.data_mut();
         state.cpu_ticks = 0;
@@ -128,7 +154,11 @@ impl PluginInstance {
                         self.limits.memory_bytes / (1024 * 1024)
                     )
                 } else {
-                    format!("plugin {} crashed in `{call}`: {}", self.name, trap_summary(&trap))
+                    format!(
+                        "plugin {} crashed in `{call}`: {}",
+                        self.name,
+                        trap_summary(&trap)
+                    )
                 }
             }
             Err(_) => format!(
@@ -145,5 +175,10 @@ impl PluginInstance {
 /// The trap's cause without the full wasm backtrace.
 fn trap_summary(error: &wasmtime::Error) -> String {
     let full = format!("{error:#}");
-    full.lines().next().unwrap_or("trap").chars().take(500).collect()
+    full.lines()
+        .next()
+        .unwrap_or("trap")
+        .chars()
+        .take(500)
+        .collect()
 }

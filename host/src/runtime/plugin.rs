@@ -73,7 +73,8 @@ impl Runtime {
             .exports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        let contract = contract_version(&exports).map_err(|why| usage(format!("plugin {shown} {why}")))?;
+        let contract =
+            contract_version(&exports).map_err(|why| usage(format!("plugin {shown} {why}")))?;
         let imports: Vec<String> = component_type
             .imports(&self.engine)
             .map(|(name, _)| name.to_string())
@@ -88,8 +89,11 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|err| usage(format!("plugin {shown} cannot be linked: {err:#}")))?;
-        let pre = SourcePluginPre::new(instance_pre)
-            .map_err(|err| usage(format!("plugin {shown} does not match the contract: {err:#}")))?;
+        let pre = SourcePluginPre::new(instance_pre).map_err(|err| {
+            usage(format!(
+                "plugin {shown} does not match the contract: {err:#}"
+            ))
+        })?;
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             sha256,
@@ -106,7 +110,9 @@ impl Runtime {
     /// hash; only files this host wrote are ever deserialized.
     fn compile_cached(&self, bytes: &[u8], sha256: &str) -> Result<(Component, bool)> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         let file = self
             .cache_dir
             .join(format!("{sha256}-{:016x}.cwasm", hasher.finish()));
@@ -116,12 +122,17 @@ impl Runtime {
             // as the compatibility hash in its name guarantees.
             match unsafe { Component::deserialize_file(&self.engine, &file) } {
                 Ok(component) => return Ok((component, true)),
-                Err(err) => tracing::warn!("ignoring unusable cache entry {}: {err}", file.display()),
+                Err(err) => {
+                    tracing::warn!("ignoring unusable cache entry {}: {err}", file.display())
+                }
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(crate::runtime::wasm_error)?;
         if let Err(err) = write_cache_entry(&file, &component) {
-            tracing::warn!("cannot cache compiled plugin at {}: {err:#}", file.display());
+            tracing::warn!(
+                "cannot cache compiled plugin at {}: {err:#}",
+                file.display()
+            );
         }
         Ok((component, false))
     }
@@ -131,7 +142,11 @@ fn write_cache_entry(file: &Path, component: &Component) -> Result<()> {
     let dir = file.parent().expect("cache entries live in a directory");
     std::fs::create_dir_all(dir)?;
     let serialized = component.serialize().map_err(crate::runtime::wasm_error)?;
-    let temp = dir.join(format!(".{}.{}.tmp", std::process::id(), rand::random::<u64>()));
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::write(&temp, serialized)?;
     std::fs::rename(&temp, file)?;
     Ok(())
@@ -141,7 +156,9 @@ fn write_cache_entry(file: &Path, component: &Component) -> Result<()> {
 fn check_component_header(bytes: &[u8]) -> std::result::Result<(), String> {
     const MAGIC: &[u8] = b"\0asm";
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
-        return Err("is not a WebAssembly file (build it with `cargo build --target wasm32-wasip2`)".into());
+        return Err(
+            "is not a WebAssembly file (build it with `cargo build --target wasm32-wasip2`)".into(),
+        );
     }
     if bytes[6..8] != [1, 0] {
         return Err(
@@ -155,11 +172,18 @@ fn check_component_header(bytes: &[u8]) -> std::result::Result<(), String> {
 
 /// Finds the exported `synchost:source/source@X.Y.Z` and checks X.Y.
 fn contract_version(exports: &[String]) -> std::result::Result<semver::Version, String> {
-    let Some(export) = exports.iter().find(|name| name.starts_with(CONTRACT_EXPORT)) else {
+    let Some(export) = exports
+        .iter()
+        .find(|name| name.starts_with(CONTRACT_EXPORT))
+    else {
         return Err(format!(
             "does not export the synchost:source/source interface (it exports: {}); \
              is it a synchost plugin?",
-            if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            }
         ));
     };
     let version = semver::Version::parse(&export[CONTRACT_EXPORT.len()..])
@@ -182,7 +206,9 @@ fn contract_version(exports: &[String]) -> std::result::Result<semver::Version, 
 }
 
 fn is_allowed_import(name: &str) -> bool {
-    ALLOWED_IMPORTS.iter().any(|prefix| name.starts_with(prefix))
+    ALLOWED_IMPORTS
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -192,8 +218,12 @@ mod tests {
     #[test]
     fn headers_tell_components_from_modules() {
         assert!(check_component_header(b"\0asm\x0d\0\x01\0rest").is_ok());
-        assert!(check_component_header(b"\0asm\x01\0\0\0rest").unwrap_err().contains("core"));
-        assert!(check_component_header(b"#!/bin/sh\necho").unwrap_err().contains("not a WebAssembly"));
+        assert!(check_component_header(b"\0asm\x01\0\0\0rest")
+            .unwrap_err()
+            .contains("core"));
+        assert!(check_component_header(b"#!/bin/sh\necho")
+            .unwrap_err()
+            .contains("not a WebAssembly"));
     }
 
     #[test]
@@ -203,7 +233,9 @@ mod tests {
         let err = contract_version(&["synchost:source/source@1.0.0".into()]).unwrap_err();
         assert!(err.contains("1.0.0") && err.contains("0.1.x"), "{err}");
         assert!(contract_version(&["synchost:source/source@0.2.0".into()]).is_err());
-        assert!(contract_version(&["other:thing/x@1.0.0".into()]).unwrap_err().contains("does not export"));
+        assert!(contract_version(&["other:thing/x@1.0.0".into()])
+            .unwrap_err()
+            .contains("does not export"));
     }
 
     #[test]

@@ -148,7 +148,12 @@ impl Store {
     }
 
     /// Starts a new run of a stream: next generation, no cursor, no work items.
-    pub fn start_stream_run(&mut self, source: &str, stream: &str, run: &NewRun) -> Result<StreamCheckpoint> {
+    pub fn start_stream_run(
+        &mut self,
+        source: &str,
+        stream: &str,
+        run: &NewRun,
+    ) -> Result<StreamCheckpoint> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO streams (source, stream) VALUES (?1, ?2)
@@ -268,7 +273,9 @@ impl Store {
                 ])?;
                 for b in &record.blobs {
                     blob.execute(params![b.hash, b.size as i64, b.media_type, b.path, now])?;
-                    link.execute(params![source, stream, record.id, b.name, b.url, b.version, b.hash])?;
+                    link.execute(params![
+                        source, stream, record.id, b.name, b.url, b.version, b.hash
+                    ])?;
                 }
             }
             let mut seen = tx.prepare_cached(
@@ -372,7 +379,13 @@ impl Store {
     }
 
     /// Records which plugin last ran a source.
-    pub fn register_source(&self, name: &str, plugin: &str, version: &str, sha256: &str) -> Result<()> {
+    pub fn register_source(
+        &self,
+        name: &str,
+        plugin: &str,
+        version: &str,
+        sha256: &str,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO sources (name, plugin_name, plugin_version, plugin_sha256, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -410,53 +423,116 @@ mod tests {
             .conn
             .prepare("SELECT id FROM records WHERE deleted_at IS NULL ORDER BY id")
             .unwrap();
-        s.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
     }
 
     #[test]
     fn full_run_tombstones_unseen_and_stores_watermark_only_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let run = store.start_stream_run("src", "items", &NewRun { full: true, ids_only: false, since: None, plugin_version: "1.0.0" }).unwrap();
+        let run = store
+            .start_stream_run(
+                "src",
+                "items",
+                &NewRun {
+                    full: true,
+                    ids_only: false,
+                    since: None,
+                    plugin_version: "1.0.0",
+                },
+            )
+            .unwrap();
         let page = PageCommit {
             records: vec![record("a", "1"), record("b", "1")],
             cursor: Some(None),
             watermark: Some("w1".into()),
             ..Default::default()
         };
-        store.commit_page("src", "items", run.generation, &page).unwrap();
+        store
+            .commit_page("src", "items", run.generation, &page)
+            .unwrap();
         assert_eq!(store.checkpoint("src", "items").unwrap().watermark, None);
         store.finish_stream("src", "items").unwrap();
-        assert_eq!(store.checkpoint("src", "items").unwrap().watermark.as_deref(), Some("w1"));
+        assert_eq!(
+            store
+                .checkpoint("src", "items")
+                .unwrap()
+                .watermark
+                .as_deref(),
+            Some("w1")
+        );
 
         // A second full run sees only `a`: `b` is tombstoned.
-        let run = store.start_stream_run("src", "items", &NewRun { full: true, ids_only: false, since: None, plugin_version: "1.0.0" }).unwrap();
+        let run = store
+            .start_stream_run(
+                "src",
+                "items",
+                &NewRun {
+                    full: true,
+                    ids_only: false,
+                    since: None,
+                    plugin_version: "1.0.0",
+                },
+            )
+            .unwrap();
         let page = PageCommit {
             unchanged: vec!["a".into()],
             cursor: Some(None),
             ..Default::default()
         };
-        store.commit_page("src", "items", run.generation, &page).unwrap();
+        store
+            .commit_page("src", "items", run.generation, &page)
+            .unwrap();
         assert_eq!(store.finish_stream("src", "items").unwrap(), 1);
         assert_eq!(live_ids(&store), vec!["a".to_string()]);
-        assert_eq!(store.checkpoint("src", "items").unwrap().watermark.as_deref(), Some("w1"));
+        assert_eq!(
+            store
+                .checkpoint("src", "items")
+                .unwrap()
+                .watermark
+                .as_deref(),
+            Some("w1")
+        );
     }
 
     #[test]
     fn stored_versions_skip_deleted_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let run = store.start_stream_run("src", "items", &NewRun { full: false, ids_only: false, since: None, plugin_version: "1" }).unwrap();
+        let run = store
+            .start_stream_run(
+                "src",
+                "items",
+                &NewRun {
+                    full: false,
+                    ids_only: false,
+                    since: None,
+                    plugin_version: "1",
+                },
+            )
+            .unwrap();
         let page = PageCommit {
             records: vec![record("a", "3"), record("b", "1")],
             deleted: vec![],
             cursor: Some(Some("c1".into())),
             ..Default::default()
         };
-        store.commit_page("src", "items", run.generation, &page).unwrap();
-        let page = PageCommit { deleted: vec!["b".into()], ..Default::default() };
-        store.commit_page("src", "items", run.generation, &page).unwrap();
-        let versions = store.stored_versions("src", "items", &["a", "b", "zz"]).unwrap();
+        store
+            .commit_page("src", "items", run.generation, &page)
+            .unwrap();
+        let page = PageCommit {
+            deleted: vec!["b".into()],
+            ..Default::default()
+        };
+        store
+            .commit_page("src", "items", run.generation, &page)
+            .unwrap();
+        let versions = store
+            .stored_versions("src", "items", &["a", "b", "zz"])
+            .unwrap();
         assert_eq!(versions.len(), 1);
         assert_eq!(versions["a"], "3");
         let checkpoint = store.checkpoint("src", "items").unwrap();

@@ -38,10 +38,16 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|err| {
-                usage(format!("cannot create the store directory {}: {err}", dir.display()))
+                usage(format!(
+                    "cannot create the store directory {}: {err}",
+                    dir.display()
+                ))
             })?;
         }
-        Store::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+        Store::open_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
     }
 
     /// Opens an existing store (for read commands); a missing file is an error.
@@ -65,10 +71,14 @@ impl Store {
         };
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| corrupt(&e))?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| corrupt(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| corrupt(&e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut conn).map_err(|e| corrupt(&format!("{e:#}")))?;
+        schema::migrate(&mut conn).map_err(|e| match e.downcast::<schema::NewerSchema>() {
+            Ok(newer) => failed(format!("the store {}: {newer}", path.display())),
+            Err(e) => corrupt(&format!("{e:#}")),
+        })?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -81,10 +91,7 @@ impl Store {
 
     /// The directory where content-addressed blobs live, beside the database.
     pub fn blob_dir(&self) -> PathBuf {
-        self.path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("blobs")
+        self.path.parent().unwrap_or(Path::new(".")).join("blobs")
     }
 
     /// Takes the writer lock, refusing at once if another pull holds it.
@@ -122,7 +129,11 @@ mod tests {
     fn a_non_database_file_is_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("synchost.db");
-        std::fs::write(&path, b"this is not sqlite, just some text that is long enough").unwrap();
+        std::fs::write(
+            &path,
+            b"this is not sqlite, just some text that is long enough",
+        )
+        .unwrap();
         let err = Store::open_existing(&path).err().unwrap().to_string();
         assert!(err.contains("corrupt"), "{err}");
     }

@@ -40,7 +40,82 @@ pub struct ExportRecord {
     pub deleted: bool,
 }
 
+/// A live record as the mirror sees it in its first pass (no content).
+#[derive(Debug, Clone)]
+pub struct MirrorNode {
+    pub stream: String,
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub title: Option<String>,
+    pub content_type: String,
+    pub content_hash: Option<String>,
+    pub content_size: u64,
+    pub blobs: Vec<MirrorBlob>,
+}
+
+/// A blob of a record, by name, with its file in the blob directory.
+#[derive(Debug, Clone)]
+pub struct MirrorBlob {
+    pub name: String,
+    pub hash: String,
+    /// Relative to the blob directory.
+    pub path: String,
+}
+
 impl Store {
+    /// Every live record of `source` without its content, ordered.
+    pub fn mirror_nodes(&self, source: &str) -> Result<Vec<MirrorNode>> {
+        let mut statement = self.conn.prepare(
+            "SELECT stream, id, parent_id, title, content_type, content_hash, coalesce(length(content), 0)
+             FROM records WHERE source = ?1 AND deleted_at IS NULL ORDER BY stream, id",
+        )?;
+        let mut nodes: Vec<MirrorNode> = statement
+            .query_map(params![source], |row| {
+                Ok(MirrorNode {
+                    stream: row.get(0)?,
+                    id: row.get(1)?,
+                    parent_id: row.get(2)?,
+                    title: row.get(3)?,
+                    content_type: row.get(4)?,
+                    content_hash: row.get(5)?,
+                    content_size: row.get::<_, i64>(6)? as u64,
+                    blobs: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let index: std::collections::HashMap<(String, String), usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((n.stream.clone(), n.id.clone()), i))
+            .collect();
+        let mut blobs = self.conn.prepare(
+            "SELECT l.stream, l.record_id, l.name, b.hash, b.path FROM record_blobs l JOIN blobs b ON b.hash = l.hash
+             WHERE l.source = ?1 ORDER BY l.stream, l.record_id, l.name",
+        )?;
+        let mut rows = blobs.query(params![source])?;
+        while let Some(row) = rows.next()? {
+            let key = (row.get::<_, String>(0)?, row.get::<_, String>(1)?);
+            if let Some(&i) = index.get(&key) {
+                nodes[i].blobs.push(MirrorBlob {
+                    name: row.get(2)?,
+                    hash: row.get(3)?,
+                    path: row.get(4)?,
+                });
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// The content of one record (empty when it has none).
+    pub fn record_content(&self, source: &str, stream: &str, id: &str) -> Result<Vec<u8>> {
+        let content: Option<Vec<u8>> = self.conn.query_row(
+            "SELECT content FROM records WHERE source = ?1 AND stream = ?2 AND id = ?3",
+            params![source, stream, id],
+            |row| row.get(0),
+        )?;
+        Ok(content.unwrap_or_default())
+    }
+
     /// Every stream of every source (or of one), with its counts.
     pub fn status(&self, source: Option<&str>) -> Result<Vec<StreamStatus>> {
         let mut statement = self.conn.prepare(

@@ -19,7 +19,8 @@ pub struct RunStart<'a> {
 /// How a run ended.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunEnd {
-    /// `succeeded`, `incomplete`, `failed`, `auth_failed` or `interrupted`.
+    /// `succeeded`, `incomplete`, `failed`, `auth_failed`, `interrupted`, or
+    /// `killed` (found unfinished by a later run).
     pub outcome: String,
     pub written: u64,
     pub skipped: u64,
@@ -55,8 +56,17 @@ pub struct RunRow {
 }
 
 impl Store {
+    /// Starts a run. The caller holds the writer lock, so a run of this
+    /// source still marked `running` died without finishing (`kill -9`, a
+    /// crash): it is marked `killed` first.
     pub fn start_run(&self, run: &RunStart) -> Result<i64> {
-        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok();
+        self.conn.execute(
+            "UPDATE runs SET outcome = 'killed' WHERE source = ?1 AND outcome = 'running'",
+            params![run.source],
+        )?;
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .ok();
         self.conn.execute(
             "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -150,6 +150,16 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// A store written by a newer synchost: left untouched.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "it has schema version {found}, newer than this synchost supports ({}); upgrade synchost",
+    current_version()
+)]
+pub struct NewerSchema {
+    pub found: i64,
+}
+
 /// The schema version this binary writes.
 pub fn current_version() -> i64 {
     MIGRATIONS.len() as i64
@@ -159,11 +169,7 @@ pub fn current_version() -> i64 {
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if applied > current_version() {
-        anyhow::bail!(
-            "the store has schema version {applied}, newer than this synchost supports ({}); \
-             upgrade synchost",
-            current_version()
-        );
+        return Err(NewerSchema { found: applied }.into());
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         let version = index as i64 + 1;
@@ -185,9 +191,15 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         migrate(&mut conn).unwrap();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(version, current_version());
-        conn.pragma_update(None, "user_version", current_version() + 1).unwrap();
-        assert!(migrate(&mut conn).unwrap_err().to_string().contains("newer"));
+        conn.pragma_update(None, "user_version", current_version() + 1)
+            .unwrap();
+        assert!(migrate(&mut conn)
+            .unwrap_err()
+            .to_string()
+            .contains("newer"));
     }
 }

@@ -62,10 +62,33 @@ impl Counts {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event<'a> {
-    StreamStarted { source: &'a str, stream: &'a str, resumed: bool, full: bool, done: u64 },
-    Page { source: &'a str, stream: &'a str, done: u64, total: Option<u64>, records: usize, elapsed_ms: u64, counts: &'a Counts },
-    Note { source: &'a str, message: &'a str },
-    StreamFinished { source: &'a str, stream: &'a str, complete: bool, counts: &'a Counts, elapsed_ms: u64 },
+    StreamStarted {
+        source: &'a str,
+        stream: &'a str,
+        resumed: bool,
+        full: bool,
+        done: u64,
+    },
+    Page {
+        source: &'a str,
+        stream: &'a str,
+        done: u64,
+        total: Option<u64>,
+        records: usize,
+        elapsed_ms: u64,
+        counts: &'a Counts,
+    },
+    Note {
+        source: &'a str,
+        message: &'a str,
+    },
+    StreamFinished {
+        source: &'a str,
+        stream: &'a str,
+        complete: bool,
+        counts: &'a Counts,
+        elapsed_ms: u64,
+    },
 }
 
 /// Shows events in the chosen mode.
@@ -107,22 +130,38 @@ impl Reporter {
         }
         let mut state = self.state.lock().unwrap();
         match event {
-            Event::StreamStarted { source, stream, resumed, done, .. } => {
+            Event::StreamStarted {
+                source,
+                stream,
+                resumed,
+                done,
+                ..
+            } => {
                 state.started = Instant::now();
                 state.base_done = *done;
                 state.last_line = Instant::now();
                 if *resumed {
-                    self.line(&mut state, &format!("Resuming {source}/{stream} from its checkpoint ({done} done)"));
+                    self.line(
+                        &mut state,
+                        &format!("Resuming {source}/{stream} from its checkpoint ({done} done)"),
+                    );
                 }
                 if self.mode == ProgressMode::Bar {
-                    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
+                    let bar =
+                        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
                     bar.set_prefix(stream.to_string());
                     bar.set_style(spinner_style());
                     bar.set_position(*done);
                     state.bar = Some(bar);
                 }
             }
-            Event::Page { stream, done, total, counts, .. } => {
+            Event::Page {
+                stream,
+                done,
+                total,
+                counts,
+                ..
+            } => {
                 if let Some(bar) = &state.bar {
                     if let Some(total) = total {
                         if bar.length() != Some(*total) {
@@ -133,10 +172,16 @@ impl Reporter {
                         bar.set_style(spinner_style());
                     }
                     bar.set_position(*done);
-                    bar.set_message(format!("{} skipped, {} failed", counts.skipped, counts.failed));
+                    bar.set_message(format!(
+                        "{} skipped, {} failed",
+                        counts.skipped, counts.failed
+                    ));
                 } else if state.last_line.elapsed() >= PLAIN_INTERVAL {
                     state.last_line = Instant::now();
-                    let rate = rate(done.saturating_sub(state.base_done), state.started.elapsed());
+                    let rate = rate(
+                        done.saturating_sub(state.base_done),
+                        state.started.elapsed(),
+                    );
                     let line = format!(
                         "Syncing {stream}: {} · {rate:.0}/s · {} skipped, {} failed",
                         progress_text(*done, *total),
@@ -215,7 +260,8 @@ fn bar_style() -> ProgressStyle {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} Syncing {prefix}: {pos} · {per_sec} · {msg}").expect("valid template")
+    ProgressStyle::with_template("{spinner} Syncing {prefix}: {pos} · {per_sec} · {msg}")
+        .expect("valid template")
 }
 
 /// `2m 34s`, `3.2s`, `0.4s`.
@@ -226,7 +272,11 @@ pub fn human_duration(duration: Duration) -> String {
     } else if secs < 3600.0 {
         format!("{}m {}s", (secs / 60.0) as u64, (secs % 60.0) as u64)
     } else {
-        format!("{}h {}m", (secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64)
+        format!(
+            "{}h {}m",
+            (secs / 3600.0) as u64,
+            ((secs % 3600.0) / 60.0) as u64
+        )
     }
 }
 

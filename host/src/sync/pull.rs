@@ -91,7 +91,8 @@ pub async fn pull_source(
 ) -> Result<SourceSummary> {
     let started = Instant::now();
     let plugin = runtime.load(&source.plugin)?;
-    let policy = HostPolicy::new(&source.allowed_hosts).map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
+    let policy = HostPolicy::new(&source.allowed_hosts)
+        .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
     let http = Arc::new(HttpClient::new(ClientOptions {
         source: source.name.clone(),
         policy,
@@ -108,14 +109,26 @@ pub async fn pull_source(
         .map_err(|e| failed(e.0))?;
     let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
     check_manifest(&source.name, &manifest)?;
-    match instance.configure(&source.settings).await.map_err(|e| failed(e.0))? {
+    match instance
+        .configure(&source.settings)
+        .await
+        .map_err(|e| failed(e.0))?
+    {
         Ok(()) => {}
         Err(types::Error::InvalidConfig(why)) => {
-            return Err(usage(format!("source `{}`: the plugin refused its settings: {why}", source.name)))
+            return Err(usage(format!(
+                "source `{}`: the plugin refused its settings: {why}",
+                source.name
+            )))
         }
         Err(error) => return Err(classify(&source.name, "configure", error)),
     }
-    store.register_source(&source.name, &manifest.name, &manifest.version, &plugin.sha256)?;
+    store.register_source(
+        &source.name,
+        &manifest.name,
+        &manifest.version,
+        &plugin.sha256,
+    )?;
 
     let mut engine = SourcePull {
         source,
@@ -227,7 +240,9 @@ fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
             .map(|s| format!("stream name `{}` is empty or repeated", s.name))
     };
     match problem {
-        Some(problem) => Err(usage(format!("source `{source}`: the plugin is unusable: {problem}"))),
+        Some(problem) => Err(usage(format!(
+            "source `{source}`: the plugin is unusable: {problem}"
+        ))),
         None => Ok(()),
     }
 }
@@ -269,7 +284,10 @@ struct SourcePull<'a> {
 
 impl SourcePull<'_> {
     fn note(&self, message: &str) {
-        self.reporter.event(&Event::Note { source: &self.source.name, message });
+        self.reporter.event(&Event::Note {
+            source: &self.source.name,
+            message,
+        });
     }
 
     /// Opens the stream's run: resumes a valid checkpoint or starts fresh.
@@ -281,10 +299,16 @@ impl SourcePull<'_> {
                 Some(format!(
                     "the checkpoint of {name}/{} from {} is older than {}; starting fresh",
                     stream.name,
-                    checkpoint.run_started_at.as_deref().unwrap_or("an unknown time"),
+                    checkpoint
+                        .run_started_at
+                        .as_deref()
+                        .unwrap_or("an unknown time"),
                     human_duration(self.options.checkpoint_ttl)
                 ))
-            } else if !same_compatibility(checkpoint.run_plugin_version.as_deref(), &self.manifest.version) {
+            } else if !same_compatibility(
+                checkpoint.run_plugin_version.as_deref(),
+                &self.manifest.version,
+            ) {
                 Some(format!(
                     "the checkpoint of {name}/{} was made by plugin version {}, incompatible with {}; starting fresh",
                     stream.name,
@@ -292,7 +316,10 @@ impl SourcePull<'_> {
                     self.manifest.version
                 ))
             } else if (self.options.full || self.options.check_deletions) && !checkpoint.full {
-                Some(format!("restarting the unfinished delta run of {name}/{} as a full enumeration", stream.name))
+                Some(format!(
+                    "restarting the unfinished delta run of {name}/{} as a full enumeration",
+                    stream.name
+                ))
             } else {
                 None
             };
@@ -302,35 +329,82 @@ impl SourcePull<'_> {
             }
         }
         let first = checkpoint.watermark.is_none();
-        let full = self.options.full || self.options.check_deletions || first || !stream.supports_delta;
+        let full =
+            self.options.full || self.options.check_deletions || first || !stream.supports_delta;
         let run = NewRun {
             full,
             // A first run needs the content anyway.
             ids_only: self.options.check_deletions && !self.options.full && !first,
-            since: if full { None } else { checkpoint.watermark.as_deref() },
+            since: if full {
+                None
+            } else {
+                checkpoint.watermark.as_deref()
+            },
             plugin_version: &self.manifest.version,
         };
         let fresh = store.start_stream_run(name, &stream.name, &run)?;
         Ok((fresh, false))
     }
 
-    async fn pull_stream(&mut self, store: &mut Store, stream: &StreamInfo, total: &mut Counts) -> Result<StreamSummary> {
+    /// Pulls one stream; its counts reach `total` whatever the outcome, so an
+    /// interrupted or failed run still records what it wrote.
+    async fn pull_stream(
+        &mut self,
+        store: &mut Store,
+        stream: &StreamInfo,
+        total: &mut Counts,
+    ) -> Result<StreamSummary> {
+        let mut counts = Counts::default();
+        let result = self.pull_stream_counted(store, stream, &mut counts).await;
+        total.add(&counts);
+        result
+    }
+
+    async fn pull_stream_counted(
+        &mut self,
+        store: &mut Store,
+        stream: &StreamInfo,
+        counts: &mut Counts,
+    ) -> Result<StreamSummary> {
         let started = Instant::now();
         let source = self.source.name.clone();
         let cancel = self.options.cancel.clone();
         let (mut checkpoint, resumed) = self.open_run(store, stream)?;
-        let limit = self.source.page_size.min(self.manifest.max_page_size).min(MAX_PAGE_SIZE);
-        let mut counts = Counts::default();
-        let mut done = if resumed { store.count_seen(&source, &stream.name, checkpoint.generation)? } else { 0 };
-        self.reporter.event(&Event::StreamStarted { source: &source, stream: &stream.name, resumed, full: checkpoint.full, done });
+        let limit = self
+            .source
+            .page_size
+            .min(self.manifest.max_page_size)
+            .min(MAX_PAGE_SIZE);
+        let mut done = if resumed {
+            store.count_seen(&source, &stream.name, checkpoint.generation)?
+        } else {
+            0
+        };
+        self.reporter.event(&Event::StreamStarted {
+            source: &source,
+            stream: &stream.name,
+            resumed,
+            full: checkpoint.full,
+            done,
+        });
 
         let mut seen_cursors: HashSet<String> = checkpoint.cursor.iter().cloned().collect();
         let mut empty_pages = 0;
         let mut total_hint = checkpoint.total_hint;
         while !checkpoint.listing_done {
             let page_started = Instant::now();
-            let detail = if checkpoint.ids_only { types::Detail::IdsOnly } else { types::Detail::Full };
-            let listing = self.list(&stream.name, checkpoint.cursor.as_deref(), checkpoint.since.as_deref(), limit, detail);
+            let detail = if checkpoint.ids_only {
+                types::Detail::IdsOnly
+            } else {
+                types::Detail::Full
+            };
+            let listing = self.list(
+                &stream.name,
+                checkpoint.cursor.as_deref(),
+                checkpoint.since.as_deref(),
+                limit,
+                detail,
+            );
             let page = cancellable(&cancel, &source, listing).await?;
             if page.records.len() > limit as usize {
                 return Err(failed(format!(
@@ -361,7 +435,7 @@ impl SourcePull<'_> {
             }
             total_hint = page.total_hint.or(total_hint);
             let records_in_page = page.records.len();
-            let processing = self.process_page(store, &stream.name, page.records, &mut counts);
+            let processing = self.process_page(store, &stream.name, page.records, counts);
             let mut commit = cancellable(&cancel, &source, processing).await?;
             counts.deleted += page.deleted.len() as u64;
             commit.deleted = page.deleted;
@@ -380,7 +454,7 @@ impl SourcePull<'_> {
                 total: total_hint,
                 records: records_in_page,
                 elapsed_ms: page_started.elapsed().as_millis() as u64,
-                counts: &counts,
+                counts,
             });
         }
 
@@ -390,11 +464,23 @@ impl SourcePull<'_> {
             if failed_ids.is_empty() {
                 break;
             }
-            self.note(&format!("Retrying {} failed {} (round {})", failed_ids.len(), stream.name, round + 1));
+            self.note(&format!(
+                "Retrying {} failed {} (round {})",
+                failed_ids.len(),
+                stream.name,
+                round + 1
+            ));
             tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
             for chunk in failed_ids.chunks(FETCH_BATCH) {
                 let mut commit = PageCommit::default();
-                let fetching = self.fetch_into(store, &stream.name, chunk.to_vec(), &mut commit, &mut counts, true);
+                let fetching = self.fetch_into(
+                    store,
+                    &stream.name,
+                    chunk.to_vec(),
+                    &mut commit,
+                    counts,
+                    true,
+                );
                 cancellable(&cancel, &source, fetching).await?;
                 store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
             }
@@ -409,11 +495,15 @@ impl SourcePull<'_> {
             source: &source,
             stream: &stream.name,
             complete,
-            counts: &counts,
+            counts,
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
-        total.add(&counts);
-        Ok(StreamSummary { stream: stream.name.clone(), counts, complete, resumed })
+        Ok(StreamSummary {
+            stream: stream.name.clone(),
+            counts: counts.clone(),
+            complete,
+            resumed,
+        })
     }
 
     /// One `list` call, repeated as the plugin's error kind says.
@@ -428,20 +518,35 @@ impl SourcePull<'_> {
         let mut transient_failures = 0;
         let mut rate_limits = 0;
         loop {
-            let answer = self.instance.list(stream, cursor, since, limit, detail).await.map_err(|e| failed(e.0))?;
+            let answer = self
+                .instance
+                .list(stream, cursor, since, limit, detail)
+                .await
+                .map_err(|e| failed(e.0))?;
             match answer {
                 Ok(page) => return Ok(page),
                 Err(types::Error::RateLimited(seconds)) if rate_limits < MAX_CALL_RATE_LIMITS => {
                     rate_limits += 1;
-                    let (wait, _) = self.source.retry.clamp_wait(Duration::from_secs(seconds.into()));
+                    let (wait, _) = self
+                        .source
+                        .retry
+                        .clamp_wait(Duration::from_secs(seconds.into()));
                     tokio::time::sleep(wait).await;
                 }
-                Err(types::Error::Transient(why)) if transient_failures < self.source.retry.max_retries => {
+                Err(types::Error::Transient(why))
+                    if transient_failures < self.source.retry.max_retries =>
+                {
                     transient_failures += 1;
                     tracing::debug!(stream, "list failed ({why}); retry {transient_failures}");
                     tokio::time::sleep(self.source.retry.backoff(transient_failures)).await;
                 }
-                Err(error) => return Err(classify(&self.source.name, &format!("list of {stream}"), error)),
+                Err(error) => {
+                    return Err(classify(
+                        &self.source.name,
+                        &format!("list of {stream}"),
+                        error,
+                    ))
+                }
             }
         }
     }
@@ -475,10 +580,12 @@ impl SourcePull<'_> {
             }
         }
         for record in complete {
-            self.accept(store, stream, record, &mut commit, counts, false).await?;
+            self.accept(store, stream, record, &mut commit, counts, false)
+                .await?;
         }
         for chunk in to_fetch.chunks(FETCH_BATCH) {
-            self.fetch_into(store, stream, chunk.to_vec(), &mut commit, counts, false).await?;
+            self.fetch_into(store, stream, chunk.to_vec(), &mut commit, counts, false)
+                .await?;
         }
         Ok(commit)
     }
@@ -493,11 +600,18 @@ impl SourcePull<'_> {
         counts: &mut Counts,
         retrying: bool,
     ) -> Result<()> {
-        let results = self.instance.fetch(stream, &ids).await.map_err(|e| failed(e.0))?;
+        let results = self
+            .instance
+            .fetch(stream, &ids)
+            .await
+            .map_err(|e| failed(e.0))?;
+        // The longest wait any item asked for is honoured before the next call.
+        let mut rate_limit_wait = 0u32;
         for (id, result) in ids.into_iter().zip(results) {
             match result {
                 Ok(record) if record.id == id => {
-                    self.accept(store, stream, record, commit, counts, retrying).await?;
+                    self.accept(store, stream, record, commit, counts, retrying)
+                        .await?;
                 }
                 Ok(record) => {
                     let why = format!("fetch of `{id}` returned record `{}`", clip(&record.id, 80));
@@ -505,16 +619,41 @@ impl SourcePull<'_> {
                 }
                 Err(types::Error::NotFound(why)) => {
                     counts.skipped += 1;
-                    commit.work.push(WorkItem { id, status: WorkStatus::Skipped, error: Some(format!("not found: {why}")) });
+                    commit.work.push(WorkItem {
+                        id,
+                        status: WorkStatus::Skipped,
+                        error: Some(format!("not found: {why}")),
+                    });
                 }
                 Err(error @ types::Error::Auth(_)) => {
-                    return Err(classify(&self.source.name, &format!("fetch of {stream}"), error));
+                    return Err(classify(
+                        &self.source.name,
+                        &format!("fetch of {stream}"),
+                        error,
+                    ));
+                }
+                Err(types::Error::RateLimited(seconds)) => {
+                    rate_limit_wait = rate_limit_wait.max(seconds);
+                    fail_item(
+                        commit,
+                        counts,
+                        id,
+                        format!("rate-limited: retry after {seconds}s"),
+                        retrying,
+                    );
                 }
                 Err(error) => {
                     let (kind, message) = describe_error(&error);
                     fail_item(commit, counts, id, format!("{kind}: {message}"), retrying);
                 }
             }
+        }
+        if rate_limit_wait > 0 {
+            let (wait, _) = self
+                .source
+                .retry
+                .clamp_wait(Duration::from_secs(rate_limit_wait.into()));
+            tokio::time::sleep(wait).await;
         }
         Ok(())
     }
@@ -530,7 +669,13 @@ impl SourcePull<'_> {
         retrying: bool,
     ) -> Result<()> {
         if let Err(why) = validate(&record) {
-            fail_item(commit, counts, record.id, format!("invalid-response: {why}"), retrying);
+            fail_item(
+                commit,
+                counts,
+                record.id,
+                format!("invalid-response: {why}"),
+                retrying,
+            );
             return Ok(());
         }
         let blobs = match self.changed_blobs(store, stream, &record).await? {
@@ -542,7 +687,11 @@ impl SourcePull<'_> {
         };
         counts.written += 1;
         if retrying {
-            commit.work.push(WorkItem { id: record.id.clone(), status: WorkStatus::Completed, error: None });
+            commit.work.push(WorkItem {
+                id: record.id.clone(),
+                status: WorkStatus::Completed,
+                error: None,
+            });
         }
         commit.records.push(to_row(record, blobs));
         Ok(())
@@ -570,7 +719,11 @@ impl SourcePull<'_> {
 
 /// Runs `work` unless Ctrl+C comes first; then the page in flight is
 /// abandoned (nothing of it was committed) and the checkpoint stays.
-async fn cancellable<T>(cancel: &CancellationToken, source: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+async fn cancellable<T>(
+    cancel: &CancellationToken,
+    source: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     tokio::select! {
         biased;
         () = cancel.cancelled() => Err(interrupted(format!(
@@ -582,12 +735,22 @@ async fn cancellable<T>(cancel: &CancellationToken, source: &str, work: impl std
 
 /// Marks an item failed; `counts.failed` is settled at the end of the
 /// stream from the store, so retries only count the first failure.
-fn fail_item(commit: &mut PageCommit, counts: &mut Counts, id: String, why: String, retrying: bool) {
+fn fail_item(
+    commit: &mut PageCommit,
+    counts: &mut Counts,
+    id: String,
+    why: String,
+    retrying: bool,
+) {
     if !retrying {
         counts.failed += 1;
     }
     tracing::debug!(id, "item failed: {why}");
-    commit.work.push(WorkItem { id, status: WorkStatus::Failed, error: Some(why) });
+    commit.work.push(WorkItem {
+        id,
+        status: WorkStatus::Failed,
+        error: Some(why),
+    });
 }
 
 fn validate(record: &types::Record) -> std::result::Result<(), String> {
@@ -595,19 +758,33 @@ fn validate(record: &types::Record) -> std::result::Result<(), String> {
         return Err("record id must be 1 to 1024 bytes".into());
     }
     if record.version.is_empty() || record.version.len() > 1024 {
-        return Err(format!("record `{}` has an empty or oversized version", clip(&record.id, 80)));
+        return Err(format!(
+            "record `{}` has an empty or oversized version",
+            clip(&record.id, 80)
+        ));
     }
     if record.metadata.len() > MAX_METADATA_BYTES {
-        return Err(format!("record `{}` has metadata over 1 MiB", clip(&record.id, 80)));
+        return Err(format!(
+            "record `{}` has metadata over 1 MiB",
+            clip(&record.id, 80)
+        ));
     }
-    if !record.metadata.is_empty() && serde_json::from_str::<serde_json::Value>(&record.metadata).is_err() {
-        return Err(format!("record `{}` has metadata that is not JSON", clip(&record.id, 80)));
+    if !record.metadata.is_empty()
+        && serde_json::from_str::<serde_json::Value>(&record.metadata).is_err()
+    {
+        return Err(format!(
+            "record `{}` has metadata that is not JSON",
+            clip(&record.id, 80)
+        ));
     }
     Ok(())
 }
 
 fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
-    let content_hash = record.content.as_ref().map(|content| hex::encode(Sha256::digest(content)));
+    let content_hash = record
+        .content
+        .as_ref()
+        .map(|content| hex::encode(Sha256::digest(content)));
     RecordRow {
         id: record.id,
         version: record.version,
@@ -618,15 +795,24 @@ fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
         content_type: record.content_type,
         content: record.content,
         content_hash,
-        metadata: if record.metadata.is_empty() { "{}".to_string() } else { record.metadata },
+        metadata: if record.metadata.is_empty() {
+            "{}".to_string()
+        } else {
+            record.metadata
+        },
         blobs,
     }
 }
 
 fn is_stale(checkpoint: &StreamCheckpoint, ttl: Duration) -> bool {
-    let Some(started) = checkpoint.run_started_at.as_deref() else { return false };
+    let Some(started) = checkpoint.run_started_at.as_deref() else {
+        return false;
+    };
     match chrono::DateTime::parse_from_rfc3339(started) {
-        Ok(at) => chrono::Utc::now().signed_duration_since(at).to_std().is_ok_and(|age| age > ttl),
+        Ok(at) => chrono::Utc::now()
+            .signed_duration_since(at)
+            .to_std()
+            .is_ok_and(|age| age > ttl),
         Err(_) => true,
     }
 }
@@ -666,8 +852,12 @@ mod tests {
 
     #[test]
     fn stale_checkpoints_are_detected() {
-        let mut checkpoint = StreamCheckpoint { running: true, ..Default::default() };
-        checkpoint.run_started_at = Some((chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339());
+        let mut checkpoint = StreamCheckpoint {
+            running: true,
+            ..Default::default()
+        };
+        checkpoint.run_started_at =
+            Some((chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339());
         assert!(is_stale(&checkpoint, Duration::from_secs(24 * 3600)));
         checkpoint.run_started_at = Some(chrono::Utc::now().to_rfc3339());
         assert!(!is_stale(&checkpoint, Duration::from_secs(24 * 3600)));

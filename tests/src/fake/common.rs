@@ -16,6 +16,12 @@
 //! Everything on the request path is lock-light and allocation-light: one
 //! short mutex section for the faults and token bucket, atomics for the stats,
 //! a thread-local fast RNG for the fail-rate. No per-request logging.
+//!
+//! A [`Flavor`] lets a fake word what this layer answers by itself (401, 429,
+//! injected 5xx, unknown routes) like the API it imitates, check HTTP basic
+//! credentials instead of a bearer token, send Atlassian's extra rate-limit
+//! headers and accept fake-specific keys in `POST /_control/faults`. The
+//! default flavor is the items fake's, unchanged.
 
 use std::cell::RefCell;
 use std::io::Write as _;
@@ -43,6 +49,12 @@ pub const CONTROL_PREFIX: &str = "/_control/";
 pub static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 /// `X-RateLimit-Remaining`.
 pub static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-NearLimit` (Atlassian flavor).
+pub static X_RATELIMIT_NEARLIMIT: HeaderName = HeaderName::from_static("x-ratelimit-nearlimit");
+/// `X-RateLimit-Reset` (Atlassian flavor).
+pub static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+/// `RateLimit-Reason` (Atlassian flavor).
+pub static RATELIMIT_REASON: HeaderName = HeaderName::from_static("ratelimit-reason");
 
 /// Flags every fake accepts (flattened into each subcommand).
 #[derive(clap::Args, Debug, Clone)]
@@ -50,7 +62,9 @@ pub struct CommonArgs {
     /// Port to listen on, on 127.0.0.1 only; 0 picks a free port.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Require `Authorization: Bearer TOKEN` on every non-control request.
+    /// Require `Authorization: Bearer TOKEN` on every non-control request
+    /// (a fake with basic auth, e.g. `confluence --email E`, takes it as the
+    /// password: `Authorization: Basic base64(E:TOKEN)`).
     #[arg(long)]
     pub token: Option<String>,
     /// Delay every non-control response by this many milliseconds.
@@ -109,6 +123,9 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// The `/_control/faults` keys handled here.
+    const KEYS: [&'static str; 4] = ["latency_ms", "fail_rate", "rate_limit", "token"];
+
     fn to_json(&self) -> Value {
         json!({
             "latency_ms": self.latency_ms,
@@ -187,6 +204,11 @@ impl TokenBucket {
     /// The configured rate (requests per second).
     pub fn rate(&self) -> f64 {
         self.rate
+    }
+
+    /// The burst: how many tokens a full bucket holds.
+    pub fn capacity(&self) -> f64 {
+        self.capacity
     }
 
     /// Takes one token: `Ok(whole tokens left)`, or `Err(time until one
@@ -296,17 +318,84 @@ struct FaultCell {
     bucket: Option<TokenBucket>,
 }
 
+/// Fake-specific keys of `POST /_control/faults` (e.g. the Confluence fake's
+/// `missing_pages`), handled next to the shared ones, all or nothing.
+pub trait ExtraFaults: Send + Sync {
+    /// Validates the keys the shared layer does not know (never empty) and
+    /// returns what applies them, or an error message (then nothing changes).
+    fn prepare(
+        self: Arc<Self>,
+        extra: Map<String, Value>,
+    ) -> Result<Box<dyn FnOnce() + Send>, String>;
+    /// Adds the current values to the `GET /_control/faults` object.
+    fn describe(&self, out: &mut Map<String, Value>);
+}
+
+/// How a fake words the answers the shared layer makes by itself, and which
+/// credentials it checks (see the module docs). Every hook gets the request
+/// path, so an API with two error styles (e.g. Confluence v1 and v2) can
+/// answer each in its own.
+#[derive(Clone)]
+pub struct Flavor {
+    /// `Some(user)`: the token (`--token`, or `token` in the faults) is the
+    /// password of HTTP basic auth for `user`; `None`: a bearer token.
+    pub basic_user: Option<Arc<str>>,
+    /// The 401 (any `WWW-Authenticate` included).
+    pub unauthorized: fn(&str) -> Response,
+    /// The 429 body; the layer adds `Retry-After` and the rate-limit headers.
+    pub rate_limited: fn(&str) -> Response,
+    /// An injected 500, 502 or 503.
+    pub injected_failure: fn(&str, StatusCode) -> Response,
+    /// Unknown route.
+    pub not_found: fn(&Method, &str) -> Response,
+    /// Known route, other method.
+    pub method_not_allowed: fn(&Method, &str) -> Response,
+    /// Atlassian's rate-limit headers: `X-RateLimit-NearLimit: true` when
+    /// less than 20% of the bucket remains (and on every 429), plus
+    /// `X-RateLimit-Reset` and `RateLimit-Reason` on 429s.
+    pub atlassian_rate_headers: bool,
+    /// Fake-specific fault keys.
+    pub extra_faults: Option<Arc<dyn ExtraFaults>>,
+}
+
+impl Default for Flavor {
+    /// The items fake's wording (docs/fake-items-api.md).
+    fn default() -> Self {
+        Flavor {
+            basic_user: None,
+            unauthorized: |_| unauthorized(),
+            rate_limited: |_| error_code(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            injected_failure: |_, status| error_code(status, "injected_failure"),
+            not_found: not_found_default,
+            method_not_allowed: method_not_allowed_default,
+            atlassian_rate_headers: false,
+            extra_faults: None,
+        }
+    }
+}
+
 /// The state every fake shares: stats and faults.
 pub struct Common {
     pub stats: Stats,
     faults: Mutex<FaultCell>,
     classify: Classifier,
+    flavor: Flavor,
 }
 
 impl Common {
     /// `counters` name the per-kind stats counters, `classify` maps a request
     /// to one of them.
     pub fn new(faults: Faults, counters: &[&'static str], classify: Classifier) -> Arc<Self> {
+        Self::with_flavor(faults, counters, classify, Flavor::default())
+    }
+
+    /// [`Common::new`] with a [`Flavor`].
+    pub fn with_flavor(
+        faults: Faults,
+        counters: &[&'static str],
+        classify: Classifier,
+        flavor: Flavor,
+    ) -> Arc<Self> {
         let bucket = faults
             .rate_limit
             .map(|r| TokenBucket::new(r, Instant::now()));
@@ -314,6 +403,7 @@ impl Common {
             stats: Stats::new(counters),
             faults: Mutex::new(FaultCell { faults, bucket }),
             classify,
+            flavor,
         })
     }
 
@@ -326,19 +416,62 @@ impl Common {
         self.cell().faults.clone()
     }
 
-    /// Applies a `/_control/faults` body (see [`Faults`]); a given
-    /// `rate_limit` restarts the bucket full. Errors change nothing.
+    /// Applies a `/_control/faults` body (see [`Faults`]; keys it does not
+    /// know go to the flavor's [`ExtraFaults`]); a given `rate_limit`
+    /// restarts the bucket full. Errors change nothing.
     pub fn update_faults(&self, body: &Value) -> Result<(), String> {
+        let mut body = body.clone();
+        let apply_extra = match (&self.flavor.extra_faults, body.as_object_mut()) {
+            (Some(extra), Some(obj)) => {
+                let keys: Vec<String> = obj
+                    .keys()
+                    .filter(|k| !Faults::KEYS.contains(&k.as_str()))
+                    .cloned()
+                    .collect();
+                let rest: Map<String, Value> = keys
+                    .iter()
+                    .filter_map(|k| obj.remove(k).map(|v| (k.clone(), v)))
+                    .collect();
+                if rest.is_empty() {
+                    None
+                } else {
+                    Some(extra.clone().prepare(rest)?)
+                }
+            }
+            _ => None,
+        };
         let mut cell = self.cell();
         let mut faults = cell.faults.clone();
-        faults.apply_json(body)?;
+        faults.apply_json(&body)?;
         if body.get("rate_limit").is_some() {
             cell.bucket = faults
                 .rate_limit
                 .map(|r| TokenBucket::new(r, Instant::now()));
         }
         cell.faults = faults;
+        drop(cell);
+        if let Some(apply) = apply_extra {
+            apply();
+        }
         Ok(())
+    }
+
+    /// `GET /_control/faults`: the shared faults plus the flavor's extras.
+    fn faults_json(&self) -> Value {
+        let mut v = self.faults().to_json();
+        if let (Some(extra), Some(obj)) = (&self.flavor.extra_faults, v.as_object_mut()) {
+            extra.describe(obj);
+        }
+        v
+    }
+
+    /// True when the request carries the credentials in force (if any).
+    fn authorized(&self, headers: &HeaderMap, faults: &Faults) -> bool {
+        match (faults.token.as_deref(), self.flavor.basic_user.as_deref()) {
+            (None, _) => true,
+            (Some(token), None) => bearer_ok(headers, token),
+            (Some(password), Some(user)) => basic_ok(headers, user, password),
+        }
     }
 }
 
@@ -376,6 +509,34 @@ pub fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
         .is_some_and(|(scheme, cred)| scheme.eq_ignore_ascii_case("bearer") && cred.trim() == token)
 }
 
+/// True when `headers` carry `Authorization: Basic base64(user:password)`
+/// (scheme case-insensitive, base64 padding optional).
+pub fn basic_ok(headers: &HeaderMap, user: &str, password: &str) -> bool {
+    use base64::Engine as _;
+    const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let Some((scheme, cred)) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+    else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return false;
+    }
+    let Ok(decoded) = B64.decode(cred.trim()) else {
+        return false;
+    };
+    match decoded.iter().position(|b| *b == b':') {
+        Some(i) => &decoded[..i] == user.as_bytes() && &decoded[i + 1..] == password.as_bytes(),
+        None => false,
+    }
+}
+
 fn unauthorized() -> Response {
     let mut resp = error(
         StatusCode::UNAUTHORIZED,
@@ -409,8 +570,14 @@ fn injected_failure(rate: f64) -> Option<StatusCode> {
 
 enum Gate {
     Unauthorized,
-    Limited { limit: String, retry_after: u64 },
-    Pass { limit: Option<(String, u64)> },
+    Limited {
+        limit: String,
+        retry_after: u64,
+    },
+    Pass {
+        /// (`X-RateLimit-Limit`, whole tokens left, near the limit).
+        limit: Option<(String, u64, bool)>,
+    },
 }
 
 /// The fault layer: latency, auth, rate limit, fail-rate, then the route;
@@ -425,17 +592,17 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
     let (gate, latency_ms, fail_rate) = {
         let mut cell = common.cell();
         let FaultCell { faults, bucket } = &mut *cell;
-        let gate = if faults
-            .token
-            .as_deref()
-            .is_some_and(|t| !bearer_ok(req.headers(), t))
-        {
+        let gate = if !common.authorized(req.headers(), faults) {
             Gate::Unauthorized
         } else if let Some(bucket) = bucket {
             let limit = fmt_rate(bucket.rate());
             match bucket.try_take(Instant::now()) {
                 Ok(remaining) => Gate::Pass {
-                    limit: Some((limit, remaining)),
+                    limit: Some((
+                        limit,
+                        remaining,
+                        (remaining as f64) < 0.2 * bucket.capacity(),
+                    )),
                 },
                 Err(wait) => Gate::Limited {
                     limit,
@@ -452,25 +619,52 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }
 
+    let flavor = &common.flavor;
+    let atlassian = flavor.atlassian_rate_headers;
     let resp = match gate {
-        Gate::Unauthorized => unauthorized(),
+        Gate::Unauthorized => (flavor.unauthorized)(req.uri().path()),
         Gate::Limited { limit, retry_after } => {
-            let mut resp = error_code(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+            let mut resp = (flavor.rate_limited)(req.uri().path());
+            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             let h = resp.headers_mut();
             h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             h.insert(X_RATELIMIT_LIMIT.clone(), header_value(&limit));
             h.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(0u64));
+            if atlassian {
+                let now = chrono::Utc::now();
+                let reset = i64::try_from(retry_after)
+                    .ok()
+                    .and_then(chrono::Duration::try_seconds)
+                    .and_then(|d| now.checked_add_signed(d))
+                    .unwrap_or(now)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                h.insert(
+                    X_RATELIMIT_NEARLIMIT.clone(),
+                    HeaderValue::from_static("true"),
+                );
+                h.insert(X_RATELIMIT_RESET.clone(), header_value(&reset));
+                h.insert(
+                    RATELIMIT_REASON.clone(),
+                    HeaderValue::from_static("confluence-quota-tenant-based"),
+                );
+            }
             resp
         }
         Gate::Pass { limit } => {
             let mut resp = match injected_failure(fail_rate) {
-                Some(status) => error_code(status, "injected_failure"),
+                Some(status) => (flavor.injected_failure)(req.uri().path(), status),
                 None => next.run(req).await,
             };
-            if let Some((limit, remaining)) = limit {
+            if let Some((limit, remaining, near)) = limit {
                 let h = resp.headers_mut();
                 h.insert(X_RATELIMIT_LIMIT.clone(), header_value(&limit));
                 h.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(remaining));
+                if atlassian && near {
+                    h.insert(
+                        X_RATELIMIT_NEARLIMIT.clone(),
+                        HeaderValue::from_static("true"),
+                    );
+                }
             }
             resp
         }
@@ -493,7 +687,7 @@ async fn stats_reset(State(common): State<Arc<Common>>) -> StatusCode {
 }
 
 async fn faults_get(State(common): State<Arc<Common>>) -> Json<Value> {
-    Json(common.faults().to_json())
+    Json(common.faults_json())
 }
 
 async fn faults_set(State(common): State<Arc<Common>>, body: Bytes) -> Response {
@@ -507,19 +701,19 @@ async fn faults_set(State(common): State<Arc<Common>>, body: Bytes) -> Response 
     }
 }
 
-async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+fn not_found_default(method: &Method, path: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no route for {method} {}", uri.path()),
+        format!("no route for {method} {path}"),
     )
 }
 
-async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+fn method_not_allowed_default(method: &Method, path: &str) -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{method} is not allowed on {}", uri.path()),
+        format!("{method} is not allowed on {path}"),
     )
 }
 
@@ -531,9 +725,14 @@ pub fn router(common: Arc<Common>, api: Router) -> Router {
         .route("/_control/stats/reset", post(stats_reset))
         .route("/_control/faults", get(faults_get).post(faults_set))
         .with_state(common.clone());
+    let (not_found, not_allowed) = (common.flavor.not_found, common.flavor.method_not_allowed);
     api.merge(control)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(move |method: Method, uri: axum::http::Uri| async move {
+            not_found(&method, uri.path())
+        })
+        .method_not_allowed_fallback(move |method: Method, uri: axum::http::Uri| async move {
+            not_allowed(&method, uri.path())
+        })
         .layer(middleware::from_fn_with_state(common, fault_layer))
 }
 
@@ -613,6 +812,38 @@ mod tests {
         let mut b = TokenBucket::new(1.0, t0);
         assert_eq!(b.try_take(t0), Ok(0));
         assert!(b.try_take(t0 - Duration::from_secs(5)).is_err());
+    }
+
+    #[test]
+    fn basic_check() {
+        let mut h = HeaderMap::new();
+        assert!(!basic_ok(&h, "a@b.c", "tok"));
+        // base64("a@b.c:tok:with:colons")
+        let good = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "a@b.c:tok:with:colons"
+            )
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&good).unwrap());
+        assert!(basic_ok(&h, "a@b.c", "tok:with:colons"));
+        assert!(!basic_ok(&h, "a@b.c", "tok"));
+        assert!(!basic_ok(&h, "x@b.c", "tok:with:colons"));
+        let lower = good.replacen("Basic", "basic", 1);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&lower).unwrap(),
+        );
+        assert!(basic_ok(&h, "a@b.c", "tok:with:colons"));
+        let bearer = good.replacen("Basic", "Bearer", 1);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&bearer).unwrap(),
+        );
+        assert!(!basic_ok(&h, "a@b.c", "tok:with:colons"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert!(!basic_ok(&h, "a@b.c", "tok:with:colons"));
     }
 
     #[test]

@@ -1,0 +1,421 @@
+//! The browsable mirror: `synchost export SOURCE --format files --out DIR`.
+//!
+//! Pass one reads only ids, parents and titles and computes every record's
+//! path; pass two streams contents and writes what changed. A manifest in the
+//! directory (`.synchost-mirror.json`) remembers what was written where, so a
+//! rerun rewrites only changed files, renames moved ones and removes deleted
+//! ones. Files are written to a temporary name and renamed into place, so a
+//! crash never leaves a half-written file.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::store::reports::MirrorNode;
+use crate::store::Store;
+
+const MANIFEST: &str = ".synchost-mirror.json";
+/// Longest file-name stem, in bytes (most file systems allow 255).
+const MAX_NAME_BYTES: usize = 120;
+/// Deepest parent chain followed; deeper (or cyclic) chains start at the root.
+const MAX_DEPTH: usize = 64;
+
+/// What a mirror run changed.
+#[derive(Debug, Default, Serialize)]
+pub struct MirrorReport {
+    pub written: u64,
+    pub unchanged: u64,
+    pub moved: u64,
+    pub removed: u64,
+}
+
+/// What the manifest remembers of each file: where, and which content.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Entry {
+    path: String,
+    hash: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    source: String,
+    /// Key: `stream/id` (and `stream/id#blob` for blobs of records with content).
+    entries: BTreeMap<String, Entry>,
+}
+
+/// Writes (or refreshes) the mirror of `source` in `out`.
+pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorReport> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let manifest_path = out.join(MANIFEST);
+    let old: Manifest = match std::fs::read(&manifest_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is damaged; remove it to rebuild the mirror",
+                manifest_path.display()
+            )
+        })?,
+        Err(_) => Manifest {
+            source: source.to_string(),
+            entries: BTreeMap::new(),
+        },
+    };
+    if !old.source.is_empty() && old.source != source {
+        anyhow::bail!(
+            "{} holds the mirror of source `{}`; choose another directory for `{source}`",
+            out.display(),
+            old.source
+        );
+    }
+
+    // Pass one: paths from parent links and titles.
+    let nodes = store.mirror_nodes(source)?;
+    let paths = compute_paths(&nodes);
+
+    // Pass two: contents, streamed.
+    let blob_dir = store.blob_dir();
+    let mut report = MirrorReport::default();
+    let mut new = Manifest {
+        source: source.to_string(),
+        entries: BTreeMap::new(),
+    };
+    for node in &nodes {
+        let key = format!("{}/{}", node.stream, node.id);
+        let base = &paths[&key];
+        let mut files: Vec<(String, PathBuf, FileSource)> = Vec::new();
+        let content_empty = node.content_size == 0;
+        match (content_empty, node.blobs.as_slice()) {
+            // A record that is its blob (an attachment): the blob, named by its title.
+            (true, [only]) => {
+                files.push((key.clone(), base.clone(), FileSource::Blob(only.clone())))
+            }
+            _ => {
+                if !content_empty {
+                    let file = with_extension(base, extension(&node.content_type));
+                    files.push((
+                        key.clone(),
+                        file,
+                        FileSource::Content(node.content_hash.clone().unwrap_or_default()),
+                    ));
+                }
+                for blob in &node.blobs {
+                    let file = base.join(sanitize(&blob.name, &blob.hash));
+                    files.push((
+                        format!("{key}#{}", blob.name),
+                        file,
+                        FileSource::Blob(blob.clone()),
+                    ));
+                }
+            }
+        }
+        for (entry_key, relative, from) in files {
+            let hash = from.hash().to_string();
+            let path = relative.to_string_lossy().into_owned();
+            let target = out.join(&relative);
+            match old.entries.get(&entry_key) {
+                Some(previous)
+                    if previous.path == path && previous.hash == hash && target.exists() =>
+                {
+                    report.unchanged += 1;
+                }
+                Some(previous)
+                    if previous.hash == hash
+                        && previous.path != path
+                        && out.join(&previous.path).exists() =>
+                {
+                    ensure_parent(&target)?;
+                    std::fs::rename(out.join(&previous.path), &target)?;
+                    report.moved += 1;
+                }
+                _ => {
+                    let bytes = match &from {
+                        FileSource::Content(_) => {
+                            store.record_content(source, &node.stream, &node.id)?
+                        }
+                        FileSource::Blob(blob) => std::fs::read(blob_dir.join(&blob.path))
+                            .with_context(|| {
+                                format!("blob {} of {key} is missing from the store", blob.hash)
+                            })?,
+                    };
+                    write_atomically(&target, &bytes)?;
+                    if let Some(previous) = old.entries.get(&entry_key).filter(|p| p.path != path) {
+                        remove_file(&out.join(&previous.path));
+                    }
+                    report.written += 1;
+                }
+            }
+            new.entries.insert(entry_key, Entry { path, hash });
+        }
+    }
+    // What the old manifest had and the new one does not: deleted remotely.
+    let kept: HashSet<&str> = new.entries.values().map(|e| e.path.as_str()).collect();
+    for (key, entry) in &old.entries {
+        if !new.entries.contains_key(key) && !kept.contains(entry.path.as_str()) {
+            remove_file(&out.join(&entry.path));
+            report.removed += 1;
+        }
+    }
+    remove_empty_dirs(out);
+    write_atomically(&manifest_path, &serde_json::to_vec_pretty(&new)?)?;
+    Ok(report)
+}
+
+/// Where a mirror file's bytes come from.
+enum FileSource {
+    Content(String),
+    Blob(crate::store::reports::MirrorBlob),
+}
+
+impl FileSource {
+    fn hash(&self) -> &str {
+        match self {
+            FileSource::Content(hash) => hash,
+            FileSource::Blob(blob) => &blob.hash,
+        }
+    }
+}
+
+/// Every record's path (without extension), relative to the mirror root.
+/// A record with children is also a directory of the same name.
+fn compute_paths(nodes: &[MirrorNode]) -> HashMap<String, PathBuf> {
+    // Parents are looked up by id; a parent in the same stream wins.
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, node) in nodes.iter().enumerate() {
+        by_id.entry(node.id.as_str()).or_default().push(index);
+    }
+    let parent_of = |index: usize| -> Option<usize> {
+        let node = &nodes[index];
+        let candidates = by_id.get(node.parent_id.as_deref()?)?;
+        candidates
+            .iter()
+            .copied()
+            .find(|&c| nodes[c].stream == node.stream)
+            .or_else(|| candidates.first().copied())
+            .filter(|&c| c != index)
+    };
+    let parents: Vec<Option<usize>> = (0..nodes.len()).map(parent_of).collect();
+
+    // Names, with collisions among siblings settled by id.
+    let names: Vec<String> = nodes
+        .iter()
+        .map(|n| sanitize(n.title.as_deref().unwrap_or(&n.id), &n.id))
+        .collect();
+    let mut siblings: HashMap<(Option<usize>, String), Vec<usize>> = HashMap::new();
+    for (index, name) in names.iter().enumerate() {
+        siblings
+            .entry((parents[index], name.to_lowercase()))
+            .or_default()
+            .push(index);
+    }
+    let mut unique = names.clone();
+    for group in siblings.values().filter(|group| group.len() > 1) {
+        for &index in group {
+            unique[index] = disambiguate(&names[index], &nodes[index].id);
+        }
+    }
+
+    let mut paths = HashMap::with_capacity(nodes.len());
+    for (index, node) in nodes.iter().enumerate() {
+        let mut chain = vec![index];
+        let mut current = index;
+        while let Some(parent) = parents[current] {
+            if chain.len() >= MAX_DEPTH || chain.contains(&parent) {
+                break; // A cycle or an absurd depth: start from the root.
+            }
+            chain.push(parent);
+            current = parent;
+        }
+        let path: PathBuf = chain.iter().rev().map(|&i| unique[i].as_str()).collect();
+        paths.insert(format!("{}/{}", node.stream, node.id), path);
+    }
+    paths
+}
+
+/// A name safe on every common file system: no separators or reserved
+/// characters, no trailing dots or spaces, no reserved Windows names,
+/// bounded length; `fallback` when nothing is left.
+pub fn sanitize(name: &str, fallback: &str) -> String {
+    let mut clean: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    clean = clean.trim().trim_end_matches(['.', ' ']).to_string();
+    if clean.len() > MAX_NAME_BYTES {
+        let mut end = MAX_NAME_BYTES;
+        while !clean.is_char_boundary(end) {
+            end -= 1;
+        }
+        clean.truncate(end);
+        clean = clean.trim_end_matches(['.', ' ']).to_string();
+    }
+    let stem = clean
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        clean.push('_');
+    }
+    if clean.is_empty() || clean == "." || clean == ".." {
+        return sanitize_fallback(fallback);
+    }
+    clean
+}
+
+fn sanitize_fallback(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "_".into()
+    } else {
+        clean
+    }
+}
+
+/// `Name [id]`, keeping an extension in place (`photo [att1].png`).
+fn disambiguate(name: &str, id: &str) -> String {
+    let id = sanitize_fallback(id);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 && !ext.contains(' ') => {
+            format!("{stem} [{id}].{ext}")
+        }
+        _ => format!("{name} [{id}]"),
+    }
+}
+
+fn extension(content_type: &str) -> &'static str {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "text/html" | "application/xhtml+xml" | "application/vnd.atlassian.storage+xml" => "html",
+        "application/json" | "application/vnd.atlassian.adf+json" => "json",
+        "text/markdown" => "md",
+        "text/plain" => "txt",
+        "application/xml" | "text/xml" => "xml",
+        _ => "bin",
+    }
+}
+
+fn with_extension(path: &Path, extension: &str) -> PathBuf {
+    let mut os = path.as_os_str().to_owned();
+    os.push(".");
+    os.push(extension);
+    PathBuf::from(os)
+}
+
+fn ensure_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    ensure_parent(path)?;
+    let temp = path.with_file_name(format!(".{}.synchost-tmp", std::process::id()));
+    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn remove_file(path: &Path) {
+    if let Err(err) = std::fs::remove_file(path) {
+        if err.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("cannot remove {}: {err}", path.display());
+        }
+    }
+}
+
+/// Removes directories left empty by moves and deletions (never the root).
+fn remove_empty_dirs(root: &Path) {
+    fn walk(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let mut empty = true;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if walk(&path) {
+                    let _ = std::fs::remove_dir(&path);
+                } else {
+                    empty = false;
+                }
+            } else {
+                empty = false;
+            }
+        }
+        empty
+    }
+    walk(root);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_everywhere() {
+        assert_eq!(sanitize("a/b: c?", "1"), "a_b_ c_");
+        assert_eq!(sanitize("trailing dots...  ", "1"), "trailing dots");
+        assert_eq!(sanitize("CON", "1"), "CON_");
+        assert_eq!(sanitize("com1.txt", "1"), "com1.txt_");
+        assert_eq!(sanitize("..", "42"), "42");
+        assert_eq!(sanitize("", "att/7"), "att_7");
+        assert_eq!(sanitize("日本語のページ", "1"), "日本語のページ");
+        assert!(sanitize(&"é".repeat(200), "1").len() <= MAX_NAME_BYTES);
+    }
+
+    fn node(stream: &str, id: &str, parent: Option<&str>, title: &str) -> MirrorNode {
+        MirrorNode {
+            stream: stream.into(),
+            id: id.into(),
+            parent_id: parent.map(String::from),
+            title: Some(title.into()),
+            content_type: "text/html".into(),
+            content_hash: Some("h".into()),
+            content_size: 1,
+            blobs: vec![],
+        }
+    }
+
+    #[test]
+    fn paths_follow_parents_and_settle_collisions_by_id() {
+        let nodes = vec![
+            node("folders", "10", None, "Guides"),
+            node("pages", "1", Some("10"), "Intro"),
+            node("pages", "2", Some("10"), "intro"),
+            node("pages", "3", Some("1"), "Deep"),
+            node("pages", "4", Some("5"), "Loop A"),
+            node("pages", "5", Some("4"), "Loop B"),
+        ];
+        let paths = compute_paths(&nodes);
+        assert_eq!(paths["pages/1"], Path::new("Guides/Intro [1]"));
+        assert_eq!(paths["pages/2"], Path::new("Guides/intro [2]"));
+        assert_eq!(paths["pages/3"], Path::new("Guides/Intro [1]/Deep"));
+        // A cycle still yields a finite path.
+        assert!(paths["pages/4"].components().count() <= 2);
+    }
+}

@@ -1,0 +1,503 @@
+//! The Confluence REST API as this plugin uses it: the requests it sends
+//! (each one a path and parameters of the official v2 or v1 OpenAPI
+//! document) and the response fields it reads (unknown fields are ignored,
+//! optional ones default to absent).
+//!
+//! v2 (`/wiki/api/v2`) lists and fetches pages and folders; v1
+//! (`/wiki/rest/api/content/search`) answers CQL, the only way to ask what
+//! changed since a date, and the only listing of folders, attachments and
+//! comments across a space.
+
+use crate::config::BodyFormat;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use synchost_sdk::http::{encode, Request, Response};
+use synchost_sdk::Error;
+
+/// The largest `limit` the v2 endpoints accept (a larger one is a 400).
+pub const V2_MAX_LIMIT: u32 = 250;
+
+/// The largest `limit` sent to the v1 content search. The spec gives no
+/// maximum ("may be restricted by fixed system limits"); 200 is the value of
+/// the design (`docs/confluence.md`), and a server that returns fewer is
+/// followed page by page all the same.
+pub const V1_SEARCH_MAX_LIMIT: u32 = 200;
+
+// ---------------------------------------------------------------- requests
+
+/// A GET asking for JSON.
+fn get(url: String) -> Request {
+    Request::get(url).header("accept", "application/json")
+}
+
+/// A GET of a next link, already resolved (see [`crate::cursor`]).
+pub fn follow(url: String) -> Request {
+    get(url)
+}
+
+/// `GET /wiki/api/v2/spaces?keys=KEY`: the space's id.
+pub fn space_by_key(base_url: &str, key: &str) -> Request {
+    get(format!("{base_url}/wiki/api/v2/spaces")).query("keys", key)
+}
+
+/// `GET /wiki/api/v2/spaces/{id}/pages?limit=L[&body-format=F]`: one page of
+/// the space's pages, with bodies unless `body` is `None`.
+pub fn space_pages(
+    base_url: &str,
+    space_id: &str,
+    limit: u32,
+    body: Option<BodyFormat>,
+) -> Request {
+    get(format!(
+        "{base_url}/wiki/api/v2/spaces/{}/pages",
+        encode(space_id)
+    ))
+    .query("limit", limit.clamp(1, V2_MAX_LIMIT))
+    .query_opt("body-format", body.map(BodyFormat::api_name))
+}
+
+/// `GET /wiki/api/v2/pages?id=1,2,…&body-format=F&limit=250`: up to 250
+/// pages by id, with bodies, in one request.
+pub fn pages_by_id(base_url: &str, ids: &[&str], body: BodyFormat) -> Request {
+    debug_assert!(ids.len() <= V2_MAX_LIMIT as usize);
+    get(format!(
+        "{base_url}/wiki/api/v2/pages?id={}",
+        list_value(ids)
+    ))
+    .query("body-format", body.api_name())
+    .query("limit", V2_MAX_LIMIT)
+}
+
+/// `GET /wiki/api/v2/folders/{id}`.
+pub fn folder(base_url: &str, id: &str) -> Request {
+    get(format!("{base_url}/wiki/api/v2/folders/{}", encode(id)))
+}
+
+/// `GET /wiki/api/v2/attachments/{id}` (`att123` or `123`).
+pub fn attachment(base_url: &str, id: &str) -> Request {
+    get(format!("{base_url}/wiki/api/v2/attachments/{}", encode(id)))
+}
+
+/// `GET /wiki/rest/api/content/search?cql=…&limit=L&expand=a,b`.
+pub fn content_search(base_url: &str, cql: &str, limit: u32, expand: &[&str]) -> Request {
+    get(format!(
+        "{base_url}/wiki/rest/api/content/search?cql={}&limit={}&expand={}",
+        encode(cql),
+        limit.clamp(1, V1_SEARCH_MAX_LIMIT),
+        list_value(expand)
+    ))
+}
+
+/// A list parameter as both specs describe it (`style: form, explode:
+/// false`): items percent-encoded, joined by literal commas, so a server
+/// that splits before decoding reads it as well as one that decodes first.
+/// (The SDK's `query` would encode the commas too.)
+fn list_value(items: &[&str]) -> String {
+    let encoded: Vec<String> = items.iter().map(|item| encode(item)).collect();
+    encoded.join(",")
+}
+
+/// The ids the v2 `id` filter accepts (int64 in the spec).
+pub fn is_content_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+// ---------------------------------------------------------------- errors
+
+/// `Ok(response)` for a success; otherwise the SDK's classification
+/// (401 auth, 429 rate-limited, 404 not-found, 5xx transient, …) with the
+/// API's own message where it gives one. `what` names the request.
+pub fn check(response: Response, what: &str) -> Result<Response, Error> {
+    let Some(error) = response.status_error() else {
+        return Ok(response);
+    };
+    let Some(message) = api_message(&response.body) else {
+        return Err(error);
+    };
+    let text = format!(
+        "{what}: Confluence answered HTTP {}: {message}",
+        response.status
+    );
+    Err(match error {
+        Error::Auth(_) => Error::Auth(text),
+        Error::NotFound(_) => Error::NotFound(text),
+        Error::Transient(_) => Error::Transient(text),
+        Error::Conflict(_) => Error::Conflict(text),
+        Error::Fatal(_) => Error::Fatal(text),
+        other => other, // rate-limited carries seconds, not text
+    })
+}
+
+/// Like [`check`], for a listing: a 404 there is no missing item to skip but
+/// a space or cursor the API no longer knows, so it stops the run as fatal.
+pub fn check_listing(response: Response, what: &str) -> Result<Response, Error> {
+    check(response, what).map_err(|e| match e {
+        Error::NotFound(m) => Error::Fatal(m),
+        other => other,
+    })
+}
+
+/// The readable part of an error body: the v2 envelope
+/// `{"errors":[{"status","code","title","detail"}]}` (titles and details
+/// joined), v1's `{"statusCode","message","reason"}`, or a Spring-style
+/// `{"status","error","message"}`.
+pub fn api_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        errors: Vec<V2Error>,
+        message: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct V2Error {
+        code: Option<String>,
+        title: Option<String>,
+        detail: Option<String>,
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    let parts: Vec<String> = envelope
+        .errors
+        .iter()
+        .filter_map(|e| {
+            let text = match (&e.title, &e.detail) {
+                (Some(t), Some(d)) if !d.is_empty() => format!("{t} ({d})"),
+                (Some(t), _) => t.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => e.code.clone()?,
+            };
+            Some(text)
+        })
+        .collect();
+    if !parts.is_empty() {
+        return Some(parts.join("; "));
+    }
+    envelope.message.filter(|m| !m.trim().is_empty())
+}
+
+// ---------------------------------------------------------------- v2 shapes
+
+/// `MultiEntityResult<T>`: one page of a v2 listing.
+#[derive(Debug, Deserialize)]
+pub struct V2List<T> {
+    #[serde(default = "Vec::new")]
+    pub results: Vec<T>,
+    #[serde(default, rename = "_links")]
+    pub links: V2Links,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct V2Links {
+    /// The next page, relative to the host (`/wiki/api/v2/…`); absent on the
+    /// last page.
+    pub next: Option<String>,
+}
+
+/// `SpaceBulk`, the fields used.
+#[derive(Debug, Deserialize)]
+pub struct Space {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    pub key: Option<String>,
+}
+
+/// `Version` (v2).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2Version {
+    pub number: Option<u64>,
+    pub created_at: Option<String>,
+    pub message: Option<String>,
+    pub minor_edit: Option<bool>,
+    pub author_id: Option<String>,
+}
+
+/// `BodyBulk` / `BodySingle` (v2) and the `body` of a v1 `Content`: one
+/// `{representation, value}` per requested format.
+#[derive(Debug, Default, Deserialize)]
+pub struct Bodies {
+    pub storage: Option<Body>,
+    pub atlas_doc_format: Option<Body>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Body {
+    #[serde(default)]
+    pub value: String,
+}
+
+impl Bodies {
+    pub fn get(&self, format: BodyFormat) -> Option<&str> {
+        match format {
+            BodyFormat::Storage => self.storage.as_ref(),
+            BodyFormat::AtlasDocFormat => self.atlas_doc_format.as_ref(),
+        }
+        .map(|b| b.value.as_str())
+    }
+}
+
+/// `PageBulk` / `PageSingle`, the fields used.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    pub id: String,
+    pub status: Option<String>,
+    pub title: Option<String>,
+    pub space_id: Option<String>,
+    /// A page or a folder (see `parent_type`); absent or null at the root.
+    pub parent_id: Option<String>,
+    pub parent_type: Option<String>,
+    pub position: Option<i64>,
+    pub author_id: Option<String>,
+    pub created_at: Option<String>,
+    pub version: Option<V2Version>,
+    pub body: Option<Bodies>,
+    #[serde(rename = "_links")]
+    pub links: Option<Map<String, Value>>,
+}
+
+/// `FolderSingle`, the fields used.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Folder {
+    pub id: String,
+    pub status: Option<String>,
+    pub title: Option<String>,
+    pub space_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub parent_type: Option<String>,
+    pub position: Option<i64>,
+    pub author_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub created_at: Option<String>,
+    pub version: Option<V2Version>,
+    #[serde(rename = "_links")]
+    pub links: Option<Map<String, Value>>,
+}
+
+/// `AttachmentSingle`, the fields used. `downloadLink` (also
+/// `_links.download`) is relative to `_links.base`, which ends in `/wiki`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub id: String,
+    pub status: Option<String>,
+    pub title: Option<String>,
+    pub page_id: Option<String>,
+    pub blog_post_id: Option<String>,
+    pub custom_content_id: Option<String>,
+    pub media_type: Option<String>,
+    pub comment: Option<String>,
+    #[serde(default, deserialize_with = "opt_u64_lenient")]
+    pub file_size: Option<u64>,
+    pub download_link: Option<String>,
+    pub version: Option<V2Version>,
+    #[serde(rename = "_links")]
+    pub links: Option<Map<String, Value>>,
+}
+
+// ---------------------------------------------------------------- v1 shapes
+
+/// `ContentArray`: one page of a v1 content search.
+#[derive(Debug, Deserialize)]
+pub struct ContentArray {
+    #[serde(default)]
+    pub results: Vec<Content>,
+    #[serde(default, rename = "_links")]
+    pub links: V1Links,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct V1Links {
+    /// The next page, relative to `context`.
+    pub next: Option<String>,
+    /// The path links are relative to: `/wiki`.
+    pub context: Option<String>,
+}
+
+/// `Content` (v1), the fields used. Attachments carry their file facts in
+/// `extensions` (`mediaType`, `fileSize`, `comment`) and, partly, in
+/// `metadata`; comments their `location` (footer, inline) in `extensions`.
+#[derive(Debug, Deserialize)]
+pub struct Content {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    pub status: Option<String>,
+    pub title: Option<String>,
+    pub version: Option<V1Version>,
+    /// The page an attachment or comment belongs to (with
+    /// `expand=container`).
+    pub container: Option<Container>,
+    pub body: Option<Bodies>,
+    pub extensions: Option<Extensions>,
+    pub metadata: Option<Extensions>,
+    #[serde(rename = "_links")]
+    pub links: Option<Map<String, Value>>,
+}
+
+/// `Version` (v1).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V1Version {
+    pub number: Option<u64>,
+    pub when: Option<String>,
+    pub message: Option<String>,
+    pub minor_edit: Option<bool>,
+    pub by: Option<User>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Container {
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub id: Option<String>,
+}
+
+/// The `extensions` (or `metadata`) object of a v1 attachment or comment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Extensions {
+    pub media_type: Option<String>,
+    #[serde(default, deserialize_with = "opt_u64_lenient")]
+    pub file_size: Option<u64>,
+    pub comment: Option<String>,
+    pub location: Option<String>,
+}
+
+// ---------------------------------------------------------------- leniency
+
+/// Ids are strings in Confluence's JSON, but a v1 space id (a container) is
+/// a number; accept both.
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    opt_string_or_number(d)?
+        .ok_or_else(|| serde::de::Error::custom("expected a string or a number"))
+}
+
+fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A size as a number or a numeric string.
+fn opt_u64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_match_the_specs() {
+        let base = "https://site.atlassian.net";
+        assert_eq!(
+            space_by_key(base, "DOCS").url(),
+            "https://site.atlassian.net/wiki/api/v2/spaces?keys=DOCS"
+        );
+        assert_eq!(
+            space_pages(base, "131189", 100, Some(BodyFormat::Storage)).url(),
+            "https://site.atlassian.net/wiki/api/v2/spaces/131189/pages?limit=100&body-format=storage"
+        );
+        // Never above the v2 maximum, never below 1; ids-only: no body.
+        assert_eq!(
+            space_pages(base, "1", 1000, None).url(),
+            "https://site.atlassian.net/wiki/api/v2/spaces/1/pages?limit=250"
+        );
+        assert!(space_pages(base, "1", 0, None).url().ends_with("limit=1"));
+        assert_eq!(
+            pages_by_id(base, &["1", "22", "333"], BodyFormat::AtlasDocFormat).url(),
+            "https://site.atlassian.net/wiki/api/v2/pages?id=1,22,333&body-format=atlas_doc_format&limit=250"
+        );
+        assert_eq!(
+            attachment(base, "att3997705").url(),
+            "https://site.atlassian.net/wiki/api/v2/attachments/att3997705"
+        );
+        assert_eq!(
+            folder(base, "98765").url(),
+            "https://site.atlassian.net/wiki/api/v2/folders/98765"
+        );
+        assert_eq!(
+            content_search(base, "type=folder", 250, &["version", "body.storage"]).url(),
+            "https://site.atlassian.net/wiki/rest/api/content/search?cql=type%3Dfolder&limit=200&expand=version,body.storage"
+        );
+        assert_eq!(
+            space_by_key(base, "DOCS").headers(),
+            &[("accept".to_string(), "application/json".to_string())]
+        );
+        assert!(is_content_id("3997697"));
+        assert!(!is_content_id("att3997705") && !is_content_id("") && !is_content_id("1,2"));
+    }
+
+    #[test]
+    fn error_messages_come_from_the_api() {
+        // v2 envelope (amp-labs fixture err-page-size.json).
+        let v2 = br#"{"errors":[{"status":400,"code":"INVALID_REQUEST_PARAMETER","title":"Provided size {300} for 'limit' is greater than the max allowed: 250","detail":null}]}"#;
+        let err = check(Response::new(400, vec![], &v2[..]), "GET /x").unwrap_err();
+        assert_eq!(
+            err,
+            Error::Fatal(
+                "GET /x: Confluence answered HTTP 400: Provided size {300} for 'limit' is greater than the max allowed: 250"
+                    .into()
+            )
+        );
+        // v1.
+        let v1 =
+            br#"{"statusCode":400,"message":"Could not parse cql : type=","reason":"Bad Request"}"#;
+        assert_eq!(
+            api_message(v1).as_deref(),
+            Some("Could not parse cql : type=")
+        );
+        // Several v2 errors, with a detail.
+        let many = br#"{"errors":[{"title":"a","detail":"b"},{"code":"C"}]}"#;
+        assert_eq!(api_message(many).as_deref(), Some("a (b); C"));
+        assert_eq!(api_message(b"<html>"), None);
+        assert_eq!(api_message(b"{}"), None);
+
+        // Kinds follow the SDK's mapping.
+        let not_found = br#"{"errors":[{"status":404,"code":"NOT_FOUND","title":"Cannot find a folder with id [7]","detail":null}]}"#;
+        let err = check(Response::new(404, vec![], &not_found[..]), "GET /f/7").unwrap_err();
+        assert!(
+            matches!(&err, Error::NotFound(m) if m.contains("Cannot find a folder")),
+            "{err:?}"
+        );
+        let err = check_listing(Response::new(404, vec![], &not_found[..]), "GET /l").unwrap_err();
+        assert!(matches!(err, Error::Fatal(_)));
+        let limited = Response::new(429, vec![("retry-after".into(), "7".into())], "{}");
+        assert_eq!(check(limited, "GET /x").unwrap_err(), Error::RateLimited(7));
+        assert!(matches!(
+            check(Response::new(401, vec![], ""), "x"),
+            Err(Error::Auth(_))
+        ));
+        assert!(matches!(
+            check(Response::new(503, vec![], ""), "x"),
+            Err(Error::Transient(_))
+        ));
+        assert!(check(Response::new(200, vec![], "{}"), "x").is_ok());
+    }
+
+    #[test]
+    fn lenient_fields() {
+        let c: Content = serde_json::from_str(
+            r#"{"id":"att1","type":"attachment","status":"current","container":{"id":131189,"type":"global"},
+                "extensions":{"mediaType":"text/plain","fileSize":"12"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.container.unwrap().id.as_deref(), Some("131189"));
+        assert_eq!(c.extensions.unwrap().file_size, Some(12));
+        let list: V2List<Space> =
+            serde_json::from_str(r#"{"results":[{"id":"42","key":"DOCS"}]}"#).unwrap();
+        assert_eq!(list.results[0].id, "42");
+        assert!(list.links.next.is_none());
+    }
+}

@@ -1,0 +1,591 @@
+//! confluence: the first-party synchost plugin that mirrors one Confluence
+//! Cloud space (design: `docs/confluence.md`).
+//!
+//! Streams, all with delta syncs:
+//! - `pages`: a full listing is the v2 space listing with bodies, so it holds
+//!   complete records, 250 per request (ids-only detail: without bodies,
+//!   partial records). A delta is a CQL search (`lastmodified >= …`) of
+//!   partial records; `fetch` then gets up to 250 changed pages per request.
+//! - `folders`: CQL search, partial records; `fetch` is one v2 request per
+//!   folder, all sent at once.
+//! - `attachments`: CQL search with the container, complete records whose
+//!   content is one blob the host downloads. `fetch` (one v2 request per
+//!   attachment) serves only the host's retries of failed downloads.
+//! - `comments`: CQL search with bodies, complete records; only with
+//!   `include_comments=true` (otherwise an empty listing).
+//!
+//! Each call answers one question: one page, one batch of fetches. The
+//! plugin follows `_links.next` exactly as the API gives it (carried in its
+//! [cursor](cursor::Cursor) with the enumeration's watermark), never loops,
+//! waits or retries, and never sees credentials: the host adds them.
+//!
+//! Modules: [`config`] (settings), [`api`] (requests and response shapes),
+//! [`records`] (responses to records), [`cursor`] (cursor and next links),
+//! [`cql`] and [`time`] (delta windows without a date crate).
+
+mod api;
+mod config;
+mod cql;
+mod cursor;
+mod records;
+mod time;
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+
+use api::V2List;
+use config::{BodyFormat, Config};
+use cursor::Cursor;
+use synchost_sdk::http::{self, Request, Response};
+use synchost_sdk::prelude::*;
+
+/// The largest page: the v2 maximum `limit`.
+const MAX_PAGE_SIZE: u32 = api::V2_MAX_LIMIT;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Pages,
+    Folders,
+    Attachments,
+    Comments,
+}
+
+impl Stream {
+    const ALL: [Stream; 4] = [
+        Stream::Pages,
+        Stream::Folders,
+        Stream::Attachments,
+        Stream::Comments,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Pages => "pages",
+            Stream::Folders => "folders",
+            Stream::Attachments => "attachments",
+            Stream::Comments => "comments",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Stream::Pages => "Pages with their bodies",
+            Stream::Folders => "Folders of the page tree",
+            Stream::Attachments => "Attachments; the host downloads the files",
+            Stream::Comments => "Comments with their bodies (only with include_comments=true)",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Stream, Error> {
+        Stream::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| Error::unknown_stream(name))
+    }
+
+    /// The CQL content type.
+    fn cql_type(self) -> &'static str {
+        match self {
+            Stream::Pages => "page",
+            Stream::Folders => "folder",
+            Stream::Attachments => "attachment",
+            Stream::Comments => "comment",
+        }
+    }
+
+    /// What a content search expands: versions always; the page an
+    /// attachment or comment belongs to; comment bodies.
+    fn expand(self, config: &Config) -> &'static [&'static str] {
+        match (self, config.body_format) {
+            (Stream::Pages | Stream::Folders, _) => &["version"],
+            (Stream::Attachments, _) => &["version", "container"],
+            (Stream::Comments, BodyFormat::Storage) => &["version", "container", "body.storage"],
+            (Stream::Comments, BodyFormat::AtlasDocFormat) => {
+                &["version", "container", "body.atlas_doc_format"]
+            }
+        }
+    }
+}
+
+/// How a stream is listed in this enumeration. `since` is the same on every
+/// call of one enumeration (the host keeps it with the run), so a resumed
+/// cursor is read the same way as the page that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// v2 `GET /spaces/{id}/pages`: a full listing of pages.
+    SpacePages,
+    /// v1 CQL content search: every other listing.
+    Search,
+}
+
+impl Listing {
+    fn of(stream: Stream, since: Option<&str>) -> Listing {
+        match (stream, since) {
+            (Stream::Pages, None) => Listing::SpacePages,
+            _ => Listing::Search,
+        }
+    }
+}
+
+/// The space, as the API names it.
+#[derive(Debug)]
+struct SpaceRef {
+    id: String,
+    key: String,
+}
+
+/// The configured plugin.
+struct Confluence {
+    config: Config,
+    /// Resolved on the first listing of this instance, then reused.
+    space: OnceCell<SpaceRef>,
+}
+
+impl Source for Confluence {
+    fn describe() -> Manifest {
+        let mut manifest = Manifest::new(
+            "confluence",
+            env!("CARGO_PKG_VERSION"),
+            "One Confluence Cloud space: pages, folders, attachments and optionally comments",
+        )
+        .max_page_size(MAX_PAGE_SIZE);
+        for stream in Stream::ALL {
+            manifest =
+                manifest.stream(StreamInfo::new(stream.name(), stream.description()).delta());
+        }
+        for setting in config::setting_infos() {
+            manifest = manifest.setting(setting);
+        }
+        manifest
+    }
+
+    fn configure(settings: Settings) -> Result<Self, Error> {
+        Ok(Confluence {
+            config: Config::from_settings(&settings)?,
+            space: OnceCell::new(),
+        })
+    }
+
+    fn list(&self, stream: &str, req: ListRequest) -> Result<Page, Error> {
+        let stream = Stream::parse(stream)?;
+        if stream == Stream::Comments && !self.config.include_comments {
+            return Ok(Page::new(Vec::new()));
+        }
+        let listing = Listing::of(stream, req.since.as_deref());
+        let (request, carried) = match req.cursor.as_deref() {
+            Some(text) => {
+                let cursor = Cursor::decode(text)?;
+                let url = cursor::fit_limit(&cursor.url(&self.config.base_url), req.limit);
+                (api::follow(url), Some(cursor.wm))
+            }
+            None => (self.first_request(stream, listing, &req)?, None),
+        };
+        let what = format!("GET {}", request.url());
+        let response = api::check_listing(request.send()?, &what)?;
+        // The watermark is the server's time at the first request of the
+        // enumeration; later pages carry it in the cursor.
+        let watermark = carried.unwrap_or_else(|| date_watermark(&response));
+
+        let (records, next) = match listing {
+            Listing::SpacePages => {
+                let list: V2List<api::Page> = response.json()?;
+                let records = list
+                    .results
+                    .into_iter()
+                    .map(|p| records::page(p, self.config.body_format))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (records, cursor::v2_next(list.links.next.as_deref()))
+            }
+            Listing::Search => {
+                let found: api::ContentArray = response.json()?;
+                let context = found.links.context.as_deref();
+                let records = found
+                    .results
+                    .into_iter()
+                    .map(|c| self.searched_record(stream, c, context))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (
+                    records,
+                    cursor::v1_link(context, found.links.next.as_deref()),
+                )
+            }
+        };
+        let next = next.map(|next| {
+            Cursor {
+                next,
+                wm: watermark.clone(),
+            }
+            .encode()
+        });
+        Ok(Page::new(records).next_cursor(next).watermark(watermark))
+    }
+
+    fn fetch(&self, stream: &str, ids: Vec<String>) -> Vec<Result<Record, Error>> {
+        match Stream::parse(stream) {
+            Ok(Stream::Pages) => self.fetch_pages(&ids),
+            Ok(Stream::Folders) => self.fetch_each(&ids, api::folder, |response| {
+                records::folder(response.json()?)
+            }),
+            // Listed complete; fetched again only when the host retries an
+            // item whose file failed to download.
+            Ok(Stream::Attachments) => self.fetch_each(&ids, api::attachment, |response| {
+                records::attachment_v2(response.json()?, &self.config.base_url)
+            }),
+            Ok(other) => {
+                let why = format!(
+                    "{} are complete in listings and never fetched",
+                    other.name()
+                );
+                ids.iter()
+                    .map(|_| Err(Error::unsupported(why.clone())))
+                    .collect()
+            }
+            Err(e) => ids.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+}
+
+impl Confluence {
+    /// The space, resolved once per instance with
+    /// `GET /wiki/api/v2/spaces?keys=KEY`; an unknown key is `invalid-config`.
+    fn space(&self) -> Result<&SpaceRef, Error> {
+        if let Some(space) = self.space.get() {
+            return Ok(space);
+        }
+        let (base, key) = (&self.config.base_url, &self.config.space);
+        let request = api::space_by_key(base, key);
+        let what = format!("GET {}", request.url());
+        let list: V2List<api::Space> = api::check_listing(request.send()?, &what)?.json()?;
+        // The exact key if listed; otherwise the one space the API matched.
+        let exact = list
+            .results
+            .iter()
+            .position(|s| s.key.as_deref() == Some(key));
+        let only = (list.results.len() == 1).then_some(0);
+        let Some(index) = exact.or(only) else {
+            return Err(Error::invalid_config(format!(
+                "setting `space`: {base} has no space with key `{key}` \
+                 (or the credentials cannot see it)"
+            )));
+        };
+        let space = list
+            .results
+            .into_iter()
+            .nth(index)
+            .expect("index of a result");
+        let space = SpaceRef {
+            key: space.key.unwrap_or_else(|| key.clone()),
+            id: space.id,
+        };
+        Ok(self.space.get_or_init(|| space))
+    }
+
+    /// The first request of an enumeration. The space is resolved for every
+    /// stream (once per instance), so a wrong key fails clearly whatever the
+    /// stream.
+    fn first_request(
+        &self,
+        stream: Stream,
+        listing: Listing,
+        req: &ListRequest,
+    ) -> Result<Request, Error> {
+        let space = self.space()?;
+        let config = &self.config;
+        Ok(match listing {
+            Listing::SpacePages => {
+                let body = matches!(req.detail, Detail::Full).then_some(config.body_format);
+                api::space_pages(&config.base_url, &space.id, req.limit, body)
+            }
+            Listing::Search => {
+                let from = req
+                    .since
+                    .as_deref()
+                    .map(|since| cql::delta_start(since, config.delta_overlap_minutes))
+                    .transpose()?;
+                let cql = cql::query(stream.cql_type(), &space.key, from);
+                api::content_search(&config.base_url, &cql, req.limit, stream.expand(config))
+            }
+        })
+    }
+
+    /// One result of a content search as a record of `stream`.
+    fn searched_record(
+        &self,
+        stream: Stream,
+        content: api::Content,
+        context: Option<&str>,
+    ) -> Result<Record, Error> {
+        match stream {
+            Stream::Pages => records::partial(content, "page"),
+            Stream::Folders => records::partial(content, "folder"),
+            Stream::Attachments => records::attachment(content, &self.config.base_url, context),
+            Stream::Comments => records::comment(content, self.config.body_format),
+        }
+    }
+
+    /// Pages by id: one bulk request per 250 ids, all sent at once. An id
+    /// absent from the answer is not-found (deleted, or no permission).
+    fn fetch_pages(&self, ids: &[String]) -> Vec<Result<Record, Error>> {
+        let format = self.config.body_format;
+        let mut wanted: Vec<&str> = Vec::new();
+        for id in ids {
+            if api::is_content_id(id) && !wanted.contains(&id.as_str()) {
+                wanted.push(id);
+            }
+        }
+        let chunks: Vec<&[&str]> = wanted.chunks(api::V2_MAX_LIMIT as usize).collect();
+        let requests: Vec<Request> = chunks
+            .iter()
+            .map(|chunk| api::pages_by_id(&self.config.base_url, chunk, format))
+            .collect();
+        let whats: Vec<String> = requests
+            .iter()
+            .map(|r| format!("GET {}", r.url()))
+            .collect();
+
+        let mut results: BTreeMap<&str, Result<Record, Error>> = BTreeMap::new();
+        for ((chunk, what), answer) in chunks.iter().zip(&whats).zip(http::send_batch(requests)) {
+            let list = answer
+                .and_then(|r| api::check(r, what))
+                .and_then(|r| r.json::<V2List<api::Page>>());
+            let list = match list {
+                Ok(list) => list,
+                Err(e) => {
+                    results.extend(chunk.iter().map(|id| (*id, Err(e.clone()))));
+                    continue;
+                }
+            };
+            let paginated = list.links.next.is_some();
+            for page in list.results {
+                let Some(id) = chunk.iter().find(|id| **id == page.id) else {
+                    continue; // not asked for
+                };
+                let record = records::page(page, format).and_then(|r| match r.is_complete() {
+                    true => Ok(r),
+                    false => Err(Error::invalid_response(format!(
+                        "{what}: page `{id}` came without its {} body",
+                        format.api_name()
+                    ))),
+                });
+                results.insert(id, record);
+            }
+            for id in chunk.iter() {
+                results.entry(id).or_insert_with(|| {
+                    Err(match paginated {
+                        // Not seen, but the answer was cut: nothing known.
+                        true => Error::invalid_response(format!(
+                            "{what}: the answer was split into pages, page `{id}` not in the first"
+                        )),
+                        false => {
+                            Error::not_found(format!("page `{id}`: not in the answer to {what}"))
+                        }
+                    })
+                });
+            }
+        }
+        ids.iter()
+            .map(|id| match results.get(id.as_str()) {
+                Some(result) => result.clone(),
+                None => Err(Error::not_found(format!("`{id}` is not a page id"))),
+            })
+            .collect()
+    }
+
+    /// One GET per id (`request(base_url, id)`), all sent at once; a 404
+    /// is not-found for that id only.
+    fn fetch_each(
+        &self,
+        ids: &[String],
+        request: fn(&str, &str) -> Request,
+        record: impl Fn(Response) -> Result<Record, Error>,
+    ) -> Vec<Result<Record, Error>> {
+        let requests: Vec<Request> = ids
+            .iter()
+            .map(|id| request(&self.config.base_url, id))
+            .collect();
+        let whats: Vec<String> = requests
+            .iter()
+            .map(|r| format!("GET {}", r.url()))
+            .collect();
+        http::send_batch(requests)
+            .into_iter()
+            .zip(&whats)
+            .map(|(answer, what)| record(api::check(answer?, what)?))
+            .collect()
+    }
+}
+
+/// The response's `Date` as an RFC 3339 watermark, or `None` (with a
+/// warning: the next run then lists everything again) when it has none.
+fn date_watermark(response: &Response) -> Option<String> {
+    let date = response.header("date");
+    let watermark = date
+        .and_then(time::parse_http_date)
+        .map(time::format_rfc3339);
+    if watermark.is_none() {
+        log::warn(format!(
+            "the server sent no usable Date header ({date:?}); this listing sets no \
+             watermark, so the next pull lists everything again"
+        ));
+    }
+    watermark
+}
+
+synchost_sdk::export_source!(Confluence);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest() {
+        let m = Confluence::describe();
+        assert_eq!(m.name, "confluence");
+        assert_eq!(m.max_page_size, 250);
+        let names: Vec<&str> = m.streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["pages", "folders", "attachments", "comments"]);
+        assert!(m
+            .streams
+            .iter()
+            .all(|s| s.supports_delta && !s.supports_push));
+        let required: Vec<&str> = m
+            .settings
+            .iter()
+            .filter(|s| s.required)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(required, ["base_url", "space"]);
+    }
+
+    fn plugin(extra: &[(&str, &str)]) -> Confluence {
+        let mut pairs = vec![
+            ("base_url", "https://site.atlassian.net"),
+            ("space", "DOCS"),
+        ];
+        pairs.extend_from_slice(extra);
+        let plugin = Confluence::configure(pairs.into_iter().collect()).unwrap();
+        // As if resolved by a first listing; tests do no I/O.
+        plugin
+            .space
+            .set(SpaceRef {
+                id: "131189".into(),
+                key: "DOCS".into(),
+            })
+            .unwrap();
+        plugin
+    }
+
+    fn first_url(
+        plugin: &Confluence,
+        stream: Stream,
+        since: Option<&str>,
+        limit: u32,
+        detail: Detail,
+    ) -> String {
+        let req = ListRequest {
+            cursor: None,
+            since: since.map(str::to_owned),
+            limit,
+            detail,
+        };
+        let listing = Listing::of(stream, req.since.as_deref());
+        plugin
+            .first_request(stream, listing, &req)
+            .unwrap()
+            .url()
+            .to_owned()
+    }
+
+    #[test]
+    fn first_requests_per_stream() {
+        let p = plugin(&[]);
+        let base = "https://site.atlassian.net/wiki";
+        assert_eq!(
+            first_url(&p, Stream::Pages, None, 1000, Detail::Full),
+            format!("{base}/api/v2/spaces/131189/pages?limit=250&body-format=storage")
+        );
+        assert_eq!(
+            first_url(&p, Stream::Pages, None, 100, Detail::IdsOnly),
+            format!("{base}/api/v2/spaces/131189/pages?limit=100")
+        );
+        let search = format!("{base}/rest/api/content/search?cql=");
+        assert_eq!(
+            first_url(
+                &p,
+                Stream::Pages,
+                Some("2026-01-02T03:04:05Z"),
+                250,
+                Detail::Full
+            ),
+            format!(
+                "{search}type%3Dpage%20AND%20space%3D%22DOCS%22%20AND%20lastmodified%20%3E%3D%20\
+                 %222026-01-01%2003%3A04%22&limit=200&expand=version"
+            )
+        );
+        assert_eq!(
+            first_url(&p, Stream::Folders, None, 100, Detail::Full),
+            format!("{search}type%3Dfolder%20AND%20space%3D%22DOCS%22&limit=100&expand=version")
+        );
+        assert_eq!(
+            first_url(&p, Stream::Attachments, None, 100, Detail::Full),
+            format!("{search}type%3Dattachment%20AND%20space%3D%22DOCS%22&limit=100&expand=version,container")
+        );
+        let adf = plugin(&[
+            ("body_format", "atlas_doc_format"),
+            ("delta_overlap_minutes", "60"),
+        ]);
+        assert_eq!(
+            first_url(
+                &adf,
+                Stream::Comments,
+                Some("2026-01-02T03:04:05Z"),
+                50,
+                Detail::Full
+            ),
+            format!(
+                "{search}type%3Dcomment%20AND%20space%3D%22DOCS%22%20AND%20lastmodified%20%3E%3D%20\
+                 %222026-01-02%2002%3A04%22&limit=50&expand=version,container,body.atlas_doc_format"
+            )
+        );
+    }
+
+    #[test]
+    fn comments_disabled_list_nothing_and_need_no_request() {
+        let p = plugin(&[]);
+        let page = p
+            .list(
+                "comments",
+                ListRequest {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(page.records.is_empty() && page.next_cursor.is_none());
+    }
+
+    #[test]
+    fn unknown_streams_and_unfetchable_ones() {
+        let p = plugin(&[]);
+        let err = p.list("blogposts", ListRequest::default()).unwrap_err();
+        assert_eq!(err, Error::unknown_stream("blogposts"));
+        let results = p.fetch("comments", vec!["1".into(), "2".into()]);
+        assert_eq!(results.len(), 2);
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Err(Error::Unsupported(_)))));
+        let results = p.fetch("nope", vec!["1".into()]);
+        assert!(matches!(&results[..], [Err(Error::Unsupported(_))]));
+    }
+
+    #[test]
+    fn bad_cursors_are_fatal_before_any_request() {
+        let p = plugin(&[]);
+        let req = ListRequest {
+            cursor: Some("page=2".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(matches!(p.list("pages", req), Err(Error::Fatal(_))));
+    }
+}

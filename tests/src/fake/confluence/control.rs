@@ -1,0 +1,238 @@
+//! The Confluence fake's own control endpoints (never counted, faulted or
+//! authenticated):
+//!
+//! - `GET /_control/items`: the ground truth, `[{"stream", "id", "version",
+//!   "parent_id", "title", "sha256"}]`: pages, then folders, attachments and
+//!   comments, each by id. `version` is a decimal string; `parent_id` the
+//!   parent page or folder (null at the root) or, for attachments and
+//!   comments, the container page; `sha256` (hex) of the storage body for
+//!   pages and comments, of the bytes for attachments, of nothing for
+//!   folders. Pages and comments also carry `sha256_atlas_doc_format`.
+//! - `POST /_control/mutate` with `{"update", "delete", "create", "move",
+//!   "attachments"}` (see [`super::data::Mutation`]).
+//! - `missing_pages` in `POST /_control/faults` ([`MissingPages`]).
+
+use std::sync::{Arc, PoisonError};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::content;
+use super::data::Kind;
+use super::mutate::MutateRequest;
+use super::{json_ok, ShaEntry, Store};
+use crate::fake::common::{self, bad_request, ExtraFaults};
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+struct Entry {
+    kind: Kind,
+    id: u64,
+    version: u32,
+    parent: Option<u64>,
+    title: String,
+    media: usize,
+}
+
+/// `GET /_control/items`.
+pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
+    let entries: Vec<Entry> = {
+        let d = store.read();
+        let nodes =
+            |kind: Kind, map: &std::collections::BTreeMap<u64, super::data::Node>| -> Vec<Entry> {
+                map.iter()
+                    .map(|(id, n)| Entry {
+                        kind,
+                        id: *id,
+                        version: n.meta.version,
+                        parent: n.parent.map(|p| p.id()),
+                        title: n.meta.title.clone(),
+                        media: 0,
+                    })
+                    .collect()
+            };
+        let mut v = nodes(Kind::Page, &d.pages);
+        v.extend(nodes(Kind::Folder, &d.folders));
+        v.extend(d.attachments.iter().map(|(id, a)| Entry {
+            kind: Kind::Attachment,
+            id: *id,
+            version: a.meta.version,
+            parent: Some(a.page),
+            title: a.meta.title.clone(),
+            media: a.media,
+        }));
+        v.extend(d.comments.iter().map(|(id, c)| Entry {
+            kind: Kind::Comment,
+            id: *id,
+            version: c.meta.version,
+            parent: Some(c.page),
+            title: c.meta.title.clone(),
+            media: 0,
+        }));
+        v
+    };
+    let empty = sha(b"");
+    let out: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = json!({
+                "stream": e.kind.stream(),
+                "id": e.kind.id_string(e.id),
+                "version": e.version.to_string(),
+                "parent_id": e.parent.map(|p| p.to_string()),
+                "title": e.title,
+            });
+            match e.kind {
+                Kind::Page | Kind::Comment | Kind::Attachment => {
+                    let (main, adf) = digests(&store, e);
+                    v["sha256"] = hex(&main).into();
+                    if let Some(adf) = adf {
+                        v["sha256_atlas_doc_format"] = hex(&adf).into();
+                    }
+                }
+                Kind::Folder => v["sha256"] = empty.clone().into(),
+            }
+            v
+        })
+        .collect();
+    json_ok(&Value::Array(out))
+}
+
+/// The digests of an entry (see [`ShaEntry`]), cached by (id, version).
+fn digests(store: &Store, e: &Entry) -> ShaEntry {
+    let key = (e.id, e.version);
+    if let Some(d) = store
+        .sha_cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return *d;
+    }
+    let digest = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
+    let entry = match e.kind {
+        Kind::Attachment => {
+            let media = content::MEDIA[e.media];
+            let bytes = content::attachment_bytes(
+                store.seed,
+                e.id,
+                e.version,
+                media,
+                store.attachment_bytes,
+            );
+            (digest(&bytes), None)
+        }
+        Kind::Page | Kind::Comment => {
+            let doc = if e.kind == Kind::Page {
+                content::page_doc(store.seed, e.id, e.version)
+            } else {
+                content::comment_doc(store.seed, e.id, e.version)
+            };
+            (
+                digest(doc.storage.as_bytes()),
+                Some(digest(doc.adf.as_bytes())),
+            )
+        }
+        Kind::Folder => (digest(b""), None),
+    };
+    store
+        .sha_cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, entry);
+    entry
+}
+
+/// `POST /_control/mutate`.
+pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
+    let body = match common::json_body(&body) {
+        Ok(v) => v,
+        Err(msg) => return bad_request(msg),
+    };
+    let Some(obj) = body.as_object() else {
+        return bad_request("the body must be a JSON object");
+    };
+    let mut req = MutateRequest::default();
+    for (key, value) in obj {
+        let Some(n) = value.as_u64() else {
+            return bad_request(format!("{key} must be a non-negative integer"));
+        };
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        match key.as_str() {
+            "update" => req.update = n,
+            "delete" => req.delete = n,
+            "create" => req.create = n,
+            "move" => req.moves = n,
+            "attachments" => req.attachments = n,
+            other => return bad_request(format!("unknown field {other:?}")),
+        }
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let result = store.write().mutate(req, now);
+    match result {
+        Ok(m) => match serde_json::to_value(&m) {
+            Ok(v) => json_ok(&v),
+            Err(e) => common::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        },
+        Err(msg) => common::error(StatusCode::CONFLICT, "conflict", msg),
+    }
+}
+
+/// The `missing_pages` fault: `{"missing_pages": ["id", ...]}` replaces the
+/// set (`[]` clears it). Those pages stay in listings and CQL results but
+/// answer 404 on `GET /pages/{id}` (and its sub-resources) and are left out
+/// of bulk `GET /pages?id=`.
+pub struct MissingPages(pub Arc<Store>);
+
+impl ExtraFaults for MissingPages {
+    fn prepare(
+        self: Arc<Self>,
+        extra: Map<String, Value>,
+    ) -> Result<Box<dyn FnOnce() + Send>, String> {
+        let mut ids = None;
+        for (key, value) in extra {
+            if key != "missing_pages" {
+                return Err(format!("unknown field {key:?}"));
+            }
+            let list = value
+                .as_array()
+                .ok_or("missing_pages must be an array of page ids")?;
+            let mut parsed = Vec::with_capacity(list.len());
+            for v in list {
+                let id = match v {
+                    Value::String(s) => s.parse::<u64>().ok(),
+                    Value::Number(n) => n.as_u64(),
+                    _ => None,
+                };
+                parsed.push(id.ok_or_else(|| format!("not a page id: {v}"))?);
+            }
+            ids = Some(parsed);
+        }
+        Ok(Box::new(move || {
+            if let Some(ids) = ids {
+                let mut data = self.0.write();
+                data.missing = ids.into_iter().collect();
+            }
+        }))
+    }
+
+    fn describe(&self, out: &mut Map<String, Value>) {
+        let data = self.0.read();
+        let mut ids: Vec<u64> = data.missing.iter().copied().collect();
+        ids.sort_unstable();
+        out.insert(
+            "missing_pages".into(),
+            ids.iter().map(u64::to_string).collect::<Vec<_>>().into(),
+        );
+    }
+}

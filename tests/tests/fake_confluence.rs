@@ -1,0 +1,897 @@
+//! The Confluence fake on its own (`synchost-fake confluence`), driven like
+//! the plugin drives the real service: v2 listings followed through
+//! `_links.next`, v1 CQL deltas, bulk fetches, downloads, basic auth and
+//! rate limits; checked against `/_control/items`.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use support::{http, http_get, http_post_json, FakeServer, HttpResponse};
+
+fn sha_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `/_control/items` of one stream: id -> entry.
+fn truth(fake: &FakeServer, stream: &str) -> BTreeMap<String, Value> {
+    fake.ground_truth_json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["stream"] == stream)
+        .map(|e| (e["id"].as_str().unwrap().to_owned(), e.clone()))
+        .collect()
+}
+
+fn space_id(fake: &FakeServer, auth: &[(&str, &str)]) -> String {
+    let resp = fake.get("/wiki/api/v2/spaces?keys=DOCS", auth);
+    resp.expect_status(200);
+    let v = resp.json();
+    assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["results"][0]["key"], "DOCS");
+    v["results"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// Follows a v2 listing from `first` through `_links.next` (appended to the
+/// host, as the API says). Returns every result and the number of requests.
+/// Checks the `Link` header agrees with `_links` on every page.
+fn walk_v2(fake: &FakeServer, first: &str, auth: &[(&str, &str)]) -> (Vec<Value>, usize) {
+    let mut results = Vec::new();
+    let mut path = first.to_owned();
+    let mut requests = 0;
+    loop {
+        let resp = fake.get(&path, auth);
+        resp.expect_status(200);
+        requests += 1;
+        let v = resp.json();
+        let base = format!("{}/wiki", fake.url());
+        assert_eq!(v["_links"]["base"], base.as_str());
+        results.extend(v["results"].as_array().expect("results").iter().cloned());
+        let link = resp.header("link").expect("a Link header").to_owned();
+        assert!(link.ends_with(&format!("<{base}>; rel=\"base\"")), "{link}");
+        match v["_links"]["next"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with("/wiki/api/v2/"), "{next}");
+                assert_eq!(
+                    link,
+                    format!("<{next}>; rel=\"next\", <{base}>; rel=\"base\"")
+                );
+                path = next.to_owned();
+            }
+            None => {
+                assert!(!link.contains("rel=\"next\""), "{link}");
+                return (results, requests);
+            }
+        }
+        assert!(requests < 10_000, "runaway pagination");
+    }
+}
+
+/// Follows a v1 CQL search through `_links.next`, relative to
+/// `_links.context`. Returns the results and the number of requests.
+fn walk_cql(
+    fake: &FakeServer,
+    cql: &str,
+    limit: u32,
+    expand: &str,
+    auth: &[(&str, &str)],
+) -> (Vec<Value>, usize) {
+    let first = format!(
+        "/wiki/rest/api/content/search?cql={}&limit={limit}&expand={expand}",
+        encode(cql)
+    );
+    let mut path = first;
+    let mut results = Vec::new();
+    let mut requests = 0;
+    loop {
+        let resp = fake.get(&path, auth);
+        resp.expect_status(200);
+        requests += 1;
+        let v = resp.json();
+        let page = v["results"].as_array().expect("results");
+        assert_eq!(v["size"].as_u64().unwrap() as usize, page.len());
+        assert_eq!(v["start"].as_u64().unwrap() as usize, results.len());
+        assert!(page.len() <= limit as usize);
+        results.extend(page.iter().cloned());
+        assert_eq!(v["_links"]["context"], "/wiki");
+        assert_eq!(v["_links"]["base"], format!("{}/wiki", fake.url()).as_str());
+        match v["_links"]["next"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with("/rest/api/content/search?"), "{next}");
+                path = format!("/wiki{next}");
+            }
+            None => return (results, requests),
+        }
+        assert!(requests < 10_000, "runaway pagination");
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn ids_of(results: &[Value]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| r["id"].as_str().expect("string id").to_owned())
+        .collect()
+}
+
+fn str_set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The server's `Date` as CQL's `yyyy-MM-dd HH:mm`, `minutes` earlier.
+fn cql_date(resp: &HttpResponse, minutes: i64) -> String {
+    let date = resp.header("date").expect("a Date header");
+    let t = chrono::DateTime::parse_from_rfc2822(date).expect("an HTTP date");
+    (t - chrono::Duration::minutes(minutes))
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+#[test]
+fn space_listing_walks_every_page_exactly_once() {
+    let fake = FakeServer::start(
+        "confluence",
+        &[
+            "--pages",
+            "1100",
+            "--folders",
+            "40",
+            "--attachments-per-page",
+            "1",
+            "--seed",
+            "5",
+        ],
+    );
+    let sid = space_id(&fake, &[]);
+    let pages = truth(&fake, "pages");
+    assert_eq!(pages.len(), 1100);
+    fake.reset_stats();
+
+    let first = format!("/wiki/api/v2/spaces/{sid}/pages?limit=250&body-format=storage");
+    let (results, requests) = walk_v2(&fake, &first, &[]);
+    assert_eq!(requests, 5);
+    let ids = ids_of(&results);
+    assert_eq!(ids.len(), 1100);
+    assert_eq!(
+        ids.iter().cloned().collect::<BTreeSet<_>>(),
+        pages.keys().cloned().collect(),
+        "every page exactly once"
+    );
+    // Default order is by id.
+    let nums: Vec<u64> = ids.iter().map(|i| i.parse().unwrap()).collect();
+    assert!(nums.windows(2).all(|w| w[0] < w[1]));
+    let mut parent_types = BTreeMap::new();
+    for r in &results {
+        let id = r["id"].as_str().unwrap();
+        let t = &pages[id];
+        assert_eq!(
+            r["version"]["number"].to_string(),
+            t["version"].as_str().unwrap()
+        );
+        assert_eq!(r["title"], t["title"]);
+        assert_eq!(r["parentId"], t["parent_id"]);
+        assert_eq!(r["spaceId"], sid.as_str());
+        assert_eq!(r["status"], "current");
+        let storage = &r["body"]["storage"];
+        assert_eq!(storage["representation"], "storage");
+        let value = storage["value"].as_str().unwrap();
+        assert_eq!(sha_hex(value.as_bytes()), t["sha256"].as_str().unwrap());
+        assert!(value.len() >= 150, "a real body: {value}");
+        assert!(r["createdAt"].as_str().unwrap().starts_with("2025-"));
+        *parent_types
+            .entry(r["parentType"].as_str().unwrap_or("none").to_owned())
+            .or_insert(0) += 1;
+    }
+    let under_folders = parent_types["folder"];
+    assert!(
+        (200..=500).contains(&under_folders),
+        "about 30% under folders: {parent_types:?}"
+    );
+    assert!(parent_types["page"] > 400 && parent_types["none"] > 10);
+    let stats = fake.stats();
+    assert_eq!(stats["space_pages"], 5);
+    assert_eq!(stats["requests"], 5);
+
+    // The next link keeps the caller's parameters; ids-only has empty bodies.
+    let resp = fake.get(
+        &format!("/wiki/api/v2/spaces/{sid}/pages?limit=3&sort=-modified-date"),
+        &[],
+    );
+    let v = resp.json();
+    assert_eq!(v["results"][0]["body"], json!({}));
+    let next = v["_links"]["next"].as_str().unwrap();
+    assert!(next.starts_with(&format!(
+        "/wiki/api/v2/spaces/{sid}/pages?limit=3&sort=-modified-date&cursor="
+    )));
+    let (by_modified, _) = walk_v2(
+        &fake,
+        &format!("/wiki/api/v2/spaces/{sid}/pages?limit=97&sort=-modified-date"),
+        &[],
+    );
+    assert_eq!(by_modified.len(), 1100);
+    let (by_title, _) = walk_v2(
+        &fake,
+        &format!("/wiki/api/v2/spaces/{sid}/pages?limit=250&sort=title"),
+        &[],
+    );
+    let titles: Vec<&str> = by_title
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(
+        ids_of(&by_title).into_iter().collect::<BTreeSet<_>>().len(),
+        1100
+    );
+
+    // Default limit 25; above 250 the exact error.
+    let v = fake
+        .get(&format!("/wiki/api/v2/spaces/{sid}/pages"), &[])
+        .json();
+    assert_eq!(v["results"].as_array().unwrap().len(), 25);
+    let resp = fake.get(&format!("/wiki/api/v2/spaces/{sid}/pages?limit=251"), &[]);
+    resp.expect_status(400);
+    assert_eq!(
+        resp.json(),
+        json!({"errors":[{"status":400,"code":"INVALID_REQUEST_PARAMETER","title":"Provided size {251} for 'limit' is greater than the max allowed: 250","detail":null}]})
+    );
+    let resp = fake.get("/wiki/api/v2/pages?limit=300", &[]);
+    resp.expect_status(400);
+    assert!(resp.body.contains("Provided size {300} for 'limit'"));
+    fake.get(
+        &format!("/wiki/api/v2/spaces/{sid}/pages?cursor=garbage"),
+        &[],
+    )
+    .expect_status(400);
+    // A cursor of another sort is refused.
+    let cursor = next.split("cursor=").nth(1).unwrap();
+    fake.get(
+        &format!("/wiki/api/v2/spaces/{sid}/pages?sort=id&cursor={cursor}"),
+        &[],
+    )
+    .expect_status(400);
+
+    // Unknown routes: Spring's 404.
+    let resp = fake.get("/wiki/api/v2/attachmentz", &[]);
+    resp.expect_status(404);
+    let v = resp.json();
+    assert_eq!(v["error"], "Not Found");
+    assert_eq!(v["path"], "/wiki/api/v2/attachmentz");
+    let resp = fake.get("/wiki/api/v2/spaces/1/pages", &[]);
+    resp.expect_status(404);
+    assert_eq!(resp.json()["errors"][0]["code"], "NOT_FOUND");
+
+    // Single page, folder, children.
+    let (id, t) = pages.iter().nth(10).unwrap();
+    let v = fake
+        .get(&format!("/wiki/api/v2/pages/{id}?body-format=storage"), &[])
+        .json();
+    assert_eq!(v["_links"]["base"], format!("{}/wiki", fake.url()).as_str());
+    assert_eq!(
+        sha_hex(v["body"]["storage"]["value"].as_str().unwrap().as_bytes()),
+        t["sha256"].as_str().unwrap()
+    );
+    let v = fake
+        .get(
+            &format!("/wiki/api/v2/pages/{id}?body-format=atlas_doc_format"),
+            &[],
+        )
+        .json();
+    let adf = v["body"]["atlas_doc_format"]["value"].as_str().unwrap();
+    assert_eq!(
+        sha_hex(adf.as_bytes()),
+        t["sha256_atlas_doc_format"].as_str().unwrap()
+    );
+    let folders = truth(&fake, "folders");
+    assert_eq!(folders.len(), 40);
+    for (fid, f) in folders.iter().take(5) {
+        let v = fake.get(&format!("/wiki/api/v2/folders/{fid}"), &[]).json();
+        assert_eq!(v["type"], "folder");
+        assert_eq!(v["title"], f["title"]);
+        assert_eq!(v["parentId"], f["parent_id"]);
+        assert_eq!(v["spaceId"], sid.as_str());
+        assert!(v["_links"]["base"].is_string());
+        let kids = fake
+            .get(
+                &format!("/wiki/api/v2/folders/{fid}/direct-children?limit=250"),
+                &[],
+            )
+            .json();
+        for k in kids["results"].as_array().unwrap() {
+            let kid = k["id"].as_str().unwrap();
+            let parent = if k["type"] == "page" {
+                &pages[kid]["parent_id"]
+            } else {
+                &folders[kid]["parent_id"]
+            };
+            assert_eq!(parent, fid.as_str());
+        }
+    }
+    fake.get("/wiki/api/v2/folders/1", &[]).expect_status(404);
+    let atts = fake
+        .get(&format!("/wiki/api/v2/pages/{id}/attachments"), &[])
+        .json();
+    let att = &atts["results"][0];
+    assert_eq!(att["pageId"], id.as_str());
+    assert!(att["id"].as_str().unwrap().starts_with("att"));
+    assert!(att["downloadLink"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("/download/attachments/{id}/")));
+}
+
+#[test]
+fn basic_auth_is_required_except_on_control() {
+    let fake = FakeServer::start(
+        "confluence",
+        &[
+            "--pages",
+            "20",
+            "--attachments-per-page",
+            "1",
+            "--email",
+            "bot@example.com",
+            "--token",
+            "s3cret",
+        ],
+    );
+    // base64("bot@example.com:s3cret")
+    let good = [("Authorization", "Basic Ym90QGV4YW1wbGUuY29tOnMzY3JldA==")];
+    let wrong = [("Authorization", "Basic Ym90QGV4YW1wbGUuY29tOm5vcGU=")];
+    let bearer = [("Authorization", "Bearer s3cret")];
+    for auth in [&[][..], &wrong[..], &bearer[..]] {
+        let resp = fake.get("/wiki/api/v2/spaces?keys=DOCS", auth);
+        resp.expect_status(401);
+        assert_eq!(resp.json()["errors"][0]["status"], 401);
+        let resp = fake.get("/wiki/rest/api/content/search?cql=type%3Dpage", auth);
+        resp.expect_status(401);
+        assert_eq!(resp.json()["statusCode"], 401);
+    }
+    let sid = space_id(&fake, &good);
+    let (pages, _) = walk_v2(
+        &fake,
+        &format!("/wiki/api/v2/spaces/{sid}/pages?limit=7"),
+        &good,
+    );
+    assert_eq!(pages.len(), 20);
+    // Downloads need it too.
+    let (atts, _) = walk_cql(
+        &fake,
+        "type=attachment AND space=\"DOCS\"",
+        200,
+        "version",
+        &good,
+    );
+    let link = format!("/wiki{}", atts[0]["_links"]["download"].as_str().unwrap());
+    fake.get(&link, &[]).expect_status(401);
+    fake.get(&link, &good).expect_status(200);
+    // Control needs nothing; the stats saw the 401s.
+    let stats = fake.stats();
+    assert_eq!(stats["by_status"]["401"], 7);
+    // Auth can be switched off at runtime.
+    fake.set_faults(json!({"token": null}));
+    fake.get("/wiki/api/v2/spaces?keys=DOCS", &[])
+        .expect_status(200);
+}
+
+#[test]
+fn cql_delta_after_mutate_lists_exactly_the_changes() {
+    let fake = FakeServer::start(
+        "confluence",
+        &[
+            "--pages",
+            "600",
+            "--folders",
+            "25",
+            "--attachments-per-page",
+            "2",
+            "--comments-per-page",
+            "1",
+            "--seed",
+            "9",
+        ],
+    );
+    // Full listings: every stream, each item once.
+    for (stream, cql, expand) in [
+        ("pages", "type=page AND space=\"DOCS\"", "version"),
+        ("folders", "type=folder AND space=\"DOCS\"", "version"),
+        (
+            "attachments",
+            "type=attachment AND space=\"DOCS\"",
+            "version,container",
+        ),
+        (
+            "comments",
+            "type=comment AND space=\"DOCS\"",
+            "version,container,body.storage",
+        ),
+    ] {
+        let t = truth(&fake, stream);
+        let (results, requests) = walk_cql(&fake, cql, 200, expand, &[]);
+        let ids = ids_of(&results);
+        assert_eq!(ids.len(), t.len(), "{stream}");
+        assert_eq!(
+            ids.iter().cloned().collect::<BTreeSet<_>>(),
+            t.keys().cloned().collect(),
+            "{stream}"
+        );
+        for r in &results {
+            let e = &t[r["id"].as_str().unwrap()];
+            assert_eq!(
+                r["version"]["number"].to_string(),
+                e["version"].as_str().unwrap()
+            );
+            assert_eq!(r["title"], e["title"]);
+            assert!(r["version"]["when"].as_str().unwrap().starts_with("2025-"));
+            match stream {
+                "attachments" => {
+                    assert_eq!(r["container"]["id"], e["parent_id"]);
+                    assert_eq!(r["container"]["type"], "page");
+                    assert_eq!(r["extensions"]["fileSize"], 8192);
+                    assert!(r["extensions"]["mediaType"].is_string());
+                }
+                "comments" => {
+                    assert_eq!(r["container"]["id"], e["parent_id"]);
+                    let body = r["body"]["storage"]["value"].as_str().unwrap();
+                    assert_eq!(sha_hex(body.as_bytes()), e["sha256"].as_str().unwrap());
+                }
+                _ => assert!(r.get("container").is_none() && r.get("body").is_none()),
+            }
+        }
+        // Bodies cap the page size at 50, other expansions at 200.
+        let per_page = if expand.contains("body") { 50 } else { 200 };
+        assert_eq!(requests, t.len().div_ceil(per_page).max(1), "{stream}");
+    }
+
+    // A delta from the first listing's server time sees nothing of 2025.
+    let resp = fake.get("/wiki/api/v2/spaces?keys=DOCS", &[]);
+    let since = cql_date(&resp, 1);
+    let delta = |kind: &str, limit: u32| {
+        let cql = format!("type={kind} AND space=\"DOCS\" AND lastmodified >= \"{since}\" ORDER BY lastmodified ASC");
+        let (results, _) = walk_cql(&fake, &cql, limit, "version", &[]);
+        ids_of(&results)
+    };
+    assert!(delta("page", 200).is_empty());
+
+    let m = http_post_json(
+        &format!("{}/_control/mutate", fake.url()),
+        &json!({"update": 7, "delete": 3, "create": 4, "move": 5, "attachments": 6}),
+    );
+    m.expect_status(200);
+    let m = m.json();
+    let (updated, deleted, created, moved) = (
+        str_set(&m["updated"]),
+        str_set(&m["deleted"]),
+        str_set(&m["created"]),
+        str_set(&m["moved"]),
+    );
+    assert_eq!(
+        (updated.len(), deleted.len(), created.len(), moved.len()),
+        (7, 3, 4, 5)
+    );
+    let pages_now = truth(&fake, "pages");
+    let expect: BTreeSet<String> = updated
+        .iter()
+        .chain(&created)
+        .chain(&moved)
+        .chain(&str_set(&m["reparented"]))
+        .filter(|id| pages_now.contains_key(*id))
+        .cloned()
+        .collect();
+    for limit in [200, 3] {
+        let got = delta("page", limit);
+        assert_eq!(got.len(), expect.len(), "no duplicates");
+        assert_eq!(
+            got.into_iter().collect::<BTreeSet<_>>(),
+            expect,
+            "limit {limit}"
+        );
+    }
+    assert_eq!(
+        delta("attachment", 200)
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        str_set(&m["attachments"])
+    );
+    assert_eq!(str_set(&m["attachments_created"]).len(), 2);
+    assert!(delta("comment", 200).is_empty());
+    // Deleted pages and their attachments and comments are gone everywhere.
+    for id in &deleted {
+        assert!(!pages_now.contains_key(id));
+        fake.get(&format!("/wiki/api/v2/pages/{id}"), &[])
+            .expect_status(404);
+    }
+    let atts_now = truth(&fake, "attachments");
+    for a in str_set(&m["deleted_attachments"]) {
+        assert!(!atts_now.contains_key(&a));
+    }
+    assert_eq!(str_set(&m["deleted_attachments"]).len(), 6);
+    assert_eq!(truth(&fake, "comments").len(), 600 - 3);
+
+    // Bulk fetch of the changed ids (and the deleted ones): one request.
+    let ask: Vec<String> = expect.iter().chain(&deleted).cloned().collect();
+    fake.reset_stats();
+    let path = format!(
+        "/wiki/api/v2/pages?id={}&body-format=storage&limit=250",
+        ask.join(",")
+    );
+    let (results, requests) = walk_v2(&fake, &path, &[]);
+    assert_eq!(requests, 1);
+    assert_eq!(fake.stats()["bulk_pages"], 1);
+    assert_eq!(
+        ids_of(&results).into_iter().collect::<BTreeSet<_>>(),
+        expect
+    );
+    for r in &results {
+        let t = &pages_now[r["id"].as_str().unwrap()];
+        assert_eq!(
+            r["version"]["number"].to_string(),
+            t["version"].as_str().unwrap()
+        );
+        assert_eq!(
+            sha_hex(r["body"]["storage"]["value"].as_str().unwrap().as_bytes()),
+            t["sha256"].as_str().unwrap()
+        );
+        assert_eq!(r["parentId"], t["parent_id"]);
+    }
+    for id in &updated {
+        let before: u64 = results.iter().find(|r| r["id"] == id.as_str()).unwrap()["version"]
+            ["number"]
+            .as_u64()
+            .unwrap();
+        assert!(before >= 2);
+    }
+    // Bulk default limit is 25 with a next link.
+    let many: Vec<&String> = pages_now.keys().take(40).collect();
+    let v = fake
+        .get(
+            &format!(
+                "/wiki/api/v2/pages?id={}",
+                many.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            &[],
+        )
+        .json();
+    assert_eq!(v["results"].as_array().unwrap().len(), 25);
+    assert!(v["_links"]["next"]
+        .as_str()
+        .unwrap()
+        .starts_with("/wiki/api/v2/pages?id="));
+
+    // missing_pages: still listed, 404 alone, absent from bulk.
+    let gone = expect.iter().next().unwrap().clone();
+    fake.set_faults(json!({"missing_pages": [gone]}));
+    assert_eq!(
+        fake.get("/_control/faults", &[]).json()["missing_pages"],
+        json!([gone])
+    );
+    let resp = fake.get(
+        &format!("/wiki/api/v2/pages/{gone}?body-format=storage"),
+        &[],
+    );
+    resp.expect_status(404);
+    assert_eq!(resp.json()["errors"][0]["code"], "NOT_FOUND");
+    let (results, _) = walk_v2(&fake, &path, &[]);
+    assert_eq!(results.len(), expect.len() - 1);
+    assert!(!ids_of(&results).contains(&gone));
+    assert!(delta("page", 200).contains(&gone));
+    let sid = space_id(&fake, &[]);
+    let (all, _) = walk_v2(
+        &fake,
+        &format!("/wiki/api/v2/spaces/{sid}/pages?limit=250"),
+        &[],
+    );
+    assert!(ids_of(&all).contains(&gone));
+    fake.set_faults(json!({"missing_pages": []}));
+    fake.get(&format!("/wiki/api/v2/pages/{gone}"), &[])
+        .expect_status(200);
+    // Bad values change nothing.
+    let resp = http_post_json(
+        &format!("{}/_control/faults", fake.url()),
+        &json!({"missing_pages": "x", "latency_ms": 5}),
+    );
+    resp.expect_status(400);
+    assert_eq!(fake.get("/_control/faults", &[]).json()["latency_ms"], 0);
+
+    // CQL the fake does not know is a 400 in the v1 style.
+    for bad in [
+        "type=page OR type=folder",
+        "type=page AND",
+        "lastmodified >= \"yesterday\"",
+    ] {
+        let resp = fake.get(
+            &format!("/wiki/rest/api/content/search?cql={}", encode(bad)),
+            &[],
+        );
+        resp.expect_status(400);
+        let v = resp.json();
+        assert_eq!(v["statusCode"], 400);
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .contains("Could not parse cql"));
+    }
+    fake.get("/wiki/rest/api/content/search", &[])
+        .expect_status(400);
+}
+
+#[test]
+fn downloads_match_ground_truth() {
+    let fake = FakeServer::start(
+        "confluence",
+        &[
+            "--pages",
+            "40",
+            "--attachments-per-page",
+            "2",
+            "--attachment-bytes",
+            "5000",
+            "--seed",
+            "3",
+        ],
+    );
+    let atts = truth(&fake, "attachments");
+    assert_eq!(atts.len(), 80);
+    let (results, _) = walk_cql(
+        &fake,
+        "type=attachment AND space=\"DOCS\"",
+        200,
+        "version,container",
+        &[],
+    );
+    assert_eq!(results.len(), 80);
+    let mut names = BTreeSet::new();
+    for r in &results {
+        let id = r["id"].as_str().unwrap();
+        let link = r["_links"]["download"].as_str().unwrap();
+        let page = r["container"]["id"].as_str().unwrap();
+        assert!(
+            link.starts_with(&format!("/download/attachments/{page}/")),
+            "{link}"
+        );
+        assert!(
+            link.contains(&format!(
+                "?version={}&modificationDate=",
+                r["version"]["number"]
+            )),
+            "{link}"
+        );
+        assert!(link.ends_with("&cacheVersion=1&api=v2"), "{link}");
+        let resp = download(&fake, &format!("/wiki{link}"));
+        assert_eq!(resp.0, 200);
+        assert_eq!(resp.1.len(), 5000);
+        assert_eq!(
+            sha_hex(&resp.1),
+            atts[id]["sha256"].as_str().unwrap(),
+            "{id}"
+        );
+        assert_eq!(resp.2, r["extensions"]["mediaType"].as_str().unwrap());
+        names.insert(r["title"].as_str().unwrap().to_owned());
+    }
+    assert!(names.len() > 20);
+    assert_eq!(fake.stats()["download"], 80);
+
+    // A new version: new bytes at the new link, the old version still served.
+    let m = http_post_json(
+        &format!("{}/_control/mutate", fake.url()),
+        &json!({"attachments": 4}),
+    )
+    .json();
+    let changed = m["attachments"][0].as_str().unwrap().to_owned();
+    let before = results
+        .iter()
+        .find(|r| r["id"] == changed.as_str())
+        .map(|r| r["_links"]["download"].as_str().unwrap().to_owned());
+    let (results, _) = walk_cql(
+        &fake,
+        "type=attachment AND space=\"DOCS\"",
+        200,
+        "version",
+        &[],
+    );
+    assert_eq!(results.len(), 81);
+    let now = truth(&fake, "attachments");
+    let r = results
+        .iter()
+        .find(|r| r["id"] == changed.as_str())
+        .unwrap();
+    let (status, bytes, _) = download(
+        &fake,
+        &format!("/wiki{}", r["_links"]["download"].as_str().unwrap()),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(sha_hex(&bytes), now[&changed]["sha256"].as_str().unwrap());
+    if let Some(old) = before {
+        let (_, old_bytes, _) = download(&fake, &format!("/wiki{old}"));
+        assert_eq!(
+            sha_hex(&old_bytes),
+            atts[&changed]["sha256"].as_str().unwrap()
+        );
+        assert_ne!(old_bytes, bytes);
+    }
+    // Unknown file or version: 404.
+    let page = r["_links"]["download"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        download(
+            &fake,
+            &format!("/wiki/download/attachments/{page}/nope.png")
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        download(
+            &fake,
+            &format!(
+                "/wiki{}",
+                r["_links"]["download"]
+                    .as_str()
+                    .unwrap()
+                    .replace("?version=", "?version=9")
+            )
+        )
+        .0,
+        404
+    );
+}
+
+/// (status, body bytes, content type) of a download, checking Content-Length.
+fn download(fake: &FakeServer, path: &str) -> (u16, Vec<u8>, String) {
+    let url = format!("{}{path}", fake.url());
+    let mut resp = ureq::get(&url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let len = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = resp.body_mut().read_to_vec().expect("body");
+    if status == 200 {
+        assert_eq!(len.as_deref(), Some(bytes.len().to_string().as_str()));
+    }
+    (status, bytes, ctype)
+}
+
+#[test]
+fn rate_limit_and_faults_look_like_atlassian() {
+    let fake = FakeServer::start("confluence", &["--pages", "5", "--rate-limit", "2"]);
+    let responses: Vec<HttpResponse> = (0..6)
+        .map(|_| fake.get("/wiki/api/v2/spaces?keys=DOCS", &[]))
+        .collect();
+    let first = &responses[0];
+    first.expect_status(200);
+    assert_eq!(first.header("x-ratelimit-limit"), Some("2"));
+    assert_eq!(first.header("x-ratelimit-remaining"), Some("1"));
+    assert_eq!(
+        first.header("x-ratelimit-nearlimit"),
+        None,
+        "half the bucket left"
+    );
+    let second = &responses[1];
+    second.expect_status(200);
+    assert_eq!(second.header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(second.header("x-ratelimit-nearlimit"), Some("true"));
+    let limited = responses.iter().find(|r| r.status == 429).expect("a 429");
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    assert_eq!(limited.header("x-ratelimit-limit"), Some("2"));
+    assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(limited.header("x-ratelimit-nearlimit"), Some("true"));
+    assert!(limited.header("ratelimit-reason").is_some());
+    assert!(limited.header("x-ratelimit-reset").unwrap().ends_with('Z'));
+    assert_eq!(limited.json()["errors"][0]["status"], 429);
+    let v1 = fake.get("/wiki/rest/api/content/search?cql=type%3Dpage", &[]);
+    if v1.status == 429 {
+        assert_eq!(v1.json()["statusCode"], 429);
+    }
+
+    // Injected failures: 500 in the API's JSON, 502/503 plain.
+    fake.set_faults(json!({"rate_limit": null, "fail_rate": 1.0}));
+    for _ in 0..20 {
+        let r = fake.get("/wiki/api/v2/spaces?keys=DOCS", &[]);
+        match r.status {
+            500 => assert_eq!(r.json()["errors"][0]["status"], 500),
+            502 | 503 => assert!(!r.body.is_empty()),
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    fake.set_faults(json!({"fail_rate": 0.0}));
+    let stats = fake.stats();
+    assert!(stats["by_status"]["429"].as_u64().unwrap() >= 1);
+    assert_eq!(stats["spaces"].as_u64().unwrap(), 26);
+
+    // Control: mutate refuses too much and unknown fields; items shape.
+    let url = format!("{}/_control/mutate", fake.url());
+    http_post_json(&url, &json!({"delete": 6})).expect_status(409);
+    http_post_json(&url, &json!({"rename": 1})).expect_status(400);
+    let m = http_post_json(&url, &json!({"create": 1})).json();
+    assert_eq!(m["created"].as_array().unwrap().len(), 1);
+    for key in ["updated", "deleted", "moved", "attachments", "reparented"] {
+        assert_eq!(m[key], json!([]), "{key}");
+    }
+    let items = fake.ground_truth_json();
+    let e = &items[0];
+    for key in ["stream", "id", "version", "parent_id", "title", "sha256"] {
+        assert!(e.get(key).is_some(), "{key} in {e}");
+    }
+    assert_eq!(fake.ground_truth().len(), 6);
+    let _ = http("GET", &format!("{}/_control/stats", fake.url()), &[], None);
+    let _ = http_get(&format!("{}/_control/items", fake.url()), &[]);
+}
+
+#[test]
+fn same_flags_same_dataset() {
+    let args = [
+        "--pages",
+        "50",
+        "--folders",
+        "5",
+        "--attachments-per-page",
+        "1",
+        "--comments-per-page",
+        "2",
+        "--seed",
+        "11",
+    ];
+    let a = FakeServer::start("confluence", &args);
+    let b = FakeServer::start("confluence", &args);
+    assert_eq!(a.ground_truth_json(), b.ground_truth_json());
+    let c = FakeServer::start("confluence", &["--pages", "50", "--seed", "12"]);
+    assert_ne!(truth(&a, "pages"), truth(&c, "pages"));
+    // Awkward titles exist in a bigger space.
+    let big = FakeServer::start("confluence", &["--pages", "3000", "--folders", "100"]);
+    let titles: Vec<String> = truth(&big, "pages")
+        .values()
+        .map(|e| e["title"].as_str().unwrap().to_owned())
+        .collect();
+    for needle in ["/", ":", "?"] {
+        assert!(
+            titles.iter().any(|t| t.contains(needle)),
+            "a title with {needle}"
+        );
+    }
+    assert!(titles.iter().any(|t| !t.is_ascii()));
+    assert!(titles.iter().any(|t| t.ends_with('.')));
+}
