@@ -131,6 +131,8 @@ fn test(extra: &[String]) -> Result<()> {
                 "-p",
                 "synchost-sdk",
                 "-p",
+                "confluence",
+                "-p",
                 "synchost-tests",
             ])
             .args(extra),
