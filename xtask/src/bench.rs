@@ -86,6 +86,8 @@ pub fn run(args: &[String]) -> Result<()> {
         median(&mut warm)
     ));
 
+    rows.extend(confluence(&work, runs)?);
+
     println!("\nMedians of {runs} runs (plugin start: {} runs), release build, local fake, no added latency.\n", runs.max(5));
     println!("| scenario | wall time | requests | records/s | peak RSS |");
     println!("|---|---|---|---|---|");
@@ -99,7 +101,14 @@ fn synchost() -> PathBuf {
     target_dir().join("release/synchost")
 }
 
+/// `synchost pull --json` of the example plugin against `fake`.
 fn pull_command(fake: &Fake, dir: &Path) -> Command {
+    plugin_pull_command("example-items", fake, dir, &[])
+}
+
+/// `synchost pull --json --plugin target/plugins/NAME.wasm` against `fake`,
+/// with extra `--set` settings.
+fn plugin_pull_command(plugin: &str, fake: &Fake, dir: &Path, sets: &[&str]) -> Command {
     let mut command = Command::new(synchost());
     command
         .current_dir(dir)
@@ -108,8 +117,11 @@ fn pull_command(fake: &Fake, dir: &Path) -> Command {
             target_dir().join("bench/cache-shared"),
         )
         .args(["pull", "--json", "--plugin"])
-        .arg(target_dir().join("plugins/example-items.wasm"))
+        .arg(target_dir().join(format!("plugins/{plugin}.wasm")))
         .args(["--set", &format!("base_url={}", fake.url)]);
+    for set in sets {
+        command.args(["--set", set]);
+    }
     command
 }
 
@@ -133,10 +145,15 @@ fn summary_of(stdout: &str) -> Result<Value> {
 }
 
 fn full_pull(fake: &Fake, dir: &Path) -> Result<Pull> {
+    measured_pull(fake, dir, pull_command(fake, dir))
+}
+
+/// Runs `command` (a `pull --json`) and measures it against the fake's stats.
+fn measured_pull(fake: &Fake, dir: &Path, mut command: Command) -> Result<Pull> {
     std::fs::create_dir_all(dir)?;
     reset_stats(fake)?;
     let started = Instant::now();
-    let output = pull_command(fake, dir).stderr(Stdio::inherit()).output()?;
+    let output = command.stderr(Stdio::inherit()).output()?;
     let wall = started.elapsed();
     if !output.status.success() {
         bail!("pull failed: {}", output.status);
@@ -199,6 +216,100 @@ fn plugin_load_ms(plugin: &Path, cache: &Path) -> Result<f64> {
     report["load_ms"]
         .as_f64()
         .context("inspect without load_ms")
+}
+
+/// The Confluence scenarios: a large space against the naive request count,
+/// a paced run under a rate limit, and a delta after 2% of pages change.
+fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
+    let mut rows = Vec::new();
+    let (pages, attachments, folders) = (10_000u64, 2u64, 500u64);
+    let fake = Fake::start(&[
+        "confluence",
+        "--pages",
+        &pages.to_string(),
+        "--attachments-per-page",
+        &attachments.to_string(),
+        "--folders",
+        &folders.to_string(),
+        "--attachment-bytes",
+        "8192",
+    ])?;
+    let sets = ["space=DOCS"];
+    let mut samples = Vec::new();
+    for run in 0..runs {
+        let dir = work.join(format!("confluence-{run}"));
+        samples.push(measured_pull(
+            &fake,
+            &dir,
+            plugin_pull_command("confluence", &fake, &dir, &sets),
+        )?);
+    }
+    let full = median_pull(samples);
+    // One request per page detail, folder, attachment list, attachment and comment list.
+    let naive = pages + folders + pages + pages * attachments + pages;
+    rows.push(format!(
+        "| Confluence full pull, {pages} pages × {attachments} attachments (8 KB), {folders} folders | {:.2} s | {} (naive: {naive}) | {:.0} | {:.1} MB |",
+        full.wall.as_secs_f64(),
+        full.requests,
+        full.records as f64 / full.wall.as_secs_f64(),
+        full.peak_rss_kb as f64 / 1024.0
+    ));
+
+    // Delta after 2% of pages change, on the first run's store.
+    http_post(
+        &format!("{}/_control/mutate", fake.url),
+        &format!("{{\"update\": {}}}", pages / 50),
+    )?;
+    let dir = work.join("confluence-0");
+    let delta = measured_pull(
+        &fake,
+        &dir,
+        plugin_pull_command("confluence", &fake, &dir, &sets),
+    )?;
+    rows.push(format!(
+        "| Confluence delta after {} pages changed (2%) | {:.2} s | {} ({:.1}% of full) | | {:.1} MB |",
+        pages / 50,
+        delta.wall.as_secs_f64(),
+        delta.requests,
+        delta.requests as f64 * 100.0 / full.requests as f64,
+        delta.peak_rss_kb as f64 / 1024.0
+    ));
+    drop(fake);
+
+    // Under a rate limit with latency: how close to requests ÷ limit?
+    let rate = 20.0;
+    let fake = Fake::start(&[
+        "confluence",
+        "--pages",
+        "300",
+        "--attachments-per-page",
+        "1",
+        "--folders",
+        "20",
+        "--latency-ms",
+        "50",
+        "--rate-limit",
+        "20",
+    ])?;
+    let dir = work.join("confluence-paced");
+    let paced = measured_pull(
+        &fake,
+        &dir,
+        plugin_pull_command("confluence", &fake, &dir, &sets),
+    )?;
+    let stats: Value = serde_json::from_str(&http_get(&format!("{}/_control/stats", fake.url))?)?;
+    let limited = stats["by_status"]["429"].as_u64().unwrap_or(0);
+    let ideal = paced.requests as f64 / rate;
+    rows.push(format!(
+        "| Confluence, 300 pages, `--latency-ms 50 --rate-limit 20` | {:.1} s ({:.2}× of {} requests ÷ 20) | {} ({limited} answered 429: {:.2}%) | | {:.1} MB |",
+        paced.wall.as_secs_f64(),
+        paced.wall.as_secs_f64() / ideal,
+        paced.requests,
+        paced.requests,
+        limited as f64 * 100.0 / paced.requests.max(1) as f64,
+        paced.peak_rss_kb as f64 / 1024.0
+    ));
+    Ok(rows)
 }
 
 fn median_pull(mut samples: Vec<Pull>) -> Pull {
