@@ -15,6 +15,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("example-items", "example-items"),
     ("wrong-major", "wrong-major"),
     ("confluence", "confluence"),
+    ("hostile", "hostile"),
 ];
 
 fn main() -> Result<()> {
@@ -27,6 +28,7 @@ fn main() -> Result<()> {
         "test" => test(rest),
         "demo" => demo(),
         "bench" => bench::run(rest),
+        "torture" => torture(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -34,7 +36,8 @@ fn main() -> Result<()> {
                  build   build the host and the fake (release) and the plugins into target/plugins/\n  \
                  test    build everything, then run every test (extra args go to cargo test)\n  \
                  demo    start the fake with 10,000 items, pull them with live progress, show status\n  \
-                 bench   measure pulls, resume and plugin start; prints a table"
+                 bench   measure pulls, resume and plugin start; prints a table\n  \
+                 torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S)"
             );
             if command == "help" {
                 Ok(())
@@ -136,6 +139,32 @@ fn test(extra: &[String]) -> Result<()> {
                 "synchost-tests",
             ])
             .args(extra),
+    )
+}
+
+/// The crash torture with many trials; prints every trial and its outcome.
+fn torture(args: &[String]) -> Result<()> {
+    let value = |flag: &str, default: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_string())
+    };
+    build()?;
+    run_command(
+        cargo()
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "synchost-tests",
+                "--test",
+                "torture",
+                "--",
+                "--nocapture",
+            ])
+            .env("SYNCHOST_TORTURE_TRIALS", value("--trials", "30"))
+            .env("SYNCHOST_TORTURE_SEED", value("--seed", "7")),
     )
 }
 

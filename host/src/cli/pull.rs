@@ -119,6 +119,12 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
             }
         }
     }
+    if errors.is_empty() {
+        let removed = crate::sync::blobs::sweep(&store)?;
+        if removed > 0 {
+            tracing::debug!("removed {removed} unreferenced blob files");
+        }
+    }
     // The most serious failure decides the exit code; the others are printed.
     let worst = errors
         .iter()

@@ -378,6 +378,18 @@ impl Store {
         Ok(tombstoned)
     }
 
+    /// Drops blob rows no record links to and returns the paths (relative to
+    /// the blob directory) of the blobs that remain.
+    pub fn referenced_blob_paths(&self) -> Result<Vec<String>> {
+        self.conn.execute(
+            "DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM record_blobs)",
+            [],
+        )?;
+        let mut statement = self.conn.prepare("SELECT path FROM blobs")?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Records which plugin last ran a source.
     pub fn register_source(
         &self,

@@ -2,14 +2,18 @@
 //! to a content-addressed file (`blobs/ab/abcdef…`), never through plugin
 //! memory, and only when the reference's version changed.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use anyhow::Result;
 
 use tokio::sync::Semaphore;
 
 use crate::net::HttpClient;
 use crate::runtime::bindings::types::BlobRef;
 use crate::store::checkpoint::BlobLink;
+use crate::store::Store;
 
 /// Downloads blobs with its own, lower concurrency.
 pub struct BlobFetcher {
@@ -76,4 +80,32 @@ impl BlobFetcher {
             path: relative.to_string_lossy().into_owned(),
         })
     }
+}
+
+/// Removes what no record references: blob rows without links, files
+/// without rows, and leftovers of interrupted downloads (`tmp/`). Runs under
+/// the writer lock, so no download is in progress. Returns the files removed.
+pub fn sweep(store: &Store) -> Result<u64> {
+    let referenced: HashSet<String> = store.referenced_blob_paths()?.into_iter().collect();
+    let dir = store.blob_dir();
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let shard = entry.file_name().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(&path)?.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let relative = Path::new(&shard).join(&name).to_string_lossy().into_owned();
+            if shard == "tmp" || !referenced.contains(&relative) {
+                std::fs::remove_file(file.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }

@@ -348,7 +348,8 @@ fn remove_file(path: &Path) {
     }
 }
 
-/// Removes directories left empty by moves and deletions (never the root).
+/// Removes directories left empty by moves and deletions (never the root)
+/// and temporary files of an interrupted export.
 fn remove_empty_dirs(root: &Path) {
     fn walk(dir: &Path) -> bool {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -363,6 +364,9 @@ fn remove_empty_dirs(root: &Path) {
                 } else {
                     empty = false;
                 }
+            } else if path.to_string_lossy().ends_with(".synchost-tmp") {
+                // Left by an export that was killed mid-write.
+                let _ = std::fs::remove_file(&path);
             } else {
                 empty = false;
             }
