@@ -410,7 +410,9 @@ fn setting_value(source: &str, key: &str, value: &toml::Value) -> Result<String>
     }
 }
 
-/// Without `allowed_hosts`, a source may reach only the host of its `base_url`.
+/// Without `allowed_hosts`, a source may reach only the origin of its
+/// `base_url`: its host on its port, so the credential never goes to another
+/// service on the same machine.
 fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Vec<String>> {
     let Some((_, base_url)) = settings.iter().find(|(key, _)| key == "base_url") else {
         return Err(usage(format!(
@@ -423,9 +425,10 @@ fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Ve
             "source `{name}`: base_url `{base_url}` is not a URL: {err}"
         ))
     })?;
-    match url.host_str() {
-        Some(host) => Ok(vec![host.to_ascii_lowercase()]),
-        None => Err(usage(format!(
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => Ok(vec![format!("{}:{port}", host.to_ascii_lowercase())]),
+        (Some(host), None) => Ok(vec![host.to_ascii_lowercase()]),
+        (None, _) => Err(usage(format!(
             "source `{name}`: base_url `{base_url}` has no host"
         ))),
     }
@@ -526,7 +529,7 @@ mod tests {
             path: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
-        assert_eq!(source.allowed_hosts, vec!["example.com".to_string()]);
+        assert_eq!(source.allowed_hosts, vec!["example.com:8080".to_string()]);
         assert_eq!(source.plugin, PathBuf::from("/cfg/a.wasm"));
         assert_eq!(source.page_size, DEFAULT_PAGE_SIZE);
     }

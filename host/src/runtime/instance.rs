@@ -172,13 +172,13 @@ impl PluginInstance {
     }
 }
 
-/// The trap's cause without the full wasm backtrace.
+/// The trap's cause (e.g. "wasm trap: call stack exhausted"), not the
+/// backtrace header that wraps it.
 fn trap_summary(error: &wasmtime::Error) -> String {
-    let full = format!("{error:#}");
-    full.lines()
-        .next()
-        .unwrap_or("trap")
-        .chars()
-        .take(500)
-        .collect()
+    let cause = error.root_cause().to_string();
+    let line = cause
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("trap");
+    line.chars().take(500).collect()
 }

@@ -37,6 +37,8 @@ const RETRY_ROUNDS: u32 = 2;
 const MAX_EMPTY_PAGES: u32 = 100;
 /// Times one call is repeated because the plugin reported a rate limit.
 const MAX_CALL_RATE_LIMITS: u32 = 10;
+/// Longest cursor a plugin may return; cursors are stored with every page.
+const MAX_CURSOR_BYTES: usize = 64 * 1024;
 /// Largest metadata JSON a record may carry.
 const MAX_METADATA_BYTES: usize = 1 << 20;
 
@@ -388,7 +390,9 @@ impl SourcePull<'_> {
             done,
         });
 
-        let mut seen_cursors: HashSet<String> = checkpoint.cursor.iter().cloned().collect();
+        // Hashes, not cursors: memory stays small however long the run.
+        let mut seen_cursors: HashSet<[u8; 32]> =
+            checkpoint.cursor.iter().map(|c| cursor_hash(c)).collect();
         let mut empty_pages = 0;
         let mut total_hint = checkpoint.total_hint;
         while !checkpoint.listing_done {
@@ -413,7 +417,13 @@ impl SourcePull<'_> {
                 )));
             }
             if let Some(next) = &page.next_cursor {
-                if !seen_cursors.insert(next.clone()) {
+                if next.len() > MAX_CURSOR_BYTES {
+                    return Err(failed(format!(
+                        "source `{source}`: the plugin returned a cursor of {} bytes (at most {MAX_CURSOR_BYTES}; invalid-response)",
+                        next.len()
+                    )));
+                }
+                if !seen_cursors.insert(cursor_hash(next)) {
                     return Err(failed(format!(
                         "source `{source}`: the plugin returned cursor `{}` twice in {}; \
                          stopping instead of looping (checkpoint kept)",
@@ -802,6 +812,10 @@ fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
         },
         blobs,
     }
+}
+
+fn cursor_hash(cursor: &str) -> [u8; 32] {
+    Sha256::digest(cursor.as_bytes()).into()
 }
 
 fn is_stale(checkpoint: &StreamCheckpoint, ttl: Duration) -> bool {

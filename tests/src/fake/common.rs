@@ -4,7 +4,7 @@
 //! endpoints, state already applied) and hands it to [`router`], which adds:
 //!
 //! - the generic control API: `GET /_control/stats`, `POST /_control/stats/reset`,
-//!   `GET`/`POST /_control/faults`;
+//!   `GET`/`POST /_control/faults`, `GET /_control/requests` (the request log);
 //! - JSON `404`/`405` answers for unknown routes and methods;
 //! - the fault layer in front of every non-control request, in the order of
 //!   the contract: latency, auth (401), rate limit (429), fail-rate (5xx), then
@@ -15,7 +15,8 @@
 //!
 //! Everything on the request path is lock-light and allocation-light: one
 //! short mutex section for the faults and token bucket, atomics for the stats,
-//! a thread-local fast RNG for the fail-rate. No per-request logging.
+//! a thread-local fast RNG for the fail-rate. No per-request logging, only
+//! a bounded in-memory request log (one short mutex section).
 //!
 //! A [`Flavor`] lets a fake word what this layer answers by itself (401, 429,
 //! injected 5xx, unknown routes) like the API it imitates, check HTTP basic
@@ -24,6 +25,7 @@
 //! default flavor is the items fake's, unchanged.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -310,6 +312,41 @@ impl Stats {
     }
 }
 
+/// How many requests [`RequestLog`] keeps (the latest ones).
+pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+
+/// The latest [`REQUEST_LOG_CAPACITY`] non-control requests served, as
+/// (method, path, raw query or empty, status), oldest first: what
+/// `GET /_control/requests` shows, so a test can check every request a
+/// client sent (e.g. against an OpenAPI file). Never reset.
+#[derive(Default)]
+pub struct RequestLog {
+    entries: Mutex<VecDeque<(Method, String, String, u16)>>,
+}
+
+impl RequestLog {
+    /// Records one request, dropping the oldest beyond the capacity.
+    pub fn push(&self, method: Method, path: String, query: String, status: u16) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= REQUEST_LOG_CAPACITY {
+            entries.pop_front();
+        }
+        entries.push_back((method, path, query, status));
+    }
+
+    /// `[{"method", "path", "query", "status"}, ...]`, oldest first.
+    pub fn to_json(&self) -> Value {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .map(|(method, path, query, status)| {
+                json!({"method": method.as_str(), "path": path, "query": query, "status": status})
+            })
+            .collect::<Vec<_>>()
+            .into()
+    }
+}
+
 /// Names the stats counter of a non-control request (method, path).
 pub type Classifier = fn(&Method, &str) -> Option<&'static str>;
 
@@ -377,6 +414,7 @@ impl Default for Flavor {
 /// The state every fake shares: stats and faults.
 pub struct Common {
     pub stats: Stats,
+    pub requests: RequestLog,
     faults: Mutex<FaultCell>,
     classify: Classifier,
     flavor: Flavor,
@@ -401,6 +439,7 @@ impl Common {
             .map(|r| TokenBucket::new(r, Instant::now()));
         Arc::new(Common {
             stats: Stats::new(counters),
+            requests: RequestLog::default(),
             faults: Mutex::new(FaultCell { faults, bucket }),
             classify,
             flavor,
@@ -588,6 +627,11 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         return next.run(req).await;
     }
     let counter = (common.classify)(req.method(), path);
+    let logged = (
+        req.method().clone(),
+        path.to_owned(),
+        req.uri().query().unwrap_or_default().to_owned(),
+    );
 
     let (gate, latency_ms, fail_rate) = {
         let mut cell = common.cell();
@@ -670,6 +714,10 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         }
     };
     common.stats.record(counter, resp.status());
+    let (method, path, query) = logged;
+    common
+        .requests
+        .push(method, path, query, resp.status().as_u16());
     resp
 }
 
@@ -679,6 +727,10 @@ fn header_value(s: &str) -> HeaderValue {
 
 async fn stats_handler(State(common): State<Arc<Common>>) -> Json<Value> {
     Json(common.stats.to_json())
+}
+
+async fn requests_handler(State(common): State<Arc<Common>>) -> Json<Value> {
+    Json(common.requests.to_json())
 }
 
 async fn stats_reset(State(common): State<Arc<Common>>) -> StatusCode {
@@ -724,6 +776,7 @@ pub fn router(common: Arc<Common>, api: Router) -> Router {
         .route("/_control/stats", get(stats_handler))
         .route("/_control/stats/reset", post(stats_reset))
         .route("/_control/faults", get(faults_get).post(faults_set))
+        .route("/_control/requests", get(requests_handler))
         .with_state(common.clone());
     let (not_found, not_allowed) = (common.flavor.not_found, common.flavor.method_not_allowed);
     api.merge(control)
@@ -908,6 +961,21 @@ mod tests {
         assert_eq!(
             s.to_json(),
             json!({"requests": 0, "list_requests": 0, "item_requests": 0, "by_status": {}})
+        );
+    }
+
+    #[test]
+    fn request_log_keeps_the_latest() {
+        let log = RequestLog::default();
+        for i in 0..REQUEST_LOG_CAPACITY + 2 {
+            log.push(Method::GET, format!("/p{i}"), "a=1".into(), 200);
+        }
+        let v = log.to_json();
+        let entries = v.as_array().unwrap();
+        assert_eq!(entries.len(), REQUEST_LOG_CAPACITY);
+        assert_eq!(
+            entries[0],
+            json!({"method": "GET", "path": "/p2", "query": "a=1", "status": 200})
         );
     }
 

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -78,6 +78,8 @@ fn api(store: Arc<Store>) -> Router {
     Router::new()
         .route("/items", get(list_items))
         .route("/items/{id}", get(get_item))
+        .route("/echo", any(echo))
+        .route("/redirect", any(redirect))
         .route("/_control/mutate", post(mutate))
         .route("/_control/items", get(ground_truth))
         .with_state(store)
@@ -684,6 +686,85 @@ async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
         Ok(m) => json_response(&m),
         Err(msg) => common::error(StatusCode::CONFLICT, "conflict", msg),
     }
+}
+
+/// Most `pad` bytes `/echo` adds.
+pub const MAX_ECHO_PAD: usize = 64 << 20;
+
+/// `/echo`: the request as the server saw it, for sandbox tests (what a
+/// plugin can learn about the headers the host added). See
+/// `docs/fake-items-api.md`.
+async fn echo(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let pad = match param("pad").map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(n)) if n <= MAX_ECHO_PAD => n,
+        Some(_) => return bad_request(format!("pad must be between 0 and {MAX_ECHO_PAD}")),
+    };
+    let chunked = param("chunked") == Some("true");
+    let mut seen = serde_json::Map::new();
+    for (name, value) in &headers {
+        let value = serde_json::Value::String(String::from_utf8_lossy(value.as_bytes()).into());
+        match seen.get_mut(name.as_str()) {
+            Some(serde_json::Value::Array(values)) => values.push(value),
+            Some(first) => *first = serde_json::Value::Array(vec![first.take(), value]),
+            None => {
+                seen.insert(name.as_str().to_owned(), value);
+            }
+        }
+    }
+    let mut body = serde_json::json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query(),
+        "headers": seen,
+    });
+    if pad > 0 {
+        body["pad"] = serde_json::Value::String("x".repeat(pad));
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut resp = if chunked {
+        // A stream has no known length: the body goes out chunked, without
+        // Content-Length, so a client cannot refuse it up front.
+        let stream = axum::body::Body::from(bytes).into_data_stream();
+        let mut resp = Response::new(axum::body::Body::from_stream(stream));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    } else {
+        common::json_bytes(bytes)
+    };
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        resp.headers_mut()
+            .insert("x-echo-authorization", auth.clone());
+    }
+    resp
+}
+
+/// `/redirect?to=URL`: 302 to `URL`, whatever it is.
+async fn redirect(Query(params): Query<Vec<(String, String)>>) -> Response {
+    let Some((_, to)) = params.iter().find(|(k, _)| k == "to") else {
+        return bad_request("to is required");
+    };
+    let Ok(location) = HeaderValue::from_str(to) else {
+        return bad_request("to is not a valid header value");
+    };
+    let mut resp = Response::new(axum::body::Body::empty());
+    *resp.status_mut() = StatusCode::FOUND;
+    resp.headers_mut().insert(header::LOCATION, location);
+    resp
 }
 
 async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
