@@ -332,6 +332,13 @@ impl FakeServer {
             .json()
     }
 
+    /// `POST /_control/mutate` with any body (e.g. the Confluence fake's
+    /// `{"update", "delete", "create", "move", "attachments"}`); returns the answer.
+    pub fn mutate_with(&self, body: &Value) -> Value {
+        self.control_post("/_control/mutate", Some(body), 200)
+            .json()
+    }
+
     /// `GET /_control/items` as returned: an array of `{"id", "version", ...}`
     /// ordered by id (a fake may add fields such as `stream`).
     pub fn ground_truth_json(&self) -> Value {
