@@ -234,15 +234,10 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         "--attachment-bytes",
         "8192",
     ])?;
-    let sets = ["space=DOCS"];
     let mut samples = Vec::new();
     for run in 0..runs {
         let dir = work.join(format!("confluence-{run}"));
-        samples.push(measured_pull(
-            &fake,
-            &dir,
-            plugin_pull_command("confluence", &fake, &dir, &sets),
-        )?);
+        samples.push(measured_pull(&fake, &dir, confluence_command(&fake, &dir))?);
     }
     let full = median_pull(samples);
     // One request per page detail, folder, attachment list, attachment and comment list.
@@ -261,11 +256,7 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         &format!("{{\"update\": {}}}", pages / 50),
     )?;
     let dir = work.join("confluence-0");
-    let delta = measured_pull(
-        &fake,
-        &dir,
-        plugin_pull_command("confluence", &fake, &dir, &sets),
-    )?;
+    let delta = measured_pull(&fake, &dir, confluence_command(&fake, &dir))?;
     rows.push(format!(
         "| Confluence delta after {} pages changed (2%) | {:.2} s | {} ({:.1}% of full) | | {:.1} MB |",
         pages / 50,
@@ -292,11 +283,7 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         "20",
     ])?;
     let dir = work.join("confluence-paced");
-    let paced = measured_pull(
-        &fake,
-        &dir,
-        plugin_pull_command("confluence", &fake, &dir, &sets),
-    )?;
+    let paced = measured_pull(&fake, &dir, confluence_command(&fake, &dir))?;
     let stats: Value = serde_json::from_str(&http_get(&format!("{}/_control/stats", fake.url))?)?;
     let limited = stats["by_status"]["429"].as_u64().unwrap_or(0);
     let ideal = paced.requests as f64 / rate;
@@ -310,6 +297,13 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         paced.peak_rss_kb as f64 / 1024.0
     ));
     Ok(rows)
+}
+
+/// A Confluence pull at the API's largest page (250).
+fn confluence_command(fake: &Fake, dir: &Path) -> Command {
+    let mut command = plugin_pull_command("confluence", fake, dir, &["space=DOCS"]);
+    command.args(["--page-size", "250"]);
+    command
 }
 
 fn median_pull(mut samples: Vec<Pull>) -> Pull {

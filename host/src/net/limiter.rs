@@ -208,9 +208,12 @@ impl HostLimiter {
         state.limit = (state.limit / 2).max(1);
         let sustained = state.sustained();
         // What the remote sustained, but never a collapse below half the
-        // current rate because a pause left the window nearly empty.
+        // current rate because a pause left the window nearly empty. With no
+        // successes yet (a 429 at the very start) there is nothing to learn
+        // from: the pause and the halved concurrency do the work.
         let ceiling = match state.rate {
             Some(rate) => rate.min(sustained).max(rate / 2.0),
+            None if sustained < 1.0 => return,
             None => sustained,
         }
         .max(MIN_RATE);
@@ -321,6 +324,14 @@ mod tests {
             Some(10.0),
             "never above the configured rate"
         );
+    }
+
+    #[tokio::test]
+    async fn a_429_before_any_success_does_not_throttle_to_a_crawl() {
+        let limiter = HostLimiter::new(4, None);
+        limiter.rate_limited(Duration::ZERO);
+        assert_eq!(limiter.current_rate(), None);
+        assert_eq!(limiter.current_limit(), 2);
     }
 
     #[tokio::test]

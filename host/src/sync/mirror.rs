@@ -263,7 +263,9 @@ pub fn sanitize(name: &str, fallback: &str) -> String {
             && (stem.starts_with("COM") || stem.starts_with("LPT"))
             && stem.as_bytes()[3].is_ascii_digit());
     if reserved {
-        clean.push('_');
+        // Windows reserves the stem whatever the extension: `com1_.txt`.
+        let stem_len = clean.find('.').unwrap_or(clean.len());
+        clean.insert(stem_len, '_');
     }
     if clean.is_empty() || clean == "." || clean == ".." {
         return sanitize_fallback(fallback);
@@ -385,7 +387,7 @@ mod tests {
         assert_eq!(sanitize("a/b: c?", "1"), "a_b_ c_");
         assert_eq!(sanitize("trailing dots...  ", "1"), "trailing dots");
         assert_eq!(sanitize("CON", "1"), "CON_");
-        assert_eq!(sanitize("com1.txt", "1"), "com1.txt_");
+        assert_eq!(sanitize("com1.txt", "1"), "com1_.txt");
         assert_eq!(sanitize("..", "42"), "42");
         assert_eq!(sanitize("", "att/7"), "att_7");
         assert_eq!(sanitize("日本語のページ", "1"), "日本語のページ");

@@ -10,7 +10,10 @@ use crate::time::{self, Timestamp};
 use synchost_sdk::Error;
 
 /// `type=KIND AND space="KEY"`, plus `AND lastmodified >= "yyyy-MM-dd HH:mm"`
-/// for a delta starting at `modified_from`.
+/// for a delta starting at `modified_from`, always `ORDER BY lastmodified ASC`:
+/// an item edited while the listing runs then moves behind the cursor and is
+/// seen again, instead of jumping ahead of it and being missed (which a full
+/// enumeration would turn into a wrong tombstone).
 ///
 /// `kind` is a CQL content type (`page`, `folder`, `attachment`, `comment`).
 /// The space key is quoted with `"` and `\` escaped, although
@@ -24,6 +27,7 @@ pub fn query(kind: &str, space_key: &str, modified_from: Option<Timestamp>) -> S
             quote(&time::format_cql(from))
         ));
     }
+    cql.push_str(" ORDER BY lastmodified ASC");
     cql
 }
 
@@ -94,7 +98,8 @@ mod tests {
         assert_eq!(
             req.url(),
             "https://x/wiki/rest/api/content/search?cql=type%3Dpage%20AND%20space%3D%22DOCS%22\
-             %20AND%20lastmodified%20%3E%3D%20%221970-01-01%2000%3A00%22"
+             %20AND%20lastmodified%20%3E%3D%20%221970-01-01%2000%3A00%22\
+             %20ORDER%20BY%20lastmodified%20ASC"
         );
     }
 }
