@@ -64,12 +64,12 @@ mod tests {
     fn full_and_delta_queries() {
         assert_eq!(
             query("folder", "DOCS", None),
-            r#"type=folder AND space="DOCS""#
+            r#"type=folder AND space="DOCS" ORDER BY lastmodified ASC"#
         );
         let from = delta_start("2026-01-02T03:04:59Z", 1440).unwrap();
         assert_eq!(
             query("page", "DOCS", Some(from)),
-            r#"type=page AND space="DOCS" AND lastmodified >= "2026-01-01 03:04""#
+            r#"type=page AND space="DOCS" AND lastmodified >= "2026-01-01 03:04" ORDER BY lastmodified ASC"#
         );
         // Crossing a year and a leap day.
         let from = delta_start("2024-03-01T00:10:00+00:00", 20).unwrap();

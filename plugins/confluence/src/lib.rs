@@ -519,16 +519,16 @@ mod tests {
             ),
             format!(
                 "{search}type%3Dpage%20AND%20space%3D%22DOCS%22%20AND%20lastmodified%20%3E%3D%20\
-                 %222026-01-01%2003%3A04%22&limit=200&expand=version"
+                 %222026-01-01%2003%3A04%22%20ORDER%20BY%20lastmodified%20ASC&limit=200&expand=version"
             )
         );
         assert_eq!(
             first_url(&p, Stream::Folders, None, 100, Detail::Full),
-            format!("{search}type%3Dfolder%20AND%20space%3D%22DOCS%22&limit=100&expand=version")
+            format!("{search}type%3Dfolder%20AND%20space%3D%22DOCS%22%20ORDER%20BY%20lastmodified%20ASC&limit=100&expand=version")
         );
         assert_eq!(
             first_url(&p, Stream::Attachments, None, 100, Detail::Full),
-            format!("{search}type%3Dattachment%20AND%20space%3D%22DOCS%22&limit=100&expand=version,container")
+            format!("{search}type%3Dattachment%20AND%20space%3D%22DOCS%22%20ORDER%20BY%20lastmodified%20ASC&limit=100&expand=version,container")
         );
         let adf = plugin(&[
             ("body_format", "atlas_doc_format"),
@@ -544,7 +544,7 @@ mod tests {
             ),
             format!(
                 "{search}type%3Dcomment%20AND%20space%3D%22DOCS%22%20AND%20lastmodified%20%3E%3D%20\
-                 %222026-01-02%2002%3A04%22&limit=50&expand=version,container,body.atlas_doc_format"
+                 %222026-01-02%2002%3A04%22%20ORDER%20BY%20lastmodified%20ASC&limit=50&expand=version,container,body.atlas_doc_format"
             )
         );
     }
