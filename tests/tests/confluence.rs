@@ -461,7 +461,7 @@ struct Spec {
 fn specs() -> &'static [Spec; 2] {
     static SPECS: OnceLock<[Spec; 2]> = OnceLock::new();
     SPECS.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/specs");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
         let load = |file: &str| -> Value {
             let path = dir.join(file);
             let text = std::fs::read_to_string(&path)
