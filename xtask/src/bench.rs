@@ -258,7 +258,7 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
     let dir = work.join("confluence-0");
     let delta = measured_pull(&fake, &dir, confluence_command(&fake, &dir))?;
     rows.push(format!(
-        "| Confluence delta after {} pages changed (2%) | {:.2} s | {} ({:.1}% of full) | | {:.1} MB |",
+        "| Confluence delta after {} pages changed (2%) | {:.2} s | {} ({:.2}% of full) | | {:.1} MB |",
         pages / 50,
         delta.wall.as_secs_f64(),
         delta.requests,
