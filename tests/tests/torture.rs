@@ -45,6 +45,36 @@ include_comments = true
     )
 }
 
+/// A small space with attachments, comments and 5% injected 5xx.
+fn start_fake(seed: u64) -> FakeServer {
+    let seed = seed.to_string();
+    FakeServer::start(
+        "confluence",
+        &[
+            "--pages",
+            "120",
+            "--attachments-per-page",
+            "2",
+            "--folders",
+            "12",
+            "--comments-per-page",
+            "1",
+            "--attachment-bytes",
+            "4096",
+            "--seed",
+            &seed,
+            "--latency-ms",
+            "2",
+            "--fail-rate",
+            "0.05",
+            "--email",
+            "torture@example.com",
+            "--token",
+            "t0rture",
+        ],
+    )
+}
+
 fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
     Synchost::new(ws)
         .args(args)
@@ -206,32 +236,7 @@ struct Trial {
 }
 
 fn trial(number: u64, rng: &mut rand::rngs::StdRng, full_ms: u64) -> Trial {
-    let seed = (100 + number).to_string();
-    let fake = FakeServer::start(
-        "confluence",
-        &[
-            "--pages",
-            "120",
-            "--attachments-per-page",
-            "2",
-            "--folders",
-            "12",
-            "--comments-per-page",
-            "1",
-            "--attachment-bytes",
-            "4096",
-            "--seed",
-            &seed,
-            "--latency-ms",
-            "2",
-            "--fail-rate",
-            "0.05",
-            "--email",
-            "torture@example.com",
-            "--token",
-            "t0rture",
-        ],
-    );
+    let fake = start_fake(100 + number);
     let ws = Workspace::new();
     ws.write_config(&config(&fake));
 
@@ -327,29 +332,7 @@ fn kill_9_at_random_moments_never_loses_or_duplicates() {
 
     // Calibrate: how long an uninterrupted pull of a trial's dataset takes,
     // so kills spread over its whole length.
-    let fake = FakeServer::start(
-        "confluence",
-        &[
-            "--pages",
-            "120",
-            "--attachments-per-page",
-            "2",
-            "--folders",
-            "12",
-            "--comments-per-page",
-            "1",
-            "--attachment-bytes",
-            "4096",
-            "--latency-ms",
-            "2",
-            "--fail-rate",
-            "0.05",
-            "--email",
-            "torture@example.com",
-            "--token",
-            "t0rture",
-        ],
-    );
+    let fake = start_fake(seed);
     let ws = Workspace::new();
     ws.write_config(&config(&fake));
     let started = Instant::now();
