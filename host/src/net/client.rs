@@ -236,15 +236,6 @@ impl HttpClient {
         }
     }
 
-    /// The client's concurrency limit towards `host` right now.
-    pub fn current_concurrency(&self, host: &str) -> Option<u32> {
-        self.limiters
-            .lock()
-            .unwrap()
-            .get(host)
-            .map(|l| l.current_limit())
-    }
-
     /// Policy checks done before anything is sent.
     fn admit(&self, method: &str, url: &str) -> Result<(Method, Url), HttpError> {
         let deny = |why: String| {

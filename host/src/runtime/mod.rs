@@ -73,10 +73,6 @@ impl Runtime {
         }))
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Where compiled components are cached: `SYNCHOST_CACHE_DIR`, else the
     /// user's cache directory.
     pub fn default_cache_dir() -> PathBuf {

@@ -52,10 +52,6 @@ impl Counts {
         self.failed += other.failed;
         self.deleted += other.deleted;
     }
-
-    pub fn processed(&self) -> u64 {
-        self.written + self.skipped + self.failed
-    }
 }
 
 /// Something worth telling the user.

@@ -11,6 +11,8 @@
 //! `(since, watermark]`, computed once per listing and cached.
 
 use std::collections::{BTreeMap, HashMap};
+
+use super::words::{mix64, WORDS};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -431,27 +433,9 @@ impl Store {
 // ---------------------------------------------------------------------------
 // Deterministic content
 
-/// splitmix64 finaliser.
-fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn mix(seed: u64, n: u32, version: u64) -> u64 {
     mix64(mix64(mix64(seed) ^ u64::from(n)) ^ version)
 }
-
-const WORDS: &[&str] = &[
-    "alpha", "bravo", "cargo", "delta", "ember", "fjord", "gamma", "harbor", "island", "jasper",
-    "kernel", "lumen", "meadow", "nectar", "orbit", "prism", "quartz", "river", "signal", "timber",
-    "umbra", "vector", "willow", "xenon", "yonder", "zephyr", "anchor", "beacon", "canyon",
-    "dynamo", "echo", "falcon", "glacier", "horizon", "ivory", "jungle", "kayak", "lantern",
-    "mosaic", "nimbus", "oasis", "pepper", "quiver", "raven", "saffron", "tundra", "utopia",
-    "velvet", "wander", "yarrow", "zenith", "sync", "record", "plugin", "ledger", "stream",
-    "bucket", "cursor", "window", "socket", "buffer", "thread", "module", "schema",
-];
 
 const TAGS: &[&str] = &[
     "red", "green", "blue", "urgent", "archive", "draft", "review", "public", "internal", "beta",

@@ -1,9 +1,11 @@
 //! The fake remote APIs served by `synchost-fake`.
 //!
 //! [`common`] holds what every fake shares (listening, stats, fault injection,
-//! bearer or basic auth, the generic control endpoints); each API lives in its own
+//! bearer or basic auth, the generic control endpoints) and [`words`] the
+//! deterministic text; each API lives in its own
 //! module and only adds its dataset and routes.
 
 pub mod common;
 pub mod confluence;
 pub mod items;
+pub mod words;

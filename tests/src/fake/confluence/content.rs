@@ -7,13 +7,8 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{json, Value};
 
-/// splitmix64 finaliser.
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub use crate::fake::words::mix64;
+use crate::fake::words::WORDS;
 
 /// A seed for `(seed, salt, id, version)`.
 pub fn mix(seed: u64, salt: u64, id: u64, version: u64) -> u64 {
@@ -23,16 +18,6 @@ pub fn mix(seed: u64, salt: u64, id: u64, version: u64) -> u64 {
 pub fn rng_for(seed: u64, salt: u64, id: u64, version: u64) -> StdRng {
     StdRng::seed_from_u64(mix(seed, salt, id, version))
 }
-
-const WORDS: &[&str] = &[
-    "alpha", "bravo", "cargo", "delta", "ember", "fjord", "gamma", "harbor", "island", "jasper",
-    "kernel", "lumen", "meadow", "nectar", "orbit", "prism", "quartz", "river", "signal", "timber",
-    "umbra", "vector", "willow", "xenon", "yonder", "zephyr", "anchor", "beacon", "canyon",
-    "dynamo", "echo", "falcon", "glacier", "horizon", "ivory", "jungle", "kayak", "lantern",
-    "mosaic", "nimbus", "oasis", "pepper", "quiver", "raven", "saffron", "tundra", "utopia",
-    "velvet", "wander", "yarrow", "zenith", "sync", "record", "plugin", "ledger", "stream",
-    "bucket", "cursor", "window", "socket", "buffer", "thread", "module", "schema",
-];
 
 const TOPICS: &[&str] = &[
     "Runbook",
