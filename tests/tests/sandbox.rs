@@ -646,7 +646,7 @@ fn oversized_page_is_refused() {
 #[test]
 fn endless_empty_pages_stop() {
     let after = run_attack(Attack::new("endless-cursor"), &[1]);
-    after.says("pages in a row of items made no progress");
+    after.says("stream `items`: 100 pages in a row made no progress");
 }
 
 #[test]

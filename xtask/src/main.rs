@@ -130,6 +130,8 @@ fn test(extra: &[String]) -> Result<()> {
                 "test",
                 "--release",
                 "-p",
+                "synchost-core",
+                "-p",
                 "synchost",
                 "-p",
                 "synchost-sdk",

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::Global;
 use crate::error::usage;
+use crate::mirror::write_mirror;
 use crate::store::reports::ExportRecord;
 use crate::store::Store;
-use crate::sync::mirror::write_mirror;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {

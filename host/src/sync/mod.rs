@@ -2,10 +2,8 @@
 //!
 //! - `pull`: the pull engine: pages, work items, checkpoints, resume.
 //! - `blobs`: blob downloads to the content-addressed store.
-//! - `mirror`: the browsable directory tree of a source (`export --format files`).
 //! - `progress`: events, the live bar, plain lines and JSON output.
 
 pub mod blobs;
-pub mod mirror;
 pub mod progress;
 pub mod pull;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::blobs::BlobFetcher;
 use super::progress::{human_duration, Counts, Event, Reporter};
+use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
@@ -32,15 +33,8 @@ use crate::store::{NewRun, Store, StreamCheckpoint};
 const FETCH_BATCH: usize = 100;
 /// Rounds of retries for failed items at the end of a run.
 const RETRY_ROUNDS: u32 = 2;
-/// Consecutive pages with nothing in them (but a next cursor) before the
-/// listing is declared stuck.
-const MAX_EMPTY_PAGES: u32 = 100;
 /// Times one call is repeated because the plugin reported a rate limit.
 const MAX_CALL_RATE_LIMITS: u32 = 10;
-/// Longest cursor a plugin may return; cursors are stored with every page.
-const MAX_CURSOR_BYTES: usize = 64 * 1024;
-/// Largest metadata JSON a record may carry.
-const MAX_METADATA_BYTES: usize = 1 << 20;
 
 /// Options of one `synchost pull`.
 #[derive(Clone)]
@@ -225,28 +219,18 @@ fn run_outcome(outcome: &Result<()>, incomplete: bool) -> &'static str {
 }
 
 fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
-    let problem = if manifest.name.trim().is_empty() {
-        Some("its manifest has no name".to_string())
-    } else if semver::Version::parse(&manifest.version).is_err() {
-        Some(format!("its version `{}` is not semver", manifest.version))
-    } else if manifest.streams.is_empty() {
-        Some("it declares no streams".to_string())
-    } else if manifest.max_page_size == 0 {
-        Some("its max-page-size is 0".to_string())
-    } else {
-        let mut names = HashSet::new();
-        manifest
-            .streams
-            .iter()
-            .find(|s| s.name.is_empty() || !names.insert(&s.name))
-            .map(|s| format!("stream name `{}` is empty or repeated", s.name))
-    };
-    match problem {
-        Some(problem) => Err(usage(format!(
+    let streams = manifest.streams.iter().map(|s| s.name.as_str());
+    checks::manifest(
+        &manifest.name,
+        &manifest.version,
+        manifest.max_page_size,
+        streams,
+    )
+    .map_err(|problem| {
+        usage(format!(
             "source `{source}`: the plugin is unusable: {problem}"
-        ))),
-        None => Ok(()),
-    }
+        ))
+    })
 }
 
 /// A plugin error that stops the run, as an exit-classified error.
@@ -390,10 +374,7 @@ impl SourcePull<'_> {
             done,
         });
 
-        // Hashes, not cursors: memory stays small however long the run.
-        let mut seen_cursors: HashSet<[u8; 32]> =
-            checkpoint.cursor.iter().map(|c| cursor_hash(c)).collect();
-        let mut empty_pages = 0;
+        let mut guard = ListingGuard::new(limit, checkpoint.cursor.as_deref());
         let mut total_hint = checkpoint.total_hint;
         while !checkpoint.listing_done {
             let page_started = Instant::now();
@@ -410,39 +391,18 @@ impl SourcePull<'_> {
                 detail,
             );
             let page = cancellable(&cancel, &source, listing).await?;
-            if page.records.len() > limit as usize {
-                return Err(failed(format!(
-                    "source `{source}`: the plugin returned {} records for a page of at most {limit} (invalid-response)",
-                    page.records.len()
-                )));
-            }
-            if let Some(next) = &page.next_cursor {
-                if next.len() > MAX_CURSOR_BYTES {
-                    return Err(failed(format!(
-                        "source `{source}`: the plugin returned a cursor of {} bytes (at most {MAX_CURSOR_BYTES}; invalid-response)",
-                        next.len()
-                    )));
-                }
-                if !seen_cursors.insert(cursor_hash(next)) {
-                    return Err(failed(format!(
-                        "source `{source}`: the plugin returned cursor `{}` twice in {}; \
-                         stopping instead of looping (checkpoint kept)",
-                        clip(next, 80),
+            guard
+                .check_page(
+                    page.records.len(),
+                    &page.deleted,
+                    page.next_cursor.as_deref(),
+                )
+                .map_err(|problem| {
+                    failed(format!(
+                        "source `{source}`, stream `{}`: {problem}",
                         stream.name
-                    )));
-                }
-                if page.records.is_empty() && page.deleted.is_empty() {
-                    empty_pages += 1;
-                    if empty_pages > MAX_EMPTY_PAGES {
-                        return Err(failed(format!(
-                            "source `{source}`: {MAX_EMPTY_PAGES} pages in a row of {} made no progress; stopping",
-                            stream.name
-                        )));
-                    }
-                } else {
-                    empty_pages = 0;
-                }
-            }
+                    ))
+                })?;
             total_hint = page.total_hint.or(total_hint);
             let records_in_page = page.records.len();
             let processing = self.process_page(store, &stream.name, page.records, counts);
@@ -624,7 +584,10 @@ impl SourcePull<'_> {
                         .await?;
                 }
                 Ok(record) => {
-                    let why = format!("fetch of `{id}` returned record `{}`", clip(&record.id, 80));
+                    let why = format!(
+                        "fetch of `{id}` returned record `{}`",
+                        checks::clip(&record.id, 80)
+                    );
                     fail_item(commit, counts, id, why, retrying);
                 }
                 Err(types::Error::NotFound(why)) => {
@@ -678,7 +641,7 @@ impl SourcePull<'_> {
         counts: &mut Counts,
         retrying: bool,
     ) -> Result<()> {
-        if let Err(why) = validate(&record) {
+        if let Err(why) = checks::record(&record.id, &record.version, &record.metadata) {
             fail_item(
                 commit,
                 counts,
@@ -763,33 +726,6 @@ fn fail_item(
     });
 }
 
-fn validate(record: &types::Record) -> std::result::Result<(), String> {
-    if record.id.is_empty() || record.id.len() > 1024 {
-        return Err("record id must be 1 to 1024 bytes".into());
-    }
-    if record.version.is_empty() || record.version.len() > 1024 {
-        return Err(format!(
-            "record `{}` has an empty or oversized version",
-            clip(&record.id, 80)
-        ));
-    }
-    if record.metadata.len() > MAX_METADATA_BYTES {
-        return Err(format!(
-            "record `{}` has metadata over 1 MiB",
-            clip(&record.id, 80)
-        ));
-    }
-    if !record.metadata.is_empty()
-        && serde_json::from_str::<serde_json::Value>(&record.metadata).is_err()
-    {
-        return Err(format!(
-            "record `{}` has metadata that is not JSON",
-            clip(&record.id, 80)
-        ));
-    }
-    Ok(())
-}
-
 fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
     let content_hash = record
         .content
@@ -814,10 +750,6 @@ fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
     }
 }
 
-fn cursor_hash(cursor: &str) -> [u8; 32] {
-    Sha256::digest(cursor.as_bytes()).into()
-}
-
 fn is_stale(checkpoint: &StreamCheckpoint, ttl: Duration) -> bool {
     let Some(started) = checkpoint.run_started_at.as_deref() else {
         return false;
@@ -838,10 +770,6 @@ fn same_compatibility(checkpoint: Option<&str>, current: &str) -> bool {
         (Some(a), Some(b)) => a.major == b.major && (a.major > 0 || a.minor == b.minor),
         _ => false,
     }
-}
-
-fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), in KiB.

@@ -1,0 +1,237 @@
+//! What the host accepts from a plugin. A plugin is untrusted: every value it
+//! returns (its manifest, each page of a listing, each record) is checked
+//! here before anything is stored. A failed check is a message naming the
+//! problem; the caller adds the source and decides the exit code.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+
+/// Longest record id (and deleted id), in bytes.
+pub const MAX_ID_BYTES: usize = 1024;
+/// Longest record version, in bytes.
+pub const MAX_VERSION_BYTES: usize = 1024;
+/// Largest metadata JSON a record may carry.
+pub const MAX_METADATA_BYTES: usize = 1 << 20;
+/// Longest cursor a plugin may return; cursors are stored with every page.
+pub const MAX_CURSOR_BYTES: usize = 64 * 1024;
+/// Consecutive pages with nothing in them (but a next cursor) before the
+/// listing is declared stuck.
+pub const MAX_EMPTY_PAGES: u32 = 100;
+
+/// A manifest is usable when it has a name, a semver version, at least one
+/// stream, distinct non-empty stream names and a non-zero page size.
+pub fn manifest<'a>(
+    name: &str,
+    version: &str,
+    max_page_size: u32,
+    streams: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("its manifest has no name".into());
+    }
+    if semver::Version::parse(version).is_err() {
+        return Err(format!("its version `{}` is not semver", clip(version, 80)));
+    }
+    if max_page_size == 0 {
+        return Err("its max-page-size is 0".into());
+    }
+    let mut names = HashSet::new();
+    for stream in streams {
+        if stream.is_empty() || !names.insert(stream) {
+            return Err(format!(
+                "stream name `{}` is empty or repeated",
+                clip(stream, 80)
+            ));
+        }
+    }
+    if names.is_empty() {
+        return Err("it declares no streams".into());
+    }
+    Ok(())
+}
+
+/// A record needs a bounded id and version; its metadata, when present, is a
+/// JSON document of at most 1 MiB.
+pub fn record(id: &str, version: &str, metadata: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(format!("record id must be 1 to {MAX_ID_BYTES} bytes"));
+    }
+    if version.is_empty() || version.len() > MAX_VERSION_BYTES {
+        return Err(format!(
+            "record `{}` has an empty or oversized version",
+            clip(id, 80)
+        ));
+    }
+    if metadata.len() > MAX_METADATA_BYTES {
+        return Err(format!("record `{}` has metadata over 1 MiB", clip(id, 80)));
+    }
+    if !metadata.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(metadata).is_err() {
+        return Err(format!(
+            "record `{}` has metadata that is not JSON",
+            clip(id, 80)
+        ));
+    }
+    Ok(())
+}
+
+/// The pages of one listing, checked as they arrive: no page over the
+/// requested limit, bounded cursors and ids, and no listing that loops
+/// (a cursor seen before) or stalls (endless empty pages).
+pub struct ListingGuard {
+    limit: u32,
+    /// Hashes, not cursors: memory stays small however long the listing.
+    seen_cursors: HashSet<[u8; 32]>,
+    empty_pages: u32,
+}
+
+impl ListingGuard {
+    /// A guard for pages of at most `limit` records; `resumed_from` is the
+    /// cursor a resumed listing starts at (returning it again is a loop).
+    pub fn new(limit: u32, resumed_from: Option<&str>) -> ListingGuard {
+        ListingGuard {
+            limit,
+            seen_cursors: resumed_from.into_iter().map(cursor_hash).collect(),
+            empty_pages: 0,
+        }
+    }
+
+    /// Checks one page before it is stored. Every error ends the listing;
+    /// the checkpoint of the last good page is kept.
+    pub fn check_page(
+        &mut self,
+        records: usize,
+        deleted: &[String],
+        next_cursor: Option<&str>,
+    ) -> Result<(), String> {
+        if records > self.limit as usize {
+            return Err(format!(
+                "the plugin returned {records} records for a page of at most {} (invalid-response)",
+                self.limit
+            ));
+        }
+        if let Some(bad) = deleted
+            .iter()
+            .find(|id| id.is_empty() || id.len() > MAX_ID_BYTES)
+        {
+            return Err(format!(
+                "the plugin reported a deleted id of {} bytes (1 to {MAX_ID_BYTES}; invalid-response)",
+                bad.len()
+            ));
+        }
+        let Some(next) = next_cursor else {
+            return Ok(());
+        };
+        if next.len() > MAX_CURSOR_BYTES {
+            return Err(format!(
+                "the plugin returned a cursor of {} bytes (at most {MAX_CURSOR_BYTES}; invalid-response)",
+                next.len()
+            ));
+        }
+        if !self.seen_cursors.insert(cursor_hash(next)) {
+            return Err(format!(
+                "the plugin returned cursor `{}` twice; stopping instead of looping (checkpoint kept)",
+                clip(next, 80)
+            ));
+        }
+        if records == 0 && deleted.is_empty() {
+            self.empty_pages += 1;
+            if self.empty_pages > MAX_EMPTY_PAGES {
+                return Err(format!(
+                    "{MAX_EMPTY_PAGES} pages in a row made no progress; stopping"
+                ));
+            }
+        } else {
+            self.empty_pages = 0;
+        }
+        Ok(())
+    }
+}
+
+fn cursor_hash(cursor: &str) -> [u8; 32] {
+    Sha256::digest(cursor.as_bytes()).into()
+}
+
+/// The first `max` characters of `text`, for messages about untrusted values.
+pub fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_need_name_semver_streams_and_page_size() {
+        assert!(manifest("items", "1.2.3", 100, ["items"]).is_ok());
+        assert!(manifest(" ", "1.2.3", 100, ["items"])
+            .unwrap_err()
+            .contains("no name"));
+        assert!(manifest("items", "1.2", 100, ["items"])
+            .unwrap_err()
+            .contains("not semver"));
+        assert!(manifest("items", "1.2.3", 0, ["items"])
+            .unwrap_err()
+            .contains("max-page-size"));
+        assert!(manifest("items", "1.2.3", 100, [])
+            .unwrap_err()
+            .contains("no streams"));
+        assert!(manifest("items", "1.2.3", 100, ["a", "b", "a"])
+            .unwrap_err()
+            .contains("repeated"));
+        assert!(manifest("items", "1.2.3", 100, ["a", ""])
+            .unwrap_err()
+            .contains("empty"));
+    }
+
+    #[test]
+    fn records_need_bounded_ids_versions_and_json_metadata() {
+        assert!(record("1", "v1", "").is_ok());
+        assert!(record("1", "v1", r#"{"a":[1,2]}"#).is_ok());
+        assert!(record("", "v1", "").is_err());
+        assert!(record(&"x".repeat(MAX_ID_BYTES + 1), "v1", "").is_err());
+        assert!(record("1", "", "").unwrap_err().contains("version"));
+        assert!(record("1", "v1", "{").unwrap_err().contains("not JSON"));
+        let huge = format!("\"{}\"", "x".repeat(MAX_METADATA_BYTES));
+        assert!(record("1", "v1", &huge).unwrap_err().contains("1 MiB"));
+    }
+
+    #[test]
+    fn listings_that_loop_or_stall_are_stopped() {
+        let mut guard = ListingGuard::new(10, Some("start"));
+        assert!(guard.check_page(11, &[], None).unwrap_err().contains("11"));
+        assert!(guard
+            .check_page(1, &[], Some("start"))
+            .unwrap_err()
+            .contains("twice"));
+        assert!(guard.check_page(1, &[], Some("a")).is_ok());
+        assert!(guard.check_page(1, &[], Some("a")).is_err());
+        let long = "c".repeat(MAX_CURSOR_BYTES + 1);
+        assert!(guard
+            .check_page(1, &[], Some(&long))
+            .unwrap_err()
+            .contains("bytes"));
+        assert!(guard
+            .check_page(0, &[String::new()], None)
+            .unwrap_err()
+            .contains("deleted id"));
+
+        let mut guard = ListingGuard::new(10, None);
+        for page in 0..MAX_EMPTY_PAGES {
+            guard.check_page(0, &[], Some(&page.to_string())).unwrap();
+        }
+        assert!(guard
+            .check_page(0, &[], Some("last"))
+            .unwrap_err()
+            .contains("no progress"));
+        // Progress resets the count.
+        let mut guard = ListingGuard::new(10, None);
+        for page in 0..3 * MAX_EMPTY_PAGES {
+            let records = usize::from(page % MAX_EMPTY_PAGES == 0);
+            guard
+                .check_page(records, &[], Some(&page.to_string()))
+                .unwrap();
+        }
+        assert!(guard.check_page(0, &[], None).is_ok());
+    }
+}

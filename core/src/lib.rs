@@ -1,0 +1,17 @@
+//! The parts of synchost that need no WebAssembly runtime. They live apart
+//! from the host so they can be tested and fuzzed without building wasmtime.
+//!
+//! Where things live:
+//! - `config`: `synchost.toml` and ad-hoc sources, resolved to [`config::SourceConfig`].
+//! - `net`: the HTTP policy: allowlist, credential injection, pacing, retries.
+//! - `store`: the SQLite schema, migrations and every query.
+//! - `checks`: what the host accepts from a plugin: manifests, records, pages and cursors.
+//! - `mirror`: the browsable directory tree of a source (`export --format files`).
+//! - `error`: failures classified into exit codes.
+
+pub mod checks;
+pub mod config;
+pub mod error;
+pub mod mirror;
+pub mod net;
+pub mod store;
