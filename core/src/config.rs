@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::Deserialize;
 
 use crate::error::usage;
-use crate::net::{Credential, RetryPolicy};
+use crate::net::{Credential, HostPolicy, RetryPolicy};
 
 /// The default store location, relative to the working directory.
 pub const DEFAULT_STORE: &str = ".synchost/synchost.db";
@@ -343,6 +343,8 @@ fn resolve(
         Some(_) => return Err(usage(format!("source `{name}`: allowed_hosts is empty"))),
         None => default_allowed_hosts(name, &settings)?,
     };
+    // Refused here, with the config's name for it, not when the run starts.
+    HostPolicy::new(&allowed_hosts).map_err(|err| usage(format!("source `{name}`: {err}")))?;
     let page_size = page_size(
         name,
         overrides

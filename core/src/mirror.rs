@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::store::reports::MirrorNode;
+use crate::store::reports::{MirrorBlob, MirrorNode};
 use crate::store::Store;
 
 const MANIFEST: &str = ".synchost-mirror.json";
 /// Longest file-name stem, in bytes (most file systems allow 255).
 const MAX_NAME_BYTES: usize = 120;
+/// Longest id put into a name to tell it apart (`Name [id]`).
+const MAX_ID_IN_NAME: usize = 64;
 /// Deepest parent chain followed; deeper (or cyclic) chains start at the root.
 const MAX_DEPTH: usize = 64;
 
@@ -69,9 +71,8 @@ pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorRep
         );
     }
 
-    // Pass one: paths from parent links and titles.
-    let nodes = store.mirror_nodes(source)?;
-    let paths = compute_paths(&nodes);
+    // Pass one: every file's path, from parent links and titles.
+    let files = plan(&store.mirror_nodes(source)?);
 
     // Pass two: contents, streamed.
     let blob_dir = store.blob_dir();
@@ -80,73 +81,49 @@ pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorRep
         source: source.to_string(),
         entries: BTreeMap::new(),
     };
-    for node in &nodes {
-        let key = format!("{}/{}", node.stream, node.id);
-        let base = &paths[&key];
-        let mut files: Vec<(String, PathBuf, FileSource)> = Vec::new();
-        let content_empty = node.content_size == 0;
-        match (content_empty, node.blobs.as_slice()) {
-            // A record that is its blob (an attachment): the blob, named by its title.
-            (true, [only]) => {
-                files.push((key.clone(), base.clone(), FileSource::Blob(only.clone())))
+    for MirrorFile {
+        key: entry_key,
+        path: relative,
+        from,
+    } in files
+    {
+        let hash = from.hash().to_string();
+        let path = relative.to_string_lossy().into_owned();
+        let target = out.join(&relative);
+        match old.entries.get(&entry_key) {
+            Some(previous) if previous.path == path && previous.hash == hash && target.exists() => {
+                report.unchanged += 1;
+            }
+            Some(previous)
+                if previous.hash == hash
+                    && previous.path != path
+                    && out.join(&previous.path).exists() =>
+            {
+                ensure_parent(&target)?;
+                std::fs::rename(out.join(&previous.path), &target)?;
+                report.moved += 1;
             }
             _ => {
-                if !content_empty {
-                    let file = with_extension(base, extension(&node.content_type));
-                    files.push((
-                        key.clone(),
-                        file,
-                        FileSource::Content(node.content_hash.clone().unwrap_or_default()),
-                    ));
-                }
-                for blob in &node.blobs {
-                    let file = base.join(sanitize(&blob.name, &blob.hash));
-                    files.push((
-                        format!("{key}#{}", blob.name),
-                        file,
-                        FileSource::Blob(blob.clone()),
-                    ));
-                }
-            }
-        }
-        for (entry_key, relative, from) in files {
-            let hash = from.hash().to_string();
-            let path = relative.to_string_lossy().into_owned();
-            let target = out.join(&relative);
-            match old.entries.get(&entry_key) {
-                Some(previous)
-                    if previous.path == path && previous.hash == hash && target.exists() =>
-                {
-                    report.unchanged += 1;
-                }
-                Some(previous)
-                    if previous.hash == hash
-                        && previous.path != path
-                        && out.join(&previous.path).exists() =>
-                {
-                    ensure_parent(&target)?;
-                    std::fs::rename(out.join(&previous.path), &target)?;
-                    report.moved += 1;
-                }
-                _ => {
-                    let bytes = match &from {
-                        FileSource::Content(_) => {
-                            store.record_content(source, &node.stream, &node.id)?
-                        }
-                        FileSource::Blob(blob) => std::fs::read(blob_dir.join(&blob.path))
-                            .with_context(|| {
-                                format!("blob {} of {key} is missing from the store", blob.hash)
-                            })?,
-                    };
-                    write_atomically(&target, &bytes)?;
-                    if let Some(previous) = old.entries.get(&entry_key).filter(|p| p.path != path) {
-                        remove_file(&out.join(&previous.path));
+                let bytes = match &from {
+                    FileSource::Content { stream, id, .. } => {
+                        store.record_content(source, stream, id)?
                     }
-                    report.written += 1;
+                    FileSource::Blob(blob) => std::fs::read(blob_dir.join(&blob.path))
+                        .with_context(|| {
+                            format!(
+                                "blob {} of {entry_key} is missing from the store",
+                                blob.hash
+                            )
+                        })?,
+                };
+                write_atomically(&target, &bytes)?;
+                if let Some(previous) = old.entries.get(&entry_key).filter(|p| p.path != path) {
+                    remove_file(&out.join(&previous.path));
                 }
+                report.written += 1;
             }
-            new.entries.insert(entry_key, Entry { path, hash });
         }
+        new.entries.insert(entry_key, Entry { path, hash });
     }
     // What the old manifest had and the new one does not: deleted remotely.
     let kept: HashSet<&str> = new.entries.values().map(|e| e.path.as_str()).collect();
@@ -161,19 +138,132 @@ pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorRep
     Ok(report)
 }
 
+/// One file of the mirror.
+#[derive(Debug)]
+pub struct MirrorFile {
+    /// The manifest key: `stream/id`, or `stream/id#blob` for blobs of records with content.
+    pub key: String,
+    /// Where the file goes, relative to the mirror root.
+    pub path: PathBuf,
+    pub from: FileSource,
+}
+
 /// Where a mirror file's bytes come from.
-enum FileSource {
-    Content(String),
-    Blob(crate::store::reports::MirrorBlob),
+#[derive(Debug)]
+pub enum FileSource {
+    /// A record's content.
+    Content {
+        stream: String,
+        id: String,
+        hash: String,
+    },
+    Blob(MirrorBlob),
 }
 
 impl FileSource {
     fn hash(&self) -> &str {
         match self {
-            FileSource::Content(hash) => hash,
+            FileSource::Content { hash, .. } => hash,
             FileSource::Blob(blob) => &blob.hash,
         }
     }
+}
+
+/// Every file of the mirror of these records. A record that is only a blob
+/// (an attachment) is that blob, named by its title, unless other records
+/// hang below it; otherwise its content is `Name.ext` and its blobs go into
+/// the directory `Name/`. No two files share a path (on a case-insensitive
+/// file system too) and no file takes a directory's path: where they would,
+/// the later file gets its record's id, `Name [id].ext`.
+pub fn plan(nodes: &[MirrorNode]) -> Vec<MirrorFile> {
+    let paths = compute_paths(nodes);
+    let parents_needed: HashSet<String> =
+        paths.values().flat_map(|p| proper_ancestors(p)).collect();
+    let mut files = Vec::with_capacity(nodes.len());
+    let mut ids = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let key = format!("{}/{}", node.stream, node.id);
+        let base = &paths[&key];
+        let content_empty = node.content_size == 0;
+        let is_directory = parents_needed.contains(&folded(base));
+        match (content_empty, node.blobs.as_slice()) {
+            (true, [only]) if !is_directory => files.push(MirrorFile {
+                path: base.clone(),
+                from: FileSource::Blob(only.clone()),
+                key,
+            }),
+            _ => {
+                if !content_empty {
+                    files.push(MirrorFile {
+                        key: key.clone(),
+                        path: with_extension(base, extension(&node.content_type)),
+                        from: FileSource::Content {
+                            stream: node.stream.clone(),
+                            id: node.id.clone(),
+                            hash: node.content_hash.clone().unwrap_or_default(),
+                        },
+                    });
+                    ids.push(node.id.as_str());
+                }
+                for blob in &node.blobs {
+                    files.push(MirrorFile {
+                        key: format!("{key}#{}", blob.name),
+                        path: base.join(sanitize(&blob.name, &blob.hash)),
+                        from: FileSource::Blob(blob.clone()),
+                    });
+                    ids.push(node.id.as_str());
+                }
+                continue;
+            }
+        }
+        ids.push(node.id.as_str());
+    }
+    settle_collisions(&mut files, &ids);
+    files
+}
+
+/// Renames files that meet another file or a directory: the record's id
+/// first, then the id and a counter.
+fn settle_collisions(files: &mut [MirrorFile], ids: &[&str]) {
+    let directories: HashSet<String> = files
+        .iter()
+        .flat_map(|file| proper_ancestors(&file.path))
+        .collect();
+    let mut taken = HashSet::with_capacity(files.len());
+    for (file, id) in files.iter_mut().zip(ids) {
+        let original = file.path.clone();
+        let name = original
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut attempt = 1;
+        loop {
+            let folded_path = folded(&file.path);
+            if !directories.contains(&folded_path) && taken.insert(folded_path) {
+                break;
+            }
+            let suffix = if attempt == 1 {
+                id.to_string()
+            } else {
+                format!("{id}-{attempt}")
+            };
+            file.path = original.with_file_name(disambiguate(&name, &suffix));
+            attempt += 1;
+        }
+    }
+}
+
+/// A path as a case-insensitive file system compares it.
+fn folded(path: &Path) -> String {
+    path.to_string_lossy().to_lowercase()
+}
+
+/// `a`, `a/b` for `a/b/c`, folded.
+fn proper_ancestors(path: &Path) -> impl Iterator<Item = String> + '_ {
+    path.ancestors()
+        .skip(1)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(folded)
 }
 
 /// Every record's path (without extension), relative to the mirror root.
@@ -293,7 +383,9 @@ fn sanitize_fallback(id: &str) -> String {
 
 /// `Name [id]`, keeping an extension in place (`photo [att1].png`).
 fn disambiguate(name: &str, id: &str) -> String {
-    let id = sanitize_fallback(id);
+    let mut id = sanitize_fallback(id);
+    // Ids may be long; the name must stay under 255 bytes.
+    id.truncate(MAX_ID_IN_NAME);
     match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 && !ext.contains(' ') => {
             format!("{stem} [{id}].{ext}")

@@ -12,52 +12,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{
-    assert_success, events_of, export, json_lines, kill9, plugin_path, sigint, str_field, toml_str,
-    u64_field, wait_exit, wait_while_running, FakeServer, Synchost, Workspace,
+    assert_success, events_of, export, items_config, json_lines, kill9, plugin_path, pull_items,
+    sigint, stored, u64_field, wait_exit, wait_while_running, FakeServer, Synchost, Workspace,
+    TOKEN_VAR,
 };
 
-/// The environment variable that holds the fake's token in these tests.
-const TOKEN_VAR: &str = "SYNCHOST_E2E_ITEMS_TOKEN";
 /// Generous limit for "the run gets somewhere" on a loaded machine.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// Writes a `synchost.toml` with one source, `items`: the example plugin
-/// reading `fake`. `tables` is appended as is (e.g. a `[sources.items.retry]`).
-fn items_config(ws: &Workspace, fake: &FakeServer, tables: &str) {
-    let plugin = plugin_path("example-items");
-    ws.write_config(&format!(
-        "[sources.items]\nplugin = {}\n\n[sources.items.settings]\nbase_url = {}\n\n{tables}",
-        toml_str(&plugin.display().to_string()),
-        toml_str(fake.url()),
-    ));
-}
-
-/// What an export holds: live records as sorted `(id, version)` and the ids
-/// marked deleted. Panics if an id appears twice.
-struct Stored {
-    live: Vec<(String, String)>,
-    deleted: BTreeSet<String>,
-}
-
-fn stored(records: &[Value]) -> Stored {
-    let mut seen = BTreeSet::new();
-    let mut live = Vec::new();
-    let mut deleted = BTreeSet::new();
-    for r in records {
-        let id = str_field(r, "id").to_owned();
-        assert!(seen.insert(id.clone()), "record {id} is stored twice");
-        assert_eq!(str_field(r, "stream"), "items", "unexpected stream in {r}");
-        match r["deleted"].as_bool() {
-            Some(true) => {
-                deleted.insert(id);
-            }
-            Some(false) => live.push((id, str_field(r, "version").to_owned())),
-            None => panic!("record without a boolean `deleted`: {r}"),
-        }
-    }
-    live.sort();
-    Stored { live, deleted }
-}
 
 /// The fake's counters as `(requests, list_requests, item_requests)`.
 fn counters(fake: &FakeServer) -> (u64, u64, u64) {
@@ -91,15 +52,6 @@ fn stream_started(events: &[Value]) -> &Value {
     let started = events_of(events, "stream_started");
     assert_eq!(started.len(), 1, "one stream, one start: {events:?}");
     started[0]
-}
-
-/// `synchost pull items --json <extra...>` with the config of [`items_config`];
-/// panics unless it succeeds, returns the parsed events.
-#[track_caller]
-fn pull_items(ws: &Workspace, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["pull", "items", "--json"];
-    args.extend_from_slice(extra);
-    json_lines(&assert_success(&Synchost::run(ws, &args)))
 }
 
 /// A first pull stores every item exactly once, with its version, title and

@@ -1,9 +1,10 @@
-//! `cargo xtask build | test | demo | bench`: the project's own commands.
+//! `cargo xtask build | test | demo | bench | torture | fuzz`: the project's own commands.
 //!
 //! Everything builds in the release profile, so wasmtime is compiled once and
 //! the same binaries serve tests, the demo and benchmarks.
 
 mod bench;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,6 +30,7 @@ fn main() -> Result<()> {
         "demo" => demo(),
         "bench" => bench::run(rest),
         "torture" => torture(rest),
+        "fuzz" => fuzz::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -37,7 +39,8 @@ fn main() -> Result<()> {
                  test    build everything, then run every test (extra args go to cargo test)\n  \
                  demo    start the fake with 10,000 items, pull them with live progress, show status\n  \
                  bench   measure pulls, resume and plugin start; prints a table\n  \
-                 torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S)"
+                 torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S)\n  \
+                 fuzz    run the fuzz targets in fuzz/ for a budget each (--seconds N, default 60; [TARGET...])"
             );
             if command == "help" {
                 Ok(())
@@ -137,6 +140,8 @@ fn test(extra: &[String]) -> Result<()> {
                 "synchost-sdk",
                 "-p",
                 "confluence",
+                "-p",
+                "synchost-fuzz",
                 "-p",
                 "synchost-tests",
             ])

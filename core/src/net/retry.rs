@@ -125,15 +125,20 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// (Atlassian, e.g. `2026-01-01T12:00Z`).
 pub fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    let at = if let Ok(epoch) = value.parse::<u64>() {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(epoch)
-    } else {
-        let parsed = chrono::DateTime::parse_from_rfc3339(value)
+    let epoch = match value.parse::<u64>() {
+        Ok(epoch) => epoch,
+        Err(_) => chrono::DateTime::parse_from_rfc3339(value)
             .or_else(|_| chrono::DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M%#z"))
-            .ok()?;
-        SystemTime::UNIX_EPOCH + Duration::from_secs(parsed.timestamp().max(0) as u64)
+            .ok()?
+            .timestamp()
+            .max(0) as u64,
     };
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    // A reset beyond what the clock can represent is simply far away.
+    let wait = match SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(epoch)) {
+        Some(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
+        None => Duration::MAX,
+    };
+    Some(wait)
 }
 
 #[cfg(test)]
@@ -181,6 +186,11 @@ mod tests {
         assert_eq!(
             parse_reset("2026-01-01T12:00:30+00:00", now),
             Some(Duration::from_secs(30))
+        );
+        // Found by the rate_limit_headers fuzz target: this used to panic.
+        assert_eq!(
+            parse_reset("18446744073709551615", now),
+            Some(Duration::MAX)
         );
     }
 

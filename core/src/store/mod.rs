@@ -69,16 +69,20 @@ impl Store {
                 path.display()
             ))
         };
+        let refused = |e: anyhow::Error| match e.downcast::<schema::NewerSchema>() {
+            Ok(newer) => failed(format!("the store {}: {newer}", path.display())),
+            Err(e) => corrupt(&format!("{e:#}")),
+        };
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| corrupt(&e))?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Migrations are transactions: a store they refuse or fail on is left
+        // exactly as it was. Only then the journal mode changes.
+        schema::migrate(&mut conn).map_err(refused)?;
+        schema::verify(&conn).map_err(refused)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| corrupt(&e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut conn).map_err(|e| match e.downcast::<schema::NewerSchema>() {
-            Ok(newer) => failed(format!("the store {}: {newer}", path.display())),
-            Err(e) => corrupt(&format!("{e:#}")),
-        })?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -87,6 +91,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The schema version of the open store (its `user_version`).
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
 
     /// The directory where content-addressed blobs live, beside the database.

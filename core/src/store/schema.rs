@@ -165,12 +165,56 @@ pub fn current_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-/// Applies the missing migrations, each in its own transaction.
-pub fn migrate(conn: &mut Connection) -> Result<()> {
+/// The store's schema version, refusing one this binary cannot migrate:
+/// newer than it knows ([`NewerSchema`]) or negative (no synchost writes
+/// that).
+fn applied_version(conn: &Connection) -> Result<i64> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if applied > current_version() {
         return Err(NewerSchema { found: applied }.into());
     }
+    if applied < 0 {
+        anyhow::bail!("it has schema version {applied}, which no synchost writes");
+    }
+    Ok(applied)
+}
+
+/// Checks that every table of the current schema exists with every column,
+/// by comparison with a freshly migrated in-memory database: a store changed
+/// by hand or by another tool is refused at open, not halfway through a run.
+pub fn verify(conn: &Connection) -> Result<()> {
+    let mut reference = Connection::open_in_memory()?;
+    migrate(&mut reference)?;
+    let mut tables = reference.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let tables = tables
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for table in tables {
+        let expected = columns(&reference, &table)?;
+        let found = columns(conn, &table)?;
+        if found.is_empty() {
+            anyhow::bail!("table `{table}` is missing");
+        }
+        if let Some(column) = expected.iter().find(|c| !found.contains(c)) {
+            anyhow::bail!("table `{table}` has no column `{column}`");
+        }
+    }
+    Ok(())
+}
+
+fn columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut statement = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let names = statement
+        .query_map([table], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names)
+}
+
+/// Applies the missing migrations, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied = applied_version(conn)?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         let version = index as i64 + 1;
         let tx = conn.transaction()?;
@@ -201,5 +245,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("newer"));
+        conn.pragma_update(None, "user_version", -1).unwrap();
+        assert!(migrate(&mut conn)
+            .unwrap_err()
+            .to_string()
+            .contains("no synchost writes"));
+    }
+
+    #[test]
+    fn verify_refuses_missing_tables_and_columns() {
+        let migrated = || {
+            let mut conn = Connection::open_in_memory().unwrap();
+            migrate(&mut conn).unwrap();
+            verify(&conn).unwrap();
+            conn
+        };
+        let conn = migrated();
+        conn.execute_batch("ALTER TABLE records DROP COLUMN title")
+            .unwrap();
+        assert!(verify(&conn).unwrap_err().to_string().contains("`title`"));
+        let conn = migrated();
+        conn.execute_batch("DROP TABLE streams").unwrap();
+        assert!(verify(&conn)
+            .unwrap_err()
+            .to_string()
+            .contains("`streams` is missing"));
     }
 }

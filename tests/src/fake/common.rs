@@ -43,6 +43,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{json, Map, Value};
 
+use super::broken::{break_response, BodyFault};
+
 /// Every path under this prefix is control API: never counted, faulted or
 /// authenticated.
 pub const CONTROL_PREFIX: &str = "/_control/";
@@ -110,6 +112,7 @@ impl CommonArgs {
             fail_rate: self.fail_rate,
             rate_limit: self.rate_limit,
             token: self.token.as_deref().map(Arc::from),
+            ..Faults::default()
         }
     }
 }
@@ -122,11 +125,30 @@ pub struct Faults {
     pub fail_rate: f64,
     pub rate_limit: Option<f64>,
     pub token: Option<Arc<str>>,
+    /// Every N-th passing response broken (see [`crate::fake::broken`]).
+    pub body_fault: Option<BodyFault>,
+    /// Credentials that expire mid-run: after `after` more authorized
+    /// requests, the token in force becomes `to`.
+    pub rotate_token: Option<TokenRotation>,
+}
+
+/// `{"rotate_token": {"after": N, "to": "NEW"}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRotation {
+    pub after: u64,
+    pub to: Arc<str>,
 }
 
 impl Faults {
     /// The `/_control/faults` keys handled here.
-    const KEYS: [&'static str; 4] = ["latency_ms", "fail_rate", "rate_limit", "token"];
+    const KEYS: [&'static str; 6] = [
+        "latency_ms",
+        "fail_rate",
+        "rate_limit",
+        "token",
+        "body_fault",
+        "rotate_token",
+    ];
 
     fn to_json(&self) -> Value {
         json!({
@@ -134,6 +156,8 @@ impl Faults {
             "fail_rate": self.fail_rate,
             "rate_limit": self.rate_limit,
             "token": self.token.as_deref(),
+            "body_fault": self.body_fault.map(BodyFault::to_json),
+            "rotate_token": self.rotate_token.as_ref().map(|r| json!({"after": r.after, "to": &*r.to})),
         })
     }
 
@@ -173,8 +197,29 @@ impl Faults {
                         _ => return Err("token must be a string or null".to_owned()),
                     };
                 }
+                "body_fault" => next.body_fault = BodyFault::from_json(value)?,
+                "rotate_token" => {
+                    // `after: 0` rotates at once.
+                    next.rotate_token = match value {
+                        Value::Null => None,
+                        v => Some(TokenRotation {
+                            after: v
+                                .get("after")
+                                .and_then(Value::as_u64)
+                                .ok_or("rotate_token.after must be a non-negative integer")?,
+                            to: v
+                                .get("to")
+                                .and_then(Value::as_str)
+                                .map(Arc::from)
+                                .ok_or("rotate_token.to must be a string")?,
+                        }),
+                    };
+                }
                 other => return Err(format!("unknown field {other:?}")),
             }
+        }
+        if let Some(rotation) = next.rotate_token.take_if(|r| r.after == 0) {
+            next.token = Some(rotation.to);
         }
         *self = next;
         Ok(())
@@ -353,6 +398,8 @@ pub type Classifier = fn(&Method, &str) -> Option<&'static str>;
 struct FaultCell {
     faults: Faults,
     bucket: Option<TokenBucket>,
+    /// Requests passed since `body_fault` was set, to break every N-th.
+    passed: u64,
 }
 
 /// Fake-specific keys of `POST /_control/faults` (e.g. the Confluence fake's
@@ -440,7 +487,11 @@ impl Common {
         Arc::new(Common {
             stats: Stats::new(counters),
             requests: RequestLog::default(),
-            faults: Mutex::new(FaultCell { faults, bucket }),
+            faults: Mutex::new(FaultCell {
+                faults,
+                bucket,
+                passed: 0,
+            }),
             classify,
             flavor,
         })
@@ -486,6 +537,9 @@ impl Common {
             cell.bucket = faults
                 .rate_limit
                 .map(|r| TokenBucket::new(r, Instant::now()));
+        }
+        if body.get("body_fault").is_some() {
+            cell.passed = 0;
         }
         cell.faults = faults;
         drop(cell);
@@ -633,10 +687,22 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         req.uri().query().unwrap_or_default().to_owned(),
     );
 
-    let (gate, latency_ms, fail_rate) = {
+    let (gate, latency_ms, fail_rate, broken) = {
         let mut cell = common.cell();
-        let FaultCell { faults, bucket } = &mut *cell;
-        let gate = if !common.authorized(req.headers(), faults) {
+        let FaultCell {
+            faults,
+            bucket,
+            passed,
+        } = &mut *cell;
+        let authorized = common.authorized(req.headers(), faults);
+        if let (true, Some(rotation)) = (authorized, &mut faults.rotate_token) {
+            rotation.after -= 1;
+            if rotation.after == 0 {
+                faults.token = Some(rotation.to.clone());
+                faults.rotate_token = None;
+            }
+        }
+        let gate = if !authorized {
             Gate::Unauthorized
         } else if let Some(bucket) = bucket {
             let limit = fmt_rate(bucket.rate());
@@ -656,7 +722,14 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         } else {
             Gate::Pass { limit: None }
         };
-        (gate, faults.latency_ms, faults.fail_rate)
+        let broken = match (&gate, faults.body_fault) {
+            (Gate::Pass { .. }, Some(fault)) => {
+                *passed += 1;
+                (*passed % fault.every == 0).then_some(fault.kind)
+            }
+            _ => None,
+        };
+        (gate, faults.latency_ms, faults.fail_rate, broken)
     };
 
     if latency_ms > 0 {
@@ -699,6 +772,9 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                 Some(status) => (flavor.injected_failure)(req.uri().path(), status),
                 None => next.run(req).await,
             };
+            if let Some(kind) = broken.filter(|_| resp.status().is_success()) {
+                resp = break_response(kind, resp).await;
+            }
             if let Some((limit, remaining, near)) = limit {
                 let h = resp.headers_mut();
                 h.insert(X_RATELIMIT_LIMIT.clone(), header_value(&limit));

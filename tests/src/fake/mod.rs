@@ -1,10 +1,12 @@
 //! The fake remote APIs served by `synchost-fake`.
 //!
 //! [`common`] holds what every fake shares (listening, stats, fault injection,
-//! bearer or basic auth, the generic control endpoints) and [`words`] the
+//! bearer or basic auth, the generic control endpoints), [`broken`] the broken
+//! responses it can inject, and [`words`] the
 //! deterministic text; each API lives in its own
 //! module and only adds its dataset and routes.
 
+pub mod broken;
 pub mod common;
 pub mod confluence;
 pub mod items;

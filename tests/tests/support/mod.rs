@@ -18,6 +18,7 @@
 // Not every test file uses every helper.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{BufRead as _, BufReader, Read};
@@ -824,4 +825,55 @@ pub fn toml_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+// ---- The items source: the example plugin against `synchost-fake items` ----
+
+/// The environment variable that holds the fake's token in these tests.
+pub const TOKEN_VAR: &str = "SYNCHOST_E2E_ITEMS_TOKEN";
+/// Writes a `synchost.toml` with one source, `items`: the example plugin
+/// reading `fake`. `tables` is appended as is (e.g. a `[sources.items.retry]`).
+pub fn items_config(ws: &Workspace, fake: &FakeServer, tables: &str) {
+    let plugin = plugin_path("example-items");
+    ws.write_config(&format!(
+        "[sources.items]\nplugin = {}\n\n[sources.items.settings]\nbase_url = {}\n\n{tables}",
+        toml_str(&plugin.display().to_string()),
+        toml_str(fake.url()),
+    ));
+}
+
+/// What an export holds: live records as sorted `(id, version)` and the ids
+/// marked deleted. Panics if an id appears twice.
+pub struct Stored {
+    pub live: Vec<(String, String)>,
+    pub deleted: BTreeSet<String>,
+}
+
+pub fn stored(records: &[Value]) -> Stored {
+    let mut seen = BTreeSet::new();
+    let mut live = Vec::new();
+    let mut deleted = BTreeSet::new();
+    for r in records {
+        let id = str_field(r, "id").to_owned();
+        assert!(seen.insert(id.clone()), "record {id} is stored twice");
+        assert_eq!(str_field(r, "stream"), "items", "unexpected stream in {r}");
+        match r["deleted"].as_bool() {
+            Some(true) => {
+                deleted.insert(id);
+            }
+            Some(false) => live.push((id, str_field(r, "version").to_owned())),
+            None => panic!("record without a boolean `deleted`: {r}"),
+        }
+    }
+    live.sort();
+    Stored { live, deleted }
+}
+
+/// `synchost pull items --json <extra...>` with the config of [`items_config`];
+/// panics unless it succeeds, returns the parsed events.
+#[track_caller]
+pub fn pull_items(ws: &Workspace, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["pull", "items", "--json"];
+    args.extend_from_slice(extra);
+    json_lines(&assert_success(&Synchost::run(ws, &args)))
 }

@@ -1,0 +1,417 @@
+//! The properties synchost's fuzz targets check, one function per target.
+//!
+//! Each takes the fuzzer's raw bytes and panics when a property breaks. The
+//! binaries in `fuzz_targets/` hand them to libFuzzer (`cargo xtask fuzz`);
+//! `tests/regressions.rs` replays every saved input in `regressions/` on
+//! stable, so a bug found once stays fixed.
+
+use std::collections::HashSet;
+use std::path::Component;
+use std::time::{Duration, SystemTime};
+
+use arbitrary::{Arbitrary, Unstructured};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::StatusCode;
+use synchost_core::checks::{self, ListingGuard, MAX_CURSOR_BYTES, MAX_EMPTY_PAGES, MAX_ID_BYTES};
+use synchost_core::config::{self, Config, Overrides, MAX_PAGE_SIZE};
+use synchost_core::mirror::{self, MirrorFile};
+use synchost_core::net::retry::{parse_reset, parse_retry_after, rate_limit_wait};
+use synchost_core::net::{HostPolicy, RetryPolicy};
+use synchost_core::store::reports::{MirrorBlob, MirrorNode};
+
+/// The targets, by name, for the regression tests and `cargo xtask fuzz`.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("rate_limit_headers", rate_limit_headers),
+    ("config_file", config_file),
+    ("plugin_values", plugin_values),
+    ("mirror_paths", mirror_paths),
+    ("store_migration", store_migration),
+];
+
+#[derive(Debug, Arbitrary)]
+struct RateLimitResponse<'a> {
+    status: u16,
+    retry_after: Option<&'a [u8]>,
+    remaining: Option<&'a [u8]>,
+    reset: Option<&'a [u8]>,
+    now_secs: u32,
+    max_wait_secs: u16,
+}
+
+/// `Retry-After`, `x-ratelimit-remaining` and `x-ratelimit-reset` as a remote
+/// may send them: never a panic, a 429 is always a rate limit, and every
+/// wait the host would honour is clamped to the policy's maximum.
+pub fn rate_limit_headers(data: &[u8]) {
+    let Ok(response) = RateLimitResponse::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let Ok(status) = StatusCode::from_u16(response.status) else {
+        return;
+    };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(response.now_secs));
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("retry-after", response.retry_after),
+        ("x-ratelimit-remaining", response.remaining),
+        ("x-ratelimit-reset", response.reset),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v).ok()) {
+            if let Ok(text) = value.to_str() {
+                // The parsers alone must not panic either.
+                let _ = parse_retry_after(text, now);
+                let _ = parse_reset(text, now);
+            }
+            headers.insert(name, value);
+        }
+    }
+    let wait = rate_limit_wait(status, &headers, now);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        assert!(wait.is_some(), "a 429 is always a rate limit");
+    }
+    if let Some(wait) = wait {
+        let policy = RetryPolicy {
+            max_wait: Duration::from_secs(u64::from(response.max_wait_secs)),
+            ..RetryPolicy::default()
+        };
+        let (clamped, was_clamped) = policy.clamp_wait(wait);
+        assert!(clamped <= policy.max_wait);
+        assert_eq!(was_clamped, wait > policy.max_wait);
+    }
+}
+
+/// A `synchost.toml` of any content: parsing and resolving every source
+/// never panics, and a source that resolves is runnable: its page size,
+/// concurrency, rate and limits are in range and its allowlist parses.
+pub fn config_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let file = match config::parse(text) {
+        Ok(file) => file,
+        Err(message) => {
+            assert!(!message.is_empty(), "a parse error says what is wrong");
+            return;
+        }
+    };
+    let config = Config {
+        file,
+        base_dir: ".".into(),
+        path: None,
+    };
+    for name in config.source_names() {
+        let Ok(source) = config.source(&name, &Overrides::default()) else {
+            continue;
+        };
+        assert!((1..=MAX_PAGE_SIZE).contains(&source.page_size));
+        assert!(source.concurrency >= 1);
+        if let Some(rps) = source.requests_per_second {
+            assert!(rps.is_finite() && rps > 0.0, "requests_per_second {rps}");
+        }
+        let limits = &source.limits;
+        assert!(limits.memory_bytes >= 1 << 20, "{limits:?}");
+        assert!(limits.max_response_bytes >= 1 << 20, "{limits:?}");
+        for limit in [
+            limits.cpu_per_call,
+            limits.call_timeout,
+            limits.request_timeout,
+            limits.run_timeout,
+        ] {
+            assert!(limit > Duration::ZERO, "{limits:?}");
+            // A deadline this far away can still be computed.
+            assert!(std::time::Instant::now().checked_add(limit).is_some());
+        }
+        assert!(limits.max_requests_per_run >= 1);
+        assert!(source.retry.base_delay <= source.retry.max_delay);
+        HostPolicy::new(&source.allowed_hosts).unwrap_or_else(|err| {
+            panic!(
+                "{:?} resolved but its allowlist does not parse: {err}",
+                source.allowed_hosts
+            )
+        });
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+struct PluginOutput<'a> {
+    manifest_name: &'a str,
+    manifest_version: &'a str,
+    max_page_size: u32,
+    streams: Vec<&'a str>,
+    limit: u8,
+    resumed_from: Option<&'a str>,
+    pages: Vec<Page<'a>>,
+    allowed_hosts: Vec<&'a str>,
+    urls: Vec<&'a str>,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Page<'a> {
+    records: Vec<(&'a str, &'a str, &'a str)>,
+    deleted: Vec<String>,
+    next_cursor: Option<&'a str>,
+    /// A cursor this long, to reach the cap without huge inputs.
+    long_cursor: Option<u32>,
+}
+
+/// What a hostile plugin can return: a manifest, pages of records and
+/// cursors, and URLs to request. The checks never panic; an accepted listing
+/// never repeats a cursor, never exceeds the page limit, ids and cursors stay
+/// bounded, stalls end after [`MAX_EMPTY_PAGES`]; an accepted record has JSON
+/// metadata; an allowed URL is http(s) without user info, to an allowed host.
+pub fn plugin_values(data: &[u8]) {
+    let Ok(output) = PluginOutput::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
+    if checks::manifest(
+        output.manifest_name,
+        output.manifest_version,
+        output.max_page_size,
+        output.streams.iter().copied(),
+    )
+    .is_ok()
+    {
+        assert!(!output.manifest_name.trim().is_empty() && output.max_page_size > 0);
+        let distinct: HashSet<&str> = output.streams.iter().copied().collect();
+        assert!(!distinct.is_empty() && distinct.len() == output.streams.len());
+    }
+
+    let limit = u32::from(output.limit);
+    let mut guard = ListingGuard::new(limit, output.resumed_from);
+    let mut accepted_cursors: HashSet<String> =
+        output.resumed_from.map(String::from).into_iter().collect();
+    let mut empty_run = 0;
+    for page in &output.pages {
+        let long;
+        let next = match page.long_cursor {
+            Some(len) => {
+                long = "c".repeat(len as usize % (2 * MAX_CURSOR_BYTES));
+                Some(long.as_str())
+            }
+            None => page.next_cursor,
+        };
+        if guard
+            .check_page(page.records.len(), &page.deleted, next)
+            .is_err()
+        {
+            break; // The listing ends here.
+        }
+        assert!(page.records.len() <= limit as usize);
+        assert!(page
+            .deleted
+            .iter()
+            .all(|id| (1..=MAX_ID_BYTES).contains(&id.len())));
+        if let Some(next) = next {
+            assert!(next.len() <= MAX_CURSOR_BYTES);
+            assert!(accepted_cursors.insert(next.to_string()), "cursor repeated");
+            empty_run = if page.records.is_empty() && page.deleted.is_empty() {
+                empty_run + 1
+            } else {
+                0
+            };
+            assert!(empty_run <= MAX_EMPTY_PAGES);
+        }
+        for &(id, version, metadata) in &page.records {
+            if checks::record(id, version, metadata).is_ok() {
+                assert!((1..=MAX_ID_BYTES).contains(&id.len()) && !version.is_empty());
+                assert!(
+                    metadata.is_empty()
+                        || serde_json::from_str::<serde_json::Value>(metadata).is_ok()
+                );
+            }
+        }
+    }
+
+    let entries: Vec<String> = output.allowed_hosts.iter().map(|h| h.to_string()).collect();
+    let Ok(policy) = HostPolicy::new(&entries) else {
+        return;
+    };
+    for url in &output.urls {
+        if let Ok(parsed) = policy.check(url) {
+            assert!(matches!(parsed.scheme(), "http" | "https"), "{url}");
+            assert!(parsed.username().is_empty() && parsed.password().is_none());
+            assert!(parsed.host().is_some());
+            assert!(!entries.is_empty(), "an empty allowlist allows nothing");
+        }
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+struct TreeNode<'a> {
+    stream: u8,
+    id: &'a str,
+    parent: Option<u8>,
+    title: Option<&'a str>,
+    content_type: &'a str,
+    has_content: bool,
+    blobs: Vec<&'a str>,
+}
+
+/// Record titles, ids, parents and blob names chosen by a plugin become
+/// paths in the user's mirror directory. Every planned file stays inside
+/// the mirror (only plain components, none empty, `.`, `..` or over 255
+/// bytes, none with a separator or reserved character), and no two files
+/// share a path, even on a case-insensitive file system, nor does a file take
+/// the path of a directory the mirror needs.
+pub fn mirror_paths(data: &[u8]) {
+    let Ok(tree) = Vec::<TreeNode>::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
+    // Ids are unique per stream in the store; the fuzzer may repeat them.
+    let mut keys = HashSet::new();
+    let ids: Vec<&str> = tree.iter().map(|n| n.id).collect();
+    let nodes: Vec<MirrorNode> = tree
+        .iter()
+        .filter(|n| !n.id.is_empty() && keys.insert((n.stream % 3, n.id)))
+        .map(|n| MirrorNode {
+            stream: format!("s{}", n.stream % 3),
+            id: n.id.to_string(),
+            parent_id: n
+                .parent
+                .and_then(|p| ids.get(p as usize % ids.len().max(1)))
+                .map(|p| p.to_string()),
+            title: n.title.map(String::from),
+            content_type: n.content_type.to_string(),
+            content_hash: n.has_content.then(|| "c".repeat(64)),
+            content_size: u64::from(n.has_content),
+            blobs: n
+                .blobs
+                .iter()
+                .enumerate()
+                .map(|(i, name)| MirrorBlob {
+                    name: name.to_string(),
+                    hash: format!("{i:064x}"),
+                    path: String::new(),
+                })
+                .collect(),
+        })
+        .collect();
+
+    let files = mirror::plan(&nodes);
+    let mut file_paths = HashSet::new();
+    let mut dirs = HashSet::new();
+    for MirrorFile { path, key, .. } in &files {
+        let mut prefix = String::new();
+        let components: Vec<_> = path.components().collect();
+        assert!(!components.is_empty(), "{key}: empty path");
+        for (index, component) in components.iter().enumerate() {
+            let Component::Normal(name) = component else {
+                panic!("{key}: {path:?} leaves the mirror");
+            };
+            let name = name.to_str().expect("names come from strings");
+            assert!(
+                !name.is_empty() && name != "." && name != ".." && name.len() <= 255,
+                "{key}: bad name {name:?}"
+            );
+            assert!(
+                !name.contains(['/', '\\', ':', '*', '?', '"', '<', '>', '|', '\0'])
+                    && !name.ends_with(['.', ' ']),
+                "{key}: unsafe name {name:?}"
+            );
+            prefix.push('/');
+            prefix.push_str(&name.to_lowercase());
+            if index + 1 < components.len() {
+                dirs.insert(prefix.clone());
+            }
+        }
+        assert!(
+            file_paths.insert(prefix.clone()),
+            "{key}: {path:?} is taken twice"
+        );
+    }
+    if let Some(clash) = file_paths.intersection(&dirs).next() {
+        panic!("{clash} is both a file and a directory");
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+enum StoreChange {
+    UserVersion(i32),
+    Sql(u8),
+    Byte { offset: u16, value: u8 },
+}
+
+/// Statements that leave a store in states a crash, an old or foreign tool,
+/// or a hand edit could.
+const DAMAGE: &[&str] = &[
+    "DROP TABLE records",
+    "DROP TABLE streams",
+    "CREATE TABLE IF NOT EXISTS records (x)",
+    "CREATE TABLE IF NOT EXISTS unrelated (a, b)",
+    "ALTER TABLE sources ADD COLUMN extra TEXT",
+    "DELETE FROM sqlite_sequence",
+    "PRAGMA journal_mode = DELETE",
+    "CREATE VIEW IF NOT EXISTS streams AS SELECT 1",
+    "CREATE INDEX IF NOT EXISTS odd ON sources(name)",
+];
+
+/// A store file in any state (a migrated or empty database, changed by
+/// statements, odd `user_version`s and raw byte damage): opening it never
+/// panics; it either opens at the current schema version, or fails with a
+/// message, leaving the file exactly as it was.
+pub fn store_migration(data: &[u8]) {
+    let mut input = Unstructured::new(data);
+    let (Ok(start_migrated), Ok(changes)) = (
+        bool::arbitrary(&mut input),
+        Vec::<StoreChange>::arbitrary(&mut input),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    if start_migrated {
+        drop(synchost_core::store::Store::open(&path).expect("a new store opens"));
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).expect("sqlite opens");
+        for change in &changes {
+            let _ = match change {
+                StoreChange::UserVersion(version) => {
+                    conn.pragma_update(None, "user_version", version)
+                }
+                StoreChange::Sql(index) => conn
+                    .execute_batch(DAMAGE[*index as usize % DAMAGE.len()])
+                    .map(drop),
+                StoreChange::Byte { .. } => Ok(()),
+            };
+        }
+        let _ = conn.pragma_update(None, "journal_mode", "DELETE");
+    }
+    let mut bytes = std::fs::read(&path).expect("store file");
+    for change in &changes {
+        if let StoreChange::Byte { offset, value } = *change {
+            if let Some(byte) = bytes.get_mut(offset as usize) {
+                *byte = value;
+            }
+        }
+    }
+    std::fs::write(&path, &bytes).expect("write store");
+
+    match synchost_core::store::Store::open(&path) {
+        Ok(store) => {
+            let version = store.schema_version().expect("an opened store can be read");
+            assert_eq!(version, synchost_core::store::schema::current_version());
+            // Raw byte damage may surface only when a damaged page is read;
+            // a store damaged by statements alone must be usable or refused.
+            if !changes
+                .iter()
+                .any(|c| matches!(c, StoreChange::Byte { .. }))
+            {
+                store
+                    .checkpoint("fuzz", "items")
+                    .expect("checkpoints can be read");
+                store.mirror_nodes("fuzz").expect("records can be read");
+                store
+                    .failed_items("fuzz", "items")
+                    .expect("work items can be read");
+            }
+        }
+        Err(err) => {
+            assert!(!format!("{err:#}").is_empty());
+            let after = std::fs::read(&path).expect("store file");
+            assert!(
+                after == bytes,
+                "a store that failed to open was changed: {err:#}"
+            );
+        }
+    }
+}
