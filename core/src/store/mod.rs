@@ -62,12 +62,18 @@ impl Store {
     }
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
-        let corrupt = |err: &dyn std::fmt::Display| {
-            failed(format!(
+        let corrupt = |err: &dyn std::fmt::Display| match not_writable(path) {
+            // Never advise moving a healthy store aside because of its disk.
+            Some(why) => failed(format!(
+                "cannot write to the store {} ({why}); synchost needs a writable store: \
+                 check the file system and permissions",
+                path.display()
+            )),
+            None => failed(format!(
                 "the store {} is unreadable or corrupt ({err}); move it aside and pull again, \
                  or restore it from a backup",
                 path.display()
-            ))
+            )),
         };
         let refused = |e: anyhow::Error| match e.downcast::<schema::NewerSchema>() {
             Ok(newer) => failed(format!("the store {}: {newer}", path.display())),
@@ -91,6 +97,26 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Rewords a failed write the user can fix (a full disk, a file system
+    /// turned read-only) so it names the store and says what to do;
+    /// anything else is returned as it is.
+    pub fn explain_write_failure(&self, err: anyhow::Error) -> anyhow::Error {
+        let code = err.chain().find_map(|cause| match cause.downcast_ref() {
+            Some(rusqlite::Error::SqliteFailure(failure, _)) => Some(failure.code),
+            _ => None,
+        });
+        let problem = match code {
+            Some(rusqlite::ErrorCode::DiskFull) => "its disk is full",
+            Some(rusqlite::ErrorCode::ReadOnly) => "it has become read-only",
+            _ => return err,
+        };
+        failed(format!(
+            "cannot write to the store {}: {problem} ({err:#}). Everything committed so far \
+             is kept: make room, then run the same command again to resume",
+            self.path.display()
+        ))
     }
 
     /// The schema version of the open store (its `user_version`).
@@ -125,6 +151,26 @@ impl Store {
             }
         }
     }
+}
+
+/// Why the store (or, for a new one, its directory) cannot be written, if
+/// that is the problem.
+fn not_writable(path: &Path) -> Option<std::io::Error> {
+    let probe = if path.exists() {
+        File::options().write(true).open(path).map(drop)
+    } else {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let probe = dir
+            .unwrap_or(Path::new("."))
+            .join(format!(".synchost-probe-{}", std::process::id()));
+        File::create(&probe).map(|_| drop(std::fs::remove_file(&probe)))
+    };
+    probe.err().filter(|err| {
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+        )
+    })
 }
 
 /// The current time as RFC 3339 (UTC, milliseconds), the store's time format.

@@ -108,6 +108,7 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
                 &json!({"event": "summary", "outcome": "succeeded", "summary": summary}),
             ),
             Err(err) => {
+                let err = store.explain_write_failure(err);
                 let interrupted = kind_of(&err) == ExitKind::Interrupted;
                 if reporter.mode() == ProgressMode::Json {
                     reporter.summary("", &json!({"event": "summary", "source": source.name, "outcome": "failed", "error": format!("{err:#}")}));

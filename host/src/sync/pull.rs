@@ -503,7 +503,8 @@ impl SourcePull<'_> {
                         .clamp_wait(Duration::from_secs(seconds.into()));
                     tokio::time::sleep(wait).await;
                 }
-                Err(types::Error::Transient(why))
+                // A page that did not parse may be a proxy's hiccup: ask again.
+                Err(types::Error::Transient(why) | types::Error::InvalidResponse(why))
                     if transient_failures < self.source.retry.max_retries =>
                 {
                     transient_failures += 1;

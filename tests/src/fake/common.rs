@@ -1019,7 +1019,33 @@ mod tests {
         assert!(f.apply_json(&json!({"fail_rate": 1.5})).is_err());
         assert!(f.apply_json(&json!({"latency_ms": 1, "nope": 1})).is_err());
         assert!(f.apply_json(&json!([1])).is_err());
+        assert!(f
+            .apply_json(&json!({"body_fault": {"kind": "melt", "every": 1}}))
+            .is_err());
+        assert!(f
+            .apply_json(&json!({"body_fault": {"kind": "reset", "every": 0}}))
+            .is_err());
+        assert!(f
+            .apply_json(&json!({"rotate_token": {"after": 3}}))
+            .is_err());
         assert_eq!(f, before, "a rejected update changes nothing");
+
+        f.apply_json(&json!({"body_fault": {"kind": "stall", "every": 4}}))
+            .unwrap();
+        assert_eq!(
+            f.body_fault,
+            Some(BodyFault {
+                kind: crate::fake::broken::BodyFaultKind::Stall,
+                every: 4
+            })
+        );
+        f.apply_json(&json!({"rotate_token": {"after": 2, "to": "u"}}))
+            .unwrap();
+        assert_eq!(f.token.as_deref(), Some("t"), "rotation waits");
+        f.apply_json(&json!({"rotate_token": {"after": 0, "to": "v"}}))
+            .unwrap();
+        assert_eq!(f.token.as_deref(), Some("v"), "after 0 rotates at once");
+        assert_eq!(f.rotate_token, None);
     }
 
     #[test]
