@@ -242,12 +242,7 @@ fn settle_collisions(files: &mut [MirrorFile], ids: &[&str]) {
             if !directories.contains(&folded_path) && taken.insert(folded_path) {
                 break;
             }
-            let suffix = if attempt == 1 {
-                id.to_string()
-            } else {
-                format!("{id}-{attempt}")
-            };
-            file.path = original.with_file_name(disambiguate(&name, &suffix));
+            file.path = original.with_file_name(disambiguate(&name, id, attempt));
             attempt += 1;
         }
     }
@@ -301,7 +296,7 @@ fn compute_paths(nodes: &[MirrorNode]) -> HashMap<String, PathBuf> {
     let mut unique = names.clone();
     for group in siblings.values().filter(|group| group.len() > 1) {
         for &index in group {
-            unique[index] = disambiguate(&names[index], &nodes[index].id);
+            unique[index] = disambiguate(&names[index], &nodes[index].id, 1);
         }
     }
 
@@ -381,11 +376,15 @@ fn sanitize_fallback(id: &str) -> String {
     }
 }
 
-/// `Name [id]`, keeping an extension in place (`photo [att1].png`).
-fn disambiguate(name: &str, id: &str) -> String {
+/// `Name [id]`, keeping an extension in place (`photo [att1].png`); from the
+/// second attempt on, `Name [id-2]` and so on.
+fn disambiguate(name: &str, id: &str, attempt: u32) -> String {
     let mut id = sanitize_fallback(id);
     // Ids may be long; the name must stay under 255 bytes.
     id.truncate(MAX_ID_IN_NAME);
+    if attempt > 1 {
+        id = format!("{id}-{attempt}");
+    }
     match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 && !ext.contains(' ') => {
             format!("{stem} [{id}].{ext}")
@@ -515,5 +514,51 @@ mod tests {
         assert_eq!(paths["pages/3"], Path::new("Guides/Intro [1]/Deep"));
         // A cycle still yields a finite path.
         assert!(paths["pages/4"].components().count() <= 2);
+    }
+
+    fn blob(name: &str) -> MirrorBlob {
+        MirrorBlob {
+            name: name.into(),
+            hash: "b".repeat(64),
+            path: String::new(),
+        }
+    }
+
+    /// Found by the mirror_paths fuzz target: an attachment with records
+    /// below it was a file where a directory was needed.
+    #[test]
+    fn an_attachment_with_children_becomes_a_directory() {
+        let mut attachment = node("s", "att", None, "photo.png");
+        attachment.content_size = 0;
+        attachment.blobs = vec![blob("photo.png")];
+        let comment = node("s", "c1", Some("att"), "Nice");
+        let files = plan(&[attachment, comment]);
+        let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+        assert_eq!(paths, ["photo.png/photo.png", "photo.png/Nice.html"]);
+    }
+
+    /// Found by the mirror_paths fuzz target: with ids longer than the part
+    /// of them a name holds, settling a third collision looped forever.
+    #[test]
+    fn collisions_settle_with_long_ids_and_content_files_meeting_attachments() {
+        let long_id = "x".repeat(100);
+        let mut record = node("s", &long_id, None, "Report");
+        record.blobs = vec![blob("a"), blob("A"), blob("a")];
+        let mut attachment = node("s", "att", None, "Report.html");
+        attachment.content_size = 0;
+        attachment.blobs = vec![blob("Report.html")];
+        let files = plan(&[record, attachment]);
+        let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+        let id = "x".repeat(MAX_ID_IN_NAME);
+        assert_eq!(
+            paths,
+            [
+                "Report.html".to_string(),
+                "Report/a".to_string(),
+                format!("Report/A [{id}]"),
+                format!("Report/a [{id}-2]"),
+                "Report [att].html".to_string(),
+            ]
+        );
     }
 }

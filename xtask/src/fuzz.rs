@@ -114,6 +114,8 @@ fn fuzz_one(bin_dir: &Path, fuzz_dir: &Path, target: &str, seconds: u64) -> Resu
         .arg(format!("-max_total_time={seconds}"))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg("-max_len=65536")
+        // An input that runs this long is a hang, saved like a crash.
+        .arg("-timeout=20")
         .arg("-print_final_stats=1")
         .arg(&corpus)
         .arg(root().join("fuzz/regressions").join(target))
