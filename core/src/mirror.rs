@@ -358,9 +358,12 @@ pub fn sanitize(name: &str, fallback: &str) -> String {
     clean
 }
 
+/// An id as a name: ASCII letters, digits, `-` and `_`, at most
+/// [`MAX_NAME_BYTES`] long (ids may be up to 1024 bytes).
 fn sanitize_fallback(id: &str) -> String {
     let clean: String = id
         .chars()
+        .take(MAX_NAME_BYTES)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -472,6 +475,15 @@ fn remove_empty_dirs(root: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the mirror_paths fuzz target: a long id with no usable
+    /// title made a name over 255 bytes.
+    #[test]
+    fn names_from_long_ids_stay_short() {
+        let id = format!("{}{}", " ".repeat(40), "q".repeat(600));
+        assert!(sanitize("..", &id).len() <= MAX_NAME_BYTES);
+        assert!(disambiguate(&sanitize("x", &id), &id, 7).len() < 255);
+    }
 
     #[test]
     fn names_are_safe_everywhere() {
