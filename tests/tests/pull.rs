@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::{
     assert_success, events_of, export, items_config, json_lines, kill9, plugin_path, pull_items,
-    sigint, stored, u64_field, wait_exit, wait_while_running, FakeServer, Synchost, Workspace,
-    TOKEN_VAR,
+    sigint, stored, str_field, u64_field, wait_exit, wait_while_running, FakeServer, Synchost,
+    Workspace, TOKEN_VAR,
 };
 
 /// Generous limit for "the run gets somewhere" on a loaded machine.
