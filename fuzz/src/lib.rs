@@ -19,8 +19,11 @@ use synchost_core::net::retry::{parse_reset, parse_retry_after, rate_limit_wait}
 use synchost_core::net::{HostPolicy, RetryPolicy};
 use synchost_core::store::reports::{MirrorBlob, MirrorNode};
 
-/// The targets, by name, for the regression tests and `cargo xtask fuzz`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A property: panics when the input breaks it.
+pub type Property = fn(&[u8]);
+
+/// The targets by name, as in `fuzz_targets/`, for the regression tests.
+pub const TARGETS: &[(&str, Property)] = &[
     ("rate_limit_headers", rate_limit_headers),
     ("config_file", config_file),
     ("plugin_values", plugin_values),
