@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{
-    assert_exit_code, assert_success, events_of, export, items_config, json_lines, output_text,
-    pull_items, stored, str_field, u64_field, wait_exit, wait_while_running, FakeServer, Synchost,
-    Workspace, TOKEN_VAR,
+    assert_exit_code, assert_success, events_of, export, items_config, json_lines, json_output,
+    output_text, pull_items, stored, str_field, u64_field, wait_exit, FakeServer, SpawnedPull,
+    Synchost, Workspace, TOKEN_VAR,
 };
 
 /// Generous limit for "the run gets somewhere" on a loaded machine.
@@ -226,18 +226,8 @@ fn a_second_pull_on_the_same_store_refuses() {
     );
     let ws = Workspace::new();
     items_config(&ws, &fake, "");
-    let mut first = Synchost::spawn(&ws, &["pull", "items", "--json"]);
-    let (events_path, _) = ws.spawn_log_paths(0);
-    wait_while_running(
-        &ws,
-        &mut first,
-        "a committed page",
-        PROGRESS_TIMEOUT,
-        || {
-            let text = std::fs::read_to_string(&events_path).unwrap_or_default();
-            !events_of(&json_lines(&text), "page").is_empty()
-        },
-    );
+    let mut first =
+        SpawnedPull::until_pages(&ws, &["pull", "items", "--json"], 1, PROGRESS_TIMEOUT);
 
     let second = Synchost::run(&ws, &["pull", "items"]);
     let stderr = assert_exit_code(&second, 1);
@@ -246,13 +236,11 @@ fn a_second_pull_on_the_same_store_refuses() {
         "the second pull says why it refuses: {stderr}"
     );
 
-    let status = wait_exit(&ws, &mut first, PROGRESS_TIMEOUT);
+    let status = wait_exit(&ws, &mut first.child, PROGRESS_TIMEOUT);
     assert!(status.success(), "the first pull completes: {status}");
     let store = stored(&export(&ws, "items", &[]));
     assert_eq!(store.live, fake.ground_truth());
-    let runs: Value =
-        serde_json::from_str(&assert_success(&Synchost::run(&ws, &["runs", "--json"])))
-            .expect("runs --json is JSON");
+    let runs: Value = json_output(&ws, &["runs", "--json"]);
     let outcomes: Vec<&str> = runs
         .as_array()
         .expect("an array of runs")

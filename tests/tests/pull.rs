@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{
-    assert_success, events_of, export, items_config, json_lines, kill9, plugin_path, pull_items,
-    sigint, stored, str_field, u64_field, wait_exit, wait_while_running, FakeServer, Synchost,
-    Workspace, TOKEN_VAR,
+    assert_success, events_of, export, items_config, json_output, kill9, plugin_path, pull_items,
+    sigint, stored, str_field, u64_field, wait_exit, FakeServer, SpawnedPull, Synchost, Workspace,
+    TOKEN_VAR,
 };
 
 /// Generous limit for "the run gets somewhere" on a loaded machine.
@@ -203,20 +203,11 @@ fn kill_9_mid_pull_then_rerun_resumes() {
     let ws = Workspace::new();
     items_config(&ws, &fake, "");
 
-    let mut child = Synchost::spawn(&ws, &["pull", "items", "--json"]);
-    let (events_path, _) = ws.spawn_log_paths(0);
-    let read_events = || json_lines(&std::fs::read_to_string(&events_path).unwrap_or_default());
-    wait_while_running(
-        &ws,
-        &mut child,
-        "two committed pages",
-        PROGRESS_TIMEOUT,
-        || events_of(&read_events(), "page").len() >= 2,
-    );
-    kill9(&mut child);
+    let mut pull = SpawnedPull::until_pages(&ws, &["pull", "items", "--json"], 2, PROGRESS_TIMEOUT);
+    kill9(&mut pull.child);
 
     // The kill landed mid-run: no summary, an incomplete store, no duplicates.
-    let events = read_events();
+    let events = pull.events();
     assert!(
         events_of(&events, "summary").is_empty(),
         "the run finished before the kill: {events:?}"
@@ -287,18 +278,9 @@ fn sigint_exits_130_and_rerun_completes() {
     let ws = Workspace::new();
     items_config(&ws, &fake, "");
 
-    let mut child = Synchost::spawn(&ws, &["pull", "items", "--json"]);
-    let (events_path, _) = ws.spawn_log_paths(0);
-    let read_events = || json_lines(&std::fs::read_to_string(&events_path).unwrap_or_default());
-    wait_while_running(
-        &ws,
-        &mut child,
-        "a committed page",
-        PROGRESS_TIMEOUT,
-        || !events_of(&read_events(), "page").is_empty(),
-    );
-    sigint(&child);
-    let status = wait_exit(&ws, &mut child, PROGRESS_TIMEOUT);
+    let mut pull = SpawnedPull::until_pages(&ws, &["pull", "items", "--json"], 1, PROGRESS_TIMEOUT);
+    sigint(&pull.child);
+    let status = wait_exit(&ws, &mut pull.child, PROGRESS_TIMEOUT);
     let (_, stderr) = ws.last_spawn_logs();
     assert_eq!(
         status.code(),
@@ -310,7 +292,7 @@ fn sigint_exits_130_and_rerun_completes() {
         "stderr says how to resume:\n{stderr}"
     );
 
-    let events = read_events();
+    let events = pull.events();
     let done_before_interrupt = last_done(&events);
     assert!(
         done_before_interrupt < COUNT,
@@ -408,9 +390,7 @@ fn status_and_runs_report_the_pull() {
         "status row shows 137 records: {row}"
     );
     assert!(!row.contains("unfinished"), "the pull is complete: {row}");
-    let json: Value =
-        serde_json::from_str(&assert_success(&Synchost::run(&ws, &["status", "--json"])))
-            .expect("status --json is JSON");
+    let json: Value = json_output(&ws, &["status", "--json"]);
     let streams = json.as_array().expect("status --json is an array");
     assert_eq!(streams.len(), 1, "one source, one stream: {json}");
     assert_eq!(streams[0]["source"], "items");
@@ -422,9 +402,7 @@ fn status_and_runs_report_the_pull() {
             .any(|line| line.contains("items") && line.contains("succeeded")),
         "runs lists the successful run:\n{text}"
     );
-    let json: Value =
-        serde_json::from_str(&assert_success(&Synchost::run(&ws, &["runs", "--json"])))
-            .expect("runs --json is JSON");
+    let json: Value = json_output(&ws, &["runs", "--json"]);
     let runs = json.as_array().expect("runs --json is an array");
     assert_eq!(runs.len(), 1, "one pull, one run: {json}");
     assert_eq!(runs[0]["source"], "items");
@@ -444,25 +422,14 @@ fn runs_count_what_an_interrupted_run_wrote() {
     let ws = Workspace::new();
     items_config(&ws, &fake, "");
 
-    let mut child = Synchost::spawn(&ws, &["pull", "items", "--json"]);
-    let (events_path, _) = ws.spawn_log_paths(0);
-    let read_events = || json_lines(&std::fs::read_to_string(&events_path).unwrap_or_default());
-    wait_while_running(
-        &ws,
-        &mut child,
-        "two committed pages",
-        PROGRESS_TIMEOUT,
-        || events_of(&read_events(), "page").len() >= 2,
-    );
-    sigint(&child);
-    let status = wait_exit(&ws, &mut child, PROGRESS_TIMEOUT);
+    let mut pull = SpawnedPull::until_pages(&ws, &["pull", "items", "--json"], 2, PROGRESS_TIMEOUT);
+    sigint(&pull.child);
+    let status = wait_exit(&ws, &mut pull.child, PROGRESS_TIMEOUT);
     assert_eq!(status.code(), Some(130));
-    let committed = last_done(&read_events());
+    let committed = last_done(&pull.events());
     assert!(committed >= 200, "two pages were committed");
 
-    let json: Value =
-        serde_json::from_str(&assert_success(&Synchost::run(&ws, &["runs", "--json"])))
-            .expect("runs --json is JSON");
+    let json: Value = json_output(&ws, &["runs", "--json"]);
     let run = &json[0];
     assert_eq!(run["outcome"], "interrupted", "{json}");
     assert!(

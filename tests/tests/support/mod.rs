@@ -728,6 +728,38 @@ pub fn wait_exit(ws: &Workspace, child: &mut Child, timeout: Duration) -> ExitSt
     }
 }
 
+/// A `synchost pull ... --json` started with [`Synchost::spawn`] as the
+/// workspace's first spawn.
+pub struct SpawnedPull {
+    pub child: Child,
+    events_path: PathBuf,
+}
+
+impl SpawnedPull {
+    /// Starts `synchost <args>` (which must include `--json`) and returns
+    /// once it has committed `pages` pages; panics if it exits first or
+    /// takes longer than `timeout`.
+    #[track_caller]
+    pub fn until_pages(ws: &Workspace, args: &[&str], pages: usize, timeout: Duration) -> Self {
+        let mut child = Synchost::spawn(ws, args);
+        let (events_path, _) = ws.spawn_log_paths(0);
+        let what = format!("{pages} committed pages");
+        wait_while_running(ws, &mut child, &what, timeout, || {
+            events_of(&read_events(&events_path), "page").len() >= pages
+        });
+        SpawnedPull { child, events_path }
+    }
+
+    /// The events it has printed so far.
+    pub fn events(&self) -> Vec<Value> {
+        read_events(&self.events_path)
+    }
+}
+
+fn read_events(path: &Path) -> Vec<Value> {
+    json_lines(&fs::read_to_string(path).unwrap_or_default())
+}
+
 /// Polls `cond` every 10 ms while `child` (the latest spawn of `ws`) runs.
 /// Panics, showing what it printed, if it exits first or `timeout` passes.
 #[track_caller]
@@ -809,6 +841,14 @@ pub fn u64_field(v: &Value, name: &str) -> u64 {
     v[name]
         .as_u64()
         .unwrap_or_else(|| panic!("no unsigned integer `{name}` in {v}"))
+}
+
+/// `synchost <args>` (a `--json` command: `status`, `runs`) run to success
+/// and parsed.
+#[track_caller]
+pub fn json_output(ws: &Workspace, args: &[&str]) -> Value {
+    let out = assert_success(&Synchost::run(ws, args));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {out}"))
 }
 
 /// `s` as a TOML basic string (quoted and escaped).
