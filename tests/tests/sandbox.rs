@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::Value;
 use support::{
     assert_success, export, output_text, plugin_path, str_field, target_dir, toml_str, u64_field,
@@ -597,14 +598,28 @@ fn echoed_credential_is_redacted() {
     let after = run_attack(Attack::new("steal-credential"), &[0]);
     let stats = after.fake.stats();
     assert_eq!(
-        stats["by_status"]["200"], 2,
-        "both echoes were answered: {stats}"
+        stats["by_status"]["200"], 3,
+        "the echoes were answered: {stats}"
     );
     let report = after.report();
     let text = report.to_string();
     assert!(!text.contains(TOKEN), "the plugin got the token: {report}");
     let responses = report["responses"].as_array().expect("responses");
-    assert_eq!(responses.len(), 2, "{report}");
+    assert_eq!(responses.len(), 3, "{report}");
+    let base64 = |text: &str, engine: &base64::engine::GeneralPurpose| engine.encode(text);
+    for leaked in [
+        base64(TOKEN, &base64::engine::general_purpose::URL_SAFE),
+        base64(
+            &format!("Bearer {TOKEN}"),
+            &base64::engine::general_purpose::STANDARD,
+        )[..36]
+            .to_string(),
+    ] {
+        assert!(
+            !text.contains(&leaked),
+            "the plugin got an encoded token: {report}"
+        );
+    }
     for response in responses {
         assert_eq!(response["status"], 200, "{response}");
         let body: Value =
@@ -620,7 +635,21 @@ fn echoed_credential_is_redacted() {
             .find(|h| h[0] == "x-echo-authorization")
             .unwrap_or_else(|| panic!("no x-echo-authorization in {response}"));
         assert_eq!(echoed[1], "Bearer [REDACTED]", "{response}");
+        if let Some(encoded) = body.get("encoded") {
+            for form in ["base64", "base64url_secret", "percent"] {
+                assert!(
+                    str_field(encoded, form).contains("[REDACTED]"),
+                    "the {form} echo was redacted: {encoded}"
+                );
+            }
+        }
     }
+    assert!(
+        responses
+            .iter()
+            .any(|r| r["body"].as_str().unwrap_or("").contains("\"encoded\"")),
+        "one echo sent the encoded forms: {report}"
+    );
     for source in ["hostile", "good"] {
         let exported = serde_json::to_string(&export(&after.ws, source, &[])).expect("JSON");
         assert!(

@@ -94,17 +94,46 @@ fn ensure_wasm_target() -> Result<()> {
     }
 }
 
+/// The native crates `build` builds: the host, the fake, and the crates
+/// whose tests run beside theirs.
+const BUILT_PACKAGES: &[&str] = &[
+    "synchost-core",
+    "synchost",
+    "synchost-fuzz",
+    "synchost-tests",
+    "synchost-sdk",
+];
+/// The crates `test` runs the tests of: the built ones, plus the Confluence
+/// plugin, whose unit tests run natively (its cdylib does not link
+/// natively, so `build` leaves it to the wasm build).
+const TESTED_PACKAGES: &[&str] = &[
+    "synchost-core",
+    "synchost",
+    "synchost-fuzz",
+    "synchost-tests",
+    "synchost-sdk",
+    "confluence",
+];
+
+/// `cargo <subcommand> --release -p ...` over `packages`.
+fn cargo_release(subcommand: &str, packages: &[&str]) -> Command {
+    let mut command = cargo();
+    command.args([subcommand, "--release"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    command
+}
+
 /// Host and fake in release; plugins to `target/plugins/<name>.wasm`.
+///
+/// cargo unifies dependency features over what one command builds, so
+/// `build` and `test` must ask for the same features of shared crates, or
+/// each rebuilds wasmtime's dependents for the other: hence nearly the same
+/// packages, and tokio's `test-util` enabled for all (Cargo.toml).
 pub fn build() -> Result<()> {
     ensure_wasm_target()?;
-    run_command(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "synchost",
-        "-p",
-        "synchost-tests",
-    ]))?;
+    run_command(&mut cargo_release("build", BUILT_PACKAGES))?;
     let mut plugins = cargo();
     plugins.args(["build", "--release", "--target", "wasm32-wasip2"]);
     for (package, _) in PLUGINS {
@@ -127,26 +156,7 @@ pub fn build() -> Result<()> {
 /// Builds everything, then runs every test of the workspace's native crates.
 fn test(extra: &[String]) -> Result<()> {
     build()?;
-    run_command(
-        cargo()
-            .args([
-                "test",
-                "--release",
-                "-p",
-                "synchost-core",
-                "-p",
-                "synchost",
-                "-p",
-                "synchost-sdk",
-                "-p",
-                "confluence",
-                "-p",
-                "synchost-fuzz",
-                "-p",
-                "synchost-tests",
-            ])
-            .args(extra),
-    )
+    run_command(cargo_release("test", TESTED_PACKAGES).args(extra))
 }
 
 /// The crash torture with many trials; prints every trial and its outcome.
@@ -158,18 +168,10 @@ fn torture(args: &[String]) -> Result<()> {
             .unwrap_or_else(|| default.to_string())
     };
     build()?;
+    // The same packages as `build`, so nothing is rebuilt (see there).
     run_command(
-        cargo()
-            .args([
-                "test",
-                "--release",
-                "-p",
-                "synchost-tests",
-                "--test",
-                "torture",
-                "--",
-                "--nocapture",
-            ])
+        cargo_release("test", TESTED_PACKAGES)
+            .args(["--test", "torture", "--", "--nocapture"])
             .env("SYNCHOST_TORTURE_TRIALS", value("--trials", "30"))
             .env("SYNCHOST_TORTURE_SEED", value("--seed", "7")),
     )

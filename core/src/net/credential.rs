@@ -1,16 +1,26 @@
 //! Credentials the host injects into requests to allowed hosts.
 //!
 //! The value is never shown: `Debug` redacts it and it is only ever written
-//! into an outgoing request's headers.
+//! into an outgoing request's headers. What a remote echoes back is redacted
+//! before a plugin sees it: the secret itself, and the encodings a server is
+//! likely to echo it in (base64, percent-encoding, JSON escapes).
+
+use std::sync::Arc;
 
 use base64::Engine as _;
 use reqwest::header::{HeaderName, HeaderValue};
+
+/// Encoded forms shorter than this are not redacted: they would match
+/// ordinary text. The secret itself is always redacted.
+const MIN_ENCODED_FORM: usize = 8;
 
 /// One header the host adds to every request to the source's allowed hosts.
 #[derive(Clone)]
 pub struct Credential {
     name: HeaderName,
     value: HeaderValue,
+    /// What [`Credential::redact`] replaces, the secret first.
+    forms: Arc<[Vec<u8>]>,
 }
 
 impl Credential {
@@ -19,6 +29,7 @@ impl Credential {
         Credential::sensitive(
             reqwest::header::AUTHORIZATION,
             &format!("Bearer {}", token.trim()),
+            &[],
         )
     }
 
@@ -26,23 +37,37 @@ impl Credential {
     pub fn basic(user: &str, password: &str) -> Credential {
         let encoded =
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        Credential::sensitive(reqwest::header::AUTHORIZATION, &format!("Basic {encoded}"))
+        Credential::sensitive(
+            reqwest::header::AUTHORIZATION,
+            &format!("Basic {encoded}"),
+            &[password],
+        )
     }
 
     /// A custom header such as `apikey: VALUE`.
     pub fn header(name: &str, value: &str) -> Result<Credential, String> {
         let name = HeaderName::try_from(name)
             .map_err(|_| format!("`{name}` is not a valid header name"))?;
-        Ok(Credential::sensitive(name, value))
+        Ok(Credential::sensitive(name, value, &[]))
     }
 
-    fn sensitive(name: HeaderName, value: &str) -> Credential {
+    /// `also` are further secrets inside the value (a basic-auth password).
+    fn sensitive(name: HeaderName, value: &str, also: &[&str]) -> Credential {
         // A value with control characters cannot be sent; keep it out of the
         // error message, which could otherwise echo the secret.
         let mut value = HeaderValue::from_str(value)
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-credential"));
         value.set_sensitive(true);
-        Credential { name, value }
+        let mut credential = Credential {
+            name,
+            value,
+            forms: Arc::from(Vec::new()),
+        };
+        let secret = credential.secret().to_vec();
+        let mut raw: Vec<&[u8]> = vec![&secret, credential.value.as_bytes()];
+        raw.extend(also.iter().map(|s| s.as_bytes()));
+        credential.forms = Arc::from(redacted_forms(&secret, &raw));
+        credential
     }
 
     pub fn header_name(&self) -> &HeaderName {
@@ -65,24 +90,83 @@ impl Credential {
         }
     }
 
-    /// Replaces every occurrence of the secret in `bytes` (a response a remote
-    /// echoed back, an error message) with `[REDACTED]`. Returns true if any.
+    /// Replaces every occurrence of the secret, or of a likely encoding of
+    /// it, in `bytes` (a response a remote echoed back, an error message)
+    /// with `[REDACTED]`. Returns true if any.
     pub fn redact(&self, bytes: &mut Vec<u8>) -> bool {
-        let secret = self.secret();
-        if secret.is_empty() || memchr::memmem::find(bytes, secret).is_none() {
-            return false;
+        let mut any = false;
+        for form in self.forms.iter() {
+            any |= replace_all(bytes, form);
         }
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut rest = &bytes[..];
-        while let Some(at) = memchr::memmem::find(rest, secret) {
-            out.extend_from_slice(&rest[..at]);
-            out.extend_from_slice(b"[REDACTED]");
-            rest = &rest[at + secret.len()..];
-        }
-        out.extend_from_slice(rest);
-        *bytes = out;
-        true
+        any
     }
+}
+
+/// The secret, then the encodings of each raw secret a server might echo:
+/// base64 (standard and URL-safe), percent-encoding and JSON escapes. The
+/// header value itself is redacted only encoded: raw, its secret part is
+/// already caught and `Bearer [REDACTED]` stays readable.
+fn redacted_forms(secret: &[u8], raw: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut forms = vec![secret.to_vec()];
+    for (index, value) in raw.iter().enumerate() {
+        let mut candidates = vec![
+            base64_prefix(&base64::engine::general_purpose::STANDARD_NO_PAD, value),
+            base64_prefix(&base64::engine::general_purpose::URL_SAFE_NO_PAD, value),
+            percent_encoded(value),
+            serde_json::to_string(&String::from_utf8_lossy(value))
+                .map(|quoted| quoted.trim_matches('"').as_bytes().to_vec())
+                .unwrap_or_default(),
+        ];
+        // A further raw secret (a password) is a form of its own; the header
+        // value (index 1) is not, see above.
+        if index > 1 {
+            candidates.push(value.to_vec());
+        }
+        for form in candidates {
+            if form.len() >= MIN_ENCODED_FORM && !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms.retain(|form| !form.is_empty());
+    forms
+}
+
+/// The part of `value`'s base64 that is the same wherever `value` starts a
+/// 3-byte group of a longer encoded text: its whole groups.
+fn base64_prefix(engine: &impl base64::Engine, value: &[u8]) -> Vec<u8> {
+    let whole = value.len() / 3 * 3;
+    engine.encode(&value[..whole]).into_bytes()
+}
+
+/// `value` with every byte outside the URL-unreserved set as `%XX`.
+fn percent_encoded(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    for &byte in value {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte);
+        } else {
+            out.extend_from_slice(format!("%{byte:02X}").as_bytes());
+        }
+    }
+    out
+}
+
+/// Replaces every `needle` in `bytes` with `[REDACTED]`; true if any.
+fn replace_all(bytes: &mut Vec<u8>, needle: &[u8]) -> bool {
+    if needle.is_empty() || memchr::memmem::find(bytes, needle).is_none() {
+        return false;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = &bytes[..];
+    while let Some(at) = memchr::memmem::find(rest, needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(b"[REDACTED]");
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    *bytes = out;
+    true
 }
 
 impl std::fmt::Debug for Credential {
@@ -103,6 +187,37 @@ mod tests {
         assert!(credential.redact(&mut echoed));
         assert_eq!(echoed, b"auth was Bearer [REDACTED], again [REDACTED].");
         assert!(!credential.redact(&mut b"nothing here".to_vec()));
+    }
+
+    #[test]
+    fn encoded_echoes_are_redacted_too() {
+        let token = "s3cr3t/t0ken+with=odd&chars";
+        let credential = Credential::bearer(token);
+        let b64 = |engine: &base64::engine::GeneralPurpose, text: &str| engine.encode(text);
+        let standard = &base64::engine::general_purpose::STANDARD;
+        let url_safe = &base64::engine::general_purpose::URL_SAFE;
+        for echoed in [
+            b64(standard, token),
+            b64(url_safe, token),
+            b64(standard, &format!("Bearer {token}")),
+            format!("token={}", percent_encoded(token.as_bytes()).escape_ascii()),
+            serde_json::to_string(token).unwrap(),
+        ] {
+            let mut body = format!("echo: {echoed} end").into_bytes();
+            assert!(credential.redact(&mut body), "{echoed} was not caught");
+            let text = String::from_utf8(body).unwrap();
+            assert!(text.contains("[REDACTED]"), "{text}");
+        }
+        let mut plain = b"nothing here, not even s3c".to_vec();
+        assert!(!credential.redact(&mut plain));
+    }
+
+    #[test]
+    fn a_basic_password_is_redacted_on_its_own() {
+        let credential = Credential::basic("me@example.com", "hunter2-long-password");
+        let mut body = b"wrong password: hunter2-long-password".to_vec();
+        assert!(credential.redact(&mut body));
+        assert_eq!(body, b"wrong password: [REDACTED]");
     }
 
     #[test]

@@ -716,6 +716,25 @@ async fn echo(
     if pad > 0 {
         body["pad"] = serde_json::Value::String("x".repeat(pad));
     }
+    if let (Some("true"), Some(auth)) = (param("encoded"), headers.get(header::AUTHORIZATION)) {
+        // How real services leak a credential: inside a base64 blob, a URL.
+        let auth = auth.as_bytes();
+        let secret = auth.splitn(2, |&b| b == b' ').nth(1).unwrap_or(auth);
+        let percent: String = auth
+            .iter()
+            .map(|&b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        body["encoded"] = serde_json::json!({
+            "base64": base64::engine::general_purpose::STANDARD.encode(auth),
+            "base64url_secret": base64::engine::general_purpose::URL_SAFE.encode(secret),
+            "percent": percent,
+        });
+    }
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut resp = if chunked {
         // A stream has no known length: the body goes out chunked, without

