@@ -19,6 +19,9 @@ use crate::store::Store;
 const MANIFEST: &str = ".synchost-mirror.json";
 /// Longest file-name stem, in bytes (most file systems allow 255).
 const MAX_NAME_BYTES: usize = 120;
+/// Longest name after telling it apart, leaving room for the extension a
+/// content file gets (file systems allow 255 bytes).
+const MAX_DISAMBIGUATED_BYTES: usize = 240;
 /// Longest id put into a name to tell it apart (`Name [id]`).
 const MAX_ID_IN_NAME: usize = 64;
 /// Deepest parent chain followed; deeper (or cyclic) chains start at the root.
@@ -388,12 +391,22 @@ fn disambiguate(name: &str, id: &str, attempt: u32) -> String {
     if attempt > 1 {
         id = format!("{id}-{attempt}");
     }
-    match name.rsplit_once('.') {
+    let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 && !ext.contains(' ') => {
-            format!("{stem} [{id}].{ext}")
+            (stem, format!(".{ext}"))
         }
-        _ => format!("{name} [{id}]"),
+        _ => (name, String::new()),
+    };
+    // A name told apart twice (among siblings, then among files) must
+    // still fit: the stem gives way.
+    let suffix = format!(" [{id}]");
+    let mut end = stem
+        .len()
+        .min(MAX_DISAMBIGUATED_BYTES.saturating_sub(suffix.len() + ext.len()));
+    while !stem.is_char_boundary(end) {
+        end -= 1;
     }
+    format!("{}{suffix}{ext}", &stem[..end])
 }
 
 fn extension(content_type: &str) -> &'static str {
@@ -483,6 +496,11 @@ mod tests {
         let id = format!("{}{}", " ".repeat(40), "q".repeat(600));
         assert!(sanitize("..", &id).len() <= MAX_NAME_BYTES);
         assert!(disambiguate(&sanitize("x", &id), &id, 7).len() < 255);
+        // Told apart twice (siblings, then files): still short.
+        let once = disambiguate(&"_".repeat(MAX_NAME_BYTES), &id, 1);
+        let twice = disambiguate(&format!("{once}.bin"), &id, 2);
+        assert!(twice.len() <= MAX_DISAMBIGUATED_BYTES, "{}", twice.len());
+        assert!(twice.ends_with("-2].bin"), "{twice}");
     }
 
     #[test]
