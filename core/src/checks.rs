@@ -193,7 +193,8 @@ mod tests {
         assert!(record("1", "", "").unwrap_err().contains("version"));
         assert!(record("1", "v1", "{").unwrap_err().contains("not JSON"));
         // Found by the plugin_values fuzz target: a skimming parser let an
-        // out-of-range number by, and `export` then failed to read it back.
+        // out-of-range number by, and `export` gave the metadata back as a
+        // string instead of JSON.
         assert!(record("1", "v1", "[56.5E5555]").is_err());
         let huge = format!("\"{}\"", "x".repeat(MAX_METADATA_BYTES));
         assert!(record("1", "v1", &huge).unwrap_err().contains("1 MiB"));
