@@ -92,6 +92,28 @@ fn disallowed_host_is_denied_without_a_request() {
     assert_eq!(fake.requests(), 0, "no request reached the fake");
 }
 
+/// A bare host in `allowed_hosts` allows ports 80 and 443 only, so the
+/// fake on its own port is denied without a request, and the message says
+/// how to allow it; `host:*` allows every port and the pull completes.
+#[test]
+fn a_bare_allowed_host_covers_the_default_ports_only() {
+    let fake = FakeServer::start("items", &["--count", "20"]);
+    let ws = Workspace::new();
+    items_config(&ws, &fake, "allowed_hosts = [\"127.0.0.1\"]\n", "");
+    let out = Synchost::run(&ws, &["pull", "items"]);
+    let stderr = assert_exit_code(&out, 1);
+    let with_port = format!("127.0.0.1:{}", fake.port());
+    assert!(
+        stderr.contains(&format!("add `{with_port}`")),
+        "the message says how to allow the port:\n{stderr}"
+    );
+    assert_eq!(fake.requests(), 0, "no request reached the fake");
+
+    items_config(&ws, &fake, "allowed_hosts = [\"127.0.0.1:*\"]\n", "");
+    assert_success(&Synchost::run(&ws, &["pull", "items"]));
+    assert!(fake.requests() > 0);
+}
+
 /// A plugin built for another major version of the contract is refused
 /// (exit 2) with a message that names both versions; nothing is sent.
 #[test]

@@ -2,11 +2,35 @@
 
 use url::{Host, Url};
 
-/// The hosts one source may reach. Entries are host names or IP literals,
-/// optionally with `:port`; without a port, any port of that host matches.
+/// The hosts one source may reach. Entries are host names or IP literals:
+/// `host` allows the default ports (80 for http, 443 for https), `host:port`
+/// that port, and `host:*` every port. The credential goes wherever the
+/// policy allows, so a bare host never lets it reach another service on
+/// another port of the same machine.
 #[derive(Debug, Clone)]
 pub struct HostPolicy {
-    allowed: Vec<(Host<String>, Option<u16>)>,
+    allowed: Vec<(Host<String>, Ports)>,
+}
+
+/// The ports an entry allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ports {
+    /// `host`: 80 and 443.
+    Default,
+    /// `host:port`.
+    Only(u16),
+    /// `host:*`.
+    Any,
+}
+
+impl Ports {
+    fn allow(self, port: Option<u16>) -> bool {
+        match self {
+            Ports::Default => matches!(port, Some(80 | 443)),
+            Ports::Only(allowed) => port == Some(allowed),
+            Ports::Any => true,
+        }
+    }
 }
 
 impl HostPolicy {
@@ -45,14 +69,24 @@ impl HostPolicy {
             .to_owned();
         let host = normalize(host);
         let port = url.port_or_known_default();
-        let allowed = self.allowed.iter().any(|(allowed, allowed_port)| {
-            *allowed == host && allowed_port.is_none_or(|p| Some(p) == port)
-        });
-        if allowed {
-            Ok(())
-        } else {
+        let entries: Vec<Ports> = self
+            .allowed
+            .iter()
+            .filter(|(allowed, _)| *allowed == host)
+            .map(|&(_, ports)| ports)
+            .collect();
+        if entries.iter().any(|ports| ports.allow(port)) {
+            return Ok(());
+        }
+        let port = port.map_or(String::new(), |p| format!(":{p}"));
+        if entries.is_empty() {
             Err(format!(
                 "host `{host}` is not in this source's allowed_hosts"
+            ))
+        } else {
+            Err(format!(
+                "`{host}{port}` is not in this source's allowed_hosts: an entry \
+                 `{host}` allows ports 80 and 443 only; add `{host}{port}` (or `{host}:*`)"
             ))
         }
     }
@@ -61,17 +95,23 @@ impl HostPolicy {
     pub fn describe(&self) -> String {
         self.allowed
             .iter()
-            .map(|(host, port)| match port {
-                Some(port) => format!("{host}:{port}"),
-                None => host.to_string(),
+            .map(|(host, ports)| match ports {
+                Ports::Default => host.to_string(),
+                Ports::Only(port) => format!("{host}:{port}"),
+                Ports::Any => format!("{host}:*"),
             })
             .collect::<Vec<_>>()
             .join(", ")
     }
 }
 
-fn parse_entry(entry: &str) -> Result<(Host<String>, Option<u16>), String> {
-    let url = Url::parse(&format!("http://{}/", entry.trim()))
+fn parse_entry(entry: &str) -> Result<(Host<String>, Ports), String> {
+    let trimmed = entry.trim();
+    let (trimmed, any_port) = match trimmed.strip_suffix(":*") {
+        Some(host) => (host, true),
+        None => (trimmed, false),
+    };
+    let url = Url::parse(&format!("http://{trimmed}/"))
         .map_err(|err| format!("allowed host `{entry}` is invalid: {err}"))?;
     let host = url
         .host()
@@ -82,7 +122,22 @@ fn parse_entry(entry: &str) -> Result<(Host<String>, Option<u16>), String> {
             "allowed host `{entry}` must be a host name, optionally with :port"
         ));
     }
-    Ok((normalize(host), url.port()))
+    // Whether a port was written: `url` drops one equal to http's default.
+    let written_port = match trimmed.strip_prefix('[') {
+        Some(ipv6) => ipv6.contains("]:"),
+        None => trimmed.contains(':'),
+    };
+    let ports = match (any_port, written_port) {
+        (true, true) => {
+            return Err(format!(
+                "allowed host `{entry}` has two ports; write `host`, `host:port` or `host:*`"
+            ))
+        }
+        (true, false) => Ports::Any,
+        (false, true) => Ports::Only(url.port().unwrap_or(80)),
+        (false, false) => Ports::Default,
+    };
+    Ok((normalize(host), ports))
 }
 
 /// IPv4-mapped IPv6 addresses compare as their IPv4 form.
@@ -111,11 +166,26 @@ mod tests {
     }
 
     #[test]
-    fn allows_listed_hosts_on_any_port() {
+    fn a_bare_host_allows_the_default_ports_only() {
         let p = policy(&["example.com", "127.0.0.1"]);
         assert!(p.check("https://EXAMPLE.com/x").is_ok());
-        assert!(p.check("http://127.0.0.1:8080/items").is_ok());
+        assert!(p.check("http://example.com/x").is_ok());
         assert!(p.check("http://example.org/").is_err());
+        let err = p.check("http://127.0.0.1:8080/items").unwrap_err();
+        assert!(
+            err.contains("`127.0.0.1:8080`") && err.contains("127.0.0.1:*"),
+            "{err}"
+        );
+        assert!(p.check("https://example.com:8443/").is_err());
+    }
+
+    #[test]
+    fn a_star_allows_every_port() {
+        let p = policy(&["127.0.0.1:*"]);
+        assert!(p.check("http://127.0.0.1:8080/items").is_ok());
+        assert!(p.check("http://127.0.0.1/items").is_ok());
+        assert_eq!(p.describe(), "127.0.0.1:*");
+        assert!(HostPolicy::new(&["127.0.0.1:80:*".to_string()]).is_err());
     }
 
     #[test]
@@ -123,6 +193,11 @@ mod tests {
         let p = policy(&["127.0.0.1:8080"]);
         assert!(p.check("http://127.0.0.1:8080/").is_ok());
         assert!(p.check("http://127.0.0.1:8081/").is_err());
+        assert!(p.check("http://127.0.0.1/").is_err());
+        // The scheme's default port, written out, is that port alone.
+        let p = policy(&["example.com:80"]);
+        assert!(p.check("http://example.com/").is_ok());
+        assert!(p.check("https://example.com/").is_err());
     }
 
     #[test]
