@@ -182,58 +182,63 @@ pub fn plan(nodes: &[MirrorNode]) -> Vec<MirrorFile> {
     let paths = compute_paths(nodes);
     let parents_needed: HashSet<String> =
         paths.values().flat_map(|p| proper_ancestors(p)).collect();
-    let mut files = Vec::with_capacity(nodes.len());
-    let mut ids = Vec::with_capacity(nodes.len());
+    // Each file with the id of its record, to tell colliding files apart.
+    let mut planned: Vec<(MirrorFile, &str)> = Vec::with_capacity(nodes.len());
     for node in nodes {
         let key = format!("{}/{}", node.stream, node.id);
         let base = &paths[&key];
-        let content_empty = node.content_size == 0;
         let is_directory = parents_needed.contains(&folded(base));
-        match (content_empty, node.blobs.as_slice()) {
-            (true, [only]) if !is_directory => files.push(MirrorFile {
-                path: base.clone(),
-                from: FileSource::Blob(only.clone()),
-                key,
-            }),
-            _ => {
-                if !content_empty {
-                    files.push(MirrorFile {
-                        key: key.clone(),
-                        path: with_extension(base, extension(&node.content_type)),
-                        from: FileSource::Content {
-                            stream: node.stream.clone(),
-                            id: node.id.clone(),
-                            hash: node.content_hash.clone().unwrap_or_default(),
-                        },
-                    });
-                    ids.push(node.id.as_str());
-                }
-                for blob in &node.blobs {
-                    files.push(MirrorFile {
-                        key: format!("{key}#{}", blob.name),
-                        path: base.join(sanitize(&blob.name, &blob.hash)),
-                        from: FileSource::Blob(blob.clone()),
-                    });
-                    ids.push(node.id.as_str());
-                }
-                continue;
-            }
-        }
-        ids.push(node.id.as_str());
+        planned.extend(
+            files_of(node, key, base, is_directory)
+                .into_iter()
+                .map(|file| (file, node.id.as_str())),
+        );
     }
-    settle_collisions(&mut files, &ids);
+    settle_collisions(&mut planned);
+    planned.into_iter().map(|(file, _)| file).collect()
+}
+
+/// The files of one record whose path (without extension) is `base`.
+fn files_of(node: &MirrorNode, key: String, base: &Path, is_directory: bool) -> Vec<MirrorFile> {
+    let content_empty = node.content_size == 0;
+    if let (true, [only], false) = (content_empty, node.blobs.as_slice(), is_directory) {
+        return vec![MirrorFile {
+            path: base.to_path_buf(),
+            from: FileSource::Blob(only.clone()),
+            key,
+        }];
+    }
+    let mut files = Vec::with_capacity(node.blobs.len() + 1);
+    if !content_empty {
+        files.push(MirrorFile {
+            key: key.clone(),
+            path: with_extension(base, extension(&node.content_type)),
+            from: FileSource::Content {
+                stream: node.stream.clone(),
+                id: node.id.clone(),
+                hash: node.content_hash.clone().unwrap_or_default(),
+            },
+        });
+    }
+    for blob in &node.blobs {
+        files.push(MirrorFile {
+            key: format!("{key}#{}", blob.name),
+            path: base.join(sanitize(&blob.name, &blob.hash)),
+            from: FileSource::Blob(blob.clone()),
+        });
+    }
     files
 }
 
 /// Renames files that meet another file or a directory: the record's id
 /// first, then the id and a counter.
-fn settle_collisions(files: &mut [MirrorFile], ids: &[&str]) {
-    let directories: HashSet<String> = files
+fn settle_collisions(planned: &mut [(MirrorFile, &str)]) {
+    let directories: HashSet<String> = planned
         .iter()
-        .flat_map(|file| proper_ancestors(&file.path))
+        .flat_map(|(file, _)| proper_ancestors(&file.path))
         .collect();
-    let mut taken = HashSet::with_capacity(files.len());
-    for (file, id) in files.iter_mut().zip(ids) {
+    let mut taken = HashSet::with_capacity(planned.len());
+    for (file, id) in planned.iter_mut() {
         let original = file.path.clone();
         let name = original
             .file_name()

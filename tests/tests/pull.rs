@@ -188,6 +188,46 @@ fn full_flag_tombstones_what_disappeared() {
     );
 }
 
+/// The end of a pull stopped by `how` after committing `done` of `count`
+/// items: `status` shows it unfinished, and the rerun (without latency)
+/// resumes, fetches none of what was committed, and leaves exactly the
+/// ground truth. Returns the rerun's request count.
+#[track_caller]
+fn assert_rerun_resumes(
+    ws: &Workspace,
+    fake: &FakeServer,
+    count: u64,
+    done: u64,
+    how: &str,
+) -> u64 {
+    let status = assert_success(&Synchost::run(ws, &["status", "items"]));
+    assert!(
+        status.contains("unfinished"),
+        "status after {how}:\n{status}"
+    );
+    fake.set_faults(json!({ "latency_ms": 0 }));
+    fake.reset_stats();
+    let events = pull_items(ws, &[]);
+    assert_eq!(
+        stream_started(&events)["resumed"],
+        true,
+        "the rerun resumes"
+    );
+    let (rerun_requests, _, rerun_items) = counters(fake);
+    assert!(
+        rerun_items <= count - done,
+        "the rerun fetched {rerun_items} items although {done} were committed"
+    );
+    let store = stored(&export(ws, "items", &[]));
+    assert_eq!(
+        store.live,
+        fake.ground_truth(),
+        "after the rerun the store is the ground truth"
+    );
+    assert!(store.deleted.is_empty(), "nothing is deleted");
+    rerun_requests
+}
+
 /// `kill -9` in the middle of a pull loses at most the page in flight: the
 /// rerun resumes from the checkpoint, ends with exactly the ground truth (no
 /// duplicates) and sends fewer requests than a pull from scratch.
@@ -226,32 +266,7 @@ fn kill_9_mid_pull_then_rerun_resumes() {
             "stored {record:?} is not in the ground truth"
         );
     }
-    let status = assert_success(&Synchost::run(&ws, &["status", "items"]));
-    assert!(
-        status.contains("unfinished"),
-        "status after the kill:\n{status}"
-    );
-
-    // The rerun (fast now) resumes and completes.
-    fake.set_faults(json!({ "latency_ms": 0 }));
-    fake.reset_stats();
-    let events = pull_items(&ws, &[]);
-    assert_eq!(
-        stream_started(&events)["resumed"],
-        true,
-        "the rerun resumes"
-    );
-    let (rerun_requests, _, rerun_items) = counters(&fake);
-    assert!(
-        rerun_items <= COUNT - done_before_kill,
-        "the rerun fetched {rerun_items} items although {done_before_kill} were committed"
-    );
-    let store = stored(&export(&ws, "items", &[]));
-    assert_eq!(
-        store.live, truth,
-        "after the rerun the store is the ground truth"
-    );
-    assert!(store.deleted.is_empty(), "nothing is deleted");
+    let rerun_requests = assert_rerun_resumes(&ws, &fake, COUNT, done_before_kill, "the kill");
 
     // The same pull from scratch, for comparison.
     let fresh = Workspace::new();
@@ -298,32 +313,7 @@ fn sigint_exits_130_and_rerun_completes() {
         done_before_interrupt < COUNT,
         "interrupted mid-run: {events:?}"
     );
-    let status = assert_success(&Synchost::run(&ws, &["status", "items"]));
-    assert!(
-        status.contains("unfinished"),
-        "status after Ctrl+C:\n{status}"
-    );
-
-    fake.set_faults(json!({ "latency_ms": 0 }));
-    fake.reset_stats();
-    let events = pull_items(&ws, &[]);
-    assert_eq!(
-        stream_started(&events)["resumed"],
-        true,
-        "the rerun resumes"
-    );
-    let (_, _, rerun_items) = counters(&fake);
-    assert!(
-        rerun_items <= COUNT - done_before_interrupt,
-        "the rerun fetched {rerun_items} items although {done_before_interrupt} were committed"
-    );
-    let store = stored(&export(&ws, "items", &[]));
-    assert_eq!(
-        store.live,
-        fake.ground_truth(),
-        "the store is the ground truth"
-    );
-    assert!(store.deleted.is_empty(), "nothing is deleted");
+    assert_rerun_resumes(&ws, &fake, COUNT, done_before_interrupt, "Ctrl+C");
 }
 
 /// 20% of requests failing with 5xx, plus 429 bursts from a rate limit, still

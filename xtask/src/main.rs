@@ -103,17 +103,15 @@ const BUILT_PACKAGES: &[&str] = &[
     "synchost-tests",
     "synchost-sdk",
 ];
+
 /// The crates `test` runs the tests of: the built ones, plus the Confluence
 /// plugin, whose unit tests run natively (its cdylib does not link
 /// natively, so `build` leaves it to the wasm build).
-const TESTED_PACKAGES: &[&str] = &[
-    "synchost-core",
-    "synchost",
-    "synchost-fuzz",
-    "synchost-tests",
-    "synchost-sdk",
-    "confluence",
-];
+fn tested_packages() -> Vec<&'static str> {
+    let mut packages = BUILT_PACKAGES.to_vec();
+    packages.push("confluence");
+    packages
+}
 
 /// `cargo <subcommand> --release -p ...` over `packages`.
 fn cargo_release(subcommand: &str, packages: &[&str]) -> Command {
@@ -156,7 +154,7 @@ pub fn build() -> Result<()> {
 /// Builds everything, then runs every test of the workspace's native crates.
 fn test(extra: &[String]) -> Result<()> {
     build()?;
-    run_command(cargo_release("test", TESTED_PACKAGES).args(extra))
+    run_command(cargo_release("test", &tested_packages()).args(extra))
 }
 
 /// The crash torture with many trials; prints every trial and its outcome.
@@ -170,7 +168,7 @@ fn torture(args: &[String]) -> Result<()> {
     build()?;
     // The same packages as `build`, so nothing is rebuilt (see there).
     run_command(
-        cargo_release("test", TESTED_PACKAGES)
+        cargo_release("test", &tested_packages())
             .args(["--test", "torture", "--", "--nocapture"])
             .env("SYNCHOST_TORTURE_TRIALS", value("--trials", "30"))
             .env("SYNCHOST_TORTURE_SEED", value("--seed", "7")),

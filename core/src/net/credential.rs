@@ -58,16 +58,12 @@ impl Credential {
         let mut value = HeaderValue::from_str(value)
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-credential"));
         value.set_sensitive(true);
-        let mut credential = Credential {
+        let forms = redacted_forms(secret_part(value.as_bytes()), value.as_bytes(), also);
+        Credential {
             name,
             value,
-            forms: Arc::from(Vec::new()),
-        };
-        let secret = credential.secret().to_vec();
-        let mut raw: Vec<&[u8]> = vec![&secret, credential.value.as_bytes()];
-        raw.extend(also.iter().map(|s| s.as_bytes()));
-        credential.forms = Arc::from(redacted_forms(&secret, &raw));
-        credential
+            forms: Arc::from(forms),
+        }
     }
 
     pub fn header_name(&self) -> &HeaderName {
@@ -81,13 +77,7 @@ impl Credential {
     /// The secret part of the value (after the scheme, for `Bearer x` and
     /// `Basic x`), which must never be shown or handed to a plugin.
     pub fn secret(&self) -> &[u8] {
-        let value = self.value.as_bytes();
-        match value.iter().position(|&b| b == b' ') {
-            Some(space) if value.starts_with(b"Bearer ") || value.starts_with(b"Basic ") => {
-                &value[space + 1..]
-            }
-            _ => value,
-        }
+        secret_part(self.value.as_bytes())
     }
 
     /// Replaces every occurrence of the secret, or of a likely encoding of
@@ -102,30 +92,44 @@ impl Credential {
     }
 }
 
-/// The secret, then the encodings of each raw secret a server might echo:
-/// base64 (standard and URL-safe), percent-encoding and JSON escapes. The
-/// header value itself is redacted only encoded: raw, its secret part is
-/// already caught and `Bearer [REDACTED]` stays readable.
-fn redacted_forms(secret: &[u8], raw: &[&[u8]]) -> Vec<Vec<u8>> {
-    let mut forms = vec![secret.to_vec()];
-    for (index, value) in raw.iter().enumerate() {
-        let mut candidates = vec![
+/// The part of a header value after `Bearer ` or `Basic `; all of any other.
+fn secret_part(value: &[u8]) -> &[u8] {
+    match value.iter().position(|&b| b == b' ') {
+        Some(space) if value.starts_with(b"Bearer ") || value.starts_with(b"Basic ") => {
+            &value[space + 1..]
+        }
+        _ => value,
+    }
+}
+
+/// The secret, then the encodings a server might echo it in: base64
+/// (standard and URL-safe), percent-encoding and JSON escapes, of the
+/// secret, of the whole header value and of each of `also`, which are
+/// redacted raw as well. The header value itself is redacted only encoded:
+/// raw, its secret part is already caught and `Bearer [REDACTED]` stays
+/// readable.
+fn redacted_forms(secret: &[u8], header_value: &[u8], also: &[&str]) -> Vec<Vec<u8>> {
+    let encoded = |value: &[u8]| {
+        [
             base64_prefix(&base64::engine::general_purpose::STANDARD_NO_PAD, value),
             base64_prefix(&base64::engine::general_purpose::URL_SAFE_NO_PAD, value),
             percent_encoded(value),
             serde_json::to_string(&String::from_utf8_lossy(value))
                 .map(|quoted| quoted.trim_matches('"').as_bytes().to_vec())
                 .unwrap_or_default(),
-        ];
-        // A further raw secret (a password) is a form of its own; the header
-        // value (index 1) is not, see above.
-        if index > 1 {
-            candidates.push(value.to_vec());
-        }
-        for form in candidates {
-            if form.len() >= MIN_ENCODED_FORM && !forms.contains(&form) {
-                forms.push(form);
-            }
+        ]
+    };
+    let mut candidates: Vec<Vec<u8>> = Vec::new();
+    candidates.extend(encoded(secret));
+    candidates.extend(encoded(header_value));
+    for extra in also {
+        candidates.push(extra.as_bytes().to_vec());
+        candidates.extend(encoded(extra.as_bytes()));
+    }
+    let mut forms = vec![secret.to_vec()];
+    for form in candidates {
+        if form.len() >= MIN_ENCODED_FORM && !forms.contains(&form) {
+            forms.push(form);
         }
     }
     forms.retain(|form| !form.is_empty());
