@@ -8,6 +8,7 @@
 //! - `checks`: what the host accepts from a plugin: manifests, records, pages and cursors.
 //! - `mirror`: the browsable directory tree of a source (`export --format files`).
 //! - `error`: failures classified into exit codes.
+//! - `untrusted`: plugin and remote text made safe to print (escaped, clipped).
 
 pub mod checks;
 pub mod config;
@@ -15,3 +16,4 @@ pub mod error;
 pub mod mirror;
 pub mod net;
 pub mod store;
+pub mod untrusted;

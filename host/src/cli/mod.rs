@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::error::{kind_of, ExitKind};
+use crate::untrusted::terminal_safe;
 
 /// Sync records from remote systems into a local SQLite store, through
 /// sandboxed WebAssembly plugins.
@@ -102,11 +103,13 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let kind = kind_of(&err);
-            match err.downcast_ref::<crate::error::Exit>() {
-                Some(exit) if kind == ExitKind::Interrupted => eprintln!("{exit}"),
-                Some(exit) => eprintln!("error: {exit}"),
-                None => eprintln!("error: {err:#}"),
-            }
+            // Messages quote plugins and remotes: the last guard before the terminal.
+            let message = match err.downcast_ref::<crate::error::Exit>() {
+                Some(exit) if kind == ExitKind::Interrupted => exit.to_string(),
+                Some(exit) => format!("error: {exit}"),
+                None => format!("error: {err:#}"),
+            };
+            eprintln!("{}", terminal_safe(&message));
             ExitCode::from(kind.code())
         }
     }

@@ -22,8 +22,13 @@ use serde_json::{json, Value};
 use synchost_sdk::bindings::synchost::source::http as wit;
 use synchost_sdk::prelude::*;
 
+mod mirror;
+mod network;
+mod output;
+mod runtime;
+
 const STREAM: &str = "items";
-/// Every attack this plugin knows, for the error on an unknown one.
+/// The attacks of this file; the modules add theirs (see [`known_attacks`]).
 const ATTACKS: &[&str] = &[
     "loop-configure",
     "loop-list",
@@ -55,8 +60,27 @@ const HUGE_BODY: usize = 2 << 20;
 /// The cloud metadata endpoint, the classic SSRF target.
 const METADATA_URL: &str = "http://169.254.169.254/latest/meta-data/";
 
+/// Every attack this plugin knows, for the error on an unknown one.
+fn known_attacks() -> Vec<&'static str> {
+    [
+        ATTACKS,
+        mirror::ATTACKS,
+        network::ATTACKS,
+        output::ATTACKS,
+        runtime::ATTACKS,
+    ]
+    .concat()
+}
+
+/// An attack's view of the plugin: its name and every setting it was given.
+pub struct Attack<'a> {
+    pub name: &'a str,
+    pub settings: &'a Settings,
+}
+
 struct Hostile {
     attack: String,
+    settings: Settings,
     base_url: String,
     port: String,
     copies: usize,
@@ -86,10 +110,11 @@ impl Source for Hostile {
 
     fn configure(settings: Settings) -> Result<Self, Error> {
         let attack = settings.required("attack")?.to_owned();
-        if !ATTACKS.contains(&attack.as_str()) {
+        let known = known_attacks();
+        if !known.contains(&attack.as_str()) {
             return Err(Error::invalid_config(format!(
                 "unknown attack `{attack}`; known: {}",
-                ATTACKS.join(", ")
+                known.join(", ")
             )));
         }
         if attack == "loop-configure" {
@@ -106,12 +131,21 @@ impl Source for Hostile {
             copies: settings.parse_or("copies", 1024)?,
             cursor_kib: settings.parse_or("cursor_kib", 2048)?,
             pages: settings.parse_or("pages", 200)?,
+            settings,
         })
     }
 
     fn list(&self, stream: &str, req: ListRequest) -> Result<Page, Error> {
         if stream != STREAM {
             return Err(Error::unknown_stream(stream));
+        }
+        let attack = self.attack();
+        if let Some(page) = mirror::list(&attack, &req)
+            .or_else(|| network::list(&attack, &req))
+            .or_else(|| output::list(&attack, &req))
+            .or_else(|| runtime::list(&attack, &req))
+        {
+            return page;
         }
         let base = &self.base_url;
         match self.attack.as_str() {
@@ -217,6 +251,14 @@ impl Source for Hostile {
     }
 
     fn fetch(&self, _stream: &str, ids: Vec<String>) -> Vec<Result<Record, Error>> {
+        let attack = self.attack();
+        if let Some(records) = mirror::fetch(&attack, &ids)
+            .or_else(|| network::fetch(&attack, &ids))
+            .or_else(|| output::fetch(&attack, &ids))
+            .or_else(|| runtime::fetch(&attack, &ids))
+        {
+            return records;
+        }
         match self.attack.as_str() {
             "loop-fetch" => spin(),
             "panic-mid-batch" => {
@@ -236,6 +278,15 @@ impl Source for Hostile {
                 .iter()
                 .map(|id| Err(Error::not_found(format!("hostile has no {id}"))))
                 .collect(),
+        }
+    }
+}
+
+impl Hostile {
+    fn attack(&self) -> Attack<'_> {
+        Attack {
+            name: &self.attack,
+            settings: &self.settings,
         }
     }
 }
