@@ -80,12 +80,15 @@
 //! - [`Settings`]: the values given to `configure`.
 //! - [`http`]: requests through the host, and HTTP status → [`Error`] mapping.
 //! - [`log`]: messages to the host's log.
+//! - [`lenient`]: tolerant reading of remote JSON (one bad element of a
+//!   listing is reported, not fatal; fields a plugin can do without never fail).
 //! - [`bindings`]: the raw generated bindings of the WIT contract
 //!   `synchost:source@0.1.0`, for what the helpers do not cover.
 //!
 //! [synchost]: https://github.com/synchost/synchost
 
 pub mod http;
+pub mod lenient;
 pub mod log;
 mod settings;
 mod types;

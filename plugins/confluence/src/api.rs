@@ -1,7 +1,7 @@
 //! The Confluence REST API as this plugin uses it: the requests it sends
 //! (each one a path and parameters of the official v2 or v1 OpenAPI
-//! document) and the response fields it reads (unknown fields are ignored,
-//! optional ones default to absent).
+//! document) and the response fields it reads (see "shapes" below for how
+//! tolerantly).
 //!
 //! v2 (`/wiki/api/v2`) lists and fetches pages and folders; v1
 //! (`/wiki/rest/api/content/search`) answers CQL, the only way to ask what
@@ -12,7 +12,7 @@ use crate::config::BodyFormat;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use synchost_sdk::http::{encode, Request, Response};
-use synchost_sdk::Error;
+use synchost_sdk::{lenient, Error};
 
 /// The largest `limit` the v2 endpoints accept (a larger one is a 400).
 pub const V2_MAX_LIMIT: u32 = 250;
@@ -174,40 +174,59 @@ pub fn api_message(body: &[u8]) -> Option<String> {
     envelope.message.filter(|m| !m.trim().is_empty())
 }
 
-// ---------------------------------------------------------------- v2 shapes
+// ---------------------------------------------------------------- shapes
+//
+// Read as `synchost_sdk::lenient` describes: the answer's envelope
+// (`results`, `_links.next`) strictly, each entry of `results` on its own
+// (`crate::entries`). In an entry, the fields records are made of (id,
+// version number, title, parent, body) must have their spec type when
+// present, null counting as absent; every other field is `loose` (another
+// type is ignored) and integers take any int64, negative ones included.
+// Unknown fields and enum values are ignored or kept as they are.
 
-/// `MultiEntityResult<T>`: one page of a v2 listing.
+/// `MultiEntityResult`: one page of a v2 listing, entries unread.
 #[derive(Debug, Deserialize)]
-pub struct V2List<T> {
-    #[serde(default = "Vec::new")]
-    pub results: Vec<T>,
+pub struct V2List {
+    #[serde(default)]
+    pub results: Vec<Value>,
     #[serde(default, rename = "_links")]
-    pub links: V2Links,
+    pub links: Option<V2Links>,
+}
+
+impl V2List {
+    /// The next page, relative to the host (`/wiki/api/v2/…`); absent on
+    /// the last page.
+    pub fn next(&self) -> Option<&str> {
+        self.links.as_ref()?.next.as_deref()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct V2Links {
-    /// The next page, relative to the host (`/wiki/api/v2/…`); absent on the
-    /// last page.
     pub next: Option<String>,
 }
 
 /// `SpaceBulk`, the fields used.
 #[derive(Debug, Deserialize)]
 pub struct Space {
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "lenient::string_or_integer")]
     pub id: String,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub key: Option<String>,
 }
 
-/// `Version` (v2).
-#[derive(Debug, Default, Deserialize)]
+/// `Version` (v2): the number is required (it is the record's version).
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct V2Version {
-    pub number: Option<u64>,
+    pub number: i64,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub created_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub message: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub minor_edit: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub author_id: Option<String>,
 }
 
@@ -221,17 +240,17 @@ pub struct Bodies {
 
 #[derive(Debug, Deserialize)]
 pub struct Body {
-    #[serde(default)]
-    pub value: String,
+    pub value: Option<String>,
 }
 
 impl Bodies {
+    /// The body in `format`, if the answer has one.
     pub fn get(&self, format: BodyFormat) -> Option<&str> {
         match format {
             BodyFormat::Storage => self.storage.as_ref(),
             BodyFormat::AtlasDocFormat => self.atlas_doc_format.as_ref(),
         }
-        .map(|b| b.value.as_str())
+        .and_then(|b| b.value.as_deref())
     }
 }
 
@@ -239,19 +258,28 @@ impl Bodies {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
+    #[serde(deserialize_with = "lenient::string_or_integer")]
     pub id: String,
-    pub status: Option<String>,
+    pub version: V2Version,
     pub title: Option<String>,
-    pub space_id: Option<String>,
     /// A page or a folder (see `parent_type`); absent or null at the root.
+    #[serde(default, deserialize_with = "lenient::opt_string_or_integer")]
     pub parent_id: Option<String>,
-    pub parent_type: Option<String>,
-    pub position: Option<i64>,
-    pub author_id: Option<String>,
-    pub created_at: Option<String>,
-    pub version: Option<V2Version>,
     pub body: Option<Bodies>,
-    #[serde(rename = "_links")]
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub space_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub parent_type: Option<String>,
+    /// int32, nullable.
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub position: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub author_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub created_at: Option<String>,
+    #[serde(default, rename = "_links", deserialize_with = "lenient::loose")]
     pub links: Option<Map<String, Value>>,
 }
 
@@ -259,18 +287,27 @@ pub struct Page {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Folder {
+    #[serde(deserialize_with = "lenient::string_or_integer")]
     pub id: String,
-    pub status: Option<String>,
+    pub version: V2Version,
     pub title: Option<String>,
-    pub space_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string_or_integer")]
     pub parent_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub space_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub parent_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub position: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub author_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub owner_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub created_at: Option<String>,
-    pub version: Option<V2Version>,
-    #[serde(rename = "_links")]
+    #[serde(default, rename = "_links", deserialize_with = "lenient::loose")]
     pub links: Option<Map<String, Value>>,
 }
 
@@ -279,38 +316,56 @@ pub struct Folder {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
+    #[serde(deserialize_with = "lenient::string_or_integer")]
     pub id: String,
-    pub status: Option<String>,
+    pub version: V2Version,
     pub title: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string_or_integer")]
     pub page_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string_or_integer")]
     pub blog_post_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string_or_integer")]
     pub custom_content_id: Option<String>,
-    pub media_type: Option<String>,
-    pub comment: Option<String>,
-    #[serde(default, deserialize_with = "opt_u64_lenient")]
-    pub file_size: Option<u64>,
     pub download_link: Option<String>,
-    pub version: Option<V2Version>,
-    #[serde(rename = "_links")]
-    pub links: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub media_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub comment: Option<String>,
+    #[serde(default, deserialize_with = "size")]
+    pub file_size: Option<u64>,
+    /// As given: `download` in it is the file (see [`link`]).
+    #[serde(default, rename = "_links")]
+    pub links: Option<Value>,
 }
 
 // ---------------------------------------------------------------- v1 shapes
 
-/// `ContentArray`: one page of a v1 content search.
+/// `ContentArray`: one page of a v1 content search, entries unread.
 #[derive(Debug, Deserialize)]
 pub struct ContentArray {
     #[serde(default)]
-    pub results: Vec<Content>,
+    pub results: Vec<Value>,
     #[serde(default, rename = "_links")]
-    pub links: V1Links,
+    pub links: Option<V1Links>,
+}
+
+impl ContentArray {
+    /// The next page, relative to [`ContentArray::context`].
+    pub fn next(&self) -> Option<&str> {
+        self.links.as_ref()?.next.as_deref()
+    }
+
+    /// The path links are relative to: `/wiki`.
+    pub fn context(&self) -> Option<&str> {
+        self.links.as_ref()?.context.as_deref()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct V1Links {
-    /// The next page, relative to `context`.
     pub next: Option<String>,
-    /// The path links are relative to: `/wiki`.
     pub context: Option<String>,
 }
 
@@ -319,41 +374,50 @@ pub struct V1Links {
 /// `metadata`; comments their `location` (footer, inline) in `extensions`.
 #[derive(Debug, Deserialize)]
 pub struct Content {
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "lenient::string_or_integer")]
     pub id: String,
-    pub status: Option<String>,
+    pub version: V1Version,
     pub title: Option<String>,
-    pub version: Option<V1Version>,
     /// The page an attachment or comment belongs to (with
     /// `expand=container`).
     pub container: Option<Container>,
     pub body: Option<Bodies>,
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub extensions: Option<Extensions>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub metadata: Option<Extensions>,
-    #[serde(rename = "_links")]
-    pub links: Option<Map<String, Value>>,
+    /// As given: `download` in it is an attachment's file (see [`link`]).
+    #[serde(default, rename = "_links")]
+    pub links: Option<Value>,
 }
 
-/// `Version` (v1).
-#[derive(Debug, Default, Deserialize)]
+/// `Version` (v1): the number is required (it is the record's version).
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct V1Version {
-    pub number: Option<u64>,
+    pub number: i64,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub when: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub message: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub minor_edit: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub by: Option<User>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub account_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Container {
-    #[serde(default, deserialize_with = "opt_string_or_number")]
+    #[serde(default, deserialize_with = "lenient::opt_string_or_integer")]
     pub id: Option<String>,
 }
 
@@ -361,37 +425,42 @@ pub struct Container {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Extensions {
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub media_type: Option<String>,
-    #[serde(default, deserialize_with = "opt_u64_lenient")]
+    #[serde(default, deserialize_with = "size")]
     pub file_size: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub comment: Option<String>,
+    #[serde(default, deserialize_with = "lenient::loose")]
     pub location: Option<String>,
 }
 
 // ---------------------------------------------------------------- leniency
 
-/// Ids are strings in Confluence's JSON, but a v1 space id (a container) is
-/// a number; accept both.
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    opt_string_or_number(d)?
-        .ok_or_else(|| serde::de::Error::custom("expected a string or a number"))
-}
-
-fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
+/// A size (int64 in the spec): a non-negative number or numeric string;
+/// anything else (a negative size included) is unknown.
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     })
 }
 
-/// A size as a number or a numeric string.
-fn opt_u64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
+/// The string `links[name]` (e.g. `download` of an attachment's `_links`):
+/// `Ok(None)` when `links` or the member is absent or null, an error when
+/// either has another type.
+pub fn link<'a>(links: Option<&'a Value>, name: &str) -> Result<Option<&'a str>, String> {
+    let member = match links {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(map)) => map.get(name),
+        Some(other) => return Err(format!("_links: expected an object, found {other}")),
+    };
+    match member {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("_links.{name}: expected a string, found {other}")),
+    }
 }
 
 #[cfg(test)]
@@ -490,14 +559,77 @@ mod tests {
     fn lenient_fields() {
         let c: Content = serde_json::from_str(
             r#"{"id":"att1","type":"attachment","status":"current","container":{"id":131189,"type":"global"},
-                "extensions":{"mediaType":"text/plain","fileSize":"12"}}"#,
+                "version":{"number":1},"extensions":{"mediaType":"text/plain","fileSize":"12"}}"#,
         )
         .unwrap();
         assert_eq!(c.container.unwrap().id.as_deref(), Some("131189"));
         assert_eq!(c.extensions.unwrap().file_size, Some(12));
-        let list: V2List<Space> =
+        let list: V2List =
             serde_json::from_str(r#"{"results":[{"id":"42","key":"DOCS"}]}"#).unwrap();
-        assert_eq!(list.results[0].id, "42");
-        assert!(list.links.next.is_none());
+        assert_eq!(list.results[0]["id"], "42");
+        assert!(list.next().is_none());
+    }
+
+    /// Everything the specs permit (api-contracts.md, the OpenAPI files):
+    /// negative int32 positions and version numbers, nulls where nullable,
+    /// unknown fields and enum values, int64 sizes.
+    #[test]
+    fn what_the_specs_permit_is_read() {
+        let p: Page = serde_json::from_str(
+            r#"{"id":"5","status":"some_future_status","title":"T","position":-2147483648,
+                "ownerId":null,"lastOwnerId":null,"subtype":null,"parentId":null,"parentType":"whiteboard",
+                "version":{"number":-2147483648,"createdAt":"2026-01-01T00:00:00.000Z","ncsStepVersion":null},
+                "futureField":{"nested":[1,{"x":null}]},"_links":{"base":"https://x/wiki"}}"#,
+        )
+        .unwrap();
+        assert_eq!((p.version.number, p.position), (i64::from(i32::MIN), Some(i64::from(i32::MIN))));
+        assert_eq!(p.status.as_deref(), Some("some_future_status"));
+        let f: Folder = serde_json::from_str(
+            r#"{"id":"6","position":null,"version":{"number":-1},"type":"newtype"}"#,
+        )
+        .unwrap();
+        assert_eq!((f.version.number, f.position), (-1, None));
+        // v1: nullable `when`, `message`, `by`, `container`; a bigger int64.
+        let c: Content = serde_json::from_str(
+            r#"{"id":"7","type":"comment","status":"future","container":null,
+                "version":{"number":-9,"when":null,"message":null,"by":null,"friendlyWhen":null,"minorEdit":false},
+                "extensions":{"position":-4,"location":"footer"}}"#,
+        )
+        .unwrap();
+        assert_eq!((c.version.number, c.version.when, c.container.is_none()), (-9, None, true));
+        let a: Attachment = serde_json::from_str(
+            r#"{"id":"att8","version":{"number":3},"fileSize":-1,"mediaType":null}"#,
+        )
+        .unwrap();
+        assert_eq!((a.file_size, a.media_type), (None, None), "a negative size is unknown");
+        let a: Attachment =
+            serde_json::from_str(r#"{"id":"att8","version":{"number":3},"fileSize":9007199254740993}"#)
+                .unwrap();
+        assert_eq!(a.file_size, Some(9_007_199_254_740_993));
+    }
+
+    /// Fields the plugin does not need never fail an entry, whatever their
+    /// type; the ones records are made of do.
+    #[test]
+    fn only_needed_fields_can_fail() {
+        let loose = r#"{"id":"5","version":{"number":2,"createdAt":7,"minorEdit":"no","authorId":[]},
+            "status":3,"spaceId":{},"parentType":1,"position":"top","authorId":false,"createdAt":[1],"_links":"x"}"#;
+        let p: Page = synchost_sdk::lenient::decode(&serde_json::from_str(loose).unwrap()).unwrap();
+        assert_eq!((p.status, p.position, p.links), (None, None, None));
+        for (bad, path) in [
+            (r#"{"version":{"number":1}}"#, "missing field `id`"),
+            (r#"{"id":{},"version":{"number":1}}"#, "id: expected a string or an integer"),
+            (r#"{"id":"5"}"#, "missing field `version`"),
+            (r#"{"id":"5","version":{"number":"7"}}"#, "version.number: invalid type"),
+            (r#"{"id":"5","version":{"number":1.5}}"#, "version.number: invalid type"),
+            (r#"{"id":"5","version":{"number":1},"title":3}"#, "title: invalid type"),
+            (r#"{"id":"5","version":{"number":1},"parentId":[]}"#, "parentId: expected"),
+            (r#"{"id":"5","version":{"number":1},"body":"<p>"}"#, "body: invalid type"),
+            (r#"{"id":"5","version":{"number":1},"body":{"storage":{"value":1}}}"#, "body.storage.value: invalid type"),
+        ] {
+            let value = serde_json::from_str(bad).unwrap();
+            let why = synchost_sdk::lenient::decode::<Page>(&value).unwrap_err();
+            assert!(why.starts_with(path), "{bad}: {why}");
+        }
     }
 }

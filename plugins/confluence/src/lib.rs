@@ -19,30 +19,41 @@
 //! [cursor](cursor::Cursor) with the enumeration's watermark), never loops,
 //! waits or retries, and never sees credentials: the host adds them.
 //!
+//! Answers are read tolerantly ([`entries`]): fields the records do not need
+//! never fail anything, and one malformed entry of a listing is reported as
+//! a failed item (or, without an id, skipped with a warning) instead of
+//! failing the page.
+//!
 //! Modules: [`config`] (settings), [`api`] (requests and response shapes),
-//! [`records`] (responses to records), [`cursor`] (cursor and next links),
+//! [`entries`] (answers to records, one entry at a time), [`records`]
+//! (response objects to records), [`cursor`] (cursor and next links),
 //! [`cql`] and [`time`] (delta windows without a date crate).
 
 mod api;
 mod config;
 mod cql;
 mod cursor;
+mod entries;
 mod records;
 mod time;
 
-use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 
 use api::V2List;
 use config::{BodyFormat, Config};
 use cursor::Cursor;
+use entries::Unreadable;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use synchost_sdk::http::{self, Request, Response};
+use synchost_sdk::lenient;
 use synchost_sdk::prelude::*;
 
 /// The largest page: the v2 maximum `limit`.
 const MAX_PAGE_SIZE: u32 = api::V2_MAX_LIMIT;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Stream {
     Pages,
     Folders,
@@ -64,6 +75,16 @@ impl Stream {
             Stream::Folders => "folders",
             Stream::Attachments => "attachments",
             Stream::Comments => "comments",
+        }
+    }
+
+    /// What one item is called in messages.
+    fn item(self) -> &'static str {
+        match self {
+            Stream::Pages => "page",
+            Stream::Folders => "folder",
+            Stream::Attachments => "attachment",
+            Stream::Comments => "comment",
         }
     }
 
@@ -139,7 +160,17 @@ struct Confluence {
     config: Config,
     /// Resolved on the first listing of this instance, then reused.
     space: OnceCell<SpaceRef>,
+    /// Entries of complete listings that were unreadable, by stream and id:
+    /// why. Listed as partial records, they are answered from here when the
+    /// host fetches them in this run, without asking the API again (a
+    /// later run, a new instance, fetches them for real).
+    unreadable: RefCell<HashMap<(Stream, String), String>>,
 }
+
+/// The version of a listed record whose entry had no readable version
+/// number: never equal to a stored one (those are integers), so the host
+/// fetches it.
+const UNREADABLE_VERSION: &str = "unreadable";
 
 impl Source for Confluence {
     fn describe() -> Manifest {
@@ -163,6 +194,7 @@ impl Source for Confluence {
         Ok(Confluence {
             config: Config::from_settings(&settings)?,
             space: OnceCell::new(),
+            unreadable: RefCell::new(HashMap::new()),
         })
     }
 
@@ -186,30 +218,31 @@ impl Source for Confluence {
         // enumeration; later pages carry it in the cursor.
         let watermark = carried.unwrap_or_else(|| date_watermark(&response));
 
-        let (records, next) = match listing {
+        let format = self.config.body_format;
+        let (records, unreadable, next) = match listing {
             Listing::SpacePages => {
-                let list: V2List<api::Page> = response.json()?;
-                let records = list
-                    .results
-                    .into_iter()
-                    .map(|p| records::page(p, self.config.body_format))
-                    .collect::<Result<Vec<_>, _>>()?;
-                (records, cursor::v2_next(list.links.next.as_deref()))
+                let list: V2List = response.json()?;
+                let next = cursor::v2_next(list.next());
+                let (records, unreadable) =
+                    entries::read(list.results, |p| Ok(records::page(p, format)));
+                (records, unreadable, next)
             }
             Listing::Search => {
                 let found: api::ContentArray = response.json()?;
-                let context = found.links.context.as_deref();
-                let records = found
-                    .results
-                    .into_iter()
-                    .map(|c| self.searched_record(stream, c, context))
-                    .collect::<Result<Vec<_>, _>>()?;
-                (
-                    records,
-                    cursor::v1_link(context, found.links.next.as_deref()),
-                )
+                let context = found.context().map(str::to_owned);
+                let next = cursor::v1_link(context.as_deref(), found.next());
+                let (records, unreadable) = entries::read(found.results, |c| {
+                    self.searched_record(stream, c, context.as_deref())
+                });
+                (records, unreadable, next)
             }
         };
+        // Complete listings: v2 pages with bodies, attachments, comments.
+        let complete = match listing {
+            Listing::SpacePages => matches!(req.detail, Detail::Full),
+            Listing::Search => matches!(stream, Stream::Attachments | Stream::Comments),
+        };
+        let records = self.with_unreadable(stream, complete, &what, records, unreadable);
         let next = next.map(|next| {
             Cursor {
                 next,
@@ -221,31 +254,94 @@ impl Source for Confluence {
     }
 
     fn fetch(&self, stream: &str, ids: Vec<String>) -> Vec<Result<Record, Error>> {
-        match Stream::parse(stream) {
-            Ok(Stream::Pages) => self.fetch_pages(&ids),
-            Ok(Stream::Folders) => self.fetch_each(&ids, api::folder, |response| {
-                records::folder(response.json()?)
-            }),
-            // Listed complete; fetched again only when the host retries an
-            // item whose file failed to download.
-            Ok(Stream::Attachments) => self.fetch_each(&ids, api::attachment, |response| {
-                records::attachment_v2(response.json()?, &self.config.base_url)
-            }),
-            Ok(other) => {
-                let why = format!(
-                    "{} are complete in listings and never fetched",
-                    other.name()
-                );
-                ids.iter()
-                    .map(|_| Err(Error::unsupported(why.clone())))
-                    .collect()
-            }
-            Err(e) => ids.iter().map(|_| Err(e.clone())).collect(),
-        }
+        let stream = match Stream::parse(stream) {
+            Ok(stream) => stream,
+            Err(e) => return ids.iter().map(|_| Err(e.clone())).collect(),
+        };
+        // What a listing of this instance found unreadable is answered as it
+        // was found; only the rest is asked for.
+        let known: Vec<Option<Error>> = {
+            let unreadable = self.unreadable.borrow();
+            ids.iter()
+                .map(|id| {
+                    let why = unreadable.get(&(stream, id.clone()))?;
+                    Some(Error::invalid_response(why.clone()))
+                })
+                .collect()
+        };
+        let asked: Vec<String> = ids
+            .iter()
+            .zip(&known)
+            .filter(|(_, known)| known.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut fetched = self.fetch_from_api(stream, &asked).into_iter();
+        known
+            .into_iter()
+            .map(|known| match known {
+                Some(error) => Err(error),
+                None => fetched.next().expect("one result per asked id"),
+            })
+            .collect()
     }
 }
 
 impl Confluence {
+    /// `fetch` through the API.
+    fn fetch_from_api(&self, stream: Stream, ids: &[String]) -> Vec<Result<Record, Error>> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        match stream {
+            Stream::Pages => self.fetch_pages(ids),
+            Stream::Folders => self.fetch_each(ids, api::folder, "folder", |f| Ok(records::folder(f))),
+            // Listed complete; fetched again only when the host retries an
+            // item whose file failed to download, or whose entry was
+            // unreadable in an earlier run's listing.
+            Stream::Attachments => self.fetch_each(ids, api::attachment, "attachment", |a| {
+                records::attachment_v2(a, &self.config.base_url)
+            }),
+            Stream::Comments => {
+                let why = "comments are complete in listings and never fetched";
+                ids.iter().map(|_| Err(Error::unsupported(why))).collect()
+            }
+        }
+    }
+
+    /// The records of a listing page plus, for each unreadable entry with an
+    /// id, a partial record the host will fetch (its version, when readable,
+    /// lets the host skip it if unchanged). In a `complete` listing that
+    /// fetch is answered with why the entry was unreadable (see
+    /// [`Confluence::unreadable`]); in a listing of partial records the
+    /// entry only had to give its id and version, so the real fetch may well
+    /// succeed. One warning names them all; entries without an id are
+    /// skipped.
+    fn with_unreadable(
+        &self,
+        stream: Stream,
+        complete: bool,
+        what: &str,
+        mut records: Vec<Record>,
+        unreadable: Vec<Unreadable>,
+    ) -> Vec<Record> {
+        if unreadable.is_empty() {
+            return records;
+        }
+        log::warn(entries::warning(what, stream.item(), &unreadable));
+        let mut remembered = self.unreadable.borrow_mut();
+        for entry in unreadable {
+            let Some(id) = entry.id.clone() else {
+                continue;
+            };
+            if complete {
+                let why = format!("{what}: {}: {}", entry.name(stream.item()), entry.why);
+                remembered.insert((stream, id.clone()), why);
+            }
+            let version = entry.version.unwrap_or_else(|| UNREADABLE_VERSION.into());
+            records.push(Record::new(id, version));
+        }
+        records
+    }
     /// The space, resolved once per instance with
     /// `GET /wiki/api/v2/spaces?keys=KEY`; an unknown key is `invalid-config`.
     fn space(&self) -> Result<&SpaceRef, Error> {
@@ -255,24 +351,31 @@ impl Confluence {
         let (base, key) = (&self.config.base_url, &self.config.space);
         let request = api::space_by_key(base, key);
         let what = format!("GET {}", request.url());
-        let list: V2List<api::Space> = api::check_listing(request.send()?, &what)?.json()?;
+        let list: V2List = api::check_listing(request.send()?, &what)?.json()?;
+        let listed = list.results.len();
+        let mut spaces = Vec::new();
+        let mut unreadable = Vec::new();
+        for space in lenient::each(list.results, Ok::<api::Space, String>) {
+            match space {
+                Ok(space) => spaces.push(space),
+                Err(u) => unreadable.push(u.why),
+            }
+        }
         // The exact key if listed; otherwise the one space the API matched.
-        let exact = list
-            .results
-            .iter()
-            .position(|s| s.key.as_deref() == Some(key));
-        let only = (list.results.len() == 1).then_some(0);
+        let exact = spaces.iter().position(|s| s.key.as_deref() == Some(key));
+        let only = (listed == 1 && spaces.len() == 1).then_some(0);
         let Some(index) = exact.or(only) else {
-            return Err(Error::invalid_config(format!(
-                "setting `space`: {base} has no space with key `{key}` \
-                 (or the credentials cannot see it)"
-            )));
+            return Err(match unreadable.first() {
+                Some(why) => Error::invalid_response(format!(
+                    "{what}: the space `{key}` could not be read: {why}"
+                )),
+                None => Error::invalid_config(format!(
+                    "setting `space`: {base} has no space with key `{key}` \
+                     (or the credentials cannot see it)"
+                )),
+            });
         };
-        let space = list
-            .results
-            .into_iter()
-            .nth(index)
-            .expect("index of a result");
+        let space = spaces.swap_remove(index);
         let space = SpaceRef {
             key: space.key.unwrap_or_else(|| key.clone()),
             id: space.id,
@@ -314,13 +417,12 @@ impl Confluence {
         stream: Stream,
         content: api::Content,
         context: Option<&str>,
-    ) -> Result<Record, Error> {
-        match stream {
-            Stream::Pages => records::partial(content, "page"),
-            Stream::Folders => records::partial(content, "folder"),
-            Stream::Attachments => records::attachment(content, &self.config.base_url, context),
+    ) -> Result<Record, String> {
+        Ok(match stream {
+            Stream::Pages | Stream::Folders => records::partial(content),
+            Stream::Attachments => records::attachment(content, &self.config.base_url, context)?,
             Stream::Comments => records::comment(content, self.config.body_format),
-        }
+        })
     }
 
     /// Pages by id: one bulk request per 250 ids, all sent at once. An id
@@ -347,7 +449,7 @@ impl Confluence {
         for ((chunk, what), answer) in chunks.iter().zip(&whats).zip(http::send_batch(requests)) {
             let list = answer
                 .and_then(|r| api::check(r, what))
-                .and_then(|r| r.json::<V2List<api::Page>>());
+                .and_then(|r| r.json::<V2List>());
             let list = match list {
                 Ok(list) => list,
                 Err(e) => {
@@ -355,30 +457,46 @@ impl Confluence {
                     continue;
                 }
             };
-            let paginated = list.links.next.is_some();
-            for page in list.results {
-                let Some(id) = chunk.iter().find(|id| **id == page.id) else {
-                    continue; // not asked for
-                };
-                let record = records::page(page, format).and_then(|r| match r.is_complete() {
-                    true => Ok(r),
-                    false => Err(Error::invalid_response(format!(
-                        "{what}: page `{id}` came without its {} body",
-                        format.api_name()
-                    ))),
-                });
-                results.insert(id, record);
+            let asked = |id: &str| chunk.iter().copied().find(|asked| *asked == id);
+            let paginated = list.next().is_some();
+            let (pages, unreadable) = entries::read(list.results, |p| {
+                let record = records::page(p, format);
+                match record.is_complete() {
+                    true => Ok(record),
+                    false => Err(format!("came without its {} body", format.api_name())),
+                }
+            });
+            for record in pages {
+                if let Some(id) = asked(&record.id) {
+                    results.insert(id, Ok(record));
+                }
+            }
+            // Entries without a usable id may be any of the pages asked for.
+            let mut nameless = 0;
+            for entry in unreadable {
+                match entry.id.as_deref().and_then(asked) {
+                    Some(id) => {
+                        let why = format!("{what}: {}: {}", entry.name("page"), entry.why);
+                        results.insert(id, Err(Error::invalid_response(why)));
+                    }
+                    None if entry.id.is_none() => nameless += 1,
+                    None => {} // not asked for
+                }
             }
             for id in chunk.iter() {
                 results.entry(id).or_insert_with(|| {
-                    Err(match paginated {
+                    Err(if paginated {
                         // Not seen, but the answer was cut: nothing known.
-                        true => Error::invalid_response(format!(
+                        Error::invalid_response(format!(
                             "{what}: the answer was split into pages, page `{id}` not in the first"
-                        )),
-                        false => {
-                            Error::not_found(format!("page `{id}`: not in the answer to {what}"))
-                        }
+                        ))
+                    } else if nameless > 0 {
+                        Error::invalid_response(format!(
+                            "{what}: page `{id}` is not among the readable entries of the \
+                             answer ({nameless} had no usable id)"
+                        ))
+                    } else {
+                        Error::not_found(format!("page `{id}`: not in the answer to {what}"))
                     })
                 });
             }
@@ -391,13 +509,15 @@ impl Confluence {
             .collect()
     }
 
-    /// One GET per id (`request(base_url, id)`), all sent at once; a 404
-    /// is not-found for that id only.
-    fn fetch_each(
+    /// One GET per id (`request(base_url, id)`), all sent at once, each
+    /// answer read as a `T` (a `kind`) and made a record with `convert`; a
+    /// 404 is not-found for that id only.
+    fn fetch_each<T: DeserializeOwned>(
         &self,
         ids: &[String],
         request: fn(&str, &str) -> Request,
-        record: impl Fn(Response) -> Result<Record, Error>,
+        kind: &str,
+        convert: impl Fn(T) -> Result<Record, String>,
     ) -> Vec<Result<Record, Error>> {
         let requests: Vec<Request> = ids
             .iter()
@@ -410,7 +530,12 @@ impl Confluence {
         http::send_batch(requests)
             .into_iter()
             .zip(&whats)
-            .map(|(answer, what)| record(api::check(answer?, what)?))
+            .map(|(answer, what)| {
+                let entry: Value = api::check(answer?, what)?.json()?;
+                entries::one(entry, &convert).map_err(|entry| {
+                    Error::invalid_response(format!("{what}: {}: {}", entry.name(kind), entry.why))
+                })
+            })
             .collect()
     }
 }

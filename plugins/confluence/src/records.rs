@@ -12,7 +12,7 @@ use crate::api::{self, Content, V1Version, V2Version};
 use crate::config::BodyFormat;
 use crate::cursor;
 use serde_json::{Map, Value};
-use synchost_sdk::{BlobRef, Error, Record};
+use synchost_sdk::{BlobRef, Record};
 
 /// A JSON object that leaves out absent fields.
 struct Meta(Map<String, Value>);
@@ -34,15 +34,9 @@ impl Meta {
     }
 }
 
-fn version_string(what: &str, id: &str, number: Option<u64>) -> Result<String, Error> {
-    number
-        .map(|n| n.to_string())
-        .ok_or_else(|| Error::invalid_response(format!("{what} `{id}` has no version number")))
-}
-
 fn v2_version_meta(v: &V2Version) -> Value {
     Meta::new()
-        .put("number", v.number)
+        .put("number", Some(v.number))
         .put("createdAt", v.created_at.clone())
         .put("message", v.message.clone())
         .put("minorEdit", v.minor_edit)
@@ -52,7 +46,7 @@ fn v2_version_meta(v: &V2Version) -> Value {
 
 fn v1_version_meta(v: &V1Version) -> Value {
     Meta::new()
-        .put("number", v.number)
+        .put("number", Some(v.number))
         .put("createdAt", v.when.clone())
         .put("message", v.message.clone())
         .put("minorEdit", v.minor_edit)
@@ -67,11 +61,16 @@ fn links(links: Option<Map<String, Value>>) -> Option<Value> {
     links.map(Value::Object)
 }
 
+/// `_links` as given, for the metadata, when it is an object (read
+/// loosely: another type is left out).
+fn object(links: Option<Value>) -> Option<Value> {
+    links.filter(Value::is_object)
+}
+
 /// A v2 page: complete when its body in `format` is present, partial (the
 /// host then fetches it) when the listing was asked without bodies.
-pub fn page(p: api::Page, format: BodyFormat) -> Result<Record, Error> {
-    let version = p.version.unwrap_or_default();
-    let number = version_string("page", &p.id, version.number)?;
+pub fn page(p: api::Page, format: BodyFormat) -> Record {
+    let version = p.version;
     let metadata = Meta::new()
         .put("status", p.status)
         .put("version", Some(v2_version_meta(&version)))
@@ -81,21 +80,20 @@ pub fn page(p: api::Page, format: BodyFormat) -> Result<Record, Error> {
         .put("position", p.position)
         .put("spaceId", p.space_id)
         .put("_links", links(p.links));
-    let record = Record::new(p.id, number)
+    let record = Record::new(p.id, version.number.to_string())
         .title(p.title)
         .parent(p.parent_id)
         .updated_at(version.created_at)
         .metadata_json(metadata.into_json());
-    Ok(match p.body.as_ref().and_then(|b| b.get(format)) {
+    match p.body.as_ref().and_then(|b| b.get(format)) {
         Some(body) => record.content(body.as_bytes(), format.media_type()),
         None => record,
-    })
+    }
 }
 
 /// A v2 folder: complete, with empty content.
-pub fn folder(f: api::Folder) -> Result<Record, Error> {
-    let version = f.version.unwrap_or_default();
-    let number = version_string("folder", &f.id, version.number)?;
+pub fn folder(f: api::Folder) -> Record {
+    let version = f.version;
     let metadata = Meta::new()
         .put("status", f.status)
         .put("version", Some(v2_version_meta(&version)))
@@ -106,28 +104,26 @@ pub fn folder(f: api::Folder) -> Result<Record, Error> {
         .put("createdAt", f.created_at)
         .put("spaceId", f.space_id)
         .put("_links", links(f.links));
-    Ok(Record::new(f.id, number)
+    Record::new(f.id, version.number.to_string())
         .title(f.title)
         .parent(f.parent_id)
         .updated_at(version.created_at)
         .content(Vec::new(), "")
-        .metadata_json(metadata.into_json()))
+        .metadata_json(metadata.into_json())
 }
 
 /// A partial record from a CQL search (`expand=version`): id, version,
 /// title and time; the host fetches the complete one if the version changed.
-pub fn partial(c: Content, what: &str) -> Result<Record, Error> {
-    let version = c.version.unwrap_or_default();
-    let number = version_string(what, &c.id, version.number)?;
-    Ok(Record::new(c.id, number)
+pub fn partial(c: Content) -> Record {
+    Record::new(c.id, c.version.number.to_string())
         .title(c.title)
-        .updated_at(version.when))
+        .updated_at(c.version.when)
 }
 
 /// What an attachment record is made of, whichever API answered.
 struct AttachmentParts {
     id: String,
-    number: Option<u64>,
+    number: i64,
     /// The normalized version object, and its time.
     version: Value,
     updated_at: Option<String>,
@@ -140,13 +136,14 @@ struct AttachmentParts {
     comment: Option<String>,
     /// The download link relative to `base_url` (`/wiki/download/…`).
     download: Option<String>,
-    links: Option<Map<String, Value>>,
+    /// `_links`, when an object.
+    links: Option<Value>,
 }
 
 /// Complete with empty content and one blob, `file`, that the host
 /// downloads from `base_url + /wiki/download/…` when its version changed.
-fn attachment_record(a: AttachmentParts, base_url: &str) -> Result<Record, Error> {
-    let number = version_string("attachment", &a.id, a.number)?;
+fn attachment_record(a: AttachmentParts, base_url: &str) -> Record {
+    let number = a.number.to_string();
     let blob = a.download.map(|link| {
         let media_type = a.media_type.clone();
         BlobRef::new(
@@ -163,7 +160,7 @@ fn attachment_record(a: AttachmentParts, base_url: &str) -> Result<Record, Error
         .put("fileSize", a.file_size)
         .put("comment", a.comment)
         .put("version", Some(a.version))
-        .put("_links", links(a.links));
+        .put("_links", a.links);
     let mut record = Record::new(a.id, number)
         .title(a.title)
         .parent(a.parent)
@@ -173,23 +170,20 @@ fn attachment_record(a: AttachmentParts, base_url: &str) -> Result<Record, Error
     if let Some(blob) = blob {
         record = record.blob(blob);
     }
-    Ok(record)
+    record
 }
 
 /// A v1 attachment from the content search (`expand=version,container`):
 /// file facts in `extensions` (or `metadata`), the download link relative to
-/// the answer's `context`.
-pub fn attachment(c: Content, base_url: &str, context: Option<&str>) -> Result<Record, Error> {
-    let version = c.version.unwrap_or_default();
+/// the answer's `context`. A `_links.download` of the wrong type is an
+/// error: the record would lose its file.
+pub fn attachment(c: Content, base_url: &str, context: Option<&str>) -> Result<Record, String> {
+    let version = c.version;
     let (ext, meta) = (
         c.extensions.unwrap_or_default(),
         c.metadata.unwrap_or_default(),
     );
-    let download = c
-        .links
-        .as_ref()
-        .and_then(|l| l.get("download"))
-        .and_then(Value::as_str);
+    let download = api::link(c.links.as_ref(), "download")?;
     let parts = AttachmentParts {
         download: cursor::v1_link(context, download),
         number: version.number,
@@ -202,19 +196,19 @@ pub fn attachment(c: Content, base_url: &str, context: Option<&str>) -> Result<R
         media_type: ext.media_type.or(meta.media_type),
         file_size: ext.file_size.or(meta.file_size),
         comment: ext.comment.or(meta.comment),
-        links: c.links,
+        links: object(c.links),
     };
-    attachment_record(parts, base_url)
+    Ok(attachment_record(parts, base_url))
 }
 
 /// A v2 attachment (`GET /attachments/{id}`), the same record as from the
 /// search: its download link is relative to `_links.base` (`…/wiki`).
-pub fn attachment_v2(a: api::Attachment, base_url: &str) -> Result<Record, Error> {
-    let version = a.version.unwrap_or_default();
-    let download = a.download_link.clone().or_else(|| {
-        let links = a.links.as_ref()?;
-        links.get("download")?.as_str().map(str::to_owned)
-    });
+pub fn attachment_v2(a: api::Attachment, base_url: &str) -> Result<Record, String> {
+    let version = a.version;
+    let download = match a.download_link.clone() {
+        Some(link) => Some(link),
+        None => api::link(a.links.as_ref(), "download")?.map(str::to_owned),
+    };
     let parts = AttachmentParts {
         download: cursor::v1_link(Some(cursor::DEFAULT_CONTEXT), download.as_deref()),
         number: version.number,
@@ -227,16 +221,15 @@ pub fn attachment_v2(a: api::Attachment, base_url: &str) -> Result<Record, Error
         media_type: a.media_type,
         file_size: a.file_size,
         comment: a.comment,
-        links: a.links,
+        links: object(a.links),
     };
-    attachment_record(parts, base_url)
+    Ok(attachment_record(parts, base_url))
 }
 
 /// A v1 comment (`expand=version,container,body.FORMAT`): complete with its
 /// body (empty if the answer had none in `format`).
-pub fn comment(c: Content, format: BodyFormat) -> Result<Record, Error> {
-    let version = c.version.unwrap_or_default();
-    let number = version_string("comment", &c.id, version.number)?;
+pub fn comment(c: Content, format: BodyFormat) -> Record {
+    let version = c.version;
     let body = c
         .body
         .as_ref()
@@ -248,13 +241,13 @@ pub fn comment(c: Content, format: BodyFormat) -> Result<Record, Error> {
         .put("status", c.status)
         .put("location", c.extensions.and_then(|e| e.location))
         .put("version", Some(v1_version_meta(&version)))
-        .put("_links", links(c.links));
-    Ok(Record::new(c.id, number)
+        .put("_links", object(c.links));
+    Record::new(c.id, version.number.to_string())
         .title(c.title)
         .parent(c.container.and_then(|container| container.id))
         .updated_at(version.when)
         .content(body, format.media_type())
-        .metadata_json(metadata.into_json()))
+        .metadata_json(metadata.into_json())
 }
 
 #[cfg(test)]
@@ -277,7 +270,7 @@ mod tests {
     #[test]
     fn complete_page() {
         let p: api::Page = serde_json::from_str(PAGE).unwrap();
-        let r = page(p, BodyFormat::Storage).unwrap();
+        let r = page(p, BodyFormat::Storage);
         assert_eq!(r.id, "123456");
         assert_eq!(r.version, "7");
         assert_eq!(r.title.as_deref(), Some("Runbook"));
@@ -307,23 +300,13 @@ mod tests {
           "version":{"number":1,"message":"initial ideas","minorEdit":false,"authorId":"712020:d","createdAt":"2025-06-26T20:39:16.607Z","ncsStepVersion":"4"},
           "body":{},"status":"current","title":"First","id":"688129","parentId":null,
           "_links":{"editui":"/pages/resumedraft.action?draftId=688129","tinyui":"/x/AYAK"}}"#;
-        let r = page(serde_json::from_str(listed).unwrap(), BodyFormat::Storage).unwrap();
+        let r = page(serde_json::from_str(listed).unwrap(), BodyFormat::Storage);
         assert!(!r.is_complete());
         assert_eq!(r.version, "1");
         assert_eq!(r.parent_id, None);
         // A body in the other format does not count.
         let p: api::Page = serde_json::from_str(PAGE).unwrap();
-        assert!(!page(p, BodyFormat::AtlasDocFormat).unwrap().is_complete());
-        // No version: the answer makes no sense.
-        let err = page(
-            serde_json::from_str(r#"{"id":"5"}"#).unwrap(),
-            BodyFormat::Storage,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, Error::InvalidResponse(m) if m.contains("`5`")),
-            "{err:?}"
-        );
+        assert!(!page(p, BodyFormat::AtlasDocFormat).is_complete());
     }
 
     #[test]
@@ -332,7 +315,7 @@ mod tests {
             r#"{"id":"9","version":{"number":2},"body":{"atlas_doc_format":{"representation":"atlas_doc_format","value":"{\"type\":\"doc\"}"}}}"#,
         )
         .unwrap();
-        let r = page(p, BodyFormat::AtlasDocFormat).unwrap();
+        let r = page(p, BodyFormat::AtlasDocFormat);
         assert_eq!(r.content.as_deref(), Some(&br#"{"type":"doc"}"#[..]));
         assert_eq!(r.content_type, "application/vnd.atlassian.adf+json");
     }
@@ -346,7 +329,7 @@ mod tests {
                 "_links":{"webui":"/spaces/SD/folder/98765","base":"https://site.atlassian.net/wiki"}}"#,
         )
         .unwrap();
-        let r = folder(f).unwrap();
+        let r = folder(f);
         assert_eq!((r.id.as_str(), r.version.as_str()), ("98765", "3"));
         assert_eq!(r.title.as_deref(), Some("Guides"));
         assert_eq!(r.parent_id.as_deref(), Some("1"));
@@ -365,7 +348,7 @@ mod tests {
                 "version":{"by":{"type":"known","accountId":"u"},"when":"2026-01-02T03:04:05.000Z","number":12,"minorEdit":true}}"#,
         )
         .unwrap();
-        let r = partial(c, "page").unwrap();
+        let r = partial(c);
         assert_eq!((r.id.as_str(), r.version.as_str()), ("42", "12"));
         assert_eq!(r.updated_at.as_deref(), Some("2026-01-02T03:04:05.000Z"));
         assert!(!r.is_complete());
@@ -460,7 +443,7 @@ mod tests {
                 "_links":{"webui":"/spaces/SD/pages/123456/Runbook?focusedCommentId=77"}}"#,
         )
         .unwrap();
-        let r = comment(c, BodyFormat::Storage).unwrap();
+        let r = comment(c, BodyFormat::Storage);
         assert_eq!((r.id.as_str(), r.version.as_str()), ("77", "1"));
         assert_eq!(r.parent_id.as_deref(), Some("123456"));
         assert_eq!(r.content.as_deref(), Some(&b"<p>Nice</p>"[..]));
