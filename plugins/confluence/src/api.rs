@@ -78,6 +78,16 @@ pub fn attachment(base_url: &str, id: &str) -> Request {
     get(format!("{base_url}/wiki/api/v2/attachments/{}", encode(id)))
 }
 
+/// `GET /wiki/rest/api/content/{id}?expand=a,b`: one item through v1
+/// (comments, which v2 splits into footer and inline ones).
+pub fn content(base_url: &str, id: &str, expand: &[&str]) -> Request {
+    get(format!(
+        "{base_url}/wiki/rest/api/content/{}?expand={}",
+        encode(id),
+        list_value(expand)
+    ))
+}
+
 /// `GET /wiki/rest/api/content/search?cql=…&limit=L&expand=a,b`.
 pub fn content_search(base_url: &str, cql: &str, limit: u32, expand: &[&str]) -> Request {
     get(format!(
@@ -495,6 +505,10 @@ mod tests {
         assert_eq!(
             folder(base, "98765").url(),
             "https://site.atlassian.net/wiki/api/v2/folders/98765"
+        );
+        assert_eq!(
+            content(base, "77", &["version", "container", "body.storage"]).url(),
+            "https://site.atlassian.net/wiki/rest/api/content/77?expand=version,container,body.storage"
         );
         assert_eq!(
             content_search(base, "type=folder", 250, &["version", "body.storage"]).url(),

@@ -10,9 +10,10 @@
 //!   folder, all sent at once.
 //! - `attachments`: CQL search with the container, complete records whose
 //!   content is one blob the host downloads. `fetch` (one v2 request per
-//!   attachment) serves only the host's retries of failed downloads.
+//!   attachment) serves only the host's retries.
 //! - `comments`: CQL search with bodies, complete records; only with
-//!   `include_comments=true` (otherwise an empty listing).
+//!   `include_comments=true` (otherwise an empty listing). `fetch` (one v1
+//!   request per comment) serves only the host's retries.
 //!
 //! Each call answers one question: one page, one batch of fetches. The
 //! plugin follows `_links.next` exactly as the API gives it (carried in its
@@ -160,10 +161,10 @@ struct Confluence {
     config: Config,
     /// Resolved on the first listing of this instance, then reused.
     space: OnceCell<SpaceRef>,
-    /// Entries of complete listings that were unreadable, by stream and id:
-    /// why. Listed as partial records, they are answered from here when the
-    /// host fetches them in this run, without asking the API again (a
-    /// later run, a new instance, fetches them for real).
+    /// Entries found unreadable in this run (in a complete listing, or in a
+    /// fetch), by stream and id: why. The host's fetches of them in this run
+    /// (of a listed entry, or its retries) are answered from here without
+    /// asking the API again; a later run, a new instance, asks for real.
     unreadable: RefCell<HashMap<(Stream, String), String>>,
 }
 
@@ -292,20 +293,44 @@ impl Confluence {
         if ids.is_empty() {
             return Vec::new();
         }
+        let base = self.config.base_url.as_str();
         match stream {
             Stream::Pages => self.fetch_pages(ids),
-            Stream::Folders => self.fetch_each(ids, api::folder, "folder", |f| Ok(records::folder(f))),
-            // Listed complete; fetched again only when the host retries an
-            // item whose file failed to download, or whose entry was
-            // unreadable in an earlier run's listing.
-            Stream::Attachments => self.fetch_each(ids, api::attachment, "attachment", |a| {
-                records::attachment_v2(a, &self.config.base_url)
-            }),
+            Stream::Folders => self.fetch_each(
+                stream,
+                ids,
+                |id| api::folder(base, id),
+                |f| Ok(records::folder(f)),
+            ),
+            // Attachments and comments are listed complete: fetched only
+            // when the host retries an item (a failed download, an entry
+            // unreadable in an earlier run's listing).
+            Stream::Attachments => self.fetch_each(
+                stream,
+                ids,
+                |id| api::attachment(base, id),
+                |a| records::attachment_v2(a, base),
+            ),
             Stream::Comments => {
-                let why = "comments are complete in listings and never fetched";
-                ids.iter().map(|_| Err(Error::unsupported(why))).collect()
+                let expand = stream.expand(&self.config);
+                let format = self.config.body_format;
+                self.fetch_each(
+                    stream,
+                    ids,
+                    |id| api::content(base, id, expand),
+                    |c| Ok(records::comment(c, format)),
+                )
             }
         }
+    }
+
+    /// The error for an unreadable entry `id` of `stream`, remembered for
+    /// the rest of this run (see [`Confluence::unreadable`]).
+    fn unreadable_error(&self, stream: Stream, id: &str, why: String) -> Error {
+        self.unreadable
+            .borrow_mut()
+            .insert((stream, id.to_owned()), why.clone());
+        Error::invalid_response(why)
     }
 
     /// The records of a listing page plus, for each unreadable entry with an
@@ -328,14 +353,13 @@ impl Confluence {
             return records;
         }
         log::warn(entries::warning(what, stream.item(), &unreadable));
-        let mut remembered = self.unreadable.borrow_mut();
         for entry in unreadable {
             let Some(id) = entry.id.clone() else {
                 continue;
             };
             if complete {
                 let why = format!("{what}: {}: {}", entry.name(stream.item()), entry.why);
-                remembered.insert((stream, id.clone()), why);
+                self.unreadable_error(stream, &id, why);
             }
             let version = entry.version.unwrap_or_else(|| UNREADABLE_VERSION.into());
             records.push(Record::new(id, version));
@@ -477,7 +501,7 @@ impl Confluence {
                 match entry.id.as_deref().and_then(asked) {
                     Some(id) => {
                         let why = format!("{what}: {}: {}", entry.name("page"), entry.why);
-                        results.insert(id, Err(Error::invalid_response(why)));
+                        results.insert(id, Err(self.unreadable_error(Stream::Pages, id, why)));
                     }
                     None if entry.id.is_none() => nameless += 1,
                     None => {} // not asked for
@@ -509,31 +533,29 @@ impl Confluence {
             .collect()
     }
 
-    /// One GET per id (`request(base_url, id)`), all sent at once, each
-    /// answer read as a `T` (a `kind`) and made a record with `convert`; a
-    /// 404 is not-found for that id only.
+    /// One GET per id (`request(id)`), all sent at once, each answer read
+    /// as a `T` and made a record of `stream` with `convert`; a 404 is
+    /// not-found for that id only.
     fn fetch_each<T: DeserializeOwned>(
         &self,
+        stream: Stream,
         ids: &[String],
-        request: fn(&str, &str) -> Request,
-        kind: &str,
+        request: impl Fn(&str) -> Request,
         convert: impl Fn(T) -> Result<Record, String>,
     ) -> Vec<Result<Record, Error>> {
-        let requests: Vec<Request> = ids
-            .iter()
-            .map(|id| request(&self.config.base_url, id))
-            .collect();
+        let requests: Vec<Request> = ids.iter().map(|id| request(id)).collect();
         let whats: Vec<String> = requests
             .iter()
             .map(|r| format!("GET {}", r.url()))
             .collect();
         http::send_batch(requests)
             .into_iter()
-            .zip(&whats)
-            .map(|(answer, what)| {
+            .zip(ids.iter().zip(&whats))
+            .map(|(answer, (id, what))| {
                 let entry: Value = api::check(answer?, what)?.json()?;
                 entries::one(entry, &convert).map_err(|entry| {
-                    Error::invalid_response(format!("{what}: {}: {}", entry.name(kind), entry.why))
+                    let why = format!("{what}: {}: {}", entry.name(stream.item()), entry.why);
+                    self.unreadable_error(stream, id, why)
                 })
             })
             .collect()
@@ -690,17 +712,34 @@ mod tests {
     }
 
     #[test]
-    fn unknown_streams_and_unfetchable_ones() {
+    fn unknown_streams() {
         let p = plugin(&[]);
         let err = p.list("blogposts", ListRequest::default()).unwrap_err();
         assert_eq!(err, Error::unknown_stream("blogposts"));
-        let results = p.fetch("comments", vec!["1".into(), "2".into()]);
+        let results = p.fetch("nope", vec!["1".into(), "2".into()]);
         assert_eq!(results.len(), 2);
         assert!(results
             .iter()
             .all(|r| matches!(r, Err(Error::Unsupported(_)))));
-        let results = p.fetch("nope", vec!["1".into()]);
-        assert!(matches!(&results[..], [Err(Error::Unsupported(_))]));
+    }
+
+    /// What a listing found unreadable is answered without a request (a
+    /// request would not run natively), in the order asked, once per id.
+    #[test]
+    fn unreadable_entries_are_answered_as_found() {
+        let p = plugin(&[]);
+        p.unreadable
+            .borrow_mut()
+            .insert((Stream::Comments, "7".into()), "GET x: comment `7`: title: invalid type".into());
+        let results = p.fetch("comments", vec!["7".into(), "7".into()]);
+        assert_eq!(results.len(), 2);
+        for result in results {
+            assert_eq!(
+                result,
+                Err(Error::invalid_response("GET x: comment `7`: title: invalid type"))
+            );
+        }
+        assert!(p.fetch("pages", Vec::new()).is_empty());
     }
 
     #[test]

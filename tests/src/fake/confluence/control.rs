@@ -10,7 +10,8 @@
 //!   folders. Pages and comments also carry `sha256_atlas_doc_format`.
 //! - `POST /_control/mutate` with `{"update", "delete", "create", "move",
 //!   "attachments"}` (see [`super::data::Mutation`]).
-//! - `missing_pages` in `POST /_control/faults` ([`MissingPages`]).
+//! - `missing_pages`, `spec_edges`, `malformed` and `nameless` in
+//!   `POST /_control/faults` ([`ConfluenceFaults`]).
 
 use std::sync::{Arc, PoisonError};
 
@@ -24,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 use super::content;
 use super::data::Kind;
 use super::mutate::MutateRequest;
-use super::{json_ok, ShaEntry, Store};
+use super::{json_ok, shapes, ShaEntry, Store};
 use crate::fake::common::{self, bad_request, ExtraFaults};
 
 fn hex(d: &[u8]) -> String {
@@ -188,51 +189,63 @@ pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
     }
 }
 
-/// The `missing_pages` fault: `{"missing_pages": ["id", ...]}` replaces the
-/// set (`[]` clears it). Those pages stay in listings and CQL results but
-/// answer 404 on `GET /pages/{id}` (and its sub-resources) and are left out
-/// of bulk `GET /pages?id=`.
-pub struct MissingPages(pub Arc<Store>);
+/// The Confluence fake's own keys of `POST /_control/faults`, each
+/// replacing its value (`[]` or `false` clears it):
+///
+/// - `missing_pages: ["id", ...]`: those pages stay in listings and CQL
+///   results but answer 404 on `GET /pages/{id}` (and its sub-resources)
+///   and are left out of bulk `GET /pages?id=`;
+/// - `spec_edges: bool`, `malformed: ["id", ...]`, `nameless: ["id", ...]`:
+///   answer shapes (see [`super::shapes`]).
+pub struct ConfluenceFaults(pub Arc<Store>);
 
-impl ExtraFaults for MissingPages {
+fn ids(key: &str, value: &Value) -> Result<Vec<u64>, String> {
+    let list = value
+        .as_array()
+        .ok_or_else(|| format!("{key} must be an array of ids"))?;
+    list.iter()
+        .map(|v| shapes::parse_id(v).ok_or_else(|| format!("{key}: not an id: {v}")))
+        .collect()
+}
+
+impl ExtraFaults for ConfluenceFaults {
     fn prepare(
         self: Arc<Self>,
         extra: Map<String, Value>,
     ) -> Result<Box<dyn FnOnce() + Send>, String> {
-        let mut ids = None;
+        let mut missing = None;
+        let mut shapes = self.0.shapes().clone();
         for (key, value) in extra {
-            if key != "missing_pages" {
-                return Err(format!("unknown field {key:?}"));
+            match key.as_str() {
+                "missing_pages" => missing = Some(ids(&key, &value)?),
+                "spec_edges" => {
+                    shapes.spec_edges = value.as_bool().ok_or("spec_edges must be a boolean")?
+                }
+                "malformed" => shapes.malformed = ids(&key, &value)?.into_iter().collect(),
+                "nameless" => shapes.nameless = ids(&key, &value)?.into_iter().collect(),
+                _ => return Err(format!("unknown field {key:?}")),
             }
-            let list = value
-                .as_array()
-                .ok_or("missing_pages must be an array of page ids")?;
-            let mut parsed = Vec::with_capacity(list.len());
-            for v in list {
-                let id = match v {
-                    Value::String(s) => s.parse::<u64>().ok(),
-                    Value::Number(n) => n.as_u64(),
-                    _ => None,
-                };
-                parsed.push(id.ok_or_else(|| format!("not a page id: {v}"))?);
-            }
-            ids = Some(parsed);
         }
         Ok(Box::new(move || {
-            if let Some(ids) = ids {
+            if let Some(ids) = missing {
                 let mut data = self.0.write();
                 data.missing = ids.into_iter().collect();
             }
+            *self.0.shapes() = shapes;
         }))
     }
 
     fn describe(&self, out: &mut Map<String, Value>) {
+        let strings = |ids: &mut dyn Iterator<Item = u64>| -> Value {
+            ids.map(|id| id.to_string()).collect::<Vec<_>>().into()
+        };
         let data = self.0.read();
-        let mut ids: Vec<u64> = data.missing.iter().copied().collect();
-        ids.sort_unstable();
-        out.insert(
-            "missing_pages".into(),
-            ids.iter().map(u64::to_string).collect::<Vec<_>>().into(),
-        );
+        let mut missing: Vec<u64> = data.missing.iter().copied().collect();
+        missing.sort_unstable();
+        out.insert("missing_pages".into(), strings(&mut missing.into_iter()));
+        let shapes = self.0.shapes();
+        out.insert("spec_edges".into(), shapes.spec_edges.into());
+        out.insert("malformed".into(), strings(&mut shapes.malformed.iter().copied()));
+        out.insert("nameless".into(), strings(&mut shapes.nameless.iter().copied()));
     }
 }

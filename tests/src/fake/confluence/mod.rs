@@ -8,7 +8,8 @@
 //! - [`cql`]: the CQL subset; [`cursor`]: cursors and link encoding;
 //! - [`v2`] (with [`v2_params`] and [`v2_render`]), [`v1`] (with
 //!   [`search`]): the API routes; [`control`]: `/_control/items`,
-//!   `/_control/mutate` and the `missing_pages` fault.
+//!   `/_control/mutate` and the `missing_pages` fault; [`shapes`]: the
+//!   `spec_edges`, `malformed` and `nameless` faults.
 //!
 //! Errors follow each API's style: v2 routes answer the
 //! `{"errors":[{"status","code","title","detail"}]}` envelope, v1 routes
@@ -46,6 +47,7 @@ pub mod cursor;
 pub mod data;
 pub mod mutate;
 pub mod search;
+pub mod shapes;
 pub mod v1;
 pub mod v2;
 pub mod v2_params;
@@ -77,6 +79,7 @@ pub const COUNTERS: &[&str] = &[
     "attachment",
     "cql",
     "search",
+    "content",
     "download",
 ];
 
@@ -126,6 +129,8 @@ pub struct Store {
     /// sha256 of attachment bytes, or of a page's or comment's storage and
     /// atlas_doc_format bodies, by (id, version) (ids are unique across kinds).
     pub sha_cache: Mutex<HashMap<(u64, u32), ShaEntry>>,
+    /// The `spec_edges`, `malformed` and `nameless` faults.
+    pub shapes: Mutex<shapes::Shapes>,
 }
 
 impl Store {
@@ -137,7 +142,13 @@ impl Store {
             attachment_bytes,
             data: RwLock::new(Data::generate(cfg)),
             sha_cache: Mutex::new(HashMap::new()),
+            shapes: Mutex::new(shapes::Shapes::default()),
         }
+    }
+
+    /// The shape faults in force.
+    pub fn shapes(&self) -> std::sync::MutexGuard<'_, shapes::Shapes> {
+        self.shapes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, Data> {
@@ -185,7 +196,7 @@ pub async fn run(args: ConfluenceArgs) -> std::io::Result<()> {
         not_found,
         method_not_allowed,
         atlassian_rate_headers: true,
-        extra_faults: Some(Arc::new(control::MissingPages(store.clone()))),
+        extra_faults: Some(Arc::new(control::ConfluenceFaults(store.clone()))),
     };
     let common = common::Common::with_flavor(args.common.faults(), COUNTERS, classify, flavor);
     common::serve(common::router(common, api(store)), args.common.port).await
@@ -218,6 +229,7 @@ fn api(store: Arc<Store>) -> Router {
         )
         .route("/wiki/api/v2/attachments/{id}", get(v2::attachment))
         .route("/wiki/rest/api/content/search", get(v1::content_search))
+        .route("/wiki/rest/api/content/{id}", get(v1::content))
         .route("/wiki/rest/api/search", get(v1::site_search))
         .route(
             "/wiki/rest/api/content/{id}/child/attachment/{att}/download",
@@ -247,6 +259,7 @@ fn classify(_method: &Method, path: &str) -> Option<&'static str> {
         ["wiki", "api", "v2", "folders", _] => Some("folder"),
         ["wiki", "api", "v2", "attachments", _] => Some("attachment"),
         ["wiki", "rest", "api", "content", "search"] => Some("cql"),
+        ["wiki", "rest", "api", "content", _] => Some("content"),
         ["wiki", "rest", "api", "search"] => Some("search"),
         ["wiki", "download", ..]
         | ["wiki", "rest", "api", "content", _, "child", "attachment", _, "download"] => {
@@ -469,6 +482,7 @@ mod tests {
         );
         assert_eq!(c("/wiki/api/v2/folders/5"), Some("folder"));
         assert_eq!(c("/wiki/rest/api/content/search"), Some("cql"));
+        assert_eq!(c("/wiki/rest/api/content/77"), Some("content"));
         assert_eq!(
             c("/wiki/download/attachments/1/a%20b.png"),
             Some("download")

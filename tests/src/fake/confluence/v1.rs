@@ -1,6 +1,7 @@
 //! The v1 routes: CQL search (`/wiki/rest/api/content/search` answering a
 //! ContentArray, `/wiki/rest/api/search` a SearchPageResponse; the engine
-//! is [`super::search`]) and attachment downloads.
+//! is [`super::search`]), one Content by id (`/wiki/rest/api/content/{id}`)
+//! and attachment downloads.
 //!
 //! `_links.next` is relative to `_links.context` (`/wiki`), as the real
 //! ones: `/rest/api/content/search?next=true&cursor=…&expand=…&limit=N&start=S&cql=…`.
@@ -310,7 +311,11 @@ fn content_json_at(
     obj.insert("macroRenderedOutput".into(), json!({}));
     obj.insert("_expandable".into(), expandable.into());
     obj.insert("_links".into(), links.into());
-    Value::Object(obj)
+    let mut v = Value::Object(obj);
+    if depth == 0 {
+        store.shapes().v1(id, &mut v);
+    }
+    v
 }
 
 fn version_json(base: &str, sid: &str, meta: &Meta) -> Value {
@@ -470,6 +475,37 @@ pub async fn content_search(
         "size": run.hits.hits.len(),
         "_links": links,
     }))
+}
+
+/// `GET /wiki/rest/api/content/{id}?expand=…`: one Content of any kind
+/// (`att123` or `123` for attachments); a v1 404 for unknown ids and
+/// missing pages.
+pub async fn content(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let exp = Expand::parse(&Params(q));
+    let base = base_url(&headers);
+    let data = store.read();
+    let found = raw
+        .strip_prefix("att")
+        .unwrap_or(&raw)
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| {
+            let kind = Kind::ALL.into_iter().find(|k| data.meta(*k, id).is_some())?;
+            let missing = kind == Kind::Page && data.missing.contains(&id);
+            (!missing).then_some((kind, id))
+        });
+    match found {
+        Some((kind, id)) => json_ok(&content_json(&store, &data, &base, kind, id, &exp)),
+        None => v1_error(
+            StatusCode::NOT_FOUND,
+            format!("No content found with id: ContentId{{id={raw}}}"),
+        ),
+    }
 }
 
 /// `GET /wiki/rest/api/search?cql=…`: a SearchPageResponse.

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::content::{self, Doc, USERS};
 use super::cursor;
-use super::data::{Attachment, Comment, Data, Meta, Node, Parent};
+use super::data::{Attachment, Comment, Data, Kind, Meta, Node, Parent};
 use super::v2_params::BodyFormat;
 use super::{iso_ms, json_ok, Store};
 
@@ -87,6 +87,7 @@ pub fn page_json(
     if let Some(base) = base {
         obj["_links"]["base"] = base.into();
     }
+    store.shapes().v2(Kind::Page, id, &mut v);
     v
 }
 
@@ -105,6 +106,7 @@ pub fn folder_json(store: &Store, id: u64, n: &Node, base: &str) -> Value {
         "_links": {"webui": format!("/spaces/{}/folder/{id}", store.space_key), "base": base},
     });
     parent_fields(v.as_object_mut().expect("object"), n.parent);
+    store.shapes().v2(Kind::Folder, id, &mut v);
     v
 }
 
@@ -175,6 +177,7 @@ pub fn attachment_json(
     if let Some(base) = base {
         v["_links"]["base"] = base.into();
     }
+    store.shapes().v2(Kind::Attachment, id, &mut v);
     v
 }
 
@@ -189,7 +192,7 @@ pub fn comment_json(
         .pages
         .get(&c.page)
         .map_or("", |p| p.meta.title.as_str());
-    json!({
+    let mut v = json!({
         "id": id.to_string(),
         "status": "current",
         "title": c.meta.title,
@@ -197,7 +200,9 @@ pub fn comment_json(
         "version": version_json(&c.meta),
         "body": body_json(|| content::comment_doc(store.seed, id, c.meta.version), fmt),
         "_links": {"webui": format!("{}?focusedCommentId={id}", page_webui(store, c.page, title))},
-    })
+    });
+    store.shapes().v2(Kind::Comment, id, &mut v);
+    v
 }
 
 /// A `MultiEntityResult`: results, `_links` {next?, base} and the `Link` header.
@@ -227,7 +232,7 @@ pub fn list_response(
 }
 
 pub fn space_json(store: &Store, data: &Data) -> Value {
-    json!({
+    let mut v = json!({
         "id": store.space_id.to_string(),
         "key": store.space_key,
         "name": format!("{} space", store.space_key),
@@ -240,7 +245,9 @@ pub fn space_json(store: &Store, data: &Data) -> Value {
         "description": null,
         "icon": null,
         "_links": {"webui": format!("/spaces/{}", store.space_key)},
-    })
+    });
+    store.shapes().space(&mut v);
+    v
 }
 
 #[cfg(test)]
