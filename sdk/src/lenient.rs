@@ -18,7 +18,7 @@
 //! use serde::Deserialize;
 //! use synchost_sdk::lenient;
 //!
-//! #[derive(Deserialize)]
+//! #[derive(Debug, Deserialize)]
 //! struct Item {
 //!     #[serde(deserialize_with = "lenient::string_or_integer")]
 //!     id: String,
@@ -184,28 +184,49 @@ mod tests {
 
     #[test]
     fn needed_fields_make_one_element_unreadable() {
-        let all: Vec<Result<Thing, Unreadable>> = each(items(json!([
-            {"id": "1", "body": {"value": "<p>ok</p>"}},
-            {"id": "2", "body": {"value": 42}},
-            {"title": "no id"},
-            {"id": "4", "parent": {"id": "1"}},
-            null,
-            {"id": 1.5},
-            {"id": "7", "body": null},
-        ])), Ok)
+        let all: Vec<Result<Thing, Unreadable>> = each(
+            items(json!([
+                {"id": "1", "body": {"value": "<p>ok</p>"}},
+                {"id": "2", "body": {"value": 42}},
+                {"title": "no id"},
+                {"id": "4", "parent": {"id": "1"}},
+                null,
+                {"id": 1.5},
+                {"id": "7", "body": null},
+            ])),
+            Ok,
+        )
         .collect();
-        assert_eq!(all[0].as_ref().unwrap().body.as_ref().unwrap().value, "<p>ok</p>");
+        assert_eq!(
+            all[0].as_ref().unwrap().body.as_ref().unwrap().value,
+            "<p>ok</p>"
+        );
         let bad = all[1].as_ref().unwrap_err();
         assert_eq!((bad.index, bad.id().as_deref()), (1, Some("2")));
-        assert!(bad.why.starts_with("body.value: invalid type: integer `42`"), "{}", bad.why);
+        assert!(
+            bad.why
+                .starts_with("body.value: invalid type: integer `42`"),
+            "{}",
+            bad.why
+        );
         let no_id = all[2].as_ref().unwrap_err();
         assert_eq!(no_id.id(), None);
         assert!(no_id.why.contains("missing field `id`"), "{}", no_id.why);
         assert_eq!(no_id.element["title"], "no id");
         let parent = all[3].as_ref().unwrap_err();
-        assert!(parent.why.starts_with("parent: expected a string or an integer"), "{}", parent.why);
+        assert!(
+            parent
+                .why
+                .starts_with("parent: expected a string or an integer"),
+            "{}",
+            parent.why
+        );
         assert_eq!(all[4].as_ref().unwrap_err().id(), None, "a null element");
-        assert_eq!(all[5].as_ref().unwrap_err().id(), None, "a fractional id is no id");
+        assert_eq!(
+            all[5].as_ref().unwrap_err().id(),
+            None,
+            "a fractional id is no id"
+        );
         assert!(all[6].as_ref().unwrap().body.is_none(), "null is absent");
     }
 }

@@ -2023,10 +2023,14 @@ fn work_items(ws: &Workspace) -> BTreeMap<Key, (String, String)> {
         rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open the store");
     let mut stmt = conn
-        .prepare("SELECT stream, id, status, coalesce(last_error, '') FROM work_items WHERE source = ?1")
+        .prepare(
+            "SELECT stream, id, status, coalesce(last_error, '') FROM work_items WHERE source = ?1",
+        )
         .expect("prepare");
     let rows: Vec<(String, String, String, String)> = stmt
-        .query_map([SOURCE], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map([SOURCE], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
@@ -2102,10 +2106,17 @@ fn spec_edge_values_are_read_exactly_with_the_same_requests() {
     let page = &stored(&edgy_ws).live[&key("pages", &page_id)];
     let meta = &page["metadata"];
     assert_eq!(meta["status"], "some_future_status", "{meta}");
-    assert_eq!(json!(format!("{}", meta["version"]["number"])), page["version"]);
+    assert_eq!(
+        json!(format!("{}", meta["version"]["number"])),
+        page["version"]
+    );
     // The fake gives odd ids the int32 minimum, even ones null (left out).
     let odd = page_id.parse::<u64>().expect("a page id") % 2 == 1;
-    assert_eq!(meta.get("position"), odd.then(|| json!(i32::MIN)).as_ref(), "{meta}");
+    assert_eq!(
+        meta.get("position"),
+        odd.then(|| json!(i32::MIN)).as_ref(),
+        "{meta}"
+    );
     assert_no_stray_blobs(&edgy_ws);
     assert_eq!(
         counters(&edgy.stats()),
@@ -2152,7 +2163,9 @@ fn malformed_entries_fail_alone_and_are_reported() {
     ];
     let nameless = key("attachments", &nth_id(&truth, "attachments", 7));
     let ids = |keys: &[Key]| -> Vec<String> { keys.iter().map(|(_, id)| id.clone()).collect() };
-    fake.set_faults(json!({"malformed": ids(&bad), "nameless": ids(&[nameless.clone()])}));
+    fake.set_faults(
+        json!({"malformed": ids(&bad), "nameless": ids(std::slice::from_ref(&nameless))}),
+    );
     let ws = Workspace::new();
     write_config(&ws, &fake, "include_comments = true");
 
@@ -2169,12 +2182,17 @@ fn malformed_entries_fail_alone_and_are_reported() {
     };
     for (stream, id) in &bad {
         let item = &stream[..stream.len() - 1];
-        let warning = format!("{item} `{id}` reported as failed: {}: invalid type", field(stream));
+        let warning = format!(
+            "{item} `{id}` reported as failed: {}: invalid type",
+            field(stream)
+        );
         assert!(stderr.contains(&warning), "no `{warning}` in {stderr}");
     }
     let nameless_title = str_field(&truth[&nameless], "title");
     assert!(
-        stderr.contains(&format!("({nameless_title:?}) skipped (no usable id): missing field `id`")),
+        stderr.contains(&format!(
+            "({nameless_title:?}) skipped (no usable id): missing field `id`"
+        )),
         "{stderr}"
     );
     let failed = |ws: &Workspace| -> BTreeMap<Key, String> {
@@ -2226,10 +2244,22 @@ fn malformed_entries_fail_alone_and_are_reported() {
     support::assert_exit_code(&pull_output(&ws, &[]), 1);
     let again = failed(&ws);
     assert_eq!(again.keys().cloned().collect::<BTreeSet<_>>(), bad_set);
-    assert!(again[&bad[2]].contains("/wiki/api/v2/attachments/"), "{again:?}");
-    assert!(again[&bad[3]].contains("/wiki/rest/api/content/"), "{again:?}");
+    assert!(
+        again[&bad[2]].contains("/wiki/api/v2/attachments/"),
+        "{again:?}"
+    );
+    assert!(
+        again[&bad[3]].contains("/wiki/rest/api/content/"),
+        "{again:?}"
+    );
     let stats = fake.stats();
-    for (name, n) in [("bulk_pages", 1), ("folder", 1), ("attachment", 1), ("content", 1), ("requests", 4)] {
+    for (name, n) in [
+        ("bulk_pages", 1),
+        ("folder", 1),
+        ("attachment", 1),
+        ("content", 1),
+        ("requests", 4),
+    ] {
         assert_eq!(stat(&stats, name), n, "{name}: {stats}");
     }
     check_store(&ws, &truth, &except);
@@ -2272,7 +2302,11 @@ fn a_malformed_update_keeps_the_stored_version() {
         let stderr = support::assert_exit_code(&pull_output(&ws, extra), 1);
         assert!(stderr.contains(&format!("page `{updated}`")), "{stderr}");
         let store = check_store(&ws, &after, &BTreeSet::from([k.clone()]));
-        assert!(store.deleted.is_empty(), "{extra:?}: tombstones {:?}", store.deleted);
+        assert!(
+            store.deleted.is_empty(),
+            "{extra:?}: tombstones {:?}",
+            store.deleted
+        );
         let kept = &stored(&ws).live[&k];
         assert_eq!(kept["version"], before[&k]["version"], "{extra:?}");
     }

@@ -596,7 +596,10 @@ mod tests {
                 "futureField":{"nested":[1,{"x":null}]},"_links":{"base":"https://x/wiki"}}"#,
         )
         .unwrap();
-        assert_eq!((p.version.number, p.position), (i64::from(i32::MIN), Some(i64::from(i32::MIN))));
+        assert_eq!(
+            (p.version.number, p.position),
+            (i64::from(i32::MIN), Some(i64::from(i32::MIN)))
+        );
         assert_eq!(p.status.as_deref(), Some("some_future_status"));
         let f: Folder = serde_json::from_str(
             r#"{"id":"6","position":null,"version":{"number":-1},"type":"newtype"}"#,
@@ -610,15 +613,23 @@ mod tests {
                 "extensions":{"position":-4,"location":"footer"}}"#,
         )
         .unwrap();
-        assert_eq!((c.version.number, c.version.when, c.container.is_none()), (-9, None, true));
+        assert_eq!(
+            (c.version.number, c.version.when, c.container.is_none()),
+            (-9, None, true)
+        );
         let a: Attachment = serde_json::from_str(
             r#"{"id":"att8","version":{"number":3},"fileSize":-1,"mediaType":null}"#,
         )
         .unwrap();
-        assert_eq!((a.file_size, a.media_type), (None, None), "a negative size is unknown");
-        let a: Attachment =
-            serde_json::from_str(r#"{"id":"att8","version":{"number":3},"fileSize":9007199254740993}"#)
-                .unwrap();
+        assert_eq!(
+            (a.file_size, a.media_type),
+            (None, None),
+            "a negative size is unknown"
+        );
+        let a: Attachment = serde_json::from_str(
+            r#"{"id":"att8","version":{"number":3},"fileSize":9007199254740993}"#,
+        )
+        .unwrap();
         assert_eq!(a.file_size, Some(9_007_199_254_740_993));
     }
 
@@ -632,14 +643,35 @@ mod tests {
         assert_eq!((p.status, p.position, p.links), (None, None, None));
         for (bad, path) in [
             (r#"{"version":{"number":1}}"#, "missing field `id`"),
-            (r#"{"id":{},"version":{"number":1}}"#, "id: expected a string or an integer"),
+            (
+                r#"{"id":{},"version":{"number":1}}"#,
+                "id: expected a string or an integer",
+            ),
             (r#"{"id":"5"}"#, "missing field `version`"),
-            (r#"{"id":"5","version":{"number":"7"}}"#, "version.number: invalid type"),
-            (r#"{"id":"5","version":{"number":1.5}}"#, "version.number: invalid type"),
-            (r#"{"id":"5","version":{"number":1},"title":3}"#, "title: invalid type"),
-            (r#"{"id":"5","version":{"number":1},"parentId":[]}"#, "parentId: expected"),
-            (r#"{"id":"5","version":{"number":1},"body":"<p>"}"#, "body: invalid type"),
-            (r#"{"id":"5","version":{"number":1},"body":{"storage":{"value":1}}}"#, "body.storage.value: invalid type"),
+            (
+                r#"{"id":"5","version":{"number":"7"}}"#,
+                "version.number: invalid type",
+            ),
+            (
+                r#"{"id":"5","version":{"number":1.5}}"#,
+                "version.number: invalid type",
+            ),
+            (
+                r#"{"id":"5","version":{"number":1},"title":3}"#,
+                "title: invalid type",
+            ),
+            (
+                r#"{"id":"5","version":{"number":1},"parentId":[]}"#,
+                "parentId: expected",
+            ),
+            (
+                r#"{"id":"5","version":{"number":1},"body":"<p>"}"#,
+                "body: invalid type",
+            ),
+            (
+                r#"{"id":"5","version":{"number":1},"body":{"storage":{"value":1}}}"#,
+                "body.storage.value: invalid type",
+            ),
         ] {
             let value = serde_json::from_str(bad).unwrap();
             let why = synchost_sdk::lenient::decode::<Page>(&value).unwrap_err();

@@ -112,7 +112,11 @@ pub fn warning(what: &str, kind: &str, unreadable: &[Unreadable]) -> String {
     format!(
         "{what}: {} unreadable {kind} {}: {}{more}",
         unreadable.len(),
-        if unreadable.len() == 1 { "entry" } else { "entries" },
+        if unreadable.len() == 1 {
+            "entry"
+        } else {
+            "entries"
+        },
         detailed.join("; ")
     )
 }
@@ -166,12 +170,23 @@ mod tests {
         assert_eq!(records[0].version, "-3");
         assert_eq!(bad.len(), 3, "a null entry is nothing");
         assert_eq!(
-            (bad[0].index, bad[0].id.as_deref(), bad[0].version.as_deref()),
+            (
+                bad[0].index,
+                bad[0].id.as_deref(),
+                bad[0].version.as_deref()
+            ),
             (1, Some("2"), Some("4"))
         );
-        assert!(bad[0].why.starts_with("version: invalid type"), "{}", bad[0].why);
+        assert!(
+            bad[0].why.starts_with("version: invalid type"),
+            "{}",
+            bad[0].why
+        );
         assert_eq!(bad[0].name("page"), "page `2`");
-        assert_eq!((bad[1].id.as_deref(), bad[1].version.as_deref()), (None, None));
+        assert_eq!(
+            (bad[1].id.as_deref(), bad[1].version.as_deref()),
+            (None, None)
+        );
         assert_eq!(bad[1].name("page"), "entry 3 (\"Nameless\")");
         assert_eq!(bad[2].id.as_deref(), Some("4"));
         assert_eq!(bad[2].why, "body: not acceptable");
@@ -179,19 +194,28 @@ mod tests {
 
         let text = warning("GET /x", "page", &bad);
         assert!(
-            text.starts_with("GET /x: 3 unreadable page entries: page `2` reported as failed: version:"),
+            text.starts_with(
+                "GET /x: 3 unreadable page entries: page `2` reported as failed: version:"
+            ),
             "{text}"
         );
-        assert!(text.contains("entry 3 (\"Nameless\") skipped (no usable id): missing field `id`"), "{text}");
+        assert!(
+            text.contains("entry 3 (\"Nameless\") skipped (no usable id): missing field `id`"),
+            "{text}"
+        );
     }
 
     #[test]
     fn reports_are_bounded() {
         let huge = "x".repeat(100_000);
-        let entries: Vec<Value> = (0..50).map(|i| json!({"id": i.to_string(), "version": huge})).collect();
+        let entries: Vec<Value> = (0..50)
+            .map(|i| json!({"id": i.to_string(), "version": huge}))
+            .collect();
         let (records, bad) = read(entries, item);
         assert!(records.is_empty());
-        assert!(bad.iter().all(|u| u.why.chars().count() <= MAX_WHY_CHARS + 1));
+        assert!(bad
+            .iter()
+            .all(|u| u.why.chars().count() <= MAX_WHY_CHARS + 1));
         let text = warning("GET /x", "page", &bad);
         assert!(text.len() < 4 * 1024, "{}", text.len());
         assert!(text.ends_with("; and 45 more"), "{text}");

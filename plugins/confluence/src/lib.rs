@@ -728,15 +728,18 @@ mod tests {
     #[test]
     fn unreadable_entries_are_answered_as_found() {
         let p = plugin(&[]);
-        p.unreadable
-            .borrow_mut()
-            .insert((Stream::Comments, "7".into()), "GET x: comment `7`: title: invalid type".into());
+        p.unreadable.borrow_mut().insert(
+            (Stream::Comments, "7".into()),
+            "GET x: comment `7`: title: invalid type".into(),
+        );
         let results = p.fetch("comments", vec!["7".into(), "7".into()]);
         assert_eq!(results.len(), 2);
         for result in results {
             assert_eq!(
                 result,
-                Err(Error::invalid_response("GET x: comment `7`: title: invalid type"))
+                Err(Error::invalid_response(
+                    "GET x: comment `7`: title: invalid type"
+                ))
             );
         }
         assert!(p.fetch("pages", Vec::new()).is_empty());

@@ -245,7 +245,13 @@ impl ExtraFaults for ConfluenceFaults {
         out.insert("missing_pages".into(), strings(&mut missing.into_iter()));
         let shapes = self.0.shapes();
         out.insert("spec_edges".into(), shapes.spec_edges.into());
-        out.insert("malformed".into(), strings(&mut shapes.malformed.iter().copied()));
-        out.insert("nameless".into(), strings(&mut shapes.nameless.iter().copied()));
+        out.insert(
+            "malformed".into(),
+            strings(&mut shapes.malformed.iter().copied()),
+        );
+        out.insert(
+            "nameless".into(),
+            strings(&mut shapes.nameless.iter().copied()),
+        );
     }
 }

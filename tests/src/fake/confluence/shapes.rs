@@ -160,7 +160,10 @@ mod tests {
         assert!(folder.get("ownerId").is_none(), "not nullable for folders");
         let mut content = json!({"id": "9", "version": {"number": 2, "when": "x"}, "body": {}});
         shapes.v1(9, &mut content);
-        assert_eq!(content["version"], json!({"number": -2, "when": null, "friendlyWhen": null, "message": null, "by": null}));
+        assert_eq!(
+            content["version"],
+            json!({"number": -2, "when": null, "friendlyWhen": null, "message": null, "by": null})
+        );
         assert!(content.get("id").is_none());
         assert_eq!(content["body"], json!({}), "an empty body stays");
         assert_eq!(parse_id(&json!("att12")), Some(12));

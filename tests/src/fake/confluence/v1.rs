@@ -495,7 +495,9 @@ pub async fn content(
         .parse::<u64>()
         .ok()
         .and_then(|id| {
-            let kind = Kind::ALL.into_iter().find(|k| data.meta(*k, id).is_some())?;
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|k| data.meta(*k, id).is_some())?;
             let missing = kind == Kind::Page && data.missing.contains(&id);
             (!missing).then_some((kind, id))
         });
