@@ -92,14 +92,15 @@ pub fn one<T: DeserializeOwned>(
     records.pop().ok_or_else(|| unreadable.remove(0))
 }
 
-/// One warning for the unreadable entries of one answer to `what`.
-pub fn warning(what: &str, kind: &str, unreadable: &[Unreadable]) -> String {
+/// One warning for the unreadable entries of one answer to `what`; `fate`
+/// says what happens to those with an id.
+pub fn warning(what: &str, kind: &str, fate: &str, unreadable: &[Unreadable]) -> String {
     let detailed: Vec<String> = unreadable
         .iter()
         .take(MAX_DETAILED)
         .map(|u| {
             let action = match u.id {
-                Some(_) => "reported as failed",
+                Some(_) => fate,
                 None => "skipped (no usable id)",
             };
             format!("{} {action}: {}", u.name(kind), u.why)
@@ -192,7 +193,7 @@ mod tests {
         assert_eq!(bad[2].why, "body: not acceptable");
         assert_eq!(bad[1].name("page"), "entry 3 (\"Nameless\")");
 
-        let text = warning("GET /x", "page", &bad);
+        let text = warning("GET /x", "page", "reported as failed", &bad);
         assert!(
             text.starts_with(
                 "GET /x: 3 unreadable page entries: page `2` reported as failed: version:"
@@ -216,7 +217,7 @@ mod tests {
         assert!(bad
             .iter()
             .all(|u| u.why.chars().count() <= MAX_WHY_CHARS + 1));
-        let text = warning("GET /x", "page", &bad);
+        let text = warning("GET /x", "page", "reported as failed", &bad);
         assert!(text.len() < 4 * 1024, "{}", text.len());
         assert!(text.ends_with("; and 45 more"), "{text}");
     }

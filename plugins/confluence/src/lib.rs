@@ -352,7 +352,11 @@ impl Confluence {
         if unreadable.is_empty() {
             return records;
         }
-        log::warn(entries::warning(what, stream.item(), &unreadable));
+        let fate = match complete {
+            true => "reported as failed",
+            false => "left to its fetch",
+        };
+        log::warn(entries::warning(what, stream.item(), fate, &unreadable));
         for entry in unreadable {
             let Some(id) = entry.id.clone() else {
                 continue;
