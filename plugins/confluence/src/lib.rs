@@ -259,8 +259,8 @@ impl Source for Confluence {
             Ok(stream) => stream,
             Err(e) => return ids.iter().map(|_| Err(e.clone())).collect(),
         };
-        // What a listing of this instance found unreadable is answered as it
-        // was found; only the rest is asked for.
+        // What this instance found unreadable (in a listing or an earlier
+        // fetch) is answered as it was found; only the rest is asked for.
         let known: Vec<Option<Error>> = {
             let unreadable = self.unreadable.borrow();
             ids.iter()
@@ -370,6 +370,7 @@ impl Confluence {
         }
         records
     }
+
     /// The space, resolved once per instance with
     /// `GET /wiki/api/v2/spaces?keys=KEY`; an unknown key is `invalid-config`.
     fn space(&self) -> Result<&SpaceRef, Error> {
