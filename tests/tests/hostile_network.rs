@@ -481,27 +481,64 @@ fn a_stalled_attachment_body_times_out_and_is_retried() {
     assert!(files_under(&blob_dir(&ws).join("tmp")).is_empty());
 }
 
-/// A body that never ends stops at `max_blob_mb`: the attachment fails
-/// with the limit named, nothing of it stays on disk, and the other
-/// records are stored.
+/// A body that never ends stops at `max_blob_mb` when nothing declared its
+/// size (the hostile plugin's blob reference has none): the blob fails
+/// with the limit named and nothing of it stays on disk. It used to fill
+/// the disk. A blob that declares more than the limit (a Confluence
+/// attachment's `fileSize`) is refused before it is requested.
 #[test]
 fn an_endless_attachment_stops_at_max_blob_mb() {
-    let fake = confluence(2, 20_000);
+    let fake = FakeServer::start(
+        "confluence",
+        &["--pages", "1", "--attachments-per-page", "1"],
+    );
+    let attachment = fake
+        .ground_truth_json()
+        .as_array()
+        .expect("ground truth")
+        .iter()
+        .find(|e| e["stream"] == "attachments")
+        .cloned()
+        .expect("an attachment");
+    let url = format!(
+        "{}/wiki/download/attachments/{}/{}",
+        fake.url(),
+        str_field(&attachment, "parent_id"),
+        str_field(&attachment, "title")
+    );
     fake.set_faults(json!({ "blob_fault": { "kind": "endless", "every": 1 } }));
+    let ws = Workspace::new();
+    let out = pull_hostile(
+        &ws,
+        "blob-urls",
+        fake.url(),
+        "limits = { max_blob_mb = 1 }",
+        Auth::Bearer,
+        &[url],
+    );
+    let stderr = assert_exit_code(&out, 1);
+    let failures = failure_messages(&ws);
+    assert!(
+        failures.contains("larger than limits.max_blob_mb (1 MiB)"),
+        "the failure names the limit:\n{failures}\n{stderr}"
+    );
+    assert!(fake.stats()["download"].as_u64() >= Some(1), "it was downloaded");
+    assert!(files_under(&blob_dir(&ws)).is_empty(), "nothing left on disk");
+
+    let fake = confluence(1, 1_500_000);
     let ws = Workspace::new();
     let stderr = assert_exit_code(&pull_docs(&ws, &fake, "max_blob_mb = 1"), 1);
     let failures = failure_messages(&ws);
     assert!(
-        failures.contains("max_blob_mb"),
+        failures.contains("larger than limits.max_blob_mb (1 MiB)"),
         "the failure names the limit:\n{failures}\n{stderr}"
     );
-    assert!(stored_attachments(&ws).is_empty());
-    assert_eq!(files_under(&blob_dir(&ws)), Vec::<PathBuf>::new(), "nothing left on disk");
+    assert_eq!(fake.stats()["download"], 0, "refused before a request");
     let pages = export(&ws, "docs", &[])
         .iter()
         .filter(|r| r["stream"] == "pages")
         .count();
-    assert_eq!(pages, 2, "the pages were stored");
+    assert_eq!(pages, 1, "the page was stored");
 }
 
 /// A body larger than the blob's declared size (the attachment's

@@ -744,7 +744,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         } else {
             Gate::Pass { limit: None }
         };
-        let mut due = |count: &mut u64, fault: Option<BodyFault>| {
+        let due = |count: &mut u64, fault: Option<BodyFault>| {
             let fault = fault.filter(|_| matches!(gate, Gate::Pass { .. }))?;
             *count += 1;
             (*count % fault.every == 0).then_some(fault.kind)
