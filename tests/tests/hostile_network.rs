@@ -165,7 +165,10 @@ fn an_https_origin_is_never_reached_over_plain_http() {
     for (base_url, keys) in [
         (https_base.as_str(), ""),
         (https_base.as_str(), "allowed_hosts = [\"127.0.0.1:*\"]"),
-        (fake.url(), "allowed_hosts = [\"https://127.0.0.1:*\", \"127.0.0.1:*\"]"),
+        (
+            fake.url(),
+            "allowed_hosts = [\"https://127.0.0.1:*\", \"127.0.0.1:*\"]",
+        ),
     ] {
         let ws = Workspace::new();
         let out = pull_hostile(&ws, "echo-urls", base_url, keys, Auth::Bearer, &urls);
@@ -303,8 +306,14 @@ fn blob_downloads_follow_the_same_credential_binding() {
         echo["headers"][KEY_HEADER].clone()
     };
     assert_eq!(received("blob-0"), TOKEN, "the origin itself gets it");
-    assert!(received("blob-1").is_null(), "a redirect to another origin carried it");
-    assert!(received("blob-2").is_null(), "another port got it over http");
+    assert!(
+        received("blob-1").is_null(),
+        "a redirect to another origin carried it"
+    );
+    assert!(
+        received("blob-2").is_null(),
+        "another port got it over http"
+    );
 }
 
 /// The blobs of the hostile source's records, by blob name.
@@ -372,7 +381,9 @@ fn pull_docs(ws: &Workspace, fake: &FakeServer, limits: &str) -> Output {
         toml_str(&plugin_path("confluence").display().to_string()),
         toml_str(fake.url()),
     ));
-    synchost(ws, &["pull", "docs"]).env(EMAIL_VAR, EMAIL).output()
+    synchost(ws, &["pull", "docs"])
+        .env(EMAIL_VAR, EMAIL)
+        .output()
 }
 
 /// sha256 of every attachment in the fake's ground truth, by id.
@@ -382,7 +393,12 @@ fn truth_blobs(fake: &FakeServer) -> BTreeMap<String, String> {
         .expect("ground truth")
         .iter()
         .filter(|e| e["stream"] == "attachments")
-        .map(|e| (str_field(e, "id").to_owned(), str_field(e, "sha256").to_owned()))
+        .map(|e| {
+            (
+                str_field(e, "id").to_owned(),
+                str_field(e, "sha256").to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -475,9 +491,15 @@ fn a_stalled_attachment_body_times_out_and_is_retried() {
     assert_success(&pull_docs(&ws, &fake, ""));
     let truth = truth_blobs(&fake);
     assert_eq!(truth.len(), 4);
-    assert_eq!(stored_attachments(&ws).values().collect::<Vec<_>>(), truth.values().collect::<Vec<_>>());
+    assert_eq!(
+        stored_attachments(&ws).values().collect::<Vec<_>>(),
+        truth.values().collect::<Vec<_>>()
+    );
     let downloads = fake.stats()["download"].as_u64().unwrap_or_default();
-    assert!(downloads > 4, "{downloads} downloads: the stalled ones were retried");
+    assert!(
+        downloads > 4,
+        "{downloads} downloads: the stalled ones were retried"
+    );
     assert!(files_under(&blob_dir(&ws).join("tmp")).is_empty());
 }
 
@@ -522,8 +544,14 @@ fn an_endless_attachment_stops_at_max_blob_mb() {
         failures.contains("larger than limits.max_blob_mb (1 MiB)"),
         "the failure names the limit:\n{failures}\n{stderr}"
     );
-    assert!(fake.stats()["download"].as_u64() >= Some(1), "it was downloaded");
-    assert!(files_under(&blob_dir(&ws)).is_empty(), "nothing left on disk");
+    assert!(
+        fake.stats()["download"].as_u64() >= Some(1),
+        "it was downloaded"
+    );
+    assert!(
+        files_under(&blob_dir(&ws)).is_empty(),
+        "nothing left on disk"
+    );
 
     let fake = confluence(1, 1_500_000);
     let ws = Workspace::new();
@@ -557,7 +585,10 @@ fn an_attachment_larger_than_declared_is_refused() {
             "{kind}: the failure says why:\n{failures}\n{stderr}"
         );
         assert!(stored_attachments(&ws).is_empty(), "{kind}");
-        assert!(files_under(&blob_dir(&ws)).is_empty(), "{kind}: nothing left on disk");
+        assert!(
+            files_under(&blob_dir(&ws)).is_empty(),
+            "{kind}: nothing left on disk"
+        );
     }
 }
 
@@ -643,7 +674,9 @@ fn a_one_character_token_never_corrupts_data() {
     assert!(!stderr.contains("shorter than 8 bytes"), "{stderr}");
     assert_eq!(with_short, with_long, "the data is the same");
     assert!(
-        with_short.iter().all(|r| !r.to_string().contains("[REDACTED]")),
+        with_short
+            .iter()
+            .all(|r| !r.to_string().contains("[REDACTED]")),
         "nothing was redacted"
     );
 }

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use super::limiter::HostLimiter;
 use super::credential::MIN_REDACTED;
+use super::limiter::HostLimiter;
 use super::policy::Admission;
 use super::retry::{is_idempotent, is_transient_status, rate_limit_wait};
 use super::{Credential, HostPolicy, RetryPolicy};
@@ -368,7 +368,9 @@ impl HttpClient {
             ReadFailure::Final(error) => blob_error(error),
         };
         // Refused before a byte is sent: a declared size over the limit, a spent budget.
-        download.check_size(declared.unwrap_or(0)).map_err(refused)?;
+        download
+            .check_size(declared.unwrap_or(0))
+            .map_err(refused)?;
         download
             .check_budget(HttpStats::get(download.downloaded))
             .map_err(refused)?;
@@ -546,8 +548,7 @@ impl HttpClient {
             })?;
             credential = admitted.credential && next.origin() == origin;
             // As browsers do: 303, and 301/302 after a POST, become a GET.
-            if status == StatusCode::SEE_OTHER
-                || (method == Method::POST && status.as_u16() <= 302)
+            if status == StatusCode::SEE_OTHER || (method == Method::POST && status.as_u16() <= 302)
             {
                 method = Method::GET;
                 body = None;

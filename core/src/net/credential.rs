@@ -67,8 +67,8 @@ impl Credential {
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-credential"));
         value.set_sensitive(true);
         let secret = secret_part(value.as_bytes());
-        let redactable = secret.len() >= MIN_REDACTED
-            && also.iter().all(|extra| extra.len() >= MIN_REDACTED);
+        let redactable =
+            secret.len() >= MIN_REDACTED && also.iter().all(|extra| extra.len() >= MIN_REDACTED);
         let forms = if secret.len() >= MIN_REDACTED {
             redacted_forms(secret, value.as_bytes(), also)
         } else {

@@ -358,7 +358,11 @@ mod tests {
 
     #[test]
     fn scheme_entries_pin_the_scheme() {
-        let p = policy(&["https://example.com", "http://127.0.0.1:8080", "https://api.example.org:*"]);
+        let p = policy(&[
+            "https://example.com",
+            "http://127.0.0.1:8080",
+            "https://api.example.org:*",
+        ]);
         assert_eq!(
             p.describe(),
             "https://example.com, http://127.0.0.1:8080, https://api.example.org:*"
@@ -377,7 +381,10 @@ mod tests {
     #[test]
     fn an_https_host_is_never_reached_over_http() {
         // The default entry for an https base_url.
-        let p = with_base(&["https://wiki.example.com:443"], Some("https://wiki.example.com/wiki"));
+        let p = with_base(
+            &["https://wiki.example.com:443"],
+            Some("https://wiki.example.com/wiki"),
+        );
         assert_eq!(verdict(&p, "https://wiki.example.com/x"), Some(true));
         for url in [
             "http://wiki.example.com:443/",
@@ -398,7 +405,10 @@ mod tests {
         assert_eq!(verdict(&p, "https://cdn.example.com/"), Some(true));
         // An `https://` entry binds its host without any base_url.
         let p = policy(&["https://api.example.com", "api.example.com:8080"]);
-        assert!(p.check("http://api.example.com:8080/").unwrap_err().contains("bound to https"));
+        assert!(p
+            .check("http://api.example.com:8080/")
+            .unwrap_err()
+            .contains("bound to https"));
     }
 
     #[test]
@@ -410,7 +420,10 @@ mod tests {
         assert_eq!(verdict(&p, "https://127.0.0.1:9090/items"), Some(true));
         assert_eq!(verdict(&p, "http://other.test/"), Some(false));
         // Without a base_url, never over http.
-        assert_eq!(verdict(&policy(&["127.0.0.1:8080"]), "http://127.0.0.1:8080/"), Some(false));
+        assert_eq!(
+            verdict(&policy(&["127.0.0.1:8080"]), "http://127.0.0.1:8080/"),
+            Some(false)
+        );
     }
 
     #[test]

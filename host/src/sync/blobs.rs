@@ -83,7 +83,9 @@ impl BlobFetcher {
                 let _ = tokio::fs::remove_file(&temp).await;
                 let name = &blob.name;
                 return Err(match err {
-                    DownloadError::Blob(why) => DownloadError::Blob(format!("blob `{name}`: {why}")),
+                    DownloadError::Blob(why) => {
+                        DownloadError::Blob(format!("blob `{name}`: {why}"))
+                    }
                     DownloadError::BudgetSpent(why) => {
                         DownloadError::BudgetSpent(format!("blob `{name}`: {why}"))
                     }

@@ -747,7 +747,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         let due = |count: &mut u64, fault: Option<BodyFault>| {
             let fault = fault.filter(|_| matches!(gate, Gate::Pass { .. }))?;
             *count += 1;
-            (*count % fault.every == 0).then_some(fault.kind)
+            count.is_multiple_of(fault.every).then_some(fault.kind)
         };
         let blob_fault = faults
             .blob_fault
