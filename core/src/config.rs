@@ -109,6 +109,8 @@ pub struct LimitsSection {
     pub request_timeout_s: Option<u64>,
     pub max_requests_per_run: Option<u64>,
     pub run_timeout_s: Option<u64>,
+    pub max_blob_mb: Option<u64>,
+    pub max_download_mb_per_run: Option<u64>,
 }
 
 /// `[sources.NAME.retry]`.
@@ -138,6 +140,10 @@ pub struct Limits {
     pub max_requests_per_run: u64,
     /// Wall-clock time one run (all streams of a source) may take.
     pub run_timeout: Duration,
+    /// Largest blob (attachment) one download may write.
+    pub max_blob_bytes: u64,
+    /// Bytes all blob downloads of one run may write together.
+    pub max_download_bytes_per_run: u64,
 }
 
 impl Limits {
@@ -151,6 +157,11 @@ impl Limits {
             request_timeout: Duration::from_secs(section.request_timeout_s.unwrap_or(60)),
             max_requests_per_run: section.max_requests_per_run.unwrap_or(10_000_000),
             run_timeout: Duration::from_secs(section.run_timeout_s.unwrap_or(24 * 3600)),
+            max_blob_bytes: section.max_blob_mb.unwrap_or(2048).saturating_mul(MIB),
+            max_download_bytes_per_run: section
+                .max_download_mb_per_run
+                .unwrap_or(100 * 1024)
+                .saturating_mul(MIB),
         }
     }
 }
@@ -174,6 +185,19 @@ pub struct SourceConfig {
     pub credential: Option<Credential>,
     pub limits: Limits,
     pub retry: RetryPolicy,
+}
+
+impl SourceConfig {
+    /// The source's network policy: its allowlist, with the credential
+    /// bound to the origin of its `base_url` setting.
+    pub fn policy(&self) -> std::result::Result<HostPolicy, String> {
+        let base_url = self
+            .settings
+            .iter()
+            .find(|(key, _)| key == "base_url")
+            .map(|(_, value)| value.as_str());
+        HostPolicy::with_base_url(&self.allowed_hosts, base_url)
+    }
 }
 
 /// Command-line overrides that apply to every source of a run.
@@ -413,8 +437,8 @@ fn setting_value(source: &str, key: &str, value: &toml::Value) -> Result<String>
 }
 
 /// Without `allowed_hosts`, a source may reach only the origin of its
-/// `base_url`: its host on its port, so the credential never goes to another
-/// service on the same machine.
+/// `base_url`: its scheme, host and port, so the credential never goes to
+/// another service on the same machine, nor over http to an https service.
 fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Vec<String>> {
     let Some((_, base_url)) = settings.iter().find(|(key, _)| key == "base_url") else {
         return Err(usage(format!(
@@ -427,11 +451,16 @@ fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Ve
             "source `{name}`: base_url `{base_url}` is not a URL: {err}"
         ))
     })?;
-    match (url.host_str(), url.port_or_known_default()) {
-        (Some(host), Some(port)) => Ok(vec![format!("{}:{port}", host.to_ascii_lowercase())]),
-        (Some(host), None) => Ok(vec![host.to_ascii_lowercase()]),
-        (None, _) => Err(usage(format!(
+    match (url.scheme(), url.host_str(), url.port_or_known_default()) {
+        (scheme @ ("http" | "https"), Some(host), Some(port)) => Ok(vec![format!(
+            "{scheme}://{}:{port}",
+            host.to_ascii_lowercase()
+        )]),
+        (_, None, _) => Err(usage(format!(
             "source `{name}`: base_url `{base_url}` has no host"
+        ))),
+        (scheme, ..) => Err(usage(format!(
+            "source `{name}`: base_url `{base_url}` has scheme `{scheme}`; http or https expected"
         ))),
     }
 }
@@ -531,7 +560,10 @@ mod tests {
             path: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
-        assert_eq!(source.allowed_hosts, vec!["example.com:8080".to_string()]);
+        assert_eq!(
+            source.allowed_hosts,
+            vec!["http://example.com:8080".to_string()]
+        );
         assert_eq!(source.plugin, PathBuf::from("/cfg/a.wasm"));
         assert_eq!(source.page_size, DEFAULT_PAGE_SIZE);
     }

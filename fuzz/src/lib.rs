@@ -125,7 +125,7 @@ pub fn config_file(data: &[u8]) {
         }
         assert!(limits.max_requests_per_run >= 1);
         assert!(source.retry.base_delay <= source.retry.max_delay);
-        HostPolicy::new(&source.allowed_hosts).unwrap_or_else(|err| {
+        source.policy().unwrap_or_else(|err| {
             panic!(
                 "{:?} resolved but its allowlist does not parse: {err}",
                 source.allowed_hosts
@@ -229,8 +229,10 @@ pub fn plugin_values(data: &[u8]) {
         return;
     };
     for url in &output.urls {
-        if let Ok(parsed) = policy.check(url) {
+        if let Ok((parsed, admission)) = policy.check(url) {
             assert!(matches!(parsed.scheme(), "http" | "https"), "{url}");
+            // Without an http base_url, never a credential in cleartext.
+            assert!(parsed.scheme() == "https" || !admission.credential, "{url}");
             assert!(parsed.username().is_empty() && parsed.password().is_none());
             assert!(parsed.host().is_some());
             assert!(!entries.is_empty(), "an empty allowlist allows nothing");

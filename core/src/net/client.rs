@@ -8,20 +8,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
+use super::credential::MIN_REDACTED;
 use super::limiter::HostLimiter;
+use super::policy::Admission;
 use super::retry::{is_idempotent, is_transient_status, rate_limit_wait};
 use super::{Credential, HostPolicy, RetryPolicy};
+use crate::untrusted::Untrusted;
 
 /// Rate-limit waits one request may sit through before its 429 is returned.
 const MAX_RATE_LIMIT_WAITS: u32 = 20;
-/// Timeout for one blob download (blobs can be large; they stream to disk).
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Redirects one request may follow.
+const MAX_REDIRECTS: usize = 10;
 /// Headers a plugin may not set: the transport owns them.
 const TRANSPORT_HEADERS: [&str; 6] = [
     "host",
@@ -63,10 +66,22 @@ pub enum HttpError {
     TooLarge(u64),
 }
 
+/// Why a blob download failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    /// This blob failed (denied, broken, over a limit): its record fails
+    /// and is retried like any failed item.
+    #[error("{0}")]
+    Blob(String),
+    /// The run's download budget is spent: the run stops.
+    #[error("{0}")]
+    BudgetSpent(String),
+}
+
 /// Counters of one client, for progress, run records and benchmarks.
 #[derive(Debug, Default)]
 pub struct HttpStats {
-    /// Requests sent on the wire (every attempt).
+    /// Requests sent on the wire (every attempt and redirect hop).
     pub requests: AtomicU64,
     /// Attempts that were retries after a transient failure.
     pub retries: AtomicU64,
@@ -76,6 +91,9 @@ pub struct HttpStats {
     pub clamped_waits: AtomicU64,
     /// Requests refused by policy (never sent).
     pub denied: AtomicU64,
+    /// Bytes blob downloads received, failed attempts included: what
+    /// `max_download_bytes` bounds.
+    pub downloaded: AtomicU64,
 }
 
 impl HttpStats {
@@ -94,8 +112,14 @@ pub struct ClientOptions {
     pub requests_per_second: Option<f64>,
     pub retry: RetryPolicy,
     pub max_response_bytes: u64,
+    /// Timeout of one attempt of a plugin's request; for a blob download,
+    /// the wait for its headers and the longest silence within its body.
     pub request_timeout: Duration,
     pub max_requests: u64,
+    /// Largest blob one download may write (`limits.max_blob_mb`).
+    pub max_blob_bytes: u64,
+    /// Bytes all downloads of the run may receive (`limits.max_download_mb_per_run`).
+    pub max_download_bytes: u64,
 }
 
 pub struct HttpClient {
@@ -111,7 +135,62 @@ enum Sink<'a> {
     /// Into memory, up to `cap` bytes (responses for the plugin).
     Memory { cap: u64 },
     /// Streamed into a file while hashed (blob downloads, success only).
-    File(&'a Path),
+    File(&'a Download<'a>),
+}
+
+/// One blob download: where it goes and how large it may be.
+struct Download<'a> {
+    dest: &'a Path,
+    /// The size the blob reference declared, if any.
+    declared: Option<u64>,
+    /// `limits.max_blob_mb`.
+    max_blob: u64,
+    /// The run's download counter and its budget.
+    downloaded: &'a AtomicU64,
+    budget: u64,
+}
+
+impl Download<'_> {
+    /// Checks a blob that has (or announces) `size` bytes against its
+    /// declared size and the per-blob limit.
+    fn check_size(&self, size: u64) -> Result<(), ReadFailure> {
+        if let Some(declared) = self.declared.filter(|&declared| size > declared) {
+            return Err(ReadFailure::Limit(LimitHit::blob(
+                declared,
+                format!("the body is larger than the blob's declared size of {declared} bytes"),
+            )));
+        }
+        if size > self.max_blob {
+            return Err(ReadFailure::Limit(LimitHit::blob(
+                self.max_blob,
+                format!(
+                    "the blob is larger than limits.max_blob_mb ({} MiB)",
+                    self.max_blob >> 20
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` more received against the run's budget.
+    fn spend(&self, bytes: u64) -> Result<(), ReadFailure> {
+        let total = self.downloaded.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.check_budget(total)
+    }
+
+    fn check_budget(&self, total: u64) -> Result<(), ReadFailure> {
+        if total > self.budget {
+            return Err(ReadFailure::Limit(LimitHit {
+                cap: self.budget,
+                message: format!(
+                    "blob downloads reached limits.max_download_mb_per_run ({} MiB) in this run",
+                    self.budget >> 20
+                ),
+                run: true,
+            }));
+        }
+        Ok(())
+    }
 }
 
 /// A body read through a [`Sink`].
@@ -130,43 +209,81 @@ impl Sink<'_> {
         self,
         response: reqwest::Response,
         status: StatusCode,
+        idle: Duration,
     ) -> Result<Body, ReadFailure> {
         match self {
-            Sink::Memory { cap } => read_capped(response, cap).await.map(Body::Memory),
+            Sink::Memory { cap } => read_capped(response, cap, idle).await.map(Body::Memory),
             Sink::File(_) if !status.is_success() => Ok(Body::Discarded),
-            Sink::File(dest) => {
-                let (sha256, size) = stream_to_file(response, dest).await?;
+            Sink::File(download) => {
+                let (sha256, size) = stream_to_file(response, download, idle).await?;
                 Ok(Body::File { sha256, size })
             }
         }
     }
 }
 
+/// A body over one of its limits.
+struct LimitHit {
+    /// The limit in bytes (what a plugin's `too-large` carries).
+    cap: u64,
+    /// Says which limit, by its config key.
+    message: String,
+    /// The run's budget, not this body's own limit: the run stops.
+    run: bool,
+}
+
+impl LimitHit {
+    fn blob(cap: u64, message: String) -> LimitHit {
+        LimitHit {
+            cap,
+            message,
+            run: false,
+        }
+    }
+}
+
 /// What went wrong while reading a response body.
 enum ReadFailure {
-    /// The connection broke mid-body: worth a retry for idempotent requests.
+    /// The connection broke or stalled mid-body, or the body ended short:
+    /// worth a retry for idempotent requests.
     Io(String),
-    /// Final: the body is over the cap, or could not be stored.
+    /// Final: the body could not be stored.
     Final(HttpError),
+    /// Final: the body is over a limit.
+    Limit(LimitHit),
+}
+
+/// Why one attempt failed in [`HttpClient::execute`].
+enum Failure {
+    Http(HttpError),
+    Limit(LimitHit),
+}
+
+/// Why [`HttpClient::send_following`] got no response.
+enum SendFailure {
+    /// A redirect the policy refused.
+    Denied(String),
+    /// The transport failed; `connect` when the request never reached the server.
+    Transport { error: HttpError, connect: bool },
 }
 
 impl HttpClient {
     pub fn new(options: ClientOptions) -> anyhow::Result<HttpClient> {
-        let redirect_policy = options.policy.clone();
         let client = reqwest::Client::builder()
             .user_agent(concat!("synchost/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(options.concurrency as usize * 2)
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 10 {
-                    attempt.error("more than 10 redirects")
-                } else if let Err(why) = redirect_policy.check_url(attempt.url()) {
-                    attempt.error(format!("redirect refused: {why}"))
-                } else {
-                    attempt.follow()
-                }
-            }))
+            // Redirects are followed by `send_following`, through the policy.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        if options.credential.as_ref().is_some_and(|c| !c.redactable()) {
+            tracing::warn!(
+                source = %options.source,
+                "the credential (or its password) is shorter than {MIN_REDACTED} bytes, too short \
+                 to be told apart from ordinary text: responses that echo it are not redacted; \
+                 use a longer secret"
+            );
+        }
         Ok(HttpClient {
             client,
             options,
@@ -175,9 +292,14 @@ impl HttpClient {
         })
     }
 
+    /// The source this client serves.
+    pub fn source(&self) -> &str {
+        &self.options.source
+    }
+
     /// Sends a plugin's request under the source's policy.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let (method, url) = self.admit(&request.method, &request.url)?;
+        let (method, url, admission) = self.admit(&request.method, &request.url)?;
         let headers = self.request_headers(&request.headers)?;
         let timeout = request.timeout.map_or(self.options.request_timeout, |t| {
             t.min(self.options.request_timeout)
@@ -187,18 +309,23 @@ impl HttpClient {
             .execute(
                 &method,
                 &url,
+                admission,
                 &headers,
                 request.body.as_deref(),
                 timeout,
                 Sink::Memory { cap },
             )
-            .await?;
+            .await
+            .map_err(|failure| match failure {
+                Failure::Http(error) => error,
+                Failure::Limit(hit) => HttpError::TooLarge(hit.cap),
+            })?;
         let Body::Memory(mut body) = body else {
             unreachable!("a memory sink yields a memory body")
         };
         if let Some(credential) = &self.options.credential {
             if credential.redact(&mut body) {
-                tracing::warn!(source = %self.options.source, url = %url, "the response echoed the credential; redacted before the plugin saw it");
+                tracing::warn!(source = %self.options.source, url = %Untrusted::new(url.as_str()), "the response echoed the credential; redacted before the plugin saw it");
             }
             for (_, value) in headers.iter_mut() {
                 let mut bytes = std::mem::take(value).into_bytes();
@@ -214,57 +341,97 @@ impl HttpClient {
     }
 
     /// Downloads `url` into the file `dest`, hashing as it streams. Returns the
-    /// sha256 (hex) and size. The body never sits in memory as a whole.
-    pub async fn download(&self, url: &str, dest: &Path) -> Result<(String, u64), HttpError> {
-        let (method, url) = self.admit("GET", url)?;
-        let headers = self.request_headers(&[])?;
-        let (status, _, body) = self
+    /// sha256 (hex) and size. The body never sits in memory as a whole; it
+    /// may not exceed `declared` (the blob reference's size) nor
+    /// `limits.max_blob_mb`, must not stall longer than the request timeout,
+    /// and counts against the run's download budget. `dest` may be left
+    /// partly written on failure: the caller removes it.
+    pub async fn download(
+        &self,
+        url: &str,
+        declared: Option<u64>,
+        dest: &Path,
+    ) -> Result<(String, u64), DownloadError> {
+        let blob_error = |error: HttpError| DownloadError::Blob(error.to_string());
+        let (method, url, admission) = self.admit("GET", url).map_err(blob_error)?;
+        let download = Download {
+            dest,
+            declared,
+            max_blob: self.options.max_blob_bytes,
+            downloaded: &self.stats.downloaded,
+            budget: self.options.max_download_bytes,
+        };
+        let refused = |failure| match failure {
+            ReadFailure::Limit(hit) if hit.run => DownloadError::BudgetSpent(hit.message),
+            ReadFailure::Limit(hit) => DownloadError::Blob(hit.message),
+            ReadFailure::Io(message) => DownloadError::Blob(message),
+            ReadFailure::Final(error) => blob_error(error),
+        };
+        // Refused before a byte is sent: a declared size over the limit, a spent budget.
+        download
+            .check_size(declared.unwrap_or(0))
+            .map_err(refused)?;
+        download
+            .check_budget(HttpStats::get(download.downloaded))
+            .map_err(refused)?;
+        let headers = self.request_headers(&[]).map_err(blob_error)?;
+        let outcome = self
             .execute(
                 &method,
                 &url,
+                admission,
                 &headers,
                 None,
-                DOWNLOAD_TIMEOUT,
-                Sink::File(dest),
+                self.options.request_timeout,
+                Sink::File(&download),
             )
-            .await?;
-        match body {
-            Body::File { sha256, size } if status.is_success() => Ok((sha256, size)),
-            _ => Err(HttpError::Connection(format!(
+            .await;
+        match outcome {
+            Ok((status, _, Body::File { sha256, size })) if status.is_success() => {
+                Ok((sha256, size))
+            }
+            Ok((status, ..)) => Err(DownloadError::Blob(format!(
                 "download answered HTTP {status}"
             ))),
+            Err(Failure::Http(error)) => Err(blob_error(error)),
+            Err(Failure::Limit(hit)) => Err(refused(ReadFailure::Limit(hit))),
         }
     }
 
     /// Policy checks done before anything is sent.
-    fn admit(&self, method: &str, url: &str) -> Result<(Method, Url), HttpError> {
-        let deny = |why: String| {
-            self.stats.denied.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(source = %self.options.source, "request denied: {why}");
-            HttpError::Denied(why)
-        };
+    fn admit(&self, method: &str, url: &str) -> Result<(Method, Url, Admission), HttpError> {
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| deny(format!("invalid method `{method}`")))?;
-        let url = self.options.policy.check(url).map_err(|why| {
-            deny(format!(
+            .map_err(|_| self.deny(format!("invalid method `{}`", Untrusted::new(method))))?;
+        let (url, admission) = self.options.policy.check(url).map_err(|why| {
+            self.deny(format!(
                 "{why} (allowed: {})",
                 self.options.policy.describe()
             ))
         })?;
         if HttpStats::get(&self.stats.requests) >= self.options.max_requests {
-            return Err(deny(format!(
+            return Err(self.deny(format!(
                 "the run's budget of {} requests is spent",
                 self.options.max_requests
             )));
         }
-        Ok((method, url))
+        Ok((method, url, admission))
     }
 
+    /// Counts and logs a request refused by policy.
+    fn deny(&self, why: String) -> HttpError {
+        self.stats.denied.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(source = %self.options.source, "request denied: {}", Untrusted::new(&why));
+        HttpError::Denied(why)
+    }
+
+    /// The plugin's headers, minus those the transport owns and the
+    /// credential's (which only the host sets, where the policy allows).
     fn request_headers(&self, pairs: &[(String, String)]) -> Result<HeaderMap, HttpError> {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|_| HttpError::Denied(format!("invalid header name `{name}`")))?;
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                HttpError::Denied(format!("invalid header name `{}`", Untrusted::new(name)))
+            })?;
             if TRANSPORT_HEADERS.contains(&name.as_str()) {
                 continue;
             }
@@ -273,10 +440,7 @@ impl HttpClient {
             headers.append(name, value);
         }
         if let Some(credential) = &self.options.credential {
-            headers.insert(
-                credential.header_name().clone(),
-                credential.header_value().clone(),
-            );
+            headers.remove(credential.header_name());
         }
         Ok(headers)
     }
@@ -295,34 +459,130 @@ impl HttpClient {
             .clone()
     }
 
+    /// One attempt: sends the request and follows its redirects here, not
+    /// in reqwest, so every hop is admitted by the same policy and carries
+    /// the credential only where [`HostPolicy::admit`] says so. A hop to
+    /// another origin never carries it, and a hop from https to plain http
+    /// is refused. `timeout` bounds each hop until its headers; a memory
+    /// sink's hops are bounded as a whole (`whole`).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_following(
+        &self,
+        method: &Method,
+        url: &Url,
+        admission: Admission,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        timeout: Duration,
+        whole: bool,
+    ) -> Result<reqwest::Response, SendFailure> {
+        let origin = url.origin();
+        let (mut method, mut url, mut body) = (method.clone(), url.clone(), body);
+        let mut credential = admission.credential;
+        for hop in 0..=MAX_REDIRECTS {
+            if hop > 0 {
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut hop_headers = headers.clone();
+            if let Some(secret) = self.options.credential.as_ref().filter(|_| credential) {
+                hop_headers.insert(secret.header_name().clone(), secret.header_value().clone());
+            }
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(hop_headers);
+            if whole {
+                builder = builder.timeout(timeout);
+            }
+            if let Some(body) = body {
+                builder = builder.body(body.to_vec());
+            }
+            let response = match tokio::time::timeout(timeout, builder.send()).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => {
+                    return Err(SendFailure::Transport {
+                        connect: error.is_connect(),
+                        error: classify(&error),
+                    })
+                }
+                Err(_) => {
+                    return Err(SendFailure::Transport {
+                        error: HttpError::Timeout,
+                        connect: false,
+                    })
+                }
+            };
+            let status = response.status();
+            let location = response.headers().get(LOCATION);
+            let (true, Some(location)) = (
+                matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308),
+                location,
+            ) else {
+                return Ok(response);
+            };
+            let refused = |why: String| {
+                self.stats.denied.fetch_add(1, Ordering::Relaxed);
+                let why = format!("redirect refused: {why}");
+                tracing::warn!(source = %self.options.source, "{}", Untrusted::new(&why));
+                SendFailure::Denied(why)
+            };
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|location| url.join(location).ok())
+                .ok_or_else(|| refused("its Location is not a URL".to_string()))?;
+            if hop == MAX_REDIRECTS {
+                return Err(refused(format!("more than {MAX_REDIRECTS} redirects")));
+            }
+            if url.scheme() == "https" && next.scheme() == "http" {
+                return Err(refused(format!(
+                    "`{}` would leave https for plain http",
+                    Untrusted::new(next.as_str())
+                )));
+            }
+            let admitted = self.options.policy.admit(&next).map_err(|why| {
+                refused(format!(
+                    "{why} (allowed: {})",
+                    self.options.policy.describe()
+                ))
+            })?;
+            credential = admitted.credential && next.origin() == origin;
+            // As browsers do: 303, and 301/302 after a POST, become a GET.
+            if status == StatusCode::SEE_OTHER || (method == Method::POST && status.as_u16() <= 302)
+            {
+                method = Method::GET;
+                body = None;
+            }
+            url = next;
+        }
+        unreachable!("the last hop returns or is refused")
+    }
+
     /// The attempt loop: pace, send, classify, wait, repeat.
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         method: &Method,
         url: &Url,
+        admission: Admission,
         headers: &HeaderMap,
         body: Option<&[u8]>,
         timeout: Duration,
         sink: Sink<'_>,
-    ) -> Result<(StatusCode, Vec<(String, String)>, Body), HttpError> {
+    ) -> Result<(StatusCode, Vec<(String, String)>, Body), Failure> {
         let limiter = self.limiter(url);
         let retry = &self.options.retry;
         let idempotent = is_idempotent(method);
+        let whole = matches!(sink, Sink::Memory { .. });
         let mut failures = 0u32;
         let mut rate_limit_waits = 0u32;
         loop {
             let permit = limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let mut builder = self
-                .client
-                .request(method.clone(), url.clone())
-                .headers(headers.clone())
-                .timeout(timeout);
-            if let Some(body) = body {
-                builder = builder.body(body.to_vec());
-            }
             let started = std::time::Instant::now();
-            let outcome = builder.send().await;
+            let outcome = self
+                .send_following(method, url, admission, headers, body, timeout, whole)
+                .await;
             let failure = match outcome {
                 Ok(response) => {
                     let status = response.status();
@@ -366,30 +626,32 @@ impl HttpClient {
                         continue;
                     }
                     let headers = response_headers(response.headers());
-                    match sink.read(response, status).await {
+                    match sink.read(response, status, timeout).await {
                         Ok(body) => {
                             tracing::trace!(source = %self.options.source, %method, %url, %status, ms = started.elapsed().as_millis() as u64, "response");
                             return Ok((status, headers, body));
                         }
-                        Err(ReadFailure::Final(error)) => return Err(error),
+                        Err(ReadFailure::Final(error)) => return Err(Failure::Http(error)),
+                        Err(ReadFailure::Limit(hit)) => return Err(Failure::Limit(hit)),
                         // The request reached the server: only idempotent ones repeat.
                         Err(ReadFailure::Io(message)) if !idempotent => {
-                            return Err(HttpError::Connection(message))
+                            return Err(Failure::Http(HttpError::Connection(message)))
                         }
                         Err(ReadFailure::Io(message)) => HttpError::Connection(message),
                     }
                 }
-                Err(error) => {
-                    // Connect errors never reached the server; anything else may have.
-                    if !(idempotent || error.is_connect()) {
-                        return Err(classify(&error));
+                Err(SendFailure::Denied(why)) => return Err(Failure::Http(HttpError::Denied(why))),
+                // Connect errors never reached the server; anything else may have.
+                Err(SendFailure::Transport { error, connect }) => {
+                    if !(idempotent || connect) {
+                        return Err(Failure::Http(error));
                     }
-                    classify(&error)
+                    error
                 }
             };
             drop(permit);
-            if matches!(failure, HttpError::Denied(_)) || failures >= retry.max_retries {
-                return Err(failure);
+            if failures >= retry.max_retries {
+                return Err(Failure::Http(failure));
             }
             failures += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -412,11 +674,7 @@ fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 fn classify(error: &reqwest::Error) -> HttpError {
-    if error.is_redirect() {
-        let message =
-            std::error::Error::source(error).map_or_else(|| error.to_string(), |e| e.to_string());
-        HttpError::Denied(message)
-    } else if error.is_timeout() {
+    if error.is_timeout() {
         HttpError::Timeout
     } else {
         let mut message = error.without_url_string();
@@ -445,45 +703,79 @@ impl WithoutUrl for reqwest::Error {
     }
 }
 
-async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, ReadFailure> {
+/// The next chunk of `response`; a broken connection, or `idle` without a
+/// byte, is a failure worth a retry.
+async fn next_chunk(
+    response: &mut reqwest::Response,
+    idle: Duration,
+) -> Result<Option<impl std::ops::Deref<Target = [u8]>>, ReadFailure> {
+    match tokio::time::timeout(idle, response.chunk()).await {
+        Ok(chunk) => chunk.map_err(|e| ReadFailure::Io(classify_message(&e))),
+        Err(_) => Err(ReadFailure::Io(format!(
+            "the body stalled: no data for {}s (limits.request_timeout_s)",
+            idle.as_secs_f64()
+        ))),
+    }
+}
+
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: u64,
+    idle: Duration,
+) -> Result<Vec<u8>, ReadFailure> {
+    let over = || {
+        ReadFailure::Limit(LimitHit::blob(
+            cap,
+            format!("the response is larger than limits.max_response_mb ({cap} bytes)"),
+        ))
+    };
     if response.content_length().is_some_and(|len| len > cap) {
-        return Err(ReadFailure::Final(HttpError::TooLarge(cap)));
+        return Err(over());
     }
     let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 20) as usize);
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| ReadFailure::Io(classify_message(&e)))?
-    {
+    while let Some(chunk) = next_chunk(&mut response, idle).await? {
         if body.len() as u64 + chunk.len() as u64 > cap {
-            return Err(ReadFailure::Final(HttpError::TooLarge(cap)));
+            return Err(over());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
 }
 
+/// Streams a download's body into its file while hashing it, within the
+/// download's limits: a `Content-Length` over them is refused before a byte
+/// is written, a body is stopped as soon as it passes them, and one that
+/// ends short of its declared size is truncated (a retry may complete it).
 async fn stream_to_file(
     mut response: reqwest::Response,
-    dest: &Path,
+    download: &Download<'_>,
+    idle: Duration,
 ) -> Result<(String, u64), ReadFailure> {
+    let dest = download.dest;
     let io = |e: std::io::Error| {
         ReadFailure::Final(HttpError::Connection(format!(
             "cannot write {}: {e}",
             dest.display()
         )))
     };
+    if let Some(announced) = response.content_length() {
+        download.check_size(announced)?;
+        download.check_budget(HttpStats::get(download.downloaded).saturating_add(announced))?;
+    }
     let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| ReadFailure::Io(classify_message(&e)))?
-    {
-        hasher.update(&chunk);
+    while let Some(chunk) = next_chunk(&mut response, idle).await? {
         size += chunk.len() as u64;
+        download.spend(chunk.len() as u64)?;
+        download.check_size(size)?;
+        hasher.update(&*chunk);
         file.write_all(&chunk).await.map_err(io)?;
+    }
+    if let Some(declared) = download.declared.filter(|&declared| size < declared) {
+        return Err(ReadFailure::Io(format!(
+            "the body ended after {size} of its declared {declared} bytes"
+        )));
     }
     file.sync_all().await.map_err(io)?;
     Ok((hex::encode(hasher.finalize()), size))

@@ -4,15 +4,21 @@
 //! into an outgoing request's headers. What a remote echoes back is redacted
 //! before a plugin sees it: the secret itself, and the encodings a server is
 //! likely to echo it in (base64, percent-encoding, JSON escapes).
+//!
+//! Redaction never corrupts data: nothing shorter than [`MIN_REDACTED`]
+//! bytes is ever replaced, since it cannot be told apart from ordinary text
+//! (a one-character token would otherwise turn every such character of
+//! every response into `[REDACTED]`). A credential whose secret is that
+//! short is not redacted at all, and the host warns when it starts.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use reqwest::header::{HeaderName, HeaderValue};
 
-/// Encoded forms shorter than this are not redacted: they would match
-/// ordinary text. The secret itself is always redacted.
-const MIN_ENCODED_FORM: usize = 8;
+/// Secrets and encoded forms shorter than this are not redacted: they would
+/// match ordinary text.
+pub const MIN_REDACTED: usize = 8;
 
 /// One header the host adds to every request to the source's allowed hosts.
 #[derive(Clone)]
@@ -21,6 +27,8 @@ pub struct Credential {
     value: HeaderValue,
     /// What [`Credential::redact`] replaces, the secret first.
     forms: Arc<[Vec<u8>]>,
+    /// Whether every secret in the value is long enough to be redacted.
+    redactable: bool,
 }
 
 impl Credential {
@@ -58,11 +66,19 @@ impl Credential {
         let mut value = HeaderValue::from_str(value)
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-credential"));
         value.set_sensitive(true);
-        let forms = redacted_forms(secret_part(value.as_bytes()), value.as_bytes(), also);
+        let secret = secret_part(value.as_bytes());
+        let redactable =
+            secret.len() >= MIN_REDACTED && also.iter().all(|extra| extra.len() >= MIN_REDACTED);
+        let forms = if secret.len() >= MIN_REDACTED {
+            redacted_forms(secret, value.as_bytes(), also)
+        } else {
+            Vec::new()
+        };
         Credential {
             name,
             value,
             forms: Arc::from(forms),
+            redactable,
         }
     }
 
@@ -78,6 +94,12 @@ impl Credential {
     /// `Basic x`), which must never be shown or handed to a plugin.
     pub fn secret(&self) -> &[u8] {
         secret_part(self.value.as_bytes())
+    }
+
+    /// False when the secret (or a basic-auth password) is shorter than
+    /// [`MIN_REDACTED`] bytes: then echoes of it are not redacted.
+    pub fn redactable(&self) -> bool {
+        self.redactable
     }
 
     /// Replaces every occurrence of the secret, or of a likely encoding of
@@ -128,11 +150,10 @@ fn redacted_forms(secret: &[u8], header_value: &[u8], also: &[&str]) -> Vec<Vec<
     }
     let mut forms = vec![secret.to_vec()];
     for form in candidates {
-        if form.len() >= MIN_ENCODED_FORM && !forms.contains(&form) {
+        if form.len() >= MIN_REDACTED && !forms.contains(&form) {
             forms.push(form);
         }
     }
-    forms.retain(|form| !form.is_empty());
     forms
 }
 
@@ -222,6 +243,24 @@ mod tests {
         let mut body = b"wrong password: hunter2-long-password".to_vec();
         assert!(credential.redact(&mut body));
         assert_eq!(body, b"wrong password: [REDACTED]");
+    }
+
+    /// A one-character token used to turn every such character of every
+    /// response into `[REDACTED]`, which broke JSON: now nothing is replaced.
+    #[test]
+    fn a_short_secret_never_corrupts_data() {
+        for credential in [
+            Credential::bearer("x"),
+            Credential::header("apikey", "1234567").unwrap(),
+            Credential::basic("me@example.com", "pw"),
+        ] {
+            assert!(!credential.redactable(), "{credential:?}");
+            let mut body = br#"{"x": 1, "text": "1234567 Bearer x pw QmVhcmVy"}"#.to_vec();
+            let before = body.clone();
+            assert!(!credential.redact(&mut body), "{credential:?}");
+            assert_eq!(body, before);
+        }
+        assert!(Credential::bearer("12345678").redactable());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The HTTP policy between plugins and the network.
 //!
-//! - `policy`: which hosts a source may reach (the allowlist).
+//! - `policy`: which origins a source may reach (the allowlist), and which
+//!   of them get the credential: one function decides both for every
+//!   request, batch, blob download and redirect hop.
 //! - `credential`: credentials injected by the host, redacted everywhere.
 //! - `limiter`: per-host token bucket, concurrency limit and shared pauses.
 //! - `retry`: what is retried, backoff with full jitter, rate-limit headers.
@@ -13,7 +15,7 @@ pub mod limiter;
 pub mod policy;
 pub mod retry;
 
-pub use client::{HttpClient, HttpError, HttpRequest, HttpResponse, HttpStats};
+pub use client::{DownloadError, HttpClient, HttpError, HttpRequest, HttpResponse, HttpStats};
 pub use credential::Credential;
 pub use policy::HostPolicy;
 pub use retry::RetryPolicy;

@@ -1,21 +1,100 @@
-//! The allowlist: which URLs a source's plugin (and its blob references) may reach.
+//! The allowlist and the credential's binding: which URLs a source's plugin
+//! (and its blob references, and every redirect hop) may reach, and which of
+//! them get the credential. [`HostPolicy::admit`] is the one place that
+//! decides both, for every request path.
 
 use url::{Host, Url};
 
-/// The hosts one source may reach. Entries are host names or IP literals:
-/// `host` allows the default ports (80 for http, 443 for https), `host:port`
-/// that port, and `host:*` every port. The credential goes wherever the
-/// policy allows, so a bare host never lets it reach another service on
-/// another port of the same machine.
+/// The origins one source may reach, and where its credential goes.
+///
+/// Entries are `[scheme://]host[:port|:*]`, host names or IP literals:
+/// - `https://host` is https on 443, `http://host` http on 80,
+///   `https://host:8443` that port, `https://host:*` every port, with that
+///   scheme only;
+/// - without a scheme (older configs): `host` is http on 80 and https on
+///   443, `host:port` either scheme on that port, `host:*` every port.
+///
+/// The credential is bound to origins (scheme, host, port): it goes over
+/// https to any allowed URL, and over plain http only to the origin of an
+/// http `base_url` (a local service). A host bound to https (an `https://`
+/// entry, or the host of an https `base_url`) is never reached over plain
+/// http at all: such a request, or a redirect to one, is denied.
 #[derive(Debug, Clone)]
 pub struct HostPolicy {
-    allowed: Vec<(Host<String>, Ports)>,
+    allowed: Vec<Entry>,
+    /// The origin of `base_url`, when it is a URL.
+    base: Option<Origin>,
+}
+
+/// What [`HostPolicy::admit`] allows for one URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Whether the request carries the credential.
+    pub credential: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn of(url: &Url) -> Option<Scheme> {
+        match url.scheme() {
+            "http" => Some(Scheme::Http),
+            "https" => Some(Scheme::Https),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+/// (scheme, host, port), the host normalized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: Scheme,
+    host: Host<String>,
+    port: u16,
+}
+
+impl Origin {
+    fn of(url: &Url) -> Option<Origin> {
+        let scheme = Scheme::of(url)?;
+        Some(Origin {
+            scheme,
+            host: normalize(url.host()?.to_owned()),
+            port: url.port_or_known_default()?,
+        })
+    }
+}
+
+/// One allowlist entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// `None`: an entry written without a scheme.
+    scheme: Option<Scheme>,
+    host: Host<String>,
+    ports: Ports,
 }
 
 /// The ports an entry allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ports {
-    /// `host`: 80 and 443.
+    /// No port written: the scheme's default port (80 for http, 443 for https).
     Default,
     /// `host:port`.
     Only(u16),
@@ -23,109 +102,169 @@ enum Ports {
     Any,
 }
 
-impl Ports {
-    fn allow(self, port: Option<u16>) -> bool {
-        match self {
-            Ports::Default => matches!(port, Some(80 | 443)),
-            Ports::Only(allowed) => port == Some(allowed),
-            Ports::Any => true,
+impl Entry {
+    fn allows(&self, origin: &Origin) -> bool {
+        self.host == origin.host
+            && self.scheme.is_none_or(|scheme| scheme == origin.scheme)
+            && match self.ports {
+                Ports::Default => origin.port == origin.scheme.default_port(),
+                Ports::Only(port) => origin.port == port,
+                Ports::Any => true,
+            }
+    }
+}
+
+impl std::fmt::Display for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(scheme) = self.scheme {
+            write!(f, "{}://", scheme.name())?;
+        }
+        write!(f, "{}", self.host)?;
+        match self.ports {
+            Ports::Default => Ok(()),
+            Ports::Only(port) => write!(f, ":{port}"),
+            Ports::Any => write!(f, ":*"),
         }
     }
 }
 
 impl HostPolicy {
+    /// A policy of `entries` alone: the credential never goes over plain http.
     pub fn new(entries: &[String]) -> Result<HostPolicy, String> {
+        HostPolicy::with_base_url(entries, None)
+    }
+
+    /// A policy of `entries` for a source whose `base_url` setting is
+    /// `base_url`: an http base_url's origin may get the credential over
+    /// plain http; an https one's host is never reached over plain http.
+    pub fn with_base_url(entries: &[String], base_url: Option<&str>) -> Result<HostPolicy, String> {
         let allowed = entries
             .iter()
             .map(|entry| parse_entry(entry))
             .collect::<Result<_, _>>()?;
-        Ok(HostPolicy { allowed })
+        let base = base_url
+            .and_then(|url| Url::parse(url).ok())
+            .and_then(|url| Origin::of(&url));
+        Ok(HostPolicy { allowed, base })
     }
 
-    /// Checks `url`, returning the parsed URL or why it is refused. URLs are
-    /// parsed the WHATWG way, so `http://2130706433/` is `127.0.0.1` and is
-    /// matched as such; user info in a URL is refused outright.
-    pub fn check(&self, url: &str) -> Result<Url, String> {
+    /// Parses and checks `url` (see [`HostPolicy::admit`]).
+    pub fn check(&self, url: &str) -> Result<(Url, Admission), String> {
         let parsed =
             Url::parse(url).map_err(|err| format!("invalid URL `{}`: {err}", clip(url)))?;
-        self.check_url(&parsed)?;
-        Ok(parsed)
+        let admission = self.admit(&parsed)?;
+        Ok((parsed, admission))
     }
 
-    /// Checks an already parsed URL (redirect targets).
-    pub fn check_url(&self, url: &Url) -> Result<(), String> {
-        if !matches!(url.scheme(), "http" | "https") {
+    /// Decides whether `url` may be reached and whether it gets the
+    /// credential: for plugin requests, batches, blob downloads and every
+    /// redirect hop alike. URLs are parsed the WHATWG way, so
+    /// `http://2130706433/` is `127.0.0.1` and is matched as such; user info
+    /// in a URL is refused outright.
+    pub fn admit(&self, url: &Url) -> Result<Admission, String> {
+        let Some(scheme) = Scheme::of(url) else {
             return Err(format!(
                 "scheme `{}` is not allowed (http and https only)",
                 url.scheme()
             ));
-        }
+        };
         if !url.username().is_empty() || url.password().is_some() {
             return Err("URLs with user info are not allowed".to_string());
         }
-        let host = url
-            .host()
-            .ok_or_else(|| "URL has no host".to_string())?
-            .to_owned();
-        let host = normalize(host);
-        let port = url.port_or_known_default();
-        let entries: Vec<Ports> = self
+        let origin = Origin::of(url).ok_or_else(|| "URL has no host".to_string())?;
+        let host = &origin.host;
+        if scheme == Scheme::Http && self.https_bound(host) {
+            return Err(format!(
+                "`{host}` is bound to https (its base_url or an `https://` entry in \
+                 allowed_hosts); plain http to it is refused so the credential never \
+                 travels in cleartext"
+            ));
+        }
+        if self.allowed.iter().any(|entry| entry.allows(&origin)) {
+            let credential = scheme == Scheme::Https
+                || self
+                    .base
+                    .as_ref()
+                    .is_some_and(|base| base.scheme == Scheme::Http && *base == origin);
+            return Ok(Admission { credential });
+        }
+        let written = format!("{}://{host}:{}", scheme.name(), origin.port);
+        let same_host: Vec<String> = self
             .allowed
             .iter()
-            .filter(|(allowed, _)| *allowed == host)
-            .map(|&(_, ports)| ports)
+            .filter(|entry| entry.host == *host)
+            .map(Entry::to_string)
             .collect();
-        if entries.iter().any(|ports| ports.allow(port)) {
-            return Ok(());
-        }
-        let port = port.map_or(String::new(), |p| format!(":{p}"));
-        if entries.is_empty() {
+        if same_host.is_empty() {
             Err(format!(
                 "host `{host}` is not in this source's allowed_hosts"
             ))
         } else {
             Err(format!(
-                "`{host}{port}` is not in this source's allowed_hosts: an entry \
-                 `{host}` allows ports 80 and 443 only; add `{host}{port}` (or `{host}:*`)"
+                "`{written}` is not in this source's allowed_hosts (entries for `{host}`: {}); \
+                 add `{host}:{port}` (or `{host}:*`)",
+                same_host.join(", "),
+                port = origin.port,
             ))
         }
+    }
+
+    /// True when `host` must only be reached over https.
+    fn https_bound(&self, host: &Host<String>) -> bool {
+        let base = self
+            .base
+            .as_ref()
+            .is_some_and(|base| base.scheme == Scheme::Https && base.host == *host);
+        base || self
+            .allowed
+            .iter()
+            .any(|entry| entry.scheme == Some(Scheme::Https) && entry.host == *host)
     }
 
     /// The allowed entries, for messages.
     pub fn describe(&self) -> String {
         self.allowed
             .iter()
-            .map(|(host, ports)| match ports {
-                Ports::Default => host.to_string(),
-                Ports::Only(port) => format!("{host}:{port}"),
-                Ports::Any => format!("{host}:*"),
-            })
+            .map(Entry::to_string)
             .collect::<Vec<_>>()
             .join(", ")
     }
 }
 
-fn parse_entry(entry: &str) -> Result<(Host<String>, Ports), String> {
+fn parse_entry(entry: &str) -> Result<Entry, String> {
     let trimmed = entry.trim();
-    let (trimmed, any_port) = match trimmed.strip_suffix(":*") {
-        Some(host) => (host, true),
-        None => (trimmed, false),
+    let (scheme, rest) = match trimmed.split_once("://") {
+        Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+            "http" => (Some(Scheme::Http), rest),
+            "https" => (Some(Scheme::Https), rest),
+            _ => {
+                return Err(format!(
+                    "allowed host `{entry}` has scheme `{scheme}`; only http and https are allowed"
+                ))
+            }
+        },
+        None => (None, trimmed),
     };
-    let url = Url::parse(&format!("http://{trimmed}/"))
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (rest, any_port) = match rest.strip_suffix(":*") {
+        Some(host) => (host, true),
+        None => (rest, false),
+    };
+    let url = Url::parse(&format!("http://{rest}/"))
         .map_err(|err| format!("allowed host `{entry}` is invalid: {err}"))?;
     let host = url
         .host()
         .ok_or_else(|| format!("allowed host `{entry}` has no host"))?
         .to_owned();
-    if url.path() != "/" || !url.username().is_empty() {
+    if url.path() != "/" || !url.username().is_empty() || url.query().is_some() {
         return Err(format!(
-            "allowed host `{entry}` must be a host name, optionally with :port"
+            "allowed host `{entry}` must be `[http(s)://]host[:port]`, without a path"
         ));
     }
     // Whether a port was written: `url` drops one equal to http's default.
-    let written_port = match trimmed.strip_prefix('[') {
+    let written_port = match rest.strip_prefix('[') {
         Some(ipv6) => ipv6.contains("]:"),
-        None => trimmed.contains(':'),
+        None => rest.contains(':'),
     };
     let ports = match (any_port, written_port) {
         (true, true) => {
@@ -137,7 +276,11 @@ fn parse_entry(entry: &str) -> Result<(Host<String>, Ports), String> {
         (false, true) => Ports::Only(url.port().unwrap_or(80)),
         (false, false) => Ports::Default,
     };
-    Ok((normalize(host), ports))
+    Ok(Entry {
+        scheme,
+        host: normalize(host),
+        ports,
+    })
 }
 
 /// IPv4-mapped IPv6 addresses compare as their IPv4 form.
@@ -162,7 +305,17 @@ mod tests {
     use super::*;
 
     fn policy(entries: &[&str]) -> HostPolicy {
-        HostPolicy::new(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        with_base(entries, None)
+    }
+
+    fn with_base(entries: &[&str], base_url: Option<&str>) -> HostPolicy {
+        let entries: Vec<String> = entries.iter().map(|s| s.to_string()).collect();
+        HostPolicy::with_base_url(&entries, base_url).unwrap()
+    }
+
+    /// Whether `url` is allowed, and with the credential.
+    fn verdict(p: &HostPolicy, url: &str) -> Option<bool> {
+        p.check(url).ok().map(|(_, admission)| admission.credential)
     }
 
     #[test]
@@ -173,10 +326,13 @@ mod tests {
         assert!(p.check("http://example.org/").is_err());
         let err = p.check("http://127.0.0.1:8080/items").unwrap_err();
         assert!(
-            err.contains("`127.0.0.1:8080`") && err.contains("127.0.0.1:*"),
+            err.contains("add `127.0.0.1:8080`") && err.contains("127.0.0.1:*"),
             "{err}"
         );
         assert!(p.check("https://example.com:8443/").is_err());
+        // Each scheme on its own default port only.
+        assert!(p.check("http://example.com:443/").is_err());
+        assert!(p.check("https://example.com:80/").is_err());
     }
 
     #[test]
@@ -198,6 +354,76 @@ mod tests {
         let p = policy(&["example.com:80"]);
         assert!(p.check("http://example.com/").is_ok());
         assert!(p.check("https://example.com/").is_err());
+    }
+
+    #[test]
+    fn scheme_entries_pin_the_scheme() {
+        let p = policy(&[
+            "https://example.com",
+            "http://127.0.0.1:8080",
+            "https://api.example.org:*",
+        ]);
+        assert_eq!(
+            p.describe(),
+            "https://example.com, http://127.0.0.1:8080, https://api.example.org:*"
+        );
+        assert!(p.check("https://example.com/").is_ok());
+        assert!(p.check("https://example.com:8443/").is_err());
+        assert!(p.check("http://127.0.0.1:8080/").is_ok());
+        assert!(p.check("https://127.0.0.1:8080/").is_err());
+        assert!(p.check("https://api.example.org:9000/").is_ok());
+        assert!(HostPolicy::new(&["ftp://example.com".to_string()]).is_err());
+        assert!(HostPolicy::new(&["https://example.com/path".to_string()]).is_err());
+    }
+
+    /// The reported hole: `base_url = https://host` allowed
+    /// `http://host:443/`, and the credential went with it in cleartext.
+    #[test]
+    fn an_https_host_is_never_reached_over_http() {
+        // The default entry for an https base_url.
+        let p = with_base(
+            &["https://wiki.example.com:443"],
+            Some("https://wiki.example.com/wiki"),
+        );
+        assert_eq!(verdict(&p, "https://wiki.example.com/x"), Some(true));
+        for url in [
+            "http://wiki.example.com:443/",
+            "http://wiki.example.com/",
+            "http://WIKI.example.com.:8080/",
+        ] {
+            let err = p.check(url).unwrap_err();
+            assert!(err.contains("bound to https"), "{url}: {err}");
+        }
+        // Older bare entries still allow http to other hosts, never to the
+        // base_url's host, and never with the credential.
+        let p = with_base(
+            &["wiki.example.com", "cdn.example.com"],
+            Some("https://wiki.example.com"),
+        );
+        assert_eq!(verdict(&p, "http://wiki.example.com/"), None);
+        assert_eq!(verdict(&p, "http://cdn.example.com/"), Some(false));
+        assert_eq!(verdict(&p, "https://cdn.example.com/"), Some(true));
+        // An `https://` entry binds its host without any base_url.
+        let p = policy(&["https://api.example.com", "api.example.com:8080"]);
+        assert!(p
+            .check("http://api.example.com:8080/")
+            .unwrap_err()
+            .contains("bound to https"));
+    }
+
+    #[test]
+    fn cleartext_credentials_go_to_an_http_base_url_only() {
+        let base = Some("http://127.0.0.1:8080/api");
+        let p = with_base(&["127.0.0.1:*", "http://other.test"], base);
+        assert_eq!(verdict(&p, "http://127.0.0.1:8080/items"), Some(true));
+        assert_eq!(verdict(&p, "http://127.0.0.1:9090/items"), Some(false));
+        assert_eq!(verdict(&p, "https://127.0.0.1:9090/items"), Some(true));
+        assert_eq!(verdict(&p, "http://other.test/"), Some(false));
+        // Without a base_url, never over http.
+        assert_eq!(
+            verdict(&policy(&["127.0.0.1:8080"]), "http://127.0.0.1:8080/"),
+            Some(false)
+        );
     }
 
     #[test]

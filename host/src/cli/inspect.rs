@@ -37,6 +37,8 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         max_response_bytes: limits.max_response_bytes,
         request_timeout: limits.request_timeout,
         max_requests: 0,
+        max_blob_bytes: 0,
+        max_download_bytes: 0,
     })?);
     let mut instance = PluginInstance::new(&plugin, "inspect", http, &limits)
         .await

@@ -10,7 +10,8 @@ use anyhow::Result;
 
 use tokio::sync::Semaphore;
 
-use crate::net::HttpClient;
+use crate::error::failed;
+use crate::net::{DownloadError, HttpClient};
 use crate::runtime::bindings::types::BlobRef;
 use crate::store::checkpoint::BlobLink;
 use crate::store::Store;
@@ -31,28 +32,64 @@ impl BlobFetcher {
         }
     }
 
-    /// Downloads `refs` concurrently; the first failure fails the record.
-    pub async fn download_all(&self, refs: &[BlobRef]) -> Result<Vec<BlobLink>, String> {
+    /// Downloads `refs` concurrently; the first failure fails the record
+    /// (the inner error). A spent download budget stops the run (the outer
+    /// error).
+    pub async fn download_all(
+        &self,
+        refs: &[BlobRef],
+    ) -> Result<std::result::Result<Vec<BlobLink>, String>> {
         let downloads = refs.iter().map(|blob| self.download(blob));
-        futures::future::join_all(downloads)
-            .await
-            .into_iter()
-            .collect()
+        let mut links = Vec::with_capacity(refs.len());
+        let mut first_failure = None;
+        for result in futures::future::join_all(downloads).await {
+            match result {
+                Ok(link) => links.push(link),
+                Err(DownloadError::BudgetSpent(why)) => {
+                    return Err(failed(format!(
+                        "source `{}`: {why}; what was committed is kept: raise the limit, \
+                         or rerun to continue",
+                        self.http.source()
+                    )))
+                }
+                Err(DownloadError::Blob(why)) => {
+                    first_failure.get_or_insert(why);
+                }
+            }
+        }
+        Ok(match first_failure {
+            Some(why) => Err(why),
+            None => Ok(links),
+        })
     }
 
-    async fn download(&self, blob: &BlobRef) -> Result<BlobLink, String> {
-        let _slot = self.slots.acquire().await.map_err(|e| e.to_string())?;
+    async fn download(&self, blob: &BlobRef) -> Result<BlobLink, DownloadError> {
+        let local = |why: String| DownloadError::Blob(why);
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| local(e.to_string()))?;
         let temp_dir = self.dir.join("tmp");
         tokio::fs::create_dir_all(&temp_dir)
             .await
-            .map_err(|e| format!("cannot create {}: {e}", temp_dir.display()))?;
+            .map_err(|e| local(format!("cannot create {}: {e}", temp_dir.display())))?;
         let temp = temp_dir.join(format!("{}-{}", std::process::id(), rand::random::<u64>()));
-        let result = self.http.download(&blob.url, &temp).await;
+        let result = self.http.download(&blob.url, blob.size, &temp).await;
         let (hash, size) = match result {
             Ok(done) => done,
             Err(err) => {
+                // A partial file never stays behind, whatever stopped it.
                 let _ = tokio::fs::remove_file(&temp).await;
-                return Err(format!("blob `{}`: {err}", blob.name));
+                let name = &blob.name;
+                return Err(match err {
+                    DownloadError::Blob(why) => {
+                        DownloadError::Blob(format!("blob `{name}`: {why}"))
+                    }
+                    DownloadError::BudgetSpent(why) => {
+                        DownloadError::BudgetSpent(format!("blob `{name}`: {why}"))
+                    }
+                });
             }
         };
         let relative = Path::new(&hash[..2]).join(&hash);
@@ -60,7 +97,7 @@ impl BlobFetcher {
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| local(e.to_string()))?;
         }
         // Same hash, same bytes: an existing file is already right.
         if tokio::fs::try_exists(&target).await.unwrap_or(false) {
@@ -68,7 +105,7 @@ impl BlobFetcher {
         } else {
             tokio::fs::rename(&temp, &target)
                 .await
-                .map_err(|e| format!("cannot store blob: {e}"))?;
+                .map_err(|e| local(format!("cannot store blob: {e}")))?;
         }
         Ok(BlobLink {
             name: blob.name.clone(),

@@ -22,7 +22,7 @@ use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
-use crate::net::{HostPolicy, HttpClient, HttpStats};
+use crate::net::{HttpClient, HttpStats};
 use crate::runtime::bindings::types::{self, Manifest, StreamInfo};
 use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
@@ -87,7 +87,8 @@ pub async fn pull_source(
 ) -> Result<SourceSummary> {
     let started = Instant::now();
     let plugin = runtime.load(&source.plugin)?;
-    let policy = HostPolicy::new(&source.allowed_hosts)
+    let policy = source
+        .policy()
         .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
     let http = Arc::new(HttpClient::new(ClientOptions {
         source: source.name.clone(),
@@ -99,6 +100,8 @@ pub async fn pull_source(
         max_response_bytes: source.limits.max_response_bytes,
         request_timeout: source.limits.request_timeout,
         max_requests: source.limits.max_requests_per_run,
+        max_blob_bytes: source.limits.max_blob_bytes,
+        max_download_bytes: source.limits.max_download_bytes_per_run,
     })?);
     let mut instance = PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
         .await
@@ -687,7 +690,7 @@ impl SourcePull<'_> {
             .filter(|blob| stored.get(&blob.name) != Some(&blob.version))
             .cloned()
             .collect();
-        Ok(self.blobs.download_all(&changed).await)
+        self.blobs.download_all(&changed).await
     }
 }
 

@@ -9,6 +9,12 @@
 //! | `truncate` | a complete response whose JSON stops halfway |
 //! | `malformed` | a complete 200 whose body is a proxy's HTML error page |
 //! | `stall` | status and headers, then nothing: the body never comes |
+//! | `endless` | status and headers without a length, then a body that never ends |
+//! | `oversize` | the body four times over, with a `Content-Length` that says so |
+//! | `oversize-chunked` | the body four times over, without a length |
+//!
+//! `{"blob_fault": {...}}` takes the same values but breaks only attachment
+//! downloads (requests a fake counts as `download`), every N-th of them.
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::http::{header, HeaderValue};
@@ -22,7 +28,23 @@ pub enum BodyFaultKind {
     Truncate,
     Malformed,
     Stall,
+    Endless,
+    Oversize,
+    OversizeChunked,
 }
+
+/// The kinds, by their `/_control/faults` names.
+const KINDS: [(&str, BodyFaultKind); 7] = [
+    ("reset", BodyFaultKind::Reset),
+    ("truncate", BodyFaultKind::Truncate),
+    ("malformed", BodyFaultKind::Malformed),
+    ("stall", BodyFaultKind::Stall),
+    ("endless", BodyFaultKind::Endless),
+    ("oversize", BodyFaultKind::Oversize),
+    ("oversize-chunked", BodyFaultKind::OversizeChunked),
+];
+/// How many times over `oversize` sends the body.
+const OVERSIZE_FACTOR: usize = 4;
 
 /// Which responses are broken, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,32 +59,24 @@ impl BodyFault {
         if value.is_null() {
             return Ok(None);
         }
-        let kind = match value.get("kind").and_then(Value::as_str) {
-            Some("reset") => BodyFaultKind::Reset,
-            Some("truncate") => BodyFaultKind::Truncate,
-            Some("malformed") => BodyFaultKind::Malformed,
-            Some("stall") => BodyFaultKind::Stall,
-            _ => {
-                return Err(
-                    "body_fault.kind must be one of reset, truncate, malformed, stall".to_owned(),
-                )
-            }
+        let name = value.get("kind").and_then(Value::as_str);
+        let Some(&(_, kind)) = KINDS.iter().find(|(n, _)| Some(*n) == name) else {
+            let names: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
+            return Err(format!("kind must be one of {}", names.join(", ")));
         };
         let every = value
             .get("every")
             .and_then(Value::as_u64)
             .filter(|n| *n >= 1)
-            .ok_or("body_fault.every must be a positive integer")?;
+            .ok_or("every must be a positive integer")?;
         Ok(Some(BodyFault { kind, every }))
     }
 
     pub fn to_json(self) -> Value {
-        let kind = match self.kind {
-            BodyFaultKind::Reset => "reset",
-            BodyFaultKind::Truncate => "truncate",
-            BodyFaultKind::Malformed => "malformed",
-            BodyFaultKind::Stall => "stall",
-        };
+        let kind = KINDS
+            .iter()
+            .find(|(_, k)| *k == self.kind)
+            .map_or("?", |(name, _)| name);
         json!({ "kind": kind, "every": self.every })
     }
 }
@@ -100,6 +114,25 @@ pub async fn break_response(kind: BodyFaultKind, response: Response) -> Response
         BodyFaultKind::Stall => {
             parts.headers.insert(header::CONTENT_LENGTH, full_length);
             Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>())
+        }
+        BodyFaultKind::Endless => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+            Body::from_stream(futures_util::stream::repeat_with(move || {
+                Ok::<_, std::io::Error>(chunk.clone())
+            }))
+        }
+        BodyFaultKind::Oversize | BodyFaultKind::OversizeChunked => {
+            let big = Bytes::from(bytes.repeat(OVERSIZE_FACTOR));
+            if kind == BodyFaultKind::Oversize {
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(big.len()));
+            } else {
+                parts.headers.remove(header::CONTENT_LENGTH);
+            }
+            // A stream, so that hyper sends it chunked when no length is set.
+            Body::from_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(big)]))
         }
     };
     Response::from_parts(parts, body)

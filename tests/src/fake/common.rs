@@ -49,6 +49,9 @@ use super::broken::{break_response, BodyFault};
 /// authenticated.
 pub const CONTROL_PREFIX: &str = "/_control/";
 
+/// The stats counter of attachment downloads, which `blob_fault` breaks.
+pub const DOWNLOAD_COUNTER: &str = "download";
+
 /// `X-RateLimit-Limit`.
 pub static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 /// `X-RateLimit-Remaining`.
@@ -127,6 +130,9 @@ pub struct Faults {
     pub token: Option<Arc<str>>,
     /// Every N-th passing response broken (see [`crate::fake::broken`]).
     pub body_fault: Option<BodyFault>,
+    /// Every N-th attachment download request (one counted as
+    /// [`DOWNLOAD_COUNTER`]) broken the same ways, when it succeeds.
+    pub blob_fault: Option<BodyFault>,
     /// Credentials that expire mid-run: after `after` more authorized
     /// requests, the token in force becomes `to`.
     pub rotate_token: Option<TokenRotation>,
@@ -141,12 +147,13 @@ pub struct TokenRotation {
 
 impl Faults {
     /// The `/_control/faults` keys handled here.
-    const KEYS: [&'static str; 6] = [
+    const KEYS: [&'static str; 7] = [
         "latency_ms",
         "fail_rate",
         "rate_limit",
         "token",
         "body_fault",
+        "blob_fault",
         "rotate_token",
     ];
 
@@ -157,6 +164,7 @@ impl Faults {
             "rate_limit": self.rate_limit,
             "token": self.token.as_deref(),
             "body_fault": self.body_fault.map(BodyFault::to_json),
+            "blob_fault": self.blob_fault.map(BodyFault::to_json),
             "rotate_token": self.rotate_token.as_ref().map(|r| json!({"after": r.after, "to": &*r.to})),
         })
     }
@@ -197,7 +205,14 @@ impl Faults {
                         _ => return Err("token must be a string or null".to_owned()),
                     };
                 }
-                "body_fault" => next.body_fault = BodyFault::from_json(value)?,
+                "body_fault" => {
+                    next.body_fault =
+                        BodyFault::from_json(value).map_err(|e| format!("body_fault.{e}"))?;
+                }
+                "blob_fault" => {
+                    next.blob_fault =
+                        BodyFault::from_json(value).map_err(|e| format!("blob_fault.{e}"))?;
+                }
                 "rotate_token" => {
                     // `after: 0` rotates at once.
                     next.rotate_token = match value {
@@ -400,6 +415,8 @@ struct FaultCell {
     bucket: Option<TokenBucket>,
     /// Requests passed since `body_fault` was set, to break every N-th.
     passed: u64,
+    /// Download requests passed since `blob_fault` was set.
+    downloads: u64,
 }
 
 /// Fake-specific keys of `POST /_control/faults` (e.g. the Confluence fake's
@@ -491,6 +508,7 @@ impl Common {
                 faults,
                 bucket,
                 passed: 0,
+                downloads: 0,
             }),
             classify,
             flavor,
@@ -540,6 +558,9 @@ impl Common {
         }
         if body.get("body_fault").is_some() {
             cell.passed = 0;
+        }
+        if body.get("blob_fault").is_some() {
+            cell.downloads = 0;
         }
         cell.faults = faults;
         drop(cell);
@@ -693,6 +714,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             faults,
             bucket,
             passed,
+            downloads,
         } = &mut *cell;
         let authorized = common.authorized(req.headers(), faults);
         if let (true, Some(rotation)) = (authorized, &mut faults.rotate_token) {
@@ -722,13 +744,15 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         } else {
             Gate::Pass { limit: None }
         };
-        let broken = match (&gate, faults.body_fault) {
-            (Gate::Pass { .. }, Some(fault)) => {
-                *passed += 1;
-                (*passed % fault.every == 0).then_some(fault.kind)
-            }
-            _ => None,
+        let due = |count: &mut u64, fault: Option<BodyFault>| {
+            let fault = fault.filter(|_| matches!(gate, Gate::Pass { .. }))?;
+            *count += 1;
+            count.is_multiple_of(fault.every).then_some(fault.kind)
         };
+        let blob_fault = faults
+            .blob_fault
+            .filter(|_| counter == Some(DOWNLOAD_COUNTER));
+        let broken = due(downloads, blob_fault).or_else(|| due(passed, faults.body_fault));
         (gate, faults.latency_ms, faults.fail_rate, broken)
     };
 
