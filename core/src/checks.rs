@@ -225,7 +225,10 @@ mod tests {
     #[test]
     fn listings_that_loop_or_stall_are_stopped() {
         let mut guard = ListingGuard::new(10, Some("start"));
-        assert!(guard.check_page(11, &[], None, None).unwrap_err().contains("11"));
+        assert!(guard
+            .check_page(11, &[], None, None)
+            .unwrap_err()
+            .contains("11"));
         assert!(guard
             .check_page(1, &[], Some("start"), None)
             .unwrap_err()
@@ -260,7 +263,9 @@ mod tests {
 
         let mut guard = ListingGuard::new(10, None);
         for page in 0..MAX_EMPTY_PAGES {
-            guard.check_page(0, &[], Some(&page.to_string()), None).unwrap();
+            guard
+                .check_page(0, &[], Some(&page.to_string()), None)
+                .unwrap();
         }
         assert!(guard
             .check_page(0, &[], Some("last"), None)

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::{
-    assert_exit_code, assert_success, blob_dir_of, events_of, json_lines, output_text,
-    plugin_path, str_field, target_dir, toml_str, u64_field, FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, blob_dir_of, events_of, json_lines, output_text, plugin_path,
+    str_field, target_dir, toml_str, u64_field, FakeServer, Synchost, Workspace,
 };
 
 /// A run that takes longer than this is a hang.
@@ -33,7 +33,9 @@ const MAX_DELETED_IDS: usize = 10_000;
 
 /// Compiled plugins, shared by the tests of this file.
 fn shared_cache() -> PathBuf {
-    target_dir().join("tmp").join("hostile-output-compiled-plugins")
+    target_dir()
+        .join("tmp")
+        .join("hostile-output-compiled-plugins")
 }
 
 fn synchost(ws: &Workspace, args: &[&str]) -> Output {
@@ -89,7 +91,9 @@ fn assert_terminal_safe(what: &str, text: &str) {
         );
     }
     assert!(
-        !text.lines().any(|line| line.trim_start().starts_with("FORGED")),
+        !text
+            .lines()
+            .any(|line| line.trim_start().starts_with("FORGED")),
         "{what} printed a line the plugin forged:\n{text}"
     );
 }
@@ -117,17 +121,9 @@ fn escape_sequences_from_a_plugin_never_reach_the_terminal() {
     checked("pull (store)", &out);
     let out = synchost(&ws, &["status"]);
     let (status, _) = checked("status", &assert_ok(out));
-    assert!(status.contains(&format!("wm-{SHOWN}")), "the watermark is shown escaped:\n{status}");
-
-    // Items whose fetch fails with hostile messages, with debug logs on.
-    configure(&ws, "escapes", NOWHERE, "stage = \"fail-items\"");
-    let out = synchost(&ws, &["pull", "hostile", "-v"]);
-    assert_exit_code(&out, 1);
-    let (_, stderr) = checked("pull -v (failing items)", &out);
-    assert!(stderr.contains("items failed"), "{stderr}");
     assert!(
-        stderr.contains(&format!("fetch: {SHOWN}")),
-        "the item's error is logged, escaped:\n{stderr}"
+        status.contains(&format!("wm-{SHOWN}")),
+        "the watermark is shown escaped:\n{status}"
     );
 
     // A `list` that fails with a hostile message, after a hostile cursor.
@@ -146,15 +142,36 @@ fn escape_sequences_from_a_plugin_never_reach_the_terminal() {
         .first()
         .map(|e| (*e).clone())
         .unwrap_or_else(|| panic!("no summary event in {stdout}"));
-    assert!(str_field(&summary, "error").contains("fatal: list:"), "{summary}");
+    assert!(
+        str_field(&summary, "error").contains("fatal: list:"),
+        "{summary}"
+    );
+
+    // Items whose fetch fails with hostile messages, with debug logs on
+    // (resuming the listing above).
+    configure(&ws, "escapes", NOWHERE, "stage = \"fail-items\"");
+    let out = synchost(&ws, &["pull", "hostile", "-v"]);
+    assert_exit_code(&out, 1);
+    let (_, stderr) = checked("pull -v (failing items)", &out);
+    assert!(stderr.contains("items failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("fetch: {SHOWN}")),
+        "the item's error is logged, escaped:\n{stderr}"
+    );
 
     // What the audit trail and the status show of all that.
     let out = synchost(&ws, &["runs"]);
     let (runs, _) = checked("runs", &assert_ok(out));
     assert!(runs.contains(&format!("fatal: list: {SHOWN}")), "{runs}");
     checked("status", &assert_ok(synchost(&ws, &["status"])));
-    checked("status --json", &assert_ok(synchost(&ws, &["status", "--json"])));
-    checked("runs --json", &assert_ok(synchost(&ws, &["runs", "--json"])));
+    checked(
+        "status --json",
+        &assert_ok(synchost(&ws, &["status", "--json"])),
+    );
+    checked(
+        "runs --json",
+        &assert_ok(synchost(&ws, &["runs", "--json"])),
+    );
 }
 
 #[track_caller]
@@ -201,7 +218,12 @@ fn watermarks_are_capped_and_status_shows_the_largest() {
     assert_eq!(stored_watermark(&ws).len(), MAX_WATERMARK_BYTES);
 
     // One byte more is the plugin's error, and the stored watermark stays.
-    configure(&ws, "watermark", NOWHERE, &settings(MAX_WATERMARK_BYTES + 1));
+    configure(
+        &ws,
+        "watermark",
+        NOWHERE,
+        &settings(MAX_WATERMARK_BYTES + 1),
+    );
     let out = synchost(&ws, &["pull", "hostile"]);
     let stderr = assert_exit_code(&out, 1);
     assert!(
@@ -217,7 +239,10 @@ fn watermarks_are_capped_and_status_shows_the_largest() {
     // 16 MiB: refused as well, without storing it.
     configure(&ws, "watermark", NOWHERE, &settings(16 << 20));
     let stderr = assert_exit_code(&synchost(&ws, &["pull", "hostile"]), 1);
-    assert!(stderr.contains(&format!("watermark of {} bytes", 16 << 20)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("watermark of {} bytes", 16 << 20)),
+        "{stderr}"
+    );
     assert_eq!(stored_watermark(&ws).len(), MAX_WATERMARK_BYTES);
 }
 
@@ -252,7 +277,10 @@ fn deletions_count_what_the_store_tombstoned() {
     assert_eq!(last_run_deleted(&ws), 0);
     let out = synchost(&ws, &["pull", "hostile"]);
     let (_, summary) = output_text(&assert_ok(out));
-    assert!(!summary.contains("deleted"), "nothing is said deleted: {summary}");
+    assert!(
+        !summary.contains("deleted"),
+        "nothing is said deleted: {summary}"
+    );
 
     // Now `gone` (stored) is reported deleted, twice, among the phantoms:
     // one record tombstoned, counted once.
@@ -336,14 +364,21 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 /// Pulls `hostile` (the `blobs` attack on `fake`, blobs of `items`) into
 /// the store `store`.
 fn pull_blobs(ws: &Workspace, fake: &FakeServer, store: &str, items: &str) {
-    configure(ws, "blobs", fake.url(), &format!("blob_items = {}", toml_str(items)));
+    configure(
+        ws,
+        "blobs",
+        fake.url(),
+        &format!("blob_items = {}", toml_str(items)),
+    );
     assert_success(&synchost(ws, &["--store", store, "pull", "hostile"]));
 }
 
 /// `synchost --store STORE export hostile --format files --out OUT`, which
 /// reads every blob of the store.
 fn export_files(ws: &Workspace, store: &str, out: &str) -> BTreeSet<Vec<u8>> {
-    let args = ["--store", store, "export", "hostile", "--format", "files", "--out", out];
+    let args = [
+        "--store", store, "export", "hostile", "--format", "files", "--out", out,
+    ];
     assert_success(&synchost(ws, &args));
     contents_under(&ws.path().join(out))
 }
@@ -366,16 +401,31 @@ fn stores_side_by_side_keep_their_own_blobs() {
 
     pull_blobs(&ws, &fake, "a.db", "1,2");
     let a_files = files_under(&blob_dir_of(&a));
-    assert_eq!(a_files.len(), 2, "two blobs in {}", blob_dir_of(&a).display());
+    assert_eq!(
+        a_files.len(),
+        2,
+        "two blobs in {}",
+        blob_dir_of(&a).display()
+    );
     // A pull into B (and its sweep of unreferenced blobs) leaves A's alone.
     pull_blobs(&ws, &fake, "b.db", "3");
     assert_eq!(files_under(&blob_dir_of(&b)).len(), 1);
-    assert_eq!(files_under(&blob_dir_of(&a)), a_files, "A's blobs are intact");
-    assert!(!ws.path().join("blobs").exists(), "no shared blob directory");
+    assert_eq!(
+        files_under(&blob_dir_of(&a)),
+        a_files,
+        "A's blobs are intact"
+    );
+    assert!(
+        !ws.path().join("blobs").exists(),
+        "no shared blob directory"
+    );
 
     let mirror = export_files(&ws, "a.db", "mirror-a");
     for item in ["item-000001", "item-000002"] {
-        assert!(mirror.contains(&item_body(&fake, item)), "{item} is in A's mirror");
+        assert!(
+            mirror.contains(&item_body(&fake, item)),
+            "{item} is in A's mirror"
+        );
     }
     assert!(!mirror.contains(&item_body(&fake, "item-000003")));
 }
@@ -398,13 +448,20 @@ fn a_store_that_shared_blobs_takes_its_own_and_leaves_the_others() {
 
     // A pull into B sweeps nothing of the shared directory.
     pull_blobs(&ws, &fake, "b.db", "3");
-    assert_eq!(files_under(&shared), before, "the shared directory is untouched");
+    assert_eq!(
+        files_under(&shared),
+        before,
+        "the shared directory is untouched"
+    );
 
     // A, opened again, takes its blobs into its own directory; the export
     // finds them, and the shared directory keeps everything.
     let mirror = export_files(&ws, "a.db", "mirror-a");
     for item in ["item-000001", "item-000002"] {
-        assert!(mirror.contains(&item_body(&fake, item)), "{item} is in A's mirror");
+        assert!(
+            mirror.contains(&item_body(&fake, item)),
+            "{item} is in A's mirror"
+        );
     }
     let own = files_under(&blob_dir_of(&a));
     assert_eq!(own.len(), 2, "{own:?}");
@@ -415,5 +472,9 @@ fn a_store_that_shared_blobs_takes_its_own_and_leaves_the_others() {
     std::fs::write(&stray, b"unreferenced").unwrap();
     pull_blobs(&ws, &fake, "a.db", "1,2");
     assert_eq!(files_under(&blob_dir_of(&a)), own, "A swept its stray file");
-    assert_eq!(files_under(&shared), before, "the shared directory is untouched");
+    assert_eq!(
+        files_under(&shared),
+        before,
+        "the shared directory is untouched"
+    );
 }

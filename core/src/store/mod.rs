@@ -259,10 +259,7 @@ fn adopt_blobs(from: &Path, to: &Path, paths: &[String]) -> std::io::Result<()> 
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(_) => {
-                let mut out = File::options()
-                    .write(true)
-                    .create_new(true)
-                    .open(&target)?;
+                let mut out = File::options().write(true).create_new(true).open(&target)?;
                 std::io::copy(&mut File::open(&source)?, &mut out)?;
             }
         }
@@ -328,9 +325,15 @@ mod tests {
         let old = Store::open_existing(&dir.path().join("old.db")).unwrap();
         assert!(old.owns_blob_dir());
         assert_eq!(old.blob_dir(), dir.path().join("old.db.blobs"));
-        assert_eq!(std::fs::read(old.blob_dir().join(&relative)).unwrap(), b"blob");
+        assert_eq!(
+            std::fs::read(old.blob_dir().join(&relative)).unwrap(),
+            b"blob"
+        );
         assert!(!old.blob_dir().join("ab/other-stores-file").exists());
-        assert_eq!(std::fs::read(dir.path().join("victim")).unwrap(), b"precious");
+        assert_eq!(
+            std::fs::read(dir.path().join("victim")).unwrap(),
+            b"precious"
+        );
         // The shared directory is left as it was, for the other stores.
         assert!(shared.join(&relative).is_file() && shared.join("ab/other-stores-file").is_file());
     }

@@ -6,7 +6,7 @@ use clap::Args;
 use super::{Global, JsonFlag};
 use crate::error::usage;
 use crate::store::Store;
-use crate::untrusted::Untrusted;
+use crate::untrusted::{terminal_safe_json, Untrusted};
 
 /// Budget of one table cell. Cells show plugin values (stream names,
 /// watermarks, plugin versions): longer ones are clipped with a note, and
@@ -48,7 +48,10 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
     }
     let streams = store.status(args.source.as_deref())?;
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&streams)?);
+        println!(
+            "{}",
+            terminal_safe_json(&serde_json::to_string_pretty(&streams)?)
+        );
         return Ok(());
     }
     if streams.is_empty() {
@@ -99,7 +102,10 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
     let store = open(global)?;
     let runs = store.runs(args.source.as_deref(), args.limit)?;
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        println!(
+            "{}",
+            terminal_safe_json(&serde_json::to_string_pretty(&runs)?)
+        );
         return Ok(());
     }
     let rows: Vec<Vec<String>> = runs
@@ -193,7 +199,11 @@ mod tests {
         assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
         assert!(lines[1].contains("more bytes]"), "{}", lines[1]);
         assert!(lines[1].len() < 2 * MAX_CELL_BYTES, "{}", lines[1]);
-        assert!(lines[2].starts_with("b\\u{1b}[2J\\u{d}\\u{a}FORGED"), "{}", lines[2]);
+        assert!(
+            lines[2].starts_with("b\\u{1b}[2J\\u{d}\\u{a}FORGED"),
+            "{}",
+            lines[2]
+        );
         let column = lines[0].find("WATERMARK").unwrap();
         assert_eq!(lines[1].find('w'), Some(column));
         assert_eq!(lines[2].rfind('x'), Some(column));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::untrusted::{terminal_safe, Untrusted};
+use crate::untrusted::{terminal_safe, terminal_safe_json, Untrusted};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,11 +225,12 @@ impl Reporter {
     }
 }
 
-/// One JSON line on stdout. A closed stdout (a reader that went away) is not
+/// One JSON line on stdout, safe to print (see [`terminal_safe_json`]). A closed stdout (a reader that went away) is not
 /// worth failing a sync for, so write errors are ignored.
 fn write_json_line<T: Serialize>(value: &T) {
     if let Ok(line) = serde_json::to_string(value) {
         let mut out = std::io::stdout().lock();
+        let line = terminal_safe_json(&line);
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
 }

@@ -74,11 +74,15 @@ fn escapes(stage: &str, req: &ListRequest) -> Result<Page, Error> {
         .deleted(vec![HOSTILE.into()])
         .watermark(format!("wm-{HOSTILE}"))
         .total_hint(3)),
-        ("fail-items", _) => Ok(Page::new((1..=4).map(|n| Record::new(hostile_id(n), "1")).collect())),
-        ("fail-list", None) => Ok(Page::new(vec![
-            Record::new(hostile_id(1), "1").content_text(HOSTILE)
-        ])
-        .next_cursor(format!("c-{HOSTILE}"))),
+        ("fail-items", _) => Ok(Page::new(
+            (1..=4).map(|n| Record::new(hostile_id(n), "1")).collect(),
+        )),
+        ("fail-list", None) => {
+            Ok(
+                Page::new(vec![Record::new(hostile_id(1), "1").content_text(HOSTILE)])
+                    .next_cursor(format!("c-{HOSTILE}")),
+            )
+        }
         ("fail-list", Some(_)) => Err(Error::fatal(format!("list: {HOSTILE}"))),
         (other, _) => Err(Error::invalid_config(format!("unknown stage `{other}`"))),
     }
