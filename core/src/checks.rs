@@ -7,6 +7,8 @@ use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
+use crate::untrusted::Untrusted;
+
 /// Longest record id (and deleted id), in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
 /// Longest record version, in bytes.
@@ -15,6 +17,12 @@ pub const MAX_VERSION_BYTES: usize = 1024;
 pub const MAX_METADATA_BYTES: usize = 1 << 20;
 /// Longest cursor a plugin may return; cursors are stored with every page.
 pub const MAX_CURSOR_BYTES: usize = 64 * 1024;
+/// Longest watermark a plugin may return: it is stored, shown by `status`
+/// and handed back as `since`, like a cursor.
+pub const MAX_WATERMARK_BYTES: usize = MAX_CURSOR_BYTES;
+/// Most deleted ids one page may report: ten times the largest page. Each is
+/// a write in the page's transaction, so the page stays bounded.
+pub const MAX_DELETED_IDS: usize = 10_000;
 /// Consecutive pages with nothing in them (but a next cursor) before the
 /// listing is declared stuck.
 pub const MAX_EMPTY_PAGES: u32 = 100;
@@ -103,11 +111,24 @@ impl ListingGuard {
         records: usize,
         deleted: &[String],
         next_cursor: Option<&str>,
+        watermark: Option<&str>,
     ) -> Result<(), String> {
         if records > self.limit as usize {
             return Err(format!(
                 "the plugin returned {records} records for a page of at most {} (invalid-response)",
                 self.limit
+            ));
+        }
+        if deleted.len() > MAX_DELETED_IDS {
+            return Err(format!(
+                "the plugin reported {} deleted ids in one page (at most {MAX_DELETED_IDS}; invalid-response)",
+                deleted.len()
+            ));
+        }
+        if let Some(watermark) = watermark.filter(|w| w.len() > MAX_WATERMARK_BYTES) {
+            return Err(format!(
+                "the plugin returned a watermark of {} bytes (at most {MAX_WATERMARK_BYTES}; invalid-response)",
+                watermark.len()
             ));
         }
         if let Some(bad) = deleted
@@ -152,9 +173,10 @@ fn cursor_hash(cursor: &str) -> [u8; 32] {
     Sha256::digest(cursor.as_bytes()).into()
 }
 
-/// The first `max` characters of `text`, for messages about untrusted values.
+/// `text` escaped and clipped to about `max` bytes, for messages about
+/// untrusted values (see [`Untrusted`]).
 pub fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    Untrusted::clipped(text, max).to_string()
 }
 
 #[cfg(test)]
@@ -203,29 +225,50 @@ mod tests {
     #[test]
     fn listings_that_loop_or_stall_are_stopped() {
         let mut guard = ListingGuard::new(10, Some("start"));
-        assert!(guard.check_page(11, &[], None).unwrap_err().contains("11"));
         assert!(guard
-            .check_page(1, &[], Some("start"))
+            .check_page(11, &[], None, None)
+            .unwrap_err()
+            .contains("11"));
+        assert!(guard
+            .check_page(1, &[], Some("start"), None)
             .unwrap_err()
             .contains("twice"));
-        assert!(guard.check_page(1, &[], Some("a")).is_ok());
-        assert!(guard.check_page(1, &[], Some("a")).is_err());
+        assert!(guard.check_page(1, &[], Some("a"), None).is_ok());
+        assert!(guard.check_page(1, &[], Some("a"), None).is_err());
         let long = "c".repeat(MAX_CURSOR_BYTES + 1);
         assert!(guard
-            .check_page(1, &[], Some(&long))
+            .check_page(1, &[], Some(&long), None)
             .unwrap_err()
             .contains("bytes"));
         assert!(guard
-            .check_page(0, &[String::new()], None)
+            .check_page(0, &[String::new()], None, None)
             .unwrap_err()
             .contains("deleted id"));
+        let many: Vec<String> = (0..=MAX_DELETED_IDS).map(|i| i.to_string()).collect();
+        assert!(guard
+            .check_page(0, &many, None, None)
+            .unwrap_err()
+            .contains("deleted ids in one page"));
+        assert!(guard
+            .check_page(0, &many[..MAX_DELETED_IDS], None, None)
+            .is_ok());
+        let watermark = "w".repeat(MAX_WATERMARK_BYTES + 1);
+        assert!(guard
+            .check_page(0, &[], None, Some(&watermark))
+            .unwrap_err()
+            .contains("watermark of"));
+        assert!(guard
+            .check_page(0, &[], None, Some(&watermark[1..]))
+            .is_ok());
 
         let mut guard = ListingGuard::new(10, None);
         for page in 0..MAX_EMPTY_PAGES {
-            guard.check_page(0, &[], Some(&page.to_string())).unwrap();
+            guard
+                .check_page(0, &[], Some(&page.to_string()), None)
+                .unwrap();
         }
         assert!(guard
-            .check_page(0, &[], Some("last"))
+            .check_page(0, &[], Some("last"), None)
             .unwrap_err()
             .contains("no progress"));
         // Progress resets the count.
@@ -233,9 +276,9 @@ mod tests {
         for page in 0..3 * MAX_EMPTY_PAGES {
             let records = usize::from(page % MAX_EMPTY_PAGES == 0);
             guard
-                .check_page(records, &[], Some(&page.to_string()))
+                .check_page(records, &[], Some(&page.to_string()), None)
                 .unwrap();
         }
-        assert!(guard.check_page(0, &[], None).is_ok());
+        assert!(guard.check_page(0, &[], None, None).is_ok());
     }
 }

@@ -95,6 +95,26 @@ pub fn terminal_safe(text: &str) -> String {
         .collect()
 }
 
+/// JSON text as serde_json writes it, with the characters it leaves raw but
+/// a terminal would interpret (DEL, C1 controls, bidi controls, invisible
+/// format characters) written as `\uXXXX` escapes: the same JSON value,
+/// safe to print. Outside strings serde_json writes only ASCII punctuation,
+/// spaces and line breaks, so every such character is inside a string.
+pub fn terminal_safe_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c != '\n' && needs_escape(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +145,27 @@ mod tests {
         // Escapes count against the budget too.
         let escapes = "\u{1b}".repeat(1000);
         assert!(Untrusted::clipped(&escapes, 100).to_string().len() < 140);
+    }
+
+    #[test]
+    fn json_stays_the_same_value_and_safe_to_print() {
+        let value =
+            serde_json::json!({"s": "a\u{1b}[2J\r\n\u{7f}\u{9b}\u{202e}\u{feff}é", "n": [1, 2]});
+        for json in [
+            serde_json::to_string(&value).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap(),
+        ] {
+            let safe = terminal_safe_json(&json);
+            assert!(
+                !safe.chars().any(|c| c != '\n' && needs_escape(c)),
+                "{safe}"
+            );
+            assert!(safe.contains("\\u202e") && safe.contains('é'), "{safe}");
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
+                value
+            );
+        }
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub fn plugin_values(data: &[u8]) {
             None => page.next_cursor,
         };
         if guard
-            .check_page(page.records.len(), &page.deleted, next)
+            .check_page(page.records.len(), &page.deleted, next, None)
             .is_err()
         {
             break; // The listing ends here.

@@ -216,7 +216,7 @@ fn stored(ws: &Workspace) -> Stored {
 }
 
 /// The attachments' blob links in the store, `record id -> (hash, version)`,
-/// each checked on disk: the file `<store dir>/blobs/ab/<sha256>` exists and
+/// each checked on disk: the file `<store>.blobs/ab/<sha256>` exists and
 /// has that sha256 and the recorded size.
 fn stored_blobs(ws: &Workspace) -> BTreeMap<String, (String, String)> {
     let store = ws.store_path();
@@ -244,7 +244,7 @@ fn stored_blobs(ws: &Workspace) -> BTreeMap<String, (String, String)> {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    let blob_dir = store.parent().expect("store dir").join("blobs");
+    let blob_dir = ws.blob_dir();
     let mut out = BTreeMap::new();
     for (id, name, hash, version, path, size) in rows {
         assert_eq!(name, "file", "the blob of attachment {id} is named `file`");
@@ -264,7 +264,7 @@ fn stored_blobs(ws: &Workspace) -> BTreeMap<String, (String, String)> {
 
 /// No download leftovers: the blob directory holds exactly the files the
 /// store's `blobs` rows name (a successful pull sweeps the rest), and
-/// `blobs/tmp` holds nothing.
+/// `<store>.blobs/tmp` holds nothing.
 #[track_caller]
 fn assert_no_stray_blobs(ws: &Workspace) {
     let store = ws.store_path();
@@ -277,7 +277,7 @@ fn assert_no_stray_blobs(ws: &Workspace) {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    let on_disk = files_under(&store.parent().expect("store dir").join("blobs"));
+    let on_disk = files_under(&ws.blob_dir());
     assert_eq!(on_disk, rows, "blob files vs blob rows");
 }
 

@@ -141,7 +141,7 @@ fn check_blob_dir(ws: &Workspace) {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let dir = ws.store_path().parent().unwrap().join("blobs");
+    let dir = ws.blob_dir();
     let mut on_disk = BTreeSet::new();
     for shard in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         for file in std::fs::read_dir(shard.path()).unwrap().flatten() {

@@ -220,14 +220,17 @@ impl Store {
     }
 
     /// Writes one page in one transaction: records, unchanged ids, deletions,
-    /// work items, cursor and pending watermark.
+    /// work items, cursor and pending watermark. Returns the number of live
+    /// records the page's deleted ids tombstoned: ids the store does not
+    /// hold, or holds already deleted, change nothing and are not counted.
     pub fn commit_page(
         &mut self,
         source: &str,
         stream: &str,
         generation: i64,
         page: &PageCommit,
-    ) -> Result<()> {
+    ) -> Result<u64> {
+        let mut tombstoned = 0;
         let now = now();
         let tx = self.conn.transaction()?;
         {
@@ -289,7 +292,7 @@ impl Store {
                  WHERE source = ?1 AND stream = ?2 AND id = ?4 AND deleted_at IS NULL",
             )?;
             for id in &page.deleted {
-                delete.execute(params![source, stream, now, id])?;
+                tombstoned += delete.execute(params![source, stream, now, id])? as u64;
             }
             let mut work = tx.prepare_cached(
                 "INSERT INTO work_items (source, stream, id, generation, status, attempts, last_error, updated_at)
@@ -327,7 +330,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(tombstoned)
     }
 
     /// Live records of a stream already seen by run `generation` (resume progress).
@@ -535,13 +538,23 @@ mod tests {
         store
             .commit_page("src", "items", run.generation, &page)
             .unwrap();
+        // Only what the store held and was live counts as deleted.
         let page = PageCommit {
-            deleted: vec!["b".into()],
+            deleted: vec!["b".into(), "b".into(), "never-stored".into()],
             ..Default::default()
         };
-        store
-            .commit_page("src", "items", run.generation, &page)
-            .unwrap();
+        assert_eq!(
+            store
+                .commit_page("src", "items", run.generation, &page)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .commit_page("src", "items", run.generation, &page)
+                .unwrap(),
+            0
+        );
         let versions = store
             .stored_versions("src", "items", &["a", "b", "zz"])
             .unwrap();

@@ -26,6 +26,10 @@ pub use checkpoint::{NewRun, PageCommit, RecordRow, StreamCheckpoint, WorkItem, 
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    blob_dir: PathBuf,
+    /// False while the store still reads its blobs from the directory that
+    /// all stores of its directory once shared (see [`blob_dir_of`]).
+    owns_blob_dir: bool,
 }
 
 /// Held by a pull for its whole duration: one writer per store at a time.
@@ -89,9 +93,12 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| corrupt(&e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let (blob_dir, owns_blob_dir) = blob_dir_of(path, &conn)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            blob_dir,
+            owns_blob_dir,
         })
     }
 
@@ -126,9 +133,17 @@ impl Store {
             .query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
 
-    /// The directory where content-addressed blobs live, beside the database.
+    /// The directory where this store's content-addressed blobs live:
+    /// `<store file>.blobs` beside the database (e.g. `synchost.db.blobs/`).
     pub fn blob_dir(&self) -> PathBuf {
-        self.path.parent().unwrap_or(Path::new(".")).join("blobs")
+        self.blob_dir.clone()
+    }
+
+    /// Whether [`Store::blob_dir`] belongs to this store alone, so that files
+    /// in it that the store does not reference may be removed. False only
+    /// while an older store could not move to its own directory.
+    pub fn owns_blob_dir(&self) -> bool {
+        self.owns_blob_dir
     }
 
     /// Takes the writer lock, refusing at once if another pull holds it.
@@ -173,6 +188,89 @@ fn not_writable(path: &Path) -> Option<std::io::Error> {
     })
 }
 
+/// Where the store at `path` keeps its blobs: `<file name>.blobs` beside it,
+/// so that two stores in one directory never see (or sweep) each other's.
+///
+/// Stores made before that shared `blobs/` beside them. The first open of
+/// such a store links (or copies) the files it references into its own
+/// directory, staged under another name and renamed into place, and never
+/// touches `blobs/`: another store may still reference the same files. Until
+/// that succeeds (a read-only directory, say), the store keeps reading the
+/// shared directory and does not own it: nothing is swept there.
+fn blob_dir_of(path: &Path, conn: &Connection) -> Result<(PathBuf, bool)> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".blobs");
+    let own = path.with_file_name(name);
+    let shared = path.parent().unwrap_or(Path::new(".")).join("blobs");
+    if own.exists() || !shared.is_dir() {
+        return Ok((own, true));
+    }
+    let mut statement = conn.prepare("SELECT path FROM blobs")?;
+    let referenced: Vec<String> = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if referenced.is_empty() {
+        return Ok((own, true));
+    }
+    match adopt_blobs(&shared, &own, &referenced) {
+        Ok(()) => Ok((own, true)),
+        Err(err) => {
+            tracing::warn!(
+                "the store {} still reads its blobs from the shared {} (cannot move them to {}: {err})",
+                path.display(),
+                shared.display(),
+                own.display()
+            );
+            Ok((shared, false))
+        }
+    }
+}
+
+/// Links (or copies) each of `paths` that exists under `from` into a staging
+/// directory of this process, then renames it to `to`. Nothing under `from`
+/// is changed, and no existing file is ever written to: a hard link of a
+/// shared file truncated by a copy would empty it for every store.
+fn adopt_blobs(from: &Path, to: &Path, paths: &[String]) -> std::io::Result<()> {
+    let mut staging = to.as_os_str().to_os_string();
+    staging.push(format!(".adopting-{}", std::process::id()));
+    let staging = PathBuf::from(staging);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?; // A process of this id that died.
+    }
+    std::fs::create_dir_all(&staging)?;
+    // The host writes `ab/abcdef…`; anything else in the table is not followed.
+    let well_formed = |p: &&String| {
+        let parts: Vec<&str> = p.split('/').collect();
+        parts.len() == 2
+            && parts
+                .iter()
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    for relative in paths.iter().filter(well_formed) {
+        let source = from.join(relative);
+        if !source.is_file() {
+            continue;
+        }
+        let target = staging.join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::hard_link(&source, &target) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => {
+                let mut out = File::options().write(true).create_new(true).open(&target)?;
+                std::io::copy(&mut File::open(&source)?, &mut out)?;
+            }
+        }
+    }
+    match std::fs::rename(&staging, to) {
+        // Another process adopted them first: same files, keep its directory.
+        Err(_) if to.is_dir() => std::fs::remove_dir_all(&staging),
+        other => other,
+    }
+}
+
 /// The current time as RFC 3339 (UTC, milliseconds), the store's time format.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -193,6 +291,51 @@ mod tests {
         .unwrap();
         let err = Store::open_existing(&path).err().unwrap().to_string();
         assert!(err.contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn stores_side_by_side_have_their_own_blobs_and_adopt_the_shared_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(&dir.path().join("a.db")).unwrap();
+        let b = Store::open(&dir.path().join("b.db")).unwrap();
+        assert_eq!(a.blob_dir(), dir.path().join("a.db.blobs"));
+        assert_ne!(a.blob_dir(), b.blob_dir());
+        assert!(a.owns_blob_dir() && b.owns_blob_dir());
+
+        // An older store: its blobs in the shared `blobs/`.
+        let hash = "ab".repeat(32);
+        let relative = format!("ab/{hash}");
+        let shared = dir.path().join("blobs");
+        std::fs::create_dir_all(shared.join("ab")).unwrap();
+        std::fs::write(shared.join(&relative), b"blob").unwrap();
+        std::fs::write(shared.join("ab/other-stores-file"), b"x").unwrap();
+        let old = Store::open(&dir.path().join("old.db")).unwrap();
+        // A path that is not the host's (`ab/abcdef…`) is not followed: this
+        // one would copy `victim` onto itself, emptying it.
+        std::fs::write(dir.path().join("victim"), b"precious").unwrap();
+        for path in [relative.as_str(), "../victim"] {
+            old.conn
+                .execute(
+                    "INSERT INTO blobs (hash, size, media_type, path, created_at) VALUES (?1, 4, 'x', ?2, 'now')",
+                    rusqlite::params![path, path],
+                )
+                .unwrap();
+        }
+        drop(old);
+        let old = Store::open_existing(&dir.path().join("old.db")).unwrap();
+        assert!(old.owns_blob_dir());
+        assert_eq!(old.blob_dir(), dir.path().join("old.db.blobs"));
+        assert_eq!(
+            std::fs::read(old.blob_dir().join(&relative)).unwrap(),
+            b"blob"
+        );
+        assert!(!old.blob_dir().join("ab/other-stores-file").exists());
+        assert_eq!(
+            std::fs::read(dir.path().join("victim")).unwrap(),
+            b"precious"
+        );
+        // The shared directory is left as it was, for the other stores.
+        assert!(shared.join(&relative).is_file() && shared.join("ab/other-stores-file").is_file());
     }
 
     #[test]

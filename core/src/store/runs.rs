@@ -5,6 +5,11 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::{now, Store};
+use crate::untrusted::Untrusted;
+
+/// Budget of a run's stored error message: it quotes plugins and remotes, so
+/// it is stored escaped and clipped, ready for any terminal.
+pub const MAX_RUN_ERROR_BYTES: usize = 8 * 1024;
 
 /// What a run is started with.
 pub struct RunStart<'a> {
@@ -92,6 +97,8 @@ impl Store {
                 end.duration_ms as i64,
                 end.peak_rss_kb.map(|v| v as i64),
                 end.error
+                    .as_deref()
+                    .map(|e| Untrusted::clipped(e, MAX_RUN_ERROR_BYTES).to_string())
             ],
         )?;
         Ok(())

@@ -15,6 +15,7 @@ use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::sync::progress::{human_duration, ProgressMode, Reporter};
 use crate::sync::pull::{pull_source, PullOptions, SourceSummary};
+use crate::untrusted::{terminal_safe, Untrusted};
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -136,7 +137,8 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
         if Some(severity(kind_of(&err))) == worst && worst_error.is_none() {
             worst_error = Some(err);
         } else {
-            eprintln!("error: {err:#}");
+            // As `main` prints the worst one: messages quote plugins and remotes.
+            eprintln!("{}", terminal_safe(&format!("error: {err:#}")));
         }
     }
     match worst_error {
@@ -172,7 +174,7 @@ fn summary_line(summary: &SourceSummary) -> String {
     let what = summary
         .streams
         .iter()
-        .map(|s| format!("{} {}", s.counts.written, s.stream))
+        .map(|s| format!("{} {}", s.counts.written, Untrusted::new(&s.stream)))
         .collect::<Vec<_>>()
         .join(", ");
     let mut line = format!(

@@ -6,6 +6,12 @@ use clap::Args;
 use super::{Global, JsonFlag};
 use crate::error::usage;
 use crate::store::Store;
+use crate::untrusted::{terminal_safe_json, Untrusted};
+
+/// Budget of one table cell. Cells show plugin values (stream names,
+/// watermarks, plugin versions): longer ones are clipped with a note, and
+/// `--json` gives them whole.
+const MAX_CELL_BYTES: usize = 64;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -42,7 +48,10 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
     }
     let streams = store.status(args.source.as_deref())?;
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&streams)?);
+        println!(
+            "{}",
+            terminal_safe_json(&serde_json::to_string_pretty(&streams)?)
+        );
         return Ok(());
     }
     if streams.is_empty() {
@@ -93,7 +102,10 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
     let store = open(global)?;
     let runs = store.runs(args.source.as_deref(), args.limit)?;
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        println!(
+            "{}",
+            terminal_safe_json(&serde_json::to_string_pretty(&runs)?)
+        );
         return Ok(());
     }
     let rows: Vec<Vec<String>> = runs
@@ -124,34 +136,76 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
         ],
         &rows,
     );
-    for run in runs.iter().filter(|r| r.error.is_some()) {
-        println!(
-            "run {}: {}",
-            run.id,
-            run.error.as_deref().unwrap_or_default()
-        );
+    for run in runs.iter() {
+        if let Some(error) = &run.error {
+            println!("run {}: {}", run.id, Untrusted::new(error));
+        }
     }
     Ok(())
 }
 
-/// Left-aligned columns separated by two spaces.
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    print!("{}", table(header, rows));
+}
+
+/// Left-aligned columns separated by two spaces, one line per row. Every
+/// cell is escaped and clipped to [`MAX_CELL_BYTES`], so no cell can break
+/// a line, send an escape sequence or stretch a column without bound.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cells = |row: &[&str]| -> Vec<String> {
+        row.iter()
+            .map(|cell| Untrusted::clipped(cell, MAX_CELL_BYTES).to_string())
+            .collect()
+    };
+    let header = cells(header);
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| cells(&row.iter().map(String::as_str).collect::<Vec<_>>()))
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        println!("{}", text.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            line.push_str(cell);
+            // Padding by hand: `format!("{:<width$}")` panics on widths over u16::MAX.
+            line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_escaped_clipped_and_aligned() {
+        let huge = "w".repeat(1 << 20);
+        let rows = vec![
+            vec!["a".to_string(), huge],
+            vec!["b\u{1b}[2J\r\nFORGED".to_string(), "x".to_string()],
+        ];
+        let text = table(&["NAME", "WATERMARK"], &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
+        assert!(lines[1].contains("more bytes]"), "{}", lines[1]);
+        assert!(lines[1].len() < 2 * MAX_CELL_BYTES, "{}", lines[1]);
+        assert!(
+            lines[2].starts_with("b\\u{1b}[2J\\u{d}\\u{a}FORGED"),
+            "{}",
+            lines[2]
+        );
+        let column = lines[0].find("WATERMARK").unwrap();
+        assert_eq!(lines[1].find('w'), Some(column));
+        assert_eq!(lines[2].rfind('x'), Some(column));
     }
 }

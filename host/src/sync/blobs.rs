@@ -1,5 +1,5 @@
 //! Blob downloads: the host streams each referenced binary from the network
-//! to a content-addressed file (`blobs/ab/abcdef…`), never through plugin
+//! to a content-addressed file (`<store>.blobs/ab/abcdef…`), never through plugin
 //! memory, and only when the reference's version changed.
 
 use std::collections::HashSet;
@@ -123,6 +123,9 @@ impl BlobFetcher {
 /// without rows, and leftovers of interrupted downloads (`tmp/`). Runs under
 /// the writer lock, so no download is in progress. Returns the files removed.
 pub fn sweep(store: &Store) -> Result<u64> {
+    if !store.owns_blob_dir() {
+        return Ok(0); // Other stores may reference files there.
+    }
     let referenced: HashSet<String> = store.referenced_blob_paths()?.into_iter().collect();
     let dir = store.blob_dir();
     let mut removed = 0;

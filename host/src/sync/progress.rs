@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::untrusted::{terminal_safe, terminal_safe_json, Untrusted};
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -41,7 +43,8 @@ pub struct Counts {
     pub skipped: u64,
     /// Failed after retries (pending for the next run).
     pub failed: u64,
-    /// Tombstoned or reported deleted.
+    /// Live records tombstoned: reported deleted by the remote, or not seen
+    /// by a full enumeration. Ids the store did not hold do not count.
     pub deleted: u64,
 }
 
@@ -137,15 +140,18 @@ impl Reporter {
                 state.base_done = *done;
                 state.last_line = Instant::now();
                 if *resumed {
-                    self.line(
-                        &mut state,
-                        &format!("Resuming {source}/{stream} from its checkpoint ({done} done)"),
+                    self.line_locked(
+                        &state,
+                        &format!(
+                            "Resuming {source}/{} from its checkpoint ({done} done)",
+                            Untrusted::new(stream)
+                        ),
                     );
                 }
                 if self.mode == ProgressMode::Bar {
                     let bar =
                         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8));
-                    bar.set_prefix(stream.to_string());
+                    bar.set_prefix(Untrusted::clipped(stream, 80).to_string());
                     bar.set_style(spinner_style());
                     bar.set_position(*done);
                     state.bar = Some(bar);
@@ -179,7 +185,8 @@ impl Reporter {
                         state.started.elapsed(),
                     );
                     let line = format!(
-                        "Syncing {stream}: {} · {rate:.0}/s · {} skipped, {} failed",
+                        "Syncing {}: {} · {rate:.0}/s · {} skipped, {} failed",
+                        Untrusted::clipped(stream, 80),
                         progress_text(*done, *total),
                         counts.skipped,
                         counts.failed
@@ -187,20 +194,12 @@ impl Reporter {
                     eprintln!("{line}");
                 }
             }
-            Event::Note { message, .. } => self.line(&mut state, message),
+            Event::Note { message, .. } => self.line_locked(&state, message),
             Event::StreamFinished { .. } => {
                 if let Some(bar) = state.bar.take() {
                     bar.finish_and_clear();
                 }
             }
-        }
-    }
-
-    /// A line that does not disturb the bar.
-    fn line(&self, state: &mut ReporterState, text: &str) {
-        match &state.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
         }
     }
 
@@ -214,7 +213,11 @@ impl Reporter {
         }
     }
 
+    /// A line that does not disturb the bar. Lines quote plugins (stream
+    /// names, errors): the parts they quote are rendered where the line is
+    /// made, and the whole passes the last guard.
     fn line_locked(&self, state: &ReporterState, text: &str) {
+        let text = terminal_safe(text);
         match &state.bar {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
@@ -222,11 +225,12 @@ impl Reporter {
     }
 }
 
-/// One JSON line on stdout. A closed stdout (a reader that went away) is not
+/// One JSON line on stdout, safe to print (see [`terminal_safe_json`]). A closed stdout (a reader that went away) is not
 /// worth failing a sync for, so write errors are ignored.
 fn write_json_line<T: Serialize>(value: &T) {
     if let Ok(line) = serde_json::to_string(value) {
         let mut out = std::io::stdout().lock();
+        let line = terminal_safe_json(&line);
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
 }

@@ -28,6 +28,7 @@ use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
 use crate::store::runs::{RunEnd, RunStart};
 use crate::store::{NewRun, Store, StreamCheckpoint};
+use crate::untrusted::{render, Untrusted};
 
 /// Ids per `fetch` call.
 const FETCH_BATCH: usize = 100;
@@ -116,8 +117,9 @@ pub async fn pull_source(
         Ok(()) => {}
         Err(types::Error::InvalidConfig(why)) => {
             return Err(usage(format!(
-                "source `{}`: the plugin refused its settings: {why}",
-                source.name
+                "source `{}`: the plugin refused its settings: {}",
+                source.name,
+                Untrusted::new(&why)
             )))
         }
         Err(error) => return Err(classify(&source.name, "configure", error)),
@@ -247,18 +249,21 @@ fn classify(source: &str, call: &str, error: types::Error) -> anyhow::Error {
     }
 }
 
+/// The error's kind and its message, escaped and clipped: the message is the
+/// plugin's, and goes to the terminal, the log and the store.
 fn describe_error(error: &types::Error) -> (&'static str, String) {
-    match error {
-        types::Error::Auth(m) => ("auth", m.clone()),
-        types::Error::RateLimited(s) => ("rate-limited", format!("retry after {s}s")),
-        types::Error::Transient(m) => ("transient", m.clone()),
-        types::Error::NotFound(m) => ("not-found", m.clone()),
-        types::Error::InvalidConfig(m) => ("invalid-config", m.clone()),
-        types::Error::InvalidResponse(m) => ("invalid-response", m.clone()),
-        types::Error::Conflict(m) => ("conflict", m.clone()),
-        types::Error::Unsupported(m) => ("unsupported", m.clone()),
-        types::Error::Fatal(m) => ("fatal", m.clone()),
-    }
+    let (kind, message) = match error {
+        types::Error::Auth(m) => ("auth", m),
+        types::Error::RateLimited(s) => return ("rate-limited", format!("retry after {s}s")),
+        types::Error::Transient(m) => ("transient", m),
+        types::Error::NotFound(m) => ("not-found", m),
+        types::Error::InvalidConfig(m) => ("invalid-config", m),
+        types::Error::InvalidResponse(m) => ("invalid-response", m),
+        types::Error::Conflict(m) => ("conflict", m),
+        types::Error::Unsupported(m) => ("unsupported", m),
+        types::Error::Fatal(m) => ("fatal", m),
+    };
+    (kind, render(message))
 }
 
 /// The state of one source's pull across its streams.
@@ -282,12 +287,12 @@ impl SourcePull<'_> {
     /// Opens the stream's run: resumes a valid checkpoint or starts fresh.
     fn open_run(&self, store: &mut Store, stream: &StreamInfo) -> Result<(StreamCheckpoint, bool)> {
         let name = &self.source.name;
+        let shown = Untrusted::new(&stream.name);
         let checkpoint = store.checkpoint(name, &stream.name)?;
         if checkpoint.running {
             let restart = if is_stale(&checkpoint, self.options.checkpoint_ttl) {
                 Some(format!(
-                    "the checkpoint of {name}/{} from {} is older than {}; starting fresh",
-                    stream.name,
+                    "the checkpoint of {name}/{shown} from {} is older than {}; starting fresh",
                     checkpoint
                         .run_started_at
                         .as_deref()
@@ -299,15 +304,13 @@ impl SourcePull<'_> {
                 &self.manifest.version,
             ) {
                 Some(format!(
-                    "the checkpoint of {name}/{} was made by plugin version {}, incompatible with {}; starting fresh",
-                    stream.name,
-                    checkpoint.run_plugin_version.as_deref().unwrap_or("?"),
-                    self.manifest.version
+                    "the checkpoint of {name}/{shown} was made by plugin version {}, incompatible with {}; starting fresh",
+                    Untrusted::new(checkpoint.run_plugin_version.as_deref().unwrap_or("?")),
+                    Untrusted::new(&self.manifest.version)
                 ))
             } else if (self.options.full || self.options.check_deletions) && !checkpoint.full {
                 Some(format!(
-                    "restarting the unfinished delta run of {name}/{} as a full enumeration",
-                    stream.name
+                    "restarting the unfinished delta run of {name}/{shown} as a full enumeration"
                 ))
             } else {
                 None
@@ -399,27 +402,29 @@ impl SourcePull<'_> {
                     page.records.len(),
                     &page.deleted,
                     page.next_cursor.as_deref(),
+                    page.watermark.as_deref(),
                 )
                 .map_err(|problem| {
                     failed(format!(
                         "source `{source}`, stream `{}`: {problem}",
-                        stream.name
+                        Untrusted::new(&stream.name)
                     ))
                 })?;
             total_hint = page.total_hint.or(total_hint);
             let records_in_page = page.records.len();
             let processing = self.process_page(store, &stream.name, page.records, counts);
             let mut commit = cancellable(&cancel, &source, processing).await?;
-            counts.deleted += page.deleted.len() as u64;
             commit.deleted = page.deleted;
             commit.cursor = Some(page.next_cursor.clone());
             commit.watermark = page.watermark;
             commit.total_hint = page.total_hint;
-            store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
+            // What the store tombstoned, not what the plugin claimed.
+            counts.deleted +=
+                store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
             checkpoint.listing_done = page.next_cursor.is_none();
             checkpoint.cursor = page.next_cursor;
             done += records_in_page as u64;
-            tracing::debug!(source = %source, stream = %stream.name, records = records_in_page, ms = page_started.elapsed().as_millis() as u64, "page committed");
+            tracing::debug!(source = %source, stream = %Untrusted::new(&stream.name), records = records_in_page, ms = page_started.elapsed().as_millis() as u64, "page committed");
             self.reporter.event(&Event::Page {
                 source: &source,
                 stream: &stream.name,
@@ -440,7 +445,7 @@ impl SourcePull<'_> {
             self.note(&format!(
                 "Retrying {} failed {} (round {})",
                 failed_ids.len(),
-                stream.name,
+                Untrusted::new(&stream.name),
                 round + 1
             ));
             tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
@@ -511,13 +516,17 @@ impl SourcePull<'_> {
                     if transient_failures < self.source.retry.max_retries =>
                 {
                     transient_failures += 1;
-                    tracing::debug!(stream, "list failed ({why}); retry {transient_failures}");
+                    tracing::debug!(
+                        stream = %Untrusted::new(stream),
+                        "list failed ({}); retry {transient_failures}",
+                        Untrusted::new(&why)
+                    );
                     tokio::time::sleep(self.source.retry.backoff(transient_failures)).await;
                 }
                 Err(error) => {
                     return Err(classify(
                         &self.source.name,
-                        &format!("list of {stream}"),
+                        &format!("list of {}", Untrusted::new(stream)),
                         error,
                     ))
                 }
@@ -589,7 +598,8 @@ impl SourcePull<'_> {
                 }
                 Ok(record) => {
                     let why = format!(
-                        "fetch of `{id}` returned record `{}`",
+                        "fetch of `{}` returned record `{}`",
+                        checks::clip(&id, 80),
                         checks::clip(&record.id, 80)
                     );
                     fail_item(commit, counts, id, why, retrying);
@@ -599,13 +609,13 @@ impl SourcePull<'_> {
                     commit.work.push(WorkItem {
                         id,
                         status: WorkStatus::Skipped,
-                        error: Some(format!("not found: {why}")),
+                        error: Some(format!("not found: {}", Untrusted::new(&why))),
                     });
                 }
                 Err(error @ types::Error::Auth(_)) => {
                     return Err(classify(
                         &self.source.name,
-                        &format!("fetch of {stream}"),
+                        &format!("fetch of {}", Untrusted::new(stream)),
                         error,
                     ));
                 }
@@ -722,7 +732,9 @@ fn fail_item(
     if !retrying {
         counts.failed += 1;
     }
-    tracing::debug!(id, "item failed: {why}");
+    // Stored and logged: escaped and clipped, whatever part of it the plugin chose.
+    let why = render(&why);
+    tracing::debug!(id = %Untrusted::new(&id), "item failed: {why}");
     commit.work.push(WorkItem {
         id,
         status: WorkStatus::Failed,

@@ -466,6 +466,12 @@ impl Workspace {
         self.path().join(".synchost").join("synchost.db")
     }
 
+    /// The blob directory of [`Workspace::store_path`]: `<store file>.blobs`
+    /// beside it (the host's `Store::blob_dir`).
+    pub fn blob_dir(&self) -> PathBuf {
+        blob_dir_of(&self.store_path())
+    }
+
     /// `synchost.toml` under [`Workspace::path`] (found there by default).
     pub fn config_path(&self) -> PathBuf {
         self.path().join("synchost.toml")
@@ -506,6 +512,13 @@ impl Workspace {
         assert!(n > 0, "nothing was spawned in this workspace");
         self.spawn_logs(n - 1)
     }
+}
+
+/// The blob directory of the store at `store`: `<store file>.blobs` beside it.
+pub fn blob_dir_of(store: &Path) -> PathBuf {
+    let mut name = store.file_name().expect("a store file").to_os_string();
+    name.push(".blobs");
+    store.with_file_name(name)
 }
 
 // ---------------------------------------------------------------------------
