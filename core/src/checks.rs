@@ -51,6 +51,53 @@ pub fn manifest<'a>(
     Ok(())
 }
 
+/// Longest plugin, stream or setting name in a manifest, in bytes.
+pub const MAX_MANIFEST_NAME_BYTES: usize = 128;
+/// Longest description or default value in a manifest, in bytes.
+pub const MAX_MANIFEST_TEXT_BYTES: usize = 4096;
+/// Most streams, and most settings, a manifest may declare.
+pub const MAX_MANIFEST_ENTRIES: usize = 256;
+
+/// The free text of a manifest, bounded so that a manifest stays something
+/// a person can read: names of at most [`MAX_MANIFEST_NAME_BYTES`],
+/// descriptions and defaults of at most [`MAX_MANIFEST_TEXT_BYTES`], at most
+/// [`MAX_MANIFEST_ENTRIES`] streams and settings. `streams` are (name,
+/// description); `settings` are (name, description, default).
+pub fn manifest_sizes<'a>(
+    name: &str,
+    description: &str,
+    streams: &[(&'a str, &'a str)],
+    settings: &[(&'a str, &'a str, Option<&'a str>)],
+) -> Result<(), String> {
+    let over = |what: &str, text: &str, max: usize| {
+        (text.len() > max).then(|| format!("its {what} is {} bytes (at most {max})", text.len()))
+    };
+    let mut problems = vec![
+        over("name", name, MAX_MANIFEST_NAME_BYTES),
+        over("description", description, MAX_MANIFEST_TEXT_BYTES),
+    ];
+    for (kind, count) in [("streams", streams.len()), ("settings", settings.len())] {
+        if count > MAX_MANIFEST_ENTRIES {
+            problems.push(Some(format!(
+                "it declares {count} {kind} (at most {MAX_MANIFEST_ENTRIES})"
+            )));
+        }
+    }
+    for (name, description) in streams {
+        problems.push(over("stream name", name, MAX_MANIFEST_NAME_BYTES));
+        problems.push(over("stream description", description, MAX_MANIFEST_TEXT_BYTES));
+    }
+    for (name, description, default) in settings {
+        problems.push(over("setting name", name, MAX_MANIFEST_NAME_BYTES));
+        problems.push(over("setting description", description, MAX_MANIFEST_TEXT_BYTES));
+        problems.push(over("setting default", default.unwrap_or(""), MAX_MANIFEST_TEXT_BYTES));
+    }
+    match problems.into_iter().flatten().next() {
+        Some(problem) => Err(problem),
+        None => Ok(()),
+    }
+}
+
 /// A record needs a bounded id and version; its metadata, when present, is a
 /// JSON document of at most 1 MiB.
 pub fn record(id: &str, version: &str, metadata: &str) -> Result<(), String> {
@@ -182,6 +229,21 @@ mod tests {
         assert!(manifest("items", "1.2.3", 100, ["a", ""])
             .unwrap_err()
             .contains("empty"));
+    }
+
+    #[test]
+    fn manifest_text_is_bounded() {
+        let long = "d".repeat(MAX_MANIFEST_TEXT_BYTES + 1);
+        assert!(manifest_sizes("p", "fine", &[("items", "fine")], &[]).is_ok());
+        let err = manifest_sizes("p", &long, &[], &[]).unwrap_err();
+        assert!(err.contains("description is 4097 bytes (at most 4096)"), "{err}");
+        let err = manifest_sizes("p", "", &[("items", &long)], &[]).unwrap_err();
+        assert!(err.contains("stream description"), "{err}");
+        let err = manifest_sizes("p", "", &[], &[("s", "", Some(&long))]).unwrap_err();
+        assert!(err.contains("setting default"), "{err}");
+        let many = vec![("s", ""); MAX_MANIFEST_ENTRIES + 1];
+        let err = manifest_sizes("p", "", &many, &[]).unwrap_err();
+        assert!(err.contains("257 streams"), "{err}");
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub struct LimitsSection {
     pub request_timeout_s: Option<u64>,
     pub max_requests_per_run: Option<u64>,
     pub run_timeout_s: Option<u64>,
+    pub max_plugin_mb: Option<u64>,
+    pub max_function_kib: Option<u64>,
+    pub max_log_kib: Option<u64>,
+    pub max_wait_total_s: Option<u64>,
 }
 
 /// `[sources.NAME.retry]`.
@@ -138,6 +142,16 @@ pub struct Limits {
     pub max_requests_per_run: u64,
     /// Wall-clock time one run (all streams of a source) may take.
     pub run_timeout: Duration,
+    /// Largest plugin file compiled.
+    pub max_plugin_bytes: u64,
+    /// Largest function body compiled (compile memory grows with it).
+    pub max_function_bytes: u64,
+    /// Log output (the `log` import, stdout, stderr) one plugin instance
+    /// may produce; the rest is dropped and counted.
+    pub max_log_bytes: u64,
+    /// Total time one run may spend waiting because the plugin answered
+    /// `rate-limited`.
+    pub max_wait_total: Duration,
 }
 
 impl Limits {
@@ -151,6 +165,10 @@ impl Limits {
             request_timeout: Duration::from_secs(section.request_timeout_s.unwrap_or(60)),
             max_requests_per_run: section.max_requests_per_run.unwrap_or(10_000_000),
             run_timeout: Duration::from_secs(section.run_timeout_s.unwrap_or(24 * 3600)),
+            max_plugin_bytes: section.max_plugin_mb.unwrap_or(64) * MIB,
+            max_function_bytes: section.max_function_kib.unwrap_or(512) * 1024,
+            max_log_bytes: section.max_log_kib.unwrap_or(512) * 1024,
+            max_wait_total: Duration::from_secs(section.max_wait_total_s.unwrap_or(3600)),
         }
     }
 }
