@@ -46,6 +46,8 @@ fn hostile_config(ws: &Workspace, fake: &FakeServer, attack: &str, extra: &str) 
 /// Runs `command` (stdout and stderr to files in `ws`) and returns what it
 /// printed and its peak resident memory in KiB, from the kernel's
 /// accounting of the child (`wait4`), so even a refusal's memory is seen.
+// The child is reaped by `wait4`, which `Child` does not know of.
+#[allow(clippy::zombie_processes)]
 fn run_measured(ws: &Workspace, mut command: Command) -> (Output, u64) {
     let out_path = ws.path().join("measured.stdout");
     let err_path = ws.path().join("measured.stderr");
@@ -122,7 +124,9 @@ fn last_run(ws: &Workspace, source: &str) -> Value {
 /// `synchost plugin inspect PLUGIN -v` with the cache settings given
 /// (`SYNCHOST_CACHE_DIR`, `HOME`, `XDG_CACHE_HOME` removed first).
 fn inspect_with_cache(ws: &Workspace, plugin: &Path, env: &[(&str, &Path)]) -> (String, String) {
-    let mut command = synchost(ws, &["plugin", "inspect", "-v"]).arg(plugin).command();
+    let mut command = synchost(ws, &["plugin", "inspect", "-v"])
+        .arg(plugin)
+        .command();
     command
         .env_remove("SYNCHOST_CACHE_DIR")
         .env_remove("HOME")
@@ -230,7 +234,8 @@ fn a_cache_dir_others_control_is_refused() {
     let (stdout, stderr) = inspect_with_cache(&ws, &example, &cache);
     assert_compiled_not_planted(&stdout, &planted, &before);
     assert!(
-        stderr.contains("not using the compile cache") && stderr.contains("writable by other users"),
+        stderr.contains("not using the compile cache")
+            && stderr.contains("writable by other users"),
         "{stderr}"
     );
 
@@ -352,13 +357,21 @@ fn a_huge_function_is_refused_before_compiling() {
     let (out, rss_kib) = run_measured(&ws, synchost(&ws, &["plugin", "inspect", &file]).command());
     let (_, stderr) = assert_code(&out, 2);
     assert!(
-        stderr.contains("has a function of 4097 KiB, over the limit of 512 KiB (limits.max_function_kib)")
-            && stderr.contains("refused before compiling"),
+        stderr.contains(
+            "has a function of 4097 KiB, over the limit of 512 KiB (limits.max_function_kib)"
+        ) && stderr.contains("refused before compiling"),
         "{stderr}"
     );
+    eprintln!("huge function refused by inspect at a peak of {rss_kib} KiB");
     assert!(rss_kib < MAX_REFUSAL_RSS_KIB, "peak {rss_kib} KiB");
 
-    let pull = ["pull", "--plugin", &file, "--set", "base_url=http://127.0.0.1:9"];
+    let pull = [
+        "pull",
+        "--plugin",
+        &file,
+        "--set",
+        "base_url=http://127.0.0.1:9",
+    ];
     let (out, rss_kib) = run_measured(&ws, synchost(&ws, &pull).command());
     let (_, stderr) = assert_code(&out, 2);
     assert!(stderr.contains("limits.max_function_kib"), "{stderr}");
@@ -383,7 +396,10 @@ fn too_many_functions_or_bytes_are_refused_before_compiling() {
     let mut bytes = component_with_functions(&[]);
     bytes.resize(65 << 20, 0);
     fs::write(&big, bytes).expect("write");
-    let (out, rss_kib) = run_measured(&ws, synchost(&ws, &["plugin", "inspect"]).arg(&big).command());
+    let (out, rss_kib) = run_measured(
+        &ws,
+        synchost(&ws, &["plugin", "inspect"]).arg(&big).command(),
+    );
     let (_, stderr) = assert_code(&out, 2);
     assert!(
         stderr.contains("is over 64 MiB (limits.max_plugin_mb)"),
@@ -431,12 +447,16 @@ fn a_batch_of_huge_answers_stays_within_its_byte_budget() {
     // Not sent at all once the budget is spent: at most those that fit,
     // plus the requests in flight when it ran out (budget / response cap).
     let sent = fake.requests();
-    assert!(sent <= ok + 16, "{sent} requests reached the fake for {report}");
+    assert!(
+        sent <= ok + 16,
+        "{sent} requests reached the fake for {report}"
+    );
     assert!(
         stderr.contains("reached its budget of 32768 KiB of answers"),
         "{stderr}"
     );
     let peak_mib = u64_field(&last_run(&ws, "hostile"), "peak_rss_kb") / 1024;
+    eprintln!("batch-bomb: {report}; {sent} sent; host peak {peak_mib} MiB");
     assert!(peak_mib < 4 * 64, "the host peaked at {peak_mib} MiB");
 }
 
@@ -503,7 +523,9 @@ fn plugin_logs_are_escaped_and_stop_at_the_budget() {
     let (_, stderr) = assert_code(&out, 0);
     assert_no_raw_controls("stderr", &stderr);
     assert!(
-        !stderr.lines().any(|line| line.starts_with("ERROR synchost: FORGED")),
+        !stderr
+            .lines()
+            .any(|line| line.starts_with("ERROR synchost: FORGED")),
         "a plugin forged a log line:\n{stderr}"
     );
     assert!(
@@ -515,10 +537,17 @@ fn plugin_logs_are_escaped_and_stop_at_the_budget() {
         stderr.contains("used up its log budget of 64 KiB (limits.max_log_kib)"),
         "{stderr}"
     );
-    assert!(stderr.contains("over limits.max_log_kib were dropped"), "{stderr}");
+    assert!(
+        stderr.contains("over limits.max_log_kib were dropped"),
+        "{stderr}"
+    );
     // 60,000 lines of ~70 bytes, plus the host's prefixes: about 8 MB
     // without a budget.
-    assert!(stderr.len() < 512 * 1024, "{} bytes of stderr", stderr.len());
+    assert!(
+        stderr.len() < 512 * 1024,
+        "{} bytes of stderr",
+        stderr.len()
+    );
     let records = export(&ws, "hostile", &[]);
     assert_eq!(records.len(), 1, "{records:?}");
 }
@@ -539,10 +568,14 @@ fn a_huge_fatal_message_is_clipped_in_output_and_store() {
     let (_, stderr) = assert_code(&out, 1);
     assert_no_raw_controls("stderr", &stderr);
     assert!(
-        stderr.contains("fatal: fatal flood\\u{a}ERROR synchost: FORGED LINE\\u{d}\\u{1b}[2Jcleared"),
+        stderr
+            .contains("fatal: fatal flood\\u{a}ERROR synchost: FORGED LINE\\u{d}\\u{1b}[2Jcleared"),
         "{stderr}"
     );
-    assert!(stderr.contains("more bytes]"), "the clip is said:\n{stderr}");
+    assert!(
+        stderr.contains("more bytes]"),
+        "the clip is said:\n{stderr}"
+    );
     assert!(stderr.len() < 16 * 1024, "{} bytes of stderr", stderr.len());
     let run = last_run(&ws, "hostile");
     let error = str_field(&run, "error");
@@ -563,14 +596,20 @@ fn inspect_escapes_a_forging_manifest_and_refuses_a_huge_one() {
     assert_no_raw_controls("stdout", &stdout);
     assert!(stdout.len() < 64 * 1024, "{} bytes of stdout", stdout.len());
     assert!(
-        stdout.starts_with("hostile-manifest 0.1.0: harmless\\u{a}imports:\\u{a}  (none)\\u{a}\\u{1b}[2J"),
+        stdout.starts_with(
+            "hostile-manifest 0.1.0: harmless\\u{a}imports:\\u{a}  (none)\\u{a}\\u{1b}[2J"
+        ),
         "{stdout}"
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    let imports: Vec<usize> = (0..lines.len()).filter(|&i| lines[i] == "imports:").collect();
+    let imports: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i] == "imports:")
+        .collect();
     assert_eq!(imports.len(), 1, "one import list:\n{stdout}");
     assert!(
-        lines[imports[0] + 1..].iter().any(|l| l.starts_with("  wasi:io/streams@")),
+        lines[imports[0] + 1..]
+            .iter()
+            .any(|l| l.starts_with("  wasi:io/streams@")),
         "the real imports follow:\n{stdout}"
     );
     assert!(stdout.contains("forged\\u{a}stream"), "{stdout}");
@@ -579,10 +618,19 @@ fn inspect_escapes_a_forging_manifest_and_refuses_a_huge_one() {
         "{stderr}"
     );
 
-    let pull = ["pull", "--plugin", &plugin.display().to_string(), "--set", "base_url=http://127.0.0.1:9"];
+    let pull = [
+        "pull",
+        "--plugin",
+        &plugin.display().to_string(),
+        "--set",
+        "base_url=http://127.0.0.1:9",
+    ];
     let out = synchost(&ws, &pull).output();
     let (_, stderr) = assert_code(&out, 2);
-    assert!(stderr.contains("the plugin is unusable: its stream description"), "{stderr}");
+    assert!(
+        stderr.contains("the plugin is unusable: its stream description"),
+        "{stderr}"
+    );
 }
 
 /// A `describe` that sleeps is given up after 10 s, not the 300 s of a

@@ -51,7 +51,9 @@ impl CompileCache {
             std::fs::symlink_metadata(dir).map_err(|err| format!("cannot read {shown}: {err}"))?;
         let me = euid();
         if meta.file_type().is_symlink() || !meta.is_dir() {
-            return Err(format!("{shown} is not a directory (a link is not accepted)"));
+            return Err(format!(
+                "{shown} is not a directory (a link is not accepted)"
+            ));
         }
         if meta.uid() != me {
             return Err(format!(
@@ -96,7 +98,9 @@ impl CompileCache {
                 ));
             }
         }
-        let name = dir.file_name().ok_or_else(|| format!("{shown} has no name"))?;
+        let name = dir
+            .file_name()
+            .ok_or_else(|| format!("{shown} has no name"))?;
         Ok(CompileCache {
             dir: parent.join(name),
         })
@@ -255,7 +259,9 @@ mod tests {
         let shared = root.path().join("shared");
         std::fs::create_dir(&shared).unwrap();
         std::fs::set_permissions(&shared, Permissions::from_mode(0o777)).unwrap();
-        let why = CompileCache::open(&shared.join("compiled")).err().expect("refused");
+        let why = CompileCache::open(&shared.join("compiled"))
+            .err()
+            .expect("refused");
         assert!(why.contains("above"), "{why}");
     }
 

@@ -274,7 +274,9 @@ impl Drop for LogBudget {
 }
 
 fn lock(budget: &Mutex<LogBudget>) -> std::sync::MutexGuard<'_, LogBudget> {
-    budget.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    budget
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Sends a batch whose answers, together, hold at most `budget` bytes (half

@@ -224,7 +224,7 @@ fn run_outcome(outcome: &Result<()>, incomplete: bool) -> &'static str {
 }
 
 /// Refuses a manifest the host cannot use or show: see [`checks::manifest`]
-/// and [`checks::manifest_sizes`]. `source` is how the message names it.
+/// and [`checks::manifest_text`]. `source` is how the message names it.
 pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
     let streams: Vec<(&str, &str)> = manifest
         .streams
@@ -242,21 +242,16 @@ pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
             )
         })
         .collect();
-    checks::manifest_sizes(
-        &manifest.name,
-        &manifest.description,
-        &streams,
-        &settings,
-    )
-    .and_then(|()| {
-        checks::manifest(
-            &manifest.name,
-            &manifest.version,
-            manifest.max_page_size,
-            streams.iter().map(|(name, _)| *name),
-        )
-    })
-    .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
+    checks::manifest_text(&manifest.name, &manifest.description, &streams, &settings)
+        .and_then(|()| {
+            checks::manifest(
+                &manifest.name,
+                &manifest.version,
+                manifest.max_page_size,
+                streams.iter().map(|(name, _)| *name),
+            )
+        })
+        .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
 }
 
 /// A plugin error that stops the run, as an exit-classified error.
