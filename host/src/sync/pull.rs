@@ -116,8 +116,9 @@ pub async fn pull_source(
         Ok(()) => {}
         Err(types::Error::InvalidConfig(why)) => {
             return Err(usage(format!(
-                "source `{}`: the plugin refused its settings: {why}",
-                source.name
+                "source `{}`: the plugin refused its settings: {}",
+                source.name,
+                render(&why)
             )))
         }
         Err(error) => return Err(classify(&source.name, "configure", error)),
@@ -568,6 +569,7 @@ impl SourcePull<'_> {
                     if transient_failures < self.source.retry.max_retries =>
                 {
                     transient_failures += 1;
+                    let why = render(&why);
                     tracing::debug!(stream, "list failed ({why}); retry {transient_failures}");
                     tokio::time::sleep(self.source.retry.backoff(transient_failures)).await;
                 }
@@ -656,7 +658,7 @@ impl SourcePull<'_> {
                     commit.work.push(WorkItem {
                         id,
                         status: WorkStatus::Skipped,
-                        error: Some(format!("not found: {why}")),
+                        error: Some(format!("not found: {}", render(&why))),
                     });
                 }
                 Err(error @ types::Error::Auth(_)) => {
