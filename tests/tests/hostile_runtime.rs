@@ -134,7 +134,7 @@ fn inspect_with_cache(ws: &Workspace, plugin: &Path, env: &[(&str, &Path)]) -> (
     for (key, value) in env {
         command.env(key, value);
     }
-    let out = command.output().expect("run synchost");
+    let (out, _) = run_measured(ws, command);
     assert_code(&out, 0)
 }
 
