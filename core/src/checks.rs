@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
-use crate::untrusted::Untrusted;
+use crate::untrusted::{needs_escape, Untrusted};
 
 /// Longest record id (and deleted id), in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
@@ -39,7 +39,10 @@ pub fn manifest<'a>(
         return Err("its manifest has no name".into());
     }
     if semver::Version::parse(version).is_err() {
-        return Err(format!("its version `{}` is not semver", clip(version, 80)));
+        return Err(format!(
+            "its version `{}` is not semver",
+            Untrusted::clipped(version, 80)
+        ));
     }
     if max_page_size == 0 {
         return Err("its max-page-size is 0".into());
@@ -49,7 +52,7 @@ pub fn manifest<'a>(
         if stream.is_empty() || !names.insert(stream) {
             return Err(format!(
                 "stream name `{}` is empty or repeated",
-                clip(stream, 80)
+                Untrusted::clipped(stream, 80)
             ));
         }
     }
@@ -57,6 +60,77 @@ pub fn manifest<'a>(
         return Err("it declares no streams".into());
     }
     Ok(())
+}
+
+/// Longest plugin, stream or setting name in a manifest, in bytes.
+pub const MAX_MANIFEST_NAME_BYTES: usize = 128;
+/// Longest description or default value in a manifest, in bytes.
+pub const MAX_MANIFEST_TEXT_BYTES: usize = 4096;
+/// Most streams, and most settings, a manifest may declare.
+pub const MAX_MANIFEST_ENTRIES: usize = 256;
+
+/// The free text of a manifest, bounded so that a manifest stays something
+/// a person can read: names without control or invisible characters (they
+/// name streams in output and in the store) and of at most [`MAX_MANIFEST_NAME_BYTES`],
+/// descriptions and defaults of at most [`MAX_MANIFEST_TEXT_BYTES`], at most
+/// [`MAX_MANIFEST_ENTRIES`] streams and settings. `streams` are (name,
+/// description); `settings` are (name, description, default).
+pub fn manifest_text<'a>(
+    name: &str,
+    description: &str,
+    streams: &[(&'a str, &'a str)],
+    settings: &[(&'a str, &'a str, Option<&'a str>)],
+) -> Result<(), String> {
+    let over = |what: &str, text: &str, max: usize| {
+        (text.len() > max).then(|| format!("its {what} is {} bytes (at most {max})", text.len()))
+    };
+    let unprintable = |what: &str, text: &str| {
+        text.chars().any(needs_escape).then(|| {
+            format!(
+                "its {what} `{}` holds control or invisible characters",
+                Untrusted::clipped(text, 80)
+            )
+        })
+    };
+    let mut problems = vec![
+        unprintable("name", name),
+        over("name", name, MAX_MANIFEST_NAME_BYTES),
+        over("description", description, MAX_MANIFEST_TEXT_BYTES),
+    ];
+    for (kind, count) in [("streams", streams.len()), ("settings", settings.len())] {
+        if count > MAX_MANIFEST_ENTRIES {
+            problems.push(Some(format!(
+                "it declares {count} {kind} (at most {MAX_MANIFEST_ENTRIES})"
+            )));
+        }
+    }
+    for (name, description) in streams {
+        problems.push(unprintable("stream name", name));
+        problems.push(over("stream name", name, MAX_MANIFEST_NAME_BYTES));
+        problems.push(over(
+            "stream description",
+            description,
+            MAX_MANIFEST_TEXT_BYTES,
+        ));
+    }
+    for (name, description, default) in settings {
+        problems.push(unprintable("setting name", name));
+        problems.push(over("setting name", name, MAX_MANIFEST_NAME_BYTES));
+        problems.push(over(
+            "setting description",
+            description,
+            MAX_MANIFEST_TEXT_BYTES,
+        ));
+        problems.push(over(
+            "setting default",
+            default.unwrap_or(""),
+            MAX_MANIFEST_TEXT_BYTES,
+        ));
+    }
+    match problems.into_iter().flatten().next() {
+        Some(problem) => Err(problem),
+        None => Ok(()),
+    }
 }
 
 /// A record needs a bounded id and version; its metadata, when present, is a
@@ -204,6 +278,29 @@ mod tests {
         assert!(manifest("items", "1.2.3", 100, ["a", ""])
             .unwrap_err()
             .contains("empty"));
+    }
+
+    #[test]
+    fn manifest_text_is_bounded() {
+        let long = "d".repeat(MAX_MANIFEST_TEXT_BYTES + 1);
+        assert!(manifest_text("p", "fine", &[("items", "fine")], &[]).is_ok());
+        let err = manifest_text("p", &long, &[], &[]).unwrap_err();
+        assert!(
+            err.contains("description is 4097 bytes (at most 4096)"),
+            "{err}"
+        );
+        let err = manifest_text("p", "", &[("items", &long)], &[]).unwrap_err();
+        assert!(err.contains("stream description"), "{err}");
+        let err = manifest_text("p", "", &[], &[("s", "", Some(&long))]).unwrap_err();
+        assert!(err.contains("setting default"), "{err}");
+        let err = manifest_text("p", "", &[("a\nb", "")], &[]).unwrap_err();
+        assert!(
+            err.contains("stream name `a\\u{a}b` holds control"),
+            "{err}"
+        );
+        let many = vec![("s", ""); MAX_MANIFEST_ENTRIES + 1];
+        let err = manifest_text("p", "", &many, &[]).unwrap_err();
+        assert!(err.contains("257 streams"), "{err}");
     }
 
     #[test]

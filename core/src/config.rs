@@ -111,6 +111,10 @@ pub struct LimitsSection {
     pub run_timeout_s: Option<u64>,
     pub max_blob_mb: Option<u64>,
     pub max_download_mb_per_run: Option<u64>,
+    pub max_plugin_mb: Option<u64>,
+    pub max_function_kib: Option<u64>,
+    pub max_log_kib: Option<u64>,
+    pub max_wait_total_s: Option<u64>,
 }
 
 /// `[sources.NAME.retry]`.
@@ -144,6 +148,16 @@ pub struct Limits {
     pub max_blob_bytes: u64,
     /// Bytes all blob downloads of one run may write together.
     pub max_download_bytes_per_run: u64,
+    /// Largest plugin file compiled.
+    pub max_plugin_bytes: u64,
+    /// Largest function body compiled (compile memory grows with it).
+    pub max_function_bytes: u64,
+    /// Log output (the `log` import, stdout, stderr) one plugin instance
+    /// may produce; the rest is dropped and counted.
+    pub max_log_bytes: u64,
+    /// Total time one run may spend waiting because the plugin answered
+    /// `rate-limited`.
+    pub max_wait_total: Duration,
 }
 
 impl Limits {
@@ -162,6 +176,10 @@ impl Limits {
                 .max_download_mb_per_run
                 .unwrap_or(100 * 1024)
                 .saturating_mul(MIB),
+            max_plugin_bytes: section.max_plugin_mb.unwrap_or(64) * MIB,
+            max_function_bytes: section.max_function_kib.unwrap_or(512) * 1024,
+            max_log_bytes: section.max_log_kib.unwrap_or(1024) * 1024,
+            max_wait_total: Duration::from_secs(section.max_wait_total_s.unwrap_or(3600)),
         }
     }
 }

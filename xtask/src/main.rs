@@ -17,6 +17,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("wrong-major", "wrong-major"),
     ("confluence", "confluence"),
     ("hostile", "hostile"),
+    ("hostile-describe", "hostile-describe"),
+    ("hostile-manifest", "hostile-manifest"),
 ];
 
 fn main() -> Result<()> {

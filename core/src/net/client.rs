@@ -299,12 +299,28 @@ impl HttpClient {
 
     /// Sends a plugin's request under the source's policy.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        self.send_within(request, self.options.max_response_bytes)
+            .await
+    }
+
+    /// The largest response body [`HttpClient::send`] accepts.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.options.max_response_bytes
+    }
+
+    /// [`HttpClient::send`] with a body cap of at most `cap` bytes (the
+    /// rest of a batch's budget); a longer body is `too-large(cap)`.
+    pub async fn send_within(
+        &self,
+        request: HttpRequest,
+        cap: u64,
+    ) -> Result<HttpResponse, HttpError> {
         let (method, url, admission) = self.admit(&request.method, &request.url)?;
         let headers = self.request_headers(&request.headers)?;
         let timeout = request.timeout.map_or(self.options.request_timeout, |t| {
             t.min(self.options.request_timeout)
         });
-        let cap = self.options.max_response_bytes;
+        let cap = cap.min(self.options.max_response_bytes);
         let (status, mut headers, body) = self
             .execute(
                 &method,

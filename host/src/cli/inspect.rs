@@ -13,6 +13,13 @@ use crate::error::failed;
 use crate::net::client::ClientOptions;
 use crate::net::{HostPolicy, HttpClient, RetryPolicy};
 use crate::runtime::{PluginInstance, Runtime};
+use crate::sync::pull::check_manifest;
+use crate::untrusted::Untrusted;
+
+/// Streams and settings shown at most (a usable manifest has no more).
+const MAX_SHOWN: usize = crate::checks::MAX_MANIFEST_ENTRIES;
+/// Longest name shown (a usable manifest has none longer).
+const NAME_BYTES: usize = crate::checks::MAX_MANIFEST_NAME_BYTES;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -24,8 +31,8 @@ pub struct InspectArgs {
 
 pub async fn run(args: InspectArgs) -> Result<()> {
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let plugin = runtime.load(&args.file)?;
     let limits = Limits::default();
+    let plugin = runtime.load(&args.file, &limits)?;
     // `describe` must not do I/O: the client it gets may reach no host at all.
     let http = Arc::new(HttpClient::new(ClientOptions {
         source: "inspect".into(),
@@ -45,7 +52,10 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         .map_err(|e| failed(e.0))?;
     let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
 
+    let shown = format!("plugin {}", args.file.display());
     if args.output.json {
+        // Machines get the manifest whole, so only a usable one.
+        check_manifest(&shown, &manifest)?;
         let streams: Vec<_> = manifest
             .streams
             .iter()
@@ -74,9 +84,14 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    // Everything the plugin chose is escaped and clipped: a description
+    // cannot forge lines or hide the import list below it.
+    let name = |text| Untrusted::clipped(text, NAME_BYTES);
     println!(
         "{} {}: {}",
-        manifest.name, manifest.version, manifest.description
+        name(&manifest.name),
+        name(&manifest.version),
+        Untrusted::new(&manifest.description)
     );
     println!("file:          {}", plugin.path.display());
     println!("contract:      synchost:source@{}", plugin.contract);
@@ -93,7 +108,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
     );
     println!("max page size: {}", manifest.max_page_size);
     println!("streams:");
-    for stream in &manifest.streams {
+    for stream in manifest.streams.iter().take(MAX_SHOWN) {
         let mut traits = Vec::new();
         if stream.supports_delta {
             traits.push("delta");
@@ -103,27 +118,39 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         }
         println!(
             "  {:<16} {} [{}]",
-            stream.name,
-            stream.description,
+            name(&stream.name).to_string(),
+            Untrusted::new(&stream.description),
             traits.join(", ")
         );
     }
+    more(manifest.streams.len(), "streams");
     println!("settings:");
-    for setting in &manifest.settings {
+    for setting in manifest.settings.iter().take(MAX_SHOWN) {
         let default = setting
             .default_value
             .as_deref()
-            .map(|d| format!(" (default {d})"))
+            .map(|d| format!(" (default {})", Untrusted::new(d)))
             .unwrap_or_default();
         let required = if setting.required { " (required)" } else { "" };
         println!(
             "  {:<16} {}{required}{default}",
-            setting.name, setting.description
+            name(&setting.name).to_string(),
+            Untrusted::new(&setting.description)
         );
     }
+    more(manifest.settings.len(), "settings");
     println!("imports:");
     for import in &plugin.imports {
-        println!("  {import}");
+        println!("  {}", Untrusted::new(import));
     }
-    Ok(())
+    // Shown whole above (clipped), refused here: a manifest `pull` would
+    // refuse makes `inspect` fail too.
+    check_manifest(&shown, &manifest)
+}
+
+/// Says how many entries were left out of a list of `count`.
+fn more(count: usize, what: &str) {
+    if count > MAX_SHOWN {
+        println!("  … and {} more {what}", count - MAX_SHOWN);
+    }
 }

@@ -186,6 +186,12 @@ fn summary_line(summary: &SourceSummary) -> String {
     if summary.counts.deleted > 0 {
         line.push_str(&format!(", {} deleted", summary.counts.deleted));
     }
+    if summary.plugin_wait_ms > 0 {
+        line.push_str(&format!(
+            ", {} waiting as the plugin asked",
+            human_duration(Duration::from_millis(summary.plugin_wait_ms))
+        ));
+    }
     line.push(')');
     line
 }

@@ -2,7 +2,7 @@
 //! empty context. This is the whole of its authority.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,10 +13,17 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{http, log, types};
+use crate::config::Limits;
 use crate::net::{HttpClient, HttpError, HttpRequest, HttpResponse};
+use crate::untrusted::Untrusted;
 
 /// Requests one `send-batch` call may carry.
 pub const MAX_BATCH: usize = 1000;
+/// Requests of one batch started at once (the client's per-host limiter
+/// bounds further how many are on the wire).
+const BATCH_IN_FLIGHT: usize = 64;
+/// Longest plugin log line, escaped, in bytes.
+const MAX_LOG_LINE: usize = 4096;
 /// Table elements a plugin may grow to (function tables of large programs).
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
@@ -31,24 +38,31 @@ pub struct HostState {
     pub(crate) cpu_ticks: u64,
     pub(crate) cpu_budget_ticks: u64,
     pub(crate) cpu_exceeded: bool,
+    /// Bytes the answers of one `send-batch` may take together.
+    batch_budget: u64,
+    log: Arc<Mutex<LogBudget>>,
 }
 
 impl HostState {
-    pub fn new(
-        plugin: &str,
-        http: Arc<HttpClient>,
-        memory_bytes: u64,
-        cpu_per_call: Duration,
-    ) -> HostState {
+    pub fn new(plugin: &str, http: Arc<HttpClient>, limits: &Limits) -> HostState {
         let plugin: Arc<str> = Arc::from(plugin);
+        let log = Arc::new(Mutex::new(LogBudget {
+            plugin: plugin.clone(),
+            budget: limits.max_log_bytes,
+            left: limits.max_log_bytes,
+            dropped_lines: 0,
+            dropped_bytes: 0,
+            partial: Default::default(),
+        }));
+        let memory_bytes = limits.memory_bytes;
         let wasi = WasiCtxBuilder::new()
             .stdout(GuestOutput {
-                plugin: plugin.clone(),
-                stream: "stdout",
+                log: log.clone(),
+                stream: STDOUT,
             })
             .stderr(GuestOutput {
-                plugin: plugin.clone(),
-                stream: "stderr",
+                log: log.clone(),
+                stream: STDERR,
             })
             .allow_tcp(false)
             .allow_udp(false)
@@ -64,9 +78,11 @@ impl HostState {
             http,
             plugin,
             cpu_ticks: 0,
-            cpu_budget_ticks: (cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis()).max(1)
-                as u64,
+            cpu_budget_ticks: (limits.cpu_per_call.as_millis() / super::EPOCH_TICK.as_millis())
+                .max(1) as u64,
             cpu_exceeded: false,
+            batch_budget: memory_bytes / 2,
+            log,
         }
     }
 }
@@ -136,26 +152,27 @@ impl http::Host for HostState {
                 .map(|_| Err(http::HttpError::Denied(why.clone())))
                 .collect();
         }
-        // The client's per-host limiter bounds how many run at once.
-        let client = self.http.clone();
-        let sends = requests.into_iter().map(|request| {
-            let client = client.clone();
-            async move {
-                client
-                    .send(from_wit(request))
-                    .await
-                    .map(to_wit)
-                    .map_err(error_to_wit)
-            }
-        });
-        futures::future::join_all(sends).await
+        send_within_budget(&self.http, &self.plugin, requests, self.batch_budget).await
     }
 }
 
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
         let plugin = &*self.plugin;
-        let message = clip(&message, 4096);
+        let enabled = match level {
+            log::Level::Trace => tracing::enabled!(tracing::Level::TRACE),
+            log::Level::Debug => tracing::enabled!(tracing::Level::DEBUG),
+            log::Level::Info => tracing::enabled!(tracing::Level::INFO),
+            log::Level::Warn => tracing::enabled!(tracing::Level::WARN),
+            log::Level::Error => tracing::enabled!(tracing::Level::ERROR),
+        };
+        // Lines nobody will see cost nothing, not even budget.
+        if !enabled {
+            return;
+        }
+        let Some(message) = lock(&self.log).admit(&message) else {
+            return;
+        };
         match level {
             log::Level::Trace => tracing::trace!(plugin, "{message}"),
             log::Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -164,6 +181,192 @@ impl log::Host for HostState {
             log::Level::Error => tracing::error!(plugin, "{message}"),
         }
     }
+}
+
+/// What one plugin instance may still write to the host's log, through the
+/// `log` import and its stdout and stderr together. Every line is escaped
+/// and clipped (a plugin cannot forge a line or flood a terminal with one);
+/// past the budget lines are dropped, said once when it happens and counted
+/// when the instance ends.
+struct LogBudget {
+    plugin: Arc<str>,
+    budget: u64,
+    left: u64,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    /// The unfinished last line of stdout and of stderr (a line may come
+    /// in several writes).
+    partial: [Vec<u8>; 2],
+}
+
+/// The guest's output streams, as indexes of [`LogBudget::partial`].
+const STDOUT: usize = 0;
+const STDERR: usize = 1;
+const STREAM_NAMES: [&str; 2] = ["stdout", "stderr"];
+
+impl LogBudget {
+    /// Takes guest output written to `stream` and logs its complete lines;
+    /// an unfinished line longer than a log line is logged as it is.
+    fn output(&mut self, stream: usize, bytes: &[u8]) {
+        let mut pending = std::mem::take(&mut self.partial[stream]);
+        pending.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+            self.output_line(stream, &pending[start..start + end]);
+            start += end + 1;
+        }
+        pending.drain(..start);
+        if pending.len() > MAX_LOG_LINE {
+            self.output_line(stream, &pending);
+            pending.clear();
+        }
+        self.partial[stream] = pending;
+    }
+
+    fn output_line(&mut self, stream: usize, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        if text.trim().is_empty() {
+            return;
+        }
+        if let Some(line) = self.admit(&text) {
+            let plugin = &*self.plugin;
+            tracing::info!(plugin, stream = STREAM_NAMES[stream], "{line}");
+        }
+    }
+
+    /// `text` as it may be logged, or `None` when over the budget.
+    fn admit(&mut self, text: &str) -> Option<String> {
+        let line = Untrusted::clipped(text, MAX_LOG_LINE).to_string();
+        let size = line.len() as u64;
+        if size <= self.left {
+            self.left -= size;
+            return Some(line);
+        }
+        if self.dropped_lines == 0 {
+            tracing::warn!(
+                plugin = &*self.plugin,
+                "the plugin used up its log budget of {} KiB (limits.max_log_kib); \
+                 its further log lines are dropped",
+                self.budget / 1024
+            );
+        }
+        self.dropped_lines += 1;
+        self.dropped_bytes += text.len() as u64;
+        None
+    }
+}
+
+impl Drop for LogBudget {
+    fn drop(&mut self) {
+        for stream in [STDOUT, STDERR] {
+            let rest = std::mem::take(&mut self.partial[stream]);
+            self.output_line(stream, &rest);
+        }
+        if self.dropped_lines > 0 {
+            tracing::warn!(
+                plugin = &*self.plugin,
+                "{} plugin log lines ({} bytes) over limits.max_log_kib were dropped",
+                self.dropped_lines,
+                self.dropped_bytes
+            );
+        }
+    }
+}
+
+fn lock(budget: &Mutex<LogBudget>) -> std::sync::MutexGuard<'_, LogBudget> {
+    budget
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sends a batch whose answers, together, hold at most `budget` bytes (half
+/// the plugin's memory limit: the plugin must hold them all at once, and the
+/// host holds them until the whole batch is lowered into the plugin).
+///
+/// Each request in flight reserves the most its answer may take (the
+/// per-response cap, or what is left of the budget), and keeps only what
+/// its answer took; a request waits while the budget is reserved by others.
+/// Once an answer does not fit what is left, that request and every one not
+/// yet sent answer `too-large(budget)`, without being sent.
+async fn send_within_budget(
+    client: &Arc<HttpClient>,
+    plugin: &str,
+    requests: Vec<http::Request>,
+    budget: u64,
+) -> Vec<Result<http::Response, http::HttpError>> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+
+    let count = requests.len();
+    let per_request = client.max_response_bytes();
+    let mut answers: Vec<Option<Result<http::Response, http::HttpError>>> =
+        (0..count).map(|_| None).collect();
+    let mut pending = requests.into_iter().enumerate();
+    let mut in_flight = FuturesUnordered::new();
+    // Bytes held by answers plus those reserved by requests in flight.
+    let mut reserved = 0u64;
+    let mut exhausted = false;
+    loop {
+        while !exhausted && in_flight.len() < BATCH_IN_FLIGHT {
+            let room = budget.saturating_sub(reserved);
+            if room < per_request && !in_flight.is_empty() {
+                break; // Wait for an answer to give back what it did not use.
+            }
+            if room == 0 {
+                exhausted = true;
+                break;
+            }
+            let Some((index, request)) = pending.next() else {
+                break;
+            };
+            let cap = room.min(per_request);
+            reserved += cap;
+            let client = client.clone();
+            in_flight.push(async move {
+                let answer = client.send_within(from_wit(request), cap).await;
+                (index, cap, answer)
+            });
+        }
+        let Some((index, cap, answer)) = in_flight.next().await else {
+            break;
+        };
+        reserved -= cap;
+        let answer = match answer {
+            Ok(response) => {
+                reserved += response_bytes(&response);
+                Ok(to_wit(response))
+            }
+            // Cut by the budget, not by the per-response cap.
+            Err(HttpError::TooLarge(_)) if cap < per_request => {
+                exhausted = true;
+                Err(http::HttpError::TooLarge(budget))
+            }
+            Err(error) => Err(error_to_wit(error)),
+        };
+        answers[index] = Some(answer);
+    }
+    let unsent = answers.iter().filter(|answer| answer.is_none()).count();
+    if exhausted {
+        tracing::warn!(
+            plugin,
+            "a send-batch of {count} requests reached its budget of {} KiB of answers \
+             (half of limits.memory_mb); {unsent} requests were not sent and answer too-large",
+            budget / 1024
+        );
+    }
+    answers
+        .into_iter()
+        .map(|answer| answer.unwrap_or(Err(http::HttpError::TooLarge(budget))))
+        .collect()
+}
+
+/// What an answer takes in memory: its body and headers.
+fn response_bytes(response: &HttpResponse) -> u64 {
+    let headers: usize = response
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    (response.body.len() + headers) as u64
 }
 
 fn from_wit(request: http::Request) -> HttpRequest {
@@ -195,21 +398,11 @@ fn error_to_wit(error: HttpError) -> http::HttpError {
     }
 }
 
-fn clip(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-/// The guest's stdout and stderr, forwarded to the host's log line by line.
+/// The guest's stdout and stderr, forwarded to the host's log line by line,
+/// under the instance's log budget.
 struct GuestOutput {
-    plugin: Arc<str>,
-    stream: &'static str,
+    log: Arc<Mutex<LogBudget>>,
+    stream: usize,
 }
 
 impl IsTerminal for GuestOutput {
@@ -221,15 +414,15 @@ impl IsTerminal for GuestOutput {
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(GuestWriter {
-            plugin: self.plugin.clone(),
+            log: self.log.clone(),
             stream: self.stream,
         })
     }
 }
 
 struct GuestWriter {
-    plugin: Arc<str>,
-    stream: &'static str,
+    log: Arc<Mutex<LogBudget>>,
+    stream: usize,
 }
 
 impl AsyncWrite for GuestWriter {
@@ -238,14 +431,8 @@ impl AsyncWrite for GuestWriter {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let text = String::from_utf8_lossy(buf);
-        for line in text.lines().filter(|line| !line.trim().is_empty()) {
-            tracing::info!(
-                plugin = &*self.plugin,
-                stream = self.stream,
-                "{}",
-                clip(line, 4096)
-            );
+        if tracing::enabled!(tracing::Level::INFO) {
+            lock(&self.log).output(self.stream, buf);
         }
         Poll::Ready(Ok(buf.len()))
     }

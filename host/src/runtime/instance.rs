@@ -4,6 +4,7 @@
 //! a trap or a timeout the instance is unusable and must be replaced.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::{Store, UpdateDeadline};
 
@@ -12,6 +13,10 @@ use super::host::HostState;
 use super::plugin::LoadedPlugin;
 use crate::config::Limits;
 use crate::net::HttpClient;
+
+/// Wall-clock time `describe` may take at most: it only returns constants
+/// and may not do I/O, so a plugin that takes longer is stuck or hostile.
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call into the plugin produced no answer. The message names the
 /// plugin and the limit involved.
@@ -36,7 +41,7 @@ impl PluginInstance {
         limits: &Limits,
     ) -> Result<PluginInstance, CallError> {
         let engine = plugin.pre.engine();
-        let state = HostState::new(name, http, limits.memory_bytes, limits.cpu_per_call);
+        let state = HostState::new(name, http, limits);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(1);
@@ -64,7 +69,11 @@ impl PluginInstance {
     }
 
     pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
-        self.guarded("describe", async |guest, store| {
+        let timeout = Timeout {
+            limit: self.limits.call_timeout.min(DESCRIBE_TIMEOUT),
+            name: "describe answers within 10 s at most, without I/O",
+        };
+        self.guarded_within("describe", timeout, async |guest, store| {
             guest.call_describe(store).await
         })
         .await
@@ -123,6 +132,20 @@ impl PluginInstance {
         call: &str,
         run: impl AsyncFnOnce(&source_export::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
+        let timeout = Timeout {
+            limit: self.limits.call_timeout,
+            name: "limits.call_timeout_s",
+        };
+        self.guarded_within(call, timeout, run).await
+    }
+
+    /// [`PluginInstance::guarded`] with its own wall-clock limit.
+    async fn guarded_within<R>(
+        &mut self,
+        call: &str,
+        timeout: Timeout,
+        run: impl AsyncFnOnce(&source_export::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
         if let Some(why) = &self.broken {
             return Err(CallError(format!(
                 "plugin {} is unusable after an earlier failure: {why}",
@@ -134,9 +157,8 @@ impl PluginInstance {
         state.cpu_exceeded = false;
         state.memory.exceeded = false;
         self.store.set_epoch_deadline(1);
-        let timeout = self.limits.call_timeout;
         let guest = self.bindings.synchost_source_source();
-        let outcome = tokio::time::timeout(timeout, run(guest, &mut self.store)).await;
+        let outcome = tokio::time::timeout(timeout.limit, run(guest, &mut self.store)).await;
         let message = match outcome {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(trap)) => {
@@ -162,14 +184,21 @@ impl PluginInstance {
                 }
             }
             Err(_) => format!(
-                "plugin {} did not answer `{call}` within {} s (limits.call_timeout_s)",
+                "plugin {} did not answer `{call}` within {} s ({})",
                 self.name,
-                timeout.as_secs()
+                timeout.limit.as_secs(),
+                timeout.name
             ),
         };
         self.broken = Some(message.clone());
         Err(CallError(message))
     }
+}
+
+/// A call's wall-clock limit and the name it is known by in messages.
+struct Timeout {
+    limit: Duration,
+    name: &'static str,
 }
 
 /// The trap's cause (e.g. "wasm trap: call stack exhausted"), not the

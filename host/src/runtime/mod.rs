@@ -8,11 +8,12 @@
 //! - `host`: what the plugin imports: `http`, `log`, and a closed WASI.
 
 pub mod bindings;
+pub mod cache;
 pub mod host;
 pub mod instance;
 pub mod plugin;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use wasmtime::{Config, Engine};
 pub use instance::{CallError, PluginInstance};
 pub use plugin::{LoadedPlugin, SUPPORTED_CONTRACT};
 
+use cache::CompileCache;
 use host::HostState;
 
 /// How often the engine's epoch advances: the granularity of CPU budgets.
@@ -37,13 +39,15 @@ pub(crate) fn wasm_error(error: wasmtime::Error) -> anyhow::Error {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    cache_dir: PathBuf,
+    /// `None`: no safe directory, so plugins are compiled in memory.
+    cache: Option<CompileCache>,
 }
 
 impl Runtime {
     /// Creates the engine and starts its epoch ticker. Compiled components
-    /// are cached under `cache_dir`.
-    pub fn new(cache_dir: PathBuf) -> Result<Arc<Runtime>> {
+    /// are cached under `cache_dir` when it is safe (see [`cache`]), else
+    /// compiled in memory, with a warning when the directory was refused.
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Arc<Runtime>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -69,20 +73,45 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             engine,
             linker,
-            cache_dir,
+            cache: cache_dir.as_deref().and_then(open_cache),
         }))
     }
 
-    /// Where compiled components are cached: `SYNCHOST_CACHE_DIR`, else the
-    /// user's cache directory.
-    pub fn default_cache_dir() -> PathBuf {
+    /// Where compiled components are cached: `SYNCHOST_CACHE_DIR` (empty:
+    /// no cache), else the user's cache directory (`$XDG_CACHE_HOME`, else
+    /// `$HOME/.cache`). Never a shared directory such as the temp directory:
+    /// without one of these, `None` (compile in memory).
+    pub fn default_cache_dir() -> Option<PathBuf> {
         if let Some(dir) = std::env::var_os("SYNCHOST_CACHE_DIR") {
-            return PathBuf::from(dir);
+            return (!dir.is_empty()).then(|| PathBuf::from(dir));
         }
+        let absolute = |dir: PathBuf| dir.is_absolute().then_some(dir);
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("synchost").join("compiled")
+            .and_then(absolute)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|home| PathBuf::from(home).join(".cache"))
+                    .and_then(absolute)
+            });
+        if base.is_none() {
+            tracing::info!(
+                "no cache directory (neither SYNCHOST_CACHE_DIR, XDG_CACHE_HOME nor HOME is set): \
+                 plugins are compiled in memory each run"
+            );
+        }
+        Some(base?.join("synchost").join("compiled"))
     }
+}
+
+/// The cache at `dir`, or `None` with a warning saying why it is not used.
+fn open_cache(dir: &Path) -> Option<CompileCache> {
+    CompileCache::open(dir)
+        .inspect_err(|why| {
+            tracing::warn!(
+                "not using the compile cache: {why}; plugins are compiled in memory \
+                 (point SYNCHOST_CACHE_DIR at a directory only you can write)"
+            )
+        })
+        .ok()
 }

@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 use sha2::{Digest, Sha256};
+use wasmparser::{Parser, Payload};
 use wasmtime::component::Component;
 
 use super::bindings::SourcePluginPre;
 use super::host::HostState;
 use super::Runtime;
+use crate::config::Limits;
 use crate::error::usage;
 
 /// The contract this host implements.
@@ -37,6 +39,10 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:filesystem/",
 ];
 
+/// Functions a component may define in all its modules: far more than any
+/// plugin needs, few enough that compiling them all stays bounded.
+const MAX_FUNCTIONS: u32 = 200_000;
+
 /// A validated, compiled plugin, ready to instantiate many times.
 pub struct LoadedPlugin {
     pub path: PathBuf,
@@ -54,12 +60,15 @@ pub struct LoadedPlugin {
 
 impl Runtime {
     /// Loads and validates the plugin at `path`. Every refusal is a usage
-    /// error (exit 2) naming the file and what is wrong.
-    pub fn load(&self, path: &Path) -> Result<LoadedPlugin> {
+    /// error (exit 2) naming the file and what is wrong. The file's size and
+    /// its functions are bounded by `limits` before the compiler sees them.
+    pub fn load(&self, path: &Path, limits: &Limits) -> Result<LoadedPlugin> {
         let shown = path.display();
-        let bytes = std::fs::read(path)
-            .map_err(|err| usage(format!("cannot read plugin {shown}: {err}")))?;
+        let bytes = read_bounded(path, limits.max_plugin_bytes)
+            .map_err(|why| usage(format!("plugin {shown} {why}")))?;
         check_component_header(&bytes).map_err(|why| usage(format!("plugin {shown} {why}")))?;
+        check_compile_bounds(&bytes, limits)
+            .map_err(|why| usage(format!("plugin {shown} {why}")))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
 
         let started = Instant::now();
@@ -107,49 +116,81 @@ impl Runtime {
     }
 
     /// Native code is cached by component hash and engine compatibility
-    /// hash; only files this host wrote are ever deserialized.
+    /// hash, in a directory only this user can write (see [`super::cache`]).
     fn compile_cached(&self, bytes: &[u8], sha256: &str) -> Result<(Component, bool)> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        let file = self
-            .cache_dir
-            .join(format!("{sha256}-{:016x}.cwasm", hasher.finish()));
-        if file.exists() {
-            // SAFETY: the file is written below by this host (atomically, via
-            // rename) from a component it compiled with a compatible engine,
-            // as the compatibility hash in its name guarantees.
-            match unsafe { Component::deserialize_file(&self.engine, &file) } {
-                Ok(component) => return Ok((component, true)),
-                Err(err) => {
-                    tracing::warn!("ignoring unusable cache entry {}: {err}", file.display())
-                }
-            }
+        let key = format!("{sha256}-{:016x}", hasher.finish());
+        if let Some(component) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.load(&self.engine, &key))
+        {
+            return Ok((component, true));
         }
         let component = Component::new(&self.engine, bytes).map_err(crate::runtime::wasm_error)?;
-        if let Err(err) = write_cache_entry(&file, &component) {
-            tracing::warn!(
-                "cannot cache compiled plugin at {}: {err:#}",
-                file.display()
-            );
+        if let Some(cache) = &self.cache {
+            cache.store(&key, &component);
         }
         Ok((component, false))
     }
 }
 
-fn write_cache_entry(file: &Path, component: &Component) -> Result<()> {
-    let dir = file.parent().expect("cache entries live in a directory");
-    std::fs::create_dir_all(dir)?;
-    let serialized = component.serialize().map_err(crate::runtime::wasm_error)?;
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::write(&temp, serialized)?;
-    std::fs::rename(&temp, file)?;
+/// Reads the plugin file, refusing one over `max` bytes without reading it.
+fn read_bounded(path: &Path, max: u64) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot be read: {err}"))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot be read: {err}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "is over {} (limits.max_plugin_mb); it is refused before compiling",
+            mib(max)
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Bounds what the compiler is given, before it runs: compiling takes time
+/// and memory in proportion to the largest functions (hundreds of bytes of
+/// memory per byte of code), and no other limit applies yet. Parsing is
+/// linear and allocates next to nothing.
+fn check_compile_bounds(bytes: &[u8], limits: &Limits) -> std::result::Result<(), String> {
+    let mut functions: u32 = 0;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|err| format!("is not a valid component: {err}"))?;
+        match payload {
+            Payload::CodeSectionStart { count, .. } => {
+                functions = functions.saturating_add(count);
+                if functions > MAX_FUNCTIONS {
+                    return Err(format!(
+                        "defines more than {MAX_FUNCTIONS} functions; it is refused before compiling"
+                    ));
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let size = body.range().len() as u64;
+                if size > limits.max_function_bytes {
+                    return Err(format!(
+                        "has a function of {} KiB, over the limit of {} KiB (limits.max_function_kib); \
+                         it is refused before compiling",
+                        size.div_ceil(1024),
+                        limits.max_function_bytes / 1024
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
     Ok(())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes / (1024 * 1024))
 }
 
 /// Components start with the wasm magic and the component layer version.

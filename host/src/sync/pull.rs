@@ -67,6 +67,8 @@ pub struct SourceSummary {
     pub plugin_load_ms: f64,
     pub plugin_cache_hit: bool,
     pub peak_rss_kb: Option<u64>,
+    /// Time spent waiting because the plugin answered `rate-limited`.
+    pub plugin_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,7 +89,7 @@ pub async fn pull_source(
     reporter: &Reporter,
 ) -> Result<SourceSummary> {
     let started = Instant::now();
-    let plugin = runtime.load(&source.plugin)?;
+    let plugin = runtime.load(&source.plugin, &source.limits)?;
     let policy = source
         .policy()
         .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
@@ -108,7 +110,7 @@ pub async fn pull_source(
         .await
         .map_err(|e| failed(e.0))?;
     let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
-    check_manifest(&source.name, &manifest)?;
+    check_manifest(&format!("source `{}`", source.name), &manifest)?;
     match instance
         .configure(&source.settings)
         .await
@@ -138,6 +140,7 @@ pub async fn pull_source(
         blobs: BlobFetcher::new(http.clone(), store.blob_dir(), options.blob_concurrency),
         options,
         reporter,
+        waited: Duration::ZERO,
     };
     let any_resumed = manifest
         .streams
@@ -208,6 +211,7 @@ pub async fn pull_source(
         plugin_load_ms: plugin.load_ms,
         plugin_cache_hit: plugin.cache_hit,
         peak_rss_kb,
+        plugin_wait_ms: engine.waited.as_millis() as u64,
     })
 }
 
@@ -223,19 +227,35 @@ fn run_outcome(outcome: &Result<()>, incomplete: bool) -> &'static str {
     }
 }
 
-fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
-    let streams = manifest.streams.iter().map(|s| s.name.as_str());
-    checks::manifest(
-        &manifest.name,
-        &manifest.version,
-        manifest.max_page_size,
-        streams,
-    )
-    .map_err(|problem| {
-        usage(format!(
-            "source `{source}`: the plugin is unusable: {problem}"
-        ))
-    })
+/// Refuses a manifest the host cannot use or show: see [`checks::manifest`]
+/// and [`checks::manifest_text`]. `source` is how the message names it.
+pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
+    let streams: Vec<(&str, &str)> = manifest
+        .streams
+        .iter()
+        .map(|s| (s.name.as_str(), s.description.as_str()))
+        .collect();
+    let settings: Vec<(&str, &str, Option<&str>)> = manifest
+        .settings
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.description.as_str(),
+                s.default_value.as_deref(),
+            )
+        })
+        .collect();
+    checks::manifest_text(&manifest.name, &manifest.description, &streams, &settings)
+        .and_then(|()| {
+            checks::manifest(
+                &manifest.name,
+                &manifest.version,
+                manifest.max_page_size,
+                streams.iter().map(|(name, _)| *name),
+            )
+        })
+        .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
 }
 
 /// A plugin error that stops the run, as an exit-classified error.
@@ -274,6 +294,8 @@ struct SourcePull<'a> {
     blobs: BlobFetcher,
     options: &'a PullOptions,
     reporter: &'a Reporter,
+    /// Time this run waited because the plugin answered `rate-limited`.
+    waited: Duration,
 }
 
 impl SourcePull<'_> {
@@ -282,6 +304,44 @@ impl SourcePull<'_> {
             source: &self.source.name,
             message,
         });
+    }
+
+    /// Waits the `seconds` the plugin asked for in `call`, clamped to
+    /// `retry.max_wait_s`, and says so. The run's waits together are bounded
+    /// by `limits.max_wait_total_s`: past it the run stops (its checkpoint
+    /// kept) rather than waiting in silence for hours.
+    async fn wait_as_asked(&mut self, call: &str, seconds: u32) -> Result<()> {
+        let source = &self.source.name;
+        let (wait, clamped) = self
+            .source
+            .retry
+            .clamp_wait(Duration::from_secs(seconds.into()));
+        let limit = self.source.limits.max_wait_total;
+        if self.waited + wait > limit {
+            return Err(failed(format!(
+                "source `{source}`: the plugin asked again to wait ({seconds} s in `{call}`) after \
+                 {} of waiting in this run, more than limits.max_wait_total_s ({} s) allows; \
+                 the progress is saved: rerun later to continue",
+                human_duration(self.waited),
+                limit.as_secs()
+            )));
+        }
+        self.waited += wait;
+        let message = if clamped {
+            format!(
+                "{source}: the plugin is rate-limited in `{call}` and asked to wait {seconds} s; \
+                 waiting {} (clamped to retry.max_wait_s)",
+                human_duration(wait)
+            )
+        } else {
+            format!(
+                "{source}: the plugin is rate-limited in `{call}`; waiting {} as it asked",
+                human_duration(wait)
+            )
+        };
+        self.note(&message);
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 
     /// Opens the stream's run: resumes a valid checkpoint or starts fresh.
@@ -505,11 +565,8 @@ impl SourcePull<'_> {
                 Ok(page) => return Ok(page),
                 Err(types::Error::RateLimited(seconds)) if rate_limits < MAX_CALL_RATE_LIMITS => {
                     rate_limits += 1;
-                    let (wait, _) = self
-                        .source
-                        .retry
-                        .clamp_wait(Duration::from_secs(seconds.into()));
-                    tokio::time::sleep(wait).await;
+                    self.wait_as_asked(&format!("list of {stream}"), seconds)
+                        .await?;
                 }
                 // A page that did not parse may be a proxy's hiccup: ask again.
                 Err(types::Error::Transient(why) | types::Error::InvalidResponse(why))
@@ -636,11 +693,8 @@ impl SourcePull<'_> {
             }
         }
         if rate_limit_wait > 0 {
-            let (wait, _) = self
-                .source
-                .retry
-                .clamp_wait(Duration::from_secs(rate_limit_wait.into()));
-            tokio::time::sleep(wait).await;
+            self.wait_as_asked(&format!("fetch of {stream}"), rate_limit_wait)
+                .await?;
         }
         Ok(())
     }

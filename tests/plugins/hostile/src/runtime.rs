@@ -2,22 +2,105 @@
 //!
 //! Each attack is chosen by the setting `attack`; [`list`] and [`fetch`]
 //! answer `None` for attacks of other modules.
+//!
+//! - `batch-bomb`: one `send-batch` of `requests` (500) requests to the
+//!   items fake's `/echo?pad=PAD` (`pad` bytes, 1 MiB): far more answer
+//!   bytes than the plugin's memory. Reports `batch-bomb: N ok, N too-large,
+//!   N other` in a fatal error.
+//! - `rate-limited-forever`: a first page, then `rate-limited(u32::MAX)` on
+//!   every later `list`.
+//! - `log-flood`: `lines` (100,000) log lines at warn and as many on stdout
+//!   and stderr, each with a forged line and escape sequences, then a page.
+//! - `fatal-flood`: a fatal error of `mib` (50) MiB that forges a line.
 
+use synchost_sdk::bindings::synchost::source::http as wit;
 use synchost_sdk::prelude::*;
 
 use crate::Attack;
 
 /// The attacks of this module.
-pub const ATTACKS: &[&str] = &[];
+pub const ATTACKS: &[&str] = &[
+    "batch-bomb",
+    "rate-limited-forever",
+    "log-flood",
+    "fatal-flood",
+];
 
-pub fn list(attack: &Attack, _req: &ListRequest) -> Option<Result<Page, Error>> {
-    match attack.name {
-        _ => None,
-    }
+/// A line a plugin would like the host's log to show as its own.
+pub const FORGED: &str = "\nERROR synchost: FORGED LINE\r\x1b[2Jcleared";
+
+pub fn list(attack: &Attack, req: &ListRequest) -> Option<Result<Page, Error>> {
+    let settings = attack.settings;
+    let page = || {
+        let record = Record::new("first", "1").content_text("the only record");
+        Ok(Page::new(vec![record]).next_cursor("c1"))
+    };
+    Some(match attack.name {
+        "batch-bomb" => Err(batch_bomb(settings)),
+        "rate-limited-forever" => match req.cursor {
+            None => page(),
+            Some(_) => Err(Error::RateLimited(u32::MAX)),
+        },
+        "log-flood" => {
+            let lines: u64 = match settings.parse_or("lines", 100_000) {
+                Ok(lines) => lines,
+                Err(error) => return Some(Err(error)),
+            };
+            for n in 0..lines {
+                log::warn(format!("flood {n}{FORGED}"));
+                println!("stdout flood {n}{FORGED}");
+                eprintln!("stderr flood {n}{FORGED}");
+            }
+            let record = Record::new("flooded", "1").content_text("after the flood");
+            Ok(Page::new(vec![record]))
+        }
+        "fatal-flood" => {
+            let mib: usize = match settings.parse_or("mib", 50) {
+                Ok(mib) => mib,
+                Err(error) => return Some(Err(error)),
+            };
+            let mut message = format!("fatal flood{FORGED}");
+            message.extend(std::iter::repeat_n('x', mib << 20));
+            Err(Error::fatal(message))
+        }
+        _ => return None,
+    })
 }
 
 pub fn fetch(attack: &Attack, _ids: &[String]) -> Option<Vec<Result<Record, Error>>> {
     match attack.name {
         _ => None,
     }
+}
+
+/// Sends the batch and counts the kinds of answers (dropping the bodies as
+/// it goes).
+fn batch_bomb(settings: &Settings) -> Error {
+    let parsed = settings
+        .parse_or("requests", 500usize)
+        .and_then(|requests| Ok((requests, settings.parse_or("pad", 1usize << 20)?)));
+    let (requests, pad) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
+    };
+    let base = settings
+        .get("base_url")
+        .unwrap_or("http://127.0.0.1")
+        .trim_end_matches('/');
+    let batch: Vec<wit::Request> = (0..requests)
+        .map(|n| crate::get(&format!("{base}/echo?pad={pad}&n={n}")))
+        .collect();
+    let (mut ok, mut too_large, mut other) = (0, 0, Vec::new());
+    for answer in wit::send_batch(&batch) {
+        match answer {
+            Ok(_) => ok += 1,
+            Err(wit::HttpError::TooLarge(_)) => too_large += 1,
+            Err(error) => other.push(crate::outcome(&Err(error))),
+        }
+    }
+    let others = other.len();
+    other.truncate(3);
+    Error::fatal(format!(
+        "batch-bomb: {ok} ok, {too_large} too-large, {others} other {other:?}"
+    ))
 }
