@@ -330,17 +330,13 @@ fn stored_blob_files(ws: &Workspace) -> BTreeMap<String, Vec<u8>> {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    let dir = blob_dir(ws);
+    let dir = ws.blob_dir();
     rows.into_iter()
         .map(|(name, path)| {
             let bytes = std::fs::read(dir.join(&path)).expect("read a blob");
             (name, bytes)
         })
         .collect()
-}
-
-fn blob_dir(ws: &Workspace) -> PathBuf {
-    ws.store_path().parent().expect("store dir").join("blobs")
 }
 
 // ---------------------------------------------------------------------------
@@ -422,7 +418,7 @@ fn stored_attachments(ws: &Workspace) -> BTreeMap<String, String> {
         .expect("rows");
     rows.into_iter()
         .map(|(id, hash, path)| {
-            let bytes = std::fs::read(blob_dir(ws).join(path)).expect("read a blob");
+            let bytes = std::fs::read(ws.blob_dir().join(path)).expect("read a blob");
             assert_eq!(hex(&Sha256::digest(&bytes)), hash, "blob of {id}");
             (id, hash)
         })
@@ -500,7 +496,7 @@ fn a_stalled_attachment_body_times_out_and_is_retried() {
         downloads > 4,
         "{downloads} downloads: the stalled ones were retried"
     );
-    assert!(files_under(&blob_dir(&ws).join("tmp")).is_empty());
+    assert!(files_under(&ws.blob_dir().join("tmp")).is_empty());
 }
 
 /// A body that never ends stops at `max_blob_mb` when nothing declared its
@@ -549,7 +545,7 @@ fn an_endless_attachment_stops_at_max_blob_mb() {
         "it was downloaded"
     );
     assert!(
-        files_under(&blob_dir(&ws)).is_empty(),
+        files_under(&ws.blob_dir()).is_empty(),
         "nothing left on disk"
     );
 
@@ -586,7 +582,7 @@ fn an_attachment_larger_than_declared_is_refused() {
         );
         assert!(stored_attachments(&ws).is_empty(), "{kind}");
         assert!(
-            files_under(&blob_dir(&ws)).is_empty(),
+            files_under(&ws.blob_dir()).is_empty(),
             "{kind}: nothing left on disk"
         );
     }
@@ -620,8 +616,8 @@ fn downloads_stop_at_the_run_budget() {
         stderr.contains("max_download_mb_per_run (1 MiB)"),
         "the run names the limit:\n{stderr}"
     );
-    assert!(files_under(&blob_dir(&ws).join("tmp")).is_empty());
-    assert!(bytes_under(&blob_dir(&ws)) <= 1 << 20);
+    assert!(files_under(&ws.blob_dir().join("tmp")).is_empty());
+    assert!(bytes_under(&ws.blob_dir()) <= 1 << 20);
 
     assert_success(&pull_docs(&ws, &fake, "max_download_mb_per_run = 10"));
     let truth = truth_blobs(&fake);
