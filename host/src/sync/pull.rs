@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::blobs::BlobFetcher;
 use super::progress::{human_duration, Counts, Event, Reporter};
 use crate::checks::{self, ListingGuard};
+use crate::mirror;
+use crate::untrusted::Untrusted;
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
@@ -651,6 +653,16 @@ impl SourcePull<'_> {
                 retrying,
             );
             return Ok(());
+        }
+        let mut record = record;
+        for (name, new_name) in mirror::rename_duplicate_blobs(record.blobs.iter_mut().map(|b| &mut b.name)) {
+            tracing::warn!(
+                "record `{}` of `{}` has two blobs named `{}`; the later one is stored as `{}`",
+                Untrusted::new(&record.id),
+                self.source.name,
+                Untrusted::new(&name),
+                Untrusted::new(&new_name)
+            );
         }
         let blobs = match self.changed_blobs(store, stream, &record).await? {
             Ok(blobs) => blobs,
