@@ -20,7 +20,8 @@
 //!   default 100,000), in pages.
 //! - `mirror-names`: NFC/NFD twins, Windows device names in every spelling,
 //!   bidi overrides and invisible characters, a record `x#y` beside blob
-//!   `y` of record `x`, and a record with two blobs of one name.
+//!   `y` of record `x`, a record with two blobs of one name, and a path
+//!   hint `../../.git/hooks/pre-commit`.
 
 use serde_json::json;
 use synchost_sdk::prelude::*;
@@ -177,6 +178,8 @@ pub fn list(attack: &Attack, req: &ListRequest) -> Option<Result<Page, Error>> {
                 "1",
             )));
             records.push(text("x#y", "key x#y", None));
+            // A path hint that climbs out and into a `.git`.
+            records.push(text("hinted", "hinted", None).path("../../.git/hooks/pre-commit"));
             // Two blobs of one name in one record.
             records.push(
                 text("twins", "twins", None)
