@@ -23,6 +23,7 @@
 
 mod names;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,6 +84,7 @@ pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorRep
     let mut report = MirrorReport::default();
     remove_temp_files(out);
     let old = read_manifest(out, source, &mut report.warnings)?;
+    let root = Root::new(out);
 
     // Pass one: every file's path, from parent links, titles and hints.
     let files = plan(&store.mirror_nodes(source)?);
@@ -92,7 +94,7 @@ pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorRep
         source: source.to_string(),
         entries: BTreeMap::new(),
     };
-    let result = update(store, source, out, &old, files, &mut new, &mut report);
+    let result = update(store, source, &root, &old, files, &mut new, &mut report);
     if result.is_err() {
         // What was not reached stays as the old manifest had it, so the
         // manifest still names every file the mirror may hold.
@@ -100,7 +102,7 @@ pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorRep
             new.entries.entry(key).or_insert(entry);
         }
     }
-    let written = write_atomically(out, MANIFEST, &serde_json::to_vec_pretty(&new)?);
+    let written = write_atomically(&root, MANIFEST, &serde_json::to_vec_pretty(&new)?);
     result?;
     written?;
     Ok(report)
@@ -120,7 +122,7 @@ enum Action {
 fn update(
     store: &Store,
     source: &str,
-    out: &Path,
+    out: &Root,
     old: &Manifest,
     files: Vec<MirrorFile>,
     new: &mut Manifest,
@@ -635,32 +637,55 @@ fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// `out/rel`, unless a directory on the way is a symbolic link (which
-/// could lead out of the mirror): the mirror never follows one.
-fn resolve(out: &Path, rel: &str) -> std::result::Result<PathBuf, String> {
-    let mut path = out.to_path_buf();
-    let mut names = rel.split('/').peekable();
-    while let Some(name) = names.next() {
-        path.push(name);
-        if names.peek().is_some() {
-            match std::fs::symlink_metadata(&path) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(format!(
-                        "{} is a symbolic link; the mirror does not follow links",
-                        path.display()
-                    ));
-                }
-                Ok(_) => {}
-                // Nothing below a missing directory can be a link.
-                Err(_) => names.by_ref().for_each(|rest| path.push(rest)),
-            }
+/// The mirror's directory, with the directories below it seen to be real
+/// directories (not links) in this run, so each is checked once.
+struct Root<'a> {
+    path: &'a Path,
+    real_dirs: RefCell<HashSet<String>>,
+}
+
+impl<'a> Root<'a> {
+    fn new(path: &'a Path) -> Self {
+        Root {
+            path,
+            real_dirs: RefCell::new(HashSet::new()),
         }
     }
-    Ok(path)
+
+    fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+}
+
+/// `out/rel`, unless a directory on the way is a symbolic link (which
+/// could lead out of the mirror): the mirror never follows one.
+fn resolve(out: &Root, rel: &str) -> std::result::Result<PathBuf, String> {
+    let mut real_dirs = out.real_dirs.borrow_mut();
+    for (end, _) in rel.match_indices('/') {
+        let dir = &rel[..end];
+        if real_dirs.contains(dir) {
+            continue;
+        }
+        let path = out.join(dir);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symbolic link; the mirror does not follow links",
+                    path.display()
+                ));
+            }
+            Ok(meta) if meta.is_dir() => {
+                real_dirs.insert(dir.to_string());
+            }
+            // Nothing below a missing directory (or a file) can be a link.
+            _ => break,
+        }
+    }
+    Ok(out.join(rel))
 }
 
 /// Whether `out/rel` is a regular file (not a link), reached without links.
-fn regular_file(out: &Path, rel: &str) -> bool {
+fn regular_file(out: &Root, rel: &str) -> bool {
     resolve(out, rel)
         .ok()
         .and_then(|path| std::fs::symlink_metadata(path).ok())
@@ -668,7 +693,7 @@ fn regular_file(out: &Path, rel: &str) -> bool {
 }
 
 /// Creates the directories of `out/rel`, none through a link.
-fn ensure_parent(out: &Path, rel: &str) -> Result<()> {
+fn ensure_parent(out: &Root, rel: &str) -> Result<()> {
     let path = resolve(out, rel).map_err(anyhow::Error::msg)?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
@@ -679,21 +704,21 @@ fn ensure_parent(out: &Path, rel: &str) -> Result<()> {
 
 /// A fresh temporary path in the mirror's root: a dot-name, so never a
 /// planned file's, and removed by the next export if this one is killed.
-fn temp_path(out: &Path) -> PathBuf {
+fn temp_path(out: &Root) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     out.join(format!(".{}-{n}{TEMP_SUFFIX}", std::process::id()))
 }
 
 /// Moves `out/rel` to a temporary path, for a move.
-fn stage(out: &Path, rel: &str) -> Result<PathBuf> {
+fn stage(out: &Root, rel: &str) -> Result<PathBuf> {
     let from = resolve(out, rel).map_err(anyhow::Error::msg)?;
     let staged = temp_path(out);
     std::fs::rename(&from, &staged)?;
     Ok(staged)
 }
 
-fn write_atomically(out: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
+fn write_atomically(out: &Root, rel: &str, bytes: &[u8]) -> Result<()> {
     ensure_parent(out, rel)?;
     let path = resolve(out, rel).map_err(anyhow::Error::msg)?;
     let temp = temp_path(out);
@@ -707,7 +732,7 @@ fn write_atomically(out: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
 
 /// Removes the file at `out/rel` if it is one (never a directory, never
 /// through a link); true when it is gone.
-fn remove_file(out: &Path, rel: &str, warnings: &mut Vec<String>) -> bool {
+fn remove_file(out: &Root, rel: &str, warnings: &mut Vec<String>) -> bool {
     let path = match resolve(out, rel) {
         Ok(path) => path,
         Err(why) => {
@@ -733,7 +758,7 @@ fn remove_file(out: &Path, rel: &str, warnings: &mut Vec<String>) -> bool {
 
 /// Removes the directories of `paths` that are left empty (deepest first;
 /// never the root, never through a link).
-fn remove_empty_dirs(out: &Path, paths: &[&str]) {
+fn remove_empty_dirs(out: &Root, paths: &[&str]) {
     let mut dirs = HashSet::new();
     for path in paths {
         let mut rest = *path;
@@ -748,9 +773,11 @@ fn remove_empty_dirs(out: &Path, paths: &[&str]) {
     dirs.sort_by_key(|dir| std::cmp::Reverse(dir.matches('/').count()));
     for dir in dirs {
         if let Ok(path) = resolve(out, dir) {
-            if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir()) {
-                // Fails, as it should, when the directory is not empty.
-                let _ = std::fs::remove_dir(&path);
+            // Fails, as it should, when the directory is not empty.
+            if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir())
+                && std::fs::remove_dir(&path).is_ok()
+            {
+                out.real_dirs.borrow_mut().remove(dir);
             }
         }
     }
