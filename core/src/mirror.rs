@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub use names::{sanitize, unsafe_name};
 use names::{disambiguate, folded, folded_path, MAX_DISAMBIGUATED_BYTES};
+pub use names::{sanitize, unsafe_name};
 
 use crate::store::reports::{MirrorBlob, MirrorNode};
 use crate::store::Store;
@@ -933,10 +933,7 @@ mod tests {
             .map(String::from)
             .to_vec();
         let renamed = rename_duplicate_blobs(names.iter_mut());
-        assert_eq!(
-            names,
-            ["a.png", "a [3].png", "a [2].png", "b", "a [4].png"]
-        );
+        assert_eq!(names, ["a.png", "a [3].png", "a [2].png", "b", "a [4].png"]);
         assert_eq!(renamed.len(), 2);
     }
 
@@ -950,7 +947,11 @@ mod tests {
         child.path = Some("elsewhere/child".into());
         let paths = paths_of(&[hinted, deep, child]);
         assert_eq!(paths["s/1"], Path::new("guides/_.git/setup/Intro"));
-        assert_eq!(paths["s/2"], Path::new("Deep"), "a hint too deep is dropped");
+        assert_eq!(
+            paths["s/2"],
+            Path::new("Deep"),
+            "a hint too deep is dropped"
+        );
         assert_eq!(paths["s/3"], Path::new("guides/_.git/setup/Intro/Child"));
     }
 

@@ -432,8 +432,7 @@ fn windows_device(name: &str) -> bool {
             )
         })
     });
-    numbered
-        || ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"].contains(&stem.as_str())
+    numbered || ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"].contains(&stem.as_str())
 }
 
 #[derive(Debug, Arbitrary)]

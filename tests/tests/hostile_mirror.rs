@@ -41,7 +41,9 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where these tests' hosts cache compiled plugins, shared between tests.
 fn shared_cache() -> PathBuf {
-    target_dir().join("tmp").join("hostile-mirror-compiled-plugins")
+    target_dir()
+        .join("tmp")
+        .join("hostile-mirror-compiled-plugins")
 }
 
 fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
@@ -73,7 +75,11 @@ fn pulled(attack: &str, settings: &str) -> (FakeServer, Workspace, Output) {
 #[track_caller]
 fn export_files(ws: &Workspace, out: &Path) -> String {
     let dir = out.to_string_lossy().into_owned();
-    let output = synchost(ws, &["export", "hostile", "--format", "files", "--out", &dir]).output();
+    let output = synchost(
+        ws,
+        &["export", "hostile", "--format", "files", "--out", &dir],
+    )
+    .output();
     assert_success(&output);
     output_text(&output).1
 }
@@ -130,8 +136,7 @@ fn windows_device(name: &str) -> bool {
             )
         })
     });
-    numbered
-        || ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"].contains(&stem.as_str())
+    numbered || ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"].contains(&stem.as_str())
 }
 
 /// What holds for every mirror, whatever the plugin sent: each name is
@@ -234,7 +239,10 @@ fn forged_manifests_and_reserved_titles_touch_nothing_outside_the_mirror() {
     assert!(chain_path.len() <= MAX_PATH_BYTES, "{chain_path}");
     let notes = &manifest1["items/temp-2"].0;
     assert_eq!(notes, "notes.synchost-tmp");
-    assert!(entries.contains_key("_.synchost-mirror.json"), "{entries:#?}");
+    assert!(
+        entries.contains_key("_.synchost-mirror.json"),
+        "{entries:#?}"
+    );
 
     // A rerun keeps the attachment named like a temporary file.
     let stderr = export_files(&ws, &out);
@@ -316,7 +324,9 @@ fn a_confluence_page_titled_git_is_not_a_repository() {
     const TOKEN: &str = "c0nfluence-mirror-t0ken";
     let fake = FakeServer::start(
         "confluence",
-        &["--pages", "30", "--seed", "8", "--email", EMAIL, "--token", TOKEN],
+        &[
+            "--pages", "30", "--seed", "8", "--email", EMAIL, "--token", TOKEN,
+        ],
     );
     let truth = fake.ground_truth_json();
     let pages: Vec<&Value> = truth
@@ -366,7 +376,10 @@ fn a_confluence_page_titled_git_is_not_a_repository() {
         .find(|(p, is_dir)| **is_dir && p.ends_with("_.git"))
         .unwrap_or_else(|| panic!("no `_.git` directory: {entries:#?}"));
     let child_file = format!("{}/_.GIT.html", git_dir.0);
-    assert!(entries.contains_key(&child_file), "{child_file}: {entries:#?}");
+    assert!(
+        entries.contains_key(&child_file),
+        "{child_file}: {entries:#?}"
+    );
 }
 
 /// Issue 8, item 6. A 100,000-deep parent chain is exported within a data
@@ -477,7 +490,11 @@ fn a_failed_export_leaves_a_manifest_that_names_what_is_on_disk() {
     std::os::unix::fs::symlink(&outside, out.join(&first)).expect("symlink");
 
     let dir = out.to_string_lossy().into_owned();
-    let failed = synchost(&ws, &["export", "hostile", "--format", "files", "--out", &dir]).output();
+    let failed = synchost(
+        &ws,
+        &["export", "hostile", "--format", "files", "--out", &dir],
+    )
+    .output();
     let (_, stderr) = output_text(&failed);
     assert_eq!(failed.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("symbolic link"), "{stderr}");
@@ -488,7 +505,10 @@ fn a_failed_export_leaves_a_manifest_that_names_what_is_on_disk() {
     );
     let listed = manifest(&out);
     for (key, (path, _)) in &listed {
-        assert!(out.join(path).is_file(), "{key}: {path} is listed but missing");
+        assert!(
+            out.join(path).is_file(),
+            "{key}: {path} is listed but missing"
+        );
     }
     let on_disk = tree(&out)
         .into_iter()

@@ -19,10 +19,9 @@ use tokio_util::sync::CancellationToken;
 use super::blobs::BlobFetcher;
 use super::progress::{human_duration, Counts, Event, Reporter};
 use crate::checks::{self, ListingGuard};
-use crate::mirror;
-use crate::untrusted::Untrusted;
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::{auth, failed, interrupted, usage};
+use crate::mirror;
 use crate::net::client::ClientOptions;
 use crate::net::{HostPolicy, HttpClient, HttpStats};
 use crate::runtime::bindings::types::{self, Manifest, StreamInfo};
@@ -30,6 +29,7 @@ use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
 use crate::store::runs::{RunEnd, RunStart};
 use crate::store::{NewRun, Store, StreamCheckpoint};
+use crate::untrusted::Untrusted;
 
 /// Ids per `fetch` call.
 const FETCH_BATCH: usize = 100;
@@ -655,7 +655,9 @@ impl SourcePull<'_> {
             return Ok(());
         }
         let mut record = record;
-        for (name, new_name) in mirror::rename_duplicate_blobs(record.blobs.iter_mut().map(|b| &mut b.name)) {
+        for (name, new_name) in
+            mirror::rename_duplicate_blobs(record.blobs.iter_mut().map(|b| &mut b.name))
+        {
             tracing::warn!(
                 "record `{}` of `{}` has two blobs named `{}`; the later one is stored as `{}`",
                 Untrusted::new(&record.id),

@@ -29,7 +29,12 @@ use synchost_sdk::prelude::*;
 use crate::Attack;
 
 /// The attacks of this module.
-pub const ATTACKS: &[&str] = &["mirror-manifest", "mirror-git", "mirror-deep", "mirror-names"];
+pub const ATTACKS: &[&str] = &[
+    "mirror-manifest",
+    "mirror-git",
+    "mirror-deep",
+    "mirror-names",
+];
 
 /// A title of 120 bytes, the most a mirror name keeps.
 fn long_title(n: usize) -> String {
