@@ -253,6 +253,9 @@ struct TreeNode<'a> {
     chain: Option<u8>,
 }
 
+/// Most records one `mirror_paths` input makes (chains included).
+const MAX_FUZZ_NODES: usize = 2000;
+
 /// Names that tools execute or trust, and names of the mirror's own files:
 /// no planned name may be one of these in any case.
 const NEVER_PLANNED: &[&str] = &[
@@ -315,7 +318,12 @@ pub fn mirror_paths(data: &[u8]) {
                 })
                 .collect(),
         };
-        let chain = n.chain.map_or(0, |c| usize::from(c) * 8);
+        // Deeper than the depth cap, longer than the path budget with long
+        // titles, and bounded so that an input stays quick.
+        let chain = n
+            .chain
+            .map_or(0, usize::from)
+            .min(MAX_FUZZ_NODES.saturating_sub(nodes.len()));
         let stream = node.stream.clone();
         let (id, title) = (node.id.clone(), node.title.clone());
         nodes.push(node);
@@ -407,6 +415,9 @@ pub fn mirror_paths(data: &[u8]) {
 /// How a case- and normalization-insensitive file system compares names.
 fn fold(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
     name.nfd()
         .collect::<String>()
         .to_uppercase()

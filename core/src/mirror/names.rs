@@ -200,6 +200,9 @@ pub(super) fn disambiguate(name: &str, id: &str, attempt: u32) -> String {
 /// case-insensitive (full case folding, so `ß` meets `SS`) and
 /// normalization-insensitive (NFC and NFD twins meet, as on macOS).
 pub(super) fn folded(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     text.nfd()
         .collect::<String>()
         .to_uppercase()
