@@ -436,9 +436,14 @@ fn name_twins_devices_invisible_characters_and_keys_stay_apart() {
     let entries = assert_safe_mirror(&out);
     let manifest = manifest(&out);
 
-    // Three Cafés, three files, each with its record's content.
+    // Three Cafés, which macOS and Windows see as one name: three files,
+    // written in NFC and told apart by id, each with its record's content.
     for id in ["nfc", "nfd", "upper-nfc"] {
         let (path, _) = &manifest[&format!("items/{id}")];
+        assert!(
+            path.contains(&format!("[{id}]")) && path.to_lowercase().starts_with("caf\u{e9} "),
+            "{path:?}"
+        );
         let content = std::fs::read_to_string(out.join(path)).expect("read");
         assert_eq!(content, format!("record {id}"), "{path}");
     }
