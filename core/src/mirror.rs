@@ -1,39 +1,67 @@
 //! The browsable mirror: `synchost export SOURCE --format files --out DIR`.
 //!
-//! Pass one reads only ids, parents and titles and computes every record's
-//! path; pass two streams contents and writes what changed. A manifest in the
-//! directory (`.synchost-mirror.json`) remembers what was written where, so a
-//! rerun rewrites only changed files, renames moved ones and removes deleted
-//! ones. Files are written to a temporary name and renamed into place, so a
-//! crash never leaves a half-written file.
+//! Pass one reads only ids, parents, titles and path hints and computes
+//! every record's path ([`plan`]); pass two streams contents and writes what
+//! changed ([`write_mirror`]). A manifest in the directory
+//! (`.synchost-mirror.json`) remembers what was written where, so a rerun
+//! rewrites only changed files, renames moved ones and removes deleted ones.
+//!
+//! What keeps plugin data from taking over the directory:
+//! - every name goes through [`sanitize`] (see [`names`] for the rule): no
+//!   planned name starts with a dot, so neither `.git` nor the mirror's own
+//!   files (the manifest, temporary files, all dot-names) can be planned;
+//! - paths stay within [`MAX_PATH_BYTES`] and [`MAX_DEPTH`] levels, each
+//!   computed once from its parent's; a record that would go deeper or
+//!   longer starts again at the top as `Name [id]`;
+//! - the manifest is never trusted blindly: an entry whose path the planner
+//!   could not have produced is ignored with a warning, and no path is
+//!   followed through a symbolic link;
+//! - files are written to a temporary name in the mirror's root and renamed
+//!   into place, so a crash never leaves a half-written file; the manifest
+//!   is written the same way, last, and also after a failure, so it always
+//!   names what is on disk.
 
+mod names;
+
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use names::{disambiguate, folded, folded_path, MAX_DISAMBIGUATED_BYTES};
+pub use names::{sanitize, unsafe_name};
+
 use crate::store::reports::{MirrorBlob, MirrorNode};
 use crate::store::Store;
+use crate::untrusted::Untrusted;
 
-const MANIFEST: &str = ".synchost-mirror.json";
-/// Longest file-name stem, in bytes (most file systems allow 255).
-const MAX_NAME_BYTES: usize = 120;
-/// Longest name after telling it apart, leaving room for the extension a
-/// content file gets (file systems allow 255 bytes).
-const MAX_DISAMBIGUATED_BYTES: usize = 240;
-/// Longest id put into a name to tell it apart (`Name [id]`).
-const MAX_ID_IN_NAME: usize = 64;
-/// Deepest parent chain followed; deeper (or cyclic) chains start at the root.
-const MAX_DEPTH: usize = 64;
+/// The manifest's name: a dot-name, which no planned file has.
+pub const MANIFEST: &str = ".synchost-mirror.json";
+/// How temporary files end (`.PID-N.synchost-tmp`, in the mirror's root).
+const TEMP_SUFFIX: &str = ".synchost-tmp";
+/// Longest path of a file relative to the mirror root, in bytes: with the
+/// output directory it stays far below PATH_MAX (4096 bytes).
+pub const MAX_PATH_BYTES: usize = 1024;
+/// Longest path of a record's directory: room is left below it for any
+/// file name (255 bytes), so no file path exceeds [`MAX_PATH_BYTES`].
+const MAX_DIR_BYTES: usize = MAX_PATH_BYTES - 256;
+/// Deepest nesting of records; deeper records start again at the top.
+pub const MAX_DEPTH: usize = 32;
+/// Most directories a path hint may add.
+const MAX_HINT_DEPTH: usize = 8;
 
-/// What a mirror run changed.
+/// What a mirror run changed, and what it refused to touch.
 #[derive(Debug, Default, Serialize)]
 pub struct MirrorReport {
     pub written: u64,
     pub unchanged: u64,
     pub moved: u64,
     pub removed: u64,
+    /// Manifest entries or files left alone, and why (already escaped).
+    pub warnings: Vec<String>,
 }
 
 /// What the manifest remembers of each file: where, and which content.
@@ -46,105 +74,218 @@ struct Entry {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     source: String,
-    /// Key: `stream/id` (and `stream/id#blob` for blobs of records with content).
+    /// Key: [`file_key`].
     entries: BTreeMap<String, Entry>,
 }
 
 /// Writes (or refreshes) the mirror of `source` in `out`.
 pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorReport> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let manifest_path = out.join(MANIFEST);
-    let old: Manifest = match std::fs::read(&manifest_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "{} is damaged; remove it to rebuild the mirror",
-                manifest_path.display()
-            )
-        })?,
-        Err(_) => Manifest {
-            source: source.to_string(),
-            entries: BTreeMap::new(),
-        },
-    };
-    if !old.source.is_empty() && old.source != source {
-        anyhow::bail!(
-            "{} holds the mirror of source `{}`; choose another directory for `{source}`",
-            out.display(),
-            old.source
-        );
-    }
+    let mut report = MirrorReport::default();
+    remove_temp_files(out);
+    let old = read_manifest(out, source, &mut report.warnings)?;
+    let root = Root::new(out);
 
-    // Pass one: every file's path, from parent links and titles.
+    // Pass one: every file's path, from parent links, titles and hints.
     let files = plan(&store.mirror_nodes(source)?);
 
     // Pass two: contents, streamed.
-    let blob_dir = store.blob_dir();
-    let mut report = MirrorReport::default();
     let mut new = Manifest {
         source: source.to_string(),
         entries: BTreeMap::new(),
     };
-    for MirrorFile {
-        key: entry_key,
-        path: relative,
-        from,
-    } in files
-    {
-        let hash = from.hash().to_string();
-        let path = relative.to_string_lossy().into_owned();
-        let target = out.join(&relative);
-        match old.entries.get(&entry_key) {
-            Some(previous) if previous.path == path && previous.hash == hash && target.exists() => {
-                report.unchanged += 1;
+    let result = update(store, source, &root, &old, files, &mut new, &mut report);
+    if result.is_err() {
+        // What was not reached stays as the old manifest had it, so the
+        // manifest still names every file the mirror may hold.
+        for (key, entry) in old.entries {
+            new.entries.entry(key).or_insert(entry);
+        }
+    }
+    let written = write_atomically(&root, MANIFEST, &serde_json::to_vec_pretty(&new)?);
+    result?;
+    written?;
+    Ok(report)
+}
+
+/// What to do with one planned file.
+enum Action {
+    Unchanged,
+    /// Renamed from where the old manifest had it (staged first under a
+    /// temporary name, so moves in a circle never overwrite each other).
+    Move(PathBuf),
+    Write,
+}
+
+/// Moves, removes and writes so that `out` holds `files`; records every
+/// file in `new` as soon as it is in place.
+fn update(
+    store: &Store,
+    source: &str,
+    out: &Root,
+    old: &Manifest,
+    files: Vec<MirrorFile>,
+    new: &mut Manifest,
+    report: &mut MirrorReport,
+) -> Result<()> {
+    let planned: Vec<String> = files.iter().map(|f| path_text(&f.path)).collect();
+    let kept: HashSet<&str> = planned.iter().map(String::as_str).collect();
+
+    let mut gone: Vec<&str> = Vec::new();
+    let mut actions = Vec::with_capacity(files.len());
+    for (file, path) in files.iter().zip(&planned) {
+        let hash = file.from.hash();
+        let action = match old.entries.get(&file.key) {
+            Some(previous) if previous.hash == hash && &previous.path == path => {
+                if regular_file(out, path) {
+                    Action::Unchanged
+                } else {
+                    Action::Write
+                }
             }
-            Some(previous)
-                if previous.hash == hash
-                    && previous.path != path
-                    && out.join(&previous.path).exists() =>
-            {
-                ensure_parent(&target)?;
-                std::fs::rename(out.join(&previous.path), &target)?;
+            Some(previous) if previous.hash == hash && regular_file(out, &previous.path) => {
+                match stage(out, &previous.path) {
+                    Ok(staged) => {
+                        gone.push(&previous.path);
+                        Action::Move(staged)
+                    }
+                    Err(_) => Action::Write,
+                }
+            }
+            _ => Action::Write,
+        };
+        actions.push(action);
+    }
+
+    // What the old manifest had and the new plan does not: deleted
+    // remotely, or moved (and rewritten) elsewhere. Removed first, so a new
+    // file or directory can take its place.
+    let planned_keys: HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
+    let staged: HashSet<&str> = gone.iter().copied().collect();
+    for (key, entry) in &old.entries {
+        let path = entry.path.as_str();
+        if kept.contains(path) || staged.contains(path) {
+            continue;
+        }
+        if remove_file(out, path, &mut report.warnings) && !planned_keys.contains(key.as_str()) {
+            report.removed += 1;
+        }
+        gone.push(path);
+    }
+    remove_empty_dirs(out, &gone);
+
+    for ((file, path), action) in files.into_iter().zip(&planned).zip(actions) {
+        let target = resolve(out, path).map_err(anyhow::Error::msg)?;
+        match action {
+            Action::Unchanged => report.unchanged += 1,
+            Action::Move(staged) => {
+                ensure_parent(out, path)?;
+                std::fs::rename(&staged, &target)
+                    .with_context(|| format!("cannot move a file to {}", target.display()))?;
                 report.moved += 1;
             }
-            _ => {
-                let bytes = match &from {
+            Action::Write => {
+                let bytes = match &file.from {
                     FileSource::Content { stream, id, .. } => {
                         store.record_content(source, stream, id)?
                     }
-                    FileSource::Blob(blob) => std::fs::read(blob_dir.join(&blob.path))
+                    FileSource::Blob(blob) => std::fs::read(store.blob_dir().join(&blob.path))
                         .with_context(|| {
                             format!(
-                                "blob {} of {entry_key} is missing from the store",
-                                blob.hash
+                                "blob {} of {} is missing from the store",
+                                blob.hash,
+                                Untrusted::new(&file.key)
                             )
                         })?,
                 };
-                write_atomically(&target, &bytes)?;
-                if let Some(previous) = old.entries.get(&entry_key).filter(|p| p.path != path) {
-                    remove_file(&out.join(&previous.path));
-                }
+                write_atomically(out, path, &bytes)?;
                 report.written += 1;
             }
         }
-        new.entries.insert(entry_key, Entry { path, hash });
+        let hash = file.from.hash().to_string();
+        new.entries.insert(
+            file.key,
+            Entry {
+                path: path.clone(),
+                hash,
+            },
+        );
     }
-    // What the old manifest had and the new one does not: deleted remotely.
-    let kept: HashSet<&str> = new.entries.values().map(|e| e.path.as_str()).collect();
-    for (key, entry) in &old.entries {
-        if !new.entries.contains_key(key) && !kept.contains(entry.path.as_str()) {
-            remove_file(&out.join(&entry.path));
-            report.removed += 1;
+    Ok(())
+}
+
+/// The manifest in `out`, with every entry the planner could not have
+/// written dropped (and named in `warnings`); empty when there is none.
+fn read_manifest(out: &Path, source: &str, warnings: &mut Vec<String>) -> Result<Manifest> {
+    let path = out.join(MANIFEST);
+    let empty = Manifest {
+        source: source.to_string(),
+        entries: BTreeMap::new(),
+    };
+    match std::fs::symlink_metadata(&path) {
+        Err(_) => return Ok(empty),
+        Ok(meta) if !meta.is_file() => {
+            warnings.push(format!(
+                "ignored {}: not a regular file (it will be replaced)",
+                path.display()
+            ));
+            return Ok(empty);
+        }
+        Ok(_) => {}
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut manifest: Manifest = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is damaged; remove it to rebuild the mirror",
+            path.display()
+        )
+    })?;
+    if !manifest.source.is_empty() && manifest.source != source {
+        anyhow::bail!(
+            "{} holds the mirror of source `{}`; choose another directory for `{source}`",
+            out.display(),
+            Untrusted::new(&manifest.source)
+        );
+    }
+    let mut seen = HashSet::new();
+    manifest.entries.retain(|key, entry| {
+        let why = plannable(&entry.path).err().or_else(|| {
+            (!seen.insert(folded(&entry.path))).then_some("a path another entry has")
+        });
+        if let Some(why) = why {
+            warnings.push(format!(
+                "ignored manifest entry {}: {} is not a path the mirror writes ({why}); nothing was done with it",
+                Untrusted::clipped(key, 200),
+                Untrusted::clipped(&entry.path, 300)
+            ));
+        }
+        why.is_none()
+    });
+    Ok(manifest)
+}
+
+/// Whether `path` (relative, `/`-separated) is one [`plan`] could produce.
+fn plannable(path: &str) -> Result<(), &'static str> {
+    if path.len() > MAX_PATH_BYTES {
+        return Err("longer than the mirror's path limit");
+    }
+    let mut depth = 0;
+    for name in path.split('/') {
+        depth += 1;
+        if let Some(why) = unsafe_name(name) {
+            return Err(why);
         }
     }
-    remove_empty_dirs(out);
-    write_atomically(&manifest_path, &serde_json::to_vec_pretty(&new)?)?;
-    Ok(report)
+    if depth > MAX_DEPTH + 1 {
+        return Err("deeper than the mirror's depth limit");
+    }
+    Ok(())
 }
 
 /// One file of the mirror.
 #[derive(Debug)]
 pub struct MirrorFile {
-    /// The manifest key: `stream/id`, or `stream/id#blob` for blobs of records with content.
+    /// The manifest key: [`file_key`].
     pub key: String,
     /// Where the file goes, relative to the mirror root.
     pub path: PathBuf,
@@ -172,34 +313,56 @@ impl FileSource {
     }
 }
 
+/// The manifest key of a file: `stream/id`, or `stream/id#blob` for a blob
+/// of a record with content. `%`, `/` and `#` inside a part are written
+/// `%25`, `%2F` and `%23`, so record `x#y` and blob `y` of record `x` have
+/// different keys. (Older manifests wrote the parts bare; for ids without
+/// these characters the keys are the same, others are written again.)
+pub fn file_key(stream: &str, id: &str, blob: Option<&str>) -> String {
+    fn escaped(part: &str) -> String {
+        part.replace('%', "%25")
+            .replace('/', "%2F")
+            .replace('#', "%23")
+    }
+    let mut key = format!("{}/{}", escaped(stream), escaped(id));
+    if let Some(blob) = blob {
+        key.push('#');
+        key.push_str(&escaped(blob));
+    }
+    key
+}
+
 /// Every file of the mirror of these records. A record that is only a blob
 /// (an attachment) is that blob, named by its title, unless other records
 /// hang below it; otherwise its content is `Name.ext` and its blobs go into
-/// the directory `Name/`. No two files share a path (on a case-insensitive
-/// file system too) and no file takes a directory's path: where they would,
-/// the later file gets its record's id, `Name [id].ext`.
+/// the directory `Name/`. No two files share a path (on a case- or
+/// normalization-insensitive file system too) and no file takes a
+/// directory's path: where they would, the later file gets its record's
+/// id, `Name [id].ext`.
 pub fn plan(nodes: &[MirrorNode]) -> Vec<MirrorFile> {
-    let paths = compute_paths(nodes);
-    let parents_needed: HashSet<String> =
-        paths.values().flat_map(|p| proper_ancestors(p)).collect();
+    let bases = record_paths(nodes);
+    let mut directories = HashSet::new();
+    for base in &bases {
+        add_ancestors(&mut directories, base);
+    }
     // Each file with the id of its record, to tell colliding files apart.
     let mut planned: Vec<(MirrorFile, &str)> = Vec::with_capacity(nodes.len());
-    for node in nodes {
-        let key = format!("{}/{}", node.stream, node.id);
-        let base = &paths[&key];
-        let is_directory = parents_needed.contains(&folded(base));
+    for (node, base) in nodes.iter().zip(&bases) {
+        let is_directory = directories.contains(&folded_path(base));
         planned.extend(
-            files_of(node, key, base, is_directory)
+            files_of(node, base, is_directory)
                 .into_iter()
                 .map(|file| (file, node.id.as_str())),
         );
     }
+    drop(directories);
     settle_collisions(&mut planned);
     planned.into_iter().map(|(file, _)| file).collect()
 }
 
 /// The files of one record whose path (without extension) is `base`.
-fn files_of(node: &MirrorNode, key: String, base: &Path, is_directory: bool) -> Vec<MirrorFile> {
+fn files_of(node: &MirrorNode, base: &Path, is_directory: bool) -> Vec<MirrorFile> {
+    let key = file_key(&node.stream, &node.id, None);
     let content_empty = node.content_size == 0;
     if let (true, [only], false) = (content_empty, node.blobs.as_slice(), is_directory) {
         return vec![MirrorFile {
@@ -209,23 +372,26 @@ fn files_of(node: &MirrorNode, key: String, base: &Path, is_directory: bool) -> 
         }];
     }
     let mut files = Vec::with_capacity(node.blobs.len() + 1);
-    if !content_empty {
-        files.push(MirrorFile {
-            key: key.clone(),
-            path: with_extension(base, extension(&node.content_type)),
-            from: FileSource::Content {
-                stream: node.stream.clone(),
-                id: node.id.clone(),
-                hash: node.content_hash.clone().unwrap_or_default(),
-            },
-        });
-    }
     for blob in &node.blobs {
         files.push(MirrorFile {
-            key: format!("{key}#{}", blob.name),
+            key: file_key(&node.stream, &node.id, Some(&blob.name)),
             path: base.join(sanitize(&blob.name, &blob.hash)),
             from: FileSource::Blob(blob.clone()),
         });
+    }
+    if !content_empty {
+        files.insert(
+            0,
+            MirrorFile {
+                key,
+                path: with_extension(base, extension(&node.content_type)),
+                from: FileSource::Content {
+                    stream: node.stream.clone(),
+                    id: node.id.clone(),
+                    hash: node.content_hash.clone().unwrap_or_default(),
+                },
+            },
+        );
     }
     files
 }
@@ -233,10 +399,10 @@ fn files_of(node: &MirrorNode, key: String, base: &Path, is_directory: bool) -> 
 /// Renames files that meet another file or a directory: the record's id
 /// first, then the id and a counter.
 fn settle_collisions(planned: &mut [(MirrorFile, &str)]) {
-    let directories: HashSet<String> = planned
-        .iter()
-        .flat_map(|(file, _)| proper_ancestors(&file.path))
-        .collect();
+    let mut directories = HashSet::new();
+    for (file, _) in planned.iter() {
+        add_ancestors(&mut directories, &file.path);
+    }
     let mut taken = HashSet::with_capacity(planned.len());
     for (file, id) in planned.iter_mut() {
         let original = file.path.clone();
@@ -246,7 +412,7 @@ fn settle_collisions(planned: &mut [(MirrorFile, &str)]) {
             .unwrap_or_default();
         let mut attempt = 1;
         loop {
-            let folded_path = folded(&file.path);
+            let folded_path = folded_path(&file.path);
             if !directories.contains(&folded_path) && taken.insert(folded_path) {
                 break;
             }
@@ -256,48 +422,41 @@ fn settle_collisions(planned: &mut [(MirrorFile, &str)]) {
     }
 }
 
-/// A path as a case-insensitive file system compares it.
-fn folded(path: &Path) -> String {
-    path.to_string_lossy().to_lowercase()
-}
-
-/// `a`, `a/b` for `a/b/c`, folded.
-fn proper_ancestors(path: &Path) -> impl Iterator<Item = String> + '_ {
-    path.ancestors()
-        .skip(1)
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(folded)
-}
-
-/// Every record's path (without extension), relative to the mirror root.
-/// A record with children is also a directory of the same name.
-fn compute_paths(nodes: &[MirrorNode]) -> HashMap<String, PathBuf> {
-    // Parents are looked up by id; a parent in the same stream wins.
-    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (index, node) in nodes.iter().enumerate() {
-        by_id.entry(node.id.as_str()).or_default().push(index);
+/// Adds the proper ancestors of `path` (`a` and `a/b` for `a/b/c`), folded,
+/// stopping at the first one already there: its own are there too, so
+/// shared prefixes cost nothing.
+fn add_ancestors(set: &mut HashSet<String>, path: &Path) {
+    for ancestor in path.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() || !set.insert(folded_path(ancestor)) {
+            break;
+        }
     }
-    let parent_of = |index: usize| -> Option<usize> {
-        let node = &nodes[index];
-        let candidates = by_id.get(node.parent_id.as_deref()?)?;
-        candidates
-            .iter()
-            .copied()
-            .find(|&c| nodes[c].stream == node.stream)
-            .or_else(|| candidates.first().copied())
-            .filter(|&c| c != index)
-    };
-    let parents: Vec<Option<usize>> = (0..nodes.len()).map(parent_of).collect();
+}
+
+/// Every record's path (without extension), relative to the mirror root,
+/// by index. A record with children is also a directory of the same name.
+/// Each path is computed once, from its parent's.
+fn record_paths(nodes: &[MirrorNode]) -> Vec<PathBuf> {
+    let parents = parents(nodes);
+    // A record without a parent goes where its path hint says.
+    let hints: Vec<PathBuf> = nodes
+        .iter()
+        .zip(&parents)
+        .map(|(node, parent)| match parent {
+            None => hint_dir(node.path.as_deref()),
+            Some(_) => PathBuf::new(),
+        })
+        .collect();
 
     // Names, with collisions among siblings settled by id.
     let names: Vec<String> = nodes
         .iter()
         .map(|n| sanitize(n.title.as_deref().unwrap_or(&n.id), &n.id))
         .collect();
-    let mut siblings: HashMap<(Option<usize>, String), Vec<usize>> = HashMap::new();
+    let mut siblings: HashMap<(Option<usize>, String, String), Vec<usize>> = HashMap::new();
     for (index, name) in names.iter().enumerate() {
         siblings
-            .entry((parents[index], name.to_lowercase()))
+            .entry((parents[index], folded_path(&hints[index]), folded(name)))
             .or_default()
             .push(index);
     }
@@ -307,111 +466,146 @@ fn compute_paths(nodes: &[MirrorNode]) -> HashMap<String, PathBuf> {
             unique[index] = disambiguate(&names[index], &nodes[index].id, 1);
         }
     }
+    drop(siblings);
 
-    let mut paths = HashMap::with_capacity(nodes.len());
+    // Parents first: each path extends its parent's, within the budget.
+    let mut placed: Vec<Option<(PathBuf, usize)>> = vec![None; nodes.len()];
+    let mut chain = Vec::new();
+    for start in 0..nodes.len() {
+        let mut current = Some(start);
+        while let Some(index) = current.filter(|&i| placed[i].is_none()) {
+            chain.push(index);
+            current = parents[index];
+        }
+        while let Some(index) = chain.pop() {
+            let name = &unique[index];
+            let under_parent = match parents[index] {
+                Some(parent) => placed[parent].as_ref().and_then(|(path, depth)| {
+                    (*depth < MAX_DEPTH && path.as_os_str().len() + 1 + name.len() <= MAX_DIR_BYTES)
+                        .then(|| (path.join(name), depth + 1))
+                }),
+                None => Some((
+                    hints[index].join(name),
+                    hints[index].components().count() + 1,
+                )),
+            };
+            // Too deep or too long: at the top, told apart by its id.
+            placed[index] = Some(under_parent.unwrap_or_else(|| {
+                let name = disambiguate(&names[index], &nodes[index].id, 1);
+                (PathBuf::from(name), 1)
+            }));
+        }
+    }
+    placed
+        .into_iter()
+        .map(|p| p.map(|(path, _)| path).unwrap_or_default())
+        .collect()
+}
+
+/// Each record's parent, by index. Parents are looked up by id, one in the
+/// same stream first; in a cycle, the record that comes first loses its
+/// parent, so every chain ends.
+fn parents(nodes: &[MirrorNode]) -> Vec<Option<usize>> {
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, node) in nodes.iter().enumerate() {
-        let mut chain = vec![index];
-        let mut current = index;
-        while let Some(parent) = parents[current] {
-            if chain.len() >= MAX_DEPTH || chain.contains(&parent) {
-                break; // A cycle or an absurd depth: start from the root.
-            }
-            chain.push(parent);
-            current = parent;
-        }
-        let path: PathBuf = chain.iter().rev().map(|&i| unique[i].as_str()).collect();
-        paths.insert(format!("{}/{}", node.stream, node.id), path);
+        by_id.entry(node.id.as_str()).or_default().push(index);
     }
-    paths
-}
-
-/// A name safe on every common file system: no separators or reserved
-/// characters, no trailing dots or spaces, no reserved Windows names,
-/// bounded length; `fallback` when nothing is left.
-pub fn sanitize(name: &str, fallback: &str) -> String {
-    let mut clean: String = name
-        .chars()
-        .map(|c| match c {
-            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
-            c if c.is_control() => '_',
-            c => c,
+    let mut parents: Vec<Option<usize>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(index, node)| {
+            let candidates = by_id.get(node.parent_id.as_deref()?)?;
+            candidates
+                .iter()
+                .copied()
+                .find(|&c| nodes[c].stream == node.stream)
+                .or_else(|| candidates.first().copied())
+                .filter(|&c| c != index)
         })
         .collect();
-    clean = clean.trim().trim_end_matches(['.', ' ']).to_string();
-    if clean.len() > MAX_NAME_BYTES {
-        let mut end = MAX_NAME_BYTES;
-        while !clean.is_char_boundary(end) {
-            end -= 1;
-        }
-        clean.truncate(end);
-        clean = clean.trim_end_matches(['.', ' ']).to_string();
-    }
-    let stem = clean
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || (stem.len() == 4
-            && (stem.starts_with("COM") || stem.starts_with("LPT"))
-            && stem.as_bytes()[3].is_ascii_digit());
-    if reserved {
-        // Windows reserves the stem whatever the extension: `com1_.txt`.
-        let stem_len = clean.find('.').unwrap_or(clean.len());
-        clean.insert(stem_len, '_');
-    }
-    if clean.is_empty() || clean == "." || clean == ".." {
-        return sanitize_fallback(fallback);
-    }
-    clean
-}
-
-/// An id as a name: ASCII letters, digits, `-` and `_`, at most
-/// [`MAX_NAME_BYTES`] long (ids may be up to 1024 bytes).
-fn sanitize_fallback(id: &str) -> String {
-    let clean: String = id
-        .chars()
-        .take(MAX_NAME_BYTES)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
+    // Walk each chain once: 1 = on the current walk, 2 = done.
+    let mut state = vec![0u8; nodes.len()];
+    let mut walk = Vec::new();
+    for start in 0..nodes.len() {
+        let mut current = Some(start);
+        while let Some(index) = current {
+            match state[index] {
+                0 => {
+                    state[index] = 1;
+                    walk.push(index);
+                    current = parents[index];
+                }
+                1 => {
+                    let at = walk.iter().rposition(|&w| w == index).unwrap_or(0);
+                    if let Some(&first) = walk[at..].iter().min() {
+                        parents[first] = None;
+                    }
+                    break;
+                }
+                _ => break,
             }
-        })
-        .collect();
-    if clean.is_empty() {
-        "_".into()
-    } else {
-        clean
+        }
+        for index in walk.drain(..) {
+            state[index] = 2;
+        }
     }
+    parents
 }
 
-/// `Name [id]`, keeping an extension in place (`photo [att1].png`); from the
-/// second attempt on, `Name [id-2]` and so on.
-fn disambiguate(name: &str, id: &str, attempt: u32) -> String {
-    let mut id = sanitize_fallback(id);
-    // Ids may be long; the name must stay under 255 bytes.
-    id.truncate(MAX_ID_IN_NAME);
-    if attempt > 1 {
-        id = format!("{id}-{attempt}");
-    }
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 && !ext.contains(' ') => {
-            (stem, format!(".{ext}"))
-        }
-        _ => (name, String::new()),
+/// The directories of a path hint (`guides/setup/intro.md` -> `guides/setup`),
+/// each a safe name, `.` and `..` dropped; none when the hint would be
+/// deeper than [`MAX_HINT_DEPTH`] or too long.
+fn hint_dir(hint: Option<&str>) -> PathBuf {
+    let Some(hint) = hint else {
+        return PathBuf::new();
     };
-    // A name told apart twice (among siblings, then among files) must
-    // still fit: the stem gives way.
-    let suffix = format!(" [{id}]");
-    let mut end = stem
-        .len()
-        .min(MAX_DISAMBIGUATED_BYTES.saturating_sub(suffix.len() + ext.len()));
-    while !stem.is_char_boundary(end) {
-        end -= 1;
+    let parts: Vec<&str> = hint
+        .split(['/', '\\'])
+        .filter(|part| !matches!(part.trim(), "" | "." | ".."))
+        .collect();
+    let Some((_, dirs)) = parts.split_last() else {
+        return PathBuf::new();
+    };
+    if dirs.len() > MAX_HINT_DEPTH {
+        return PathBuf::new();
     }
-    format!("{}{suffix}{ext}", &stem[..end])
+    let dir: PathBuf = dirs.iter().map(|d| sanitize(d, "_")).collect();
+    if dir.as_os_str().len() + 1 + MAX_DISAMBIGUATED_BYTES > MAX_DIR_BYTES {
+        return PathBuf::new();
+    }
+    dir
+}
+
+/// Gives every later blob of a record that repeats an earlier blob's name a
+/// name of its own (`photo.png`, `photo [2].png`), as the mirror settles
+/// collisions, so none silently replaces another (the store keeps one blob
+/// per name). Returns `(old, new)` for each renamed blob.
+pub fn rename_duplicate_blobs<'a>(
+    names: impl IntoIterator<Item = &'a mut String>,
+) -> Vec<(String, String)> {
+    let mut names: Vec<&mut String> = names.into_iter().collect();
+    let mut taken: HashSet<String> = HashSet::with_capacity(names.len());
+    let mut renamed = Vec::new();
+    for index in 0..names.len() {
+        if taken.insert(names[index].clone()) {
+            continue;
+        }
+        let original = names[index].clone();
+        let (stem, ext) = match original.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() && ext.len() <= 8 => (stem, format!(".{ext}")),
+            _ => (original.as_str(), String::new()),
+        };
+        // Later names may be taken too: the counter goes on until one is free.
+        let later: HashSet<&str> = names[index + 1..].iter().map(|n| n.as_str()).collect();
+        let free = (2..)
+            .map(|n| format!("{stem} [{n}]{ext}"))
+            .find(|c| !taken.contains(c) && !later.contains(c.as_str()))
+            .expect("a free name");
+        taken.insert(free.clone());
+        *names[index] = free.clone();
+        renamed.push((original, free));
+    }
+    renamed
 }
 
 fn extension(content_type: &str) -> &'static str {
@@ -438,7 +632,69 @@ fn with_extension(path: &Path, extension: &str) -> PathBuf {
     PathBuf::from(os)
 }
 
-fn ensure_parent(path: &Path) -> Result<()> {
+/// A planned path as the manifest writes it: `/`-separated.
+fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The mirror's directory, with the directories below it seen to be real
+/// directories (not links) in this run, so each is checked once.
+struct Root<'a> {
+    path: &'a Path,
+    real_dirs: RefCell<HashSet<String>>,
+}
+
+impl<'a> Root<'a> {
+    fn new(path: &'a Path) -> Self {
+        Root {
+            path,
+            real_dirs: RefCell::new(HashSet::new()),
+        }
+    }
+
+    fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+}
+
+/// `out/rel`, unless a directory on the way is a symbolic link (which
+/// could lead out of the mirror): the mirror never follows one.
+fn resolve(out: &Root, rel: &str) -> std::result::Result<PathBuf, String> {
+    let mut real_dirs = out.real_dirs.borrow_mut();
+    for (end, _) in rel.match_indices('/') {
+        let dir = &rel[..end];
+        if real_dirs.contains(dir) {
+            continue;
+        }
+        let path = out.join(dir);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symbolic link; the mirror does not follow links",
+                    path.display()
+                ));
+            }
+            Ok(meta) if meta.is_dir() => {
+                real_dirs.insert(dir.to_string());
+            }
+            // Nothing below a missing directory (or a file) can be a link.
+            _ => break,
+        }
+    }
+    Ok(out.join(rel))
+}
+
+/// Whether `out/rel` is a regular file (not a link), reached without links.
+fn regular_file(out: &Root, rel: &str) -> bool {
+    resolve(out, rel)
+        .ok()
+        .and_then(|path| std::fs::symlink_metadata(path).ok())
+        .is_some_and(|meta| meta.is_file())
+}
+
+/// Creates the directories of `out/rel`, none through a link.
+fn ensure_parent(out: &Root, rel: &str) -> Result<()> {
+    let path = resolve(out, rel).map_err(anyhow::Error::msg)?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -446,79 +702,108 @@ fn ensure_parent(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    ensure_parent(path)?;
-    let temp = path.with_file_name(format!(".{}.synchost-tmp", std::process::id()));
+/// A fresh temporary path in the mirror's root: a dot-name, so never a
+/// planned file's, and removed by the next export if this one is killed.
+fn temp_path(out: &Root) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    out.join(format!(".{}-{n}{TEMP_SUFFIX}", std::process::id()))
+}
+
+/// Moves `out/rel` to a temporary path, for a move.
+fn stage(out: &Root, rel: &str) -> Result<PathBuf> {
+    let from = resolve(out, rel).map_err(anyhow::Error::msg)?;
+    let staged = temp_path(out);
+    std::fs::rename(&from, &staged)?;
+    Ok(staged)
+}
+
+fn write_atomically(out: &Root, rel: &str, bytes: &[u8]) -> Result<()> {
+    ensure_parent(out, rel)?;
+    let path = resolve(out, rel).map_err(anyhow::Error::msg)?;
+    let temp = temp_path(out);
     std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&temp, &path).with_context(|| {
+        let _ = std::fs::remove_file(&temp);
+        format!("cannot write {}", path.display())
+    })?;
     Ok(())
 }
 
-fn remove_file(path: &Path) {
-    if let Err(err) = std::fs::remove_file(path) {
-        if err.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!("cannot remove {}: {err}", path.display());
+/// Removes the file at `out/rel` if it is one (never a directory, never
+/// through a link); true when it is gone.
+fn remove_file(out: &Root, rel: &str, warnings: &mut Vec<String>) -> bool {
+    let path = match resolve(out, rel) {
+        Ok(path) => path,
+        Err(why) => {
+            warnings.push(format!("left {} alone: {why}", Untrusted::new(rel)));
+            return false;
+        }
+    };
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => {
+            warnings.push(format!("left {} alone: it is a directory", path.display()));
+            false
+        }
+        Ok(_) => match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(err) => {
+                warnings.push(format!("cannot remove {}: {err}", path.display()));
+                false
+            }
+        },
+        Err(_) => true,
+    }
+}
+
+/// Removes the directories of `paths` that are left empty (deepest first;
+/// never the root, never through a link).
+fn remove_empty_dirs(out: &Root, paths: &[&str]) {
+    let mut dirs = HashSet::new();
+    for path in paths {
+        let mut rest = *path;
+        while let Some((dir, _)) = rest.rsplit_once('/') {
+            if !dirs.insert(dir) {
+                break;
+            }
+            rest = dir;
+        }
+    }
+    let mut dirs: Vec<&str> = dirs.into_iter().collect();
+    dirs.sort_by_key(|dir| std::cmp::Reverse(dir.matches('/').count()));
+    for dir in dirs {
+        if let Ok(path) = resolve(out, dir) {
+            // Fails, as it should, when the directory is not empty.
+            if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir())
+                && std::fs::remove_dir(&path).is_ok()
+            {
+                out.real_dirs.borrow_mut().remove(dir);
+            }
         }
     }
 }
 
-/// Removes directories left empty by moves and deletions (never the root)
-/// and temporary files of an interrupted export.
-fn remove_empty_dirs(root: &Path) {
-    fn walk(dir: &Path) -> bool {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return false;
-        };
-        let mut empty = true;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if walk(&path) {
-                    let _ = std::fs::remove_dir(&path);
-                } else {
-                    empty = false;
-                }
-            } else if path.to_string_lossy().ends_with(".synchost-tmp") {
-                // Left by an export that was killed mid-write.
-                let _ = std::fs::remove_file(&path);
-            } else {
-                empty = false;
-            }
+/// Removes temporary files an export that was killed mid-write left in the
+/// root (only there: the mirror writes no other).
+fn remove_temp_files(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.')
+            && name.ends_with(TEMP_SUFFIX)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
-        empty
     }
-    walk(root);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Found by the mirror_paths fuzz target: a long id with no usable
-    /// title made a name over 255 bytes.
-    #[test]
-    fn names_from_long_ids_stay_short() {
-        let id = format!("{}{}", " ".repeat(40), "q".repeat(600));
-        assert!(sanitize("..", &id).len() <= MAX_NAME_BYTES);
-        assert!(disambiguate(&sanitize("x", &id), &id, 7).len() < 255);
-        // Told apart twice (siblings, then files): still short.
-        let once = disambiguate(&"_".repeat(MAX_NAME_BYTES), &id, 1);
-        let twice = disambiguate(&format!("{once}.bin"), &id, 2);
-        assert!(twice.len() <= MAX_DISAMBIGUATED_BYTES, "{}", twice.len());
-        assert!(twice.ends_with("-2].bin"), "{twice}");
-    }
-
-    #[test]
-    fn names_are_safe_everywhere() {
-        assert_eq!(sanitize("a/b: c?", "1"), "a_b_ c_");
-        assert_eq!(sanitize("trailing dots...  ", "1"), "trailing dots");
-        assert_eq!(sanitize("CON", "1"), "CON_");
-        assert_eq!(sanitize("com1.txt", "1"), "com1_.txt");
-        assert_eq!(sanitize("..", "42"), "42");
-        assert_eq!(sanitize("", "att/7"), "att_7");
-        assert_eq!(sanitize("日本語のページ", "1"), "日本語のページ");
-        assert!(sanitize(&"é".repeat(200), "1").len() <= MAX_NAME_BYTES);
-    }
 
     fn node(stream: &str, id: &str, parent: Option<&str>, title: &str) -> MirrorNode {
         MirrorNode {
@@ -526,11 +811,20 @@ mod tests {
             id: id.into(),
             parent_id: parent.map(String::from),
             title: Some(title.into()),
+            path: None,
             content_type: "text/html".into(),
             content_hash: Some("h".into()),
             content_size: 1,
             blobs: vec![],
         }
+    }
+
+    fn paths_of(nodes: &[MirrorNode]) -> HashMap<String, PathBuf> {
+        nodes
+            .iter()
+            .zip(record_paths(nodes))
+            .map(|(n, p)| (format!("{}/{}", n.stream, n.id), p))
+            .collect()
     }
 
     #[test]
@@ -543,12 +837,37 @@ mod tests {
             node("pages", "4", Some("5"), "Loop A"),
             node("pages", "5", Some("4"), "Loop B"),
         ];
-        let paths = compute_paths(&nodes);
+        let paths = paths_of(&nodes);
         assert_eq!(paths["pages/1"], Path::new("Guides/Intro [1]"));
         assert_eq!(paths["pages/2"], Path::new("Guides/intro [2]"));
         assert_eq!(paths["pages/3"], Path::new("Guides/Intro [1]/Deep"));
-        // A cycle still yields a finite path.
-        assert!(paths["pages/4"].components().count() <= 2);
+        // A cycle is cut where it starts: a finite path for each.
+        assert_eq!(paths["pages/4"], Path::new("Loop A"));
+        assert_eq!(paths["pages/5"], Path::new("Loop A/Loop B"));
+    }
+
+    /// A 100,000-deep chain: planned in one pass, prefixes shared, no path
+    /// over the budget, no level deeper than the cap.
+    #[test]
+    fn deep_chains_share_prefixes_and_stay_within_the_budget() {
+        let title = "t".repeat(100);
+        let nodes: Vec<MirrorNode> = (0..100_000)
+            .map(|i| {
+                let parent = (i > 0).then(|| format!("{:06}", i - 1));
+                node("s", &format!("{i:06}"), parent.as_deref(), &title)
+            })
+            .collect();
+        let files = plan(&nodes);
+        assert_eq!(files.len(), nodes.len());
+        let mut dirs = HashSet::new();
+        for file in &files {
+            let text = path_text(&file.path);
+            assert!(text.len() <= MAX_PATH_BYTES, "{}", text.len());
+            assert!(file.path.components().count() <= MAX_DEPTH + 1);
+            add_ancestors(&mut dirs, &file.path);
+        }
+        // One directory per record with children: no private copies of chains.
+        assert!(dirs.len() < nodes.len(), "{} directories", dirs.len());
     }
 
     fn blob(name: &str) -> MirrorBlob {
@@ -568,7 +887,7 @@ mod tests {
         attachment.blobs = vec![blob("photo.png")];
         let comment = node("s", "c1", Some("att"), "Nice");
         let files = plan(&[attachment, comment]);
-        let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+        let paths: Vec<String> = files.iter().map(|f| path_text(&f.path)).collect();
         assert_eq!(paths, ["photo.png/photo.png", "photo.png/Nice.html"]);
     }
 
@@ -578,22 +897,78 @@ mod tests {
     fn collisions_settle_with_long_ids_and_content_files_meeting_attachments() {
         let long_id = "x".repeat(100);
         let mut record = node("s", &long_id, None, "Report");
-        record.blobs = vec![blob("a"), blob("A"), blob("a")];
+        record.blobs = vec![blob("a"), blob("A"), blob("a\u{0}")];
         let mut attachment = node("s", "att", None, "Report.html");
         attachment.content_size = 0;
         attachment.blobs = vec![blob("Report.html")];
         let files = plan(&[record, attachment]);
-        let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        let id = "x".repeat(MAX_ID_IN_NAME);
+        let paths: Vec<String> = files.iter().map(|f| path_text(&f.path)).collect();
+        let id = "x".repeat(names::MAX_ID_IN_NAME);
         assert_eq!(
             paths,
             [
                 "Report.html".to_string(),
                 "Report/a".to_string(),
                 format!("Report/A [{id}]"),
-                format!("Report/a [{id}-2]"),
+                "Report/a_".to_string(),
                 "Report [att].html".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn keys_are_unambiguous() {
+        assert_ne!(
+            file_key("s", "x", Some("y")),
+            file_key("s", "x#y", None),
+            "blob y of x and record x#y"
+        );
+        assert_ne!(file_key("a/b", "c", None), file_key("a", "b/c", None));
+        assert_eq!(file_key("pages", "123", None), "pages/123");
+    }
+
+    #[test]
+    fn duplicate_blob_names_get_their_own() {
+        let mut names: Vec<String> = ["a.png", "a.png", "a [2].png", "b", "a.png"]
+            .map(String::from)
+            .to_vec();
+        let renamed = rename_duplicate_blobs(names.iter_mut());
+        assert_eq!(names, ["a.png", "a [3].png", "a [2].png", "b", "a [4].png"]);
+        assert_eq!(renamed.len(), 2);
+    }
+
+    #[test]
+    fn path_hints_place_parentless_records_safely() {
+        let mut hinted = node("s", "1", None, "Intro");
+        hinted.path = Some("../../guides/.git/setup/intro.md".into());
+        let mut deep = node("s", "2", None, "Deep");
+        deep.path = Some("a/".repeat(20) + "x");
+        let mut child = node("s", "3", Some("1"), "Child");
+        child.path = Some("elsewhere/child".into());
+        let paths = paths_of(&[hinted, deep, child]);
+        assert_eq!(paths["s/1"], Path::new("guides/_.git/setup/Intro"));
+        assert_eq!(
+            paths["s/2"],
+            Path::new("Deep"),
+            "a hint too deep is dropped"
+        );
+        assert_eq!(paths["s/3"], Path::new("guides/_.git/setup/Intro/Child"));
+    }
+
+    #[test]
+    fn manifest_paths_outside_the_plan_are_refused() {
+        for path in [
+            "../outside",
+            "/etc/passwd",
+            "a/../../b",
+            ".synchost-mirror.json",
+            ".git/config",
+            "a//b",
+            "CON",
+            "",
+        ] {
+            assert!(plannable(path).is_err(), "{path:?}");
+        }
+        assert!(plannable("Guides/Intro [1].html").is_ok());
     }
 }

@@ -249,14 +249,39 @@ struct TreeNode<'a> {
     content_type: &'a str,
     has_content: bool,
     blobs: Vec<&'a str>,
+    path: Option<&'a str>,
+    /// Grows the tree into a chain this long below the node (deep trees
+    /// from small inputs).
+    chain: Option<u8>,
 }
 
-/// Record titles, ids, parents and blob names chosen by a plugin become
-/// paths in the user's mirror directory. Every planned file stays inside
-/// the mirror (only plain components, none empty, `.`, `..` or over 255
-/// bytes, none with a separator or reserved character), and no two files
-/// share a path, even on a case-insensitive file system, nor does a file take
-/// the path of a directory the mirror needs.
+/// Most records one `mirror_paths` input makes (chains included).
+const MAX_FUZZ_NODES: usize = 2000;
+
+/// Names that tools execute or trust, and names of the mirror's own files:
+/// no planned name may be one of these in any case.
+const NEVER_PLANNED: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".envrc",
+    ".vscode",
+    ".github",
+    ".gitmodules",
+    ".gitattributes",
+    ".synchost-mirror.json",
+    ".synchost-mirror",
+];
+
+/// Record titles, ids, parents, path hints and blob names chosen by a plugin
+/// become paths in the user's mirror directory. Every planned file stays
+/// inside the mirror: only plain components, none empty, `.`, `..` or over
+/// 255 bytes, none with a separator, reserved or invisible character, none
+/// starting with a dot (so no `.git`, no manifest, no temporary file), none
+/// a Windows device name or 8.3 short name; each path within the byte and
+/// depth budget. No two files share a path, even on a case- and
+/// normalization-insensitive file system, nor does a file take the path of
+/// a directory the mirror needs, and every file has a key of its own.
 pub fn mirror_paths(data: &[u8]) {
     let Ok(tree) = Vec::<TreeNode>::arbitrary(&mut Unstructured::new(data)) else {
         return;
@@ -264,10 +289,14 @@ pub fn mirror_paths(data: &[u8]) {
     // Ids are unique per stream in the store; the fuzzer may repeat them.
     let mut keys = HashSet::new();
     let ids: Vec<&str> = tree.iter().map(|n| n.id).collect();
-    let nodes: Vec<MirrorNode> = tree
-        .iter()
-        .filter(|n| !n.id.is_empty() && keys.insert((n.stream % 3, n.id)))
-        .map(|n| MirrorNode {
+    let mut nodes: Vec<MirrorNode> = Vec::new();
+    for n in &tree {
+        if n.id.is_empty() || !keys.insert((n.stream % 3, n.id.to_string())) {
+            continue;
+        }
+        // Blob names are unique per record in the store.
+        let mut names = HashSet::new();
+        let node = MirrorNode {
             stream: format!("s{}", n.stream % 3),
             id: n.id.to_string(),
             parent_id: n
@@ -275,12 +304,14 @@ pub fn mirror_paths(data: &[u8]) {
                 .and_then(|p| ids.get(p as usize % ids.len().max(1)))
                 .map(|p| p.to_string()),
             title: n.title.map(String::from),
+            path: n.path.map(String::from),
             content_type: n.content_type.to_string(),
             content_hash: n.has_content.then(|| "c".repeat(64)),
             content_size: u64::from(n.has_content),
             blobs: n
                 .blobs
                 .iter()
+                .filter(|name| names.insert(**name))
                 .enumerate()
                 .map(|(i, name)| MirrorBlob {
                     name: name.to_string(),
@@ -288,16 +319,58 @@ pub fn mirror_paths(data: &[u8]) {
                     path: String::new(),
                 })
                 .collect(),
-        })
-        .collect();
+        };
+        // Deeper than the depth cap, longer than the path budget with long
+        // titles, and bounded so that an input stays quick.
+        let chain = n
+            .chain
+            .map_or(0, usize::from)
+            .min(MAX_FUZZ_NODES.saturating_sub(nodes.len()));
+        let stream = node.stream.clone();
+        let (id, title) = (node.id.clone(), node.title.clone());
+        nodes.push(node);
+        for depth in 1..=chain {
+            if !keys.insert((n.stream % 3, format!("{id}~{depth}"))) {
+                break;
+            }
+            nodes.push(MirrorNode {
+                stream: stream.clone(),
+                id: format!("{id}~{depth}"),
+                parent_id: Some(if depth == 1 {
+                    id.clone()
+                } else {
+                    format!("{id}~{}", depth - 1)
+                }),
+                title: title.clone(),
+                path: None,
+                content_type: "text/html".into(),
+                content_hash: Some("c".repeat(64)),
+                content_size: 1,
+                blobs: vec![],
+            });
+        }
+    }
 
     let files = mirror::plan(&nodes);
     let mut file_paths = HashSet::new();
     let mut dirs = HashSet::new();
+    let mut file_keys = HashSet::new();
     for MirrorFile { path, key, .. } in &files {
+        assert!(file_keys.insert(key.as_str()), "{key}: two files");
+        let text = path.to_str().expect("paths come from strings");
+        assert!(
+            text.len() <= mirror::MAX_PATH_BYTES,
+            "{key}: {} bytes",
+            text.len()
+        );
         let mut prefix = String::new();
         let components: Vec<_> = path.components().collect();
         assert!(!components.is_empty(), "{key}: empty path");
+        assert!(
+            components.len() <= mirror::MAX_DEPTH + 1,
+            "{key}: {} levels",
+            components.len()
+        );
         for (index, component) in components.iter().enumerate() {
             let Component::Normal(name) = component else {
                 panic!("{key}: {path:?} leaves the mirror");
@@ -309,11 +382,26 @@ pub fn mirror_paths(data: &[u8]) {
             );
             assert!(
                 !name.contains(['/', '\\', ':', '*', '?', '"', '<', '>', '|', '\0'])
-                    && !name.ends_with(['.', ' ']),
+                    && !name.ends_with(['.', ' '])
+                    && !name.starts_with('.'),
                 "{key}: unsafe name {name:?}"
             );
+            assert!(
+                !name.chars().any(|c| c.is_control()
+                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')),
+                "{key}: invisible character in {name:?}"
+            );
+            // Temporary files are dot-names too (`.PID-N.synchost-tmp`, only
+            // in the root), so `notes.synchost-tmp` is a fine name.
+            let lower = name.to_lowercase();
+            assert!(
+                !NEVER_PLANNED.contains(&lower.as_str()),
+                "{key}: reserved name {name:?}"
+            );
+            assert!(!windows_device(name), "{key}: Windows device {name:?}");
+            assert_eq!(mirror::unsafe_name(name), None, "{key}: {name:?}");
             prefix.push('/');
-            prefix.push_str(&name.to_lowercase());
+            prefix.push_str(&fold(name));
             if index + 1 < components.len() {
                 dirs.insert(prefix.clone());
             }
@@ -326,6 +414,40 @@ pub fn mirror_paths(data: &[u8]) {
     if let Some(clash) = file_paths.intersection(&dirs).next() {
         panic!("{clash} is both a file and a directory");
     }
+}
+
+/// How a case- and normalization-insensitive file system compares names.
+fn fold(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
+    name.nfd()
+        .collect::<String>()
+        .to_uppercase()
+        .to_lowercase()
+        .nfd()
+        .collect()
+}
+
+/// `CON`, `com1.txt`, `LPT¹`, `CONIN$`...: names Windows opens as devices.
+fn windows_device(name: &str) -> bool {
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_uppercase();
+    let numbered = ["COM", "LPT"].iter().any(|prefix| {
+        stem.strip_prefix(prefix).is_some_and(|rest| {
+            let mut chars = rest.chars();
+            matches!(
+                (chars.next(), chars.next()),
+                (Some('0'..='9' | '¹' | '²' | '³'), None)
+            )
+        })
+    });
+    numbered || ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"].contains(&stem.as_str())
 }
 
 #[derive(Debug, Arbitrary)]

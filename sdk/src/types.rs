@@ -86,7 +86,9 @@ impl Record {
         self
     }
 
-    /// Sets the path hint (relative, `/`-separated) used by exports.
+    /// Sets the path hint (relative, `/`-separated) used by exports: the
+    /// files export puts a record without a parent into the hint's
+    /// directories (`guides/setup/intro.md` -> `guides/setup/`), made safe.
     pub fn path(mut self, path: impl IntoOptionString) -> Self {
         self.path = path.into_option_string();
         self

@@ -47,6 +47,8 @@ pub struct MirrorNode {
     pub id: String,
     pub parent_id: Option<String>,
     pub title: Option<String>,
+    /// The plugin's path hint (relative, `/`-separated).
+    pub path: Option<String>,
     pub content_type: String,
     pub content_hash: Option<String>,
     pub content_size: u64,
@@ -66,7 +68,7 @@ impl Store {
     /// Every live record of `source` without its content, ordered.
     pub fn mirror_nodes(&self, source: &str) -> Result<Vec<MirrorNode>> {
         let mut statement = self.conn.prepare(
-            "SELECT stream, id, parent_id, title, content_type, content_hash, coalesce(length(content), 0)
+            "SELECT stream, id, parent_id, title, path, content_type, content_hash, coalesce(length(content), 0)
              FROM records WHERE source = ?1 AND deleted_at IS NULL ORDER BY stream, id",
         )?;
         let mut nodes: Vec<MirrorNode> = statement
@@ -76,9 +78,10 @@ impl Store {
                     id: row.get(1)?,
                     parent_id: row.get(2)?,
                     title: row.get(3)?,
-                    content_type: row.get(4)?,
-                    content_hash: row.get(5)?,
-                    content_size: row.get::<_, i64>(6)? as u64,
+                    path: row.get(4)?,
+                    content_type: row.get(5)?,
+                    content_hash: row.get(6)?,
+                    content_size: row.get::<_, i64>(7)? as u64,
                     blobs: Vec::new(),
                 })
             })?

@@ -45,6 +45,9 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
     }
     if let (Format::Files, Some(dir)) = (args.format, &args.out) {
         let report = write_mirror(&store, &args.source, dir)?;
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
+        }
         eprintln!(
             "Mirror of {} in {}: {} written, {} moved, {} removed, {} unchanged",
             args.source,

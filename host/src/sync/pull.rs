@@ -21,6 +21,7 @@ use super::progress::{human_duration, Counts, Event, Reporter};
 use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::{auth, failed, interrupted, usage};
+use crate::mirror;
 use crate::net::client::ClientOptions;
 use crate::net::{HttpClient, HttpStats};
 use crate::runtime::bindings::types::{self, Manifest, StreamInfo};
@@ -718,6 +719,18 @@ impl SourcePull<'_> {
                 retrying,
             );
             return Ok(());
+        }
+        let mut record = record;
+        for (name, new_name) in
+            mirror::rename_duplicate_blobs(record.blobs.iter_mut().map(|b| &mut b.name))
+        {
+            tracing::warn!(
+                "record `{}` of `{}` has two blobs named `{}`; the later one is stored as `{}`",
+                Untrusted::new(&record.id),
+                self.source.name,
+                Untrusted::new(&name),
+                Untrusted::new(&new_name)
+            );
         }
         let blobs = match self.changed_blobs(store, stream, &record).await? {
             Ok(blobs) => blobs,

@@ -10,6 +10,8 @@
 //!   folders. Pages and comments also carry `sha256_atlas_doc_format`.
 //! - `POST /_control/mutate` with `{"update", "delete", "create", "move",
 //!   "attachments"}` (see [`super::data::Mutation`]).
+//! - `POST /_control/retitle` with `{"id": "PAGE ID", "title": "..."}`: any
+//!   title, for tests of titles the dataset does not make (a new version).
 //! - `missing_pages`, `spec_edges`, `malformed` and `nameless` in
 //!   `POST /_control/faults` ([`ConfluenceFaults`]).
 
@@ -186,6 +188,23 @@ pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
             Err(e) => common::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         },
         Err(msg) => common::error(StatusCode::CONFLICT, "conflict", msg),
+    }
+}
+
+/// `POST /_control/retitle`.
+pub async fn retitle(State(store): State<Arc<Store>>, body: Bytes) -> Response {
+    let body = match common::json_body(&body) {
+        Ok(v) => v,
+        Err(msg) => return bad_request(msg),
+    };
+    let id = body["id"].as_str().and_then(|id| id.parse::<u64>().ok());
+    let (Some(id), Some(title)) = (id, body["title"].as_str()) else {
+        return bad_request(r#"the body must be {"id": "PAGE ID", "title": "..."}"#);
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    match store.write().retitle(id, title.to_owned(), now) {
+        Ok(()) => json_ok(&json!({"id": id.to_string(), "title": title})),
+        Err(msg) => common::error(StatusCode::NOT_FOUND, "not-found", msg),
     }
 }
 

@@ -241,6 +241,7 @@ fn api(store: Arc<Store>) -> Router {
         )
         .route("/_control/items", get(control::ground_truth))
         .route("/_control/mutate", axum::routing::post(control::mutate))
+        .route("/_control/retitle", axum::routing::post(control::retitle))
         .with_state(store)
 }
 

@@ -124,6 +124,21 @@ impl Data {
         None
     }
 
+    /// Gives page `id` the title `title` (a new version) at time `now`.
+    pub fn retitle(&mut self, id: u64, title: String, now: Ms) -> Result<(), String> {
+        let Some(node) = self.pages.get_mut(&id) else {
+            return Err(format!("no page {id}"));
+        };
+        let old = std::mem::replace(&mut node.meta.title, title.clone());
+        let editor = node.meta.editor;
+        self.titles.remove(&(old, id));
+        self.titles.insert((title, id));
+        let now = now.max(self.last_change + 1);
+        self.last_change = now;
+        self.bump_node(Kind::Page, id, now, None, editor);
+        Ok(())
+    }
+
     /// Applies random changes at time `now` (see [`Mutation`]); all or nothing.
     pub fn mutate(&mut self, req: MutateRequest, now: Ms) -> Result<Mutation, String> {
         let pages_needed = req.update + req.delete + req.moves;
