@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{
-    assert_success, http_post_json, output_text, plugin_path, str_field, synchost_bin, target_dir,
-    toml_str, FakeServer, Synchost, Workspace,
+    assert_success, http_post_json, output_text, plugin_path, shared_cache_dir, str_field,
+    synchost_bin, toml_str, FakeServer, Synchost, Workspace,
 };
 
 const MANIFEST: &str = ".synchost-mirror.json";
@@ -39,17 +39,11 @@ const MAX_LEVELS: usize = 33;
 /// A run that takes longer than this is a hang.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Where these tests' hosts cache compiled plugins, shared between tests.
-fn shared_cache() -> PathBuf {
-    target_dir()
-        .join("tmp")
-        .join("hostile-mirror-compiled-plugins")
-}
-
+/// `synchost ARGS` with the shared plugin cache.
 fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
     Synchost::new(ws)
         .args(args)
-        .env("SYNCHOST_CACHE_DIR", shared_cache())
+        .shared_cache()
         .timeout(RUN_TIMEOUT)
 }
 
@@ -398,7 +392,7 @@ fn a_100000_deep_chain_exports_in_bounded_memory_and_paths() {
         .args(["export", "hostile", "--format", "files", "--out"])
         .arg(&out)
         .current_dir(ws.path())
-        .env("SYNCHOST_CACHE_DIR", shared_cache())
+        .env("SYNCHOST_CACHE_DIR", shared_cache_dir())
         .output()
         .expect("run the export");
     assert_success(&output);

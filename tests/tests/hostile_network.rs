@@ -25,8 +25,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::{
-    assert_exit_code, assert_success, export, output_text, plugin_path, str_field, target_dir,
-    toml_str, FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, export, output_text, plugin_path, str_field, toml_str,
+    FakeServer, Synchost, Workspace,
 };
 
 /// The credential of the hostile source; the fakes echo it when they get it.
@@ -38,16 +38,11 @@ const KEY_HEADER: &str = "x-api-key";
 /// A run that takes longer than this is a hang.
 const RUN_TIMEOUT: Duration = Duration::from_secs(150);
 
-/// Where every run here caches compiled plugins: shared, so each plugin is
-/// compiled once per test run.
-fn shared_cache() -> PathBuf {
-    target_dir().join("tmp").join("hostile-network-compiled")
-}
-
+/// `synchost ARGS` with the shared plugin cache and the token.
 fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
     Synchost::new(ws)
         .args(args)
-        .env("SYNCHOST_CACHE_DIR", shared_cache())
+        .shared_cache()
         .env(TOKEN_VAR, TOKEN)
         .timeout(RUN_TIMEOUT)
 }

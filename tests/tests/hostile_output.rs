@@ -12,14 +12,14 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::{
-    assert_exit_code, assert_success, blob_dir_of, events_of, json_lines, output_text, plugin_path,
-    str_field, target_dir, toml_str, u64_field, FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, blob_dir_of, events_of, hostile_source, json_lines,
+    output_text, str_field, toml_str, u64_field, FakeServer, Synchost, Workspace,
 };
 
 /// A run that takes longer than this is a hang.
@@ -31,17 +31,11 @@ const MAX_WATERMARK_BYTES: usize = 64 * 1024;
 /// The host's cap on deleted ids per page (`checks::MAX_DELETED_IDS`).
 const MAX_DELETED_IDS: usize = 10_000;
 
-/// Compiled plugins, shared by the tests of this file.
-fn shared_cache() -> PathBuf {
-    target_dir()
-        .join("tmp")
-        .join("hostile-output-compiled-plugins")
-}
-
+/// `synchost ARGS` with the shared plugin cache, run to completion.
 fn synchost(ws: &Workspace, args: &[&str]) -> Output {
     Synchost::new(ws)
         .args(args)
-        .env("SYNCHOST_CACHE_DIR", shared_cache())
+        .shared_cache()
         .timeout(RUN_TIMEOUT)
         .output()
 }
@@ -50,21 +44,14 @@ fn synchost(ws: &Workspace, args: &[&str]) -> Output {
 /// extra `settings` lines, against `base_url`.
 fn configure(ws: &Workspace, attack: &str, base_url: &str, settings: &str) {
     ws.write_config(&format!(
-        "[sources.hostile]\n\
-         plugin = {plugin}\n\
-         [sources.hostile.settings]\n\
-         attack = {attack}\n\
-         base_url = {url}\n\
-         {settings}\n\
+        "{}\
          [sources.hostile.limits]\n\
          memory_mb = 128\n\
          call_timeout_s = 30\n\
          [sources.hostile.retry]\n\
          base_delay_ms = 10\n\
          max_delay_ms = 50\n",
-        plugin = toml_str(&plugin_path("hostile").display().to_string()),
-        attack = toml_str(attack),
-        url = toml_str(base_url),
+        hostile_source(attack, base_url, settings)
     ));
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    export, output_text, plugin_path, str_field, toml_str, u64_field, FakeServer, Synchost,
+    export, hostile_source, output_text, plugin_path, str_field, u64_field, FakeServer, Synchost,
     Workspace,
 };
 
@@ -30,17 +30,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// `synchost.toml` with one source `hostile` running `attack`, on `fake`.
 fn hostile_config(ws: &Workspace, fake: &FakeServer, attack: &str, extra: &str) {
-    ws.write_config(&format!(
-        "[sources.hostile]\n\
-         plugin = {plugin}\n\
-         [sources.hostile.settings]\n\
-         attack = {attack}\n\
-         base_url = {url}\n\
-         {extra}\n",
-        plugin = toml_str(&plugin_path("hostile").display().to_string()),
-        attack = toml_str(attack),
-        url = toml_str(fake.url()),
-    ));
+    ws.write_config(&hostile_source(attack, fake.url(), extra));
 }
 
 /// Runs `command` (stdout and stderr to files in `ws`) and returns what it

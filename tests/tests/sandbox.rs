@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 use support::{
-    assert_success, export, output_text, plugin_path, str_field, target_dir, toml_str, u64_field,
-    FakeServer, Synchost, Workspace,
+    assert_success, export, output_text, plugin_path, str_field, toml_str, u64_field, FakeServer,
+    Synchost, Workspace,
 };
 
 /// The credential the fake demands and the host injects; a plugin must never
@@ -161,16 +161,11 @@ impl Aftermath {
     }
 }
 
-/// Where every test's hosts cache compiled plugins: shared, so each plugin
-/// is compiled once per test run rather than once per test.
-fn shared_cache() -> PathBuf {
-    target_dir().join("tmp").join("sandbox-compiled-plugins")
-}
-
+/// `synchost ARGS` with the shared plugin cache and the token.
 fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
     Synchost::new(ws)
         .args(args)
-        .env("SYNCHOST_CACHE_DIR", shared_cache())
+        .shared_cache()
         .env(TOKEN_VAR, TOKEN)
         .timeout(RUN_TIMEOUT)
 }

@@ -514,6 +514,28 @@ impl Workspace {
     }
 }
 
+/// A compiled-plugin cache shared by every test of a run.
+pub fn shared_cache_dir() -> PathBuf {
+    target_dir().join("tmp").join("compiled-plugins")
+}
+
+/// The `[sources.hostile]` tables of a `synchost.toml`: the hostile test
+/// plugin running `attack` against `base_url`, with `settings` as extra
+/// lines of its settings table. Callers append further tables (limits, retry).
+pub fn hostile_source(attack: &str, base_url: &str, settings: &str) -> String {
+    format!(
+        "[sources.hostile]\n\
+         plugin = {plugin}\n\
+         [sources.hostile.settings]\n\
+         attack = {attack}\n\
+         base_url = {url}\n\
+         {settings}\n",
+        plugin = toml_str(&plugin_path("hostile").display().to_string()),
+        attack = toml_str(attack),
+        url = toml_str(base_url),
+    )
+}
+
 /// The blob directory of the store at `store`: `<store file>.blobs` beside it.
 pub fn blob_dir_of(store: &Path) -> PathBuf {
     let mut name = store.file_name().expect("a store file").to_os_string();
@@ -577,6 +599,12 @@ impl<'a> Synchost<'a> {
         self.envs
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
+    }
+
+    /// Caches compiled plugins in [`shared_cache_dir`], so each plugin is
+    /// compiled once per test run rather than once per workspace.
+    pub fn shared_cache(self) -> Self {
+        self.env("SYNCHOST_CACHE_DIR", shared_cache_dir())
     }
 
     /// Overrides [`SYNCHOST_TIMEOUT`] for [`Synchost::output`].
