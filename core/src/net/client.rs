@@ -328,6 +328,11 @@ impl HttpClient {
             .await
     }
 
+    /// Requests at once per host, at most.
+    pub fn concurrency(&self) -> u32 {
+        self.options.concurrency
+    }
+
     /// The largest response body [`HttpClient::send`] accepts.
     pub fn max_response_bytes(&self) -> u64 {
         self.options.max_response_bytes
