@@ -339,8 +339,15 @@ fn stored_blob_files(ws: &Workspace) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The store's own blob directory, `<store file>.blobs`.
 fn blob_dir(ws: &Workspace) -> PathBuf {
-    ws.store_path().parent().expect("store dir").join("blobs")
+    let mut name = ws
+        .store_path()
+        .file_name()
+        .expect("store file")
+        .to_os_string();
+    name.push(".blobs");
+    ws.store_path().with_file_name(name)
 }
 
 // ---------------------------------------------------------------------------
