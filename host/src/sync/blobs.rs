@@ -74,11 +74,8 @@ impl BlobFetcher {
         tokio::fs::create_dir_all(&temp_dir)
             .await
             .map_err(|e| local(format!("cannot create {}: {e}", temp_dir.display())))?;
-        let temp = TempFile(temp_dir.join(format!(
-            "{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        )));
+        let temp =
+            TempFile(temp_dir.join(format!("{}-{}", std::process::id(), rand::random::<u64>())));
         let result = self.http.download(&blob.url, blob.size, &temp.0).await;
         let (hash, size) = match result {
             Ok(done) => done,
