@@ -1622,6 +1622,70 @@ fn rate_limited_run_gives_the_ground_truth() {
     assert_requests_follow_spec(&fake);
 }
 
+/// Under latency, the downloads of different records and pages run at once,
+/// never more than `--attachment-concurrency`; pages still commit in
+/// listing order, each page event tells the traffic, and the store is
+/// exactly the truth.
+#[test]
+fn downloads_of_many_records_overlap_within_the_attachment_concurrency() {
+    let fake = start_fake(&[
+        "--pages",
+        "60",
+        "--folders",
+        "2",
+        "--attachments-per-page",
+        "1",
+        "--attachment-bytes",
+        "500",
+        "--seed",
+        "21",
+        "--latency-ms",
+        "20",
+    ]);
+    let ws = Workspace::new();
+    write_config(&ws, &fake, "");
+    let events = pull(
+        &ws,
+        &[
+            "--attachment-concurrency",
+            "3",
+            "--concurrency",
+            "4",
+            "--page-size",
+            "25",
+        ],
+    );
+    assert_store_is_truth(&ws, &truth(&fake));
+    let stats = fake.stats();
+    // One attachment per page: two at once means two records (or pages) at once.
+    let downloads = stats["max_in_flight_by_kind"]["download"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no download concurrency in {stats}"));
+    assert!((2..=3).contains(&downloads), "{stats}");
+    assert!(u64_field(&stats, "max_in_flight") <= 4, "{stats}");
+    let attachments: Vec<_> = events_of(&events, "page")
+        .into_iter()
+        .filter(|page| page["stream"] == "attachments")
+        .collect();
+    assert_eq!(
+        attachments.len(),
+        3,
+        "60 attachments in pages of 25: {events:?}"
+    );
+    let done: Vec<u64> = attachments
+        .iter()
+        .map(|page| u64_field(page, "done"))
+        .collect();
+    assert_eq!(done, [25, 50, 60], "pages commit in listing order");
+    for page in attachments {
+        let http = &page["http"];
+        assert!(
+            http["requests"].is_u64() && http["in_flight"].is_u64() && http["per_second"].is_f64(),
+            "a page event tells the traffic: {page}"
+        );
+    }
+}
+
 /// `kill -9` in the middle of the attachment downloads, then a rerun: the
 /// store is exactly the truth, blobs included.
 #[test]

@@ -1,5 +1,11 @@
 //! `cargo xtask bench`: measured, never asserted. Release build, local fake,
-//! no added latency, medians of several runs. Prints a Markdown table.
+//! medians of several runs (`--runs N`, default 3). Prints a Markdown table.
+//!
+//! Without flags: no added latency (CPU-bound pulls, resume, plugin start,
+//! Confluence full and delta). With `--latency-ms L` and/or `--rate-limit R`:
+//! the latency scenarios of `latency.rs` instead.
+
+mod latency;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,6 +23,8 @@ struct Pull {
     requests: u64,
     records: u64,
     peak_rss_kb: u64,
+    /// The fake's `/_control/stats` after the pull.
+    stats: Value,
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -24,10 +32,14 @@ pub fn run(args: &[String]) -> Result<()> {
         Some(i) => args.get(i + 1).context("--runs N")?.parse()?,
         None => 3,
     };
+    let latency = latency::Options::parse(args, runs)?;
     build()?;
     let work = target_dir().join("bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
+    if let Some(options) = latency {
+        return latency::run(&work, &options);
+    }
 
     let mut rows = Vec::new();
     for count in [10_000u64, 100_000] {
@@ -130,9 +142,12 @@ fn reset_stats(fake: &Fake) -> Result<()> {
     Ok(())
 }
 
-fn requests(fake: &Fake) -> Result<u64> {
-    let stats: Value = serde_json::from_str(&http_get(&format!("{}/_control/stats", fake.url))?)?;
-    stats["requests"].as_u64().context("stats without requests")
+/// The fake's stats.
+fn stats(fake: &Fake) -> Result<Value> {
+    Ok(serde_json::from_str(&http_get(&format!(
+        "{}/_control/stats",
+        fake.url
+    ))?)?)
 }
 
 /// The `summary` event of a `pull --json` run.
@@ -159,9 +174,13 @@ fn measured_pull(fake: &Fake, dir: &Path, mut command: Command) -> Result<Pull> 
         bail!("pull failed: {}", output.status);
     }
     let summary = summary_of(&String::from_utf8_lossy(&output.stdout))?;
+    let stats = stats(fake)?;
     Ok(Pull {
         wall,
-        requests: requests(fake)?,
+        requests: stats["requests"]
+            .as_u64()
+            .context("stats without requests")?,
+        stats,
         records: summary["summary"]["counts"]["written"]
             .as_u64()
             .unwrap_or(0),
@@ -219,7 +238,7 @@ fn plugin_load_ms(plugin: &Path, cache: &Path) -> Result<f64> {
 }
 
 /// The Confluence scenarios: a large space against the naive request count,
-/// a paced run under a rate limit, and a delta after 2% of pages change.
+/// and a delta after 2% of pages change.
 fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
     let mut rows = Vec::new();
     let (pages, attachments, folders) = (10_000u64, 2u64, 500u64);
@@ -264,37 +283,6 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         delta.requests,
         delta.requests as f64 * 100.0 / full.requests as f64,
         delta.peak_rss_kb as f64 / 1024.0
-    ));
-    drop(fake);
-
-    // Under a rate limit with latency: how close to requests ÷ limit?
-    let rate = 20.0;
-    let fake = Fake::start(&[
-        "confluence",
-        "--pages",
-        "300",
-        "--attachments-per-page",
-        "1",
-        "--folders",
-        "20",
-        "--latency-ms",
-        "50",
-        "--rate-limit",
-        "20",
-    ])?;
-    let dir = work.join("confluence-paced");
-    let paced = measured_pull(&fake, &dir, confluence_command(&fake, &dir))?;
-    let stats: Value = serde_json::from_str(&http_get(&format!("{}/_control/stats", fake.url))?)?;
-    let limited = stats["by_status"]["429"].as_u64().unwrap_or(0);
-    let ideal = paced.requests as f64 / rate;
-    rows.push(format!(
-        "| Confluence, 300 pages, `--latency-ms 50 --rate-limit 20` | {:.1} s ({:.2}× of {} requests ÷ 20) | {} ({limited} answered 429: {:.2}%) | | {:.1} MB |",
-        paced.wall.as_secs_f64(),
-        paced.wall.as_secs_f64() / ideal,
-        paced.requests,
-        paced.requests,
-        limited as f64 * 100.0 / paced.requests.max(1) as f64,
-        paced.peak_rss_kb as f64 / 1024.0
     ));
     Ok(rows)
 }

@@ -40,7 +40,9 @@ fn main() -> Result<()> {
                  build   build the host and the fake (release) and the plugins into target/plugins/\n  \
                  test    build everything, then run every test (extra args go to cargo test)\n  \
                  demo    start the fake with 10,000 items, pull them with live progress, show status\n  \
-                 bench   measure pulls, resume and plugin start; prints a table\n  \
+                 bench   measure pulls, resume and plugin start; prints a table\n          \
+                 (--latency-ms L, --rate-limit R: pulls against a slow or rate-limited fake\n          \
+                 next to the bound concurrency allows; --concurrency, --attachment-concurrency, --runs)\n  \
                  torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S)\n  \
                  fuzz    run the fuzz targets in fuzz/ for a budget each (--seconds N, default 60; [TARGET...])"
             );

@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::credential::MIN_REDACTED;
-use super::limiter::HostLimiter;
+use super::limiter::{HostLimiter, Permit};
 use super::policy::Admission;
 use super::retry::{is_idempotent, is_transient_status, rate_limit_wait};
 use super::{Credential, HostPolicy, RetryPolicy};
@@ -94,6 +94,8 @@ pub struct HttpStats {
     /// Bytes blob downloads received, failed attempts included: what
     /// `max_download_bytes` bounds.
     pub downloaded: AtomicU64,
+    /// Requests on the wire right now (holding a slot of their host).
+    pub in_flight: AtomicU64,
 }
 
 impl HttpStats {
@@ -127,6 +129,29 @@ pub struct HttpClient {
     options: ClientOptions,
     limiters: Mutex<HashMap<String, Arc<HostLimiter>>>,
     pub stats: HttpStats,
+}
+
+/// One attempt on the wire: its host's slot, and its place in
+/// [`HttpStats::in_flight`], both given back when dropped.
+struct InFlight<'a> {
+    _permit: Permit<'a>,
+    gauge: &'a AtomicU64,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(permit: Permit<'a>, gauge: &'a AtomicU64) -> InFlight<'a> {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            _permit: permit,
+            gauge,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Where a response body goes.
@@ -301,6 +326,11 @@ impl HttpClient {
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.send_within(request, self.options.max_response_bytes)
             .await
+    }
+
+    /// Requests at once per host, at most.
+    pub fn concurrency(&self) -> u32 {
+        self.options.concurrency
     }
 
     /// The largest response body [`HttpClient::send`] accepts.
@@ -593,7 +623,7 @@ impl HttpClient {
         let mut failures = 0u32;
         let mut rate_limit_waits = 0u32;
         loop {
-            let permit = limiter.acquire().await;
+            let permit = InFlight::new(limiter.acquire().await, &self.stats.in_flight);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let outcome = self

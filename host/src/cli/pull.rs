@@ -39,8 +39,9 @@ pub struct PullArgs {
     /// HTTP requests at once per host (default 5).
     #[arg(long, value_name = "N")]
     concurrency: Option<u32>,
-    /// Blob downloads at once (default 2).
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    /// Blob downloads at once (default 4; they share the --concurrency
+    /// slots of their host, so one below it leaves a slot for listings).
+    #[arg(long, value_name = "N", default_value_t = 4)]
     attachment_concurrency: usize,
     /// List everything instead of changes since the last run, and mark what
     /// disappeared as deleted.

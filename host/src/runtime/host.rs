@@ -283,9 +283,12 @@ fn lock(budget: &Mutex<LogBudget>) -> std::sync::MutexGuard<'_, LogBudget> {
 /// the plugin's memory limit: the plugin must hold them all at once, and the
 /// host holds them until the whole batch is lowered into the plugin).
 ///
-/// Each request in flight reserves the most its answer may take (the
-/// per-response cap, or what is left of the budget), and keeps only what
-/// its answer took; a request waits while the budget is reserved by others.
+/// Each request in flight reserves the most its answer may take (its share
+/// of the budget, or what is left of it), and keeps only what its answer
+/// took; a request waits while the budget is reserved by others. The share
+/// is the per-response cap, or less: the budget split among the host's
+/// concurrency plus one, so a batch keeps that many requests in flight even
+/// with the answers already in holding part of the budget.
 /// Once an answer does not fit what is left, that request and every one not
 /// yet sent answer `too-large(budget)`, without being sent.
 async fn send_within_budget(
@@ -297,7 +300,9 @@ async fn send_within_budget(
     use futures::stream::{FuturesUnordered, StreamExt};
 
     let count = requests.len();
-    let per_request = client.max_response_bytes();
+    let per_request = client
+        .max_response_bytes()
+        .min(budget / (u64::from(client.concurrency()) + 1));
     let mut answers: Vec<Option<Result<http::Response, http::HttpError>>> =
         (0..count).map(|_| None).collect();
     let mut pending = requests.into_iter().enumerate();

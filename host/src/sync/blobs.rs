@@ -74,13 +74,12 @@ impl BlobFetcher {
         tokio::fs::create_dir_all(&temp_dir)
             .await
             .map_err(|e| local(format!("cannot create {}: {e}", temp_dir.display())))?;
-        let temp = temp_dir.join(format!("{}-{}", std::process::id(), rand::random::<u64>()));
-        let result = self.http.download(&blob.url, blob.size, &temp).await;
+        let temp =
+            TempFile(temp_dir.join(format!("{}-{}", std::process::id(), rand::random::<u64>())));
+        let result = self.http.download(&blob.url, blob.size, &temp.0).await;
         let (hash, size) = match result {
             Ok(done) => done,
             Err(err) => {
-                // A partial file never stays behind, whatever stopped it.
-                let _ = tokio::fs::remove_file(&temp).await;
                 let name = &blob.name;
                 return Err(match err {
                     DownloadError::Blob(why) => {
@@ -99,11 +98,10 @@ impl BlobFetcher {
                 .await
                 .map_err(|e| local(e.to_string()))?;
         }
-        // Same hash, same bytes: an existing file is already right.
-        if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-            let _ = tokio::fs::remove_file(&temp).await;
-        } else {
-            tokio::fs::rename(&temp, &target)
+        // Same hash, same bytes: an existing file is already right (and
+        // the temporary one goes when `temp` is dropped).
+        if !tokio::fs::try_exists(&target).await.unwrap_or(false) {
+            tokio::fs::rename(&temp.0, &target)
                 .await
                 .map_err(|e| local(format!("cannot store blob: {e}")))?;
         }
@@ -116,6 +114,18 @@ impl BlobFetcher {
             media_type: blob.media_type.clone(),
             path: relative.to_string_lossy().into_owned(),
         })
+    }
+}
+
+/// A download's temporary file, removed when dropped unless it was renamed
+/// into place: a partial file never stays behind, whatever stopped the
+/// download (a failure, or its task aborted with the pages in flight).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // Gone already when it was renamed into place.
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

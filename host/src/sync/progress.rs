@@ -1,6 +1,7 @@
 //! Progress events and how they are shown: a live bar on a terminal, plain
 //! periodic lines otherwise, or JSON lines on stdout with `--json`.
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::net::HttpStats;
 use crate::untrusted::{terminal_safe, terminal_safe_json, Untrusted};
 
 /// How progress is shown.
@@ -57,6 +59,82 @@ impl Counts {
     }
 }
 
+/// A source's HTTP traffic when a page is committed: enough to tell a run
+/// bound by latency (requests in flight at the concurrency, a steady rate)
+/// from one bound by a rate limit (`rate_limited` growing, fewer in flight)
+/// or by the remote's errors (`retries` growing).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Traffic {
+    /// Requests sent so far: every attempt, retries and redirect hops included.
+    pub requests: u64,
+    /// Requests on the wire at this moment, blob downloads included.
+    pub in_flight: u64,
+    /// Requests per second over the last few seconds.
+    pub per_second: f64,
+    /// Attempts that were retries after a transient failure.
+    pub retries: u64,
+    /// Responses that were rate limits (waited out).
+    pub rate_limited: u64,
+}
+
+/// How far back [`TrafficMeter`] measures the request rate.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Measures the request rate of a source from samples of its request count.
+pub struct TrafficMeter {
+    /// (when, requests so far), oldest first, spanning about [`RATE_WINDOW`].
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl TrafficMeter {
+    /// A meter for a client that has sent nothing yet.
+    pub fn start() -> TrafficMeter {
+        TrafficMeter {
+            samples: VecDeque::from([(Instant::now(), 0)]),
+        }
+    }
+
+    /// The traffic now, with the rate since the oldest sample of the window.
+    pub fn sample(&mut self, stats: &HttpStats) -> Traffic {
+        let now = Instant::now();
+        let requests = HttpStats::get(&stats.requests);
+        self.samples.push_back((now, requests));
+        // The oldest sample kept is the last one at least a window ago.
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|&(at, _)| now.duration_since(at) >= RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let (since, base) = self.samples[0];
+        Traffic {
+            requests,
+            in_flight: HttpStats::get(&stats.in_flight),
+            per_second: rate(requests.saturating_sub(base), now.duration_since(since)),
+            retries: HttpStats::get(&stats.retries),
+            rate_limited: HttpStats::get(&stats.rate_limited),
+        }
+    }
+}
+
+impl Traffic {
+    /// `5 in flight · 98 req/s`, then retries and rate limits when any.
+    fn text(&self) -> String {
+        let mut text = format!(
+            "{} in flight · {:.0} req/s",
+            self.in_flight, self.per_second
+        );
+        if self.retries > 0 {
+            text.push_str(&format!(" · {} retries", self.retries));
+        }
+        if self.rate_limited > 0 {
+            text.push_str(&format!(" · {} rate-limited", self.rate_limited));
+        }
+        text
+    }
+}
+
 /// Something worth telling the user.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -76,6 +154,7 @@ pub enum Event<'a> {
         records: usize,
         elapsed_ms: u64,
         counts: &'a Counts,
+        http: Traffic,
     },
     Note {
         source: &'a str,
@@ -162,6 +241,7 @@ impl Reporter {
                 done,
                 total,
                 counts,
+                http,
                 ..
             } => {
                 if let Some(bar) = &state.bar {
@@ -175,8 +255,10 @@ impl Reporter {
                     }
                     bar.set_position(*done);
                     bar.set_message(format!(
-                        "{} skipped, {} failed",
-                        counts.skipped, counts.failed
+                        "{} · {} skipped, {} failed",
+                        http.text(),
+                        counts.skipped,
+                        counts.failed
                     ));
                 } else if state.last_line.elapsed() >= PLAIN_INTERVAL {
                     state.last_line = Instant::now();
@@ -185,9 +267,10 @@ impl Reporter {
                         state.started.elapsed(),
                     );
                     let line = format!(
-                        "Syncing {}: {} · {rate:.0}/s · {} skipped, {} failed",
+                        "Syncing {}: {} · {rate:.0}/s · {} · {} skipped, {} failed",
                         Untrusted::clipped(stream, 80),
                         progress_text(*done, *total),
+                        http.text(),
                         counts.skipped,
                         counts.failed
                     );
@@ -289,6 +372,36 @@ mod tests {
         assert_eq!(human_duration(Duration::from_millis(3200)), "3.2s");
         assert_eq!(human_duration(Duration::from_secs(154)), "2m 34s");
         assert_eq!(human_duration(Duration::from_secs(3720)), "1h 2m");
+    }
+
+    #[test]
+    fn traffic_reads_as_in_flight_and_rate() {
+        let mut traffic = Traffic {
+            requests: 500,
+            in_flight: 5,
+            per_second: 97.6,
+            ..Traffic::default()
+        };
+        assert_eq!(traffic.text(), "5 in flight · 98 req/s");
+        traffic.rate_limited = 3;
+        assert_eq!(traffic.text(), "5 in flight · 98 req/s · 3 rate-limited");
+    }
+
+    #[test]
+    fn the_meter_measures_the_recent_rate() {
+        let stats = HttpStats::default();
+        let mut meter = TrafficMeter {
+            samples: VecDeque::from([(Instant::now() - Duration::from_secs(2), 0)]),
+        };
+        stats
+            .requests
+            .store(100, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .in_flight
+            .store(4, std::sync::atomic::Ordering::Relaxed);
+        let traffic = meter.sample(&stats);
+        assert!((45.0..=50.0).contains(&traffic.per_second), "{traffic:?}");
+        assert_eq!((traffic.requests, traffic.in_flight), (100, 4));
     }
 
     #[test]

@@ -7,24 +7,25 @@
 //! only a complete run stores its watermark and tombstones what a full
 //! enumeration did not see.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::blobs::BlobFetcher;
-use super::progress::{human_duration, Counts, Event, Reporter};
+use super::progress::{human_duration, Counts, Event, Reporter, TrafficMeter};
 use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::mirror;
 use crate::net::client::ClientOptions;
 use crate::net::{HttpClient, HttpStats};
-use crate::runtime::bindings::types::{self, Manifest, StreamInfo};
+use crate::runtime::bindings::types::{self, BlobRef, Manifest, StreamInfo};
 use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
 use crate::store::runs::{RunEnd, RunStart};
@@ -33,6 +34,12 @@ use crate::untrusted::{render, Untrusted};
 
 /// Ids per `fetch` call.
 const FETCH_BATCH: usize = 100;
+/// Pages listed but not yet committed, at most: the blob downloads of all
+/// their records run together (up to `--attachment-concurrency`) while the
+/// next page is listed and fetched. Pages still commit one at a time, in
+/// listing order, so a crash loses at most these pages, and memory holds at
+/// most these pages (plus the one being listed).
+pub const WINDOW_PAGES: usize = 4;
 /// Rounds of retries for failed items at the end of a run.
 const RETRY_ROUNDS: u32 = 2;
 /// Times one call is repeated because the plugin reported a rate limit.
@@ -138,7 +145,13 @@ pub async fn pull_source(
         source,
         manifest: &manifest,
         instance,
-        blobs: BlobFetcher::new(http.clone(), store.blob_dir(), options.blob_concurrency),
+        blobs: Arc::new(BlobFetcher::new(
+            http.clone(),
+            store.blob_dir(),
+            options.blob_concurrency,
+        )),
+        http: http.clone(),
+        traffic: TrafficMeter::start(),
         options,
         reporter,
         waited: Duration::ZERO,
@@ -292,7 +305,10 @@ struct SourcePull<'a> {
     source: &'a SourceConfig,
     manifest: &'a Manifest,
     instance: PluginInstance,
-    blobs: BlobFetcher,
+    blobs: Arc<BlobFetcher>,
+    http: Arc<HttpClient>,
+    /// The request rate shown with progress.
+    traffic: TrafficMeter,
     options: &'a PullOptions,
     reporter: &'a Reporter,
     /// Time this run waited because the plugin answered `rate-limited`.
@@ -422,7 +438,7 @@ impl SourcePull<'_> {
         let started = Instant::now();
         let source = self.source.name.clone();
         let cancel = self.options.cancel.clone();
-        let (mut checkpoint, resumed) = self.open_run(store, stream)?;
+        let (checkpoint, resumed) = self.open_run(store, stream)?;
         let limit = self
             .source
             .page_size
@@ -443,7 +459,53 @@ impl SourcePull<'_> {
 
         let mut guard = ListingGuard::new(limit, checkpoint.cursor.as_deref());
         let mut total_hint = checkpoint.total_hint;
-        while !checkpoint.listing_done {
+        // The listing runs ahead of the commits by at most `WINDOW_PAGES`
+        // pages: `cursor` is where it stands, the store where they stand.
+        let mut cursor = checkpoint.cursor.clone();
+        let mut listed_all = checkpoint.listing_done;
+        let mut window: VecDeque<PendingPage> = VecDeque::new();
+        loop {
+            // Commit in listing order: every page whose downloads are done,
+            // and the oldest one whatever it takes when the window is full
+            // or nothing is left to list.
+            loop {
+                let wait = listed_all || window.len() >= WINDOW_PAGES;
+                let ready = match window.front_mut() {
+                    Some(oldest) => wait || oldest.downloads_done()?,
+                    None => false,
+                };
+                if !ready {
+                    break;
+                }
+                let page = window.pop_front().expect("the oldest page");
+                let records = page.listed;
+                let page_started = page.started;
+                let (commit, page_counts) = cancellable(&cancel, &source, page.finish()).await?;
+                counts.add(&page_counts);
+                // What the store tombstoned, not what the plugin claimed.
+                counts.deleted +=
+                    store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
+                done += records as u64;
+                let elapsed_ms = page_started.elapsed().as_millis() as u64;
+                let http = self.traffic.sample(&self.http.stats);
+                tracing::debug!(source = %source, stream = %Untrusted::new(&stream.name), records, ms = elapsed_ms, "page committed");
+                self.reporter.event(&Event::Page {
+                    source: &source,
+                    stream: &stream.name,
+                    done,
+                    total: total_hint,
+                    records,
+                    elapsed_ms,
+                    counts,
+                    http,
+                });
+            }
+            if listed_all {
+                if window.is_empty() {
+                    break;
+                }
+                continue;
+            }
             let page_started = Instant::now();
             let detail = if checkpoint.ids_only {
                 types::Detail::IdsOnly
@@ -452,18 +514,18 @@ impl SourcePull<'_> {
             };
             let listing = self.list(
                 &stream.name,
-                checkpoint.cursor.as_deref(),
+                cursor.as_deref(),
                 checkpoint.since.as_deref(),
                 limit,
                 detail,
             );
-            let page = cancellable(&cancel, &source, listing).await?;
+            let listed = cancellable(&cancel, &source, listing).await?;
             guard
                 .check_page(
-                    page.records.len(),
-                    &page.deleted,
-                    page.next_cursor.as_deref(),
-                    page.watermark.as_deref(),
+                    listed.records.len(),
+                    &listed.deleted,
+                    listed.next_cursor.as_deref(),
+                    listed.watermark.as_deref(),
                 )
                 .map_err(|problem| {
                     failed(format!(
@@ -471,30 +533,18 @@ impl SourcePull<'_> {
                         Untrusted::new(&stream.name)
                     ))
                 })?;
-            total_hint = page.total_hint.or(total_hint);
-            let records_in_page = page.records.len();
-            let processing = self.process_page(store, &stream.name, page.records, counts);
-            let mut commit = cancellable(&cancel, &source, processing).await?;
-            commit.deleted = page.deleted;
-            commit.cursor = Some(page.next_cursor.clone());
-            commit.watermark = page.watermark;
-            commit.total_hint = page.total_hint;
-            // What the store tombstoned, not what the plugin claimed.
-            counts.deleted +=
-                store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
-            checkpoint.listing_done = page.next_cursor.is_none();
-            checkpoint.cursor = page.next_cursor;
-            done += records_in_page as u64;
-            tracing::debug!(source = %source, stream = %Untrusted::new(&stream.name), records = records_in_page, ms = page_started.elapsed().as_millis() as u64, "page committed");
-            self.reporter.event(&Event::Page {
-                source: &source,
-                stream: &stream.name,
-                done,
-                total: total_hint,
-                records: records_in_page,
-                elapsed_ms: page_started.elapsed().as_millis() as u64,
-                counts,
-            });
+            total_hint = listed.total_hint.or(total_hint);
+            let mut page = PendingPage::new(page_started, false);
+            page.listed = listed.records.len();
+            let processing = self.process_page(store, &stream.name, listed.records, &mut page);
+            cancellable(&cancel, &source, processing).await?;
+            page.commit.deleted = listed.deleted;
+            page.commit.cursor = Some(listed.next_cursor.clone());
+            page.commit.watermark = listed.watermark;
+            page.commit.total_hint = listed.total_hint;
+            listed_all = listed.next_cursor.is_none();
+            cursor = listed.next_cursor;
+            window.push_back(page);
         }
 
         // Bounded retries of what failed, then the verdict.
@@ -511,16 +561,11 @@ impl SourcePull<'_> {
             ));
             tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
             for chunk in failed_ids.chunks(FETCH_BATCH) {
-                let mut commit = PageCommit::default();
-                let fetching = self.fetch_into(
-                    store,
-                    &stream.name,
-                    chunk.to_vec(),
-                    &mut commit,
-                    counts,
-                    true,
-                );
+                let mut page = PendingPage::new(Instant::now(), true);
+                let fetching = self.fetch_into(store, &stream.name, chunk.to_vec(), &mut page);
                 cancellable(&cancel, &source, fetching).await?;
+                let (commit, page_counts) = cancellable(&cancel, &source, page.finish()).await?;
+                counts.add(&page_counts);
                 store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
             }
             failed_ids = store.failed_items(&source, &stream.name)?;
@@ -593,53 +638,44 @@ impl SourcePull<'_> {
     }
 
     /// Sorts a listed page into unchanged, complete and to-fetch, fetches the
-    /// rest and prepares the page's commit.
+    /// rest and starts the downloads of their changed blobs.
     async fn process_page(
         &mut self,
         store: &Store,
         stream: &str,
         records: Vec<types::Record>,
-        counts: &mut Counts,
-    ) -> Result<PageCommit> {
+        page: &mut PendingPage,
+    ) -> Result<()> {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let stored = store.stored_versions(&self.source.name, stream, &ids)?;
-        let mut commit = PageCommit::default();
         let mut to_fetch = Vec::new();
-        let mut complete = Vec::new();
         let mut in_page = HashSet::new();
         for record in records {
             if !in_page.insert(record.id.clone()) {
                 continue; // A repeated id in one page: the first one wins.
             }
             if stored.get(&record.id) == Some(&record.version) {
-                counts.skipped += 1;
-                commit.unchanged.push(record.id);
+                page.counts.skipped += 1;
+                page.commit.unchanged.push(record.id);
             } else if record.content.is_some() {
-                complete.push(record);
+                self.accept(store, stream, record, page)?;
             } else {
                 to_fetch.push(record.id);
             }
         }
-        for record in complete {
-            self.accept(store, stream, record, &mut commit, counts, false)
-                .await?;
-        }
         for chunk in to_fetch.chunks(FETCH_BATCH) {
-            self.fetch_into(store, stream, chunk.to_vec(), &mut commit, counts, false)
-                .await?;
+            self.fetch_into(store, stream, chunk.to_vec(), page).await?;
         }
-        Ok(commit)
+        Ok(())
     }
 
-    /// Fetches `ids` and adds each outcome to `commit`.
+    /// Fetches `ids` and adds each outcome to `page`.
     async fn fetch_into(
         &mut self,
         store: &Store,
         stream: &str,
         ids: Vec<String>,
-        commit: &mut PageCommit,
-        counts: &mut Counts,
-        retrying: bool,
+        page: &mut PendingPage,
     ) -> Result<()> {
         let results = self
             .instance
@@ -650,21 +686,18 @@ impl SourcePull<'_> {
         let mut rate_limit_wait = 0u32;
         for (id, result) in ids.into_iter().zip(results) {
             match result {
-                Ok(record) if record.id == id => {
-                    self.accept(store, stream, record, commit, counts, retrying)
-                        .await?;
-                }
+                Ok(record) if record.id == id => self.accept(store, stream, record, page)?,
                 Ok(record) => {
                     let why = format!(
                         "fetch of `{}` returned record `{}`",
                         checks::clip(&id, 80),
                         checks::clip(&record.id, 80)
                     );
-                    fail_item(commit, counts, id, why, retrying);
+                    page.fail(id, why);
                 }
                 Err(types::Error::NotFound(why)) => {
-                    counts.skipped += 1;
-                    commit.work.push(WorkItem {
+                    page.counts.skipped += 1;
+                    page.commit.work.push(WorkItem {
                         id,
                         status: WorkStatus::Skipped,
                         error: Some(format!("not found: {}", Untrusted::new(&why))),
@@ -679,17 +712,11 @@ impl SourcePull<'_> {
                 }
                 Err(types::Error::RateLimited(seconds)) => {
                     rate_limit_wait = rate_limit_wait.max(seconds);
-                    fail_item(
-                        commit,
-                        counts,
-                        id,
-                        format!("rate-limited: retry after {seconds}s"),
-                        retrying,
-                    );
+                    page.fail(id, format!("rate-limited: retry after {seconds}s"));
                 }
                 Err(error) => {
                     let (kind, message) = describe_error(&error);
-                    fail_item(commit, counts, id, format!("{kind}: {message}"), retrying);
+                    page.fail(id, format!("{kind}: {message}"));
                 }
             }
         }
@@ -700,24 +727,17 @@ impl SourcePull<'_> {
         Ok(())
     }
 
-    /// Validates a complete record, downloads its changed blobs and adds it.
-    async fn accept(
-        &mut self,
+    /// Validates a complete record and adds it to `page`, with the
+    /// downloads of its changed blobs started.
+    fn accept(
+        &self,
         store: &Store,
         stream: &str,
         record: types::Record,
-        commit: &mut PageCommit,
-        counts: &mut Counts,
-        retrying: bool,
+        page: &mut PendingPage,
     ) -> Result<()> {
         if let Err(why) = checks::record(&record.id, &record.version, &record.metadata) {
-            fail_item(
-                commit,
-                counts,
-                record.id,
-                format!("invalid-response: {why}"),
-                retrying,
-            );
+            page.fail(record.id, format!("invalid-response: {why}"));
             return Ok(());
         }
         let mut record = record;
@@ -732,42 +752,141 @@ impl SourcePull<'_> {
                 Untrusted::new(&new_name)
             );
         }
-        let blobs = match self.changed_blobs(store, stream, &record).await? {
-            Ok(blobs) => blobs,
-            Err(why) => {
-                fail_item(commit, counts, record.id, why, retrying);
-                return Ok(());
-            }
-        };
-        counts.written += 1;
-        if retrying {
-            commit.work.push(WorkItem {
+        let changed = self.changed_blobs(store, stream, &record)?;
+        page.add(record, changed, &self.blobs);
+        Ok(())
+    }
+
+    /// The blobs of `record` whose version differs from the stored one.
+    fn changed_blobs(
+        &self,
+        store: &Store,
+        stream: &str,
+        record: &types::Record,
+    ) -> Result<Vec<BlobRef>> {
+        if record.blobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored = store.stored_blob_versions(&self.source.name, stream, &record.id)?;
+        Ok(record
+            .blobs
+            .iter()
+            .filter(|blob| stored.get(&blob.name) != Some(&blob.version))
+            .cloned()
+            .collect())
+    }
+}
+
+/// What the blob downloads of one record came to: the links to store, or
+/// why the record failed (the inner error); the outer error stops the run.
+type BlobOutcome = Result<std::result::Result<Vec<BlobLink>, String>>;
+
+/// One page between its listing and its commit: what is already decided
+/// for it, and its records whose blobs are still downloading. Dropping it
+/// (Ctrl+C, an error) aborts those downloads; nothing of it was committed.
+struct PendingPage {
+    commit: PageCommit,
+    counts: Counts,
+    /// Records the listing returned.
+    listed: usize,
+    started: Instant,
+    /// A batch of end-of-stream retries: completed items are marked so.
+    retrying: bool,
+    /// Records waiting for their blobs; each download task answers with
+    /// its record's index here, and its outcome lands at that index of
+    /// `downloaded`.
+    waiting: Vec<types::Record>,
+    downloaded: Vec<Option<std::result::Result<Vec<BlobLink>, String>>>,
+    downloads: JoinSet<(usize, BlobOutcome)>,
+}
+
+impl PendingPage {
+    fn new(started: Instant, retrying: bool) -> PendingPage {
+        PendingPage {
+            commit: PageCommit::default(),
+            counts: Counts::default(),
+            listed: 0,
+            started,
+            retrying,
+            waiting: Vec::new(),
+            downloaded: Vec::new(),
+            downloads: JoinSet::new(),
+        }
+    }
+
+    /// Adds an accepted record; with blobs to download, the record waits for
+    /// them, while they run beside every other download of the window.
+    fn add(&mut self, record: types::Record, blobs: Vec<BlobRef>, fetcher: &Arc<BlobFetcher>) {
+        if blobs.is_empty() {
+            self.written(record, Vec::new());
+            return;
+        }
+        let index = self.waiting.len();
+        self.waiting.push(record);
+        self.downloaded.push(None);
+        let fetcher = fetcher.clone();
+        self.downloads
+            .spawn(async move { (index, fetcher.download_all(&blobs).await) });
+    }
+
+    fn written(&mut self, record: types::Record, blobs: Vec<BlobLink>) {
+        self.counts.written += 1;
+        if self.retrying {
+            self.commit.work.push(WorkItem {
                 id: record.id.clone(),
                 status: WorkStatus::Completed,
                 error: None,
             });
         }
-        commit.records.push(to_row(record, blobs));
+        self.commit.records.push(to_row(record, blobs));
+    }
+
+    /// Marks an item failed; the stream's `failed` count is settled at its
+    /// end from the store, so retries only count the first failure.
+    fn fail(&mut self, id: String, why: String) {
+        if !self.retrying {
+            self.counts.failed += 1;
+        }
+        // Stored and logged: escaped and clipped, whatever part of it the plugin chose.
+        let why = render(&why);
+        tracing::debug!(id = %Untrusted::new(&id), "item failed: {why}");
+        self.commit.work.push(WorkItem {
+            id,
+            status: WorkStatus::Failed,
+            error: Some(why),
+        });
+    }
+
+    /// Collects the downloads that ended; true when none is left running.
+    /// A spent download budget stops the run (the error).
+    fn downloads_done(&mut self) -> Result<bool> {
+        while let Some(joined) = self.downloads.try_join_next() {
+            self.settle(joined)?;
+        }
+        Ok(self.downloads.is_empty())
+    }
+
+    fn settle(&mut self, joined: Result<(usize, BlobOutcome), JoinError>) -> Result<()> {
+        let (index, outcome) =
+            joined.map_err(|e| failed(format!("a blob download task failed: {e}")))?;
+        self.downloaded[index] = Some(outcome?);
         Ok(())
     }
 
-    async fn changed_blobs(
-        &self,
-        store: &Store,
-        stream: &str,
-        record: &types::Record,
-    ) -> Result<std::result::Result<Vec<BlobLink>, String>> {
-        if record.blobs.is_empty() {
-            return Ok(Ok(Vec::new()));
+    /// Waits for the page's downloads and returns its commit and counts.
+    async fn finish(mut self) -> Result<(PageCommit, Counts)> {
+        while let Some(joined) = self.downloads.join_next().await {
+            self.settle(joined)?;
         }
-        let stored = store.stored_blob_versions(&self.source.name, stream, &record.id)?;
-        let changed: Vec<_> = record
-            .blobs
-            .iter()
-            .filter(|blob| stored.get(&blob.name) != Some(&blob.version))
-            .cloned()
-            .collect();
-        self.blobs.download_all(&changed).await
+        let waiting = std::mem::take(&mut self.waiting);
+        let downloaded = std::mem::take(&mut self.downloaded);
+        for (record, outcome) in waiting.into_iter().zip(downloaded) {
+            match outcome.expect("every download was settled") {
+                Ok(links) => self.written(record, links),
+                Err(why) => self.fail(record.id, why),
+            }
+        }
+        Ok((self.commit, self.counts))
     }
 }
 
@@ -785,28 +904,6 @@ async fn cancellable<T>(
         ))),
         result = work => result,
     }
-}
-
-/// Marks an item failed; `counts.failed` is settled at the end of the
-/// stream from the store, so retries only count the first failure.
-fn fail_item(
-    commit: &mut PageCommit,
-    counts: &mut Counts,
-    id: String,
-    why: String,
-    retrying: bool,
-) {
-    if !retrying {
-        counts.failed += 1;
-    }
-    // Stored and logged: escaped and clipped, whatever part of it the plugin chose.
-    let why = render(&why);
-    tracing::debug!(id = %Untrusted::new(&id), "item failed: {why}");
-    commit.work.push(WorkItem {
-        id,
-        status: WorkStatus::Failed,
-        error: Some(why),
-    });
 }
 
 fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {

@@ -306,11 +306,48 @@ fn fmt_rate(rate: f64) -> String {
 }
 
 /// Request counters: all non-control requests, per-kind counters named by
-/// the fake (e.g. `list_requests`), and per status code.
+/// the fake (e.g. `list_requests`), and per status code; and how many were
+/// served at once at most, in all and per kind.
 pub struct Stats {
     requests: AtomicU64,
     counters: Vec<(&'static str, AtomicU64)>,
     by_status: Box<[AtomicU64]>,
+    in_flight: Concurrency,
+    /// Per kind, in the order of `counters`.
+    in_flight_by_kind: Vec<Concurrency>,
+}
+
+/// Requests being served now, and the most at once since the last reset.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Concurrency {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A request being served: counted in flight until dropped.
+pub struct Serving<'a> {
+    stats: &'a Stats,
+    kind: Option<usize>,
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.stats.in_flight.leave();
+        if let Some(kind) = self.kind {
+            self.stats.in_flight_by_kind[kind].leave();
+        }
+    }
 }
 
 impl Stats {
@@ -320,7 +357,19 @@ impl Stats {
             requests: AtomicU64::new(0),
             counters: names.iter().map(|n| (*n, AtomicU64::new(0))).collect(),
             by_status: (0..1000).map(|_| AtomicU64::new(0)).collect(),
+            in_flight: Concurrency::default(),
+            in_flight_by_kind: names.iter().map(|_| Concurrency::default()).collect(),
         }
+    }
+
+    /// Counts a request of kind `counter` in flight until the guard is dropped.
+    pub fn serving(&self, counter: Option<&'static str>) -> Serving<'_> {
+        let kind = counter.and_then(|name| self.counters.iter().position(|(n, _)| *n == name));
+        self.in_flight.enter();
+        if let Some(kind) = kind {
+            self.in_flight_by_kind[kind].enter();
+        }
+        Serving { stats: self, kind }
     }
 
     /// Counts one served request of kind `counter` (a name given to `new`).
@@ -348,9 +397,15 @@ impl Stats {
         for c in self.by_status.iter() {
             c.store(0, Ordering::Relaxed);
         }
+        // What is in flight now stays counted; the maxima start again from it.
+        for concurrency in std::iter::once(&self.in_flight).chain(&self.in_flight_by_kind) {
+            let now = concurrency.now.load(Ordering::Relaxed);
+            concurrency.max.store(now, Ordering::Relaxed);
+        }
     }
 
-    /// `{"requests": N, <counter>: n, ..., "by_status": {"200": n, ...}}`
+    /// `{"requests": N, <counter>: n, ..., "by_status": {"200": n, ...},
+    /// "max_in_flight": n, "max_in_flight_by_kind": {<counter>: n, ...}}`
     /// (only statuses seen).
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
@@ -368,6 +423,17 @@ impl Stats {
             })
             .collect();
         obj.insert("by_status".into(), by_status.into());
+        obj.insert(
+            "max_in_flight".into(),
+            self.in_flight.max.load(Ordering::Relaxed).into(),
+        );
+        let by_kind: Map<String, Value> = self
+            .counters
+            .iter()
+            .zip(&self.in_flight_by_kind)
+            .map(|((name, _), c)| ((*name).to_string(), c.max.load(Ordering::Relaxed).into()))
+            .collect();
+        obj.insert("max_in_flight_by_kind".into(), by_kind.into());
         Value::Object(obj)
     }
 }
@@ -702,6 +768,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         return next.run(req).await;
     }
     let counter = (common.classify)(req.method(), path);
+    let _serving = common.stats.serving(counter);
     let logged = (
         req.method().clone(),
         path.to_owned(),
@@ -1086,8 +1153,28 @@ mod tests {
         s.reset();
         assert_eq!(
             s.to_json(),
-            json!({"requests": 0, "list_requests": 0, "item_requests": 0, "by_status": {}})
+            json!({"requests": 0, "list_requests": 0, "item_requests": 0, "by_status": {},
+                   "max_in_flight": 0, "max_in_flight_by_kind": {"list_requests": 0, "item_requests": 0}})
         );
+    }
+
+    #[test]
+    fn stats_keep_the_most_requests_in_flight_at_once() {
+        let s = Stats::new(&["list_requests", "item_requests"]);
+        let a = s.serving(Some("item_requests"));
+        let b = s.serving(Some("item_requests"));
+        drop(s.serving(None));
+        drop((a, b));
+        let c = s.serving(Some("list_requests"));
+        let v = s.to_json();
+        assert_eq!(v["max_in_flight"], 3);
+        assert_eq!(
+            v["max_in_flight_by_kind"],
+            json!({"list_requests": 1, "item_requests": 2})
+        );
+        s.reset();
+        assert_eq!(s.to_json()["max_in_flight"], 1, "the one still in flight");
+        drop(c);
     }
 
     #[test]
