@@ -234,53 +234,7 @@ impl Store {
         let now = now();
         let tx = self.conn.transaction()?;
         {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO records (source, stream, id, version, updated_at, parent_id, title, path,
-                                      content_type, content, content_hash, metadata, seen_generation,
-                                      synced_at, deleted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL)
-                 ON CONFLICT (source, stream, id) DO UPDATE SET
-                    version = excluded.version, updated_at = excluded.updated_at,
-                    parent_id = excluded.parent_id, title = excluded.title, path = excluded.path,
-                    content_type = excluded.content_type, content = excluded.content,
-                    content_hash = excluded.content_hash, metadata = excluded.metadata,
-                    seen_generation = excluded.seen_generation, synced_at = excluded.synced_at,
-                    deleted_at = NULL",
-            )?;
-            let mut blob = tx.prepare_cached(
-                "INSERT INTO blobs (hash, size, media_type, path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (hash) DO NOTHING",
-            )?;
-            let mut link = tx.prepare_cached(
-                "INSERT INTO record_blobs (source, stream, record_id, name, url, version, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (source, stream, record_id, name) DO UPDATE SET
-                    url = excluded.url, version = excluded.version, hash = excluded.hash",
-            )?;
-            for record in &page.records {
-                upsert.execute(params![
-                    source,
-                    stream,
-                    record.id,
-                    record.version,
-                    record.updated_at,
-                    record.parent_id,
-                    record.title,
-                    record.path,
-                    record.content_type,
-                    record.content,
-                    record.content_hash,
-                    record.metadata,
-                    generation,
-                    now,
-                ])?;
-                for b in &record.blobs {
-                    blob.execute(params![b.hash, b.size as i64, b.media_type, b.path, now])?;
-                    link.execute(params![
-                        source, stream, record.id, b.name, b.url, b.version, b.hash
-                    ])?;
-                }
-            }
+            upsert_records(&tx, source, stream, generation, &page.records, &now)?;
             let mut seen = tx.prepare_cached(
                 "UPDATE records SET seen_generation = ?3 WHERE source = ?1 AND stream = ?2 AND id = ?4",
             )?;
@@ -411,6 +365,67 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Inserts or replaces `records` (and their blob links) in one open
+/// transaction, as seen by run `generation`: the page commit and the push's
+/// applied records write records the same way.
+pub(super) fn upsert_records(
+    tx: &rusqlite::Transaction<'_>,
+    source: &str,
+    stream: &str,
+    generation: i64,
+    records: &[RecordRow],
+    now: &str,
+) -> Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO records (source, stream, id, version, updated_at, parent_id, title, path,
+                              content_type, content, content_hash, metadata, seen_generation,
+                              synced_at, deleted_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL)
+         ON CONFLICT (source, stream, id) DO UPDATE SET
+            version = excluded.version, updated_at = excluded.updated_at,
+            parent_id = excluded.parent_id, title = excluded.title, path = excluded.path,
+            content_type = excluded.content_type, content = excluded.content,
+            content_hash = excluded.content_hash, metadata = excluded.metadata,
+            seen_generation = excluded.seen_generation, synced_at = excluded.synced_at,
+            deleted_at = NULL",
+    )?;
+    let mut blob = tx.prepare_cached(
+        "INSERT INTO blobs (hash, size, media_type, path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (hash) DO NOTHING",
+    )?;
+    let mut link = tx.prepare_cached(
+        "INSERT INTO record_blobs (source, stream, record_id, name, url, version, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (source, stream, record_id, name) DO UPDATE SET
+            url = excluded.url, version = excluded.version, hash = excluded.hash",
+    )?;
+    for record in records {
+        upsert.execute(params![
+            source,
+            stream,
+            record.id,
+            record.version,
+            record.updated_at,
+            record.parent_id,
+            record.title,
+            record.path,
+            record.content_type,
+            record.content,
+            record.content_hash,
+            record.metadata,
+            generation,
+            now,
+        ])?;
+        for b in &record.blobs {
+            blob.execute(params![b.hash, b.size as i64, b.media_type, b.path, now])?;
+            link.execute(params![
+                source, stream, record.id, b.name, b.url, b.version, b.hash
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

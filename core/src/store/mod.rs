@@ -5,7 +5,9 @@
 //!   (records + work items + cursor together: invariant 2).
 //! - `runs`: the audit trail of runs.
 //! - `reports`: read-only queries for `status` and `export`.
+//! - `changes`: the outbox of local changes, their history and conflicts.
 
+pub mod changes;
 pub mod checkpoint;
 pub mod reports;
 pub mod runs;
@@ -269,6 +271,12 @@ fn adopt_blobs(from: &Path, to: &Path, paths: &[String]) -> std::io::Result<()> 
         Err(_) if to.is_dir() => std::fs::remove_dir_all(&staging),
         other => other,
     }
+}
+
+/// The hex sha256 of a record's content, as `records.content_hash` holds it.
+pub fn content_hash(content: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(content))
 }
 
 /// The current time as RFC 3339 (UTC, milliseconds), the store's time format.

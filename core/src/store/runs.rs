@@ -1,4 +1,4 @@
-//! The audit trail: one row per pull of a source.
+//! The audit trail: one row per pull or push of a source.
 
 use anyhow::Result;
 use rusqlite::params;
@@ -13,6 +13,8 @@ pub const MAX_RUN_ERROR_BYTES: usize = 8 * 1024;
 
 /// What a run is started with.
 pub struct RunStart<'a> {
+    /// `pull` or `push`.
+    pub kind: &'a str,
     pub source: &'a str,
     pub plugin_name: &'a str,
     pub plugin_version: &'a str,
@@ -31,6 +33,9 @@ pub struct RunEnd {
     pub skipped: u64,
     pub failed: u64,
     pub deleted: u64,
+    /// Pushes: changes applied and conflicts found.
+    pub applied: u64,
+    pub conflicts: u64,
     pub requests: u64,
     pub duration_ms: u64,
     pub peak_rss_kb: Option<u64>,
@@ -41,6 +46,8 @@ pub struct RunEnd {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
     pub id: i64,
+    /// `pull` or `push`.
+    pub kind: String,
     pub source: String,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -54,6 +61,8 @@ pub struct RunRow {
     pub skipped: u64,
     pub failed: u64,
     pub deleted: u64,
+    pub applied: u64,
+    pub conflicts: u64,
     pub requests: u64,
     pub duration_ms: Option<u64>,
     pub peak_rss_kb: Option<u64>,
@@ -73,9 +82,9 @@ impl Store {
             .or_else(|_| std::env::var("USERNAME"))
             .ok();
         self.conn.execute(
-            "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![run.source, now(), user, run.plugin_name, run.plugin_version, run.plugin_sha256, run.full, run.resumed],
+            "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![run.source, now(), user, run.plugin_name, run.plugin_version, run.plugin_sha256, run.full, run.resumed, run.kind],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -83,7 +92,8 @@ impl Store {
     pub fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
         self.conn.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, written = ?4, skipped = ?5, failed = ?6,
-                    deleted = ?7, requests = ?8, duration_ms = ?9, peak_rss_kb = ?10, error = ?11
+                    deleted = ?7, requests = ?8, duration_ms = ?9, peak_rss_kb = ?10, error = ?11,
+                    applied = ?12, conflicts = ?13
              WHERE id = ?1",
             params![
                 id,
@@ -98,7 +108,9 @@ impl Store {
                 end.peak_rss_kb.map(|v| v as i64),
                 end.error
                     .as_deref()
-                    .map(|e| Untrusted::clipped(e, MAX_RUN_ERROR_BYTES).to_string())
+                    .map(|e| Untrusted::clipped(e, MAX_RUN_ERROR_BYTES).to_string()),
+                end.applied as i64,
+                end.conflicts as i64,
             ],
         )?;
         Ok(())
@@ -109,7 +121,7 @@ impl Store {
         let mut statement = self.conn.prepare(
             "SELECT id, source, started_at, finished_at, user, plugin_name || ' ' || plugin_version,
                     plugin_sha256, full, resumed, outcome, written, skipped, failed, deleted, requests,
-                    duration_ms, peak_rss_kb, error
+                    duration_ms, peak_rss_kb, error, kind, applied, conflicts
              FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![source, limit], |row| {
@@ -132,6 +144,9 @@ impl Store {
                 duration_ms: row.get::<_, Option<i64>>(15)?.map(|v| v as u64),
                 peak_rss_kb: row.get::<_, Option<i64>>(16)?.map(|v| v as u64),
                 error: row.get(17)?,
+                kind: row.get(18)?,
+                applied: row.get::<_, i64>(19)? as u64,
+                conflicts: row.get::<_, i64>(20)? as u64,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

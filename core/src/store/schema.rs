@@ -148,6 +148,84 @@ const MIGRATIONS: &[&str] = &[
         resolved_at    TEXT
     );
     "#,
+    // 2: push. The first schema's `outbox` and `conflicts` were never
+    // written by any synchost; `changes` replaces them as the documented,
+    // stable outbox (docs/push.md), with its history and its conflicts.
+    r#"
+    DROP TABLE conflicts;
+    DROP TABLE outbox;
+
+    -- The outbox: local changes to push, one row per change. Tools may
+    -- insert rows directly (source, stream, op, record_id, title, content,
+    -- ...); the host validates them when it pushes.
+    CREATE TABLE changes (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        source          TEXT NOT NULL,
+        stream          TEXT NOT NULL,
+        op              TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+        record_id       TEXT,
+        parent_id       TEXT,
+        base_version    TEXT,
+        title           TEXT,
+        content         BLOB,
+        metadata        TEXT NOT NULL DEFAULT '{}',
+        state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+                            ('pending', 'in_flight', 'applied', 'conflict', 'failed', 'refused', 'dropped')),
+        idempotency_key TEXT UNIQUE,
+        origin          TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        error           TEXT,
+        remote_version  TEXT,
+        staged_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX changes_by_state ON changes (source, state, id);
+    CREATE INDEX changes_by_record ON changes (source, stream, record_id);
+
+    -- Each change's history: staged, sent, reconciled, its outcome.
+    CREATE TABLE change_events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        change_id   INTEGER NOT NULL REFERENCES changes (id),
+        at          TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        run_id      INTEGER,
+        detail      TEXT
+    );
+    CREATE INDEX change_events_by_change ON change_events (change_id, id);
+
+    -- A change the remote refused because it moved on: the base the edit
+    -- started from, and the remote item as the push found it (remote_*
+    -- NULL and remote_deleted 1 when the remote deleted it).
+    CREATE TABLE conflicts (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        change_id           INTEGER NOT NULL REFERENCES changes (id),
+        source              TEXT NOT NULL,
+        stream              TEXT NOT NULL,
+        record_id           TEXT,
+        base_version        TEXT,
+        base_content        BLOB,
+        remote_deleted      INTEGER NOT NULL DEFAULT 0,
+        remote_id           TEXT,
+        remote_version      TEXT,
+        remote_updated_at   TEXT,
+        remote_parent_id    TEXT,
+        remote_title        TEXT,
+        remote_path         TEXT,
+        remote_content_type TEXT,
+        remote_content      BLOB,
+        remote_metadata     TEXT,
+        created_at          TEXT NOT NULL,
+        resolved_at         TEXT,
+        resolution          TEXT
+    );
+    CREATE INDEX conflicts_open ON conflicts (source, resolved_at);
+
+    -- Runs are pulls or pushes; pushes count what they applied and the
+    -- conflicts they found.
+    ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'pull';
+    ALTER TABLE runs ADD COLUMN applied INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

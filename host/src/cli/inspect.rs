@@ -13,7 +13,7 @@ use crate::error::failed;
 use crate::net::client::ClientOptions;
 use crate::net::{HostPolicy, HttpClient, RetryPolicy};
 use crate::runtime::{PluginInstance, Runtime};
-use crate::sync::pull::check_manifest;
+use crate::sync::session::check_manifest;
 use crate::untrusted::Untrusted;
 
 /// Streams and settings shown at most (a usable manifest has no more).

@@ -4,6 +4,7 @@
 mod export;
 mod inspect;
 mod pull;
+mod push;
 mod status;
 
 use std::path::PathBuf;
@@ -55,6 +56,14 @@ enum Command {
     Runs(status::RunsArgs),
     /// Write a source's stored records to stdout.
     Export(export::ExportArgs),
+    /// Stage local changes (JSON lines on stdin) for the next push.
+    Stage(push::StageArgs),
+    /// Send staged changes (or a mirror's edits, --from) to the remote.
+    Push(push::PushArgs),
+    /// List open conflicts with both sides and a diff.
+    Conflicts(push::ConflictsArgs),
+    /// Settle a conflict: keep the local edit, the remote item, or a merge.
+    Resolve(push::ResolveArgs),
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -121,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         store: cli.store,
         verbose: cli.verbose || cli.debug,
     };
-    if !matches!(cli.command, Command::Pull(_)) {
+    if !matches!(cli.command, Command::Pull(_) | Command::Push(_)) {
         restore_sigpipe();
     }
     match cli.command {
@@ -129,6 +138,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::status(&global, args),
         Command::Runs(args) => status::runs(&global, args),
         Command::Export(args) => export::run(&global, args),
+        Command::Stage(args) => push::stage(&global, args),
+        Command::Push(args) => push::push(&global, args).await,
+        Command::Conflicts(args) => push::conflicts(&global, args),
+        Command::Resolve(args) => push::resolve(&global, args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,
     }
 }
@@ -147,8 +160,9 @@ impl Global {
 }
 
 /// Read-only commands end quietly when their reader goes away
-/// (`synchost status | head`), as Unix tools do. A pull keeps Rust's default
-/// (SIGPIPE ignored) so it always reaches a clean stop.
+/// (`synchost status | head`), as Unix tools do. A pull
+/// and a push keep Rust's default (SIGPIPE ignored) so they always reach a
+/// clean stop.
 fn restore_sigpipe() {
     // SAFETY: setting a signal disposition to its default has no
     // preconditions; no handler runs.

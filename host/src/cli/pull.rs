@@ -158,10 +158,10 @@ fn severity(kind: ExitKind) -> u8 {
 }
 
 /// First Ctrl+C: stop taking work and keep the checkpoint. Second: quit now.
-fn watch_ctrl_c(cancel: CancellationToken) {
+pub(super) fn watch_ctrl_c(cancel: CancellationToken) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nStopping: abandoning the page in flight, keeping the checkpoint (Ctrl+C again to quit at once)");
+            eprintln!("\nStopping: abandoning the work in flight, keeping what is committed (Ctrl+C again to quit at once)");
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(ExitKind::Interrupted.code().into());

@@ -1,4 +1,6 @@
 //! `synchost status` and `synchost runs`.
+//!
+//! For a push run, WRITTEN is the changes applied.
 
 use anyhow::Result;
 use clap::Args;
@@ -47,7 +49,22 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
         }
     }
     let streams = store.status(args.source.as_deref())?;
+    let outbox = store.outbox_counts()?;
+    let outbox_of = |s: &crate::store::reports::StreamStatus| {
+        outbox
+            .get(&(s.source.clone(), s.stream.clone()))
+            .cloned()
+            .unwrap_or_default()
+    };
     if args.output.json {
+        let streams: Vec<serde_json::Value> = streams
+            .iter()
+            .map(|s| {
+                let mut value = serde_json::to_value(s).unwrap_or_default();
+                value["outbox"] = serde_json::to_value(outbox_of(s)).unwrap_or_default();
+                value
+            })
+            .collect();
         println!(
             "{}",
             terminal_safe_json(&serde_json::to_string_pretty(&streams)?)
@@ -74,6 +91,10 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
                 },
                 s.pending_failed.to_string(),
                 s.skipped_not_found.to_string(),
+                {
+                    let o = outbox_of(s);
+                    format!("{} pending, {} conflicts", o.pending + o.in_flight + o.failed, o.conflicts)
+                },
                 match (&s.last_run_outcome, &s.last_run_at) {
                     (Some(outcome), Some(at)) => format!("{outcome} at {at}"),
                     _ => "-".into(),
@@ -91,6 +112,7 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
             "STATE",
             "FAILED",
             "NOT FOUND",
+            "OUTBOX",
             "LAST RUN",
         ],
         &rows,
@@ -113,15 +135,17 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
         .map(|r| {
             vec![
                 r.id.to_string(),
+                r.kind.clone(),
                 r.source.clone(),
                 r.started_at.clone(),
                 r.duration_ms
                     .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
                 r.outcome.clone(),
-                r.written.to_string(),
+                if r.kind == "push" { r.applied } else { r.written }.to_string(),
                 r.skipped.to_string(),
                 r.failed.to_string(),
                 r.deleted.to_string(),
+                r.conflicts.to_string(),
                 r.requests.to_string(),
                 r.peak_rss_kb
                     .map_or("-".into(), |kb| format!("{} MB", kb / 1024)),
@@ -131,8 +155,8 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
         .collect();
     print_table(
         &[
-            "RUN", "SOURCE", "STARTED", "TOOK", "OUTCOME", "WRITTEN", "SKIPPED", "FAILED",
-            "DELETED", "REQUESTS", "PEAK RSS", "PLUGIN",
+            "RUN", "KIND", "SOURCE", "STARTED", "TOOK", "OUTCOME", "WRITTEN", "SKIPPED", "FAILED",
+            "DELETED", "CONFLICTS", "REQUESTS", "PEAK RSS", "PLUGIN",
         ],
         &rows,
     );

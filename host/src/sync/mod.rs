@@ -1,9 +1,13 @@
 //! Sync engines and their progress.
 //!
+//! - `session`: opening a source's plugin, and the rules for its answers.
 //! - `pull`: the pull engine: pages, work items, checkpoints, resume.
+//! - `push`: the push engine: the outbox, exactly once, conflicts.
 //! - `blobs`: blob downloads to the content-addressed store.
 //! - `progress`: events, the live bar, plain lines and JSON output.
 
 pub mod blobs;
 pub mod progress;
 pub mod pull;
+pub mod push;
+pub mod session;

@@ -167,6 +167,18 @@ pub enum Event<'a> {
         counts: &'a Counts,
         elapsed_ms: u64,
     },
+    /// A push committed a batch of outcomes.
+    Pushed {
+        source: &'a str,
+        stream: &'a str,
+        /// Changes settled so far, of `total` taken up by the run.
+        done: u64,
+        total: u64,
+        applied: u64,
+        conflicts: u64,
+        failed: u64,
+        http: Traffic,
+    },
 }
 
 /// Shows events in the chosen mode.
@@ -275,6 +287,42 @@ impl Reporter {
                         counts.failed
                     );
                     eprintln!("{line}");
+                }
+            }
+            Event::Pushed {
+                stream,
+                done,
+                total,
+                conflicts,
+                failed,
+                http,
+                ..
+            } => {
+                let text = format!(
+                    "Pushing {}: {} · {} · {conflicts} conflicts, {failed} failed",
+                    Untrusted::clipped(stream, 80),
+                    progress_text(*done, Some(*total)),
+                    http.text()
+                );
+                if self.mode == ProgressMode::Bar {
+                    let bar = state.bar.get_or_insert_with(|| {
+                        let bar = ProgressBar::with_draw_target(
+                            Some(*total),
+                            ProgressDrawTarget::stderr_with_hz(8),
+                        );
+                        bar.set_style(bar_style());
+                        bar
+                    });
+                    bar.set_prefix(format!("{} (push)", Untrusted::clipped(stream, 80)));
+                    bar.set_position(*done);
+                    bar.set_message(format!("{} · {conflicts} conflicts, {failed} failed", http.text()));
+                    if done >= total {
+                        bar.finish_and_clear();
+                        state.bar = None;
+                    }
+                } else if state.last_line.elapsed() >= PLAIN_INTERVAL || done >= total {
+                    state.last_line = Instant::now();
+                    eprintln!("{text}");
                 }
             }
             Event::Note { message, .. } => self.line_locked(&state, message),

@@ -13,23 +13,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::blobs::BlobFetcher;
+use super::session::{self, cancellable, classify, describe_error, Session};
 use super::progress::{human_duration, Counts, Event, Reporter, TrafficMeter};
 use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
-use crate::error::{auth, failed, interrupted, usage};
+use crate::error::failed;
 use crate::mirror;
-use crate::net::client::ClientOptions;
 use crate::net::{HttpClient, HttpStats};
 use crate::runtime::bindings::types::{self, BlobRef, Manifest, StreamInfo};
 use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
 use crate::store::runs::{RunEnd, RunStart};
-use crate::store::{NewRun, Store, StreamCheckpoint};
+use crate::store::{content_hash, NewRun, Store, StreamCheckpoint};
 use crate::untrusted::{render, Untrusted};
 
 /// Ids per `fetch` call.
@@ -97,49 +96,12 @@ pub async fn pull_source(
     reporter: &Reporter,
 ) -> Result<SourceSummary> {
     let started = Instant::now();
-    let plugin = runtime.load(&source.plugin, &source.limits)?;
-    let policy = source
-        .policy()
-        .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
-    let http = Arc::new(HttpClient::new(ClientOptions {
-        source: source.name.clone(),
-        policy,
-        credential: source.credential.clone(),
-        concurrency: source.concurrency,
-        requests_per_second: source.requests_per_second,
-        retry: source.retry.clone(),
-        max_response_bytes: source.limits.max_response_bytes,
-        request_timeout: source.limits.request_timeout,
-        max_requests: source.limits.max_requests_per_run,
-        max_blob_bytes: source.limits.max_blob_bytes,
-        max_download_bytes: source.limits.max_download_bytes_per_run,
-    })?);
-    let mut instance = PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
-        .await
-        .map_err(|e| failed(e.0))?;
-    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
-    check_manifest(&format!("source `{}`", source.name), &manifest)?;
-    match instance
-        .configure(&source.settings)
-        .await
-        .map_err(|e| failed(e.0))?
-    {
-        Ok(()) => {}
-        Err(types::Error::InvalidConfig(why)) => {
-            return Err(usage(format!(
-                "source `{}`: the plugin refused its settings: {}",
-                source.name,
-                Untrusted::new(&why)
-            )))
-        }
-        Err(error) => return Err(classify(&source.name, "configure", error)),
-    }
-    store.register_source(
-        &source.name,
-        &manifest.name,
-        &manifest.version,
-        &plugin.sha256,
-    )?;
+    let Session {
+        plugin,
+        http,
+        instance,
+        manifest,
+    } = Session::open(runtime, store, source).await?;
 
     let mut engine = SourcePull {
         source,
@@ -164,6 +126,7 @@ pub async fn pull_source(
         .into_iter()
         .any(|running| running);
     let run_id = store.start_run(&RunStart {
+        kind: "pull",
         source: &source.name,
         plugin_name: &manifest.name,
         plugin_version: &manifest.version,
@@ -210,6 +173,7 @@ pub async fn pull_source(
         duration_ms: started.elapsed().as_millis() as u64,
         peak_rss_kb,
         error: outcome.as_ref().err().map(|e| format!("{e:#}")),
+        ..RunEnd::default()
     };
     store.finish_run(run_id, &end)?;
     outcome?;
@@ -241,65 +205,6 @@ fn run_outcome(outcome: &Result<()>, incomplete: bool) -> &'static str {
     }
 }
 
-/// Refuses a manifest the host cannot use or show: see [`checks::manifest`]
-/// and [`checks::manifest_text`]. `source` is how the message names it.
-pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
-    let streams: Vec<(&str, &str)> = manifest
-        .streams
-        .iter()
-        .map(|s| (s.name.as_str(), s.description.as_str()))
-        .collect();
-    let settings: Vec<(&str, &str, Option<&str>)> = manifest
-        .settings
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                s.description.as_str(),
-                s.default_value.as_deref(),
-            )
-        })
-        .collect();
-    checks::manifest_text(&manifest.name, &manifest.description, &streams, &settings)
-        .and_then(|()| {
-            checks::manifest(
-                &manifest.name,
-                &manifest.version,
-                manifest.max_page_size,
-                streams.iter().map(|(name, _)| *name),
-            )
-        })
-        .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
-}
-
-/// A plugin error that stops the run, as an exit-classified error.
-fn classify(source: &str, call: &str, error: types::Error) -> anyhow::Error {
-    let (kind, message) = describe_error(&error);
-    let text = format!("source `{source}`: {call} failed: {kind}: {message}");
-    match error {
-        types::Error::Auth(_) => auth(format!("{text} (check the source's credentials)")),
-        types::Error::InvalidConfig(_) => usage(text),
-        _ => failed(text),
-    }
-}
-
-/// The error's kind and its message, escaped and clipped: the message is the
-/// plugin's, and goes to the terminal, the log and the store.
-fn describe_error(error: &types::Error) -> (&'static str, String) {
-    let (kind, message) = match error {
-        types::Error::Auth(m) => ("auth", m),
-        types::Error::RateLimited(s) => return ("rate-limited", format!("retry after {s}s")),
-        types::Error::Transient(m) => ("transient", m),
-        types::Error::NotFound(m) => ("not-found", m),
-        types::Error::InvalidConfig(m) => ("invalid-config", m),
-        types::Error::InvalidResponse(m) => ("invalid-response", m),
-        types::Error::Conflict(m) => ("conflict", m),
-        types::Error::Unsupported(m) => ("unsupported", m),
-        types::Error::Fatal(m) => ("fatal", m),
-    };
-    (kind, render(message))
-}
-
 /// The state of one source's pull across its streams.
 struct SourcePull<'a> {
     source: &'a SourceConfig,
@@ -323,42 +228,16 @@ impl SourcePull<'_> {
         });
     }
 
-    /// Waits the `seconds` the plugin asked for in `call`, clamped to
-    /// `retry.max_wait_s`, and says so. The run's waits together are bounded
-    /// by `limits.max_wait_total_s`: past it the run stops (its checkpoint
-    /// kept) rather than waiting in silence for hours.
+    /// Waits as the plugin asked: see [`session::wait_as_asked`].
     async fn wait_as_asked(&mut self, call: &str, seconds: u32) -> Result<()> {
-        let source = &self.source.name;
-        let (wait, clamped) = self
-            .source
-            .retry
-            .clamp_wait(Duration::from_secs(seconds.into()));
-        let limit = self.source.limits.max_wait_total;
-        if self.waited + wait > limit {
-            return Err(failed(format!(
-                "source `{source}`: the plugin asked again to wait ({seconds} s in `{call}`) after \
-                 {} of waiting in this run, more than limits.max_wait_total_s ({} s) allows; \
-                 the progress is saved: rerun later to continue",
-                human_duration(self.waited),
-                limit.as_secs()
-            )));
-        }
-        self.waited += wait;
-        let message = if clamped {
-            format!(
-                "{source}: the plugin is rate-limited in `{call}` and asked to wait {seconds} s; \
-                 waiting {} (clamped to retry.max_wait_s)",
-                human_duration(wait)
-            )
-        } else {
-            format!(
-                "{source}: the plugin is rate-limited in `{call}`; waiting {} as it asked",
-                human_duration(wait)
-            )
-        };
-        self.note(&message);
-        tokio::time::sleep(wait).await;
-        Ok(())
+        let (source, reporter) = (self.source, self.reporter);
+        session::wait_as_asked(source, &mut self.waited, call, seconds, |message| {
+            reporter.event(&Event::Note {
+                source: &source.name,
+                message,
+            })
+        })
+        .await
     }
 
     /// Opens the stream's run: resumes a valid checkpoint or starts fresh.
@@ -890,27 +769,9 @@ impl PendingPage {
     }
 }
 
-/// Runs `work` unless Ctrl+C comes first; then the page in flight is
-/// abandoned (nothing of it was committed) and the checkpoint stays.
-async fn cancellable<T>(
-    cancel: &CancellationToken,
-    source: &str,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(interrupted(format!(
-            "Interrupted: the progress of `{source}` is saved; run the same command again to resume"
-        ))),
-        result = work => result,
-    }
-}
-
-fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
-    let content_hash = record
-        .content
-        .as_ref()
-        .map(|content| hex::encode(Sha256::digest(content)));
+/// A plugin's record as the store keeps it.
+pub(crate) fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
+    let content_hash = record.content.as_deref().map(content_hash);
     RecordRow {
         id: record.id,
         version: record.version,

@@ -1,0 +1,202 @@
+//! What a pull and a push share: opening a source (the plugin loaded,
+//! described, checked and configured behind its HTTP client) and the rules
+//! for a plugin's answers (error kinds, waits it asks for, Ctrl+C).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio_util::sync::CancellationToken;
+
+use super::progress::human_duration;
+use crate::checks;
+use crate::config::SourceConfig;
+use crate::error::{auth, failed, interrupted, usage};
+use crate::net::client::ClientOptions;
+use crate::net::HttpClient;
+use crate::runtime::bindings::types::{self, Manifest};
+use crate::runtime::plugin::LoadedPlugin;
+use crate::runtime::{PluginInstance, Runtime};
+use crate::store::Store;
+use crate::untrusted::{render, Untrusted};
+
+/// A configured plugin instance of one source, ready for calls.
+pub struct Session {
+    pub plugin: LoadedPlugin,
+    pub http: Arc<HttpClient>,
+    pub instance: PluginInstance,
+    pub manifest: Manifest,
+}
+
+impl Session {
+    /// Loads the source's plugin, checks its manifest, configures it and
+    /// records in the store which plugin runs the source.
+    pub async fn open(runtime: &Runtime, store: &Store, source: &SourceConfig) -> Result<Session> {
+        let plugin = runtime.load(&source.plugin, &source.limits)?;
+        let policy = source
+            .policy()
+            .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
+        let http = Arc::new(HttpClient::new(ClientOptions {
+            source: source.name.clone(),
+            policy,
+            credential: source.credential.clone(),
+            concurrency: source.concurrency,
+            requests_per_second: source.requests_per_second,
+            retry: source.retry.clone(),
+            max_response_bytes: source.limits.max_response_bytes,
+            request_timeout: source.limits.request_timeout,
+            max_requests: source.limits.max_requests_per_run,
+            max_blob_bytes: source.limits.max_blob_bytes,
+            max_download_bytes: source.limits.max_download_bytes_per_run,
+        })?);
+        let mut instance =
+            PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
+                .await
+                .map_err(|e| failed(e.0))?;
+        let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+        check_manifest(&format!("source `{}`", source.name), &manifest)?;
+        match instance
+            .configure(&source.settings)
+            .await
+            .map_err(|e| failed(e.0))?
+        {
+            Ok(()) => {}
+            Err(types::Error::InvalidConfig(why)) => {
+                return Err(usage(format!(
+                    "source `{}`: the plugin refused its settings: {}",
+                    source.name,
+                    Untrusted::new(&why)
+                )))
+            }
+            Err(error) => return Err(classify(&source.name, "configure", error)),
+        }
+        store.register_source(
+            &source.name,
+            &manifest.name,
+            &manifest.version,
+            &plugin.sha256,
+        )?;
+        Ok(Session {
+            plugin,
+            http,
+            instance,
+            manifest,
+        })
+    }
+}
+
+/// Refuses a manifest the host cannot use or show: see [`checks::manifest`]
+/// and [`checks::manifest_text`]. `source` is how the message names it.
+pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
+    let streams: Vec<(&str, &str)> = manifest
+        .streams
+        .iter()
+        .map(|s| (s.name.as_str(), s.description.as_str()))
+        .collect();
+    let settings: Vec<(&str, &str, Option<&str>)> = manifest
+        .settings
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.description.as_str(),
+                s.default_value.as_deref(),
+            )
+        })
+        .collect();
+    checks::manifest_text(&manifest.name, &manifest.description, &streams, &settings)
+        .and_then(|()| {
+            checks::manifest(
+                &manifest.name,
+                &manifest.version,
+                manifest.max_page_size,
+                streams.iter().map(|(name, _)| *name),
+            )
+        })
+        .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
+}
+
+/// A plugin error that stops the run, as an exit-classified error.
+pub(crate) fn classify(source: &str, call: &str, error: types::Error) -> anyhow::Error {
+    let (kind, message) = describe_error(&error);
+    let text = format!("source `{source}`: {call} failed: {kind}: {message}");
+    match error {
+        types::Error::Auth(_) => auth(format!("{text} (check the source's credentials)")),
+        types::Error::InvalidConfig(_) => usage(text),
+        _ => failed(text),
+    }
+}
+
+/// The error's kind and its message, escaped and clipped: the message is the
+/// plugin's, and goes to the terminal, the log and the store.
+pub(crate) fn describe_error(error: &types::Error) -> (&'static str, String) {
+    let (kind, message) = match error {
+        types::Error::Auth(m) => ("auth", m),
+        types::Error::RateLimited(s) => return ("rate-limited", format!("retry after {s}s")),
+        types::Error::Transient(m) => ("transient", m),
+        types::Error::NotFound(m) => ("not-found", m),
+        types::Error::InvalidConfig(m) => ("invalid-config", m),
+        types::Error::InvalidResponse(m) => ("invalid-response", m),
+        types::Error::Conflict(m) => ("conflict", m),
+        types::Error::Unsupported(m) => ("unsupported", m),
+        types::Error::Fatal(m) => ("fatal", m),
+    };
+    (kind, render(message))
+}
+
+/// Waits the `seconds` the plugin asked for in `call`, clamped to
+/// `retry.max_wait_s`, and says so through `note`. The run's waits together
+/// (`waited`) are bounded by `limits.max_wait_total_s`: past it the run stops
+/// (its progress kept) rather than waiting in silence for hours.
+pub(crate) async fn wait_as_asked(
+    source: &SourceConfig,
+    waited: &mut Duration,
+    call: &str,
+    seconds: u32,
+    note: impl Fn(&str),
+) -> Result<()> {
+    let name = &source.name;
+    let (wait, clamped) = source.retry.clamp_wait(Duration::from_secs(seconds.into()));
+    let limit = source.limits.max_wait_total;
+    if *waited + wait > limit {
+        return Err(failed(format!(
+            "source `{name}`: the plugin asked again to wait ({seconds} s in `{call}`) after \
+             {} of waiting in this run, more than limits.max_wait_total_s ({} s) allows; \
+             the progress is saved: rerun later to continue",
+            human_duration(*waited),
+            limit.as_secs()
+        )));
+    }
+    *waited += wait;
+    let message = if clamped {
+        format!(
+            "{name}: the plugin is rate-limited in `{call}` and asked to wait {seconds} s; \
+             waiting {} (clamped to retry.max_wait_s)",
+            human_duration(wait)
+        )
+    } else {
+        format!(
+            "{name}: the plugin is rate-limited in `{call}`; waiting {} as it asked",
+            human_duration(wait)
+        )
+    };
+    note(&message);
+    tokio::time::sleep(wait).await;
+    Ok(())
+}
+
+/// Runs `work` unless Ctrl+C comes first; then the page in flight is
+/// abandoned (nothing of it was committed) and the checkpoint stays.
+pub(crate) async fn cancellable<T>(
+    cancel: &CancellationToken,
+    source: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(interrupted(format!(
+            "Interrupted: the progress of `{source}` is saved; run the same command again to resume"
+        ))),
+        result = work => result,
+    }
+}
