@@ -45,6 +45,8 @@ struct Entry {
     parent: Option<u64>,
     title: String,
     media: usize,
+    /// A page's storage body written through the API.
+    body: Option<Arc<str>>,
 }
 
 /// `GET /_control/items`.
@@ -61,6 +63,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
                         parent: n.parent.map(|p| p.id()),
                         title: n.meta.title.clone(),
                         media: 0,
+                        body: n.body.clone(),
                     })
                     .collect()
             };
@@ -73,6 +76,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
             parent: Some(a.page),
             title: a.meta.title.clone(),
             media: a.media,
+            body: None,
         }));
         v.extend(d.comments.iter().map(|(id, c)| Entry {
             kind: Kind::Comment,
@@ -81,6 +85,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
             parent: Some(c.page),
             title: c.meta.title.clone(),
             media: 0,
+            body: None,
         }));
         v
     };
@@ -111,8 +116,17 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
     json_ok(&Value::Array(out))
 }
 
-/// The digests of an entry (see [`ShaEntry`]), cached by (id, version).
+/// The digests of an entry (see [`ShaEntry`]), cached by (id, version)
+/// unless written through the API.
 fn digests(store: &Store, e: &Entry) -> ShaEntry {
+    let digest = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
+    if let Some(storage) = &e.body {
+        let doc = content::written_doc(storage);
+        return (
+            digest(doc.storage.as_bytes()),
+            Some(digest(doc.adf.as_bytes())),
+        );
+    }
     let key = (e.id, e.version);
     if let Some(d) = store
         .sha_cache
@@ -122,7 +136,6 @@ fn digests(store: &Store, e: &Entry) -> ShaEntry {
     {
         return *d;
     }
-    let digest = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
     let entry = match e.kind {
         Kind::Attachment => {
             let media = content::MEDIA[e.media];

@@ -13,6 +13,7 @@
 //! attachments and comments per page. Every request is O(log n + page).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -108,6 +109,9 @@ pub struct Meta {
     /// Index into `content::USERS`: creator and author of the current version.
     pub author: usize,
     pub editor: usize,
+    /// `version.message` of the current version (empty unless written
+    /// through the API).
+    pub message: String,
 }
 
 /// A page or a folder.
@@ -116,6 +120,9 @@ pub struct Node {
     pub meta: Meta,
     pub parent: ParentKey,
     pub position: i64,
+    /// The storage body of the current version when it was written through
+    /// the API (`None`: derived from (seed, id, version)).
+    pub body: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +249,7 @@ impl Data {
                     meta,
                     parent,
                     position: 0,
+                    body: None,
                 },
             );
             if is_folder {
@@ -369,6 +377,7 @@ impl Data {
             modified,
             author,
             editor: if version == 1 { author } else { pick_user(rng) },
+            message: String::new(),
         }
     }
 
@@ -420,6 +429,7 @@ impl Data {
                 modified: at,
                 author: u,
                 editor: u,
+                message: String::new(),
             }
         };
         meta.modified = meta.modified.max(meta.created);
@@ -463,6 +473,7 @@ impl Data {
             modified,
             author: u,
             editor: u,
+            message: String::new(),
         }
     }
 
@@ -480,6 +491,7 @@ impl Data {
                 modified: at,
                 author: u,
                 editor: u,
+                message: String::new(),
             }
         };
         let id = self.take_id();

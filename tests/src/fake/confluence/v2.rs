@@ -224,7 +224,7 @@ pub async fn bulk_pages(
     )
 }
 
-fn page_not_found(id: &str) -> Response {
+pub(super) fn page_not_found(id: &str) -> Response {
     v2_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -233,7 +233,7 @@ fn page_not_found(id: &str) -> Response {
 }
 
 /// The page `id` unless missing (404 otherwise).
-fn live_page<'a>(data: &'a Data, raw: &str) -> Result<(u64, &'a Node), Response> {
+pub(super) fn live_page<'a>(data: &'a Data, raw: &str) -> Result<(u64, &'a Node), Response> {
     let id = parse_id(raw, "id")?;
     match data.pages.get(&id) {
         Some(n) if !data.missing.contains(&id) => Ok((id, n)),
