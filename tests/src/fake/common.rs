@@ -742,7 +742,9 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, String> {
                 .strip_prefix('"')
                 .and_then(|p| p.strip_suffix('"'))
                 .filter(|t| !t.contains('"'))
-                .ok_or_else(|| format!("If-Match must be \"*\" or quoted entity tags, got {part}"))?;
+                .ok_or_else(|| {
+                    format!("If-Match must be \"*\" or quoted entity tags, got {part}")
+                })?;
             tags.push(tag.to_owned());
         }
     }
@@ -769,8 +771,14 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
         return Err("Idempotency-Key must be given once".to_owned());
     }
     let key = value.as_bytes();
-    let key = key.strip_prefix(b"\"").and_then(|k| k.strip_suffix(b"\"")).unwrap_or(key);
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+    let key = key
+        .strip_prefix(b"\"")
+        .and_then(|k| k.strip_suffix(b"\""))
+        .unwrap_or(key);
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+    {
         return Err(format!(
             "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
         ));
@@ -1325,7 +1333,11 @@ mod tests {
         h.append(header::IF_MATCH, HeaderValue::from_static("\"4\", \"5\""));
         assert_eq!(
             if_match(&h),
-            Ok(Some(IfMatch::Tags(vec!["3".into(), "4".into(), "5".into()])))
+            Ok(Some(IfMatch::Tags(vec![
+                "3".into(),
+                "4".into(),
+                "5".into()
+            ])))
         );
         h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
         assert_eq!(if_match(&h), Ok(Some(IfMatch::Any)));

@@ -257,7 +257,9 @@ fn api(store: Arc<Store>) -> Router {
         .route("/_control/retitle", axum::routing::post(control::retitle))
         // Bodies up to the spec's limit reach the handlers, which answer
         // 413 above it in the API's envelope.
-        .layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES + 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            write::MAX_BODY_BYTES + 1024,
+        ))
         .with_state(store)
 }
 

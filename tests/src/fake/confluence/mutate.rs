@@ -237,7 +237,9 @@ impl Data {
         let mut reparented = BTreeSet::new();
         let (mut deleted_attachments, mut deleted_comments) = (Vec::new(), Vec::new());
         for &id in &to_delete {
-            let gone = self.delete_page(id, now, editor).expect("picked from pages");
+            let gone = self
+                .delete_page(id, now, editor)
+                .expect("picked from pages");
             deleted_attachments.extend(gone.attachments);
             deleted_comments.extend(gone.comments);
             reparented.extend(gone.reparented);

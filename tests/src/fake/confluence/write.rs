@@ -75,7 +75,9 @@ fn body_object(body: &Bytes) -> Result<Map<String, Value>, Response> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(obj)) => Ok(obj),
-        Ok(_) => Err(invalid_body(&["Request body must be a JSON object".to_owned()])),
+        Ok(_) => Err(invalid_body(&[
+            "Request body must be a JSON object".to_owned()
+        ])),
         Err(e) => Err(invalid_body(&[format!("Invalid request body: {e}")])),
     }
 }
@@ -163,9 +165,8 @@ impl<'a> Checker<'a> {
                 [name] => match obj[name.as_str()].as_object() {
                     Some(inner) if name.as_str() == "storage" => (inner, "body.storage"),
                     Some(_) if ["atlas_doc_format", "wiki"].contains(&name.as_str()) => {
-                        self.errors.push(format!(
-                            "body.{name}: the fake stores storage bodies only"
-                        ));
+                        self.errors
+                            .push(format!("body.{name}: the fake stores storage bodies only"));
                         return None;
                     }
                     _ => {
@@ -528,9 +529,7 @@ pub async fn delete_page(
         match p.get(name) {
             None | Some("false") => {}
             Some("true") => {}
-            Some(v) => {
-                return v2_bad_param(format!("Invalid value '{v}' for parameter '{name}'"))
-            }
+            Some(v) => return v2_bad_param(format!("Invalid value '{v}' for parameter '{name}'")),
         }
     }
     let mut data = store.write();
