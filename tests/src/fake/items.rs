@@ -373,12 +373,17 @@ impl Data {
         update: usize,
         delete: usize,
         create: usize,
+        targets: &[u32],
         now: i64,
     ) -> Result<Mutation, String> {
-        if update + delete > self.live.len() {
+        let targets: BTreeSet<u32> = targets.iter().copied().collect();
+        if let Some(id) = targets.iter().find(|id| !self.live.contains_key(id)) {
+            return Err(format!("no live item {} to update", item_id(*id)));
+        }
+        let free = self.live.len() - targets.len();
+        if update + delete > free {
             return Err(format!(
-                "cannot update {update} and delete {delete} items: only {} live",
-                self.live.len()
+                "cannot update {update} and delete {delete} items: only {free} live besides update_ids"
             ));
         }
         if create > (MAX_ID - self.max_id) as usize {
@@ -389,7 +394,12 @@ impl Data {
         }
         let (mut to_delete, mut to_update) = (Vec::new(), Vec::new());
         if update + delete > 0 {
-            let ids: Vec<u32> = self.live.keys().copied().collect();
+            let ids: Vec<u32> = self
+                .live
+                .keys()
+                .filter(|id| !targets.contains(id))
+                .copied()
+                .collect();
             let picks = rand::seq::index::sample(&mut self.rng, ids.len(), update + delete);
             for (i, idx) in picks.into_iter().enumerate() {
                 if i < delete {
@@ -398,9 +408,10 @@ impl Data {
                     to_update.push(ids[idx]);
                 }
             }
-            to_delete.sort_unstable();
-            to_update.sort_unstable();
         }
+        to_update.extend(&targets);
+        to_delete.sort_unstable();
+        to_update.sort_unstable();
         let mut out = Mutation::default();
         for &id in &to_update {
             self.bump(id, now);
@@ -809,7 +820,20 @@ async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
         return bad_request("the body must be a JSON object");
     };
     let mut counts = [0usize; 3];
+    let mut targets = Vec::new();
     for (key, value) in obj {
+        if key == "update_ids" {
+            let ids = value.as_array().and_then(|list| {
+                list.iter()
+                    .map(|v| v.as_str().and_then(parse_item_id))
+                    .collect::<Option<Vec<u32>>>()
+            });
+            match ids {
+                Some(ids) => targets = ids,
+                None => return bad_request("update_ids must be an array of item ids"),
+            }
+            continue;
+        }
         let slot = match key.as_str() {
             "update" => 0,
             "delete" => 1,
@@ -826,7 +850,7 @@ async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
         .data
         .write()
         .unwrap_or_else(PoisonError::into_inner)
-        .mutate(counts[0], counts[1], counts[2], now);
+        .mutate(counts[0], counts[1], counts[2], &targets, now);
     match result {
         Ok(m) => json_response(&m),
         Err(msg) => common::error(StatusCode::CONFLICT, "conflict", msg),
@@ -1387,7 +1411,7 @@ mod tests {
         let (_, _, wm0) = drain(&data, 100, None);
         assert_eq!(drain(&data, 100, Some(wm0)).0, Vec::<u32>::new());
 
-        let m = data.mutate(20, 10, 5, 2_000_000_000).unwrap();
+        let m = data.mutate(20, 10, 5, &[], 2_000_000_000).unwrap();
         assert_eq!(
             (m.updated.len(), m.deleted.len(), m.created.len()),
             (20, 10, 5)
@@ -1431,7 +1455,7 @@ mod tests {
 
         // A second round: since=35 sees only the second round; since=wm0 sees both,
         // an item changed twice once, with its latest version.
-        let m2 = data.mutate(5, 0, 0, 2_000_000_100).unwrap();
+        let m2 = data.mutate(5, 0, 0, &[], 2_000_000_100).unwrap();
         let (items, dels, _) = drain(&data, 100, Some(35));
         let expect: Vec<u32> = m2
             .updated
@@ -1462,7 +1486,7 @@ mod tests {
         // First page of a full listing.
         let p1 = data.list(100, None, None, no_cache(&data));
         let wm = p1.watermark;
-        let m = data.mutate(30, 30, 3, 2_000_000_000).unwrap();
+        let m = data.mutate(30, 30, 3, &[], 2_000_000_000).unwrap();
         // The rest of the listing carries on with the same watermark.
         let mut cursor = p1.next;
         let mut seen: Vec<u32> = p1.items.iter().map(|(id, _)| *id).collect();
@@ -1486,21 +1510,21 @@ mod tests {
     #[test]
     fn mutate_is_all_or_nothing_and_deterministic() {
         let mut a = Data::new(10, 5);
-        assert!(a.mutate(6, 5, 0, 0).is_err());
+        assert!(a.mutate(6, 5, 0, &[], 0).is_err());
         assert_eq!(a.seq, 0);
         assert_eq!(a.live.len(), 10);
-        let ma = a.mutate(3, 2, 1, 0).unwrap();
+        let ma = a.mutate(3, 2, 1, &[], 0).unwrap();
         let mut b = Data::new(10, 5);
-        assert_eq!(b.mutate(3, 2, 1, 0).unwrap(), ma);
+        assert_eq!(b.mutate(3, 2, 1, &[], 0).unwrap(), ma);
         // Deleted ids are never reused; created ids follow the max ever.
-        a.mutate(0, 8, 0, 0).unwrap();
+        a.mutate(0, 8, 0, &[], 0).unwrap();
         assert_eq!(a.live.len(), 1);
-        let m = a.mutate(0, 0, 2, 0).unwrap();
+        let m = a.mutate(0, 0, 2, &[], 0).unwrap();
         assert_eq!(m.created, vec![item_id(12), item_id(13)]);
         let mut full = Data::new(MAX_ID - 1, 1);
-        assert!(full.mutate(0, 0, 2, 0).is_err());
+        assert!(full.mutate(0, 0, 2, &[], 0).is_err());
         assert_eq!(
-            full.mutate(0, 0, 1, 0).unwrap().created,
+            full.mutate(0, 0, 1, &[], 0).unwrap().created,
             vec![item_id(MAX_ID)]
         );
     }

@@ -9,7 +9,8 @@
 //!   pages and comments, of the bytes for attachments, of nothing for
 //!   folders. Pages and comments also carry `sha256_atlas_doc_format`.
 //! - `POST /_control/mutate` with `{"update", "delete", "create", "move",
-//!   "attachments"}` (see [`super::data::Mutation`]).
+//!   "attachments", "update_ids": ["id", ...]}` (see
+//!   [`super::mutate::Mutation`]; `update_ids`: pages updated on purpose).
 //! - `POST /_control/retitle` with `{"id": "PAGE ID", "title": "..."}`: any
 //!   title, for tests of titles the dataset does not make (a new version).
 //! - `missing_pages`, `spec_edges`, `malformed` and `nameless` in
@@ -180,6 +181,13 @@ pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
     };
     let mut req = MutateRequest::default();
     for (key, value) in obj {
+        if key == "update_ids" {
+            match ids(key, value) {
+                Ok(ids) => req.update_ids = ids.into_iter().collect(),
+                Err(msg) => return bad_request(msg),
+            }
+            continue;
+        }
         let Some(n) = value.as_u64() else {
             return bad_request(format!("{key} must be a non-negative integer"));
         };

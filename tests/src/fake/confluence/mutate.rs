@@ -37,9 +37,12 @@ pub(super) struct DeletedPage {
     pub reparented: Vec<u64>,
 }
 
-/// The counts `mutate` takes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// The counts `mutate` takes, and pages to update on purpose.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MutateRequest {
+    /// Pages updated besides the `update` random ones (never picked for the
+    /// random changes), e.g. to make a push conflict on purpose.
+    pub update_ids: BTreeSet<u64>,
     pub update: usize,
     pub delete: usize,
     pub create: usize,
@@ -192,14 +195,21 @@ impl Data {
 
     /// Applies random changes at time `now` (see [`Mutation`]); all or nothing.
     pub fn mutate(&mut self, req: MutateRequest, now: Ms) -> Result<Mutation, String> {
+        if let Some(id) = req
+            .update_ids
+            .iter()
+            .find(|id| !self.pages.contains_key(id))
+        {
+            return Err(format!("no page {id} to update"));
+        }
         let pages_needed = req.update + req.delete + req.moves;
-        if pages_needed > self.pages.len() {
+        if pages_needed > self.pages.len() - req.update_ids.len() {
             return Err(format!(
                 "cannot update {}, delete {} and move {} pages: only {} exist",
                 req.update,
                 req.delete,
                 req.moves,
-                self.pages.len()
+                self.pages.len() - req.update_ids.len()
             ));
         }
         if req.attachments > self.attachments.len() {
@@ -215,7 +225,12 @@ impl Data {
         let now = now.max(self.last_change + 1);
         self.last_change = now;
         let mut out = Mutation::default();
-        let ids: Vec<u64> = self.pages.keys().copied().collect();
+        let ids: Vec<u64> = self
+            .pages
+            .keys()
+            .filter(|id| !req.update_ids.contains(id))
+            .copied()
+            .collect();
         let picks = rand::seq::index::sample(&mut self.rng, ids.len(), pages_needed).into_vec();
         let mut groups: [Vec<u64>; 3] = Default::default();
         for (i, idx) in picks.into_iter().enumerate() {
@@ -231,7 +246,9 @@ impl Data {
         for g in &mut groups {
             g.sort_unstable();
         }
-        let [to_delete, to_update, to_move] = groups;
+        let [to_delete, mut to_update, to_move] = groups;
+        to_update.extend(&req.update_ids);
+        to_update.sort_unstable();
         let editor = pick_user(&mut self.rng);
 
         let mut reparented = BTreeSet::new();
@@ -361,6 +378,7 @@ mod tests {
                     create: 5,
                     moves: 7,
                     attachments: 12,
+                    ..Default::default()
                 },
                 now,
             )
