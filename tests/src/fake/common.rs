@@ -8,7 +8,8 @@
 //! - JSON `404`/`405` answers for unknown routes and methods;
 //! - the fault layer in front of every non-control request, in the order of
 //!   the contract: latency, auth (401), rate limit (429), fail-rate (5xx), then
-//!   the route; and the request counters.
+//!   the route, then the lost-write fault (a successful write's answer
+//!   replaced by a 503); and the request counters.
 //!
 //! [`serve`] then binds `127.0.0.1`, prints the `listening on ...` line and
 //! serves until the process is killed.

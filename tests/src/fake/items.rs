@@ -4,7 +4,10 @@
 //! zero padded, so numeric and string order agree), tombstones in another,
 //! and a change index `seq -> id` holding every entry's last change. Only
 //! `version`, `seq` and `updated_at` are stored per item; title, content and
-//! tags are derived on demand from (seed, id, version).
+//! tags are derived on demand from (seed, id, version), unless an API write
+//! (`POST`/`PUT /items`, see docs/fake-items-api.md "Writes") stored them for
+//! the current version. Writes are guarded by `If-Match` and made
+//! idempotent by `Idempotency-Key` (a replay answers again, applies nothing).
 //!
 //! Per request work is O(log n + page): a full listing walks the live map
 //! from the cursor; a `since` listing works on the sorted ids changed in

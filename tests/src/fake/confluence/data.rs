@@ -5,7 +5,9 @@
 //! Content ids are one numeric sequence for every kind (attachments show as
 //! `att<number>`), increasing with creation time, so `created` order is id
 //! order. Only metadata is stored: titles, parents, versions and times;
-//! bodies and attachment bytes are derived from (seed, id, version).
+//! bodies and attachment bytes are derived from (seed, id, version), except
+//! a page body written through the API (see [`super::write`]), stored for
+//! its version.
 //!
 //! Indexes, kept up to date by every change: the four maps by id, one
 //! `(lastmodified, id)` set per kind (CQL `lastmodified` and `sort=modified-date`),
