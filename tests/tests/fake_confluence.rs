@@ -1151,6 +1151,33 @@ fn page_update_is_stored_and_seen_everywhere() {
         truth(&fake, "pages")[id]["sha256"],
         sha_hex(b"<p>3</p>").as_str()
     );
+    // Older versions keep what was written then.
+    let old = fake
+        .get(
+            &format!("{path}?version={}&body-format=storage", version + 1),
+            &[],
+        )
+        .json();
+    assert_eq!(old["status"], "historical");
+    assert_eq!(old["version"]["number"], version + 1);
+    assert_eq!(old["version"]["message"], "synchost change k-1");
+    assert_eq!(old["body"]["storage"]["value"], storage);
+    let remote_then = fake
+        .get(
+            &format!("{path}?version={}&body-format=storage", version + 2),
+            &[],
+        )
+        .json();
+    assert_eq!(remote_then["version"]["message"], "");
+    assert_eq!(
+        sha_hex(
+            remote_then["body"]["storage"]["value"]
+                .as_str()
+                .unwrap()
+                .as_bytes()
+        ),
+        remote["sha256"].as_str().unwrap()
+    );
 
     // A title another page has is refused; a move needs an existing parent.
     let (_, other_entry) = before.iter().find(|(k, _)| *k != id).unwrap();

@@ -168,6 +168,9 @@ pub struct Data {
     pub page_comments: HashMap<u64, BTreeSet<u64>>,
     /// Pages that answer 404 (the `missing_pages` fault).
     pub missing: HashSet<u64>,
+    /// Every page version written through the API: (page, version) ->
+    /// (storage body, `version.message`), for `GET /pages/{id}?version=N`.
+    pub written: HashMap<(u64, u32), (Arc<str>, String)>,
     /// The space's home page (the first page), if any.
     pub homepage: Option<u64>,
     pub next_id: u64,
@@ -196,6 +199,7 @@ impl Data {
             page_comments: HashMap::new(),
             missing: HashSet::new(),
             homepage: None,
+            written: HashMap::new(),
             next_id: 65_536 + mix(seed, 1, 0, 0) % 100_000,
             last_change: EDIT_END_MS,
             rng: StdRng::seed_from_u64(mix(seed, 0x6d75_7461_7465, 0, 0)),

@@ -253,7 +253,7 @@ pub async fn page(
     let data = store.read();
     let (id, n) = tri!(live_page(&data, &raw));
     let mut node = n.clone();
-    drop(data);
+    let written_before = |v: u32| data.written.get(&(id, v)).cloned();
     let mut status = "current";
     if let Some(v) = p.get("version") {
         let Ok(v) = v.parse::<u32>() else {
@@ -267,9 +267,14 @@ pub async fn page(
             node.meta.modified =
                 node.meta.created + span * i64::from(v - 1) / i64::from(node.meta.version - 1);
             node.meta.version = v;
+            (node.body, node.meta.message) = match written_before(v) {
+                Some((body, message)) => (Some(body), message),
+                None => (None, String::new()),
+            };
             status = "historical";
         }
     }
+    drop(data);
     let mut v = page_json(&store, id, &node, fmt, Some(&base_url(&headers)));
     v["status"] = status.into();
     if p.get("include-version") == Some("false") {

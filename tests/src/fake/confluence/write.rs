@@ -316,6 +316,18 @@ fn tick(data: &mut Data) -> Ms {
     now
 }
 
+impl Data {
+    /// Keeps the written version of page `id` for later `?version=N` reads.
+    fn remember(&mut self, id: u64, node: &Node) {
+        if let Some(body) = &node.body {
+            self.written.insert(
+                (id, node.meta.version),
+                (body.clone(), node.meta.message.clone()),
+            );
+        }
+    }
+}
+
 /// The PageSingle answer of a write: storage body and `_links.base`.
 fn written(store: &Store, id: u64, node: &Node, headers: &HeaderMap) -> Response {
     json_ok(&page_json(
@@ -422,6 +434,7 @@ pub async fn update_page(
     node.meta.message = message;
     node.body = Some(Arc::from(storage));
     let node = node.clone();
+    data.remember(path_id, &node);
     drop(data);
     written(&store, path_id, &node, &headers)
 }
@@ -513,6 +526,7 @@ pub async fn create_page(
     };
     data.insert_node(Kind::Page, id, node);
     let node = data.pages[&id].clone();
+    data.remember(id, &node);
     drop(data);
     written(&store, id, &node, &headers)
 }
