@@ -1059,7 +1059,7 @@ fn page_update_is_stored_and_seen_everywhere() {
             &[],
         )
         .json();
-    assert_eq!(ids_of(found["results"].as_array().unwrap()), [id.clone()]);
+    assert_eq!(ids_of(found["results"].as_array().unwrap()), [id.as_str()]);
     let old_title = entry["title"].as_str().unwrap();
     let stale = fake
         .get(
@@ -1084,7 +1084,7 @@ fn page_update_is_stored_and_seen_everywhere() {
     );
     assert_eq!(
         ids_of(&delta),
-        [id.clone()],
+        [id.as_str()],
         "the delta finds exactly the update"
     );
     assert_eq!(delta[0]["version"]["message"], "synchost change k-1");
@@ -1344,7 +1344,7 @@ fn page_create_checks_space_title_and_parent() {
         .json();
     assert_eq!(
         ids_of(found["results"].as_array().unwrap()),
-        [created[1].clone()]
+        [created[1].as_str()]
     );
     assert_eq!(found["results"][0]["body"]["storage"]["value"], storage);
     let again = post(&json!({"spaceId": space, "title": "Default parent"}), "");
