@@ -895,3 +895,622 @@ fn same_flags_same_dataset() {
     assert!(titles.iter().any(|t| !t.is_ascii()));
     assert!(titles.iter().any(|t| t.ends_with('.')));
 }
+
+// ---------------------------------------------------------------------------
+// Writes: PUT, POST and DELETE /wiki/api/v2/pages
+
+fn write(fake: &FakeServer, method: &str, path: &str, body: Option<&Value>) -> HttpResponse {
+    let body = body.map(Value::to_string);
+    http(
+        method,
+        &format!("{}{path}", fake.url()),
+        &[],
+        body.as_deref(),
+    )
+}
+
+/// A PageUpdateRequest with a flat storage body.
+fn update_body(id: &str, title: &str, storage: &str, number: u64, message: &str) -> Value {
+    json!({"id": id, "status": "current", "title": title,
+           "body": {"representation": "storage", "value": storage},
+           "version": {"number": number, "message": message}})
+}
+
+/// The titles of a v2 error envelope, after checking its shape and status.
+#[track_caller]
+fn error_titles(resp: &HttpResponse, status: u16) -> Vec<String> {
+    resp.expect_status(status);
+    let v = resp.json();
+    let errors = v["errors"].as_array().expect("an errors array");
+    assert!(!errors.is_empty(), "{v}");
+    errors
+        .iter()
+        .map(|e| {
+            assert_eq!(e["status"], status, "{v}");
+            assert!(e["code"].is_string() && e["detail"].is_null(), "{v}");
+            e["title"].as_str().expect("a title").to_owned()
+        })
+        .collect()
+}
+
+fn stat(fake: &FakeServer, name: &str) -> u64 {
+    fake.stats()[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+#[test]
+fn page_update_is_stored_and_seen_everywhere() {
+    let fake = FakeServer::start(
+        "confluence",
+        &["--pages", "40", "--folders", "3", "--seed", "21"],
+    );
+    let before = truth(&fake, "pages");
+    let (id, entry) = before.iter().nth(7).unwrap();
+    let version: u64 = entry["version"].as_str().unwrap().parse().unwrap();
+    let path = format!("/wiki/api/v2/pages/{id}");
+
+    // Malformed: every problem in one 400 envelope.
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&json!({"status": "bogus", "title": ""})),
+    );
+    let titles = error_titles(&resp, 400);
+    for expected in [
+        "id: must not be null",
+        "body: must not be null",
+        "version: must not be null",
+    ] {
+        assert!(titles.iter().any(|t| t == expected), "{titles:?}");
+    }
+    assert!(titles.len() >= 4, "{titles:?}");
+    assert!(resp.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["code"] == "INVALID_REQUEST_BODY"));
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&update_body(id, " ", "<p/>", version + 1, "")),
+    );
+    assert_eq!(
+        error_titles(&resp, 400),
+        ["Non-drafts cannot have empty titles"]
+    );
+    let resp = write(&fake, "PUT", &path, Some(&json!("not an object")));
+    error_titles(&resp, 400);
+
+    // The same version again, or one too far: 409 with the observed body.
+    for provided in [version, version + 2] {
+        let resp = write(
+            &fake,
+            "PUT",
+            &path,
+            Some(&update_body(id, "T", "<p/>", provided, "")),
+        );
+        resp.expect_status(409);
+        assert_eq!(
+            resp.json(),
+            json!({"errors": [{"status": 409, "code": "CONFLICT",
+                "title": format!("Version must be incremented when updating a page. Current Version: [{version}]. Provided version: [{provided}]"),
+                "detail": null}]})
+        );
+    }
+    // Unknown page.
+    let resp = write(
+        &fake,
+        "PUT",
+        "/wiki/api/v2/pages/999",
+        Some(&update_body("999", "T", "<p/>", 2, "")),
+    );
+    assert_eq!(
+        error_titles(&resp, 404),
+        ["Cannot find a page with id [999]"]
+    );
+    assert_eq!(truth(&fake, "pages"), before, "nothing was applied");
+
+    // A good update, nested body form, with a new title and a message.
+    let storage = "<p>Edited &amp; <strong>pushed</strong></p>";
+    let body = json!({"id": id, "status": "current", "title": "Pushed title",
+        "body": {"storage": {"representation": "storage", "value": storage}},
+        "version": {"number": version + 1, "message": "synchost change k-1"}});
+    let resp = write(&fake, "PUT", &path, Some(&body));
+    resp.expect_status(200);
+    let v = resp.json();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["title"], "Pushed title");
+    assert_eq!(
+        v["body"]["storage"],
+        json!({"representation": "storage", "value": storage})
+    );
+    assert_eq!(v["version"]["number"], version + 1);
+    assert_eq!(v["version"]["message"], "synchost change k-1");
+    assert_eq!(v["version"]["minorEdit"], false);
+    assert!(v["version"]["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert!(v["version"]["authorId"].is_string());
+    assert_eq!(v["_links"]["base"], format!("{}/wiki", fake.url()).as_str());
+
+    // GET, the bulk and space listings, the title lookup and CQL show it.
+    let got = fake.get(&format!("{path}?body-format=storage"), &[]).json();
+    assert_eq!(got["title"], "Pushed title");
+    assert_eq!(got["version"], v["version"]);
+    assert_eq!(got["body"]["storage"]["value"], storage);
+    let bulk = fake
+        .get(
+            &format!("/wiki/api/v2/pages?id={id}&body-format=storage"),
+            &[],
+        )
+        .json();
+    assert_eq!(
+        bulk["results"][0]["version"]["message"],
+        "synchost change k-1"
+    );
+    assert_eq!(bulk["results"][0]["body"]["storage"]["value"], storage);
+    let space = space_id(&fake, &[]);
+    let found = fake
+        .get(
+            &format!(
+                "/wiki/api/v2/pages?space-id={space}&title=Pushed%20title&body-format=storage"
+            ),
+            &[],
+        )
+        .json();
+    assert_eq!(ids_of(found["results"].as_array().unwrap()), [id.as_str()]);
+    let old_title = entry["title"].as_str().unwrap();
+    let stale = fake
+        .get(
+            &format!(
+                "/wiki/api/v2/spaces/{space}/pages?title={}",
+                encode(old_title)
+            ),
+            &[],
+        )
+        .json();
+    assert!(!ids_of(stale["results"].as_array().unwrap()).contains(id));
+    let now = fake.get("/wiki/api/v2/spaces?keys=DOCS", &[]);
+    let (delta, _) = walk_cql(
+        &fake,
+        &format!(
+            "type=page AND space=\"DOCS\" AND lastmodified >= \"{}\"",
+            cql_date(&now, 2)
+        ),
+        50,
+        "version,body.storage",
+        &[],
+    );
+    assert_eq!(
+        ids_of(&delta),
+        [id.as_str()],
+        "the delta finds exactly the update"
+    );
+    assert_eq!(delta[0]["version"]["message"], "synchost change k-1");
+    assert_eq!(delta[0]["body"]["storage"]["value"], storage);
+
+    // The ground truth: new version, title and sha256 of the written body.
+    let after = truth(&fake, "pages");
+    assert_eq!(after[id]["version"], (version + 1).to_string().as_str());
+    assert_eq!(after[id]["title"], "Pushed title");
+    assert_eq!(after[id]["sha256"], sha_hex(storage.as_bytes()).as_str());
+    assert_eq!(after[id]["parent_id"], entry["parent_id"]);
+    let others = |t: &BTreeMap<String, Value>| {
+        t.iter()
+            .filter(|(k, _)| *k != id)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(others(&after), others(&before), "only that page changed");
+
+    // A remote edit (mutate, on purpose) shares the version counter: the
+    // next PUT based on the pushed version conflicts, one based on the new
+    // one applies (flat body form this time).
+    let m = fake.mutate_with(&json!({"update_ids": [id]}));
+    assert_eq!(m["updated"], json!([id]));
+    let remote = truth(&fake, "pages")[id].clone();
+    assert_eq!(remote["version"], (version + 2).to_string().as_str());
+    assert_ne!(
+        remote["sha256"], after[id]["sha256"],
+        "a remote edit has its own body"
+    );
+    let got = fake.get(&path, &[]).json();
+    assert_eq!(
+        got["version"]["message"], "",
+        "the remote version has no message"
+    );
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&update_body(
+            id,
+            "Pushed title",
+            "<p>2</p>",
+            version + 2,
+            "k-2",
+        )),
+    );
+    assert_eq!(resp.status, 409);
+    assert!(error_titles(&resp, 409)[0].contains(&format!("Current Version: [{}]", version + 2)));
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&update_body(
+            id,
+            "Pushed title",
+            "<p>3</p>",
+            version + 3,
+            "k-3",
+        )),
+    );
+    resp.expect_status(200);
+    assert_eq!(
+        truth(&fake, "pages")[id]["sha256"],
+        sha_hex(b"<p>3</p>").as_str()
+    );
+    // Older versions keep what was written then.
+    let old = fake
+        .get(
+            &format!("{path}?version={}&body-format=storage", version + 1),
+            &[],
+        )
+        .json();
+    assert_eq!(old["status"], "historical");
+    assert_eq!(old["version"]["number"], version + 1);
+    assert_eq!(old["version"]["message"], "synchost change k-1");
+    assert_eq!(old["body"]["storage"]["value"], storage);
+    let remote_then = fake
+        .get(
+            &format!("{path}?version={}&body-format=storage", version + 2),
+            &[],
+        )
+        .json();
+    assert_eq!(remote_then["version"]["message"], "");
+    assert_eq!(
+        sha_hex(
+            remote_then["body"]["storage"]["value"]
+                .as_str()
+                .unwrap()
+                .as_bytes()
+        ),
+        remote["sha256"].as_str().unwrap()
+    );
+
+    // A title another page has is refused; a move needs an existing parent.
+    let (_, other_entry) = before.iter().find(|(k, _)| *k != id).unwrap();
+    let taken = other_entry["title"].as_str().unwrap();
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&update_body(id, taken, "<p/>", version + 4, "")),
+    );
+    assert_eq!(
+        resp.json(),
+        json!({"errors": [{"status": 400, "code": "INVALID_REQUEST_PARAMETER",
+            "title": "A page with this title already exists: A page already exists with the same TITLE in this space",
+            "detail": null}]})
+    );
+    let mut moved = update_body(id, "Pushed title", "<p>3</p>", version + 4, "");
+    moved["parentId"] = json!("1");
+    error_titles(&write(&fake, "PUT", &path, Some(&moved)), 404);
+    moved["parentId"] = json!(id);
+    error_titles(&write(&fake, "PUT", &path, Some(&moved)), 400);
+    let folder = truth(&fake, "folders").keys().next().unwrap().clone();
+    moved["parentId"] = json!(folder);
+    write(&fake, "PUT", &path, Some(&moved)).expect_status(200);
+    let t = &truth(&fake, "pages")[id];
+    assert_eq!(t["parent_id"], folder.as_str());
+    assert_eq!(t["version"], (version + 4).to_string().as_str());
+    let got = fake.get(&path, &[]).json();
+    assert_eq!(got["parentType"], "folder");
+
+    assert!(stat(&fake, "page_update") >= 10);
+    let log = fake.get("/_control/requests", &[]).json();
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["method"] == "PUT" && r["path"] == path.as_str() && r["status"] == 409));
+}
+
+#[test]
+fn page_create_checks_space_title_and_parent() {
+    let fake = FakeServer::start(
+        "confluence",
+        &["--pages", "30", "--folders", "4", "--seed", "22"],
+    );
+    let space = space_id(&fake, &[]);
+    let homepage = fake
+        .get(&format!("/wiki/api/v2/spaces/{space}"), &[])
+        .json()["homepageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = fake.ground_truth_json();
+    let max_id = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("att")
+                .parse::<u64>()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    let pages = truth(&fake, "pages");
+    let folder = truth(&fake, "folders").keys().next().unwrap().clone();
+    let post = |body: &Value, query: &str| {
+        write(
+            &fake,
+            "POST",
+            &format!("/wiki/api/v2/pages{query}"),
+            Some(body),
+        )
+    };
+
+    let titles = error_titles(&post(&json!({"status": "current"}), ""), 400);
+    assert!(
+        titles.contains(&"spaceId: must not be null".to_owned()),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"Non-drafts cannot have empty titles".to_owned()),
+        "{titles:?}"
+    );
+    assert_eq!(
+        error_titles(&post(&json!({"spaceId": "1", "title": "New"}), ""), 404),
+        ["Cannot find space with id [1]"]
+    );
+    let taken = pages.values().next().unwrap()["title"].as_str().unwrap();
+    let resp = post(&json!({"spaceId": space, "title": taken}), "");
+    assert_eq!(
+        resp.json(),
+        json!({"errors": [{"status": 400, "code": "INVALID_REQUEST_PARAMETER",
+            "title": "A page with this title already exists: A page already exists with the same TITLE in this space",
+            "detail": null}]})
+    );
+    error_titles(
+        &post(
+            &json!({"spaceId": space, "title": "New", "parentId": "12"}),
+            "",
+        ),
+        404,
+    );
+    error_titles(
+        &post(
+            &json!({"spaceId": space, "title": "New", "parentId": folder}),
+            "?root-level=true",
+        ),
+        400,
+    );
+    let atlas = json!({"spaceId": space, "title": "New", "body": {"representation": "atlas_doc_format", "value": "{}"}});
+    error_titles(&post(&atlas, ""), 400);
+    assert_eq!(fake.ground_truth_json(), before, "nothing was created");
+
+    // Under a folder, under the homepage by default, at the root on request.
+    let storage = "<p>Brand new</p>";
+    let mut created = Vec::new();
+    for (title, parent, query, expect_parent) in [
+        (
+            "In a folder",
+            Some(folder.as_str()),
+            "",
+            Some(folder.as_str()),
+        ),
+        ("Default parent", None, "", Some(homepage.as_str())),
+        ("At the root", None, "?root-level=true", None),
+    ] {
+        let mut body = json!({"spaceId": space, "status": "current", "title": title,
+            "body": {"representation": "storage", "value": storage}});
+        if let Some(p) = parent {
+            body["parentId"] = json!(p);
+        }
+        let resp = post(&body, query);
+        resp.expect_status(200);
+        let v = resp.json();
+        let id = v["id"].as_str().unwrap().to_owned();
+        assert!(
+            id.parse::<u64>().unwrap() > max_id,
+            "new ids above every existing one"
+        );
+        assert_eq!(v["title"], title);
+        assert_eq!(v["version"]["number"], 1);
+        assert_eq!(v["body"]["storage"]["value"], storage);
+        assert_eq!(v["parentId"], json!(expect_parent));
+        assert_eq!(v["_links"]["base"], format!("{}/wiki", fake.url()).as_str());
+        let t = &truth(&fake, "pages")[&id];
+        assert_eq!(t["version"], "1");
+        assert_eq!(t["title"], title);
+        assert_eq!(t["parent_id"], json!(expect_parent));
+        assert_eq!(t["sha256"], sha_hex(storage.as_bytes()).as_str());
+        created.push(id);
+    }
+    // The title lookup a plugin does after a duplicate-title 400.
+    let found = fake
+        .get(
+            &format!(
+                "/wiki/api/v2/pages?space-id={space}&title=Default%20parent&body-format=storage"
+            ),
+            &[],
+        )
+        .json();
+    assert_eq!(
+        ids_of(found["results"].as_array().unwrap()),
+        [created[1].as_str()]
+    );
+    assert_eq!(found["results"][0]["body"]["storage"]["value"], storage);
+    let again = post(&json!({"spaceId": space, "title": "Default parent"}), "");
+    error_titles(&again, 400);
+    assert_eq!(truth(&fake, "pages").len(), pages.len() + 3, "no duplicate");
+    assert_eq!(stat(&fake, "page_create"), 10);
+}
+
+#[test]
+fn page_delete_trashes_the_page() {
+    let fake = FakeServer::start(
+        "confluence",
+        &[
+            "--pages",
+            "60",
+            "--attachments-per-page",
+            "1",
+            "--seed",
+            "23",
+        ],
+    );
+    let pages = truth(&fake, "pages");
+    // A page with a child page, to see the child move up.
+    let (id, entry) = pages
+        .iter()
+        .find(|(id, _)| pages.values().any(|p| p["parent_id"] == id.as_str()))
+        .expect("a page with children");
+    let child = pages
+        .iter()
+        .find(|(_, p)| p["parent_id"] == id.as_str())
+        .map(|(c, _)| c.clone())
+        .unwrap();
+    let path = format!("/wiki/api/v2/pages/{id}");
+    error_titles(&write(&fake, "DELETE", "/wiki/api/v2/pages/77", None), 404);
+    error_titles(
+        &write(&fake, "DELETE", &format!("{path}?purge=maybe"), None),
+        400,
+    );
+
+    let resp = write(&fake, "DELETE", &path, None);
+    resp.expect_status(204);
+    assert!(resp.body.is_empty());
+    assert_eq!(
+        error_titles(&fake.get(&path, &[]), 404),
+        [format!("Cannot find a page with id [{id}]")]
+    );
+    error_titles(&write(&fake, "DELETE", &path, None), 404);
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&update_body(id, "T", "<p/>", 99, "")),
+    );
+    error_titles(&resp, 404);
+
+    let after = truth(&fake, "pages");
+    assert!(!after.contains_key(id));
+    assert_eq!(
+        after[&child]["parent_id"], entry["parent_id"],
+        "the child moved up"
+    );
+    assert!(truth(&fake, "attachments")
+        .values()
+        .all(|a| a["parent_id"] != id.as_str()));
+    let space = space_id(&fake, &[]);
+    let (listed, _) = walk_v2(
+        &fake,
+        &format!("/wiki/api/v2/spaces/{space}/pages?limit=250"),
+        &[],
+    );
+    assert!(!ids_of(&listed).contains(id), "gone from listings");
+    assert_eq!(listed.len(), pages.len() - 1);
+    assert_eq!(stat(&fake, "page_delete"), 4);
+}
+
+#[test]
+fn lost_writes_are_applied_and_injected_failures_are_not() {
+    let fake = FakeServer::start(
+        "confluence",
+        &["--pages", "20", "--seed", "24", "--lost-write-rate", "1"],
+    );
+    let faults = fake.get("/_control/faults", &[]).json();
+    assert_eq!(faults["lost_write_rate"], 1.0);
+    let pages = truth(&fake, "pages");
+    let (id, entry) = pages.iter().next().unwrap();
+    let version: u64 = entry["version"].as_str().unwrap().parse().unwrap();
+    let path = format!("/wiki/api/v2/pages/{id}");
+
+    // The answer is lost, the write is not.
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&update_body(
+            id,
+            "Lost",
+            "<p>lost</p>",
+            version + 1,
+            "key-1",
+        )),
+    );
+    assert_eq!(resp.status, 503);
+    let got = fake.get(&path, &[]).json();
+    assert_eq!(got["version"]["number"], version + 1);
+    assert_eq!(got["version"]["message"], "key-1");
+    // A retry of the same PUT conflicts: its own write is the current version.
+    let resp = write(
+        &fake,
+        "PUT",
+        &path,
+        Some(&update_body(
+            id,
+            "Lost",
+            "<p>lost</p>",
+            version + 1,
+            "key-1",
+        )),
+    );
+    error_titles(&resp, 409);
+    // Reads and refused writes are never lost.
+    fake.get(&path, &[]).expect_status(200);
+
+    let space = space_id(&fake, &[]);
+    let resp = write(
+        &fake,
+        "POST",
+        "/wiki/api/v2/pages",
+        Some(&json!({"spaceId": space, "title": "Lost create"})),
+    );
+    assert_eq!(resp.status, 503);
+    let found = fake
+        .get(
+            &format!("/wiki/api/v2/pages?space-id={space}&title=Lost%20create"),
+            &[],
+        )
+        .json();
+    assert_eq!(
+        found["results"].as_array().unwrap().len(),
+        1,
+        "created once"
+    );
+    let resp = write(&fake, "DELETE", &path, None);
+    assert_eq!(resp.status, 503);
+    fake.get(&path, &[]).expect_status(404);
+    assert_eq!(fake.stats()["lost_writes"], 3);
+
+    // Injected 5xx answer before the route: nothing is applied.
+    fake.set_faults(json!({"lost_write_rate": 0, "fail_rate": 1.0}));
+    let now = truth(&fake, "pages");
+    let (other, other_entry) = now.iter().next().unwrap();
+    let v: u64 = other_entry["version"].as_str().unwrap().parse().unwrap();
+    let resp = write(
+        &fake,
+        "PUT",
+        &format!("/wiki/api/v2/pages/{other}"),
+        Some(&update_body(other, "Never", "<p/>", v + 1, "")),
+    );
+    assert!(resp.status >= 500, "{}", resp.status);
+    fake.set_faults(json!({"fail_rate": 0}));
+    assert_eq!(truth(&fake, "pages")[other], *other_entry, "not applied");
+    assert_eq!(fake.stats()["lost_writes"], 3);
+    let bad = http(
+        "POST",
+        &format!("{}/_control/faults", fake.url()),
+        &[],
+        Some(r#"{"lost_write_rate": 2}"#),
+    );
+    assert_eq!(bad.status, 400);
+}

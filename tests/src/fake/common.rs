@@ -8,7 +8,8 @@
 //! - JSON `404`/`405` answers for unknown routes and methods;
 //! - the fault layer in front of every non-control request, in the order of
 //!   the contract: latency, auth (401), rate limit (429), fail-rate (5xx), then
-//!   the route; and the request counters.
+//!   the route, then the lost-write fault (a successful write's answer
+//!   replaced by a 503); and the request counters.
 //!
 //! [`serve`] then binds `127.0.0.1`, prints the `listening on ...` line and
 //! serves until the process is killed.
@@ -83,6 +84,10 @@ pub struct CommonArgs {
     /// Token bucket of RPS requests per second (burst RPS); over it: 429 with Retry-After.
     #[arg(long, value_name = "RPS", value_parser = parse_rate_limit)]
     pub rate_limit: Option<f64>,
+    /// Fraction (0.0..=1.0) of successful writes (POST, PUT, PATCH, DELETE)
+    /// applied and then answered 503, as if a proxy lost the answer.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fail_rate)]
+    pub lost_write_rate: f64,
 }
 
 fn parse_fail_rate(s: &str) -> Result<f64, String> {
@@ -115,6 +120,7 @@ impl CommonArgs {
             fail_rate: self.fail_rate,
             rate_limit: self.rate_limit,
             token: self.token.as_deref().map(Arc::from),
+            lost_write_rate: self.lost_write_rate,
             ..Faults::default()
         }
     }
@@ -136,6 +142,9 @@ pub struct Faults {
     /// Credentials that expire mid-run: after `after` more authorized
     /// requests, the token in force becomes `to`.
     pub rotate_token: Option<TokenRotation>,
+    /// Fraction of successful writes whose answer is replaced by a 503
+    /// after the write was applied (see [`is_write`]).
+    pub lost_write_rate: f64,
 }
 
 /// `{"rotate_token": {"after": N, "to": "NEW"}}`.
@@ -147,7 +156,7 @@ pub struct TokenRotation {
 
 impl Faults {
     /// The `/_control/faults` keys handled here.
-    const KEYS: [&'static str; 7] = [
+    const KEYS: [&'static str; 8] = [
         "latency_ms",
         "fail_rate",
         "rate_limit",
@@ -155,6 +164,7 @@ impl Faults {
         "body_fault",
         "blob_fault",
         "rotate_token",
+        "lost_write_rate",
     ];
 
     fn to_json(&self) -> Value {
@@ -166,6 +176,7 @@ impl Faults {
             "body_fault": self.body_fault.map(BodyFault::to_json),
             "blob_fault": self.blob_fault.map(BodyFault::to_json),
             "rotate_token": self.rotate_token.as_ref().map(|r| json!({"after": r.after, "to": &*r.to})),
+            "lost_write_rate": self.lost_write_rate,
         })
     }
 
@@ -187,6 +198,12 @@ impl Faults {
                         .as_f64()
                         .filter(|r| valid_fail_rate(*r))
                         .ok_or("fail_rate must be a number between 0.0 and 1.0")?;
+                }
+                "lost_write_rate" => {
+                    next.lost_write_rate = value
+                        .as_f64()
+                        .filter(|r| valid_fail_rate(*r))
+                        .ok_or("lost_write_rate must be a number between 0.0 and 1.0")?;
                 }
                 "rate_limit" => {
                     next.rate_limit = match value {
@@ -310,6 +327,8 @@ fn fmt_rate(rate: f64) -> String {
 /// served at once at most, in all and per kind.
 pub struct Stats {
     requests: AtomicU64,
+    /// Writes applied whose answer the `lost_write_rate` fault replaced.
+    lost_writes: AtomicU64,
     counters: Vec<(&'static str, AtomicU64)>,
     by_status: Box<[AtomicU64]>,
     in_flight: Concurrency,
@@ -355,6 +374,7 @@ impl Stats {
     pub fn new(names: &[&'static str]) -> Self {
         Stats {
             requests: AtomicU64::new(0),
+            lost_writes: AtomicU64::new(0),
             counters: names.iter().map(|n| (*n, AtomicU64::new(0))).collect(),
             by_status: (0..1000).map(|_| AtomicU64::new(0)).collect(),
             in_flight: Concurrency::default(),
@@ -391,6 +411,7 @@ impl Stats {
 
     pub fn reset(&self) {
         self.requests.store(0, Ordering::Relaxed);
+        self.lost_writes.store(0, Ordering::Relaxed);
         for (_, c) in &self.counters {
             c.store(0, Ordering::Relaxed);
         }
@@ -404,7 +425,7 @@ impl Stats {
         }
     }
 
-    /// `{"requests": N, <counter>: n, ..., "by_status": {"200": n, ...},
+    /// `{"requests": N, <counter>: n, ..., "by_status": {"200": n, ...}, "lost_writes": n,
     /// "max_in_flight": n, "max_in_flight_by_kind": {<counter>: n, ...}}`
     /// (only statuses seen).
     pub fn to_json(&self) -> Value {
@@ -423,6 +444,10 @@ impl Stats {
             })
             .collect();
         obj.insert("by_status".into(), by_status.into());
+        obj.insert(
+            "lost_writes".into(),
+            self.lost_writes.load(Ordering::Relaxed).into(),
+        );
         obj.insert(
             "max_in_flight".into(),
             self.in_flight.max.load(Ordering::Relaxed).into(),
@@ -680,6 +705,88 @@ pub fn json_body(body: &Bytes) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
+/// `If-Match`: `*` or a list of strong entity tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Tags(Vec<String>),
+}
+
+impl IfMatch {
+    /// True when the current entity tag `etag` (unquoted) satisfies it.
+    pub fn matches(&self, etag: &str) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Tags(tags) => tags.iter().any(|t| t == etag),
+        }
+    }
+}
+
+/// The `If-Match` header (RFC 9110 13.1.1): `None` when absent, an error
+/// message when malformed (several headers are one list; weak tags never
+/// match a strong comparison, so they are refused).
+pub fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, String> {
+    let mut tags = Vec::new();
+    let mut any = false;
+    let mut seen = false;
+    for value in headers.get_all(header::IF_MATCH) {
+        seen = true;
+        let value = value
+            .to_str()
+            .map_err(|_| "If-Match is not ASCII".to_owned())?;
+        for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "*" {
+                any = true;
+                continue;
+            }
+            let tag = part
+                .strip_prefix('"')
+                .and_then(|p| p.strip_suffix('"'))
+                .filter(|t| !t.contains('"'))
+                .ok_or_else(|| {
+                    format!("If-Match must be \"*\" or quoted entity tags, got {part}")
+                })?;
+            tags.push(tag.to_owned());
+        }
+    }
+    Ok(match (seen, any) {
+        (false, _) => None,
+        (true, true) => Some(IfMatch::Any),
+        (true, false) if tags.is_empty() => return Err("If-Match is empty".to_owned()),
+        (true, false) => Some(IfMatch::Tags(tags)),
+    })
+}
+
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header):
+/// `None` when absent, an error message unless it is 1 to 255 visible ASCII
+/// characters (one header).
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("Idempotency-Key must be given once".to_owned());
+    }
+    let key = value.as_bytes();
+    let key = key
+        .strip_prefix(b"\"")
+        .and_then(|k| k.strip_suffix(b"\""))
+        .unwrap_or(key);
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+    {
+        return Err(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(key).into_owned()))
+}
+
 /// True when `headers` carry `Authorization: Bearer <token>` (scheme case-insensitive).
 pub fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
     headers
@@ -732,20 +839,28 @@ thread_local! {
     static FAST_RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
 }
 
+/// True with probability `rate`.
+fn chance(rate: f64) -> bool {
+    rate > 0.0 && FAST_RNG.with_borrow_mut(|rng| rng.random::<f64>() < rate)
+}
+
 /// `Some(500 | 502 | 503)` with probability `rate`.
 fn injected_failure(rate: f64) -> Option<StatusCode> {
-    if rate <= 0.0 {
-        return None;
-    }
-    FAST_RNG.with_borrow_mut(|rng| {
-        (rng.random::<f64>() < rate).then(|| {
-            [
-                StatusCode::INTERNAL_SERVER_ERROR,
-                StatusCode::BAD_GATEWAY,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ][rng.random_range(0..3)]
-        })
+    chance(rate).then(|| {
+        [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ][FAST_RNG.with_borrow_mut(|rng| rng.random_range(0..3))]
     })
+}
+
+/// A request that changes state: what `lost_write_rate` may lose the answer of.
+pub fn is_write(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }
 
 enum Gate {
@@ -775,7 +890,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         req.uri().query().unwrap_or_default().to_owned(),
     );
 
-    let (gate, latency_ms, fail_rate, broken) = {
+    let (gate, latency_ms, fail_rate, lost_write_rate, broken) = {
         let mut cell = common.cell();
         let FaultCell {
             faults,
@@ -820,7 +935,13 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             .blob_fault
             .filter(|_| counter == Some(DOWNLOAD_COUNTER));
         let broken = due(downloads, blob_fault).or_else(|| due(passed, faults.body_fault));
-        (gate, faults.latency_ms, faults.fail_rate, broken)
+        (
+            gate,
+            faults.latency_ms,
+            faults.fail_rate,
+            faults.lost_write_rate,
+            broken,
+        )
     };
 
     if latency_ms > 0 {
@@ -859,9 +980,20 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             resp
         }
         Gate::Pass { limit } => {
+            // Injected failures answer before the route, so nothing is
+            // applied; a lost write answers after it.
             let mut resp = match injected_failure(fail_rate) {
                 Some(status) => (flavor.injected_failure)(req.uri().path(), status),
-                None => next.run(req).await,
+                None => {
+                    let write = is_write(req.method());
+                    let resp = next.run(req).await;
+                    if write && resp.status().is_success() && chance(lost_write_rate) {
+                        common.stats.lost_writes.fetch_add(1, Ordering::Relaxed);
+                        (flavor.injected_failure)(&logged.1, StatusCode::SERVICE_UNAVAILABLE)
+                    } else {
+                        resp
+                    }
+                }
             };
             if let Some(kind) = broken.filter(|_| resp.status().is_success()) {
                 resp = break_response(kind, resp).await;
@@ -1153,7 +1285,7 @@ mod tests {
         s.reset();
         assert_eq!(
             s.to_json(),
-            json!({"requests": 0, "list_requests": 0, "item_requests": 0, "by_status": {},
+            json!({"requests": 0, "list_requests": 0, "item_requests": 0, "by_status": {}, "lost_writes": 0,
                    "max_in_flight": 0, "max_in_flight_by_kind": {"list_requests": 0, "item_requests": 0}})
         );
     }
@@ -1190,6 +1322,48 @@ mod tests {
             entries[0],
             json!({"method": "GET", "path": "/p2", "query": "a=1", "status": 200})
         );
+    }
+
+    #[test]
+    fn if_match_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(if_match(&h), Ok(None));
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"3\""));
+        let m = if_match(&h).unwrap().unwrap();
+        assert!(m.matches("3") && !m.matches("4"));
+        h.append(header::IF_MATCH, HeaderValue::from_static("\"4\", \"5\""));
+        assert_eq!(
+            if_match(&h),
+            Ok(Some(IfMatch::Tags(vec![
+                "3".into(),
+                "4".into(),
+                "5".into()
+            ])))
+        );
+        h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(if_match(&h), Ok(Some(IfMatch::Any)));
+        for bad in ["3", "W/\"3\"", "", "\"3"] {
+            h.insert(header::IF_MATCH, HeaderValue::from_static(bad));
+            assert!(if_match(&h).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn idempotency_key_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(idempotency_key(&h), Ok(None));
+        h.insert("idempotency-key", HeaderValue::from_static("abc-1"));
+        assert_eq!(idempotency_key(&h), Ok(Some("abc-1".into())));
+        h.insert("idempotency-key", HeaderValue::from_static("\"quoted\""));
+        assert_eq!(idempotency_key(&h), Ok(Some("quoted".into())));
+        h.insert("idempotency-key", HeaderValue::from_static(""));
+        assert!(idempotency_key(&h).is_err());
+        let long = "k".repeat(MAX_IDEMPOTENCY_KEY + 1);
+        h.insert("idempotency-key", HeaderValue::from_str(&long).unwrap());
+        assert!(idempotency_key(&h).is_err());
+        h.insert("idempotency-key", HeaderValue::from_static("a"));
+        h.append("idempotency-key", HeaderValue::from_static("b"));
+        assert!(idempotency_key(&h).is_err());
     }
 
     #[test]

@@ -4,13 +4,19 @@
 //! zero padded, so numeric and string order agree), tombstones in another,
 //! and a change index `seq -> id` holding every entry's last change. Only
 //! `version`, `seq` and `updated_at` are stored per item; title, content and
-//! tags are derived on demand from (seed, id, version).
+//! tags are derived on demand from (seed, id, version), unless an API write
+//! (`POST`/`PUT /items`, see docs/fake-items-api.md "Writes") stored them for
+//! the current version. Writes are guarded by `If-Match` and made
+//! idempotent by `Idempotency-Key` (a replay answers again, applies nothing).
 //!
 //! Per request work is O(log n + page): a full listing walks the live map
 //! from the cursor; a `since` listing works on the sorted ids changed in
 //! `(since, watermark]`, computed once per listing and cached.
 
-use std::collections::{BTreeMap, HashMap};
+// Errors are finished HTTP answers handed straight back to axum.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::words::{mix64, WORDS};
 use std::ops::Bound;
@@ -19,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -30,7 +36,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::Serialize;
 
-use super::common::{self, bad_request, CommonArgs};
+use super::common::{self, bad_request, CommonArgs, IfMatch};
 
 /// Ids are `item-NNNNNN`: six digits, so at most this many.
 pub const MAX_ID: u32 = 999_999;
@@ -57,33 +63,44 @@ pub struct ItemsArgs {
 
 /// Runs the items fake until killed.
 pub async fn run(args: ItemsArgs) -> std::io::Result<()> {
-    let common = common::Common::new(
-        args.common.faults(),
-        &["list_requests", "item_requests"],
-        classify,
-    );
+    let common = common::Common::new(args.common.faults(), COUNTERS, classify);
     let store = Arc::new(Store::new(args.count, args.seed));
     common::serve(common::router(common, api(store)), args.common.port).await
 }
 
-fn classify(_method: &Method, path: &str) -> Option<&'static str> {
-    if path == "/items" {
-        Some("list_requests")
-    } else if path.starts_with("/items/") {
-        Some("item_requests")
-    } else {
-        None
+/// The stats counters, in order.
+pub const COUNTERS: &[&str] = &[
+    "list_requests",
+    "item_requests",
+    "create_requests",
+    "update_requests",
+    "delete_requests",
+];
+
+fn classify(method: &Method, path: &str) -> Option<&'static str> {
+    match (method, path) {
+        (&Method::POST, "/items") => Some("create_requests"),
+        (_, "/items") => Some("list_requests"),
+        (&Method::PUT, p) if p.starts_with("/items/") => Some("update_requests"),
+        (&Method::DELETE, p) if p.starts_with("/items/") => Some("delete_requests"),
+        (_, p) if p.starts_with("/items/") => Some("item_requests"),
+        _ => None,
     }
 }
 
 fn api(store: Arc<Store>) -> Router {
     Router::new()
-        .route("/items", get(list_items))
-        .route("/items/{id}", get(get_item))
+        .route("/items", get(list_items).post(create_item))
+        .route(
+            "/items/{id}",
+            get(get_item).put(update_item).delete(delete_item),
+        )
         .route("/echo", any(echo))
         .route("/redirect", any(redirect))
         .route("/_control/mutate", post(mutate))
         .route("/_control/items", get(ground_truth))
+        // Bodies up to the limit reach the handlers, which answer 413 above it.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_WRITE_BODY + 1024))
         .with_state(store)
 }
 
@@ -178,6 +195,47 @@ struct Data {
     seq: u64,
     max_id: u32,
     rng: StdRng,
+    /// Fields written through the API, valid while the item is at that version.
+    written: HashMap<u32, Written>,
+    /// The `Idempotency-Key` of each item's last API write (absent: none).
+    change_keys: HashMap<u32, Arc<str>>,
+    /// Change key -> the items whose last API write carried it.
+    by_change_key: HashMap<Arc<str>, BTreeSet<u32>>,
+    /// `Idempotency-Key` -> the write it made, replayed instead of applied again.
+    idempotent: HashMap<Arc<str>, Replay>,
+}
+
+/// The writable fields of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fields {
+    pub title: String,
+    pub content: String,
+    pub tags: Vec<String>,
+}
+
+/// What an API write stored for one version of an item.
+#[derive(Debug, Clone)]
+struct Written {
+    version: u64,
+    fields: Fields,
+}
+
+/// An API write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum WriteOp {
+    Create,
+    Update,
+    Delete,
+}
+
+/// The write an `Idempotency-Key` made: a request with the same key and the
+/// same fingerprint (operation, item, fields) is answered again, another
+/// one is a 422.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Replay {
+    op: WriteOp,
+    id: u32,
+    fingerprint: u64,
 }
 
 /// One page of a listing, ids and versions only (rendered by the handler).
@@ -225,6 +283,10 @@ impl Data {
             seq: 0,
             max_id: count,
             rng: StdRng::seed_from_u64(mix(seed ^ 0x6d75_7461_7465, 0, 0)),
+            written: HashMap::new(),
+            change_keys: HashMap::new(),
+            by_change_key: HashMap::new(),
+            idempotent: HashMap::new(),
         }
     }
 
@@ -317,12 +379,17 @@ impl Data {
         update: usize,
         delete: usize,
         create: usize,
+        targets: &[u32],
         now: i64,
     ) -> Result<Mutation, String> {
-        if update + delete > self.live.len() {
+        let targets: BTreeSet<u32> = targets.iter().copied().collect();
+        if let Some(id) = targets.iter().find(|id| !self.live.contains_key(id)) {
+            return Err(format!("no live item {} to update", item_id(*id)));
+        }
+        let free = self.live.len() - targets.len();
+        if update + delete > free {
             return Err(format!(
-                "cannot update {update} and delete {delete} items: only {} live",
-                self.live.len()
+                "cannot update {update} and delete {delete} items: only {free} live besides update_ids"
             ));
         }
         if create > (MAX_ID - self.max_id) as usize {
@@ -333,7 +400,12 @@ impl Data {
         }
         let (mut to_delete, mut to_update) = (Vec::new(), Vec::new());
         if update + delete > 0 {
-            let ids: Vec<u32> = self.live.keys().copied().collect();
+            let ids: Vec<u32> = self
+                .live
+                .keys()
+                .filter(|id| !targets.contains(id))
+                .copied()
+                .collect();
             let picks = rand::seq::index::sample(&mut self.rng, ids.len(), update + delete);
             for (i, idx) in picks.into_iter().enumerate() {
                 if i < delete {
@@ -342,48 +414,121 @@ impl Data {
                     to_update.push(ids[idx]);
                 }
             }
-            to_delete.sort_unstable();
-            to_update.sort_unstable();
         }
+        to_update.extend(&targets);
+        to_delete.sort_unstable();
+        to_update.sort_unstable();
         let mut out = Mutation::default();
         for &id in &to_update {
-            self.seq += 1;
-            let e = self.live.get_mut(&id).expect("picked from live");
-            if e.seq > 0 {
-                self.changes.remove(&e.seq);
-            }
-            e.version += 1;
-            e.seq = self.seq;
-            e.updated_at = now.max(e.updated_at + 1);
-            self.changes.insert(self.seq, id);
+            self.bump(id, now);
             out.updated.push(item_id(id));
         }
         for &id in &to_delete {
-            self.seq += 1;
-            let e = self.live.remove(&id).expect("picked from live");
-            if e.seq > 0 {
-                self.changes.remove(&e.seq);
-            }
-            self.tombstones.insert(id, self.seq);
-            self.changes.insert(self.seq, id);
+            self.remove(id);
             out.deleted.push(item_id(id));
         }
         for _ in 0..create {
-            self.seq += 1;
-            self.max_id += 1;
-            let id = self.max_id;
-            self.live.insert(
-                id,
-                Live {
-                    version: 1,
-                    seq: self.seq,
-                    updated_at: now,
-                },
-            );
-            self.changes.insert(self.seq, id);
-            out.created.push(item_id(id));
+            out.created.push(item_id(self.insert_new(now)));
         }
         Ok(out)
+    }
+
+    /// The live items whose last API write carried `key`, by id, as one
+    /// complete listing page.
+    fn with_change_key(&self, key: &str) -> Page {
+        let items: Vec<(u32, Live)> = self
+            .by_change_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.live.get(id).map(|e| (*id, *e)))
+            .collect();
+        Page {
+            total: items.len(),
+            items,
+            deleted: Vec::new(),
+            next: None,
+            watermark: self.seq,
+        }
+    }
+
+    /// A new version of live item `id` at `now` (a new change).
+    fn bump(&mut self, id: u32, now: i64) -> Live {
+        self.seq += 1;
+        let e = self.live.get_mut(&id).expect("a live item");
+        if e.seq > 0 {
+            self.changes.remove(&e.seq);
+        }
+        e.version += 1;
+        e.seq = self.seq;
+        e.updated_at = now.max(e.updated_at + 1);
+        self.changes.insert(self.seq, id);
+        *e
+    }
+
+    /// Deletes live item `id`: a tombstone and a change.
+    fn remove(&mut self, id: u32) {
+        self.seq += 1;
+        let e = self.live.remove(&id).expect("a live item");
+        if e.seq > 0 {
+            self.changes.remove(&e.seq);
+        }
+        self.tombstones.insert(id, self.seq);
+        self.changes.insert(self.seq, id);
+        self.written.remove(&id);
+        self.set_change_key(id, None);
+    }
+
+    /// A new item after the current max id, at version 1 (the caller
+    /// checked there is room).
+    fn insert_new(&mut self, now: i64) -> u32 {
+        self.seq += 1;
+        self.max_id += 1;
+        let id = self.max_id;
+        self.live.insert(
+            id,
+            Live {
+                version: 1,
+                seq: self.seq,
+                updated_at: now,
+            },
+        );
+        self.changes.insert(self.seq, id);
+        id
+    }
+
+    /// Records `key` as the change key of item `id` (`None`: no key).
+    fn set_change_key(&mut self, id: u32, key: Option<Arc<str>>) {
+        let old = match key.clone() {
+            Some(k) => self.change_keys.insert(id, k),
+            None => self.change_keys.remove(&id),
+        };
+        if let Some(old) = old {
+            if let Some(ids) = self.by_change_key.get_mut(&old) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_change_key.remove(&old);
+                }
+            }
+        }
+        if let Some(k) = key {
+            self.by_change_key.entry(k).or_default().insert(id);
+        }
+    }
+
+    /// The fields of live item `n` (entry `e`) as served.
+    fn fields(&self, seed: u64, n: u32, e: &Live) -> Fields {
+        match self.written.get(&n).filter(|w| w.version == e.version) {
+            Some(w) => w.fields.clone(),
+            None => {
+                let b = render(seed, n, e.version);
+                Fields {
+                    title: b.title,
+                    content: b.content,
+                    tags: b.tags.iter().map(|t| (*t).to_owned()).collect(),
+                }
+            }
+        }
     }
 }
 
@@ -499,6 +644,7 @@ struct ListEntry {
     id: String,
     version: String,
     updated_at: String,
+    change_key: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -517,13 +663,18 @@ struct ItemResponse {
     title: String,
     content: String,
     updated_at: String,
-    tags: Vec<&'static str>,
+    tags: Vec<String>,
+    change_key: Option<String>,
 }
 
 #[derive(Serialize)]
 struct TruthEntry {
     id: String,
     version: String,
+    title: String,
+    /// Hex sha256 of `content`.
+    sha256: String,
+    change_key: Option<String>,
 }
 
 fn json_response<T: Serialize>(value: &T) -> Response {
@@ -543,6 +694,7 @@ struct ListQuery {
     limit: usize,
     since: Option<u64>,
     cursor: Option<Cursor>,
+    change_key: Option<String>,
 }
 
 fn parse_list_query(params: &[(String, String)], seq: u64) -> Result<ListQuery, ListError> {
@@ -586,10 +738,15 @@ fn parse_list_query(params: &[(String, String)], seq: u64) -> Result<ListQuery, 
             Some(c)
         }
     };
+    let change_key = param("change_key").map(str::to_owned);
+    if change_key.is_some() && (since.is_some() || cursor.is_some()) {
+        return Err("change_key cannot be combined with since or cursor".to_owned());
+    }
     Ok(ListQuery {
         limit,
         since,
         cursor,
+        change_key,
     })
 }
 
@@ -602,20 +759,25 @@ async fn list_items(
         Ok(q) => q,
         Err(msg) => return bad_request(msg),
     };
-    let page = data.list(q.limit, q.since, q.cursor, |s, w| {
-        store.changed_ids(&data, s, w)
-    });
+    let page = match &q.change_key {
+        Some(key) => data.with_change_key(key),
+        None => data.list(q.limit, q.since, q.cursor, |s, w| {
+            store.changed_ids(&data, s, w)
+        }),
+    };
+    let items = page
+        .items
+        .iter()
+        .map(|(id, e)| ListEntry {
+            id: item_id(*id),
+            version: e.version.to_string(),
+            updated_at: rfc3339(e.updated_at),
+            change_key: data.change_keys.get(id).map(|k| k.to_string()),
+        })
+        .collect();
     drop(data);
     json_response(&ListResponse {
-        items: page
-            .items
-            .iter()
-            .map(|(id, e)| ListEntry {
-                id: item_id(*id),
-                version: e.version.to_string(),
-                updated_at: rfc3339(e.updated_at),
-            })
-            .collect(),
+        items,
         deleted: page.deleted.iter().map(|id| item_id(*id)).collect(),
         next_cursor: page.next.map(|c| c.encode()),
         watermark: page.watermark.to_string(),
@@ -623,20 +785,36 @@ async fn list_items(
     })
 }
 
-async fn get_item(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
-    let found = parse_item_id(&id).and_then(|n| read(&store).live.get(&n).map(|e| (n, *e)));
-    let Some((n, e)) = found else {
-        return common::error(StatusCode::NOT_FOUND, "not_found", format!("no item {id}"));
-    };
-    let body = render(store.seed, n, e.version);
-    json_response(&ItemResponse {
-        id,
+fn item_not_found(id: &str) -> Response {
+    common::error(StatusCode::NOT_FOUND, "not_found", format!("no item {id}"))
+}
+
+/// Item `n` as `GET /items/{id}` shows it, with its `ETag`; `None` when
+/// it is not live.
+fn item_response(store: &Store, data: &Data, n: u32, status: StatusCode) -> Option<Response> {
+    let e = data.live.get(&n)?;
+    let fields = data.fields(store.seed, n, e);
+    let mut resp = json_response(&ItemResponse {
+        id: item_id(n),
         version: e.version.to_string(),
-        title: body.title,
-        content: body.content,
+        title: fields.title,
+        content: fields.content,
         updated_at: rfc3339(e.updated_at),
-        tags: body.tags,
-    })
+        tags: fields.tags,
+        change_key: data.change_keys.get(&n).map(|k| k.to_string()),
+    });
+    *resp.status_mut() = status;
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", e.version)) {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    Some(resp)
+}
+
+async fn get_item(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
+    let data = read(&store);
+    parse_item_id(&id)
+        .and_then(|n| item_response(&store, &data, n, StatusCode::OK))
+        .unwrap_or_else(|| item_not_found(&id))
 }
 
 async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
@@ -648,7 +826,20 @@ async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
         return bad_request("the body must be a JSON object");
     };
     let mut counts = [0usize; 3];
+    let mut targets = Vec::new();
     for (key, value) in obj {
+        if key == "update_ids" {
+            let ids = value.as_array().and_then(|list| {
+                list.iter()
+                    .map(|v| v.as_str().and_then(parse_item_id))
+                    .collect::<Option<Vec<u32>>>()
+            });
+            match ids {
+                Some(ids) => targets = ids,
+                None => return bad_request("update_ids must be an array of item ids"),
+            }
+            continue;
+        }
         let slot = match key.as_str() {
             "update" => 0,
             "delete" => 1,
@@ -665,11 +856,323 @@ async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
         .data
         .write()
         .unwrap_or_else(PoisonError::into_inner)
-        .mutate(counts[0], counts[1], counts[2], now);
+        .mutate(counts[0], counts[1], counts[2], &targets, now);
     match result {
         Ok(m) => json_response(&m),
         Err(msg) => common::error(StatusCode::CONFLICT, "conflict", msg),
     }
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+/// Largest accepted write body, and the limits on its fields.
+pub const MAX_WRITE_BODY: usize = 2 << 20;
+pub const MAX_TITLE_CHARS: usize = 1000;
+pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG_CHARS: usize = 64;
+
+/// The fields of a `POST /items` or `PUT /items/{id}` body: `title`,
+/// `content` (or its alias `body`) and `tags` (optional: `[]` on create,
+/// unchanged on update).
+fn parse_fields(body: &Bytes) -> Result<(String, String, Option<Vec<String>>), Response> {
+    if body.len() > MAX_WRITE_BODY {
+        return Err(common::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {MAX_WRITE_BODY} bytes"),
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))?;
+    let Some(obj) = value.as_object() else {
+        return Err(bad_request("the body must be a JSON object"));
+    };
+    if let Some(other) = obj
+        .keys()
+        .find(|k| !["title", "content", "body", "tags"].contains(&k.as_str()))
+    {
+        return Err(bad_request(format!("unknown field {other:?}")));
+    }
+    let title = match obj.get("title") {
+        Some(serde_json::Value::String(t))
+            if !t.trim().is_empty() && t.chars().count() <= MAX_TITLE_CHARS =>
+        {
+            t.clone()
+        }
+        _ => {
+            return Err(bad_request(format!(
+                "title must be a non-empty string of at most {MAX_TITLE_CHARS} characters"
+            )))
+        }
+    };
+    let content = match (obj.get("content"), obj.get("body")) {
+        (Some(serde_json::Value::String(c)), None) | (None, Some(serde_json::Value::String(c))) => {
+            c.clone()
+        }
+        (Some(_), Some(_)) => return Err(bad_request("give content or body, not both")),
+        _ => return Err(bad_request("content must be a string")),
+    };
+    let tags = match obj.get("tags") {
+        None => None,
+        Some(serde_json::Value::Array(list)) if list.len() <= MAX_TAGS => Some(
+            list.iter()
+                .map(|t| {
+                    t.as_str()
+                        .filter(|t| !t.is_empty() && t.chars().count() <= MAX_TAG_CHARS)
+                        .map(str::to_owned)
+                })
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| {
+                    bad_request(format!(
+                        "tags must be non-empty strings of at most {MAX_TAG_CHARS} characters"
+                    ))
+                })?,
+        ),
+        Some(_) => {
+            return Err(bad_request(format!(
+                "tags must be an array of at most {MAX_TAGS} strings"
+            )))
+        }
+    };
+    Ok((title, content, tags))
+}
+
+/// A stable digest of a write, to tell a replay from a reused key.
+fn fingerprint(op: WriteOp, id: u32, parts: &impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault};
+    BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one((op, id, parts))
+}
+
+fn key_reused(key: &str) -> Response {
+    common::error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        format!("Idempotency-Key {key:?} was used for another request"),
+    )
+}
+
+/// The headers of a write: its `Idempotency-Key` and `If-Match` (400 when
+/// malformed).
+fn write_headers(headers: &HeaderMap) -> Result<(Option<Arc<str>>, Option<IfMatch>), Response> {
+    let key = common::idempotency_key(headers).map_err(bad_request)?;
+    let if_match = common::if_match(headers).map_err(bad_request)?;
+    Ok((key.map(Arc::from), if_match))
+}
+
+/// What an earlier request with `key` did, if any: `Ok(None)` when the key
+/// is new, `Ok(Some(id))` for a replay of the same write, 422 otherwise.
+fn replayed(
+    data: &Data,
+    key: Option<&Arc<str>>,
+    op: WriteOp,
+    id: u32,
+    fp: u64,
+) -> Result<Option<u32>, Response> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    match data.idempotent.get(key) {
+        None => Ok(None),
+        Some(r) if r.op == op && r.fingerprint == fp && (op == WriteOp::Create || r.id == id) => {
+            Ok(Some(r.id))
+        }
+        Some(_) => Err(key_reused(key)),
+    }
+}
+
+/// Checks `If-Match` against live item `n`: 428 when absent, 404 when the
+/// item is not live, 412 with the current item when it does not match.
+fn precondition(
+    store: &Store,
+    data: &Data,
+    raw: &str,
+    n: Option<u32>,
+    if_match: Option<&IfMatch>,
+) -> Result<u32, Response> {
+    let Some(if_match) = if_match else {
+        return Err(common::error(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition_required",
+            "If-Match: \"<version>\" is required",
+        ));
+    };
+    let Some((n, e)) = n.and_then(|n| data.live.get(&n).map(|e| (n, e))) else {
+        return Err(item_not_found(raw));
+    };
+    if if_match.matches(&e.version.to_string()) {
+        Ok(n)
+    } else {
+        Err(
+            item_response(store, data, n, StatusCode::PRECONDITION_FAILED)
+                .unwrap_or_else(|| item_not_found(raw)),
+        )
+    }
+}
+
+fn write_lock(store: &Store) -> std::sync::RwLockWriteGuard<'_, Data> {
+    store.data.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `POST /items` with `Idempotency-Key`: 201 with the new item (and
+/// `Location`), or 200 with the item an earlier request with the same key
+/// created.
+async fn create_item(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (key, _) = match write_headers(&headers) {
+        Ok(h) => h,
+        Err(resp) => return resp,
+    };
+    let Some(key) = key else {
+        return bad_request("the Idempotency-Key header is required");
+    };
+    let (title, content, tags) = match parse_fields(&body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let fields = Fields {
+        title,
+        content,
+        tags: tags.unwrap_or_default(),
+    };
+    let fp = fingerprint(WriteOp::Create, 0, &fields);
+    let mut data = write_lock(&store);
+    match replayed(&data, Some(&key), WriteOp::Create, 0, fp) {
+        Err(resp) => return resp,
+        Ok(Some(n)) => {
+            return item_response(&store, &data, n, StatusCode::OK).unwrap_or_else(|| {
+                common::error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!(
+                        "{} created with this Idempotency-Key was deleted since",
+                        item_id(n)
+                    ),
+                )
+            })
+        }
+        Ok(None) => {}
+    }
+    if data.max_id >= MAX_ID {
+        return common::error(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("cannot create an item: ids stop at {}", item_id(MAX_ID)),
+        );
+    }
+    let now = chrono::Utc::now().timestamp();
+    let n = data.insert_new(now);
+    data.written.insert(n, Written { version: 1, fields });
+    data.set_change_key(n, Some(key.clone()));
+    data.idempotent.insert(
+        key,
+        Replay {
+            op: WriteOp::Create,
+            id: n,
+            fingerprint: fp,
+        },
+    );
+    let mut resp = item_response(&store, &data, n, StatusCode::CREATED).expect("just created");
+    if let Ok(location) = HeaderValue::from_str(&format!("/items/{}", item_id(n))) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    resp
+}
+
+/// `PUT /items/{id}` with `If-Match: "<version>"`: 200 with the new version.
+async fn update_item(
+    State(store): State<Arc<Store>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (key, if_match) = match write_headers(&headers) {
+        Ok(h) => h,
+        Err(resp) => return resp,
+    };
+    let (title, content, tags) = match parse_fields(&body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let n = parse_item_id(&id);
+    let fp = fingerprint(WriteOp::Update, n.unwrap_or(0), &(&title, &content, &tags));
+    let mut data = write_lock(&store);
+    match replayed(&data, key.as_ref(), WriteOp::Update, n.unwrap_or(0), fp) {
+        Err(resp) => return resp,
+        Ok(Some(n)) => {
+            return item_response(&store, &data, n, StatusCode::OK)
+                .unwrap_or_else(|| item_not_found(&id))
+        }
+        Ok(None) => {}
+    }
+    let n = match precondition(&store, &data, &id, n, if_match.as_ref()) {
+        Ok(n) => n,
+        Err(resp) => return resp,
+    };
+    let tags = match tags {
+        Some(t) => t,
+        None => data.fields(store.seed, n, &data.live[&n]).tags,
+    };
+    let now = chrono::Utc::now().timestamp();
+    let e = data.bump(n, now);
+    data.written.insert(
+        n,
+        Written {
+            version: e.version,
+            fields: Fields {
+                title,
+                content,
+                tags,
+            },
+        },
+    );
+    data.set_change_key(n, key.clone());
+    if let Some(key) = key {
+        data.idempotent.insert(
+            key,
+            Replay {
+                op: WriteOp::Update,
+                id: n,
+                fingerprint: fp,
+            },
+        );
+    }
+    item_response(&store, &data, n, StatusCode::OK).expect("live")
+}
+
+/// `DELETE /items/{id}` with `If-Match: "<version>"`: 204, a tombstone.
+async fn delete_item(
+    State(store): State<Arc<Store>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (key, if_match) = match write_headers(&headers) {
+        Ok(h) => h,
+        Err(resp) => return resp,
+    };
+    let n = parse_item_id(&id);
+    let fp = fingerprint(WriteOp::Delete, n.unwrap_or(0), &());
+    let mut data = write_lock(&store);
+    match replayed(&data, key.as_ref(), WriteOp::Delete, n.unwrap_or(0), fp) {
+        Err(resp) => return resp,
+        Ok(Some(_)) => return StatusCode::NO_CONTENT.into_response(),
+        Ok(None) => {}
+    }
+    let n = match precondition(&store, &data, &id, n, if_match.as_ref()) {
+        Ok(n) => n,
+        Err(resp) => return resp,
+    };
+    data.remove(n);
+    if let Some(key) = key {
+        data.idempotent.insert(
+            key,
+            Replay {
+                op: WriteOp::Delete,
+                id: n,
+                fingerprint: fp,
+            },
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Most `pad` bytes `/echo` adds.
@@ -771,14 +1274,26 @@ async fn redirect(Query(params): Query<Vec<(String, String)>>) -> Response {
 }
 
 async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
-    let entries: Vec<TruthEntry> = read(&store)
+    use sha2::{Digest as _, Sha256};
+    let data = read(&store);
+    let entries: Vec<TruthEntry> = data
         .live
         .iter()
-        .map(|(id, e)| TruthEntry {
-            id: item_id(*id),
-            version: e.version.to_string(),
+        .map(|(id, e)| {
+            let fields = data.fields(store.seed, *id, e);
+            TruthEntry {
+                id: item_id(*id),
+                version: e.version.to_string(),
+                title: fields.title,
+                sha256: Sha256::digest(fields.content.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+                change_key: data.change_keys.get(id).map(|k| k.to_string()),
+            }
         })
         .collect();
+    drop(data);
     json_response(&entries)
 }
 
@@ -902,7 +1417,7 @@ mod tests {
         let (_, _, wm0) = drain(&data, 100, None);
         assert_eq!(drain(&data, 100, Some(wm0)).0, Vec::<u32>::new());
 
-        let m = data.mutate(20, 10, 5, 2_000_000_000).unwrap();
+        let m = data.mutate(20, 10, 5, &[], 2_000_000_000).unwrap();
         assert_eq!(
             (m.updated.len(), m.deleted.len(), m.created.len()),
             (20, 10, 5)
@@ -946,7 +1461,7 @@ mod tests {
 
         // A second round: since=35 sees only the second round; since=wm0 sees both,
         // an item changed twice once, with its latest version.
-        let m2 = data.mutate(5, 0, 0, 2_000_000_100).unwrap();
+        let m2 = data.mutate(5, 0, 0, &[], 2_000_000_100).unwrap();
         let (items, dels, _) = drain(&data, 100, Some(35));
         let expect: Vec<u32> = m2
             .updated
@@ -977,7 +1492,7 @@ mod tests {
         // First page of a full listing.
         let p1 = data.list(100, None, None, no_cache(&data));
         let wm = p1.watermark;
-        let m = data.mutate(30, 30, 3, 2_000_000_000).unwrap();
+        let m = data.mutate(30, 30, 3, &[], 2_000_000_000).unwrap();
         // The rest of the listing carries on with the same watermark.
         let mut cursor = p1.next;
         let mut seen: Vec<u32> = p1.items.iter().map(|(id, _)| *id).collect();
@@ -1001,21 +1516,21 @@ mod tests {
     #[test]
     fn mutate_is_all_or_nothing_and_deterministic() {
         let mut a = Data::new(10, 5);
-        assert!(a.mutate(6, 5, 0, 0).is_err());
+        assert!(a.mutate(6, 5, 0, &[], 0).is_err());
         assert_eq!(a.seq, 0);
         assert_eq!(a.live.len(), 10);
-        let ma = a.mutate(3, 2, 1, 0).unwrap();
+        let ma = a.mutate(3, 2, 1, &[], 0).unwrap();
         let mut b = Data::new(10, 5);
-        assert_eq!(b.mutate(3, 2, 1, 0).unwrap(), ma);
+        assert_eq!(b.mutate(3, 2, 1, &[], 0).unwrap(), ma);
         // Deleted ids are never reused; created ids follow the max ever.
-        a.mutate(0, 8, 0, 0).unwrap();
+        a.mutate(0, 8, 0, &[], 0).unwrap();
         assert_eq!(a.live.len(), 1);
-        let m = a.mutate(0, 0, 2, 0).unwrap();
+        let m = a.mutate(0, 0, 2, &[], 0).unwrap();
         assert_eq!(m.created, vec![item_id(12), item_id(13)]);
         let mut full = Data::new(MAX_ID - 1, 1);
-        assert!(full.mutate(0, 0, 2, 0).is_err());
+        assert!(full.mutate(0, 0, 2, &[], 0).is_err());
         assert_eq!(
-            full.mutate(0, 0, 1, 0).unwrap().created,
+            full.mutate(0, 0, 1, &[], 0).unwrap().created,
             vec![item_id(MAX_ID)]
         );
     }

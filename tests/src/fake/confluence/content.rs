@@ -437,6 +437,46 @@ pub fn page_doc(seed: u64, id: u64, version: u32) -> Doc {
     b.finish()
 }
 
+/// The renderings of a storage body written through the API: the storage
+/// as given, the view the same, and an atlas_doc_format document holding
+/// its text in one paragraph (the fake does not convert markup [U]).
+pub fn written_doc(storage: &str) -> Doc {
+    let mut text = String::with_capacity(storage.len());
+    let mut in_tag = false;
+    for c in storage.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let content: Vec<Value> = if text.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({"type":"paragraph","content":[{"type":"text","text":text}]})]
+    };
+    Doc {
+        storage: storage.to_owned(),
+        view: storage.to_owned(),
+        adf: json!({"type":"doc","version":1,"content":content}).to_string(),
+    }
+}
+
+/// The body of page `id` as `node` stands: the written one, or the
+/// generated one of its version.
+pub fn node_doc(seed: u64, id: u64, node: &super::data::Node) -> Doc {
+    match &node.body {
+        Some(storage) => written_doc(storage),
+        None => page_doc(seed, id, node.meta.version),
+    }
+}
+
 /// The body of comment `id` at `version`: one to three paragraphs.
 pub fn comment_doc(seed: u64, id: u64, version: u32) -> Doc {
     let mut rng = rng_for(seed, SALT_COMMENT_BODY, id, u64::from(version));

@@ -9,7 +9,8 @@
 //!   pages and comments, of the bytes for attachments, of nothing for
 //!   folders. Pages and comments also carry `sha256_atlas_doc_format`.
 //! - `POST /_control/mutate` with `{"update", "delete", "create", "move",
-//!   "attachments"}` (see [`super::data::Mutation`]).
+//!   "attachments", "update_ids": ["id", ...]}` (see
+//!   [`super::mutate::Mutation`]; `update_ids`: pages updated on purpose).
 //! - `POST /_control/retitle` with `{"id": "PAGE ID", "title": "..."}`: any
 //!   title, for tests of titles the dataset does not make (a new version).
 //! - `missing_pages`, `spec_edges`, `malformed` and `nameless` in
@@ -45,6 +46,8 @@ struct Entry {
     parent: Option<u64>,
     title: String,
     media: usize,
+    /// A page's storage body written through the API.
+    body: Option<Arc<str>>,
 }
 
 /// `GET /_control/items`.
@@ -61,6 +64,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
                         parent: n.parent.map(|p| p.id()),
                         title: n.meta.title.clone(),
                         media: 0,
+                        body: n.body.clone(),
                     })
                     .collect()
             };
@@ -73,6 +77,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
             parent: Some(a.page),
             title: a.meta.title.clone(),
             media: a.media,
+            body: None,
         }));
         v.extend(d.comments.iter().map(|(id, c)| Entry {
             kind: Kind::Comment,
@@ -81,6 +86,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
             parent: Some(c.page),
             title: c.meta.title.clone(),
             media: 0,
+            body: None,
         }));
         v
     };
@@ -111,8 +117,17 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
     json_ok(&Value::Array(out))
 }
 
-/// The digests of an entry (see [`ShaEntry`]), cached by (id, version).
+/// The digests of an entry (see [`ShaEntry`]), cached by (id, version)
+/// unless written through the API.
 fn digests(store: &Store, e: &Entry) -> ShaEntry {
+    let digest = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
+    if let Some(storage) = &e.body {
+        let doc = content::written_doc(storage);
+        return (
+            digest(doc.storage.as_bytes()),
+            Some(digest(doc.adf.as_bytes())),
+        );
+    }
     let key = (e.id, e.version);
     if let Some(d) = store
         .sha_cache
@@ -122,7 +137,6 @@ fn digests(store: &Store, e: &Entry) -> ShaEntry {
     {
         return *d;
     }
-    let digest = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
     let entry = match e.kind {
         Kind::Attachment => {
             let media = content::MEDIA[e.media];
@@ -167,6 +181,13 @@ pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
     };
     let mut req = MutateRequest::default();
     for (key, value) in obj {
+        if key == "update_ids" {
+            match ids(key, value) {
+                Ok(ids) => req.update_ids = ids.into_iter().collect(),
+                Err(msg) => return bad_request(msg),
+            }
+            continue;
+        }
         let Some(n) = value.as_u64() else {
             return bad_request(format!("{key} must be a non-negative integer"));
         };

@@ -5,7 +5,9 @@
 //! Content ids are one numeric sequence for every kind (attachments show as
 //! `att<number>`), increasing with creation time, so `created` order is id
 //! order. Only metadata is stored: titles, parents, versions and times;
-//! bodies and attachment bytes are derived from (seed, id, version).
+//! bodies and attachment bytes are derived from (seed, id, version), except
+//! a page body written through the API (see [`super::write`]), stored for
+//! its version.
 //!
 //! Indexes, kept up to date by every change: the four maps by id, one
 //! `(lastmodified, id)` set per kind (CQL `lastmodified` and `sort=modified-date`),
@@ -13,6 +15,7 @@
 //! attachments and comments per page. Every request is O(log n + page).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -108,6 +111,9 @@ pub struct Meta {
     /// Index into `content::USERS`: creator and author of the current version.
     pub author: usize,
     pub editor: usize,
+    /// `version.message` of the current version (empty unless written
+    /// through the API).
+    pub message: String,
 }
 
 /// A page or a folder.
@@ -116,6 +122,9 @@ pub struct Node {
     pub meta: Meta,
     pub parent: ParentKey,
     pub position: i64,
+    /// The storage body of the current version when it was written through
+    /// the API (`None`: derived from (seed, id, version)).
+    pub body: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +168,9 @@ pub struct Data {
     pub page_comments: HashMap<u64, BTreeSet<u64>>,
     /// Pages that answer 404 (the `missing_pages` fault).
     pub missing: HashSet<u64>,
+    /// Every page version written through the API: (page, version) ->
+    /// (storage body, `version.message`), for `GET /pages/{id}?version=N`.
+    pub written: HashMap<(u64, u32), (Arc<str>, String)>,
     /// The space's home page (the first page), if any.
     pub homepage: Option<u64>,
     pub next_id: u64,
@@ -187,6 +199,7 @@ impl Data {
             page_comments: HashMap::new(),
             missing: HashSet::new(),
             homepage: None,
+            written: HashMap::new(),
             next_id: 65_536 + mix(seed, 1, 0, 0) % 100_000,
             last_change: EDIT_END_MS,
             rng: StdRng::seed_from_u64(mix(seed, 0x6d75_7461_7465, 0, 0)),
@@ -242,6 +255,7 @@ impl Data {
                     meta,
                     parent,
                     position: 0,
+                    body: None,
                 },
             );
             if is_folder {
@@ -369,6 +383,7 @@ impl Data {
             modified,
             author,
             editor: if version == 1 { author } else { pick_user(rng) },
+            message: String::new(),
         }
     }
 
@@ -420,6 +435,7 @@ impl Data {
                 modified: at,
                 author: u,
                 editor: u,
+                message: String::new(),
             }
         };
         meta.modified = meta.modified.max(meta.created);
@@ -463,6 +479,7 @@ impl Data {
             modified,
             author: u,
             editor: u,
+            message: String::new(),
         }
     }
 
@@ -480,6 +497,7 @@ impl Data {
                 modified: at,
                 author: u,
                 editor: u,
+                message: String::new(),
             }
         };
         let id = self.take_id();

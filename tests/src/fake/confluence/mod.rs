@@ -7,7 +7,8 @@
 //! - [`content`]: deterministic titles, bodies and attachment bytes;
 //! - [`cql`]: the CQL subset; [`cursor`]: cursors and link encoding;
 //! - [`v2`] (with [`v2_params`] and [`v2_render`]), [`v1`] (with
-//!   [`search`]): the API routes; [`control`]: `/_control/items`,
+//!   [`search`]): the API routes; [`write`]: page updates, creations and
+//!   deletions; [`control`]: `/_control/items`,
 //!   `/_control/mutate` and the `missing_pages` fault; [`shapes`]: the
 //!   `spec_edges`, `malformed` and `nameless` faults.
 //!
@@ -52,6 +53,7 @@ pub mod v1;
 pub mod v2;
 pub mod v2_params;
 pub mod v2_render;
+pub mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
@@ -81,6 +83,9 @@ pub const COUNTERS: &[&str] = &[
     "search",
     "content",
     "download",
+    "page_update",
+    "page_create",
+    "page_delete",
 ];
 
 /// `synchost-fake confluence`.
@@ -207,8 +212,16 @@ fn api(store: Arc<Store>) -> Router {
         .route("/wiki/api/v2/spaces", get(v2::spaces))
         .route("/wiki/api/v2/spaces/{id}", get(v2::space))
         .route("/wiki/api/v2/spaces/{id}/pages", get(v2::space_pages))
-        .route("/wiki/api/v2/pages", get(v2::bulk_pages))
-        .route("/wiki/api/v2/pages/{id}", get(v2::page))
+        .route(
+            "/wiki/api/v2/pages",
+            get(v2::bulk_pages).post(write::create_page),
+        )
+        .route(
+            "/wiki/api/v2/pages/{id}",
+            get(v2::page)
+                .put(write::update_page)
+                .delete(write::delete_page),
+        )
         .route(
             "/wiki/api/v2/pages/{id}/attachments",
             get(v2::page_attachments),
@@ -242,11 +255,22 @@ fn api(store: Arc<Store>) -> Router {
         .route("/_control/items", get(control::ground_truth))
         .route("/_control/mutate", axum::routing::post(control::mutate))
         .route("/_control/retitle", axum::routing::post(control::retitle))
+        // Bodies up to the spec's limit reach the handlers, which answer
+        // 413 above it in the API's envelope.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            write::MAX_BODY_BYTES + 1024,
+        ))
         .with_state(store)
 }
 
-fn classify(_method: &Method, path: &str) -> Option<&'static str> {
+fn classify(method: &Method, path: &str) -> Option<&'static str> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match (method, segs.as_slice()) {
+        (&Method::POST, ["wiki", "api", "v2", "pages"]) => return Some("page_create"),
+        (&Method::PUT, ["wiki", "api", "v2", "pages", _]) => return Some("page_update"),
+        (&Method::DELETE, ["wiki", "api", "v2", "pages", _]) => return Some("page_delete"),
+        _ => {}
+    }
     match segs.as_slice() {
         ["wiki", "api", "v2", "spaces"] | ["wiki", "api", "v2", "spaces", _] => Some("spaces"),
         ["wiki", "api", "v2", "spaces", _, "pages"] => Some("space_pages"),
@@ -489,6 +513,18 @@ mod tests {
             Some("download")
         );
         assert_eq!(c("/wiki/nope"), None);
+        assert_eq!(
+            classify(&Method::PUT, "/wiki/api/v2/pages/5"),
+            Some("page_update")
+        );
+        assert_eq!(
+            classify(&Method::DELETE, "/wiki/api/v2/pages/5"),
+            Some("page_delete")
+        );
+        assert_eq!(
+            classify(&Method::POST, "/wiki/api/v2/pages"),
+            Some("page_create")
+        );
     }
 
     #[test]

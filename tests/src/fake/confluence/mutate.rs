@@ -29,9 +29,20 @@ pub struct Mutation {
     pub deleted_comments: Vec<String>,
 }
 
-/// The counts `mutate` takes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What went with a deleted page, and its children that moved up.
+#[derive(Debug, Default)]
+pub(super) struct DeletedPage {
+    pub attachments: Vec<u64>,
+    pub comments: Vec<u64>,
+    pub reparented: Vec<u64>,
+}
+
+/// The counts `mutate` takes, and pages to update on purpose.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MutateRequest {
+    /// Pages updated besides the `update` random ones (never picked for the
+    /// random changes), e.g. to make a push conflict on purpose.
+    pub update_ids: BTreeSet<u64>,
     pub update: usize,
     pub delete: usize,
     pub create: usize,
@@ -69,7 +80,7 @@ impl Data {
 
     /// A new version of page or folder `id` (kind `kind`), at `now`, under
     /// `new_parent` when given (appended to its children).
-    fn bump_node(
+    pub(super) fn bump_node(
         &mut self,
         kind: Kind,
         id: u64,
@@ -84,6 +95,8 @@ impl Data {
         node.meta.version += 1;
         node.meta.modified = now;
         node.meta.editor = editor;
+        node.meta.message.clear();
+        node.body = None;
         self.modified[kind as usize].remove(&(old_mod, id));
         self.modified[kind as usize].insert((now, id));
         if let Some(parent) = new_parent {
@@ -124,6 +137,47 @@ impl Data {
         None
     }
 
+    /// Deletes page `id` (it goes to the trash: gone from every listing and
+    /// fetch) with its attachments and comments; its child pages and folders
+    /// move to its parent with a new version at `now`. `None` when there is
+    /// no such page.
+    pub(super) fn delete_page(&mut self, id: u64, now: Ms, editor: usize) -> Option<DeletedPage> {
+        let node = self.pages.remove(&id)?;
+        let mut gone = DeletedPage::default();
+        self.modified[Kind::Page as usize].remove(&(node.meta.modified, id));
+        self.titles.remove(&(node.meta.title.clone(), id));
+        self.missing.remove(&id);
+        if let Some(s) = self.children.get_mut(&node.parent) {
+            s.remove(&(node.position, id));
+        }
+        for att in self.page_attachments.remove(&id).unwrap_or_default() {
+            if let Some(a) = self.attachments.remove(&att) {
+                self.modified[Kind::Attachment as usize].remove(&(a.meta.modified, att));
+                gone.attachments.push(att);
+            }
+        }
+        for c in self.page_comments.remove(&id).unwrap_or_default() {
+            if let Some(cm) = self.comments.remove(&c) {
+                self.modified[Kind::Comment as usize].remove(&(cm.meta.modified, c));
+                gone.comments.push(c);
+            }
+        }
+        let kids: Vec<u64> = self
+            .children
+            .remove(&Some(Parent::Page(id)))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        for kid in kids {
+            // Its old sibling set went with the deleted page.
+            let kind = self.kind_of_node(kid);
+            self.bump_node(kind, kid, now, Some(node.parent), editor);
+            gone.reparented.push(kid);
+        }
+        Some(gone)
+    }
+
     /// Gives page `id` the title `title` (a new version) at time `now`.
     pub fn retitle(&mut self, id: u64, title: String, now: Ms) -> Result<(), String> {
         let Some(node) = self.pages.get_mut(&id) else {
@@ -141,14 +195,21 @@ impl Data {
 
     /// Applies random changes at time `now` (see [`Mutation`]); all or nothing.
     pub fn mutate(&mut self, req: MutateRequest, now: Ms) -> Result<Mutation, String> {
+        if let Some(id) = req
+            .update_ids
+            .iter()
+            .find(|id| !self.pages.contains_key(id))
+        {
+            return Err(format!("no page {id} to update"));
+        }
         let pages_needed = req.update + req.delete + req.moves;
-        if pages_needed > self.pages.len() {
+        if pages_needed > self.pages.len() - req.update_ids.len() {
             return Err(format!(
                 "cannot update {}, delete {} and move {} pages: only {} exist",
                 req.update,
                 req.delete,
                 req.moves,
-                self.pages.len()
+                self.pages.len() - req.update_ids.len()
             ));
         }
         if req.attachments > self.attachments.len() {
@@ -164,7 +225,12 @@ impl Data {
         let now = now.max(self.last_change + 1);
         self.last_change = now;
         let mut out = Mutation::default();
-        let ids: Vec<u64> = self.pages.keys().copied().collect();
+        let ids: Vec<u64> = self
+            .pages
+            .keys()
+            .filter(|id| !req.update_ids.contains(id))
+            .copied()
+            .collect();
         let picks = rand::seq::index::sample(&mut self.rng, ids.len(), pages_needed).into_vec();
         let mut groups: [Vec<u64>; 3] = Default::default();
         for (i, idx) in picks.into_iter().enumerate() {
@@ -180,44 +246,20 @@ impl Data {
         for g in &mut groups {
             g.sort_unstable();
         }
-        let [to_delete, to_update, to_move] = groups;
+        let [to_delete, mut to_update, to_move] = groups;
+        to_update.extend(&req.update_ids);
+        to_update.sort_unstable();
         let editor = pick_user(&mut self.rng);
 
         let mut reparented = BTreeSet::new();
         let (mut deleted_attachments, mut deleted_comments) = (Vec::new(), Vec::new());
         for &id in &to_delete {
-            let node = self.pages.remove(&id).expect("picked from pages");
-            self.modified[Kind::Page as usize].remove(&(node.meta.modified, id));
-            self.titles.remove(&(node.meta.title.clone(), id));
-            self.missing.remove(&id);
-            if let Some(s) = self.children.get_mut(&node.parent) {
-                s.remove(&(node.position, id));
-            }
-            for att in self.page_attachments.remove(&id).unwrap_or_default() {
-                if let Some(a) = self.attachments.remove(&att) {
-                    self.modified[Kind::Attachment as usize].remove(&(a.meta.modified, att));
-                    deleted_attachments.push(att);
-                }
-            }
-            for c in self.page_comments.remove(&id).unwrap_or_default() {
-                if let Some(cm) = self.comments.remove(&c) {
-                    self.modified[Kind::Comment as usize].remove(&(cm.meta.modified, c));
-                    deleted_comments.push(c);
-                }
-            }
-            let kids: Vec<u64> = self
-                .children
-                .remove(&Some(Parent::Page(id)))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(_, c)| c)
-                .collect();
-            for kid in kids {
-                // Its old sibling set went with the deleted page.
-                let kind = self.kind_of_node(kid);
-                self.bump_node(kind, kid, now, Some(node.parent), editor);
-                reparented.insert(kid);
-            }
+            let gone = self
+                .delete_page(id, now, editor)
+                .expect("picked from pages");
+            deleted_attachments.extend(gone.attachments);
+            deleted_comments.extend(gone.comments);
+            reparented.extend(gone.reparented);
             reparented.remove(&id);
             out.deleted.push(id.to_string());
         }
@@ -246,6 +288,7 @@ impl Data {
                 modified: now,
                 author: editor,
                 editor,
+                message: String::new(),
             };
             self.insert_node(
                 Kind::Page,
@@ -254,6 +297,7 @@ impl Data {
                     meta,
                     parent,
                     position: 0,
+                    body: None,
                 },
             );
             out.created.push(id.to_string());
@@ -272,6 +316,7 @@ impl Data {
                 att.meta.version += 1;
                 att.meta.modified = now;
                 att.meta.editor = editor;
+                att.meta.message.clear();
                 att.comment = format!("v{}", att.meta.version);
                 self.modified[Kind::Attachment as usize].remove(&(old, a));
                 self.modified[Kind::Attachment as usize].insert((now, a));
@@ -333,6 +378,7 @@ mod tests {
                     create: 5,
                     moves: 7,
                     attachments: 12,
+                    ..Default::default()
                 },
                 now,
             )

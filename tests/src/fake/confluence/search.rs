@@ -372,6 +372,7 @@ mod tests {
                     create: 3,
                     moves: 4,
                     attachments: 8,
+                    ..Default::default()
                 },
                 now,
             )

@@ -251,7 +251,10 @@ fn content_json_at(
     let wants_body = exp.storage || exp.adf || exp.view.is_some();
     if wants_body && depth == 0 {
         let doc = match kind {
-            Kind::Page => Some(content::page_doc(store.seed, id, meta.version)),
+            Kind::Page => data
+                .pages
+                .get(&id)
+                .map(|n| content::node_doc(store.seed, id, n)),
             Kind::Comment => Some(content::comment_doc(store.seed, id, meta.version)),
             _ => None,
         };
@@ -323,7 +326,7 @@ fn version_json(base: &str, sid: &str, meta: &Meta) -> Value {
         "by": user_json(base, meta.editor),
         "when": iso_ms(meta.modified),
         "friendlyWhen": friendly(meta.modified),
-        "message": "",
+        "message": meta.message,
         "number": meta.version,
         "minorEdit": false,
         "contentTypeModified": false,

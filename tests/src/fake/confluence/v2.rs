@@ -224,7 +224,7 @@ pub async fn bulk_pages(
     )
 }
 
-fn page_not_found(id: &str) -> Response {
+pub(super) fn page_not_found(id: &str) -> Response {
     v2_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -233,7 +233,7 @@ fn page_not_found(id: &str) -> Response {
 }
 
 /// The page `id` unless missing (404 otherwise).
-fn live_page<'a>(data: &'a Data, raw: &str) -> Result<(u64, &'a Node), Response> {
+pub(super) fn live_page<'a>(data: &'a Data, raw: &str) -> Result<(u64, &'a Node), Response> {
     let id = parse_id(raw, "id")?;
     match data.pages.get(&id) {
         Some(n) if !data.missing.contains(&id) => Ok((id, n)),
@@ -253,7 +253,7 @@ pub async fn page(
     let data = store.read();
     let (id, n) = tri!(live_page(&data, &raw));
     let mut node = n.clone();
-    drop(data);
+    let written_before = |v: u32| data.written.get(&(id, v)).cloned();
     let mut status = "current";
     if let Some(v) = p.get("version") {
         let Ok(v) = v.parse::<u32>() else {
@@ -267,9 +267,14 @@ pub async fn page(
             node.meta.modified =
                 node.meta.created + span * i64::from(v - 1) / i64::from(node.meta.version - 1);
             node.meta.version = v;
+            (node.body, node.meta.message) = match written_before(v) {
+                Some((body, message)) => (Some(body), message),
+                None => (None, String::new()),
+            };
             status = "historical";
         }
     }
+    drop(data);
     let mut v = page_json(&store, id, &node, fmt, Some(&base_url(&headers)));
     v["status"] = status.into();
     if p.get("include-version") == Some("false") {

@@ -34,7 +34,7 @@ pub fn user(i: usize) -> &'static str {
 pub fn version_json(meta: &Meta) -> Value {
     json!({
         "createdAt": iso_ms(meta.modified),
-        "message": "",
+        "message": meta.message,
         "number": meta.version,
         "minorEdit": false,
         "authorId": user(meta.editor),
@@ -74,7 +74,7 @@ pub fn page_json(
         "lastOwnerId": null,
         "createdAt": iso_ms(n.meta.created),
         "version": version_json(&n.meta),
-        "body": body_json(|| content::page_doc(store.seed, id, n.meta.version), fmt),
+        "body": body_json(|| content::node_doc(store.seed, id, n), fmt),
         "_links": {
             "editui": format!("/pages/resumedraft.action?draftId={id}"),
             "webui": page_webui(store, id, &n.meta.title),
