@@ -308,6 +308,7 @@ pub fn mirror_paths(data: &[u8]) {
             content_type: n.content_type.to_string(),
             content_hash: n.has_content.then(|| "c".repeat(64)),
             content_size: u64::from(n.has_content),
+            version: "1".into(),
             blobs: n
                 .blobs
                 .iter()
@@ -346,12 +347,13 @@ pub fn mirror_paths(data: &[u8]) {
                 content_type: "text/html".into(),
                 content_hash: Some("c".repeat(64)),
                 content_size: 1,
+                version: "1".into(),
                 blobs: vec![],
             });
         }
     }
 
-    let files = mirror::plan(&nodes);
+    let files = mirror::plan(&nodes).files;
     let mut file_paths = HashSet::new();
     let mut dirs = HashSet::new();
     let mut file_keys = HashSet::new();
