@@ -274,11 +274,7 @@ fn empty(source: &str) -> Manifest {
 
 /// The manifest in `out`, with every entry and folder the planner could not
 /// have written dropped (and named in `warnings`); none when there is none.
-fn read_manifest(
-    out: &Path,
-    source: &str,
-    warnings: &mut Vec<String>,
-) -> Result<Option<Manifest>> {
+fn read_manifest(out: &Path, source: &str, warnings: &mut Vec<String>) -> Result<Option<Manifest>> {
     let path = out.join(MANIFEST);
     match std::fs::symlink_metadata(&path) {
         Err(_) => return Ok(None),

@@ -30,10 +30,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::names::invisible;
+use super::names::folded;
 use super::{
-    file_key, read_manifest, write_atomically, Entry, FileKind, Folder, Manifest, Root,
-    CONTENT_EXTENSIONS, MANIFEST, MAX_DEPTH, MAX_PATH_BYTES,
+    file_key, read_manifest, unsafe_name, write_atomically, Entry, FileKind, Folder, Manifest,
+    Root, CONTENT_EXTENSIONS, MANIFEST, MAX_DEPTH, MAX_PATH_BYTES,
 };
 use crate::error::usage;
 use crate::untrusted::Untrusted;
@@ -146,7 +146,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             dir.display()
         ))
     })?;
-    let mut walk = Walk::of(dir)?;
+    let mut walk = Walk::of(dir, MAX_FILES)?;
     edits.refused.append(&mut walk.refused);
 
     // Files the manifest names: edited, unchanged, or gone.
@@ -192,6 +192,8 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                     Err(why) => edits.refused.push(refuse(why)),
                 },
             }
+        } else if walk.blocked.contains_key(path) {
+            // Refused as the walk found it.
         } else if let Some(why) = walk.blocked(path) {
             edits.refused.push(refuse(why));
         } else if record.kind == FileKind::Blob {
@@ -216,6 +218,11 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
 
     // Files the manifest does not name: new.
     let root_stream = root_stream(&manifest);
+    let mut taken: HashSet<String> = manifest
+        .entries
+        .values()
+        .map(|entry| folded(&entry.path))
+        .collect();
     let mut moved = Vec::new();
     for (path, found) in std::mem::take(&mut walk.files) {
         let refuse = |reason: String| Refused {
@@ -233,8 +240,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                     attachment: true, ..
                 }) => {
                     edits.refused.push(refuse(
-                        "a new file in an attachment's folder: only pages can have children"
-                            .into(),
+                        "a new file in an attachment's folder: only pages can have children".into(),
                     ));
                     continue;
                 }
@@ -247,6 +253,21 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 }
             },
         };
+        if let Some(why) = unsafe_name(name) {
+            edits.refused.push(refuse(format!(
+                "a name the mirror cannot hold ({why}): rename the file"
+            )));
+            continue;
+        }
+        // Another file of the same name on a case- or normalization-
+        // insensitive file system: the manifest could not tell them apart.
+        if !taken.insert(folded(&path)) {
+            edits.refused.push(refuse(
+                "another file has this name but for case or Unicode normalization: rename the file"
+                    .into(),
+            ));
+            continue;
+        }
         let Some((title, extension)) = content_name(name) else {
             edits.refused.push(refuse(format!(
                 "a new file not named like a page ({}): new attachments are not supported yet",
@@ -254,12 +275,6 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             )));
             continue;
         };
-        if title.chars().any(invisible) {
-            edits.refused.push(refuse(
-                "a name with control or invisible characters: rename the file".into(),
-            ));
-            continue;
-        }
         let content = match read_checked(dir, &path, &found, max_bytes) {
             Ok(content) => content,
             Err(why) => {
@@ -328,12 +343,8 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
 /// user left them.
 pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()> {
     let mut ignored = Vec::new();
-    let mut manifest = read_manifest(dir, source, &mut ignored)?.ok_or_else(|| {
-        usage(format!(
-            "{} is not a mirror (no {MANIFEST})",
-            dir.display()
-        ))
-    })?;
+    let mut manifest = read_manifest(dir, source, &mut ignored)?
+        .ok_or_else(|| usage(format!("{} is not a mirror (no {MANIFEST})", dir.display())))?;
     let key_of: HashMap<String, String> = manifest
         .entries
         .iter()
@@ -410,10 +421,11 @@ struct Owner {
 }
 
 impl Owner {
-    /// From the entry, or for a manifest written before push from its key
-    /// (`stream/id` content, `stream/id#blob` a blob; a record that is only
-    /// an attachment had the key of content then: the push engine refuses
-    /// an update of a record without content).
+    /// From the entry, or for a manifest written before push from its key:
+    /// `stream/id#blob` is a blob, `stream/id` content when named like
+    /// content, else an attachment (a record that is only a blob); an
+    /// attachment named like content (`notes.txt`) is taken for content,
+    /// so the push engine must refuse an update of a record without content.
     fn of(key: &str, entry: &Entry) -> Option<Owner> {
         if let (Some(kind), Some(stream), Some(id)) = (entry.kind, &entry.stream, &entry.id) {
             return Some(Owner {
@@ -422,9 +434,11 @@ impl Owner {
                 kind,
             });
         }
+        let name = entry.path.rsplit('/').next().unwrap_or_default();
         let (record, kind) = match key.split_once('#') {
             Some((record, _)) => (record, FileKind::Blob),
-            None => (key, FileKind::Content),
+            None if content_name(name).is_some() => (key, FileKind::Content),
+            None => (key, FileKind::Blob),
         };
         let (stream, id) = record.split_once('/')?;
         let unescape = |part: &str| {
@@ -564,7 +578,8 @@ struct Walk {
 }
 
 impl Walk {
-    fn of(root: &Path) -> Result<Walk> {
+    /// Fails past `max_files` entries.
+    fn of(root: &Path, max_files: usize) -> Result<Walk> {
         let mut walk = Walk::default();
         let mut pending = vec![(String::new(), 0usize)];
         let mut seen = 0usize;
@@ -574,14 +589,14 @@ impl Walk {
             } else {
                 root.join(&rel)
             };
-            let entries =
-                std::fs::read_dir(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let entries = std::fs::read_dir(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             for entry in entries {
                 let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
                 seen += 1;
-                if seen > MAX_FILES {
+                if seen > max_files {
                     return Err(usage(format!(
-                        "{} holds more than {MAX_FILES} files and directories: not a mirror synchost wrote, or too large to push from",
+                        "{} holds more than {max_files} files and directories: not a mirror synchost wrote, or too large to push from",
                         root.display()
                     )));
                 }
@@ -636,22 +651,18 @@ impl Walk {
         self.blocked.insert(path, why.to_string());
     }
 
-    /// Why a manifest file missing from the walk is not a removed file:
-    /// it, or a directory on its way, is a link or otherwise not walked.
+    /// Why a manifest file missing from the walk is not a removed file: it
+    /// is a directory now, or a directory on its way is a link or otherwise
+    /// not walked.
     fn blocked(&self, path: &str) -> Option<String> {
         if self.dirs.contains(path) {
             return Some("replaced by a directory: left alone".into());
         }
-        let mut ends: Vec<usize> = path.match_indices('/').map(|(end, _)| end).collect();
-        ends.push(path.len());
-        ends.into_iter().find_map(|end| {
+        path.match_indices('/').find_map(|(end, _)| {
             let at = &path[..end];
-            self.blocked.get(at).map(|why| {
-                format!(
-                    "not reached: {} is {why}",
-                    Untrusted::clipped(at, 300)
-                )
-            })
+            self.blocked
+                .get(at)
+                .map(|why| format!("not reached: {} is {why}", Untrusted::clipped(at, 300)))
         })
     }
 }
@@ -661,5 +672,709 @@ fn join(dir: &str, name: &str) -> String {
         name.to_string()
     } else {
         format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::mirror::write_mirror;
+    use crate::store::checkpoint::{BlobLink, NewRun, PageCommit, RecordRow};
+    use crate::store::Store;
+
+    const LIMIT: u64 = 1 << 20;
+
+    fn page(
+        id: &str,
+        parent: Option<&str>,
+        title: &str,
+        version: &str,
+        content: &str,
+    ) -> RecordRow {
+        RecordRow {
+            id: id.into(),
+            version: version.into(),
+            updated_at: None,
+            parent_id: parent.map(String::from),
+            title: Some(title.into()),
+            path: None,
+            content_type: "text/html".into(),
+            content: Some(content.as_bytes().to_vec()),
+            content_hash: Some(sha256(content.as_bytes())),
+            metadata: "{}".into(),
+            blobs: vec![],
+        }
+    }
+
+    /// A temporary store and mirror: pages `Runbook` (with child `Child`
+    /// and attachment `diagram.png`) and `Other`; attachment `photo.png`
+    /// with a comment below it.
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        store: Store,
+        out: PathBuf,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
+            let out = tmp.path().join("mirror");
+            let mut fixture = Fixture {
+                _tmp: tmp,
+                store: Store::open(&PathBuf::from(":memory:")).unwrap_or_else(|_| unreachable!()),
+                out,
+            };
+            fixture.commit(
+                &mut store,
+                "pages",
+                vec![
+                    page("1", None, "Runbook", "5", "<p>run</p>"),
+                    page("2", Some("1"), "Child", "3", "<p>child</p>"),
+                    page("3", None, "Other", "1", "<p>other</p>"),
+                ],
+            );
+            let diagram = fixture.attachment(&store, "a1", Some("1"), "diagram.png", b"PNG1");
+            let photo = fixture.attachment(&store, "a2", None, "photo.png", b"PNG2");
+            fixture.commit(&mut store, "attachments", vec![diagram, photo]);
+            fixture.commit(
+                &mut store,
+                "comments",
+                vec![page("c1", Some("a2"), "Nice", "1", "<p>nice</p>")],
+            );
+            fixture.store = store;
+            fixture.export();
+            fixture
+        }
+
+        fn commit(&self, store: &mut Store, stream: &str, records: Vec<RecordRow>) {
+            let run = store
+                .start_stream_run(
+                    "src",
+                    stream,
+                    &NewRun {
+                        full: false,
+                        ids_only: false,
+                        since: None,
+                        plugin_version: "1",
+                    },
+                )
+                .unwrap();
+            let page = PageCommit {
+                records,
+                cursor: Some(None),
+                ..Default::default()
+            };
+            store
+                .commit_page("src", stream, run.generation, &page)
+                .unwrap();
+            store.finish_stream("src", stream).unwrap();
+        }
+
+        fn attachment(
+            &self,
+            store: &Store,
+            id: &str,
+            parent: Option<&str>,
+            title: &str,
+            bytes: &[u8],
+        ) -> RecordRow {
+            let hash = sha256(bytes);
+            fs::create_dir_all(store.blob_dir()).unwrap();
+            fs::write(store.blob_dir().join(&hash), bytes).unwrap();
+            RecordRow {
+                content: None,
+                content_hash: None,
+                content_type: "application/octet-stream".into(),
+                blobs: vec![BlobLink {
+                    name: title.into(),
+                    url: "https://example.invalid/x".into(),
+                    version: "1".into(),
+                    hash: hash.clone(),
+                    size: bytes.len() as u64,
+                    media_type: "image/png".into(),
+                    path: hash,
+                }],
+                ..page(id, parent, title, "1", "")
+            }
+        }
+
+        fn export(&self) {
+            let report = write_mirror(&self.store, "src", &self.out).unwrap();
+            assert_eq!(report.warnings, Vec::<String>::new());
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.out.join(rel)
+        }
+
+        fn write(&self, rel: &str, bytes: &[u8]) {
+            let path = self.path(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, bytes).unwrap();
+        }
+
+        fn edits(&self) -> MirrorEdits {
+            find_edits(&self.out, "src", LIMIT).unwrap()
+        }
+
+        /// Every regular file below the mirror (dot-names included), sorted.
+        fn files(&self) -> Vec<String> {
+            let walk = Walk::of(&self.out, MAX_FILES).unwrap();
+            let mut files: Vec<String> = walk.files.into_keys().collect();
+            files.extend(
+                fs::read_dir(&self.out)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with('.')),
+            );
+            files.sort();
+            files
+        }
+    }
+
+    fn refused(edits: &MirrorEdits) -> Vec<(&str, &str)> {
+        edits
+            .refused
+            .iter()
+            .map(|r| (r.path.as_str(), r.reason.as_str()))
+            .collect()
+    }
+
+    fn nothing(edits: &MirrorEdits) -> bool {
+        edits.updates.is_empty()
+            && edits.creates.is_empty()
+            && edits.deletes.is_empty()
+            && edits.refused.is_empty()
+            && edits.warnings.is_empty()
+    }
+
+    #[test]
+    fn a_fresh_export_has_no_edits_and_knows_its_folders() {
+        let f = Fixture::new();
+        assert_eq!(
+            f.files(),
+            [
+                ".synchost-mirror.json",
+                "Other.html",
+                "Runbook.html",
+                "Runbook/Child.html",
+                "Runbook/diagram.png",
+                "photo.png/Nice.html",
+                "photo.png/photo.png",
+            ]
+        );
+        let edits = f.edits();
+        assert!(nothing(&edits), "{edits:?}");
+        let mut warnings = Vec::new();
+        let manifest = read_manifest(&f.out, "src", &mut warnings)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            manifest.folders.keys().collect::<Vec<_>>(),
+            ["Runbook", "photo.png"]
+        );
+        assert!(manifest.folders["photo.png"].attachment);
+        let runbook = &manifest.entries["pages/1"];
+        assert_eq!(
+            (runbook.kind, runbook.version.as_deref()),
+            (Some(FileKind::Content), Some("5"))
+        );
+    }
+
+    #[test]
+    fn updates_creates_and_deletes_are_found() {
+        let f = Fixture::new();
+        f.write("Runbook.html", b"<p>run, edited</p>");
+        f.write("Runbook/Child.html", b"<p>child, edited</p>");
+        f.write("Runbook/New page.html", b"<p>new</p>");
+        f.write("Top level.md", b"# top");
+        fs::remove_file(f.path("Other.html")).unwrap();
+        // Swap and backup files of editors, a `.git`: not looked at.
+        f.write(".Runbook.html.swp", b"x");
+        f.write(".git/config", b"x");
+
+        let edits = f.edits();
+        let updates: Vec<_> = edits
+            .updates
+            .iter()
+            .map(|u| {
+                (
+                    u.path.as_str(),
+                    u.stream.as_str(),
+                    u.record_id.as_str(),
+                    u.base_version.as_deref(),
+                    u.content.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            updates,
+            [
+                (
+                    "Runbook.html",
+                    "pages",
+                    "1",
+                    Some("5"),
+                    &b"<p>run, edited</p>"[..]
+                ),
+                (
+                    "Runbook/Child.html",
+                    "pages",
+                    "2",
+                    Some("3"),
+                    &b"<p>child, edited</p>"[..]
+                ),
+            ]
+        );
+        assert_eq!(edits.updates[0].hash, sha256(b"<p>run, edited</p>"));
+        let creates: Vec<_> = edits
+            .creates
+            .iter()
+            .map(|c| {
+                (
+                    c.path.as_str(),
+                    c.stream.as_deref(),
+                    c.parent_id.as_deref(),
+                    c.title.as_str(),
+                    c.extension.as_str(),
+                    c.content.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            creates,
+            [
+                (
+                    "Runbook/New page.html",
+                    Some("pages"),
+                    Some("1"),
+                    "New page",
+                    "html",
+                    &b"<p>new</p>"[..]
+                ),
+                // The root's content files are all pages.
+                (
+                    "Top level.md",
+                    Some("pages"),
+                    None,
+                    "Top level",
+                    "md",
+                    &b"# top"[..]
+                ),
+            ]
+        );
+        assert_eq!(
+            edits.deletes,
+            [Delete {
+                path: "Other.html".into(),
+                stream: "pages".into(),
+                record_id: "3".into(),
+                base_version: Some("1".into()),
+            }]
+        );
+        assert_eq!(refused(&edits), []);
+        assert_eq!(edits.warnings, Vec::<String>::new());
+    }
+
+    #[test]
+    fn what_cannot_be_pushed_is_refused_with_its_reason() {
+        let f = Fixture::new();
+        f.write("Runbook/diagram.png", b"PNG, edited");
+        fs::remove_file(f.path("photo.png/photo.png")).unwrap();
+        f.write("photo.png/Reply.html", b"<p>x</p>");
+        f.write("Runbook/notes.pdf", b"%PDF");
+        f.write("Runbook/.html", b"x");
+        f.write("Runbook/New/Deep.html", b"<p>deep</p>");
+        let edits = f.edits();
+        assert!(edits.updates.is_empty() && edits.creates.is_empty() && edits.deletes.is_empty());
+        let refused = refused(&edits);
+        let paths: Vec<&str> = refused.iter().map(|(path, _)| *path).collect();
+        assert_eq!(
+            paths,
+            [
+                "Runbook/New/Deep.html",
+                "Runbook/diagram.png",
+                "Runbook/notes.pdf",
+                "photo.png/Reply.html",
+                "photo.png/photo.png",
+            ],
+            "{refused:?}"
+        );
+        for (path, needle) in [
+            ("Runbook/New/Deep.html", "parent is unknown"),
+            ("Runbook/diagram.png", "edited attachment"),
+            ("Runbook/notes.pdf", "not named like a page"),
+            ("photo.png/Reply.html", "attachment's folder"),
+            ("photo.png/photo.png", "removed attachment"),
+        ] {
+            let reason = refused.iter().find(|(p, _)| *p == path).unwrap().1;
+            assert!(reason.contains(needle), "{path}: {reason}");
+        }
+    }
+
+    #[test]
+    fn a_moved_or_renamed_page_is_neither_deleted_nor_created() {
+        let f = Fixture::new();
+        fs::rename(f.path("Other.html"), f.path("Runbook/Renamed.html")).unwrap();
+        let edits = f.edits();
+        assert!(
+            edits.deletes.is_empty() && edits.creates.is_empty(),
+            "{edits:?}"
+        );
+        let refused = refused(&edits);
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert_eq!(refused[0].0, "Other.html");
+        assert!(refused[0]
+            .1
+            .contains("moved or renamed to Runbook/Renamed.html"));
+        assert_eq!(refused[1].0, "Runbook/Renamed.html");
+        assert!(refused[1].1.contains("moves and renames are not supported"));
+    }
+
+    /// Pushed changes enter the manifest: nothing is found again, and the
+    /// next export (after the engine stored what the remote answered)
+    /// rewrites normally: the new page stays or moves to its planned name,
+    /// never twice, never losing its bytes.
+    #[test]
+    fn pushed_changes_are_recorded_and_a_later_export_keeps_them_coherent() {
+        let mut f = Fixture::new();
+        f.write("Runbook.html", b"<p>run, edited</p>");
+        f.write("Runbook/New page.html", b"<p>new</p>");
+        // Typed in NFD (as macOS does); the mirror plans names in NFC.
+        f.write("Cafe\u{301}.html", b"<p>cafe</p>");
+        fs::remove_file(f.path("Other.html")).unwrap();
+        let edits = f.edits();
+        let mut done = vec![PushedFile::Updated {
+            path: edits.updates[0].path.clone(),
+            version: "6".into(),
+            hash: edits.updates[0].hash.clone(),
+        }];
+        // Sorted by path: the root's page first.
+        for (create, id) in edits.creates.iter().zip(["11", "10"]) {
+            done.push(PushedFile::Created {
+                path: create.path.clone(),
+                stream: "pages".into(),
+                id: id.into(),
+                version: "1".into(),
+                hash: create.hash.clone(),
+            });
+        }
+        done.push(PushedFile::Deleted {
+            path: edits.deletes[0].path.clone(),
+        });
+        record_pushed(&f.out, "src", &done).unwrap();
+        let again = f.edits();
+        assert!(nothing(&again), "{again:?}");
+
+        // A child of the new page, added after its push, is its child.
+        f.write("Runbook/New page/Grandchild.html", b"<p>g</p>");
+        let child = f.edits();
+        assert_eq!(child.creates.len(), 1, "{child:?}");
+        assert_eq!(child.creates[0].parent_id.as_deref(), Some("10"));
+        fs::remove_file(f.path("Runbook/New page/Grandchild.html")).unwrap();
+        fs::remove_dir(f.path("Runbook/New page")).unwrap();
+
+        // What the engine stores from the remote's answers.
+        let mut store =
+            std::mem::replace(&mut f.store, Store::open(Path::new(":memory:")).unwrap());
+        f.commit(
+            &mut store,
+            "pages",
+            vec![
+                page("1", None, "Runbook", "6", "<p>run, edited</p>"),
+                page("10", Some("1"), "New page", "1", "<p>new</p>"),
+                page("11", None, "Cafe\u{301}", "1", "<p>cafe</p>"),
+            ],
+        );
+        let mut gone = PageCommit {
+            deleted: vec!["3".into()],
+            ..Default::default()
+        };
+        gone.cursor = None;
+        let run = store
+            .start_stream_run(
+                "src",
+                "pages",
+                &NewRun {
+                    full: false,
+                    ids_only: false,
+                    since: None,
+                    plugin_version: "1",
+                },
+            )
+            .unwrap();
+        store
+            .commit_page("src", "pages", run.generation, &gone)
+            .unwrap();
+        store.finish_stream("src", "pages").unwrap();
+        f.store = store;
+        f.export();
+        assert_eq!(
+            f.files(),
+            [
+                ".synchost-mirror.json",
+                // Moved to its planned name, the same bytes.
+                "Caf\u{e9}.html",
+                "Runbook.html",
+                "Runbook/Child.html",
+                "Runbook/New page.html",
+                "Runbook/diagram.png",
+                "photo.png/Nice.html",
+                "photo.png/photo.png",
+            ]
+        );
+        assert_eq!(fs::read(f.path("Caf\u{e9}.html")).unwrap(), b"<p>cafe</p>");
+        assert_eq!(
+            fs::read(f.path("Runbook.html")).unwrap(),
+            b"<p>run, edited</p>"
+        );
+        let after = f.edits();
+        assert!(nothing(&after), "{after:?}");
+    }
+
+    /// A manifest written before push: no versions, kinds or folders.
+    #[test]
+    fn an_old_manifest_bases_edits_on_the_stored_version() {
+        let f = Fixture::new();
+        let path = f.path(MANIFEST);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("folders");
+        for entry in json["entries"].as_object_mut().unwrap().values_mut() {
+            let entry = entry.as_object_mut().unwrap();
+            entry.retain(|key, _| key == "path" || key == "hash");
+        }
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        f.write("Runbook.html", b"<p>edited</p>");
+        f.write("Runbook/diagram.png", b"edited");
+        let edits = f.edits();
+        assert_eq!(edits.updates.len(), 1);
+        assert_eq!(
+            (
+                edits.updates[0].stream.as_str(),
+                edits.updates[0].record_id.as_str()
+            ),
+            ("pages", "1")
+        );
+        assert_eq!(edits.updates[0].base_version, None);
+        assert_eq!(edits.warnings.len(), 1);
+        assert!(
+            edits.warnings[0].contains("the version stored now"),
+            "{:?}",
+            edits.warnings
+        );
+        assert_eq!(refused(&edits).len(), 1, "the attachment (a blob key)");
+    }
+
+    #[test]
+    fn a_mirror_of_another_source_or_no_mirror_is_an_error() {
+        let f = Fixture::new();
+        let err = find_edits(&f.out, "other", LIMIT).unwrap_err().to_string();
+        assert!(err.contains("holds the mirror of source `src`"), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        let err = find_edits(empty.path(), "src", LIMIT)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a mirror"), "{err}");
+        assert!(record_pushed(empty.path(), "src", &[]).is_err());
+        assert!(!empty.path().join(MANIFEST).exists(), "nothing written");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_refused_never_followed_never_read() {
+        use std::os::unix::fs::symlink;
+        let f = Fixture::new();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret.html"), b"SECRET").unwrap();
+        fs::create_dir(outside.path().join("dir")).unwrap();
+        fs::write(outside.path().join("dir/Child.html"), b"SECRET").unwrap();
+        // A new link, a page replaced by a link, a folder replaced by one.
+        symlink(outside.path().join("secret.html"), f.path("Evil.html")).unwrap();
+        fs::remove_file(f.path("Other.html")).unwrap();
+        symlink(outside.path().join("secret.html"), f.path("Other.html")).unwrap();
+        fs::rename(f.path("Runbook"), outside.path().join("moved")).unwrap();
+        symlink(outside.path().join("dir"), f.path("Runbook")).unwrap();
+
+        let edits = f.edits();
+        assert!(
+            edits.updates.is_empty() && edits.creates.is_empty(),
+            "{edits:?}"
+        );
+        assert!(edits.deletes.is_empty(), "a link is no deletion: {edits:?}");
+        let refused = refused(&edits);
+        let paths: Vec<&str> = refused.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            paths,
+            [
+                "Evil.html",
+                "Other.html",
+                "Runbook",
+                "Runbook/Child.html",
+                "Runbook/diagram.png"
+            ],
+            "{refused:?}"
+        );
+        assert!(
+            refused.iter().all(|(_, why)| why.contains("symbolic link")),
+            "{refused:?}"
+        );
+        assert!(!format!("{edits:?}").contains("SECRET"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sockets_and_other_special_files_are_refused() {
+        let f = Fixture::new();
+        let _listener =
+            std::os::unix::net::UnixListener::bind(f.path("Runbook/Sock.html")).unwrap();
+        let edits = f.edits();
+        assert_eq!(
+            refused(&edits),
+            [("Runbook/Sock.html", "not a regular file")]
+        );
+    }
+
+    #[test]
+    fn forged_manifest_entries_are_ignored_with_a_warning() {
+        let f = Fixture::new();
+        let outside = f.out.parent().unwrap().join("x.html");
+        fs::write(&outside, b"outside").unwrap();
+        let path = f.path(MANIFEST);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        for (key, forged) in [
+            ("pages/66", "../x.html"),
+            ("pages/67", "/etc/passwd"),
+            ("pages/68", "Runbook/../../x.html"),
+        ] {
+            json["entries"][key] = serde_json::json!({
+                "path": forged, "hash": "0", "kind": "content", "stream": "pages", "id": key, "version": "1"
+            });
+        }
+        json["folders"]["../elsewhere"] = serde_json::json!({"stream": "pages", "id": "1"});
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let edits = f.edits();
+        assert!(
+            edits.updates.is_empty() && edits.deletes.is_empty() && edits.refused.is_empty(),
+            "{edits:?}"
+        );
+        assert_eq!(edits.warnings.len(), 4, "{:?}", edits.warnings);
+        assert!(edits
+            .warnings
+            .iter()
+            .all(|w| w.starts_with("ignored manifest")));
+        assert_eq!(fs::read(&outside).unwrap(), b"outside");
+    }
+
+    /// Names the manifest could not keep apart or keep at all would be
+    /// created again by the next push: refused.
+    #[test]
+    fn names_the_mirror_cannot_hold_are_refused() {
+        let f = Fixture::new();
+        f.write("runbook.html", b"<p>a</p>");
+        f.write("Runbook/What?.html", b"<p>b</p>");
+        f.write("Runbook/CON.html", b"<p>c</p>");
+        f.write("Runbook/trailing .html", b"<p>d</p>");
+        f.write("Runbook/Twin.html", b"<p>e</p>");
+        f.write("Runbook/TWIN.html", b"<p>f</p>");
+        let edits = f.edits();
+        let paths: Vec<&str> = edits.creates.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["Runbook/TWIN.html", "Runbook/trailing .html"]);
+        let refused = refused(&edits);
+        let paths: Vec<&str> = refused.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            paths,
+            [
+                "Runbook/CON.html",
+                "Runbook/Twin.html",
+                "Runbook/What?.html",
+                "runbook.html"
+            ],
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn names_with_control_or_invisible_characters_are_refused_and_shown_escaped() {
+        let f = Fixture::new();
+        for name in [
+            "Bad\u{1b}[31mred.html",
+            "a\u{200b}b.html",
+            "evil\u{202e}lmth.md",
+        ] {
+            f.write(&format!("Runbook/{name}"), b"<p>x</p>");
+        }
+        let edits = f.edits();
+        assert!(edits.creates.is_empty(), "{edits:?}");
+        assert_eq!(edits.refused.len(), 3);
+        for refusal in &edits.refused {
+            assert!(refusal.reason.contains("invisible character"), "{refusal}");
+            let shown = refusal.to_string();
+            assert!(shown.contains("\\u{"), "{shown}");
+            assert!(
+                !shown.chars().any(crate::untrusted::needs_escape),
+                "{shown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn files_over_the_limit_are_refused_unread() {
+        let f = Fixture::new();
+        // Sparse: a gigabyte a read would take long to go through.
+        let huge = File::create(f.path("Runbook/Huge.html")).unwrap();
+        huge.set_len(1 << 30).unwrap();
+        f.write("Runbook.html", &[b'x'; 2000]);
+        let edits = find_edits(&f.out, "src", 1000).unwrap();
+        assert!(
+            edits.creates.is_empty() && edits.updates.is_empty(),
+            "{edits:?}"
+        );
+        let refused = refused(&edits);
+        assert_eq!(refused.len(), 2);
+        assert!(refused
+            .iter()
+            .all(|(_, why)| why.contains("content limit (1000 bytes)")));
+        // At the limit exactly: read.
+        f.write("Runbook.html", &[b'x'; 1000]);
+        fs::remove_file(f.path("Runbook/Huge.html")).unwrap();
+        let edits = find_edits(&f.out, "src", 1000).unwrap();
+        assert_eq!(edits.updates.len(), 1);
+    }
+
+    #[test]
+    fn bounded_read_stops_past_the_limit_when_the_file_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f"), [0u8; 100]).unwrap();
+        let meta = fs::symlink_metadata(dir.path().join("f")).unwrap();
+        let mut found = Found::new(&meta);
+        found.size = 10; // as walked, before it grew
+        let err = read_checked(dir.path(), "f", &found, 50).unwrap_err();
+        assert!(err.contains("content limit"), "{err}");
+    }
+
+    /// Ten thousand new pages: one pass, each found once, in order.
+    #[test]
+    fn ten_thousand_files_are_found_in_one_pass() {
+        let f = Fixture::new();
+        for i in 0..10_000 {
+            fs::write(
+                f.path(&format!("Runbook/Page {i:05}.html")),
+                format!("<p>{i}</p>"),
+            )
+            .unwrap();
+        }
+        let edits = f.edits();
+        assert_eq!(edits.creates.len(), 10_000);
+        assert!(edits.creates.windows(2).all(|w| w[0].path < w[1].path));
+        assert_eq!(edits.creates[9_999].title, "Page 09999");
+        assert!(edits.refused.is_empty());
+        let err = Walk::of(&f.out, 5_000).err().unwrap().to_string();
+        assert!(err.contains("more than 5000 files"), "{err}");
     }
 }
