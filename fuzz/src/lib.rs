@@ -353,7 +353,8 @@ pub fn mirror_paths(data: &[u8]) {
         }
     }
 
-    let files = mirror::plan(&nodes).files;
+    let plan = mirror::plan(&nodes);
+    let files = plan.files;
     let mut file_paths = HashSet::new();
     let mut dirs = HashSet::new();
     let mut file_keys = HashSet::new();
@@ -415,6 +416,21 @@ pub fn mirror_paths(data: &[u8]) {
     }
     if let Some(clash) = file_paths.intersection(&dirs).next() {
         panic!("{clash} is both a file and a directory");
+    }
+    // Records' folders (where a push from the mirror puts new children):
+    // safe paths, never a file's.
+    for (folder, owner) in &plan.folders {
+        let mut folded = String::new();
+        for name in folder.split('/') {
+            assert_eq!(mirror::unsafe_name(name), None, "folder {folder:?}");
+            folded.push('/');
+            folded.push_str(&fold(name));
+        }
+        assert!(
+            !file_paths.contains(&folded),
+            "folder {folder:?} of {} is a file",
+            owner.id
+        );
     }
 }
 

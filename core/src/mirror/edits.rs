@@ -151,7 +151,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
 
     // Files the manifest names: edited, unchanged, or gone.
     let mut gone_by_hash: HashMap<&str, usize> = HashMap::new();
-    let mut old_manifest = 0;
+    let mut unversioned = 0;
     for (key, entry) in &manifest.entries {
         let Some(record) = Owner::of(key, entry) else {
             edits.warnings.push(format!(
@@ -171,7 +171,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                     Ok(content) => {
                         let hash = sha256(&content);
                         if hash != entry.hash {
-                            old_manifest += usize::from(entry.version.is_none());
+                            unversioned += usize::from(entry.version.is_none());
                             edits.updates.push(Update {
                                 path: path.to_string(),
                                 stream: record.stream,
@@ -201,6 +201,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 "a removed attachment: removing attachments is not supported yet".into(),
             ));
         } else {
+            unversioned += usize::from(entry.version.is_none());
             gone_by_hash.insert(entry.hash.as_str(), edits.deletes.len());
             edits.deletes.push(Delete {
                 path: path.to_string(),
@@ -210,9 +211,9 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             });
         }
     }
-    if old_manifest > 0 {
+    if unversioned > 0 {
         edits.warnings.push(format!(
-            "{old_manifest} edited file(s) come from an export made before push: each is based on the version stored now (export again to record versions)"
+            "{unversioned} edited or removed file(s) come from an export made before push: each is based on the version stored now (export again to record versions)"
         ));
     }
 
@@ -340,16 +341,19 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
 /// of `source` (atomically): an updated file gets its new version and
 /// hash, a created file an entry of its own (and its folder, for files
 /// added below it later), a deleted file's entry goes. Files stay as the
-/// user left them.
+/// user left them. A change that cannot be recorded (an update of a file
+/// the manifest does not name, a create of a record the mirror already
+/// holds elsewhere) is named in the error, after all others are recorded.
 pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()> {
     let mut ignored = Vec::new();
     let mut manifest = read_manifest(dir, source, &mut ignored)?
         .ok_or_else(|| usage(format!("{} is not a mirror (no {MANIFEST})", dir.display())))?;
-    let key_of: HashMap<String, String> = manifest
+    let mut key_of: HashMap<String, String> = manifest
         .entries
         .iter()
         .map(|(key, entry)| (entry.path.clone(), key.clone()))
         .collect();
+    let mut problems = Vec::new();
     for change in done {
         match change {
             PushedFile::Updated {
@@ -357,12 +361,19 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                 version,
                 hash,
             } => {
-                let entry = key_of
+                let Some((key, entry)) = key_of
                     .get(path)
-                    .and_then(|key| manifest.entries.get_mut(key))
-                    .with_context(|| {
-                        format!("{} is not in the mirror's manifest", Untrusted::new(path))
-                    })?;
+                    .and_then(|key| manifest.entries.get_mut(key).map(|entry| (key, entry)))
+                else {
+                    problems.push(format!("{}: not in the manifest", Untrusted::new(path)));
+                    continue;
+                };
+                // A manifest from before push learns what the file is.
+                if let Some(owner) = Owner::of(key, entry) {
+                    entry.kind = Some(owner.kind);
+                    entry.stream = Some(owner.stream);
+                    entry.id = Some(owner.id);
+                }
                 entry.version = Some(version.clone());
                 entry.hash = hash.clone();
             }
@@ -373,11 +384,21 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                 version,
                 hash,
             } => {
-                if let Some(key) = key_of.get(path) {
-                    manifest.entries.remove(key);
+                let key = file_key(stream, id, None);
+                if let Some(elsewhere) = manifest.entries.get(&key).filter(|e| &e.path != path) {
+                    problems.push(format!(
+                        "{}: the remote answered with record {}, which the mirror holds at {}; remove one of the two files",
+                        Untrusted::new(path),
+                        Untrusted::clipped(id, 200),
+                        Untrusted::new(&elsewhere.path)
+                    ));
+                    continue;
+                }
+                if let Some(old) = key_of.insert(path.clone(), key.clone()) {
+                    manifest.entries.remove(&old);
                 }
                 manifest.entries.insert(
-                    file_key(stream, id, None),
+                    key,
                     Entry {
                         path: path.clone(),
                         hash: hash.clone(),
@@ -400,8 +421,8 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                 }
             }
             PushedFile::Deleted { path } => {
-                if let Some(key) = key_of.get(path) {
-                    manifest.entries.remove(key);
+                if let Some(key) = key_of.remove(path) {
+                    manifest.entries.remove(&key);
                 }
             }
         }
@@ -410,7 +431,15 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
         &Root::new(dir),
         MANIFEST,
         &serde_json::to_vec_pretty(&manifest)?,
-    )
+    )?;
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{} pushed change(s) could not be recorded in the mirror's manifest (the next push from it finds them again):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 /// The record a manifest entry belongs to, and what the file is.
@@ -1134,6 +1163,40 @@ mod tests {
         );
         let after = f.edits();
         assert!(nothing(&after), "{after:?}");
+    }
+
+    #[test]
+    fn changes_that_cannot_be_recorded_are_named_and_the_rest_recorded() {
+        let f = Fixture::new();
+        f.write("Runbook.html", b"<p>edited</p>");
+        f.write("Runbook/Copy of child.html", b"<p>copy</p>");
+        let edits = f.edits();
+        let done = [
+            PushedFile::Updated {
+                path: "Nowhere.html".into(),
+                version: "9".into(),
+                hash: "0".into(),
+            },
+            // The remote took the create for page 2 (say, by its title).
+            PushedFile::Created {
+                path: "Runbook/Copy of child.html".into(),
+                stream: "pages".into(),
+                id: "2".into(),
+                version: "4".into(),
+                hash: edits.creates[0].hash.clone(),
+            },
+            PushedFile::Updated {
+                path: "Runbook.html".into(),
+                version: "6".into(),
+                hash: edits.updates[0].hash.clone(),
+            },
+        ];
+        let err = record_pushed(&f.out, "src", &done).unwrap_err().to_string();
+        assert!(err.contains("Nowhere.html: not in the manifest"), "{err}");
+        assert!(err.contains("holds at Runbook/Child.html"), "{err}");
+        let after = f.edits();
+        assert!(after.updates.is_empty(), "{after:?}");
+        assert_eq!(after.creates.len(), 1, "left to the user: {after:?}");
     }
 
     /// A manifest written before push: no versions, kinds or folders.
