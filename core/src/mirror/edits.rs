@@ -747,88 +747,82 @@ mod tests {
         out: PathBuf,
     }
 
+    /// Stores `records` in `stream` and tombstones `deleted`, as a pull would.
+    fn commit(store: &mut Store, stream: &str, records: Vec<RecordRow>, deleted: &[&str]) {
+        let run = store
+            .start_stream_run(
+                "src",
+                stream,
+                &NewRun {
+                    full: false,
+                    ids_only: false,
+                    since: None,
+                    plugin_version: "1",
+                },
+            )
+            .unwrap();
+        let page = PageCommit {
+            records,
+            deleted: deleted.iter().map(|id| id.to_string()).collect(),
+            cursor: Some(None),
+            ..Default::default()
+        };
+        store
+            .commit_page("src", stream, run.generation, &page)
+            .unwrap();
+        store.finish_stream("src", stream).unwrap();
+    }
+
+    /// A record that is one blob (an attachment), its file in the store.
+    fn attachment(
+        store: &Store,
+        id: &str,
+        parent: Option<&str>,
+        title: &str,
+        bytes: &[u8],
+    ) -> RecordRow {
+        let hash = sha256(bytes);
+        fs::create_dir_all(store.blob_dir()).unwrap();
+        fs::write(store.blob_dir().join(&hash), bytes).unwrap();
+        RecordRow {
+            content: None,
+            content_hash: None,
+            content_type: "application/octet-stream".into(),
+            blobs: vec![BlobLink {
+                name: title.into(),
+                url: "https://example.invalid/x".into(),
+                version: "1".into(),
+                hash: hash.clone(),
+                size: bytes.len() as u64,
+                media_type: "image/png".into(),
+                path: hash,
+            }],
+            ..page(id, parent, title, "1", "")
+        }
+    }
+
     impl Fixture {
         fn new() -> Fixture {
             let tmp = tempfile::tempdir().unwrap();
             let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
-            let out = tmp.path().join("mirror");
-            let mut fixture = Fixture {
+            let pages = vec![
+                page("1", None, "Runbook", "5", "<p>run</p>"),
+                page("2", Some("1"), "Child", "3", "<p>child</p>"),
+                page("3", None, "Other", "1", "<p>other</p>"),
+            ];
+            commit(&mut store, "pages", pages, &[]);
+            let diagram = attachment(&store, "a1", Some("1"), "diagram.png", b"PNG1");
+            let photo = attachment(&store, "a2", None, "photo.png", b"PNG2");
+            commit(&mut store, "attachments", vec![diagram, photo], &[]);
+            let comment = page("c1", Some("a2"), "Nice", "1", "<p>nice</p>");
+            commit(&mut store, "comments", vec![comment], &[]);
+            let fixture = Fixture {
+                out: tmp.path().join("mirror"),
                 _tmp: tmp,
-                store: Store::open(&PathBuf::from(":memory:")).unwrap_or_else(|_| unreachable!()),
-                out,
+                store,
             };
-            fixture.commit(
-                &mut store,
-                "pages",
-                vec![
-                    page("1", None, "Runbook", "5", "<p>run</p>"),
-                    page("2", Some("1"), "Child", "3", "<p>child</p>"),
-                    page("3", None, "Other", "1", "<p>other</p>"),
-                ],
-            );
-            let diagram = fixture.attachment(&store, "a1", Some("1"), "diagram.png", b"PNG1");
-            let photo = fixture.attachment(&store, "a2", None, "photo.png", b"PNG2");
-            fixture.commit(&mut store, "attachments", vec![diagram, photo]);
-            fixture.commit(
-                &mut store,
-                "comments",
-                vec![page("c1", Some("a2"), "Nice", "1", "<p>nice</p>")],
-            );
-            fixture.store = store;
             fixture.export();
             fixture
-        }
-
-        fn commit(&self, store: &mut Store, stream: &str, records: Vec<RecordRow>) {
-            let run = store
-                .start_stream_run(
-                    "src",
-                    stream,
-                    &NewRun {
-                        full: false,
-                        ids_only: false,
-                        since: None,
-                        plugin_version: "1",
-                    },
-                )
-                .unwrap();
-            let page = PageCommit {
-                records,
-                cursor: Some(None),
-                ..Default::default()
-            };
-            store
-                .commit_page("src", stream, run.generation, &page)
-                .unwrap();
-            store.finish_stream("src", stream).unwrap();
-        }
-
-        fn attachment(
-            &self,
-            store: &Store,
-            id: &str,
-            parent: Option<&str>,
-            title: &str,
-            bytes: &[u8],
-        ) -> RecordRow {
-            let hash = sha256(bytes);
-            fs::create_dir_all(store.blob_dir()).unwrap();
-            fs::write(store.blob_dir().join(&hash), bytes).unwrap();
-            RecordRow {
-                content: None,
-                content_hash: None,
-                content_type: "application/octet-stream".into(),
-                blobs: vec![BlobLink {
-                    name: title.into(),
-                    url: "https://example.invalid/x".into(),
-                    version: "1".into(),
-                    hash: hash.clone(),
-                    size: bytes.len() as u64,
-                    media_type: "image/png".into(),
-                    path: hash,
-                }],
-                ..page(id, parent, title, "1", "")
-            }
         }
 
         fn export(&self) {
@@ -1108,39 +1102,12 @@ mod tests {
         fs::remove_dir(f.path("Runbook/New page")).unwrap();
 
         // What the engine stores from the remote's answers.
-        let mut store =
-            std::mem::replace(&mut f.store, Store::open(Path::new(":memory:")).unwrap());
-        f.commit(
-            &mut store,
-            "pages",
-            vec![
-                page("1", None, "Runbook", "6", "<p>run, edited</p>"),
-                page("10", Some("1"), "New page", "1", "<p>new</p>"),
-                page("11", None, "Cafe\u{301}", "1", "<p>cafe</p>"),
-            ],
-        );
-        let mut gone = PageCommit {
-            deleted: vec!["3".into()],
-            ..Default::default()
-        };
-        gone.cursor = None;
-        let run = store
-            .start_stream_run(
-                "src",
-                "pages",
-                &NewRun {
-                    full: false,
-                    ids_only: false,
-                    since: None,
-                    plugin_version: "1",
-                },
-            )
-            .unwrap();
-        store
-            .commit_page("src", "pages", run.generation, &gone)
-            .unwrap();
-        store.finish_stream("src", "pages").unwrap();
-        f.store = store;
+        let stored = vec![
+            page("1", None, "Runbook", "6", "<p>run, edited</p>"),
+            page("10", Some("1"), "New page", "1", "<p>new</p>"),
+            page("11", None, "Cafe\u{301}", "1", "<p>cafe</p>"),
+        ];
+        commit(&mut f.store, "pages", stored, &["3"]);
         f.export();
         assert_eq!(
             f.files(),
