@@ -21,6 +21,7 @@
 //!   is written the same way, last, and also after a failure, so it always
 //!   names what is on disk.
 
+pub mod edits;
 mod names;
 
 use std::cell::RefCell;
@@ -64,11 +65,31 @@ pub struct MirrorReport {
     pub warnings: Vec<String>,
 }
 
-/// What the manifest remembers of each file: where, and which content.
+/// What the manifest remembers of each file: where, which content, and
+/// whose. Manifests written before push lack `kind`, `stream`, `id` and
+/// `version` (read as `None`; [`edits`] copes).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct Entry {
     path: String,
     hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<FileKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// The record's version when the file was written (or pushed from the
+    /// mirror): the base of an edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+}
+
+/// Whether a file is a record's content or one of its blobs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum FileKind {
+    Content,
+    Blob,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -76,6 +97,29 @@ struct Manifest {
     source: String,
     /// Key: [`file_key`].
     entries: BTreeMap<String, Entry>,
+    /// The directories that are records' (their children and blobs go
+    /// there), by path; missing from manifests written before push.
+    #[serde(default)]
+    folders: BTreeMap<String, Folder>,
+}
+
+/// The record whose directory a folder is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Folder {
+    pub stream: String,
+    pub id: String,
+    /// The record is an attachment (blobs, no content) with records below it.
+    #[serde(default)]
+    pub attachment: bool,
+}
+
+/// Every file of a mirror, and the directories that belong to records.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub files: Vec<MirrorFile>,
+    /// Relative path (`/`-separated) -> its record; a directory two records
+    /// would share is left out.
+    pub folders: BTreeMap<String, Folder>,
 }
 
 /// Writes (or refreshes) the mirror of `source` in `out`.
@@ -83,16 +127,16 @@ pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorRep
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut report = MirrorReport::default();
     remove_temp_files(out);
-    let old = read_manifest(out, source, &mut report.warnings)?;
+    let old = read_manifest(out, source, &mut report.warnings)?.unwrap_or_else(|| empty(source));
     let root = Root::new(out);
 
     // Pass one: every file's path, from parent links, titles and hints.
-    let files = plan(&store.mirror_nodes(source)?);
+    let Plan { files, folders } = plan(&store.mirror_nodes(source)?);
 
     // Pass two: contents, streamed.
     let mut new = Manifest {
-        source: source.to_string(),
-        entries: BTreeMap::new(),
+        folders,
+        ..empty(source)
     };
     let result = update(store, source, &root, &old, files, &mut new, &mut report);
     if result.is_err() {
@@ -186,8 +230,8 @@ fn update(
             }
             Action::Write => {
                 let bytes = match &file.from {
-                    FileSource::Content { stream, id, .. } => {
-                        store.record_content(source, stream, id)?
+                    FileSource::Content { .. } => {
+                        store.record_content(source, &file.stream, &file.id)?
                     }
                     FileSource::Blob(blob) => std::fs::read(store.blob_dir().join(&blob.path))
                         .with_context(|| {
@@ -202,34 +246,44 @@ fn update(
                 report.written += 1;
             }
         }
-        let hash = file.from.hash().to_string();
+        let kind = match file.from {
+            FileSource::Content { .. } => FileKind::Content,
+            FileSource::Blob(_) => FileKind::Blob,
+        };
         new.entries.insert(
-            file.key,
+            file.key.clone(),
             Entry {
                 path: path.clone(),
-                hash,
+                hash: file.from.hash().to_string(),
+                kind: Some(kind),
+                stream: Some(file.stream),
+                id: Some(file.id),
+                version: Some(file.version),
             },
         );
     }
     Ok(())
 }
 
-/// The manifest in `out`, with every entry the planner could not have
-/// written dropped (and named in `warnings`); empty when there is none.
-fn read_manifest(out: &Path, source: &str, warnings: &mut Vec<String>) -> Result<Manifest> {
-    let path = out.join(MANIFEST);
-    let empty = Manifest {
+fn empty(source: &str) -> Manifest {
+    Manifest {
         source: source.to_string(),
-        entries: BTreeMap::new(),
-    };
+        ..Manifest::default()
+    }
+}
+
+/// The manifest in `out`, with every entry and folder the planner could not
+/// have written dropped (and named in `warnings`); none when there is none.
+fn read_manifest(out: &Path, source: &str, warnings: &mut Vec<String>) -> Result<Option<Manifest>> {
+    let path = out.join(MANIFEST);
     match std::fs::symlink_metadata(&path) {
-        Err(_) => return Ok(empty),
+        Err(_) => return Ok(None),
         Ok(meta) if !meta.is_file() => {
             warnings.push(format!(
                 "ignored {}: not a regular file (it will be replaced)",
                 path.display()
             ));
-            return Ok(empty);
+            return Ok(None);
         }
         Ok(_) => {}
     }
@@ -261,7 +315,17 @@ fn read_manifest(out: &Path, source: &str, warnings: &mut Vec<String>) -> Result
         }
         why.is_none()
     });
-    Ok(manifest)
+    manifest.folders.retain(|path, _| match plannable(path) {
+        Ok(()) => true,
+        Err(why) => {
+            warnings.push(format!(
+                "ignored manifest folder {}: not a path the mirror writes ({why})",
+                Untrusted::clipped(path, 300)
+            ));
+            false
+        }
+    });
+    Ok(Some(manifest))
 }
 
 /// Whether `path` (relative, `/`-separated) is one [`plan`] could produce.
@@ -290,6 +354,10 @@ pub struct MirrorFile {
     /// Where the file goes, relative to the mirror root.
     pub path: PathBuf,
     pub from: FileSource,
+    /// The record the file belongs to, and its version.
+    pub stream: String,
+    pub id: String,
+    pub version: String,
 }
 
 /// Where a mirror file's bytes come from.
@@ -297,8 +365,6 @@ pub struct MirrorFile {
 pub enum FileSource {
     /// A record's content.
     Content {
-        stream: String,
-        id: String,
         hash: String,
     },
     Blob(MirrorBlob),
@@ -339,12 +405,13 @@ pub fn file_key(stream: &str, id: &str, blob: Option<&str>) -> String {
 /// normalization-insensitive file system too) and no file takes a
 /// directory's path: where they would, the later file gets its record's
 /// id, `Name [id].ext`.
-pub fn plan(nodes: &[MirrorNode]) -> Vec<MirrorFile> {
+pub fn plan(nodes: &[MirrorNode]) -> Plan {
     let bases = record_paths(nodes);
     let mut directories = HashSet::new();
     for base in &bases {
         add_ancestors(&mut directories, base);
     }
+    let folders = record_folders(nodes, &bases, &directories);
     // Each file with the id of its record, to tell colliding files apart.
     let mut planned: Vec<(MirrorFile, &str)> = Vec::with_capacity(nodes.len());
     for (node, base) in nodes.iter().zip(&bases) {
@@ -357,41 +424,73 @@ pub fn plan(nodes: &[MirrorNode]) -> Vec<MirrorFile> {
     }
     drop(directories);
     settle_collisions(&mut planned);
-    planned.into_iter().map(|(file, _)| file).collect()
+    Plan {
+        files: planned.into_iter().map(|(file, _)| file).collect(),
+        folders,
+    }
+}
+
+/// The records whose path is also a directory (`directories`: folded), by
+/// that path; a directory two records would share belongs to neither.
+fn record_folders(
+    nodes: &[MirrorNode],
+    bases: &[PathBuf],
+    directories: &HashSet<String>,
+) -> BTreeMap<String, Folder> {
+    let mut owners: HashMap<String, Option<(String, Folder)>> = HashMap::new();
+    for (node, base) in nodes.iter().zip(bases) {
+        let folded = folded_path(base);
+        if !directories.contains(&folded) {
+            continue;
+        }
+        let folder = Folder {
+            stream: node.stream.clone(),
+            id: node.id.clone(),
+            attachment: node.content_size == 0 && !node.blobs.is_empty(),
+        };
+        owners
+            .entry(folded)
+            .and_modify(|owner| *owner = None)
+            .or_insert(Some((path_text(base), folder)));
+    }
+    owners.into_values().flatten().collect()
 }
 
 /// The files of one record whose path (without extension) is `base`.
 fn files_of(node: &MirrorNode, base: &Path, is_directory: bool) -> Vec<MirrorFile> {
+    let file = |key: String, path: PathBuf, from: FileSource| MirrorFile {
+        key,
+        path,
+        from,
+        stream: node.stream.clone(),
+        id: node.id.clone(),
+        version: node.version.clone(),
+    };
     let key = file_key(&node.stream, &node.id, None);
     let content_empty = node.content_size == 0;
     if let (true, [only], false) = (content_empty, node.blobs.as_slice(), is_directory) {
-        return vec![MirrorFile {
-            path: base.to_path_buf(),
-            from: FileSource::Blob(only.clone()),
+        return vec![file(
             key,
-        }];
+            base.to_path_buf(),
+            FileSource::Blob(only.clone()),
+        )];
     }
     let mut files = Vec::with_capacity(node.blobs.len() + 1);
-    for blob in &node.blobs {
-        files.push(MirrorFile {
-            key: file_key(&node.stream, &node.id, Some(&blob.name)),
-            path: base.join(sanitize(&blob.name, &blob.hash)),
-            from: FileSource::Blob(blob.clone()),
-        });
-    }
     if !content_empty {
-        files.insert(
-            0,
-            MirrorFile {
-                key,
-                path: with_extension(base, extension(&node.content_type)),
-                from: FileSource::Content {
-                    stream: node.stream.clone(),
-                    id: node.id.clone(),
-                    hash: node.content_hash.clone().unwrap_or_default(),
-                },
+        files.push(file(
+            key,
+            with_extension(base, extension(&node.content_type)),
+            FileSource::Content {
+                hash: node.content_hash.clone().unwrap_or_default(),
             },
-        );
+        ));
+    }
+    for blob in &node.blobs {
+        files.push(file(
+            file_key(&node.stream, &node.id, Some(&blob.name)),
+            base.join(sanitize(&blob.name, &blob.hash)),
+            FileSource::Blob(blob.clone()),
+        ));
     }
     files
 }
@@ -608,6 +707,11 @@ pub fn rename_duplicate_blobs<'a>(
     renamed
 }
 
+/// Every extension [`extension`] gives a content file.
+const CONTENT_EXTENSIONS: &[&str] = &["html", "json", "md", "txt", "xml", "bin"];
+
+/// The extension of a content file of this media type (one of
+/// [`CONTENT_EXTENSIONS`]).
 fn extension(content_type: &str) -> &'static str {
     let media = content_type
         .split(';')
@@ -815,6 +919,7 @@ mod tests {
             content_type: "text/html".into(),
             content_hash: Some("h".into()),
             content_size: 1,
+            version: "1".into(),
             blobs: vec![],
         }
     }
@@ -857,7 +962,7 @@ mod tests {
                 node("s", &format!("{i:06}"), parent.as_deref(), &title)
             })
             .collect();
-        let files = plan(&nodes);
+        let files = plan(&nodes).files;
         assert_eq!(files.len(), nodes.len());
         let mut dirs = HashSet::new();
         for file in &files {
@@ -886,7 +991,7 @@ mod tests {
         attachment.content_size = 0;
         attachment.blobs = vec![blob("photo.png")];
         let comment = node("s", "c1", Some("att"), "Nice");
-        let files = plan(&[attachment, comment]);
+        let files = plan(&[attachment, comment]).files;
         let paths: Vec<String> = files.iter().map(|f| path_text(&f.path)).collect();
         assert_eq!(paths, ["photo.png/photo.png", "photo.png/Nice.html"]);
     }
@@ -901,7 +1006,7 @@ mod tests {
         let mut attachment = node("s", "att", None, "Report.html");
         attachment.content_size = 0;
         attachment.blobs = vec![blob("Report.html")];
-        let files = plan(&[record, attachment]);
+        let files = plan(&[record, attachment]).files;
         let paths: Vec<String> = files.iter().map(|f| path_text(&f.path)).collect();
         let id = "x".repeat(names::MAX_ID_IN_NAME);
         assert_eq!(

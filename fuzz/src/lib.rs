@@ -308,6 +308,7 @@ pub fn mirror_paths(data: &[u8]) {
             content_type: n.content_type.to_string(),
             content_hash: n.has_content.then(|| "c".repeat(64)),
             content_size: u64::from(n.has_content),
+            version: "1".into(),
             blobs: n
                 .blobs
                 .iter()
@@ -346,12 +347,14 @@ pub fn mirror_paths(data: &[u8]) {
                 content_type: "text/html".into(),
                 content_hash: Some("c".repeat(64)),
                 content_size: 1,
+                version: "1".into(),
                 blobs: vec![],
             });
         }
     }
 
-    let files = mirror::plan(&nodes);
+    let plan = mirror::plan(&nodes);
+    let files = plan.files;
     let mut file_paths = HashSet::new();
     let mut dirs = HashSet::new();
     let mut file_keys = HashSet::new();
@@ -413,6 +416,21 @@ pub fn mirror_paths(data: &[u8]) {
     }
     if let Some(clash) = file_paths.intersection(&dirs).next() {
         panic!("{clash} is both a file and a directory");
+    }
+    // Records' folders (where a push from the mirror puts new children):
+    // safe paths, never a file's.
+    for (folder, owner) in &plan.folders {
+        let mut folded = String::new();
+        for name in folder.split('/') {
+            assert_eq!(mirror::unsafe_name(name), None, "folder {folder:?}");
+            folded.push('/');
+            folded.push_str(&fold(name));
+        }
+        assert!(
+            !file_paths.contains(&folded),
+            "folder {folder:?} of {} is a file",
+            owner.id
+        );
     }
 }
 

@@ -104,7 +104,7 @@ fn forbidden(c: char) -> bool {
 /// Controls, bidirectional controls, and the default-ignorable code points
 /// (zero-width characters, joiners, variation selectors, tags, fillers),
 /// which HFS+ ignores in names and terminals do not show.
-fn invisible(c: char) -> bool {
+pub(super) fn invisible(c: char) -> bool {
     crate::untrusted::needs_escape(c)
         || matches!(
             c,

@@ -45,6 +45,8 @@ pub struct ExportRecord {
 pub struct MirrorNode {
     pub stream: String,
     pub id: String,
+    /// The stored version: the base of an edit made in the mirror.
+    pub version: String,
     pub parent_id: Option<String>,
     pub title: Option<String>,
     /// The plugin's path hint (relative, `/`-separated).
@@ -68,7 +70,7 @@ impl Store {
     /// Every live record of `source` without its content, ordered.
     pub fn mirror_nodes(&self, source: &str) -> Result<Vec<MirrorNode>> {
         let mut statement = self.conn.prepare(
-            "SELECT stream, id, parent_id, title, path, content_type, content_hash, coalesce(length(content), 0)
+            "SELECT stream, id, parent_id, title, path, content_type, content_hash, coalesce(length(content), 0), version
              FROM records WHERE source = ?1 AND deleted_at IS NULL ORDER BY stream, id",
         )?;
         let mut nodes: Vec<MirrorNode> = statement
@@ -82,6 +84,7 @@ impl Store {
                     content_type: row.get(5)?,
                     content_hash: row.get(6)?,
                     content_size: row.get::<_, i64>(7)? as u64,
+                    version: row.get(8)?,
                     blobs: Vec::new(),
                 })
             })?
