@@ -1,0 +1,360 @@
+//! Push end to end: the real `synchost` binary and the real plugins against
+//! the fakes' write endpoints. Mirror edits, change files and SQL rows go
+//! out exactly once; conflicts keep the remote untouched and every
+//! `resolve` mode ends with the expected content on both sides; bad input
+//! and bad plugin answers are refused with nothing sent or stored half-way.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use support::{
+    assert_exit_code, assert_success, items_config, json_lines, output_text, plugin_path,
+    toml_str, FakeServer, Synchost, Workspace,
+};
+
+const EMAIL: &str = "push@example.com";
+const TOKEN: &str = "push-e2e-t0ken";
+const EMAIL_VAR: &str = "SYNCHOST_E2E_PUSH_EMAIL";
+const TOKEN_VAR: &str = "SYNCHOST_E2E_PUSH_TOKEN";
+
+fn sha(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+fn start_confluence(args: &[&str]) -> FakeServer {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--email", EMAIL, "--token", TOKEN]);
+    FakeServer::start("confluence", &all)
+}
+
+fn confluence_config(ws: &Workspace, fake: &FakeServer, extra: &str) {
+    ws.write_config(&format!(
+        "[sources.docs]\nplugin = {}\n\n[sources.docs.settings]\nbase_url = {}\nspace = \"DOCS\"\n\n\
+         [sources.docs.auth]\ntype = \"basic\"\nusername_env = \"{EMAIL_VAR}\"\npassword_env = \"{TOKEN_VAR}\"\n{extra}",
+        toml_str(&plugin_path("confluence").display().to_string()),
+        toml_str(fake.url()),
+    ));
+}
+
+fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
+    Synchost::new(ws)
+        .args(args)
+        .env(EMAIL_VAR, EMAIL)
+        .env(TOKEN_VAR, TOKEN)
+        .shared_cache()
+}
+
+/// The fake's pages by id: (version, sha256 of the body, title, parent).
+fn pages(fake: &FakeServer) -> BTreeMap<String, (u64, String, String, Option<String>)> {
+    fake.ground_truth_json()
+        .as_array()
+        .expect("ground truth is an array")
+        .iter()
+        .filter(|e| e["stream"] == "pages")
+        .map(|e| {
+            let version = match &e["version"] {
+                Value::String(s) => s.parse().expect("numeric version"),
+                v => v.as_u64().expect("numeric version"),
+            };
+            (
+                e["id"].as_str().expect("id").to_string(),
+                (
+                    version,
+                    e["sha256"].as_str().expect("sha256").to_string(),
+                    e["title"].as_str().unwrap_or_default().to_string(),
+                    e["parent_id"].as_str().map(str::to_string),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Mirror files holding a page's body, by page id.
+fn page_files(mirror: &Path, fake: &FakeServer) -> BTreeMap<String, std::path::PathBuf> {
+    let by_sha: BTreeMap<String, String> = pages(fake)
+        .into_iter()
+        .map(|(id, (_, sha, _, _))| (sha, id))
+        .collect();
+    let mut found = BTreeMap::new();
+    let mut stack = vec![mirror.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Some(id) = by_sha.get(&sha(&fs::read(&path).unwrap())) {
+                found.insert(id.clone(), path);
+            }
+        }
+    }
+    found
+}
+
+fn summary_of(stdout: &str) -> Value {
+    json_lines(stdout)
+        .into_iter()
+        .find(|e| e["event"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in {stdout}"))
+}
+
+#[test]
+fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing() {
+    let fake = start_confluence(&["--pages", "30", "--folders", "3", "--attachments-per-page", "0"]);
+    let ws = Workspace::new();
+    confluence_config(&ws, &fake, "");
+    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let mirror = ws.path().join("mirror");
+    let mirror_arg = mirror.display().to_string();
+    assert_success(&synchost(&ws, &["export", "docs", "--format", "files", "--out", &mirror_arg]).output());
+    let before = pages(&fake);
+    let files = page_files(&mirror, &fake);
+    assert!(files.len() >= 6, "too few page files found: {files:?}");
+    let ids: Vec<&String> = files.keys().collect();
+
+    // Edit three, delete one, add one below the first edited page.
+    let mut edited = BTreeMap::new();
+    for id in &ids[..3] {
+        let body = format!("<p>edited {id} in the mirror</p>");
+        fs::write(&files[*id], &body).unwrap();
+        edited.insert((*id).clone(), sha(body.as_bytes()));
+    }
+    let deleted = ids[3].clone();
+    fs::remove_file(&files[&deleted]).unwrap();
+    let parent = ids[0].clone();
+    let folder = files[&parent].with_extension("");
+    fs::create_dir_all(&folder).unwrap();
+    let new_body = "<p>a page written in the mirror</p>";
+    fs::write(folder.join("Written Offline.html"), new_body).unwrap();
+
+    // Without --allow-deletes the removal is listed, not pushed.
+    let dry = synchost(&ws, &["push", "docs", "--from", &mirror_arg, "--dry-run"]).output();
+    let (dry_out, dry_err) = output_text(&dry);
+    assert!(dry.status.success(), "{dry_out}{dry_err}");
+    assert!(dry_err.contains("--allow-deletes"), "{dry_err}");
+    assert_eq!(pages(&fake), before, "a dry run changed the remote");
+
+    let out = synchost(&ws, &["push", "docs", "--from", &mirror_arg, "--allow-deletes", "--json"]).output();
+    let summary = summary_of(&assert_success(&out));
+    assert_eq!(summary["summary"]["applied"], 5, "{summary}");
+
+    let after = pages(&fake);
+    for (id, (version, body_sha, title, parent_id)) in &before {
+        if id == &deleted {
+            assert!(!after.contains_key(id), "page {id} was not deleted");
+        } else if let Some(new_sha) = edited.get(id) {
+            let now = &after[id];
+            assert_eq!((now.0, &now.1), (version + 1, new_sha), "page {id} not updated exactly once");
+            assert_eq!((&now.2, &now.3), (title, parent_id), "page {id} moved or renamed");
+        } else {
+            assert_eq!(&after[id], &before[id], "page {id} changed though not edited");
+        }
+        let _ = body_sha;
+    }
+    let created: Vec<_> = after.iter().filter(|(id, _)| !before.contains_key(*id)).collect();
+    assert_eq!(created.len(), 1, "exactly one new page: {created:?}");
+    let (_, (version, body_sha, title, parent_id)) = created[0];
+    assert_eq!((*version, body_sha.as_str(), title.as_str()), (1, sha(new_body.as_bytes()).as_str(), "Written Offline"));
+    assert_eq!(parent_id.as_deref(), Some(parent.as_str()));
+
+    // Nothing is pushed twice, and the next pull has nothing new to write.
+    let again = synchost(&ws, &["push", "docs", "--from", &mirror_arg, "--json"]).output();
+    assert_success(&again);
+    assert_eq!(pages(&fake), after, "a second push changed the remote");
+    let pulled = json_lines(&assert_success(&synchost(&ws, &["pull", "docs", "--json"]).output()));
+    let pull_summary = pulled.iter().find(|e| e["event"] == "summary").expect("summary");
+    let pages_written = pull_summary["summary"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == "pages")
+        .map(|s| s["counts"]["written"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(pages_written, 0, "the pull after the push wrote pages again: {pull_summary}");
+    // The push is in the audit trail.
+    let runs: Value = serde_json::from_str(&assert_success(&synchost(&ws, &["runs", "--json"]).output())).unwrap();
+    let push_run = runs.as_array().unwrap().iter().find(|r| r["kind"] == "push").expect("a push run");
+    assert_eq!((push_run["applied"].as_u64(), push_run["outcome"].as_str()), (Some(5), Some("succeeded")));
+}
+
+/// Stages one update per id, each with `content(id)`.
+fn stage_updates(ws: &Workspace, ids: &[&str], content: impl Fn(&str) -> String) {
+    let lines: String = ids
+        .iter()
+        .map(|id| json!({"op": "update", "id": id, "content": content(id)}).to_string() + "\n")
+        .collect();
+    let file = ws.path().join("changes.jsonl");
+    fs::write(&file, lines).unwrap();
+    let file_arg = file.display().to_string();
+    assert_success(&synchost(ws, &["stage", "docs", "--stream", "pages", "--file", &file_arg]).output());
+}
+
+#[test]
+fn conflicts_keep_the_remote_and_each_resolve_mode_ends_as_asked() {
+    let fake = start_confluence(&["--pages", "12", "--folders", "0", "--attachments-per-page", "0"]);
+    let ws = Workspace::new();
+    confluence_config(&ws, &fake, "");
+    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let before = pages(&fake);
+    let ids: Vec<&str> = before.keys().take(3).map(String::as_str).collect();
+    stage_updates(&ws, &ids, |id| format!("<p>mine {id}</p>"));
+    // Someone else edits the same pages first.
+    fake.mutate_with(&json!({"update_ids": ids}));
+    let theirs = pages(&fake);
+
+    let out = synchost(&ws, &["push", "docs", "--json"]).output();
+    let stderr = assert_exit_code(&out, 1);
+    assert!(stderr.contains("synchost conflicts"), "{stderr}");
+    let summary = summary_of(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(summary["summary"]["conflicts"], 3, "{summary}");
+    assert_eq!(pages(&fake), theirs, "a conflicting push changed the remote");
+
+    let listed: Value = serde_json::from_str(&assert_success(&synchost(&ws, &["conflicts", "docs", "--json"]).output())).unwrap();
+    let conflicts = listed["conflicts"].as_array().expect("conflicts");
+    assert_eq!(conflicts.len(), 3);
+    let by_record: BTreeMap<&str, &Value> = conflicts.iter().map(|c| (c["record_id"].as_str().unwrap(), c)).collect();
+    for id in &ids {
+        let c = by_record[id];
+        assert_eq!(c["local"]["content"], format!("<p>mine {id}</p>"));
+        assert_eq!(c["remote"]["version"], (theirs[*id].0).to_string());
+        assert_eq!(c["base"]["version"], (before[*id].0).to_string());
+        assert_eq!(sha(c["base"]["content"].as_str().unwrap().as_bytes()), before[*id].1);
+        assert_eq!(sha(c["remote"]["content"].as_str().unwrap().as_bytes()), theirs[*id].1);
+        let diff = c["diff"].as_str().unwrap();
+        assert!(diff.contains(&format!("+<p>mine {id}</p>")), "{diff}");
+    }
+    let text = assert_success(&synchost(&ws, &["conflicts"]).output());
+    assert!(text.contains("3 open conflicts") && text.contains("--- remote"), "{text}");
+
+    let conflict_id = |id: &str| by_record[id]["id"].as_i64().unwrap().to_string();
+    assert_success(&synchost(&ws, &["resolve", &conflict_id(ids[0]), "--keep", "local"]).output());
+    assert_success(&synchost(&ws, &["resolve", &conflict_id(ids[1]), "--keep", "remote"]).output());
+    let merged = ws.path().join("merged.html");
+    fs::write(&merged, "<p>merged by hand</p>").unwrap();
+    let merged_arg = merged.display().to_string();
+    assert_success(&synchost(&ws, &["resolve", &conflict_id(ids[2]), "--with", &merged_arg]).output());
+    // A resolved conflict cannot be resolved again.
+    let again = synchost(&ws, &["resolve", &conflict_id(ids[0]), "--keep", "remote"]).output();
+    assert!(assert_exit_code(&again, 2).contains("already resolved"));
+
+    assert_success(&synchost(&ws, &["push", "docs"]).output());
+    let after = pages(&fake);
+    assert_eq!(after[ids[0]].1, sha(format!("<p>mine {}</p>", ids[0]).as_bytes()));
+    assert_eq!(after[ids[0]].0, theirs[ids[0]].0 + 1);
+    assert_eq!(after[ids[1]], theirs[ids[1]], "--keep remote changed the remote");
+    assert_eq!(after[ids[2]].1, sha(b"<p>merged by hand</p>"));
+    // The store holds what the remote holds.
+    let exported = support::export(&ws, "docs", &[]);
+    for id in &ids {
+        let record = exported.iter().find(|r| r["stream"] == "pages" && r["id"] == *id).unwrap();
+        assert_eq!(record["version"], after[*id].0.to_string(), "{record}");
+        assert_eq!(record["content_hash"].as_str(), Some(after[*id].1.as_str()), "{record}");
+    }
+    let listed = assert_success(&synchost(&ws, &["conflicts"]).output());
+    assert!(listed.contains("No open conflicts"), "{listed}");
+}
+
+#[test]
+fn bad_change_input_is_refused_whole_and_nothing_is_sent() {
+    let fake = start_confluence(&["--pages", "5", "--folders", "0", "--attachments-per-page", "0"]);
+    let ws = Workspace::new();
+    confluence_config(&ws, &fake, "\n[sources.docs.limits]\nmax_response_mb = 1\n");
+    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let id = pages(&fake).keys().next().unwrap().clone();
+    let big = "x".repeat(1024 * 1024 + 1);
+    for (input, why) in [
+        (format!("{}\n{{\"op\":\"update\"", json!({"op":"update","id":id,"content":"a"})), "line 2"),
+        (json!({"op":"update","id":"no-such-page","content":"a"}).to_string(), "no stored record"),
+        (json!({"op":"update","id":id,"content":big}).to_string(), "limits.max_response_mb"),
+        (json!({"op":"rename","id":id}).to_string(), "unknown op"),
+    ] {
+        let file = ws.path().join("bad.jsonl");
+        fs::write(&file, &input).unwrap();
+        let file_arg = file.display().to_string();
+        let out = synchost(&ws, &["stage", "docs", "--stream", "pages", "--file", &file_arg]).output();
+        let stderr = assert_exit_code(&out, 2);
+        assert!(stderr.contains(why) && stderr.contains("nothing was staged"), "{why}: {stderr}");
+    }
+    let status: Value = serde_json::from_str(&assert_success(&synchost(&ws, &["status", "--json"]).output())).unwrap();
+    assert!(status.as_array().unwrap().iter().all(|s| s["outbox"]["pending"] == 0), "{status}");
+
+    // Rows written straight into the outbox are checked when pushed.
+    let conn = rusqlite::Connection::open(ws.store_path()).unwrap();
+    conn.execute_batch(&format!(
+        "INSERT INTO changes (source, stream, op, record_id, content) VALUES ('docs', 'nosuch', 'update', '{id}', X'41');
+         INSERT INTO changes (source, stream, op, content) VALUES ('docs', 'pages', 'update', X'41');
+         INSERT INTO changes (source, stream, op, record_id, content) VALUES ('docs', 'pages', 'update', 'ghost', X'41');
+         INSERT INTO changes (source, stream, op, record_id, content) VALUES ('docs', 'comments', 'update', '{id}', X'41');
+         INSERT INTO changes (source, stream, op, record_id, content, metadata) VALUES ('docs', 'pages', 'update', '{id}', X'41', '[1]');"
+    ))
+    .unwrap();
+    drop(conn);
+    fake.reset_stats();
+    let before = pages(&fake);
+    let out = synchost(&ws, &["push", "docs"]).output();
+    let stderr = assert_exit_code(&out, 1);
+    for why in ["unknown stream `nosuch`", "needs the item's id", "unknown record `ghost`", "does not support push", "not a JSON object"] {
+        assert!(stderr.contains(why), "{why}: {stderr}");
+    }
+    assert_eq!(pages(&fake), before, "refused changes reached the remote");
+    let stats = fake.stats();
+    assert_eq!(stats["counters"]["page_update"].as_u64().unwrap_or(0), 0, "{stats}");
+}
+
+#[test]
+fn example_plugin_pushes_exactly_once_through_lost_answers() {
+    let fake = FakeServer::start("items", &["--count", "40", "--lost-write-rate", "0.3"]);
+    let ws = Workspace::new();
+    items_config(&ws, &fake, "");
+    let run = |args: &[&str]| Synchost::new(&ws).args(args).shared_cache().output();
+    assert_success(&run(&["pull", "items"]));
+    let truth_before = fake.ground_truth_json();
+    let ids: Vec<String> = truth_before.as_array().unwrap().iter().take(12).map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    let mut lines = String::new();
+    for id in &ids[..8] {
+        lines += &(json!({"op": "update", "id": id, "content": format!("new {id}")}).to_string() + "\n");
+    }
+    for id in &ids[8..10] {
+        lines += &(json!({"op": "delete", "id": id}).to_string() + "\n");
+    }
+    for n in 0..5 {
+        lines += &(json!({"op": "create", "title": format!("made {n}"), "content": format!("made {n}")}).to_string() + "\n");
+    }
+    let file = ws.path().join("changes.jsonl");
+    fs::write(&file, lines).unwrap();
+    let file_arg = file.display().to_string();
+    assert_success(&run(&["stage", "items", "--stream", "items", "--file", &file_arg]));
+    // Lost answers leave changes in flight; pushing again settles them.
+    let mut out = run(&["push", "items"]);
+    for _ in 0..5 {
+        if out.status.success() {
+            break;
+        }
+        out = run(&["push", "items"]);
+    }
+    assert_success(&out);
+    let truth = fake.ground_truth_json();
+    let entries = truth.as_array().unwrap();
+    for id in &ids[..8] {
+        let e = entries.iter().find(|e| e["id"] == *id).unwrap();
+        let old = truth_before.as_array().unwrap().iter().find(|e| e["id"] == *id).unwrap();
+        assert_eq!(e["sha256"].as_str().unwrap(), sha(format!("new {id}").as_bytes()));
+        let version = |v: &Value| v["version"].as_str().map(|s| s.parse::<u64>().unwrap()).or(v["version"].as_u64()).unwrap();
+        assert_eq!(version(e), version(old) + 1, "item {id} updated more than once: {e}");
+    }
+    for id in &ids[8..10] {
+        assert!(entries.iter().all(|e| e["id"] != *id), "item {id} not deleted");
+    }
+    for n in 0..5 {
+        let made: Vec<_> = entries.iter().filter(|e| e["title"] == format!("made {n}")).collect();
+        assert_eq!(made.len(), 1, "create {n} applied {} times", made.len());
+    }
+    assert!(fake.stats()["lost_writes"].as_u64().unwrap() > 0, "no answer was lost: the test proves nothing");
+}
