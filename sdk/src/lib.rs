@@ -83,7 +83,7 @@
 //! - [`lenient`]: tolerant reading of remote JSON (one bad element of a
 //!   listing is reported, not fatal; fields a plugin can do without never fail).
 //! - [`bindings`]: the raw generated bindings of the WIT contract
-//!   `synchost:source@0.1.0`, for what the helpers do not cover.
+//!   `synchost:source@0.2.0`, for what the helpers do not cover.
 //!
 //! [synchost]: https://github.com/synchost/synchost
 
@@ -96,8 +96,8 @@ mod types;
 pub use settings::Settings;
 pub use types::IntoOptionString;
 
-/// The bindings generated from the contract (`wit/v0.1`, package
-/// `synchost:source@0.1.0`, world `source-plugin`).
+/// The bindings generated from the contract (`wit/v0.2`, package
+/// `synchost:source@0.2.0`, world `source-plugin`).
 ///
 /// Plugins normally use the re-exports at the crate root and
 /// [`export_source!`]; this module is for the rare case that needs the raw
@@ -106,7 +106,7 @@ pub use types::IntoOptionString;
 /// with `synchost_sdk::bindings::export!(MyType with_types_in synchost_sdk::bindings)`.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         world: "source-plugin",
         pub_export_macro: true,
         export_macro_name: "export",
@@ -116,15 +116,15 @@ pub mod bindings {
 }
 
 pub use bindings::synchost::source::types::{
-    BlobRef, Change, ChangeOp, Detail, Error, Manifest, Page, PushOutcome, Record, SettingInfo,
-    StreamInfo,
+    BlobRef, Change, ChangeOp, Detail, Error, Manifest, Page, PushOutcome, Reconciliation, Record,
+    SettingInfo, StreamInfo,
 };
 
 /// Everything a plugin usually needs: `use synchost_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         export_source, http, log, BlobRef, Change, ChangeOp, Detail, Error, ListRequest, Manifest,
-        Page, PushOutcome, Record, SettingInfo, Settings, Source, StreamInfo,
+        Page, PushOutcome, Reconciliation, Record, SettingInfo, Settings, Source, StreamInfo,
     };
 }
 
@@ -194,6 +194,11 @@ pub trait Source: Sized + 'static {
     }
 
     /// Applies local changes: exactly one outcome per change, in order.
+    /// Change the remote only while it still has the change's
+    /// `base_version` (the API's precondition: a version number, `If-Match`,
+    /// a sha), and store `change.key` where the remote keeps it with the
+    /// item, so that [`reconcile`](Source::reconcile) can recognise the
+    /// write later. See `docs/plugin-guide.md`, "Push".
     ///
     /// The default answers `PushOutcome::Failed(Error::Unsupported(..))` for
     /// every change.
@@ -202,6 +207,23 @@ pub trait Source: Sized + 'static {
             .iter()
             .map(|_| {
                 PushOutcome::Failed(Error::unsupported(format!(
+                    "stream `{stream}` does not support push"
+                )))
+            })
+            .collect()
+    }
+
+    /// Tells, for changes sent before whose outcome the host never stored
+    /// (a crash, a lost response), whether each took effect: exactly one
+    /// answer per change, in order. Read only; never write to the remote.
+    ///
+    /// The default answers `Reconciliation::Failed(Error::Unsupported(..))`,
+    /// which keeps such changes waiting: implement it with `push`.
+    fn reconcile(&self, stream: &str, changes: Vec<Change>) -> Vec<Reconciliation> {
+        changes
+            .iter()
+            .map(|_| {
+                Reconciliation::Failed(Error::unsupported(format!(
                     "stream `{stream}` does not support push"
                 )))
             })
@@ -234,7 +256,8 @@ pub mod __private {
     //! The glue between the generated `Guest` trait and [`Source`]. Not a
     //! public API.
     use super::{
-        Change, Detail, Error, ListRequest, Manifest, Page, PushOutcome, Record, Settings, Source,
+        Change, Detail, Error, ListRequest, Manifest, Page, PushOutcome, Reconciliation, Record,
+        Settings, Source,
     };
     use crate::bindings::exports::synchost::source::source::Guest;
     use std::any::Any;
@@ -317,6 +340,14 @@ pub mod __private {
                 Err(e) => vec![PushOutcome::Failed(e); n],
             }
         }
+
+        fn reconcile(stream: String, changes: Vec<Change>) -> Vec<Reconciliation> {
+            let n = changes.len();
+            match with_instance(|p: &T| p.reconcile(&stream, changes)) {
+                Ok(answers) => exactly(answers, n, "reconcile", Reconciliation::Failed),
+                Err(e) => vec![Reconciliation::Failed(e); n],
+            }
+        }
     }
 
     #[cfg(test)]
@@ -375,13 +406,20 @@ pub mod __private {
             assert!(matches!(&results[0], Err(Error::Fatal(m)) if m.contains("plugin bug")));
             // Default push: unsupported for every change.
             let change = Change {
-                id: Some("a".into()),
-                base_version: None,
+                key: "k1".into(),
                 op: ChangeOp::Delete,
+                id: Some("a".into()),
+                base_version: Some("1".into()),
+                parent_id: None,
                 title: None,
                 content: None,
                 metadata: "{}".into(),
             };
+            let answers = A::reconcile("s".into(), vec![change.clone()]);
+            assert!(matches!(
+                &answers[..],
+                [Reconciliation::Failed(Error::Unsupported(_))]
+            ));
             let outcomes = A::push("s".into(), vec![change]);
             assert!(matches!(
                 &outcomes[..],

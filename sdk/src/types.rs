@@ -153,7 +153,15 @@ impl BlobRef {
             media_type: media_type.into(),
             size: None,
             version: version.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a request header for the download (never credentials: the host
+    /// adds those, and refuses `authorization` here).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// Sets the size in bytes.

@@ -12,6 +12,9 @@
 //!   is retried, an endless one stops at `max_blob_mb`, one larger than
 //!   declared is refused, one shorter is retried, and a run stops at
 //!   `max_download_mb_per_run`; no partial file stays behind.
+//! - A blob reference's own request headers never carry a credential, a
+//!   hop-by-hop header or anything invalid or oversized: such a blob is
+//!   refused unsent.
 //! - Redaction never corrupts data: a one-character token leaves every
 //!   response as it was, and the host says it cannot redact it.
 
@@ -309,6 +312,82 @@ fn blob_downloads_follow_the_same_credential_binding() {
         received("blob-2").is_null(),
         "another port got it over http"
     );
+}
+
+/// A blob reference's request headers (contract 0.2) reach its download,
+/// except what only the host sets: credentials (`authorization`,
+/// `proxy-authorization`, `cookie`, the header of the source's own
+/// credential), `host` and hop-by-hop headers, and nothing invalid, over
+/// 8 KiB or over 16 headers. Such a blob is refused unsent, with a
+/// warning, and its record fails like one whose download failed; the
+/// host's credential still goes where its policy binds it.
+#[test]
+fn blob_request_headers_never_carry_what_only_the_host_sets() {
+    let fake = FakeServer::start("items", &["--count", "1"]);
+    let ws = Workspace::new();
+    let out = pull_hostile(
+        &ws,
+        "blob-headers",
+        fake.url(),
+        "",
+        Auth::Header,
+        &[format!("{}/echo", fake.url())],
+    );
+    let stderr = assert_exit_code(&out, 1);
+    assert!(
+        stderr.contains("request denied") && stderr.contains("`authorization`"),
+        "the refusals are warned about:\n{stderr}"
+    );
+    let log = fake.get("/_control/requests", &[]).json();
+    let paths: Vec<&str> = log
+        .as_array()
+        .expect("request log")
+        .iter()
+        .map(|r| r["path"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(paths, ["/echo"], "only the allowed blob was downloaded");
+
+    let blobs = stored_blob_files(&ws);
+    assert_eq!(blobs.keys().collect::<Vec<_>>(), ["allowed"]);
+    let echo: Value = serde_json::from_slice(&blobs["allowed"]).expect("the blob is an echo");
+    let received = &echo["headers"];
+    assert_eq!(received["accept"], "application/octet-stream");
+    assert_eq!(received["x-blob-hint"], "raw");
+    assert_eq!(received[KEY_HEADER], TOKEN, "the host's credential, by its policy");
+    let live: Vec<String> = export(&ws, "hostile", &[])
+        .iter()
+        .map(|r| str_field(r, "id").to_owned())
+        .collect();
+    assert_eq!(live, ["allowed"], "the refused blobs' records failed");
+
+    let failures = failure_messages(&ws);
+    let expected = [
+        "`authorization`, which only the host sets",
+        "`proxy-authorization`, which only the host sets",
+        "`cookie`, which only the host sets",
+        "`host`, which only the host sets",
+        "`connection`, which only the host sets",
+        "`keep-alive`, which only the host sets",
+        "`te`, which only the host sets",
+        "`trailer`, which only the host sets",
+        "`transfer-encoding`, which only the host sets",
+        "`upgrade`, which only the host sets",
+        "`content-length`, which only the host sets",
+        "`x-api-key`, the header of the source's credential",
+        "header name `bad name` is not valid",
+        "value for header `x-injected` is not valid",
+        "more than 8 KiB",
+        "17 request headers, more than 16",
+    ];
+    assert_eq!(failures.lines().count(), expected.len(), "{failures}");
+    for (n, why) in expected.iter().enumerate() {
+        let line = failures
+            .lines()
+            .find(|line| line.starts_with(&format!("refused-{n}: ")))
+            .unwrap_or_else(|| panic!("refused-{n} did not fail:\n{failures}"));
+        assert!(line.contains(why), "refused-{n}: {line}");
+        assert!(line.contains("request denied"), "refused-{n}: {line}");
+    }
 }
 
 /// The blobs of the hostile source's records, by blob name.

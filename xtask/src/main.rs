@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 const PLUGINS: &[(&str, &str)] = &[
     ("example-items", "example-items"),
     ("wrong-major", "wrong-major"),
+    ("legacy-v01", "legacy-v01"),
     ("confluence", "confluence"),
     ("hostile", "hostile"),
     ("hostile-describe", "hostile-describe"),

@@ -35,6 +35,28 @@ const TRANSPORT_HEADERS: [&str; 6] = [
     "te",
 ];
 
+/// Request headers one blob reference may carry.
+pub const MAX_BLOB_HEADERS: usize = 16;
+/// Bytes the names and values of one blob reference's headers may take.
+pub const MAX_BLOB_HEADER_BYTES: usize = 8 << 10;
+/// Headers a blob reference may not set: credentials are the host's to add
+/// (by its policy, where the credential is bound), and hop-by-hop headers
+/// the transport's. A reference asking for one is refused, not trimmed: its
+/// plugin is confused or hostile.
+const REFUSED_BLOB_HEADERS: [&str; 11] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
 /// A request as the plugin asked for it.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
@@ -392,14 +414,20 @@ impl HttpClient {
     /// `limits.max_blob_mb`, must not stall longer than the request timeout,
     /// and counts against the run's download budget. `dest` may be left
     /// partly written on failure: the caller removes it.
+    ///
+    /// `headers` are the blob reference's own (see [`blob_headers`]): a
+    /// reference with a refused one is denied, with a warning, unsent.
     pub async fn download(
         &self,
         url: &str,
+        headers: &[(String, String)],
         declared: Option<u64>,
         dest: &Path,
     ) -> Result<(String, u64), DownloadError> {
         let blob_error = |error: HttpError| DownloadError::Blob(error.to_string());
         let (method, url, admission) = self.admit("GET", url).map_err(blob_error)?;
+        let credential = self.options.credential.as_ref().map(Credential::header_name);
+        let headers = blob_headers(headers, credential).map_err(|why| blob_error(self.deny(why)))?;
         let download = Download {
             dest,
             declared,
@@ -420,7 +448,6 @@ impl HttpClient {
         download
             .check_budget(HttpStats::get(download.downloaded))
             .map_err(refused)?;
-        let headers = self.request_headers(&[]).map_err(blob_error)?;
         let outcome = self
             .execute(
                 &method,
@@ -831,5 +858,120 @@ fn classify_message(error: &reqwest::Error) -> String {
     match classify(error) {
         HttpError::Connection(message) | HttpError::Denied(message) => message,
         other => other.to_string(),
+    }
+}
+
+/// The request headers a blob reference asks for, or why they are refused:
+/// more than [`MAX_BLOB_HEADERS`] or [`MAX_BLOB_HEADER_BYTES`], a name or
+/// value that is not a valid header, a credential or hop-by-hop header
+/// ([`REFUSED_BLOB_HEADERS`]), or the header of the source's credential
+/// (`credential`).
+pub fn blob_headers(
+    pairs: &[(String, String)],
+    credential: Option<&HeaderName>,
+) -> Result<HeaderMap, String> {
+    if pairs.len() > MAX_BLOB_HEADERS {
+        return Err(format!(
+            "the blob reference asks for {} request headers, more than {MAX_BLOB_HEADERS}",
+            pairs.len()
+        ));
+    }
+    let bytes: usize = pairs
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    if bytes > MAX_BLOB_HEADER_BYTES {
+        return Err(format!(
+            "the blob reference's request headers take {bytes} bytes, more than {} KiB",
+            MAX_BLOB_HEADER_BYTES >> 10
+        ));
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        let shown = Untrusted::new(name);
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| format!("the blob reference's header name `{shown}` is not valid"))?;
+        if REFUSED_BLOB_HEADERS.contains(&name.as_str()) {
+            return Err(format!(
+                "the blob reference sets `{name}`, which only the host sets \
+                 (credentials and hop-by-hop headers)"
+            ));
+        }
+        if credential == Some(&name) {
+            return Err(format!(
+                "the blob reference sets `{name}`, the header of the source's credential, \
+                 which only the host adds"
+            ));
+        }
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|_| format!("the blob reference's value for header `{name}` is not valid"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn blob_headers_pass_what_an_api_needs() {
+        let headers = blob_headers(
+            &pairs(&[
+                ("Accept", "application/octet-stream"),
+                ("X-Version", "3"),
+                ("x-version", "4"),
+            ]),
+            None,
+        )
+        .expect("allowed");
+        assert_eq!(headers["accept"], "application/octet-stream");
+        let versions: Vec<_> = headers.get_all("x-version").iter().collect();
+        assert_eq!(versions, ["3", "4"]);
+        assert!(blob_headers(&[], None).expect("none").is_empty());
+    }
+
+    #[test]
+    fn blob_headers_never_carry_credentials_or_hop_by_hop_headers() {
+        for name in REFUSED_BLOB_HEADERS {
+            for spelled in [name.to_string(), name.to_ascii_uppercase()] {
+                let why = blob_headers(&pairs(&[("accept", "*/*"), (&spelled, "x")]), None)
+                    .expect_err(&spelled);
+                assert!(why.contains(&format!("`{name}`")), "{why}");
+            }
+        }
+        let key = HeaderName::from_static("x-api-key");
+        let why = blob_headers(&pairs(&[("X-Api-Key", "guess")]), Some(&key)).unwrap_err();
+        assert!(why.contains("credential"), "{why}");
+        assert!(blob_headers(&pairs(&[("x-api-key", "v")]), None).is_ok());
+    }
+
+    #[test]
+    fn blob_headers_must_be_valid_and_bounded() {
+        let why = blob_headers(&pairs(&[("bad name", "x")]), None).unwrap_err();
+        assert!(why.contains("`bad name`") && why.contains("not valid"), "{why}");
+        let why = blob_headers(&pairs(&[("x\u{1b}[2J", "x")]), None).unwrap_err();
+        assert!(!why.contains('\u{1b}'), "escaped: {why}");
+        for value in ["a\r\nInjected: 1", "a\nb", "nul\0"] {
+            let why = blob_headers(&pairs(&[("x-ok", value)]), None).unwrap_err();
+            assert!(why.contains("value for header `x-ok`"), "{why}");
+        }
+        let many: Vec<_> = (0..=MAX_BLOB_HEADERS)
+            .map(|n| (format!("x-h{n}"), "v".to_string()))
+            .collect();
+        assert!(blob_headers(&many[..MAX_BLOB_HEADERS], None).is_ok());
+        let why = blob_headers(&many, None).unwrap_err();
+        assert!(why.contains("17 request headers"), "{why}");
+        let fits = "v".repeat(MAX_BLOB_HEADER_BYTES - 5);
+        assert!(blob_headers(&pairs(&[("x-big", &fits)]), None).is_ok());
+        let over = "v".repeat(MAX_BLOB_HEADER_BYTES - 4);
+        let why = blob_headers(&pairs(&[("x-big", &over)]), None).unwrap_err();
+        assert!(why.contains("8 KiB"), "{why}");
     }
 }

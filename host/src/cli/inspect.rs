@@ -53,6 +53,8 @@ pub async fn run(args: InspectArgs) -> Result<()> {
     let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
 
     let shown = format!("plugin {}", args.file.display());
+    // Contract 0.1 plugins pull only.
+    let push = plugin.push_support();
     if args.output.json {
         // Machines get the manifest whole, so only a usable one.
         check_manifest(&shown, &manifest)?;
@@ -72,6 +74,8 @@ pub async fn run(args: InspectArgs) -> Result<()> {
             "version": manifest.version,
             "description": manifest.description,
             "contract": format!("synchost:source@{}", plugin.contract),
+            "can_push": push.is_ok(),
+            "push_refused": push.err(),
             "size": plugin.size,
             "sha256": plugin.sha256,
             "imports": plugin.imports,
@@ -94,7 +98,18 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         Untrusted::new(&manifest.description)
     );
     println!("file:          {}", plugin.path.display());
-    println!("contract:      synchost:source@{}", plugin.contract);
+    println!(
+        "contract:      synchost:source@{} ({})",
+        plugin.contract,
+        if push.is_ok() {
+            "can push"
+        } else {
+            "pull-only"
+        }
+    );
+    if let Err(why) = &push {
+        println!("               {why}");
+    }
     println!("size:          {} bytes", plugin.size);
     println!("sha256:        {}", plugin.sha256);
     println!(
@@ -113,7 +128,8 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         if stream.supports_delta {
             traits.push("delta");
         }
-        if stream.supports_push {
+        // A contract 0.1 plugin may declare push; it is not done with it.
+        if stream.supports_push && push.is_ok() {
             traits.push("push");
         }
         println!(

@@ -12,7 +12,8 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{http, log, types};
+use super::bindings::{http, log, types, v0_1};
+use super::legacy;
 use crate::config::Limits;
 use crate::net::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::untrusted::Untrusted;
@@ -180,6 +181,37 @@ impl log::Host for HostState {
             log::Level::Warn => tracing::warn!(plugin, "{message}"),
             log::Level::Error => tracing::error!(plugin, "{message}"),
         }
+    }
+}
+
+/// Contract 0.1's imports: the same `http` and `log`, through 0.2's.
+impl v0_1::types::Host for HostState {}
+
+impl v0_1::http::Host for HostState {
+    async fn send(
+        &mut self,
+        request: v0_1::http::Request,
+    ) -> Result<v0_1::http::Response, v0_1::http::HttpError> {
+        let answer = http::Host::send(self, legacy::request(request)).await;
+        legacy::response(answer)
+    }
+
+    async fn send_batch(
+        &mut self,
+        requests: Vec<v0_1::http::Request>,
+    ) -> Vec<Result<v0_1::http::Response, v0_1::http::HttpError>> {
+        let requests = requests.into_iter().map(legacy::request).collect();
+        http::Host::send_batch(self, requests)
+            .await
+            .into_iter()
+            .map(legacy::response)
+            .collect()
+    }
+}
+
+impl v0_1::log::Host for HostState {
+    async fn log(&mut self, level: v0_1::log::Level, message: String) {
+        log::Host::log(self, legacy::level(level), message).await
     }
 }
 

@@ -2,17 +2,24 @@
 //! memory (per linear memory), a CPU budget counted in epoch ticks while the
 //! guest executes, and a wall-clock timeout that also covers its HTTP. After
 //! a trap or a timeout the instance is unusable and must be replaced.
+//!
+//! A plugin of either contract version is called the same way and answers
+//! in the host's (0.2) values; a 0.1 plugin is refused `push` and
+//! `reconcile` before anything is sent to it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{source_export, types, SourcePlugin};
+use super::bindings::{source_export, types, v0_1, SourcePlugin};
 use super::host::HostState;
-use super::plugin::LoadedPlugin;
+use super::legacy;
+use super::plugin::{push_support, LoadedPlugin, PluginPre};
+use crate::checks::MAX_MANIFEST_NAME_BYTES;
 use crate::config::Limits;
 use crate::net::HttpClient;
+use crate::untrusted::Untrusted;
 
 /// Wall-clock time `describe` may take at most: it only returns constants
 /// and may not do I/O, so a plugin that takes longer is stuck or hostile.
@@ -26,10 +33,25 @@ pub struct CallError(pub String);
 
 pub struct PluginInstance {
     store: Store<HostState>,
-    bindings: SourcePlugin,
+    bindings: Bindings,
+    contract: semver::Version,
     limits: Limits,
     name: String,
+    /// `NAME VERSION` from the manifest, once `describe` answered.
+    described: Option<String>,
     broken: Option<String>,
+}
+
+/// The instantiated exports, in the contract version the plugin implements.
+enum Bindings {
+    Current(SourcePlugin),
+    V0_1(v0_1::SourcePlugin),
+}
+
+/// The `source` interface of one call, in either version.
+enum Guest<'a> {
+    Current(&'a source_export::Guest),
+    V0_1(&'a v0_1::source_export::Guest),
 }
 
 impl PluginInstance {
@@ -54,16 +76,22 @@ impl PluginInstance {
             }
             Ok(UpdateDeadline::Yield(1))
         });
-        let bindings = plugin
-            .pre
-            .instantiate_async(&mut store)
-            .await
+        let started = match &plugin.pre {
+            PluginPre::Current(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Bindings::Current),
+            PluginPre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_1),
+        };
+        let bindings = started
             .map_err(|err| CallError(format!("plugin {name} failed to start: {err:#}")))?;
         Ok(PluginInstance {
             store,
             bindings,
+            contract: plugin.contract.clone(),
             limits: limits.clone(),
             name: name.to_string(),
+            described: None,
             broken: None,
         })
     }
@@ -73,18 +101,31 @@ impl PluginInstance {
             limit: self.limits.call_timeout.min(DESCRIBE_TIMEOUT),
             name: "describe answers within 10 s at most, without I/O",
         };
-        self.guarded_within("describe", timeout, async |guest, store| {
-            guest.call_describe(store).await
-        })
-        .await
+        let manifest = self
+            .guarded_within("describe", timeout, async |guest, store| match guest {
+                Guest::Current(guest) => guest.call_describe(store).await,
+                Guest::V0_1(guest) => guest.call_describe(store).await.map(legacy::manifest),
+            })
+            .await?;
+        let clip = |text| Untrusted::clipped(text, MAX_MANIFEST_NAME_BYTES);
+        self.described = Some(format!(
+            "{} {}",
+            clip(&manifest.name),
+            clip(&manifest.version)
+        ));
+        Ok(manifest)
     }
 
     pub async fn configure(
         &mut self,
         settings: &[(String, String)],
     ) -> Result<Result<(), types::Error>, CallError> {
-        self.guarded("configure", async |guest, store| {
-            guest.call_configure(store, settings).await
+        self.guarded("configure", async |guest, store| match guest {
+            Guest::Current(guest) => guest.call_configure(store, settings).await,
+            Guest::V0_1(guest) => guest
+                .call_configure(store, settings)
+                .await
+                .map(|answer| answer.map_err(legacy::error)),
         })
         .await
     }
@@ -97,10 +138,16 @@ impl PluginInstance {
         limit: u32,
         detail: types::Detail,
     ) -> Result<Result<types::Page, types::Error>, CallError> {
-        self.guarded("list", async |guest, store| {
-            guest
-                .call_list(store, stream, cursor, since, limit, detail)
+        self.guarded("list", async |guest, store| match guest {
+            Guest::Current(guest) => {
+                guest
+                    .call_list(store, stream, cursor, since, limit, detail)
+                    .await
+            }
+            Guest::V0_1(guest) => guest
+                .call_list(store, stream, cursor, since, limit, legacy::detail(detail))
                 .await
+                .map(|answer| answer.map(legacy::page).map_err(legacy::error)),
         })
         .await
     }
@@ -111,26 +158,93 @@ impl PluginInstance {
         ids: &[String],
     ) -> Result<Vec<Result<types::Record, types::Error>>, CallError> {
         let results = self
-            .guarded("fetch", async |guest, store| {
-                guest.call_fetch(store, stream, ids).await
+            .guarded("fetch", async |guest, store| match guest {
+                Guest::Current(guest) => guest.call_fetch(store, stream, ids).await,
+                Guest::V0_1(guest) => guest.call_fetch(store, stream, ids).await.map(|results| {
+                    results
+                        .into_iter()
+                        .map(|result| result.map(legacy::record).map_err(legacy::error))
+                        .collect()
+                }),
             })
             .await?;
-        if results.len() != ids.len() {
-            return Err(CallError(format!(
-                "plugin {} answered fetch of {} ids with {} results",
-                self.name,
-                ids.len(),
-                results.len()
-            )));
-        }
+        self.check_count("fetch", ids.len(), "ids", results.len(), "results")?;
         Ok(results)
+    }
+
+    /// Whether this plugin can push: `Err` (with what to do) for a plugin of
+    /// contract 0.1, which still pulls. See [`LoadedPlugin::push_support`].
+    pub fn push_support(&self) -> Result<(), String> {
+        let plugin = match &self.described {
+            Some(described) => format!("{described} (source {})", self.name),
+            None => self.name.clone(),
+        };
+        push_support(&plugin, &self.contract)
+    }
+
+    /// Sends `changes` to the plugin's `push`: one outcome per change, in
+    /// order, or an error (a wrong number of outcomes is one). Under the
+    /// same limits as `fetch`. Refused for a plugin of contract 0.1 without
+    /// calling it.
+    pub async fn push(
+        &mut self,
+        stream: &str,
+        changes: Vec<types::Change>,
+    ) -> Result<Vec<types::PushOutcome>, CallError> {
+        self.push_support().map_err(CallError)?;
+        let outcomes = self
+            .guarded("push", async |guest, store| match guest {
+                Guest::Current(guest) => guest.call_push(store, stream, &changes).await,
+                Guest::V0_1(_) => Err(wasmtime::format_err!("contract 0.1 cannot push")),
+            })
+            .await?;
+        self.check_count("push", changes.len(), "changes", outcomes.len(), "outcomes")?;
+        Ok(outcomes)
+    }
+
+    /// Asks the plugin's `reconcile` whether each of `changes` (sent before,
+    /// outcome never stored) took effect: one answer per change, in order,
+    /// or an error (a wrong number of answers is one). Under the same limits
+    /// as `fetch`. Refused for a plugin of contract 0.1 without calling it.
+    pub async fn reconcile(
+        &mut self,
+        stream: &str,
+        changes: Vec<types::Change>,
+    ) -> Result<Vec<types::Reconciliation>, CallError> {
+        self.push_support().map_err(CallError)?;
+        let answers = self
+            .guarded("reconcile", async |guest, store| match guest {
+                Guest::Current(guest) => guest.call_reconcile(store, stream, &changes).await,
+                Guest::V0_1(_) => Err(wasmtime::format_err!("contract 0.1 cannot reconcile")),
+            })
+            .await?;
+        self.check_count("reconcile", changes.len(), "changes", answers.len(), "answers")?;
+        Ok(answers)
+    }
+
+    /// Refuses an answer whose length is not one per input.
+    fn check_count(
+        &self,
+        call: &str,
+        asked: usize,
+        inputs: &str,
+        answered: usize,
+        answers: &str,
+    ) -> Result<(), CallError> {
+        if asked == answered {
+            return Ok(());
+        }
+        Err(CallError(format!(
+            "plugin {} answered {call} of {asked} {inputs} with {answered} {answers}",
+            self.name
+        )))
     }
 
     /// Runs one export call under the limits and turns traps into messages.
     async fn guarded<R>(
         &mut self,
         call: &str,
-        run: impl AsyncFnOnce(&source_export::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+        run: impl AsyncFnOnce(Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let timeout = Timeout {
             limit: self.limits.call_timeout,
@@ -144,7 +258,7 @@ impl PluginInstance {
         &mut self,
         call: &str,
         timeout: Timeout,
-        run: impl AsyncFnOnce(&source_export::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+        run: impl AsyncFnOnce(Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         if let Some(why) = &self.broken {
             return Err(CallError(format!(
@@ -157,7 +271,10 @@ impl PluginInstance {
         state.cpu_exceeded = false;
         state.memory.exceeded = false;
         self.store.set_epoch_deadline(1);
-        let guest = self.bindings.synchost_source_source();
+        let guest = match &self.bindings {
+            Bindings::Current(bindings) => Guest::Current(bindings.synchost_source_source()),
+            Bindings::V0_1(bindings) => Guest::V0_1(bindings.synchost_source_source()),
+        };
         let outcome = tokio::time::timeout(timeout.limit, run(guest, &mut self.store)).await;
         let message = match outcome {
             Ok(Ok(value)) => return Ok(value),

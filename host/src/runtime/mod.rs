@@ -2,15 +2,17 @@
 //! and cached on disk, checked at load (contract version, imports), and run
 //! in fresh stores with memory, CPU and wall-clock limits.
 //!
-//! - `bindings`: the host side of the WIT contract.
+//! - `bindings`: the host side of the WIT contract, every supported version.
 //! - `plugin`: loading, validating and caching a plugin component.
 //! - `instance`: one instantiated plugin and its limited calls.
 //! - `host`: what the plugin imports: `http`, `log`, and a closed WASI.
+//! - `legacy`: contract 0.1's values as the host's (0.2) ones.
 
 pub mod bindings;
 pub mod cache;
 pub mod host;
 pub mod instance;
+pub mod legacy;
 pub mod plugin;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 pub use instance::{CallError, PluginInstance};
-pub use plugin::{LoadedPlugin, SUPPORTED_CONTRACT};
+pub use plugin::{LoadedPlugin, SUPPORTED_CONTRACTS};
 
 use cache::CompileCache;
 use host::HostState;
@@ -57,7 +59,10 @@ impl Runtime {
         // WASI is linked with an empty context (no files, env, args, sockets);
         // the import check refuses components that ask for more than basics.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(crate::runtime::wasm_error)?;
+        // Each version's imports under its own names (`synchost:source/http@0.2.0`, ...).
         bindings::SourcePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(crate::runtime::wasm_error)?;
+        bindings::v0_1::SourcePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(crate::runtime::wasm_error)?;
 
         let weak = engine.weak();

@@ -11,14 +11,20 @@ use sha2::{Digest, Sha256};
 use wasmparser::{Parser, Payload};
 use wasmtime::component::Component;
 
-use super::bindings::SourcePluginPre;
+use super::bindings::{v0_1, SourcePluginPre};
 use super::host::HostState;
 use super::Runtime;
 use crate::config::Limits;
 use crate::error::usage;
 
-/// The contract this host implements.
-pub const SUPPORTED_CONTRACT: semver::Version = semver::Version::new(0, 1, 0);
+/// The contract versions this host implements, oldest first; the last is
+/// its own (`bindings`), the others are converted to it (`legacy`).
+pub const SUPPORTED_CONTRACTS: [semver::Version; 2] =
+    [semver::Version::new(0, 1, 0), semver::Version::new(0, 2, 0)];
+/// The first contract version whose plugins can push: 0.1 has no
+/// idempotency keys and no `reconcile`, so a push could not be made
+/// exactly once.
+const PUSH_CONTRACT: semver::Version = semver::Version::new(0, 2, 0);
 const CONTRACT_EXPORT: &str = "synchost:source/source@";
 
 /// Imports a plugin may have: the contract's own, and WASI basics that the
@@ -55,7 +61,45 @@ pub struct LoadedPlugin {
     pub cache_hit: bool,
     /// Time to compile or load from cache, in milliseconds.
     pub load_ms: f64,
-    pub(crate) pre: SourcePluginPre<HostState>,
+    pub(crate) pre: PluginPre,
+}
+
+/// A plugin prepared for instantiation, in the contract version it exports.
+pub(crate) enum PluginPre {
+    /// The host's own contract, 0.2.
+    Current(SourcePluginPre<HostState>),
+    /// Contract 0.1: pulls, converted to 0.2 values; never pushes.
+    V0_1(v0_1::SourcePluginPre<HostState>),
+}
+
+impl PluginPre {
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            PluginPre::Current(pre) => pre.engine(),
+            PluginPre::V0_1(pre) => pre.engine(),
+        }
+    }
+}
+
+impl LoadedPlugin {
+    /// Whether this plugin's contract can push: `Err` says why not and what
+    /// to do, for a plugin of contract 0.1 (which still pulls).
+    pub fn push_support(&self) -> Result<(), String> {
+        push_support(&self.path.display().to_string(), &self.contract)
+    }
+}
+
+/// [`LoadedPlugin::push_support`] for a plugin called `plugin` in messages.
+pub(crate) fn push_support(plugin: &str, contract: &semver::Version) -> Result<(), String> {
+    if contract.major == 0 && contract.minor < PUSH_CONTRACT.minor {
+        return Err(format!(
+            "plugin {plugin} implements synchost:source@{contract}, which cannot push \
+             (no idempotency keys or reconciliation): rebuild it against synchost-sdk \
+             {}.{} to push; it still pulls",
+            PUSH_CONTRACT.major, PUSH_CONTRACT.minor
+        ));
+    }
+    Ok(())
 }
 
 impl Runtime {
@@ -98,11 +142,17 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|err| usage(format!("plugin {shown} cannot be linked: {err:#}")))?;
-        let pre = SourcePluginPre::new(instance_pre).map_err(|err| {
+        let mismatch = |err: wasmtime::Error| {
             usage(format!(
-                "plugin {shown} does not match the contract: {err:#}"
+                "plugin {shown} does not match the contract synchost:source@{contract}: {err:#}"
             ))
-        })?;
+        };
+        // `contract_version` let through 0.1.x and 0.2.x only.
+        let pre = if contract.minor == 1 {
+            PluginPre::V0_1(v0_1::SourcePluginPre::new(instance_pre).map_err(mismatch)?)
+        } else {
+            PluginPre::Current(SourcePluginPre::new(instance_pre).map_err(mismatch)?)
+        };
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             sha256,
@@ -211,7 +261,8 @@ fn check_component_header(bytes: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Finds the exported `synchost:source/source@X.Y.Z` and checks X.Y.
+/// Finds the exported `synchost:source/source@X.Y.Z` and checks that X.Y is
+/// one of [`SUPPORTED_CONTRACTS`] (same major; same minor while it is 0).
 fn contract_version(exports: &[String]) -> std::result::Result<semver::Version, String> {
     let Some(export) = exports
         .iter()
@@ -229,18 +280,26 @@ fn contract_version(exports: &[String]) -> std::result::Result<semver::Version, 
     };
     let version = semver::Version::parse(&export[CONTRACT_EXPORT.len()..])
         .map_err(|err| format!("exports `{export}` with an unreadable version: {err}"))?;
-    let compatible = version.major == SUPPORTED_CONTRACT.major
-        && (version.major > 0 || version.minor == SUPPORTED_CONTRACT.minor);
-    if !compatible {
-        let wanted = if SUPPORTED_CONTRACT.major == 0 {
-            format!("0.{}.x", SUPPORTED_CONTRACT.minor)
-        } else {
-            format!("{}.x", SUPPORTED_CONTRACT.major)
-        };
+    let compatible = |supported: &semver::Version| {
+        version.major == supported.major
+            && (version.major > 0 || version.minor == supported.minor)
+    };
+    if !SUPPORTED_CONTRACTS.iter().any(compatible) {
+        let wanted: Vec<String> = SUPPORTED_CONTRACTS
+            .iter()
+            .map(|supported| {
+                if supported.major == 0 {
+                    format!("0.{}.x", supported.minor)
+                } else {
+                    format!("{}.x", supported.major)
+                }
+            })
+            .collect();
         return Err(format!(
             "implements contract synchost:source@{version}, but this synchost supports \
-             synchost:source@{wanted}; rebuild the plugin against a matching synchost-sdk \
-             or use a synchost that supports {version}"
+             synchost:source@{}; rebuild the plugin against a matching synchost-sdk \
+             or use a synchost that supports {version}",
+            wanted.join(" and ")
         ));
     }
     Ok(version)
@@ -271,12 +330,31 @@ mod tests {
     fn contract_versions_are_checked() {
         let ok = contract_version(&["synchost:source/source@0.1.3".into()]).unwrap();
         assert_eq!(ok, semver::Version::new(0, 1, 3));
+        let ok = contract_version(&["synchost:source/source@0.2.1".into()]).unwrap();
+        assert_eq!(ok, semver::Version::new(0, 2, 1));
         let err = contract_version(&["synchost:source/source@1.0.0".into()]).unwrap_err();
-        assert!(err.contains("1.0.0") && err.contains("0.1.x"), "{err}");
-        assert!(contract_version(&["synchost:source/source@0.2.0".into()]).is_err());
+        assert!(
+            err.contains("1.0.0") && err.contains("0.1.x and 0.2.x"),
+            "{err}"
+        );
+        assert!(contract_version(&["synchost:source/source@0.3.0".into()]).is_err());
+        assert!(contract_version(&["synchost:source/source@0.0.9".into()]).is_err());
         assert!(contract_version(&["other:thing/x@1.0.0".into()])
             .unwrap_err()
             .contains("does not export"));
+    }
+
+    #[test]
+    fn only_contract_0_1_is_refused_a_push() {
+        let old = semver::Version::new(0, 1, 4);
+        let why = push_support("confluence 1.2.0", &old).unwrap_err();
+        assert!(
+            why.starts_with("plugin confluence 1.2.0 implements synchost:source@0.1.4, which cannot push"),
+            "{why}"
+        );
+        assert!(why.contains("synchost-sdk 0.2") && why.contains("still pulls"), "{why}");
+        assert!(push_support("x", &semver::Version::new(0, 2, 0)).is_ok());
+        assert!(push_support("x", &semver::Version::new(0, 2, 7)).is_ok());
     }
 
     #[test]

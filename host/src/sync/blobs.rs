@@ -76,7 +76,10 @@ impl BlobFetcher {
             .map_err(|e| local(format!("cannot create {}: {e}", temp_dir.display())))?;
         let temp =
             TempFile(temp_dir.join(format!("{}-{}", std::process::id(), rand::random::<u64>())));
-        let result = self.http.download(&blob.url, blob.size, &temp.0).await;
+        let result = self
+            .http
+            .download(&blob.url, &blob.headers, blob.size, &temp.0)
+            .await;
         let (hash, size) = match result {
             Ok(done) => done,
             Err(err) => {

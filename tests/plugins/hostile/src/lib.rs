@@ -15,16 +15,22 @@
 //! of a record `report`, so the test can check it saw nothing it should not.
 //! Attacks on the network policy report each request's outcome in a fatal
 //! error, so the run fails with the host's verdict in its message.
+//!
+//! The stream `items` declares `supports-push`; only the attacks of
+//! `push.rs` answer `push` and `reconcile`, the others refuse them
+//! (`unsupported`, the SDK's default).
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use synchost_sdk::bindings::exports::synchost::source::source::Guest;
 use synchost_sdk::bindings::synchost::source::http as wit;
 use synchost_sdk::prelude::*;
 
 mod mirror;
 mod network;
 mod output;
+mod push;
 mod runtime;
 
 const STREAM: &str = "items";
@@ -67,6 +73,7 @@ fn known_attacks() -> Vec<&'static str> {
         mirror::ATTACKS,
         network::ATTACKS,
         output::ATTACKS,
+        push::ATTACKS,
         runtime::ATTACKS,
     ]
     .concat()
@@ -95,7 +102,7 @@ impl Source for Hostile {
             env!("CARGO_PKG_VERSION"),
             "Test plugin that attacks its host; for synchost's sandbox tests only",
         )
-        .stream(StreamInfo::new(STREAM, "Whatever the attack returns"))
+        .stream(StreamInfo::new(STREAM, "Whatever the attack returns").push())
         .setting(SettingInfo::required("attack", "Which attack to run"))
         .setting(SettingInfo::optional(
             "base_url",
@@ -143,6 +150,7 @@ impl Source for Hostile {
         if let Some(page) = mirror::list(&attack, &req)
             .or_else(|| network::list(&attack, &req))
             .or_else(|| output::list(&attack, &req))
+            .or_else(|| push::list(&attack, &req))
             .or_else(|| runtime::list(&attack, &req))
         {
             return page;
@@ -255,6 +263,7 @@ impl Source for Hostile {
         if let Some(records) = mirror::fetch(&attack, &ids)
             .or_else(|| network::fetch(&attack, &ids))
             .or_else(|| output::fetch(&attack, &ids))
+            .or_else(|| push::fetch(&attack, &ids))
             .or_else(|| runtime::fetch(&attack, &ids))
         {
             return records;
@@ -291,7 +300,58 @@ impl Hostile {
     }
 }
 
-synchost_sdk::export_source!(Hostile);
+/// The SDK's export of [`Hostile`], except `push` and `reconcile` under the
+/// attacks of `push.rs`: the SDK mends an answer with a wrong count, and
+/// those attacks must reach the host as they are.
+struct Export;
+
+type Sdk = synchost_sdk::__private::Adapter<Hostile>;
+
+impl Guest for Export {
+    fn describe() -> Manifest {
+        Sdk::describe()
+    }
+
+    fn configure(settings: Vec<(String, String)>) -> Result<(), Error> {
+        let attack = settings
+            .iter()
+            .find(|(name, _)| name == "attack")
+            .map(|(_, value)| value.clone());
+        Sdk::configure(settings)?;
+        push::configured(attack.as_deref());
+        Ok(())
+    }
+
+    fn list(
+        stream: String,
+        cursor: Option<String>,
+        since: Option<String>,
+        limit: u32,
+        detail: Detail,
+    ) -> Result<Page, Error> {
+        Sdk::list(stream, cursor, since, limit, detail)
+    }
+
+    fn fetch(stream: String, ids: Vec<String>) -> Vec<Result<Record, Error>> {
+        Sdk::fetch(stream, ids)
+    }
+
+    fn push(stream: String, changes: Vec<Change>) -> Vec<PushOutcome> {
+        match push::attack() {
+            Some(attack) if stream == STREAM => push::push(&attack, &changes),
+            _ => Sdk::push(stream, changes),
+        }
+    }
+
+    fn reconcile(stream: String, changes: Vec<Change>) -> Vec<Reconciliation> {
+        match push::attack() {
+            Some(attack) if stream == STREAM => push::reconcile(&attack, &changes),
+            _ => Sdk::reconcile(stream, changes),
+        }
+    }
+}
+
+synchost_sdk::bindings::export!(Export with_types_in synchost_sdk::bindings);
 
 /// Burns CPU forever (the optimizer cannot remove the loop).
 fn spin() -> ! {

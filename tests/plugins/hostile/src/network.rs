@@ -1,7 +1,7 @@
 //! Attacks on the network policy and downloads: origins, credentials, blobs.
 //!
 //! Each attack is chosen by the setting `attack`; [`list`] and [`fetch`]
-//! answer `None` for attacks of other modules. Both attacks here take the
+//! answer `None` for attacks of other modules. The attacks here take the
 //! setting `urls`, URLs separated by spaces:
 //!
 //! - `echo-urls`: `GET` each URL (with a guessed `Authorization` of the
@@ -10,6 +10,12 @@
 //!   through its `/redirect`, the report shows which headers reached it.
 //! - `blob-urls`: one record `blobs` whose blob `blob-N` is the N-th URL, so
 //!   the host downloads each itself (its own path through the policy).
+//! - `blob-headers`: blobs of the first URL with request headers: record
+//!   `allowed` has one blob `allowed` with headers an API may need
+//!   (`Accept`, `X-Blob-Hint`); each record `refused-N` has one blob with
+//!   the N-th headers of [`refused_blob_headers`], which the host must
+//!   refuse (a credential, hop-by-hop, the `x-api-key` of a header
+//!   credential, an invalid name or value, too large, too many).
 
 use serde_json::{json, Value};
 use synchost_sdk::bindings::synchost::source::http as wit;
@@ -18,12 +24,40 @@ use synchost_sdk::prelude::*;
 use crate::Attack;
 
 /// The attacks of this module.
-pub const ATTACKS: &[&str] = &["echo-urls", "blob-urls"];
+pub const ATTACKS: &[&str] = &["echo-urls", "blob-urls", "blob-headers"];
+
+/// The headers of the `refused-N` blobs of `blob-headers`, by N.
+fn refused_blob_headers() -> Vec<Vec<(String, String)>> {
+    let one = |name: &str, value: &str| vec![(name.to_string(), value.to_string())];
+    let mut refused: Vec<_> = [
+        ("Authorization", "Bearer plugin-guess"),
+        ("Proxy-Authorization", "Basic cGx1Z2luOmd1ZXNz"),
+        ("Cookie", "session=plugin-guess"),
+        ("Host", "evil.example"),
+        ("Connection", "close"),
+        ("Keep-Alive", "timeout=5"),
+        ("TE", "trailers"),
+        ("Trailer", "x-after"),
+        ("Transfer-Encoding", "chunked"),
+        ("Upgrade", "websocket"),
+        ("Content-Length", "0"),
+        ("X-Api-Key", "plugin-guess"),
+        ("bad name", "x"),
+        ("x-injected", "a\r\nX-Smuggled: 1"),
+    ]
+    .iter()
+    .map(|(name, value)| one(name, value))
+    .collect();
+    refused.push(one("x-big", &"x".repeat(9 << 10)));
+    refused.push((0..17).map(|n| (format!("x-h{n}"), "v".to_string())).collect());
+    refused
+}
 
 pub fn list(attack: &Attack, _req: &ListRequest) -> Option<Result<Page, Error>> {
     match attack.name {
         "echo-urls" => Some(Ok(Page::new(vec![echo_report(&urls(attack))]))),
         "blob-urls" => Some(Ok(Page::new(vec![blob_record(&urls(attack))]))),
+        "blob-headers" => Some(Ok(Page::new(blob_header_records(&urls(attack))))),
         _ => None,
     }
 }
@@ -32,6 +66,20 @@ pub fn fetch(attack: &Attack, ids: &[String]) -> Option<Vec<Result<Record, Error
     match attack.name {
         // The host retries a failed record by fetching it: same blobs again.
         "blob-urls" => Some(ids.iter().map(|_| Ok(blob_record(&urls(attack)))).collect()),
+        "blob-headers" => {
+            let records = blob_header_records(&urls(attack));
+            Some(
+                ids.iter()
+                    .map(|id| {
+                        records
+                            .iter()
+                            .find(|record| &record.id == id)
+                            .cloned()
+                            .ok_or_else(|| Error::not_found(format!("hostile has no {id}")))
+                    })
+                    .collect(),
+            )
+        }
         _ => None,
     }
 }
@@ -88,4 +136,33 @@ fn blob_record(urls: &[&str]) -> Record {
             ))
         },
     )
+}
+
+/// The records of `blob-headers`: `allowed`, then `refused-N`.
+fn blob_header_records(urls: &[&str]) -> Vec<Record> {
+    let url = urls.first().copied().unwrap_or_default();
+    let blob = |name: &str, headers: Vec<(String, String)>| {
+        headers.into_iter().fold(
+            BlobRef::new(name, url, "application/json", "1"),
+            |blob, (name, value)| blob.header(name, value),
+        )
+    };
+    let allowed = Record::new("allowed", "1")
+        .content_text("a blob with headers an API may need")
+        .blob(blob(
+            "allowed",
+            vec![
+                ("Accept".into(), "application/octet-stream".into()),
+                ("X-Blob-Hint".into(), "raw".into()),
+            ],
+        ));
+    let refused = refused_blob_headers()
+        .into_iter()
+        .enumerate()
+        .map(|(n, headers)| {
+            Record::new(format!("refused-{n}"), "1")
+                .content_text("a blob with a header the host must refuse")
+                .blob(blob(&format!("refused-{n}"), headers))
+        });
+    std::iter::once(allowed).chain(refused).collect()
 }
