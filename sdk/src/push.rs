@@ -110,10 +110,10 @@ pub fn run_with<T>(
 ) -> Vec<T> {
     let mut results: Vec<Option<T>> = Vec::with_capacity(steps.len());
     let mut waiting: Vec<(usize, Request, Box<dyn FnOnce(Answer) -> Step<T>>)> = Vec::new();
-    let mut settle = |index: usize,
-                      step: Step<T>,
-                      results: &mut Vec<Option<T>>,
-                      waiting: &mut Vec<_>| {
+    let settle = |index: usize,
+                  step: Step<T>,
+                  results: &mut Vec<Option<T>>,
+                  waiting: &mut Vec<_>| {
         match step.0 {
             Next::Done(value) => results[index] = Some(value),
             Next::Send(request, then) => waiting.push((index, request, then)),
