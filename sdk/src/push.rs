@@ -45,8 +45,11 @@ pub struct Step<T>(Next<T>);
 
 enum Next<T> {
     Done(T),
-    Send(Request, Box<dyn FnOnce(Answer) -> Step<T>>),
+    Send(Request, Then<T>),
 }
+
+/// What makes a request's answer the next step.
+type Then<T> = Box<dyn FnOnce(Answer) -> Step<T>>;
 
 impl<T> Step<T> {
     /// The change's answer, known without (another) request.
@@ -108,35 +111,35 @@ pub fn run_with<T>(
     steps: Vec<Step<T>>,
     mut send: impl FnMut(Vec<Request>) -> Vec<Answer>,
 ) -> Vec<T> {
-    let mut results: Vec<Option<T>> = Vec::with_capacity(steps.len());
-    let mut waiting: Vec<(usize, Request, Box<dyn FnOnce(Answer) -> Step<T>>)> = Vec::new();
-    let settle = |index: usize,
-                  step: Step<T>,
-                  results: &mut Vec<Option<T>>,
-                  waiting: &mut Vec<_>| {
-        match step.0 {
-            Next::Done(value) => results[index] = Some(value),
-            Next::Send(request, then) => waiting.push((index, request, then)),
+    let mut results: Vec<Option<T>> = steps.iter().map(|_| None).collect();
+    let mut round: Vec<(usize, Step<T>)> = steps.into_iter().enumerate().collect();
+    loop {
+        let mut requests = Vec::new();
+        let mut waiting: Vec<(usize, Then<T>)> = Vec::new();
+        for (index, step) in round {
+            match step.0 {
+                Next::Done(value) => results[index] = Some(value),
+                Next::Send(request, then) => {
+                    requests.push(request);
+                    waiting.push((index, then));
+                }
+            }
         }
-    };
-    for (index, step) in steps.into_iter().enumerate() {
-        results.push(None);
-        settle(index, step, &mut results, &mut waiting);
-    }
-    while !waiting.is_empty() {
-        let (requests, pending): (Vec<Request>, Vec<_>) = std::mem::take(&mut waiting)
-            .into_iter()
-            .map(|(index, request, then)| (request, (index, then)))
-            .unzip();
+        if waiting.is_empty() {
+            break;
+        }
         let mut answers = send(requests).into_iter();
-        for (index, then) in pending {
-            let answer = answers.next().unwrap_or_else(|| {
-                Err(Error::fatal(
-                    "the host returned fewer responses than requests",
-                ))
-            });
-            settle(index, then(answer), &mut results, &mut waiting);
-        }
+        round = waiting
+            .into_iter()
+            .map(|(index, then)| {
+                let answer = answers.next().unwrap_or_else(|| {
+                    Err(Error::fatal(
+                        "the host returned fewer responses than requests",
+                    ))
+                });
+                (index, then(answer))
+            })
+            .collect();
     }
     results
         .into_iter()

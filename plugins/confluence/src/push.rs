@@ -227,14 +227,11 @@ fn reconcile_create(t: &Shared, change: &Change) -> Result<Step<Reconciliation>,
 
 /// `GET` page `id`, then `then(target, page or None for a 404, what)`; an
 /// error answer or an unreadable page is the change's error.
-fn read<T: 'static, S: Into<Step<T>>>(
+fn read<T: From<Error> + 'static, S: Into<Step<T>>>(
     t: &Shared,
     id: &str,
     then: impl FnOnce(&Shared, Option<api::Page>, &str) -> S + 'static,
-) -> Step<T>
-where
-    T: From<Error>,
-{
+) -> Step<T> {
     let request = api::page(&t.base_url, id, t.format);
     let what = what(&request);
     let t = t.clone();
@@ -689,12 +686,12 @@ mod tests {
     fn a_duplicate_title_is_looked_up() {
         let lookup = "GET /wiki/api/v2/pages?space-id=131189&title=Runbook&body-format=storage";
         let listing =
-            |pages: &[String]| format!(r#"{{"results":[{}],"_links":{{}}}}"#, pages.join(","));
+            |pages: &[&str]| format!(r#"{{"results":[{}],"_links":{{}}}}"#, pages.join(","));
         // Our earlier create (same body): applied.
         let ours = page(1, Some(" <p>new</p>\n"), "");
         let (outcome, sent) = push_one(change(ChangeOp::Create), |line| match line {
             l if l.starts_with("POST") => (400, DUPLICATE.into()),
-            _ => (200, listing(&[ours.clone()])),
+            _ => (200, listing(&[&ours])),
         });
         assert_eq!(sent, ["POST /wiki/api/v2/pages", lookup]);
         assert_eq!(outcome, PushOutcome::Applied(Some(pulled(&ours))));
@@ -702,7 +699,7 @@ mod tests {
         let theirs = page(4, Some("<p>theirs</p>"), "");
         let (outcome, _) = push_one(change(ChangeOp::Create), |line| match line {
             l if l.starts_with("POST") => (400, DUPLICATE.into()),
-            _ => (200, listing(&[theirs.clone()])),
+            _ => (200, listing(&[&theirs])),
         });
         assert_eq!(outcome, PushOutcome::Conflict(Some(pulled(&theirs))));
         // No such page: the 400 was about something else, and fails.
