@@ -192,47 +192,20 @@ impl Items {
         Ok(request.header("idempotency-key", &change.key))
     }
 
-    /// Reads only. Updates and deletes: `GET /items/{id}`. Creates: the
-    /// item carrying the key, `GET /items?change_key=K`, then the item
-    /// itself.
+    /// Reads only. Updates and deletes: the item now. Creates: the item
+    /// carrying the change's key, if any.
     fn recognise(&self, change: &Change) -> Step<Reconciliation> {
-        let (op, key) = (change.op, change.key.clone());
-        let base = change.base_version.clone();
+        let (op, key, base) = (change.op, change.key.clone(), change.base_version.clone());
         let id = match (op, change.id.as_deref()) {
-            (ChangeOp::Create, _) => None,
-            (_, Some(id)) => Some(id),
+            (ChangeOp::Create, _) => return self.created_with(&key),
+            (_, Some(id)) => id,
             // `push` refuses it before sending anything: never applied.
             (_, None) => return Step::done(Reconciliation::NotApplied),
-        };
-        let Some(id) = id else {
-            let url = format!("{}/items", self.base_url);
-            let request = http::Request::get(url).query("change_key", &key);
-            let base_url = self.base_url.clone();
-            return Step::send(request, move |answer| {
-                let found: Listing = match answer.and_then(|r| r.error_for_status()?.json()) {
-                    Ok(found) => found,
-                    Err(e) => return Step::done(e.into()),
-                };
-                match found.items.first() {
-                    None => Step::done(Reconciliation::NotApplied),
-                    Some(item) => {
-                        let url = format!("{base_url}/items/{}", http::encode(&item.id));
-                        Step::send(http::Request::get(url), |answer| {
-                            match item_of(answer) {
-                                Ok(Some(item)) => Reconciliation::Applied(Some(item.into_record())),
-                                // Deleted since: its creation did take effect.
-                                Ok(None) => Reconciliation::Applied(None),
-                                Err(e) => e.into(),
-                            }
-                        })
-                    }
-                }
-            });
         };
         Step::send(http::Request::get(self.item_url(id)), move |answer| {
             let item = match item_of(answer) {
                 Ok(item) => item,
-                Err(e) => return e.into(),
+                Err(e) => return e.into(), // cannot tell now: asked again later
             };
             match (item, op) {
                 (None, ChangeOp::Delete) => Reconciliation::Applied(None),
@@ -245,6 +218,29 @@ impl Items {
                 }
                 (Some(item), _) => Reconciliation::Conflict(Some(item.into_record())),
             }
+        })
+    }
+
+    /// `GET /items?change_key=K`, then the item found (two steps).
+    fn created_with(&self, key: &str) -> Step<Reconciliation> {
+        let request =
+            http::Request::get(format!("{}/items", self.base_url)).query("change_key", key);
+        let base_url = self.base_url.clone();
+        Step::send(request, move |answer| {
+            let found: Listing = match answer.and_then(|r| r.error_for_status()?.json()) {
+                Ok(found) => found,
+                Err(e) => return Step::done(e.into()),
+            };
+            let Some(item) = found.items.first() else {
+                return Step::done(Reconciliation::NotApplied);
+            };
+            let url = format!("{base_url}/items/{}", http::encode(&item.id));
+            Step::send(http::Request::get(url), |answer| match item_of(answer) {
+                Ok(Some(item)) => Reconciliation::Applied(Some(item.into_record())),
+                // Deleted since: the creation did take effect.
+                Ok(None) => Reconciliation::Applied(None),
+                Err(e) => e.into(),
+            })
         })
     }
 }
