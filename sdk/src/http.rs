@@ -161,6 +161,19 @@ impl Request {
         &self.headers
     }
 
+    /// The first value of header `name` set so far (case-insensitive).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body set so far.
+    pub fn body_bytes(&self) -> Option<&[u8]> {
+        self.body.as_deref()
+    }
+
     /// Sends the request through the host and waits for the final response
     /// (after the host's retries). Any status is `Ok`: chain
     /// [`Response::error_for_status`] to turn error statuses into [`Error`]s.

@@ -79,6 +79,8 @@
 //!   values of the contract, with builders.
 //! - [`Settings`]: the values given to `configure`.
 //! - [`http`]: requests through the host, and HTTP status → [`Error`] mapping.
+//! - [`push`]: `push` and `reconcile` as one chain of requests per change,
+//!   sent together; [`Change`] accessors; the change-key convention.
 //! - [`log`]: messages to the host's log.
 //! - [`lenient`]: tolerant reading of remote JSON (one bad element of a
 //!   listing is reported, not fatal; fields a plugin can do without never fail).
@@ -90,6 +92,7 @@
 pub mod http;
 pub mod lenient;
 pub mod log;
+pub mod push;
 mod settings;
 mod types;
 
@@ -123,8 +126,9 @@ pub use bindings::synchost::source::types::{
 /// Everything a plugin usually needs: `use synchost_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        export_source, http, log, BlobRef, Change, ChangeOp, Detail, Error, ListRequest, Manifest,
-        Page, PushOutcome, Reconciliation, Record, SettingInfo, Settings, Source, StreamInfo,
+        export_source, http, log, push, BlobRef, Change, ChangeOp, Detail, Error, ListRequest,
+        Manifest, Page, PushOutcome, Reconciliation, Record, SettingInfo, Settings, Source,
+        StreamInfo,
     };
 }
 

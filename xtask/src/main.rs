@@ -109,12 +109,12 @@ const BUILT_PACKAGES: &[&str] = &[
     "synchost-sdk",
 ];
 
-/// The crates `test` runs the tests of: the built ones, plus the Confluence
-/// plugin, whose unit tests run natively (its cdylib does not link
-/// natively, so `build` leaves it to the wasm build).
+/// The crates `test` runs the tests of: the built ones, plus the plugins
+/// whose unit tests run natively (their cdylibs do not link natively, so
+/// `build` leaves them to the wasm build).
 fn tested_packages() -> Vec<&'static str> {
     let mut packages = BUILT_PACKAGES.to_vec();
-    packages.push("confluence");
+    packages.extend(["confluence", "example-items"]);
     packages
 }
 

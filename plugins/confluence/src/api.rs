@@ -10,7 +10,7 @@
 
 use crate::config::BodyFormat;
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use synchost_sdk::http::{encode, Request, Response};
 use synchost_sdk::{lenient, Error};
 
@@ -96,6 +96,80 @@ pub fn content_search(base_url: &str, cql: &str, limit: u32, expand: &[&str]) ->
         limit.clamp(1, V1_SEARCH_MAX_LIMIT),
         list_value(expand)
     ))
+}
+
+/// `GET /wiki/api/v2/pages/{id}?body-format=F`: one page with its body.
+pub fn page(base_url: &str, id: &str, body: BodyFormat) -> Request {
+    get(format!("{base_url}/wiki/api/v2/pages/{}", encode(id)))
+        .query("body-format", body.api_name())
+}
+
+/// `GET /wiki/api/v2/pages?space-id=S&title=T&body-format=F`: the space's
+/// pages with exactly this title (at most one, titles being unique in a
+/// space), with bodies.
+pub fn pages_by_title(base_url: &str, space_id: &str, title: &str, body: BodyFormat) -> Request {
+    get(format!("{base_url}/wiki/api/v2/pages"))
+        .query("space-id", space_id)
+        .query("title", title)
+        .query("body-format", body.api_name())
+}
+
+/// The `body` of a write (`PageBodyWrite`, the flat form).
+fn body_write(format: BodyFormat, value: &str) -> Value {
+    json!({"representation": format.api_name(), "value": value})
+}
+
+/// `PUT /wiki/api/v2/pages/{id}` (`PageUpdateRequest`): the new title and
+/// body as version `number`, with `message`. No `parentId`: the page stays
+/// where it is.
+pub fn update_page(
+    base_url: &str,
+    id: &str,
+    title: &str,
+    format: BodyFormat,
+    value: &str,
+    number: i64,
+    message: &str,
+) -> Request {
+    Request::put(format!("{base_url}/wiki/api/v2/pages/{}", encode(id)))
+        .header("accept", "application/json")
+        .json(&json!({
+            "id": id,
+            "status": "current",
+            "title": title,
+            "body": body_write(format, value),
+            "version": {"number": number, "message": message},
+        }))
+}
+
+/// `POST /wiki/api/v2/pages` (`PageCreateRequest`): a current page in the
+/// space, under `parent_id` (a page or folder; the space's root page when
+/// none).
+pub fn create_page(
+    base_url: &str,
+    space_id: &str,
+    title: &str,
+    parent_id: Option<&str>,
+    format: BodyFormat,
+    value: &str,
+) -> Request {
+    let mut body = json!({
+        "spaceId": space_id,
+        "status": "current",
+        "title": title,
+        "body": body_write(format, value),
+    });
+    if let Some(parent) = parent_id {
+        body["parentId"] = Value::from(parent);
+    }
+    Request::post(format!("{base_url}/wiki/api/v2/pages"))
+        .header("accept", "application/json")
+        .json(&body)
+}
+
+/// `DELETE /wiki/api/v2/pages/{id}`: moves the page to the trash (204).
+pub fn delete_page(base_url: &str, id: &str) -> Request {
+    Request::delete(format!("{base_url}/wiki/api/v2/pages/{}", encode(id)))
 }
 
 /// A list parameter as both specs describe it (`style: form, explode:

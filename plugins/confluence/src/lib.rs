@@ -25,6 +25,9 @@
 //! a failed item (or, without an id, skipped with a warning) instead of
 //! failing the page.
 //!
+//! `pages` also takes pushes: updates, creates and deletes, and reconciles
+//! them after a crash ([`push`]).
+//!
 //! Modules: [`config`] (settings), [`api`] (requests and response shapes),
 //! [`entries`] (answers to records, one entry at a time), [`records`]
 //! (response objects to records), [`cursor`] (cursor and next links),
@@ -35,6 +38,7 @@ mod config;
 mod cql;
 mod cursor;
 mod entries;
+mod push;
 mod records;
 mod time;
 
@@ -182,8 +186,11 @@ impl Source for Confluence {
         )
         .max_page_size(MAX_PAGE_SIZE);
         for stream in Stream::ALL {
-            manifest =
-                manifest.stream(StreamInfo::new(stream.name(), stream.description()).delta());
+            let info = StreamInfo::new(stream.name(), stream.description()).delta();
+            manifest = manifest.stream(match stream {
+                Stream::Pages => info.push(),
+                _ => info,
+            });
         }
         for setting in config::setting_infos() {
             manifest = manifest.setting(setting);
@@ -285,9 +292,45 @@ impl Source for Confluence {
             })
             .collect()
     }
+
+    fn push(&self, stream: &str, changes: Vec<Change>) -> Vec<PushOutcome> {
+        match self.push_target(stream, &changes) {
+            Ok(target) => {
+                let steps = changes.iter().map(|c| push::push_step(&target, c));
+                synchost_sdk::push::run(steps.collect())
+            }
+            Err(e) => changes.iter().map(|_| e.clone().into()).collect(),
+        }
+    }
+
+    fn reconcile(&self, stream: &str, changes: Vec<Change>) -> Vec<Reconciliation> {
+        match self.push_target(stream, &changes) {
+            Ok(target) => {
+                let steps = changes.iter().map(|c| push::reconcile_step(&target, c));
+                synchost_sdk::push::run(steps.collect())
+            }
+            Err(e) => changes.iter().map(|_| e.clone().into()).collect(),
+        }
+    }
 }
 
 impl Confluence {
+    /// What the pushes of one call need; the space is resolved only for a
+    /// batch with creates, and its failure fails only those.
+    fn push_target(&self, stream: &str, changes: &[Change]) -> Result<push::Shared, Error> {
+        if Stream::parse(stream)? != Stream::Pages {
+            return Err(Error::unsupported(format!(
+                "stream `{stream}` does not support push (only `pages` does)"
+            )));
+        }
+        let creates = changes.iter().any(|c| matches!(c.op, ChangeOp::Create));
+        Ok(std::rc::Rc::new(push::Target {
+            base_url: self.config.base_url.clone(),
+            format: self.config.body_format,
+            space_id: creates.then(|| self.space().map(|space| space.id.clone())),
+        }))
+    }
+
     /// `fetch` through the API.
     fn fetch_from_api(&self, stream: Stream, ids: &[String]) -> Vec<Result<Record, Error>> {
         if ids.is_empty() {
@@ -596,10 +639,14 @@ mod tests {
         assert_eq!(m.max_page_size, 250);
         let names: Vec<&str> = m.streams.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["pages", "folders", "attachments", "comments"]);
-        assert!(m
+        assert!(m.streams.iter().all(|s| s.supports_delta));
+        let pushed: Vec<&str> = m
             .streams
             .iter()
-            .all(|s| s.supports_delta && !s.supports_push));
+            .filter(|s| s.supports_push)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(pushed, ["pages"]);
         let required: Vec<&str> = m
             .settings
             .iter()
@@ -748,6 +795,32 @@ mod tests {
             );
         }
         assert!(p.fetch("pages", Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn only_pages_take_pushes() {
+        let p = plugin(&[]);
+        let change = Change {
+            key: "k1".into(),
+            op: ChangeOp::Delete,
+            id: Some("7".into()),
+            base_version: Some("1".into()),
+            parent_id: None,
+            title: None,
+            content: None,
+            metadata: "{}".into(),
+        };
+        let outcomes = p.push("folders", vec![change.clone(), change.clone()]);
+        assert_eq!(outcomes.len(), 2);
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, PushOutcome::Failed(Error::Unsupported(m)) if m.contains("only `pages`"))));
+        let answers = p.reconcile("blogposts", vec![change]);
+        assert_eq!(
+            answers,
+            [Reconciliation::Failed(Error::unknown_stream("blogposts"))]
+        );
+        assert!(p.push("pages", Vec::new()).is_empty());
     }
 
     #[test]
