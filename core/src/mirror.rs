@@ -430,8 +430,9 @@ pub fn plan(nodes: &[MirrorNode]) -> Plan {
     }
 }
 
-/// The records whose path is also a directory (`directories`: folded), by
-/// that path; a directory two records would share belongs to neither.
+/// The records whose path is also a directory (`directories`: folded), or
+/// would be one for children a user adds (any record with content), by that
+/// path; a directory two records would share belongs to neither.
 fn record_folders(
     nodes: &[MirrorNode],
     bases: &[PathBuf],
@@ -440,7 +441,7 @@ fn record_folders(
     let mut owners: HashMap<String, Option<(String, Folder)>> = HashMap::new();
     for (node, base) in nodes.iter().zip(bases) {
         let folded = folded_path(base);
-        if !directories.contains(&folded) {
+        if !directories.contains(&folded) && node.content_size == 0 {
             continue;
         }
         let folder = Folder {

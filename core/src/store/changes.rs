@@ -110,7 +110,9 @@ pub struct NewChange {
     pub content: Option<Vec<u8>>,
     /// A JSON object.
     pub metadata: String,
-    /// Where it came from, e.g. `mirror:Engineering/Runbook.html`.
+    /// Where it came from, e.g. `mirror:Engineering/Runbook.html`: a
+    /// creation from the same place supersedes a pending one. None for
+    /// change files.
     pub origin: Option<String>,
 }
 

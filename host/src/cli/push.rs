@@ -258,7 +258,7 @@ fn parse_line(text: &str, stream: &str, limit: u64) -> std::result::Result<NewCh
         title: line.title,
         content,
         metadata: serde_json::Value::Object(line.metadata.unwrap_or_default()).to_string(),
-        origin: Some("stage".into()),
+        origin: None,
     })
 }
 
@@ -433,7 +433,7 @@ fn stage_mirror(store: &mut Store, source: &SourceConfig, dir: &Path, args: &Pus
         eprintln!("not pushed: {}", terminal_safe(&refused.to_string()));
     }
     let mut changes = Vec::new();
-    let mut skip = |store: &Store, stream: &str, id: Option<&str>, path: &str, hash: Option<&str>| -> Result<bool> {
+    let skip = |store: &Store, stream: &str, id: Option<&str>, path: &str, hash: Option<&str>| -> Result<bool> {
         let origin = format!("{MIRROR_ORIGIN}{path}");
         if let (Some(id), Some(hash)) = (id, hash) {
             if store.stored_content_hash(&source.name, stream, id)?.as_deref() == Some(hash) {

@@ -108,7 +108,7 @@ pub async fn push_source(
         instance,
         manifest,
     } = Session::open(runtime, store, source).await?;
-    plugin
+    instance
         .push_support()
         .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
     let run_id = store.start_run(&RunStart {
@@ -321,7 +321,7 @@ impl SourcePush<'_> {
     /// waits for the next batch, based on what the first one left), and
     /// the invalid ones, refused.
     fn next_batch(
-        &self,
+        &mut self,
         store: &Store,
         pending: Vec<ChangeRow>,
     ) -> Result<(String, Vec<Ready>, Vec<Settlement>)> {
