@@ -138,6 +138,29 @@ async fn push_and_reconcile_reach_a_0_2_plugin_and_wrong_counts_are_refused() {
         "plugin h answered reconcile of 2 changes with 3 answers"
     );
 
+    // What an answer holds is the push engine's to judge: the runtime
+    // passes it on, however large or hostile.
+    let mut instance = start(&hostile, "h", &[("attack", "push-huge-record")]).await;
+    let outcomes = instance.push("items", changes(1)).await.expect("push");
+    assert!(
+        matches!(&outcomes[..], [PushOutcome::Applied(Some(record))]
+            if record.content.as_ref().map(Vec::len) == Some(64 << 20)),
+        "a 64 MiB record"
+    );
+    let mut instance = start(&hostile, "h", &[("attack", "push-hostile-text")]).await;
+    let outcomes = instance.push("items", changes(2)).await.expect("push");
+    assert!(
+        matches!(&outcomes[0], PushOutcome::Failed(Error::Fatal(text))
+            if text.len() == 1_000_000 && text.contains('\x1b')),
+        "a 1 MB message with escapes"
+    );
+    let mut instance = start(&hostile, "h", &[("attack", "push-conflict-other-id")]).await;
+    let outcomes = instance.push("items", changes(1)).await.expect("push");
+    assert!(
+        matches!(&outcomes[..], [PushOutcome::Conflict(Some(record))] if record.id == "other-item-000001"),
+        "{outcomes:?}"
+    );
+
     // Another attack: the SDK's default answers, one per change.
     let mut instance = start(&hostile, "h", &[("attack", "read-env")]).await;
     let outcomes = instance.push("items", changes(2)).await.expect("push");
