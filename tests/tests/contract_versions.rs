@@ -10,7 +10,7 @@ use std::process::Output;
 
 use serde_json::Value;
 use support::{
-    assert_success, export, plugin_path, str_field, stored, FakeServer, Synchost, Workspace,
+    assert_success, export, plugin_path, stored, str_field, FakeServer, Synchost, Workspace,
     TOKEN_VAR,
 };
 
@@ -69,7 +69,11 @@ fn a_contract_0_1_plugin_pulls_everything() {
     let truth = fake.ground_truth();
     assert_eq!(truth.len(), 120);
     let records = export(&ws, "legacy-v01", &[]);
-    assert_eq!(stored(&records).live, truth, "the store is the ground truth");
+    assert_eq!(
+        stored(&records).live,
+        truth,
+        "the store is the ground truth"
+    );
     let bearer = format!("Bearer {TOKEN}");
     let auth = [("authorization", bearer.as_str())];
     for id in ["item-000001", "item-000060", "item-000120"] {

@@ -353,7 +353,10 @@ fn blob_request_headers_never_carry_what_only_the_host_sets() {
     let received = &echo["headers"];
     assert_eq!(received["accept"], "application/octet-stream");
     assert_eq!(received["x-blob-hint"], "raw");
-    assert_eq!(received[KEY_HEADER], TOKEN, "the host's credential, by its policy");
+    assert_eq!(
+        received[KEY_HEADER], TOKEN,
+        "the host's credential, by its policy"
+    );
     let live: Vec<String> = export(&ws, "hostile", &[])
         .iter()
         .map(|r| str_field(r, "id").to_owned())

@@ -896,9 +896,10 @@ mod tests {
         let manifest = read_manifest(&f.out, "src", &mut warnings)
             .unwrap()
             .unwrap();
+        // Every record with content has a folder, for children added later.
         assert_eq!(
             manifest.folders.keys().collect::<Vec<_>>(),
-            ["Runbook", "photo.png"]
+            ["Other", "Runbook", "Runbook/Child", "photo.png"]
         );
         assert!(manifest.folders["photo.png"].attachment);
         let runbook = &manifest.entries["pages/1"];

@@ -426,8 +426,13 @@ impl HttpClient {
     ) -> Result<(String, u64), DownloadError> {
         let blob_error = |error: HttpError| DownloadError::Blob(error.to_string());
         let (method, url, admission) = self.admit("GET", url).map_err(blob_error)?;
-        let credential = self.options.credential.as_ref().map(Credential::header_name);
-        let headers = blob_headers(headers, credential).map_err(|why| blob_error(self.deny(why)))?;
+        let credential = self
+            .options
+            .credential
+            .as_ref()
+            .map(Credential::header_name);
+        let headers =
+            blob_headers(headers, credential).map_err(|why| blob_error(self.deny(why)))?;
         let download = Download {
             dest,
             declared,
@@ -955,7 +960,10 @@ mod tests {
     #[test]
     fn blob_headers_must_be_valid_and_bounded() {
         let why = blob_headers(&pairs(&[("bad name", "x")]), None).unwrap_err();
-        assert!(why.contains("`bad name`") && why.contains("not valid"), "{why}");
+        assert!(
+            why.contains("`bad name`") && why.contains("not valid"),
+            "{why}"
+        );
         let why = blob_headers(&pairs(&[("x\u{1b}[2J", "x")]), None).unwrap_err();
         assert!(!why.contains('\u{1b}'), "escaped: {why}");
         for value in ["a\r\nInjected: 1", "a\nb", "nul\0"] {

@@ -83,8 +83,8 @@ impl PluginInstance {
                 .map(Bindings::Current),
             PluginPre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_1),
         };
-        let bindings = started
-            .map_err(|err| CallError(format!("plugin {name} failed to start: {err:#}")))?;
+        let bindings =
+            started.map_err(|err| CallError(format!("plugin {name} failed to start: {err:#}")))?;
         Ok(PluginInstance {
             store,
             bindings,
@@ -218,7 +218,13 @@ impl PluginInstance {
                 Guest::V0_1(_) => Err(wasmtime::format_err!("contract 0.1 cannot reconcile")),
             })
             .await?;
-        self.check_count("reconcile", changes.len(), "changes", answers.len(), "answers")?;
+        self.check_count(
+            "reconcile",
+            changes.len(),
+            "changes",
+            answers.len(),
+            "answers",
+        )?;
         Ok(answers)
     }
 

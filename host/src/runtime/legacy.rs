@@ -259,8 +259,14 @@ mod tests {
         let cases = [
             (Old::Auth("a".into()), types::Error::Auth("a".into())),
             (Old::RateLimited(5), types::Error::RateLimited(5)),
-            (Old::Transient("t".into()), types::Error::Transient("t".into())),
-            (Old::NotFound("n".into()), types::Error::NotFound("n".into())),
+            (
+                Old::Transient("t".into()),
+                types::Error::Transient("t".into()),
+            ),
+            (
+                Old::NotFound("n".into()),
+                types::Error::NotFound("n".into()),
+            ),
             (
                 Old::InvalidConfig("c".into()),
                 types::Error::InvalidConfig("c".into()),
@@ -269,7 +275,10 @@ mod tests {
                 Old::InvalidResponse("r".into()),
                 types::Error::InvalidResponse("r".into()),
             ),
-            (Old::Conflict("x".into()), types::Error::Conflict("x".into())),
+            (
+                Old::Conflict("x".into()),
+                types::Error::Conflict("x".into()),
+            ),
             (
                 Old::Unsupported("u".into()),
                 types::Error::Unsupported("u".into()),
@@ -302,7 +311,10 @@ mod tests {
             (sent.method.as_str(), sent.url.as_str()),
             ("POST", "https://example.com/x")
         );
-        assert_eq!(sent.headers, [("accept".to_string(), "text/plain".to_string())]);
+        assert_eq!(
+            sent.headers,
+            [("accept".to_string(), "text/plain".to_string())]
+        );
         assert_eq!(
             (sent.body.as_deref(), sent.timeout_ms),
             (Some(&b"b"[..]), Some(1500))
@@ -314,7 +326,10 @@ mod tests {
         }))
         .expect("a response");
         assert_eq!(answered.status, 201);
-        assert_eq!(answered.headers, [("etag".to_string(), "\"1\"".to_string())]);
+        assert_eq!(
+            answered.headers,
+            [("etag".to_string(), "\"1\"".to_string())]
+        );
         assert_eq!(answered.body, b"ok");
         assert!(matches!(
             response(Err(http::HttpError::Denied("no".into()))),

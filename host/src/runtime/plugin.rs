@@ -281,8 +281,7 @@ fn contract_version(exports: &[String]) -> std::result::Result<semver::Version, 
     let version = semver::Version::parse(&export[CONTRACT_EXPORT.len()..])
         .map_err(|err| format!("exports `{export}` with an unreadable version: {err}"))?;
     let compatible = |supported: &semver::Version| {
-        version.major == supported.major
-            && (version.major > 0 || version.minor == supported.minor)
+        version.major == supported.major && (version.major > 0 || version.minor == supported.minor)
     };
     if !SUPPORTED_CONTRACTS.iter().any(compatible) {
         let wanted: Vec<String> = SUPPORTED_CONTRACTS
@@ -349,10 +348,15 @@ mod tests {
         let old = semver::Version::new(0, 1, 4);
         let why = push_support("confluence 1.2.0", &old).unwrap_err();
         assert!(
-            why.starts_with("plugin confluence 1.2.0 implements synchost:source@0.1.4, which cannot push"),
+            why.starts_with(
+                "plugin confluence 1.2.0 implements synchost:source@0.1.4, which cannot push"
+            ),
             "{why}"
         );
-        assert!(why.contains("synchost-sdk 0.2") && why.contains("still pulls"), "{why}");
+        assert!(
+            why.contains("synchost-sdk 0.2") && why.contains("still pulls"),
+            "{why}"
+        );
         assert!(push_support("x", &semver::Version::new(0, 2, 0)).is_ok());
         assert!(push_support("x", &semver::Version::new(0, 2, 7)).is_ok());
     }

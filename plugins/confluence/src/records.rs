@@ -377,6 +377,7 @@ mod tests {
             vec![BlobRef {
                 name: "file".into(),
                 url: "https://site.atlassian.net/wiki/download/attachments/3964929/skill_doc_test.txt?version=2&modificationDate=1779866120913&cacheVersion=1&api=v2".into(),
+                headers: vec![],
                 media_type: "text/plain".into(),
                 size: Some(8192),
                 version: "2".into(),

@@ -49,7 +49,11 @@ fn refused_blob_headers() -> Vec<Vec<(String, String)>> {
     .map(|(name, value)| one(name, value))
     .collect();
     refused.push(one("x-big", &"x".repeat(9 << 10)));
-    refused.push((0..17).map(|n| (format!("x-h{n}"), "v".to_string())).collect());
+    refused.push(
+        (0..17)
+            .map(|n| (format!("x-h{n}"), "v".to_string()))
+            .collect(),
+    );
     refused
 }
 

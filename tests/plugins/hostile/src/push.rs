@@ -153,9 +153,8 @@ fn applied(change: &Change) -> Option<Record> {
 /// The record [`applied`] gives `change`; for a deletion, an empty one
 /// with its id.
 fn record_for(change: &Change) -> Record {
-    applied(change).unwrap_or_else(|| {
-        Record::new(change.id.clone().unwrap_or_default(), "1").content_text("")
-    })
+    applied(change)
+        .unwrap_or_else(|| Record::new(change.id.clone().unwrap_or_default(), "1").content_text(""))
 }
 
 /// [`record_for`] `change`, under another id.

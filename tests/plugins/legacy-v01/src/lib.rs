@@ -166,7 +166,7 @@ fn record(base: &str, item: Item) -> Record {
         .strip_prefix("item-")
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let blobs = if number % 5 == 0 {
+    let blobs = if number.is_multiple_of(5) {
         vec![BlobRef {
             name: "item.json".into(),
             url: format!("{base}/items/{}", encode(&item.id)),
@@ -219,7 +219,12 @@ fn json<T: for<'de> Deserialize<'de>>(
     answer: Result<Response, http::HttpError>,
 ) -> Result<T, Error> {
     let response = answer.map_err(|error| Error::Transient(format!("{error:?}")))?;
-    let text = || String::from_utf8_lossy(&response.body).chars().take(200).collect::<String>();
+    let text = || {
+        String::from_utf8_lossy(&response.body)
+            .chars()
+            .take(200)
+            .collect::<String>()
+    };
     match response.status {
         200..=299 => serde_json::from_slice(&response.body)
             .map_err(|error| Error::InvalidResponse(format!("not the expected JSON: {error}"))),
