@@ -363,3 +363,149 @@ fn example_plugin_pushes_exactly_once_through_lost_answers() {
     }
     assert!(fake.stats()["lost_writes"].as_u64().unwrap() > 0, "no answer was lost: the test proves nothing");
 }
+
+/// A workspace whose source `hostile` runs the hostile plugin's `attack`,
+/// pulled (3 items at version 1) with `changes` staged.
+fn hostile_workspace(attack: &str, fake: &FakeServer, changes: &[Value]) -> Workspace {
+    let ws = Workspace::new();
+    ws.write_config(&support::hostile_source(attack, fake.url(), ""));
+    assert_success(&Synchost::new(&ws).args(["pull", "hostile"]).shared_cache().output());
+    let file = ws.path().join("changes.jsonl");
+    let lines: String = changes.iter().map(|c| c.to_string() + "\n").collect();
+    fs::write(&file, lines).unwrap();
+    let file_arg = file.display().to_string();
+    assert_success(&Synchost::new(&ws).args(["stage", "hostile", "--stream", "items", "--file", &file_arg]).output());
+    ws
+}
+
+/// (state, error) of every change, by change id.
+fn change_states(ws: &Workspace) -> Vec<(String, Option<String>)> {
+    let conn = rusqlite::Connection::open(ws.store_path()).unwrap();
+    let mut statement = conn.prepare("SELECT state, error FROM changes ORDER BY id").unwrap();
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
+    rows.collect::<rusqlite::Result<_>>().unwrap()
+}
+
+/// The stored items as (id, version), live only.
+fn stored_items(ws: &Workspace) -> Vec<(String, String)> {
+    support::export(ws, "hostile", &[])
+        .iter()
+        .filter(|r| r["deleted"] == false)
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["version"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn bad_push_answers_store_nothing_and_leave_the_changes_to_reconcile() {
+    let fake = FakeServer::start("items", &["--count", "1"]);
+    let update = |id: &str| json!({"op": "update", "id": id, "content": format!("new {id}")});
+    let original: Vec<(String, String)> = (1..=3).map(|n| (format!("item-00000{n}"), "1".to_string())).collect();
+    for (attack, why) in [
+        ("push-fewer-outcomes", "with 1 outcomes"),
+        ("push-other-id", "with item `other-item-000001`"),
+        ("push-conflict-other-id", "with item `other-item-000001`"),
+        ("push-huge-record", "more than limits.max_response_mb"),
+    ] {
+        let ws = hostile_workspace(attack, &fake, &[update("item-000001"), update("item-000002")]);
+        let out = Synchost::new(&ws).args(["push", "hostile"]).shared_cache().output();
+        let stderr = assert_exit_code(&out, 1);
+        assert!(stderr.contains(why), "{attack}: {stderr}");
+        let states = change_states(&ws);
+        assert_eq!(states[0].0, "in_flight", "{attack}: the first change's outcome is unknown: {states:?}");
+        let stored = stored_items(&ws);
+        assert_eq!(stored[0], original[0], "{attack}: a bad answer was stored");
+        assert!(stored.iter().all(|(id, _)| !id.starts_with("other-")), "{attack}: {stored:?}");
+        if attack == "push-fewer-outcomes" {
+            assert_eq!(states[1].0, "in_flight", "a cut-short batch is all unknown: {states:?}");
+            assert_eq!(stored, original);
+        } else {
+            // The other change of the batch is settled as the plugin said.
+            assert_eq!(states[1].0, "applied", "{attack}: {states:?}");
+            assert_eq!(stored[1], ("item-000002".to_string(), "2".to_string()));
+        }
+    }
+
+    // A hostile failure message reaches the terminal and the store escaped
+    // and clipped.
+    let ws = hostile_workspace("push-hostile-text", &fake, &[update("item-000001")]);
+    let out = Synchost::new(&ws).args(["push", "hostile"]).shared_cache().output();
+    let stderr = assert_exit_code(&out, 1);
+    assert!(!stderr.contains('\u{1b}') && !stderr.contains('\u{7}'), "raw escapes reached the terminal");
+    assert!(stderr.len() < 64 * 1024, "an unbounded message reached the terminal: {} bytes", stderr.len());
+    let states = change_states(&ws);
+    assert_eq!(states[0].0, "failed");
+    let error = states[0].1.as_deref().unwrap();
+    assert!(!error.contains('\u{1b}') && error.len() < 16 * 1024, "stored error: {} bytes", error.len());
+
+    // A reconcile answer of the wrong length settles nothing.
+    let ws = hostile_workspace("reconcile-wrong-count", &fake, &[update("item-000001")]);
+    let conn = rusqlite::Connection::open(ws.store_path()).unwrap();
+    conn.execute("UPDATE changes SET state = 'in_flight'", []).unwrap();
+    drop(conn);
+    let out = Synchost::new(&ws).args(["push", "hostile"]).shared_cache().output();
+    let stderr = assert_exit_code(&out, 1);
+    assert!(stderr.contains("reconcile of 1 changes with 2 answers"), "{stderr}");
+    assert_eq!(change_states(&ws)[0].0, "in_flight");
+    assert_eq!(stored_items(&ws), original);
+}
+
+#[test]
+fn a_contract_0_1_plugin_still_pulls_but_is_refused_a_push_clearly() {
+    let fake = FakeServer::start("items", &["--count", "5"]);
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "[sources.old]\nplugin = {}\n[sources.old.settings]\nbase_url = {}\n",
+        toml_str(&plugin_path("legacy-v01").display().to_string()),
+        toml_str(fake.url())
+    ));
+    assert_success(&Synchost::new(&ws).args(["pull", "old"]).shared_cache().output());
+    let file = ws.path().join("c.jsonl");
+    fs::write(&file, json!({"op": "update", "id": "item-000001", "content": "x"}).to_string()).unwrap();
+    let file_arg = file.display().to_string();
+    assert_success(&Synchost::new(&ws).args(["stage", "old", "--stream", "items", "--file", &file_arg]).output());
+    let before = fake.ground_truth();
+    let out = Synchost::new(&ws).args(["push", "old"]).shared_cache().output();
+    let stderr = assert_exit_code(&out, 2);
+    assert!(stderr.contains("synchost:source@0.1.0") && stderr.contains("rebuild it against synchost-sdk 0.2"), "{stderr}");
+    assert_eq!(fake.ground_truth(), before);
+    assert_eq!(change_states(&ws)[0].0, "pending", "the change is kept for a rebuilt plugin");
+}
+
+#[test]
+fn ctrl_c_stops_a_push_with_130_and_the_rerun_finishes_exactly_once() {
+    let fake = FakeServer::start("items", &["--count", "200", "--latency-ms", "40"]);
+    let ws = Workspace::new();
+    items_config(&ws, &fake, "");
+    assert_success(&Synchost::new(&ws).args(["pull", "items"]).shared_cache().output());
+    let before = fake.ground_truth_json();
+    let ids: Vec<String> = before.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    let lines: String = ids
+        .iter()
+        .map(|id| json!({"op": "update", "id": id, "content": format!("ctrl-c {id}")}).to_string() + "\n")
+        .collect();
+    let file = ws.path().join("changes.jsonl");
+    fs::write(&file, lines).unwrap();
+    let file_arg = file.display().to_string();
+    assert_success(&Synchost::new(&ws).args(["stage", "items", "--stream", "items", "--file", &file_arg]).output());
+
+    let mut child = Synchost::new(&ws).args(["push", "items", "--json"]).shared_cache().start();
+    let (events_path, _) = ws.spawn_log_paths(0);
+    support::wait_while_running(&ws, &mut child, "a first pushed batch", std::time::Duration::from_secs(60), || {
+        fs::read_to_string(&events_path).is_ok_and(|t| t.contains("\"pushed\""))
+    });
+    support::sigint(&child);
+    let status = support::wait_exit(&ws, &mut child, std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "{:?}", ws.last_spawn_logs());
+    let applied_first = change_states(&ws).iter().filter(|(s, _)| s == "applied").count();
+    assert!(applied_first < ids.len(), "the push finished before Ctrl+C: the test proves nothing");
+
+    assert_success(&Synchost::new(&ws).args(["push", "items"]).shared_cache().output());
+    assert!(change_states(&ws).iter().all(|(s, _)| s == "applied"));
+    let truth = fake.ground_truth_json();
+    for (old, new) in before.as_array().unwrap().iter().zip(truth.as_array().unwrap()) {
+        let version = |v: &Value| v["version"].as_str().unwrap().parse::<u64>().unwrap();
+        assert_eq!(new["id"], old["id"]);
+        assert_eq!(version(new), version(old) + 1, "not applied exactly once: {new}");
+        assert_eq!(new["sha256"].as_str().unwrap(), sha(format!("ctrl-c {}", old["id"].as_str().unwrap()).as_bytes()));
+    }
+}
