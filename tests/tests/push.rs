@@ -13,8 +13,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::{
-    assert_exit_code, assert_success, items_config, json_lines, output_text, plugin_path,
-    toml_str, FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, items_config, json_lines, output_text, plugin_path, toml_str,
+    FakeServer, Synchost, Workspace,
 };
 
 const EMAIL: &str = "push@example.com";
@@ -107,20 +107,37 @@ fn summary_of(stdout: &str) -> Value {
 
 #[test]
 fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing() {
-    let fake = start_confluence(&["--pages", "30", "--folders", "3", "--attachments-per-page", "0"]);
+    let fake = start_confluence(&[
+        "--pages",
+        "30",
+        "--folders",
+        "3",
+        "--attachments-per-page",
+        "0",
+    ]);
     let ws = Workspace::new();
     confluence_config(&ws, &fake, "");
     assert_success(&synchost(&ws, &["pull", "docs"]).output());
     let mirror = ws.path().join("mirror");
     let mirror_arg = mirror.display().to_string();
-    assert_success(&synchost(&ws, &["export", "docs", "--format", "files", "--out", &mirror_arg]).output());
+    assert_success(
+        &synchost(
+            &ws,
+            &["export", "docs", "--format", "files", "--out", &mirror_arg],
+        )
+        .output(),
+    );
     let before = pages(&fake);
     let files = page_files(&mirror, &fake);
     assert!(files.len() >= 6, "too few page files found: {files:?}");
     // Leaves only: deleting a page moves its children up (as Confluence does).
     let ids: Vec<&String> = files
         .keys()
-        .filter(|id| before.values().all(|(_, _, _, parent)| parent.as_ref() != Some(*id)))
+        .filter(|id| {
+            before
+                .values()
+                .all(|(_, _, _, parent)| parent.as_ref() != Some(*id))
+        })
         .collect();
     assert!(ids.len() >= 4, "too few leaf pages: {ids:?}");
 
@@ -146,7 +163,18 @@ fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing()
     assert!(dry_err.contains("--allow-deletes"), "{dry_err}");
     assert_eq!(pages(&fake), before, "a dry run changed the remote");
 
-    let out = synchost(&ws, &["push", "docs", "--from", &mirror_arg, "--allow-deletes", "--json"]).output();
+    let out = synchost(
+        &ws,
+        &[
+            "push",
+            "docs",
+            "--from",
+            &mirror_arg,
+            "--allow-deletes",
+            "--json",
+        ],
+    )
+    .output();
     let summary = summary_of(&assert_success(&out));
     assert_eq!(summary["summary"]["applied"], 5, "{summary}");
 
@@ -156,25 +184,47 @@ fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing()
             assert!(!after.contains_key(id), "page {id} was not deleted");
         } else if let Some(new_sha) = edited.get(id) {
             let now = &after[id];
-            assert_eq!((now.0, &now.1), (version + 1, new_sha), "page {id} not updated exactly once");
-            assert_eq!((&now.2, &now.3), (title, parent_id), "page {id} moved or renamed");
+            assert_eq!(
+                (now.0, &now.1),
+                (version + 1, new_sha),
+                "page {id} not updated exactly once"
+            );
+            assert_eq!(
+                (&now.2, &now.3),
+                (title, parent_id),
+                "page {id} moved or renamed"
+            );
         } else {
-            assert_eq!(&after[id], &before[id], "page {id} changed though not edited");
+            assert_eq!(
+                &after[id], &before[id],
+                "page {id} changed though not edited"
+            );
         }
         let _ = body_sha;
     }
-    let created: Vec<_> = after.iter().filter(|(id, _)| !before.contains_key(*id)).collect();
+    let created: Vec<_> = after
+        .iter()
+        .filter(|(id, _)| !before.contains_key(*id))
+        .collect();
     assert_eq!(created.len(), 1, "exactly one new page: {created:?}");
     let (_, (version, body_sha, title, parent_id)) = created[0];
-    assert_eq!((*version, body_sha.as_str(), title.as_str()), (1, sha(new_body.as_bytes()).as_str(), "Written Offline"));
+    assert_eq!(
+        (*version, body_sha.as_str(), title.as_str()),
+        (1, sha(new_body.as_bytes()).as_str(), "Written Offline")
+    );
     assert_eq!(parent_id.as_deref(), Some(parent.as_str()));
 
     // Nothing is pushed twice, and the next pull has nothing new to write.
     let again = synchost(&ws, &["push", "docs", "--from", &mirror_arg, "--json"]).output();
     assert_success(&again);
     assert_eq!(pages(&fake), after, "a second push changed the remote");
-    let pulled = json_lines(&assert_success(&synchost(&ws, &["pull", "docs", "--json"]).output()));
-    let pull_summary = pulled.iter().find(|e| e["event"] == "summary").expect("summary");
+    let pulled = json_lines(&assert_success(
+        &synchost(&ws, &["pull", "docs", "--json"]).output(),
+    ));
+    let pull_summary = pulled
+        .iter()
+        .find(|e| e["event"] == "summary")
+        .expect("summary");
     let pages_written = pull_summary["summary"]["streams"]
         .as_array()
         .unwrap()
@@ -182,11 +232,25 @@ fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing()
         .find(|s| s["stream"] == "pages")
         .map(|s| s["counts"]["written"].as_u64().unwrap())
         .unwrap();
-    assert_eq!(pages_written, 0, "the pull after the push wrote pages again: {pull_summary}");
+    assert_eq!(
+        pages_written, 0,
+        "the pull after the push wrote pages again: {pull_summary}"
+    );
     // The push is in the audit trail.
-    let runs: Value = serde_json::from_str(&assert_success(&synchost(&ws, &["runs", "--json"]).output())).unwrap();
-    let push_run = runs.as_array().unwrap().iter().find(|r| r["kind"] == "push").expect("a push run");
-    assert_eq!((push_run["applied"].as_u64(), push_run["outcome"].as_str()), (Some(5), Some("succeeded")));
+    let runs: Value = serde_json::from_str(&assert_success(
+        &synchost(&ws, &["runs", "--json"]).output(),
+    ))
+    .unwrap();
+    let push_run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "push")
+        .expect("a push run");
+    assert_eq!(
+        (push_run["applied"].as_u64(), push_run["outcome"].as_str()),
+        (Some(5), Some("succeeded"))
+    );
 }
 
 /// Stages one update per id, each with `content(id)`.
@@ -198,12 +262,25 @@ fn stage_updates(ws: &Workspace, ids: &[&str], content: impl Fn(&str) -> String)
     let file = ws.path().join("changes.jsonl");
     fs::write(&file, lines).unwrap();
     let file_arg = file.display().to_string();
-    assert_success(&synchost(ws, &["stage", "docs", "--stream", "pages", "--file", &file_arg]).output());
+    assert_success(
+        &synchost(
+            ws,
+            &["stage", "docs", "--stream", "pages", "--file", &file_arg],
+        )
+        .output(),
+    );
 }
 
 #[test]
 fn conflicts_keep_the_remote_and_each_resolve_mode_ends_as_asked() {
-    let fake = start_confluence(&["--pages", "12", "--folders", "0", "--attachments-per-page", "0"]);
+    let fake = start_confluence(&[
+        "--pages",
+        "12",
+        "--folders",
+        "0",
+        "--attachments-per-page",
+        "0",
+    ]);
     let ws = Workspace::new();
     confluence_config(&ws, &fake, "");
     assert_success(&synchost(&ws, &["pull", "docs"]).output());
@@ -219,24 +296,43 @@ fn conflicts_keep_the_remote_and_each_resolve_mode_ends_as_asked() {
     assert!(stderr.contains("synchost conflicts"), "{stderr}");
     let summary = summary_of(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(summary["summary"]["conflicts"], 3, "{summary}");
-    assert_eq!(pages(&fake), theirs, "a conflicting push changed the remote");
+    assert_eq!(
+        pages(&fake),
+        theirs,
+        "a conflicting push changed the remote"
+    );
 
-    let listed: Value = serde_json::from_str(&assert_success(&synchost(&ws, &["conflicts", "docs", "--json"]).output())).unwrap();
+    let listed: Value = serde_json::from_str(&assert_success(
+        &synchost(&ws, &["conflicts", "docs", "--json"]).output(),
+    ))
+    .unwrap();
     let conflicts = listed["conflicts"].as_array().expect("conflicts");
     assert_eq!(conflicts.len(), 3);
-    let by_record: BTreeMap<&str, &Value> = conflicts.iter().map(|c| (c["record_id"].as_str().unwrap(), c)).collect();
+    let by_record: BTreeMap<&str, &Value> = conflicts
+        .iter()
+        .map(|c| (c["record_id"].as_str().unwrap(), c))
+        .collect();
     for id in &ids {
         let c = by_record[id];
         assert_eq!(c["local"]["content"], format!("<p>mine {id}</p>"));
         assert_eq!(c["remote"]["version"], (theirs[*id].0).to_string());
         assert_eq!(c["base"]["version"], (before[*id].0).to_string());
-        assert_eq!(sha(c["base"]["content"].as_str().unwrap().as_bytes()), before[*id].1);
-        assert_eq!(sha(c["remote"]["content"].as_str().unwrap().as_bytes()), theirs[*id].1);
+        assert_eq!(
+            sha(c["base"]["content"].as_str().unwrap().as_bytes()),
+            before[*id].1
+        );
+        assert_eq!(
+            sha(c["remote"]["content"].as_str().unwrap().as_bytes()),
+            theirs[*id].1
+        );
         let diff = c["diff"].as_str().unwrap();
         assert!(diff.contains(&format!("+<p>mine {id}</p>")), "{diff}");
     }
     let text = assert_success(&synchost(&ws, &["conflicts"]).output());
-    assert!(text.contains("3 open conflicts") && text.contains("--- remote"), "{text}");
+    assert!(
+        text.contains("3 open conflicts") && text.contains("--- remote"),
+        "{text}"
+    );
 
     let conflict_id = |id: &str| by_record[id]["id"].as_i64().unwrap().to_string();
     assert_success(&synchost(&ws, &["resolve", &conflict_id(ids[0]), "--keep", "local"]).output());
@@ -244,51 +340,119 @@ fn conflicts_keep_the_remote_and_each_resolve_mode_ends_as_asked() {
     let merged = ws.path().join("merged.html");
     fs::write(&merged, "<p>merged by hand</p>").unwrap();
     let merged_arg = merged.display().to_string();
-    assert_success(&synchost(&ws, &["resolve", &conflict_id(ids[2]), "--with", &merged_arg]).output());
+    assert_success(
+        &synchost(
+            &ws,
+            &["resolve", &conflict_id(ids[2]), "--with", &merged_arg],
+        )
+        .output(),
+    );
     // A resolved conflict cannot be resolved again.
     let again = synchost(&ws, &["resolve", &conflict_id(ids[0]), "--keep", "remote"]).output();
     assert!(assert_exit_code(&again, 2).contains("already resolved"));
 
     assert_success(&synchost(&ws, &["push", "docs"]).output());
     let after = pages(&fake);
-    assert_eq!(after[ids[0]].1, sha(format!("<p>mine {}</p>", ids[0]).as_bytes()));
+    assert_eq!(
+        after[ids[0]].1,
+        sha(format!("<p>mine {}</p>", ids[0]).as_bytes())
+    );
     assert_eq!(after[ids[0]].0, theirs[ids[0]].0 + 1);
-    assert_eq!(after[ids[1]], theirs[ids[1]], "--keep remote changed the remote");
+    assert_eq!(
+        after[ids[1]], theirs[ids[1]],
+        "--keep remote changed the remote"
+    );
     assert_eq!(after[ids[2]].1, sha(b"<p>merged by hand</p>"));
     // The store holds what the remote holds.
     let exported = support::export(&ws, "docs", &[]);
     for id in &ids {
-        let record = exported.iter().find(|r| r["stream"] == "pages" && r["id"] == *id).unwrap();
+        let record = exported
+            .iter()
+            .find(|r| r["stream"] == "pages" && r["id"] == *id)
+            .unwrap();
         assert_eq!(record["version"], after[*id].0.to_string(), "{record}");
-        assert_eq!(record["content_hash"].as_str(), Some(after[*id].1.as_str()), "{record}");
+        assert_eq!(
+            record["content_hash"].as_str(),
+            Some(after[*id].1.as_str()),
+            "{record}"
+        );
     }
     let listed = assert_success(&synchost(&ws, &["conflicts"]).output());
     assert!(listed.contains("No open conflicts"), "{listed}");
+    // Each change keeps its history.
+    let changes: Value = serde_json::from_str(&assert_success(
+        &synchost(&ws, &["changes", "docs", "--all", "--json", "--history"]).output(),
+    ))
+    .unwrap();
+    let first = changes["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["record_id"] == ids[0] && c["state"] == "dropped")
+        .expect("the conflicting change, dropped by its resolution");
+    let steps: Vec<&str> = first["history"].as_array().unwrap().iter().map(|e| e["state"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["pending", "in_flight", "conflict", "dropped"], "{first}");
 }
 
 #[test]
 fn bad_change_input_is_refused_whole_and_nothing_is_sent() {
-    let fake = start_confluence(&["--pages", "5", "--folders", "0", "--attachments-per-page", "0"]);
+    let fake = start_confluence(&[
+        "--pages",
+        "5",
+        "--folders",
+        "0",
+        "--attachments-per-page",
+        "0",
+    ]);
     let ws = Workspace::new();
     confluence_config(&ws, &fake, "\n[sources.docs.limits]\nmax_response_mb = 1\n");
     assert_success(&synchost(&ws, &["pull", "docs"]).output());
     let id = pages(&fake).keys().next().unwrap().clone();
     let big = "x".repeat(1024 * 1024 + 1);
     for (input, why) in [
-        (format!("{}\n{{\"op\":\"update\"", json!({"op":"update","id":id,"content":"a"})), "line 2"),
-        (json!({"op":"update","id":"no-such-page","content":"a"}).to_string(), "no stored record"),
-        (json!({"op":"update","id":id,"content":big}).to_string(), "limits.max_response_mb"),
+        (
+            format!(
+                "{}\n{{\"op\":\"update\"",
+                json!({"op":"update","id":id,"content":"a"})
+            ),
+            "line 2",
+        ),
+        (
+            json!({"op":"update","id":"no-such-page","content":"a"}).to_string(),
+            "no stored record",
+        ),
+        (
+            json!({"op":"update","id":id,"content":big}).to_string(),
+            "limits.max_response_mb",
+        ),
         (json!({"op":"rename","id":id}).to_string(), "unknown op"),
     ] {
         let file = ws.path().join("bad.jsonl");
         fs::write(&file, &input).unwrap();
         let file_arg = file.display().to_string();
-        let out = synchost(&ws, &["stage", "docs", "--stream", "pages", "--file", &file_arg]).output();
+        let out = synchost(
+            &ws,
+            &["stage", "docs", "--stream", "pages", "--file", &file_arg],
+        )
+        .output();
         let stderr = assert_exit_code(&out, 2);
-        assert!(stderr.contains(why) && stderr.contains("nothing was staged"), "{why}: {stderr}");
+        assert!(
+            stderr.contains(why) && stderr.contains("nothing was staged"),
+            "{why}: {stderr}"
+        );
     }
-    let status: Value = serde_json::from_str(&assert_success(&synchost(&ws, &["status", "--json"]).output())).unwrap();
-    assert!(status.as_array().unwrap().iter().all(|s| s["outbox"]["pending"] == 0), "{status}");
+    let status: Value = serde_json::from_str(&assert_success(
+        &synchost(&ws, &["status", "--json"]).output(),
+    ))
+    .unwrap();
+    assert!(
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outbox"]["pending"] == 0),
+        "{status}"
+    );
 
     // Rows written straight into the outbox are checked when pushed.
     let conn = rusqlite::Connection::open(ws.store_path()).unwrap();
@@ -305,12 +469,22 @@ fn bad_change_input_is_refused_whole_and_nothing_is_sent() {
     let before = pages(&fake);
     let out = synchost(&ws, &["push", "docs"]).output();
     let stderr = assert_exit_code(&out, 1);
-    for why in ["unknown stream `nosuch`", "needs the item's id", "unknown record `ghost`", "does not support push", "not a JSON object"] {
+    for why in [
+        "unknown stream `nosuch`",
+        "needs the item's id",
+        "unknown record `ghost`",
+        "does not support push",
+        "not a JSON object",
+    ] {
         assert!(stderr.contains(why), "{why}: {stderr}");
     }
     assert_eq!(pages(&fake), before, "refused changes reached the remote");
     let stats = fake.stats();
-    assert_eq!(stats["counters"]["page_update"].as_u64().unwrap_or(0), 0, "{stats}");
+    assert_eq!(
+        stats["counters"]["page_update"].as_u64().unwrap_or(0),
+        0,
+        "{stats}"
+    );
 }
 
 #[test]
@@ -321,21 +495,32 @@ fn example_plugin_pushes_exactly_once_through_lost_answers() {
     let run = |args: &[&str]| Synchost::new(&ws).args(args).shared_cache().output();
     assert_success(&run(&["pull", "items"]));
     let truth_before = fake.ground_truth_json();
-    let ids: Vec<String> = truth_before.as_array().unwrap().iter().take(12).map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = truth_before
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(12)
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
     let mut lines = String::new();
     for id in &ids[..8] {
-        lines += &(json!({"op": "update", "id": id, "content": format!("new {id}")}).to_string() + "\n");
+        lines +=
+            &(json!({"op": "update", "id": id, "content": format!("new {id}")}).to_string() + "\n");
     }
     for id in &ids[8..10] {
         lines += &(json!({"op": "delete", "id": id}).to_string() + "\n");
     }
     for n in 0..5 {
-        lines += &(json!({"op": "create", "title": format!("made {n}"), "content": format!("made {n}")}).to_string() + "\n");
+        lines +=
+            &(json!({"op": "create", "title": format!("made {n}"), "content": format!("made {n}")})
+                .to_string() + "\n");
     }
     let file = ws.path().join("changes.jsonl");
     fs::write(&file, lines).unwrap();
     let file_arg = file.display().to_string();
-    assert_success(&run(&["stage", "items", "--stream", "items", "--file", &file_arg]));
+    assert_success(&run(&[
+        "stage", "items", "--stream", "items", "--file", &file_arg,
+    ]));
     // Lost answers leave changes in flight; pushing again settles them.
     let mut out = run(&["push", "items"]);
     for _ in 0..5 {
@@ -349,19 +534,46 @@ fn example_plugin_pushes_exactly_once_through_lost_answers() {
     let entries = truth.as_array().unwrap();
     for id in &ids[..8] {
         let e = entries.iter().find(|e| e["id"] == *id).unwrap();
-        let old = truth_before.as_array().unwrap().iter().find(|e| e["id"] == *id).unwrap();
-        assert_eq!(e["sha256"].as_str().unwrap(), sha(format!("new {id}").as_bytes()));
-        let version = |v: &Value| v["version"].as_str().map(|s| s.parse::<u64>().unwrap()).or(v["version"].as_u64()).unwrap();
-        assert_eq!(version(e), version(old) + 1, "item {id} updated more than once: {e}");
+        let old = truth_before
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == *id)
+            .unwrap();
+        assert_eq!(
+            e["sha256"].as_str().unwrap(),
+            sha(format!("new {id}").as_bytes())
+        );
+        let version = |v: &Value| {
+            v["version"]
+                .as_str()
+                .map(|s| s.parse::<u64>().unwrap())
+                .or(v["version"].as_u64())
+                .unwrap()
+        };
+        assert_eq!(
+            version(e),
+            version(old) + 1,
+            "item {id} updated more than once: {e}"
+        );
     }
     for id in &ids[8..10] {
-        assert!(entries.iter().all(|e| e["id"] != *id), "item {id} not deleted");
+        assert!(
+            entries.iter().all(|e| e["id"] != *id),
+            "item {id} not deleted"
+        );
     }
     for n in 0..5 {
-        let made: Vec<_> = entries.iter().filter(|e| e["title"] == format!("made {n}")).collect();
+        let made: Vec<_> = entries
+            .iter()
+            .filter(|e| e["title"] == format!("made {n}"))
+            .collect();
         assert_eq!(made.len(), 1, "create {n} applied {} times", made.len());
     }
-    assert!(fake.stats()["lost_writes"].as_u64().unwrap() > 0, "no answer was lost: the test proves nothing");
+    assert!(
+        fake.stats()["lost_writes"].as_u64().unwrap() > 0,
+        "no answer was lost: the test proves nothing"
+    );
 }
 
 /// A workspace whose source `hostile` runs the hostile plugin's `attack`,
@@ -369,20 +581,33 @@ fn example_plugin_pushes_exactly_once_through_lost_answers() {
 fn hostile_workspace(attack: &str, fake: &FakeServer, changes: &[Value]) -> Workspace {
     let ws = Workspace::new();
     ws.write_config(&support::hostile_source(attack, fake.url(), ""));
-    assert_success(&Synchost::new(&ws).args(["pull", "hostile"]).shared_cache().output());
+    assert_success(
+        &Synchost::new(&ws)
+            .args(["pull", "hostile"])
+            .shared_cache()
+            .output(),
+    );
     let file = ws.path().join("changes.jsonl");
     let lines: String = changes.iter().map(|c| c.to_string() + "\n").collect();
     fs::write(&file, lines).unwrap();
     let file_arg = file.display().to_string();
-    assert_success(&Synchost::new(&ws).args(["stage", "hostile", "--stream", "items", "--file", &file_arg]).output());
+    assert_success(
+        &Synchost::new(&ws)
+            .args(["stage", "hostile", "--stream", "items", "--file", &file_arg])
+            .output(),
+    );
     ws
 }
 
 /// (state, error) of every change, by change id.
 fn change_states(ws: &Workspace) -> Vec<(String, Option<String>)> {
     let conn = rusqlite::Connection::open(ws.store_path()).unwrap();
-    let mut statement = conn.prepare("SELECT state, error FROM changes ORDER BY id").unwrap();
-    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
+    let mut statement = conn
+        .prepare("SELECT state, error FROM changes ORDER BY id")
+        .unwrap();
+    let rows = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap();
     rows.collect::<rusqlite::Result<_>>().unwrap()
 }
 
@@ -391,7 +616,12 @@ fn stored_items(ws: &Workspace) -> Vec<(String, String)> {
     support::export(ws, "hostile", &[])
         .iter()
         .filter(|r| r["deleted"] == false)
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r["version"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["version"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -399,24 +629,42 @@ fn stored_items(ws: &Workspace) -> Vec<(String, String)> {
 fn bad_push_answers_store_nothing_and_leave_the_changes_to_reconcile() {
     let fake = FakeServer::start("items", &["--count", "1"]);
     let update = |id: &str| json!({"op": "update", "id": id, "content": format!("new {id}")});
-    let original: Vec<(String, String)> = (1..=3).map(|n| (format!("item-00000{n}"), "1".to_string())).collect();
+    let original: Vec<(String, String)> = (1..=3)
+        .map(|n| (format!("item-00000{n}"), "1".to_string()))
+        .collect();
     for (attack, why) in [
         ("push-fewer-outcomes", "with 1 outcomes"),
         ("push-other-id", "with item `other-item-000001`"),
         ("push-conflict-other-id", "with item `other-item-000001`"),
         ("push-huge-record", "more than limits.max_response_mb"),
     ] {
-        let ws = hostile_workspace(attack, &fake, &[update("item-000001"), update("item-000002")]);
-        let out = Synchost::new(&ws).args(["push", "hostile"]).shared_cache().output();
+        let ws = hostile_workspace(
+            attack,
+            &fake,
+            &[update("item-000001"), update("item-000002")],
+        );
+        let out = Synchost::new(&ws)
+            .args(["push", "hostile"])
+            .shared_cache()
+            .output();
         let stderr = assert_exit_code(&out, 1);
         assert!(stderr.contains(why), "{attack}: {stderr}");
         let states = change_states(&ws);
-        assert_eq!(states[0].0, "in_flight", "{attack}: the first change's outcome is unknown: {states:?}");
+        assert_eq!(
+            states[0].0, "in_flight",
+            "{attack}: the first change's outcome is unknown: {states:?}"
+        );
         let stored = stored_items(&ws);
         assert_eq!(stored[0], original[0], "{attack}: a bad answer was stored");
-        assert!(stored.iter().all(|(id, _)| !id.starts_with("other-")), "{attack}: {stored:?}");
+        assert!(
+            stored.iter().all(|(id, _)| !id.starts_with("other-")),
+            "{attack}: {stored:?}"
+        );
         if attack == "push-fewer-outcomes" {
-            assert_eq!(states[1].0, "in_flight", "a cut-short batch is all unknown: {states:?}");
+            assert_eq!(
+                states[1].0, "in_flight",
+                "a cut-short batch is all unknown: {states:?}"
+            );
             assert_eq!(stored, original);
         } else {
             // The other change of the batch is settled as the plugin said.
@@ -428,23 +676,44 @@ fn bad_push_answers_store_nothing_and_leave_the_changes_to_reconcile() {
     // A hostile failure message reaches the terminal and the store escaped
     // and clipped.
     let ws = hostile_workspace("push-hostile-text", &fake, &[update("item-000001")]);
-    let out = Synchost::new(&ws).args(["push", "hostile"]).shared_cache().output();
+    let out = Synchost::new(&ws)
+        .args(["push", "hostile"])
+        .shared_cache()
+        .output();
     let stderr = assert_exit_code(&out, 1);
-    assert!(!stderr.contains('\u{1b}') && !stderr.contains('\u{7}'), "raw escapes reached the terminal");
-    assert!(stderr.len() < 64 * 1024, "an unbounded message reached the terminal: {} bytes", stderr.len());
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "raw escapes reached the terminal"
+    );
+    assert!(
+        stderr.len() < 64 * 1024,
+        "an unbounded message reached the terminal: {} bytes",
+        stderr.len()
+    );
     let states = change_states(&ws);
     assert_eq!(states[0].0, "failed");
     let error = states[0].1.as_deref().unwrap();
-    assert!(!error.contains('\u{1b}') && error.len() < 16 * 1024, "stored error: {} bytes", error.len());
+    assert!(
+        !error.contains('\u{1b}') && error.len() < 16 * 1024,
+        "stored error: {} bytes",
+        error.len()
+    );
 
     // A reconcile answer of the wrong length settles nothing.
     let ws = hostile_workspace("reconcile-wrong-count", &fake, &[update("item-000001")]);
     let conn = rusqlite::Connection::open(ws.store_path()).unwrap();
-    conn.execute("UPDATE changes SET state = 'in_flight'", []).unwrap();
+    conn.execute("UPDATE changes SET state = 'in_flight'", [])
+        .unwrap();
     drop(conn);
-    let out = Synchost::new(&ws).args(["push", "hostile"]).shared_cache().output();
+    let out = Synchost::new(&ws)
+        .args(["push", "hostile"])
+        .shared_cache()
+        .output();
     let stderr = assert_exit_code(&out, 1);
-    assert!(stderr.contains("reconcile of 1 changes with 2 answers"), "{stderr}");
+    assert!(
+        stderr.contains("reconcile of 1 changes with 2 answers"),
+        "{stderr}"
+    );
     assert_eq!(change_states(&ws)[0].0, "in_flight");
     assert_eq!(stored_items(&ws), original);
 }
@@ -458,17 +727,41 @@ fn a_contract_0_1_plugin_still_pulls_but_is_refused_a_push_clearly() {
         toml_str(&plugin_path("legacy-v01").display().to_string()),
         toml_str(fake.url())
     ));
-    assert_success(&Synchost::new(&ws).args(["pull", "old"]).shared_cache().output());
+    assert_success(
+        &Synchost::new(&ws)
+            .args(["pull", "old"])
+            .shared_cache()
+            .output(),
+    );
     let file = ws.path().join("c.jsonl");
-    fs::write(&file, json!({"op": "update", "id": "item-000001", "content": "x"}).to_string()).unwrap();
+    fs::write(
+        &file,
+        json!({"op": "update", "id": "item-000001", "content": "x"}).to_string(),
+    )
+    .unwrap();
     let file_arg = file.display().to_string();
-    assert_success(&Synchost::new(&ws).args(["stage", "old", "--stream", "items", "--file", &file_arg]).output());
+    assert_success(
+        &Synchost::new(&ws)
+            .args(["stage", "old", "--stream", "items", "--file", &file_arg])
+            .output(),
+    );
     let before = fake.ground_truth();
-    let out = Synchost::new(&ws).args(["push", "old"]).shared_cache().output();
+    let out = Synchost::new(&ws)
+        .args(["push", "old"])
+        .shared_cache()
+        .output();
     let stderr = assert_exit_code(&out, 2);
-    assert!(stderr.contains("synchost:source@0.1.0") && stderr.contains("rebuild it against synchost-sdk 0.2"), "{stderr}");
+    assert!(
+        stderr.contains("synchost:source@0.1.0")
+            && stderr.contains("rebuild it against synchost-sdk 0.2"),
+        "{stderr}"
+    );
     assert_eq!(fake.ground_truth(), before);
-    assert_eq!(change_states(&ws)[0].0, "pending", "the change is kept for a rebuilt plugin");
+    assert_eq!(
+        change_states(&ws)[0].0,
+        "pending",
+        "the change is kept for a rebuilt plugin"
+    );
 }
 
 #[test]
@@ -476,36 +769,82 @@ fn ctrl_c_stops_a_push_with_130_and_the_rerun_finishes_exactly_once() {
     let fake = FakeServer::start("items", &["--count", "200", "--latency-ms", "40"]);
     let ws = Workspace::new();
     items_config(&ws, &fake, "");
-    assert_success(&Synchost::new(&ws).args(["pull", "items"]).shared_cache().output());
+    assert_success(
+        &Synchost::new(&ws)
+            .args(["pull", "items"])
+            .shared_cache()
+            .output(),
+    );
     let before = fake.ground_truth_json();
-    let ids: Vec<String> = before.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
     let lines: String = ids
         .iter()
-        .map(|id| json!({"op": "update", "id": id, "content": format!("ctrl-c {id}")}).to_string() + "\n")
+        .map(|id| {
+            json!({"op": "update", "id": id, "content": format!("ctrl-c {id}")}).to_string() + "\n"
+        })
         .collect();
     let file = ws.path().join("changes.jsonl");
     fs::write(&file, lines).unwrap();
     let file_arg = file.display().to_string();
-    assert_success(&Synchost::new(&ws).args(["stage", "items", "--stream", "items", "--file", &file_arg]).output());
+    assert_success(
+        &Synchost::new(&ws)
+            .args(["stage", "items", "--stream", "items", "--file", &file_arg])
+            .output(),
+    );
 
-    let mut child = Synchost::new(&ws).args(["push", "items", "--json"]).shared_cache().start();
+    let mut child = Synchost::new(&ws)
+        .args(["push", "items", "--json"])
+        .shared_cache()
+        .start();
     let (events_path, _) = ws.spawn_log_paths(0);
-    support::wait_while_running(&ws, &mut child, "a first pushed batch", std::time::Duration::from_secs(60), || {
-        fs::read_to_string(&events_path).is_ok_and(|t| t.contains("\"pushed\""))
-    });
+    support::wait_while_running(
+        &ws,
+        &mut child,
+        "a first pushed batch",
+        std::time::Duration::from_secs(60),
+        || fs::read_to_string(&events_path).is_ok_and(|t| t.contains("\"pushed\"")),
+    );
     support::sigint(&child);
     let status = support::wait_exit(&ws, &mut child, std::time::Duration::from_secs(60));
     assert_eq!(status.code(), Some(130), "{:?}", ws.last_spawn_logs());
-    let applied_first = change_states(&ws).iter().filter(|(s, _)| s == "applied").count();
-    assert!(applied_first < ids.len(), "the push finished before Ctrl+C: the test proves nothing");
+    let applied_first = change_states(&ws)
+        .iter()
+        .filter(|(s, _)| s == "applied")
+        .count();
+    assert!(
+        applied_first < ids.len(),
+        "the push finished before Ctrl+C: the test proves nothing"
+    );
 
-    assert_success(&Synchost::new(&ws).args(["push", "items"]).shared_cache().output());
+    assert_success(
+        &Synchost::new(&ws)
+            .args(["push", "items"])
+            .shared_cache()
+            .output(),
+    );
     assert!(change_states(&ws).iter().all(|(s, _)| s == "applied"));
     let truth = fake.ground_truth_json();
-    for (old, new) in before.as_array().unwrap().iter().zip(truth.as_array().unwrap()) {
+    for (old, new) in before
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(truth.as_array().unwrap())
+    {
         let version = |v: &Value| v["version"].as_str().unwrap().parse::<u64>().unwrap();
         assert_eq!(new["id"], old["id"]);
-        assert_eq!(version(new), version(old) + 1, "not applied exactly once: {new}");
-        assert_eq!(new["sha256"].as_str().unwrap(), sha(format!("ctrl-c {}", old["id"].as_str().unwrap()).as_bytes()));
+        assert_eq!(
+            version(new),
+            version(old) + 1,
+            "not applied exactly once: {new}"
+        );
+        assert_eq!(
+            new["sha256"].as_str().unwrap(),
+            sha(format!("ctrl-c {}", old["id"].as_str().unwrap()).as_bytes())
+        );
     }
 }

@@ -899,7 +899,13 @@ mod tests {
         // Every record with content has a folder, for children added later.
         assert_eq!(
             manifest.folders.keys().collect::<Vec<_>>(),
-            ["Other", "Runbook", "Runbook/Child", "photo.png", "photo.png/Nice"]
+            [
+                "Other",
+                "Runbook",
+                "Runbook/Child",
+                "photo.png",
+                "photo.png/Nice"
+            ]
         );
         assert!(manifest.folders["photo.png"].attachment);
         let runbook = &manifest.entries["pages/1"];

@@ -88,14 +88,6 @@ impl ChangeState {
             _ => ChangeState::Dropped,
         }
     }
-
-    /// Open changes still hold a claim on their record.
-    fn is_open(self) -> bool {
-        matches!(
-            self,
-            ChangeState::Pending | ChangeState::InFlight | ChangeState::Conflict
-        )
-    }
 }
 
 /// A change to stage. `base_version` none: the stored version.
@@ -238,6 +230,16 @@ pub enum Resolution {
     KeepLocal { content: Option<Vec<u8>> },
 }
 
+/// One step of a change's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeEvent {
+    pub at: String,
+    /// The state the change entered.
+    pub state: String,
+    pub run_id: Option<i64>,
+    pub detail: Option<String>,
+}
+
 /// Per stream: changes by state and open conflicts, for `synchost status`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OutboxCounts {
@@ -315,7 +317,12 @@ impl Store {
     }
 
     /// The content hash of a live record.
-    pub fn stored_content_hash(&self, source: &str, stream: &str, id: &str) -> Result<Option<String>> {
+    pub fn stored_content_hash(
+        &self,
+        source: &str,
+        stream: &str,
+        id: &str,
+    ) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row(
@@ -330,7 +337,12 @@ impl Store {
 
     /// Changes of `source` applied since `since` (a store time) that were
     /// staged from a place starting with `origin_prefix`.
-    pub fn applied_since(&self, source: &str, since: &str, origin_prefix: &str) -> Result<Vec<ChangeRow>> {
+    pub fn applied_since(
+        &self,
+        source: &str,
+        since: &str,
+        origin_prefix: &str,
+    ) -> Result<Vec<ChangeRow>> {
         let mut statement = self.conn.prepare(&format!(
             "SELECT {CHANGE_COLUMNS} FROM changes
              WHERE source = ?1 AND state = 'applied' AND updated_at >= ?2 AND substr(origin, 1, length(?3)) = ?3
@@ -373,7 +385,15 @@ impl Store {
         };
         let now = now();
         for id in &ids {
-            set_state(&tx, *id, ChangeState::Pending, None, run_id, "retry requested", &now)?;
+            set_state(
+                &tx,
+                *id,
+                ChangeState::Pending,
+                None,
+                run_id,
+                "retry requested",
+                &now,
+            )?;
         }
         tx.commit()?;
         Ok(ids.len() as u64)
@@ -399,7 +419,14 @@ impl Store {
                     out.title,
                     now
                 ])?;
-                event(&tx, out.change_id, ChangeState::InFlight, Some(run_id), "sent", &now)?;
+                event(
+                    &tx,
+                    out.change_id,
+                    ChangeState::InFlight,
+                    Some(run_id),
+                    "sent",
+                    &now,
+                )?;
             }
         }
         tx.commit()?;
@@ -570,17 +597,37 @@ impl Store {
         Ok(counts)
     }
 
-    /// A change's history: (time, state, run, detail), oldest first.
-    pub fn change_history(
-        &self,
-        change_id: i64,
-    ) -> Result<Vec<(String, String, Option<i64>, Option<String>)>> {
-        let mut statement = self.conn.prepare(
+    /// A change's history, oldest first.
+    pub fn change_history(&self, change_id: i64) -> Result<Vec<ChangeEvent>> {
+        let mut statement = self.conn.prepare_cached(
             "SELECT at, state, run_id, detail FROM change_events WHERE change_id = ?1 ORDER BY id",
         )?;
         let rows = statement.query_map(params![change_id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok(ChangeEvent {
+                at: row.get(0)?,
+                state: row.get(1)?,
+                run_id: row.get(2)?,
+                detail: row.get(3)?,
+            })
         })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The latest changes, newest first, of one source or all: the open
+    /// ones (pending, in flight, conflict, failed), or all with `all`.
+    pub fn recent_changes(
+        &self,
+        source: Option<&str>,
+        all: bool,
+        limit: u32,
+    ) -> Result<Vec<ChangeRow>> {
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes
+             WHERE (?1 IS NULL OR source = ?1)
+               AND (?2 OR state IN ('pending', 'in_flight', 'conflict', 'failed'))
+             ORDER BY id DESC LIMIT ?3"
+        ))?;
+        let rows = statement.query_map(params![source, all, limit], change_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
@@ -756,7 +803,14 @@ fn settle_one(
             let mut record_id = record_id;
             match record {
                 Some(record) => {
-                    upsert_records(tx, source, stream, generation, std::slice::from_ref(record), now)?;
+                    upsert_records(
+                        tx,
+                        source,
+                        stream,
+                        generation,
+                        std::slice::from_ref(record),
+                        now,
+                    )?;
                     remote_version = Some(record.version.clone());
                     record_id = Some(record.id.clone());
                 }
@@ -778,7 +832,14 @@ fn settle_one(
                 Some(v) => format!("applied: remote version {v}"),
                 None => "applied".to_string(),
             };
-            event(tx, *change_id, ChangeState::Applied, Some(run_id), &detail, now)?;
+            event(
+                tx,
+                *change_id,
+                ChangeState::Applied,
+                Some(run_id),
+                &detail,
+                now,
+            )?;
         }
         Settlement::Conflict { change_id, remote } => {
             let (record_id, base_version): (Option<String>, Option<String>) = tx.query_row(
@@ -826,19 +887,59 @@ fn settle_one(
                 Some(r) => format!("conflict: the remote is at version {}", r.version),
                 None => "conflict: the remote deleted the item".to_string(),
             };
-            set_state(tx, *change_id, ChangeState::Conflict, None, Some(run_id), &detail, now)?;
+            set_state(
+                tx,
+                *change_id,
+                ChangeState::Conflict,
+                None,
+                Some(run_id),
+                &detail,
+                now,
+            )?;
         }
         Settlement::NotApplied { change_id, detail } => {
-            set_state(tx, *change_id, ChangeState::Pending, None, Some(run_id), detail, now)?;
+            set_state(
+                tx,
+                *change_id,
+                ChangeState::Pending,
+                None,
+                Some(run_id),
+                detail,
+                now,
+            )?;
         }
         Settlement::Failed { change_id, error } => {
-            set_state(tx, *change_id, ChangeState::Failed, Some(error), Some(run_id), error, now)?;
+            set_state(
+                tx,
+                *change_id,
+                ChangeState::Failed,
+                Some(error),
+                Some(run_id),
+                error,
+                now,
+            )?;
         }
         Settlement::Unknown { change_id, error } => {
-            set_state(tx, *change_id, ChangeState::InFlight, Some(error), Some(run_id), error, now)?;
+            set_state(
+                tx,
+                *change_id,
+                ChangeState::InFlight,
+                Some(error),
+                Some(run_id),
+                error,
+                now,
+            )?;
         }
         Settlement::Refused { change_id, error } => {
-            set_state(tx, *change_id, ChangeState::Refused, Some(error), Some(run_id), error, now)?;
+            set_state(
+                tx,
+                *change_id,
+                ChangeState::Refused,
+                Some(error),
+                Some(run_id),
+                error,
+                now,
+            )?;
         }
     }
     Ok(())
@@ -925,11 +1026,4 @@ fn event(
     )?
     .execute(params![change_id, now, state.as_str(), run_id, detail])?;
     Ok(())
-}
-
-impl ChangeRow {
-    /// True while the change still has a claim on its record.
-    pub fn is_open(&self) -> bool {
-        self.state.is_open()
-    }
 }

@@ -60,6 +60,8 @@ enum Command {
     Stage(push::StageArgs),
     /// Send staged changes (or a mirror's edits, --from) to the remote.
     Push(push::PushArgs),
+    /// List the outbox: open changes (or --all), with their history in --json.
+    Changes(push::ChangesArgs),
     /// List open conflicts with both sides and a diff.
     Conflicts(push::ConflictsArgs),
     /// Settle a conflict: keep the local edit, the remote item, or a merge.
@@ -140,6 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(&global, args),
         Command::Stage(args) => push::stage(&global, args),
         Command::Push(args) => push::push(&global, args).await,
+        Command::Changes(args) => push::changes(&global, args),
         Command::Conflicts(args) => push::conflicts(&global, args),
         Command::Resolve(args) => push::resolve(&global, args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,

@@ -16,7 +16,9 @@ use crate::config::{Config, Limits, Overrides, SourceConfig};
 use crate::error::{failed, usage};
 use crate::mirror::edits::{self as mirror_edits, MirrorEdits, PushedFile};
 use crate::runtime::Runtime;
-use crate::store::changes::{ChangeOp, ChangeRow, ChangeState, ConflictView, NewChange, Resolution};
+use crate::store::changes::{
+    ChangeOp, ChangeRow, ChangeState, ConflictView, NewChange, Resolution,
+};
 use crate::store::Store;
 use crate::sync::progress::{human_duration, ProgressMode, Reporter};
 use crate::sync::push::{push_source, PushOptions, PushSummary};
@@ -69,6 +71,23 @@ pub struct PushArgs {
 pub struct ConflictsArgs {
     /// Only this source.
     source: Option<String>,
+    #[command(flatten)]
+    output: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// Only this source.
+    source: Option<String>,
+    /// Applied, refused and dropped changes too, not only open ones.
+    #[arg(long)]
+    all: bool,
+    /// How many changes to show, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// With --json: each change's history (staged, sent, outcome, times).
+    #[arg(long)]
+    history: bool,
     #[command(flatten)]
     output: JsonFlag,
 }
@@ -146,9 +165,10 @@ pub fn stage(global: &Global, args: StageArgs) -> Result<()> {
     }
     let limit = limits_of(&config, &args.source).max_response_bytes;
     let input: Box<dyn BufRead> = match &args.file {
-        Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path).map_err(
-            |err| usage(format!("cannot read {}: {err}", path.display())),
-        )?)),
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path)
+                .map_err(|err| usage(format!("cannot read {}: {err}", path.display())))?,
+        )),
         None => Box::new(std::io::stdin().lock()),
     };
     let changes = parse_changes(input, &args.stream, limit)?;
@@ -244,9 +264,7 @@ fn parse_line(text: &str, stream: &str, limit: u64) -> std::result::Result<NewCh
         ChangeOp::Create | ChangeOp::Update if content.is_none() => {
             return Err(format!("a {} needs `content`", op.as_str()))
         }
-        ChangeOp::Delete if content.is_some() => {
-            return Err("a delete takes no `content`".into())
-        }
+        ChangeOp::Delete if content.is_some() => return Err("a delete takes no `content`".into()),
         _ => {}
     }
     Ok(NewChange {
@@ -272,7 +290,9 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
         args.sources.clone()
     };
     if names.is_empty() {
-        return Err(usage("no sources to push: create synchost.toml (see README)"));
+        return Err(usage(
+            "no sources to push: create synchost.toml (see README)",
+        ));
     }
     let overrides = Overrides {
         page_size: None,
@@ -280,7 +300,9 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
     };
     if let Some(dir) = &args.from {
         let [name] = names.as_slice() else {
-            return Err(usage("--from DIR pushes one source: name it, e.g. `synchost push docs --from DIR`"));
+            return Err(usage(
+                "--from DIR pushes one source: name it, e.g. `synchost push docs --from DIR`",
+            ));
         };
         let source = config.source(name, &overrides)?;
         stage_mirror(&mut store, &source, dir, &args)?;
@@ -314,7 +336,11 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
         if let Some(dir) = &args.from {
             record_mirror_pushes(&store, &source, dir, &started_at)?;
         }
-        let outcome = if summary.all_applied() { "succeeded" } else { "incomplete" };
+        let outcome = if summary.all_applied() {
+            "succeeded"
+        } else {
+            "incomplete"
+        };
         reporter.summary(
             &summary_text(&summary),
             &json!({"event": "summary", "outcome": outcome, "summary": summary}),
@@ -393,7 +419,10 @@ fn print_dry_run(store: &Store, names: &[String], json_out: bool) -> Result<()> 
     for row in &rows {
         println!("{}", dry_run_line(row));
     }
-    println!("{} changes would be sent (dry run: nothing was sent)", rows.len());
+    println!(
+        "{} changes would be sent (dry run: nothing was sent)",
+        rows.len()
+    );
     Ok(())
 }
 
@@ -409,7 +438,10 @@ fn dry_run_line(row: &ChangeRow) -> String {
         Untrusted::clipped(&row.source, 40),
         Untrusted::clipped(&row.stream, 40),
         Untrusted::clipped(&row.op, 10),
-        row.record_id.as_deref().map_or_else(|| "(new)".to_string(), |id| Untrusted::clipped(id, 60).to_string()),
+        row.record_id.as_deref().map_or_else(
+            || "(new)".to_string(),
+            |id| Untrusted::clipped(id, 60).to_string()
+        ),
         Untrusted::clipped(row.title.as_deref().unwrap_or("-"), 60),
         row.size,
         Untrusted::clipped(row.base_version.as_deref().unwrap_or("(stored)"), 40)
@@ -423,7 +455,12 @@ const MIRROR_ORIGIN: &str = "mirror:";
 /// --allow-deletes. Edits already in the store (pushed) or already staged
 /// are skipped; edits of items with a change in flight or in conflict are
 /// listed and left for later.
-fn stage_mirror(store: &mut Store, source: &SourceConfig, dir: &Path, args: &PushArgs) -> Result<()> {
+fn stage_mirror(
+    store: &mut Store,
+    source: &SourceConfig,
+    dir: &Path,
+    args: &PushArgs,
+) -> Result<()> {
     let edits: MirrorEdits =
         mirror_edits::find_edits(dir, &source.name, source.limits.max_response_bytes)?;
     for warning in &edits.warnings {
@@ -433,17 +470,31 @@ fn stage_mirror(store: &mut Store, source: &SourceConfig, dir: &Path, args: &Pus
         eprintln!("not pushed: {}", terminal_safe(&refused.to_string()));
     }
     let mut changes = Vec::new();
-    let skip = |store: &Store, stream: &str, id: Option<&str>, path: &str, hash: Option<&str>| -> Result<bool> {
+    let skip = |store: &Store,
+                stream: &str,
+                id: Option<&str>,
+                path: &str,
+                hash: Option<&str>|
+     -> Result<bool> {
         let origin = format!("{MIRROR_ORIGIN}{path}");
         if let (Some(id), Some(hash)) = (id, hash) {
-            if store.stored_content_hash(&source.name, stream, id)?.as_deref() == Some(hash) {
+            if store
+                .stored_content_hash(&source.name, stream, id)?
+                .as_deref()
+                == Some(hash)
+            {
                 return Ok(true); // Already pushed.
             }
         }
         let Some(open) = store.open_change(&source.name, stream, id, Some(&origin))? else {
             return Ok(false);
         };
-        let same = open.content.as_deref().map(crate::store::content_hash).as_deref() == hash;
+        let same = open
+            .content
+            .as_deref()
+            .map(crate::store::content_hash)
+            .as_deref()
+            == hash;
         match open.state {
             ChangeState::Pending => Ok(same),
             _ if same => Ok(true),
@@ -453,7 +504,11 @@ fn stage_mirror(store: &mut Store, source: &SourceConfig, dir: &Path, args: &Pus
                     Untrusted::new(path),
                     open.id,
                     state.as_str().replace('_', " "),
-                    if state == ChangeState::Conflict { "resolve it (`synchost conflicts`)" } else { "let `synchost push` settle it" }
+                    if state == ChangeState::Conflict {
+                        "resolve it (`synchost conflicts`)"
+                    } else {
+                        "let `synchost push` settle it"
+                    }
                 );
                 Ok(true)
             }
@@ -535,7 +590,10 @@ fn stage_mirror(store: &mut Store, source: &SourceConfig, dir: &Path, args: &Pus
     }
     if !changes.is_empty() {
         store.stage_changes(&source.name, &changes).map_err(|err| {
-            usage(format!("nothing was staged from {}: {err:#}", dir.display()))
+            usage(format!(
+                "nothing was staged from {}: {err:#}",
+                dir.display()
+            ))
         })?;
     }
     Ok(())
@@ -544,16 +602,29 @@ fn stage_mirror(store: &mut Store, source: &SourceConfig, dir: &Path, args: &Pus
 /// After a push from a mirror: its manifest learns what the changes staged
 /// from it and applied since `since` created, so the next `push --from`
 /// finds nothing new.
-fn record_mirror_pushes(store: &Store, source: &SourceConfig, dir: &Path, since: &str) -> Result<()> {
+fn record_mirror_pushes(
+    store: &Store,
+    source: &SourceConfig,
+    dir: &Path,
+    since: &str,
+) -> Result<()> {
     let pushed: Vec<PushedFile> = store
         .applied_since(&source.name, since, MIRROR_ORIGIN)?
         .into_iter()
         .filter_map(|change| {
-            let path = change.origin.as_deref()?.strip_prefix(MIRROR_ORIGIN)?.to_string();
+            let path = change
+                .origin
+                .as_deref()?
+                .strip_prefix(MIRROR_ORIGIN)?
+                .to_string();
             let hash = change.content.as_deref().map(crate::store::content_hash);
             match (change.op.as_str(), change.remote_version, hash) {
                 ("delete", _, _) => Some(PushedFile::Deleted { path }),
-                ("update", Some(version), Some(hash)) => Some(PushedFile::Updated { path, version, hash }),
+                ("update", Some(version), Some(hash)) => Some(PushedFile::Updated {
+                    path,
+                    version,
+                    hash,
+                }),
                 ("create", Some(version), Some(hash)) => Some(PushedFile::Created {
                     path,
                     stream: change.stream,
@@ -567,6 +638,45 @@ fn record_mirror_pushes(store: &Store, source: &SourceConfig, dir: &Path, since:
         .collect();
     if !pushed.is_empty() {
         mirror_edits::record_pushed(dir, &source.name, &pushed)?;
+    }
+    Ok(())
+}
+
+pub fn changes(global: &Global, args: ChangesArgs) -> Result<()> {
+    let config = global.config()?;
+    let store = open_store(global, &config)?;
+    let rows = store.recent_changes(args.source.as_deref(), args.all, args.limit)?;
+    if args.output.json {
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut item = serde_json::to_value(row)?;
+            if args.history {
+                item["history"] = serde_json::to_value(store.change_history(row.id)?)?;
+            }
+            items.push(item);
+        }
+        println!(
+            "{}",
+            terminal_safe_json(&serde_json::to_string_pretty(&json!({"changes": items}))?)
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("No {}changes.", if args.all { "" } else { "open " });
+        return Ok(());
+    }
+    for row in &rows {
+        let mut line = dry_run_line(row).replacen("change ", "", 1);
+        line = format!(
+            "change {line} · {} · staged {} · updated {}",
+            row.state.as_str(),
+            row.staged_at,
+            row.updated_at
+        );
+        if let Some(error) = &row.error {
+            line.push_str(&format!(" · {}", Untrusted::clipped(error, 300)));
+        }
+        println!("{line}");
     }
     Ok(())
 }
@@ -721,17 +831,37 @@ mod tests {
         assert_eq!(changes[1].content.as_deref(), Some(&b"hi"[..]));
         assert_eq!(changes[1].parent_id.as_deref(), Some("9"));
         for (bad, why) in [
-            ("{\"op\":\"update\",\"content\":\"x\"}", "needs the item's `id`"),
-            ("{\"op\":\"create\",\"id\":\"1\",\"content\":\"x\"}", "must not name"),
+            (
+                "{\"op\":\"update\",\"content\":\"x\"}",
+                "needs the item's `id`",
+            ),
+            (
+                "{\"op\":\"create\",\"id\":\"1\",\"content\":\"x\"}",
+                "must not name",
+            ),
             ("{\"op\":\"move\",\"id\":\"1\"}", "unknown op"),
-            ("{\"op\":\"update\",\"id\":\"1\",\"content\":\"x\",\"colour\":1}", "not a change"),
+            (
+                "{\"op\":\"update\",\"id\":\"1\",\"content\":\"x\",\"colour\":1}",
+                "not a change",
+            ),
             ("not json", "not a change"),
-            ("{\"op\":\"update\",\"id\":\"1\",\"content\":{\"base64\":\"!!\"}}", "not base64"),
-            ("{\"op\":\"update\",\"id\":\"1\",\"content\":\"far too long for the limit\"}", "more than"),
-            ("{\"op\":\"delete\",\"id\":\"1\",\"content\":\"x\"}", "takes no"),
+            (
+                "{\"op\":\"update\",\"id\":\"1\",\"content\":{\"base64\":\"!!\"}}",
+                "not base64",
+            ),
+            (
+                "{\"op\":\"update\",\"id\":\"1\",\"content\":\"far too long for the limit\"}",
+                "more than",
+            ),
+            (
+                "{\"op\":\"delete\",\"id\":\"1\",\"content\":\"x\"}",
+                "takes no",
+            ),
         ] {
             let input = format!("{{\"op\":\"delete\",\"id\":\"2\"}}\n{bad}\n");
-            let err = parse_changes(input.as_bytes(), "pages", 10).unwrap_err().to_string();
+            let err = parse_changes(input.as_bytes(), "pages", 10)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("line 2") && err.contains(why), "{bad}: {err}");
         }
     }

@@ -93,7 +93,11 @@ pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
                 s.skipped_not_found.to_string(),
                 {
                     let o = outbox_of(s);
-                    format!("{} pending, {} conflicts", o.pending + o.in_flight + o.failed, o.conflicts)
+                    format!(
+                        "{} pending, {} conflicts",
+                        o.pending + o.in_flight + o.failed,
+                        o.conflicts
+                    )
                 },
                 match (&s.last_run_outcome, &s.last_run_at) {
                     (Some(outcome), Some(at)) => format!("{outcome} at {at}"),
@@ -141,7 +145,12 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
                 r.duration_ms
                     .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
                 r.outcome.clone(),
-                if r.kind == "push" { r.applied } else { r.written }.to_string(),
+                if r.kind == "push" {
+                    r.applied
+                } else {
+                    r.written
+                }
+                .to_string(),
                 r.skipped.to_string(),
                 r.failed.to_string(),
                 r.deleted.to_string(),
@@ -155,8 +164,20 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
         .collect();
     print_table(
         &[
-            "RUN", "KIND", "SOURCE", "STARTED", "TOOK", "OUTCOME", "WRITTEN", "SKIPPED", "FAILED",
-            "DELETED", "CONFLICTS", "REQUESTS", "PEAK RSS", "PLUGIN",
+            "RUN",
+            "KIND",
+            "SOURCE",
+            "STARTED",
+            "TOOK",
+            "OUTCOME",
+            "WRITTEN",
+            "SKIPPED",
+            "FAILED",
+            "DELETED",
+            "CONFLICTS",
+            "REQUESTS",
+            "PEAK RSS",
+            "PLUGIN",
         ],
         &rows,
     );

@@ -315,7 +315,10 @@ impl Reporter {
                     });
                     bar.set_prefix(format!("{} (push)", Untrusted::clipped(stream, 80)));
                     bar.set_position(*done);
-                    bar.set_message(format!("{} · {conflicts} conflicts, {failed} failed", http.text()));
+                    bar.set_message(format!(
+                        "{} · {conflicts} conflicts, {failed} failed",
+                        http.text()
+                    ));
                     if done >= total {
                         bar.finish_and_clear();
                         state.bar = None;

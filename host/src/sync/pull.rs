@@ -17,8 +17,8 @@ use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::blobs::BlobFetcher;
-use super::session::{self, cancellable, classify, describe_error, Session};
 use super::progress::{human_duration, Counts, Event, Reporter, TrafficMeter};
+use super::session::{self, cancellable, classify, describe_error, Session};
 use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::failed;

@@ -364,7 +364,12 @@ impl SourcePush<'_> {
             )
         })?;
         let Some(info) = self.manifest.streams.iter().find(|s| s.name == row.stream) else {
-            let known: Vec<&str> = self.manifest.streams.iter().map(|s| s.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .manifest
+                .streams
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
             return Err(format!(
                 "unknown stream `{}` (the plugin has: {})",
                 Untrusted::clipped(&row.stream, 80),
@@ -377,7 +382,8 @@ impl SourcePush<'_> {
                 Untrusted::new(&row.stream)
             ));
         }
-        if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&row.metadata).is_err()
+        if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&row.metadata)
+            .is_err()
         {
             return Err("metadata is not a JSON object".into());
         }
@@ -408,8 +414,9 @@ impl SourcePush<'_> {
                 let Some(id) = &row.record_id else {
                     return Err(format!("an {} needs the item's id", op.as_str()));
                 };
-                let Some((version, title)) =
-                    store.live_record(&self.source.name, &row.stream, id).map_err(|e| e.to_string())?
+                let Some((version, title)) = store
+                    .live_record(&self.source.name, &row.stream, id)
+                    .map_err(|e| e.to_string())?
                 else {
                     return Err(format!(
                         "unknown record `{}` in stream `{}` (pull first)",
@@ -436,10 +443,12 @@ impl SourcePush<'_> {
     ) -> Result<Vec<types::PushOutcome>> {
         let (cancel, name) = (self.cancel, self.source.name.clone());
         let call = async {
-            self.instance
-                .push(stream, changes)
-                .await
-                .map_err(|e| failed(format!("{}; the batch stays in flight and is reconciled by the next push", e.0)))
+            self.instance.push(stream, changes).await.map_err(|e| {
+                failed(format!(
+                    "{}; the batch stays in flight and is reconciled by the next push",
+                    e.0
+                ))
+            })
         };
         cancellable(cancel, &name, call).await
     }
@@ -460,29 +469,47 @@ impl SourcePush<'_> {
     }
 
     /// What a `push` outcome means for its change.
-    fn pushed(&mut self, ready: &Ready, outcome: types::PushOutcome, effects: &mut BatchEffects) -> Settlement {
+    fn pushed(
+        &mut self,
+        ready: &Ready,
+        outcome: types::PushOutcome,
+        effects: &mut BatchEffects,
+    ) -> Settlement {
         let change_id = ready.row.id;
         let id = ready.row.record_id.as_deref();
         match outcome {
-            types::PushOutcome::Applied(record) => self.applied(&ready.row, ready.op, record, "push"),
-            types::PushOutcome::Conflict(record) => self.conflict(&ready.row, ready.op, record, "push"),
+            types::PushOutcome::Applied(record) => {
+                self.applied(&ready.row, ready.op, record, "push")
+            }
+            types::PushOutcome::Conflict(record) => {
+                self.conflict(&ready.row, ready.op, record, "push")
+            }
             types::PushOutcome::Failed(error) => {
                 let (kind, message) = describe_error(&error);
                 let why = format!("{kind}: {message}");
                 match error {
                     types::Error::Auth(_) => {
                         effects.auth = Some(error);
-                        Settlement::NotApplied { change_id, detail: why }
+                        Settlement::NotApplied {
+                            change_id,
+                            detail: why,
+                        }
                     }
                     // The plugin says nothing changed, but the request may
                     // have reached the remote: reconcile before resending.
                     types::Error::Transient(_) => {
                         effects.unknown += 1;
-                        Settlement::Unknown { change_id, error: why }
+                        Settlement::Unknown {
+                            change_id,
+                            error: why,
+                        }
                     }
                     types::Error::RateLimited(seconds) => {
                         effects.rate_limit_wait = effects.rate_limit_wait.max(seconds);
-                        Settlement::NotApplied { change_id, detail: why }
+                        Settlement::NotApplied {
+                            change_id,
+                            detail: why,
+                        }
                     }
                     _ => {
                         self.settled();
@@ -490,9 +517,15 @@ impl SourcePush<'_> {
                         self.summary.problems.push(format!(
                             "change {change_id} ({} {}): failed: {why}",
                             ready.op.as_str(),
-                            id.map_or_else(|| "new item".to_string(), |id| Untrusted::clipped(id, 80).to_string())
+                            id.map_or_else(
+                                || "new item".to_string(),
+                                |id| Untrusted::clipped(id, 80).to_string()
+                            )
                         ));
-                        Settlement::Failed { change_id, error: why }
+                        Settlement::Failed {
+                            change_id,
+                            error: why,
+                        }
                     }
                 }
             }
@@ -578,7 +611,10 @@ impl SourcePush<'_> {
                     "change {} ({} {}): conflict: the remote changed since version {}",
                     row.id,
                     op.as_str(),
-                    row.record_id.as_deref().map_or_else(|| "new item".into(), |id| Untrusted::clipped(id, 80).to_string()),
+                    row.record_id.as_deref().map_or_else(
+                        || "new item".into(),
+                        |id| Untrusted::clipped(id, 80).to_string()
+                    ),
                     Untrusted::clipped(row.base_version.as_deref().unwrap_or("-"), 40)
                 ));
                 Settlement::Conflict {
@@ -591,7 +627,9 @@ impl SourcePush<'_> {
     }
 
     fn plugin_bug(&mut self, row: &ChangeRow, why: String) -> Settlement {
-        self.summary.problems.push(format!("change {}: {why}", row.id));
+        self.summary
+            .problems
+            .push(format!("change {}: {why}", row.id));
         Settlement::Unknown {
             change_id: row.id,
             error: why,
@@ -650,7 +688,12 @@ impl SourcePush<'_> {
     }
 
     /// Commits a batch's settlements and reports progress.
-    fn commit(&mut self, store: &mut Store, stream: &str, settlements: &[Settlement]) -> Result<()> {
+    fn commit(
+        &mut self,
+        store: &mut Store,
+        stream: &str,
+        settlements: &[Settlement],
+    ) -> Result<()> {
         store
             .settle(&self.source.name, stream, settlements, self.run_id)
             .map_err(|err| store.explain_write_failure(err))?;
@@ -679,7 +722,10 @@ impl PushSummary {
             "change {} ({} {}): refused: {why}",
             row.id,
             Untrusted::clipped(&row.op, 20),
-            row.record_id.as_deref().map_or_else(|| "new item".into(), |id| Untrusted::clipped(id, 80).to_string())
+            row.record_id.as_deref().map_or_else(
+                || "new item".into(),
+                |id| Untrusted::clipped(id, 80).to_string()
+            )
         ));
     }
 }

@@ -49,10 +49,9 @@ impl Session {
             max_blob_bytes: source.limits.max_blob_bytes,
             max_download_bytes: source.limits.max_download_bytes_per_run,
         })?);
-        let mut instance =
-            PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
-                .await
-                .map_err(|e| failed(e.0))?;
+        let mut instance = PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
+            .await
+            .map_err(|e| failed(e.0))?;
         let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
         check_manifest(&format!("source `{}`", source.name), &manifest)?;
         match instance
