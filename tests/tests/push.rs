@@ -155,6 +155,23 @@ fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing()
     fs::create_dir_all(&folder).unwrap();
     let new_body = "<p>a page written in the mirror</p>";
     fs::write(folder.join("Written Offline.html"), new_body).unwrap();
+    // And one in a Confluence folder's directory: a page below the folder.
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(mirror.join(".synchost-mirror.json")).unwrap())
+            .unwrap();
+    let (folder_path, folder_id) = manifest["folders"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, f)| f["stream"] == "folders")
+        .map(|(path, f)| (path.clone(), f["id"].as_str().unwrap().to_string()))
+        .expect("a Confluence folder in the mirror");
+    let in_folder_body = "<p>a page in a folder</p>";
+    fs::write(
+        mirror.join(&folder_path).join("In A Folder.html"),
+        in_folder_body,
+    )
+    .unwrap();
 
     // Without --allow-deletes the removal is listed, not pushed.
     let dry = synchost(&ws, &["push", "docs", "--from", &mirror_arg, "--dry-run"]).output();
@@ -176,7 +193,7 @@ fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing()
     )
     .output();
     let summary = summary_of(&assert_success(&out));
-    assert_eq!(summary["summary"]["applied"], 5, "{summary}");
+    assert_eq!(summary["summary"]["applied"], 6, "{summary}");
 
     let after = pages(&fake);
     for (id, (version, body_sha, title, parent_id)) in &before {
@@ -202,17 +219,30 @@ fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing()
         }
         let _ = body_sha;
     }
-    let created: Vec<_> = after
+    let mut created: Vec<_> = after
         .iter()
         .filter(|(id, _)| !before.contains_key(*id))
+        .map(|(_, page)| page.clone())
         .collect();
-    assert_eq!(created.len(), 1, "exactly one new page: {created:?}");
-    let (_, (version, body_sha, title, parent_id)) = created[0];
+    created.sort_by(|a, b| a.2.cmp(&b.2));
     assert_eq!(
-        (*version, body_sha.as_str(), title.as_str()),
-        (1, sha(new_body.as_bytes()).as_str(), "Written Offline")
+        created,
+        [
+            (
+                1,
+                sha(in_folder_body.as_bytes()),
+                "In A Folder".to_string(),
+                Some(folder_id)
+            ),
+            (
+                1,
+                sha(new_body.as_bytes()),
+                "Written Offline".to_string(),
+                Some(parent.clone())
+            ),
+        ],
+        "exactly the two new pages, each once, below its parent"
     );
-    assert_eq!(parent_id.as_deref(), Some(parent.as_str()));
 
     // Nothing is pushed twice, and the next pull has nothing new to write.
     let again = synchost(&ws, &["push", "docs", "--from", &mirror_arg, "--json"]).output();
@@ -249,7 +279,7 @@ fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing()
         .expect("a push run");
     assert_eq!(
         (push_run["applied"].as_u64(), push_run["outcome"].as_str()),
-        (Some(5), Some("succeeded"))
+        (Some(6), Some("succeeded"))
     );
 }
 
@@ -390,8 +420,17 @@ fn conflicts_keep_the_remote_and_each_resolve_mode_ends_as_asked() {
         .iter()
         .find(|c| c["record_id"] == ids[0] && c["state"] == "dropped")
         .expect("the conflicting change, dropped by its resolution");
-    let steps: Vec<&str> = first["history"].as_array().unwrap().iter().map(|e| e["state"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["pending", "in_flight", "conflict", "dropped"], "{first}");
+    let steps: Vec<&str> = first["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["pending", "in_flight", "conflict", "dropped"],
+        "{first}"
+    );
 }
 
 #[test]

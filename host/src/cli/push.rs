@@ -305,7 +305,15 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
             ));
         };
         let source = config.source(name, &overrides)?;
-        stage_mirror(&mut store, &source, dir, &args)?;
+        let runtime = Runtime::new(Runtime::default_cache_dir())?;
+        let manifest = crate::sync::session::describe_source(&runtime, &source).await?;
+        let push_streams: Vec<&str> = manifest
+            .streams
+            .iter()
+            .filter(|s| s.supports_push)
+            .map(|s| s.name.as_str())
+            .collect();
+        stage_mirror(&mut store, &source, &push_streams, dir, &args)?;
     }
     if args.dry_run {
         return print_dry_run(&store, &names, args.output.json);
@@ -454,10 +462,13 @@ const MIRROR_ORIGIN: &str = "mirror:";
 /// Stages what changed in the mirror `dir` of `source`; deletions only with
 /// --allow-deletes. Edits already in the store (pushed) or already staged
 /// are skipped; edits of items with a change in flight or in conflict are
-/// listed and left for later.
+/// listed and left for later. A new file goes to its parent's stream, or,
+/// when that stream takes no pushes (a Confluence folder) or it is at the
+/// root, to the source's one stream that does (`push_streams`).
 fn stage_mirror(
     store: &mut Store,
     source: &SourceConfig,
+    push_streams: &[&str],
     dir: &Path,
     args: &PushArgs,
 ) -> Result<()> {
@@ -531,13 +542,24 @@ fn stage_mirror(
         });
     }
     for c in &edits.creates {
-        let Some(stream) = &c.stream else {
-            eprintln!(
-                "not pushed: {}: a new file at the mirror's root of a source with several streams; put it in a record's folder",
-                Untrusted::new(&c.path)
-            );
-            continue;
+        let stream = match (c.stream.as_deref(), push_streams) {
+            (Some(stream), _) if push_streams.contains(&stream) => stream.to_string(),
+            (_, [only]) => only.to_string(),
+            _ => {
+                eprintln!(
+                    "not pushed: {}: cannot tell which stream a new file there belongs to \
+                     (streams that take pushes: {})",
+                    Untrusted::new(&c.path),
+                    if push_streams.is_empty() {
+                        "none".to_string()
+                    } else {
+                        push_streams.join(", ")
+                    }
+                );
+                continue;
+            }
         };
+        let stream = &stream;
         if skip(store, stream, None, &c.path, Some(&c.hash))? {
             continue;
         }

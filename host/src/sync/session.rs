@@ -84,6 +84,42 @@ impl Session {
     }
 }
 
+/// The manifest of a source's plugin, checked; the plugin is not configured
+/// (so nothing is sent anywhere).
+pub async fn describe_source(runtime: &Runtime, source: &SourceConfig) -> Result<Manifest> {
+    Ok(described(runtime, source).await?.3)
+}
+
+/// A source's plugin loaded, behind the source's HTTP client, and described.
+async fn described(
+    runtime: &Runtime,
+    source: &SourceConfig,
+) -> Result<(LoadedPlugin, Arc<HttpClient>, PluginInstance, Manifest)> {
+    let plugin = runtime.load(&source.plugin, &source.limits)?;
+    let policy = source
+        .policy()
+        .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
+    let http = Arc::new(HttpClient::new(ClientOptions {
+        source: source.name.clone(),
+        policy,
+        credential: source.credential.clone(),
+        concurrency: source.concurrency,
+        requests_per_second: source.requests_per_second,
+        retry: source.retry.clone(),
+        max_response_bytes: source.limits.max_response_bytes,
+        request_timeout: source.limits.request_timeout,
+        max_requests: source.limits.max_requests_per_run,
+        max_blob_bytes: source.limits.max_blob_bytes,
+        max_download_bytes: source.limits.max_download_bytes_per_run,
+    })?);
+    let mut instance = PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
+        .await
+        .map_err(|e| failed(e.0))?;
+    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+    check_manifest(&format!("source `{}`", source.name), &manifest)?;
+    Ok((plugin, http, instance, manifest))
+}
+
 /// Refuses a manifest the host cannot use or show: see [`checks::manifest`]
 /// and [`checks::manifest_text`]. `source` is how the message names it.
 pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
