@@ -887,3 +887,78 @@ fn ctrl_c_stops_a_push_with_130_and_the_rerun_finishes_exactly_once() {
         );
     }
 }
+
+#[test]
+fn an_edit_of_a_page_deleted_remotely_is_a_conflict_and_keep_local_creates_it_again() {
+    let fake = start_confluence(&[
+        "--pages",
+        "6",
+        "--folders",
+        "0",
+        "--attachments-per-page",
+        "0",
+    ]);
+    let ws = Workspace::new();
+    confluence_config(&ws, &fake, "");
+    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let before = pages(&fake);
+    let (id, (_, _, title, parent)) = before
+        .iter()
+        // A leaf whose title no other page has (Confluence keeps titles
+        // unique per space; the generated space has a few repeats).
+        .find(|(id, page)| {
+            before.values().all(|p| p.3.as_deref() != Some(id.as_str()))
+                && before.values().filter(|p| p.2 == page.2).count() == 1
+        })
+        .map(|(id, page)| (id.clone(), page.clone()))
+        .expect("a leaf page with a unique title");
+    stage_updates(&ws, &[&id], |_| "<p>kept locally</p>".to_string());
+    let auth = format!("Basic {}", base64_basic(EMAIL, TOKEN));
+    support::http(
+        "DELETE",
+        &format!("{}/wiki/api/v2/pages/{id}", fake.url()),
+        &[("Authorization", &auth)],
+        None,
+    )
+    .expect_status(204);
+
+    let out = synchost(&ws, &["push", "docs"]).output();
+    assert_exit_code(&out, 1);
+    let listed: Value = serde_json::from_str(&assert_success(
+        &synchost(&ws, &["conflicts", "--json"]).output(),
+    ))
+    .unwrap();
+    let conflict = &listed["conflicts"][0];
+    assert_eq!(
+        (
+            conflict["record_id"].as_str(),
+            conflict["remote"]["deleted"].as_bool()
+        ),
+        (Some(id.as_str()), Some(true)),
+        "{conflict}"
+    );
+    let conflict_id = conflict["id"].as_i64().unwrap().to_string();
+    assert_success(&synchost(&ws, &["resolve", &conflict_id, "--keep", "local"]).output());
+    assert_success(&synchost(&ws, &["push", "docs"]).output());
+    let after = pages(&fake);
+    let again: Vec<_> = after
+        .iter()
+        .filter(|(new_id, _)| !before.contains_key(*new_id))
+        .collect();
+    assert_eq!(again.len(), 1, "created again once: {again:?}");
+    let (_, (version, body_sha, new_title, new_parent)) = again[0];
+    assert_eq!(
+        (
+            *version,
+            body_sha.clone(),
+            new_title.clone(),
+            new_parent.clone()
+        ),
+        (1, sha(b"<p>kept locally</p>"), title, parent)
+    );
+}
+
+fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}

@@ -528,6 +528,14 @@ impl Store {
             )
             .optional()?
             .unwrap_or(0);
+        let stored: (Option<String>, Option<String>) = tx
+            .query_row(
+                "SELECT title, parent_id FROM records WHERE source = ?1 AND stream = ?2 AND id = ?3",
+                params![conflict.source, conflict.stream, conflict.record_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or_default();
         // Either way the remote item becomes the stored one: the new base.
         store_remote(&tx, &conflict, generation, &now)?;
         let (how, restaged) = match resolution {
@@ -538,17 +546,19 @@ impl Store {
                     params![conflict.change_id],
                     change_row,
                 )?;
-                let again = restaged_change(&change, &conflict, content.clone());
-                let new_id = insert_change(&tx, &conflict.source, &again, &now)?;
-                (
-                    if content.is_some() { "merged" } else { "local" },
-                    Some(new_id),
-                )
+                let how = if content.is_some() { "merged" } else { "local" };
+                match restaged_change(&change, &conflict, content.clone(), stored) {
+                    Some(again) => (
+                        how,
+                        Some(insert_change(&tx, &conflict.source, &again, &now)?),
+                    ),
+                    None => (how, None),
+                }
             }
         };
         let detail = match restaged {
             Some(new_id) => format!("conflict {id} resolved: kept {how} as change {new_id}"),
-            None => format!("conflict {id} resolved: kept remote"),
+            None => format!("conflict {id} resolved: kept {how}"),
         };
         set_state(
             &tx,
@@ -745,18 +755,21 @@ fn insert_change(tx: &Transaction<'_>, source: &str, change: &NewChange, now: &s
 }
 
 /// The local edit of a conflicting change, again, on top of the remote
-/// item: an update based on the remote's version, or a create when the
-/// remote deleted the item.
+/// item: an update (or deletion) based on the remote's version; when the
+/// remote deleted the item, a creation with the stored title and parent
+/// (`stored`), or nothing for a deletion (the item is gone, as asked).
 fn restaged_change(
     change: &ChangeRow,
     conflict: &ConflictView,
     content: Option<Vec<u8>>,
-) -> NewChange {
+    stored: (Option<String>, Option<String>),
+) -> Option<NewChange> {
     let content = content.or_else(|| change.content.clone());
-    match &conflict.remote {
+    let deletion = change.op == "delete";
+    let again = match &conflict.remote {
         Some(remote) => NewChange {
             stream: change.stream.clone(),
-            op: if change.op == "delete" {
+            op: if deletion {
                 ChangeOp::Delete
             } else {
                 ChangeOp::Update
@@ -765,22 +778,24 @@ fn restaged_change(
             parent_id: None,
             base_version: Some(remote.version.clone()),
             title: change.title.clone(),
-            content: if change.op == "delete" { None } else { content },
+            content: if deletion { None } else { content },
             metadata: change.metadata.clone(),
             origin: change.origin.clone(),
         },
+        None if deletion => return None,
         None => NewChange {
             stream: change.stream.clone(),
             op: ChangeOp::Create,
             record_id: None,
-            parent_id: change.parent_id.clone(),
+            parent_id: change.parent_id.clone().or(stored.1),
             base_version: None,
-            title: change.title.clone(),
+            title: change.title.clone().or(stored.0),
             content,
             metadata: change.metadata.clone(),
             origin: change.origin.clone(),
         },
-    }
+    };
+    Some(again)
 }
 
 fn settle_one(

@@ -817,7 +817,7 @@ pub fn resolve(global: &Global, args: ResolveArgs) -> Result<()> {
             args.id
         ),
         None => println!(
-            "Conflict {} resolved: the remote version is kept and stored",
+            "Conflict {} resolved: the remote side is stored; nothing to send",
             args.id
         ),
     }

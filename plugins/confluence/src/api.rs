@@ -159,10 +159,16 @@ pub fn create_page(
         "title": title,
         "body": body_write(format, value),
     });
-    if let Some(parent) = parent_id {
-        body["parentId"] = Value::from(parent);
-    }
-    Request::post(format!("{base_url}/wiki/api/v2/pages"))
+    // Without a parent the API would put the page below the space's
+    // homepage: `root-level=true` puts it at the top, as the mirror has it.
+    let url = match parent_id {
+        Some(parent) => {
+            body["parentId"] = Value::from(parent);
+            format!("{base_url}/wiki/api/v2/pages")
+        }
+        None => format!("{base_url}/wiki/api/v2/pages?root-level=true"),
+    };
+    Request::post(url)
         .header("accept", "application/json")
         .json(&body)
 }

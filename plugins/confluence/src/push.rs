@@ -500,6 +500,11 @@ mod tests {
         );
         let root = api::create_page(BASE, "131189", "Runbook", None, BodyFormat::Storage, "");
         assert!(body(&root).get("parentId").is_none());
+        assert!(
+            root.url().ends_with("/wiki/api/v2/pages?root-level=true"),
+            "{}",
+            root.url()
+        );
         let delete = api::delete_page(BASE, "123456");
         assert_eq!(
             (delete.method(), delete.url()),
