@@ -517,10 +517,7 @@ impl SourcePush<'_> {
                         self.summary.problems.push(format!(
                             "change {change_id} ({} {}): failed: {why}",
                             ready.op.as_str(),
-                            id.map_or_else(
-                                || "new item".to_string(),
-                                |id| Untrusted::clipped(id, 80).to_string()
-                            )
+                            item_label(id)
                         ));
                         Settlement::Failed {
                             change_id,
@@ -611,10 +608,7 @@ impl SourcePush<'_> {
                     "change {} ({} {}): conflict: the remote changed since version {}",
                     row.id,
                     op.as_str(),
-                    row.record_id.as_deref().map_or_else(
-                        || "new item".into(),
-                        |id| Untrusted::clipped(id, 80).to_string()
-                    ),
+                    item_label(row.record_id.as_deref()),
                     Untrusted::clipped(row.base_version.as_deref().unwrap_or("-"), 40)
                 ));
                 Settlement::Conflict {
@@ -722,12 +716,17 @@ impl PushSummary {
             "change {} ({} {}): refused: {why}",
             row.id,
             Untrusted::clipped(&row.op, 20),
-            row.record_id.as_deref().map_or_else(
-                || "new item".into(),
-                |id| Untrusted::clipped(id, 80).to_string()
-            )
+            item_label(row.record_id.as_deref())
         ));
     }
+}
+
+/// How messages name a change's item: its id, escaped, or "new item".
+fn item_label(id: Option<&str>) -> String {
+    id.map_or_else(
+        || "new item".to_string(),
+        |id| Untrusted::clipped(id, 80).to_string(),
+    )
 }
 
 /// Changes grouped by stream, each group in staging order.

@@ -32,28 +32,7 @@ impl Session {
     /// Loads the source's plugin, checks its manifest, configures it and
     /// records in the store which plugin runs the source.
     pub async fn open(runtime: &Runtime, store: &Store, source: &SourceConfig) -> Result<Session> {
-        let plugin = runtime.load(&source.plugin, &source.limits)?;
-        let policy = source
-            .policy()
-            .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
-        let http = Arc::new(HttpClient::new(ClientOptions {
-            source: source.name.clone(),
-            policy,
-            credential: source.credential.clone(),
-            concurrency: source.concurrency,
-            requests_per_second: source.requests_per_second,
-            retry: source.retry.clone(),
-            max_response_bytes: source.limits.max_response_bytes,
-            request_timeout: source.limits.request_timeout,
-            max_requests: source.limits.max_requests_per_run,
-            max_blob_bytes: source.limits.max_blob_bytes,
-            max_download_bytes: source.limits.max_download_bytes_per_run,
-        })?);
-        let mut instance = PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
-            .await
-            .map_err(|e| failed(e.0))?;
-        let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
-        check_manifest(&format!("source `{}`", source.name), &manifest)?;
+        let (plugin, http, mut instance, manifest) = described(runtime, source).await?;
         match instance
             .configure(&source.settings)
             .await

@@ -381,7 +381,6 @@ mod tests {
                 media_type: "text/plain".into(),
                 size: Some(8192),
                 version: "2".into(),
-                headers: Vec::new(),
             }]
         );
         let m = meta(&r);
