@@ -352,6 +352,15 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// True when `source` has changes to send or to reconcile.
+    pub fn has_outbox(&self, source: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM changes WHERE source = ?1 AND state IN ('pending', 'in_flight'))",
+            params![source],
+            |row| row.get(0),
+        )?)
+    }
+
     /// Changes of `source` in `state`, oldest first.
     pub fn changes_in(&self, source: &str, state: ChangeState) -> Result<Vec<ChangeRow>> {
         let mut statement = self.conn.prepare_cached(&format!(

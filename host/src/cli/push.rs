@@ -330,6 +330,10 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
     let started_at = crate::store::now();
     let mut incomplete = Vec::new();
     for name in &names {
+        // Unnamed sources with nothing to send need no credentials.
+        if args.sources.is_empty() && !args.retry_failed && !store.has_outbox(name)? {
+            continue;
+        }
         let source = config.source(name, &overrides)?;
         let summary = match push_source(&runtime, &mut store, &source, &options, &reporter).await {
             Ok(summary) => summary,

@@ -313,6 +313,9 @@ impl SourcePush<'_> {
             if let Some(error) = effects.auth.take() {
                 return Err(classify(&self.source.name, "push", error));
             }
+            if effects.rate_limit_wait > 0 {
+                return Ok(effects); // Wait as asked before sending more.
+            }
         }
     }
 
