@@ -601,6 +601,37 @@ fn change_states(ws: &Workspace) -> BTreeMap<String, u64> {
     states
 }
 
+/// Changes the store has in flight whose write the remote already applied:
+/// the case reconciliation exists for.
+fn landed_in_flight(setup: &PushSetup) -> usize {
+    let db = rusqlite::Connection::open(setup.ws.store_path()).expect("open the store");
+    let mut rows = db
+        .prepare("SELECT op, record_id, title FROM changes WHERE source = 'docs' AND state = 'in_flight'")
+        .unwrap();
+    let in_flight: Vec<(String, Option<String>, Option<String>)> = rows
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let now = nodes(&setup.fake);
+    let page = |id: &str| now.get(&("pages".to_string(), id.to_string()));
+    in_flight
+        .iter()
+        .filter(|(op, id, title)| match (op.as_str(), id, title) {
+            ("update", Some(id), _) => {
+                page(id).map(|n| n.version)
+                    != setup
+                        .before
+                        .get(&("pages".to_string(), id.clone()))
+                        .map(|n| n.version)
+            }
+            ("delete", Some(id), _) => page(id).is_none(),
+            ("create", _, Some(title)) => now.values().any(|n| &n.title == title),
+            _ => false,
+        })
+        .count()
+}
+
 /// Version and content hash; folders have no content to compare.
 fn comparable(key: &(String, String), version: u64, hash: &str) -> (u64, String) {
     let hash = if key.0 == "folders" { "" } else { hash };
@@ -756,6 +787,8 @@ fn check_pull_after_push(number: u64, setup: &PushSetup) {
 struct PushTrial {
     delay_ms: u64,
     at_kill: BTreeMap<String, u64>,
+    /// Of those in flight at the kill, how many the remote had applied.
+    landed: usize,
     second_delay_ms: u64,
     reruns: usize,
     lost_writes: u64,
@@ -773,6 +806,7 @@ fn push_trial(number: u64, rng: &mut rand::rngs::StdRng, full_ms: u64) -> PushTr
     let delay_ms = rng.random_range(0..=full_ms.max(1));
     kill_after(delay_ms);
     let at_kill = change_states(&setup.ws);
+    let landed = landed_in_flight(&setup);
     // The first rerun dies too, early: mostly while it reconciles what the
     // first push left in flight.
     let second_delay_ms = rng.random_range(0..=full_ms.max(2) / 2);
@@ -789,6 +823,7 @@ fn push_trial(number: u64, rng: &mut rand::rngs::StdRng, full_ms: u64) -> PushTr
     PushTrial {
         delay_ms,
         at_kill,
+        landed,
         second_delay_ms,
         reruns,
         lost_writes: stats["lost_writes"].as_u64().unwrap_or(0),
@@ -834,9 +869,10 @@ fn push_killed_at_random_moments_applies_each_change_exactly_once() {
             .map(|(s, n)| format!("{n} {s}"))
             .collect();
         eprintln!(
-            "trial {number:>3}: killed after {:>4} ms ({}), then after {:>3} ms → done after {} push(es), {} requests, {} lost answers; remote = plan, store = remote",
+            "trial {number:>3}: killed after {:>4} ms ({}; {} landed unrecorded), then after {:>3} ms → done after {} push(es), {} requests, {} lost answers; remote = plan, store = remote",
             result.delay_ms,
             at_kill.join(", "),
+            result.landed,
             result.second_delay_ms,
             result.reruns,
             result.requests,
