@@ -434,19 +434,25 @@ fn start_push_fake(seed: u64) -> FakeServer {
     )
 }
 
+/// A staged update: the title sent (none keeps the page's) and the body.
+struct Update {
+    title: Option<String>,
+    body: String,
+}
+
 /// What a trial staged, to check the remote against.
-#[derive(Default)]
 struct Plan {
-    /// Page id → staged body.
-    updates: BTreeMap<String, String>,
+    /// Page id → staged update.
+    updates: BTreeMap<String, Update>,
     /// Title → (parent id, staged body).
     creates: BTreeMap<String, (String, String)>,
     deletes: BTreeSet<String>,
 }
 
-/// Picks [`PUSH_CHANGES`] changes: updates of distinct pages, deletes of
-/// leaf pages nobody else touches (deleting a page moves its children up),
-/// creates under pages and folders that stay.
+/// Picks [`PUSH_CHANGES`] changes: updates of distinct pages (a third
+/// without a title, a third with the page's title, a third renaming it),
+/// deletes of leaf pages nobody else touches (deleting a page moves its
+/// children up), creates under pages and folders that stay.
 fn plan(
     trial: u64,
     rng: &mut rand::rngs::StdRng,
@@ -466,15 +472,19 @@ fn plan(
         .take(40)
         .map(|id| (*id).clone())
         .collect();
-    let updates: BTreeMap<String, String> = pages
+    let updates: BTreeMap<String, Update> = pages
         .iter()
         .filter(|id| !deletes.contains(**id))
         .take(100)
-        .map(|id| {
-            (
-                (*id).clone(),
-                format!("<p>trial {trial}: update of {id}</p>"),
-            )
+        .enumerate()
+        .map(|(n, id)| {
+            let title = match n % 3 {
+                0 => None,
+                1 => Some(before[&("pages".to_string(), (*id).clone())].title.clone()),
+                _ => Some(format!("Torture {trial} renamed {id}")),
+            };
+            let body = format!("<p>trial {trial}: update of {id}</p>");
+            ((*id).clone(), Update { title, body })
         })
         .collect();
     let parents: Vec<&String> = before
@@ -503,7 +513,13 @@ fn stage(ws: &Workspace, plan: &Plan, rng: &mut rand::rngs::StdRng) {
     let mut lines: Vec<String> = plan
         .updates
         .iter()
-        .map(|(id, body)| serde_json::json!({"op": "update", "id": id, "content": body}))
+        .map(|(id, Update { title, body })| {
+            let mut line = serde_json::json!({"op": "update", "id": id, "content": body});
+            if let Some(title) = title {
+                line["title"] = title.as_str().into();
+            }
+            line
+        })
         .chain(plan.creates.iter().map(|(title, (parent, body))| {
             serde_json::json!({"op": "create", "parent_id": parent, "title": title, "content": body})
         }))
@@ -632,10 +648,15 @@ fn landed_in_flight(setup: &PushSetup) -> usize {
         .count()
 }
 
-/// Version and content hash; folders have no content to compare.
-fn comparable(key: &(String, String), version: u64, hash: &str) -> (u64, String) {
+/// Version, content hash and title; folders have no content to compare.
+fn comparable(
+    key: &(String, String),
+    version: u64,
+    hash: &str,
+    title: &str,
+) -> (u64, String, String) {
     let hash = if key.0 == "folders" { "" } else { hash };
-    (version, hash.to_string())
+    (version, hash.to_string(), title.to_string())
 }
 
 /// The remote holds exactly the plan's effects, the outbox says every change
@@ -653,11 +674,12 @@ fn check_pushed(number: u64, setup: &PushSetup) {
         let now = after.get(key);
         if plan.deletes.contains(id) {
             assert_eq!(now, None, "trial {number}: page {id} was not deleted");
-        } else if let Some(body) = plan.updates.get(id) {
+        } else if let Some(update) = plan.updates.get(id) {
             let expected = Node {
                 version: old.version + 1,
-                sha256: sha_hex(body.as_bytes()),
-                ..old.clone()
+                sha256: sha_hex(update.body.as_bytes()),
+                title: update.title.clone().unwrap_or_else(|| old.title.clone()),
+                parent: old.parent.clone(),
             };
             assert_eq!(
                 now,
@@ -746,11 +768,24 @@ fn check_pushed(number: u64, setup: &PushSetup) {
         }
         let version: u64 = record["version"].as_str().unwrap().parse().unwrap();
         let hash = record["content_hash"].as_str().unwrap_or_default();
-        live.insert(key.clone(), comparable(&key, version, hash));
+        live.insert(
+            key.clone(),
+            comparable(
+                &key,
+                version,
+                hash,
+                record["title"].as_str().unwrap_or_default(),
+            ),
+        );
     }
     let remote: BTreeMap<_, _> = after
         .iter()
-        .map(|(key, node)| (key.clone(), comparable(key, node.version, &node.sha256)))
+        .map(|(key, node)| {
+            (
+                key.clone(),
+                comparable(key, node.version, &node.sha256, &node.title),
+            )
+        })
         .collect();
     assert_eq!(
         live, remote,
