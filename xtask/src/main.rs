@@ -44,7 +44,8 @@ fn main() -> Result<()> {
                  bench   measure pulls, resume and plugin start; prints a table\n          \
                  (--latency-ms L, --rate-limit R: pulls against a slow or rate-limited fake\n          \
                  next to the bound concurrency allows; --concurrency, --attachment-concurrency, --runs)\n  \
-                 torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S)\n  \
+                 torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S;\n          \
+                 --push: kill -9 pushes of 200 changes instead)\n  \
                  fuzz    run the fuzz targets in fuzz/ for a budget each (--seconds N, default 60; [TARGET...])"
             );
             if command == "help" {
@@ -162,7 +163,8 @@ fn test(extra: &[String]) -> Result<()> {
     run_command(cargo_release("test", &tested_packages()).args(extra))
 }
 
-/// The crash torture with many trials; prints every trial and its outcome.
+/// The crash torture (pull, or push with `--push`) with many trials;
+/// prints every trial and its outcome.
 fn torture(args: &[String]) -> Result<()> {
     let value = |flag: &str, default: &str| {
         args.iter()
@@ -170,11 +172,17 @@ fn torture(args: &[String]) -> Result<()> {
             .and_then(|i| args.get(i + 1).cloned())
             .unwrap_or_else(|| default.to_string())
     };
+    // `--push`: the push torture; otherwise the pull torture.
+    let test = if args.iter().any(|a| a == "--push") {
+        "push_killed_at_random_moments"
+    } else {
+        "kill_9_at_random_moments"
+    };
     build()?;
     // The same packages as `build`, so nothing is rebuilt (see there).
     run_command(
         cargo_release("test", &tested_packages())
-            .args(["--test", "torture", "--", "--nocapture"])
+            .args(["--test", "torture", "--", "--nocapture", test])
             .env("SYNCHOST_TORTURE_TRIALS", value("--trials", "30"))
             .env("SYNCHOST_TORTURE_SEED", value("--seed", "7")),
     )
