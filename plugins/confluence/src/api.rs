@@ -104,6 +104,12 @@ pub fn page(base_url: &str, id: &str, body: BodyFormat) -> Request {
         .query("body-format", body.api_name())
 }
 
+/// `GET /wiki/api/v2/pages/{id}?version=N`: the page as it was at version
+/// `N` (its `version.message` says who wrote it).
+pub fn page_version(base_url: &str, id: &str, body: BodyFormat, version: i64) -> Request {
+    page(base_url, id, body).query("version", version)
+}
+
 /// `GET /wiki/api/v2/pages?space-id=S&title=T&body-format=F`: the space's
 /// pages with exactly this title (at most one, titles being unique in a
 /// space), with bodies.

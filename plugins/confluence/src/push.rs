@@ -115,6 +115,9 @@ fn put(t: &Shared, write: Update, title: String) -> Step<PushOutcome> {
             Err(e) => return Step::done(e.into()),
         };
         match response.status {
+            // One read per conflict: a retried PUT of ours shows as our key
+            // on the current version. (Ours overwritten since is left to
+            // `reconcile`, which reads one version more.)
             409 => read(&t, &write.id.clone(), move |t, page, _| match page {
                 None => PushOutcome::Conflict(None),
                 Some(page) if written_by(&page, &write.key) => {
@@ -198,14 +201,38 @@ fn reconcile_existing(t: &Shared, change: &Change) -> Result<Step<Reconciliation
     let base = base_number(change)?;
     let (op, key) = (change.op, change.key.clone());
     Ok(read(t, &id, move |t, page, _| match (page, op) {
-        (None, ChangeOp::Delete) => Reconciliation::Applied(None),
-        (None, _) => Reconciliation::Conflict(None),
-        (Some(page), ChangeOp::Update) if written_by(&page, &key) => {
-            Reconciliation::Applied(Some(t.record(page)))
-        }
-        (Some(page), _) if page.version.number == base => Reconciliation::NotApplied,
-        (Some(page), _) => Reconciliation::Conflict(Some(t.record(page))),
+        (None, ChangeOp::Delete) => Step::done(Reconciliation::Applied(None)),
+        (None, _) => Step::done(Reconciliation::Conflict(None)),
+        (Some(page), _) if page.version.number == base => Step::done(Reconciliation::NotApplied),
+        (Some(page), ChangeOp::Update) => landed(t, page, base, key),
+        (Some(page), _) => Step::done(Reconciliation::Conflict(Some(t.record(page)))),
     }))
+}
+
+/// Whether an update based on `base` landed, seen from the page as it is
+/// now: our key on the current version, or, when others wrote after it, on
+/// version `base + 1` (one more read: a `GET` of that version). Applied or
+/// not, the answer carries the page as it is now.
+fn landed(t: &Shared, page: api::Page, base: i64, key: String) -> Step<Reconciliation> {
+    if written_by(&page, &key) {
+        return Step::done(Reconciliation::Applied(Some(t.record(page))));
+    }
+    if page.version.number <= base + 1 {
+        return Step::done(Reconciliation::Conflict(Some(t.record(page))));
+    }
+    let request = api::page_version(&t.base_url, &page.id, t.format, base + 1);
+    let what = what(&request);
+    let now = t.record(page);
+    Step::send(request, move |answer: Answer| {
+        let ours = answer
+            .and_then(|response| page_of(api::check(response, &what)?, &what))
+            .map(|version| written_by(&version, &key));
+        Step::done(match ours {
+            Ok(true) => Reconciliation::Applied(Some(now)),
+            Ok(false) => Reconciliation::Conflict(Some(now)),
+            Err(e) => e.into(),
+        })
+    })
 }
 
 /// Creates: look the title up. None → not applied; our body → applied;
@@ -796,6 +823,20 @@ mod tests {
         assert!(matches!(answer, Reconciliation::Conflict(Some(ref r)) if r.version == "9"));
         let (answer, _) = reconcile_one(change(ChangeOp::Update), |_| (404, GONE.into()));
         assert_eq!(answer, Reconciliation::Conflict(None));
+        // Ours at base + 1, overwritten since: applied, with the page as it is now.
+        let (answer, sent) = reconcile_one(change(ChangeOp::Update), |url: &str| {
+            if url.contains("version=8") {
+                (200, page(8, Some("<p>new</p>"), "synchost change k1"))
+            } else {
+                (200, page(9, Some("<p>theirs</p>"), "someone else"))
+            }
+        });
+        assert!(
+            matches!(answer, Reconciliation::Applied(Some(ref r)) if r.version == "9"),
+            "{answer:?}"
+        );
+        assert_eq!(sent.len(), 2);
+        assert!(sent[1].ends_with("&version=8"), "{sent:?}");
 
         // Deletes: gone → applied; base → not applied; other → conflict.
         let (answer, sent) = reconcile_one(change(ChangeOp::Delete), |_| (404, GONE.into()));
