@@ -3,9 +3,12 @@
 //!
 //! Without flags: no added latency (CPU-bound pulls, resume, plugin start,
 //! Confluence full and delta). With `--latency-ms L` and/or `--rate-limit R`:
-//! the latency scenarios of `latency.rs` instead.
+//! the latency scenarios of `latency.rs` instead. With `--push`: the push
+//! scenarios of `push.rs` (the first of them, no faults, is also a row of
+//! the default table).
 
 mod latency;
+mod push;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,11 +35,25 @@ pub fn run(args: &[String]) -> Result<()> {
         Some(i) => args.get(i + 1).context("--runs N")?.parse()?,
         None => 3,
     };
-    let latency = latency::Options::parse(args, runs)?;
+    let push_only = args.iter().any(|a| a == "--push");
+    let latency = match push_only {
+        true => None,
+        false => latency::Options::parse(args, runs)?,
+    };
     build()?;
     let work = target_dir().join("bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
+    if push_only {
+        let concurrency: Option<u64> = match args.iter().position(|a| a == "--concurrency") {
+            Some(i) => Some(args.get(i + 1).context("--concurrency N")?.parse()?),
+            None => None,
+        };
+        let scenarios = push::scenarios(args)?;
+        let medians = push::measure(&work, &scenarios, concurrency, runs)?;
+        push::print(&scenarios, &medians, concurrency, runs);
+        return Ok(());
+    }
     if let Some(options) = latency {
         return latency::run(&work, &options);
     }
@@ -99,6 +116,13 @@ pub fn run(args: &[String]) -> Result<()> {
     ));
 
     rows.extend(confluence(&work, runs)?);
+    let no_faults = push::Scenario {
+        latency_ms: 0,
+        rate_limit: None,
+    };
+    for push in push::measure(&work, &[no_faults], None, runs)? {
+        rows.push(push::default_row(&push));
+    }
 
     println!("\nMedians of {runs} runs (plugin start: {} runs), release build, local fake, no added latency.\n", runs.max(5));
     println!("| scenario | wall time | requests | records/s | peak RSS |");

@@ -21,7 +21,7 @@ use crate::Fake;
 /// The host's defaults (`core/src/config.rs` `DEFAULT_CONCURRENCY`,
 /// `host/src/cli/pull.rs` `--attachment-concurrency`), passed explicitly so
 /// the bound below uses the numbers the run used.
-const DEFAULT_CONCURRENCY: u64 = 5;
+pub(super) const DEFAULT_CONCURRENCY: u64 = 5;
 const DEFAULT_ATTACHMENT_CONCURRENCY: u64 = 4;
 
 /// What `cargo xtask bench` was asked to measure under latency.
