@@ -31,24 +31,19 @@ struct Pull {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let runs: usize = match args.iter().position(|a| a == "--runs") {
-        Some(i) => args.get(i + 1).context("--runs N")?.parse()?,
-        None => 3,
-    };
+    let runs: usize = flag_value(args, "--runs")?.unwrap_or(3).max(1);
     let push_only = args.iter().any(|a| a == "--push");
-    let latency = match push_only {
-        true => None,
-        false => latency::Options::parse(args, runs)?,
+    let latency = if push_only {
+        None
+    } else {
+        latency::Options::parse(args, runs)?
     };
     build()?;
     let work = target_dir().join("bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     if push_only {
-        let concurrency: Option<u64> = match args.iter().position(|a| a == "--concurrency") {
-            Some(i) => Some(args.get(i + 1).context("--concurrency N")?.parse()?),
-            None => None,
-        };
+        let concurrency: Option<u64> = flag_value(args, "--concurrency")?;
         let scenarios = push::scenarios(args)?;
         let medians = push::measure(&work, &scenarios, concurrency, runs)?;
         push::print(&scenarios, &medians, concurrency, runs);
@@ -131,6 +126,24 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{row}");
     }
     Ok(())
+}
+
+/// The value after `flag` in `args`, parsed; `None` without the flag.
+fn flag_value<T>(args: &[String], flag: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let Some(i) = args.iter().position(|a| a == flag) else {
+        return Ok(None);
+    };
+    let value = args
+        .get(i + 1)
+        .with_context(|| format!("{flag} needs a value"))?;
+    let parsed = value
+        .parse()
+        .with_context(|| format!("{flag} {value}: not a valid value"))?;
+    Ok(Some(parsed))
 }
 
 fn synchost() -> PathBuf {

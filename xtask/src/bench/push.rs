@@ -20,7 +20,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
 use super::latency::DEFAULT_CONCURRENCY;
-use super::{reset_stats, stats, summary_of, synchost};
+use super::{flag_value, reset_stats, stats, summary_of, synchost};
 use crate::{http_get, http_post, target_dir, Fake};
 
 const PAGES: usize = 1_000;
@@ -47,18 +47,8 @@ pub struct Push {
 /// The scenarios `args` ask for: the one their `--latency-ms` and
 /// `--rate-limit` describe, or all of them.
 pub fn scenarios(args: &[String]) -> Result<Vec<Scenario>> {
-    let value = |flag: &str| -> Result<Option<String>> {
-        match args.iter().position(|a| a == flag) {
-            Some(i) => Ok(Some(
-                args.get(i + 1)
-                    .with_context(|| format!("{flag} needs a value"))?
-                    .clone(),
-            )),
-            None => Ok(None),
-        }
-    };
-    let latency_ms: Option<u64> = value("--latency-ms")?.map(|v| v.parse()).transpose()?;
-    let rate_limit: Option<f64> = value("--rate-limit")?.map(|v| v.parse()).transpose()?;
+    let latency_ms: Option<u64> = flag_value(args, "--latency-ms")?;
+    let rate_limit: Option<f64> = flag_value(args, "--rate-limit")?;
     if latency_ms.is_some() || rate_limit.is_some() {
         return Ok(vec![Scenario {
             latency_ms: latency_ms.unwrap_or(0),
