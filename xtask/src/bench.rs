@@ -3,9 +3,12 @@
 //!
 //! Without flags: no added latency (CPU-bound pulls, resume, plugin start,
 //! Confluence full and delta). With `--latency-ms L` and/or `--rate-limit R`:
-//! the latency scenarios of `latency.rs` instead.
+//! the latency scenarios of `latency.rs` instead. With `--push`: the push
+//! scenarios of `push.rs` (the first of them, no faults, is also a row of
+//! the default table).
 
 mod latency;
+mod push;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -28,15 +31,24 @@ struct Pull {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let runs: usize = match args.iter().position(|a| a == "--runs") {
-        Some(i) => args.get(i + 1).context("--runs N")?.parse()?,
-        None => 3,
+    let runs: usize = flag_value(args, "--runs")?.unwrap_or(3).max(1);
+    let push_only = args.iter().any(|a| a == "--push");
+    let latency = if push_only {
+        None
+    } else {
+        latency::Options::parse(args, runs)?
     };
-    let latency = latency::Options::parse(args, runs)?;
     build()?;
     let work = target_dir().join("bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
+    if push_only {
+        let concurrency: Option<u64> = flag_value(args, "--concurrency")?;
+        let scenarios = push::scenarios(args)?;
+        let medians = push::measure(&work, &scenarios, concurrency, runs)?;
+        push::print(&scenarios, &medians, concurrency, runs);
+        return Ok(());
+    }
     if let Some(options) = latency {
         return latency::run(&work, &options);
     }
@@ -99,6 +111,13 @@ pub fn run(args: &[String]) -> Result<()> {
     ));
 
     rows.extend(confluence(&work, runs)?);
+    let no_faults = push::Scenario {
+        latency_ms: 0,
+        rate_limit: None,
+    };
+    for push in push::measure(&work, &[no_faults], None, runs)? {
+        rows.push(push::default_row(&push));
+    }
 
     println!("\nMedians of {runs} runs (plugin start: {} runs), release build, local fake, no added latency.\n", runs.max(5));
     println!("| scenario | wall time | requests | records/s | peak RSS |");
@@ -107,6 +126,24 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{row}");
     }
     Ok(())
+}
+
+/// The value after `flag` in `args`, parsed; `None` without the flag.
+fn flag_value<T>(args: &[String], flag: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let Some(i) = args.iter().position(|a| a == flag) else {
+        return Ok(None);
+    };
+    let value = args
+        .get(i + 1)
+        .with_context(|| format!("{flag} needs a value"))?;
+    let parsed = value
+        .parse()
+        .with_context(|| format!("{flag} {value}: not a valid value"))?;
+    Ok(Some(parsed))
 }
 
 fn synchost() -> PathBuf {

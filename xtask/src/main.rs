@@ -43,7 +43,9 @@ fn main() -> Result<()> {
                  demo    start the fake with 10,000 items, pull them with live progress, show status\n  \
                  bench   measure pulls, resume and plugin start; prints a table\n          \
                  (--latency-ms L, --rate-limit R: pulls against a slow or rate-limited fake\n          \
-                 next to the bound concurrency allows; --concurrency, --attachment-concurrency, --runs)\n  \
+                 next to the bound concurrency allows; --concurrency, --attachment-concurrency, --runs;\n          \
+                 --push: 1,000 Confluence page updates pushed, with no faults, --rate-limit 20,\n          \
+                 --latency-ms 50 and 200, or only the --latency-ms/--rate-limit given)\n  \
                  torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S;\n          \
                  --push: kill -9 pushes of 200 changes instead)\n  \
                  fuzz    run the fuzz targets in fuzz/ for a budget each (--seconds N, default 60; [TARGET...])"

@@ -370,6 +370,18 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The first `limit` pending changes of `source`, in push order: what
+    /// the next batch is chosen from, without reading the whole outbox for
+    /// each batch.
+    pub fn first_pending(&self, source: &str, limit: usize) -> Result<Vec<ChangeRow>> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE source = ?1 AND state = 'pending' \
+             ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = statement.query_map(params![source, limit as i64], change_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// One change by id.
     pub fn change(&self, id: i64) -> Result<Option<ChangeRow>> {
         Ok(self
@@ -1050,4 +1062,53 @@ fn event(
     )?
     .execute(params![change_id, now, state.as_str(), run_id, detail])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(title: &str) -> NewChange {
+        NewChange {
+            stream: "pages".into(),
+            op: ChangeOp::Create,
+            record_id: None,
+            parent_id: None,
+            base_version: None,
+            title: Some(title.into()),
+            content: Some(b"<p>new</p>".to_vec()),
+            metadata: "{}".into(),
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn first_pending_reads_only_the_oldest_pending_changes_of_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let ids = store
+            .stage_changes(
+                "docs",
+                &[create("a"), create("b"), create("c"), create("d")],
+            )
+            .unwrap();
+        store.stage_changes("other", &[create("x")]).unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE changes SET state = 'applied' WHERE id = ?1",
+                [ids[0]],
+            )
+            .unwrap();
+        let first = |limit| -> Vec<i64> {
+            store
+                .first_pending("docs", limit)
+                .unwrap()
+                .iter()
+                .map(|row| row.id)
+                .collect()
+        };
+        assert_eq!(first(2), ids[1..3]);
+        assert_eq!(first(10), ids[1..]);
+    }
 }

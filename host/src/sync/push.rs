@@ -41,6 +41,11 @@ use crate::untrusted::Untrusted;
 /// concurrency; each batch's outcomes are committed together.
 pub const PUSH_BATCH: usize = 50;
 
+/// Pending changes read to choose the next batch from (a batch takes one
+/// change per item, of one stream): reading the whole outbox for every
+/// batch made a push quadratic in its size.
+const PENDING_WINDOW: usize = 4 * PUSH_BATCH;
+
 /// Options of one `synchost push`.
 #[derive(Clone)]
 pub struct PushOptions {
@@ -286,7 +291,7 @@ impl SourcePush<'_> {
                     self.source.name
                 )));
             }
-            let pending = store.changes_in(&self.source.name, ChangeState::Pending)?;
+            let pending = store.first_pending(&self.source.name, PENDING_WINDOW)?;
             let (stream, ready, refused) = self.next_batch(store, pending)?;
             if !refused.is_empty() {
                 self.commit(store, &stream, &refused)?;

@@ -13,15 +13,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::{measured_pull, median_pull, plugin_pull_command, Pull};
+use super::{flag_value, measured_pull, median_pull, plugin_pull_command, Pull};
 use crate::Fake;
 
 /// The host's defaults (`core/src/config.rs` `DEFAULT_CONCURRENCY`,
 /// `host/src/cli/pull.rs` `--attachment-concurrency`), passed explicitly so
 /// the bound below uses the numbers the run used.
-const DEFAULT_CONCURRENCY: u64 = 5;
+pub(super) const DEFAULT_CONCURRENCY: u64 = 5;
 const DEFAULT_ATTACHMENT_CONCURRENCY: u64 = 4;
 
 /// What `cargo xtask bench` was asked to measure under latency.
@@ -37,31 +37,16 @@ impl Options {
     /// Reads `--latency-ms`, `--rate-limit`, `--concurrency` and
     /// `--attachment-concurrency`; `None` when neither of the first two is given.
     pub fn parse(args: &[String], runs: usize) -> Result<Option<Options>> {
-        let value = |flag: &str| -> Result<Option<String>> {
-            match args.iter().position(|a| a == flag) {
-                Some(i) => Ok(Some(
-                    args.get(i + 1)
-                        .with_context(|| format!("{flag} needs a value"))?
-                        .clone(),
-                )),
-                None => Ok(None),
-            }
-        };
-        let latency_ms: Option<u64> = value("--latency-ms")?.map(|v| v.parse()).transpose()?;
-        let rate_limit: Option<f64> = value("--rate-limit")?.map(|v| v.parse()).transpose()?;
+        let latency_ms: Option<u64> = flag_value(args, "--latency-ms")?;
+        let rate_limit: Option<f64> = flag_value(args, "--rate-limit")?;
         if latency_ms.is_none() && rate_limit.is_none() {
             return Ok(None);
         }
         Ok(Some(Options {
             latency_ms: latency_ms.unwrap_or(50),
             rate_limit,
-            concurrency: value("--concurrency")?
-                .map(|v| v.parse())
-                .transpose()?
-                .unwrap_or(DEFAULT_CONCURRENCY),
-            attachment_concurrency: value("--attachment-concurrency")?
-                .map(|v| v.parse())
-                .transpose()?
+            concurrency: flag_value(args, "--concurrency")?.unwrap_or(DEFAULT_CONCURRENCY),
+            attachment_concurrency: flag_value(args, "--attachment-concurrency")?
                 .unwrap_or(DEFAULT_ATTACHMENT_CONCURRENCY),
             runs,
         }))
