@@ -578,6 +578,7 @@ pub trait RateGate: Send + Sync {
     /// Before the route, for an authorized request to `path`: `Ok(true)`
     /// when it takes from the budget, `Ok(false)` when it is free, or the
     /// complete refusal (counted as rate-limited in the stats).
+    #[allow(clippy::result_large_err)]
     fn admit(&self, method: &Method, path: &str) -> Result<bool, Response>;
     /// After the route (or a 401): `taken` is what `admit` said, and the
     /// answer may give it back (e.g. a 304); adds the rate headers.
@@ -1032,6 +1033,10 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                     RATELIMIT_REASON.clone(),
                     HeaderValue::from_static("confluence-quota-tenant-based"),
                 );
+            }
+            // The API's own rate headers replace the bucket's.
+            if let Some(g) = rate_gate {
+                g.settle(false, &mut resp);
             }
             resp
         }

@@ -3,6 +3,9 @@
 //! 200; existing path without `sha`: 422; another `sha`: 409) and `DELETE`
 //! (with `sha`); each write is one commit on the branch.
 
+// Handlers answer early with a complete `Response` as the error.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -298,8 +298,8 @@ impl Data {
             let h = mix64(seed ^ mix64(number ^ 0x1550e));
             let created = EPOCH + (number as i64) * 3_600 + (h % 1_800) as i64;
             let updated = created + (h >> 12) as i64 % 86_400;
-            let pull = number % 4 == 0;
-            let open = (h >> 40) % 3 != 0;
+            let pull = number.is_multiple_of(4);
+            let open = !(h >> 40).is_multiple_of(3);
             self.issues.insert(
                 number,
                 Issue {
@@ -308,7 +308,7 @@ impl Data {
                     body: issue_body(seed, number, 0),
                     open,
                     pull,
-                    merged: pull && !open && (h >> 50) % 2 == 0,
+                    merged: pull && !open && (h >> 50).is_multiple_of(2),
                     created,
                     updated,
                     closed: (!open).then_some(updated),
