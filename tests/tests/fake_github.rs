@@ -233,6 +233,55 @@ fn rate_headers_exhaustion_and_free_304s() {
 }
 
 #[test]
+fn every_get_has_an_etag_and_a_moved_ref_answers_200() {
+    let fake = start(&["--files", "12", "--issues", "5", "--comments", "5"]);
+    let blob = truth(&fake, "files")["README.md"]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        REPO.to_owned(),
+        format!("{REPO}/branches/main"),
+        format!("{REPO}/git/trees/main?recursive=1"),
+        format!("{REPO}/git/blobs/{blob}"),
+        format!("{REPO}/contents/README.md"),
+        format!("{REPO}/issues?state=all"),
+        format!("{REPO}/issues/comments"),
+    ] {
+        let r = get(&fake, &path);
+        r.expect_status(200);
+        let etag = r
+            .header("etag")
+            .unwrap_or_else(|| panic!("no ETag on {path}"))
+            .to_owned();
+        let again = fake.get(&path, &[AUTH, ("if-none-match", &etag)]);
+        again.expect_status(304);
+        assert_eq!(again.body, "", "{path}");
+        fake.get(&path, &[AUTH, ("if-none-match", "\"other\"")])
+            .expect_status(200);
+    }
+    assert_eq!(fake.stats()["not_modified"], 7);
+    // The cheap change check: the ref's sha as the ETag, 200 once it moved.
+    let sha_of = |tag: &str| {
+        fake.get(
+            &format!("{REPO}/commits/main"),
+            &[
+                AUTH,
+                ("accept", "application/vnd.github.sha"),
+                ("if-none-match", tag),
+            ],
+        )
+    };
+    let old = head(&fake);
+    sha_of(&format!("\"{old}\"")).expect_status(304);
+    fake.mutate_with(&json!({"commit": {"modify": 1}}));
+    let moved = sha_of(&format!("\"{old}\""));
+    moved.expect_status(200);
+    assert_eq!(moved.body, head(&fake));
+    assert_ne!(moved.body, old);
+}
+
+#[test]
 fn secondary_limit_answers_403_with_retry_after() {
     let fake = start(&[
         "--files",

@@ -296,7 +296,7 @@ impl Data {
         let seed = self.cfg.seed;
         for number in 1..=u64::from(self.cfg.issues) {
             let h = mix64(seed ^ mix64(number ^ 0x1550e));
-            let created = EPOCH + (number as i64) * 3_600 + (h % 1_800) as i64;
+            let created = EPOCH + (number as i64) * 600 + (h % 300) as i64;
             let updated = created + (h >> 12) as i64 % 86_400;
             let pull = number.is_multiple_of(4);
             let open = !(h >> 40).is_multiple_of(3);

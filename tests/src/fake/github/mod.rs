@@ -417,14 +417,15 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `page` (from 1) and `per_page` (1 to 100, default 30); GitHub
-    /// takes a bad number as the default.
+    /// `page` (from 1, at most 10^6) and `per_page` (1 to 100, default
+    /// 30); GitHub takes a bad number as the default.
     pub fn paging(&self) -> (usize, usize) {
         let page = self
             .get("page")
             .and_then(|p| p.parse().ok())
             .filter(|p| *p >= 1)
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .min(1_000_000);
         let per = self
             .get("per_page")
             .and_then(|p| p.parse().ok())
