@@ -1102,3 +1102,191 @@ fn every_request_served_is_an_operation_of_the_description() {
         "every operation the fake serves was checked: {seen:?}"
     );
 }
+
+/// Follows `$ref`s of the description.
+fn resolve<'a>(spec: &'a Value, mut v: &'a Value) -> &'a Value {
+    while let Some(r) = v.get("$ref").and_then(Value::as_str) {
+        v = spec
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("no {r}"));
+    }
+    v
+}
+
+/// What in `v` breaks `schema`: required fields, types, nullability
+/// (arrays: their first three elements).
+fn schema_violations(spec: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    let schema = resolve(spec, schema);
+    if v.is_null() {
+        if schema["nullable"] != true {
+            out.push(format!("{at}: null"));
+        }
+        return;
+    }
+    for s in schema["allOf"].as_array().into_iter().flatten() {
+        schema_violations(spec, s, v, at, out);
+    }
+    if let Some(alts) = schema["anyOf"].as_array().or(schema["oneOf"].as_array()) {
+        let fits = alts.iter().any(|s| {
+            let mut o = Vec::new();
+            schema_violations(spec, s, v, at, &mut o);
+            o.is_empty()
+        });
+        if !fits {
+            out.push(format!("{at}: fits no alternative"));
+        }
+        return;
+    }
+    let kind = schema["type"]
+        .as_str()
+        .unwrap_or(if schema.get("properties").is_some() {
+            "object"
+        } else {
+            ""
+        });
+    let fits = match kind {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        _ => true,
+    };
+    if !fits {
+        out.push(format!("{at}: not {kind}: {v}"));
+        return;
+    }
+    for field in schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if v.get(field).is_none() {
+            out.push(format!("{at}.{field} missing"));
+        }
+    }
+    for (key, s) in schema["properties"].as_object().into_iter().flatten() {
+        if let Some(x) = v.get(key) {
+            schema_violations(spec, s, x, &format!("{at}.{key}"), out);
+        }
+    }
+    for (i, x) in v.as_array().into_iter().flatten().take(3).enumerate() {
+        schema_violations(spec, &schema["items"], x, &format!("{at}[{i}]"), out);
+    }
+}
+
+#[test]
+fn answers_have_what_the_description_requires() {
+    let spec: Value =
+        serde_json::from_str(include_str!("../specs/github-rest-subset.openapi.json")).unwrap();
+    let fake = start(&["--files", "30"]);
+    let base = head(&fake);
+    fake.mutate_with(&json!({"commit": {"modify": 2, "add": 1, "delete": 1, "rename": 1}}));
+    let files = truth(&fake, "files");
+    let readme = files["README.md"]["version"].as_str().unwrap();
+    let put = json!({"message": "m", "content": b64("x")});
+    let stale = json!({"message": "m", "content": b64("y"), "sha": "1".repeat(40)});
+    let r = "/repos/{owner}/{repo}";
+    let cases: Vec<(String, &str, String, Option<&Value>)> = vec![
+        (
+            format!("{r}/branches/{{branch}}"),
+            "GET",
+            "/branches/main".into(),
+            None,
+        ),
+        (
+            format!("{r}/commits/{{ref}}"),
+            "GET",
+            "/commits/main".into(),
+            None,
+        ),
+        (
+            format!("{r}/git/ref/{{ref}}"),
+            "GET",
+            "/git/ref/heads/main".into(),
+            None,
+        ),
+        (
+            format!("{r}/git/trees/{{tree_sha}}"),
+            "GET",
+            "/git/trees/main?recursive=1".into(),
+            None,
+        ),
+        (
+            format!("{r}/git/blobs/{{file_sha}}"),
+            "GET",
+            format!("/git/blobs/{readme}"),
+            None,
+        ),
+        (
+            format!("{r}/git/blobs/{{file_sha}}"),
+            "GET",
+            format!("/git/blobs/{}", "0".repeat(40)),
+            None,
+        ),
+        (
+            format!("{r}/contents/{{path}}"),
+            "GET",
+            "/contents/README.md".into(),
+            None,
+        ),
+        (
+            format!("{r}/contents/{{path}}"),
+            "GET",
+            "/contents/docs".into(),
+            None,
+        ),
+        (
+            format!("{r}/contents/{{path}}"),
+            "PUT",
+            "/contents/x.txt".into(),
+            Some(&put),
+        ),
+        (
+            format!("{r}/contents/{{path}}"),
+            "PUT",
+            "/contents/x.txt".into(),
+            Some(&stale),
+        ),
+        (
+            format!("{r}/compare/{{basehead}}"),
+            "GET",
+            format!("/compare/{base}...main"),
+            None,
+        ),
+        (
+            format!("{r}/compare/{{basehead}}"),
+            "GET",
+            format!("/compare/{base}...{}", "e".repeat(40)),
+            None,
+        ),
+        ("/rate_limit".into(), "GET", String::new(), None),
+    ];
+    let mut statuses = BTreeSet::new();
+    for (template, method, path, body) in cases {
+        let path = if template == "/rate_limit" {
+            template.clone()
+        } else {
+            format!("{REPO}{path}")
+        };
+        let resp = match body {
+            Some(b) => send(&fake, method, &path, b),
+            None => get(&fake, &path),
+        };
+        let op = &spec["paths"][&template][method.to_lowercase()];
+        let answer = resolve(&spec, &op["responses"][resp.status.to_string()]);
+        let schema = &answer["content"]["application/json"]["schema"];
+        assert!(
+            schema.is_object(),
+            "{method} {path}: {} is not an answer of the description",
+            resp.status
+        );
+        let mut out = Vec::new();
+        schema_violations(&spec, schema, &resp.json(), "$", &mut out);
+        assert!(out.is_empty(), "{method} {path} ({}): {out:?}", resp.status);
+        statuses.insert(resp.status);
+    }
+    assert_eq!(statuses, BTreeSet::from([200, 201, 404, 409]));
+}

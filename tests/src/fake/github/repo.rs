@@ -75,6 +75,7 @@ pub fn commit_json(store: &Store, base: &str, c: &Commit) -> Value {
         "node_id": format!("C_kwDO{}", &sha[..12]),
         "url": format!("{api}/commits/{sha}"),
         "html_url": format!("{html}/commit/{sha}"),
+        "comments_url": format!("{api}/commits/{sha}/comments"),
         "commit": {
             "author": who, "committer": who, "message": c.message,
             "tree": {"sha": hex(&c.tree), "url": format!("{api}/git/trees/{}", hex(&c.tree))},
@@ -300,10 +301,13 @@ pub async fn commit(
     )
 }
 
-/// `GET /rate_limit` (not counted).
+/// `GET /rate_limit` (not counted): `core` is the limit the fake keeps;
+/// `search` (not served) is shown full, as on a fresh minute.
 pub async fn rate_limit(State(store): State<Arc<Store>>) -> Response {
     let w = store.rate.window().to_json();
-    Json(json!({"resources": {"core": w}, "rate": w})).into_response()
+    let reset = chrono::Utc::now().timestamp() + 60;
+    let search = json!({"limit": 30, "used": 0, "remaining": 30, "reset": reset});
+    Json(json!({"resources": {"core": w, "search": search}, "rate": w})).into_response()
 }
 
 /// A tree, a commit or a branch name to a tree id.
