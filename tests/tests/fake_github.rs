@@ -919,13 +919,22 @@ fn force_push_rewrites_history_and_ground_truth_follows() {
         .as_str()
         .unwrap()
         .starts_with("No common ancestor"));
-    let r = http(
-        "POST",
-        &format!("{}/_control/mutate", fake.url()),
-        &[],
-        Some(r#"{"force_push": "yes"}"#),
-    );
-    r.expect_status(400);
+    let before = head(&fake);
+    for bad in [
+        r#"{"force_push": "yes"}"#,
+        r#"{"commit": {"add": 100001}}"#,
+        r#"{"commit": {"move": 1}}"#,
+        r#"{"nope": 1}"#,
+    ] {
+        let r = http(
+            "POST",
+            &format!("{}/_control/mutate", fake.url()),
+            &[],
+            Some(bad),
+        );
+        r.expect_status(400);
+    }
+    assert_eq!(head(&fake), before, "a refused mutation changes nothing");
 }
 
 /// The operations of the official description the fake serves beyond the

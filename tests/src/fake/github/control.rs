@@ -102,7 +102,11 @@ pub async fn repo(State(store): State<Arc<Store>>) -> Response {
         .into_response()
 }
 
-/// Counts under `key` of `body` (each of `names`, default 0).
+/// The most changes of one kind a mutation makes.
+const MAX_COUNT: u64 = 100_000;
+
+/// Counts under `key` of `body` (each of `names`, default 0, at most
+/// [`MAX_COUNT`]).
 fn counts(
     body: &Map<String, Value>,
     key: &str,
@@ -121,8 +125,11 @@ fn counts(
             None => Ok(0),
             Some(v) => v
                 .as_u64()
+                .filter(|n| *n <= MAX_COUNT)
                 .map(|n| n as usize)
-                .ok_or(format!("{key}.{n} must be a non-negative integer")),
+                .ok_or(format!(
+                    "{key}.{n} must be an integer from 0 to {MAX_COUNT}"
+                )),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
