@@ -25,6 +25,8 @@ enum Command {
     Items(fake::items::ItemsArgs),
     /// Confluence Cloud (v2 REST, v1 CQL search, downloads) of docs/confluence.md.
     Confluence(fake::confluence::ConfluenceArgs),
+    /// A GitHub repository (REST: git data, contents, archives, issues) of docs/fake-github-api.md.
+    Github(fake::github::GithubArgs),
 }
 
 #[tokio::main]
@@ -33,6 +35,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Items(args) => fake::items::run(args).await,
         Command::Confluence(args) => fake::confluence::run(args).await,
+        Command::Github(args) => fake::github::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

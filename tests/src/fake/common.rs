@@ -21,8 +21,10 @@
 //!
 //! A [`Flavor`] lets a fake word what this layer answers by itself (401, 429,
 //! injected 5xx, unknown routes) like the API it imitates, check HTTP basic
-//! credentials instead of a bearer token, send Atlassian's extra rate-limit
-//! headers and accept fake-specific keys in `POST /_control/faults`. The
+//! credentials or its own token schemes instead of a bearer token, send
+//! Atlassian's extra rate-limit headers, put its own rate limit ([`RateGate`])
+//! after the token bucket and accept fake-specific keys in
+//! `POST /_control/faults`. The
 //! default flavor is the items fake's, unchanged.
 
 use std::cell::RefCell;
@@ -329,6 +331,8 @@ pub struct Stats {
     requests: AtomicU64,
     /// Writes applied whose answer the `lost_write_rate` fault replaced.
     lost_writes: AtomicU64,
+    /// Answers refused by the token bucket or the flavor's rate gate.
+    rate_limited: AtomicU64,
     counters: Vec<(&'static str, AtomicU64)>,
     by_status: Box<[AtomicU64]>,
     in_flight: Concurrency,
@@ -375,6 +379,7 @@ impl Stats {
         Stats {
             requests: AtomicU64::new(0),
             lost_writes: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
             counters: names.iter().map(|n| (*n, AtomicU64::new(0))).collect(),
             by_status: (0..1000).map(|_| AtomicU64::new(0)).collect(),
             in_flight: Concurrency::default(),
@@ -412,6 +417,7 @@ impl Stats {
     pub fn reset(&self) {
         self.requests.store(0, Ordering::Relaxed);
         self.lost_writes.store(0, Ordering::Relaxed);
+        self.rate_limited.store(0, Ordering::Relaxed);
         for (_, c) in &self.counters {
             c.store(0, Ordering::Relaxed);
         }
@@ -426,8 +432,9 @@ impl Stats {
     }
 
     /// `{"requests": N, <counter>: n, ..., "by_status": {"200": n, ...}, "lost_writes": n,
-    /// "max_in_flight": n, "max_in_flight_by_kind": {<counter>: n, ...}}`
-    /// (only statuses seen).
+    /// "rate_limited": n, "not_modified": n, "max_in_flight": n,
+    /// "max_in_flight_by_kind": {<counter>: n, ...}}` (only statuses seen;
+    /// `not_modified` is the 304s).
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("requests".into(), self.requests().into());
@@ -447,6 +454,14 @@ impl Stats {
         obj.insert(
             "lost_writes".into(),
             self.lost_writes.load(Ordering::Relaxed).into(),
+        );
+        obj.insert(
+            "rate_limited".into(),
+            self.rate_limited.load(Ordering::Relaxed).into(),
+        );
+        obj.insert(
+            "not_modified".into(),
+            self.by_status[304].load(Ordering::Relaxed).into(),
         );
         obj.insert(
             "max_in_flight".into(),
@@ -548,6 +563,26 @@ pub struct Flavor {
     pub atlassian_rate_headers: bool,
     /// Fake-specific fault keys.
     pub extra_faults: Option<Arc<dyn ExtraFaults>>,
+    /// With no `basic_user`: whether a request carries the token in force,
+    /// given the path with its query, the headers and the token (e.g. GitHub
+    /// takes `Bearer T` and `token T`, and signed download links); `None`:
+    /// [`bearer_ok`].
+    pub token_auth: Option<fn(&str, &HeaderMap, &str) -> bool>,
+    /// The API's own rate limit, next to the shared token bucket (e.g.
+    /// GitHub's hourly budget); it words its answers and adds its headers.
+    pub rate_gate: Option<Arc<dyn RateGate>>,
+}
+
+/// A rate limit of the API's own kind (see [`Flavor::rate_gate`]).
+pub trait RateGate: Send + Sync {
+    /// Before the route, for an authorized request to `path`: `Ok(true)`
+    /// when it takes from the budget, `Ok(false)` when it is free, or the
+    /// complete refusal (counted as rate-limited in the stats).
+    #[allow(clippy::result_large_err)]
+    fn admit(&self, method: &Method, path: &str) -> Result<bool, Response>;
+    /// After the route (or a 401): `taken` is what `admit` said, and the
+    /// answer may give it back (e.g. a 304); adds the rate headers.
+    fn settle(&self, taken: bool, resp: &mut Response);
 }
 
 impl Default for Flavor {
@@ -562,6 +597,8 @@ impl Default for Flavor {
             method_not_allowed: method_not_allowed_default,
             atlassian_rate_headers: false,
             extra_faults: None,
+            token_auth: None,
+            rate_gate: None,
         }
     }
 }
@@ -671,10 +708,13 @@ impl Common {
     }
 
     /// True when the request carries the credentials in force (if any).
-    fn authorized(&self, headers: &HeaderMap, faults: &Faults) -> bool {
+    fn authorized(&self, path_and_query: &str, headers: &HeaderMap, faults: &Faults) -> bool {
         match (faults.token.as_deref(), self.flavor.basic_user.as_deref()) {
             (None, _) => true,
-            (Some(token), None) => bearer_ok(headers, token),
+            (Some(token), None) => match self.flavor.token_auth {
+                Some(check) => check(path_and_query, headers, token),
+                None => bearer_ok(headers, token),
+            },
             (Some(password), Some(user)) => basic_ok(headers, user, password),
         }
     }
@@ -898,7 +938,8 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             passed,
             downloads,
         } = &mut *cell;
-        let authorized = common.authorized(req.headers(), faults);
+        let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str());
+        let authorized = common.authorized(path_and_query, req.headers(), faults);
         if let (true, Some(rotation)) = (authorized, &mut faults.rotate_token) {
             rotation.after -= 1;
             if rotation.after == 0 {
@@ -950,9 +991,25 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
 
     let flavor = &common.flavor;
     let atlassian = flavor.atlassian_rate_headers;
-    let resp = match gate {
-        Gate::Unauthorized => (flavor.unauthorized)(req.uri().path()),
-        Gate::Limited { limit, retry_after } => {
+    let rate_gate = flavor.rate_gate.as_deref();
+    let admitted = match (&gate, rate_gate) {
+        (Gate::Pass { .. }, Some(g)) => g.admit(req.method(), &logged.1),
+        _ => Ok(false),
+    };
+    let resp = match (gate, admitted) {
+        (Gate::Unauthorized, _) => {
+            let mut resp = (flavor.unauthorized)(req.uri().path());
+            if let Some(g) = rate_gate {
+                g.settle(false, &mut resp);
+            }
+            resp
+        }
+        (_, Err(refusal)) => {
+            common.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            refusal
+        }
+        (Gate::Limited { limit, retry_after }, Ok(_)) => {
+            common.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             let mut resp = (flavor.rate_limited)(req.uri().path());
             *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             let h = resp.headers_mut();
@@ -977,9 +1034,13 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                     HeaderValue::from_static("confluence-quota-tenant-based"),
                 );
             }
+            // The API's own rate headers replace the bucket's.
+            if let Some(g) = rate_gate {
+                g.settle(false, &mut resp);
+            }
             resp
         }
-        Gate::Pass { limit } => {
+        (Gate::Pass { limit }, Ok(taken)) => {
             // Injected failures answer before the route, so nothing is
             // applied; a lost write answers after it.
             let mut resp = match injected_failure(fail_rate) {
@@ -1008,6 +1069,9 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                         HeaderValue::from_static("true"),
                     );
                 }
+            }
+            if let Some(g) = rate_gate {
+                g.settle(taken, &mut resp);
             }
             resp
         }
@@ -1286,7 +1350,7 @@ mod tests {
         assert_eq!(
             s.to_json(),
             json!({"requests": 0, "list_requests": 0, "item_requests": 0, "by_status": {}, "lost_writes": 0,
-                   "max_in_flight": 0, "max_in_flight_by_kind": {"list_requests": 0, "item_requests": 0}})
+                   "rate_limited": 0, "not_modified": 0, "max_in_flight": 0, "max_in_flight_by_kind": {"list_requests": 0, "item_requests": 0}})
         );
     }
 

@@ -9,5 +9,6 @@
 pub mod broken;
 pub mod common;
 pub mod confluence;
+pub mod github;
 pub mod items;
 pub mod words;

@@ -202,6 +202,7 @@ pub async fn run(args: ConfluenceArgs) -> std::io::Result<()> {
         method_not_allowed,
         atlassian_rate_headers: true,
         extra_faults: Some(Arc::new(control::ConfluenceFaults(store.clone()))),
+        ..Flavor::default()
     };
     let common = common::Common::with_flavor(args.common.faults(), COUNTERS, classify, flavor);
     common::serve(common::router(common, api(store)), args.common.port).await
