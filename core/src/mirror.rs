@@ -159,6 +159,10 @@ enum Action {
     /// temporary name, so moves in a circle never overwrite each other).
     Move(PathBuf),
     Write,
+    /// The user edited the file since it was written: it stays as it is,
+    /// with its old entry (`push --from` finds the edit, based on the
+    /// version it was exported at).
+    KeepEdited(Entry),
 }
 
 /// Moves, removes and writes so that `out` holds `files`; records every
@@ -196,6 +200,7 @@ fn update(
                     Err(_) => Action::Write,
                 }
             }
+            Some(previous) if edited_locally(out, previous) => Action::KeepEdited(previous.clone()),
             _ => Action::Write,
         };
         actions.push(action);
@@ -205,10 +210,25 @@ fn update(
     // remotely, or moved (and rewritten) elsewhere. Removed first, so a new
     // file or directory can take its place.
     let planned_keys: HashSet<&str> = files.iter().map(|f| f.key.as_str()).collect();
-    let staged: HashSet<&str> = gone.iter().copied().collect();
+    let mut staged: HashSet<&str> = gone.iter().copied().collect();
+    for action in &actions {
+        if let Action::KeepEdited(entry) = action {
+            staged.insert(entry.path.as_str());
+        }
+    }
     for (key, entry) in &old.entries {
         let path = entry.path.as_str();
         if kept.contains(path) || staged.contains(path) {
+            continue;
+        }
+        if edited_locally(out, entry) {
+            // Deleted or moved remotely, edited here: kept, not lost.
+            report.warnings.push(format!(
+                "kept {}: edited here since the export, and changed remotely; \
+                 `synchost push --from` sends it (or reports the conflict), or remove it",
+                Untrusted::new(path)
+            ));
+            new.entries.insert(key.clone(), entry.clone());
             continue;
         }
         if remove_file(out, path, &mut report.warnings) && !planned_keys.contains(key.as_str()) {
@@ -221,6 +241,16 @@ fn update(
     for ((file, path), action) in files.into_iter().zip(&planned).zip(actions) {
         let target = resolve(out, path).map_err(anyhow::Error::msg)?;
         match action {
+            Action::KeepEdited(entry) => {
+                report.warnings.push(format!(
+                    "kept {}: edited here since the export, and changed remotely; \
+                     `synchost push --from` sends it (or reports the conflict), or remove it \
+                     and export again to take the remote version",
+                    Untrusted::new(&entry.path)
+                ));
+                new.entries.insert(file.key.clone(), entry);
+                continue;
+            }
             Action::Unchanged => report.unchanged += 1,
             Action::Move(staged) => {
                 ensure_parent(out, path)?;
@@ -787,6 +817,26 @@ fn resolve(out: &Root, rel: &str) -> std::result::Result<PathBuf, String> {
         }
     }
     Ok(out.join(rel))
+}
+
+/// Whether the file of a manifest entry is there and no longer holds what
+/// the mirror wrote (the user edited it).
+fn edited_locally(out: &Root, entry: &Entry) -> bool {
+    use sha2::Digest as _;
+    let Some(path) = resolve(out, &entry.path)
+        .ok()
+        .filter(|_| regular_file(out, &entry.path))
+    else {
+        return false;
+    };
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut hasher = sha2::Sha256::new();
+    match std::io::copy(&mut file, &mut hasher) {
+        Ok(_) => hex::encode(hasher.finalize()) != entry.hash,
+        Err(_) => false,
+    }
 }
 
 /// Whether `out/rel` is a regular file (not a link), reached without links.

@@ -1055,3 +1055,65 @@ fn credentials_refused_during_a_push_stop_it_with_3_and_keep_the_changes() {
     assert_success(&run("right-token", &["push", "items"]));
     assert_eq!(change_states(&ws)[0].0, "applied");
 }
+
+#[test]
+fn export_keeps_an_unpushed_edit_and_the_push_reports_the_conflict() {
+    let fake = start_confluence(&[
+        "--pages",
+        "6",
+        "--folders",
+        "0",
+        "--attachments-per-page",
+        "0",
+    ]);
+    let ws = Workspace::new();
+    confluence_config(&ws, &fake, "");
+    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let mirror = ws.path().join("mirror");
+    let mirror_arg = mirror.display().to_string();
+    assert_success(
+        &synchost(
+            &ws,
+            &["export", "docs", "--format", "files", "--out", &mirror_arg],
+        )
+        .output(),
+    );
+    let files = page_files(&mirror, &fake);
+    let (id, file) = files
+        .iter()
+        .next()
+        .map(|(id, f)| (id.clone(), f.clone()))
+        .unwrap();
+    fs::write(&file, "<p>edited, not pushed yet</p>").unwrap();
+    // Meanwhile the page changes remotely and is pulled; export again.
+    fake.mutate_with(&json!({"update_ids": [id]}));
+    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let out = synchost(
+        &ws,
+        &["export", "docs", "--format", "files", "--out", &mirror_arg],
+    )
+    .output();
+    let (_, stderr) = output_text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        "<p>edited, not pushed yet</p>",
+        "export overwrote an edit"
+    );
+    assert!(
+        stderr.contains("kept") && stderr.contains("edited here"),
+        "{stderr}"
+    );
+    // The edit is still based on the version it was exported at: a conflict.
+    let theirs = pages(&fake);
+    assert_exit_code(
+        &synchost(&ws, &["push", "docs", "--from", &mirror_arg]).output(),
+        1,
+    );
+    assert_eq!(pages(&fake), theirs, "the remote edit was overwritten");
+    let listed: Value = serde_json::from_str(&assert_success(
+        &synchost(&ws, &["conflicts", "--json"]).output(),
+    ))
+    .unwrap();
+    assert_eq!(listed["conflicts"][0]["record_id"], id.as_str());
+}
