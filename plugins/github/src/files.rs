@@ -21,7 +21,7 @@ use crate::api::{self, Comparison, Repository, Tree, TreeEntry};
 use crate::records::{self, Kind};
 use crate::GitHub;
 use serde::{Deserialize, Serialize};
-use synchost_sdk::http::{self, Request, Response};
+use synchost_sdk::http::{Request, Response};
 use synchost_sdk::prelude::*;
 use synchost_sdk::{cursor, lenient};
 
@@ -136,7 +136,7 @@ impl GitHub {
             .and_then(|m| m.etag.as_deref());
         let request = self.gh.head(&git_ref, etag);
         let what = what(&request);
-        let response = self.repo_check(request.send()?, &what, Some(&git_ref))?;
+        let response = self.repo_check(self.send(request)?, &what, Some(&git_ref))?;
         if response.status == 304 {
             if let Some(mark) = since {
                 return Ok(Start::Unchanged(mark.clone()));
@@ -178,7 +178,7 @@ impl GitHub {
         }
         let request = self.gh.repository();
         let what = what(&request);
-        let repo: Repository = self.repo_check(request.send()?, &what, None)?.json()?;
+        let repo: Repository = self.repo_check(self.send(request)?, &what, None)?.json()?;
         *self.default_branch.borrow_mut() = Some(repo.default_branch.clone());
         Ok(repo.default_branch)
     }
@@ -260,7 +260,7 @@ impl GitHub {
     fn tree(&self, sha: &str, recursive: bool) -> Result<Tree, Error> {
         let request = self.gh.tree(sha, recursive);
         let what = what(&request);
-        api::check(request.send()?, &what)?.json()
+        api::check(self.send(request)?, &what)?.json()
     }
 
     /// A page of a delta: the next changes between `base` and the mark.
@@ -320,7 +320,7 @@ impl GitHub {
     fn compared(&self, base: &str, head: &str) -> Result<Option<Vec<FileChange>>, Error> {
         let request = self.gh.compare(base, head);
         let what = what(&request);
-        let response = request.send()?;
+        let response = self.send(request)?;
         if matches!(response.status, 404 | 422) {
             return Ok(None);
         }
@@ -411,7 +411,7 @@ impl GitHub {
             })
             .collect();
         let whats: Vec<String> = requests.iter().map(what).collect();
-        http::send_batch(requests)
+        self.send_all(requests)
             .into_iter()
             .zip(plans)
             .zip(whats)
@@ -458,9 +458,15 @@ enum Start {
 }
 
 fn decode_mark(text: &str) -> Result<Mark, Error> {
-    cursor::decode::<Mark>(Some(text))?
+    serde_json::from_str::<Mark>(text)
+        .ok()
         .filter(|m| is_sha(&m.sha))
-        .ok_or_else(|| Error::fatal(format!("watermark `{text}` names no commit")))
+        .ok_or_else(|| {
+            Error::fatal(format!(
+                "watermark `{}` names no commit: it was not made by this plugin",
+                text.chars().take(120).collect::<String>()
+            ))
+        })
 }
 
 /// A full hex sha (SHA-1 or SHA-256).

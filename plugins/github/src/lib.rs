@@ -81,6 +81,9 @@ pub struct GitHub {
     gh: Gh,
     cache: RefCell<files::Cache>,
     default_branch: RefCell<Option<String>>,
+    /// Sends requests together: the host's `send_batch`; in tests, a
+    /// scripted server.
+    send: Box<dyn Fn(Vec<Request>) -> Vec<Result<Response, Error>>>,
 }
 
 /// Where an issues, pulls or comments listing stands: the API's next link
@@ -130,6 +133,7 @@ impl Source for GitHub {
             gh,
             cache: RefCell::default(),
             default_branch: RefCell::default(),
+            send: Box::new(http::send_batch),
         })
     }
 
@@ -182,6 +186,21 @@ impl Source for GitHub {
 }
 
 impl GitHub {
+    /// Sends requests together; one answer per request, in order.
+    fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, Error>> {
+        let n = requests.len();
+        let mut answers = (self.send)(requests);
+        answers.resize_with(n, || {
+            Err(Error::fatal("the host returned fewer responses than requests"))
+        });
+        answers
+    }
+
+    /// Sends one request.
+    fn send(&self, request: Request) -> Result<Response, Error> {
+        self.send_all(vec![request]).pop().expect("one answer")
+    }
+
     /// One page of issues, pulls or comments.
     fn list_paged(&self, stream: Stream, req: &ListRequest) -> Result<Page, Error> {
         let mut state: Paged = cursor::decode(req.cursor.as_deref())?.unwrap_or_default();
@@ -198,7 +217,7 @@ impl GitHub {
             (None, _, _) => self.gh.review_comments(since, limit),
         };
         let what = what(&request);
-        let response = self.repo_check(request.send()?, &what, None)?;
+        let response = self.repo_check(self.send(request)?, &what, None)?;
         let items: Vec<Value> = response.json()?;
         let mut records = Vec::new();
         let mut newest = state.wm.clone().or_else(|| since.map(str::to_owned));
@@ -260,7 +279,7 @@ impl GitHub {
             whats.push(what(r));
             sendable.push(r.clone());
         }
-        let mut answers = http::send_batch(sendable).into_iter().zip(whats);
+        let mut answers = self.send_all(sendable).into_iter().zip(whats);
         planned
             .into_iter()
             .zip(ids)
@@ -340,3 +359,6 @@ fn number(id: &str) -> Result<u64, Error> {
 }
 
 synchost_sdk::export_source!(GitHub);
+
+#[cfg(test)]
+mod tests;

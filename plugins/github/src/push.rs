@@ -38,15 +38,15 @@ pub fn push(p: &GitHub, stream: &str, changes: Vec<Change>) -> Vec<PushOutcome> 
                         Ok(branch) => file_push(p, branch, c),
                         Err(e) => Err(e.clone()),
                     };
-                    run_one(step)
+                    run_one(p, step)
                 })
                 .collect()
         }
         Stream::Issues => {
-            toolkit::run(changes.iter().map(|c| settle(issue_push(p, c))).collect())
+            p.run(changes.iter().map(|c| settle(issue_push(p, c))).collect())
         }
         Stream::Comments => {
-            toolkit::run(changes.iter().map(|c| settle(comment_push(p, c))).collect())
+            p.run(changes.iter().map(|c| settle(comment_push(p, c))).collect())
         }
         Stream::Pulls => changes
             .iter()
@@ -71,20 +71,25 @@ pub fn reconcile(p: &GitHub, stream: &str, changes: Vec<Change>) -> Vec<Reconcil
             })
         })
         .collect();
-    toolkit::run(steps)
+    p.run(steps)
 }
 
 fn settle<T: From<Error>>(step: Result<Step<T>, Error>) -> Step<T> {
     step.unwrap_or_else(|e| Step::done(e.into()))
 }
 
-fn run_one(step: Result<Step<PushOutcome>, Error>) -> PushOutcome {
-    toolkit::run(vec![settle(step)])
+fn run_one(p: &GitHub, step: Result<Step<PushOutcome>, Error>) -> PushOutcome {
+    p.run(vec![settle(step)])
         .pop()
         .unwrap_or_else(|| Error::fatal("no outcome").into())
 }
 
 impl GitHub {
+    /// Runs steps through this plugin's sender, each round together.
+    fn run<T>(&self, steps: Vec<Step<T>>) -> Vec<T> {
+        toolkit::run_with(steps, |requests| self.send_all(requests))
+    }
+
     /// The branch pushes commit to: `ref`, else the default branch.
     fn branch(&self) -> Result<String, Error> {
         match &self.config.git_ref {
