@@ -362,3 +362,5 @@ synchost_sdk::export_source!(GitHub);
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod push_tests;
