@@ -820,14 +820,20 @@ mod tests {
         // Unquoted, several relations, commas inside the target, other params.
         let r = resp(
             200,
-            &[("Link", "</a?x=1,2>; title=\"a, b\"; REL=\"next last\", </b>;rel=prev")],
+            &[(
+                "Link",
+                "</a?x=1,2>; title=\"a, b\"; REL=\"next last\", </b>;rel=prev",
+            )],
             "",
         );
         assert_eq!(link_rel(&r, "next").as_deref(), Some("/a?x=1,2"));
         assert_eq!(link_rel(&r, "last").as_deref(), Some("/a?x=1,2"));
         assert_eq!(link_rel(&r, "prev").as_deref(), Some("/b"));
         assert_eq!(link_rel(&resp(200, &[], ""), "next"), None);
-        assert_eq!(link_rel(&resp(200, &[("link", "<broken")], ""), "next"), None);
+        assert_eq!(
+            link_rel(&resp(200, &[("link", "<broken")], ""), "next"),
+            None
+        );
     }
 
     #[test]
@@ -841,7 +847,10 @@ mod tests {
             r.url(),
             "https://ghe.example.com/api/v3/repos/a/b?per_page=100"
         );
-        assert_eq!(r.header_value("Accept"), Some("application/vnd.github+json"));
+        assert_eq!(
+            r.header_value("Accept"),
+            Some("application/vnd.github+json")
+        );
         assert_eq!(r.header_value("x-github-api-version"), Some("2022-11-28"));
         assert_eq!(api.request("PUT", "/x").method(), "PUT");
         assert_eq!(
@@ -849,10 +858,18 @@ mod tests {
                 .url(),
             "https://ghe.example.com/api/v3/repositories/1/issues?page=2"
         );
-        assert_eq!(api.follow("x?page=2").url(), "https://ghe.example.com/api/v3/x?page=2");
+        assert_eq!(
+            api.follow("x?page=2").url(),
+            "https://ghe.example.com/api/v3/x?page=2"
+        );
         assert_eq!(api.follow("/y").headers().len(), 2);
-        let raw = api.get("/z").replace_header("Accept", "application/vnd.github.sha");
+        let raw = api
+            .get("/z")
+            .replace_header("Accept", "application/vnd.github.sha");
         assert_eq!(raw.headers().len(), 2);
-        assert_eq!(raw.header_value("accept"), Some("application/vnd.github.sha"));
+        assert_eq!(
+            raw.header_value("accept"),
+            Some("application/vnd.github.sha")
+        );
     }
 }

@@ -44,7 +44,8 @@ impl Gh {
     }
 
     fn write(&self, method: &str, rest: &str) -> Request {
-        self.api.request(method, &format!("{}{rest}", self.repo_path))
+        self.api
+            .request(method, &format!("{}{rest}", self.repo_path))
     }
 
     /// `GET /repos/{owner}/{repo}`: the default branch.
@@ -537,17 +538,69 @@ mod tests {
     /// `tests/specs/README.md` lists them; the subset should take them in.
     const BEYOND_THE_SUBSET: &[(&str, &str, &[&str])] = &[
         ("get", "/repos/{owner}/{repo}", &[]),
-        ("get", "/repos/{owner}/{repo}/issues", &["milestone", "state", "assignee", "creator", "mentioned", "labels", "sort", "direction", "since", "per_page", "page"]),
+        (
+            "get",
+            "/repos/{owner}/{repo}/issues",
+            &[
+                "milestone",
+                "state",
+                "assignee",
+                "creator",
+                "mentioned",
+                "labels",
+                "sort",
+                "direction",
+                "since",
+                "per_page",
+                "page",
+            ],
+        ),
         ("get", "/repos/{owner}/{repo}/issues/{issue_number}", &[]),
         ("patch", "/repos/{owner}/{repo}/issues/{issue_number}", &[]),
-        ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments", &["since", "per_page", "page"]),
-        ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments", &[]),
-        ("get", "/repos/{owner}/{repo}/issues/comments", &["sort", "direction", "since", "per_page", "page"]),
-        ("get", "/repos/{owner}/{repo}/issues/comments/{comment_id}", &[]),
-        ("get", "/repos/{owner}/{repo}/pulls", &["state", "head", "base", "sort", "direction", "per_page", "page"]),
+        (
+            "get",
+            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            &["since", "per_page", "page"],
+        ),
+        (
+            "post",
+            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            &[],
+        ),
+        (
+            "get",
+            "/repos/{owner}/{repo}/issues/comments",
+            &["sort", "direction", "since", "per_page", "page"],
+        ),
+        (
+            "get",
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            &[],
+        ),
+        (
+            "get",
+            "/repos/{owner}/{repo}/pulls",
+            &[
+                "state",
+                "head",
+                "base",
+                "sort",
+                "direction",
+                "per_page",
+                "page",
+            ],
+        ),
         ("get", "/repos/{owner}/{repo}/pulls/{pull_number}", &[]),
-        ("get", "/repos/{owner}/{repo}/pulls/comments", &["sort", "direction", "since", "per_page", "page"]),
-        ("get", "/repos/{owner}/{repo}/pulls/comments/{comment_id}", &[]),
+        (
+            "get",
+            "/repos/{owner}/{repo}/pulls/comments",
+            &["sort", "direction", "since", "per_page", "page"],
+        ),
+        (
+            "get",
+            "/repos/{owner}/{repo}/pulls/comments/{comment_id}",
+            &[],
+        ),
     ];
 
     fn template_matches(template: &str, path: &str) -> bool {
@@ -577,7 +630,10 @@ mod tests {
 
     /// The operation `request` is, and its violations of it, if any.
     fn check_request(spec: &Value, request: &Request) -> Result<String, String> {
-        let url = request.url().strip_prefix("https://api.github.com").unwrap();
+        let url = request
+            .url()
+            .strip_prefix("https://api.github.com")
+            .unwrap();
         let (path, query) = url.split_once('?').unwrap_or((url, ""));
         let method = request.method().to_ascii_lowercase();
         let names: Vec<&str> = query
@@ -602,7 +658,11 @@ mod tests {
         }
         for (m, template, params) in BEYOND_THE_SUBSET {
             if *m == method {
-                candidates.push((template.to_string(), params.iter().map(|s| s.to_string()).collect(), None));
+                candidates.push((
+                    template.to_string(),
+                    params.iter().map(|s| s.to_string()).collect(),
+                    None,
+                ));
             }
         }
         candidates.sort_by_key(|(t, _, _)| t.matches('{').count());
@@ -612,7 +672,9 @@ mod tests {
             .ok_or_else(|| format!("{method} {path}: no such operation"))?;
         for name in names {
             if !params.iter().any(|p| p == name) {
-                return Err(format!("{method} {template}: undeclared parameter `{name}`"));
+                return Err(format!(
+                    "{method} {template}: undeclared parameter `{name}`"
+                ));
             }
         }
         if let (Some(body), Some(sent)) = (body, request.body_bytes()) {
@@ -621,7 +683,9 @@ mod tests {
             let props = schema["properties"].as_object().unwrap();
             for key in sent.keys() {
                 if !props.contains_key(key) {
-                    return Err(format!("{method} {template}: undeclared body field `{key}`"));
+                    return Err(format!(
+                        "{method} {template}: undeclared body field `{key}`"
+                    ));
                 }
             }
             for required in schema["required"].as_array().into_iter().flatten() {
@@ -663,21 +727,45 @@ mod tests {
         ];
         for (request, url, template) in cases {
             assert_eq!(request.url(), format!("https://api.github.com{url}"));
-            assert_eq!(check_request(&spec, &request), Ok(template.to_string()), "{url}");
-            assert_eq!(request.header_value("x-github-api-version"), Some("2022-11-28"));
-            let accept = if template.ends_with("/commits/{ref}") { SHA } else { JSON };
+            assert_eq!(
+                check_request(&spec, &request),
+                Ok(template.to_string()),
+                "{url}"
+            );
+            assert_eq!(
+                request.header_value("x-github-api-version"),
+                Some("2022-11-28")
+            );
+            let accept = if template.ends_with("/commits/{ref}") {
+                SHA
+            } else {
+                JSON
+            };
             assert_eq!(request.header_value("accept"), Some(accept), "{url}");
-            assert_eq!(request.headers().iter().filter(|(k, _)| k == "accept").count(), 1);
+            assert_eq!(
+                request
+                    .headers()
+                    .iter()
+                    .filter(|(k, _)| k == "accept")
+                    .count(),
+                1
+            );
         }
-        assert_eq!(gh.head("main", Some("\"e\"")).header_value("if-none-match"), Some("\"e\""));
+        assert_eq!(
+            gh.head("main", Some("\"e\"")).header_value("if-none-match"),
+            Some("\"e\"")
+        );
         assert_eq!(gh.head("main", None).header_value("if-none-match"), None);
         // Bodies.
-        let body = |r: Request| -> Value { serde_json::from_slice(r.body_bytes().unwrap()).unwrap() };
+        let body =
+            |r: Request| -> Value { serde_json::from_slice(r.body_bytes().unwrap()).unwrap() };
         assert_eq!(
             body(gh.put_contents("a.md", b"hi", Some("s1"), "main", "m")),
             json!({"message": "m", "content": "aGk=", "sha": "s1", "branch": "main"})
         );
-        assert!(body(gh.put_contents("a.md", b"hi", None, "dev", "m")).get("sha").is_none());
+        assert!(body(gh.put_contents("a.md", b"hi", None, "dev", "m"))
+            .get("sha")
+            .is_none());
         assert_eq!(
             body(gh.delete_contents("a.md", "s1", "main", "m")),
             json!({"message": "m", "sha": "s1", "branch": "main"})
@@ -689,7 +777,10 @@ mod tests {
         assert!(check_request(&spec, &undeclared).is_err());
         // GitHub Enterprise Server.
         let ghes = Gh::new("https://ghe.example.com/api/v3", "a", "b");
-        assert_eq!(ghes.blob_url("s"), "https://ghe.example.com/api/v3/repos/a/b/git/blobs/s");
+        assert_eq!(
+            ghes.blob_url("s"),
+            "https://ghe.example.com/api/v3/repos/a/b/git/blobs/s"
+        );
     }
 
     #[test]
@@ -697,7 +788,10 @@ mod tests {
         let check_with = |status: u16, headers: &[(&str, &str)], name: &str| {
             check(resp(status, headers, sample(name)), "GET /x").unwrap_err()
         };
-        assert!(matches!(check_with(401, &[], "error-404.json"), Error::Auth(_)));
+        assert!(matches!(
+            check_with(401, &[], "error-404.json"),
+            Error::Auth(_)
+        ));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -705,23 +799,43 @@ mod tests {
         let reset = (now + 120).to_string();
         let limited = check_with(
             403,
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)],
+            &[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", &reset),
+            ],
             "error-403-rate-limit.json",
         );
-        assert!(matches!(limited, Error::RateLimited(s) if (100..=120).contains(&s)), "{limited:?}");
-        assert_eq!(check_with(403, &[], "error-403-secondary.json"), Error::RateLimited(60));
+        assert!(
+            matches!(limited, Error::RateLimited(s) if (100..=120).contains(&s)),
+            "{limited:?}"
+        );
+        assert_eq!(
+            check_with(403, &[], "error-403-secondary.json"),
+            Error::RateLimited(60)
+        );
         assert_eq!(
             check_with(403, &[("retry-after", "30")], "error-403-secondary.json"),
             Error::RateLimited(30)
         );
-        assert_eq!(check_with(429, &[], "error-403-rate-limit.json"), Error::RateLimited(60));
-        let denied = check_with(403, &[("x-ratelimit-remaining", "4999")], "error-403-permission.json");
+        assert_eq!(
+            check_with(429, &[], "error-403-rate-limit.json"),
+            Error::RateLimited(60)
+        );
+        let denied = check_with(
+            403,
+            &[("x-ratelimit-remaining", "4999")],
+            "error-403-permission.json",
+        );
         assert!(
             matches!(&denied, Error::Auth(m) if m.contains("Resource not accessible") && m.contains("permission")),
             "{denied:?}"
         );
-        assert!(matches!(check_with(404, &[], "error-404.json"), Error::NotFound(m) if m.contains("Not Found")));
-        assert!(matches!(check_with(409, &[], "error-409.json"), Error::Conflict(m) if m.contains("does not match")));
+        assert!(
+            matches!(check_with(404, &[], "error-404.json"), Error::NotFound(m) if m.contains("Not Found"))
+        );
+        assert!(
+            matches!(check_with(409, &[], "error-409.json"), Error::Conflict(m) if m.contains("does not match"))
+        );
         assert_eq!(
             check_with(422, &[], "error-422.json"),
             Error::InvalidResponse(
@@ -729,8 +843,13 @@ mod tests {
             )
         );
         let sha = check_with(422, &[], "error-422-sha.json");
-        assert!(matches!(&sha, Error::InvalidResponse(m) if m.contains("Invalid request. \"sha\" wasn't supplied.")), "{sha:?}");
-        assert!(matches!(check(resp(502, &[], "<html>"), "x"), Err(Error::Transient(m)) if m.contains("(no message)")));
+        assert!(
+            matches!(&sha, Error::InvalidResponse(m) if m.contains("Invalid request. \"sha\" wasn't supplied.")),
+            "{sha:?}"
+        );
+        assert!(
+            matches!(check(resp(502, &[], "<html>"), "x"), Err(Error::Transient(m)) if m.contains("(no message)"))
+        );
         assert!(check(resp(304, &[], ""), "x").is_ok());
     }
 
@@ -741,15 +860,27 @@ mod tests {
         assert_eq!(tree.tree[0].size, Some(19));
         assert_eq!(tree.tree[1].size, None);
         let blob: Blob = serde_json::from_str(&sample("blob.json")).unwrap();
-        assert!(blob.content.contains('\n'), "the sample keeps GitHub's line breaks");
-        assert_eq!(blob.bytes().unwrap(), "Content of the blob".repeat(10).into_bytes());
-        let bad = Blob { content: "!!".into(), encoding: None };
+        assert!(
+            blob.content.contains('\n'),
+            "the sample keeps GitHub's line breaks"
+        );
+        assert_eq!(
+            blob.bytes().unwrap(),
+            "Content of the blob".repeat(10).into_bytes()
+        );
+        let bad = Blob {
+            content: "!!".into(),
+            encoding: None,
+        };
         assert!(bad.bytes().is_err());
         let cmp: Comparison = serde_json::from_str(&sample("compare.json")).unwrap();
         assert_eq!(cmp.status, "ahead");
         assert_eq!(cmp.files[1].previous_filename.as_deref(), Some("run.sh"));
         let fc: FileCommit = serde_json::from_str(&sample("file-commit.json")).unwrap();
-        assert_eq!(fc.content.unwrap().sha, "0000000000000000000000000000000000000010");
+        assert_eq!(
+            fc.content.unwrap().sha,
+            "0000000000000000000000000000000000000010"
+        );
         let comments: Vec<Comment> = serde_json::from_str(&sample("review-comments.json")).unwrap();
         assert_eq!(comments[0].parent_number(), Some(2));
     }

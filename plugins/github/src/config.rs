@@ -221,12 +221,18 @@ mod tests {
             assert!(err(&[("repo", bad)]).contains("`repo`"), "{bad}");
         }
         for bad in ["a..b", "-x", "x y", "x:y", "refs/heads/", "a~1"] {
-            assert!(err(&[("repo", "a/b"), ("ref", bad)]).contains("`ref`"), "{bad}");
+            assert!(
+                err(&[("repo", "a/b"), ("ref", bad)]).contains("`ref`"),
+                "{bad}"
+            );
         }
         assert!(err(&[("repo", "a/b"), ("base_url", "api.github.com")]).contains("`base_url`"));
         assert!(err(&[("repo", "a/b"), ("max_file_mb", "0")]).contains("`max_file_mb`"));
         assert!(err(&[("repo", "a/b"), ("max_file_mb", "x")]).contains("`max_file_mb`"));
         let m = err(&[("repo", "a/b"), ("include", "files,wiki")]);
-        assert!(m.contains("`wiki`") && m.contains("files, issues, pulls, comments"), "{m}");
+        assert!(
+            m.contains("`wiki`") && m.contains("files, issues, pulls, comments"),
+            "{m}"
+        );
     }
 }

@@ -335,11 +335,18 @@ impl GitHub {
             tree.tree.iter().map(|e| (e.path.as_str(), e)).collect();
         let mut changes = BTreeMap::new();
         for file in &comparison.files {
-            if let Some(previous) = file.previous_filename.as_ref().filter(|_| file.status == "renamed") {
+            if let Some(previous) = file
+                .previous_filename
+                .as_ref()
+                .filter(|_| file.status == "renamed")
+            {
                 changes.insert(previous.clone(), FileChange::Delete(previous.clone()));
             }
             if file.status == "removed" {
-                changes.insert(file.filename.clone(), FileChange::Delete(file.filename.clone()));
+                changes.insert(
+                    file.filename.clone(),
+                    FileChange::Delete(file.filename.clone()),
+                );
                 continue;
             }
             let entry = match (by_path.get(file.filename.as_str()), &file.sha) {
@@ -399,8 +406,10 @@ impl GitHub {
     pub(crate) fn fetch_files(&self, ids: &[String]) -> Vec<Result<Record, Error>> {
         let cache = self.cache.borrow();
         let commit = cache.commit.clone();
-        let plans: Vec<Option<TreeEntry>> =
-            ids.iter().map(|id| cache.entries.get(id).cloned()).collect();
+        let plans: Vec<Option<TreeEntry>> = ids
+            .iter()
+            .map(|id| cache.entries.get(id).cloned())
+            .collect();
         drop(cache);
         let requests: Vec<Request> = ids
             .iter()
@@ -425,12 +434,22 @@ impl GitHub {
             .collect()
     }
 
-    fn blob_record(&self, entry: &TreeEntry, response: &Response, what: &str) -> Result<Record, Error> {
+    fn blob_record(
+        &self,
+        entry: &TreeEntry,
+        response: &Response,
+        what: &str,
+    ) -> Result<Record, Error> {
         let blob: api::Blob = response.json()?;
         let bytes = blob
             .bytes()
             .map_err(|why| Error::invalid_response(format!("{what}: {why}")))?;
-        Ok(records::file(&self.gh, entry, self.config.max_file_bytes, Some(bytes)))
+        Ok(records::file(
+            &self.gh,
+            entry,
+            self.config.max_file_bytes,
+            Some(bytes),
+        ))
     }
 
     pub(crate) fn contents_record(&self, response: &Response, what: &str) -> Result<Record, Error> {

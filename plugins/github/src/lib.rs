@@ -47,7 +47,12 @@ pub enum Stream {
 }
 
 impl Stream {
-    pub const ALL: [Stream; 4] = [Stream::Files, Stream::Issues, Stream::Pulls, Stream::Comments];
+    pub const ALL: [Stream; 4] = [
+        Stream::Files,
+        Stream::Issues,
+        Stream::Pulls,
+        Stream::Comments,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -83,8 +88,11 @@ pub struct GitHub {
     default_branch: RefCell<Option<String>>,
     /// Sends requests together: the host's `send_batch`; in tests, a
     /// scripted server.
-    send: Box<dyn Fn(Vec<Request>) -> Vec<Result<Response, Error>>>,
+    send: Box<Sender>,
 }
+
+/// Sends a batch of requests: one answer per request, in order.
+type Sender = dyn Fn(Vec<Request>) -> Vec<Result<Response, Error>>;
 
 /// Where an issues, pulls or comments listing stands: the API's next link
 /// (exactly as `Link` gave it), the sub-listing (comments: 0 conversation,
@@ -191,7 +199,9 @@ impl GitHub {
         let n = requests.len();
         let mut answers = (self.send)(requests);
         answers.resize_with(n, || {
-            Err(Error::fatal("the host returned fewer responses than requests"))
+            Err(Error::fatal(
+                "the host returned fewer responses than requests",
+            ))
         });
         answers
     }
@@ -232,11 +242,8 @@ impl GitHub {
                 Stream::Issues if is_pull => continue,
                 Stream::Pulls if pulls_from_issues && !is_pull => continue,
                 Stream::Issues => lenient::decode(&element).map(records::issue),
-                Stream::Pulls if pulls_from_issues => {
-                    lenient::decode(&element).map(|i: api::Issue| {
-                        Record::new(i.number.to_string(), i.updated_at)
-                    })
-                }
+                Stream::Pulls if pulls_from_issues => lenient::decode(&element)
+                    .map(|i: api::Issue| Record::new(i.number.to_string(), i.updated_at)),
                 Stream::Pulls => lenient::decode(&element).map(records::pull),
                 _ => {
                     let kind = if state.phase == 0 {
@@ -285,9 +292,9 @@ impl GitHub {
             .zip(ids)
             .map(|(plan, id)| {
                 plan?;
-                let (answer, what) = answers
-                    .next()
-                    .ok_or_else(|| Error::fatal("the host returned fewer responses than requests"))?;
+                let (answer, what) = answers.next().ok_or_else(|| {
+                    Error::fatal("the host returned fewer responses than requests")
+                })?;
                 record(id, api::check(answer?, &what)?)
             })
             .collect()
@@ -330,12 +337,19 @@ fn unreadable(
     why: &str,
     what: &str,
 ) -> Result<Record, Error> {
-    let key = if stream == Stream::Comments { "id" } else { "number" };
-    let id = element.get(key).and_then(Value::as_u64).map(|n| match stream {
-        Stream::Comments if phase == 0 => records::comment_id(CommentKind::Issue, n),
-        Stream::Comments => records::comment_id(CommentKind::Review, n),
-        _ => n.to_string(),
-    });
+    let key = if stream == Stream::Comments {
+        "id"
+    } else {
+        "number"
+    };
+    let id = element
+        .get(key)
+        .and_then(Value::as_u64)
+        .map(|n| match stream {
+            Stream::Comments if phase == 0 => records::comment_id(CommentKind::Issue, n),
+            Stream::Comments => records::comment_id(CommentKind::Review, n),
+            _ => n.to_string(),
+        });
     match id {
         Some(id) => {
             synchost_sdk::log::warn(format!("{}: unreadable entry {id}: {why}", stream.name()));
@@ -349,7 +363,8 @@ fn unreadable(
 
 /// The kind and GitHub id of a comment record id.
 fn comment_ref(id: &str) -> Result<(CommentKind, u64), Error> {
-    records::parse_comment_id(id).ok_or_else(|| Error::not_found(format!("`{id}` is no comment id")))
+    records::parse_comment_id(id)
+        .ok_or_else(|| Error::not_found(format!("`{id}` is no comment id")))
 }
 
 /// An issue or pull request number from a record id.
@@ -361,6 +376,6 @@ fn number(id: &str) -> Result<u64, Error> {
 synchost_sdk::export_source!(GitHub);
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod push_tests;
+#[cfg(test)]
+mod tests;

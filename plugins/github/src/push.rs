@@ -42,12 +42,8 @@ pub fn push(p: &GitHub, stream: &str, changes: Vec<Change>) -> Vec<PushOutcome> 
                 })
                 .collect()
         }
-        Stream::Issues => {
-            p.run(changes.iter().map(|c| settle(issue_push(p, c))).collect())
-        }
-        Stream::Comments => {
-            p.run(changes.iter().map(|c| settle(comment_push(p, c))).collect())
-        }
+        Stream::Issues => p.run(changes.iter().map(|c| settle(issue_push(p, c))).collect()),
+        Stream::Comments => p.run(changes.iter().map(|c| settle(comment_push(p, c))).collect()),
         Stream::Pulls => changes
             .iter()
             .map(|_| Error::unsupported("stream `pulls` does not take pushes").into())
@@ -119,7 +115,9 @@ fn file_path(change: &Change) -> Result<String, Error> {
     };
     let bad = path.is_empty()
         || path.starts_with('/')
-        || path.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        || path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
         || path.chars().any(char::is_control);
     if bad {
         return Err(Error::unsupported(format!(
@@ -141,7 +139,13 @@ fn file_push(p: &GitHub, branch: &str, c: &Change) -> Result<Step<PushOutcome>, 
         }
         ChangeOp::Create => {
             let content = c.content.as_deref().ok_or_else(|| missing(c, "content"))?;
-            gh.put_contents(&path, content, None, branch, &message("create", &path, &c.key))
+            gh.put_contents(
+                &path,
+                content,
+                None,
+                branch,
+                &message("create", &path, &c.key),
+            )
         }
         ChangeOp::Delete => {
             let msg = message("delete", &path, &c.key);
@@ -281,9 +285,13 @@ fn failure(response: http::Response, what: &str) -> Error {
 }
 
 fn issue_number(c: &Change) -> Result<u64, Error> {
-    c.require_id()?
-        .parse()
-        .map_err(|_| Error::unsupported(format!("change `{}`: `{}` is no issue number", c.key, c.id.as_deref().unwrap_or(""))))
+    c.require_id()?.parse().map_err(|_| {
+        Error::unsupported(format!(
+            "change `{}`: `{}` is no issue number",
+            c.key,
+            c.id.as_deref().unwrap_or("")
+        ))
+    })
 }
 
 fn issue_push(p: &GitHub, c: &Change) -> Result<Step<PushOutcome>, Error> {
@@ -301,7 +309,10 @@ fn issue_push(p: &GitHub, c: &Change) -> Result<Step<PushOutcome>, Error> {
     let read = gh.issue(number);
     let what_read = what(&read);
     Ok(Step::send(read, move |answer: Answer| {
-        let issue = match answer.and_then(|r| api::check(r, &what_read)).and_then(|r| r.json::<Issue>()) {
+        let issue = match answer
+            .and_then(|r| api::check(r, &what_read))
+            .and_then(|r| r.json::<Issue>())
+        {
             Ok(issue) => issue,
             Err(Error::NotFound(_)) => return Step::done(PushOutcome::Conflict(None)),
             Err(e) => return Step::done(e.into()),
@@ -313,7 +324,10 @@ fn issue_push(p: &GitHub, c: &Change) -> Result<Step<PushOutcome>, Error> {
         let patch = gh.patch_issue(number, &title, &body);
         let what_patch = what(&patch);
         Step::send(patch, move |answer: Answer| {
-            match answer.and_then(|r| api::check(r, &what_patch)).and_then(|r| r.json::<Issue>()) {
+            match answer
+                .and_then(|r| api::check(r, &what_patch))
+                .and_then(|r| r.json::<Issue>())
+            {
                 Ok(issue) => PushOutcome::Applied(Some(records::issue(issue))),
                 Err(e) => e.into(),
             }
@@ -329,7 +343,10 @@ fn issue_reconcile(p: &GitHub, c: &Change) -> Result<Step<Reconciliation>, Error
     let read = p.gh.issue(number);
     let what = what(&read);
     Ok(Step::send(read, move |answer: Answer| {
-        match answer.and_then(|r| api::check(r, &what)).and_then(|r| r.json::<Issue>()) {
+        match answer
+            .and_then(|r| api::check(r, &what))
+            .and_then(|r| r.json::<Issue>())
+        {
             Ok(issue) => {
                 let ours = issue.body.as_deref().unwrap_or("") == body
                     && title.as_ref().is_none_or(|t| *t == issue.title);
@@ -373,11 +390,17 @@ fn comment_target(c: &Change) -> Result<u64, Error> {
 
 fn comment_push(p: &GitHub, c: &Change) -> Result<Step<PushOutcome>, Error> {
     let number = comment_target(c)?;
-    let request = p.gh.create_comment(number, &comment_body(c.content_text()?, &c.key));
+    let request =
+        p.gh.create_comment(number, &comment_body(c.content_text()?, &c.key));
     let what = what(&request);
     Ok(Step::send(request, move |answer: Answer| {
-        match answer.and_then(|r| api::check(r, &what)).and_then(|r| r.json()) {
-            Ok(comment) => PushOutcome::Applied(Some(records::comment(CommentKind::Issue, comment))),
+        match answer
+            .and_then(|r| api::check(r, &what))
+            .and_then(|r| r.json())
+        {
+            Ok(comment) => {
+                PushOutcome::Applied(Some(records::comment(CommentKind::Issue, comment)))
+            }
             Err(e) => e.into(),
         }
     }))
@@ -385,7 +408,11 @@ fn comment_push(p: &GitHub, c: &Change) -> Result<Step<PushOutcome>, Error> {
 
 fn comment_reconcile(p: &GitHub, c: &Change) -> Result<Step<Reconciliation>, Error> {
     let number = comment_target(c)?;
-    Ok(find_comment(p.gh.clone(), p.gh.comments_of(number), c.key.clone()))
+    Ok(find_comment(
+        p.gh.clone(),
+        p.gh.comments_of(number),
+        c.key.clone(),
+    ))
 }
 
 /// Walks the issue's comments (following `Link`) for our key.

@@ -47,8 +47,17 @@ fn an_update_is_one_commit_with_the_base_sha_and_the_key() {
         assert_eq!(r.method(), "PUT");
         resp(200, &[], sample("file-commit.json"))
     });
-    let out = files(&p, vec![change(ChangeOp::Update, Some("README.md"), Some("new text"))]);
-    let PushOutcome::Applied(Some(record)) = &out[0] else { panic!("{out:?}") };
+    let out = files(
+        &p,
+        vec![change(
+            ChangeOp::Update,
+            Some("README.md"),
+            Some("new text"),
+        )],
+    );
+    let PushOutcome::Applied(Some(record)) = &out[0] else {
+        panic!("{out:?}")
+    };
     assert_eq!(record.id, "README.md");
     assert_eq!(record.version, "0000000000000000000000000000000000000010");
     assert_eq!(record.content.as_deref(), Some(&b"new text"[..]));
@@ -59,12 +68,17 @@ fn an_update_is_one_commit_with_the_base_sha_and_the_key() {
     assert_eq!(b["branch"], "main");
     assert_eq!(b["content"], "bmV3IHRleHQ=");
     let message = b["message"].as_str().unwrap();
-    assert!(message.contains("synchost") && synchost_sdk::push::holds_key(message, "k1"), "{message}");
+    assert!(
+        message.contains("synchost") && synchost_sdk::push::holds_key(message, "k1"),
+        "{message}"
+    );
 }
 
 #[test]
 fn writes_go_one_at_a_time() {
-    let (p, log) = plugin(&[("ref", "main")], |_| resp(200, &[], sample("file-commit.json")));
+    let (p, log) = plugin(&[("ref", "main")], |_| {
+        resp(200, &[], sample("file-commit.json"))
+    });
     let out = files(
         &p,
         vec![
@@ -87,13 +101,21 @@ fn a_409_is_a_conflict_with_the_current_file_read_once() {
         "PUT" => resp(409, &[], sample("error-409.json")),
         _ => resp(200, &[], contents("someone else's")),
     });
-    let out = files(&p, vec![change(ChangeOp::Update, Some("README.md"), Some("mine"))]);
-    let PushOutcome::Conflict(Some(current)) = &out[0] else { panic!("{out:?}") };
+    let out = files(
+        &p,
+        vec![change(ChangeOp::Update, Some("README.md"), Some("mine"))],
+    );
+    let PushOutcome::Conflict(Some(current)) = &out[0] else {
+        panic!("{out:?}")
+    };
     assert_eq!(current.content.as_deref(), Some(&b"someone else's"[..]));
     assert_eq!(current.version, git::blob_sha(b"someone else's"));
     assert_eq!(
         urls(&log),
-        [format!("PUT {API}/contents/README.md"), format!("GET {API}/contents/README.md?ref=main")]
+        [
+            format!("PUT {API}/contents/README.md"),
+            format!("GET {API}/contents/README.md?ref=main")
+        ]
     );
 }
 
@@ -103,8 +125,13 @@ fn a_409_over_our_own_content_is_applied() {
         "PUT" => resp(409, &[], sample("error-409.json")),
         _ => resp(200, &[], contents("mine")),
     });
-    let out = files(&p, vec![change(ChangeOp::Update, Some("README.md"), Some("mine"))]);
-    assert!(matches!(&out[0], PushOutcome::Applied(Some(r)) if r.version == git::blob_sha(b"mine")));
+    let out = files(
+        &p,
+        vec![change(ChangeOp::Update, Some("README.md"), Some("mine"))],
+    );
+    assert!(
+        matches!(&out[0], PushOutcome::Applied(Some(r)) if r.version == git::blob_sha(b"mine"))
+    );
 }
 
 #[test]
@@ -122,8 +149,13 @@ fn creates_send_no_sha_and_a_taken_path_is_read() {
     assert_eq!(put.url(), format!("{API}/contents/docs/README.md"));
     assert!(body(put).get("sha").is_none());
     // A 201 is applied.
-    let (p, _) = plugin(&[("ref", "main")], |_| resp(201, &[], sample("file-commit.json")));
-    let out = files(&p, vec![change(ChangeOp::Create, Some("new.md"), Some("x"))]);
+    let (p, _) = plugin(&[("ref", "main")], |_| {
+        resp(201, &[], sample("file-commit.json"))
+    });
+    let out = files(
+        &p,
+        vec![change(ChangeOp::Create, Some("new.md"), Some("x"))],
+    );
     assert!(matches!(&out[0], PushOutcome::Applied(Some(_))));
 }
 
@@ -139,19 +171,32 @@ fn bad_file_changes_send_nothing() {
             change(ChangeOp::Create, None, Some("x")),
         ],
     );
-    assert!(out.iter().all(|o| matches!(o, PushOutcome::Failed(Error::Unsupported(_)))), "{out:?}");
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, PushOutcome::Failed(Error::Unsupported(_)))),
+        "{out:?}"
+    );
     assert!(log.borrow().is_empty());
-    let out = p.push("pulls", vec![change(ChangeOp::Update, Some("1"), Some("x"))]);
+    let out = p.push(
+        "pulls",
+        vec![change(ChangeOp::Update, Some("1"), Some("x"))],
+    );
     assert!(matches!(out[0], PushOutcome::Failed(Error::Unsupported(_))));
 }
 
 #[test]
 fn other_failures_keep_githubs_words() {
     let (p, _) = plugin(&[("ref", "main")], |_| {
-        resp(403, &[("x-ratelimit-remaining", "10")], sample("error-403-permission.json"))
+        resp(
+            403,
+            &[("x-ratelimit-remaining", "10")],
+            sample("error-403-permission.json"),
+        )
     });
     let out = files(&p, vec![change(ChangeOp::Update, Some("a.md"), Some("x"))]);
-    assert!(matches!(&out[0], PushOutcome::Failed(Error::Auth(m)) if m.contains("Resource not accessible")));
+    assert!(
+        matches!(&out[0], PushOutcome::Failed(Error::Auth(m)) if m.contains("Resource not accessible"))
+    );
 }
 
 #[test]
@@ -190,7 +235,10 @@ fn file_reconcile_reads_only() {
         answer["sha"] = BASE.into();
         resp(200, &[], answer.to_string())
     });
-    let got = p.reconcile("files", vec![change(ChangeOp::Update, Some("README.md"), Some("new"))]);
+    let got = p.reconcile(
+        "files",
+        vec![change(ChangeOp::Update, Some("README.md"), Some("new"))],
+    );
     assert_eq!(got[0], Reconciliation::NotApplied);
 }
 
@@ -213,25 +261,70 @@ fn issue_json(updated: &str, title: &str, body: &str) -> String {
 #[test]
 fn issue_edits_read_updated_at_right_before_the_patch() {
     let (p, log) = plugin(&[], |r| match r.method() {
-        "GET" => resp(200, &[], issue_json("2017-10-10T16:00:01Z", "Found a bug", "old")),
-        _ => resp(200, &[], issue_json("2017-10-10T17:00:00Z", "New title", "New body")),
+        "GET" => resp(
+            200,
+            &[],
+            issue_json("2017-10-10T16:00:01Z", "Found a bug", "old"),
+        ),
+        _ => resp(
+            200,
+            &[],
+            issue_json("2017-10-10T17:00:00Z", "New title", "New body"),
+        ),
     });
     let out = p.push("issues", vec![issue_change()]);
-    assert!(matches!(&out[0], PushOutcome::Applied(Some(r)) if r.version == "2017-10-10T17:00:00Z"));
-    assert_eq!(urls(&log), [format!("GET {API}/issues/1"), format!("PATCH {API}/issues/1")]);
-    assert_eq!(body(&log.borrow()[1][0]), serde_json::json!({"title": "New title", "body": "New body"}));
+    assert!(
+        matches!(&out[0], PushOutcome::Applied(Some(r)) if r.version == "2017-10-10T17:00:00Z")
+    );
+    assert_eq!(
+        urls(&log),
+        [
+            format!("GET {API}/issues/1"),
+            format!("PATCH {API}/issues/1")
+        ]
+    );
+    assert_eq!(
+        body(&log.borrow()[1][0]),
+        serde_json::json!({"title": "New title", "body": "New body"})
+    );
 
-    let (p, log) = plugin(&[], |_| resp(200, &[], issue_json("2017-10-10T18:00:00Z", "Theirs", "theirs")));
+    let (p, log) = plugin(&[], |_| {
+        resp(
+            200,
+            &[],
+            issue_json("2017-10-10T18:00:00Z", "Theirs", "theirs"),
+        )
+    });
     let out = p.push("issues", vec![issue_change()]);
-    assert!(matches!(&out[0], PushOutcome::Conflict(Some(r)) if r.title.as_deref() == Some("Theirs")));
+    assert!(
+        matches!(&out[0], PushOutcome::Conflict(Some(r)) if r.title.as_deref() == Some("Theirs"))
+    );
     assert_eq!(log.borrow().len(), 1, "no write after a moved updated_at");
 
     let got = p.reconcile("issues", vec![issue_change()]);
     assert!(matches!(got[0], Reconciliation::Conflict(Some(_))));
-    let (p, _) = plugin(&[], |_| resp(200, &[], issue_json("2017-10-10T17:00:00Z", "New title", "New body")));
-    assert!(matches!(p.reconcile("issues", vec![issue_change()])[0], Reconciliation::Applied(Some(_))));
-    let (p, _) = plugin(&[], |_| resp(200, &[], issue_json("2017-10-10T16:00:01Z", "Found a bug", "old")));
-    assert_eq!(p.reconcile("issues", vec![issue_change()])[0], Reconciliation::NotApplied);
+    let (p, _) = plugin(&[], |_| {
+        resp(
+            200,
+            &[],
+            issue_json("2017-10-10T17:00:00Z", "New title", "New body"),
+        )
+    });
+    assert!(matches!(
+        p.reconcile("issues", vec![issue_change()])[0],
+        Reconciliation::Applied(Some(_))
+    ));
+    let (p, _) = plugin(&[], |_| {
+        resp(
+            200,
+            &[],
+            issue_json("2017-10-10T16:00:01Z", "Found a bug", "old"),
+        )
+    });
+    assert_eq!(
+        p.reconcile("issues", vec![issue_change()])[0],
+        Reconciliation::NotApplied
+    );
 }
 
 #[test]
@@ -241,28 +334,57 @@ fn new_comments_carry_the_key_and_reconcile_finds_it() {
     let (p, log) = plugin(&[], |r| {
         let comments: Vec<Value> = serde_json::from_str(&sample("issue-comments.json")).unwrap();
         let mut comment = comments[0].clone();
-        comment["body"] = serde_json::from_slice::<Value>(r.body_bytes().unwrap()).unwrap()["body"].clone();
+        comment["body"] =
+            serde_json::from_slice::<Value>(r.body_bytes().unwrap()).unwrap()["body"].clone();
         resp(201, &[], comment.to_string())
     });
     let out = p.push("comments", vec![c.clone()]);
-    let PushOutcome::Applied(Some(record)) = &out[0] else { panic!("{out:?}") };
-    assert_eq!((record.id.as_str(), record.parent_id.as_deref()), ("issue-1000", Some("1")));
+    let PushOutcome::Applied(Some(record)) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (record.id.as_str(), record.parent_id.as_deref()),
+        ("issue-1000", Some("1"))
+    );
     let sent = body(&log.borrow()[0][0]);
     let text = sent["body"].as_str().unwrap();
-    assert!(text.starts_with("Looks good") && synchost_sdk::push::holds_key(text, "k1"), "{text}");
+    assert!(
+        text.starts_with("Looks good") && synchost_sdk::push::holds_key(text, "k1"),
+        "{text}"
+    );
 
     // Reconcile: not on page 1, on page 2 (followed by `Link`).
     let next = "https://api.github.com/repositories/1000/issues/1/comments?per_page=100&page=2";
     let (p, log) = plugin(&[], move |r| {
         if r.url().ends_with("page=2") {
-            resp(200, &[], r#"[{"id":1001,"updated_at":"2017-10-10T16:00:05Z","body":"hi\n\n<!-- synchost change k1 -->","issue_url":"https://api.github.com/repos/octocat/Hello-World/issues/1"}]"#)
+            resp(
+                200,
+                &[],
+                r#"[{"id":1001,"updated_at":"2017-10-10T16:00:05Z","body":"hi\n\n<!-- synchost change k1 -->","issue_url":"https://api.github.com/repos/octocat/Hello-World/issues/1"}]"#,
+            )
         } else {
-            resp(200, &[("link", &format!("<{next}>; rel=\"next\""))], sample("issue-comments.json"))
+            resp(
+                200,
+                &[("link", &format!("<{next}>; rel=\"next\""))],
+                sample("issue-comments.json"),
+            )
         }
     });
     let got = p.reconcile("comments", vec![c.clone()]);
-    assert!(matches!(&got[0], Reconciliation::Applied(Some(r)) if r.id == "issue-1001"), "{got:?}");
-    assert_eq!(urls(&log), [format!("GET {API}/issues/1/comments?per_page=100"), format!("GET {next}")]);
+    assert!(
+        matches!(&got[0], Reconciliation::Applied(Some(r)) if r.id == "issue-1001"),
+        "{got:?}"
+    );
+    assert_eq!(
+        urls(&log),
+        [
+            format!("GET {API}/issues/1/comments?per_page=100"),
+            format!("GET {next}")
+        ]
+    );
     let (p, _) = plugin(&[], |_| resp(200, &[], sample("issue-comments.json")));
-    assert_eq!(p.reconcile("comments", vec![c])[0], Reconciliation::NotApplied);
+    assert_eq!(
+        p.reconcile("comments", vec![c])[0],
+        Reconciliation::NotApplied
+    );
 }

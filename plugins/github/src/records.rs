@@ -77,13 +77,18 @@ pub fn file(gh: &Gh, entry: &TreeEntry, max_bytes: u64, content: Option<Vec<u8>>
             Ok(text) => record.content_text(text),
             Err(e) => record.content(e.into_bytes(), "application/octet-stream"),
         },
-        (Kind::File, None) if !too_large && !needs_fetch(entry, max_bytes) => record
-            .content(Vec::new(), "")
-            .blob(
-                BlobRef::new(name, gh.blob_url(&entry.sha), "application/octet-stream", &entry.sha)
-                    .header("accept", api::RAW)
-                    .size(entry.size),
-            ),
+        (Kind::File, None) if !too_large && !needs_fetch(entry, max_bytes) => {
+            record.content(Vec::new(), "").blob(
+                BlobRef::new(
+                    name,
+                    gh.blob_url(&entry.sha),
+                    "application/octet-stream",
+                    &entry.sha,
+                )
+                .header("accept", api::RAW)
+                .size(entry.size),
+            )
+        }
         (Kind::File, None) if !too_large => record,
         // Submodules, symlinks and files over `max_file_mb`: metadata only.
         _ => record.content(Vec::new(), ""),

@@ -176,7 +176,11 @@ fn a_full_listing_reads_the_tree_once_and_fetches_small_files_by_sha() {
 fn large_files_are_blobs_the_host_downloads() {
     let (p, _) = plugin(&[("ref", "main")], repo_server);
     let page = p.list("files", req(100)).unwrap();
-    let big = page.records.iter().find(|r| r.id == "docs/big.bin").unwrap();
+    let big = page
+        .records
+        .iter()
+        .find(|r| r.id == "docs/big.bin")
+        .unwrap();
     assert!(big.is_complete());
     let blob = &big.blobs[0];
     assert_eq!(
@@ -190,7 +194,10 @@ fn large_files_are_blobs_the_host_downloads() {
             "application/vnd.github.raw+json".to_string()
         )]
     );
-    assert_eq!((blob.size, blob.version.as_str()), (Some(5_242_880), big.version.as_str()));
+    assert_eq!(
+        (blob.size, blob.version.as_str()),
+        (Some(5_242_880), big.version.as_str())
+    );
 }
 
 #[test]
@@ -201,16 +208,39 @@ fn a_truncated_tree_is_walked_level_by_level() {
             return resp(200, &[], HEAD);
         }
         let tree = |entries: &str, truncated: bool| {
-            resp(200, &[], format!(r#"{{"sha":"x","tree":[{entries}],"truncated":{truncated}}}"#))
+            resp(
+                200,
+                &[],
+                format!(r#"{{"sha":"x","tree":[{entries}],"truncated":{truncated}}}"#),
+            )
         };
         let blob = |path: &str| {
-            format!(r#"{{"path":"{path}","mode":"100644","type":"blob","sha":"0000000000000000000000000000000000000001","size":1}}"#)
+            format!(
+                r#"{{"path":"{path}","mode":"100644","type":"blob","sha":"0000000000000000000000000000000000000001","size":1}}"#
+            )
         };
-        let dir = |path: &str, sha: &str| format!(r#"{{"path":"{path}","mode":"040000","type":"tree","sha":"{sha}"}}"#);
+        let dir = |path: &str, sha: &str| {
+            format!(r#"{{"path":"{path}","mode":"040000","type":"tree","sha":"{sha}"}}"#)
+        };
         match url.strip_prefix(&format!("{API}/git/trees/")).unwrap() {
             u if u == format!("{HEAD}?recursive=1") => tree(&blob("partial"), true),
-            u if u == HEAD => tree(&[blob("a.txt"), dir("src", "0000000000000000000000000000000000000300")].join(","), false),
-            "0000000000000000000000000000000000000300?recursive=1" => tree(&[blob("lib.rs"), dir("deep", "0000000000000000000000000000000000000301"), blob("deep/x.rs")].join(","), false),
+            u if u == HEAD => tree(
+                &[
+                    blob("a.txt"),
+                    dir("src", "0000000000000000000000000000000000000300"),
+                ]
+                .join(","),
+                false,
+            ),
+            "0000000000000000000000000000000000000300?recursive=1" => tree(
+                &[
+                    blob("lib.rs"),
+                    dir("deep", "0000000000000000000000000000000000000301"),
+                    blob("deep/x.rs"),
+                ]
+                .join(","),
+                false,
+            ),
             other => panic!("unexpected tree {other}"),
         }
     });
@@ -308,7 +338,11 @@ fn a_delta_lists_exactly_what_compare_names() {
     assert_eq!(ids, ["README.md", "bin/run", "docs/latest"]);
     // A rename is a deletion plus a creation.
     assert_eq!(page.deleted, ["old.txt", "run.sh"]);
-    assert_eq!(meta(&page.records[2])["type"], "symlink", "modes from the tree");
+    assert_eq!(
+        meta(&page.records[2])["type"],
+        "symlink",
+        "modes from the tree"
+    );
     assert_eq!(urls(&log).len(), 3, "head, compare, tree");
 }
 
@@ -316,12 +350,20 @@ fn a_delta_lists_exactly_what_compare_names() {
 fn compare_that_cannot_answer_falls_back_to_the_trees() {
     for answer in [
         resp(404, &[], sample("error-404.json")),
-        resp(200, &[], sample("compare.json").replace("\"ahead\"", "\"diverged\"")),
+        resp(
+            200,
+            &[],
+            sample("compare.json").replace("\"ahead\"", "\"diverged\""),
+        ),
         {
             let files: Vec<String> = (0..300)
                 .map(|i| format!(r#"{{"sha":"0000000000000000000000000000000000000001","filename":"f{i}","status":"added"}}"#))
                 .collect();
-            resp(200, &[], format!(r#"{{"status":"ahead","files":[{}]}}"#, files.join(",")))
+            resp(
+                200,
+                &[],
+                format!(r#"{{"status":"ahead","files":[{}]}}"#, files.join(",")),
+            )
         },
     ] {
         let (p, log) = plugin(&[], delta_server(answer));
@@ -340,7 +382,10 @@ fn paths_filter_listings_and_deltas() {
     let page = p.list("files", req(100)).unwrap();
     let ids: Vec<_> = page.records.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["docs/big.bin", "docs/latest"]);
-    let (p, _) = plugin(&[("paths", "*.md")], delta_server(resp(200, &[], sample("compare.json"))));
+    let (p, _) = plugin(
+        &[("paths", "*.md")],
+        delta_server(resp(200, &[], sample("compare.json"))),
+    );
     let page = delta(&p);
     assert_eq!(page.records.len(), 1);
     assert!(page.deleted.is_empty());
@@ -353,7 +398,14 @@ fn issues_follow_the_link_header_and_leave_pull_requests_out() {
         if r.url().contains("page=2") {
             resp(200, &[], "[]")
         } else {
-            resp(200, &[("link", &format!("<{next}>; rel=\"next\", <{next}>; rel=\"last\""))], sample("issues.json"))
+            resp(
+                200,
+                &[(
+                    "link",
+                    &format!("<{next}>; rel=\"next\", <{next}>; rel=\"last\""),
+                )],
+                sample("issues.json"),
+            )
         }
     });
     let first = p
@@ -371,9 +423,15 @@ fn issues_follow_the_link_header_and_leave_pull_requests_out() {
     );
     assert_eq!(first.records.len(), 1);
     let issue = &first.records[0];
-    assert_eq!((issue.id.as_str(), issue.version.as_str()), ("1", "2017-10-10T16:00:01Z"));
+    assert_eq!(
+        (issue.id.as_str(), issue.version.as_str()),
+        ("1", "2017-10-10T16:00:01Z")
+    );
     assert_eq!(issue.title.as_deref(), Some("Found a bug"));
-    assert_eq!(issue.content.as_deref(), Some(&b"I'm having a problem with this."[..]));
+    assert_eq!(
+        issue.content.as_deref(),
+        Some(&b"I'm having a problem with this."[..])
+    );
     assert_eq!(meta(issue)["labels"], serde_json::json!(["bug"]));
     // The newest change seen, the pull request's included.
     assert_eq!(first.watermark.as_deref(), Some("2017-10-10T16:00:02Z"));
@@ -412,12 +470,29 @@ fn pulls_are_listed_in_full_then_by_the_issues_listing() {
     let pr = &full.records[0];
     assert!(pr.is_complete());
     let m = meta(pr);
-    assert_eq!((m["merged"].clone(), m["head"]["ref"].clone(), m["base"]["ref"].clone()), (true.into(), "fix".into(), "main".into()));
+    assert_eq!(
+        (
+            m["merged"].clone(),
+            m["head"]["ref"].clone(),
+            m["base"]["ref"].clone()
+        ),
+        (true.into(), "fix".into(), "main".into())
+    );
     let delta = p
-        .list("pulls", ListRequest { since: Some("2017-10-10T00:00:00Z".into()), ..req(50) })
+        .list(
+            "pulls",
+            ListRequest {
+                since: Some("2017-10-10T00:00:00Z".into()),
+                ..req(50)
+            },
+        )
         .unwrap();
     assert!(urls(&log)[1].contains("/issues?state=all"));
-    let ids: Vec<_> = delta.records.iter().map(|r| (r.id.as_str(), r.is_complete())).collect();
+    let ids: Vec<_> = delta
+        .records
+        .iter()
+        .map(|r| (r.id.as_str(), r.is_complete()))
+        .collect();
     assert_eq!(ids, [("2", false)]);
     let fetched = p.fetch("pulls", vec!["2".into()]);
     assert_eq!(fetched[0].as_ref().unwrap(), pr);
@@ -436,11 +511,20 @@ fn comments_list_conversation_then_review_comments() {
     assert_eq!(first.records[0].id, "issue-1000");
     assert_eq!(first.records[0].parent_id.as_deref(), Some("1"));
     let second = p
-        .list("comments", ListRequest { cursor: first.next_cursor, ..req(100) })
+        .list(
+            "comments",
+            ListRequest {
+                cursor: first.next_cursor,
+                ..req(100)
+            },
+        )
         .unwrap();
     assert!(second.next_cursor.is_none());
     let review = &second.records[0];
-    assert_eq!((review.id.as_str(), review.parent_id.as_deref()), ("review-1000", Some("2")));
+    assert_eq!(
+        (review.id.as_str(), review.parent_id.as_deref()),
+        ("review-1000", Some("2"))
+    );
     assert_eq!(meta(review)["path"], "README.md");
     assert_eq!(second.watermark.as_deref(), Some("2017-10-10T16:00:04Z"));
     assert_eq!(
@@ -463,7 +547,10 @@ fn excluded_streams_list_nothing_without_a_request() {
         assert!(page.records.is_empty() && page.next_cursor.is_none());
     }
     assert!(log.borrow().is_empty());
-    assert!(matches!(p.list("wiki", req(10)), Err(Error::Unsupported(_))));
+    assert!(matches!(
+        p.list("wiki", req(10)),
+        Err(Error::Unsupported(_))
+    ));
 }
 
 #[test]
@@ -481,17 +568,25 @@ fn a_missing_repository_is_said_clearly() {
     };
     assert!(m.contains("not found or no access"), "{m}");
     let (p, _) = plugin(&[], |_| resp(401, &[], r#"{"message":"Bad credentials"}"#));
-    assert!(matches!(p.list("files", req(10)), Err(Error::Auth(m)) if m.contains("Bad credentials")));
+    assert!(
+        matches!(p.list("files", req(10)), Err(Error::Auth(m)) if m.contains("Bad credentials"))
+    );
 }
 
 #[test]
 fn bad_cursors_and_watermarks_are_fatal_before_any_request() {
     let (p, log) = plugin(&[], |_| panic!("no request"));
     for stream in ["files", "issues"] {
-        let r = ListRequest { cursor: Some("junk".into()), ..req(10) };
+        let r = ListRequest {
+            cursor: Some("junk".into()),
+            ..req(10)
+        };
         assert!(matches!(p.list(stream, r), Err(Error::Fatal(_))));
     }
-    let r = ListRequest { since: Some(r#"{"sha":"nope","ref":"main"}"#.into()), ..req(10) };
+    let r = ListRequest {
+        since: Some(r#"{"sha":"nope","ref":"main"}"#.into()),
+        ..req(10)
+    };
     assert!(matches!(p.list("files", r), Err(Error::Fatal(_))));
     assert!(log.borrow().is_empty());
 }
