@@ -80,6 +80,10 @@ impl Stream {
     }
 }
 
+/// Pages of the issues listing one `list` call reads while they hold no
+/// entry of its stream.
+const MAX_FILTERED_PAGES: usize = 5;
+
 /// The configured plugin.
 pub struct GitHub {
     config: Config,
@@ -218,53 +222,63 @@ impl GitHub {
         let limit = req.limit;
         // Pulls: the full listing is /pulls; a delta, the issues listing.
         let pulls_from_issues = stream == Stream::Pulls && since.is_some();
-        let request = match (&state.next, stream, state.phase) {
-            (Some(link), _, _) => self.gh.api.follow(link),
-            (None, Stream::Issues, _) => self.gh.issues(since, limit),
-            (None, Stream::Pulls, _) if pulls_from_issues => self.gh.issues(since, limit),
-            (None, Stream::Pulls, _) => self.gh.pulls(limit),
-            (None, _, 0) => self.gh.issue_comments(since, limit),
-            (None, _, _) => self.gh.review_comments(since, limit),
-        };
-        let what = what(&request);
-        let response = self.repo_check(self.send(request)?, &what, None)?;
-        let items: Vec<Value> = response.json()?;
+        let filtered = stream == Stream::Issues || pulls_from_issues;
         let mut records = Vec::new();
-        let mut newest = state.wm.clone().or_else(|| since.map(str::to_owned));
-        for element in items {
-            if let Some(updated) = element.get("updated_at").and_then(Value::as_str) {
-                if newest.as_deref().is_none_or(|n| updated > n) {
-                    newest = Some(updated.to_owned());
-                }
-            }
-            let is_pull = element.get("pull_request").is_some_and(|v| !v.is_null());
-            let record = match stream {
-                Stream::Issues if is_pull => continue,
-                Stream::Pulls if pulls_from_issues && !is_pull => continue,
-                Stream::Issues => lenient::decode(&element).map(records::issue),
-                Stream::Pulls if pulls_from_issues => lenient::decode(&element)
-                    .map(|i: api::Issue| Record::new(i.number.to_string(), i.updated_at)),
-                Stream::Pulls => lenient::decode(&element).map(records::pull),
-                _ => {
-                    let kind = if state.phase == 0 {
-                        CommentKind::Issue
-                    } else {
-                        CommentKind::Review
-                    };
-                    lenient::decode(&element).map(|c| records::comment(kind, c))
-                }
-            };
-            records.push(match record {
-                Ok(record) => record,
-                Err(why) => unreadable(stream, state.phase, &element, &why, &what)?,
-            });
+        if state.wm.is_none() {
+            state.wm = since.map(str::to_owned);
         }
-        state.wm = newest;
-        state.next = http::link_rel(&response, "next");
-        if state.next.is_none() && stream == Stream::Comments && state.phase == 0 {
-            state.phase = 1;
-        } else if state.next.is_none() {
-            return Ok(Page::new(records).watermark(state.wm));
+        for _ in 0..MAX_FILTERED_PAGES {
+            let request = match (&state.next, stream, state.phase) {
+                (Some(link), _, _) => self.gh.api.follow(link),
+                (None, Stream::Issues, _) => self.gh.issues(since, limit),
+                (None, Stream::Pulls, _) if pulls_from_issues => self.gh.issues(since, limit),
+                (None, Stream::Pulls, _) => self.gh.pulls(limit),
+                (None, _, 0) => self.gh.issue_comments(since, limit),
+                (None, _, _) => self.gh.review_comments(since, limit),
+            };
+            let what = what(&request);
+            let response = self.repo_check(self.send(request)?, &what, None)?;
+            let items: Vec<Value> = response.json()?;
+            for element in items {
+                if let Some(updated) = element.get("updated_at").and_then(Value::as_str) {
+                    if state.wm.as_deref().is_none_or(|n| updated > n) {
+                        state.wm = Some(updated.to_owned());
+                    }
+                }
+                let is_pull = element.get("pull_request").is_some_and(|v| !v.is_null());
+                let record = match stream {
+                    Stream::Issues if is_pull => continue,
+                    Stream::Pulls if pulls_from_issues && !is_pull => continue,
+                    Stream::Issues => lenient::decode(&element).map(records::issue),
+                    Stream::Pulls if pulls_from_issues => lenient::decode(&element)
+                        .map(|i: api::Issue| Record::new(i.number.to_string(), i.updated_at)),
+                    Stream::Pulls => lenient::decode(&element).map(records::pull),
+                    _ => {
+                        let kind = if state.phase == 0 {
+                            CommentKind::Issue
+                        } else {
+                            CommentKind::Review
+                        };
+                        lenient::decode(&element).map(|c| records::comment(kind, c))
+                    }
+                };
+                records.push(match record {
+                    Ok(record) => record,
+                    Err(why) => unreadable(stream, state.phase, &element, &why, &what)?,
+                });
+            }
+            state.next = http::link_rel(&response, "next");
+            if state.next.is_none() && stream == Stream::Comments && state.phase == 0 {
+                state.phase = 1;
+            } else if state.next.is_none() {
+                return Ok(Page::new(records).watermark(state.wm));
+            }
+            // A listing that leaves entries out (issues without pull
+            // requests, pull requests among issues) reads on past pages that
+            // left nothing, so long runs of them are not a run of empty pages.
+            if !records.is_empty() || !filtered {
+                break;
+            }
         }
         let watermark = state.wm.clone();
         Ok(Page::new(records)

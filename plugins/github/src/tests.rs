@@ -590,3 +590,33 @@ fn bad_cursors_and_watermarks_are_fatal_before_any_request() {
     assert!(matches!(p.list("files", r), Err(Error::Fatal(_))));
     assert!(log.borrow().is_empty());
 }
+
+#[test]
+fn pages_of_pull_requests_only_do_not_make_empty_issue_pages() {
+    let (p, log) = plugin(&[], |r| {
+        let page: u32 = r
+            .url()
+            .rsplit_once("?page=")
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or(1);
+        let issues: Vec<Value> = serde_json::from_str(&sample("issues.json")).unwrap();
+        let (body, next) = match page {
+            1..=6 => (Value::from(vec![issues[1].clone()]), Some(page + 1)),
+            _ => (Value::from(issues), None),
+        };
+        let link = next.map(|n| format!("<https://api.github.com/repositories/1000/issues?page={n}>; rel=\"next\""));
+        let headers: Vec<(&str, &str)> = link.iter().map(|l| ("link", l.as_str())).collect();
+        resp(200, &headers, body.to_string())
+    });
+    let first = p.list("issues", req(100)).unwrap();
+    assert!(first.records.is_empty(), "five pages of pull requests");
+    assert_eq!(urls(&log).len(), 5);
+    let second = p.list("issues", ListRequest { cursor: first.next_cursor, ..req(100) }).unwrap();
+    assert_eq!(second.records.len(), 1);
+    assert!(second.next_cursor.is_none());
+    assert_eq!(urls(&log).len(), 7);
+    // Comments and full pull listings are never read ahead.
+    let (p, log) = plugin(&[], |_| resp(200, &[("link", "</next>; rel=\"next\"")], "[]"));
+    assert!(p.list("comments", req(100)).unwrap().next_cursor.is_some());
+    assert_eq!(urls(&log).len(), 1);
+}
