@@ -114,6 +114,7 @@ impl GitHub {
                 Start::Unchanged(mark) => {
                     return Ok(Page::new(Vec::new()).watermark(cursor::encode(&mark)))
                 }
+                Start::Empty => return Ok(Page::new(Vec::new())),
                 Start::List(state) => state,
             },
         };
@@ -136,7 +137,13 @@ impl GitHub {
             .and_then(|m| m.etag.as_deref());
         let request = self.gh.head(&git_ref, etag);
         let what = what(&request);
-        let response = self.repo_check(self.send(request)?, &what, Some(&git_ref))?;
+        let response = self.send(request)?;
+        // An empty repository has no commit (GitHub: 409 "Git Repository is
+        // empty."): nothing to list.
+        if response.status == 409 {
+            return Ok(Start::Empty);
+        }
+        let response = self.repo_check(response, &what, Some(&git_ref))?;
         if response.status == 304 {
             if let Some(mark) = since {
                 return Ok(Start::Unchanged(mark.clone()));
@@ -405,26 +412,34 @@ impl GitHub {
     /// else through the contents API at the listed commit; all at once.
     pub(crate) fn fetch_files(&self, ids: &[String]) -> Vec<Result<Record, Error>> {
         let cache = self.cache.borrow();
-        let commit = cache.commit.clone();
+        // The listed commit; before any listing, the configured ref.
+        let commit = cache.commit.clone().or_else(|| self.config.git_ref.clone());
         let plans: Vec<Option<TreeEntry>> = ids
             .iter()
             .map(|id| cache.entries.get(id).cloned())
             .collect();
         drop(cache);
+        let max = self.config.max_file_bytes;
+        // A listed file that is not read inline (a host retry of a large
+        // one) needs no request: its record points at the blob again.
         let requests: Vec<Request> = ids
             .iter()
             .zip(&plans)
-            .map(|(id, plan)| match plan {
-                Some(entry) => self.gh.blob(&entry.sha),
-                None => self.gh.contents(id, commit.as_deref()),
+            .filter_map(|(id, plan)| match plan {
+                Some(entry) if records::needs_fetch(entry, max) => Some(self.gh.blob(&entry.sha)),
+                Some(_) => None,
+                None => Some(self.gh.contents(id, commit.as_deref())),
             })
             .collect();
         let whats: Vec<String> = requests.iter().map(what).collect();
-        self.send_all(requests)
+        let mut answers = self.send_all(requests).into_iter().zip(whats);
+        plans
             .into_iter()
-            .zip(plans)
-            .zip(whats)
-            .map(|((answer, plan), what)| {
+            .map(|plan| {
+                if let Some(entry) = plan.as_ref().filter(|e| !records::needs_fetch(e, max)) {
+                    return Ok(records::file(&self.gh, entry, max, None));
+                }
+                let (answer, what) = answers.next().expect("one answer per request");
                 let response = api::check(answer?, &what)?;
                 match plan {
                     Some(entry) => self.blob_record(&entry, &response, &what),
@@ -473,6 +488,8 @@ impl GitHub {
 enum Start {
     /// The ref has not moved: nothing to list; the (possibly refreshed) mark.
     Unchanged(Mark),
+    /// The repository has no commit yet.
+    Empty,
     List(FilesCursor),
 }
 

@@ -604,19 +604,68 @@ fn pages_of_pull_requests_only_do_not_make_empty_issue_pages() {
             1..=6 => (Value::from(vec![issues[1].clone()]), Some(page + 1)),
             _ => (Value::from(issues), None),
         };
-        let link = next.map(|n| format!("<https://api.github.com/repositories/1000/issues?page={n}>; rel=\"next\""));
+        let link = next.map(|n| {
+            format!("<https://api.github.com/repositories/1000/issues?page={n}>; rel=\"next\"")
+        });
         let headers: Vec<(&str, &str)> = link.iter().map(|l| ("link", l.as_str())).collect();
         resp(200, &headers, body.to_string())
     });
     let first = p.list("issues", req(100)).unwrap();
     assert!(first.records.is_empty(), "five pages of pull requests");
     assert_eq!(urls(&log).len(), 5);
-    let second = p.list("issues", ListRequest { cursor: first.next_cursor, ..req(100) }).unwrap();
+    let second = p
+        .list(
+            "issues",
+            ListRequest {
+                cursor: first.next_cursor,
+                ..req(100)
+            },
+        )
+        .unwrap();
     assert_eq!(second.records.len(), 1);
     assert!(second.next_cursor.is_none());
     assert_eq!(urls(&log).len(), 7);
     // Comments and full pull listings are never read ahead.
-    let (p, log) = plugin(&[], |_| resp(200, &[("link", "</next>; rel=\"next\"")], "[]"));
+    let (p, log) = plugin(&[], |_| {
+        resp(200, &[("link", "</next>; rel=\"next\"")], "[]")
+    });
     assert!(p.list("comments", req(100)).unwrap().next_cursor.is_some());
     assert_eq!(urls(&log).len(), 1);
+}
+
+#[test]
+fn an_empty_repository_lists_nothing() {
+    let (p, log) = plugin(&[("ref", "main")], |_| {
+        resp(
+            409,
+            &[],
+            r#"{"message":"Git Repository is empty.","status":"409"}"#,
+        )
+    });
+    let page = p.list("files", req(100)).unwrap();
+    assert!(page.records.is_empty() && page.next_cursor.is_none() && page.watermark.is_none());
+    assert_eq!(urls(&log).len(), 1);
+}
+
+#[test]
+fn fetch_reads_unlisted_files_through_contents_and_never_downloads_large_ones() {
+    let (p, log) = plugin(&[("ref", "main")], |r| {
+        if r.url().contains("/contents/") {
+            resp(200, &[], sample("contents-file.json"))
+        } else {
+            repo_server(r)
+        }
+    });
+    // Not listed by this instance (a restart): the contents API.
+    let fetched = p.fetch("files", vec!["README.md".into()]);
+    let readme = fetched[0].as_ref().unwrap();
+    assert_eq!(readme.content.as_deref(), Some(&b"Content of the blob"[..]));
+    assert_eq!(readme.version, "0000000000000000000000000000000000000009");
+    assert_eq!(urls(&log), [format!("GET {API}/contents/README.md?ref=main")]);
+    // Listed: a large file's retry needs no request.
+    p.list("files", req(100)).unwrap();
+    let before = urls(&log).len();
+    let fetched = p.fetch("files", vec!["docs/big.bin".into()]);
+    assert_eq!(fetched[0].as_ref().unwrap().blobs.len(), 1);
+    assert_eq!(urls(&log).len(), before);
 }
