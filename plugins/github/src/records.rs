@@ -73,6 +73,10 @@ pub fn file(gh: &Gh, entry: &TreeEntry, max_bytes: u64, content: Option<Vec<u8>>
         .path(entry.path.as_str())
         .metadata_json(metadata);
     match (kind, content) {
+        // Text is UTF-8 without a NUL in its first 8000 bytes (git's test).
+        (Kind::File, Some(bytes)) if bytes.iter().take(8000).any(|&b| b == 0) => {
+            record.content(bytes, "application/octet-stream")
+        }
         (Kind::File, Some(bytes)) => match String::from_utf8(bytes) {
             Ok(text) => record.content_text(text),
             Err(e) => record.content(e.into_bytes(), "application/octet-stream"),
@@ -211,4 +215,29 @@ pub fn comment(kind: CommentKind, c: Comment) -> Record {
         .updated_at(c.updated_at)
         .content(c.body.unwrap_or_default().into_bytes(), MARKDOWN)
         .metadata_json(metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_or_bytes() {
+        let gh = Gh::new("https://api.github.com", "o", "r");
+        let entry = TreeEntry {
+            path: "a/b.txt".into(),
+            mode: "100644".into(),
+            kind: "blob".into(),
+            sha: "0000000000000000000000000000000000000001".into(),
+            size: Some(3),
+        };
+        let file = |bytes: &[u8]| file(&gh, &entry, 1 << 20, Some(bytes.to_vec())).content_type;
+        assert_eq!(file(b"h\xc3\xa9"), "text/plain; charset=utf-8");
+        assert_eq!(file(b"\0\x01binary"), "application/octet-stream");
+        assert_eq!(file(&[0xff, 0xfe]), "application/octet-stream");
+        let r = super::file(&gh, &entry, 1 << 20, None);
+        assert!(!r.is_complete(), "small files are fetched");
+        let tiny_limit = super::file(&gh, &entry, 2, None);
+        assert!(tiny_limit.is_complete() && tiny_limit.blobs.is_empty());
+    }
 }

@@ -661,7 +661,10 @@ fn fetch_reads_unlisted_files_through_contents_and_never_downloads_large_ones() 
     let readme = fetched[0].as_ref().unwrap();
     assert_eq!(readme.content.as_deref(), Some(&b"Content of the blob"[..]));
     assert_eq!(readme.version, "0000000000000000000000000000000000000009");
-    assert_eq!(urls(&log), [format!("GET {API}/contents/README.md?ref=main")]);
+    assert_eq!(
+        urls(&log),
+        [format!("GET {API}/contents/README.md?ref=main")]
+    );
     // Listed: a large file's retry needs no request.
     p.list("files", req(100)).unwrap();
     let before = urls(&log).len();
