@@ -229,7 +229,7 @@ impl GitHub {
         }
         for _ in 0..MAX_FILTERED_PAGES {
             let request = match (&state.next, stream, state.phase) {
-                (Some(link), _, _) => self.gh.api.follow(link),
+                (Some(link), _, _) => self.gh.api.follow(&fit_page_size(link, limit)?),
                 (None, Stream::Issues, _) => self.gh.issues(since, limit),
                 (None, Stream::Pulls, _) if pulls_from_issues => self.gh.issues(since, limit),
                 (None, Stream::Pulls, _) => self.gh.pulls(limit),
@@ -379,6 +379,47 @@ fn unreadable(
 fn comment_ref(id: &str) -> Result<(CommentKind, u64), Error> {
     records::parse_comment_id(id)
         .ok_or_else(|| Error::not_found(format!("`{id}` is no comment id")))
+}
+
+/// A next link with `per_page` lowered to `limit` when a resumed run asks
+/// for smaller pages than the link repeats (the host refuses pages over its
+/// limit). `page` is renumbered so the offset stays; an offset the smaller
+/// pages cannot reach is an error naming the page size to go back to.
+fn fit_page_size(link: &str, limit: u32) -> Result<String, Error> {
+    let Some((path, query)) = link.split_once('?') else {
+        return Ok(link.to_owned());
+    };
+    let value = |name: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix('=')?.parse::<u64>().ok())
+    };
+    let limit = u64::from(limit.max(1));
+    let Some(per_page) = value("per_page").filter(|&n| n > limit) else {
+        return Ok(link.to_owned());
+    };
+    let page = match value("page") {
+        Some(page) => {
+            let offset = page.saturating_sub(1) * per_page;
+            if offset % limit != 0 {
+                return Err(Error::fatal(format!(
+                    "this listing was started with pages of {per_page} and cannot resume at \
+                     pages of {limit}: set the source's page_size back to {per_page}"
+                )));
+            }
+            Some(offset / limit + 1)
+        }
+        None => None,
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some(("per_page", _)) => format!("per_page={limit}"),
+            Some(("page", _)) => format!("page={}", page.unwrap_or(1)),
+            _ => p.to_owned(),
+        })
+        .collect();
+    Ok(format!("{path}?{}", params.join("&")))
 }
 
 /// An issue or pull request number from a record id.

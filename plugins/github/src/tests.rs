@@ -672,3 +672,22 @@ fn fetch_reads_unlisted_files_through_contents_and_never_downloads_large_ones() 
     assert_eq!(fetched[0].as_ref().unwrap().blobs.len(), 1);
     assert_eq!(urls(&log).len(), before);
 }
+
+#[test]
+fn resumed_links_fit_a_smaller_page_size() {
+    let link = "https://api.github.com/repositories/1/issues?state=all&per_page=100&page=3";
+    assert_eq!(fit_page_size(link, 100).unwrap(), link);
+    assert_eq!(
+        fit_page_size(link, 50).unwrap(),
+        "https://api.github.com/repositories/1/issues?state=all&per_page=50&page=5"
+    );
+    let Err(Error::Fatal(m)) = fit_page_size(link, 30) else {
+        panic!()
+    };
+    assert!(m.contains("page_size back to 100"), "{m}");
+    assert_eq!(
+        fit_page_size("https://x/y?per_page=100&after=abc", 10).unwrap(),
+        "https://x/y?per_page=10&after=abc"
+    );
+    assert_eq!(fit_page_size("https://x/y", 10).unwrap(), "https://x/y");
+}
