@@ -99,6 +99,14 @@ impl Request {
         self
     }
 
+    /// Sets header `name`, replacing every value set before (e.g. a default
+    /// `accept` of an [`Api`] that one request needs otherwise).
+    pub fn replace_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+        self.header(name, value)
+    }
+
     /// Appends the query parameter `name=value` to the URL, percent-encoding
     /// both (`value` is formatted with `Display`, so numbers work too).
     pub fn query(mut self, name: &str, value: impl Display) -> Self {
@@ -457,6 +465,108 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
+/// The target of the link with relation `rel` in the response's RFC 8288
+/// `Link` header (`<https://…?page=2>; rel="next", <…>; rel="last"`), as
+/// the server wrote it (absolute or relative: see [`Api::follow`]). A link
+/// with several relations (`rel="next last"`) matches each of them.
+pub fn link_rel(response: &Response, rel: &str) -> Option<String> {
+    let header = response.header("link")?;
+    let mut rest = header;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let close = after.find('>')?;
+        let target = &after[..close];
+        let params_end = after[close..].find('<').map_or(after.len(), |i| close + i);
+        let params = &after[close + 1..params_end];
+        let matches = params.split(';').any(|param| {
+            let Some((name, value)) = param.split_once('=') else {
+                return false;
+            };
+            name.trim().eq_ignore_ascii_case("rel")
+                && value
+                    .trim()
+                    .trim_end_matches(',')
+                    .trim_end()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel))
+        });
+        if matches {
+            return Some(target.to_owned());
+        }
+        rest = &after[params_end..];
+    }
+    None
+}
+
+/// One remote API: its base URL and the headers every request to it
+/// carries (an `accept`, a version header). Requests are built here and
+/// sent as usual ([`Request::send`], [`send_batch`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api {
+    base: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Api {
+    /// An API rooted at `base_url` (a trailing `/` is dropped).
+    pub fn new(base_url: impl Into<String>) -> Api {
+        let mut base = base_url.into();
+        while base.ends_with('/') {
+            base.pop();
+        }
+        Api {
+            base,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header every request carries.
+    pub fn header(mut self, name: &str, value: &str) -> Api {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The base URL, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `method` to base + `path` (which starts with `/`), with the default
+    /// headers.
+    pub fn request(&self, method: &str, path: &str) -> Request {
+        self.with_headers(Request::new(method, self.url(path)))
+    }
+
+    /// A `GET` of base + `path`, with the default headers.
+    pub fn get(&self, path: &str) -> Request {
+        self.request("GET", path)
+    }
+
+    /// A `GET` of a link the API gave (a next page): absolute links are
+    /// followed exactly as given, others are taken relative to the base URL.
+    pub fn follow(&self, link: &str) -> Request {
+        self.with_headers(Request::get(self.url(link)))
+    }
+
+    /// base + `link`, unless `link` is already an absolute http(s) URL.
+    pub fn url(&self, link: &str) -> String {
+        let scheme = link.get(..8).unwrap_or(link).to_ascii_lowercase();
+        if scheme.starts_with("http://") || scheme.starts_with("https://") {
+            return link.to_owned();
+        }
+        let slash = if link.starts_with('/') { "" } else { "/" };
+        format!("{}{slash}{link}", self.base)
+    }
+
+    fn with_headers(&self, mut request: Request) -> Request {
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        request
+    }
+}
+
 /// Percent-encodes `s` for use as one URL query value or path segment:
 /// everything but `A–Z a–z 0–9 - . _ ~` becomes `%XX` (UTF-8 bytes).
 ///
@@ -688,5 +798,78 @@ mod tests {
         let results = send_batch(vec![Request::post("http://h/").json(&bad)]);
         assert!(matches!(&results[..], [Err(Error::Fatal(_))]));
         assert!(send_batch(vec![]).is_empty());
+    }
+
+    #[test]
+    fn link_relations() {
+        // GitHub's documented example (contracts §2.7).
+        let header = "<https://api.github.com/repositories/1300192/issues?page=2>; rel=\"prev\", \
+             <https://api.github.com/repositories/1300192/issues?page=4>; rel=\"next\", \
+             <https://api.github.com/repositories/1300192/issues?page=515>; rel=\"last\", \
+             <https://api.github.com/repositories/1300192/issues?page=1>; rel=\"first\"";
+        let r = resp(200, &[("link", header)], "");
+        assert_eq!(
+            link_rel(&r, "next").as_deref(),
+            Some("https://api.github.com/repositories/1300192/issues?page=4")
+        );
+        assert_eq!(
+            link_rel(&r, "first").as_deref(),
+            Some("https://api.github.com/repositories/1300192/issues?page=1")
+        );
+        assert_eq!(link_rel(&r, "nex"), None);
+        // Unquoted, several relations, commas inside the target, other params.
+        let r = resp(
+            200,
+            &[(
+                "Link",
+                "</a?x=1,2>; title=\"a, b\"; REL=\"next last\", </b>;rel=prev",
+            )],
+            "",
+        );
+        assert_eq!(link_rel(&r, "next").as_deref(), Some("/a?x=1,2"));
+        assert_eq!(link_rel(&r, "last").as_deref(), Some("/a?x=1,2"));
+        assert_eq!(link_rel(&r, "prev").as_deref(), Some("/b"));
+        assert_eq!(link_rel(&resp(200, &[], ""), "next"), None);
+        assert_eq!(
+            link_rel(&resp(200, &[("link", "<broken")], ""), "next"),
+            None
+        );
+    }
+
+    #[test]
+    fn api_requests() {
+        let api = Api::new("https://ghe.example.com/api/v3/")
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        assert_eq!(api.base_url(), "https://ghe.example.com/api/v3");
+        let r = api.get("/repos/a/b").query("per_page", 100);
+        assert_eq!(
+            r.url(),
+            "https://ghe.example.com/api/v3/repos/a/b?per_page=100"
+        );
+        assert_eq!(
+            r.header_value("Accept"),
+            Some("application/vnd.github+json")
+        );
+        assert_eq!(r.header_value("x-github-api-version"), Some("2022-11-28"));
+        assert_eq!(api.request("PUT", "/x").method(), "PUT");
+        assert_eq!(
+            api.follow("https://ghe.example.com/api/v3/repositories/1/issues?page=2")
+                .url(),
+            "https://ghe.example.com/api/v3/repositories/1/issues?page=2"
+        );
+        assert_eq!(
+            api.follow("x?page=2").url(),
+            "https://ghe.example.com/api/v3/x?page=2"
+        );
+        assert_eq!(api.follow("/y").headers().len(), 2);
+        let raw = api
+            .get("/z")
+            .replace_header("Accept", "application/vnd.github.sha");
+        assert_eq!(raw.headers().len(), 2);
+        assert_eq!(
+            raw.header_value("accept"),
+            Some("application/vnd.github.sha")
+        );
     }
 }

@@ -78,7 +78,10 @@
 //!   [`BlobRef`], [`Change`], [`ChangeOp`], [`PushOutcome`], [`Error`]: the
 //!   values of the contract, with builders.
 //! - [`Settings`]: the values given to `configure`.
-//! - [`http`]: requests through the host, and HTTP status → [`Error`] mapping.
+//! - [`http`]: requests through the host ([`http::Api`] for a base URL and
+//!   default headers, [`http::link_rel`] for `Link` headers), and HTTP
+//!   status → [`Error`] mapping.
+//! - [`cursor`]: cursors as compact JSON.
 //! - [`push`]: `push` and `reconcile` as one chain of requests per change,
 //!   sent together; [`Change`] accessors; the change-key convention.
 //! - [`log`]: messages to the host's log.
@@ -89,6 +92,7 @@
 //!
 //! [synchost]: https://github.com/synchost/synchost
 
+pub mod cursor;
 pub mod http;
 pub mod lenient;
 pub mod log;

@@ -17,6 +17,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("wrong-major", "wrong-major"),
     ("legacy-v01", "legacy-v01"),
     ("confluence", "confluence"),
+    ("github", "github"),
     ("hostile", "hostile"),
     ("hostile-describe", "hostile-describe"),
     ("hostile-manifest", "hostile-manifest"),
@@ -117,7 +118,7 @@ const BUILT_PACKAGES: &[&str] = &[
 /// `build` leaves them to the wasm build).
 fn tested_packages() -> Vec<&'static str> {
     let mut packages = BUILT_PACKAGES.to_vec();
-    packages.extend(["confluence", "example-items"]);
+    packages.extend(["confluence", "github", "example-items"]);
     packages
 }
 
