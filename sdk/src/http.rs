@@ -530,7 +530,9 @@ mod time {
         let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
         let days = era * 146_097 + doe - 719_468;
-        u64::try_from(days).ok().map(|days| days * 86_400 + hours * 3600 + minutes * 60 + seconds)
+        u64::try_from(days)
+            .ok()
+            .map(|days| days * 86_400 + hours * 3600 + minutes * 60 + seconds)
     }
 }
 
@@ -660,10 +662,9 @@ mod tests {
     /// Every case of the conformance vectors the host tests too.
     #[test]
     fn rate_limits_follow_the_conformance_vectors() {
-        let vectors: serde_json::Value = serde_json::from_str(include_str!(
-            "../../wit/v0.2/conformance/rate-limits.json"
-        ))
-        .unwrap();
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../wit/v0.2/conformance/rate-limits.json"))
+                .unwrap();
         let now = vectors["now"].as_u64().unwrap();
         for case in vectors["cases"].as_array().unwrap() {
             let name = case["name"].as_str().unwrap();
@@ -700,8 +701,14 @@ mod tests {
         assert_eq!(r.status_error(), Some(Error::RateLimited(7)));
         let r = resp(403, &[("x-ratelimit-remaining", "12")], "no access");
         assert!(matches!(r.status_error(), Some(Error::Auth(m)) if m.contains("no access")));
-        assert_eq!(time::reset("2026-01-01T12:00:30+01:00", 1_767_268_800), Some(0));
-        assert_eq!(time::reset("2026-01-01T12:00:30-01:00", 1_767_268_800), Some(3630));
+        assert_eq!(
+            time::reset("2026-01-01T12:00:30+01:00", 1_767_268_800),
+            Some(0)
+        );
+        assert_eq!(
+            time::reset("2026-01-01T12:00:30-01:00", 1_767_268_800),
+            Some(3630)
+        );
         assert_eq!(time::retry_after("Thu, 01 Jan 2026 12:00:42 UTC", 0), None);
     }
 

@@ -965,12 +965,23 @@ fn base64_basic(user: &str, password: &str) -> String {
 
 #[test]
 fn hostile_remote_text_in_conflicts_reaches_the_terminal_escaped() {
-    let fake = start_confluence(&["--pages", "3", "--folders", "0", "--attachments-per-page", "0"]);
+    let fake = start_confluence(&[
+        "--pages",
+        "3",
+        "--folders",
+        "0",
+        "--attachments-per-page",
+        "0",
+    ]);
     let ws = Workspace::new();
     confluence_config(&ws, &fake, "");
     assert_success(&synchost(&ws, &["pull", "docs"]).output());
     let before = pages(&fake);
-    let (id, (version, _, title, _)) = before.iter().next().map(|(id, p)| (id.clone(), p.clone())).unwrap();
+    let (id, (version, _, title, _)) = before
+        .iter()
+        .next()
+        .map(|(id, p)| (id.clone(), p.clone()))
+        .unwrap();
     stage_updates(&ws, &[&id], |_| "<p>mine</p>".to_string());
     // Someone writes a body full of terminal escapes through the API.
     let hostile = "<p>\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[31mred\r\nforged: line</p>";
@@ -981,14 +992,24 @@ fn hostile_remote_text_in_conflicts_reaches_the_terminal_escaped() {
     support::http(
         "PUT",
         &format!("{}/wiki/api/v2/pages/{id}", fake.url()),
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         Some(&body.to_string()),
     )
     .expect_status(200);
     assert_exit_code(&synchost(&ws, &["push", "docs"]).output(), 1);
-    for args in [&["conflicts"][..], &["conflicts", "--json"], &["changes", "--all"]] {
+    for args in [
+        &["conflicts"][..],
+        &["conflicts", "--json"],
+        &["changes", "--all"],
+    ] {
         let out = assert_success(&synchost(&ws, args).output());
-        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{args:?} printed raw escapes: {out:?}");
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{args:?} printed raw escapes: {out:?}"
+        );
     }
     let listed = assert_success(&synchost(&ws, &["conflicts"]).output());
     assert!(listed.contains("red"), "the remote side is shown: {listed}");

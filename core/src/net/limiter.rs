@@ -457,7 +457,11 @@ mod tests {
         let waits = std::sync::Mutex::new(Vec::new());
         let start = Instant::now();
         for _ in 0..5 {
-            drop(limiter.acquire(|wait| waits.lock().unwrap().push(wait)).await);
+            drop(
+                limiter
+                    .acquire(|wait| waits.lock().unwrap().push(wait))
+                    .await,
+            );
         }
         let elapsed = start.elapsed();
         assert!(
@@ -497,9 +501,6 @@ mod tests {
         let trimmed = limiter.current_rate().unwrap();
         assert!(trimmed < 20.0, "{trimmed}");
         limiter.near_limit(Some(3));
-        assert!(
-            limiter.current_rate().unwrap() > trimmed,
-            "grew as healthy"
-        );
+        assert!(limiter.current_rate().unwrap() > trimmed, "grew as healthy");
     }
 }

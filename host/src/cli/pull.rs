@@ -188,10 +188,7 @@ fn summary_line(summary: &SourceSummary) -> String {
         line.push_str(&format!(", {} deleted", summary.counts.deleted));
     }
     if summary.not_modified > 0 {
-        line.push_str(&format!(
-            ", {} not modified (304)",
-            summary.not_modified
-        ));
+        line.push_str(&format!(", {} not modified (304)", summary.not_modified));
     }
     if summary.plugin_wait_ms > 0 {
         line.push_str(&format!(
