@@ -236,7 +236,8 @@ impl SourcePull<'_> {
     /// Waits as the plugin asked: see [`session::wait_as_asked`].
     async fn wait_as_asked(&mut self, call: &str, seconds: u32) -> Result<()> {
         let (source, reporter) = (self.source, self.reporter);
-        session::wait_as_asked(source, &mut self.waited, call, seconds, |message| {
+        let cancel = &self.options.cancel;
+        session::wait_as_asked(source, cancel, &mut self.waited, call, seconds, |message| {
             reporter.event(&Event::Note {
                 source: &source.name,
                 message,

@@ -240,6 +240,7 @@ impl SourcePush<'_> {
                 let (source, reporter) = (self.source, self.reporter);
                 session::wait_as_asked(
                     source,
+                    self.cancel,
                     &mut self.waited,
                     "push",
                     effects.rate_limit_wait,
