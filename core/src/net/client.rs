@@ -798,7 +798,10 @@ impl HttpClient {
                         .get("x-ratelimit-nearlimit")
                         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
                     {
-                        limiter.near_limit(header_u64(&response_headers, "x-ratelimit-remaining"));
+                        limiter.near_limit(
+                            header_u64(&response_headers, "x-ratelimit-remaining"),
+                            header_u64(&response_headers, "x-ratelimit-limit"),
+                        );
                     } else if !status.is_server_error() {
                         limiter.healthy();
                     }

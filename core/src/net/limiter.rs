@@ -87,6 +87,19 @@ struct Budget {
     until: Instant,
 }
 
+/// How much a near-limit signal trims the rate: [`NEAR_LIMIT_FACTOR`] with
+/// nothing left, less the more is left, nothing at [`BUDGET_RESERVE`] of
+/// the limit (Atlassian's "less than 20% of any budget remains").
+pub fn near_limit_factor(remaining: Option<u64>, limit: Option<u64>) -> f64 {
+    match (remaining, limit) {
+        (Some(remaining), Some(limit)) if limit > 0 => {
+            let left = remaining as f64 / limit as f64 / BUDGET_RESERVE;
+            1.0 - (1.0 - NEAR_LIMIT_FACTOR) * (1.0 - left).clamp(0.0, 1.0)
+        }
+        _ => NEAR_LIMIT_FACTOR,
+    }
+}
+
 /// The requests per second that spread `remaining` requests over `reset_in`
 /// (at least one request by the reset, so the run learns the new budget).
 pub fn budget_rate(remaining: u64, reset_in: Duration) -> f64 {
@@ -296,22 +309,23 @@ impl HostLimiter {
         state.tokens = state.tokens.min(0.0);
     }
 
-    /// The remote is close to its limit: trim the rate a little, no pause.
-    /// When the remaining count it gave has grown since the last such
-    /// signal, the budget is refilling at this pace: nothing is trimmed, and
-    /// the response counts as healthy.
-    pub fn near_limit(&self, remaining: Option<u64>) {
+    /// The remote is close to its limit: trim the rate a little, no pause;
+    /// the nearer (`remaining` of `limit`, when given), the more, up to
+    /// [`NEAR_LIMIT_FACTOR`]. When the remaining count has grown since the
+    /// last such signal, the budget is refilling at this pace: nothing is
+    /// trimmed, and the response counts as healthy. Either way the response
+    /// got through, so it counts in the throughput the rate is measured by.
+    pub fn near_limit(&self, remaining: Option<u64>, limit: Option<u64>) {
         let mut state = self.state.lock().unwrap();
+        let now = Instant::now();
+        state.recent_successes.push_back(now);
         let previous = std::mem::replace(&mut state.last_remaining, remaining);
-        if let (Some(now), Some(before)) = (remaining, previous) {
-            if now > before {
-                drop(state);
-                self.healthy();
-                return;
-            }
+        if remaining.zip(previous).is_some_and(|(now, before)| now > before) {
+            drop(state);
+            self.grow();
+            return;
         }
         state.healthy_streak = 0;
-        let now = Instant::now();
         if state
             .last_trim
             .is_some_and(|at| now.duration_since(at) < Duration::from_millis(250))
@@ -319,19 +333,26 @@ impl HostLimiter {
             return;
         }
         state.last_trim = Some(now);
-        state.recent_successes.push_back(now);
         let sustained = state.sustained();
         let current = state
             .rate
             .map_or(sustained, |rate| rate.min(sustained.max(1.0)));
-        state.rate = Some((current * NEAR_LIMIT_FACTOR).max(MIN_RATE));
+        state.rate = Some((current * near_limit_factor(remaining, limit)).max(MIN_RATE));
     }
 
     /// A healthy response: a learned rate creeps back up, and after a streak
     /// one more request may be in flight.
     pub fn healthy(&self) {
+        self.state
+            .lock()
+            .unwrap()
+            .recent_successes
+            .push_back(Instant::now());
+        self.grow();
+    }
+
+    fn grow(&self) {
         let mut state = self.state.lock().unwrap();
-        state.recent_successes.push_back(Instant::now());
         if let Some(rate) = state.rate {
             let close = state.ceiling.is_some_and(|ceiling| rate >= ceiling * 0.95);
             let raised = rate + if close { PROBE_STEP } else { RATE_STEP };
@@ -391,7 +412,7 @@ mod tests {
         limiter.rate_limited(Duration::ZERO);
         let rate = limiter.current_rate().expect("paced after a 429");
         assert!((30.0..=36.0).contains(&rate), "{rate}");
-        limiter.near_limit(None);
+        limiter.near_limit(None, None);
         assert!(limiter.current_rate().unwrap() < rate);
         let configured = HostLimiter::new(4, Some(10.0));
         for _ in 0..1000 {
@@ -433,6 +454,34 @@ mod tests {
         drop(a);
         let third = tokio::time::timeout(Duration::from_millis(50), limiter.acquire(|_| ())).await;
         assert!(third.is_ok());
+    }
+
+    /// Every near-limit answer got through: the rate is trimmed from the
+    /// throughput they all make, not from the few that trimmed it (which
+    /// throttled 8 / 6 concurrency to a third of a 20/s limit).
+    #[tokio::test(start_paused = true)]
+    async fn near_limit_answers_count_in_the_throughput() {
+        let limiter = HostLimiter::new(8, None);
+        // A second at 20/s, then two seconds near the limit.
+        for n in 0..60 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            if n < 20 {
+                limiter.healthy();
+            } else {
+                limiter.near_limit(Some(2), Some(20));
+            }
+        }
+        let rate = limiter.current_rate().unwrap();
+        assert!((12.0..20.0).contains(&rate), "{rate}");
+    }
+
+    #[test]
+    fn the_nearer_the_limit_the_larger_the_trim() {
+        assert_eq!(near_limit_factor(Some(0), Some(20)), NEAR_LIMIT_FACTOR);
+        assert_eq!(near_limit_factor(None, Some(20)), NEAR_LIMIT_FACTOR);
+        assert!((near_limit_factor(Some(2), Some(20)) - 0.975).abs() < 1e-9);
+        assert_eq!(near_limit_factor(Some(4), Some(20)), 1.0);
+        assert_eq!(near_limit_factor(Some(50), Some(20)), 1.0);
     }
 
     #[test]
@@ -497,10 +546,10 @@ mod tests {
     #[tokio::test]
     async fn a_refilling_budget_is_not_trimmed() {
         let limiter = HostLimiter::new(4, Some(20.0));
-        limiter.near_limit(Some(1));
+        limiter.near_limit(Some(1), Some(20));
         let trimmed = limiter.current_rate().unwrap();
         assert!(trimmed < 20.0, "{trimmed}");
-        limiter.near_limit(Some(3));
+        limiter.near_limit(Some(3), Some(20));
         assert!(limiter.current_rate().unwrap() > trimmed, "grew as healthy");
     }
 }
