@@ -320,7 +320,10 @@ impl HostLimiter {
         let now = Instant::now();
         state.recent_successes.push_back(now);
         let previous = std::mem::replace(&mut state.last_remaining, remaining);
-        if remaining.zip(previous).is_some_and(|(now, before)| now > before) {
+        if remaining
+            .zip(previous)
+            .is_some_and(|(now, before)| now > before)
+        {
             drop(state);
             self.grow();
             return;
