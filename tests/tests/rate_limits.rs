@@ -198,3 +198,27 @@ fn not_modified_answers_are_counted_in_runs() {
     // Cells before it have no spaces (the STARTED time is one word).
     assert_eq!(row.split_whitespace().nth(column), Some("2"), "{table}");
 }
+
+/// Ctrl+C while the host waits as a plugin asked (`rate-limited`, clamped
+/// to the default 300 s): exit 130 at once too, the wait said with its end.
+#[test]
+fn ctrl_c_during_a_wait_the_plugin_asked_for_exits_130_at_once() {
+    let fake = FakeServer::start("items", &["--count", "1"]);
+    let ws = Workspace::new();
+    ws.write_config(&hostile_source("rate-limited-forever", fake.url(), ""));
+    let mut child = Synchost::spawn(&ws, &["pull", "hostile", "--json"]);
+    let (events_path, _) = ws.spawn_log_paths(0);
+    let said = |events: &[Value]| {
+        events_of(events, "note")
+            .into_iter()
+            .any(|note| str_field(note, "message").contains("waiting 5m 0s, until "))
+    };
+    wait_for("the wait to be said", Duration::from_secs(60), || {
+        said(&json_lines(
+            &std::fs::read_to_string(&events_path).unwrap_or_default(),
+        ))
+    });
+    sigint(&child);
+    let status = wait_exit(&ws, &mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130));
+}
