@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use synchost_core::checks::{self, ListingGuard, MAX_CURSOR_BYTES, MAX_EMPTY_PAGES, MAX_ID_BYTES};
 use synchost_core::config::{self, Config, Overrides, MAX_PAGE_SIZE};
 use synchost_core::mirror::{self, MirrorFile};
-use synchost_core::net::retry::{parse_reset, parse_retry_after, rate_limit_wait};
+use synchost_core::net::retry::{parse_reset, parse_retry_after, rate_limit};
 use synchost_core::net::{HostPolicy, RetryPolicy};
 use synchost_core::store::reports::{MirrorBlob, MirrorNode};
 
@@ -37,6 +37,7 @@ struct RateLimitResponse<'a> {
     retry_after: Option<&'a [u8]>,
     remaining: Option<&'a [u8]>,
     reset: Option<&'a [u8]>,
+    body: &'a [u8],
     now_secs: u32,
     max_wait_secs: u16,
 }
@@ -67,7 +68,7 @@ pub fn rate_limit_headers(data: &[u8]) {
             headers.insert(name, value);
         }
     }
-    let wait = rate_limit_wait(status, &headers, now);
+    let wait = rate_limit(status, &headers, response.body, now).map(|limit| limit.wait);
     if status == StatusCode::TOO_MANY_REQUESTS {
         assert!(wait.is_some(), "a 429 is always a rate limit");
     }

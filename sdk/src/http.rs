@@ -366,16 +366,23 @@ impl Response {
     /// | status                                   | [`Error`]                    |
     /// |------------------------------------------|------------------------------|
     /// | 401                                      | `Auth`                       |
-    /// | 403 with `x-ratelimit-remaining: 0` or `retry-after` | `RateLimited(retry-after or 1)` |
+    /// | 403 with `x-ratelimit-remaining: 0`, `retry-after` or GitHub's secondary-limit message | `RateLimited` |
     /// | 403 otherwise                            | `Auth` (permission denied)   |
     /// | 404, 410                                 | `NotFound`                   |
     /// | 409, 412                                 | `Conflict`                   |
-    /// | 429                                      | `RateLimited(retry-after or 1)` |
+    /// | 429                                      | `RateLimited`                |
+    /// | 503 with `retry-after`                   | `RateLimited`                |
     /// | 408, 5xx                                 | `Transient`                  |
     /// | other 4xx and above                      | `Fatal`                      |
     ///
-    /// `retry-after` counts only in whole seconds (at least 1); an HTTP date
-    /// counts as 1. The messages quote the start of the body.
+    /// The wait of `RateLimited`, in whole seconds (at least 1): `retry-after`
+    /// (seconds or an HTTP date); else, when `x-ratelimit-remaining` is 0,
+    /// the time to `x-ratelimit-reset` (epoch seconds or ISO 8601); else 60
+    /// for a 403 or a secondary limit (GitHub: "wait at least one minute"),
+    /// 1 for a bare 429. The host reads responses the same way (both test
+    /// `wit/v0.2/conformance/rate-limits.json`), and waits out most rate
+    /// limits before the plugin sees them. The messages quote the start of
+    /// the body.
     pub fn status_error(&self) -> Option<Error> {
         let status = self.status;
         if status < 400 {
@@ -387,27 +394,47 @@ impl Response {
             reason(status).map(|r| format!(" {r}")).unwrap_or_default(),
             excerpt(&self.body)
         );
+        if let Some(seconds) = self.rate_limit_at(unix_now()) {
+            return Some(Error::RateLimited(seconds));
+        }
         Some(match status {
-            401 => Error::Auth(msg),
-            403 if self.is_rate_limited() => Error::RateLimited(self.retry_after_secs()),
-            403 => Error::Auth(msg),
+            401 | 403 => Error::Auth(msg),
             404 | 410 => Error::NotFound(msg),
             409 | 412 => Error::Conflict(msg),
-            429 => Error::RateLimited(self.retry_after_secs()),
             408 | 500..=599 => Error::Transient(msg),
             _ => Error::Fatal(msg),
         })
     }
 
-    fn is_rate_limited(&self) -> bool {
-        self.header("x-ratelimit-remaining").map(str::trim) == Some("0")
-            || self.header("retry-after").is_some()
-    }
-
-    fn retry_after_secs(&self) -> u32 {
-        self.header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(1, |s| s.clamp(1, u32::MAX as u64) as u32)
+    /// The wait, in whole seconds, a rate-limit answer asks for at `now`
+    /// (epoch seconds); `None` when it is no rate limit.
+    fn rate_limit_at(&self, now: u64) -> Option<u32> {
+        let spent = self.header("x-ratelimit-remaining").map(str::trim) == Some("0");
+        let retry_after = self
+            .header("retry-after")
+            .and_then(|v| time::retry_after(v, now));
+        let secondary = matches!(self.status, 403 | 429) && is_secondary_message(&self.body);
+        let limited = match self.status {
+            429 => true,
+            403 => spent || retry_after.is_some() || secondary,
+            503 => retry_after.is_some(),
+            _ => false,
+        };
+        if !limited {
+            return None;
+        }
+        let reset = if spent {
+            self.header("x-ratelimit-reset")
+                .and_then(|v| time::reset(v, now))
+        } else {
+            None
+        };
+        let wait = match retry_after.or(reset) {
+            Some(wait) => wait,
+            None if self.status == 403 || secondary || spent => 60,
+            None => 1,
+        };
+        Some(wait.clamp(1, u32::MAX as u64) as u32)
     }
 
     fn prefix(&self) -> String {
@@ -416,6 +443,104 @@ impl Response {
         } else {
             format!("{}: ", self.origin)
         }
+    }
+}
+
+/// Seconds since the Unix epoch (0 when the clock says otherwise).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// True when the start of `body` carries GitHub's secondary-limit message,
+/// e.g. "You have exceeded a secondary rate limit".
+fn is_secondary_message(body: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"secondary rate limit";
+    body[..body.len().min(4096)]
+        .windows(NEEDLE.len())
+        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
+}
+
+/// The times of rate-limit headers, without a date crate.
+mod time {
+    /// `Retry-After`: delay-seconds (absurd values saturate) or an HTTP date
+    /// (IMF-fixdate, `Thu, 01 Jan 2026 12:00:42 GMT`): seconds from `now`.
+    pub fn retry_after(value: &str, now: u64) -> Option<u64> {
+        let value = value.trim();
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(value.parse().unwrap_or(u64::MAX));
+        }
+        let mut parts = value.split_ascii_whitespace();
+        let (_weekday, day, month, year, clock, zone) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        if zone != "GMT" || parts.next().is_some() {
+            return None;
+        }
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+        let at = epoch(year.parse().ok()?, month, day.parse().ok()?, clock)?;
+        Some(at.saturating_sub(now))
+    }
+
+    /// `x-ratelimit-reset`: epoch seconds (GitHub) or ISO 8601 (Atlassian,
+    /// `2026-01-01T12:01Z`, `2026-01-01T12:00:30+00:00`): seconds from `now`.
+    pub fn reset(value: &str, now: u64) -> Option<u64> {
+        let value = value.trim();
+        if let Ok(at) = value.parse::<u64>() {
+            return Some(at.saturating_sub(now));
+        }
+        let (date, rest) = value.split_once('T')?;
+        let mut ymd = date.split('-');
+        let (year, month, day) = (
+            ymd.next()?.parse().ok()?,
+            ymd.next()?.parse().ok()?,
+            ymd.next()?.parse().ok()?,
+        );
+        let (clock, offset) = match rest.find(['Z', 'z', '+', '-']) {
+            Some(i) => rest.split_at(i),
+            None => return None,
+        };
+        let offset: i64 = match offset {
+            "Z" | "z" => 0,
+            _ => {
+                let sign = if offset.starts_with('-') { -1 } else { 1 };
+                let (h, m) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
+                sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+            }
+        };
+        let at = epoch(year, month, day, clock.split('.').next()?)? as i64 - offset;
+        Some((at.max(0) as u64).saturating_sub(now))
+    }
+
+    /// Epoch seconds of a UTC date and `HH:MM[:SS]`.
+    fn epoch(year: i64, month: u32, day: u32, clock: &str) -> Option<u64> {
+        let mut hms = clock.split(':');
+        let hours: u64 = hms.next()?.parse().ok()?;
+        let minutes: u64 = hms.next()?.parse().ok()?;
+        let seconds: u64 = hms.next().map_or(Some(0), |s| s.parse().ok())?;
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hours > 23 || minutes > 59 {
+            return None;
+        }
+        // Days from civil (H. Hinnant's algorithm).
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = i64::from((month + 9) % 12);
+        let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        u64::try_from(days)
+            .ok()
+            .map(|days| days * 86_400 + hours * 3600 + minutes * 60 + seconds)
     }
 }
 
@@ -644,28 +769,57 @@ mod tests {
         }
     }
 
+    /// Every case of the conformance vectors the host tests too.
     #[test]
-    fn rate_limits() {
+    fn rate_limits_follow_the_conformance_vectors() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../wit/v0.2/conformance/rate-limits.json"))
+                .unwrap();
+        let now = vectors["now"].as_u64().unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let headers: Vec<(&str, &str)> = case["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+                .collect();
+            let r = resp(
+                case["status"].as_u64().unwrap() as u16,
+                &headers,
+                case["body"].as_str().unwrap(),
+            );
+            let expect = &case["expect"];
+            match expect["wait_s"].as_u64() {
+                Some(wait) => assert_eq!(
+                    r.rate_limit_at(now),
+                    Some(wait.clamp(1, u32::MAX as u64) as u32),
+                    "{name}"
+                ),
+                None => {
+                    assert_eq!(r.rate_limit_at(now), None, "{name}");
+                    let got = r.status_error().expect("an error status");
+                    assert_eq!(kind(&got), expect["error"].as_str().unwrap(), "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_is_rate_limited_now() {
         let r = resp(429, &[("retry-after", "7")], "");
         assert_eq!(r.status_error(), Some(Error::RateLimited(7)));
-        let r = resp(429, &[("Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT")], "");
-        assert_eq!(r.status_error(), Some(Error::RateLimited(1)));
-        let r = resp(429, &[("retry-after", "0")], "");
-        assert_eq!(r.status_error(), Some(Error::RateLimited(1)));
-        assert_eq!(
-            resp(429, &[], "").status_error(),
-            Some(Error::RateLimited(1))
-        );
-        let r = resp(
-            403,
-            &[("x-ratelimit-remaining", "0"), ("retry-after", "30")],
-            "",
-        );
-        assert_eq!(r.status_error(), Some(Error::RateLimited(30)));
-        let r = resp(403, &[("x-ratelimit-remaining", "0")], "");
-        assert_eq!(r.status_error(), Some(Error::RateLimited(1)));
         let r = resp(403, &[("x-ratelimit-remaining", "12")], "no access");
         assert!(matches!(r.status_error(), Some(Error::Auth(m)) if m.contains("no access")));
+        assert_eq!(
+            time::reset("2026-01-01T12:00:30+01:00", 1_767_268_800),
+            Some(0)
+        );
+        assert_eq!(
+            time::reset("2026-01-01T12:00:30-01:00", 1_767_268_800),
+            Some(3630)
+        );
+        assert_eq!(time::retry_after("Thu, 01 Jan 2026 12:00:42 UTC", 0), None);
     }
 
     #[test]

@@ -473,7 +473,8 @@ fn endless_rate_limits_are_said_clamped_and_bounded() {
     let said = stderr
         .lines()
         .filter(|line| {
-            line.contains("asked to wait 4294967295 s; waiting 1.0s (clamped to retry.max_wait_s)")
+            line.contains("asked to wait 4294967295 s; waiting 1.0s, until ")
+                && line.ends_with(" UTC (clamped to retry.max_wait_s)")
         })
         .count();
     assert_eq!(said, 3, "each wait is said:\n{stderr}");

@@ -17,12 +17,21 @@ use url::Url;
 use super::credential::MIN_REDACTED;
 use super::limiter::{HostLimiter, Permit};
 use super::policy::Admission;
-use super::retry::{is_idempotent, is_transient_status, rate_limit_wait};
+use super::retry::{
+    is_idempotent, is_transient_status, may_be_rate_limit, parse_reset, rate_limit, WaitReason,
+};
 use super::{Credential, HostPolicy, RetryPolicy};
 use crate::untrusted::Untrusted;
 
 /// Rate-limit waits one request may sit through before its 429 is returned.
 const MAX_RATE_LIMIT_WAITS: u32 = 20;
+/// Bytes of an error body of a blob download read to tell a rate limit
+/// (GitHub's secondary-limit message) from a refusal.
+const ERROR_BODY_CAP: u64 = 64 << 10;
+/// Waits shorter than this are not shown.
+const NOTICE_MIN_WAIT: Duration = Duration::from_secs(1);
+/// A pacing wait is shown again after this long at most.
+const PACING_NOTICE_EVERY: Duration = Duration::from_secs(30);
 /// Redirects one request may follow.
 const MAX_REDIRECTS: usize = 10;
 /// Headers a plugin may not set: the transport owns them.
@@ -118,6 +127,21 @@ pub struct HttpStats {
     pub downloaded: AtomicU64,
     /// Requests on the wire right now (holding a slot of their host).
     pub in_flight: AtomicU64,
+    /// Responses that were `304 Not Modified` (a conditional request
+    /// answered from the plugin's cache; GitHub does not count them against
+    /// its budget).
+    pub not_modified: AtomicU64,
+}
+
+/// A wait worth showing: every request to `host` waits until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitNotice {
+    pub host: String,
+    pub reason: WaitReason,
+    pub until: SystemTime,
+    pub wait: Duration,
+    /// The remote asked for longer, clamped to `retry.max_wait_s`.
+    pub clamped: bool,
 }
 
 impl HttpStats {
@@ -151,6 +175,11 @@ pub struct HttpClient {
     options: ClientOptions,
     limiters: Mutex<HashMap<String, Arc<HostLimiter>>>,
     pub stats: HttpStats,
+    /// The latest wait worth showing (see [`HttpClient::waits`]).
+    waits: tokio::sync::watch::Sender<Option<WaitNotice>>,
+    /// When the last notice was sent, to show a wait once, not once per
+    /// request that meets it.
+    last_notice: Mutex<Option<(WaitNotice, std::time::Instant)>>,
 }
 
 /// One attempt on the wire: its host's slot, and its place in
@@ -336,7 +365,45 @@ impl HttpClient {
             options,
             limiters: Mutex::new(HashMap::new()),
             stats: HttpStats::default(),
+            waits: tokio::sync::watch::channel(None).0,
+            last_notice: Mutex::new(None),
         })
+    }
+
+    /// Waits of a second or more as they start (rate limits, pacing), to
+    /// show them: the receiver sees the latest.
+    pub fn waits(&self) -> tokio::sync::watch::Receiver<Option<WaitNotice>> {
+        self.waits.subscribe()
+    }
+
+    /// Tells of a wait unless it is short or already told: the same reason
+    /// ending no later than a second after the last notice (the other
+    /// requests meeting the same limit), or pacing told recently.
+    fn notice(&self, host: &str, reason: WaitReason, wait: Duration, clamped: bool) {
+        if wait < NOTICE_MIN_WAIT {
+            return;
+        }
+        let until = SystemTime::now() + wait;
+        let mut last = self.last_notice.lock().unwrap();
+        let told = last.as_ref().is_some_and(|(notice, at)| {
+            notice.host == host
+                && notice.reason == reason
+                && (until <= notice.until + NOTICE_MIN_WAIT
+                    || (reason == WaitReason::Pacing && at.elapsed() < PACING_NOTICE_EVERY))
+        });
+        if told {
+            return;
+        }
+        let notice = WaitNotice {
+            host: host.to_string(),
+            reason,
+            until,
+            wait,
+            clamped,
+        };
+        tracing::debug!(source = %self.options.source, host, reason = reason.name(), wait_ms = wait.as_millis() as u64, "waiting");
+        *last = Some((notice.clone(), std::time::Instant::now()));
+        self.waits.send_replace(Some(notice));
     }
 
     /// The source this client serves.
@@ -649,13 +716,16 @@ impl HttpClient {
         sink: Sink<'_>,
     ) -> Result<(StatusCode, Vec<(String, String)>, Body), Failure> {
         let limiter = self.limiter(url);
+        let host = url.host_str().unwrap_or_default();
         let retry = &self.options.retry;
         let idempotent = is_idempotent(method);
         let whole = matches!(sink, Sink::Memory { .. });
         let mut failures = 0u32;
         let mut rate_limit_waits = 0u32;
+        let mut unnamed_waits = 0u32;
         loop {
-            let permit = InFlight::new(limiter.acquire().await, &self.stats.in_flight);
+            let paced = |wait| self.notice(host, WaitReason::Pacing, wait, false);
+            let permit = InFlight::new(limiter.acquire(paced).await, &self.stats.in_flight);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let outcome = self
@@ -664,9 +734,36 @@ impl HttpClient {
             let failure = match outcome {
                 Ok(response) => {
                     let status = response.status();
-                    if let Some(wait) =
-                        rate_limit_wait(status, response.headers(), SystemTime::now())
-                    {
+                    let response_headers = response.headers().clone();
+                    observe_budget(&limiter, &response_headers);
+                    // A status that may be a rate limit is read whole first:
+                    // GitHub's secondary limit is known by its body.
+                    let (response, read) = if may_be_rate_limit(status) {
+                        (None, Some(read_error_body(response, sink, timeout).await))
+                    } else {
+                        (Some(response), None)
+                    };
+                    let early = match read {
+                        None => None,
+                        Some(Ok(body)) => Some(body),
+                        Some(Err(ReadFailure::Final(error))) => return Err(Failure::Http(error)),
+                        Some(Err(ReadFailure::Limit(hit))) => return Err(Failure::Limit(hit)),
+                        Some(Err(ReadFailure::Io(message))) => {
+                            drop(permit);
+                            let error = HttpError::Connection(message);
+                            if !idempotent || failures >= retry.max_retries {
+                                return Err(Failure::Http(error));
+                            }
+                            failures += 1;
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(retry.backoff(failures - 1)).await;
+                            continue;
+                        }
+                    };
+                    let limit = early.as_deref().and_then(|body| {
+                        rate_limit(status, &response_headers, body, SystemTime::now())
+                    });
+                    if let Some(limit) = limit {
                         self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                         // A 429 means the server refused before acting, so even
                         // non-idempotent requests may repeat.
@@ -674,24 +771,37 @@ impl HttpClient {
                         if may_repeat && rate_limit_waits < MAX_RATE_LIMIT_WAITS {
                             drop(permit);
                             rate_limit_waits += 1;
-                            let (wait, clamped) = retry.clamp_wait(wait);
+                            // A wait the remote did not name grows on repeats
+                            // (GitHub: "an exponentially increasing amount").
+                            let asked = if limit.named {
+                                limit.wait
+                            } else {
+                                unnamed_waits += 1;
+                                limit
+                                    .wait
+                                    .saturating_mul(1u32 << (unnamed_waits - 1).min(10))
+                            };
+                            let (wait, clamped) = retry.clamp_wait(asked);
                             if clamped {
                                 self.stats.clamped_waits.fetch_add(1, Ordering::Relaxed);
                                 tracing::warn!(source = %self.options.source, "the remote asked to wait longer than {}s; waiting {}s", retry.max_wait.as_secs(), wait.as_secs());
                             }
                             // Repeated limits back off further, with jitter.
                             let wait = wait + retry.backoff(rate_limit_waits.saturating_sub(1));
-                            tracing::debug!(source = %self.options.source, %url, "rate limited ({status}); waiting {wait:?}");
+                            tracing::debug!(source = %self.options.source, %url, "rate limited ({status}, {}); waiting {wait:?}", limit.reason.name());
+                            self.notice(host, limit.reason, wait, clamped);
                             limiter.rate_limited(wait);
                             continue;
                         }
-                        // Out of patience: the plugin gets the 429 itself.
-                    } else if response
-                        .headers()
+                        // Out of patience: the plugin gets the answer itself.
+                    } else if response_headers
                         .get("x-ratelimit-nearlimit")
                         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
                     {
-                        limiter.near_limit();
+                        limiter.near_limit(
+                            header_u64(&response_headers, "x-ratelimit-remaining"),
+                            header_u64(&response_headers, "x-ratelimit-limit"),
+                        );
                     } else if !status.is_server_error() {
                         limiter.healthy();
                     }
@@ -703,8 +813,17 @@ impl HttpClient {
                         tokio::time::sleep(retry.backoff(failures - 1)).await;
                         continue;
                     }
-                    let headers = response_headers(response.headers());
-                    match sink.read(response, status, timeout).await {
+                    if status == StatusCode::NOT_MODIFIED {
+                        self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let headers = response_headers_vec(&response_headers);
+                    let read = match (response, early) {
+                        (_, Some(body)) if whole => Ok(Body::Memory(body)),
+                        (_, Some(_)) => Ok(Body::Discarded),
+                        (Some(response), None) => sink.read(response, status, timeout).await,
+                        (None, None) => unreachable!("a response is read or kept"),
+                    };
+                    match read {
                         Ok(body) => {
                             tracing::trace!(source = %self.options.source, %method, %url, %status, ms = started.elapsed().as_millis() as u64, "response");
                             return Ok((status, headers, body));
@@ -739,7 +858,46 @@ impl HttpClient {
     }
 }
 
-fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+/// An error response's body, read whole: up to the sink's cap for a
+/// plugin's request, up to [`ERROR_BODY_CAP`] of a download's (a longer
+/// one reads as empty: it is discarded anyway).
+async fn read_error_body(
+    response: reqwest::Response,
+    sink: Sink<'_>,
+    idle: Duration,
+) -> Result<Vec<u8>, ReadFailure> {
+    match sink {
+        Sink::Memory { cap } => read_capped(response, cap, idle).await,
+        Sink::File(_) => match read_capped(response, ERROR_BODY_CAP, idle).await {
+            Err(ReadFailure::Limit(_)) => Ok(Vec::new()),
+            other => other,
+        },
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Hands the host's limiter the budget a response states (GitHub's
+/// `x-ratelimit-remaining`, `-limit` and `-reset`), if it states all three.
+fn observe_budget(limiter: &HostLimiter, headers: &HeaderMap) {
+    let (Some(remaining), Some(limit)) = (
+        header_u64(headers, "x-ratelimit-remaining"),
+        header_u64(headers, "x-ratelimit-limit"),
+    ) else {
+        return;
+    };
+    let reset = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_reset(v, SystemTime::now()));
+    if let Some(reset_in) = reset {
+        limiter.budget(remaining, limit, reset_in);
+    }
+}
+
+fn response_headers_vec(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {

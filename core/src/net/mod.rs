@@ -15,7 +15,9 @@ pub mod limiter;
 pub mod policy;
 pub mod retry;
 
-pub use client::{DownloadError, HttpClient, HttpError, HttpRequest, HttpResponse, HttpStats};
+pub use client::{
+    DownloadError, HttpClient, HttpError, HttpRequest, HttpResponse, HttpStats, WaitNotice,
+};
 pub use credential::Credential;
 pub use policy::HostPolicy;
 pub use retry::RetryPolicy;

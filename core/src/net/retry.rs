@@ -3,8 +3,8 @@
 //!
 //! - Transient failures (connection errors, timeouts, 408, 5xx) are retried up
 //!   to `max_retries` times with full-jitter exponential backoff.
-//! - Rate limits (429; 403 with `x-ratelimit-remaining: 0`; 503 with
-//!   `Retry-After`) wait as the remote says, clamped to `max_wait`.
+//! - Rate limits (see [`rate_limit`]) wait as the remote says, clamped to
+//!   `max_wait`; a wait it did not name grows on repeats.
 //! - 401 is never retried. Non-idempotent requests are retried only when they
 //!   cannot have reached the server (connect errors, 429).
 
@@ -72,36 +72,146 @@ pub fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
 }
 
-/// How long a response tells the client to wait before trying again, if it
-/// is a rate limit. `None` means "not a rate limit".
-pub fn rate_limit_wait(
+/// Why the host waits before a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// The budget is spent (`x-ratelimit-remaining: 0`): until its reset.
+    Primary,
+    /// GitHub's secondary limit (its message in a 403 or 429 body).
+    Secondary,
+    /// The remote said when (`Retry-After`).
+    RetryAfter,
+    /// A 429 that said nothing more.
+    TooManyRequests,
+    /// The host spreads the remaining budget over the time to its reset.
+    Pacing,
+}
+
+impl WaitReason {
+    pub const ALL: [WaitReason; 5] = [
+        WaitReason::Primary,
+        WaitReason::Secondary,
+        WaitReason::RetryAfter,
+        WaitReason::TooManyRequests,
+        WaitReason::Pacing,
+    ];
+
+    /// The snake_case name (JSON events, the conformance vectors).
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitReason::Primary => "primary",
+            WaitReason::Secondary => "secondary",
+            WaitReason::RetryAfter => "retry_after",
+            WaitReason::TooManyRequests => "too_many_requests",
+            WaitReason::Pacing => "pacing",
+        }
+    }
+
+    /// How progress lines say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitReason::Primary => "rate-limit budget spent (primary limit), until its reset",
+            WaitReason::Secondary => "secondary rate limit",
+            WaitReason::RetryAfter => "rate limited, as Retry-After asks",
+            WaitReason::TooManyRequests => "rate limited (429)",
+            WaitReason::Pacing => "pacing the remaining rate-limit budget until its reset",
+        }
+    }
+}
+
+/// A response that is a rate limit: how long it asks to wait, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub wait: Duration,
+    pub reason: WaitReason,
+    /// The remote named the time (`Retry-After` or the reset). A wait it did
+    /// not name is a floor that grows on repeats.
+    pub named: bool,
+}
+
+/// The wait GitHub asks for after a 403 or a secondary limit that names no
+/// time: "wait for at least one minute".
+pub const UNNAMED_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The wait of a 429 that says nothing else.
+const BARE_429_WAIT: Duration = Duration::from_secs(1);
+/// Bytes of an error body searched for GitHub's secondary-limit message.
+pub const SECONDARY_MESSAGE_SCAN: usize = 4096;
+
+/// True when `body` (its start) carries GitHub's secondary-limit message,
+/// e.g. "You have exceeded a secondary rate limit".
+pub fn is_secondary_message(body: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"secondary rate limit";
+    body[..body.len().min(SECONDARY_MESSAGE_SCAN)]
+        .windows(NEEDLE.len())
+        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
+}
+
+/// The statuses whose body [`rate_limit`] may need to read.
+pub fn may_be_rate_limit(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 403 | 429 | 503)
+}
+
+/// Whether a response is a rate limit, and what it asks for; `None` means
+/// "not a rate limit" (a 403 then is a permission error). The rules, which
+/// the SDK's `status_error` follows too (both test
+/// `wit/v0.2/conformance/rate-limits.json`):
+///
+/// - a rate limit is a 429; a 403 with `x-ratelimit-remaining: 0`, a
+///   `Retry-After`, or GitHub's secondary-limit message in the body; a 503
+///   with `Retry-After` (contracts §2.8, §1.12);
+/// - the wait is `Retry-After` (seconds or HTTP date) first; else the reset
+///   (`x-ratelimit-reset`, epoch seconds or ISO 8601) when the budget is
+///   spent; else at least a minute for a 403 or a secondary limit, a second
+///   for a bare 429.
+pub fn rate_limit(
     status: StatusCode,
     headers: &HeaderMap,
+    body: &[u8],
     now: SystemTime,
-) -> Option<Duration> {
+) -> Option<RateLimit> {
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let remaining_zero = header("x-ratelimit-remaining") == Some("0");
+    let spent = header("x-ratelimit-remaining") == Some("0");
     let retry_after = header("retry-after").and_then(|v| parse_retry_after(v, now));
-    let reset = header("x-ratelimit-reset").and_then(|v| parse_reset(v, now));
-    let is_rate_limit = status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::FORBIDDEN && remaining_zero)
-        || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some());
-    if !is_rate_limit {
+    let secondary = matches!(status.as_u16(), 403 | 429) && is_secondary_message(body);
+    let is_limit = match status.as_u16() {
+        429 => true,
+        403 => spent || retry_after.is_some() || secondary,
+        503 => retry_after.is_some(),
+        _ => false,
+    };
+    if !is_limit {
         return None;
     }
-    // Retry-After first; the reset time when the budget is spent; else a
-    // minimal pause (GitHub asks for a minute on secondary limits without
-    // headers, but the backoff grows on repeats anyway).
-    Some(
-        retry_after
-            .or(if remaining_zero { reset } else { None })
-            .unwrap_or(Duration::from_secs(1)),
-    )
+    let reason = if spent {
+        WaitReason::Primary
+    } else if secondary {
+        WaitReason::Secondary
+    } else if retry_after.is_some() {
+        WaitReason::RetryAfter
+    } else {
+        WaitReason::TooManyRequests
+    };
+    let reset = spent
+        .then(|| header("x-ratelimit-reset").and_then(|v| parse_reset(v, now)))
+        .flatten();
+    let (wait, named) = match retry_after.or(reset) {
+        Some(wait) => (wait, true),
+        None if status == StatusCode::FORBIDDEN || secondary || spent => {
+            (UNNAMED_LIMIT_WAIT, false)
+        }
+        None => (BARE_429_WAIT, false),
+    };
+    Some(RateLimit {
+        wait,
+        reason,
+        named,
+    })
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3). Absurd
@@ -194,31 +304,60 @@ mod tests {
         );
     }
 
+    /// Every case of the conformance vectors the SDK tests too.
     #[test]
-    fn classifies_rate_limits() {
-        let now = SystemTime::now();
-        let h = headers(&[("retry-after", "3")]);
+    fn rate_limits_follow_the_conformance_vectors() {
+        let vectors: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../wit/v0.2/conformance/rate-limits.json"
+        ))
+        .unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(vectors["now"].as_u64().unwrap());
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() >= 20);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let status = StatusCode::from_u16(case["status"].as_u64().unwrap() as u16).unwrap();
+            let pairs: Vec<(String, String)> = case["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap().to_string()))
+                .collect();
+            let mut map = HeaderMap::new();
+            for (k, v) in &pairs {
+                map.insert(
+                    reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            let body = case["body"].as_str().unwrap().as_bytes();
+            let got = rate_limit(status, &map, body, now);
+            let expect = &case["expect"];
+            match expect["limit"].as_str() {
+                Some(reason) => {
+                    let got = got.unwrap_or_else(|| panic!("{name}: not a rate limit"));
+                    assert_eq!(got.reason.name(), reason, "{name}");
+                    let wait_s = expect["wait_s"].as_u64().unwrap();
+                    assert_eq!(got.wait, Duration::from_secs(wait_s), "{name}");
+                }
+                None => assert_eq!(got, None, "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_secondary_message_is_found_in_the_start_of_a_body() {
+        assert!(is_secondary_message(
+            br#"{"message":"You have exceeded a SECONDARY rate limit."}"#
+        ));
+        assert!(!is_secondary_message(b"secondary rate"));
+        let mut late = vec![b' '; SECONDARY_MESSAGE_SCAN];
+        late.extend_from_slice(b"secondary rate limit");
+        assert!(!is_secondary_message(&late), "only the start is searched");
+        // A 403 that only mentions it elsewhere than in the body is no limit.
+        let h = headers(&[("x-secondary", "secondary rate limit")]);
         assert_eq!(
-            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now),
-            Some(Duration::from_secs(3))
-        );
-        // 403 without remaining=0 is a permission error.
-        assert_eq!(
-            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), now),
-            None
-        );
-        let reset = (now + Duration::from_secs(5))
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let h = headers(&[
-            ("x-ratelimit-remaining", "0"),
-            ("x-ratelimit-reset", &reset.to_string()),
-        ]);
-        let wait = rate_limit_wait(StatusCode::FORBIDDEN, &h, now).unwrap();
-        assert!(wait <= Duration::from_secs(5) && wait >= Duration::from_secs(4));
-        assert_eq!(
-            rate_limit_wait(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), now),
+            rate_limit(StatusCode::FORBIDDEN, &h, b"", SystemTime::now()),
             None
         );
     }

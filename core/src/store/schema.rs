@@ -226,6 +226,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN applied INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 3: conditional requests answered 304 Not Modified, counted apart.
+    r#"
+    ALTER TABLE runs ADD COLUMN not_modified INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

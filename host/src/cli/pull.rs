@@ -187,6 +187,9 @@ fn summary_line(summary: &SourceSummary) -> String {
     if summary.counts.deleted > 0 {
         line.push_str(&format!(", {} deleted", summary.counts.deleted));
     }
+    if summary.not_modified > 0 {
+        line.push_str(&format!(", {} not modified (304)", summary.not_modified));
+    }
     if summary.plugin_wait_ms > 0 {
         line.push_str(&format!(
             ", {} waiting as the plugin asked",

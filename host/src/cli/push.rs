@@ -394,6 +394,9 @@ fn summary_text(summary: &PushSummary) -> String {
             summary.reconciled
         ));
     }
+    if summary.not_modified > 0 {
+        text.push_str(&format!("; {} answered 304", summary.not_modified));
+    }
     if summary.unknown > 0 {
         text.push_str(&format!(
             "; {} in flight, reconciled by the next push",

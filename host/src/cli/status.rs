@@ -156,6 +156,7 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
                 r.deleted.to_string(),
                 r.conflicts.to_string(),
                 r.requests.to_string(),
+                r.not_modified.to_string(),
                 r.peak_rss_kb
                     .map_or("-".into(), |kb| format!("{} MB", kb / 1024)),
                 r.plugin.clone(),
@@ -176,6 +177,7 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
             "DELETED",
             "CONFLICTS",
             "REQUESTS",
+            "304",
             "PEAK RSS",
             "PLUGIN",
         ],

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::net::HttpStats;
+use crate::net::{HttpClient, HttpStats};
 use crate::untrusted::{terminal_safe, terminal_safe_json, Untrusted};
 
 /// How progress is shown.
@@ -166,6 +166,18 @@ pub enum Event<'a> {
         complete: bool,
         counts: &'a Counts,
         elapsed_ms: u64,
+    },
+    /// Requests to a host wait (a rate limit or pacing) until `until`.
+    Wait {
+        source: &'a str,
+        host: &'a str,
+        /// `primary`, `secondary`, `retry_after`, `too_many_requests`, `pacing`.
+        reason: &'static str,
+        /// RFC 3339, UTC.
+        until: String,
+        wait_ms: u64,
+        /// The remote asked for longer (clamped to `retry.max_wait_s`).
+        clamped: bool,
     },
     /// A push committed a batch of outcomes.
     Pushed {
@@ -329,6 +341,13 @@ impl Reporter {
                 }
             }
             Event::Note { message, .. } => self.line_locked(&state, message),
+            Event::Wait { .. } => {
+                let text = wait_text(event);
+                if let Some(bar) = &state.bar {
+                    bar.set_message(text.clone());
+                }
+                self.line_locked(&state, &text);
+            }
             Event::StreamFinished { .. } => {
                 if let Some(bar) = state.bar.take() {
                     bar.finish_and_clear();
@@ -355,6 +374,68 @@ impl Reporter {
         match &state.bar {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
+        }
+    }
+}
+
+/// `acme: waiting 42.0s, until 12:00:42 UTC, for api.github.com: secondary
+/// rate limit`.
+fn wait_text(event: &Event) -> String {
+    let Event::Wait {
+        source,
+        host,
+        reason,
+        until,
+        wait_ms,
+        clamped,
+    } = event
+    else {
+        return String::new();
+    };
+    let why = crate::net::retry::WaitReason::ALL
+        .iter()
+        .find(|r| r.name() == *reason)
+        .map_or(*reason, |r| r.describe());
+    let clock = until.get(11..19).unwrap_or(until);
+    format!(
+        "{source}: waiting {}, until {clock} UTC, for {}: {why}{}",
+        human_duration(Duration::from_millis(*wait_ms)),
+        Untrusted::clipped(host, 100),
+        if *clamped {
+            " (clamped to retry.max_wait_s)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Shows the waits of `http` as they start while `work` runs (see
+/// [`HttpClient::waits`]).
+pub async fn showing_waits<T>(
+    http: &HttpClient,
+    reporter: &Reporter,
+    source: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let mut waits = http.waits();
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            Ok(()) = waits.changed() => {
+                let notice = waits.borrow_and_update().clone();
+                if let Some(notice) = notice {
+                    let until: chrono::DateTime<chrono::Utc> = notice.until.into();
+                    reporter.event(&Event::Wait {
+                        source,
+                        host: &notice.host,
+                        reason: notice.reason.name(),
+                        until: until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        wait_ms: notice.wait.as_millis() as u64,
+                        clamped: notice.clamped,
+                    });
+                }
+            }
         }
     }
 }
@@ -436,6 +517,27 @@ mod tests {
         assert_eq!(traffic.text(), "5 in flight · 98 req/s");
         traffic.rate_limited = 3;
         assert_eq!(traffic.text(), "5 in flight · 98 req/s · 3 rate-limited");
+    }
+
+    #[test]
+    fn a_wait_says_why_and_until_when() {
+        let event = Event::Wait {
+            source: "gh",
+            host: "api.github.com",
+            reason: "primary",
+            until: "2026-01-01T12:01:00Z".into(),
+            wait_ms: 60_000,
+            clamped: false,
+        };
+        assert_eq!(
+            wait_text(&event),
+            "gh: waiting 1m 0s, until 12:01:00 UTC, for api.github.com: \
+             rate-limit budget spent (primary limit), until its reset"
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "wait");
+        assert_eq!(json["reason"], "primary");
+        assert_eq!(json["until"], "2026-01-01T12:01:00Z");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::blobs::BlobFetcher;
-use super::progress::{human_duration, Counts, Event, Reporter, TrafficMeter};
+use super::progress::{human_duration, showing_waits, Counts, Event, Reporter, TrafficMeter};
 use super::session::{self, cancellable, classify, describe_error, Session};
 use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
@@ -70,6 +70,8 @@ pub struct SourceSummary {
     pub requests: u64,
     pub retries: u64,
     pub rate_limited: u64,
+    /// Responses that were `304 Not Modified`.
+    pub not_modified: u64,
     pub duration_ms: u64,
     pub plugin_load_ms: f64,
     pub plugin_cache_hit: bool,
@@ -137,14 +139,15 @@ pub async fn pull_source(
 
     let mut streams = Vec::new();
     let mut counts = Counts::default();
-    let outcome = tokio::time::timeout(source.limits.run_timeout, async {
+    let run = tokio::time::timeout(source.limits.run_timeout, async {
         for stream in &manifest.streams {
             let summary = engine.pull_stream(store, stream, &mut counts).await?;
             streams.push(summary);
         }
         Ok::<_, anyhow::Error>(())
-    })
-    .await
+    });
+    let outcome = showing_waits(&http, reporter, &source.name, run)
+        .await
     .unwrap_or_else(|_| {
         Err(failed(format!(
             "source `{}`: the run exceeded its time limit of {} (limits.run_timeout_s); rerun to continue",
@@ -170,6 +173,7 @@ pub async fn pull_source(
         failed: counts.failed,
         deleted: counts.deleted,
         requests: HttpStats::get(&http.stats.requests),
+        not_modified: HttpStats::get(&http.stats.not_modified),
         duration_ms: started.elapsed().as_millis() as u64,
         peak_rss_kb,
         error: outcome.as_ref().err().map(|e| format!("{e:#}")),
@@ -185,6 +189,7 @@ pub async fn pull_source(
         requests: end.requests,
         retries: HttpStats::get(&http.stats.retries),
         rate_limited: HttpStats::get(&http.stats.rate_limited),
+        not_modified: end.not_modified,
         duration_ms: end.duration_ms,
         plugin_load_ms: plugin.load_ms,
         plugin_cache_hit: plugin.cache_hit,
@@ -231,7 +236,8 @@ impl SourcePull<'_> {
     /// Waits as the plugin asked: see [`session::wait_as_asked`].
     async fn wait_as_asked(&mut self, call: &str, seconds: u32) -> Result<()> {
         let (source, reporter) = (self.source, self.reporter);
-        session::wait_as_asked(source, &mut self.waited, call, seconds, |message| {
+        let cancel = &self.options.cancel;
+        session::wait_as_asked(source, cancel, &mut self.waited, call, seconds, |message| {
             reporter.event(&Event::Note {
                 source: &source.name,
                 message,

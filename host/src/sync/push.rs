@@ -21,7 +21,7 @@ use anyhow::Result;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::progress::{Event, Reporter, TrafficMeter};
+use super::progress::{showing_waits, Event, Reporter, TrafficMeter};
 use super::pull::{peak_rss_kb, to_row};
 use super::session::{self, cancellable, classify, describe_error, Session};
 use crate::checks;
@@ -73,6 +73,8 @@ pub struct PushSummary {
     /// Changes still in flight: their outcome is unknown until the next push.
     pub unknown: u64,
     pub requests: u64,
+    /// Responses that were `304 Not Modified`.
+    pub not_modified: u64,
     pub duration_ms: u64,
     pub peak_rss_kb: Option<u64>,
     /// One line per change that did not apply, escaped.
@@ -145,7 +147,8 @@ pub async fn push_source(
         total: waiting as u64,
         done: 0,
     };
-    let outcome = tokio::time::timeout(source.limits.run_timeout, engine.run(store))
+    let run = tokio::time::timeout(source.limits.run_timeout, engine.run(store));
+    let outcome = showing_waits(&http, reporter, &source.name, run)
         .await
         .unwrap_or_else(|_| {
             Err(failed(format!(
@@ -157,6 +160,7 @@ pub async fn push_source(
     let mut summary = engine.summary;
     summary.unknown = store.changes_in(&source.name, ChangeState::InFlight)?.len() as u64;
     summary.requests = HttpStats::get(&http.stats.requests);
+    summary.not_modified = HttpStats::get(&http.stats.not_modified);
     summary.duration_ms = started.elapsed().as_millis() as u64;
     summary.peak_rss_kb = peak_rss_kb();
     let outcome_name = match &outcome {
@@ -176,6 +180,7 @@ pub async fn push_source(
             conflicts: summary.conflicts,
             failed: summary.failed + summary.refused,
             requests: summary.requests,
+            not_modified: summary.not_modified,
             duration_ms: summary.duration_ms,
             peak_rss_kb: summary.peak_rss_kb,
             error: outcome.as_ref().err().map(|e| format!("{e:#}")),
@@ -240,6 +245,7 @@ impl SourcePush<'_> {
                 let (source, reporter) = (self.source, self.reporter);
                 session::wait_as_asked(
                     source,
+                    self.cancel,
                     &mut self.waited,
                     "push",
                     effects.rate_limit_wait,

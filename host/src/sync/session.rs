@@ -161,9 +161,11 @@ pub(crate) fn describe_error(error: &types::Error) -> (&'static str, String) {
 /// Waits the `seconds` the plugin asked for in `call`, clamped to
 /// `retry.max_wait_s`, and says so through `note`. The run's waits together
 /// (`waited`) are bounded by `limits.max_wait_total_s`: past it the run stops
-/// (its progress kept) rather than waiting in silence for hours.
+/// (its progress kept) rather than waiting in silence for hours. Ctrl+C
+/// (`cancel`) ends the wait at once.
 pub(crate) async fn wait_as_asked(
     source: &SourceConfig,
+    cancel: &CancellationToken,
     waited: &mut Duration,
     call: &str,
     seconds: u32,
@@ -182,21 +184,26 @@ pub(crate) async fn wait_as_asked(
         )));
     }
     *waited += wait;
+    let until = (chrono::Utc::now() + wait).format("%H:%M:%S");
     let message = if clamped {
         format!(
             "{name}: the plugin is rate-limited in `{call}` and asked to wait {seconds} s; \
-             waiting {} (clamped to retry.max_wait_s)",
+             waiting {}, until {until} UTC (clamped to retry.max_wait_s)",
             human_duration(wait)
         )
     } else {
         format!(
-            "{name}: the plugin is rate-limited in `{call}`; waiting {} as it asked",
+            "{name}: the plugin is rate-limited in `{call}`; waiting {}, until {until} UTC, \
+             as it asked",
             human_duration(wait)
         )
     };
     note(&message);
-    tokio::time::sleep(wait).await;
-    Ok(())
+    cancellable(cancel, name, async {
+        tokio::time::sleep(wait).await;
+        Ok(())
+    })
+    .await
 }
 
 /// Runs `work` unless Ctrl+C comes first; then the page in flight is

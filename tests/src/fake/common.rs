@@ -147,6 +147,89 @@ pub struct Faults {
     /// Fraction of successful writes whose answer is replaced by a 503
     /// after the write was applied (see [`is_write`]).
     pub lost_write_rate: f64,
+    /// GitHub's primary rate limit (see [`GithubBudget`]).
+    pub github_budget: Option<GithubBudget>,
+    /// GitHub's secondary rate limit (see [`GithubSecondary`]).
+    pub github_secondary: Option<GithubSecondary>,
+    /// Every request answered as GitHub answers a lack of permission: 403,
+    /// `Resource not accessible by integration`, budget left.
+    pub github_forbidden: bool,
+}
+
+/// GitHub's primary rate limit, for any fake (contracts §2.8): `limit`
+/// requests per fixed window of `window_s` seconds, the first starting at
+/// the first request. Every answer carries `x-ratelimit-limit`,
+/// `-remaining`, `-used`, `-reset` (epoch seconds of the window's end) and
+/// `-resource: core`; a request past the budget is answered 403 with
+/// remaining 0 and GitHub's `API rate limit exceeded` body, and costs
+/// nothing; a 304 gives its request back ("does not count against your
+/// primary rate limit"). `POST /_control/faults`
+/// `{"github_budget": {"limit": L, "window_s": W}}` (null: off) sets it and
+/// starts a new window; the GitHub fake's `--rate-limit-budget B
+/// --rate-limit-window-s W` are meant to set it too.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GithubBudget {
+    pub limit: u64,
+    pub window_s: u64,
+}
+
+/// GitHub's secondary rate limit: after `after` more requests pass, the
+/// next `times` are answered 403 with GitHub's `You have exceeded a
+/// secondary rate limit` body, with `retry-after` when given (GitHub sends
+/// it only sometimes; without it clients wait at least a minute).
+/// `{"github_secondary": {"after": N, "times": T, "retry_after": S}}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GithubSecondary {
+    pub after: u64,
+    pub times: u64,
+    pub retry_after: Option<u64>,
+}
+
+/// The window of a [`GithubBudget`] in force: requests counted, and its end.
+#[derive(Debug, Clone, Copy)]
+struct GithubWindow {
+    used: u64,
+    reset_epoch: u64,
+}
+
+/// What a GitHub fault answers instead of the route.
+enum GithubRefusal {
+    Primary,
+    Secondary { retry_after: Option<u64> },
+    Forbidden,
+}
+
+/// The budget headers of one answer: (limit, remaining, used, reset).
+type GithubHeaders = Option<(u64, u64, u64, u64)>;
+
+fn epoch_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// GitHub's error body (`basic-error`).
+fn github_error(status: StatusCode, message: &str, docs: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "message": message,
+            "documentation_url": docs,
+            "status": status.as_u16().to_string(),
+        })),
+    )
+        .into_response()
+}
+
+fn insert_github_headers(
+    headers: &mut HeaderMap,
+    (limit, remaining, used, reset): (u64, u64, u64, u64),
+) {
+    headers.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(limit));
+    headers.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(remaining));
+    headers.insert("x-ratelimit-used", HeaderValue::from(used));
+    headers.insert(X_RATELIMIT_RESET.clone(), HeaderValue::from(reset));
+    headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
 }
 
 /// `{"rotate_token": {"after": N, "to": "NEW"}}`.
@@ -158,7 +241,7 @@ pub struct TokenRotation {
 
 impl Faults {
     /// The `/_control/faults` keys handled here.
-    const KEYS: [&'static str; 8] = [
+    const KEYS: [&'static str; 11] = [
         "latency_ms",
         "fail_rate",
         "rate_limit",
@@ -167,6 +250,9 @@ impl Faults {
         "blob_fault",
         "rotate_token",
         "lost_write_rate",
+        "github_budget",
+        "github_secondary",
+        "github_forbidden",
     ];
 
     fn to_json(&self) -> Value {
@@ -179,6 +265,9 @@ impl Faults {
             "blob_fault": self.blob_fault.map(BodyFault::to_json),
             "rotate_token": self.rotate_token.as_ref().map(|r| json!({"after": r.after, "to": &*r.to})),
             "lost_write_rate": self.lost_write_rate,
+            "github_budget": self.github_budget.map(|b| json!({"limit": b.limit, "window_s": b.window_s})),
+            "github_secondary": self.github_secondary.map(|g| json!({"after": g.after, "times": g.times, "retry_after": g.retry_after})),
+            "github_forbidden": self.github_forbidden,
         })
     }
 
@@ -248,6 +337,47 @@ impl Faults {
                                 .ok_or("rotate_token.to must be a string")?,
                         }),
                     };
+                }
+                "github_budget" => {
+                    next.github_budget = match value {
+                        Value::Null => None,
+                        v => {
+                            let field =
+                                |name: &str| v.get(name).and_then(Value::as_u64).filter(|n| *n > 0);
+                            Some(GithubBudget {
+                                limit: field("limit")
+                                    .ok_or("github_budget.limit must be a positive integer")?,
+                                window_s: field("window_s")
+                                    .ok_or("github_budget.window_s must be a positive integer")?,
+                            })
+                        }
+                    };
+                }
+                "github_secondary" => {
+                    next.github_secondary = match value {
+                        Value::Null => None,
+                        v => Some(GithubSecondary {
+                            after: v.get("after").and_then(Value::as_u64).ok_or(
+                                "github_secondary.after must be a non-negative integer",
+                            )?,
+                            times: v
+                                .get("times")
+                                .and_then(Value::as_u64)
+                                .filter(|n| *n > 0)
+                                .ok_or("github_secondary.times must be a positive integer")?,
+                            retry_after: match v.get("retry_after") {
+                                None | Some(Value::Null) => None,
+                                Some(r) => Some(r.as_u64().ok_or(
+                                    "github_secondary.retry_after must be a non-negative integer or null",
+                                )?),
+                            },
+                        }),
+                    };
+                }
+                "github_forbidden" => {
+                    next.github_forbidden = value
+                        .as_bool()
+                        .ok_or("github_forbidden must be true or false")?;
                 }
                 other => return Err(format!("unknown field {other:?}")),
             }
@@ -523,6 +653,8 @@ struct FaultCell {
     passed: u64,
     /// Download requests passed since `blob_fault` was set.
     downloads: u64,
+    /// The window of `github_budget`, from its first request.
+    github_window: Option<GithubWindow>,
 }
 
 /// Fake-specific keys of `POST /_control/faults` (e.g. the Confluence fake's
@@ -637,6 +769,7 @@ impl Common {
                 bucket,
                 passed: 0,
                 downloads: 0,
+                github_window: None,
             }),
             classify,
             flavor,
@@ -689,6 +822,9 @@ impl Common {
         }
         if body.get("blob_fault").is_some() {
             cell.downloads = 0;
+        }
+        if body.get("github_budget").is_some() {
+            cell.github_window = None;
         }
         cell.faults = faults;
         drop(cell);
@@ -905,6 +1041,7 @@ pub fn is_write(method: &Method) -> bool {
 
 enum Gate {
     Unauthorized,
+    Github(GithubRefusal, GithubHeaders),
     Limited {
         limit: String,
         retry_after: u64,
@@ -912,7 +1049,59 @@ enum Gate {
     Pass {
         /// (`X-RateLimit-Limit`, whole tokens left, near the limit).
         limit: Option<(String, u64, bool)>,
+        github: GithubHeaders,
     },
+}
+
+impl FaultCell {
+    /// Counts a request against `github_budget`: its headers, and whether
+    /// the budget was already spent.
+    fn github_budget(&mut self) -> (GithubHeaders, bool) {
+        let Some(budget) = self.faults.github_budget else {
+            return (None, false);
+        };
+        let now = epoch_now();
+        let window = match self.github_window {
+            Some(window) if window.reset_epoch > now => self.github_window.as_mut().unwrap(),
+            _ => self.github_window.insert(GithubWindow {
+                used: 0,
+                reset_epoch: now + budget.window_s,
+            }),
+        };
+        let spent = window.used >= budget.limit;
+        if !spent {
+            window.used += 1;
+        }
+        let headers = (
+            budget.limit,
+            budget.limit - window.used,
+            window.used,
+            window.reset_epoch,
+        );
+        (Some(headers), spent)
+    }
+
+    /// Gives back the request a 304 cost.
+    fn github_refund(&mut self) {
+        if let Some(window) = &mut self.github_window {
+            window.used = window.used.saturating_sub(1);
+        }
+    }
+
+    /// Counts a request against `github_secondary`: true when it is refused.
+    fn github_secondary(&mut self) -> Option<Option<u64>> {
+        let secondary = self.faults.github_secondary.as_mut()?;
+        if secondary.after > 0 {
+            secondary.after -= 1;
+            return None;
+        }
+        let retry_after = secondary.retry_after;
+        secondary.times -= 1;
+        if secondary.times == 0 {
+            self.faults.github_secondary = None;
+        }
+        Some(retry_after)
+    }
 }
 
 /// The fault layer: latency, auth, rate limit, fail-rate, then the route;
@@ -932,14 +1121,30 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
 
     let (gate, latency_ms, fail_rate, lost_write_rate, broken) = {
         let mut cell = common.cell();
+        let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str());
+        let authorized = common.authorized(path_and_query, req.headers(), &cell.faults);
+        let (github, github_spent) = if authorized {
+            cell.github_budget()
+        } else {
+            (None, false)
+        };
+        let github_refusal = if !authorized {
+            None
+        } else if cell.faults.github_forbidden {
+            Some(GithubRefusal::Forbidden)
+        } else if github_spent {
+            Some(GithubRefusal::Primary)
+        } else {
+            cell.github_secondary()
+                .map(|retry_after| GithubRefusal::Secondary { retry_after })
+        };
         let FaultCell {
             faults,
             bucket,
             passed,
             downloads,
+            ..
         } = &mut *cell;
-        let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str());
-        let authorized = common.authorized(path_and_query, req.headers(), faults);
         if let (true, Some(rotation)) = (authorized, &mut faults.rotate_token) {
             rotation.after -= 1;
             if rotation.after == 0 {
@@ -949,6 +1154,8 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         }
         let gate = if !authorized {
             Gate::Unauthorized
+        } else if let Some(refusal) = github_refusal {
+            Gate::Github(refusal, github)
         } else if let Some(bucket) = bucket {
             let limit = fmt_rate(bucket.rate());
             match bucket.try_take(Instant::now()) {
@@ -958,6 +1165,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                         remaining,
                         (remaining as f64) < 0.2 * bucket.capacity(),
                     )),
+                    github,
                 },
                 Err(wait) => Gate::Limited {
                     limit,
@@ -965,7 +1173,10 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                 },
             }
         } else {
-            Gate::Pass { limit: None }
+            Gate::Pass {
+                limit: None,
+                github,
+            }
         };
         let due = |count: &mut u64, fault: Option<BodyFault>| {
             let fault = fault.filter(|_| matches!(gate, Gate::Pass { .. }))?;
@@ -1001,6 +1212,37 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             let mut resp = (flavor.unauthorized)(req.uri().path());
             if let Some(g) = rate_gate {
                 g.settle(false, &mut resp);
+            }
+            resp
+        }
+        (Gate::Github(refusal, headers), _) => {
+            const DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
+            let mut resp = match refusal {
+                GithubRefusal::Primary => github_error(
+                    StatusCode::FORBIDDEN,
+                    "API rate limit exceeded for user ID 1000.",
+                    DOCS,
+                ),
+                GithubRefusal::Secondary { retry_after } => {
+                    let mut resp = github_error(
+                        StatusCode::FORBIDDEN,
+                        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                        "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                    );
+                    if let Some(seconds) = retry_after {
+                        resp.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                    }
+                    resp
+                }
+                GithubRefusal::Forbidden => github_error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by integration",
+                    "https://docs.github.com/rest",
+                ),
+            };
+            if let Some(headers) = headers {
+                insert_github_headers(resp.headers_mut(), headers);
             }
             resp
         }
@@ -1040,7 +1282,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             }
             resp
         }
-        (Gate::Pass { limit }, Ok(taken)) => {
+        (Gate::Pass { limit, github }, Ok(taken)) => {
             // Injected failures answer before the route, so nothing is
             // applied; a lost write answers after it.
             let mut resp = match injected_failure(fail_rate) {
@@ -1072,6 +1314,14 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             }
             if let Some(g) = rate_gate {
                 g.settle(taken, &mut resp);
+            }
+            if let Some(mut headers) = github {
+                if resp.status() == StatusCode::NOT_MODIFIED {
+                    common.cell().github_refund();
+                    headers.1 += 1;
+                    headers.2 -= 1;
+                }
+                insert_github_headers(resp.headers_mut(), headers);
             }
             resp
         }

@@ -810,11 +810,37 @@ fn item_response(store: &Store, data: &Data, n: u32, status: StatusCode) -> Opti
     Some(resp)
 }
 
-async fn get_item(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
+/// `GET /items/{id}`; with `If-None-Match` naming its current `ETag`
+/// (or `*`), `304 Not Modified` with the `ETag` and no body (RFC 9110 §13.1.2).
+async fn get_item(
+    State(store): State<Arc<Store>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let data = read(&store);
-    parse_item_id(&id)
-        .and_then(|n| item_response(&store, &data, n, StatusCode::OK))
-        .unwrap_or_else(|| item_not_found(&id))
+    let Some(resp) =
+        parse_item_id(&id).and_then(|n| item_response(&store, &data, n, StatusCode::OK))
+    else {
+        return item_not_found(&id);
+    };
+    let current = resp.headers().get(header::ETAG).cloned();
+    let unchanged = current.as_ref().is_some_and(|etag| {
+        headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == "*" || tag.as_bytes() == etag.as_bytes())
+    });
+    if !unchanged {
+        return resp;
+    }
+    let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
+    if let Some(etag) = current {
+        not_modified.headers_mut().insert(header::ETAG, etag);
+    }
+    not_modified
 }
 
 async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {

@@ -8,6 +8,9 @@
 //!   plugin's own) and store what came back, or the error, in the content
 //!   of a record `report`: pointed at the items fake's `/echo`, directly or
 //!   through its `/redirect`, the report shows which headers reached it.
+//! - `conditional-urls`: `GET` each URL with `If-None-Match` set to the
+//!   setting `etag` (a conditional request, as the GitHub plugin makes),
+//!   reported like `echo-urls`.
 //! - `blob-urls`: one record `blobs` whose blob `blob-N` is the N-th URL, so
 //!   the host downloads each itself (its own path through the policy).
 //! - `blob-headers`: blobs of the first URL with request headers: record
@@ -24,7 +27,7 @@ use synchost_sdk::prelude::*;
 use crate::Attack;
 
 /// The attacks of this module.
-pub const ATTACKS: &[&str] = &["echo-urls", "blob-urls", "blob-headers"];
+pub const ATTACKS: &[&str] = &["echo-urls", "conditional-urls", "blob-urls", "blob-headers"];
 
 /// The headers of the `refused-N` blobs of `blob-headers`, by N.
 fn refused_blob_headers() -> Vec<Vec<(String, String)>> {
@@ -59,7 +62,17 @@ fn refused_blob_headers() -> Vec<Vec<(String, String)>> {
 
 pub fn list(attack: &Attack, _req: &ListRequest) -> Option<Result<Page, Error>> {
     match attack.name {
-        "echo-urls" => Some(Ok(Page::new(vec![echo_report(&urls(attack))]))),
+        "echo-urls" => Some(Ok(Page::new(vec![echo_report(
+            &urls(attack),
+            ("Authorization", "Bearer plugin-guess"),
+        )]))),
+        "conditional-urls" => Some(Ok(Page::new(vec![echo_report(
+            &urls(attack),
+            (
+                "If-None-Match",
+                attack.settings.get("etag").unwrap_or_default(),
+            ),
+        )]))),
         "blob-urls" => Some(Ok(Page::new(vec![blob_record(&urls(attack))]))),
         "blob-headers" => Some(Ok(Page::new(blob_header_records(&urls(attack))))),
         _ => None,
@@ -97,18 +110,16 @@ fn urls<'a>(attack: &'a Attack) -> Vec<&'a str> {
         .collect()
 }
 
-/// `GET` each of `urls` through the raw import; the outcomes, in order.
-fn echo_report(urls: &[&str]) -> Record {
+/// `GET` each of `urls` with `header` through the raw import; the
+/// outcomes, in order.
+fn echo_report(urls: &[&str], header: (&str, &str)) -> Record {
     let outcomes: Vec<Value> = urls
         .iter()
         .map(|url| {
             let request = wit::Request {
                 method: "GET".into(),
                 url: (*url).into(),
-                headers: vec![(
-                    "Authorization".to_string(),
-                    "Bearer plugin-guess".to_string(),
-                )],
+                headers: vec![(header.0.to_string(), header.1.to_string())],
                 body: None,
                 timeout_ms: Some(5000),
             };
