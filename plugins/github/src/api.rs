@@ -88,6 +88,14 @@ impl Gh {
             .url(&format!("{}/git/blobs/{}", self.repo_path, encode(sha)))
     }
 
+    /// `GET /repos/{owner}/{repo}/tarball/{commit}`, for the host to
+    /// download (a 302 to a signed location; archive members of a full
+    /// listing).
+    pub fn tarball_url(&self, commit: &str) -> String {
+        self.api
+            .url(&format!("{}/tarball/{}", self.repo_path, encode(commit)))
+    }
+
     /// `GET /repos/{owner}/{repo}/compare/{base}...{head}?per_page=1`: the
     /// changed files (all on the first page, at most 300) and one commit
     /// instead of 250.
