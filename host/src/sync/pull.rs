@@ -783,6 +783,7 @@ impl PendingPage {
 /// A plugin's record as the store keeps it.
 pub(crate) fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
     let content_hash = record.content.as_deref().map(content_hash);
+    let blob_names = Some(record.blobs.iter().map(|b| b.name.clone()).collect());
     RecordRow {
         id: record.id,
         version: record.version,
@@ -799,6 +800,7 @@ pub(crate) fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
             record.metadata
         },
         blobs,
+        blob_names,
     }
 }
 

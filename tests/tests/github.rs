@@ -1,0 +1,202 @@
+//! End-to-end GitHub syncs: the real `synchost` binary runs the real
+//! `github.wasm` against a `synchost-fake github` started by each test, and
+//! the store (read straight from SQLite) is compared with the fake's ground
+//! truth (`/_control/items`); request counts come from `/_control/stats`.
+//!
+//! Every test has its own fake and workspace, so they run in parallel.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use support::{assert_success, plugin_path, toml_str, FakeServer, Synchost, Workspace};
+
+const TOKEN: &str = "gh-e2e-t0ken";
+const TOKEN_VAR: &str = "SYNCHOST_E2E_GITHUB_TOKEN";
+const SOURCE: &str = "gh";
+
+fn start_fake(files: u32) -> FakeServer {
+    let files = files.to_string();
+    FakeServer::start(
+        "github",
+        &["--files", &files, "--binary-share", "0.1", "--token", TOKEN],
+    )
+}
+
+/// A `synchost.toml` syncing the `files` of the fake's `acme/widgets`.
+fn write_config(ws: &Workspace, fake: &FakeServer) {
+    ws.write_config(&format!(
+        "[sources.{SOURCE}]\nplugin = {}\n\n\
+         [sources.{SOURCE}.settings]\nbase_url = {}\nrepo = \"acme/widgets\"\ninclude = \"files\"\n\n\
+         [sources.{SOURCE}.auth]\ntype = \"bearer\"\ntoken_env = \"{TOKEN_VAR}\"\n",
+        toml_str(&plugin_path("github").display().to_string()),
+        toml_str(fake.url()),
+    ));
+}
+
+#[track_caller]
+fn pull(ws: &Workspace) {
+    assert_success(
+        &Synchost::new(ws)
+            .args(["pull", SOURCE])
+            .env(TOKEN_VAR, TOKEN)
+            .output(),
+    );
+}
+
+/// A stored file: its version and the sha256 of its content (the blob's,
+/// checked on disk, or the inline content's).
+#[derive(Debug, PartialEq, Eq)]
+struct File {
+    version: String,
+    sha256: String,
+    /// The git mode (the truth's; empty for the store's).
+    mode: String,
+}
+
+/// The live `files` records of the store.
+fn stored(ws: &Workspace) -> BTreeMap<String, File> {
+    let conn = rusqlite::Connection::open_with_flags(
+        ws.store_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the store");
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.id, r.version, r.content_hash, b.path, rb.version \
+             FROM records r \
+             LEFT JOIN record_blobs rb ON rb.source = r.source AND rb.stream = r.stream \
+                 AND rb.record_id = r.id \
+             LEFT JOIN blobs b ON b.hash = rb.hash \
+             WHERE r.source = ?1 AND r.stream = 'files' AND r.deleted_at IS NULL",
+        )
+        .expect("prepare");
+    type Row = (String, String, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Row> = stmt
+        .query_map([SOURCE], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let blob_dir = ws.blob_dir();
+    let mut out = BTreeMap::new();
+    for (id, version, content_hash, blob_path, blob_version) in rows {
+        let sha256 = match blob_path {
+            Some(path) => {
+                assert_eq!(blob_version.as_deref(), Some(version.as_str()), "{id}");
+                let bytes = std::fs::read(blob_dir.join(&path))
+                    .unwrap_or_else(|e| panic!("blob of {id} at {path}: {e}"));
+                hex(&bytes)
+            }
+            None => content_hash.unwrap_or_else(|| panic!("{id} has no content")),
+        };
+        let file = File {
+            version,
+            sha256,
+            mode: String::new(),
+        };
+        assert!(out.insert(id.clone(), file).is_none(), "{id} twice");
+    }
+    out
+}
+
+/// The fake's files, `path -> (blob sha, sha256)`.
+fn truth(fake: &FakeServer) -> BTreeMap<String, File> {
+    let items = fake.ground_truth_json();
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|i| i["stream"] == "files")
+        .map(|i| {
+            let text = |k: &str| i[k].as_str().unwrap_or_else(|| panic!("{k} of {i}")).to_string();
+            (
+                text("id"),
+                File {
+                    version: text("version"),
+                    sha256: text("sha256"),
+                    mode: text("mode"),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The store holds exactly the fake's files, each at its blob sha with its
+/// content.
+#[track_caller]
+fn assert_synced(ws: &Workspace, fake: &FakeServer) {
+    let truth = truth(fake);
+    let stored = stored(ws);
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        truth.keys().collect::<Vec<_>>()
+    );
+    // Symlinks (120000) and submodules (160000) are metadata only: their
+    // content is empty.
+    let empty = hex(b"");
+    for (path, file) in &truth {
+        let got = &stored[path];
+        assert_eq!(got.version, file.version, "{path}");
+        let metadata_only = ["120000", "160000"].contains(&file.mode.as_str());
+        let want = if metadata_only { &empty } else { &file.sha256 };
+        assert_eq!(&got.sha256, want, "content of {path}");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn count(stats: &Value, name: &str) -> u64 {
+    stats[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("stats without {name}: {stats}"))
+}
+
+#[test]
+fn a_first_sync_takes_every_file_from_one_archive() {
+    let fake = start_fake(600);
+    let ws = Workspace::new();
+    write_config(&ws, &fake);
+    pull(&ws);
+
+    assert_eq!(truth(&fake).len(), 600);
+    assert_synced(&ws, &fake);
+
+    let stats = fake.stats();
+    assert_eq!(count(&stats, "archive"), 1, "{stats}");
+    assert_eq!(count(&stats, "download"), 1, "{stats}");
+    assert_eq!(count(&stats, "blob"), 0, "{stats}");
+    // Default branch, head, tree, archive and its download.
+    assert!(count(&stats, "requests") <= 6, "{stats}");
+    // The archive's own file is gone; only content-addressed files remain.
+    let tmp = ws.blob_dir().join("tmp");
+    let left = std::fs::read_dir(&tmp).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "files left in {}", tmp.display());
+
+    // Unchanged: one conditional request, answered 304.
+    fake.reset_stats();
+    pull(&ws);
+    let stats = fake.stats();
+    assert_eq!(
+        (count(&stats, "requests"), count(&stats, "not_modified")),
+        (1, 1),
+        "{stats}"
+    );
+
+    // A delta reads the changed files by blob sha, no archive.
+    fake.reset_stats();
+    fake.mutate_with(&json!({"commit": {"modify": 5, "add": 2, "delete": 1, "rename": 1}}));
+    pull(&ws);
+    let stats = fake.stats();
+    assert_eq!(count(&stats, "archive"), 0, "{stats}");
+    assert!(count(&stats, "requests") <= 13, "{stats}");
+    assert_synced(&ws, &fake);
+}
