@@ -480,6 +480,52 @@ mod tests {
     }
 
     #[test]
+    fn links_to_blobs_a_record_no_longer_has_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let new_run = NewRun {
+            full: true,
+            ids_only: false,
+            since: None,
+            plugin_version: "1.0.0",
+        };
+        let link = |name: &str, version: &str| BlobLink {
+            name: name.into(),
+            url: "https://example.com/b".into(),
+            version: version.into(),
+            hash: format!("{name:0>64}"),
+            size: 1,
+            media_type: "application/octet-stream".into(),
+            path: format!("{name}/{name}"),
+        };
+        let commit = |store: &mut Store, row: RecordRow| {
+            let run = store.start_stream_run("src", "items", &new_run).unwrap();
+            let page = PageCommit {
+                records: vec![row],
+                cursor: Some(None),
+                ..Default::default()
+            };
+            store
+                .commit_page("src", "items", run.generation, &page)
+                .unwrap();
+            store.stored_blob_versions("src", "items", "a").unwrap()
+        };
+        let mut row = record("a", "1");
+        row.blobs = vec![link("x", "1"), link("y", "1")];
+        row.blob_names = Some(vec!["x".into(), "y".into()]);
+        assert_eq!(commit(&mut store, row).len(), 2);
+        // Unknown names (None): links stay; `y` unchanged (not downloaded): kept.
+        assert_eq!(commit(&mut store, record("a", "2")).len(), 2);
+        let mut row = record("a", "3");
+        row.blob_names = Some(vec!["y".into()]);
+        let left = commit(&mut store, row);
+        assert_eq!(left.keys().collect::<Vec<_>>(), ["y"]);
+        let mut row = record("a", "4");
+        row.blob_names = Some(vec![]);
+        assert!(commit(&mut store, row).is_empty());
+    }
+
+    #[test]
     fn full_run_tombstones_unseen_and_stores_watermark_only_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
