@@ -112,9 +112,11 @@ fn member_key(name: &[u8], prefix: &mut Option<Vec<u8>>) -> Option<String> {
     let mut segments = name.split('/');
     let top = segments.next()?.as_bytes();
     let rest: Vec<&str> = segments.collect();
-    if [top].into_iter().chain(rest.iter().map(|s| s.as_bytes())).any(|s| {
-        s.is_empty() || s == b"." || s == b".." || s.contains(&0)
-    }) {
+    if [top]
+        .into_iter()
+        .chain(rest.iter().map(|s| s.as_bytes()))
+        .any(|s| s.is_empty() || s == b"." || s == b".." || s.contains(&0))
+    {
         return None;
     }
     if prefix.get_or_insert_with(|| top.to_vec()) != top || rest.is_empty() {
@@ -143,7 +145,8 @@ fn store(content: &mut impl Read, blob_dir: &Path) -> Result<Member, String> {
     }
     drop(file);
     let hash = hex::encode(hasher.finalize());
-    let path = place(blob_dir, &temp.0, &hash).map_err(|e| format!("cannot store a member: {e}"))?;
+    let path =
+        place(blob_dir, &temp.0, &hash).map_err(|e| format!("cannot store a member: {e}"))?;
     Ok(Member { hash, size, path })
 }
 
@@ -305,10 +308,15 @@ mod tests {
         ));
         let mut header = tar::Header::new_gnu();
         header.set_size(4);
-        builder.append_data(&mut header, &long, &b"deep"[..]).unwrap();
+        builder
+            .append_data(&mut header, &long, &b"deep"[..])
+            .unwrap();
         builder.into_inner().unwrap().finish().unwrap();
         let index = unpack(&a, &blobs, &limits()).unwrap();
-        assert_eq!(index[&long["top/".len()..]].as_ref().unwrap().hash, sha(b"deep"));
+        assert_eq!(
+            index[&long["top/".len()..]].as_ref().unwrap().hash,
+            sha(b"deep")
+        );
     }
 
     #[test]
@@ -357,13 +365,17 @@ mod tests {
             &[("top/big", file, &big, ""), ("top/small", file, b"s", "")],
         );
         let index = unpack(&a, &blobs, &limits()).unwrap();
-        assert!(index["big"].as_ref().unwrap_err().contains("over the limit"));
+        assert!(index["big"]
+            .as_ref()
+            .unwrap_err()
+            .contains("over the limit"));
         assert!(index["small"].is_ok());
 
         // Zeros compress a thousandfold: the unpacked total is what counts.
         let chunk = vec![0u8; 1 << 20];
-        let many: Vec<(String, Vec<u8>)> =
-            (0..6).map(|i| (format!("top/{i}"), chunk.clone())).collect();
+        let many: Vec<(String, Vec<u8>)> = (0..6)
+            .map(|i| (format!("top/{i}"), chunk.clone()))
+            .collect();
         let entries: Vec<_> = many
             .iter()
             .map(|(n, d)| (n.as_str(), file, d.as_slice(), ""))
@@ -380,10 +392,8 @@ mod tests {
 
         // A long name of 2 MiB would be read into memory: refused.
         let a = dir.path().join("long.tar.gz");
-        let mut gz = flate2::write::GzEncoder::new(
-            File::create(&a).unwrap(),
-            flate2::Compression::fast(),
-        );
+        let mut gz =
+            flate2::write::GzEncoder::new(File::create(&a).unwrap(), flate2::Compression::fast());
         let mut header = tar::Header::new_gnu();
         header.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
         header.set_entry_type(tar::EntryType::GNULongName);
@@ -397,6 +407,8 @@ mod tests {
 
         assert!(unpack(&dir.path().join("none"), &blobs, &limits()).is_err());
         std::fs::write(&a, b"not gzip").unwrap();
-        assert!(unpack(&a, &blobs, &limits()).unwrap_err().contains("malformed"));
+        assert!(unpack(&a, &blobs, &limits())
+            .unwrap_err()
+            .contains("malformed"));
     }
 }

@@ -73,7 +73,13 @@ fn stored(ws: &Workspace) -> BTreeMap<String, File> {
              WHERE r.source = ?1 AND r.stream = 'files' AND r.deleted_at IS NULL",
         )
         .expect("prepare");
-    type Row = (String, String, Option<String>, Option<String>, Option<String>);
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<Row> = stmt
         .query_map([SOURCE], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -112,7 +118,11 @@ fn truth(fake: &FakeServer) -> BTreeMap<String, File> {
         .iter()
         .filter(|i| i["stream"] == "files")
         .map(|i| {
-            let text = |k: &str| i[k].as_str().unwrap_or_else(|| panic!("{k} of {i}")).to_string();
+            let text = |k: &str| {
+                i[k].as_str()
+                    .unwrap_or_else(|| panic!("{k} of {i}"))
+                    .to_string()
+            };
             (
                 text("id"),
                 File {

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
 use crate::archive::{self, Index, TempPath};
+use anyhow::Result;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::error::failed;
@@ -92,9 +92,9 @@ impl BlobFetcher {
         };
         if let Some(member) = &blob.member {
             let found = self.member(blob, member).await.map_err(|err| match err {
-                DownloadError::Blob(why) => DownloadError::Blob(format!(
-                    "blob `{name}` (archive member `{member}`): {why}"
-                )),
+                DownloadError::Blob(why) => {
+                    DownloadError::Blob(format!("blob `{name}` (archive member `{member}`): {why}"))
+                }
                 spent => spent,
             })?;
             return Ok(link(found.hash, found.size, found.path));

@@ -110,14 +110,11 @@ pub fn archived_file(gh: &Gh, entry: &TreeEntry, max_bytes: u64, tarball_url: &s
     }
     let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
     let mut record = record.content(Vec::new(), "");
-    record.blobs = vec![BlobRef::new(
-        name,
-        tarball_url,
-        "application/octet-stream",
-        &entry.sha,
-    )
-    .member(entry.path.as_str())
-    .size(entry.size)];
+    record.blobs = vec![
+        BlobRef::new(name, tarball_url, "application/octet-stream", &entry.sha)
+            .member(entry.path.as_str())
+            .size(entry.size),
+    ];
     record
 }
 

@@ -199,7 +199,10 @@ fn large_files_are_blobs_the_host_downloads() {
     // Retried by the host (not in the archive): the blob by its sha, no request.
     let sent = || log.borrow().iter().map(Vec::len).sum::<usize>();
     let requests = sent();
-    let big = p.fetch("files", vec!["docs/big.bin".into()]).remove(0).unwrap();
+    let big = p
+        .fetch("files", vec!["docs/big.bin".into()])
+        .remove(0)
+        .unwrap();
     assert_eq!(sent(), requests);
     assert!(big.is_complete());
     assert_eq!(big.blobs[0].member, None);
