@@ -599,6 +599,8 @@ mod tests {
             ],
         ),
         ("get", "/repos/{owner}/{repo}/pulls/{pull_number}", &[]),
+        // Downloaded by the host (archive members), not sent by the plugin.
+        ("get", "/repos/{owner}/{repo}/tarball/{ref}", &[]),
         (
             "get",
             "/repos/{owner}/{repo}/pulls/comments",
@@ -759,6 +761,16 @@ mod tests {
                 1
             );
         }
+        // The archive the host downloads for a full listing's members.
+        let tarball = Request::get(gh.tarball_url(sha));
+        assert_eq!(
+            tarball.url(),
+            format!("https://api.github.com/repos/octocat/Hello-World/tarball/{sha}")
+        );
+        assert_eq!(
+            check_request(&spec, &tarball).as_deref(),
+            Ok("/repos/{owner}/{repo}/tarball/{ref}")
+        );
         assert_eq!(
             gh.head("main", Some("\"e\"")).header_value("if-none-match"),
             Some("\"e\"")
@@ -779,7 +791,7 @@ mod tests {
             json!({"message": "m", "sha": "s1", "branch": "main"})
         );
         // A request the spec does not have is caught.
-        let bogus = gh.api.get("/repos/octocat/Hello-World/tarball/main");
+        let bogus = gh.api.get("/repos/octocat/Hello-World/zipball/main");
         assert!(check_request(&spec, &bogus).is_err());
         let undeclared = gh.issue(1).query("bogus", 1);
         assert!(check_request(&spec, &undeclared).is_err());
