@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -157,6 +157,39 @@ fn assert_synced(ws: &Workspace, fake: &FakeServer) {
     }
 }
 
+/// The files under the blob directory (`tmp/` included), relative.
+fn blob_files(ws: &Workspace) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for shard in std::fs::read_dir(ws.blob_dir()).expect("the blob directory") {
+        let shard = shard.unwrap();
+        for file in std::fs::read_dir(shard.path()).unwrap() {
+            let name = file.unwrap().file_name();
+            out.insert(format!(
+                "{}/{}",
+                shard.file_name().to_string_lossy(),
+                name.to_string_lossy()
+            ));
+        }
+    }
+    out
+}
+
+/// The blob files the store's `blobs` rows name.
+fn linked_blobs(ws: &Workspace) -> BTreeSet<String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        ws.store_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the store");
+    let mut stmt = conn.prepare("SELECT path FROM blobs").expect("prepare");
+    let rows = stmt
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    rows
+}
+
 fn hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -186,10 +219,9 @@ fn a_first_sync_takes_every_file_from_one_archive() {
     assert_eq!(count(&stats, "blob"), 0, "{stats}");
     // Default branch, head, tree, archive and its download.
     assert!(count(&stats, "requests") <= 6, "{stats}");
-    // The archive's own file is gone; only content-addressed files remain.
-    let tmp = ws.blob_dir().join("tmp");
-    let left = std::fs::read_dir(&tmp).map_or(0, |d| d.count());
-    assert_eq!(left, 0, "files left in {}", tmp.display());
+    // The archive's own file is gone, and so are members no record
+    // references: the blob directory holds the store's blobs only.
+    assert_eq!(blob_files(&ws), linked_blobs(&ws));
 
     // Unchanged: one conditional request, answered 304.
     fake.reset_stats();
