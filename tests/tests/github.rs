@@ -8,10 +8,17 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use support::{assert_success, plugin_path, toml_str, FakeServer, Synchost, Workspace};
+use support::{
+    assert_exit_code, assert_success, hostile_source, plugin_path, toml_str, FakeServer, Synchost,
+    Workspace,
+};
 
 const TOKEN: &str = "gh-e2e-t0ken";
 const TOKEN_VAR: &str = "SYNCHOST_E2E_GITHUB_TOKEN";
@@ -241,4 +248,128 @@ fn a_first_sync_takes_every_file_from_one_archive() {
     assert_eq!(count(&stats, "archive"), 0, "{stats}");
     assert!(count(&stats, "requests") <= 13, "{stats}");
     assert_synced(&ws, &fake);
+}
+
+/// A tar.gz of `(raw name, type, data, link target)`: names are written
+/// as they are, so hostile ones survive.
+fn tar_gz(entries: &[(&str, tar::EntryType, &[u8], &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (name, kind, data, link) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        if !link.is_empty() {
+            header.set_link_name(link).unwrap();
+        }
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// Serves `body` to every request on a port of its own; the count of
+/// requests served.
+fn serve(body: Vec<u8>) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicU64::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    (url, served)
+}
+
+/// A hostile archive through a plugin's member references: only the plain
+/// file below the one top-level directory is found; `..`, absolute paths,
+/// links, a second top-level directory and the top-level directory itself
+/// are not, their records fail, nothing lands outside the content-addressed
+/// blob directory, and the archive is downloaded once for the whole run,
+/// its retries included.
+#[test]
+fn hostile_archive_members_are_not_found_and_the_archive_is_read_once() {
+    let file = tar::EntryType::Regular;
+    let archive = tar_gz(&[
+        ("acme-widgets-1/ok.txt", file, b"fine", ""),
+        ("acme-widgets-1/../escape.txt", file, b"dotdot", ""),
+        ("/abs.txt", file, b"absolute", ""),
+        (
+            "acme-widgets-1/link",
+            tar::EntryType::Symlink,
+            b"",
+            "/etc/passwd",
+        ),
+        ("other/ok2.txt", file, b"second top directory", ""),
+    ]);
+    let (url, served) = serve(archive);
+    let ws = Workspace::new();
+    let members = "ok.txt ../escape.txt /abs.txt link ok2.txt acme-widgets-1/ok.txt missing.txt";
+    ws.write_config(&format!(
+        "{}[sources.hostile.retry]\nbase_delay_ms = 1\nmax_delay_ms = 10\n",
+        hostile_source(
+            "archive-members",
+            &url,
+            &format!("urls = \"{url}/archive.tar.gz\"\nmembers = \"{members}\""),
+        )
+    ));
+    let out = Synchost::new(&ws).args(["pull", "hostile"]).output();
+    assert_exit_code(&out, 1);
+    assert_eq!(served.load(Ordering::SeqCst), 1, "one download per run");
+
+    let conn = rusqlite::Connection::open_with_flags(
+        ws.store_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the store");
+    let stored: Vec<(String, String)> = conn
+        .prepare("SELECT record_id, hash FROM record_blobs")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, [("member-0".to_string(), hex(b"fine"))]);
+    let failed: BTreeMap<String, String> = conn
+        .prepare("SELECT id, last_error FROM work_items WHERE status = 'failed'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let want: Vec<String> = (1..7).map(|n| format!("member-{n}")).collect();
+    assert_eq!(failed.keys().cloned().collect::<Vec<_>>(), want);
+    for why in failed.values() {
+        assert!(why.contains("no such regular file"), "{why}");
+    }
+    // Only `ok.txt`'s content was written, under its sha256.
+    let fine = hex(b"fine");
+    assert_eq!(
+        blob_files(&ws),
+        BTreeSet::from([format!("{}/{fine}", &fine[..2])])
+    );
+    assert!(!ws.path().join("escape.txt").exists());
+    assert!(!ws.blob_dir().join("escape.txt").exists());
 }
