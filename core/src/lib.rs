@@ -10,6 +10,7 @@
 //! - `error`: failures classified into exit codes.
 //! - `untrusted`: plugin and remote text made safe to print (escaped, clipped).
 
+pub mod archive;
 pub mod checks;
 pub mod config;
 pub mod error;

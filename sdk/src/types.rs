@@ -154,7 +154,16 @@ impl BlobRef {
             size: None,
             version: version.into(),
             headers: Vec::new(),
+            member: None,
         }
+    }
+
+    /// Makes this blob the member `path` (relative, `/`-separated, below the
+    /// archive's top-level directory) of the tar.gz archive at the URL: the
+    /// host downloads the archive once per run and takes the member from it.
+    pub fn member(mut self, path: impl Into<String>) -> Self {
+        self.member = Some(path.into());
+        self
     }
 
     /// Adds a request header for the download (never credentials: the host

@@ -735,6 +735,7 @@ mod tests {
             content_hash: Some(sha256(content.as_bytes())),
             metadata: "{}".into(),
             blobs: vec![],
+            blob_names: None,
         }
     }
 

@@ -1030,6 +1030,7 @@ fn remote_record(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<RecordRow>
             .get::<_, Option<String>>(at + 8)?
             .unwrap_or_else(|| "{}".into()),
         blobs: Vec::new(),
+        blob_names: None,
     }))
 }
 

@@ -60,7 +60,12 @@ pub struct RecordRow {
     pub content: Option<Vec<u8>>,
     pub content_hash: Option<String>,
     pub metadata: String,
+    /// Links to write: the blobs downloaded for this version (unchanged
+    /// ones keep their links).
     pub blobs: Vec<BlobLink>,
+    /// Every blob name of this version, when known: links under other
+    /// names (blobs the record no longer has) are removed.
+    pub blob_names: Option<Vec<String>>,
 }
 
 /// A blob a record references, already downloaded into the blob directory.
@@ -401,6 +406,12 @@ pub(super) fn upsert_records(
          ON CONFLICT (source, stream, record_id, name) DO UPDATE SET
             url = excluded.url, version = excluded.version, hash = excluded.hash",
     )?;
+    let mut names_of = tx.prepare_cached(
+        "SELECT name FROM record_blobs WHERE source = ?1 AND stream = ?2 AND record_id = ?3",
+    )?;
+    let mut unlink = tx.prepare_cached(
+        "DELETE FROM record_blobs WHERE source = ?1 AND stream = ?2 AND record_id = ?3 AND name = ?4",
+    )?;
     for record in records {
         upsert.execute(params![
             source,
@@ -418,6 +429,14 @@ pub(super) fn upsert_records(
             generation,
             now,
         ])?;
+        if let Some(names) = &record.blob_names {
+            let linked: Vec<String> = names_of
+                .query_map(params![source, stream, record.id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for name in linked.iter().filter(|n| !names.contains(n)) {
+                unlink.execute(params![source, stream, record.id, name])?;
+            }
+        }
         for b in &record.blobs {
             blob.execute(params![b.hash, b.size as i64, b.media_type, b.path, now])?;
             link.execute(params![
@@ -445,6 +464,7 @@ mod tests {
             content_hash: None,
             metadata: "{}".into(),
             blobs: vec![],
+            blob_names: None,
         }
     }
 
@@ -457,6 +477,52 @@ mod tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect()
+    }
+
+    #[test]
+    fn links_to_blobs_a_record_no_longer_has_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let new_run = NewRun {
+            full: true,
+            ids_only: false,
+            since: None,
+            plugin_version: "1.0.0",
+        };
+        let link = |name: &str, version: &str| BlobLink {
+            name: name.into(),
+            url: "https://example.com/b".into(),
+            version: version.into(),
+            hash: format!("{name:0>64}"),
+            size: 1,
+            media_type: "application/octet-stream".into(),
+            path: format!("{name}/{name}"),
+        };
+        let commit = |store: &mut Store, row: RecordRow| {
+            let run = store.start_stream_run("src", "items", &new_run).unwrap();
+            let page = PageCommit {
+                records: vec![row],
+                cursor: Some(None),
+                ..Default::default()
+            };
+            store
+                .commit_page("src", "items", run.generation, &page)
+                .unwrap();
+            store.stored_blob_versions("src", "items", "a").unwrap()
+        };
+        let mut row = record("a", "1");
+        row.blobs = vec![link("x", "1"), link("y", "1")];
+        row.blob_names = Some(vec!["x".into(), "y".into()]);
+        assert_eq!(commit(&mut store, row).len(), 2);
+        // Unknown names (None): links stay; `y` unchanged (not downloaded): kept.
+        assert_eq!(commit(&mut store, record("a", "2")).len(), 2);
+        let mut row = record("a", "3");
+        row.blob_names = Some(vec!["y".into()]);
+        let left = commit(&mut store, row);
+        assert_eq!(left.keys().collect::<Vec<_>>(), ["y"]);
+        let mut row = record("a", "4");
+        row.blob_names = Some(vec![]);
+        assert!(commit(&mut store, row).is_empty());
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub fn record(record: v0_1::types::Record) -> types::Record {
     }
 }
 
-/// 0.1 had no request headers for downloads: none.
+/// 0.1 had no request headers for downloads and no archive members: none.
 pub fn blob_ref(blob: v0_1::types::BlobRef) -> types::BlobRef {
     types::BlobRef {
         name: blob.name,
@@ -73,6 +73,7 @@ pub fn blob_ref(blob: v0_1::types::BlobRef) -> types::BlobRef {
         media_type: blob.media_type,
         size: blob.size,
         version: blob.version,
+        member: None,
     }
 }
 
@@ -184,6 +185,7 @@ mod tests {
                 media_type: "application/octet-stream".into(),
                 size: Some(42),
                 version: "7".into(),
+                member: None,
             }]
         );
     }

@@ -1,14 +1,16 @@
 //! Blob downloads: the host streams each referenced binary from the network
 //! to a content-addressed file (`<store>.blobs/ab/abcdef…`), never through plugin
-//! memory, and only when the reference's version changed.
+//! memory, and only when the reference's version changed. A blob that is an
+//! archive member (`blob-ref.member`) comes from its archive, downloaded once
+//! per run and unpacked into the same place ([`synchost_core::archive`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use crate::archive::{self, Index, TempPath};
 use anyhow::Result;
-
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::error::failed;
 use crate::net::{DownloadError, HttpClient};
@@ -16,19 +18,33 @@ use crate::runtime::bindings::types::BlobRef;
 use crate::store::checkpoint::BlobLink;
 use crate::store::Store;
 
+/// An archive of this run: unpacked once, by whichever record asked first.
+type Archive = Arc<OnceCell<Result<Arc<Index>, DownloadError>>>;
+
 /// Downloads blobs with its own, lower concurrency.
 pub struct BlobFetcher {
     http: Arc<HttpClient>,
     dir: PathBuf,
     slots: Semaphore,
+    limits: archive::Limits,
+    /// Archive URL → its members, for the run.
+    archives: Mutex<HashMap<String, Archive>>,
 }
 
 impl BlobFetcher {
-    pub fn new(http: Arc<HttpClient>, dir: PathBuf, concurrency: usize) -> BlobFetcher {
+    /// `limits` bound what one archive may unpack to.
+    pub fn new(
+        http: Arc<HttpClient>,
+        dir: PathBuf,
+        concurrency: usize,
+        limits: archive::Limits,
+    ) -> BlobFetcher {
         BlobFetcher {
             http,
             dir,
             slots: Semaphore::new(concurrency.max(1)),
+            limits,
+            archives: Mutex::default(),
         }
     }
 
@@ -64,71 +80,101 @@ impl BlobFetcher {
     }
 
     async fn download(&self, blob: &BlobRef) -> Result<BlobLink, DownloadError> {
-        let local = |why: String| DownloadError::Blob(why);
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| local(e.to_string()))?;
-        let temp_dir = self.dir.join("tmp");
-        tokio::fs::create_dir_all(&temp_dir)
-            .await
-            .map_err(|e| local(format!("cannot create {}: {e}", temp_dir.display())))?;
-        let temp =
-            TempFile(temp_dir.join(format!("{}-{}", std::process::id(), rand::random::<u64>())));
-        let result = self
-            .http
-            .download(&blob.url, &blob.headers, blob.size, &temp.0)
-            .await;
-        let (hash, size) = match result {
-            Ok(done) => done,
-            Err(err) => {
-                let name = &blob.name;
-                return Err(match err {
-                    DownloadError::Blob(why) => {
-                        DownloadError::Blob(format!("blob `{name}`: {why}"))
-                    }
-                    DownloadError::BudgetSpent(why) => {
-                        DownloadError::BudgetSpent(format!("blob `{name}`: {why}"))
-                    }
-                });
-            }
-        };
-        let relative = Path::new(&hash[..2]).join(&hash);
-        let target = self.dir.join(&relative);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| local(e.to_string()))?;
-        }
-        // Same hash, same bytes: an existing file is already right (and
-        // the temporary one goes when `temp` is dropped).
-        if !tokio::fs::try_exists(&target).await.unwrap_or(false) {
-            tokio::fs::rename(&temp.0, &target)
-                .await
-                .map_err(|e| local(format!("cannot store blob: {e}")))?;
-        }
-        Ok(BlobLink {
+        let name = &blob.name;
+        let link = |hash: String, size: u64, path: String| BlobLink {
             name: blob.name.clone(),
             url: blob.url.clone(),
             version: blob.version.clone(),
             hash,
             size,
             media_type: blob.media_type.clone(),
-            path: relative.to_string_lossy().into_owned(),
-        })
+            path,
+        };
+        if let Some(member) = &blob.member {
+            let found = self.member(blob, member).await.map_err(|err| match err {
+                DownloadError::Blob(why) => {
+                    DownloadError::Blob(format!("blob `{name}` (archive member `{member}`): {why}"))
+                }
+                spent => spent,
+            })?;
+            return Ok(link(found.hash, found.size, found.path));
+        }
+        let local = |why: String| DownloadError::Blob(format!("blob `{name}`: {why}"));
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| local(e.to_string()))?;
+        let temp = TempPath::new(&self.dir).map_err(|e| local(format!("cannot store: {e}")))?;
+        let (hash, size) = self
+            .http
+            .download(&blob.url, &blob.headers, blob.size, &temp.0)
+            .await
+            .map_err(|err| match err {
+                DownloadError::Blob(why) => local(why),
+                DownloadError::BudgetSpent(why) => {
+                    DownloadError::BudgetSpent(format!("blob `{name}`: {why}"))
+                }
+            })?;
+        // Same hash, same bytes: an existing file is already right (and
+        // the temporary one goes when `temp` is dropped).
+        let path = archive::place(&self.dir, &temp.0, &hash)
+            .map_err(|e| local(format!("cannot store blob: {e}")))?;
+        Ok(link(hash, size, path))
     }
-}
 
-/// A download's temporary file, removed when dropped unless it was renamed
-/// into place: a partial file never stays behind, whatever stopped the
-/// download (a failure, or its task aborted with the pages in flight).
-struct TempFile(PathBuf);
+    /// The member `member` of the archive at `blob.url`.
+    async fn member(&self, blob: &BlobRef, member: &str) -> Result<archive::Member, DownloadError> {
+        let cell = self
+            .archives
+            .lock()
+            .unwrap()
+            .entry(blob.url.clone())
+            .or_default()
+            .clone();
+        let index = cell.get_or_init(|| self.unpack(blob)).await.clone()?;
+        match index.get(member) {
+            Some(Ok(found)) => match blob.size {
+                Some(declared) if declared != found.size => Err(DownloadError::Blob(format!(
+                    "the member is {} bytes, not the {declared} the reference declared",
+                    found.size
+                ))),
+                _ => Ok(found.clone()),
+            },
+            Some(Err(why)) => Err(DownloadError::Blob(why.clone())),
+            None => Err(DownloadError::Blob(
+                "the archive has no such regular file".to_string(),
+            )),
+        }
+    }
 
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        // Gone already when it was renamed into place.
-        let _ = std::fs::remove_file(&self.0);
+    /// Downloads the archive at `blob.url` (the blob's headers, no declared
+    /// size: that is the member's) and unpacks it. Its failure is every
+    /// member's for the rest of the run.
+    async fn unpack(&self, blob: &BlobRef) -> Result<Arc<Index>, DownloadError> {
+        let local = |why: String| DownloadError::Blob(format!("archive: {why}"));
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| local(e.to_string()))?;
+        let temp = TempPath::new(&self.dir).map_err(|e| local(format!("cannot store: {e}")))?;
+        self.http
+            .download(&blob.url, &blob.headers, None, &temp.0)
+            .await
+            .map_err(|err| match err {
+                DownloadError::Blob(why) => local(why),
+                DownloadError::BudgetSpent(why) => {
+                    DownloadError::BudgetSpent(format!("archive of blob `{}`: {why}", blob.name))
+                }
+            })?;
+        let (dir, limits) = (self.dir.clone(), self.limits);
+        // The archive's file goes when `temp` is dropped, unpacked or not.
+        tokio::task::spawn_blocking(move || archive::unpack(&temp.0, &dir, &limits))
+            .await
+            .map_err(|e| local(e.to_string()))?
+            .map(Arc::new)
+            .map_err(local)
     }
 }
 

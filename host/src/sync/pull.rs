@@ -113,6 +113,7 @@ pub async fn pull_source(
             http.clone(),
             store.blob_dir(),
             options.blob_concurrency,
+            archive_limits(source),
         )),
         http: http.clone(),
         traffic: TrafficMeter::start(),
@@ -196,6 +197,16 @@ pub async fn pull_source(
         peak_rss_kb,
         plugin_wait_ms: engine.waited.as_millis() as u64,
     })
+}
+
+/// What one archive may unpack to: members up to `max_blob_mb`, all of
+/// them together up to `max_download_mb_per_run`.
+fn archive_limits(source: &SourceConfig) -> crate::archive::Limits {
+    crate::archive::Limits {
+        max_member_bytes: source.limits.max_blob_bytes,
+        max_unpacked_bytes: source.limits.max_download_bytes_per_run,
+        max_members: crate::archive::MAX_MEMBERS,
+    }
 }
 
 fn run_outcome(outcome: &Result<()>, incomplete: bool) -> &'static str {
@@ -778,6 +789,7 @@ impl PendingPage {
 /// A plugin's record as the store keeps it.
 pub(crate) fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
     let content_hash = record.content.as_deref().map(content_hash);
+    let blob_names = Some(record.blobs.iter().map(|b| b.name.clone()).collect());
     RecordRow {
         id: record.id,
         version: record.version,
@@ -794,6 +806,7 @@ pub(crate) fn to_row(record: types::Record, blobs: Vec<BlobLink>) -> RecordRow {
             record.metadata
         },
         blobs,
+        blob_names,
     }
 }
 

@@ -381,6 +381,7 @@ mod tests {
                 media_type: "text/plain".into(),
                 size: Some(8192),
                 version: "2".into(),
+                member: None,
             }]
         );
         let m = meta(&r);

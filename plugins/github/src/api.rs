@@ -88,6 +88,14 @@ impl Gh {
             .url(&format!("{}/git/blobs/{}", self.repo_path, encode(sha)))
     }
 
+    /// `GET /repos/{owner}/{repo}/tarball/{commit}`, for the host to
+    /// download (a 302 to a signed location; archive members of a full
+    /// listing).
+    pub fn tarball_url(&self, commit: &str) -> String {
+        self.api
+            .url(&format!("{}/tarball/{}", self.repo_path, encode(commit)))
+    }
+
     /// `GET /repos/{owner}/{repo}/compare/{base}...{head}?per_page=1`: the
     /// changed files (all on the first page, at most 300) and one commit
     /// instead of 250.
@@ -591,6 +599,8 @@ mod tests {
             ],
         ),
         ("get", "/repos/{owner}/{repo}/pulls/{pull_number}", &[]),
+        // Downloaded by the host (archive members), not sent by the plugin.
+        ("get", "/repos/{owner}/{repo}/tarball/{ref}", &[]),
         (
             "get",
             "/repos/{owner}/{repo}/pulls/comments",
@@ -751,6 +761,16 @@ mod tests {
                 1
             );
         }
+        // The archive the host downloads for a full listing's members.
+        let tarball = Request::get(gh.tarball_url(sha));
+        assert_eq!(
+            tarball.url(),
+            format!("https://api.github.com/repos/octocat/Hello-World/tarball/{sha}")
+        );
+        assert_eq!(
+            check_request(&spec, &tarball).as_deref(),
+            Ok("/repos/{owner}/{repo}/tarball/{ref}")
+        );
         assert_eq!(
             gh.head("main", Some("\"e\"")).header_value("if-none-match"),
             Some("\"e\"")
@@ -771,7 +791,7 @@ mod tests {
             json!({"message": "m", "sha": "s1", "branch": "main"})
         );
         // A request the spec does not have is caught.
-        let bogus = gh.api.get("/repos/octocat/Hello-World/tarball/main");
+        let bogus = gh.api.get("/repos/octocat/Hello-World/zipball/main");
         assert!(check_request(&spec, &bogus).is_err());
         let undeclared = gh.issue(1).query("bogus", 1);
         assert!(check_request(&spec, &undeclared).is_err());

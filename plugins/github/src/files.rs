@@ -3,7 +3,8 @@
 //!
 //! A full listing walks the commit's tree from one recursive request (when
 //! GitHub says it is `truncated`, level by level: each tree non-recursively,
-//! its subtrees recursively again). A delta asks whether the ref moved (one
+//! its subtrees recursively again); its files' contents are members of the
+//! commit's tarball, which the host downloads once. A delta asks whether the ref moved (one
 //! conditional request: a 304 costs no rate limit), then compares the two
 //! commits (one request, plus the new tree for modes and sizes) or, when
 //! compare cannot answer, diffs the two trees. Commits are immutable, so
@@ -203,7 +204,12 @@ impl GitHub {
             let end = (state.at + limit).min(level.entries.len());
             let entries = &level.entries[state.at.min(end)..end];
             self.cache.borrow_mut().remember(entries);
-            records.extend(entries.iter().map(|e| self.file_record(e, req.detail)));
+            let tarball = self.gh.tarball_url(&state.mark.sha);
+            records.extend(
+                entries
+                    .iter()
+                    .map(|e| self.file_record(e, req.detail, Some(&tarball))),
+            );
             if end < level.entries.len() {
                 state.at = end;
                 break;
@@ -221,10 +227,15 @@ impl GitHub {
             .watermark(cursor::encode(&state.mark)))
     }
 
-    /// A listed file: complete when its content is a blob or nothing,
+    /// A listed file: complete when its content is a blob (a member of
+    /// `tarball`, the listed commit's archive, in a full listing) or nothing,
     /// partial when `fetch` reads it (and for ids-only listings).
-    fn file_record(&self, entry: &TreeEntry, detail: Detail) -> Record {
-        let record = records::file(&self.gh, entry, self.config.max_file_bytes, None);
+    fn file_record(&self, entry: &TreeEntry, detail: Detail, tarball: Option<&str>) -> Record {
+        let max = self.config.max_file_bytes;
+        let record = match tarball {
+            Some(url) => records::archived_file(&self.gh, entry, max, url),
+            None => records::file(&self.gh, entry, max, None),
+        };
         match detail {
             Detail::IdsOnly => Record::new(record.id, record.version),
             Detail::Full => record,
@@ -281,7 +292,7 @@ impl GitHub {
             match change {
                 FileChange::Upsert(entry) => {
                     upserts.push(entry.clone());
-                    records.push(self.file_record(entry, Detail::Full));
+                    records.push(self.file_record(entry, Detail::Full, None));
                 }
                 FileChange::Delete(path) => deleted.push(path.clone()),
             }

@@ -99,6 +99,25 @@ pub fn file(gh: &Gh, entry: &TreeEntry, max_bytes: u64, content: Option<Vec<u8>>
     }
 }
 
+/// The record of a file as a full listing of `commit` gives it: like
+/// [`file`], but a regular file's content is its member of the commit's
+/// tarball (`tarball_url`), which the host downloads once for the whole
+/// listing, so files cost no request each.
+pub fn archived_file(gh: &Gh, entry: &TreeEntry, max_bytes: u64, tarball_url: &str) -> Record {
+    let record = file(gh, entry, max_bytes, None);
+    if kind(entry) != Kind::File || entry.size.is_some_and(|s| s > max_bytes) {
+        return record;
+    }
+    let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+    let mut record = record.content(Vec::new(), "");
+    record.blobs = vec![
+        BlobRef::new(name, tarball_url, "application/octet-stream", &entry.sha)
+            .member(entry.path.as_str())
+            .size(entry.size),
+    ];
+    record
+}
+
 /// A `GET /contents` answer as a tree entry and, for a small file, its bytes.
 pub fn contents_entry(c: Contents) -> Result<(TreeEntry, Option<Vec<u8>>), String> {
     let (mode, kind) = match c.kind.as_str() {

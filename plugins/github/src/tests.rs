@@ -101,7 +101,7 @@ fn manifest() {
 }
 
 #[test]
-fn a_full_listing_reads_the_tree_once_and_fetches_small_files_by_sha() {
+fn a_full_listing_reads_the_tree_once_and_takes_files_from_the_tarball() {
     let (p, log) = plugin(&[("max_file_mb", "4")], repo_server);
     let first = p.list("files", req(2)).unwrap();
     // The default branch, its head, the tree.
@@ -117,8 +117,18 @@ fn a_full_listing_reads_the_tree_once_and_fetches_small_files_by_sha() {
     assert_eq!(first.watermark.as_deref(), Some(mark));
     let ids: Vec<_> = first.records.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["README.md", "bin/run"]);
-    // Small files are partial: `fetch` reads them.
-    assert!(first.records.iter().all(|r| !r.is_complete()));
+    // Files are members of the commit's tarball, one download for all.
+    for r in &first.records {
+        assert!(r.is_complete());
+        assert_eq!(r.blobs.len(), 1);
+        let blob = &r.blobs[0];
+        assert_eq!(blob.url, format!("{API}/tarball/{HEAD}"));
+        assert_eq!(blob.member.as_deref(), Some(r.id.as_str()));
+        assert_eq!(blob.version, r.version);
+        assert!(blob.headers.is_empty());
+    }
+    assert_eq!(first.records[0].blobs[0].name, "README.md");
+    assert_eq!(first.records[1].blobs[0].name, "run");
     assert_eq!(first.records[1].parent_id.as_deref(), Some("bin"));
     assert_eq!(first.records[1].title.as_deref(), Some("run"));
     assert_eq!(first.records[1].path.as_deref(), Some("bin/run"));
@@ -155,6 +165,7 @@ fn a_full_listing_reads_the_tree_once_and_fetches_small_files_by_sha() {
     assert_eq!(sub.version, "0000000000000000000000000000000000000005");
     assert_eq!(rest.len(), 3, "directories are no records");
 
+    // A file the host retries (its member was missing) is read by blob sha.
     let fetched = p.fetch("files", vec!["README.md".into(), "bin/run".into()]);
     let batches = log.borrow();
     let last = batches.last().unwrap();
@@ -174,7 +185,7 @@ fn a_full_listing_reads_the_tree_once_and_fetches_small_files_by_sha() {
 
 #[test]
 fn large_files_are_blobs_the_host_downloads() {
-    let (p, _) = plugin(&[("ref", "main")], repo_server);
+    let (p, log) = plugin(&[("ref", "main")], repo_server);
     let page = p.list("files", req(100)).unwrap();
     let big = page
         .records
@@ -182,6 +193,19 @@ fn large_files_are_blobs_the_host_downloads() {
         .find(|r| r.id == "docs/big.bin")
         .unwrap();
     assert!(big.is_complete());
+    let member = &big.blobs[0];
+    assert_eq!(member.member.as_deref(), Some("docs/big.bin"));
+    assert_eq!(member.size, Some(5_242_880));
+    // Retried by the host (not in the archive): the blob by its sha, no request.
+    let sent = || log.borrow().iter().map(Vec::len).sum::<usize>();
+    let requests = sent();
+    let big = p
+        .fetch("files", vec!["docs/big.bin".into()])
+        .remove(0)
+        .unwrap();
+    assert_eq!(sent(), requests);
+    assert!(big.is_complete());
+    assert_eq!(big.blobs[0].member, None);
     let blob = &big.blobs[0];
     assert_eq!(
         blob.url,

@@ -19,6 +19,9 @@
 //!   the N-th headers of [`refused_blob_headers`], which the host must
 //!   refuse (a credential, hop-by-hop, the `x-api-key` of a header
 //!   credential, an invalid name or value, too large, too many).
+//! - `archive-members`: one record `member-N` per path of the setting
+//!   `members` (separated by spaces), whose blob is that member of the
+//!   archive at the first URL (contract 0.2 `blob-ref.member`).
 
 use serde_json::{json, Value};
 use synchost_sdk::bindings::synchost::source::http as wit;
@@ -27,7 +30,13 @@ use synchost_sdk::prelude::*;
 use crate::Attack;
 
 /// The attacks of this module.
-pub const ATTACKS: &[&str] = &["echo-urls", "conditional-urls", "blob-urls", "blob-headers"];
+pub const ATTACKS: &[&str] = &[
+    "echo-urls",
+    "conditional-urls",
+    "blob-urls",
+    "blob-headers",
+    "archive-members",
+];
 
 /// The headers of the `refused-N` blobs of `blob-headers`, by N.
 fn refused_blob_headers() -> Vec<Vec<(String, String)>> {
@@ -75,6 +84,7 @@ pub fn list(attack: &Attack, _req: &ListRequest) -> Option<Result<Page, Error>> 
         )]))),
         "blob-urls" => Some(Ok(Page::new(vec![blob_record(&urls(attack))]))),
         "blob-headers" => Some(Ok(Page::new(blob_header_records(&urls(attack))))),
+        "archive-members" => Some(Ok(Page::new(member_records(attack)))),
         _ => None,
     }
 }
@@ -83,8 +93,11 @@ pub fn fetch(attack: &Attack, ids: &[String]) -> Option<Vec<Result<Record, Error
     match attack.name {
         // The host retries a failed record by fetching it: same blobs again.
         "blob-urls" => Some(ids.iter().map(|_| Ok(blob_record(&urls(attack)))).collect()),
-        "blob-headers" => {
-            let records = blob_header_records(&urls(attack));
+        "blob-headers" | "archive-members" => {
+            let records = match attack.name {
+                "blob-headers" => blob_header_records(&urls(attack)),
+                _ => member_records(attack),
+            };
             Some(
                 ids.iter()
                     .map(|id| {
@@ -151,6 +164,23 @@ fn blob_record(urls: &[&str]) -> Record {
             ))
         },
     )
+}
+
+/// The records of `archive-members`.
+fn member_records(attack: &Attack) -> Vec<Record> {
+    let url = urls(attack).first().copied().unwrap_or_default();
+    attack
+        .settings
+        .get("members")
+        .unwrap_or_default()
+        .split_whitespace()
+        .enumerate()
+        .map(|(n, member)| {
+            Record::new(format!("member-{n}"), "1")
+                .content(Vec::new(), "")
+                .blob(BlobRef::new("file", url, "application/octet-stream", "1").member(member))
+        })
+        .collect()
 }
 
 /// The records of `blob-headers`: `allowed`, then `refused-N`.
