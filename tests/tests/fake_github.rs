@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use support::github_spec::{path_matches, resolve, OFFICIAL_EXTRA};
 use support::{http, FakeServer, HttpResponse};
 
 const AUTH: (&str, &str) = ("authorization", "Bearer T");
@@ -937,61 +938,6 @@ fn force_push_rewrites_history_and_ground_truth_follows() {
     assert_eq!(head(&fake), before, "a refused mutation changes nothing");
 }
 
-/// The operations of the official description the fake serves beyond the
-/// vendored subset (`tests/specs/github-rest-subset.openapi.json`).
-const OFFICIAL_EXTRA: &[(&str, &str)] = &[
-    ("GET", "/repos/{owner}/{repo}"),
-    ("GET", "/repos/{owner}/{repo}/tarball/{ref}"),
-    ("GET", "/repos/{owner}/{repo}/zipball/{ref}"),
-    ("GET", "/repos/{owner}/{repo}/issues"),
-    ("GET", "/repos/{owner}/{repo}/issues/comments"),
-    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}"),
-    ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
-    (
-        "GET",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-    ),
-    (
-        "POST",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-    ),
-    ("GET", "/repos/{owner}/{repo}/pulls"),
-    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
-];
-
-/// True when `segment` matches a template segment such as `{base}...{head}`.
-fn segment_matches(template: &str, segment: &str) -> bool {
-    let literals: Vec<&str> = template
-        .split('{')
-        .map(|p| p.split_once('}').map_or(p, |(_, rest)| rest))
-        .collect();
-    if literals.len() == 1 {
-        return template == segment;
-    }
-    let mut rest = segment;
-    for (i, lit) in literals.iter().enumerate() {
-        match (i, rest.find(lit)) {
-            (0, Some(0)) => rest = &rest[lit.len()..],
-            (0, _) => return false,
-            (_, Some(at)) if at > 0 || lit.is_empty() => rest = &rest[at + lit.len()..],
-            _ => return false,
-        }
-    }
-    rest.is_empty() || literals.last() == Some(&"")
-}
-
-/// `path` against `template`; `{path}` or `{ref}` ending the template takes
-/// the rest, slashes included.
-fn path_matches(template: &str, path: &str) -> bool {
-    let t: Vec<&str> = template.split('/').collect();
-    let p: Vec<&str> = path.split('/').collect();
-    let tail = t.last().is_some_and(|s| *s == "{path}" || *s == "{ref}");
-    if p.len() < t.len() || (p.len() > t.len() && !tail) {
-        return false;
-    }
-    t.iter().zip(&p).all(|(t, p)| segment_matches(t, p))
-}
-
 #[test]
 fn every_request_served_is_an_operation_of_the_description() {
     assert!(path_matches(
@@ -1110,16 +1056,6 @@ fn every_request_served_is_an_operation_of_the_description() {
         21,
         "every operation the fake serves was checked: {seen:?}"
     );
-}
-
-/// Follows `$ref`s of the description.
-fn resolve<'a>(spec: &'a Value, mut v: &'a Value) -> &'a Value {
-    while let Some(r) = v.get("$ref").and_then(Value::as_str) {
-        v = spec
-            .pointer(r.trim_start_matches('#'))
-            .unwrap_or_else(|| panic!("no {r}"));
-    }
-    v
 }
 
 /// What in `v` breaks `schema`: required fields, types, nullability

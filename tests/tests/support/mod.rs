@@ -18,6 +18,8 @@
 // Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod github_spec;
+
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};

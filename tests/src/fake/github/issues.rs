@@ -286,6 +286,24 @@ fn number(p: &HashMap<String, String>) -> Option<u64> {
     p.get("number").and_then(|n| n.parse().ok())
 }
 
+/// `GET /repos/{owner}/{repo}/pulls/comments`: every review comment. The
+/// fake models none, so an empty list (a malformed `since` still 422, as
+/// on GitHub).
+pub async fn list_review_comments(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = Params::parse(q.as_deref());
+    if let Err(refused) = since_of(&params) {
+        return refused;
+    }
+    page_of(&store, &headers, &uri, &params, Vec::<()>::new(), |_| {
+        Value::Null
+    })
+}
+
 /// `GET /repos/{owner}/{repo}/issues/{number}/comments`.
 pub async fn list_issue_comments(
     State(store): State<Arc<Store>>,

@@ -243,6 +243,7 @@ fn repo_routes() -> Router<Arc<Store>> {
             get(issues::list_issue_comments).post(issues::create_comment),
         )
         .route("/pulls", get(issues::list_pulls))
+        .route("/pulls/comments", get(issues::list_review_comments))
         .route("/pulls/{number}", get(issues::get_pull))
 }
 
@@ -287,7 +288,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         (&Method::DELETE, ["contents", ..]) => "contents_delete",
         (_, ["contents", ..]) => "contents_get",
         (_, ["tarball" | "zipball", ..]) => "archive",
-        (_, ["issues", "comments"]) => "comments",
+        (_, ["issues" | "pulls", "comments"]) => "comments",
         (&Method::POST, ["issues", _, "comments"]) => "comment_create",
         (_, ["issues", _, "comments"]) => "comments",
         (&Method::PATCH, ["issues", _]) => "issue_patch",
