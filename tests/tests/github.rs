@@ -19,8 +19,8 @@ use rand::{Rng as _, SeedableRng as _};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::{
-    assert_exit_code, assert_success, github_spec, hostile_source, kill9, plugin_path, toml_str,
-    FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, events_of, github_spec, hostile_source, json_lines, kill9,
+    plugin_path, toml_str, wait_while_running, FakeServer, Synchost, Workspace,
 };
 
 const TOKEN: &str = "gh-e2e-t0ken";
@@ -53,7 +53,10 @@ fn write_config_with(ws: &Workspace, fake: &FakeServer, include: &str, source: &
 }
 
 fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
-    Synchost::new(ws).args(args).env(TOKEN_VAR, TOKEN)
+    Synchost::new(ws)
+        .args(args)
+        .env(TOKEN_VAR, TOKEN)
+        .shared_cache()
 }
 
 #[track_caller]
@@ -624,7 +627,9 @@ fn kill_9_at_random_moments_then_rerun_converges_without_reading_twice() {
             "github",
             &[
                 "--files",
-                "120",
+                "1500",
+                "--file-kb",
+                "1",
                 "--binary-share",
                 "0.1",
                 "--token",
@@ -660,10 +665,21 @@ fn kill_9_at_random_moments_then_rerun_converges_without_reading_twice() {
         write_config_with(&ws, &fake, "files", page_size);
 
         // A first sync, killed.
-        let delay = rng.random_range(5..=full_ms.max(10));
-        pull_killed_after(&ws, Duration::from_millis(delay));
+        // After a random number of committed pages, at a random moment.
+        let pages = rng.random_range(1..=40);
+        let mut child = synchost(&ws, &["pull", SOURCE, "--json"]).start();
+        wait_while_running(
+            &ws,
+            &mut child,
+            "committed pages",
+            Duration::from_secs(60),
+            || events_of(&json_lines(&ws.last_spawn_logs().0), "page").len() >= pages,
+        );
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..20)));
+        kill9(&mut child);
         assert_watermark_honest(&ws, &fake, None);
         let had = stored_versions(&ws);
+        let first = (pages, had.len());
         fake.reset_stats();
         rerun(&ws, trial);
         assert_synced(&ws, &fake);
@@ -707,7 +723,9 @@ fn kill_9_at_random_moments_then_rerun_converges_without_reading_twice() {
             "trial {trial}: blobs already stored were read again: {again:?}"
         );
         eprintln!(
-            "trial {trial}: killed after {delay} ms of the delta with {} of {} files stored; converged",
+            "trial {trial}: killed after {} pages of the first sync with {} files stored, after {delay} ms of the delta with {} of {} files stored; converged",
+            first.0,
+            first.1,
             had.iter().filter(|(p, v)| truth.get(*p).is_some_and(|f| &f.version == *v)).count(),
             truth.len()
         );
@@ -1043,6 +1061,14 @@ fn every_request_follows_the_description() {
     assert_conversations_synced(&ws, &fake);
 
     let seen = assert_requests_follow_the_spec(&fake);
+    // The checker refuses what the description lacks.
+    let ops = github_spec::operations(github_spec::OFFICIAL_EXTRA);
+    let check = |m: &str, p: &str, q: &str| github_spec::check(&ops, m, p, q).is_ok();
+    assert!(check("GET", "/repos/a/b/git/trees/t", "recursive=1"));
+    assert!(check("GET", "/repositories/7/issues", "state=all&page=2"));
+    assert!(!check("GET", "/repos/a/b/git/trees/t", "depth=1"));
+    assert!(!check("DELETE", "/repos/a/b/issues/1", ""));
+    assert!(!check("GET", "/repos/a/b/git/blobs", ""));
     for op in [
         "GET /repos/{owner}/{repo}",
         "GET /repos/{owner}/{repo}/commits/{ref}",
