@@ -876,9 +876,11 @@ fn stage(ws: &Workspace, stream: &str, changes: &[Value]) {
 /// Pushes: a file edit lands (the new blob sha on GitHub and in the store),
 /// an edit of a file someone else committed to meanwhile is a conflict
 /// (GitHub's 409) with the remote untouched, a file is created and one
-/// deleted; an issue's title and body are edited and a comment is added.
+/// deleted; an issue's title and body are edited, an edit of an issue
+/// edited meanwhile is a conflict (its `updated_at` moved), and a comment is
+/// added.
 #[test]
-fn pushes_apply_files_and_issues_and_keep_a_conflict() {
+fn pushes_apply_files_and_issues_and_keep_conflicts() {
     let fake = FakeServer::start(
         "github",
         &[
@@ -928,7 +930,18 @@ fn pushes_apply_files_and_issues_and_keep_a_conflict() {
     );
 
     let issues = truth_of(&fake, "issues");
-    let issue = issues.keys().next().expect("an issue").clone();
+    let mut numbers = issues.keys().cloned();
+    let (issue, contested_issue) = (numbers.next().unwrap(), numbers.next().unwrap());
+    // And to an issue (GitHub has no precondition for issue edits: the
+    // plugin reads `updated_at` first).
+    support::http(
+        "PATCH",
+        &format!("{}/repos/acme/widgets/issues/{contested_issue}", fake.url()),
+        &[("authorization", &bearer)],
+        Some(&json!({"body": "Their body."}).to_string()),
+    )
+    .expect_status(200);
+    let their_issue = truth_of(&fake, "issues")[&contested_issue].clone();
     stage(
         &ws,
         "files",
@@ -945,6 +958,7 @@ fn pushes_apply_files_and_issues_and_keep_a_conflict() {
         "issues",
         &[
             json!({"op": "update", "id": issue, "title": "Edited by synchost", "content": "An edited body."}),
+            json!({"op": "update", "id": contested_issue, "content": "My body."}),
         ],
     );
     stage(
@@ -987,6 +1001,18 @@ fn pushes_apply_files_and_issues_and_keep_a_conflict() {
         "the store keeps the base until a pull"
     );
 
+    // GitHub answered the contested write 409.
+    let refused = request_log(&fake).iter().any(|e| {
+        e["method"] == "PUT"
+            && e["path"] == format!("/repos/acme/widgets/contents/{contested}")
+            && e["status"] == 409
+    });
+    assert!(refused, "no 409 for {contested}");
+    assert_eq!(
+        truth_of(&fake, "issues")[&contested_issue],
+        their_issue,
+        "the conflicting issue edit changed the remote"
+    );
     let edited_issue = &truth_of(&fake, "issues")[&issue];
     assert_eq!(edited_issue["title"], "Edited by synchost");
     assert_eq!(edited_issue["sha256"], mine("An edited body."));
@@ -1001,8 +1027,20 @@ fn pushes_apply_files_and_issues_and_keep_a_conflict() {
     ))
     .unwrap();
     let conflicts = listed["conflicts"].as_array().expect("conflicts");
-    assert_eq!(conflicts.len(), 1, "{listed}");
-    let c = &conflicts[0];
+    let by_record: BTreeMap<&str, &Value> = conflicts
+        .iter()
+        .map(|c| (c["record_id"].as_str().unwrap(), c))
+        .collect();
+    assert_eq!(
+        by_record.keys().collect::<BTreeSet<_>>(),
+        BTreeSet::from([&contested.as_str(), &contested_issue.as_str()]),
+        "{listed}"
+    );
+    assert_eq!(
+        by_record[contested_issue.as_str()]["remote"]["version"],
+        their_issue["version"]
+    );
+    let c = by_record[contested.as_str()];
     assert_eq!(c["record_id"], contested.as_str());
     assert_eq!(
         c["base"]["version"],
