@@ -986,6 +986,7 @@ fn every_request_served_is_an_operation_of_the_description() {
         format!("{REPO}/issues/1"),
         format!("{REPO}/pulls/4"),
         format!("{REPO}/issues/1/comments"),
+        format!("{REPO}/pulls/comments?since=2025-01-01T00:00:00Z"),
         "/rate_limit".to_owned(),
     ] {
         get(&fake, &path).expect_status(200);
@@ -1053,7 +1054,7 @@ fn every_request_served_is_an_operation_of_the_description() {
     }
     assert_eq!(
         seen.len(),
-        21,
+        22,
         "every operation the fake serves was checked: {seen:?}"
     );
 }

@@ -24,8 +24,9 @@ pub const OFFICIAL_EXTRA: &[(&str, &str)] = &[
         "/repos/{owner}/{repo}/issues/{issue_number}/comments",
     ),
     ("GET", "/repos/{owner}/{repo}/pulls"),
-    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
+    // Before `{pull_number}`: the first operation matching a path wins.
     ("GET", "/repos/{owner}/{repo}/pulls/comments"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
 ];
 
 /// The operations the `github` plugin uses beyond [`OFFICIAL_EXTRA`]
