@@ -282,6 +282,15 @@ pub async fn list_repo_comments(
     comments_page(&store, &headers, &uri, q.as_deref(), None)
 }
 
+/// `GET /repos/{owner}/{repo}/pulls/comments`: review comments. The fake
+/// has none, so every page is empty (`since` still checked).
+pub async fn list_review_comments(RawQuery(q): RawQuery) -> Response {
+    match since_of(&Params::parse(q.as_deref())) {
+        Ok(_) => Json(json!([])).into_response(),
+        Err(resp) => resp,
+    }
+}
+
 fn number(p: &HashMap<String, String>) -> Option<u64> {
     p.get("number").and_then(|n| n.parse().ok())
 }

@@ -243,6 +243,7 @@ fn repo_routes() -> Router<Arc<Store>> {
             get(issues::list_issue_comments).post(issues::create_comment),
         )
         .route("/pulls", get(issues::list_pulls))
+        .route("/pulls/comments", get(issues::list_review_comments))
         .route("/pulls/{number}", get(issues::get_pull))
 }
 
@@ -292,6 +293,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         (_, ["issues", _, "comments"]) => "comments",
         (&Method::PATCH, ["issues", _]) => "issue_patch",
         (_, ["issues", ..]) => "issues",
+        (_, ["pulls", "comments"]) => "comments",
         (_, ["pulls", ..]) => "pulls",
         _ => return None,
     })
