@@ -872,6 +872,15 @@ fn issues_pulls_and_comments_page_with_links_and_since() {
         &json!({}),
     )
     .expect_status(422);
+    // Review comments: the fake has none, `since` is still checked.
+    assert_eq!(
+        get_json(
+            &fake,
+            &format!("{REPO}/pulls/comments?sort=updated&direction=asc&per_page=100")
+        ),
+        json!([])
+    );
+    get(&fake, &format!("{REPO}/pulls/comments?since=yesterday")).expect_status(422);
 }
 
 #[test]

@@ -5,8 +5,10 @@
 //! Confluence full and delta). With `--latency-ms L` and/or `--rate-limit R`:
 //! the latency scenarios of `latency.rs` instead. With `--push`: the push
 //! scenarios of `push.rs` (the first of them, no faults, is also a row of
-//! the default table).
+//! the default table). With `--github`: the GitHub scenarios of `github.rs`
+//! (its full sync is also a row of the default table).
 
+mod github;
 mod latency;
 mod push;
 
@@ -33,7 +35,8 @@ struct Pull {
 pub fn run(args: &[String]) -> Result<()> {
     let runs: usize = flag_value(args, "--runs")?.unwrap_or(3).max(1);
     let push_only = args.iter().any(|a| a == "--push");
-    let latency = if push_only {
+    let github_only = args.iter().any(|a| a == "--github");
+    let latency = if push_only || github_only {
         None
     } else {
         latency::Options::parse(args, runs)?
@@ -48,6 +51,9 @@ pub fn run(args: &[String]) -> Result<()> {
         let medians = push::measure(&work, &scenarios, concurrency, runs)?;
         push::print(&scenarios, &medians, concurrency, runs);
         return Ok(());
+    }
+    if github_only {
+        return github::run(&work, runs);
     }
     if let Some(options) = latency {
         return latency::run(&work, &options);
@@ -111,6 +117,7 @@ pub fn run(args: &[String]) -> Result<()> {
     ));
 
     rows.extend(confluence(&work, runs)?);
+    rows.push(github::default_row(&work, runs)?);
     let no_faults = push::Scenario {
         latency_ms: 0,
         rate_limit: None,
