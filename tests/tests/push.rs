@@ -98,6 +98,39 @@ fn page_files(mirror: &Path, fake: &FakeServer) -> BTreeMap<String, std::path::P
     found
 }
 
+/// A Confluence fake with `pages` pages and `folders` folders (no
+/// attachments), and a workspace whose source `docs` (its config plus
+/// `extra`) has pulled it.
+fn pulled_space(pages: u32, folders: u32, extra: &str) -> (FakeServer, Workspace) {
+    let (pages, folders) = (pages.to_string(), folders.to_string());
+    let fake = start_confluence(&[
+        "--pages",
+        &pages,
+        "--folders",
+        &folders,
+        "--attachments-per-page",
+        "0",
+    ]);
+    let ws = Workspace::new();
+    confluence_config(&ws, &fake, extra);
+    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    (fake, ws)
+}
+
+/// Exports `docs` as files into `ws`'s `mirror/`: its path, and as an argument.
+fn export_mirror(ws: &Workspace) -> (std::path::PathBuf, String) {
+    let mirror = ws.path().join("mirror");
+    let mirror_arg = mirror.display().to_string();
+    assert_success(
+        &synchost(
+            ws,
+            &["export", "docs", "--format", "files", "--out", &mirror_arg],
+        )
+        .output(),
+    );
+    (mirror, mirror_arg)
+}
+
 fn summary_of(stdout: &str) -> Value {
     json_lines(stdout)
         .into_iter()
@@ -107,26 +140,8 @@ fn summary_of(stdout: &str) -> Value {
 
 #[test]
 fn mirror_edits_reach_confluence_exactly_and_a_pull_afterwards_fetches_nothing() {
-    let fake = start_confluence(&[
-        "--pages",
-        "30",
-        "--folders",
-        "3",
-        "--attachments-per-page",
-        "0",
-    ]);
-    let ws = Workspace::new();
-    confluence_config(&ws, &fake, "");
-    assert_success(&synchost(&ws, &["pull", "docs"]).output());
-    let mirror = ws.path().join("mirror");
-    let mirror_arg = mirror.display().to_string();
-    assert_success(
-        &synchost(
-            &ws,
-            &["export", "docs", "--format", "files", "--out", &mirror_arg],
-        )
-        .output(),
-    );
+    let (fake, ws) = pulled_space(30, 3, "");
+    let (mirror, mirror_arg) = export_mirror(&ws);
     let before = pages(&fake);
     let files = page_files(&mirror, &fake);
     assert!(files.len() >= 6, "too few page files found: {files:?}");
@@ -303,17 +318,7 @@ fn stage_updates(ws: &Workspace, ids: &[&str], content: impl Fn(&str) -> String)
 
 #[test]
 fn conflicts_keep_the_remote_and_each_resolve_mode_ends_as_asked() {
-    let fake = start_confluence(&[
-        "--pages",
-        "12",
-        "--folders",
-        "0",
-        "--attachments-per-page",
-        "0",
-    ]);
-    let ws = Workspace::new();
-    confluence_config(&ws, &fake, "");
-    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let (fake, ws) = pulled_space(12, 0, "");
     let before = pages(&fake);
     let ids: Vec<&str> = before.keys().take(3).map(String::as_str).collect();
     stage_updates(&ws, &ids, |id| format!("<p>mine {id}</p>"));
@@ -435,17 +440,7 @@ fn conflicts_keep_the_remote_and_each_resolve_mode_ends_as_asked() {
 
 #[test]
 fn bad_change_input_is_refused_whole_and_nothing_is_sent() {
-    let fake = start_confluence(&[
-        "--pages",
-        "5",
-        "--folders",
-        "0",
-        "--attachments-per-page",
-        "0",
-    ]);
-    let ws = Workspace::new();
-    confluence_config(&ws, &fake, "\n[sources.docs.limits]\nmax_response_mb = 1\n");
-    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let (fake, ws) = pulled_space(5, 0, "\n[sources.docs.limits]\nmax_response_mb = 1\n");
     let id = pages(&fake).keys().next().unwrap().clone();
     let big = "x".repeat(1024 * 1024 + 1);
     for (input, why) in [
@@ -890,17 +885,7 @@ fn ctrl_c_stops_a_push_with_130_and_the_rerun_finishes_exactly_once() {
 
 #[test]
 fn an_edit_of_a_page_deleted_remotely_is_a_conflict_and_keep_local_creates_it_again() {
-    let fake = start_confluence(&[
-        "--pages",
-        "6",
-        "--folders",
-        "0",
-        "--attachments-per-page",
-        "0",
-    ]);
-    let ws = Workspace::new();
-    confluence_config(&ws, &fake, "");
-    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let (fake, ws) = pulled_space(6, 0, "");
     let before = pages(&fake);
     let (id, (_, _, title, parent)) = before
         .iter()
@@ -965,17 +950,7 @@ fn base64_basic(user: &str, password: &str) -> String {
 
 #[test]
 fn hostile_remote_text_in_conflicts_reaches_the_terminal_escaped() {
-    let fake = start_confluence(&[
-        "--pages",
-        "3",
-        "--folders",
-        "0",
-        "--attachments-per-page",
-        "0",
-    ]);
-    let ws = Workspace::new();
-    confluence_config(&ws, &fake, "");
-    assert_success(&synchost(&ws, &["pull", "docs"]).output());
+    let (fake, ws) = pulled_space(3, 0, "");
     let before = pages(&fake);
     let (id, (version, _, title, _)) = before
         .iter()
@@ -1058,26 +1033,8 @@ fn credentials_refused_during_a_push_stop_it_with_3_and_keep_the_changes() {
 
 #[test]
 fn export_keeps_an_unpushed_edit_and_the_push_reports_the_conflict() {
-    let fake = start_confluence(&[
-        "--pages",
-        "6",
-        "--folders",
-        "0",
-        "--attachments-per-page",
-        "0",
-    ]);
-    let ws = Workspace::new();
-    confluence_config(&ws, &fake, "");
-    assert_success(&synchost(&ws, &["pull", "docs"]).output());
-    let mirror = ws.path().join("mirror");
-    let mirror_arg = mirror.display().to_string();
-    assert_success(
-        &synchost(
-            &ws,
-            &["export", "docs", "--format", "files", "--out", &mirror_arg],
-        )
-        .output(),
-    );
+    let (fake, ws) = pulled_space(6, 0, "");
+    let (mirror, mirror_arg) = export_mirror(&ws);
     let files = page_files(&mirror, &fake);
     let (id, file) = files
         .iter()

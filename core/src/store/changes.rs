@@ -361,6 +361,16 @@ impl Store {
         )?)
     }
 
+    /// How many changes of `source` are in `state` (their contents unread).
+    pub fn count_in(&self, source: &str, state: ChangeState) -> Result<u64> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM changes WHERE source = ?1 AND state = ?2",
+            params![source, state.as_str()],
+            |row| row.get(0),
+        )?;
+        Ok(count as u64)
+    }
+
     /// Changes of `source` in `state`, oldest first.
     pub fn changes_in(&self, source: &str, state: ChangeState) -> Result<Vec<ChangeRow>> {
         let mut statement = self.conn.prepare_cached(&format!(

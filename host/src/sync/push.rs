@@ -101,8 +101,8 @@ pub async fn push_source(
     if options.retry_failed {
         store.retry_failed(&source.name, None)?;
     }
-    let waiting = store.changes_in(&source.name, ChangeState::Pending)?.len()
-        + store.changes_in(&source.name, ChangeState::InFlight)?.len();
+    let in_flight = store.count_in(&source.name, ChangeState::InFlight)?;
+    let waiting = store.count_in(&source.name, ChangeState::Pending)? + in_flight;
     if waiting == 0 {
         return Ok(PushSummary {
             source: source.name.clone(),
@@ -125,9 +125,7 @@ pub async fn push_source(
         plugin_version: &manifest.version,
         plugin_sha256: &plugin.sha256,
         full: false,
-        resumed: !store
-            .changes_in(&source.name, ChangeState::InFlight)?
-            .is_empty(),
+        resumed: in_flight > 0,
     })?;
     let mut engine = SourcePush {
         source,
@@ -144,7 +142,7 @@ pub async fn push_source(
             plugin: format!("{} {}", manifest.name, manifest.version),
             ..PushSummary::default()
         },
-        total: waiting as u64,
+        total: waiting,
         done: 0,
     };
     let run = tokio::time::timeout(source.limits.run_timeout, engine.run(store));
@@ -158,7 +156,7 @@ pub async fn push_source(
             )))
         });
     let mut summary = engine.summary;
-    summary.unknown = store.changes_in(&source.name, ChangeState::InFlight)?.len() as u64;
+    summary.unknown = store.count_in(&source.name, ChangeState::InFlight)?;
     summary.requests = HttpStats::get(&http.stats.requests);
     summary.not_modified = HttpStats::get(&http.stats.not_modified);
     summary.duration_ms = started.elapsed().as_millis() as u64;

@@ -541,77 +541,27 @@ mod tests {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
-    /// Operations the plugin uses beyond the subset, with their query
-    /// parameters as the official description (2022-11-28) declares them.
-    /// `tests/specs/README.md` lists them; the subset should take them in.
-    const BEYOND_THE_SUBSET: &[(&str, &str, &[&str])] = &[
-        ("get", "/repos/{owner}/{repo}", &[]),
-        (
-            "get",
-            "/repos/{owner}/{repo}/issues",
-            &[
-                "milestone",
-                "state",
-                "assignee",
-                "creator",
-                "mentioned",
-                "labels",
-                "sort",
-                "direction",
-                "since",
-                "per_page",
-                "page",
-            ],
-        ),
-        ("get", "/repos/{owner}/{repo}/issues/{issue_number}", &[]),
-        ("patch", "/repos/{owner}/{repo}/issues/{issue_number}", &[]),
-        (
-            "get",
-            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-            &["since", "per_page", "page"],
-        ),
-        (
-            "post",
-            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-            &[],
-        ),
-        (
-            "get",
-            "/repos/{owner}/{repo}/issues/comments",
-            &["sort", "direction", "since", "per_page", "page"],
-        ),
-        (
-            "get",
-            "/repos/{owner}/{repo}/issues/comments/{comment_id}",
-            &[],
-        ),
-        (
-            "get",
-            "/repos/{owner}/{repo}/pulls",
-            &[
-                "state",
-                "head",
-                "base",
-                "sort",
-                "direction",
-                "per_page",
-                "page",
-            ],
-        ),
-        ("get", "/repos/{owner}/{repo}/pulls/{pull_number}", &[]),
-        // Downloaded by the host (archive members), not sent by the plugin.
-        ("get", "/repos/{owner}/{repo}/tarball/{ref}", &[]),
-        (
-            "get",
-            "/repos/{owner}/{repo}/pulls/comments",
-            &["sort", "direction", "since", "per_page", "page"],
-        ),
-        (
-            "get",
-            "/repos/{owner}/{repo}/pulls/comments/{comment_id}",
-            &[],
-        ),
-    ];
+    /// Operations of the official description (2022-11-28) beyond the
+    /// subset that the plugin uses, with their query parameters: one table,
+    /// shared with the end-to-end tests
+    /// (`tests/specs/github-extra-operations.json`).
+    fn beyond_the_subset() -> Vec<(String, String, Vec<String>)> {
+        let ops: Vec<Value> = serde_json::from_str(include_str!(
+            "../../../tests/specs/github-extra-operations.json"
+        ))
+        .unwrap();
+        ops.iter()
+            .filter(|op| op["used_by_plugin"] == true)
+            .map(|op| {
+                let text = |v: &Value| v.as_str().unwrap().to_owned();
+                (
+                    op["method"].as_str().unwrap().to_ascii_lowercase(),
+                    text(&op["path"]),
+                    op["query"].as_array().unwrap().iter().map(text).collect(),
+                )
+            })
+            .collect()
+    }
 
     fn template_matches(template: &str, path: &str) -> bool {
         let t: Vec<&str> = template.trim_start_matches('/').split('/').collect();
@@ -666,13 +616,9 @@ mod tests {
                 candidates.push((template.clone(), params, op.get("requestBody")));
             }
         }
-        for (m, template, params) in BEYOND_THE_SUBSET {
-            if *m == method {
-                candidates.push((
-                    template.to_string(),
-                    params.iter().map(|s| s.to_string()).collect(),
-                    None,
-                ));
+        for (m, template, params) in beyond_the_subset() {
+            if m == method {
+                candidates.push((template, params, None));
             }
         }
         candidates.sort_by_key(|(t, _, _)| t.matches('{').count());

@@ -5,36 +5,24 @@
 
 use serde_json::Value;
 
-/// The operations of the official description the fake serves beyond the
-/// vendored subset.
-pub const OFFICIAL_EXTRA: &[(&str, &str)] = &[
-    ("GET", "/repos/{owner}/{repo}"),
-    ("GET", "/repos/{owner}/{repo}/tarball/{ref}"),
-    ("GET", "/repos/{owner}/{repo}/zipball/{ref}"),
-    ("GET", "/repos/{owner}/{repo}/issues"),
-    ("GET", "/repos/{owner}/{repo}/issues/comments"),
-    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}"),
-    ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
-    (
-        "GET",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-    ),
-    (
-        "POST",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-    ),
-    ("GET", "/repos/{owner}/{repo}/pulls"),
-    // Before `{pull_number}`: the first operation matching a path wins.
-    ("GET", "/repos/{owner}/{repo}/pulls/comments"),
-    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
-];
-
-/// The operations the `github` plugin uses beyond [`OFFICIAL_EXTRA`]
-/// (listed in `tests/specs/README.md`; the fake serves no review comments).
-pub const PLUGIN_EXTRA: &[(&str, &str)] = &[
-    ("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
-    ("GET", "/repos/{owner}/{repo}/pulls/comments/{comment_id}"),
-];
+/// The operations of the official description beyond the vendored subset
+/// (`tests/specs/github-extra-operations.json`, shared with the plugin's
+/// unit tests), in order (the first operation matching a path wins), as
+/// (method, path): those the fake serves (`served_by_fake`), or the others
+/// (operations only the `github` plugin uses; the fake has no review
+/// comments).
+pub fn official_extra(served_by_fake: bool) -> Vec<(String, String)> {
+    let ops: Vec<Value> =
+        serde_json::from_str(include_str!("../../specs/github-extra-operations.json"))
+            .expect("the extra operations are JSON");
+    ops.iter()
+        .filter(|op| op["served_by_fake"] == served_by_fake)
+        .map(|op| {
+            let text = |name: &str| op[name].as_str().expect("a string").to_owned();
+            (text("method"), text("path"))
+        })
+        .collect()
+}
 
 /// The vendored subset.
 pub fn subset() -> Value {
@@ -66,7 +54,7 @@ pub fn resolve<'a>(spec: &'a Value, mut v: &'a Value) -> &'a Value {
 
 /// The subset's operations with their query parameters, then `extra`
 /// (query unchecked).
-pub fn operations(extra: &[(&str, &str)]) -> Vec<Operation> {
+pub fn operations(extra: &[(String, String)]) -> Vec<Operation> {
     let spec = subset();
     let mut ops = Vec::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {
@@ -94,8 +82,8 @@ pub fn operations(extra: &[(&str, &str)]) -> Vec<Operation> {
         }
     }
     ops.extend(extra.iter().map(|(m, p)| Operation {
-        method: (*m).to_owned(),
-        path: (*p).to_owned(),
+        method: m.clone(),
+        path: p.clone(),
         query: None,
     }));
     ops
