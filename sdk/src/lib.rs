@@ -85,6 +85,8 @@
 //! - [`push`]: `push` and `reconcile` as one chain of requests per change,
 //!   sent together; [`Change`] accessors; the change-key convention.
 //! - [`log`]: messages to the host's log.
+//! - [`time`]: RFC 3339 and HTTP dates without a date crate, for watermarks
+//!   and delta windows.
 //! - [`lenient`]: tolerant reading of remote JSON (one bad element of a
 //!   listing is reported, not fatal; fields a plugin can do without never fail).
 //! - [`bindings`]: the raw generated bindings of the WIT contract
@@ -98,6 +100,7 @@ pub mod lenient;
 pub mod log;
 pub mod push;
 mod settings;
+pub mod time;
 mod types;
 
 pub use settings::Settings;

@@ -18,6 +18,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("legacy-v01", "legacy-v01"),
     ("confluence", "confluence"),
     ("github", "github"),
+    ("supabase", "supabase"),
     ("hostile", "hostile"),
     ("hostile-describe", "hostile-describe"),
     ("hostile-manifest", "hostile-manifest"),
@@ -118,7 +119,7 @@ const BUILT_PACKAGES: &[&str] = &[
 /// `build` leaves them to the wasm build).
 fn tested_packages() -> Vec<&'static str> {
     let mut packages = BUILT_PACKAGES.to_vec();
-    packages.extend(["confluence", "github", "example-items"]);
+    packages.extend(["confluence", "github", "supabase", "example-items"]);
     packages
 }
 

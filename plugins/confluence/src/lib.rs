@@ -40,7 +40,6 @@ mod cursor;
 mod entries;
 mod push;
 mod records;
-mod time;
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -52,8 +51,8 @@ use entries::Unreadable;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use synchost_sdk::http::{self, Request, Response};
-use synchost_sdk::lenient;
 use synchost_sdk::prelude::*;
+use synchost_sdk::{lenient, time};
 
 /// The largest page: the v2 maximum `limit`.
 const MAX_PAGE_SIZE: u32 = api::V2_MAX_LIMIT;

@@ -1,0 +1,3 @@
+//! Pushes against a scripted server.
+
+use super::*;

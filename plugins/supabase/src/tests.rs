@@ -1,0 +1,3 @@
+//! The plugin against a scripted server.
+
+use super::*;
