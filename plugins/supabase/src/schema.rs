@@ -143,7 +143,7 @@ fn configured_columns(t: &Table) -> Vec<(&'static str, &str)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use synchost_sdk::Settings;
 
