@@ -306,8 +306,10 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
         };
         let source = config.source(name, &overrides)?;
         let runtime = Runtime::new(Runtime::default_cache_dir())?;
-        let manifest = crate::sync::session::describe_source(&runtime, &source).await?;
-        let push_streams: Vec<&str> = manifest
+        // The streams of these settings: the plugin is configured for them.
+        let session = crate::sync::session::Session::open(&runtime, &store, &source).await?;
+        let push_streams: Vec<&str> = session
+            .manifest
             .streams
             .iter()
             .filter(|s| s.supports_push)

@@ -183,7 +183,8 @@ impl Source for Confluence {
             env!("CARGO_PKG_VERSION"),
             "One Confluence Cloud space: pages, folders, attachments and optionally comments",
         )
-        .max_page_size(MAX_PAGE_SIZE);
+        .max_page_size(MAX_PAGE_SIZE)
+        .auth(AuthInfo::basic("CONFLUENCE_EMAIL", "CONFLUENCE_API_TOKEN"));
         for stream in Stream::ALL {
             let info = StreamInfo::new(stream.name(), stream.description()).delta();
             manifest = manifest.stream(match stream {
