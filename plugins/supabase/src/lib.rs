@@ -26,6 +26,9 @@ use synchost_sdk::http::{self, Request, Response};
 use synchost_sdk::prelude::*;
 use synchost_sdk::{cursor, time};
 
+/// The most changes one push takes: creates go out as one bulk `INSERT`.
+const MAX_PUSH_BATCH: u32 = 1000;
+
 /// The configured plugin.
 pub struct Supabase {
     config: Config,
@@ -35,6 +38,8 @@ pub struct Supabase {
     /// Sends requests together: the host's `send_batch`; in tests, a
     /// scripted server.
     send: Box<Sender>,
+    /// Writes to the host's log; in tests, a list.
+    log: Box<dyn Fn(log::Level, String)>,
 }
 
 /// Sends a batch of requests: one answer per request, in order.
@@ -54,7 +59,9 @@ impl Source for Supabase {
             env!("CARGO_PKG_VERSION"),
             "Supabase (PostgREST) tables: one stream per table, rows as JSON",
         )
-        .max_page_size(api::MAX_ROWS);
+        .max_page_size(api::MAX_ROWS)
+        .max_push_batch(MAX_PUSH_BATCH)
+        .auth(AuthInfo::supabase("SUPABASE_KEY", "SUPABASE_JWT"));
         for setting in config::setting_infos() {
             manifest = manifest.setting(setting);
         }
@@ -69,7 +76,57 @@ impl Source for Supabase {
             rest,
             described: RefCell::default(),
             send: Box::new(http::send_batch),
+            log: Box::new(log::log),
         })
+    }
+
+    /// The configured tables, checked against the OpenAPI root when it is
+    /// readable (Supabase restricts it for anon keys: 401/403/404 mean the
+    /// settings are trusted as they are).
+    fn streams(&self) -> Result<Vec<StreamInfo>, Error> {
+        let request = self.rest.openapi();
+        let what = api::what(&request);
+        let answer = self.send_all(vec![request]).pop().expect("one answer")?;
+        let names = match answer.status {
+            401 | 403 | 404 => {
+                (self.log)(
+                    log::Level::Info,
+                    format!(
+                        "{what}: HTTP {}: the API description is not readable with this key; \
+                     tables and columns are taken as configured",
+                        answer.status
+                    ),
+                );
+                match &self.config.tables {
+                    Some(names) => names.clone(),
+                    None => {
+                        return Err(Error::invalid_config(format!(
+                            "setting `tables` is `*`, but the API description ({what}) is not \
+                             readable with this key (HTTP {}): name the tables",
+                            answer.status
+                        )))
+                    }
+                }
+            }
+            _ => {
+                let response = api::check(answer, &what, "", &self.config.schema)?;
+                let described = schema::Described::parse(&response.body, &what)?;
+                let (names, skipped) = described.check(&self.config)?;
+                for why in skipped {
+                    (self.log)(log::Level::Warn, format!("tables = \"*\": skipped: {why}"));
+                }
+                *self.described.borrow_mut() = Some(described);
+                names
+            }
+        };
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                StreamInfo::new(name.clone(), format!("Rows of table {name}"))
+                    .delta()
+                    .push()
+            })
+            .collect())
     }
 
     fn list(&self, stream: &str, req: ListRequest) -> Result<Page, Error> {

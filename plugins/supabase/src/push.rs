@@ -32,7 +32,8 @@ use synchost_sdk::push::{self as toolkit, Answer, Step};
 use synchost_sdk::time;
 
 /// What one change came to: an outcome, or an RLS refusal (decided per
-/// call: see the module).
+/// call: see the module). One per change, short-lived: size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 enum Settled {
     Out(PushOutcome),
@@ -233,6 +234,7 @@ impl Supabase {
 }
 
 /// The outcome of a create in a bulk insert: settled, or to be sent alone.
+#[allow(clippy::large_enum_variant)]
 enum Grouped {
     Done(Settled),
     Isolate,

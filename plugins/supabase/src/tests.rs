@@ -6,6 +6,15 @@ use std::rc::Rc;
 
 pub type Log = Rc<RefCell<Vec<Vec<Request>>>>;
 
+thread_local! {
+    /// What the plugin logged in this test's thread.
+    static LOGGED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn logged() -> Vec<String> {
+    LOGGED.with(|l| l.take())
+}
+
 pub const API: &str = "https://abc.supabase.co/rest/v1";
 
 pub fn resp(status: u16, body: impl Into<Vec<u8>>) -> Response {
@@ -26,6 +35,7 @@ pub fn plugin(
     let mut p = Supabase::configure(Settings::new(pairs)).unwrap();
     let log: Log = Rc::default();
     let seen = log.clone();
+    p.log = Box::new(|_, message| LOGGED.with(|l| l.borrow_mut().push(message)));
     p.send = Box::new(move |requests| {
         let answers = requests.iter().map(|r| Ok(server(r))).collect();
         seen.borrow_mut().push(requests);
@@ -66,6 +76,71 @@ fn manifest() {
     assert!(names
         .iter()
         .all(|n| !n.contains("key") || *n == "primary_key"));
+    assert_eq!(m.max_push_batch, 1000);
+    assert!(
+        m.streams.is_empty(),
+        "the streams are the configured tables"
+    );
+    let auth = m.auth.unwrap();
+    assert_eq!(auth.scheme, synchost_sdk::AuthScheme::Supabase);
+    assert_eq!(
+        auth.env,
+        [
+            ("key_env".to_string(), "SUPABASE_KEY".to_string()),
+            ("jwt_env".into(), "SUPABASE_JWT".into())
+        ]
+    );
+}
+
+#[test]
+fn streams_are_the_tables_checked_against_the_api_description() {
+    let root = crate::schema::tests::ROOT;
+    let (p, log) = plugin(&[("tables", "notes")], move |r| {
+        assert_eq!(r.header_value("accept"), Some("application/openapi+json"));
+        resp(200, root)
+    });
+    let streams = p.streams().unwrap();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].name, "notes");
+    assert!(streams[0].supports_delta && streams[0].supports_push);
+    assert_eq!(urls(&log), [format!("GET {API}/")]);
+    assert!(
+        p.described.borrow().is_some(),
+        "column types kept for pushes"
+    );
+
+    let (p, _) = plugin(&[("tables", "notes,tasks")], move |_| resp(200, root));
+    assert_eq!(
+        p.streams().unwrap_err(),
+        Error::invalid_config("table \"tasks\" does not exist in schema public (setting `tables`)")
+    );
+    let (p, _) = plugin(&[("tables", "*")], move |_| resp(200, root));
+    logged();
+    let names: Vec<String> = p.streams().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["notes"]);
+    let warnings = logged();
+    assert!(
+        warnings[0].contains("skipped: table \"pairs\" has no column \"id\""),
+        "{warnings:?}"
+    );
+    // Not readable with this key: the settings are trusted.
+    let (p, _) = plugin(&[("tables", "notes,tasks")], |_| {
+        resp(
+            401,
+            r#"{"code":"42501","message":"permission denied for schema public"}"#,
+        )
+    });
+    let names: Vec<String> = p.streams().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["notes", "tasks"]);
+    assert!(p.described.borrow().is_none());
+    assert!(logged()[0].contains("not readable with this key"));
+    let (p, _) = plugin(&[("tables", "*")], |_| resp(403, ""));
+    assert!(matches!(p.streams(), Err(Error::InvalidConfig(m)) if m.contains("name the tables")));
+    // Other failures are what they are.
+    let (p, _) = plugin(&[], |_| resp(503, ""));
+    assert!(matches!(p.streams(), Err(Error::Transient(_))));
+    let (p, _) = plugin(&[], |_| resp(200, "{}"));
+    assert!(matches!(p.streams(), Err(Error::InvalidResponse(_))));
 }
 
 #[test]
