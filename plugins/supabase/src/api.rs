@@ -100,10 +100,17 @@ impl Rest {
     /// after the keyset position, from a delta's start, `limit` rows.
     pub fn list(&self, t: &Table, page: &Listing) -> Request {
         let select = if page.ids_only {
-            let mut columns = vec![t.primary_key.as_str(), t.change_column.as_str()];
-            columns.extend(t.version_column.as_deref());
-            columns.extend(t.soft_delete_column.as_deref());
-            columns.dedup();
+            let mut columns = vec![t.primary_key.as_str()];
+            let more = [Some(t.change_column.as_str()), t.version_column.as_deref()];
+            for column in more
+                .into_iter()
+                .chain([t.soft_delete_column.as_deref()])
+                .flatten()
+            {
+                if !columns.contains(&column) {
+                    columns.push(column);
+                }
+            }
             columns.join(",")
         } else {
             "*".to_owned()

@@ -248,6 +248,12 @@ fn plan(t: &Table, described: Option<&Described>, c: &Change) -> Result<Plan, Er
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(mut row)) => {
                 row.retain(|column, _| !t.server_managed(column));
+                // A title given beside a row without its title column.
+                if let (Some(column), Some(title)) = (&t.title_column, &c.title) {
+                    if !row.contains_key(column) {
+                        row.insert(column.clone(), Value::String(title.clone()));
+                    }
+                }
                 Ok(row)
             }
             Ok(_) => Err(refuse("the content is not a JSON object (a row)".into())),

@@ -229,7 +229,7 @@ fn an_update_is_a_conditional_patch() {
             json!({"id": "a", "title": "new", "updated_at": T0}),
         )],
     );
-    let sent = &log.borrow()[0][0];
+    let sent = log.borrow()[0][0].clone();
     assert_eq!(sent.method(), "PATCH");
     assert_eq!(
         sent.url(),
@@ -237,7 +237,7 @@ fn an_update_is_a_conditional_patch() {
     );
     assert_eq!(sent.header_value("prefer"), Some("return=representation"));
     assert_eq!(
-        body(sent),
+        body(&sent),
         json!({"title": "new"}),
         "neither key nor change column"
     );
@@ -246,6 +246,14 @@ fn an_update_is_a_conditional_patch() {
     };
     assert_eq!(record.version, T1);
     assert_eq!(record.title.as_deref(), Some("new"));
+    // A title beside content without the title column goes into it.
+    let mut titled = update("a", json!({"body": "b"}));
+    titled.title = Some("T".into());
+    p.push("notes", vec![titled]);
+    assert_eq!(
+        body(&log.borrow()[1][0]),
+        json!({"body": "b", "title": "T"})
+    );
 }
 
 #[test]
