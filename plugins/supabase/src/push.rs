@@ -115,12 +115,7 @@ type Rows = HashMap<String, Current>;
 
 pub fn push(p: &Supabase, table: &Table, changes: Vec<Change>) -> Vec<PushOutcome> {
     let ctx = Ctx::of(p, table);
-    let described = p.described.borrow();
-    let plans: Vec<Result<Plan, Error>> = changes
-        .iter()
-        .map(|c| plan(table, described.as_ref(), c))
-        .collect();
-    drop(described);
+    let plans = plans(p, table, &changes);
     let mut settled: Vec<Option<Settled>> = vec![None; changes.len()];
     // Creates by their columns: one INSERT each.
     let mut groups: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
@@ -185,12 +180,7 @@ pub fn push(p: &Supabase, table: &Table, changes: Vec<Change>) -> Vec<PushOutcom
 
 pub fn reconcile(p: &Supabase, table: &Table, changes: Vec<Change>) -> Vec<Reconciliation> {
     let ctx = Ctx::of(p, table);
-    let described = p.described.borrow();
-    let plans: Vec<Result<Plan, Error>> = changes
-        .iter()
-        .map(|c| plan(table, described.as_ref(), c))
-        .collect();
-    drop(described);
+    let plans = plans(p, table, &changes);
     let keys: Vec<String> = plans.iter().flatten().map(|p| p.key().to_owned()).collect();
     let read = read_keys(ctx, keys, Rows::new(), Step::done);
     let current = p.run(vec![read]).pop().expect("one answer");
@@ -238,6 +228,15 @@ impl Supabase {
 enum Grouped {
     Done(Settled),
     Isolate,
+}
+
+/// Each change as requests, with the column types the API description gave.
+fn plans(p: &Supabase, table: &Table, changes: &[Change]) -> Vec<Result<Plan, Error>> {
+    let described = p.described.borrow();
+    changes
+        .iter()
+        .map(|c| plan(table, described.as_ref(), c))
+        .collect()
 }
 
 /// The change as requests: what it writes, checked before anything is sent.
