@@ -212,8 +212,9 @@ pub fn extra_hosts(hosts: &[&str]) -> Result<(), String> {
         }
         crate::net::HostPolicy::new(&[host.to_string()]).map_err(|why| {
             format!(
-                "its extra host `{}` is not an allowed_hosts entry: {why}",
-                clip(host, 80)
+                "its extra host `{}` is not an allowed_hosts entry: {}",
+                clip(host, 80),
+                clip(&why, 200)
             )
         })?;
     }
