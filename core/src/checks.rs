@@ -193,6 +193,34 @@ pub fn auth_info(env: &[(&str, &str)], header_name: Option<&str>) -> Result<(), 
     Ok(())
 }
 
+/// Most extra hosts a manifest may declare.
+pub const MAX_EXTRA_HOSTS: usize = 16;
+
+/// A manifest's extra hosts are advice a user may paste into
+/// `allowed_hosts`: at most [`MAX_EXTRA_HOSTS`], each a valid entry there
+/// (which also rules out control characters and spaces).
+pub fn extra_hosts(hosts: &[&str]) -> Result<(), String> {
+    if hosts.len() > MAX_EXTRA_HOSTS {
+        return Err(format!(
+            "it declares {} extra hosts (at most {MAX_EXTRA_HOSTS})",
+            hosts.len()
+        ));
+    }
+    for host in hosts {
+        if host.len() > MAX_MANIFEST_NAME_BYTES * 2 {
+            return Err(format!("its extra host `{}` is too long", clip(host, 80)));
+        }
+        crate::net::HostPolicy::new(&[host.to_string()]).map_err(|why| {
+            format!(
+                "its extra host `{}` is not an allowed_hosts entry: {}",
+                clip(host, 80),
+                clip(&why, 200)
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// A record needs a bounded id and version; its metadata, when present, is a
 /// JSON document of at most 1 MiB.
 pub fn record(id: &str, version: &str, metadata: &str) -> Result<(), String> {
@@ -346,6 +374,18 @@ mod tests {
         }
         let err = auth_info(&[], Some("x: y")).unwrap_err();
         assert!(err.contains("not a header name"), "{err}");
+    }
+
+    #[test]
+    fn extra_hosts_are_allowed_hosts_entries() {
+        assert!(extra_hosts(&["https://codeload.github.com", "cdn.example.com:*"]).is_ok());
+        let err = extra_hosts(&["https://evil.example/\n\u{1b}[2J"]).unwrap_err();
+        assert!(
+            err.contains("not an allowed_hosts entry") && !err.contains('\u{1b}'),
+            "{err}"
+        );
+        let many: Vec<&str> = vec!["a.example"; MAX_EXTRA_HOSTS + 1];
+        assert!(extra_hosts(&many).unwrap_err().contains("at most"));
     }
 
     #[test]

@@ -239,6 +239,7 @@ impl Manifest {
             max_page_size: 100,
             max_push_batch: 50,
             auth: None,
+            extra_hosts: Vec::new(),
         }
     }
 
@@ -270,6 +271,13 @@ impl Manifest {
     /// Declares the credentials the remote expects.
     pub fn auth(mut self, auth: AuthInfo) -> Self {
         self.auth = Some(auth);
+        self
+    }
+
+    /// Declares a host the plugin reaches beyond its base URL's, as an
+    /// `allowed_hosts` entry (advice: the user decides).
+    pub fn extra_host(mut self, host: impl Into<String>) -> Self {
+        self.extra_hosts.push(host.into());
         self
     }
 }

@@ -204,6 +204,13 @@ fn plugin_inspect_shows_the_declared_auth_and_push_batch() {
         text.contains("auth:          type = basic; username_env = CONFLUENCE_EMAIL"),
         "{text}"
     );
+    let github = inspect_json(&ws, "github");
+    assert_eq!(github["auth"]["scheme"], "bearer", "{github}");
+    assert_eq!(
+        github["extra_hosts"],
+        serde_json::json!(["https://codeload.github.com"])
+    );
+    assert!(inspect_text(&ws, "github").contains("extra hosts:   https://codeload.github.com"));
     assert!(inspect_json(&ws, "legacy-v01")["auth"].is_null());
     assert!(inspect_text(&ws, "legacy-v01").contains("auth:          none declared"));
 }

@@ -87,6 +87,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
                 "env": auth.env.iter().map(|(key, var)| json!({"key": key, "variable": var})).collect::<Vec<_>>(),
                 "header_name": auth.header_name,
             })),
+            "extra_hosts": manifest.extra_hosts,
             "streams": streams,
             "settings": settings,
             "load_ms": plugin.load_ms,
@@ -151,6 +152,18 @@ pub async fn run(args: InspectArgs) -> Result<()> {
             );
         }
         None => println!("auth:          none declared"),
+    }
+    if !manifest.extra_hosts.is_empty() {
+        let hosts: Vec<String> = manifest
+            .extra_hosts
+            .iter()
+            .take(MAX_SHOWN)
+            .map(|h| name(h).to_string())
+            .collect();
+        println!(
+            "extra hosts:   {} (add to allowed_hosts to let it reach them)",
+            hosts.join(", ")
+        );
     }
     if manifest.streams.is_empty() {
         println!("streams:       depend on the settings (listed once configured)");

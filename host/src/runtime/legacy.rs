@@ -39,6 +39,7 @@ pub fn manifest(manifest: v0_1::types::Manifest) -> types::Manifest {
         // Never used: a 0.1 plugin is never asked to push.
         max_push_batch: 1,
         auth: None,
+        extra_hosts: Vec::new(),
     }
 }
 

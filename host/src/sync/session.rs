@@ -176,6 +176,10 @@ pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
             )
         })
         .and_then(|()| checks::auth_info(&auth_env, header_name))
+        .and_then(|()| {
+            let hosts: Vec<&str> = manifest.extra_hosts.iter().map(String::as_str).collect();
+            checks::extra_hosts(&hosts)
+        })
         .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
 }
 
