@@ -173,7 +173,7 @@ pub fn push(p: &Supabase, table: &Table, changes: Vec<Change>) -> Vec<PushOutcom
         .map(|s| match s {
             Settled::Out(outcome) => outcome,
             Settled::Refused(why) if all_refused => Error::auth(why).into(),
-            Settled::Refused(why) => Error::unsupported(why).into(),
+            Settled::Refused(why) => Error::fatal(why).into(),
         })
         .collect()
 }

@@ -193,7 +193,7 @@ fn a_refused_bulk_insert_is_retried_row_by_row() {
     );
     assert!(matches!(&out[0], PushOutcome::Applied(Some(_))));
     assert!(
-        matches!(&out[1], PushOutcome::Failed(Error::Unsupported(m)) if m.contains("row-level security")),
+        matches!(&out[1], PushOutcome::Failed(Error::Fatal(m)) if m.contains("row-level security")),
         "{out:?}"
     );
     assert!(matches!(&out[2], PushOutcome::Applied(Some(_))));
@@ -291,7 +291,7 @@ fn an_update_that_matched_nothing_is_read_up() {
         ],
     );
     assert!(
-        matches!(&out[0], PushOutcome::Failed(Error::Unsupported(m)) if m.contains("row-level security")),
+        matches!(&out[0], PushOutcome::Failed(Error::Fatal(m)) if m.contains("row-level security")),
         "{out:?}"
     );
     assert!(
