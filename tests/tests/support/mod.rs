@@ -287,13 +287,13 @@ impl FakeServer {
         http_get(&format!("{}{path}", self.url), headers)
     }
 
-    fn control_get(&self, path: &str) -> Value {
+    pub fn control_get(&self, path: &str) -> Value {
         let resp = self.get(path, &[]);
         self.check(path, &resp, 200);
         resp.json()
     }
 
-    fn control_post(&self, path: &str, body: Option<&Value>, expect: u16) -> HttpResponse {
+    pub fn control_post(&self, path: &str, body: Option<&Value>, expect: u16) -> HttpResponse {
         let body = body.map(Value::to_string);
         let resp = http("POST", &format!("{}{path}", self.url), &[], body.as_deref());
         self.check(path, &resp, expect);
