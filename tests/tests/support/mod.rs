@@ -155,6 +155,8 @@ pub struct FakeServer {
     url: String,
     kind: String,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// What it printed after the `listening on` line.
+    stdout: Arc<Mutex<Vec<u8>>>,
 }
 
 /// Drains `r` into `sink` on a thread, so the child never blocks on a full
@@ -205,14 +207,16 @@ impl FakeServer {
         let _ = drain_into(child.stderr.take().expect("piped"), stderr.clone());
 
         let stdout = child.stdout.take().expect("piped");
+        let rest = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
+        let sink = rest.clone();
         thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
             let first = reader.read_line(&mut line).map(|_| line);
             let _ = tx.send(first);
-            // Keep draining whatever else it prints.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            // Keep what else it prints.
+            let _ = drain_into(reader, sink).join();
         });
 
         let describe = |child: &mut Child, what: &str| -> String {
@@ -255,7 +259,26 @@ impl FakeServer {
             child,
             kind: kind.to_owned(),
             stderr,
+            stdout: rest,
         }
+    }
+
+    /// The rest of the first stdout line starting with `prefix` printed
+    /// after `listening on` (e.g. the Supabase fake's `anon key: `), waiting
+    /// up to [`FAKE_START_TIMEOUT`] for it.
+    pub fn stdout_line(&self, prefix: &str) -> String {
+        let mut found = None;
+        wait_for(
+            &format!("a stdout line {prefix:?}"),
+            FAKE_START_TIMEOUT,
+            || {
+                found = snapshot(&self.stdout)
+                    .lines()
+                    .find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
+                found.is_some()
+            },
+        );
+        found.unwrap_or_default()
     }
 
     /// The base URL, `http://127.0.0.1:PORT` (no trailing slash).

@@ -5,8 +5,8 @@
 //! with BYPASSRLS, granted to the connecting role so it may `SET ROLE`),
 //! Supabase's `auth.jwt()`, `auth.uid()` and `auth.role()` for policies,
 //! and each `--table`:
-//! `id uuid primary key, title text, body text, done boolean not null
-//! default false, updated_at timestamptz not null default now()`, a BEFORE
+//! `id uuid primary key, title text, body text, done boolean default
+//! false, updated_at timestamptz not null default now()`, a BEFORE
 //! INSERT OR UPDATE trigger setting `updated_at = now()` (the transaction's
 //! start), RLS with a policy letting anon read `done = false` rows, and
 //! grants: anon SELECT only (so an anon write is refused with 42501),
@@ -190,7 +190,7 @@ GRANT USAGE ON SCHEMA auth, public TO anon, authenticated, service_role;
              GRANT USAGE ON SCHEMA {schema} TO anon, authenticated, service_role;
              DROP TABLE IF EXISTS {qt} CASCADE;
              CREATE TABLE {qt} (id uuid PRIMARY KEY, title text, body text,
-               done boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now());",
+               done boolean DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now());",
             schema = quote_ident(&t.schema)
         ))
         .await?;
