@@ -724,3 +724,43 @@ fn sigkill_of_the_fake_still_stops_postgres_and_removes_its_directory() {
     drop(sb); // FakeServer's drop is a SIGKILL.
     assert_cleaned_up(pid, &dir);
 }
+
+#[test]
+fn shared_faults_and_stats_apply_to_the_rest_api() {
+    let sb = start(&["--table", "notes:3"]);
+    sb.fake.reset_stats();
+    sb.service_get("/notes").expect_status(200);
+    sb.call(
+        "POST",
+        "/notes",
+        &sb.service,
+        None,
+        &[],
+        Some(&json!({"id": "00000000-0000-4000-8000-00000000c001"})),
+    )
+    .expect_status(201);
+    let stats = sb.fake.stats();
+    assert_eq!(
+        (stats["select"].as_u64(), stats["insert"].as_u64()),
+        (Some(1), Some(1))
+    );
+    sb.fake.set_faults(json!({"fail_rate": 1.0}));
+    for _ in 0..10 {
+        let r = sb.service_get("/notes");
+        assert!([500, 502, 503].contains(&r.status), "{}", r.status);
+        if r.status == 503 {
+            assert_eq!(r.json()["code"], "PGRST000");
+        }
+    }
+    // Control calls are never faulted.
+    assert_eq!(sb.truth("notes").len(), 4);
+    sb.fake.set_faults(json!({"fail_rate": 0.0}));
+    sb.service_get("/notes").expect_status(200);
+    // Unknown paths and methods: PostgREST's own codes.
+    let r = http("GET", &format!("{}/nowhere", sb.fake.url()), &[], None);
+    r.expect_status(404);
+    assert_eq!(r.json()["code"], "PGRST125");
+    let r = sb.call("PUT", "/notes", &sb.service, None, &[], Some(&json!({})));
+    r.expect_status(405);
+    assert_eq!(r.json()["code"], "PGRST117");
+}

@@ -709,7 +709,6 @@ mod tests {
         );
         for bad in [
             "id=eq",
-            "id=noop.1",
             "or=(a.eq.1",
             "or=a.eq.1",
             "order=a.up",
@@ -720,6 +719,8 @@ mod tests {
             assert_eq!(e.code, "PGRST100", "{bad}");
         }
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        // No operator: an RPC argument to PostgREST, ignored on tables.
+        assert!(parse_query(Some("id=noop.1")).unwrap().conds.is_empty());
     }
 
     #[test]
