@@ -212,6 +212,19 @@ fn filters_ranges_counts_and_quoting() {
         enc(&ts)
     ));
     assert_eq!(field(&gte[0], "id"), field(&all[4], "id"));
+    // Quotes at the top level are part of the value (PostgREST's
+    // `pSingleVal`): Postgres's datetime input skips them, a uuid's does not.
+    let quoted = sb.rows(&format!(
+        "/notes?select=id&order=updated_at.asc,id.asc&updated_at=gte.{}",
+        enc(&format!("\"{ts}\""))
+    ));
+    assert_eq!(quoted, gte);
+    let r = sb.service_get(&format!(
+        "/notes?id=eq.{}",
+        enc(&format!("\"{}\"", field(&all[0], "id")))
+    ));
+    r.expect_status(400);
+    assert_eq!(r.json()["code"], "22P02");
     // An unencoded `+` is a space, which Postgres refuses as a timestamp.
     let r = sb.service_get(&format!("/notes?updated_at=gte.{ts}"));
     r.expect_status(400);

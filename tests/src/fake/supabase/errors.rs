@@ -10,9 +10,13 @@ use serde_json::{json, Value};
 
 use crate::fake::common::Flavor;
 
-/// A PostgREST error answer.
+/// A PostgREST error answer (boxed: errors are rare, results small).
 #[derive(Debug, Clone)]
-pub struct Pgrst {
+pub struct Pgrst(Box<PgrstBody>);
+
+/// The fields of a [`Pgrst`].
+#[derive(Debug, Clone)]
+pub struct PgrstBody {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
@@ -22,16 +26,29 @@ pub struct Pgrst {
     pub www_authenticate: Option<String>,
 }
 
+impl std::ops::Deref for Pgrst {
+    type Target = PgrstBody;
+    fn deref(&self) -> &PgrstBody {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pgrst {
+    fn deref_mut(&mut self) -> &mut PgrstBody {
+        &mut self.0
+    }
+}
+
 impl Pgrst {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Pgrst {
+        Pgrst(Box::new(PgrstBody {
             status,
             code: code.to_owned(),
             message: message.into(),
             details: None,
             hint: None,
             www_authenticate: None,
-        }
+        }))
     }
 
     pub fn details(mut self, details: impl Into<String>) -> Self {
