@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{http, wait_for, FakeServer, HttpResponse};
+use support::{http, percent_encode as enc, wait_for, FakeServer, HttpResponse};
 
 /// A running fake with its keys.
 struct Sb {
@@ -29,18 +29,6 @@ fn start(args: &[&str]) -> Sb {
         anon,
         service,
     }
-}
-
-/// `application/x-www-form-urlencoded` component encoding (`+` → `%2B`).
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 impl Sb {
@@ -66,8 +54,19 @@ impl Sb {
         )
     }
 
+    /// A request with the service_role key.
+    fn service(
+        &self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> HttpResponse {
+        self.call(method, path, &self.service, None, extra, body)
+    }
+
     fn service_get(&self, path: &str) -> HttpResponse {
-        self.call("GET", path, &self.service, None, &[], None)
+        self.service("GET", path, &[], None)
     }
 
     fn rows(&self, path: &str) -> Vec<Value> {
@@ -247,21 +246,17 @@ fn filters_ranges_counts_and_quoting() {
     assert!(done.len() + open.len() >= 20);
 
     // Counts: 206 while rows remain, 416 past the end, 200 [] without count.
-    let counted = sb.call(
+    let counted = sb.service(
         "GET",
         "/notes?select=id&limit=10&offset=5",
-        &sb.service,
-        None,
         &[("prefer", "count=exact")],
         None,
     );
     counted.expect_status(206);
     assert_eq!(counted.header("content-range"), Some("5-14/50"));
-    let past = sb.call(
+    let past = sb.service(
         "GET",
         "/notes?offset=60",
-        &sb.service,
-        None,
         &[("prefer", "count=exact")],
         None,
     );
@@ -278,11 +273,9 @@ fn filters_ranges_counts_and_quoting() {
         ("[]", Some("*/*"))
     );
     // The Range header (GET only), intersected with max-rows.
-    let ranged = sb.call(
+    let ranged = sb.service(
         "GET",
         "/notes?select=id&order=id",
-        &sb.service,
-        None,
         &[("range", "10-59")],
         None,
     );
@@ -394,7 +387,7 @@ fn bulk_insert_with_ignore_duplicates_is_idempotent() {
         "return=representation,resolution=ignore-duplicates",
     )];
     let path = "/notes?columns=id,title,done";
-    let first = sb.call("POST", path, &sb.service, None, &prefer, Some(&batch));
+    let first = sb.service("POST", path, &prefer, Some(&batch));
     first.expect_status(201);
     assert_eq!(first.json().as_array().unwrap().len(), 3);
     assert_eq!(
@@ -403,7 +396,7 @@ fn bulk_insert_with_ignore_duplicates_is_idempotent() {
     );
     let truth = sb.truth("notes");
     assert_eq!(truth.len(), 13);
-    let again = sb.call("POST", path, &sb.service, None, &prefer, Some(&batch));
+    let again = sb.service("POST", path, &prefer, Some(&batch));
     again.expect_status(201);
     assert_eq!(again.body, "[]", "nothing inserted twice");
     assert_eq!(sb.truth("notes"), truth, "and nothing changed");
@@ -412,16 +405,14 @@ fn bulk_insert_with_ignore_duplicates_is_idempotent() {
     let third = sb.rows("/notes?select=done&id=eq.00000000-0000-4000-8000-00000000b003");
     assert_eq!(third[0]["done"], Value::Null);
     // Without columns= the keys must match.
-    let r = sb.call("POST", "/notes", &sb.service, None, &[], Some(&batch));
+    let r = sb.service("POST", "/notes", &[], Some(&batch));
     r.expect_status(400);
     assert_eq!(r.json()["code"], "PGRST102");
     // merge-duplicates updating only: 200.
     let merge = json!([{"id": "00000000-0000-4000-8000-00000000b001", "title": "uno"}]);
-    let r = sb.call(
+    let r = sb.service(
         "POST",
         "/notes",
-        &sb.service,
-        None,
         &[(
             "prefer",
             "return=representation,resolution=merge-duplicates",
@@ -431,21 +422,12 @@ fn bulk_insert_with_ignore_duplicates_is_idempotent() {
     r.expect_status(200);
     assert_eq!(r.json()[0]["title"], "uno");
     // Unknown column: PGRST204. Minimal return: 201, no body.
-    let r = sb.call(
-        "POST",
-        "/notes",
-        &sb.service,
-        None,
-        &[],
-        Some(&json!({"nope": 1})),
-    );
+    let r = sb.service("POST", "/notes", &[], Some(&json!({"nope": 1})));
     r.expect_status(400);
     assert_eq!(r.json()["code"], "PGRST204");
-    let r = sb.call(
+    let r = sb.service(
         "POST",
         "/notes?columns=id,done",
-        &sb.service,
-        None,
         &[("prefer", "missing=default")],
         Some(&json!({"id": "00000000-0000-4000-8000-00000000b004"})),
     );
@@ -465,48 +447,32 @@ fn conditional_patch_and_delete_on_a_stale_version_change_nothing() {
     let (id, base) = (field(&row, "id"), field(&row, "updated_at"));
     let path = |v: &str| format!("/notes?id=eq.{id}&updated_at=eq.{}", enc(v));
     let rep = [("prefer", "return=representation")];
-    let r = sb.call(
-        "PATCH",
-        &path(&base),
-        &sb.service,
-        None,
-        &rep,
-        Some(&json!({"title": "mine"})),
-    );
+    let r = sb.service("PATCH", &path(&base), &rep, Some(&json!({"title": "mine"})));
     r.expect_status(200);
     let now = field(&r.json()[0], "updated_at");
     assert_ne!(now, base, "the trigger moved updated_at");
     let after_first = sb.truth("notes");
     // The same base again is stale: [] and the row untouched.
-    let r = sb.call(
+    let r = sb.service(
         "PATCH",
         &path(&base),
-        &sb.service,
-        None,
         &rep,
         Some(&json!({"title": "theirs"})),
     );
     r.expect_status(200);
     assert_eq!(r.body, "[]");
-    let r = sb.call("DELETE", &path(&base), &sb.service, None, &rep, None);
+    let r = sb.service("DELETE", &path(&base), &rep, None);
     r.expect_status(200);
     assert_eq!(r.body, "[]");
     assert_eq!(sb.truth("notes"), after_first);
-    let r = sb.call(
-        "PATCH",
-        &path(&now),
-        &sb.service,
-        None,
-        &[],
-        Some(&json!({"title": "again"})),
-    );
+    let r = sb.service("PATCH", &path(&now), &[], Some(&json!({"title": "again"})));
     r.expect_status(204);
     assert_eq!(
         sb.rows(&format!("/notes?select=title&id=eq.{id}"))[0]["title"],
         "again"
     );
     let current = sb.truth("notes")[&id].0.clone();
-    sb.call("DELETE", &path(&current), &sb.service, None, &[], None)
+    sb.service("DELETE", &path(&current), &[], None)
         .expect_status(204);
     assert!(!sb.truth("notes").contains_key(&id));
 }
@@ -515,14 +481,7 @@ fn conditional_patch_and_delete_on_a_stale_version_change_nothing() {
 fn errors_are_postgrest_bodies_with_postgrest_statuses() {
     let sb = start(&["--table", "notes:5", "--table", "app.tasks:3"]);
     let id = sb.truth("notes").keys().next().unwrap().clone();
-    let r = sb.call(
-        "POST",
-        "/notes",
-        &sb.service,
-        None,
-        &[],
-        Some(&json!({"id": id})),
-    );
+    let r = sb.service("POST", "/notes", &[], Some(&json!({"id": id})));
     r.expect_status(409);
     let e = r.json();
     assert_eq!(e["code"], "23505");
@@ -542,24 +501,10 @@ fn errors_are_postgrest_bodies_with_postgrest_statuses() {
 
     // Other schemas through the profile headers; unknown ones 406.
     sb.service_get("/tasks").expect_status(404);
-    let r = sb.call(
-        "GET",
-        "/tasks",
-        &sb.service,
-        None,
-        &[("accept-profile", "app")],
-        None,
-    );
+    let r = sb.service("GET", "/tasks", &[("accept-profile", "app")], None);
     r.expect_status(200);
     assert_eq!(r.json().as_array().unwrap().len(), 3);
-    let r = sb.call(
-        "GET",
-        "/tasks",
-        &sb.service,
-        None,
-        &[("accept-profile", "nope")],
-        None,
-    );
+    let r = sb.service("GET", "/tasks", &[("accept-profile", "nope")], None);
     r.expect_status(406);
     assert_eq!(r.json()["code"], "PGRST106");
 
@@ -665,7 +610,7 @@ fn late_commit_rows_carry_an_earlier_updated_at_than_rows_committed_meanwhile() 
 fn openapi_root_describes_tables_for_the_service_role_only() {
     let sb = start(&["--table", "notes:1"]);
     let accept = [("accept", "application/openapi+json")];
-    let r = sb.call("GET", "/", &sb.service, None, &accept, None);
+    let r = sb.service("GET", "/", &accept, None);
     r.expect_status(200);
     assert!(r
         .header("content-type")
@@ -743,11 +688,9 @@ fn shared_faults_and_stats_apply_to_the_rest_api() {
     let sb = start(&["--table", "notes:3"]);
     sb.fake.reset_stats();
     sb.service_get("/notes").expect_status(200);
-    sb.call(
+    sb.service(
         "POST",
         "/notes",
-        &sb.service,
-        None,
         &[],
         Some(&json!({"id": "00000000-0000-4000-8000-00000000c001"})),
     )
@@ -773,7 +716,7 @@ fn shared_faults_and_stats_apply_to_the_rest_api() {
     let r = http("GET", &format!("{}/nowhere", sb.fake.url()), &[], None);
     r.expect_status(404);
     assert_eq!(r.json()["code"], "PGRST125");
-    let r = sb.call("PUT", "/notes", &sb.service, None, &[], Some(&json!({})));
+    let r = sb.service("PUT", "/notes", &[], Some(&json!({})));
     r.expect_status(405);
     assert_eq!(r.json()["code"], "PGRST117");
 }

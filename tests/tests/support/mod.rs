@@ -136,6 +136,19 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str
     }
 }
 
+/// Percent-encodes a query component (all but `A-Z a-z 0-9 - . _ ~`; so
+/// `+` becomes `%2B`).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `GET url` with extra headers.
 pub fn http_get(url: &str, headers: &[(&str, &str)]) -> HttpResponse {
     http("GET", url, headers, None)

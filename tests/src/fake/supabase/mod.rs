@@ -253,9 +253,9 @@ fn api(store: Arc<Store>) -> Router {
         .route(
             "/rest/v1/{table}",
             get(rest::read)
-                .post(rest::insert)
-                .patch(rest::update)
-                .delete(rest::delete),
+                .post(rest::write)
+                .patch(rest::write)
+                .delete(rest::write),
         )
         .route("/_control/items", get(control::items))
         .route("/_control/mutate", post(control::mutate))

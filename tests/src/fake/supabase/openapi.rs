@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
@@ -94,21 +94,9 @@ pub async fn root(State(store): State<Arc<Store>>, headers: HeaderMap) -> Respon
         }
         return e.into_response();
     }
-    let schema = match headers.get("accept-profile").and_then(|v| v.to_str().ok()) {
-        Some(s) if !store.schemas.iter().any(|x| x == s) => {
-            return Pgrst::new(
-                StatusCode::NOT_ACCEPTABLE,
-                "PGRST106",
-                format!("Invalid schema: {s}"),
-            )
-            .hint(format!(
-                "Only the following schemas are exposed: {}",
-                store.schemas.join(", ")
-            ))
-            .into_response()
-        }
-        Some(s) => s.to_owned(),
-        None => store.schemas[0].clone(),
+    let schema = match super::rest::profile(&store, &headers, false) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
     };
     let host = headers
         .get(header::HOST)

@@ -102,7 +102,7 @@ struct Ctx {
 
 /// The schema of `Accept-Profile` (reads) or `Content-Profile` (writes),
 /// else the first exposed one.
-fn profile(store: &Store, headers: &HeaderMap, write: bool) -> Result<String, Pgrst> {
+pub fn profile(store: &Store, headers: &HeaderMap, write: bool) -> Result<String, Pgrst> {
     let name = if write {
         "content-profile"
     } else {
@@ -410,13 +410,13 @@ fn location(table: &Table, row_json: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("/{}?{}", table.name, parts.join("&"))).ok()
 }
 
-/// `POST /rest/v1/{table}`: one object or a uniform array (`columns=`
-/// lifts the uniformity rule: missing keys are null, or the column default
-/// with `missing=default`); `resolution=` upserts on the primary key or
-/// `on_conflict=`.
-pub async fn insert(
+/// `POST`, `PATCH` and `DELETE /rest/v1/{table}`: the statement of
+/// [`insert_sql`], [`update_sql`] or [`delete_sql`] (`None`: nothing to
+/// write), run as the request's role.
+pub async fn write(
     State(store): State<Arc<Store>>,
     Path(table): Path<String>,
+    method: Method,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -425,24 +425,33 @@ pub async fn insert(
         Ok(c) => c,
         Err(r) => return r,
     };
-    match insert_sql(&ctx, &body) {
-        Ok(None) => write_empty(&ctx, StatusCode::CREATED),
-        Ok(Some(sql)) => match execute(&store, &ctx, "POST", &sql, None).await {
-            Ok((row, _)) => {
-                let (rows, inserted): (i64, i64) = (row.get(1), row.get(2));
-                let merged_only =
-                    ctx.prefer.resolution == Some(Resolution::Merge) && inserted == 0 && rows > 0;
-                let status = if merged_only {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CREATED
-                };
-                write_answer(&ctx, &row, status, status)
-            }
-            Err(e) => e.into_response(),
-        },
-        Err(e) => e.into_response(),
+    let insert = method == Method::POST;
+    let planned = match method {
+        Method::POST => insert_sql(&ctx, &body),
+        Method::PATCH => update_sql(&ctx, &body),
+        _ => Ok(Some(delete_sql(&ctx))),
+    };
+    let sql = match planned {
+        Ok(Some(sql)) => sql,
+        Ok(None) if insert => return write_empty(&ctx, StatusCode::CREATED),
+        Ok(None) => return write_empty(&ctx, StatusCode::OK),
+        Err(e) => return e.into_response(),
+    };
+    let row = match execute(&store, &ctx, method.as_str(), &sql, None).await {
+        Ok((row, _)) => row,
+        Err(e) => return e.into_response(),
+    };
+    if !insert {
+        return write_answer(&ctx, &row, StatusCode::OK, StatusCode::NO_CONTENT);
     }
+    // 201, but 200 when merge-duplicates only updated.
+    let (rows, inserted): (i64, i64) = (row.get(1), row.get(2));
+    let status = if ctx.prefer.resolution == Some(Resolution::Merge) && inserted == 0 && rows > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    write_answer(&ctx, &row, status, status)
 }
 
 /// A write that touches nothing (`[]`, `{}`).
@@ -461,6 +470,10 @@ fn write_empty(ctx: &Ctx, status: StatusCode) -> Response {
     )
 }
 
+/// `POST`: one object or a uniform array (`columns=` lifts the uniformity
+/// rule: missing keys are null, or the column default with
+/// `missing=default`); `resolution=` upserts on the primary key or
+/// `on_conflict=`.
 fn insert_sql(ctx: &Ctx, body: &Bytes) -> Result<Option<Sql>, Pgrst> {
     let objects = body_objects(body)?;
     let table = &ctx.table;
@@ -555,29 +568,16 @@ fn insert_sql(ctx: &Ctx, body: &Bytes) -> Result<Option<Sql>, Pgrst> {
     Ok(Some(sql))
 }
 
-/// `PATCH /rest/v1/{table}?filters`: the object's keys set on every row
-/// the filters (and RLS) let through; `[]` when none.
-pub async fn update(
-    State(store): State<Arc<Store>>,
-    Path(table): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let ctx = match prelude(&store, &headers, &table, raw.as_deref(), true) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let obj = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(o)) => o,
-        _ => return Pgrst::bad_body("Empty or invalid json").into_response(),
+/// `PATCH ?filters`: the object's keys set on every row the filters (and
+/// RLS) let through.
+fn update_sql(ctx: &Ctx, body: &Bytes) -> Result<Option<Sql>, Pgrst> {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+        return Err(Pgrst::bad_body("Empty or invalid json"));
     };
     let keys: Vec<String> = obj.keys().cloned().collect();
-    if let Err(e) = check_columns(&ctx.table, &keys) {
-        return e.into_response();
-    }
+    check_columns(&ctx.table, &keys)?;
     if keys.is_empty() {
-        return write_empty(&ctx, StatusCode::OK);
+        return Ok(None);
     }
     let qt = ctx.table.qualified();
     let mut sql = Sql::default();
@@ -590,36 +590,21 @@ pub async fn update(
     sql.text = format!(
         "WITH pgrst_src AS (UPDATE {qt} AS pgrst_t SET {} FROM jsonb_populate_record(NULL::{qt}, {body_p}::jsonb) AS pgrst_v{filter} RETURNING pgrst_t AS pgrst_row){}",
         sets.join(", "),
-        write_tail(&ctx, false)
+        write_tail(ctx, false)
     );
-    match execute(&store, &ctx, "PATCH", &sql, None).await {
-        Ok((row, _)) => write_answer(&ctx, &row, StatusCode::OK, StatusCode::NO_CONTENT),
-        Err(e) => e.into_response(),
-    }
+    Ok(Some(sql))
 }
 
-/// `DELETE /rest/v1/{table}?filters`.
-pub async fn delete(
-    State(store): State<Arc<Store>>,
-    Path(table): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let ctx = match prelude(&store, &headers, &table, raw.as_deref(), true) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+/// `DELETE ?filters`.
+fn delete_sql(ctx: &Ctx) -> Sql {
     let mut sql = Sql::default();
     let filter = render_where(&ctx.query.conds, "pgrst_t.", &mut sql);
     sql.text = format!(
         "WITH pgrst_src AS (DELETE FROM {} AS pgrst_t{filter} RETURNING pgrst_t AS pgrst_row){}",
         ctx.table.qualified(),
-        write_tail(&ctx, false)
+        write_tail(ctx, false)
     );
-    match execute(&store, &ctx, "DELETE", &sql, None).await {
-        Ok((row, _)) => write_answer(&ctx, &row, StatusCode::OK, StatusCode::NO_CONTENT),
-        Err(e) => e.into_response(),
-    }
+    sql
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tokio_postgres::{Client, GenericClient};
 
 use super::pool::{refs, TextParam};
 use super::query::quote_ident;
-use crate::fake::words::{mix64, WORDS};
+use crate::fake::words::{mix64, uuid_v4, WORDS};
 
 pub const ANON: &str = "anon";
 pub const SERVICE_ROLE: &str = "service_role";
@@ -94,17 +94,8 @@ pub fn gen_row(seed: u64, table: &TableSpec, n: u64) -> GenRow {
         .chain(table.name.bytes())
         .fold(mix64(seed), |h, b| mix64(h ^ u64::from(b)));
     let h = mix64(salt ^ mix64(n));
-    let (a, b) = (mix64(h ^ 1), mix64(h ^ 2));
-    let id = format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | (b >> 48) & 0x3fff,
-        b & 0xffff_ffff_ffff
-    );
     GenRow {
-        id,
+        id: uuid_v4(mix64(h ^ 1), mix64(h ^ 2)),
         title: words(h ^ 3, 3),
         body: words(h ^ 4, 12),
         done: mix64(h ^ 5).is_multiple_of(4),
