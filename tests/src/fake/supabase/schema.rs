@@ -6,7 +6,8 @@
 //! Supabase's `auth.jwt()`, `auth.uid()` and `auth.role()` for policies,
 //! and each `--table`:
 //! `id uuid primary key, title text, body text, done boolean default
-//! false, updated_at timestamptz not null default now()`, a BEFORE
+//! false, updated_at timestamptz not null default now()`, an index on
+//! `(updated_at, id)` (what a synced table has for keyset reads), a BEFORE
 //! INSERT OR UPDATE trigger setting `updated_at = now()` (the transaction's
 //! start), RLS with a policy letting anon read `done = false` rows, and
 //! grants: anon SELECT only (so an anon write is refused with 42501),
@@ -193,7 +194,8 @@ GRANT USAGE ON SCHEMA auth, public TO anon, authenticated, service_role;
             start = end;
         }
         tx.batch_execute(&format!(
-            "CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON {qt}
+            "CREATE INDEX ON {qt} (updated_at, id);
+             CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON {qt}
                FOR EACH ROW EXECUTE FUNCTION synchost.touch_updated_at();
              ALTER TABLE {qt} ENABLE ROW LEVEL SECURITY;
              CREATE POLICY anon_reads_open ON {qt} FOR SELECT TO anon USING (done = false);
