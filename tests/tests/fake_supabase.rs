@@ -438,6 +438,18 @@ fn bulk_insert_with_ignore_duplicates_is_idempotent() {
     );
     let fourth = sb.rows("/notes?select=done&id=eq.00000000-0000-4000-8000-00000000b004");
     assert_eq!(fourth[0]["done"], false);
+    // headers-only: where the row is.
+    let r = sb.service(
+        "POST",
+        "/notes",
+        &[("prefer", "return=headers-only")],
+        Some(&json!({"id": "00000000-0000-4000-8000-00000000b005"})),
+    );
+    r.expect_status(201);
+    assert_eq!(
+        r.header("location"),
+        Some("/notes?id=eq.00000000-0000-4000-8000-00000000b005")
+    );
 }
 
 #[test]
@@ -504,6 +516,12 @@ fn errors_are_postgrest_bodies_with_postgrest_statuses() {
     let r = sb.service("GET", "/tasks", &[("accept-profile", "app")], None);
     r.expect_status(200);
     assert_eq!(r.json().as_array().unwrap().len(), 3);
+    let task = json!({"id": "00000000-0000-4000-8000-00000000d001", "title": "t"});
+    sb.service("POST", "/tasks", &[("content-profile", "app")], Some(&task))
+        .expect_status(201);
+    assert!(sb
+        .truth("tasks")
+        .contains_key("00000000-0000-4000-8000-00000000d001"));
     let r = sb.service("GET", "/tasks", &[("accept-profile", "nope")], None);
     r.expect_status(406);
     assert_eq!(r.json()["code"], "PGRST106");

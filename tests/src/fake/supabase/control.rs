@@ -257,7 +257,10 @@ async fn late_commit(store: &Store, spec: &Value) -> Result<Value, String> {
         .batch_execute("BEGIN")
         .await
         .map_err(|e| e.to_string())?;
-    let ids = insert_rows(&client, &t, store.seed, next_numbers(store, rows), false)
+    let numbers = next_numbers(store, rows);
+    // Unique: the first number of its rows.
+    let id = numbers.start - CREATED_BASE;
+    let ids = insert_rows(&client, &t, store.seed, numbers, false)
         .await
         .map_err(|e| e.to_string())?;
     let started: String = client
@@ -275,13 +278,11 @@ async fn late_commit(store: &Store, spec: &Value) -> Result<Value, String> {
             eprintln!("synchost-fake supabase: late commit failed: {e}");
         }
     });
-    let id = {
+    {
         let mut late = store.late.lock().unwrap_or_else(PoisonError::into_inner);
         late.retain(|l| !l.done.is_finished());
-        let id = store.created.load(Ordering::Relaxed);
         late.push(Late { id, release, done });
-        id
-    };
+    }
     Ok(json!({"id": id, "table": t.name, "ids": ids, "updated_at": started}))
 }
 

@@ -184,6 +184,7 @@ impl Throwaway {
             "full_page_writes=off",
             "timezone=UTC",
             "max_connections=64",
+            "shared_buffers=32MB",
             "max_wal_size=1GB",
             "dynamic_shared_memory_type=mmap",
             "log_min_messages=warning",

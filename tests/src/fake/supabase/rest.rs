@@ -389,6 +389,13 @@ fn write_answer(ctx: &Ctx, row: &Row, status: StatusCode, minimal: StatusCode) -
     }
 }
 
+/// What `Location` percent-encodes in a value: all but `A-Z a-z 0-9 - . _ ~`.
+const LOCATION_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `/{table}?pk=eq.value` of a row.
 fn location(table: &Table, row_json: &str) -> Option<HeaderValue> {
     let row: serde_json::Map<String, Value> = serde_json::from_str(row_json).ok()?;
@@ -403,7 +410,7 @@ fn location(table: &Table, row_json: &str) -> Option<HeaderValue> {
             };
             format!(
                 "{k}=eq.{}",
-                percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                percent_encoding::utf8_percent_encode(&v, LOCATION_VALUE)
             )
         })
         .collect();
