@@ -27,13 +27,14 @@ pub const MAX_DELETED_IDS: usize = 10_000;
 /// listing is declared stuck.
 pub const MAX_EMPTY_PAGES: u32 = 100;
 
-/// A manifest is usable when it has a name, a semver version, at least one
-/// stream, distinct non-empty stream names and a non-zero page size.
-pub fn manifest<'a>(
+/// A manifest is usable when it has a name, a semver version and non-zero
+/// page and push batch sizes. Its streams are checked by [`streams`]: a
+/// manifest may leave them to the configured instance.
+pub fn manifest(
     name: &str,
     version: &str,
     max_page_size: u32,
-    streams: impl IntoIterator<Item = &'a str>,
+    max_push_batch: u32,
 ) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("its manifest has no name".into());
@@ -47,6 +48,15 @@ pub fn manifest<'a>(
     if max_page_size == 0 {
         return Err("its max-page-size is 0".into());
     }
+    if max_push_batch == 0 {
+        return Err("its max-push-batch is 0".into());
+    }
+    Ok(())
+}
+
+/// A source's streams are usable when there is at least one and their names
+/// are distinct and non-empty.
+pub fn streams<'a>(streams: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
     let mut names = HashSet::new();
     for stream in streams {
         if stream.is_empty() || !names.insert(stream) {
@@ -131,6 +141,84 @@ pub fn manifest_text<'a>(
         Some(problem) => Err(problem),
         None => Ok(()),
     }
+}
+
+/// The `auth` keys a manifest's auth info may suggest variables for: the
+/// host's `[sources.NAME.auth]` keys.
+pub const AUTH_ENV_KEYS: &[&str] = &[
+    "token_env",
+    "username_env",
+    "password_env",
+    "value_env",
+    "key_env",
+    "jwt_env",
+];
+
+/// A manifest's auth info is shown to people and written into
+/// configurations: each suggested variable is an `auth` key of
+/// [`AUTH_ENV_KEYS`] with a plain environment variable name
+/// (`[A-Za-z_][A-Za-z0-9_]*`, at most [`MAX_MANIFEST_NAME_BYTES`]), and a
+/// header name is an HTTP token of the same bound.
+pub fn auth_info(env: &[(&str, &str)], header_name: Option<&str>) -> Result<(), String> {
+    for (key, variable) in env {
+        if !AUTH_ENV_KEYS.contains(key) {
+            return Err(format!(
+                "its auth info names `{}`, not one of {}",
+                Untrusted::clipped(key, 80),
+                AUTH_ENV_KEYS.join(", ")
+            ));
+        }
+        let plain = variable
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        if !plain || variable.is_empty() || variable.len() > MAX_MANIFEST_NAME_BYTES {
+            return Err(format!(
+                "its auth info suggests `{}` for {key}, not an environment variable name",
+                Untrusted::clipped(variable, 80)
+            ));
+        }
+    }
+    if let Some(name) = header_name {
+        let token = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token || name.is_empty() || name.len() > MAX_MANIFEST_NAME_BYTES {
+            return Err(format!(
+                "its auth header `{}` is not a header name",
+                Untrusted::clipped(name, 80)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Most extra hosts a manifest may declare.
+pub const MAX_EXTRA_HOSTS: usize = 16;
+
+/// A manifest's extra hosts are advice a user may paste into
+/// `allowed_hosts`: at most [`MAX_EXTRA_HOSTS`], each a valid entry there
+/// (which also rules out control characters and spaces).
+pub fn extra_hosts(hosts: &[&str]) -> Result<(), String> {
+    if hosts.len() > MAX_EXTRA_HOSTS {
+        return Err(format!(
+            "it declares {} extra hosts (at most {MAX_EXTRA_HOSTS})",
+            hosts.len()
+        ));
+    }
+    for host in hosts {
+        if host.len() > MAX_MANIFEST_NAME_BYTES * 2 {
+            return Err(format!("its extra host `{}` is too long", clip(host, 80)));
+        }
+        crate::net::HostPolicy::new(&[host.to_string()]).map_err(|why| {
+            format!(
+                "its extra host `{}` is not an allowed_hosts entry: {}",
+                clip(host, 80),
+                clip(&why, 200)
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// A record needs a bounded id and version; its metadata, when present, is a
@@ -258,26 +346,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manifests_need_name_semver_streams_and_page_size() {
-        assert!(manifest("items", "1.2.3", 100, ["items"]).is_ok());
-        assert!(manifest(" ", "1.2.3", 100, ["items"])
+    fn manifests_need_name_semver_and_sizes() {
+        assert!(manifest("items", "1.2.3", 100, 50).is_ok());
+        assert!(manifest(" ", "1.2.3", 100, 50)
             .unwrap_err()
             .contains("no name"));
-        assert!(manifest("items", "1.2", 100, ["items"])
+        assert!(manifest("items", "1.2", 100, 50)
             .unwrap_err()
             .contains("not semver"));
-        assert!(manifest("items", "1.2.3", 0, ["items"])
+        assert!(manifest("items", "1.2.3", 0, 50)
             .unwrap_err()
             .contains("max-page-size"));
-        assert!(manifest("items", "1.2.3", 100, [])
+        assert!(manifest("items", "1.2.3", 100, 0)
             .unwrap_err()
-            .contains("no streams"));
-        assert!(manifest("items", "1.2.3", 100, ["a", "b", "a"])
-            .unwrap_err()
-            .contains("repeated"));
-        assert!(manifest("items", "1.2.3", 100, ["a", ""])
-            .unwrap_err()
-            .contains("empty"));
+            .contains("max-push-batch"));
+    }
+
+    #[test]
+    fn auth_info_names_plain_variables() {
+        assert!(auth_info(&[("key_env", "SUPABASE_KEY")], None).is_ok());
+        assert!(auth_info(&[("value_env", "K")], Some("x-api-key")).is_ok());
+        let err = auth_info(&[("secret", "A")], None).unwrap_err();
+        assert!(err.contains("not one of"), "{err}");
+        for bad in ["", "1A", "A B", "A\n=B", "$(rm)"] {
+            let err = auth_info(&[("token_env", bad)], None).unwrap_err();
+            assert!(err.contains("not an environment variable name"), "{err}");
+        }
+        let err = auth_info(&[], Some("x: y")).unwrap_err();
+        assert!(err.contains("not a header name"), "{err}");
+    }
+
+    #[test]
+    fn extra_hosts_are_allowed_hosts_entries() {
+        assert!(extra_hosts(&["https://codeload.github.com", "cdn.example.com:*"]).is_ok());
+        let err = extra_hosts(&["https://evil.example/\n\u{1b}[2J"]).unwrap_err();
+        assert!(
+            err.contains("not an allowed_hosts entry") && !err.contains('\u{1b}'),
+            "{err}"
+        );
+        let many: Vec<&str> = vec!["a.example"; MAX_EXTRA_HOSTS + 1];
+        assert!(extra_hosts(&many).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn streams_need_distinct_names() {
+        assert!(streams(["items"]).is_ok());
+        assert!(streams([]).unwrap_err().contains("no streams"));
+        assert!(streams(["a", "b", "a"]).unwrap_err().contains("repeated"));
+        assert!(streams(["a", ""]).unwrap_err().contains("empty"));
     }
 
     #[test]

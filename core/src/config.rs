@@ -71,6 +71,8 @@ pub struct AuthSection {
     pub password_env: Option<String>,
     pub name: Option<String>,
     pub value_env: Option<String>,
+    pub key_env: Option<String>,
+    pub jwt_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -82,6 +84,9 @@ pub enum AuthKind {
     Basic,
     /// `$name: $value_env`.
     Header,
+    /// `apikey: $key_env` and `Authorization: Bearer` of `$jwt_env` (a
+    /// user's JWT) when given, else of the key.
+    Supabase,
 }
 
 impl AuthSection {
@@ -94,6 +99,8 @@ impl AuthSection {
             password_env: None,
             name: None,
             value_env: None,
+            key_env: None,
+            jwt_env: None,
         }
     }
 }
@@ -201,6 +208,8 @@ pub struct SourceConfig {
     pub concurrency: u32,
     pub requests_per_second: Option<f64>,
     pub credential: Option<Credential>,
+    /// The configured `auth` type, to compare with what the plugin declares.
+    pub auth_kind: Option<AuthKind>,
     pub limits: Limits,
     pub retry: RetryPolicy,
 }
@@ -375,11 +384,7 @@ fn resolve(
     section: &SourceSection,
     overrides: &Overrides,
 ) -> Result<SourceConfig> {
-    let settings = section
-        .settings
-        .iter()
-        .map(|(key, value)| Ok((key.clone(), setting_value(name, key, value)?)))
-        .collect::<Result<Vec<_>>>()?;
+    let settings = flat_settings(name, &section.settings)?;
     let allowed_hosts = match &section.allowed_hosts {
         Some(hosts) if !hosts.is_empty() => hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         Some(_) => return Err(usage(format!("source `{name}`: allowed_hosts is empty"))),
@@ -426,6 +431,7 @@ fn resolve(
         concurrency,
         requests_per_second: section.requests_per_second,
         credential,
+        auth_kind: section.auth.as_ref().map(|auth| auth.kind),
         limits: Limits::from_section(&section.limits),
         retry: RetryPolicy {
             max_retries: retry.max_retries.unwrap_or(defaults.max_retries),
@@ -440,6 +446,28 @@ fn resolve(
                 .map_or(defaults.max_wait, Duration::from_secs),
         },
     })
+}
+
+/// The settings as the plugin receives them: `[settings]` values, and those
+/// of a table nested one level (`[sources.db.settings.tasks]`) as
+/// `tasks.KEY`, the name `--set tasks.KEY=V` gives them too.
+fn flat_settings(
+    source: &str,
+    settings: &BTreeMap<String, toml::Value>,
+) -> Result<Vec<(String, String)>> {
+    let mut flat = Vec::new();
+    for (key, value) in settings {
+        match value {
+            toml::Value::Table(table) => {
+                for (inner, value) in table {
+                    let name = format!("{key}.{inner}");
+                    flat.push((name.clone(), setting_value(source, &name, value)?));
+                }
+            }
+            _ => flat.push((key.clone(), setting_value(source, key, value)?)),
+        }
+    }
+    Ok(flat)
 }
 
 fn setting_value(source: &str, key: &str, value: &toml::Value) -> Result<String> {
@@ -516,6 +544,13 @@ fn credential(source: &str, auth: &AuthSection) -> Result<Credential> {
             let name = required_key(source, auth, &auth.name, "name")?;
             Credential::header(name, &read(&auth.value_env, "value_env")?)
                 .map_err(|err| usage(format!("source `{source}`: {err}")))?
+        }
+        AuthKind::Supabase => {
+            let jwt = match &auth.jwt_env {
+                Some(_) => Some(read(&auth.jwt_env, "jwt_env")?),
+                None => None,
+            };
+            Credential::supabase(&read(&auth.key_env, "key_env")?, jwt.as_deref())
         }
     })
 }
@@ -598,6 +633,72 @@ mod tests {
         assert!(page_size("a", Some(1001)).is_err());
         assert!(page_size("a", Some(0)).is_err());
         assert_eq!(page_size("a", Some(1000)).unwrap(), 1000);
+    }
+
+    #[test]
+    fn nested_settings_reach_the_plugin_dotted() {
+        let text = "[sources.a]\nplugin = \"a.wasm\"\n[sources.a.settings]\n\
+                    base_url = \"http://h\"\ntables = \"notes, tasks\"\n\
+                    [sources.a.settings.tasks]\nprimary_key = \"task_id\"\nrevision = 3\n";
+        let config = Config {
+            file: parse(text).unwrap(),
+            base_dir: PathBuf::from("/cfg"),
+            path: None,
+        };
+        let source = config.source("a", &Overrides::default()).unwrap();
+        let get = |key: &str| {
+            source
+                .settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("tasks.primary_key"), Some("task_id"));
+        assert_eq!(get("tasks.revision"), Some("3"));
+        assert_eq!(get("tables"), Some("notes, tasks"));
+        let deeper =
+            "[sources.a]\nplugin = \"a.wasm\"\n[sources.a.settings]\nbase_url = \"http://h\"\n\
+                      [sources.a.settings.t.u]\nk = \"v\"\n";
+        let config = Config {
+            file: parse(deeper).unwrap(),
+            base_dir: PathBuf::from("/cfg"),
+            path: None,
+        };
+        let err = config
+            .source("a", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("setting `t.u` must be a string"), "{err}");
+    }
+
+    #[test]
+    fn supabase_auth_reads_the_key_and_an_optional_jwt() {
+        let mut auth = AuthSection::bearer(String::new());
+        auth.kind = AuthKind::Supabase;
+        auth.token_env = None;
+        let err = credential("a", &auth).unwrap_err().to_string();
+        assert!(err.contains("needs `key_env`"), "{err}");
+        auth.key_env = Some("SYNCHOST_TEST_SUPABASE_KEY_SURELY_UNSET".into());
+        let err = credential("a", &auth).unwrap_err().to_string();
+        assert!(
+            err.contains("SYNCHOST_TEST_SUPABASE_KEY_SURELY_UNSET"),
+            "{err}"
+        );
+        auth.key_env = Some("PATH".into());
+        auth.jwt_env = Some("SYNCHOST_TEST_SUPABASE_JWT_SURELY_UNSET".into());
+        let err = credential("a", &auth).unwrap_err().to_string();
+        assert!(
+            err.contains("SYNCHOST_TEST_SUPABASE_JWT_SURELY_UNSET"),
+            "{err}"
+        );
+        auth.jwt_env = None;
+        let credential = credential("a", &auth).unwrap();
+        let names: Vec<&str> = credential
+            .headers()
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(names, ["apikey", "authorization"]);
     }
 
     #[test]

@@ -530,14 +530,7 @@ mod time {
         if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hours > 23 || minutes > 59 {
             return None;
         }
-        // Days from civil (H. Hinnant's algorithm).
-        let y = if month <= 2 { year - 1 } else { year };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = i64::from((month + 9) % 12);
-        let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
+        let days = crate::time::days_from_civil(year, month, day);
         u64::try_from(days)
             .ok()
             .map(|days| days * 86_400 + hours * 3600 + minutes * 60 + seconds)

@@ -85,6 +85,8 @@
 //! - [`push`]: `push` and `reconcile` as one chain of requests per change,
 //!   sent together; [`Change`] accessors; the change-key convention.
 //! - [`log`]: messages to the host's log.
+//! - [`time`]: RFC 3339 and HTTP dates without a date crate, for watermarks
+//!   and delta windows.
 //! - [`lenient`]: tolerant reading of remote JSON (one bad element of a
 //!   listing is reported, not fatal; fields a plugin can do without never fail).
 //! - [`bindings`]: the raw generated bindings of the WIT contract
@@ -98,6 +100,7 @@ pub mod lenient;
 pub mod log;
 pub mod push;
 mod settings;
+pub mod time;
 mod types;
 
 pub use settings::Settings;
@@ -123,16 +126,16 @@ pub mod bindings {
 }
 
 pub use bindings::synchost::source::types::{
-    BlobRef, Change, ChangeOp, Detail, Error, Manifest, Page, PushOutcome, Reconciliation, Record,
-    SettingInfo, StreamInfo,
+    AuthInfo, AuthScheme, BlobRef, Change, ChangeOp, Detail, Error, Manifest, Page, PushOutcome,
+    Reconciliation, Record, SettingInfo, StreamInfo,
 };
 
 /// Everything a plugin usually needs: `use synchost_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        export_source, http, log, push, BlobRef, Change, ChangeOp, Detail, Error, ListRequest,
-        Manifest, Page, PushOutcome, Reconciliation, Record, SettingInfo, Settings, Source,
-        StreamInfo,
+        export_source, http, log, push, AuthInfo, BlobRef, Change, ChangeOp, Detail, Error,
+        ListRequest, Manifest, Page, PushOutcome, Reconciliation, Record, SettingInfo, Settings,
+        Source, StreamInfo,
     };
 }
 
@@ -178,6 +181,16 @@ pub trait Source: Sized + 'static {
     /// [`Error::InvalidConfig`] naming the setting when one is wrong
     /// ([`Settings::required`] and friends do).
     fn configure(settings: Settings) -> Result<Self, Error>;
+
+    /// The streams of this configuration. The host calls it after
+    /// `configure` and uses its answer, not the manifest's, from then on.
+    /// Override it when the streams depend on the settings (the tables of a
+    /// database): it may send requests to check them against the remote.
+    ///
+    /// The default answers the manifest's streams.
+    fn streams(&self) -> Result<Vec<StreamInfo>, Error> {
+        Ok(Self::describe().streams)
+    }
 
     /// Lists one page of `stream`: at most `req.limit` records, complete or
     /// partial (no content: the host then calls [`fetch`](Source::fetch) for
@@ -265,7 +278,7 @@ pub mod __private {
     //! public API.
     use super::{
         Change, Detail, Error, ListRequest, Manifest, Page, PushOutcome, Reconciliation, Record,
-        Settings, Source,
+        Settings, Source, StreamInfo,
     };
     use crate::bindings::exports::synchost::source::source::Guest;
     use std::any::Any;
@@ -315,6 +328,10 @@ pub mod __private {
             let plugin = T::configure(Settings::new(settings))?;
             INSTANCE.with(|slot| *slot.borrow_mut() = Some(Box::new(plugin)));
             Ok(())
+        }
+
+        fn streams() -> Result<Vec<StreamInfo>, Error> {
+            with_instance(|p: &T| p.streams())?
         }
 
         fn list(

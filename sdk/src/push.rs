@@ -83,6 +83,20 @@ impl<T> Step<T> {
         }
     }
 
+    /// This step with its answer made `f(answer)`: e.g. one change's
+    /// outcome tagged with its place among a call's.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U + 'static) -> Step<U>
+    where
+        T: 'static,
+    {
+        match self.0 {
+            Next::Done(value) => Step::done(f(value)),
+            Next::Send(request, then) => {
+                Step::send(request, move |answer: Answer| then(answer).map(f))
+            }
+        }
+    }
+
     /// The answer, when this step is done.
     pub fn into_done(self) -> Option<T> {
         match self.0 {
@@ -401,5 +415,10 @@ mod tests {
         assert!(Step::send(Request::get("http://h/"), |_| 0)
             .into_done()
             .is_none());
+        let mapped = Step::send(Request::get("http://h/m"), |a: Answer| a.unwrap().status)
+            .map(|status| (7, status));
+        assert_eq!(mapped.request().map(Request::url), Some("http://h/m"));
+        assert_eq!(mapped.answer(ok(204, "")).into_done(), Some((7, 204)));
+        assert_eq!(Step::done(2).map(|n| n * 3).into_done(), Some(6));
     }
 }

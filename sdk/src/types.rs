@@ -1,6 +1,8 @@
 //! Constructors and builders for the contract's values.
 
-use crate::{BlobRef, Error, Manifest, Page, Record, SettingInfo, StreamInfo};
+use crate::{
+    AuthInfo, AuthScheme, BlobRef, Error, Manifest, Page, Record, SettingInfo, StreamInfo,
+};
 use serde::Serialize;
 
 /// A value for an optional text field: `&str`, `String`, `&String`,
@@ -219,7 +221,8 @@ impl Page {
 }
 
 impl Manifest {
-    /// A manifest with no streams or settings and a `max_page_size` of 100.
+    /// A manifest with no streams, settings or credentials, a
+    /// `max_page_size` of 100 and a `max_push_batch` of 50.
     ///
     /// Pass `env!("CARGO_PKG_VERSION")` as `version`.
     pub fn new(
@@ -234,6 +237,9 @@ impl Manifest {
             streams: Vec::new(),
             settings: Vec::new(),
             max_page_size: 100,
+            max_push_batch: 50,
+            auth: None,
+            extra_hosts: Vec::new(),
         }
     }
 
@@ -253,6 +259,72 @@ impl Manifest {
     pub fn max_page_size(mut self, max: u32) -> Self {
         self.max_page_size = max.max(1);
         self
+    }
+
+    /// Sets the most changes one `push` or `reconcile` call takes (at least
+    /// 1); raise it when the plugin writes in bulk.
+    pub fn max_push_batch(mut self, max: u32) -> Self {
+        self.max_push_batch = max.max(1);
+        self
+    }
+
+    /// Declares the credentials the remote expects.
+    pub fn auth(mut self, auth: AuthInfo) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Declares a host the plugin reaches beyond its base URL's, as an
+    /// `allowed_hosts` entry (advice: the user decides).
+    pub fn extra_host(mut self, host: impl Into<String>) -> Self {
+        self.extra_hosts.push(host.into());
+        self
+    }
+}
+
+impl AuthInfo {
+    /// `Authorization: Bearer`, the token in `token_env`.
+    pub fn bearer(token_env: &str) -> Self {
+        AuthInfo::new(AuthScheme::Bearer, &[("token_env", token_env)])
+    }
+
+    /// `Authorization: Basic`, from `username_env` and `password_env`.
+    pub fn basic(username_env: &str, password_env: &str) -> Self {
+        AuthInfo::new(
+            AuthScheme::Basic,
+            &[
+                ("username_env", username_env),
+                ("password_env", password_env),
+            ],
+        )
+    }
+
+    /// One custom header `name`, its value in `value_env`.
+    pub fn header(name: &str, value_env: &str) -> Self {
+        AuthInfo {
+            header_name: Some(name.into()),
+            ..AuthInfo::new(AuthScheme::Header, &[("value_env", value_env)])
+        }
+    }
+
+    /// Supabase: the project key in `key_env` (`apikey`, and the bearer
+    /// unless) a user's JWT in `jwt_env`.
+    pub fn supabase(key_env: &str, jwt_env: &str) -> Self {
+        AuthInfo::new(
+            AuthScheme::Supabase,
+            &[("key_env", key_env), ("jwt_env", jwt_env)],
+        )
+    }
+
+    fn new(scheme: AuthScheme, env: &[(&str, &str)]) -> Self {
+        AuthInfo {
+            scheme,
+            env: env
+                .iter()
+                .map(|(key, var)| (key.to_string(), var.to_string()))
+                .collect(),
+            header_name: None,
+        }
     }
 }
 

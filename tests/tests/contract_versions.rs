@@ -178,3 +178,39 @@ fn plugin_inspect_tells_pull_only_plugins_from_those_that_push() {
     assert!(text.contains("(can push)"), "{text}");
     assert!(!text.contains("pull-only"), "{text}");
 }
+
+/// A 0.2 manifest says which credentials the plugin expects and how many
+/// changes a push call takes; 0.1 manifests cannot, and say nothing.
+#[test]
+fn plugin_inspect_shows_the_declared_auth_and_push_batch() {
+    let ws = Workspace::new();
+    let confluence = inspect_json(&ws, "confluence");
+    assert_eq!(confluence["auth"]["scheme"], "basic", "{confluence}");
+    let env = confluence["auth"]["env"].as_array().expect("env pairs");
+    let pairs: Vec<(&str, &str)> = env
+        .iter()
+        .map(|pair| (str_field(pair, "key"), str_field(pair, "variable")))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("username_env", "CONFLUENCE_EMAIL"),
+            ("password_env", "CONFLUENCE_API_TOKEN")
+        ]
+    );
+    assert_eq!(confluence["max_push_batch"], 50, "{confluence}");
+    let text = inspect_text(&ws, "confluence");
+    assert!(
+        text.contains("auth:          type = basic; username_env = CONFLUENCE_EMAIL"),
+        "{text}"
+    );
+    let github = inspect_json(&ws, "github");
+    assert_eq!(github["auth"]["scheme"], "bearer", "{github}");
+    assert_eq!(
+        github["extra_hosts"],
+        serde_json::json!(["https://codeload.github.com"])
+    );
+    assert!(inspect_text(&ws, "github").contains("extra hosts:   https://codeload.github.com"));
+    assert!(inspect_json(&ws, "legacy-v01")["auth"].is_null());
+    assert!(inspect_text(&ws, "legacy-v01").contains("auth:          none declared"));
+}

@@ -667,6 +667,17 @@ fn oversized_page_is_refused() {
     assert!(after.hostile_records().is_empty(), "nothing was stored");
 }
 
+/// The streams a configured plugin lists are checked like its manifest's:
+/// printable, bounded, at least one. Refused with exit 2 before any listing.
+#[test]
+fn forged_or_missing_streams_are_refused() {
+    let after = run_attack(Attack::new("forged-streams"), &[2]);
+    after.says("the plugin is unusable: its stream name");
+    after.says("holds control or invisible characters");
+    let after = run_attack(Attack::new("no-streams"), &[2]);
+    after.says("the plugin is unusable: it declares no streams");
+}
+
 #[test]
 fn endless_empty_pages_stop() {
     let after = run_attack(Attack::new("endless-cursor"), &[1]);

@@ -6,11 +6,13 @@
 //! the latency scenarios of `latency.rs` instead. With `--push`: the push
 //! scenarios of `push.rs` (the first of them, no faults, is also a row of
 //! the default table). With `--github`: the GitHub scenarios of `github.rs`
-//! (its full sync is also a row of the default table).
+//! (its full sync is also a row of the default table). With `--supabase`:
+//! the Supabase scenarios of `supabase.rs` (PostgreSQL started by the fake).
 
 mod github;
 mod latency;
 mod push;
+mod supabase;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -36,7 +38,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let runs: usize = flag_value(args, "--runs")?.unwrap_or(3).max(1);
     let push_only = args.iter().any(|a| a == "--push");
     let github_only = args.iter().any(|a| a == "--github");
-    let latency = if push_only || github_only {
+    let supabase_only = args.iter().any(|a| a == "--supabase");
+    let latency = if push_only || github_only || supabase_only {
         None
     } else {
         latency::Options::parse(args, runs)?
@@ -54,6 +57,9 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if github_only {
         return github::run(&work, runs);
+    }
+    if supabase_only {
+        return supabase::run(&work, runs);
     }
     if let Some(options) = latency {
         return latency::run(&work, &options);
@@ -151,6 +157,11 @@ where
         .parse()
         .with_context(|| format!("{flag} {value}: not a valid value"))?;
     Ok(Some(parsed))
+}
+
+/// `s` as a TOML string (JSON's quoting is valid TOML).
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
 }
 
 fn synchost() -> PathBuf {

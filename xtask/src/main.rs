@@ -18,6 +18,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("legacy-v01", "legacy-v01"),
     ("confluence", "confluence"),
     ("github", "github"),
+    ("supabase", "supabase"),
     ("hostile", "hostile"),
     ("hostile-describe", "hostile-describe"),
     ("hostile-manifest", "hostile-manifest"),
@@ -46,7 +47,10 @@ fn main() -> Result<()> {
                  (--latency-ms L, --rate-limit R: pulls against a slow or rate-limited fake\n          \
                  next to the bound concurrency allows; --concurrency, --attachment-concurrency, --runs;\n          \
                  --push: 1,000 Confluence page updates pushed, with no faults, --rate-limit 20,\n          \
-                 --latency-ms 50 and 200, or only the --latency-ms/--rate-limit given)\n  \
+                 --latency-ms 50 and 200, or only the --latency-ms/--rate-limit given;\n          \
+                 --github: the GitHub plugin's full, delta and budget syncs;\n          \
+                 --supabase: 10,000 and 100,000 rows pulled, a 1% delta, 10,000 creates and\n          \
+                 1,000 updates pushed, a pull at --latency-ms 50; needs PostgreSQL)\n  \
                  torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S;\n          \
                  --push: kill -9 pushes of 200 changes instead)\n  \
                  fuzz    run the fuzz targets in fuzz/ for a budget each (--seconds N, default 60; [TARGET...])"
@@ -118,7 +122,7 @@ const BUILT_PACKAGES: &[&str] = &[
 /// `build` leaves them to the wasm build).
 fn tested_packages() -> Vec<&'static str> {
     let mut packages = BUILT_PACKAGES.to_vec();
-    packages.extend(["confluence", "github", "example-items"]);
+    packages.extend(["confluence", "github", "supabase", "example-items"]);
     packages
 }
 
@@ -195,10 +199,13 @@ fn torture(args: &[String]) -> Result<()> {
 pub struct Fake {
     child: std::process::Child,
     pub url: String,
+    /// What the fake printed after its first line (the Supabase fake's keys).
+    printed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Fake {
-    /// Starts `synchost-fake` with `args` on a free port and reads its URL.
+    /// Starts `synchost-fake` with `args` on a free port and reads its URL;
+    /// later lines are kept for [`Fake::printed`].
     pub fn start(args: &[&str]) -> Result<Fake> {
         use std::io::BufRead;
         let mut child = Command::new(target_dir().join("release/synchost-fake"))
@@ -207,15 +214,40 @@ impl Fake {
             .stdout(Stdio::piped())
             .spawn()
             .context("cannot start synchost-fake (run cargo xtask build)")?;
-        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        stdout.read_line(&mut line)?;
         let url = line
             .trim()
             .strip_prefix("listening on ")
             .with_context(|| format!("unexpected first line from synchost-fake: {line:?}"))?
             .to_string();
-        Ok(Fake { child, url })
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+        Ok(Fake {
+            child,
+            url,
+            printed,
+        })
+    }
+
+    /// The rest of the first line the fake printed starting with `prefix`,
+    /// waiting up to 10 s for it.
+    pub fn printed(&self, prefix: &str) -> Result<String> {
+        for _ in 0..100 {
+            let lines = self.printed.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(rest) = lines.iter().find_map(|l| l.strip_prefix(prefix)) {
+                return Ok(rest.trim().to_string());
+            }
+            drop(lines);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        anyhow::bail!("synchost-fake printed no line starting with {prefix:?}")
     }
 }
 

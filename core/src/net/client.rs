@@ -493,11 +493,7 @@ impl HttpClient {
     ) -> Result<(String, u64), DownloadError> {
         let blob_error = |error: HttpError| DownloadError::Blob(error.to_string());
         let (method, url, admission) = self.admit("GET", url).map_err(blob_error)?;
-        let credential = self
-            .options
-            .credential
-            .as_ref()
-            .map(Credential::header_name);
+        let credential = self.options.credential.as_ref();
         let headers =
             blob_headers(headers, credential).map_err(|why| blob_error(self.deny(why)))?;
         let download = Download {
@@ -585,7 +581,9 @@ impl HttpClient {
             headers.append(name, value);
         }
         if let Some(credential) = &self.options.credential {
-            headers.remove(credential.header_name());
+            for (name, _) in credential.headers() {
+                headers.remove(name);
+            }
         }
         Ok(headers)
     }
@@ -630,7 +628,9 @@ impl HttpClient {
             }
             let mut hop_headers = headers.clone();
             if let Some(secret) = self.options.credential.as_ref().filter(|_| credential) {
-                hop_headers.insert(secret.header_name().clone(), secret.header_value().clone());
+                for (name, value) in secret.headers() {
+                    hop_headers.insert(name.clone(), value.clone());
+                }
             }
             let mut builder = self
                 .client
@@ -1027,11 +1027,11 @@ fn classify_message(error: &reqwest::Error) -> String {
 /// The request headers a blob reference asks for, or why they are refused:
 /// more than [`MAX_BLOB_HEADERS`] or [`MAX_BLOB_HEADER_BYTES`], a name or
 /// value that is not a valid header, a credential or hop-by-hop header
-/// ([`REFUSED_BLOB_HEADERS`]), or the header of the source's credential
+/// ([`REFUSED_BLOB_HEADERS`]), or a header of the source's credential
 /// (`credential`).
 pub fn blob_headers(
     pairs: &[(String, String)],
-    credential: Option<&HeaderName>,
+    credential: Option<&Credential>,
 ) -> Result<HeaderMap, String> {
     if pairs.len() > MAX_BLOB_HEADERS {
         return Err(format!(
@@ -1060,7 +1060,7 @@ pub fn blob_headers(
                  (credentials and hop-by-hop headers)"
             ));
         }
-        if credential == Some(&name) {
+        if credential.is_some_and(|credential| credential.sets(&name)) {
             return Err(format!(
                 "the blob reference sets `{name}`, the header of the source's credential, \
                  which only the host adds"
@@ -1109,10 +1109,13 @@ mod tests {
                 assert!(why.contains(&format!("`{name}`")), "{why}");
             }
         }
-        let key = HeaderName::from_static("x-api-key");
+        let key = Credential::header("x-api-key", "secret-value").unwrap();
         let why = blob_headers(&pairs(&[("X-Api-Key", "guess")]), Some(&key)).unwrap_err();
         assert!(why.contains("credential"), "{why}");
         assert!(blob_headers(&pairs(&[("x-api-key", "v")]), None).is_ok());
+        let supabase = Credential::supabase("project-key-123", None);
+        let why = blob_headers(&pairs(&[("apikey", "guess")]), Some(&supabase)).unwrap_err();
+        assert!(why.contains("credential"), "{why}");
     }
 
     #[test]

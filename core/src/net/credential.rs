@@ -20,14 +20,14 @@ use reqwest::header::{HeaderName, HeaderValue};
 /// match ordinary text.
 pub const MIN_REDACTED: usize = 8;
 
-/// One header the host adds to every request to the source's allowed hosts.
+/// The headers (one, or two for Supabase) the host adds to every request to
+/// the source's allowed hosts.
 #[derive(Clone)]
 pub struct Credential {
-    name: HeaderName,
-    value: HeaderValue,
-    /// What [`Credential::redact`] replaces, the secret first.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// What [`Credential::redact`] replaces, the secrets first.
     forms: Arc<[Vec<u8>]>,
-    /// Whether every secret in the value is long enough to be redacted.
+    /// Whether every secret in the values is long enough to be redacted.
     redactable: bool,
 }
 
@@ -52,11 +52,31 @@ impl Credential {
         )
     }
 
-    /// A custom header such as `apikey: VALUE`.
+    /// A custom header such as `x-api-key: VALUE`.
     pub fn header(name: &str, value: &str) -> Result<Credential, String> {
         let name = HeaderName::try_from(name)
             .map_err(|_| format!("`{name}` is not a valid header name"))?;
         Ok(Credential::sensitive(name, value, &[]))
+    }
+
+    /// Supabase's pair (contracts §3.1): `apikey: KEY` and
+    /// `Authorization: Bearer` of a user's JWT, or of the key without one.
+    pub fn supabase(key: &str, jwt: Option<&str>) -> Credential {
+        let apikey = Credential::sensitive(HeaderName::from_static("apikey"), key.trim(), &[]);
+        let bearer = Credential::bearer(jwt.unwrap_or(key));
+        let mut forms = apikey.forms.to_vec();
+        forms.extend(
+            bearer
+                .forms
+                .iter()
+                .filter(|f| !apikey.forms.contains(f))
+                .cloned(),
+        );
+        Credential {
+            headers: [apikey.headers, bearer.headers].concat(),
+            forms: Arc::from(forms),
+            redactable: apikey.redactable && bearer.redactable,
+        }
     }
 
     /// `also` are further secrets inside the value (a basic-auth password).
@@ -75,25 +95,20 @@ impl Credential {
             Vec::new()
         };
         Credential {
-            name,
-            value,
+            headers: vec![(name, value)],
             forms: Arc::from(forms),
             redactable,
         }
     }
 
-    pub fn header_name(&self) -> &HeaderName {
-        &self.name
+    /// The headers to add, values marked sensitive.
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
     }
 
-    pub fn header_value(&self) -> &HeaderValue {
-        &self.value
-    }
-
-    /// The secret part of the value (after the scheme, for `Bearer x` and
-    /// `Basic x`), which must never be shown or handed to a plugin.
-    pub fn secret(&self) -> &[u8] {
-        secret_part(self.value.as_bytes())
+    /// Whether the credential sets the header `name`.
+    pub fn sets(&self, name: &HeaderName) -> bool {
+        self.headers.iter().any(|(own, _)| own == name)
     }
 
     /// False when the secret (or a basic-auth password) is shorter than
@@ -196,7 +211,8 @@ fn replace_all(bytes: &mut Vec<u8>, needle: &[u8]) -> bool {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credential({}: <redacted>)", self.name)
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        write!(f, "Credential({}: <redacted>)", names.join(", "))
     }
 }
 
@@ -267,8 +283,40 @@ mod tests {
     fn basic_is_base64_of_user_and_password() {
         let credential = Credential::basic("me@example.com", "tok");
         assert_eq!(
-            credential.header_value().to_str().unwrap(),
+            credential.headers()[0].1.to_str().unwrap(),
             "Basic bWVAZXhhbXBsZS5jb206dG9r"
         );
+    }
+
+    #[test]
+    fn supabase_sends_the_key_and_a_bearer_and_redacts_both() {
+        let shown = |c: &Credential| {
+            c.headers()
+                .iter()
+                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let key_only = Credential::supabase("project-key-123", None);
+        assert_eq!(
+            shown(&key_only),
+            [
+                "apikey: project-key-123",
+                "authorization: Bearer project-key-123"
+            ]
+        );
+        let with_jwt = Credential::supabase("project-key-123", Some("user.jwt.token"));
+        assert_eq!(
+            shown(&with_jwt),
+            [
+                "apikey: project-key-123",
+                "authorization: Bearer user.jwt.token"
+            ]
+        );
+        assert!(with_jwt.sets(&HeaderName::from_static("apikey")));
+        assert!(!format!("{with_jwt:?}").contains("project-key"));
+        let mut echoed = b"key project-key-123 and user.jwt.token".to_vec();
+        assert!(with_jwt.redact(&mut echoed));
+        assert_eq!(echoed, b"key [REDACTED] and [REDACTED]");
+        assert!(!Credential::supabase("short", Some("user.jwt.token")).redactable());
     }
 }

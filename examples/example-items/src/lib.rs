@@ -86,6 +86,7 @@ impl Source for Items {
             "Root of the items API, e.g. http://127.0.0.1:8080",
         ))
         .max_page_size(1000)
+        .auth(AuthInfo::bearer("ITEMS_TOKEN"))
     }
 
     fn configure(settings: Settings) -> Result<Self, Error> {

@@ -12,6 +12,7 @@ use crate::config::Limits;
 use crate::error::failed;
 use crate::net::client::ClientOptions;
 use crate::net::{HostPolicy, HttpClient, RetryPolicy};
+use crate::runtime::bindings::types;
 use crate::runtime::{PluginInstance, Runtime};
 use crate::sync::session::check_manifest;
 use crate::untrusted::Untrusted;
@@ -80,6 +81,13 @@ pub async fn run(args: InspectArgs) -> Result<()> {
             "sha256": plugin.sha256,
             "imports": plugin.imports,
             "max_page_size": manifest.max_page_size,
+            "max_push_batch": manifest.max_push_batch,
+            "auth": manifest.auth.as_ref().map(|auth| json!({
+                "scheme": auth_scheme(auth.scheme),
+                "env": auth.env.iter().map(|(key, var)| json!({"key": key, "variable": var})).collect::<Vec<_>>(),
+                "header_name": auth.header_name,
+            })),
+            "extra_hosts": manifest.extra_hosts,
             "streams": streams,
             "settings": settings,
             "load_ms": plugin.load_ms,
@@ -122,7 +130,46 @@ pub async fn run(args: InspectArgs) -> Result<()> {
         plugin.load_ms
     );
     println!("max page size: {}", manifest.max_page_size);
-    println!("streams:");
+    if push.is_ok() {
+        println!("push batch:    {} changes a call", manifest.max_push_batch);
+    }
+    match &manifest.auth {
+        Some(auth) => {
+            let env: Vec<String> = auth
+                .env
+                .iter()
+                .map(|(key, var)| format!("{} = {}", name(key), name(var)))
+                .collect();
+            let header = auth
+                .header_name
+                .as_deref()
+                .map(|h| format!(" (header {})", name(h)))
+                .unwrap_or_default();
+            println!(
+                "auth:          type = {}{header}; {}",
+                auth_scheme(auth.scheme),
+                env.join(", ")
+            );
+        }
+        None => println!("auth:          none declared"),
+    }
+    if !manifest.extra_hosts.is_empty() {
+        let hosts: Vec<String> = manifest
+            .extra_hosts
+            .iter()
+            .take(MAX_SHOWN)
+            .map(|h| name(h).to_string())
+            .collect();
+        println!(
+            "extra hosts:   {} (add to allowed_hosts to let it reach them)",
+            hosts.join(", ")
+        );
+    }
+    if manifest.streams.is_empty() {
+        println!("streams:       depend on the settings (listed once configured)");
+    } else {
+        println!("streams:");
+    }
     for stream in manifest.streams.iter().take(MAX_SHOWN) {
         let mut traits = Vec::new();
         if stream.supports_delta {
@@ -162,6 +209,16 @@ pub async fn run(args: InspectArgs) -> Result<()> {
     // Shown whole above (clipped), refused here: a manifest `pull` would
     // refuse makes `inspect` fail too.
     check_manifest(&shown, &manifest)
+}
+
+/// The `[sources.NAME.auth]` type of a declared scheme.
+fn auth_scheme(scheme: types::AuthScheme) -> &'static str {
+    match scheme {
+        types::AuthScheme::Bearer => "bearer",
+        types::AuthScheme::Basic => "basic",
+        types::AuthScheme::Header => "header",
+        types::AuthScheme::Supabase => "supabase",
+    }
 }
 
 /// Says how many entries were left out of a list of `count`.

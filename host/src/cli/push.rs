@@ -306,8 +306,10 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
         };
         let source = config.source(name, &overrides)?;
         let runtime = Runtime::new(Runtime::default_cache_dir())?;
-        let manifest = crate::sync::session::describe_source(&runtime, &source).await?;
-        let push_streams: Vec<&str> = manifest
+        // The streams of these settings: the plugin is configured for them.
+        let session = crate::sync::session::Session::open(&runtime, &store, &source).await?;
+        let push_streams: Vec<&str> = session
+            .manifest
             .streams
             .iter()
             .filter(|s| s.supports_push)
@@ -740,6 +742,17 @@ fn text_of(content: Option<&[u8]>) -> String {
     content.map_or_else(String::new, |c| String::from_utf8_lossy(c).into_owned())
 }
 
+/// A JSON object or array (a database row) pretty-printed with sorted keys,
+/// so that its diff shows the fields that differ; other text as it is.
+fn diffable(text: String) -> String {
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+            serde_json::to_string_pretty(&value).map_or(text, |pretty| pretty + "\n")
+        }
+        _ => text,
+    }
+}
+
 fn conflict_json(c: &ConflictView) -> serde_json::Value {
     let remote = c.remote.as_ref();
     json!({
@@ -783,8 +796,10 @@ fn conflict_text(c: &ConflictView) -> String {
 
 /// The remote's text against the local edit, as a unified diff.
 fn unified_diff(c: &ConflictView) -> String {
-    let remote = text_of(c.remote.as_ref().and_then(|r| r.content.as_deref()));
-    let local = text_of(c.local_content.as_deref());
+    let remote = diffable(text_of(
+        c.remote.as_ref().and_then(|r| r.content.as_deref()),
+    ));
+    let local = diffable(text_of(c.local_content.as_deref()));
     similar::TextDiff::from_lines(&remote, &local)
         .unified_diff()
         .context_radius(3)
@@ -850,6 +865,24 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_diff_field_by_field() {
+        let remote = diffable(r#"{"id":"1","title":"theirs","done":false}"#.into());
+        let local = diffable(r#"{"done":false,"id":"1","title":"mine"}"#.into());
+        let diff = similar::TextDiff::from_lines(&remote, &local)
+            .unified_diff()
+            .to_string();
+        let changed: Vec<&str> = diff
+            .lines()
+            .filter(|l| l.starts_with(['-', '+']) && !l.starts_with("---") && !l.starts_with("+++"))
+            .collect();
+        assert_eq!(
+            changed,
+            ["-  \"title\": \"theirs\"", "+  \"title\": \"mine\""]
+        );
+        assert_eq!(diffable("plain <p>text</p>".into()), "plain <p>text</p>");
+    }
 
     #[test]
     fn change_lines_are_parsed_or_refused_with_their_line() {

@@ -130,6 +130,21 @@ impl PluginInstance {
         .await
     }
 
+    /// The streams of the configured instance (contract 0.2); a 0.1
+    /// plugin's are its manifest's.
+    pub async fn streams(
+        &mut self,
+    ) -> Result<Result<Vec<types::StreamInfo>, types::Error>, CallError> {
+        self.guarded("streams", async |guest, store| match guest {
+            Guest::Current(guest) => guest.call_streams(store).await,
+            Guest::V0_1(guest) => guest
+                .call_describe(store)
+                .await
+                .map(|manifest| Ok(legacy::manifest(manifest).streams)),
+        })
+        .await
+    }
+
     pub async fn list(
         &mut self,
         stream: &str,

@@ -36,6 +36,10 @@ pub fn manifest(manifest: v0_1::types::Manifest) -> types::Manifest {
             })
             .collect(),
         max_page_size: manifest.max_page_size,
+        // Never used: a 0.1 plugin is never asked to push.
+        max_push_batch: 1,
+        auth: None,
+        extra_hosts: Vec::new(),
     }
 }
 

@@ -36,15 +36,16 @@ use crate::store::runs::{RunEnd, RunStart};
 use crate::store::Store;
 use crate::untrusted::Untrusted;
 
-/// Changes per `push` or `reconcile` call. The plugin sends a batch's
-/// requests together, so a batch is a few round trips at the source's
-/// concurrency; each batch's outcomes are committed together.
-pub const PUSH_BATCH: usize = 50;
+/// The most changes per `push` or `reconcile` call, whatever the plugin's
+/// `max-push-batch` asks: a batch's outcomes are committed together, and a
+/// batch is what a crash can leave in flight. The plugin sends a batch's
+/// requests together (or in bulk), so a batch is a few round trips.
+pub const MAX_PUSH_BATCH: usize = 1000;
 
-/// Pending changes read to choose the next batch from (a batch takes one
-/// change per item, of one stream): reading the whole outbox for every
-/// batch made a push quadratic in its size.
-const PENDING_WINDOW: usize = 4 * PUSH_BATCH;
+/// Pending changes read to choose the next batch from, in batches (a batch
+/// takes one change per item, of one stream): reading the whole outbox for
+/// every batch made a push quadratic in its size.
+const PENDING_WINDOW_BATCHES: usize = 4;
 
 /// Options of one `synchost push`.
 #[derive(Clone)]
@@ -225,6 +226,12 @@ struct BatchEffects {
 }
 
 impl SourcePush<'_> {
+    /// Changes per call: the plugin's `max-push-batch`, at most
+    /// [`MAX_PUSH_BATCH`].
+    fn batch_size(&self) -> usize {
+        (self.manifest.max_push_batch as usize).clamp(1, MAX_PUSH_BATCH)
+    }
+
     async fn run(&mut self, store: &mut Store) -> Result<()> {
         let mut round = 0;
         loop {
@@ -267,7 +274,7 @@ impl SourcePush<'_> {
         let mut effects = BatchEffects::default();
         let in_flight = store.changes_in(&self.source.name, ChangeState::InFlight)?;
         for (stream, rows) in by_stream(in_flight) {
-            for batch in rows.chunks(PUSH_BATCH) {
+            for batch in rows.chunks(self.batch_size()) {
                 let changes = batch.iter().map(|row| to_change(row, None)).collect();
                 let answers = self.call_reconcile(&stream, changes).await?;
                 let settlements: Vec<Settlement> = batch
@@ -295,7 +302,8 @@ impl SourcePush<'_> {
                     self.source.name
                 )));
             }
-            let pending = store.first_pending(&self.source.name, PENDING_WINDOW)?;
+            let window = PENDING_WINDOW_BATCHES * self.batch_size();
+            let pending = store.first_pending(&self.source.name, window)?;
             let (stream, ready, refused) = self.next_batch(store, pending)?;
             if !refused.is_empty() {
                 self.commit(store, &stream, &refused)?;
@@ -344,7 +352,7 @@ impl SourcePush<'_> {
         };
         let mut items = HashSet::new();
         for row in pending.into_iter().filter(|row| row.stream == stream) {
-            if ready.len() + refused.len() >= PUSH_BATCH {
+            if ready.len() + refused.len() >= self.batch_size() {
                 break;
             }
             if let Some(id) = &row.record_id {

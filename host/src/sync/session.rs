@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::human_duration;
 use crate::checks;
-use crate::config::SourceConfig;
+use crate::config::{AuthKind, SourceConfig};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
 use crate::net::HttpClient;
@@ -29,10 +29,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads the source's plugin, checks its manifest, configures it and
-    /// records in the store which plugin runs the source.
+    /// Loads the source's plugin, checks its manifest, configures it, asks
+    /// it for the streams of these settings (which replace the manifest's)
+    /// and records in the store which plugin runs the source.
     pub async fn open(runtime: &Runtime, store: &Store, source: &SourceConfig) -> Result<Session> {
-        let (plugin, http, mut instance, manifest) = described(runtime, source).await?;
+        let (plugin, http, mut instance, mut manifest) = described(runtime, source).await?;
         match instance
             .configure(&source.settings)
             .await
@@ -48,6 +49,18 @@ impl Session {
             }
             Err(error) => return Err(classify(&source.name, "configure", error)),
         }
+        manifest.streams = match instance.streams().await.map_err(|e| failed(e.0))? {
+            Ok(streams) => streams,
+            Err(types::Error::InvalidConfig(why)) => {
+                return Err(usage(format!(
+                    "source `{}`: the plugin refused its settings: {}",
+                    source.name,
+                    Untrusted::new(&why)
+                )))
+            }
+            Err(error) => return Err(classify(&source.name, "streams", error)),
+        };
+        check_streams(&format!("source `{}`", source.name), &manifest.streams)?;
         store.register_source(
             &source.name,
             &manifest.name,
@@ -61,12 +74,6 @@ impl Session {
             manifest,
         })
     }
-}
-
-/// The manifest of a source's plugin, checked; the plugin is not configured
-/// (so nothing is sent anywhere).
-pub async fn describe_source(runtime: &Runtime, source: &SourceConfig) -> Result<Manifest> {
-    Ok(described(runtime, source).await?.3)
 }
 
 /// A source's plugin loaded, behind the source's HTTP client, and described.
@@ -96,17 +103,58 @@ async fn described(
         .map_err(|e| failed(e.0))?;
     let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
     check_manifest(&format!("source `{}`", source.name), &manifest)?;
+    if let Some(advice) = auth_advice(source, &manifest) {
+        tracing::warn!("{advice}");
+    }
     Ok((plugin, http, instance, manifest))
 }
 
-/// Refuses a manifest the host cannot use or show: see [`checks::manifest`]
-/// and [`checks::manifest_text`]. `source` is how the message names it.
-pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
-    let streams: Vec<(&str, &str)> = manifest
-        .streams
+/// What to say when the source's `auth` type is not the one the plugin
+/// declares: a wrong type is rarely what was meant, and its symptom (a 401
+/// from the remote) does not say so. A source without `auth` gets nothing:
+/// some remotes take requests without credentials.
+fn auth_advice(source: &SourceConfig, manifest: &Manifest) -> Option<String> {
+    let declared = manifest.auth.as_ref()?;
+    let configured = source.auth_kind?;
+    let (kind, name) = match declared.scheme {
+        types::AuthScheme::Bearer => (AuthKind::Bearer, "bearer"),
+        types::AuthScheme::Basic => (AuthKind::Basic, "basic"),
+        types::AuthScheme::Header => (AuthKind::Header, "header"),
+        types::AuthScheme::Supabase => (AuthKind::Supabase, "supabase"),
+    };
+    if configured == kind {
+        return None;
+    }
+    let keys: Vec<String> = declared
+        .env
         .iter()
-        .map(|s| (s.name.as_str(), s.description.as_str()))
+        .map(|(key, var)| format!("{key} = \"{var}\""))
         .collect();
+    Some(format!(
+        "source `{}` is configured with auth type {configured:?}, but its plugin expects \
+         type = \"{name}\" ({})",
+        source.name,
+        Untrusted::new(&keys.join(", "))
+    ))
+}
+
+/// Refuses a manifest the host cannot use or show: see [`checks::manifest`],
+/// [`checks::manifest_text`] and [`checks::auth_info`]; its streams, when it
+/// declares any, as [`check_streams`]. `source` is how the message names it.
+pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
+    if !manifest.streams.is_empty() {
+        check_streams(source, &manifest.streams)?;
+    }
+    let auth_env: Vec<(&str, &str)> = manifest
+        .auth
+        .iter()
+        .flat_map(|auth| &auth.env)
+        .map(|(key, variable)| (key.as_str(), variable.as_str()))
+        .collect();
+    let header_name = manifest
+        .auth
+        .as_ref()
+        .and_then(|a| a.header_name.as_deref());
     let settings: Vec<(&str, &str, Option<&str>)> = manifest
         .settings
         .iter()
@@ -118,15 +166,33 @@ pub(crate) fn check_manifest(source: &str, manifest: &Manifest) -> Result<()> {
             )
         })
         .collect();
-    checks::manifest_text(&manifest.name, &manifest.description, &streams, &settings)
+    checks::manifest_text(&manifest.name, &manifest.description, &[], &settings)
         .and_then(|()| {
             checks::manifest(
                 &manifest.name,
                 &manifest.version,
                 manifest.max_page_size,
-                streams.iter().map(|(name, _)| *name),
+                manifest.max_push_batch,
             )
         })
+        .and_then(|()| checks::auth_info(&auth_env, header_name))
+        .and_then(|()| {
+            let hosts: Vec<&str> = manifest.extra_hosts.iter().map(String::as_str).collect();
+            checks::extra_hosts(&hosts)
+        })
+        .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
+}
+
+/// Refuses streams the host cannot use or show (the manifest's, or those a
+/// configured instance lists): see [`checks::streams`] and
+/// [`checks::manifest_text`].
+fn check_streams(source: &str, streams: &[types::StreamInfo]) -> Result<()> {
+    let named: Vec<(&str, &str)> = streams
+        .iter()
+        .map(|s| (s.name.as_str(), s.description.as_str()))
+        .collect();
+    checks::manifest_text("streams", "", &named, &[])
+        .and_then(|()| checks::streams(named.iter().map(|(name, _)| *name)))
         .map_err(|problem| usage(format!("{source}: the plugin is unusable: {problem}")))
 }
 

@@ -6,7 +6,7 @@
 //! any UTC offset), written in UTC; the host skips what it already has by
 //! version, so the overlap costs listing requests only.
 
-use crate::time::{self, Timestamp};
+use synchost_sdk::time::{self, Civil, Timestamp};
 use synchost_sdk::Error;
 
 /// `type=KIND AND space="KEY"`, plus `AND lastmodified >= "yyyy-MM-dd HH:mm"`
@@ -24,7 +24,7 @@ pub fn query(kind: &str, space_key: &str, modified_from: Option<Timestamp>) -> S
     if let Some(from) = modified_from {
         cql.push_str(&format!(
             " AND lastmodified >= {}",
-            quote(&time::format_cql(from))
+            quote(&format_cql(from))
         ));
     }
     cql.push_str(" ORDER BY lastmodified ASC");
@@ -41,6 +41,16 @@ pub fn delta_start(since: &str, overlap_minutes: u32) -> Result<Timestamp, Error
         ))
     })?;
     Ok(since_ts - i64::from(overlap_minutes) * 60)
+}
+
+/// `2026-01-02 03:04`: a CQL date (minute granularity; seconds dropped, so
+/// the value never lies after `t`).
+fn format_cql(t: Timestamp) -> String {
+    let c = Civil::from_timestamp(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute
+    )
 }
 
 fn quote(value: &str) -> String {
@@ -73,12 +83,19 @@ mod tests {
         );
         // Crossing a year and a leap day.
         let from = delta_start("2024-03-01T00:10:00+00:00", 20).unwrap();
-        assert_eq!(time::format_cql(from), "2024-02-29 23:50");
+        assert_eq!(format_cql(from), "2024-02-29 23:50");
         let from = delta_start("2026-01-01T00:00:00Z", 1).unwrap();
-        assert_eq!(time::format_cql(from), "2025-12-31 23:59");
+        assert_eq!(format_cql(from), "2025-12-31 23:59");
         // No overlap: the watermark's own minute.
         let from = delta_start("2026-06-30T12:34:56Z", 0).unwrap();
-        assert_eq!(time::format_cql(from), "2026-06-30 12:34");
+        assert_eq!(format_cql(from), "2026-06-30 12:34");
+    }
+
+    #[test]
+    fn cql_dates_floor_to_the_minute() {
+        let t = time::parse_rfc3339("2026-03-01T00:30:59Z").unwrap();
+        assert_eq!(format_cql(t), "2026-03-01 00:30");
+        assert_eq!(format_cql(t - 31 * 60), "2026-02-28 23:59");
     }
 
     #[test]

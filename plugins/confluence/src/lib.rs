@@ -40,7 +40,6 @@ mod cursor;
 mod entries;
 mod push;
 mod records;
-mod time;
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -52,8 +51,8 @@ use entries::Unreadable;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use synchost_sdk::http::{self, Request, Response};
-use synchost_sdk::lenient;
 use synchost_sdk::prelude::*;
+use synchost_sdk::{lenient, time};
 
 /// The largest page: the v2 maximum `limit`.
 const MAX_PAGE_SIZE: u32 = api::V2_MAX_LIMIT;
@@ -184,7 +183,8 @@ impl Source for Confluence {
             env!("CARGO_PKG_VERSION"),
             "One Confluence Cloud space: pages, folders, attachments and optionally comments",
         )
-        .max_page_size(MAX_PAGE_SIZE);
+        .max_page_size(MAX_PAGE_SIZE)
+        .auth(AuthInfo::basic("CONFLUENCE_EMAIL", "CONFLUENCE_API_TOKEN"));
         for stream in Stream::ALL {
             let info = StreamInfo::new(stream.name(), stream.description()).delta();
             manifest = manifest.stream(match stream {

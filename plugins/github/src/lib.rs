@@ -122,7 +122,10 @@ impl Source for GitHub {
             env!("CARGO_PKG_VERSION"),
             "One GitHub repository: files at a ref, issues, pull requests, comments",
         )
-        .max_page_size(api::MAX_PER_PAGE);
+        .max_page_size(api::MAX_PER_PAGE)
+        .auth(AuthInfo::bearer("GITHUB_TOKEN"))
+        // github.com's archive downloads redirect there (docs/github.md).
+        .extra_host("https://codeload.github.com");
         for stream in Stream::ALL {
             let info = StreamInfo::new(stream.name(), stream.description()).delta();
             let info = match stream {

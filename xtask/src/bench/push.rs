@@ -20,7 +20,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
 use super::latency::DEFAULT_CONCURRENCY;
-use super::{flag_value, reset_stats, stats, summary_of, synchost};
+use super::{flag_value, reset_stats, stats, summary_of, synchost, toml_string};
 use crate::{http_get, http_post, target_dir, Fake};
 
 const PAGES: usize = 1_000;
@@ -306,8 +306,4 @@ fn checked(mut command: Command, what: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serialises")
 }

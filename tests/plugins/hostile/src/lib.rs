@@ -142,6 +142,10 @@ impl Source for Hostile {
         })
     }
 
+    fn streams(&self) -> Result<Vec<StreamInfo>, Error> {
+        Ok(output::streams(&self.attack()).unwrap_or_else(|| Self::describe().streams))
+    }
+
     fn list(&self, stream: &str, req: ListRequest) -> Result<Page, Error> {
         if stream != STREAM {
             return Err(Error::unknown_stream(stream));
@@ -320,6 +324,10 @@ impl Guest for Export {
         Sdk::configure(settings)?;
         push::configured(attack.as_deref());
         Ok(())
+    }
+
+    fn streams() -> Result<Vec<StreamInfo>, Error> {
+        Sdk::streams()
     }
 
     fn list(

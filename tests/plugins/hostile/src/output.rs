@@ -15,13 +15,35 @@
 //!   `deleted_count` made-up deleted ids, each repeated twice.
 //! - `blobs`: one record per id of `blob_items` (comma-separated numbers),
 //!   each with a blob at the items fake's `/items/item-NNNNNN`.
+//! - `forged-streams`: `streams` answers a stream named [`HOSTILE`] with a
+//!   1 MiB description, beside the declared one.
+//! - `no-streams`: `streams` answers no stream at all.
 
 use synchost_sdk::prelude::*;
 
 use crate::Attack;
 
 /// The attacks of this module.
-pub const ATTACKS: &[&str] = &["escapes", "watermark", "phantom-deletes", "blobs"];
+pub const ATTACKS: &[&str] = &[
+    "escapes",
+    "watermark",
+    "phantom-deletes",
+    "blobs",
+    "forged-streams",
+    "no-streams",
+];
+
+/// What `streams` answers under this module's attacks.
+pub fn streams(attack: &Attack) -> Option<Vec<StreamInfo>> {
+    match attack.name {
+        "forged-streams" => Some(vec![
+            StreamInfo::new(crate::STREAM, "declared"),
+            StreamInfo::new(HOSTILE, "x".repeat(1 << 20)),
+        ]),
+        "no-streams" => Some(Vec::new()),
+        _ => None,
+    }
+}
 
 /// What a hostile string holds: a colour and a window-title sequence, a
 /// carriage return and line feed that start a forged line, a bidi override,

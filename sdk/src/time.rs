@@ -1,7 +1,16 @@
-//! Just enough calendar arithmetic for watermarks and CQL dates, without a
-//! date crate (the component stays small): Unix seconds to and from a civil
-//! UTC date and time, HTTP `Date` headers and RFC 3339 in, RFC 3339 and the
-//! CQL `"yyyy-MM-dd HH:mm"` form out.
+//! Just enough calendar arithmetic for watermarks and delta windows, without
+//! a date crate (components stay small): Unix seconds (or microseconds) to
+//! and from a civil UTC date and time, HTTP `Date` headers and RFC 3339 in,
+//! RFC 3339 out.
+//!
+//! ```
+//! use synchost_sdk::time;
+//!
+//! // A watermark minus a 300 s overlap, to the microsecond.
+//! let us = time::parse_rfc3339_micros("2026-11-30T03:43:04.1234+00:00").unwrap();
+//! assert_eq!(time::format_rfc3339_micros(us - 300_000_000), "2026-11-30T03:38:04.123400Z");
+//! assert_eq!(time::parse_rfc3339("2026-01-02T03:04:05Z"), Some(1_767_323_045));
+//! ```
 //!
 //! The day arithmetic is Howard Hinnant's `days_from_civil` /
 //! `civil_from_days` (<https://howardhinnant.github.io/date_algorithms.html>),
@@ -10,19 +19,24 @@
 /// Seconds since 1970-01-01T00:00:00Z.
 pub type Timestamp = i64;
 
-/// A UTC date and time, to the second.
+/// Microseconds since 1970-01-01T00:00:00Z.
+pub type Micros = i64;
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+
+/// A UTC date and time, to the second (month 1..=12, day 1..=31).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
 }
 
 /// Days since 1970-01-01 of the date `y-m-d` (month 1..=12).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400; // year of era, 0..=399
@@ -56,7 +70,8 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 }
 
 impl Civil {
-    fn from_timestamp(t: Timestamp) -> Civil {
+    /// The date and time of `t`.
+    pub fn from_timestamp(t: Timestamp) -> Civil {
         let (year, month, day) = civil_from_days(t.div_euclid(86_400));
         let secs = t.rem_euclid(86_400) as u32;
         Civil {
@@ -71,7 +86,7 @@ impl Civil {
 
     /// The timestamp, or `None` when a field is out of range. A leap second
     /// (`:60`) counts as the next second.
-    fn to_timestamp(self) -> Option<Timestamp> {
+    pub fn to_timestamp(self) -> Option<Timestamp> {
         let valid = (1..=12).contains(&self.month)
             && (1..=days_in_month(self.year, self.month)).contains(&self.day)
             && self.hour < 24
@@ -93,19 +108,28 @@ pub fn format_rfc3339(t: Timestamp) -> String {
     )
 }
 
-/// `2026-01-02 03:04`: a CQL date (minute granularity; seconds dropped, so
-/// the value never lies after `t`).
-pub fn format_cql(t: Timestamp) -> String {
-    let c = Civil::from_timestamp(t);
+/// `2026-01-02T03:04:05.123456Z`: microseconds as RFC 3339, always with six
+/// fraction digits.
+pub fn format_rfc3339_micros(us: Micros) -> String {
+    let seconds = format_rfc3339(us.div_euclid(MICROS_PER_SECOND));
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute
+        "{}.{:06}Z",
+        seconds.trim_end_matches('Z'),
+        us.rem_euclid(MICROS_PER_SECOND)
     )
 }
 
 /// Parses RFC 3339 (`2026-01-02T03:04:05Z`, `…05.123+02:00`; a space may
 /// replace the `T`). Fractions of a second are dropped.
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+    parse_rfc3339_micros(s).map(|us| us.div_euclid(MICROS_PER_SECOND))
+}
+
+/// Parses RFC 3339 like [`parse_rfc3339`], keeping the fraction of a second
+/// to the microsecond (further digits are dropped, so the result never lies
+/// after the time written). PostgreSQL writes `timestamptz` this way with
+/// trailing zeros of the fraction dropped: `…04.1234+00:00`, `…04+00:00`.
+pub fn parse_rfc3339_micros(s: &str) -> Option<Micros> {
     let s = s.trim();
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
@@ -129,11 +153,14 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         second: num(17..19)?,
     };
     let mut rest = &s[19..];
+    let mut micros = 0i64;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return None;
         }
+        let padded = format!("{:0<6}", &frac[..digits.min(6)]);
+        micros = padded.parse().ok()?;
         rest = &frac[digits..];
     }
     let offset = match rest {
@@ -155,7 +182,8 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
             sign * (h * 3600 + m * 60)
         }
     };
-    Some(civil.to_timestamp()? - offset)
+    let seconds = civil.to_timestamp()? - offset;
+    seconds.checked_mul(MICROS_PER_SECOND)?.checked_add(micros)
 }
 
 /// Parses an HTTP date, in any of the three forms a recipient must accept
@@ -282,9 +310,37 @@ mod tests {
     }
 
     #[test]
-    fn cql_dates_floor_to_the_minute() {
-        let t = parse_rfc3339("2026-03-01T00:30:59Z").unwrap();
-        assert_eq!(format_cql(t), "2026-03-01 00:30");
-        assert_eq!(format_cql(t - 31 * 60), "2026-02-28 23:59");
+    fn micros_keep_the_fraction() {
+        let base = 1_796_010_184; // 2026-11-30T03:43:04Z
+        for (text, micros) in [
+            ("2026-11-30T03:43:04.123456+00:00", 123_456),
+            ("2026-11-30T03:43:04.1234+00:00", 123_400),
+            ("2026-11-30T03:43:04.1+00:00", 100_000),
+            ("2026-11-30T03:43:04+00:00", 0),
+            ("2026-11-30T03:43:04.1234567891Z", 123_456),
+            ("2026-11-30T05:43:04.000001+02:00", 1),
+        ] {
+            assert_eq!(
+                parse_rfc3339_micros(text),
+                Some(base * 1_000_000 + micros),
+                "{text}"
+            );
+            assert_eq!(parse_rfc3339(text), Some(base), "{text}");
+        }
+        assert_eq!(
+            format_rfc3339_micros(base * 1_000_000 + 123_400 - 300_000_000),
+            "2026-11-30T03:38:04.123400Z"
+        );
+        // Before 1970 the fraction still counts forward from the second.
+        assert_eq!(format_rfc3339_micros(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            parse_rfc3339_micros("1969-12-31T23:59:59.999999Z"),
+            Some(-1)
+        );
+        for bad in ["2026-11-30T03:43:04.+00:00", "2026-11-30T03:43:04.12"] {
+            assert_eq!(parse_rfc3339_micros(bad), None, "{bad}");
+        }
+        let t = base * 1_000_000 + 7;
+        assert_eq!(parse_rfc3339_micros(&format_rfc3339_micros(t)), Some(t));
     }
 }
