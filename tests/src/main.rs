@@ -27,6 +27,8 @@ enum Command {
     Confluence(fake::confluence::ConfluenceArgs),
     /// A GitHub repository (REST: git data, contents, archives, issues) of docs/fake-github-api.md.
     Github(fake::github::GithubArgs),
+    /// Supabase: PostgREST's table API over a real PostgreSQL, of docs/fake-supabase-api.md.
+    Supabase(fake::supabase::SupabaseArgs),
 }
 
 #[tokio::main]
@@ -36,6 +38,7 @@ async fn main() -> ExitCode {
         Command::Items(args) => fake::items::run(args).await,
         Command::Confluence(args) => fake::confluence::run(args).await,
         Command::Github(args) => fake::github::run(args).await,
+        Command::Supabase(args) => fake::supabase::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use support::{http, http_get, http_post_json, FakeServer, HttpResponse};
+use support::{http, http_get, http_post_json, percent_encode as encode, FakeServer, HttpResponse};
 
 fn sha_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -110,18 +110,6 @@ fn walk_cql(
         }
         assert!(requests < 10_000, "runaway pagination");
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn ids_of(results: &[Value]) -> Vec<String> {

@@ -1406,6 +1406,12 @@ pub fn router(common: Arc<Common>, api: Router) -> Router {
 /// `listening on http://127.0.0.1:PORT` as the first stdout line, flushes,
 /// and serves `app` until the process is killed.
 pub async fn serve(app: Router, port: u16) -> std::io::Result<()> {
+    serve_with(app, port, &[]).await
+}
+
+/// [`serve`], printing `extra` lines (e.g. the Supabase fake's keys) right
+/// after the `listening on` line.
+pub async fn serve_with(app: Router, port: u16, extra: &[String]) -> std::io::Result<()> {
     use axum::serve::ListenerExt as _;
 
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
@@ -1413,6 +1419,9 @@ pub async fn serve(app: Router, port: u16) -> std::io::Result<()> {
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;
+        for line in extra {
+            writeln!(out, "{line}")?;
+        }
         out.flush()?;
     }
     let listener = listener.tap_io(|tcp| {

@@ -11,4 +11,5 @@ pub mod common;
 pub mod confluence;
 pub mod github;
 pub mod items;
+pub mod supabase;
 pub mod words;

@@ -9,6 +9,18 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A version-4 UUID (lower-case hex) made of two hashes.
+pub fn uuid_v4(a: u64, b: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// Words titles and bodies are made of.
 pub const WORDS: &[&str] = &[
     "alpha", "bravo", "cargo", "delta", "ember", "fjord", "gamma", "harbor", "island", "jasper",

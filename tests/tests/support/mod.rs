@@ -136,6 +136,19 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str
     }
 }
 
+/// Percent-encodes a query component (all but `A-Z a-z 0-9 - . _ ~`; so
+/// `+` becomes `%2B`).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `GET url` with extra headers.
 pub fn http_get(url: &str, headers: &[(&str, &str)]) -> HttpResponse {
     http("GET", url, headers, None)
@@ -155,6 +168,8 @@ pub struct FakeServer {
     url: String,
     kind: String,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// What it printed after the `listening on` line.
+    stdout: Arc<Mutex<Vec<u8>>>,
 }
 
 /// Drains `r` into `sink` on a thread, so the child never blocks on a full
@@ -205,14 +220,16 @@ impl FakeServer {
         let _ = drain_into(child.stderr.take().expect("piped"), stderr.clone());
 
         let stdout = child.stdout.take().expect("piped");
+        let rest = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
+        let sink = rest.clone();
         thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
             let first = reader.read_line(&mut line).map(|_| line);
             let _ = tx.send(first);
-            // Keep draining whatever else it prints.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            // Keep what else it prints.
+            let _ = drain_into(reader, sink).join();
         });
 
         let describe = |child: &mut Child, what: &str| -> String {
@@ -255,7 +272,26 @@ impl FakeServer {
             child,
             kind: kind.to_owned(),
             stderr,
+            stdout: rest,
         }
+    }
+
+    /// The rest of the first stdout line starting with `prefix` printed
+    /// after `listening on` (e.g. the Supabase fake's `anon key: `), waiting
+    /// up to [`FAKE_START_TIMEOUT`] for it.
+    pub fn stdout_line(&self, prefix: &str) -> String {
+        let mut found = None;
+        wait_for(
+            &format!("a stdout line {prefix:?}"),
+            FAKE_START_TIMEOUT,
+            || {
+                found = snapshot(&self.stdout)
+                    .lines()
+                    .find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
+                found.is_some()
+            },
+        );
+        found.unwrap_or_default()
     }
 
     /// The base URL, `http://127.0.0.1:PORT` (no trailing slash).

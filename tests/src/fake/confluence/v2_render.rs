@@ -112,16 +112,7 @@ pub fn folder_json(store: &Store, id: u64, n: &Node, base: &str) -> Value {
 
 /// A deterministic UUID-looking `fileId`.
 pub fn file_id(seed: u64, id: u64) -> String {
-    let a = content::mix(seed, 4, id, 0);
-    let b = content::mix(seed, 5, id, 0);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | (b >> 48) & 0x3fff,
-        b & 0xffff_ffff_ffff
-    )
+    crate::fake::words::uuid_v4(content::mix(seed, 4, id, 0), content::mix(seed, 5, id, 0))
 }
 
 /// `/download/attachments/PAGE/FILE?version=N&modificationDate=MS&cacheVersion=1&api=v2`.
