@@ -159,8 +159,14 @@ fn hex(bytes: &[u8]) -> String {
 #[track_caller]
 fn assert_store_is_table(ws: &Workspace, db: &Database) {
     let (stored, truth) = (stored(ws), db.truth());
-    let missing: Vec<_> = truth.keys().filter(|id| !stored.contains_key(*id)).collect();
-    let extra: Vec<_> = stored.keys().filter(|id| !truth.contains_key(*id)).collect();
+    let missing: Vec<_> = truth
+        .keys()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    let extra: Vec<_> = stored
+        .keys()
+        .filter(|id| !truth.contains_key(*id))
+        .collect();
     let differ: Vec<_> = truth
         .iter()
         .filter(|(id, row)| stored.get(*id).is_some_and(|s| s != *row))
@@ -189,7 +195,14 @@ fn stage(ws: &Workspace, db: &Database, changes: &[Value]) {
     let lines: String = changes.iter().map(|c| format!("{c}\n")).collect();
     std::fs::write(&file, lines).expect("write changes");
     let file = file.display().to_string();
-    assert_success(&synchost(ws, db, &["stage", SOURCE, "--stream", TABLE, "--file", &file]).output());
+    assert_success(
+        &synchost(
+            ws,
+            db,
+            &["stage", SOURCE, "--stream", TABLE, "--file", &file],
+        )
+        .output(),
+    );
 }
 
 /// An update of the stored row `id`: its JSON with `field` set to `value`.
@@ -236,7 +249,10 @@ fn full_pull_equals_the_table_byte_for_byte() {
         .collect();
     // 9 pages of 300 (the last of 100), then the empty page that ends it.
     assert_eq!(selects.len(), 10, "{selects:#?}");
-    assert!(selects.iter().all(|q| q.contains("limit=1000")), "{selects:#?}");
+    assert!(
+        selects.iter().all(|q| q.contains("limit=1000")),
+        "{selects:#?}"
+    );
     assert!(
         selects.iter().skip(1).all(|q| q.contains("or=")),
         "later pages continue after a keyset: {selects:#?}"
@@ -251,7 +267,11 @@ fn page_size_from_the_environment_is_honoured() {
     let db = Database::start(100, &[]);
     let ws = Workspace::new();
     write_config(&ws, &db, "", false);
-    assert_success(&synchost(&ws, &db, &["pull", SOURCE]).env("SYNCHOST_PAGE_SIZE", "37").output());
+    assert_success(
+        &synchost(&ws, &db, &["pull", SOURCE])
+            .env("SYNCHOST_PAGE_SIZE", "37")
+            .output(),
+    );
     assert_store_is_table(&ws, &db);
     let selects: Vec<String> = db
         .table_requests()
@@ -259,8 +279,15 @@ fn page_size_from_the_environment_is_honoured() {
         .filter(|(method, _)| method == "GET")
         .map(|(_, query)| query)
         .collect();
-    assert_eq!(selects.len(), 4, "37 + 37 + 26 + the empty page: {selects:#?}");
-    assert!(selects.iter().all(|q| q.contains("limit=37")), "{selects:#?}");
+    assert_eq!(
+        selects.len(),
+        4,
+        "37 + 37 + 26 + the empty page: {selects:#?}"
+    );
+    assert!(
+        selects.iter().all(|q| q.contains("limit=37")),
+        "{selects:#?}"
+    );
 }
 
 /// Inserts, updates and soft deletes after a pull: the delta lists only
@@ -270,8 +297,15 @@ fn page_size_from_the_environment_is_honoured() {
 fn delta_sees_inserts_updates_and_soft_deletes() {
     let db = Database::start(500, &[]);
     let ws = Workspace::new();
-    // `done` as the soft-delete column: a done row is deleted.
-    write_config(&ws, &db, "soft_delete_column = \"done\"", false);
+    // `done` as the soft-delete column: a done row is deleted. The seeded
+    // rows' timestamps span 5 minutes, the default overlap: a short one
+    // keeps the delta to the changes.
+    write_config(
+        &ws,
+        &db,
+        "soft_delete_column = \"done\"\ndelta_overlap_seconds = 5",
+        false,
+    );
     pull(&ws, &db, &["--page-size", "100"]);
     let open = |db: &Database| -> BTreeSet<String> {
         db.sql(&format!("select id::text from {TABLE} where not done"))
@@ -282,9 +316,9 @@ fn delta_sees_inserts_updates_and_soft_deletes() {
     let stored_ids = |ws: &Workspace| stored(ws).into_keys().collect::<BTreeSet<_>>();
     assert_eq!(stored_ids(&ws), open(&db), "done rows are not stored");
 
-    let changed = db.fake.mutate_with(
-        &json!({"table": TABLE, "update": 20, "soft_delete": 10, "create": 15}),
-    );
+    let changed = db
+        .fake
+        .mutate_with(&json!({"table": TABLE, "update": 20, "soft_delete": 10, "create": 15}));
     db.fake.reset_stats();
     let out = pull(&ws, &db, &["--json"]);
     let counts = &summary_of(&out)["summary"]["counts"];
@@ -295,7 +329,10 @@ fn delta_sees_inserts_updates_and_soft_deletes() {
         .map(|id| id.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(soft_deleted.len(), 10, "{changed}");
-    assert!(soft_deleted.is_subset(&tombstones(&ws)), "soft deletes are tombstones");
+    assert!(
+        soft_deleted.is_subset(&tombstones(&ws)),
+        "soft deletes are tombstones"
+    );
     assert_eq!(stored_ids(&ws), open(&db));
     let truth = db.truth();
     for (id, row) in stored(&ws) {
@@ -332,8 +369,11 @@ fn check_deletions_finds_hard_deletes_with_an_ids_only_listing() {
         .map(|(_, query)| query)
         .collect();
     assert!(
-        listing.iter().rev().take(2).all(|q| q.contains("select=id%2Cupdated_at")
-            || q.contains("select=id,updated_at")),
+        listing
+            .iter()
+            .rev()
+            .take(2)
+            .all(|q| q.contains("select=id%2Cupdated_at") || q.contains("select=id,updated_at")),
         "the deletion check lists ids and versions only: {listing:#?}"
     );
 }
@@ -352,9 +392,9 @@ fn a_row_committed_late_by_a_long_transaction_is_not_missed() {
     for ws in [&with_overlap, &without] {
         pull(ws, &db, &[]);
     }
-    let late = db.fake.mutate_with(
-        &json!({"late_commit": {"table": TABLE, "rows": 5, "hold_ms": 600_000}}),
-    );
+    let late = db
+        .fake
+        .mutate_with(&json!({"late_commit": {"table": TABLE, "rows": 5, "hold_ms": 600_000}}));
     let late_ids: BTreeSet<String> = late["late_commit"]["ids"]
         .as_array()
         .expect("late ids")
@@ -364,7 +404,10 @@ fn a_row_committed_late_by_a_long_transaction_is_not_missed() {
     db.fake.mutate_with(&json!({"table": TABLE, "update": 10}));
     for ws in [&with_overlap, &without] {
         pull(ws, &db, &[]);
-        assert!(late_ids.iter().all(|id| !stored(ws).contains_key(id)), "not committed yet");
+        assert!(
+            late_ids.iter().all(|id| !stored(ws).contains_key(id)),
+            "not committed yet"
+        );
     }
     db.fake.mutate_with(&json!({"release_late": true}));
     for ws in [&with_overlap, &without] {
@@ -375,7 +418,11 @@ fn a_row_committed_late_by_a_long_transaction_is_not_missed() {
         .iter()
         .filter(|id| !stored(&without).contains_key(*id))
         .collect();
-    assert_eq!(missed.len(), 5, "without an overlap the late rows are missed");
+    assert_eq!(
+        missed.len(),
+        5,
+        "without an overlap the late rows are missed"
+    );
 }
 
 #[test]
@@ -391,7 +438,12 @@ fn a_missing_table_or_column_is_named_before_anything_is_stored() {
     ));
     let err = assert_exit_code(&synchost(&ws, &db, &["pull", SOURCE]).output(), 2);
     assert!(err.contains("nope"), "{err}");
-    write_config(&ws, &db, "[sources.db.settings.notes]\nchange_column = \"edited_at\"", false);
+    write_config(
+        &ws,
+        &db,
+        "[sources.db.settings.notes]\nchange_column = \"edited_at\"",
+        false,
+    );
     let err = assert_exit_code(&synchost(&ws, &db, &["pull", SOURCE]).output(), 2);
     assert!(err.contains("edited_at"), "{err}");
     assert_eq!(db.table_requests().len(), 0, "no row was read");
@@ -416,11 +468,19 @@ fn a_push_of_1000_mixed_changes_lands_exactly() {
             json!({"op": "create", "content": row.to_string()})
         })
         .collect();
-    changes.extend(ids[..400].iter().map(|id| update(&ws, id, "title", &format!("updated-{id}"))));
-    changes.extend(ids[400..].iter().map(|id| json!({"op": "delete", "id": id})));
+    changes.extend(
+        ids[..400]
+            .iter()
+            .map(|id| update(&ws, id, "title", &format!("updated-{id}"))),
+    );
+    changes.extend(
+        ids[400..]
+            .iter()
+            .map(|id| json!({"op": "delete", "id": id})),
+    );
     stage(&ws, &db, &changes);
     db.fake.reset_stats();
-    let out = assert_success(&synchost(&ws, &db, &["push", SOURCE, "--json", "--allow-deletes"]).output());
+    let out = assert_success(&synchost(&ws, &db, &["push", SOURCE, "--json"]).output());
     let summary = &summary_of(&out)["summary"];
     assert_eq!(summary["applied"], 1000, "{summary}");
 
@@ -432,7 +492,11 @@ fn a_push_of_1000_mixed_changes_lands_exactly() {
     assert_eq!(titles.len(), 800, "600 - 200 deleted + 400 created");
     for i in 0..400 {
         let title = format!("created-{i}");
-        assert_eq!(titles.values().filter(|t| **t == title).count(), 1, "{title}");
+        assert_eq!(
+            titles.values().filter(|t| **t == title).count(),
+            1,
+            "{title}"
+        );
     }
     for id in &ids[..400] {
         assert_eq!(titles[id], format!("updated-{id}"));
@@ -440,7 +504,11 @@ fn a_push_of_1000_mixed_changes_lands_exactly() {
     assert!(ids[400..].iter().all(|id| !titles.contains_key(id)));
     // The store already holds what the push wrote: nothing to write.
     let again = pull(&ws, &db, &["--json"]);
-    assert_eq!(summary_of(&again)["summary"]["counts"]["written"], 0, "{again}");
+    assert_eq!(
+        summary_of(&again)["summary"]["counts"]["written"],
+        0,
+        "{again}"
+    );
     assert_store_is_table(&ws, &db);
 }
 
@@ -453,26 +521,44 @@ fn a_concurrent_remote_update_is_a_conflict_and_overwrites_nothing() {
     write_config(&ws, &db, "", false);
     pull(&ws, &db, &[]);
     let ids = some_ids(&ws, 3);
-    let changes: Vec<Value> = ids.iter().map(|id| update(&ws, id, "title", "local edit")).collect();
+    let changes: Vec<Value> = ids
+        .iter()
+        .map(|id| update(&ws, id, "title", "local edit"))
+        .collect();
     stage(&ws, &db, &changes);
-    db.sql(&format!("update {TABLE} set title = 'remote edit' where id = '{}'", ids[1]));
+    db.sql(&format!(
+        "update {TABLE} set title = 'remote edit' where id = '{}'",
+        ids[1]
+    ));
     let out = synchost(&ws, &db, &["push", SOURCE, "--json"]).output();
-    let summary = summary_of(&assert_exit_code(&out, 1));
+    assert_exit_code(&out, 1);
+    let summary = summary_of(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(summary["summary"]["applied"], 2, "{summary}");
     assert_eq!(summary["summary"]["conflicts"], 1, "{summary}");
     let titles = titles(&db);
     assert_eq!(titles[&ids[0]], "local edit");
-    assert_eq!(titles[&ids[1]], "remote edit", "the remote row is untouched");
+    assert_eq!(
+        titles[&ids[1]], "remote edit",
+        "the remote row is untouched"
+    );
     assert_eq!(titles[&ids[2]], "local edit");
 
-    let conflicts = json_lines(&assert_success(
+    let listed: Value = serde_json::from_str(&assert_success(
         &synchost(&ws, &db, &["conflicts", "--json"]).output(),
-    ));
-    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    ))
+    .expect("conflicts --json is JSON");
+    let conflicts = listed["conflicts"].as_array().expect("a list");
+    assert_eq!(conflicts.len(), 1, "{listed}");
     let conflict = &conflicts[0];
     assert_eq!(conflict["record_id"], ids[1].as_str());
-    assert!(conflict["local"]["content"].as_str().unwrap().contains("local edit"));
-    assert!(conflict["remote"]["content"].as_str().unwrap().contains("remote edit"));
+    assert!(conflict["local"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("local edit"));
+    assert!(conflict["remote"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("remote edit"));
     let diff = conflict["diff"].as_str().unwrap();
     assert!(diff.contains("-  \"title\": \"remote edit\""), "{diff}");
     assert!(diff.contains("+  \"title\": \"local edit\""), "{diff}");
@@ -490,19 +576,25 @@ fn row_level_security_refuses_a_row_and_the_rest_lands() {
     ));
     let ws = Workspace::new();
     write_config(&ws, &db, "", true);
-    pull(&ws, &db, &[]);
+    let jwt = db.user_jwt();
+    assert_success(
+        &synchost(&ws, &db, &["pull", SOURCE])
+            .env(JWT_VAR, &jwt)
+            .output(),
+    );
     let ids = some_ids(&ws, 5);
-    let mut changes: Vec<Value> =
-        ids[..4].iter().map(|id| update(&ws, id, "title", "fine")).collect();
+    let mut changes: Vec<Value> = ids[..4]
+        .iter()
+        .map(|id| update(&ws, id, "title", "fine"))
+        .collect();
     changes.push(update(&ws, &ids[4], "title", "secret plan"));
     stage(&ws, &db, &changes);
-    let jwt = db.user_jwt();
     let out = synchost(&ws, &db, &["push", SOURCE, "--json"])
         .env(KEY_VAR, &db.anon_key)
         .env(JWT_VAR, &jwt)
         .output();
-    let stdout = assert_exit_code(&out, 1);
-    let summary = &summary_of(&stdout)["summary"];
+    assert_exit_code(&out, 1);
+    let summary = &summary_of(&String::from_utf8_lossy(&out.stdout))["summary"];
     assert_eq!(summary["applied"], 4, "{summary}");
     assert_eq!(summary["failed"], 1, "{summary}");
     let problems = summary["problems"].to_string();
@@ -512,8 +604,12 @@ fn row_level_security_refuses_a_row_and_the_rest_lands() {
     assert_ne!(titles[&ids[4]], "secret plan");
 
     // The anon key writes nothing: every change is refused, the run stops.
-    let more: Vec<Value> = ids[..3].iter().map(|id| update(&ws, id, "body", "anon")).collect();
+    write_config(&ws, &db, "", false);
     pull(&ws, &db, &[]);
+    let more: Vec<Value> = ids[..3]
+        .iter()
+        .map(|id| update(&ws, id, "body", "anon"))
+        .collect();
     stage(&ws, &db, &more);
     let out = synchost(&ws, &db, &["push", SOURCE])
         .env(KEY_VAR, &db.anon_key)
@@ -544,7 +640,10 @@ fn kill_9_during_a_push_then_a_rerun_applies_every_change_once() {
             json!({"op": "create", "content": row.to_string()})
         })
         .collect();
-    changes.extend(ids.iter().map(|id| update(&ws, id, "body", &format!("pushed-{id}"))));
+    changes.extend(
+        ids.iter()
+            .map(|id| update(&ws, id, "body", &format!("pushed-{id}"))),
+    );
     stage(&ws, &db, &changes);
     db.fake.set_faults(json!({"latency_ms": 300}));
     db.fake.reset_stats();
@@ -597,13 +696,21 @@ fn hostile_titles_stay_data_in_output_and_mirror() {
     let stdout = assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for text in [&stdout, &stderr.to_string()] {
-        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "raw control characters: {text:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "raw control characters: {text:?}"
+        );
     }
     assert_store_is_table(&ws, &db);
     let mirror = ws.path().join("mirror");
     let mirror_arg = mirror.display().to_string();
     assert_success(
-        &synchost(&ws, &db, &["export", SOURCE, "--format", "files", "--out", &mirror_arg]).output(),
+        &synchost(
+            &ws,
+            &db,
+            &["export", SOURCE, "--format", "files", "--out", &mirror_arg],
+        )
+        .output(),
     );
     let mut files = 0;
     let mut stack = vec![mirror.clone()];
