@@ -685,6 +685,26 @@ impl Api {
     }
 }
 
+/// `value` in double quotes, `"` and `\` escaped with `\`: a string in a
+/// query language (Confluence's CQL, PostgREST's logic trees and `in`
+/// lists), where it may then hold the language's reserved characters.
+///
+/// ```
+/// assert_eq!(synchost_sdk::http::quote(r#"a"b\c,d"#), r#""a\"b\\c,d""#);
+/// ```
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// Percent-encodes `s` for use as one URL query value or path segment:
 /// everything but `A–Z a–z 0–9 - . _ ~` becomes `%XX` (UTF-8 bytes).
 ///

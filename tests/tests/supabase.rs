@@ -205,15 +205,41 @@ fn stage(ws: &Workspace, db: &Database, changes: &[Value]) {
     );
 }
 
-/// An update of the stored row `id`: its JSON with `field` set to `value`.
-fn update(ws: &Workspace, id: &str, field: &str, value: &str) -> Value {
-    let record = export(ws, SOURCE, &[])
+/// Updates of the stored rows `ids`: each row's JSON with `field` set to
+/// `value(id)`.
+fn updates(
+    ws: &Workspace,
+    ids: &[String],
+    field: &str,
+    value: impl Fn(&str) -> String,
+) -> Vec<Value> {
+    let rows: BTreeMap<String, Value> = export(ws, SOURCE, &[])
         .into_iter()
-        .find(|r| r["id"] == id)
-        .unwrap_or_else(|| panic!("no stored row {id}"));
-    let mut row: Value = serde_json::from_str(record["content"].as_str().unwrap()).unwrap();
-    row[field] = json!(value);
-    json!({"op": "update", "id": id, "content": row.to_string()})
+        .map(|r| {
+            let row = serde_json::from_str(r["content"].as_str().expect("a JSON row")).unwrap();
+            (r["id"].as_str().expect("an id").to_owned(), row)
+        })
+        .collect();
+    ids.iter()
+        .map(|id| {
+            let mut row = rows
+                .get(id)
+                .unwrap_or_else(|| panic!("no stored row {id}"))
+                .clone();
+            row[field] = json!(value(id));
+            json!({"op": "update", "id": id, "content": row.to_string()})
+        })
+        .collect()
+}
+
+/// `n` creations of rows titled `PREFIX-i`, without ids (the plugin derives them).
+fn creates(prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let row = json!({"title": format!("{prefix}-{i}"), "body": "created", "done": false});
+            json!({"op": "create", "content": row.to_string()})
+        })
+        .collect()
 }
 
 /// Ids of the first `n` stored rows, in id order.
@@ -462,17 +488,10 @@ fn a_push_of_1000_mixed_changes_lands_exactly() {
     write_config(&ws, &db, "", false);
     pull(&ws, &db, &["--page-size", "1000"]);
     let ids = some_ids(&ws, 600);
-    let mut changes: Vec<Value> = (0..400)
-        .map(|i| {
-            let row = json!({"title": format!("created-{i}"), "body": "new", "done": false});
-            json!({"op": "create", "content": row.to_string()})
-        })
-        .collect();
-    changes.extend(
-        ids[..400]
-            .iter()
-            .map(|id| update(&ws, id, "title", &format!("updated-{id}"))),
-    );
+    let mut changes = creates("created", 400);
+    changes.extend(updates(&ws, &ids[..400], "title", |id| {
+        format!("updated-{id}")
+    }));
     changes.extend(
         ids[400..]
             .iter()
@@ -521,10 +540,7 @@ fn a_concurrent_remote_update_is_a_conflict_and_overwrites_nothing() {
     write_config(&ws, &db, "", false);
     pull(&ws, &db, &[]);
     let ids = some_ids(&ws, 3);
-    let changes: Vec<Value> = ids
-        .iter()
-        .map(|id| update(&ws, id, "title", "local edit"))
-        .collect();
+    let changes = updates(&ws, &ids, "title", |_| "local edit".into());
     stage(&ws, &db, &changes);
     db.sql(&format!(
         "update {TABLE} set title = 'remote edit' where id = '{}'",
@@ -583,11 +599,8 @@ fn row_level_security_refuses_a_row_and_the_rest_lands() {
             .output(),
     );
     let ids = some_ids(&ws, 5);
-    let mut changes: Vec<Value> = ids[..4]
-        .iter()
-        .map(|id| update(&ws, id, "title", "fine"))
-        .collect();
-    changes.push(update(&ws, &ids[4], "title", "secret plan"));
+    let mut changes = updates(&ws, &ids[..4], "title", |_| "fine".into());
+    changes.extend(updates(&ws, &ids[4..], "title", |_| "secret plan".into()));
     stage(&ws, &db, &changes);
     let out = synchost(&ws, &db, &["push", SOURCE, "--json"])
         .env(KEY_VAR, &db.anon_key)
@@ -606,10 +619,7 @@ fn row_level_security_refuses_a_row_and_the_rest_lands() {
     // The anon key writes nothing: every change is refused, the run stops.
     write_config(&ws, &db, "", false);
     pull(&ws, &db, &[]);
-    let more: Vec<Value> = ids[..3]
-        .iter()
-        .map(|id| update(&ws, id, "body", "anon"))
-        .collect();
+    let more = updates(&ws, &ids[..3], "body", |_| "anon".into());
     stage(&ws, &db, &more);
     let out = synchost(&ws, &db, &["push", SOURCE])
         .env(KEY_VAR, &db.anon_key)
@@ -634,16 +644,8 @@ fn kill_9_during_a_push_then_a_rerun_applies_every_change_once() {
     write_config(&ws, &db, "", false);
     pull(&ws, &db, &["--page-size", "1000"]);
     let ids = some_ids(&ws, 300);
-    let mut changes: Vec<Value> = (0..600)
-        .map(|i| {
-            let row = json!({"title": format!("kill-{i}"), "body": "created", "done": false});
-            json!({"op": "create", "content": row.to_string()})
-        })
-        .collect();
-    changes.extend(
-        ids.iter()
-            .map(|id| update(&ws, id, "body", &format!("pushed-{id}"))),
-    );
+    let mut changes = creates("kill", 600);
+    changes.extend(updates(&ws, &ids, "body", |id| format!("pushed-{id}")));
     stage(&ws, &db, &changes);
     db.fake.set_faults(json!({"latency_ms": 300}));
     db.fake.reset_stats();

@@ -34,32 +34,10 @@ impl Session {
     /// and records in the store which plugin runs the source.
     pub async fn open(runtime: &Runtime, store: &Store, source: &SourceConfig) -> Result<Session> {
         let (plugin, http, mut instance, mut manifest) = described(runtime, source).await?;
-        match instance
-            .configure(&source.settings)
-            .await
-            .map_err(|e| failed(e.0))?
-        {
-            Ok(()) => {}
-            Err(types::Error::InvalidConfig(why)) => {
-                return Err(usage(format!(
-                    "source `{}`: the plugin refused its settings: {}",
-                    source.name,
-                    Untrusted::new(&why)
-                )))
-            }
-            Err(error) => return Err(classify(&source.name, "configure", error)),
-        }
-        manifest.streams = match instance.streams().await.map_err(|e| failed(e.0))? {
-            Ok(streams) => streams,
-            Err(types::Error::InvalidConfig(why)) => {
-                return Err(usage(format!(
-                    "source `{}`: the plugin refused its settings: {}",
-                    source.name,
-                    Untrusted::new(&why)
-                )))
-            }
-            Err(error) => return Err(classify(&source.name, "streams", error)),
-        };
+        let configured = instance.configure(&source.settings).await;
+        refused_settings(source, "configure", configured.map_err(|e| failed(e.0))?)?;
+        let streams = instance.streams().await.map_err(|e| failed(e.0))?;
+        manifest.streams = refused_settings(source, "streams", streams)?;
         check_streams(&format!("source `{}`", source.name), &manifest.streams)?;
         store.register_source(
             &source.name,
@@ -74,6 +52,23 @@ impl Session {
             manifest,
         })
     }
+}
+
+/// The answer of `configure` or `streams` (`call`): an `invalid-config`
+/// refuses the settings (exit 2), other errors are classified.
+fn refused_settings<T>(
+    source: &SourceConfig,
+    call: &str,
+    answer: std::result::Result<T, types::Error>,
+) -> Result<T> {
+    answer.map_err(|error| match error {
+        types::Error::InvalidConfig(why) => usage(format!(
+            "source `{}`: the plugin refused its settings: {}",
+            source.name,
+            Untrusted::new(&why)
+        )),
+        error => classify(&source.name, call, error),
+    })
 }
 
 /// A source's plugin loaded, behind the source's HTTP client, and described.

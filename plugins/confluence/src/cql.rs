@@ -6,6 +6,7 @@
 //! any UTC offset), written in UTC; the host skips what it already has by
 //! version, so the overlap costs listing requests only.
 
+use synchost_sdk::http::quote;
 use synchost_sdk::time::{self, Civil, Timestamp};
 use synchost_sdk::Error;
 
@@ -51,19 +52,6 @@ fn format_cql(t: Timestamp) -> String {
         "{:04}-{:02}-{:02} {:02}:{:02}",
         c.year, c.month, c.day, c.hour, c.minute
     )
-}
-
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

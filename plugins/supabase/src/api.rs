@@ -15,7 +15,7 @@
 
 use crate::config::Table;
 use serde_json::Value;
-use synchost_sdk::http::{encode, Api, Request, Response};
+use synchost_sdk::http::{encode, quote, Api, Request, Response};
 use synchost_sdk::Error;
 
 /// The largest page PostgREST serves on Supabase by default (`db-max-rows`).
@@ -171,20 +171,6 @@ fn conditional(request: Request, t: &Table, key: &str, base: &str) -> Request {
     request
         .query(&t.primary_key, format!("eq.{key}"))
         .query(t.version_column(), format!("eq.{base}"))
-}
-
-/// `"value"` for a logic tree or an `in` list: `"` and `\` escaped.
-pub fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 /// `(CHG.gt."TS",and(CHG.eq."TS",PK.gt."K"))`: the rows after `after` in
@@ -356,9 +342,7 @@ mod tests {
     const API: &str = "https://abc.supabase.co/rest/v1";
 
     #[test]
-    fn quoting_escapes_quotes_and_backslashes() {
-        assert_eq!(quote("plain"), r#""plain""#);
-        assert_eq!(quote(r#"a"b\c,d)"#), r#""a\"b\\c,d)""#);
+    fn in_lists_quote_each_value() {
         assert_eq!(in_list(&["a", "b,c"]), r#"in.("a","b,c")"#);
     }
 
