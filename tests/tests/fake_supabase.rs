@@ -738,3 +738,50 @@ fn shared_faults_and_stats_apply_to_the_rest_api() {
     r.expect_status(405);
     assert_eq!(r.json()["code"], "PGRST117");
 }
+
+#[test]
+fn mutate_changes_distinct_rows_in_one_transaction() {
+    let sb = start(&["--table", "notes:40"]);
+    let before = sb.truth("notes");
+    let out = sb
+        .fake
+        .mutate_with(&json!({"update": 5, "soft_delete": 3, "delete": 2, "create": 2}));
+    let ids = |key: &str| -> BTreeSet<String> {
+        out[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (updated, soft, deleted, created) = (
+        ids("updated"),
+        ids("soft_deleted"),
+        ids("deleted"),
+        ids("created"),
+    );
+    assert_eq!(
+        (updated.len(), soft.len(), deleted.len(), created.len()),
+        (5, 3, 2, 2)
+    );
+    let all: BTreeSet<&String> = updated.iter().chain(&soft).chain(&deleted).collect();
+    assert_eq!(all.len(), 10, "each row changed once");
+    let after = sb.truth("notes");
+    assert_eq!(after.len(), 40);
+    assert!(deleted.iter().all(|id| !after.contains_key(id)));
+    // One transaction: every changed row has the same updated_at.
+    let versions: BTreeSet<&String> = updated
+        .iter()
+        .chain(&soft)
+        .chain(&created)
+        .map(|id| &after[id].0)
+        .collect();
+    assert_eq!(versions.len(), 1);
+    assert!(updated.iter().all(|id| after[id].1 != before[id].1));
+    for id in &soft {
+        assert_eq!(
+            sb.rows(&format!("/notes?select=done&id=eq.{id}"))[0]["done"],
+            true
+        );
+    }
+}

@@ -15,7 +15,7 @@
 //!   schemas) changes U rows' body, sets `done = true` on S open rows,
 //!   deletes D rows and inserts C new rows, all in ONE transaction (so they
 //!   share one `updated_at`); rows are picked deterministically from the
-//!   seed;
+//!   seed, no row by two steps;
 //!   `{"late_commit": {"table": T, "rows": N, "hold_ms": MS}}` opens a
 //!   transaction on a connection of its own, inserts N rows (their
 //!   `updated_at` is that transaction's start) and answers AT ONCE; the
@@ -135,10 +135,12 @@ fn count(body: &Map<String, Value>, key: &str) -> Result<u64, String> {
     }
 }
 
-/// Ids of `n` rows of `t` (matching `filter`), picked by a hash of `salt`.
+/// Ids of `$2` rows of `t` matching `filter` and not among the
+/// comma-separated ids `$3`, picked by a hash of the salt `$1`.
 fn pick_sql(t: &TableSpec, filter: &str) -> String {
     format!(
-        "SELECT id FROM {} WHERE {filter} ORDER BY md5(id::text || $1) LIMIT $2",
+        "SELECT id FROM {} WHERE {filter} AND id::text <> ALL (string_to_array($3, ','))
+         ORDER BY md5(id::text || $1) LIMIT $2",
         t.qualified()
     )
 }
@@ -170,13 +172,12 @@ async fn changes(
     let word = WORDS[(crate::fake::words::mix64(store.seed ^ store.created.load(Ordering::Relaxed))
         % WORDS.len() as u64) as usize];
     let qt = t.qualified();
-    let base = [TextParam(salt), TextParam(String::new())];
     let steps = [
         (
             "updated",
             update,
             format!(
-                "UPDATE {qt} SET body = body || ' ' || $3 WHERE id IN ({}) RETURNING id::text",
+                "UPDATE {qt} SET body = body || ' ' || $4 WHERE id IN ({}) RETURNING id::text",
                 pick_sql(t, "true")
             ),
             Some(word),
@@ -200,12 +201,17 @@ async fn changes(
             None,
         ),
     ];
+    // Each step picks other rows than the steps before it.
+    let mut touched: Vec<String> = Vec::new();
     for (key, n, sql, extra) in steps {
         if n == 0 {
             continue;
         }
-        let mut params = base.to_vec();
-        params[1] = TextParam(n.to_string());
+        let mut params = vec![
+            TextParam(format!("{salt}:{key}")),
+            TextParam(n.to_string()),
+            TextParam(touched.join(",")),
+        ];
         params.extend(extra.map(|w| TextParam(w.to_owned())));
         let rows = tx
             .query(&sql, &refs(&params))
@@ -213,6 +219,7 @@ async fn changes(
             .map_err(|e| e.to_string())?;
         let mut ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
         ids.sort();
+        touched.extend(ids.iter().cloned());
         out.insert(key.into(), ids.into());
     }
     if create > 0 {
