@@ -59,6 +59,7 @@ pub fn run(args: &[String]) -> Result<()> {
         return github::run(&work, runs);
     }
     if supabase_only {
+        crate::ensure_postgresql()?;
         return supabase::run(&work, runs);
     }
     if let Some(options) = latency {

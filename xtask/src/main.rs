@@ -165,7 +165,46 @@ pub fn build() -> Result<()> {
 }
 
 /// Builds everything, then runs every test of the workspace's native crates.
+/// The Supabase fake runs a real PostgreSQL (`initdb` and `postgres` from
+/// PATH or Debian's /usr/lib/postgresql/*/bin). When there is none, installs
+/// Debian's `postgresql` package (as root, or through sudo), as the wasm
+/// target is added: `cargo xtask test` alone sets a machine up.
+pub fn ensure_postgresql() -> Result<()> {
+    let on_path = Command::new("sh")
+        .args([
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if on_path {
+        return Ok(());
+    }
+    eprintln!("PostgreSQL is missing (the Supabase tests need it): installing Debian's postgresql");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    let apt = |args: &[&str]| {
+        let mut command = Command::new(if root { "apt-get" } else { "sudo" });
+        if !root {
+            command.arg("apt-get");
+        }
+        command
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null());
+        run_command(&mut command)
+    };
+    apt(&["update", "-qq"])
+        .and_then(|()| apt(&["install", "-y", "-qq", "postgresql"]))
+        .context("cannot install PostgreSQL: install Debian's `postgresql` package (or initdb and postgres on PATH) and run again")
+}
+
 fn test(extra: &[String]) -> Result<()> {
+    ensure_postgresql()?;
     build()?;
     run_command(cargo_release("test", &tested_packages()).args(extra))
 }

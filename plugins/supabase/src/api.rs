@@ -122,8 +122,14 @@ impl Rest {
                 "order",
                 format!("{}.asc,{}.asc", t.change_column, t.primary_key),
             );
-        if let Some(from) = page.from {
-            request = request.query(&t.change_column, format!("gte.{from}"));
+        // The lower bound is a plain filter PostgreSQL can start an index
+        // range scan at: the keyset's change value once there is one (the
+        // rows are in change order, so it is past a delta's start), else the
+        // delta's start. The `or` alone is no index bound: each page would
+        // scan every row before it, and a full pull would be quadratic.
+        let lower = page.after.map(|after| after.change).or(page.from);
+        if let Some(lower) = lower {
+            request = request.query(&t.change_column, format!("gte.{lower}"));
         }
         if let Some(after) = page.after {
             request = request.query("or", keyset(t, after));
@@ -366,8 +372,8 @@ mod tests {
         );
         assert_eq!(first.header_value("accept"), Some("application/json"));
         assert_eq!(first.header_value("accept-profile"), None);
-        // A later page of a delta: the keyset in a logic tree (quoted), the
-        // delta bound as a plain filter (verbatim), `+` encoded.
+        // A later page of a delta: the keyset in a logic tree (quoted), its
+        // change value as a plain lower bound (verbatim), `+` encoded.
         let ts = "2026-11-30T03:43:04.1234+00:00";
         let next = rest.list(
             &t,
@@ -386,7 +392,8 @@ mod tests {
             next.url(),
             format!(
                 "{API}/notes?select=%2A&order=updated_at.asc%2Cid.asc\
-                 &updated_at=gte.2026-11-30T03%3A38%3A04.123400Z&or={}&limit=1000",
+                 &updated_at=gte.{}&or={}&limit=1000",
+                encode(ts),
                 encode(&tree)
             )
         );

@@ -197,7 +197,8 @@ fn a_full_listing_pages_by_keyset_until_an_empty_page() {
     assert_eq!(
         sent[1],
         format!(
-            "GET {API}/notes?select=%2A&order=updated_at.asc%2Cid.asc&or={}&limit=2",
+            "GET {API}/notes?select=%2A&order=updated_at.asc%2Cid.asc&updated_at=gte.{}&or={}&limit=2",
+            http::encode(t1),
             http::encode(&tree)
         )
     );
