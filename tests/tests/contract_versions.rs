@@ -2,6 +2,8 @@
 //! the frozen `synchost:source@0.1.0` (`tests/plugins/legacy-v01`, raw 0.1
 //! bindings) still pulls everything, blobs included, and is shown as
 //! pull-only; the example plugin, built with the SDK against 0.2, can push.
+//! What 0.2 added to manifests shows in `plugin inspect`, and both released
+//! contracts stay byte for byte as released.
 
 mod support;
 
@@ -213,4 +215,39 @@ fn plugin_inspect_shows_the_declared_auth_and_push_batch() {
     assert!(inspect_text(&ws, "github").contains("extra hosts:   https://codeload.github.com"));
     assert!(inspect_json(&ws, "legacy-v01")["auth"].is_null());
     assert!(inspect_text(&ws, "legacy-v01").contains("auth:          none declared"));
+}
+
+/// Released contracts are frozen: third parties build against these files,
+/// and a change to one would break their plugins silently. A change the
+/// contract needs goes into a new version folder (`wit/v0.3`), with the
+/// host loading the older ones; then add its hash here.
+#[test]
+fn released_contracts_never_change() {
+    use sha2::{Digest as _, Sha256};
+    let released = [
+        (
+            "v0.1",
+            "8af7f13c2605123d07d3477f31b7fc8878adc2fbc6757cdafbfe8e7ef25e532f",
+        ),
+        (
+            "v0.2",
+            "f3c319b8a2e7b818db538c0060e4ff44661d25c19af3d3aaa5095534c2c7926e",
+        ),
+    ];
+    for (version, expected) in released {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../wit")
+            .join(version)
+            .join("source.wit");
+        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let actual: String = Sha256::digest(&text)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            actual, expected,
+            "wit/{version}/source.wit changed, but it is released and frozen: \
+             put the change in a new version folder"
+        );
+    }
 }
