@@ -16,6 +16,7 @@ use super::host::HostState;
 use super::Runtime;
 use crate::config::Limits;
 use crate::error::usage;
+use crate::untrusted::Untrusted;
 
 /// The contract versions this host implements, oldest first; the last is
 /// its own (`bindings`), the others are converted to it (`legacy`).
@@ -111,8 +112,11 @@ impl Runtime {
         let bytes = read_bounded(path, limits.max_plugin_bytes)
             .map_err(|why| usage(format!("plugin {shown} {why}")))?;
         check_component_header(&bytes).map_err(|why| usage(format!("plugin {shown} {why}")))?;
-        check_compile_bounds(&bytes, limits)
+        let scan = scan_component(&bytes, limits)
             .map_err(|why| usage(format!("plugin {shown} {why}")))?;
+        let contract = contract_version(&scan.exports)
+            .map_err(|why| usage(format!("plugin {shown} {why}")))?;
+        check_imports(&scan).map_err(|why| usage(format!("plugin {shown} {why}")))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
 
         let started = Instant::now();
@@ -121,23 +125,6 @@ impl Runtime {
             .map_err(|err| usage(format!("plugin {shown} is not a valid component: {err:#}")))?;
         let load_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-        let component_type = component.component_type();
-        let exports: Vec<String> = component_type
-            .exports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
-        let contract =
-            contract_version(&exports).map_err(|why| usage(format!("plugin {shown} {why}")))?;
-        let imports: Vec<String> = component_type
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
-        if let Some(refused) = imports.iter().find(|name| !is_allowed_import(name)) {
-            return Err(usage(format!(
-                "plugin {shown} imports `{refused}`, which synchost does not grant \
-                 (plugins may import only synchost:source/http, synchost:source/log and WASI basics)"
-            )));
-        }
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -158,7 +145,7 @@ impl Runtime {
             sha256,
             size: bytes.len() as u64,
             contract,
-            imports,
+            imports: scan.imports,
             cache_hit,
             load_ms,
             pre,
@@ -205,15 +192,48 @@ fn read_bounded(path: &Path, max: u64) -> std::result::Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Bounds what the compiler is given, before it runs: compiling takes time
-/// and memory in proportion to the largest functions (hundreds of bytes of
-/// memory per byte of code), and no other limit applies yet. Parsing is
-/// linear and allocates next to nothing.
-fn check_compile_bounds(bytes: &[u8], limits: &Limits) -> std::result::Result<(), String> {
+/// What one parsing pass reads from a component before anything compiles it.
+#[derive(Debug, Default)]
+struct Scan {
+    /// The component's own (top-level) imports, as named in the binary.
+    imports: Vec<String>,
+    /// The component's own (top-level) exports.
+    exports: Vec<String>,
+    /// The toolchain that built it, as far as its custom sections tell.
+    toolchain: Toolchain,
+}
+
+/// One linear pass over the binary, before the compiler runs: reads the
+/// component's imports and exports (so a plugin refused for them is never
+/// compiled or cached), guesses its toolchain, and bounds what the compiler
+/// would be given: compiling takes time and memory in proportion to the
+/// largest functions (hundreds of bytes of memory per byte of code), and no
+/// other limit applies yet. Parsing allocates next to nothing.
+fn scan_component(bytes: &[u8], limits: &Limits) -> std::result::Result<Scan, String> {
+    let mut scan = Scan::default();
     let mut functions: u32 = 0;
+    // Nesting: 1 is the component itself, more is a module or component inside it.
+    let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|err| format!("is not a valid component: {err}"))?;
         match payload {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let import =
+                        import.map_err(|err| format!("is not a valid component: {err}"))?;
+                    scan.imports.push(import.name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    let export =
+                        export.map_err(|err| format!("is not a valid component: {err}"))?;
+                    scan.exports.push(export.name.name.to_string());
+                }
+            }
+            Payload::CustomSection(section) => scan.toolchain.notice(section.name(), section.data()),
             Payload::CodeSectionStart { count, .. } => {
                 functions = functions.saturating_add(count);
                 if functions > MAX_FUNCTIONS {
@@ -236,7 +256,154 @@ fn check_compile_bounds(bytes: &[u8], limits: &Limits) -> std::result::Result<()
             _ => {}
         }
     }
-    Ok(())
+    Ok(scan)
+}
+
+/// The toolchain a component was built with, read from its `producers`
+/// and name sections, for a hint that names the right build flag.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Toolchain {
+    #[default]
+    Unknown,
+    /// A Rust build (cargo, wit-bindgen): the language of every module.
+    Rust,
+    /// componentize-py (its runtime and CPython are in the component).
+    Python,
+    /// ComponentizeJS, alone or through `jco componentize`.
+    JavaScript,
+}
+
+impl Toolchain {
+    /// Markers in custom sections, checked in this order: a Python or
+    /// JavaScript build also holds Rust and C modules.
+    const MARKERS: [(Toolchain, &'static [&'static str]); 2] = [
+        (
+            Toolchain::Python,
+            &["componentize-py", "componentize_py", "libpython3"],
+        ),
+        (
+            Toolchain::JavaScript,
+            &[
+                "ComponentizeJS",
+                "componentize-js",
+                "componentize::embedding",
+                "StarlingMonkey",
+                "starlingmonkey",
+            ],
+        ),
+    ];
+
+    /// Updates the guess with one custom section.
+    fn notice(&mut self, name: &str, data: &[u8]) {
+        if !matches!(name, "producers" | "name" | "component-name") {
+            return;
+        }
+        for (toolchain, markers) in Self::MARKERS {
+            if self.rank() < toolchain.rank()
+                && markers
+                    .iter()
+                    .any(|marker| memchr::memmem::find(data, marker.as_bytes()).is_some())
+            {
+                *self = toolchain;
+            }
+        }
+        if *self == Toolchain::Unknown && name == "producers" && is_rust_producers(data) {
+            *self = Toolchain::Rust;
+        }
+    }
+
+    /// Python and JavaScript builds outrank the Rust modules inside them.
+    fn rank(self) -> u8 {
+        match self {
+            Toolchain::Unknown => 0,
+            Toolchain::Rust => 1,
+            Toolchain::JavaScript => 2,
+            Toolchain::Python => 3,
+        }
+    }
+
+    /// How a build of this toolchain leaves out network interfaces.
+    fn network_hints(self) -> Vec<&'static str> {
+        const PYTHON: &str = "componentize-py: build with `componentize-py ... componentize \
+                              --stub-wasi APP -o PLUGIN.wasm`, which leaves out wasi:sockets \
+                              and wasi:http (it also stubs stdout and stderr)";
+        const JAVASCRIPT: &str = "ComponentizeJS or jco: build with `--disable http fetch-event` \
+                                  (`jco componentize ... --disable http fetch-event`, or \
+                                  `disableFeatures: ['http', 'fetch-event']` in the API); \
+                                  send requests through synchost:source/http, not fetch()";
+        const RUST: &str = "Rust: send requests through synchost:source/http (the SDK's \
+                            `http` module), not std::net or a wasi:http client";
+        match self {
+            Toolchain::Python => vec![PYTHON],
+            Toolchain::JavaScript => vec![JAVASCRIPT],
+            Toolchain::Rust => vec![RUST],
+            Toolchain::Unknown => vec![PYTHON, JAVASCRIPT, RUST],
+        }
+    }
+}
+
+/// Whether a `producers` section names Rust as a language.
+fn is_rust_producers(data: &[u8]) -> bool {
+    let reader = wasmparser::BinaryReader::new(data, 0);
+    let Ok(fields) = wasmparser::ProducersSectionReader::new(reader) else {
+        return false;
+    };
+    fields.into_iter().flatten().any(|field| {
+        field.name == "language"
+            && field
+                .values
+                .into_iter()
+                .flatten()
+                .any(|value| value.name == "Rust")
+    })
+}
+
+/// Refused imports named in one message, at most; the rest are counted.
+const MAX_NAMED_IMPORTS: usize = 20;
+
+/// Refuses a component that imports anything [`is_allowed_import`] does not
+/// allow, naming every refused interface once (whatever its version), and
+/// with a hint for the toolchain when the refused imports are the network.
+fn check_imports(scan: &Scan) -> std::result::Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    let refused: Vec<&str> = scan
+        .imports
+        .iter()
+        .filter(|name| !is_allowed_import(name))
+        .filter(|name| seen.insert(name.split('@').next().unwrap_or(name)))
+        .map(String::as_str)
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let mut named: Vec<String> = refused
+        .iter()
+        .take(MAX_NAMED_IMPORTS)
+        .map(|name| format!("`{}`", Untrusted::clipped(name, 200)))
+        .collect();
+    if refused.len() > MAX_NAMED_IMPORTS {
+        named.push(format!("and {} more", refused.len() - MAX_NAMED_IMPORTS));
+    }
+    let mut message = format!(
+        "imports {} that synchost does not grant: {} (plugins may import only \
+         synchost:source/http, synchost:source/log and WASI basics); it is refused before compiling",
+        if refused.len() == 1 {
+            "an interface".to_string()
+        } else {
+            format!("{} interfaces", refused.len())
+        },
+        named.join(", ")
+    );
+    let network = refused
+        .iter()
+        .any(|name| name.starts_with("wasi:sockets/") || name.starts_with("wasi:http/"));
+    if network {
+        for hint in scan.toolchain.network_hints() {
+            message.push_str("\n  hint: ");
+            message.push_str(hint);
+        }
+    }
+    Err(message)
 }
 
 fn mib(bytes: u64) -> String {
