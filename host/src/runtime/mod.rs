@@ -111,7 +111,11 @@ impl Runtime {
 
 /// The cache at `dir`, or `None` with a warning saying why it is not used.
 fn open_cache(dir: &Path) -> Option<CompileCache> {
-    CompileCache::open(dir)
+    let max_bytes = cache::max_bytes_from_env().unwrap_or_else(|why| {
+        tracing::warn!("{why}");
+        cache::DEFAULT_MAX_BYTES
+    });
+    CompileCache::open(dir, max_bytes)
         .inspect_err(|why| {
             tracing::warn!(
                 "not using the compile cache: {why}; plugins are compiled in memory \

@@ -112,8 +112,8 @@ impl Runtime {
         let bytes = read_bounded(path, limits.max_plugin_bytes)
             .map_err(|why| usage(format!("plugin {shown} {why}")))?;
         check_component_header(&bytes).map_err(|why| usage(format!("plugin {shown} {why}")))?;
-        let scan = scan_component(&bytes, limits)
-            .map_err(|why| usage(format!("plugin {shown} {why}")))?;
+        let scan =
+            scan_component(&bytes, limits).map_err(|why| usage(format!("plugin {shown} {why}")))?;
         let contract = contract_version(&scan.exports)
             .map_err(|why| usage(format!("plugin {shown} {why}")))?;
         check_imports(&scan).map_err(|why| usage(format!("plugin {shown} {why}")))?;
@@ -233,7 +233,9 @@ fn scan_component(bytes: &[u8], limits: &Limits) -> std::result::Result<Scan, St
                     scan.exports.push(export.name.name.to_string());
                 }
             }
-            Payload::CustomSection(section) => scan.toolchain.notice(section.name(), section.data()),
+            Payload::CustomSection(section) => {
+                scan.toolchain.notice(section.name(), section.data())
+            }
             Payload::CodeSectionStart { count, .. } => {
                 functions = functions.saturating_add(count);
                 if functions > MAX_FUNCTIONS {
@@ -534,5 +536,114 @@ mod tests {
         assert!(is_allowed_import("synchost:source/http@0.1.0"));
         assert!(!is_allowed_import("wasi:sockets/tcp@0.2.6"));
         assert!(!is_allowed_import("wasi:http/outgoing-handler@0.2.6"));
+    }
+
+    fn scan_of(imports: &[&str], toolchain: Toolchain) -> Scan {
+        Scan {
+            imports: imports.iter().map(|name| name.to_string()).collect(),
+            exports: vec!["synchost:source/source@0.2.0".into()],
+            toolchain,
+        }
+    }
+
+    #[test]
+    fn every_refused_interface_is_named_once_with_the_hint() {
+        let scan = scan_of(
+            &[
+                "wasi:io/streams@0.2.9",
+                "wasi:sockets/tcp@0.2.9",
+                "wasi:sockets/tcp@0.2.3",
+                "wasi:http/outgoing-handler@0.2.9",
+                "synchost:source/http@0.2.0",
+                "evil:x/y\u{1b}[2J",
+            ],
+            Toolchain::Python,
+        );
+        let why = check_imports(&scan).unwrap_err();
+        assert!(why.starts_with("imports 3 interfaces"), "{why}");
+        assert!(
+            why.contains("`wasi:sockets/tcp@0.2.9`")
+                && why.contains("`wasi:http/outgoing-handler@0.2.9`")
+                && why.contains("`evil:x/y\\u{1b}[2J`"),
+            "{why}"
+        );
+        assert!(!why.contains("0.2.3"), "one name per interface: {why}");
+        assert!(!why.contains("wasi:io") && !why.contains('\u{1b}'), "{why}");
+        assert!(
+            why.contains("--stub-wasi") && !why.contains("fetch-event"),
+            "{why}"
+        );
+
+        let allowed = scan_of(
+            &["wasi:io/streams@0.2.9", "wasi:cli/stderr@0.2.9"],
+            Toolchain::Unknown,
+        );
+        assert!(check_imports(&allowed).is_ok());
+    }
+
+    #[test]
+    fn refused_names_are_bounded() {
+        let names: Vec<String> = (0..25)
+            .map(|i| format!("wasi:keyvalue/store{i}@0.1.0"))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let why = check_imports(&scan_of(&names, Toolchain::Unknown)).unwrap_err();
+        assert!(
+            why.contains("store19@") && !why.contains("store20@"),
+            "{why}"
+        );
+        assert!(why.contains("and 5 more"), "{why}");
+        assert!(
+            !why.contains("hint"),
+            "no network hint for other interfaces: {why}"
+        );
+    }
+
+    #[test]
+    fn the_hint_follows_the_toolchain() {
+        let hints = |toolchain| {
+            check_imports(&scan_of(&["wasi:sockets/tcp@0.2.0"], toolchain)).unwrap_err()
+        };
+        let js = hints(Toolchain::JavaScript);
+        assert!(
+            js.contains("--disable http fetch-event") && !js.contains("--stub-wasi"),
+            "{js}"
+        );
+        let rust = hints(Toolchain::Rust);
+        assert!(
+            rust.contains("std::net") && !rust.contains("--stub-wasi"),
+            "{rust}"
+        );
+        let unknown = hints(Toolchain::Unknown);
+        assert!(
+            unknown.contains("--stub-wasi") && unknown.contains("fetch-event"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn toolchains_are_told_by_their_custom_sections() {
+        let mut rust_producers = vec![1u8, 8];
+        rust_producers.extend_from_slice(b"language");
+        rust_producers.extend_from_slice(&[1, 4]);
+        rust_producers.extend_from_slice(b"Rust");
+        rust_producers.push(0);
+
+        let mut guess = Toolchain::default();
+        guess.notice("producers", &rust_producers);
+        assert_eq!(guess, Toolchain::Rust);
+        guess.notice("component-name", b"..libpython3.14.so:PyInit..");
+        assert_eq!(guess, Toolchain::Python, "Python outranks its Rust modules");
+        guess.notice("producers", &rust_producers);
+        assert_eq!(guess, Toolchain::Python);
+
+        let mut guess = Toolchain::default();
+        guess.notice("name", b"componentize::embedding::cabi_free");
+        assert_eq!(guess, Toolchain::JavaScript);
+
+        let mut guess = Toolchain::default();
+        guess.notice("data-notes", b"componentize-py");
+        guess.notice("producers", b"garbage");
+        assert_eq!(guess, Toolchain::Unknown, "only the known sections count");
     }
 }
