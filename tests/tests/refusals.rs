@@ -135,6 +135,74 @@ fn wrong_major_plugin_is_refused() {
     assert_eq!(fake.requests(), 0, "nothing is sent");
 }
 
+/// The interfaces `forbidden-imports` imports that synchost does not grant,
+/// without versions: what a default componentize-py or componentize-js build
+/// imports (`std::net` brings in the sockets).
+const FORBIDDEN_IMPORTS: [&str; 8] = [
+    "wasi:sockets/network@",
+    "wasi:sockets/instance-network@",
+    "wasi:sockets/udp@",
+    "wasi:sockets/udp-create-socket@",
+    "wasi:sockets/tcp@",
+    "wasi:sockets/tcp-create-socket@",
+    "wasi:sockets/ip-name-lookup@",
+    "wasi:http/outgoing-handler@",
+];
+
+/// Entries in the workspace's compile cache (none when it does not exist).
+fn cache_entries(ws: &Workspace) -> Vec<PathBuf> {
+    fs::read_dir(ws.cache_dir())
+        .map(|dir| dir.map(|entry| entry.expect("entry").path()).collect())
+        .unwrap_or_default()
+}
+
+/// A plugin importing sockets and wasi:http is refused (exit 2) by `plugin
+/// inspect` and by a pull, before compiling: every refused interface is
+/// named, with a hint, nothing is sent, and the compile cache stays empty
+/// (which a plugin that loads does not leave it).
+#[test]
+fn forbidden_imports_are_all_named_and_never_compiled() {
+    let fake = FakeServer::start("items", &["--count", "10"]);
+    let ws = Workspace::new();
+    let plugin = plugin_path("forbidden-imports");
+    let inspect = Synchost::new(&ws)
+        .args(["plugin", "inspect"])
+        .arg(&plugin)
+        .output();
+    for out in [inspect, ad_hoc_pull(&ws, &plugin, &fake)] {
+        let stderr = assert_exit_code(&out, 2);
+        for name in FORBIDDEN_IMPORTS {
+            assert_eq!(
+                stderr.matches(name).count(),
+                1,
+                "names `{name}` once:\n{stderr}"
+            );
+        }
+        assert!(
+            stderr.contains("8 interfaces") && stderr.contains("refused before compiling"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("hint: Rust: send requests through synchost:source/http"),
+            "the hint for the toolchain that built it:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("wasi:io/") && !stderr.contains("wasi:cli/"),
+            "allowed imports are not named:\n{stderr}"
+        );
+        assert_eq!(cache_entries(&ws), Vec::<PathBuf>::new(), "nothing cached");
+    }
+    assert_eq!(fake.requests(), 0, "nothing is sent");
+
+    // The same cache keeps a plugin that loads.
+    let out = Synchost::new(&ws)
+        .args(["plugin", "inspect"])
+        .arg(plugin_path("example-items"))
+        .output();
+    assert_success(&out);
+    assert_eq!(cache_entries(&ws).len(), 1, "{:?}", cache_entries(&ws));
+}
+
 /// Files that are not components — a text file, a core wasm module — are
 /// refused with exit 2 and a message saying what is wrong with the file.
 #[test]
