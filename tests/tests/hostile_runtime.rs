@@ -277,6 +277,36 @@ fn an_altered_cache_entry_is_recompiled_not_loaded() {
     );
 }
 
+/// The cache is bounded (`SYNCHOST_CACHE_MAX_MB`): past the cap, storing a
+/// plugin evicts the least recently used entries, never the one just written.
+#[test]
+fn the_compile_cache_evicts_past_its_cap() {
+    let ws = Workspace::new();
+    let dir = ws.path().join("capped");
+    let capped = |plugin: &str| {
+        let (stdout, _) = inspect_with_cache(
+            &ws,
+            &plugin_path(plugin),
+            &[
+                ("SYNCHOST_CACHE_DIR", dir.as_path()),
+                ("SYNCHOST_CACHE_MAX_MB", Path::new("0")),
+            ],
+        );
+        let entries: Vec<PathBuf> = fs::read_dir(&dir)
+            .expect("the cache dir exists")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        (stdout, entries)
+    };
+    let (_, first) = capped("example-items");
+    assert_eq!(first.len(), 1, "the entry just written is kept: {first:?}");
+    let (_, second) = capped("hostile");
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first, "the older entry was evicted");
+    let (stdout, _) = capped("example-items");
+    assert!(stdout.contains("native code:   compiled"), "{stdout}");
+}
+
 // ---------------------------------------------------------------------------
 // Item 8: what is compiled
 
