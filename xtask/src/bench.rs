@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: measured, never asserted. Release build, local fake,
 //! medians of several runs (`--runs N`, default 3). Prints a Markdown table.
 //!
-//! Without flags: no added latency (CPU-bound pulls, resume, plugin start,
+//! Without flags: no added latency (CPU-bound pulls, resume, plugin start and refusal,
 //! Confluence full and delta). With `--latency-ms L` and/or `--rate-limit R`:
 //! the latency scenarios of `latency.rs` instead. With `--push`: the push
 //! scenarios of `push.rs` (the first of them, no faults, is also a row of
@@ -121,6 +121,15 @@ pub fn run(args: &[String]) -> Result<()> {
     rows.push(format!(
         "| plugin start, cached native code | {:.2} ms | | | |",
         median(&mut warm)
+    ));
+    let forbidden = target_dir().join("plugins/forbidden-imports.wasm");
+    let mut refusals = (0..runs.max(5))
+        .map(|run| refusal_ms(&forbidden, &work.join(format!("refusal-cache-{run}"))))
+        .collect::<Result<Vec<f64>>>()?;
+    rows.push(format!(
+        "| refuse a plugin with forbidden imports ({} KB; whole command, no cache entry written) | {:.1} ms | | | |",
+        std::fs::metadata(&forbidden)?.len() / 1024,
+        median(&mut refusals)
     ));
 
     rows.extend(confluence(&work, runs)?);
@@ -291,6 +300,31 @@ fn plugin_load_ms(plugin: &Path, cache: &Path) -> Result<f64> {
     report["load_ms"]
         .as_f64()
         .context("inspect without load_ms")
+}
+
+/// Wall time of `synchost plugin inspect` refusing `plugin` (exit 2), in
+/// milliseconds; fails if the refusal left an entry in the `cache` directory.
+fn refusal_ms(plugin: &Path, cache: &Path) -> Result<f64> {
+    let started = Instant::now();
+    let output = Command::new(synchost())
+        .env("SYNCHOST_CACHE_DIR", cache)
+        .args(["plugin", "inspect"])
+        .arg(plugin)
+        .output()?;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    if output.status.code() != Some(2) {
+        bail!(
+            "plugin inspect did not refuse {} ({}): {}",
+            plugin.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let entries = std::fs::read_dir(cache).map_or(0, |dir| dir.count());
+    if entries != 0 {
+        bail!("refusing {} left {entries} cache entries", plugin.display());
+    }
+    Ok(elapsed)
 }
 
 /// The Confluence scenarios: a large space against the naive request count,
