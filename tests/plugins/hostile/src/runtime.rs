@@ -12,6 +12,10 @@
 //! - `log-flood`: `lines` (100,000) log lines at warn and as many on stdout
 //!   and stderr, each with a forged line and escape sequences, then a page.
 //! - `fatal-flood`: a fatal error of `mib` (50) MiB that forges a line.
+//! - `panic-in-list`: writes `noise 1` to `noise 40` and then `said` (a
+//!   setting) to stderr, then panics with [`PANIC_MESSAGE`] in `list`.
+//! - `version-drift`: lists three partial records at version `1`; `fetch`
+//!   returns them at version `2`.
 
 use synchost_sdk::bindings::synchost::source::http as wit;
 use synchost_sdk::prelude::*;
@@ -24,7 +28,12 @@ pub const ATTACKS: &[&str] = &[
     "rate-limited-forever",
     "log-flood",
     "fatal-flood",
+    "panic-in-list",
+    "version-drift",
 ];
+
+/// What `panic-in-list` panics with.
+pub const PANIC_MESSAGE: &str = "hostile: the known panic message";
 
 /// A line a plugin would like the host's log to show as its own.
 pub const FORGED: &str = "\nERROR synchost: FORGED LINE\r\x1b[2Jcleared";
@@ -63,12 +72,29 @@ pub fn list(attack: &Attack, req: &ListRequest) -> Option<Result<Page, Error>> {
             message.extend(std::iter::repeat_n('x', mib << 20));
             Err(Error::fatal(message))
         }
+        "panic-in-list" => {
+            for n in 1..=40 {
+                eprintln!("noise {n}");
+            }
+            eprintln!("{}", settings.get_or("said", ""));
+            panic!("{PANIC_MESSAGE}");
+        }
+        "version-drift" => Ok(Page::new(
+            (1..=3)
+                .map(|n| Record::new(format!("drift-{n}"), "1"))
+                .collect(),
+        )),
         _ => return None,
     })
 }
 
-pub fn fetch(attack: &Attack, _ids: &[String]) -> Option<Vec<Result<Record, Error>>> {
+pub fn fetch(attack: &Attack, ids: &[String]) -> Option<Vec<Result<Record, Error>>> {
     match attack.name {
+        "version-drift" => Some(
+            ids.iter()
+                .map(|id| Ok(Record::new(id.clone(), "2").content_text("drifted")))
+                .collect(),
+        ),
         _ => None,
     }
 }
