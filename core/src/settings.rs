@@ -16,13 +16,13 @@ pub struct Declared<'a> {
 /// Whether `given` (the source's setting names) fit `declared`: `Err` with
 /// the message for a name that is a near miss of a declared one (see
 /// [`near_miss`]) or a required setting without a value or default; else
-/// the warnings for names the plugin does not declare.
+/// the warning, if any, for the names the plugin does not declare.
 ///
 /// A dotted name (`tasks.primary_key`, a per-table setting) is checked by
 /// its part after the last dot.
-pub fn check(given: &[&str], declared: &[Declared]) -> Result<Vec<String>, String> {
+pub fn check(given: &[&str], declared: &[Declared]) -> Result<Option<String>, String> {
     let known = |name: &str| declared.iter().any(|d| d.name == name);
-    let mut warnings = Vec::new();
+    let mut unknown = Vec::new();
     for &name in given {
         if known(name) {
             continue;
@@ -51,12 +51,7 @@ pub fn check(given: &[&str], declared: &[Declared]) -> Result<Vec<String>, Strin
                 listing(declared)
             ));
         }
-        warnings.push(format!(
-            "the plugin declares no setting `{}`; it is passed on and may be ignored \
-             (the plugin's settings: {})",
-            Untrusted::clipped(name, 200),
-            listing(declared)
-        ));
+        unknown.push(format!("`{}`", Untrusted::clipped(name, 200)));
     }
     let missing = declared
         .iter()
@@ -74,7 +69,14 @@ pub fn check(given: &[&str], declared: &[Declared]) -> Result<Vec<String>, Strin
             required.join(", ")
         ));
     }
-    Ok(warnings)
+    if unknown.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "the plugin declares no setting {}; passed on, may be ignored (the plugin's settings: {})",
+        unknown.join(", "),
+        listing(declared)
+    )))
 }
 
 /// `name (required), other, ...`, or `none` when the plugin declares none.
@@ -158,7 +160,7 @@ mod tests {
         let why = check(&["base_url", "tasks.primay_key"], DECLARED).unwrap_err();
         assert!(why.contains("did you mean `tasks.primary_key`?"), "{why}");
         let both = check(&["base_url", "baseurl"], DECLARED).unwrap();
-        assert_eq!(both.len(), 1, "set with its near miss: only a warning");
+        assert!(both.is_some(), "set with its near miss: only a warning");
     }
 
     #[test]
@@ -172,20 +174,22 @@ mod tests {
             has_default: true,
             ..setting("base_url", true)
         }];
-        assert_eq!(check(&[], &defaulted).unwrap(), Vec::<String>::new());
+        assert_eq!(check(&[], &defaulted).unwrap(), None);
     }
 
     #[test]
     fn dotted_and_unknown_names() {
-        assert!(check(&["base_url", "tasks.primary_key"], DECLARED)
+        assert_eq!(check(&["base_url", "tasks.primary_key"], DECLARED), Ok(None));
+        let warning = check(&["base_url", "copies", "tasks.colour"], DECLARED)
             .unwrap()
-            .is_empty());
-        let warnings = check(&["base_url", "copies", "tasks.colour"], DECLARED).unwrap();
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("no setting `copies`"), "{warnings:?}");
+            .unwrap();
         assert!(
-            warnings[1].contains("base_url (required), primary_key, port"),
-            "{warnings:?}"
+            warning.starts_with("the plugin declares no setting `copies`, `tasks.colour`;"),
+            "{warning}"
+        );
+        assert!(
+            warning.ends_with("(the plugin's settings: base_url (required), primary_key, port)"),
+            "{warning}"
         );
     }
 }

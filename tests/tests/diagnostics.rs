@@ -230,7 +230,7 @@ fn settings_errors_name_what_the_manifest_declares() {
     assert_success(&out);
     let (_, stderr) = output_text(&out);
     assert!(
-        stderr.contains("the plugin declares no setting `colour`")
+        stderr.contains("the plugin declares no setting `colour`;")
             && stderr.contains("(the plugin's settings: base_url (required))"),
         "an unknown name is a warning:\n{stderr}"
     );

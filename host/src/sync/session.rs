@@ -152,9 +152,9 @@ fn check_settings(source: &SourceConfig, manifest: &Manifest) -> Result<()> {
         })
         .collect();
     let name = &source.name;
-    let warnings = settings::check(&given, &declared)
+    let warning = settings::check(&given, &declared)
         .map_err(|why| usage(format!("source `{name}`: {why}")))?;
-    for warning in warnings {
+    if let Some(warning) = warning {
         tracing::warn!("source `{name}`: {warning}");
     }
     Ok(())
