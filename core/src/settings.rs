@@ -179,7 +179,10 @@ mod tests {
 
     #[test]
     fn dotted_and_unknown_names() {
-        assert_eq!(check(&["base_url", "tasks.primary_key"], DECLARED), Ok(None));
+        assert_eq!(
+            check(&["base_url", "tasks.primary_key"], DECLARED),
+            Ok(None)
+        );
         let warning = check(&["base_url", "copies", "tasks.colour"], DECLARED)
             .unwrap()
             .unwrap();

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::{
-    assert_exit_code, assert_success, events_of, export, hostile_source, items_config,
-    json_lines, output_text, plugin_path, sigint, stored, u64_field, wait_exit, FakeServer,
-    SpawnedPull, Synchost, Workspace,
+    assert_exit_code, assert_success, events_of, export, hostile_source, items_config, json_lines,
+    output_text, plugin_path, sigint, stored, u64_field, wait_exit, FakeServer, SpawnedPull,
+    Synchost, Workspace,
 };
 
 /// Generous limit for "the run gets somewhere" on a loaded machine.
@@ -149,7 +149,11 @@ fn a_resumed_enumeration_keeps_its_page_size() {
         &["pull", "items", "--json", "--full", "--page-size", "500"],
     )));
     assert_eq!(events_of(&events, "stream_started")[0]["resumed"], false);
-    assert_eq!(u64_field(&fake.stats(), "list_requests"), 2, "1000 in pages of 500");
+    assert_eq!(
+        u64_field(&fake.stats(), "list_requests"),
+        2,
+        "1000 in pages of 500"
+    );
 }
 
 /// `synchost pull --plugin FILE --set ...` in `ws`.
@@ -212,13 +216,12 @@ fn settings_errors_name_what_the_manifest_declares() {
         &[format!("base_url={url}"), "tasks.base_ulr=x".into()],
     );
     let stderr = assert_exit_code(&out, 2);
-    assert!(stderr.contains("did you mean `tasks.base_url`?"), "{stderr}");
-
-    let out = ad_hoc(
-        &ws,
-        &plugin_path("hostile"),
-        &[format!("base_url={url}")],
+    assert!(
+        stderr.contains("did you mean `tasks.base_url`?"),
+        "{stderr}"
     );
+
+    let out = ad_hoc(&ws, &plugin_path("hostile"), &[format!("base_url={url}")]);
     let stderr = assert_exit_code(&out, 2);
     assert!(
         stderr.contains("the required setting `attack` is not set (required: attack;"),
@@ -226,7 +229,11 @@ fn settings_errors_name_what_the_manifest_declares() {
     );
     assert_eq!(u64_field(&fake.stats(), "requests"), 0, "nothing was sent");
 
-    let out = ad_hoc(&ws, &items, &[format!("base_url={url}"), "colour=blue".into()]);
+    let out = ad_hoc(
+        &ws,
+        &items,
+        &[format!("base_url={url}"), "colour=blue".into()],
+    );
     assert_success(&out);
     let (_, stderr) = output_text(&out);
     assert!(

@@ -180,7 +180,10 @@ impl Store {
         let has = if known.is_empty() {
             "it has none yet".to_string()
         } else {
-            let names: Vec<String> = known.iter().map(|k| Untrusted::new(k).to_string()).collect();
+            let names: Vec<String> = known
+                .iter()
+                .map(|k| Untrusted::new(k).to_string())
+                .collect();
             format!("it has {}", names.join(", "))
         };
         Err(usage(format!(

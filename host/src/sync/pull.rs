@@ -306,13 +306,16 @@ impl SourcePull<'_> {
                 Some(format!(
                     "restarting the unfinished delta run of {name}/{shown} as a full enumeration"
                 ))
-            } else if let Some(size) = checkpoint.page_size.filter(|&size| size > most) {
-                Some(format!(
-                    "the unfinished enumeration of {name}/{shown} lists pages of {size}, more than \
-                     the plugin's max-page-size of {most}; starting over"
-                ))
             } else {
-                None
+                checkpoint
+                    .page_size
+                    .filter(|&size| size > most)
+                    .map(|size| {
+                        format!(
+                            "the unfinished enumeration of {name}/{shown} lists pages of {size}, \
+                         more than the plugin's max-page-size of {most}; starting over"
+                        )
+                    })
             };
             match restart {
                 None => {
@@ -491,13 +494,8 @@ impl SourcePull<'_> {
             tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
             for chunk in failed_ids.chunks(FETCH_BATCH) {
                 let mut page = PendingPage::new(Instant::now(), true);
-                let fetching = self.fetch_into(
-                    store,
-                    &stream.name,
-                    chunk.to_vec(),
-                    &no_listing,
-                    &mut page,
-                );
+                let fetching =
+                    self.fetch_into(store, &stream.name, chunk.to_vec(), &no_listing, &mut page);
                 cancellable(&cancel, &source, fetching).await?;
                 let (commit, page_counts) = cancellable(&cancel, &source, page.finish()).await?;
                 counts.add(&page_counts);

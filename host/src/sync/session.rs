@@ -9,7 +9,6 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::human_duration;
-use crate::{checks, settings};
 use crate::config::{AuthKind, SourceConfig};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
@@ -19,6 +18,7 @@ use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::{PluginInstance, Runtime};
 use crate::store::Store;
 use crate::untrusted::{render, Untrusted};
+use crate::{checks, settings};
 
 /// A configured plugin instance of one source, ready for calls.
 pub struct Session {

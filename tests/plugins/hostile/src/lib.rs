@@ -137,7 +137,10 @@ impl Source for Hostile {
         OPTIONS
             .iter()
             .fold(manifest, |manifest, name| {
-                manifest.setting(SettingInfo::optional(*name, "Tunes an attack: see its module"))
+                manifest.setting(SettingInfo::optional(
+                    *name,
+                    "Tunes an attack: see its module",
+                ))
             })
             .max_page_size(1000)
     }
