@@ -6,7 +6,7 @@
 //! an unknown source is answered with the ones the store has.
 //!
 //! Each test runs the real `synchost` binary with the hostile test plugin
-//! (attacks `panic-in-list` and `version-drift`) or the example plugin,
+//! (attacks `panic-in-list`, `version-drift` and `page-numbers`) or the example plugin,
 //! against its own `synchost-fake items`.
 
 mod support;
@@ -154,6 +154,42 @@ fn a_resumed_enumeration_keeps_its_page_size() {
         2,
         "1000 in pages of 500"
     );
+}
+
+/// A page-number API interrupted at page size 10 and resumed with
+/// `--page-size 50`: its cursor "page 3" would mean items 150 to 199 at the
+/// new size, skipping 30 to 149. The enumeration continues at 10, so
+/// nothing is skipped.
+#[test]
+fn a_page_number_listing_resumed_at_another_size_skips_nothing() {
+    let fake = FakeServer::start(
+        "items",
+        &["--count", "300", "--seed", "14", "--latency-ms", "20"],
+    );
+    let ws = Workspace::new();
+    ws.write_config(&hostile_source("page-numbers", fake.url(), ""));
+    let first = ["pull", "hostile", "--json", "--page-size", "10"];
+    let mut pull = SpawnedPull::until_pages(&ws, &first, 3, PROGRESS_TIMEOUT);
+    sigint(&pull.child);
+    let status = wait_exit(&ws, &mut pull.child, PROGRESS_TIMEOUT);
+    assert_eq!(status.code(), Some(130), "interrupted");
+    let partial = stored(&export(&ws, "hostile", &[]));
+    assert!(
+        partial.live.len() < 300,
+        "interrupted before the end: {} stored",
+        partial.live.len()
+    );
+
+    fake.set_faults(json!({ "latency_ms": 0 }));
+    let out = Synchost::run(&ws, &["pull", "hostile", "--page-size", "50"]);
+    assert_success(&out);
+    let (_, stderr) = output_text(&out);
+    assert!(
+        stderr.contains("the unfinished enumeration continues at page size 10"),
+        "{stderr}"
+    );
+    let store = stored(&export(&ws, "hostile", &[]));
+    assert_eq!(store.live, fake.ground_truth(), "nothing is skipped");
 }
 
 /// `synchost pull --plugin FILE --set ...` in `ws`.
