@@ -212,6 +212,9 @@ pub struct SourceConfig {
     pub auth_kind: Option<AuthKind>,
     pub limits: Limits,
     pub retry: RetryPolicy,
+    /// Given on the command line (`--plugin`): its name is the plugin
+    /// manifest's, once described, not the file's.
+    pub ad_hoc: bool,
 }
 
 impl SourceConfig {
@@ -224,6 +227,18 @@ impl SourceConfig {
             .find(|(key, _)| key == "base_url")
             .map(|(_, value)| value.as_str());
         HostPolicy::with_base_url(&self.allowed_hosts, base_url)
+    }
+
+    /// Refuses a source that may reach no host: neither `allowed_hosts`
+    /// nor a `base_url` setting. Checked once the plugin's settings are,
+    /// so a misspelled `base_url` is named as such first.
+    pub fn check_reach(&self) -> std::result::Result<(), String> {
+        if self.allowed_hosts.is_empty() {
+            return Err("it has neither allowed_hosts nor settings.base_url: \
+                        set one so synchost knows which hosts the plugin may reach"
+                .into());
+        }
+        Ok(())
     }
 }
 
@@ -375,7 +390,9 @@ pub fn ad_hoc_source(
         limits: LimitsSection::default(),
         retry: RetrySection::default(),
     };
-    resolve(&name, plugin.to_path_buf(), &section, overrides)
+    let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
+    source.ad_hoc = true;
+    Ok(source)
 }
 
 fn resolve(
@@ -445,6 +462,7 @@ fn resolve(
                 .max_wait_s
                 .map_or(defaults.max_wait, Duration::from_secs),
         },
+        ad_hoc: false,
     })
 }
 
@@ -485,12 +503,10 @@ fn setting_value(source: &str, key: &str, value: &toml::Value) -> Result<String>
 /// Without `allowed_hosts`, a source may reach only the origin of its
 /// `base_url`: its scheme, host and port, so the credential never goes to
 /// another service on the same machine, nor over http to an https service.
+/// Without either, none (refused by [`SourceConfig::check_reach`]).
 fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Vec<String>> {
     let Some((_, base_url)) = settings.iter().find(|(key, _)| key == "base_url") else {
-        return Err(usage(format!(
-            "source `{name}` has neither allowed_hosts nor settings.base_url: \
-             set one so synchost knows which hosts the plugin may reach"
-        )));
+        return Ok(Vec::new());
     };
     let url = url::Url::parse(base_url).map_err(|err| {
         usage(format!(

@@ -6,6 +6,7 @@
 //! - `net`: the HTTP policy: allowlist, credential injection, pacing, retries.
 //! - `store`: the SQLite schema, migrations and every query.
 //! - `checks`: what the host accepts from a plugin: manifests, records, pages and cursors.
+//! - `settings`: a source's settings checked against those its plugin declares.
 //! - `mirror`: the browsable directory tree of a source (`export --format files`).
 //! - `error`: failures classified into exit codes.
 //! - `untrusted`: plugin and remote text made safe to print (escaped, clipped).
@@ -16,5 +17,6 @@ pub mod config;
 pub mod error;
 pub mod mirror;
 pub mod net;
+pub mod settings;
 pub mod store;
 pub mod untrusted;

@@ -759,6 +759,7 @@ mod tests {
                     ids_only: false,
                     since: None,
                     plugin_version: "1",
+                    page_size: 100,
                 },
             )
             .unwrap();

@@ -417,6 +417,15 @@ impl HttpClient {
             .await
     }
 
+    /// Replaces the source's credential, and its likely encodings, in
+    /// `bytes` (text a plugin wrote) with `[REDACTED]`; true if any.
+    pub fn redact(&self, bytes: &mut Vec<u8>) -> bool {
+        self.options
+            .credential
+            .as_ref()
+            .is_some_and(|credential| credential.redact(bytes))
+    }
+
     /// Requests at once per host, at most.
     pub fn concurrency(&self) -> u32 {
         self.options.concurrency

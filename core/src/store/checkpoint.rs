@@ -33,6 +33,9 @@ pub struct StreamCheckpoint {
     pub run_plugin_version: Option<String>,
     /// The last complete watermark.
     pub watermark: Option<String>,
+    /// The page size the run's enumeration started with (none for runs
+    /// started by a synchost that did not store it).
+    pub page_size: Option<u32>,
 }
 
 /// How a new stream run enumerates.
@@ -45,6 +48,8 @@ pub struct NewRun<'a> {
     /// The watermark to list from (none for a full run).
     pub since: Option<&'a str>,
     pub plugin_version: &'a str,
+    /// The page size of the enumeration, kept when it resumes.
+    pub page_size: u32,
 }
 
 /// One record as stored.
@@ -129,7 +134,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT state, generation, full, since, cursor, listing_done, total_hint,
-                        run_started_at, run_plugin_version, watermark, ids_only
+                        run_started_at, run_plugin_version, watermark, ids_only, page_size
                  FROM streams WHERE source = ?1 AND stream = ?2",
                 params![source, stream],
                 |row| {
@@ -145,6 +150,7 @@ impl Store {
                         run_plugin_version: row.get(8)?,
                         watermark: row.get(9)?,
                         ids_only: row.get(10)?,
+                        page_size: row.get(11)?,
                     })
                 },
             )
@@ -168,9 +174,18 @@ impl Store {
         tx.execute(
             "UPDATE streams SET state = 'running', generation = generation + 1, full = ?3,
                     ids_only = ?4, since = ?5, cursor = NULL, listing_done = 0, pending_watermark = NULL,
-                    total_hint = NULL, run_started_at = ?6, run_plugin_version = ?7
+                    total_hint = NULL, run_started_at = ?6, run_plugin_version = ?7, page_size = ?8
              WHERE source = ?1 AND stream = ?2",
-            params![source, stream, run.full, run.ids_only, run.since, now(), run.plugin_version],
+            params![
+                source,
+                stream,
+                run.full,
+                run.ids_only,
+                run.since,
+                now(),
+                run.plugin_version,
+                run.page_size
+            ],
         )?;
         tx.execute(
             "DELETE FROM work_items WHERE source = ?1 AND stream = ?2",
@@ -488,6 +503,7 @@ mod tests {
             ids_only: false,
             since: None,
             plugin_version: "1.0.0",
+            page_size: 100,
         };
         let link = |name: &str, version: &str| BlobLink {
             name: name.into(),
@@ -538,6 +554,7 @@ mod tests {
                     ids_only: false,
                     since: None,
                     plugin_version: "1.0.0",
+                    page_size: 100,
                 },
             )
             .unwrap();
@@ -571,6 +588,7 @@ mod tests {
                     ids_only: false,
                     since: None,
                     plugin_version: "1.0.0",
+                    page_size: 100,
                 },
             )
             .unwrap();
@@ -607,6 +625,7 @@ mod tests {
                     ids_only: false,
                     since: None,
                     plugin_version: "1",
+                    page_size: 100,
                 },
             )
             .unwrap();

@@ -5,6 +5,8 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::Store;
+use crate::error::usage;
+use crate::untrusted::Untrusted;
 
 /// One stream's state, as `synchost status` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +162,33 @@ impl Store {
             params![source],
             |row| row.get(0),
         )?)
+    }
+
+    /// Refuses (exit 2) a source the store does not know, naming the ones
+    /// it does.
+    pub fn require_source(&self, source: &str) -> Result<()> {
+        if self.has_source(source)? {
+            return Ok(());
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT DISTINCT source FROM streams ORDER BY source")?;
+        let known = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let shown = Untrusted::clipped(source, 200);
+        let has = if known.is_empty() {
+            "it has none yet".to_string()
+        } else {
+            let names: Vec<String> = known
+                .iter()
+                .map(|k| Untrusted::new(k).to_string())
+                .collect();
+            format!("it has {}", names.join(", "))
+        };
+        Err(usage(format!(
+            "the store has no source `{shown}` ({has}); run `synchost pull {shown}` first"
+        )))
     }
 
     /// Calls `each` for every record of `source`, streaming (memory stays flat).

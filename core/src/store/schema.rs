@@ -230,6 +230,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN not_modified INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 4: the page size an enumeration started with, kept by its resumes
+    // (NULL for enumerations started before).
+    r#"
+    ALTER TABLE streams ADD COLUMN page_size INTEGER;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

@@ -8,7 +8,6 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use super::Global;
-use crate::error::usage;
 use crate::mirror::write_mirror;
 use crate::store::reports::ExportRecord;
 use crate::store::Store;
@@ -37,12 +36,7 @@ enum Format {
 pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
     let config = global.config()?;
     let store = Store::open_existing(&config.store_path(global.store.as_deref()))?;
-    if !store.has_source(&args.source)? {
-        return Err(usage(format!(
-            "the store has no source `{}`; run `synchost pull {}` first",
-            args.source, args.source
-        )));
-    }
+    store.require_source(&args.source)?;
     if let (Format::Files, Some(dir)) = (args.format, &args.out) {
         let report = write_mirror(&store, &args.source, dir)?;
         for warning in &report.warnings {

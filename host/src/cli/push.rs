@@ -156,13 +156,7 @@ fn limits_of(config: &Config, source: &str) -> Limits {
 pub fn stage(global: &Global, args: StageArgs) -> Result<()> {
     let config = global.config()?;
     let mut store = open_store(global, &config)?;
-    if !store.has_source(&args.source)? {
-        return Err(usage(format!(
-            "the store has no source `{}`; run `synchost pull {}` first",
-            Untrusted::new(&args.source),
-            Untrusted::new(&args.source)
-        )));
-    }
+    store.require_source(&args.source)?;
     let limit = limits_of(&config, &args.source).max_response_bytes;
     let input: Box<dyn BufRead> = match &args.file {
         Some(path) => Box::new(std::io::BufReader::new(

@@ -6,7 +6,6 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{Global, JsonFlag};
-use crate::error::usage;
 use crate::store::Store;
 use crate::untrusted::{terminal_safe_json, Untrusted};
 
@@ -42,11 +41,7 @@ fn open(global: &Global) -> Result<Store> {
 pub fn status(global: &Global, args: StatusArgs) -> Result<()> {
     let store = open(global)?;
     if let Some(source) = &args.source {
-        if !store.has_source(source)? {
-            return Err(usage(format!(
-                "the store has no source `{source}`; run `synchost pull {source}` first"
-            )));
-        }
+        store.require_source(source)?;
     }
     let streams = store.status(args.source.as_deref())?;
     let outbox = store.outbox_counts()?;

@@ -27,6 +27,10 @@ const BATCH_IN_FLIGHT: usize = 64;
 const MAX_LOG_LINE: usize = 4096;
 /// Table elements a plugin may grow to (function tables of large programs).
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Lines of a call's stderr kept for its error, at most (the last ones).
+const TAIL_LINES: usize = 20;
+/// Bytes of a call's stderr kept for its error, at most.
+const TAIL_BYTES: usize = 4096;
 
 /// The per-store state of one plugin instance.
 pub struct HostState {
@@ -54,6 +58,7 @@ impl HostState {
             dropped_lines: 0,
             dropped_bytes: 0,
             partial: Default::default(),
+            tail: StderrTail::default(),
         }));
         let memory_bytes = limits.memory_bytes;
         let wasi = WasiCtxBuilder::new()
@@ -85,6 +90,23 @@ impl HostState {
             batch_budget: memory_bytes / 2,
             log,
         }
+    }
+}
+
+impl HostState {
+    /// Forgets the stderr of earlier calls: a new call starts.
+    pub(crate) fn start_call(&mut self) {
+        lock(&self.log).tail = StderrTail::default();
+    }
+
+    /// The last lines the current call wrote to stderr (at most
+    /// [`TAIL_LINES`] lines and [`TAIL_BYTES`] bytes, the unfinished last
+    /// line included), as the plugin wrote them: unescaped, unredacted.
+    pub(crate) fn stderr_tail(&self) -> Vec<String> {
+        let log = lock(&self.log);
+        let mut tail = log.tail.clone();
+        tail.push(&log.partial[STDERR]);
+        tail.lines.into()
     }
 }
 
@@ -229,6 +251,34 @@ struct LogBudget {
     /// The unfinished last line of stdout and of stderr (a line may come
     /// in several writes).
     partial: [Vec<u8>; 2],
+    /// The current call's last stderr lines, for its error if it crashes;
+    /// kept whatever the log level and the budget.
+    tail: StderrTail,
+}
+
+/// The last lines of a stream, bounded in lines and bytes.
+#[derive(Debug, Clone, Default)]
+struct StderrTail {
+    lines: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+impl StderrTail {
+    fn push(&mut self, line: &[u8]) {
+        let line = &line[..line.len().min(TAIL_BYTES)];
+        let text = String::from_utf8_lossy(line);
+        if text.trim().is_empty() {
+            return;
+        }
+        self.bytes += text.len();
+        self.lines.push_back(text.into_owned());
+        while self.lines.len() > TAIL_LINES || self.bytes > TAIL_BYTES {
+            let Some(oldest) = self.lines.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.len();
+        }
+    }
 }
 
 /// The guest's output streams, as indexes of [`LogBudget::partial`].
@@ -256,6 +306,12 @@ impl LogBudget {
     }
 
     fn output_line(&mut self, stream: usize, line: &[u8]) {
+        if stream == STDERR {
+            self.tail.push(line);
+        }
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
         let text = String::from_utf8_lossy(line);
         if text.trim().is_empty() {
             return;
@@ -468,7 +524,8 @@ impl AsyncWrite for GuestWriter {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        if tracing::enabled!(tracing::Level::INFO) {
+        // Stderr is read for the tail a crash reports, logged or not.
+        if self.stream == STDERR || tracing::enabled!(tracing::Level::INFO) {
             lock(&self.log).output(self.stream, buf);
         }
         Poll::Ready(Ok(buf.len()))

@@ -288,6 +288,7 @@ impl PluginInstance {
             )));
         }
         let state = self.store.data_mut();
+        state.start_call();
         state.cpu_ticks = 0;
         state.cpu_exceeded = false;
         state.memory.exceeded = false;
@@ -329,7 +330,26 @@ impl PluginInstance {
             ),
         };
         self.broken = Some(message.clone());
-        Err(CallError(message))
+        Err(CallError(message + &self.stderr_tail()))
+    }
+
+    /// What the failed call last wrote to stderr (a panic's message, file
+    /// and line), as lines to append to its error: credentials redacted,
+    /// each line escaped; empty when it wrote nothing.
+    fn stderr_tail(&self) -> String {
+        let state = self.store.data();
+        let lines = state.stderr_tail();
+        if lines.is_empty() {
+            return String::new();
+        }
+        let mut text = lines.join("\n").into_bytes();
+        state.http.redact(&mut text);
+        let text = String::from_utf8_lossy(&text);
+        let mut shown = String::from("\nits last lines on stderr:");
+        for line in text.lines() {
+            shown.push_str(&format!("\n  | {}", Untrusted::new(line)));
+        }
+        shown
     }
 }
 

@@ -7,7 +7,7 @@
 //! only a complete run stores its watermark and tombstones what a full
 //! enumeration did not see.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,12 +98,20 @@ pub async fn pull_source(
     reporter: &Reporter,
 ) -> Result<SourceSummary> {
     let started = Instant::now();
+    let plugin = runtime.load(&source.plugin, &source.limits)?;
+    let named;
+    let source = if source.ad_hoc {
+        named = session::ad_hoc_named(&plugin, source).await?;
+        &named
+    } else {
+        source
+    };
     let Session {
         plugin,
         http,
         instance,
         manifest,
-    } = Session::open(runtime, store, source).await?;
+    } = Session::start(plugin, store, source).await?;
 
     let mut engine = SourcePull {
         source,
@@ -120,6 +128,7 @@ pub async fn pull_source(
         options,
         reporter,
         waited: Duration::ZERO,
+        version_warned: HashSet::new(),
     };
     let any_resumed = manifest
         .streams
@@ -234,6 +243,8 @@ struct SourcePull<'a> {
     reporter: &'a Reporter,
     /// Time this run waited because the plugin answered `rate-limited`.
     waited: Duration,
+    /// Streams already warned that `fetch` and the listing disagree on versions.
+    version_warned: HashSet<String>,
 }
 
 impl SourcePull<'_> {
@@ -258,9 +269,19 @@ impl SourcePull<'_> {
     }
 
     /// Opens the stream's run: resumes a valid checkpoint or starts fresh.
-    fn open_run(&self, store: &mut Store, stream: &StreamInfo) -> Result<(StreamCheckpoint, bool)> {
+    /// Returns it, whether it resumed, and its page size: the one its
+    /// enumeration started with when it resumes (a page-number API's cursor
+    /// means another position at another size), else the smallest of the
+    /// source's page size, the plugin's `max-page-size` and 1000.
+    fn open_run(
+        &self,
+        store: &mut Store,
+        stream: &StreamInfo,
+    ) -> Result<(StreamCheckpoint, bool, u32)> {
         let name = &self.source.name;
         let shown = Untrusted::new(&stream.name);
+        let most = self.manifest.max_page_size.min(MAX_PAGE_SIZE);
+        let limit = self.source.page_size.min(most);
         let checkpoint = store.checkpoint(name, &stream.name)?;
         if checkpoint.running {
             let restart = if is_stale(&checkpoint, self.options.checkpoint_ttl) {
@@ -286,10 +307,28 @@ impl SourcePull<'_> {
                     "restarting the unfinished delta run of {name}/{shown} as a full enumeration"
                 ))
             } else {
-                None
+                checkpoint
+                    .page_size
+                    .filter(|&size| size > most)
+                    .map(|size| {
+                        format!(
+                            "the unfinished enumeration of {name}/{shown} lists pages of {size}, \
+                         more than the plugin's max-page-size of {most}; starting over"
+                        )
+                    })
             };
             match restart {
-                None => return Ok((checkpoint, true)),
+                None => {
+                    let kept = checkpoint.page_size.unwrap_or(limit);
+                    if kept != limit {
+                        self.note(&format!(
+                            "{name}/{shown}: the unfinished enumeration continues at page size \
+                             {kept}, the size it started with; page size {limit} applies from \
+                             the next enumeration"
+                        ));
+                    }
+                    return Ok((checkpoint, true, kept));
+                }
                 Some(message) => self.note(&message),
             }
         }
@@ -306,9 +345,10 @@ impl SourcePull<'_> {
                 checkpoint.watermark.as_deref()
             },
             plugin_version: &self.manifest.version,
+            page_size: limit,
         };
         let fresh = store.start_stream_run(name, &stream.name, &run)?;
-        Ok((fresh, false))
+        Ok((fresh, false, limit))
     }
 
     /// Pulls one stream; its counts reach `total` whatever the outcome, so an
@@ -334,12 +374,7 @@ impl SourcePull<'_> {
         let started = Instant::now();
         let source = self.source.name.clone();
         let cancel = self.options.cancel.clone();
-        let (checkpoint, resumed) = self.open_run(store, stream)?;
-        let limit = self
-            .source
-            .page_size
-            .min(self.manifest.max_page_size)
-            .min(MAX_PAGE_SIZE);
+        let (checkpoint, resumed, limit) = self.open_run(store, stream)?;
         let mut done = if resumed {
             store.count_seen(&source, &stream.name, checkpoint.generation)?
         } else {
@@ -445,6 +480,7 @@ impl SourcePull<'_> {
 
         // Bounded retries of what failed, then the verdict.
         let mut failed_ids = store.failed_items(&source, &stream.name)?;
+        let no_listing = HashMap::new();
         for round in 0..RETRY_ROUNDS {
             if failed_ids.is_empty() {
                 break;
@@ -458,7 +494,8 @@ impl SourcePull<'_> {
             tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
             for chunk in failed_ids.chunks(FETCH_BATCH) {
                 let mut page = PendingPage::new(Instant::now(), true);
-                let fetching = self.fetch_into(store, &stream.name, chunk.to_vec(), &mut page);
+                let fetching =
+                    self.fetch_into(store, &stream.name, chunk.to_vec(), &no_listing, &mut page);
                 cancellable(&cancel, &source, fetching).await?;
                 let (commit, page_counts) = cancellable(&cancel, &source, page.finish()).await?;
                 counts.add(&page_counts);
@@ -545,6 +582,7 @@ impl SourcePull<'_> {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let stored = store.stored_versions(&self.source.name, stream, &ids)?;
         let mut to_fetch = Vec::new();
+        let mut listed = HashMap::new();
         let mut in_page = HashSet::new();
         for record in records {
             if !in_page.insert(record.id.clone()) {
@@ -556,21 +594,25 @@ impl SourcePull<'_> {
             } else if record.content.is_some() {
                 self.accept(store, stream, record, page)?;
             } else {
-                to_fetch.push(record.id);
+                to_fetch.push(record.id.clone());
+                listed.insert(record.id, record.version);
             }
         }
         for chunk in to_fetch.chunks(FETCH_BATCH) {
-            self.fetch_into(store, stream, chunk.to_vec(), page).await?;
+            self.fetch_into(store, stream, chunk.to_vec(), &listed, page)
+                .await?;
         }
         Ok(())
     }
 
-    /// Fetches `ids` and adds each outcome to `page`.
+    /// Fetches `ids` and adds each outcome to `page`; `listed` holds the
+    /// versions their listing gave (none for end-of-stream retries).
     async fn fetch_into(
         &mut self,
         store: &Store,
         stream: &str,
         ids: Vec<String>,
+        listed: &HashMap<String, String>,
         page: &mut PendingPage,
     ) -> Result<()> {
         let results = self
@@ -582,7 +624,12 @@ impl SourcePull<'_> {
         let mut rate_limit_wait = 0u32;
         for (id, result) in ids.into_iter().zip(results) {
             match result {
-                Ok(record) if record.id == id => self.accept(store, stream, record, page)?,
+                Ok(record) if record.id == id => {
+                    if let Some(version) = listed.get(&id) {
+                        self.check_version(stream, version, &record);
+                    }
+                    self.accept(store, stream, record, page)?
+                }
                 Ok(record) => {
                     let why = format!(
                         "fetch of `{}` returned record `{}`",
@@ -621,6 +668,27 @@ impl SourcePull<'_> {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Warns, once per stream and run, when a fetched record's version is
+    /// not the one its listing gave: the next listing will again differ
+    /// from what is stored, so every such record is fetched and written
+    /// again on every run.
+    fn check_version(&mut self, stream: &str, listed: &str, record: &types::Record) {
+        if record.version == listed || self.version_warned.contains(stream) {
+            return;
+        }
+        self.version_warned.insert(stream.to_string());
+        tracing::warn!(
+            "source `{}`, stream `{}`: `fetch` returned other versions than the listing \
+             (e.g. `{}`: listed `{}`, fetched `{}`); such records are fetched and written \
+             again on every run: the plugin's listing and fetch must give the same version",
+            self.source.name,
+            Untrusted::new(stream),
+            Untrusted::clipped(&record.id, 200),
+            Untrusted::clipped(listed, 200),
+            Untrusted::clipped(&record.version, 200)
+        );
     }
 
     /// Validates a complete record and adds it to `page`, with the

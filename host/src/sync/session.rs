@@ -9,16 +9,16 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::human_duration;
-use crate::checks;
 use crate::config::{AuthKind, SourceConfig};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
-use crate::net::HttpClient;
+use crate::net::{HostPolicy, HttpClient};
 use crate::runtime::bindings::types::{self, Manifest};
 use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::{PluginInstance, Runtime};
 use crate::store::Store;
 use crate::untrusted::{render, Untrusted};
+use crate::{checks, settings};
 
 /// A configured plugin instance of one source, ready for calls.
 pub struct Session {
@@ -33,7 +33,17 @@ impl Session {
     /// it for the streams of these settings (which replace the manifest's)
     /// and records in the store which plugin runs the source.
     pub async fn open(runtime: &Runtime, store: &Store, source: &SourceConfig) -> Result<Session> {
-        let (plugin, http, mut instance, mut manifest) = described(runtime, source).await?;
+        let plugin = runtime.load(&source.plugin, &source.limits)?;
+        Session::start(plugin, store, source).await
+    }
+
+    /// [`Session::open`] with the source's plugin already loaded.
+    pub async fn start(
+        plugin: LoadedPlugin,
+        store: &Store,
+        source: &SourceConfig,
+    ) -> Result<Session> {
+        let (http, mut instance, mut manifest) = described(&plugin, source).await?;
         let configured = instance.configure(&source.settings).await;
         refused_settings(source, "configure", configured.map_err(|e| failed(e.0))?)?;
         let streams = instance.streams().await.map_err(|e| failed(e.0))?;
@@ -71,19 +81,95 @@ fn refused_settings<T>(
     })
 }
 
-/// A source's plugin loaded, behind the source's HTTP client, and described.
+/// An ad-hoc source (`pull --plugin FILE`) named as its plugin's manifest
+/// names it (so `export NAME` finds what `pull --plugin` stored), from a
+/// `describe` in an instance that can reach nothing. A name unfit for a
+/// command line keeps the file's name, with a warning.
+pub async fn ad_hoc_named(plugin: &LoadedPlugin, source: &SourceConfig) -> Result<SourceConfig> {
+    let http = client(source, HostPolicy::new(&[]).map_err(failed)?, None)?;
+    let mut instance = PluginInstance::new(plugin, &source.name, http, &source.limits)
+        .await
+        .map_err(|e| failed(e.0))?;
+    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+    check_manifest(&format!("plugin {}", plugin.path.display()), &manifest)?;
+    let mut named = source.clone();
+    let name = &manifest.name;
+    let fit = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if fit {
+        named.name = name.clone();
+    } else {
+        tracing::warn!(
+            "the plugin's name `{}` is not usable as a source name (letters, digits, `-`, `_` \
+             and `.`, at most 64); the source is named `{}` after its file",
+            Untrusted::clipped(name, 200),
+            source.name
+        );
+    }
+    Ok(named)
+}
+
+/// A source's plugin behind the source's HTTP client, described, and the
+/// source's settings checked against those it declares.
 async fn described(
-    runtime: &Runtime,
+    plugin: &LoadedPlugin,
     source: &SourceConfig,
-) -> Result<(LoadedPlugin, Arc<HttpClient>, PluginInstance, Manifest)> {
-    let plugin = runtime.load(&source.plugin, &source.limits)?;
+) -> Result<(Arc<HttpClient>, PluginInstance, Manifest)> {
     let policy = source
         .policy()
         .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
-    let http = Arc::new(HttpClient::new(ClientOptions {
+    let http = client(source, policy, source.credential.clone())?;
+    let mut instance = PluginInstance::new(plugin, &source.name, http.clone(), &source.limits)
+        .await
+        .map_err(|e| failed(e.0))?;
+    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+    check_manifest(&format!("source `{}`", source.name), &manifest)?;
+    check_settings(source, &manifest)?;
+    source
+        .check_reach()
+        .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
+    if let Some(advice) = auth_advice(source, &manifest) {
+        tracing::warn!("{advice}");
+    }
+    Ok((http, instance, manifest))
+}
+
+/// The source's settings against those its plugin declares (see
+/// [`settings::check`]): a near miss or a missing required setting is
+/// exit 2, other unknown names a warning.
+fn check_settings(source: &SourceConfig, manifest: &Manifest) -> Result<()> {
+    let given: Vec<&str> = source.settings.iter().map(|(k, _)| k.as_str()).collect();
+    let declared: Vec<settings::Declared> = manifest
+        .settings
+        .iter()
+        .map(|s| settings::Declared {
+            name: &s.name,
+            required: s.required,
+            has_default: s.default_value.is_some(),
+        })
+        .collect();
+    let name = &source.name;
+    let warning = settings::check(&given, &declared)
+        .map_err(|why| usage(format!("source `{name}`: {why}")))?;
+    if let Some(warning) = warning {
+        tracing::warn!("source `{name}`: {warning}");
+    }
+    Ok(())
+}
+
+/// The HTTP client of `source`'s plugin, under `policy`.
+fn client(
+    source: &SourceConfig,
+    policy: HostPolicy,
+    credential: Option<crate::net::Credential>,
+) -> Result<Arc<HttpClient>> {
+    Ok(Arc::new(HttpClient::new(ClientOptions {
         source: source.name.clone(),
         policy,
-        credential: source.credential.clone(),
+        credential,
         concurrency: source.concurrency,
         requests_per_second: source.requests_per_second,
         retry: source.retry.clone(),
@@ -92,16 +178,7 @@ async fn described(
         max_requests: source.limits.max_requests_per_run,
         max_blob_bytes: source.limits.max_blob_bytes,
         max_download_bytes: source.limits.max_download_bytes_per_run,
-    })?);
-    let mut instance = PluginInstance::new(&plugin, &source.name, http.clone(), &source.limits)
-        .await
-        .map_err(|e| failed(e.0))?;
-    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
-    check_manifest(&format!("source `{}`", source.name), &manifest)?;
-    if let Some(advice) = auth_advice(source, &manifest) {
-        tracing::warn!("{advice}");
-    }
-    Ok((plugin, http, instance, manifest))
+    })?))
 }
 
 /// What to say when the source's `auth` type is not the one the plugin

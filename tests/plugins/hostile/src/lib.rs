@@ -61,6 +61,28 @@ const ATTACKS: &[&str] = &[
     "lift-bomb",
     "giant-cursor",
 ];
+/// The settings that tune attacks, declared so the host knows them.
+const OPTIONS: &[&str] = &[
+    "absolute",
+    "blob_items",
+    "chain",
+    "copies",
+    "cursor_kib",
+    "delete_gone",
+    "deleted_count",
+    "depth",
+    "etag",
+    "lines",
+    "members",
+    "mib",
+    "pad",
+    "pages",
+    "requests",
+    "said",
+    "stage",
+    "urls",
+    "watermark_bytes",
+];
 /// Body size `huge-response` asks for: twice a 1 MiB cap.
 const HUGE_BODY: usize = 2 << 20;
 /// The cloud metadata endpoint, the classic SSRF target.
@@ -97,7 +119,7 @@ struct Hostile {
 
 impl Source for Hostile {
     fn describe() -> Manifest {
-        Manifest::new(
+        let manifest = Manifest::new(
             "hostile",
             env!("CARGO_PKG_VERSION"),
             "Test plugin that attacks its host; for synchost's sandbox tests only",
@@ -111,8 +133,16 @@ impl Source for Hostile {
         .setting(SettingInfo::optional(
             "port",
             "Port of the items fake (localhost-trick)",
-        ))
-        .max_page_size(1000)
+        ));
+        OPTIONS
+            .iter()
+            .fold(manifest, |manifest, name| {
+                manifest.setting(SettingInfo::optional(
+                    *name,
+                    "Tunes an attack: see its module",
+                ))
+            })
+            .max_page_size(1000)
     }
 
     fn configure(settings: Settings) -> Result<Self, Error> {

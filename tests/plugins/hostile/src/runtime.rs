@@ -12,6 +12,14 @@
 //! - `log-flood`: `lines` (100,000) log lines at warn and as many on stdout
 //!   and stderr, each with a forged line and escape sequences, then a page.
 //! - `fatal-flood`: a fatal error of `mib` (50) MiB that forges a line.
+//! - `panic-in-list`: writes `noise 1` to `noise 40` and then `said` (a
+//!   setting) to stderr, then panics with [`PANIC_MESSAGE`] in `list`.
+//! - `version-drift`: lists three partial records at version `1`; `fetch`
+//!   returns them at version `2`.
+//! - `page-numbers`: lists the items fake as a page-number API would: the
+//!   cursor is the number of the next page, page N holds the items from
+//!   N × limit on (complete records). Resumed with another limit, the same
+//!   cursor means another position.
 
 use synchost_sdk::bindings::synchost::source::http as wit;
 use synchost_sdk::prelude::*;
@@ -24,7 +32,13 @@ pub const ATTACKS: &[&str] = &[
     "rate-limited-forever",
     "log-flood",
     "fatal-flood",
+    "panic-in-list",
+    "version-drift",
+    "page-numbers",
 ];
+
+/// What `panic-in-list` panics with.
+pub const PANIC_MESSAGE: &str = "hostile: the known panic message";
 
 /// A line a plugin would like the host's log to show as its own.
 pub const FORGED: &str = "\nERROR synchost: FORGED LINE\r\x1b[2Jcleared";
@@ -63,12 +77,30 @@ pub fn list(attack: &Attack, req: &ListRequest) -> Option<Result<Page, Error>> {
             message.extend(std::iter::repeat_n('x', mib << 20));
             Err(Error::fatal(message))
         }
+        "panic-in-list" => {
+            for n in 1..=40 {
+                eprintln!("noise {n}");
+            }
+            eprintln!("{}", settings.get_or("said", ""));
+            panic!("{PANIC_MESSAGE}");
+        }
+        "page-numbers" => page_numbers(settings, req),
+        "version-drift" => Ok(Page::new(
+            (1..=3)
+                .map(|n| Record::new(format!("drift-{n}"), "1"))
+                .collect(),
+        )),
         _ => return None,
     })
 }
 
-pub fn fetch(attack: &Attack, _ids: &[String]) -> Option<Vec<Result<Record, Error>>> {
+pub fn fetch(attack: &Attack, ids: &[String]) -> Option<Vec<Result<Record, Error>>> {
     match attack.name {
+        "version-drift" => Some(
+            ids.iter()
+                .map(|id| Ok(Record::new(id.clone(), "2").content_text("drifted")))
+                .collect(),
+        ),
         _ => None,
     }
 }
@@ -103,4 +135,30 @@ fn batch_bomb(settings: &Settings) -> Error {
     Error::fatal(format!(
         "batch-bomb: {ok} ok, {too_large} too-large, {others} other {other:?}"
     ))
+}
+
+/// One page of `page-numbers`: the items fake's first (N + 1) × limit
+/// items (at most 1000), of which the last `limit` are page N.
+fn page_numbers(settings: &Settings, req: &ListRequest) -> Result<Page, Error> {
+    let number: usize = req.cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
+    let limit = req.limit as usize;
+    let start = number * limit;
+    let base = settings.get_or("base_url", "http://127.0.0.1");
+    let listing: serde_json::Value = http::Request::get(format!("{base}/items"))
+        .query("limit", (start + limit).min(1000).to_string())
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let items = listing["items"].as_array().cloned().unwrap_or_default();
+    let records: Vec<Record> = items
+        .iter()
+        .skip(start)
+        .map(|item| {
+            let id = item["id"].as_str().unwrap_or_default();
+            let version = item["version"].as_str().unwrap_or_default();
+            Record::new(id, version).content_text("listed by page number")
+        })
+        .collect();
+    let more = records.len() == limit && !listing["next_cursor"].is_null();
+    Ok(Page::new(records).next_cursor(more.then(|| (number + 1).to_string())))
 }
