@@ -116,7 +116,7 @@ pub use types::IntoOptionString;
 /// with `synchost_sdk::bindings::export!(MyType with_types_in synchost_sdk::bindings)`.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.2",
+        path: "wit",
         world: "source-plugin",
         pub_export_macro: true,
         export_macro_name: "export",

@@ -5,6 +5,7 @@ mod export;
 mod inspect;
 mod pull;
 mod push;
+mod scaffold;
 mod status;
 
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ enum Command {
 enum PluginCommand {
     /// Show a plugin's manifest, contract version, imports, size and sha256.
     Inspect(inspect::InspectArgs),
+    /// Create a plugin project: ./NAME with Cargo.toml, src/lib.rs, a test and a README.
+    New(scaffold::NewArgs),
 }
 
 /// Output switch shared by the commands that can print JSON.
@@ -146,6 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Conflicts(args) => push::conflicts(&global, args),
         Command::Resolve(args) => push::resolve(&global, args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,
+        Command::Plugin(PluginCommand::New(args)) => scaffold::run(args),
     }
 }
 
