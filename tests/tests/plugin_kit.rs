@@ -162,6 +162,10 @@ fn plugin_new_builds_outside_the_repository_and_pulls() {
         );
     }
 
+    // Formatted as rustfmt would (so the author's first `cargo fmt` changes nothing).
+    let fmt = cargo(&project, &["fmt", "--check"]);
+    assert_cargo(&fmt, "cargo fmt --check of the new project");
+
     let build = cargo(
         &project,
         &[
