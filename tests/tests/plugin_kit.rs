@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use support::{
-    assert_exit_code, assert_success, export, output_text, stored, target_dir, FakeServer,
-    Synchost, Workspace,
+    assert_exit_code, assert_success, export, stored, target_dir, FakeServer, Synchost, Workspace,
 };
 
 /// The repository root (the tests crate is one level down).
@@ -122,7 +121,7 @@ fn plugin_new_builds_outside_the_repository_and_pulls() {
             "--offline",
         ],
     );
-    let listed = assert_cargo(&listed, "cargo package --list");
+    let listed = assert_success(&listed);
     let sdk = ws.path().join("sdk");
     let mut copied = 0;
     for file in listed.lines().map(str::trim).filter(|f| !f.is_empty()) {
@@ -164,7 +163,7 @@ fn plugin_new_builds_outside_the_repository_and_pulls() {
 
     // Formatted as rustfmt would (so the author's first `cargo fmt` changes nothing).
     let fmt = cargo(&project, &["fmt", "--check"]);
-    assert_cargo(&fmt, "cargo fmt --check of the new project");
+    assert_success(&fmt);
 
     let build = cargo(
         &project,
@@ -176,13 +175,13 @@ fn plugin_new_builds_outside_the_repository_and_pulls() {
             "--offline",
         ],
     );
-    assert_cargo(&build, "cargo build of the new project");
+    assert_success(&build);
     let wasm = target_dir().join("kit-test/wasm32-wasip2/release/todos.wasm");
     assert!(wasm.is_file(), "{} not built", wasm.display());
 
     // Its own tests (native: describe and settings), both run and passed.
     let test = cargo(&project, &["test", "--release", "--offline"]);
-    let test_out = assert_cargo(&test, "cargo test of the new project");
+    let test_out = assert_success(&test);
     assert!(test_out.contains("test result: ok. 2 passed"), "{test_out}");
 
     let inspect = assert_success(
@@ -207,16 +206,4 @@ fn plugin_new_builds_outside_the_repository_and_pulls() {
     let store = stored(&export(&ws, "todos", &[]));
     assert_eq!(store.live, truth, "the store is the fake's items");
     assert!(store.deleted.is_empty());
-}
-
-/// Panics with cargo's output unless it succeeded; returns stdout.
-#[track_caller]
-fn assert_cargo(out: &Output, what: &str) -> String {
-    let (stdout, stderr) = output_text(out);
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        out.status
-    );
-    stdout
 }
