@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use base64::Engine;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::bindings::http;
 use crate::error::usage;
@@ -134,40 +134,73 @@ impl Sent {
     }
 }
 
-fn exchange(sent: &Sent, response: &http::Response) -> Value {
-    let mut out = json!({
-        "method": sent.method,
-        "url": sent.url,
-        "status": response.status,
-        "headers": redacted(&response.headers),
-    });
-    body_fields(&mut out, "body", &response.body);
-    if !sent.headers.is_empty() {
-        out["request_headers"] = redacted(&sent.headers);
-    }
-    if let Some(body) = &sent.body {
-        body_fields(&mut out, "request_body", body);
-    }
-    out
+/// One file of a cassette, fields in the order a reader wants them.
+#[derive(Serialize)]
+struct Exchange<'a> {
+    method: &'a str,
+    url: &'a str,
+    status: u16,
+    headers: Vec<(&'a str, &'a str)>,
+    #[serde(flatten)]
+    body: Body,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    request_headers: Vec<(&'a str, &'a str)>,
+    #[serde(flatten, with = "request_body")]
+    request_body: Option<Body>,
 }
 
-/// `bytes` as `KEY` (UTF-8 text) or `KEY_base64`.
-fn body_fields(out: &mut Value, key: &str, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => out[key] = Value::from(text),
-        Err(_) => {
-            out[format!("{key}_base64")] =
-                Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+/// Bytes as `body` (UTF-8 text) or `body_base64`.
+#[derive(Serialize)]
+enum Body {
+    #[serde(rename = "body")]
+    Text(String),
+    #[serde(rename = "body_base64")]
+    Base64(String),
+}
+
+impl Body {
+    fn of(bytes: &[u8]) -> Body {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Body::Text(text.to_owned()),
+            Err(_) => Body::Base64(base64::engine::general_purpose::STANDARD.encode(bytes)),
         }
     }
 }
 
-fn redacted(headers: &[(String, String)]) -> Value {
+/// The request's body as `request_body` or `request_body_base64`.
+mod request_body {
+    use super::Body;
+    use serde::ser::{SerializeMap, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &Option<Body>, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        match body {
+            Some(Body::Text(text)) => map.serialize_entry("request_body", text)?,
+            Some(Body::Base64(b64)) => map.serialize_entry("request_body_base64", b64)?,
+            None => {}
+        }
+        map.end()
+    }
+}
+
+fn exchange<'a>(sent: &'a Sent, response: &'a http::Response) -> Exchange<'a> {
+    Exchange {
+        method: &sent.method,
+        url: &sent.url,
+        status: response.status,
+        headers: redacted(&response.headers),
+        body: Body::of(&response.body),
+        request_headers: redacted(&sent.headers),
+        request_body: sent.body.as_deref().map(Body::of),
+    }
+}
+
+fn redacted(headers: &[(String, String)]) -> Vec<(&str, &str)> {
     headers
         .iter()
         .map(|(name, value)| {
             let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
-            json!([name, if secret { "[redacted]" } else { value.as_str() }])
+            (name.as_str(), if secret { "[redacted]" } else { value.as_str() })
         })
         .collect()
 }
@@ -193,6 +226,7 @@ fn folder_name(source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn request(url: &str) -> http::Request {
         http::Request {
