@@ -200,7 +200,10 @@ fn redacted(headers: &[(String, String)]) -> Vec<(&str, &str)> {
         .iter()
         .map(|(name, value)| {
             let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
-            (name.as_str(), if secret { "[redacted]" } else { value.as_str() })
+            (
+                name.as_str(),
+                if secret { "[redacted]" } else { value.as_str() },
+            )
         })
         .collect()
 }
