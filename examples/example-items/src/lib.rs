@@ -375,8 +375,9 @@ mod tests {
         assert_eq!(served.sent().len(), 4, "an unknown stream sends nothing");
     }
 
-    /// A listing to its end and the fetches, answered by answers the items
-    /// fake gave once (`tests/cassettes/first-pull`, one file per request).
+    /// A listing to its end and the fetches, answered from what the items
+    /// fake answered a `synchost pull --record` once
+    /// (`tests/cassettes/first-pull`, one file per exchange).
     #[test]
     fn a_first_pull_replays_from_a_cassette() {
         let _replayed = testing::replay(concat!(
