@@ -51,7 +51,9 @@
 //! - `method`, `url`: the request as the plugin sends it (with its query;
 //!   never credentials: the host adds those after the plugin).
 //! - `status`: the response status; `headers`: optional, a list of
-//!   `[name, value]` pairs or an object.
+//!   `[name, value]` pairs or an object. Or, for a request that got no
+//!   response, `error` instead: `timeout`, `connection: WHY`, `denied: WHY`
+//!   or `too-large: BYTES` (the `HttpError` the host would give).
 //! - The body, optional (empty when absent): `body` as a string is that
 //!   text; any other JSON value is sent as compact JSON; `body_base64` is
 //!   bytes (standard alphabet).
@@ -189,7 +191,7 @@ pub fn replay(path: impl AsRef<Path>) -> Served {
             })
         });
         match slot.and_then(Option::take) {
-            Some(exchange) => Ok(exchange.response),
+            Some(exchange) => exchange.answer,
             None => {
                 let left: Vec<String> = unused
                     .iter()
@@ -211,7 +213,7 @@ pub fn replay(path: impl AsRef<Path>) -> Served {
 struct Exchange {
     method: String,
     url: String,
-    response: Response,
+    answer: Answer,
     /// Where it was read from, for messages.
     file: String,
 }
@@ -254,6 +256,17 @@ fn exchange(v: &Value, file: &str) -> Result<Exchange, String> {
             .map(str::to_owned)
             .ok_or_else(|| format!("`{key}` must be a string"))
     };
+    if let Some(error) = v.get("error") {
+        let error = error.as_str().and_then(http_error).ok_or(
+            "`error` must be `timeout`, `connection: WHY`, `denied: WHY` or `too-large: BYTES`",
+        )?;
+        return Ok(Exchange {
+            method: text("method")?,
+            url: text("url")?,
+            answer: Err(error),
+            file: file.to_owned(),
+        });
+    }
     let status = v
         .get("status")
         .and_then(Value::as_u64)
@@ -289,9 +302,24 @@ fn exchange(v: &Value, file: &str) -> Result<Exchange, String> {
     Ok(Exchange {
         method: text("method")?,
         url: text("url")?,
-        response: Response::new(status, headers, body),
+        answer: Ok(Response::new(status, headers, body)),
         file: file.to_owned(),
     })
+}
+
+/// A recorded `error`: `timeout`, `connection: WHY`, `denied: WHY`,
+/// `too-large: BYTES`.
+fn http_error(text: &str) -> Option<HttpError> {
+    if text == "timeout" {
+        return Some(HttpError::Timeout);
+    }
+    let (kind, detail) = text.split_once(": ")?;
+    match kind {
+        "connection" => Some(HttpError::Connection(detail.to_owned())),
+        "denied" => Some(HttpError::Denied(detail.to_owned())),
+        "too-large" => detail.parse().ok().map(HttpError::TooLarge),
+        _ => None,
+    }
 }
 
 /// Decodes standard base64 (padding optional, whitespace ignored).
@@ -435,7 +463,8 @@ mod tests {
               {"method": "GET", "url": "http://h/a", "status": 200, "body": "first"},
               {"method": "GET", "url": "http://h/b", "status": 201,
                "headers": {"Content-Type": "application/json"}, "body": {"b": [1]}},
-              {"method": "GET", "url": "http://h/a", "status": 200, "body_base64": "c2Vjb25k"}
+              {"method": "GET", "url": "http://h/a", "status": 200, "body_base64": "c2Vjb25k"},
+              {"method": "GET", "url": "http://h/c", "error": "connection: refused"}
             ]"#,
         );
         let served = replay(&dir);
@@ -453,6 +482,10 @@ mod tests {
         );
         assert_eq!(text("http://h/a"), (200, "first".into(), None));
         assert_eq!(text("http://h/a"), (200, "second".into(), None));
+        let refused = Request::get("http://h/c").send().unwrap_err();
+        assert!(
+            matches!(refused, Error::Transient(m) if m.ends_with("connection failed: refused"))
+        );
         let unexpected =
             std::panic::catch_unwind(|| Request::get("http://h/a").send()).unwrap_err();
         let msg = unexpected.downcast_ref::<String>().unwrap();
@@ -460,7 +493,7 @@ mod tests {
             msg.contains("unexpected request GET http://h/a; unused exchanges: []"),
             "{msg}"
         );
-        assert_eq!(served.sent().len(), 3);
+        assert_eq!(served.sent().len(), 4);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -485,5 +518,12 @@ mod tests {
         assert_eq!(base64("aGk").unwrap(), b"hi");
         assert_eq!(base64("/+8=").unwrap(), [0xff, 0xef]);
         assert_eq!(base64("a-b"), None);
+        assert_eq!(http_error("too-large: 7"), Some(HttpError::TooLarge(7)));
+        assert_eq!(
+            http_error("denied: no"),
+            Some(HttpError::Denied("no".into()))
+        );
+        assert_eq!(http_error("timeout"), Some(HttpError::Timeout));
+        assert_eq!(http_error("lost"), None);
     }
 }

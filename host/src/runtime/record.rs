@@ -6,8 +6,9 @@
 //! What is written is what the plugin saw: its own request, which never holds
 //! the source's credentials (the host adds them after the plugin), and the
 //! response as handed to it. Headers that carry secrets either way
-//! ([`SECRET_HEADERS`]) are written as `[redacted]`. Requests that got no
-//! response (denied, timeout, connection) are not written.
+//! ([`SECRET_HEADERS`]) are written as `[redacted]`. A request that got no
+//! response is written with `error` (`timeout`, `connection: WHY`, …) in
+//! place of the response.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -79,11 +80,10 @@ impl Recorder {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let folder = folder_name(source);
         for (sent, answer) in exchanges {
-            let Ok(response) = answer else { continue };
             if state.full {
                 return;
             }
-            let text = match serde_json::to_string_pretty(&exchange(sent, response)) {
+            let text = match serde_json::to_string_pretty(&exchange(sent, answer)) {
                 Ok(text) => text + "\n",
                 Err(_) => continue,
             };
@@ -139,60 +139,73 @@ impl Sent {
 struct Exchange<'a> {
     method: &'a str,
     url: &'a str,
-    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    /// Why there was no response: `timeout`, `connection: WHY`,
+    /// `denied: WHY`, `too-large: BYTES`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     headers: Vec<(&'a str, &'a str)>,
-    #[serde(flatten)]
-    body: Body,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     request_headers: Vec<(&'a str, &'a str)>,
-    #[serde(flatten, with = "request_body")]
-    request_body: Option<Body>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_body_base64: Option<String>,
 }
 
-/// Bytes as `body` (UTF-8 text) or `body_base64`.
-#[derive(Serialize)]
-enum Body {
-    #[serde(rename = "body")]
-    Text(String),
-    #[serde(rename = "body_base64")]
-    Base64(String),
-}
-
-impl Body {
-    fn of(bytes: &[u8]) -> Body {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Body::Text(text.to_owned()),
-            Err(_) => Body::Base64(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        }
+/// `bytes` as text when they are UTF-8, else as base64.
+fn text_or_base64(bytes: &[u8]) -> (Option<String>, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (Some(text.to_owned()), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
     }
 }
 
-/// The request's body as `request_body` or `request_body_base64`.
-mod request_body {
-    use super::Body;
-    use serde::ser::{SerializeMap, Serializer};
-
-    pub fn serialize<S: Serializer>(body: &Option<Body>, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        match body {
-            Some(Body::Text(text)) => map.serialize_entry("request_body", text)?,
-            Some(Body::Base64(b64)) => map.serialize_entry("request_body_base64", b64)?,
-            None => {}
-        }
-        map.end()
-    }
-}
-
-fn exchange<'a>(sent: &'a Sent, response: &'a http::Response) -> Exchange<'a> {
-    Exchange {
+fn exchange<'a>(
+    sent: &'a Sent,
+    answer: &'a Result<http::Response, http::HttpError>,
+) -> Exchange<'a> {
+    let (request_body, request_body_base64) = match &sent.body {
+        Some(body) => text_or_base64(body),
+        None => (None, None),
+    };
+    let mut exchange = Exchange {
         method: &sent.method,
         url: &sent.url,
-        status: response.status,
-        headers: redacted(&response.headers),
-        body: Body::of(&response.body),
+        status: None,
+        error: None,
+        headers: Vec::new(),
+        body: None,
+        body_base64: None,
         request_headers: redacted(&sent.headers),
-        request_body: sent.body.as_deref().map(Body::of),
+        request_body,
+        request_body_base64,
+    };
+    match answer {
+        Ok(response) => {
+            exchange.status = Some(response.status);
+            exchange.headers = redacted(&response.headers);
+            (exchange.body, exchange.body_base64) = text_or_base64(&response.body);
+        }
+        Err(error) => {
+            exchange.error = Some(match error {
+                http::HttpError::Timeout => "timeout".to_owned(),
+                http::HttpError::Connection(why) => format!("connection: {why}"),
+                http::HttpError::Denied(why) => format!("denied: {why}"),
+                http::HttpError::TooLarge(cap) => format!("too-large: {cap}"),
+            })
+        }
     }
+    exchange
 }
 
 fn redacted(headers: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -271,7 +284,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         files.sort();
-        assert_eq!(files, ["000001.json", "000002.json"]);
+        assert_eq!(files, ["000001.json", "000002.json", "000003.json"]);
         let first: Value =
             serde_json::from_str(&std::fs::read_to_string(folder.join("000001.json")).unwrap())
                 .unwrap();
@@ -285,8 +298,14 @@ mod tests {
                 "request_body_base64": "/wA=",
             })
         );
-        let second = std::fs::read_to_string(folder.join("000002.json")).unwrap();
-        assert!(second.contains("http://h/b") && !second.contains("s3cret"));
+        let second: Value =
+            serde_json::from_str(&std::fs::read_to_string(folder.join("000002.json")).unwrap())
+                .unwrap();
+        assert_eq!(second["url"], "http://h/b");
+        assert_eq!(second["error"], "timeout");
+        assert_eq!(second.get("status"), None);
+        let third = std::fs::read_to_string(folder.join("000003.json")).unwrap();
+        assert!(third.contains("http://h/b") && !third.contains("s3cret"));
         let again = Recorder::create(&cassette).err().unwrap();
         assert!(format!("{again:#}").contains("not empty"), "{again:#}");
     }
