@@ -24,13 +24,26 @@
 //! retried by the host before the plugin sees the outcome. So a plugin never
 //! retries or sleeps: it maps the final outcome to an [`Error`] and returns.
 //!
-//! Sending only works inside the host; the rest of this module is plain Rust.
+//! Sending goes through the host; in native tests, through the test
+//! transport of [`testing`](crate::testing). The rest of this module is plain
+//! Rust.
 
 use crate::bindings::synchost::source::http as wit;
 use crate::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::{Display, Write as _};
+
+/// Why a request got no response (see [`map_http_error`]).
+pub use wit::HttpError;
+
+/// The host's `send` and `send-batch`; natively, the test transport.
+#[cfg(target_family = "wasm")]
+mod transport {
+    pub(super) use super::wit::{send, send_batch};
+}
+#[cfg(not(target_family = "wasm"))]
+use crate::testing::transport;
 
 /// How many characters of a body error messages quote.
 const EXCERPT_CHARS: usize = 200;
@@ -188,7 +201,7 @@ impl Request {
     /// A request that got no response is mapped by [`map_http_error`].
     pub fn send(self) -> Result<Response, Error> {
         let (req, origin) = self.into_wit()?;
-        let outcome = wit::send(&req);
+        let outcome = transport::send(&req);
         response_from_wit(outcome, origin)
     }
 
@@ -199,6 +212,19 @@ impl Request {
             .any(|(k, _)| k.eq_ignore_ascii_case(name))
         {
             self.headers.push((name.into(), value.into()));
+        }
+    }
+
+    /// The request as the plugin built it, from its wire form.
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) fn from_wit(req: &wit::Request) -> Request {
+        Request {
+            method: req.method.clone(),
+            url: req.url.clone(),
+            headers: req.headers.clone(),
+            body: req.body.clone(),
+            timeout_ms: req.timeout_ms,
+            error: None,
         }
     }
 
@@ -238,7 +264,7 @@ pub fn send_batch(requests: Vec<Request>) -> Vec<Result<Response, Error>> {
     let mut answers = if wire.is_empty() {
         Vec::new()
     } else {
-        wit::send_batch(&wire)
+        transport::send_batch(&wire)
     }
     .into_iter()
     .zip(origins);

@@ -85,6 +85,8 @@
 //! - [`push`]: `push` and `reconcile` as one chain of requests per change,
 //!   sent together; [`Change`] accessors; the change-key convention.
 //! - [`log`]: messages to the host's log.
+//! - `testing` (native builds only): `list`, `fetch` and `push` in plain
+//!   `cargo test`, answered by canned responses or a recorded cassette.
 //! - [`time`]: RFC 3339 and HTTP dates without a date crate, for watermarks
 //!   and delta windows.
 //! - [`lenient`]: tolerant reading of remote JSON (one bad element of a
@@ -100,6 +102,8 @@ pub mod lenient;
 pub mod log;
 pub mod push;
 mod settings;
+#[cfg(not(target_family = "wasm"))]
+pub mod testing;
 pub mod time;
 mod types;
 

@@ -4,7 +4,8 @@
 //! synchost_sdk::log::debug(format!("listing page of {} items", 100));
 //! ```
 //!
-//! Never log secrets or whole payloads. Logging only works inside the host.
+//! Never log secrets or whole payloads. In native tests, messages go to
+//! stderr.
 
 use crate::bindings::synchost::source::log as wit;
 
@@ -13,7 +14,10 @@ pub use wit::Level;
 
 /// Writes `message` at `level`.
 pub fn log(level: Level, message: impl AsRef<str>) {
+    #[cfg(target_family = "wasm")]
     wit::log(level, message.as_ref());
+    #[cfg(not(target_family = "wasm"))]
+    crate::testing::log(level, message.as_ref());
 }
 
 /// Writes a `trace` message.

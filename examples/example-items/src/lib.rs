@@ -302,6 +302,114 @@ synchost_sdk::export_source!(Items);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synchost_sdk::testing;
+
+    fn configured(base_url: &str) -> Items {
+        Items::configure(Settings::new(vec![("base_url".into(), base_url.into())])).unwrap()
+    }
+
+    fn first_page(limit: u32, cursor: Option<&str>) -> ListRequest {
+        ListRequest {
+            cursor: cursor.map(str::to_owned),
+            limit,
+            ..ListRequest::default()
+        }
+    }
+
+    /// `list` and `fetch` run natively: the test transport answers the
+    /// requests the host would send.
+    #[test]
+    fn list_and_fetch_under_a_test_transport() {
+        let item = r#"{"id":"item-1","version":"2","title":"T","content":"text","updated_at":"2025-01-01T00:00:00Z","tags":["a"]}"#;
+        let served = testing::serve(move |req: &http::Request| match req.url() {
+            "http://h/items?limit=2&since=7" => http::Response::new(
+                200,
+                vec![],
+                r#"{"items":[{"id":"item-1","version":"2","updated_at":null}],"deleted":["item-0"],"next_cursor":"c2","watermark":"9","total":5}"#,
+            ),
+            "http://h/items/item-1" => http::Response::new(200, vec![], item),
+            "http://h/items/item-2" => http::Response::new(500, vec![], "boom"),
+            _ => http::Response::new(404, vec![], r#"{"error":"not_found"}"#),
+        });
+        let items = configured("http://h/");
+        let page = items
+            .list(
+                "items",
+                ListRequest {
+                    since: Some("7".into()),
+                    ..first_page(2, None)
+                },
+            )
+            .unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert!(!page.records[0].is_complete());
+        assert_eq!(page.deleted, ["item-0"]);
+        assert_eq!(page.next_cursor.as_deref(), Some("c2"));
+        assert_eq!(page.watermark.as_deref(), Some("9"));
+
+        let fetched = items.fetch(
+            "items",
+            vec!["item-1".into(), "item-2".into(), "a b".into()],
+        );
+        let record = fetched[0].as_ref().unwrap();
+        assert_eq!(
+            (record.id.as_str(), record.version.as_str()),
+            ("item-1", "2")
+        );
+        assert_eq!(record.content.as_deref(), Some(&b"text"[..]));
+        assert!(matches!(&fetched[1], Err(Error::Transient(_))));
+        assert!(matches!(&fetched[2], Err(Error::NotFound(m)) if m.contains("/items/a%20b")));
+        assert_eq!(
+            served.sent(),
+            [
+                "GET http://h/items?limit=2&since=7",
+                "GET http://h/items/item-1",
+                "GET http://h/items/item-2",
+                "GET http://h/items/a%20b",
+            ]
+        );
+        assert!(matches!(
+            items.list("nope", first_page(2, None)),
+            Err(Error::Unsupported(_))
+        ));
+        assert_eq!(served.sent().len(), 4, "an unknown stream sends nothing");
+    }
+
+    /// A listing to its end and the fetches, answered from what the items
+    /// fake answered a `synchost pull --record` once
+    /// (`tests/cassettes/first-pull`, one file per exchange).
+    #[test]
+    fn a_first_pull_replays_from_a_cassette() {
+        let _replayed = testing::replay(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/cassettes/first-pull"
+        ));
+        let items = configured("http://127.0.0.1:8080");
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = items
+                .list("items", first_page(2, cursor.as_deref()))
+                .unwrap();
+            ids.extend(page.records.into_iter().map(|r| r.id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(ids, ["item-000001", "item-000002", "item-000003"]);
+        ids.push("item-000404".into());
+        let fetched = items.fetch("items", ids);
+        let titles: Vec<_> = fetched[..3]
+            .iter()
+            .map(|r| r.as_ref().unwrap().title.clone().unwrap())
+            .collect();
+        assert_eq!(titles[0], "Zephyr ember quartz raven");
+        assert_eq!(titles.len(), 3);
+        assert!(
+            matches!(&fetched[3], Err(Error::NotFound(m)) if m.contains("no item item-000404"))
+        );
+    }
 
     fn change(op: ChangeOp, id: Option<&str>) -> Change {
         Change {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Global, JsonFlag};
 use crate::config::{ad_hoc_source, AuthSection, Overrides, SourceConfig};
 use crate::error::{kind_of, usage, ExitKind};
+use crate::runtime::record::Recorder;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::sync::progress::{human_duration, ProgressMode, Reporter};
@@ -54,6 +55,11 @@ pub struct PullArgs {
     /// Hours after which an unfinished run's checkpoint is discarded.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     checkpoint_ttl_hours: u64,
+    /// Write every request the plugin sent and the response it got to DIR
+    /// (new or empty), as `DIR/SOURCE/000001.json`, …: a cassette for
+    /// `synchost_sdk::testing::replay`. Credentials are never written.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
     #[command(flatten)]
     output: JsonFlag,
 }
@@ -91,6 +97,9 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     let mut store = Store::open(&config.store_path(global.store.as_deref()))?;
     let _lock = store.lock_writer()?;
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
+    if let Some(dir) = &args.record {
+        runtime.record(Recorder::create(dir)?);
+    }
     let reporter = Reporter::new(ProgressMode::detect(args.output.json, global.verbose));
     let cancel = CancellationToken::new();
     watch_ctrl_c(cancel.clone());

@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{http, log, types, v0_1};
 use super::legacy;
+use super::record::{Recorder, Sent};
 use crate::config::Limits;
 use crate::net::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::untrusted::Untrusted;
@@ -46,6 +47,8 @@ pub struct HostState {
     /// Bytes the answers of one `send-batch` may take together.
     batch_budget: u64,
     log: Arc<Mutex<LogBudget>>,
+    /// Writes every exchange (`pull --record`).
+    pub(crate) recorder: Option<Arc<Recorder>>,
 }
 
 impl HostState {
@@ -89,6 +92,7 @@ impl HostState {
             cpu_exceeded: false,
             batch_budget: memory_bytes / 2,
             log,
+            recorder: None,
         }
     }
 }
@@ -154,11 +158,17 @@ impl types::Host for HostState {}
 
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        self.http
+        let sent = self.recorder.as_ref().map(|_| Sent::of(&request));
+        let answer = self
+            .http
             .send(from_wit(request))
             .await
             .map(to_wit)
-            .map_err(error_to_wit)
+            .map_err(error_to_wit);
+        if let (Some(recorder), Some(sent)) = (&self.recorder, sent) {
+            recorder.record(&self.plugin, &[(sent, &answer)]);
+        }
+        answer
     }
 
     async fn send_batch(
@@ -175,7 +185,17 @@ impl http::Host for HostState {
                 .map(|_| Err(http::HttpError::Denied(why.clone())))
                 .collect();
         }
-        send_within_budget(&self.http, &self.plugin, requests, self.batch_budget).await
+        let sent: Option<Vec<Sent>> = self
+            .recorder
+            .as_ref()
+            .map(|_| requests.iter().map(Sent::of).collect());
+        let answers =
+            send_within_budget(&self.http, &self.plugin, requests, self.batch_budget).await;
+        if let (Some(recorder), Some(sent)) = (&self.recorder, sent) {
+            let exchanges: Vec<_> = sent.into_iter().zip(&answers).collect();
+            recorder.record(&self.plugin, &exchanges);
+        }
+        answers
     }
 }
 

@@ -63,7 +63,8 @@ impl PluginInstance {
         limits: &Limits,
     ) -> Result<PluginInstance, CallError> {
         let engine = plugin.pre.engine();
-        let state = HostState::new(name, http, limits);
+        let mut state = HostState::new(name, http, limits);
+        state.recorder = plugin.recorder.clone();
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(1);

@@ -14,6 +14,7 @@ pub mod host;
 pub mod instance;
 pub mod legacy;
 pub mod plugin;
+pub mod record;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct Runtime {
     linker: Linker<HostState>,
     /// `None`: no safe directory, so plugins are compiled in memory.
     cache: Option<CompileCache>,
+    /// Where plugins' exchanges are written (`pull --record`), if anywhere.
+    recorder: std::sync::OnceLock<Arc<record::Recorder>>,
 }
 
 impl Runtime {
@@ -79,7 +82,14 @@ impl Runtime {
             engine,
             linker,
             cache: cache_dir.as_deref().and_then(open_cache),
+            recorder: Default::default(),
         }))
+    }
+
+    /// Records the exchanges of every plugin loaded from now on (`pull
+    /// --record`); only the first recorder given counts.
+    pub fn record(&self, recorder: record::Recorder) {
+        let _ = self.recorder.set(Arc::new(recorder));
     }
 
     /// Where compiled components are cached: `SYNCHOST_CACHE_DIR` (empty:

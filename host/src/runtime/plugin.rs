@@ -63,6 +63,8 @@ pub struct LoadedPlugin {
     /// Time to compile or load from cache, in milliseconds.
     pub load_ms: f64,
     pub(crate) pre: PluginPre,
+    /// Where its instances write their exchanges (`pull --record`).
+    pub(crate) recorder: Option<std::sync::Arc<super::record::Recorder>>,
 }
 
 /// A plugin prepared for instantiation, in the contract version it exports.
@@ -149,6 +151,7 @@ impl Runtime {
             cache_hit,
             load_ms,
             pre,
+            recorder: self.recorder.get().cloned(),
         })
     }
 

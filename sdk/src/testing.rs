@@ -1,0 +1,529 @@
+//! Native tests of `list`, `fetch` and `push`: a test transport in the
+//! host's place.
+//!
+//! Inside the host, [`http::Request::send`](crate::http::Request::send) and
+//! [`http::send_batch`](crate::http::send_batch) go through the host. In a
+//! native test (`cargo test` on the host target) they go to the handler the
+//! test installed on its thread with [`serve`] (canned answers computed from
+//! the request) or [`replay`] (a cassette of recorded answers). Without one,
+//! sending panics with a message saying so. Log messages
+//! ([`log`](crate::log)) go to stderr, which the test harness captures.
+//!
+//! ```
+//! use synchost_sdk::http::{self, Response};
+//! use synchost_sdk::testing;
+//!
+//! let served = testing::serve(|req: &http::Request| match req.url() {
+//!     "https://api.example.com/notes?limit=2" => {
+//!         Response::new(200, vec![], r#"{"notes":[],"next":null}"#)
+//!     }
+//!     _ => Response::new(404, vec![], "no such note"),
+//! });
+//! let answer = http::Request::get("https://api.example.com/notes")
+//!     .query("limit", 2)
+//!     .send()
+//!     .unwrap();
+//! assert_eq!(answer.status, 200);
+//! assert_eq!(served.requests()[0].method(), "GET");
+//! ```
+//!
+//! The handler runs on the test's thread, one request at a time (a batch in
+//! order). The transport is uninstalled when the returned [`Served`] is
+//! dropped, so keep it in a variable (`let _served = …`, not `let _ = …`).
+//!
+//! # Cassettes
+//!
+//! [`replay`] answers from recorded exchanges. A cassette is a directory
+//! whose `*.json` files (in file-name order, e.g. `0001.json`, `0002.json`)
+//! each hold one exchange, or one JSON file holding one exchange or an array
+//! of them. An exchange:
+//!
+//! ```json
+//! {
+//!   "method": "GET",
+//!   "url": "http://127.0.0.1:8080/items?limit=2",
+//!   "status": 200,
+//!   "headers": [["content-type", "application/json"]],
+//!   "body": {"items": [], "next_cursor": null}
+//! }
+//! ```
+//!
+//! - `method`, `url`: the request as the plugin sends it (with its query;
+//!   never credentials: the host adds those after the plugin).
+//! - `status`: the response status; `headers`: optional, a list of
+//!   `[name, value]` pairs or an object. Or, for a request that got no
+//!   response, `error` instead: `timeout`, `connection: WHY`, `denied: WHY`
+//!   or `too-large: BYTES` (the `HttpError` the host would give).
+//! - The body, optional (empty when absent): `body` as a string is that
+//!   text; any other JSON value is sent as compact JSON; `body_base64` is
+//!   bytes (standard alphabet).
+//! - Other fields are ignored (room for notes, or the request's headers and
+//!   body).
+//!
+//! Each request gets the first exchange not used yet with the same method
+//! and URL, so repeated requests get their answers in recorded order. A
+//! request with no such exchange panics, naming it and the cassette.
+
+use crate::bindings::synchost::source::http as wit;
+use crate::bindings::synchost::source::log::Level;
+use crate::http::{HttpError, Request, Response};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// What a handler answers: a response (any status), or a request that got
+/// none (`Err(HttpError::Timeout)`, as the host reports after its retries).
+pub type Answer = Result<Response, HttpError>;
+
+/// What a [`serve`] handler may return: a [`Response`] or an [`Answer`].
+pub trait IntoAnswer {
+    /// The answer.
+    fn into_answer(self) -> Answer;
+}
+
+impl IntoAnswer for Response {
+    fn into_answer(self) -> Answer {
+        Ok(self)
+    }
+}
+
+impl IntoAnswer for Answer {
+    fn into_answer(self) -> Answer {
+        self
+    }
+}
+
+type Handler = Box<dyn FnMut(&Request) -> Answer>;
+
+struct Installed {
+    handler: Handler,
+    seen: Rc<RefCell<Vec<Request>>>,
+}
+
+thread_local! {
+    static INSTALLED: RefCell<Option<Installed>> = const { RefCell::new(None) };
+}
+
+const NO_TRANSPORT: &str = "no test transport: sending a request outside the host needs one; \
+     call synchost_sdk::testing::serve(|req| ...) or synchost_sdk::testing::replay(cassette) \
+     first, and keep the guard it returns alive";
+
+/// Installs `handler` as this thread's transport until the returned guard is
+/// dropped: every request sent from this thread is answered by it.
+///
+/// # Panics
+///
+/// If a transport is already installed on this thread.
+pub fn serve<R: IntoAnswer>(mut handler: impl FnMut(&Request) -> R + 'static) -> Served {
+    install(Box::new(move |request| handler(request).into_answer()))
+}
+
+fn install(handler: Handler) -> Served {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    INSTALLED.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        assert!(
+            slot.is_none(),
+            "a test transport is already installed on this thread: drop its guard first"
+        );
+        *slot = Some(Installed {
+            handler,
+            seen: seen.clone(),
+        });
+    });
+    Served {
+        seen,
+        _not_send: PhantomData,
+    }
+}
+
+/// The installed transport; dropping it uninstalls it.
+#[derive(Debug)]
+#[must_use = "the transport is uninstalled when this guard is dropped"]
+pub struct Served {
+    seen: Rc<RefCell<Vec<Request>>>,
+    /// The transport belongs to the thread that installed it.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Served {
+    /// Every request answered so far, in the order they were sent.
+    pub fn requests(&self) -> Vec<Request> {
+        self.seen.borrow().clone()
+    }
+
+    /// `METHOD url` of every request answered so far, in order.
+    pub fn sent(&self) -> Vec<String> {
+        self.seen
+            .borrow()
+            .iter()
+            .map(|r| format!("{} {}", r.method(), r.url()))
+            .collect()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        INSTALLED.with(|slot| *slot.borrow_mut() = None);
+    }
+}
+
+/// Installs a transport answering from the cassette at `path` (a directory
+/// or a file; see the [module docs](self#cassettes)) until the returned guard
+/// is dropped.
+///
+/// # Panics
+///
+/// If the cassette cannot be read or an exchange in it is malformed (the
+/// message names the file), or a transport is already installed. Later,
+/// when a request has no unused exchange with its method and URL.
+pub fn replay(path: impl AsRef<Path>) -> Served {
+    let path = path.as_ref();
+    let exchanges = load(path).unwrap_or_else(|e| panic!("cassette {}: {e}", path.display()));
+    let name = path.display().to_string();
+    let mut unused: Vec<Option<Exchange>> = exchanges.into_iter().map(Some).collect();
+    install(Box::new(move |request| {
+        let slot = unused.iter_mut().find(|slot| {
+            slot.as_ref().is_some_and(|x| {
+                x.method.eq_ignore_ascii_case(request.method()) && x.url == request.url()
+            })
+        });
+        match slot.and_then(Option::take) {
+            Some(exchange) => exchange.answer,
+            None => {
+                let left: Vec<String> = unused
+                    .iter()
+                    .flatten()
+                    .map(|x| format!("{} {} ({})", x.method, x.url, x.file))
+                    .collect();
+                panic!(
+                    "cassette {name}: unexpected request {} {}; unused exchanges: [{}]",
+                    request.method(),
+                    request.url(),
+                    left.join(", ")
+                )
+            }
+        }
+    }))
+}
+
+/// One recorded request and its response.
+struct Exchange {
+    method: String,
+    url: String,
+    answer: Answer,
+    /// Where it was read from, for messages.
+    file: String,
+}
+
+fn load(path: &Path) -> Result<Vec<Exchange>, String> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| e.to_string())?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut exchanges = Vec::new();
+    for file in files {
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{shown}: {e}"))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{shown}: not JSON: {e}"))?;
+        let items = match value {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        for (i, item) in items.iter().enumerate() {
+            let exchange =
+                exchange(item, &shown).map_err(|e| format!("{shown}: exchange {i}: {e}"))?;
+            exchanges.push(exchange);
+        }
+    }
+    Ok(exchanges)
+}
+
+fn exchange(v: &Value, file: &str) -> Result<Exchange, String> {
+    let text = |key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("`{key}` must be a string"))
+    };
+    if let Some(error) = v.get("error") {
+        let error = error.as_str().and_then(http_error).ok_or(
+            "`error` must be `timeout`, `connection: WHY`, `denied: WHY` or `too-large: BYTES`",
+        )?;
+        return Ok(Exchange {
+            method: text("method")?,
+            url: text("url")?,
+            answer: Err(error),
+            file: file.to_owned(),
+        });
+    }
+    let status = v
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or("`status` must be an HTTP status code")?;
+    let headers = match v.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| Some((k.to_ascii_lowercase(), v.as_str()?.to_owned())))
+            .collect::<Option<_>>()
+            .ok_or("`headers` values must be strings")?,
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), Value::String(v)]) => {
+                    Some((k.to_ascii_lowercase(), v.clone()))
+                }
+                _ => None,
+            })
+            .collect::<Option<_>>()
+            .ok_or("`headers` must be [name, value] string pairs")?,
+        Some(_) => return Err("`headers` must be a list of [name, value] pairs".into()),
+    };
+    let body = match (v.get("body"), v.get("body_base64")) {
+        (Some(_), Some(_)) => return Err("give `body` or `body_base64`, not both".into()),
+        (Some(Value::String(s)), None) => s.clone().into_bytes(),
+        (Some(json), None) => json.to_string().into_bytes(),
+        (None, Some(Value::String(b64))) => base64(b64).ok_or("`body_base64` is not base64")?,
+        (None, Some(_)) => return Err("`body_base64` must be a string".into()),
+        (None, None) => Vec::new(),
+    };
+    Ok(Exchange {
+        method: text("method")?,
+        url: text("url")?,
+        answer: Ok(Response::new(status, headers, body)),
+        file: file.to_owned(),
+    })
+}
+
+/// A recorded `error`: `timeout`, `connection: WHY`, `denied: WHY`,
+/// `too-large: BYTES`.
+fn http_error(text: &str) -> Option<HttpError> {
+    if text == "timeout" {
+        return Some(HttpError::Timeout);
+    }
+    let (kind, detail) = text.split_once(": ")?;
+    match kind {
+        "connection" => Some(HttpError::Connection(detail.to_owned())),
+        "denied" => Some(HttpError::Denied(detail.to_owned())),
+        "too-large" => detail.parse().ok().map(HttpError::TooLarge),
+        _ => None,
+    }
+}
+
+/// Decodes standard base64 (padding optional, whitespace ignored).
+fn base64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The native transport, in the host's place (see `http::transport`).
+pub(crate) mod transport {
+    use super::*;
+
+    pub(crate) fn send(request: &wit::Request) -> Result<wit::Response, wit::HttpError> {
+        let request = Request::from_wit(request);
+        let mut installed = INSTALLED
+            .with(|slot| slot.borrow_mut().take())
+            .unwrap_or_else(|| panic!("{NO_TRANSPORT}"));
+        // Taken out while it runs, so a handler that sends gets the clear
+        // panic above rather than a borrow error.
+        let answer = (installed.handler)(&request);
+        installed.seen.borrow_mut().push(request);
+        INSTALLED.with(|slot| *slot.borrow_mut() = Some(installed));
+        answer.map(|r| wit::Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        })
+    }
+
+    pub(crate) fn send_batch(
+        requests: &[wit::Request],
+    ) -> Vec<Result<wit::Response, wit::HttpError>> {
+        requests.iter().map(send).collect()
+    }
+}
+
+/// A log message, natively: to stderr.
+pub(crate) fn log(level: Level, message: &str) {
+    let level = match level {
+        Level::Trace => "TRACE",
+        Level::Debug => "DEBUG",
+        Level::Info => "INFO",
+        Level::Warn => "WARN",
+        Level::Error => "ERROR",
+    };
+    eprintln!("plugin log {level}: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::send_batch;
+    use crate::Error;
+
+    #[test]
+    #[should_panic(expected = "no test transport: sending a request outside the host needs one")]
+    fn sending_without_a_transport_says_so() {
+        let _ = Request::get("http://h/").send();
+    }
+
+    #[test]
+    fn serve_answers_and_records() {
+        let served = serve(|req: &Request| match req.url() {
+            "http://h/gone" => Err(HttpError::Timeout),
+            url => Ok(Response::new(
+                200,
+                vec![],
+                format!("{} {url}", req.method()),
+            )),
+        });
+        let r = Request::post("http://h/a").body("x").send().unwrap();
+        assert_eq!(r.text().unwrap(), "POST http://h/a");
+        let batch = send_batch(vec![
+            Request::get("http://h/b"),
+            Request::get("http://h/gone"),
+        ]);
+        assert_eq!(batch[0].as_ref().unwrap().text().unwrap(), "GET http://h/b");
+        // A transport error is mapped as the host's would be, naming the request.
+        assert!(
+            matches!(&batch[1], Err(Error::Transient(m)) if m.starts_with("GET http://h/gone"))
+        );
+        assert_eq!(
+            served.sent(),
+            ["POST http://h/a", "GET http://h/b", "GET http://h/gone"]
+        );
+        assert_eq!(served.requests()[0].body_bytes(), Some(&b"x"[..]));
+        drop(served);
+        let again = std::panic::catch_unwind(|| Request::get("http://h/").send());
+        assert!(
+            again.is_err(),
+            "dropping the guard uninstalls the transport"
+        );
+    }
+
+    #[test]
+    fn error_statuses_name_the_request() {
+        let _served = serve(|_: &Request| Response::new(404, vec![], "nope"));
+        let err = Request::get("http://h/x")
+            .send()
+            .unwrap()
+            .error_for_status();
+        assert!(
+            matches!(err, Err(Error::NotFound(m)) if m.starts_with("GET http://h/x: HTTP 404"))
+        );
+    }
+
+    fn cassette(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "synchost-sdk-cassette-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("0001.json"), text).unwrap();
+        dir
+    }
+
+    #[test]
+    fn replay_answers_in_recorded_order() {
+        let dir = cassette(
+            "order",
+            r#"[
+              {"method": "GET", "url": "http://h/a", "status": 200, "body": "first"},
+              {"method": "GET", "url": "http://h/b", "status": 201,
+               "headers": {"Content-Type": "application/json"}, "body": {"b": [1]}},
+              {"method": "GET", "url": "http://h/a", "status": 200, "body_base64": "c2Vjb25k"},
+              {"method": "GET", "url": "http://h/c", "error": "connection: refused"}
+            ]"#,
+        );
+        let served = replay(&dir);
+        let text = |url: &str| {
+            let r = Request::get(url).send().unwrap();
+            (
+                r.status,
+                String::from_utf8(r.body.clone()).unwrap(),
+                r.header("content-type").map(str::to_owned),
+            )
+        };
+        assert_eq!(
+            text("http://h/b"),
+            (201, r#"{"b":[1]}"#.into(), Some("application/json".into()))
+        );
+        assert_eq!(text("http://h/a"), (200, "first".into(), None));
+        assert_eq!(text("http://h/a"), (200, "second".into(), None));
+        let refused = Request::get("http://h/c").send().unwrap_err();
+        assert!(
+            matches!(refused, Error::Transient(m) if m.ends_with("connection failed: refused"))
+        );
+        let unexpected =
+            std::panic::catch_unwind(|| Request::get("http://h/a").send()).unwrap_err();
+        let msg = unexpected.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("unexpected request GET http://h/a; unused exchanges: []"),
+            "{msg}"
+        );
+        assert_eq!(served.sent().len(), 4);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_cassette_names_the_file_and_the_field() {
+        let dir = cassette(
+            "bad",
+            r#"{"method": "GET", "url": "http://h/", "status": "ok"}"#,
+        );
+        let err = std::panic::catch_unwind(|| replay(&dir)).unwrap_err();
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("0001.json: exchange 0: `status` must be an HTTP status code"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn base64_decodes() {
+        assert_eq!(base64("aGk=").unwrap(), b"hi");
+        assert_eq!(base64("aGk").unwrap(), b"hi");
+        assert_eq!(base64("/+8=").unwrap(), [0xff, 0xef]);
+        assert_eq!(base64("a-b"), None);
+        assert_eq!(http_error("too-large: 7"), Some(HttpError::TooLarge(7)));
+        assert_eq!(
+            http_error("denied: no"),
+            Some(HttpError::Denied("no".into()))
+        );
+        assert_eq!(http_error("timeout"), Some(HttpError::Timeout));
+        assert_eq!(http_error("lost"), None);
+    }
+}
