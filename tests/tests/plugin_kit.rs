@@ -85,19 +85,39 @@ fn plugin_new_refuses_bad_input() {
     left.sort();
     assert_eq!(left, ["taken"], "nothing else was written");
 
-    // A synchost built from a checkout finds that checkout's SDK.
+    // Outside a checkout (the workspace is a temp dir), a synchost binary
+    // built inside this checkout finds its SDK; one built elsewhere (CI's
+    // target directory lives outside the clone) writes the git dependency.
     let out = Synchost::run(&ws, &["plugin", "new", "found"]);
     let stdout = assert_success(&out);
-    let sdk = fs::canonicalize(repo().join("sdk")).unwrap();
-    assert!(
-        stdout.contains(&format!("path dependency on {}", sdk.display())),
-        "{stdout}"
-    );
     let manifest = fs::read_to_string(ws.path().join("found/Cargo.toml")).unwrap();
-    assert!(
-        manifest.contains(&format!("path = \"{}\"", sdk.display())),
-        "{manifest}"
-    );
+    let sdk = fs::canonicalize(repo().join("sdk")).unwrap();
+    let binary = fs::canonicalize(support::synchost_bin()).unwrap();
+    if binary.starts_with(fs::canonicalize(repo()).unwrap()) {
+        assert!(
+            stdout.contains(&format!("path dependency on {}", sdk.display())),
+            "{stdout}"
+        );
+        assert!(
+            manifest.contains(&format!("path = \"{}\"", sdk.display())),
+            "{manifest}"
+        );
+    } else {
+        assert!(
+            stdout.contains("git dependency on https://github.com/OWNER/synchost"),
+            "{stdout}"
+        );
+        assert!(
+            manifest.contains("git = \"https://github.com/OWNER/synchost\""),
+            "{manifest}"
+        );
+        assert!(
+            !manifest
+                .lines()
+                .any(|line| line.starts_with("synchost-sdk = { path")),
+            "{manifest}"
+        );
+    }
 }
 
 /// The whole path of a new author, outside the repository: the packaged SDK
