@@ -32,7 +32,8 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run cargo {args:?}: {e}"))
 }
 
-/// The SDK's contract is the repository's `wit/v0.2`, byte for byte.
+/// The SDK's contract is the repository's `wit/v0.2`, byte for byte, and so are
+/// the rate-limit vectors its tests read: the packaged SDK tests alone.
 #[test]
 fn sdk_wit_is_the_contract() {
     let root = repo();
@@ -49,6 +50,14 @@ fn sdk_wit_is_the_contract() {
         .collect();
     files.sort();
     assert_eq!(files, ["source.wit"], "sdk/wit holds the contract only");
+    // The rate-limit vectors the SDK's tests read, shared with the host's.
+    let vectors = fs::read(root.join("wit/v0.2/conformance/rate-limits.json")).expect("vectors");
+    let copy = fs::read(root.join("sdk/conformance/rate-limits.json")).expect("sdk copy");
+    assert!(
+        vectors == copy,
+        "sdk/conformance/rate-limits.json differs from wit/v0.2/conformance/rate-limits.json: \
+         copy it again"
+    );
 }
 
 /// Bad names, non-empty directories and languages to come are refused with
