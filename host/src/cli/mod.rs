@@ -1,6 +1,7 @@
 //! The `synchost` command line: argument parsing, logging, exit codes, and
 //! one module per command.
 
+mod check;
 mod export;
 mod inspect;
 mod pull;
@@ -78,6 +79,9 @@ enum PluginCommand {
     Inspect(inspect::InspectArgs),
     /// Create a plugin project: ./NAME with Cargo.toml, src/lib.rs, a test and a README.
     New(scaffold::NewArgs),
+    /// Run the conformance suite against the API the settings name: one
+    /// verdict per rule, exit 1 when one fails. Writes no store.
+    Check(check::CheckArgs),
 }
 
 /// Output switch shared by the commands that can print JSON.
@@ -150,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => push::resolve(&global, args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,
         Command::Plugin(PluginCommand::New(args)) => scaffold::run(args),
+        Command::Plugin(PluginCommand::Check(args)) => check::run(args).await,
     }
 }
 

@@ -43,18 +43,25 @@ impl Session {
         store: &Store,
         source: &SourceConfig,
     ) -> Result<Session> {
+        let session = Session::configured(plugin, source).await?;
+        store.register_source(
+            &source.name,
+            &session.manifest.name,
+            &session.manifest.version,
+            &session.plugin.sha256,
+        )?;
+        Ok(session)
+    }
+
+    /// [`Session::start`] without a store: nothing is recorded anywhere
+    /// (`synchost plugin check`).
+    pub async fn configured(plugin: LoadedPlugin, source: &SourceConfig) -> Result<Session> {
         let (http, mut instance, mut manifest) = described(&plugin, source).await?;
         let configured = instance.configure(&source.settings).await;
         refused_settings(source, "configure", configured.map_err(|e| failed(e.0))?)?;
         let streams = instance.streams().await.map_err(|e| failed(e.0))?;
         manifest.streams = refused_settings(source, "streams", streams)?;
         check_streams(&format!("source `{}`", source.name), &manifest.streams)?;
-        store.register_source(
-            &source.name,
-            &manifest.name,
-            &manifest.version,
-            &plugin.sha256,
-        )?;
         Ok(Session {
             plugin,
             http,
