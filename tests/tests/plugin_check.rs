@@ -140,3 +140,26 @@ fn usage_errors_exit_2() {
     let stderr = assert_exit_code(&out, 2);
     assert!(stderr.contains("--max-pages"), "{stderr}");
 }
+
+/// A manifest the host refuses fails rule 1, and what the plugin wrote
+/// (forged lines, escape sequences) reaches the report escaped: one line.
+#[test]
+fn a_refused_manifest_fails_the_manifest_rule_escaped() {
+    let ws = Workspace::new();
+    let sets = ["base_url=http://127.0.0.1:9".to_string()];
+    let out = check(&ws, "hostile-manifest", &sets, &[]);
+    let stderr = assert_exit_code(&out, 1);
+    assert!(stderr.contains("manifest"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.starts_with("FAIL 1 manifest: "), "{stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        9,
+        "one escaped line per rule:\n{stdout}"
+    );
+    assert!(
+        line_of(&stdout, "delta-subset").starts_with("SKIP 9 "),
+        "the other rules are skipped:\n{stdout}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+}

@@ -13,7 +13,7 @@ use super::JsonFlag;
 use crate::config::{ad_hoc_source, AuthSection, Overrides, SourceConfig};
 use crate::error::{failed, usage};
 use crate::runtime::bindings::types::{self, Detail};
-use crate::runtime::Runtime;
+use crate::runtime::{CallError, Runtime};
 use crate::sync::session::{ad_hoc_named, describe_error, Session};
 use crate::untrusted::Untrusted;
 
@@ -100,6 +100,15 @@ fn error_text(error: &types::Error) -> String {
     format!("{kind}: {}", Untrusted::clipped(&message, SHOWN_BYTES))
 }
 
+/// A call's answer, its error (the plugin's or the call's) as text.
+fn answered<T>(answer: Result<Result<T, types::Error>, CallError>) -> Result<T, String> {
+    match answer {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error_text(&error)),
+        Err(call) => Err(call.0),
+    }
+}
+
 /// One listed page as the walk saw it.
 struct Seen {
     /// The cursor it was asked with.
@@ -162,7 +171,15 @@ async fn check(runtime: &Runtime, source: &SourceConfig, args: &CheckArgs) -> Re
     let plugin = runtime.load(&source.plugin, &source.limits)?;
     let source = match ad_hoc_named(&plugin, source).await {
         Ok(named) => named,
-        Err(err) => return Ok(vec![fail("manifest", format!("describe: {err:#}"))]),
+        Err(err) => {
+            let mut verdicts = vec![fail("manifest", format!("describe: {err:#}"))];
+            let later = ["page-limit", "unique-ids", "cursors", "resume", "fetch"];
+            let last = ["unknown-id", "unknown-stream", "delta-subset"];
+            for rule in later.into_iter().chain(last) {
+                verdicts.push(skip(rule, "the manifest was refused"));
+            }
+            return Ok(verdicts);
+        }
     };
     let mut session = Session::configured(plugin, &source).await?;
     let streams = &session.manifest.streams;
@@ -225,12 +242,10 @@ fn print(verdicts: &[Verdict], as_json: bool) {
     }
 }
 
-/// Rule 1: the manifest passed `check_manifest` (in `ad_hoc_named`) and
-/// the configured instance answers at least one stream.
+/// Rule 1: the manifest passed `check_manifest` (in `ad_hoc_named`; a
+/// refusal there is this rule's FAIL) and the configured instance answers
+/// at least one stream (`Session::configured` refuses none, exit 2).
 fn manifest_rule(streams: &[types::StreamInfo]) -> Verdict {
-    if streams.is_empty() {
-        return fail("manifest", "streams() answered no stream");
-    }
     let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
     pass(
         "manifest",
@@ -254,14 +269,10 @@ async fn walk(session: &mut Session, stream: &str, max_pages: u32) -> Walk {
             .instance
             .list(stream, cursor.as_deref(), None, LIMIT, Detail::Full)
             .await;
-        let page = match answer {
-            Ok(Ok(page)) => page,
-            Ok(Err(error)) => {
-                walk.error = Some(error_text(&error));
-                return walk;
-            }
-            Err(call) => {
-                walk.error = Some(call.0);
+        let page = match answered(answer) {
+            Ok(page) => page,
+            Err(error) => {
+                walk.error = Some(error);
                 return walk;
             }
         };
@@ -389,14 +400,13 @@ async fn resume_rule(
         "list(cursor {}, limit {LIMIT}) in a fresh instance",
         shown(cursor)
     );
-    let page = match fresh
+    let answer = fresh
         .instance
         .list(stream, Some(cursor), None, LIMIT, Detail::Full)
-        .await
-    {
-        Ok(Ok(page)) => page,
-        Ok(Err(error)) => return fail(RULE, format!("{call} failed: {}", error_text(&error))),
-        Err(error) => return fail(RULE, format!("{call} failed: {}", error.0)),
+        .await;
+    let page = match answered(answer) {
+        Ok(page) => page,
+        Err(error) => return fail(RULE, format!("{call} failed: {error}")),
     };
     let ids = |records: &[types::Record]| -> Vec<String> {
         records.iter().map(|r| r.id.clone()).collect()
@@ -536,14 +546,13 @@ async fn delta_rule(session: &mut Session, stream: &str, walk: &Walk, max_pages:
     let mut seen = HashSet::new();
     let mut cursor: Option<String> = None;
     for _ in 0..max_pages {
-        let page = match session
+        let answer = session
             .instance
             .list(stream, cursor.as_deref(), Some(since), LIMIT, Detail::Full)
-            .await
-        {
-            Ok(Ok(page)) => page,
-            Ok(Err(error)) => return fail(RULE, format!("{call}: {}", error_text(&error))),
-            Err(error) => return fail(RULE, format!("{call}: {}", error.0)),
+            .await;
+        let page = match answered(answer) {
+            Ok(page) => page,
+            Err(error) => return fail(RULE, format!("{call}: {error}")),
         };
         if let Some(extra) = page.records.iter().find(|r| !known.contains(r.id.as_str())) {
             return fail(
