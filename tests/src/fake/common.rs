@@ -1233,14 +1233,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                 Gate::Pass { .. } | Gate::Github(GithubRefusal::Forbidden)
             );
         let github = cell.github_budget(taken).0.map(|h| (h, taken));
-        (
-            gate,
-            github,
-            latency_ms,
-            fail_rate,
-            lost_write_rate,
-            broken,
-        )
+        (gate, github, latency_ms, fail_rate, lost_write_rate, broken)
     };
 
     if latency_ms > 0 {

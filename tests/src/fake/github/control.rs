@@ -363,7 +363,10 @@ fn map_aliases(faults: &Faults, body: &mut Map<String, Value>) -> Result<(), Str
         let now = faults.github_secondary;
         let after = match after {
             Some(a) => a,
-            None => Some(now.map(|s| s.after).ok_or("secondary_retry_after needs secondary_after")?),
+            None => Some(
+                now.map(|s| s.after)
+                    .ok_or("secondary_retry_after needs secondary_after")?,
+            ),
         };
         let retry_after = match retry_after {
             Some(r) => r.ok_or("secondary_retry_after must be a non-negative integer")?,
@@ -381,7 +384,10 @@ fn map_aliases(faults: &Faults, body: &mut Map<String, Value>) -> Result<(), Str
 fn describe_aliases(faults: &Faults, out: &mut Map<String, Value>) {
     let budget = faults.github_budget;
     out.insert("rate_limit_budget".into(), budget.map(|b| b.limit).into());
-    out.insert("rate_limit_window_s".into(), budget.map(|b| b.window_s).into());
+    out.insert(
+        "rate_limit_window_s".into(),
+        budget.map(|b| b.window_s).into(),
+    );
     let secondary = faults.github_secondary;
     out.insert("secondary_after".into(), secondary.map(|s| s.after).into());
     out.insert(
