@@ -305,8 +305,39 @@ fn secondary_limit_answers_403_with_retry_after() {
         .as_str()
         .unwrap()
         .contains("secondary rate limit"));
+    // Every third request, again and again; refusals cost no budget.
     get(&fake, REPO).expect_status(200);
-    assert_eq!(fake.stats()["rate_limited"], 1);
+    get(&fake, REPO).expect_status(200);
+    let again = get(&fake, REPO);
+    again.expect_status(403);
+    assert_eq!(header_u64(&again, "x-ratelimit-used"), 4);
+    assert_eq!(fake.stats()["rate_limited"], 2);
+
+    // The flags are the shared faults, shown in both spellings.
+    let faults = fake.get("/_control/faults", &[]).json();
+    assert_eq!(faults["secondary_after"], 2, "{faults}");
+    assert_eq!(faults["secondary_retry_after"], 7, "{faults}");
+    assert_eq!(
+        faults["github_secondary"],
+        json!({"after": 2, "times": 1, "retry_after": 7, "repeat": true})
+    );
+    assert_eq!(faults["rate_limit_budget"], 5000, "{faults}");
+    assert_eq!(faults["github_budget"]["window_s"], 3600, "{faults}");
+    fake.set_faults(json!({"secondary_after": null}));
+    for _ in 0..4 {
+        get(&fake, REPO).expect_status(200);
+    }
+    // With the primary limit off, no headers, and /rate_limit is a 404 as
+    // on a GitHub Enterprise server without rate limiting.
+    fake.set_faults(json!({"github_budget": null}));
+    let r = get(&fake, REPO);
+    r.expect_status(200);
+    assert_eq!(r.header("x-ratelimit-remaining"), None);
+    get(&fake, "/rate_limit").expect_status(404);
+    assert_eq!(
+        fake.get("/_control/faults", &[]).json()["rate_limit_budget"],
+        Value::Null
+    );
 }
 
 #[test]

@@ -22,8 +22,9 @@
 //! A [`Flavor`] lets a fake word what this layer answers by itself (401, 429,
 //! injected 5xx, unknown routes) like the API it imitates, check HTTP basic
 //! credentials or its own token schemes instead of a bearer token, send
-//! Atlassian's extra rate-limit headers, put its own rate limit ([`RateGate`])
-//! after the token bucket and accept fake-specific keys in
+//! Atlassian's extra rate-limit headers, exempt paths from GitHub's limits
+//! ([`Flavor::github_free`]), map its own fault keys onto the shared ones
+//! ([`FaultAliases`]) and accept fake-specific keys in
 //! `POST /_control/faults`. The
 //! default flavor is the items fake's, unchanged.
 
@@ -163,10 +164,10 @@ pub struct Faults {
 /// `-resource: core`; a request past the budget is answered 403 with
 /// remaining 0 and GitHub's `API rate limit exceeded` body, and costs
 /// nothing; a 304 gives its request back ("does not count against your
-/// primary rate limit"). `POST /_control/faults`
-/// `{"github_budget": {"limit": L, "window_s": W}}` (null: off) sets it and
-/// starts a new window; the GitHub fake's `--rate-limit-budget B
-/// --rate-limit-window-s W` are meant to set it too.
+/// primary rate limit"), and so does a path of [`Flavor::github_free`].
+/// `POST /_control/faults` `{"github_budget": {"limit": L, "window_s": W}}`
+/// (null: off; L 0 refuses everything) sets it and starts a new window; the
+/// GitHub fake's `--rate-limit-budget B --rate-limit-window-s W` set it too.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GithubBudget {
     pub limit: u64,
@@ -176,14 +177,25 @@ pub struct GithubBudget {
 /// GitHub's secondary rate limit: after `after` more requests pass, the
 /// next `times` are answered 403 with GitHub's `You have exceeded a
 /// secondary rate limit` body, with `retry-after` when given (GitHub sends
-/// it only sometimes; without it clients wait at least a minute).
-/// `{"github_secondary": {"after": N, "times": T, "retry_after": S}}`.
+/// it only sometimes; without it clients wait at least a minute); then off,
+/// or, with `repeat`, the same again. A refusal costs no primary budget.
+/// `{"github_secondary": {"after": N, "times": T, "retry_after": S, "repeat": B}}`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GithubSecondary {
     pub after: u64,
     pub times: u64,
     pub retry_after: Option<u64>,
+    pub repeat: bool,
 }
+
+/// GitHub's documentation links of its rate-limit errors.
+const GITHUB_DOCS_PRIMARY: &str =
+    "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-the-rate-limit";
+const GITHUB_DOCS_SECONDARY: &str =
+    "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits";
+
+/// The secondary-limit message, as GitHub words it.
+pub const GITHUB_SECONDARY_MESSAGE: &str = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.";
 
 /// The window of a [`GithubBudget`] in force: requests counted, and its end.
 #[derive(Debug, Clone, Copy)]
@@ -266,7 +278,7 @@ impl Faults {
             "rotate_token": self.rotate_token.as_ref().map(|r| json!({"after": r.after, "to": &*r.to})),
             "lost_write_rate": self.lost_write_rate,
             "github_budget": self.github_budget.map(|b| json!({"limit": b.limit, "window_s": b.window_s})),
-            "github_secondary": self.github_secondary.map(|g| json!({"after": g.after, "times": g.times, "retry_after": g.retry_after})),
+            "github_secondary": self.github_secondary.map(|g| json!({"after": g.after, "times": g.times, "retry_after": g.retry_after, "repeat": g.repeat})),
             "github_forbidden": self.github_forbidden,
         })
     }
@@ -342,12 +354,12 @@ impl Faults {
                     next.github_budget = match value {
                         Value::Null => None,
                         v => {
-                            let field =
-                                |name: &str| v.get(name).and_then(Value::as_u64).filter(|n| *n > 0);
+                            let field = |name: &str| v.get(name).and_then(Value::as_u64);
                             Some(GithubBudget {
                                 limit: field("limit")
-                                    .ok_or("github_budget.limit must be a positive integer")?,
+                                    .ok_or("github_budget.limit must be a non-negative integer")?,
                                 window_s: field("window_s")
+                                    .filter(|n| *n > 0)
                                     .ok_or("github_budget.window_s must be a positive integer")?,
                             })
                         }
@@ -370,6 +382,12 @@ impl Faults {
                                 Some(r) => Some(r.as_u64().ok_or(
                                     "github_secondary.retry_after must be a non-negative integer or null",
                                 )?),
+                            },
+                            repeat: match v.get("repeat") {
+                                None => false,
+                                Some(r) => r
+                                    .as_bool()
+                                    .ok_or("github_secondary.repeat must be true or false")?,
                             },
                         }),
                     };
@@ -655,6 +673,9 @@ struct FaultCell {
     downloads: u64,
     /// The window of `github_budget`, from its first request.
     github_window: Option<GithubWindow>,
+    /// What is left of `github_secondary`'s round: `after` and `times`
+    /// count down (the faults keep the values set).
+    github_secondary: Option<GithubSecondary>,
 }
 
 /// Fake-specific keys of `POST /_control/faults` (e.g. the Confluence fake's
@@ -700,21 +721,22 @@ pub struct Flavor {
     /// takes `Bearer T` and `token T`, and signed download links); `None`:
     /// [`bearer_ok`].
     pub token_auth: Option<fn(&str, &HeaderMap, &str) -> bool>,
-    /// The API's own rate limit, next to the shared token bucket (e.g.
-    /// GitHub's hourly budget); it words its answers and adds its headers.
-    pub rate_gate: Option<Arc<dyn RateGate>>,
+    /// Paths GitHub's limits (`github_budget`, `github_secondary`) do not
+    /// count (e.g. `GET /rate_limit`); they still get the budget headers.
+    pub github_free: fn(&str) -> bool,
+    /// The fake's own names for shared fault keys.
+    pub fault_aliases: Option<FaultAliases>,
 }
 
-/// A rate limit of the API's own kind (see [`Flavor::rate_gate`]).
-pub trait RateGate: Send + Sync {
-    /// Before the route, for an authorized request to `path`: `Ok(true)`
-    /// when it takes from the budget, `Ok(false)` when it is free, or the
-    /// complete refusal (counted as rate-limited in the stats).
-    #[allow(clippy::result_large_err)]
-    fn admit(&self, method: &Method, path: &str) -> Result<bool, Response>;
-    /// After the route (or a 401): `taken` is what `admit` said, and the
-    /// answer may give it back (e.g. a 304); adds the rate headers.
-    fn settle(&self, taken: bool, resp: &mut Response);
+/// A fake's own `/_control/faults` keys for shared faults (e.g. the GitHub
+/// fake's `rate_limit_budget` for `github_budget.limit`).
+#[derive(Clone, Copy)]
+pub struct FaultAliases {
+    /// Replaces the alias keys of a body by shared ones, given the faults
+    /// in force; an error changes nothing.
+    pub map: fn(&Faults, &mut Map<String, Value>) -> Result<(), String>,
+    /// Adds the aliases' current values to the `GET /_control/faults` object.
+    pub describe: fn(&Faults, &mut Map<String, Value>),
 }
 
 impl Default for Flavor {
@@ -730,7 +752,8 @@ impl Default for Flavor {
             atlassian_rate_headers: false,
             extra_faults: None,
             token_auth: None,
-            rate_gate: None,
+            github_free: |_| false,
+            fault_aliases: None,
         }
     }
 }
@@ -765,11 +788,12 @@ impl Common {
             stats: Stats::new(counters),
             requests: RequestLog::default(),
             faults: Mutex::new(FaultCell {
-                faults,
                 bucket,
                 passed: 0,
                 downloads: 0,
                 github_window: None,
+                github_secondary: faults.github_secondary,
+                faults,
             }),
             classify,
             flavor,
@@ -790,6 +814,9 @@ impl Common {
     /// restarts the bucket full. Errors change nothing.
     pub fn update_faults(&self, body: &Value) -> Result<(), String> {
         let mut body = body.clone();
+        if let (Some(aliases), Some(obj)) = (&self.flavor.fault_aliases, body.as_object_mut()) {
+            (aliases.map)(&self.faults(), obj)?;
+        }
         let apply_extra = match (&self.flavor.extra_faults, body.as_object_mut()) {
             (Some(extra), Some(obj)) => {
                 let keys: Vec<String> = obj
@@ -826,6 +853,9 @@ impl Common {
         if body.get("github_budget").is_some() {
             cell.github_window = None;
         }
+        if body.get("github_secondary").is_some() {
+            cell.github_secondary = faults.github_secondary;
+        }
         cell.faults = faults;
         drop(cell);
         if let Some(apply) = apply_extra {
@@ -836,11 +866,26 @@ impl Common {
 
     /// `GET /_control/faults`: the shared faults plus the flavor's extras.
     fn faults_json(&self) -> Value {
-        let mut v = self.faults().to_json();
-        if let (Some(extra), Some(obj)) = (&self.flavor.extra_faults, v.as_object_mut()) {
-            extra.describe(obj);
+        let faults = self.faults();
+        let mut v = faults.to_json();
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(extra) = &self.flavor.extra_faults {
+                extra.describe(obj);
+            }
+            if let Some(aliases) = &self.flavor.fault_aliases {
+                (aliases.describe)(&faults, obj);
+            }
         }
         v
+    }
+
+    /// `github_budget`'s window as `GET /rate_limit` shows it
+    /// (`{"limit", "used", "remaining", "reset"}`), without counting;
+    /// `None` when it is off.
+    pub fn github_rate(&self) -> Option<Value> {
+        let mut cell = self.cell();
+        let (limit, remaining, used, reset) = cell.github_budget(false).0?;
+        Some(json!({"limit": limit, "used": used, "remaining": remaining, "reset": reset}))
     }
 
     /// True when the request carries the credentials in force (if any).
@@ -1041,7 +1086,7 @@ pub fn is_write(method: &Method) -> bool {
 
 enum Gate {
     Unauthorized,
-    Github(GithubRefusal, GithubHeaders),
+    Github(GithubRefusal),
     Limited {
         limit: String,
         retry_after: u64,
@@ -1049,35 +1094,32 @@ enum Gate {
     Pass {
         /// (`X-RateLimit-Limit`, whole tokens left, near the limit).
         limit: Option<(String, u64, bool)>,
-        github: GithubHeaders,
     },
 }
 
 impl FaultCell {
-    /// Counts a request against `github_budget`: its headers, and whether
-    /// the budget was already spent.
-    fn github_budget(&mut self) -> (GithubHeaders, bool) {
+    /// The headers of `github_budget`'s window (a new one once the last
+    /// has ended), and whether its budget is spent; `take` counts the
+    /// request when it is not (a window starts with its first request).
+    fn github_budget(&mut self, take: bool) -> (GithubHeaders, bool) {
         let Some(budget) = self.faults.github_budget else {
             return (None, false);
         };
         let now = epoch_now();
-        let window = match self.github_window {
-            Some(window) if window.reset_epoch > now => self.github_window.as_mut().unwrap(),
-            _ => self.github_window.insert(GithubWindow {
+        let mut window = self
+            .github_window
+            .filter(|w| w.reset_epoch > now)
+            .unwrap_or(GithubWindow {
                 used: 0,
                 reset_epoch: now + budget.window_s,
-            }),
-        };
+            });
         let spent = window.used >= budget.limit;
-        if !spent {
+        if take && !spent {
             window.used += 1;
+            self.github_window = Some(window);
         }
-        let headers = (
-            budget.limit,
-            budget.limit - window.used,
-            window.used,
-            window.reset_epoch,
-        );
+        let used = window.used.min(budget.limit);
+        let headers = (budget.limit, budget.limit - used, used, window.reset_epoch);
         (Some(headers), spent)
     }
 
@@ -1090,15 +1132,15 @@ impl FaultCell {
 
     /// Counts a request against `github_secondary`: true when it is refused.
     fn github_secondary(&mut self) -> Option<Option<u64>> {
-        let secondary = self.faults.github_secondary.as_mut()?;
-        if secondary.after > 0 {
-            secondary.after -= 1;
+        let round = self.github_secondary.as_mut()?;
+        if round.after > 0 {
+            round.after -= 1;
             return None;
         }
-        let retry_after = secondary.retry_after;
-        secondary.times -= 1;
-        if secondary.times == 0 {
-            self.faults.github_secondary = None;
+        let retry_after = round.retry_after;
+        round.times -= 1;
+        if round.times == 0 {
+            self.github_secondary = self.faults.github_secondary.filter(|s| s.repeat);
         }
         Some(retry_after)
     }
@@ -1119,20 +1161,18 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         req.uri().query().unwrap_or_default().to_owned(),
     );
 
-    let (gate, latency_ms, fail_rate, lost_write_rate, broken) = {
+    let (gate, github, latency_ms, fail_rate, lost_write_rate, broken) = {
         let mut cell = common.cell();
         let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str());
         let authorized = common.authorized(path_and_query, req.headers(), &cell.faults);
-        let (github, github_spent) = if authorized {
-            cell.github_budget()
-        } else {
-            (None, false)
-        };
+        let free = (common.flavor.github_free)(path);
         let github_refusal = if !authorized {
             None
         } else if cell.faults.github_forbidden {
             Some(GithubRefusal::Forbidden)
-        } else if github_spent {
+        } else if free {
+            None
+        } else if cell.github_budget(false).1 {
             Some(GithubRefusal::Primary)
         } else {
             cell.github_secondary()
@@ -1155,7 +1195,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
         let gate = if !authorized {
             Gate::Unauthorized
         } else if let Some(refusal) = github_refusal {
-            Gate::Github(refusal, github)
+            Gate::Github(refusal)
         } else if let Some(bucket) = bucket {
             let limit = fmt_rate(bucket.rate());
             match bucket.try_take(Instant::now()) {
@@ -1165,7 +1205,6 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                         remaining,
                         (remaining as f64) < 0.2 * bucket.capacity(),
                     )),
-                    github,
                 },
                 Err(wait) => Gate::Limited {
                     limit,
@@ -1173,10 +1212,7 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                 },
             }
         } else {
-            Gate::Pass {
-                limit: None,
-                github,
-            }
+            Gate::Pass { limit: None }
         };
         let due = |count: &mut u64, fault: Option<BodyFault>| {
             let fault = fault.filter(|_| matches!(gate, Gate::Pass { .. }))?;
@@ -1187,13 +1223,17 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
             .blob_fault
             .filter(|_| counter == Some(DOWNLOAD_COUNTER));
         let broken = due(downloads, blob_fault).or_else(|| due(passed, faults.body_fault));
-        (
-            gate,
-            faults.latency_ms,
-            faults.fail_rate,
-            faults.lost_write_rate,
-            broken,
-        )
+        let (latency_ms, fail_rate, lost_write_rate) =
+            (faults.latency_ms, faults.fail_rate, faults.lost_write_rate);
+        // What reaches the route costs a request, and so does a permission
+        // error; 401s, rate-limit refusals and free paths do not.
+        let taken = !free
+            && matches!(
+                gate,
+                Gate::Pass { .. } | Gate::Github(GithubRefusal::Forbidden)
+            );
+        let github = cell.github_budget(taken).0.map(|h| (h, taken));
+        (gate, github, latency_ms, fail_rate, lost_write_rate, broken)
     };
 
     if latency_ms > 0 {
@@ -1202,55 +1242,37 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
 
     let flavor = &common.flavor;
     let atlassian = flavor.atlassian_rate_headers;
-    let rate_gate = flavor.rate_gate.as_deref();
-    let admitted = match (&gate, rate_gate) {
-        (Gate::Pass { .. }, Some(g)) => g.admit(req.method(), &logged.1),
-        _ => Ok(false),
-    };
-    let resp = match (gate, admitted) {
-        (Gate::Unauthorized, _) => {
-            let mut resp = (flavor.unauthorized)(req.uri().path());
-            if let Some(g) = rate_gate {
-                g.settle(false, &mut resp);
-            }
-            resp
-        }
-        (Gate::Github(refusal, headers), _) => {
-            const DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
-            let mut resp = match refusal {
-                GithubRefusal::Primary => github_error(
+    let mut resp = match gate {
+        Gate::Unauthorized => (flavor.unauthorized)(req.uri().path()),
+        Gate::Github(refusal) => match refusal {
+            GithubRefusal::Primary => {
+                common.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                github_error(
                     StatusCode::FORBIDDEN,
-                    "API rate limit exceeded for user ID 1000.",
-                    DOCS,
-                ),
-                GithubRefusal::Secondary { retry_after } => {
-                    let mut resp = github_error(
-                        StatusCode::FORBIDDEN,
-                        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-                        "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
-                    );
-                    if let Some(seconds) = retry_after {
-                        resp.headers_mut()
-                            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-                    }
-                    resp
+                    "API rate limit exceeded for user ID 1.",
+                    GITHUB_DOCS_PRIMARY,
+                )
+            }
+            GithubRefusal::Secondary { retry_after } => {
+                common.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let mut resp = github_error(
+                    StatusCode::FORBIDDEN,
+                    GITHUB_SECONDARY_MESSAGE,
+                    GITHUB_DOCS_SECONDARY,
+                );
+                if let Some(seconds) = retry_after {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 }
-                GithubRefusal::Forbidden => github_error(
-                    StatusCode::FORBIDDEN,
-                    "Resource not accessible by integration",
-                    "https://docs.github.com/rest",
-                ),
-            };
-            if let Some(headers) = headers {
-                insert_github_headers(resp.headers_mut(), headers);
+                resp
             }
-            resp
-        }
-        (_, Err(refusal)) => {
-            common.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-            refusal
-        }
-        (Gate::Limited { limit, retry_after }, Ok(_)) => {
+            GithubRefusal::Forbidden => github_error(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by integration",
+                "https://docs.github.com/rest",
+            ),
+        },
+        Gate::Limited { limit, retry_after } => {
             common.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             let mut resp = (flavor.rate_limited)(req.uri().path());
             *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
@@ -1276,13 +1298,9 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                     HeaderValue::from_static("confluence-quota-tenant-based"),
                 );
             }
-            // The API's own rate headers replace the bucket's.
-            if let Some(g) = rate_gate {
-                g.settle(false, &mut resp);
-            }
             resp
         }
-        (Gate::Pass { limit, github }, Ok(taken)) => {
+        Gate::Pass { limit } => {
             // Injected failures answer before the route, so nothing is
             // applied; a lost write answers after it.
             let mut resp = match injected_failure(fail_rate) {
@@ -1312,20 +1330,18 @@ async fn fault_layer(State(common): State<Arc<Common>>, req: Request, next: Next
                     );
                 }
             }
-            if let Some(g) = rate_gate {
-                g.settle(taken, &mut resp);
-            }
-            if let Some(mut headers) = github {
-                if resp.status() == StatusCode::NOT_MODIFIED {
-                    common.cell().github_refund();
-                    headers.1 += 1;
-                    headers.2 -= 1;
-                }
-                insert_github_headers(resp.headers_mut(), headers);
-            }
             resp
         }
     };
+    // GitHub's headers (on every answer) replace the token bucket's.
+    if let Some((mut headers, taken)) = github {
+        if taken && resp.status() == StatusCode::NOT_MODIFIED {
+            common.cell().github_refund();
+            headers.1 += 1;
+            headers.2 -= 1;
+        }
+        insert_github_headers(resp.headers_mut(), headers);
+    }
     common.stats.record(counter, resp.status());
     let (method, path, query) = logged;
     common

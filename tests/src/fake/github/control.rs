@@ -19,7 +19,7 @@
 //!   left: two files modified, one added; with only the first commit, a new
 //!   root commit replaces it); `{"issues": {"update": U, "create": C}}`;
 //!   `{"comments": {"update": U, "create": C}}`. Answers what changed.
-//! - The rate limits as `POST /_control/faults` keys ([`GithubFaults`]).
+//! - The rate limits' `POST /_control/faults` keys ([`ALIASES`]).
 
 use std::sync::Arc;
 
@@ -34,9 +34,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::data::{Data, BRANCH};
 use super::git::{hex, Mode};
-use super::rate::{GithubRate, Limits};
 use super::{iso, Store};
-use crate::fake::common::{bad_request, json_body, ExtraFaults};
+use crate::fake::common::{
+    bad_request, json_body, FaultAliases, Faults, GithubBudget, GithubSecondary,
+};
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -309,21 +310,88 @@ pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
     Json(Value::Object(out)).into_response()
 }
 
-/// The rate limits as `POST /_control/faults` keys: `rate_limit_budget`,
+/// `--secondary-after N`: after every N counted requests, one refusal
+/// (`retry-after: S`, none when S is 0).
+pub fn secondary(after: u64, retry_after: u64) -> GithubSecondary {
+    GithubSecondary {
+        after,
+        times: 1,
+        retry_after: (retry_after > 0).then_some(retry_after),
+        repeat: true,
+    }
+}
+
+/// The command line's names as `POST /_control/faults` keys, onto the
+/// shared `github_budget` and `github_secondary`: `rate_limit_budget`,
 /// `rate_limit_window_s` (either starts a new window), `secondary_after`
-/// (or null), `secondary_retry_after`.
-pub struct GithubFaults(pub Arc<GithubRate>);
+/// (or null), `secondary_retry_after` (0: none).
+pub const ALIASES: FaultAliases = FaultAliases {
+    map: map_aliases,
+    describe: describe_aliases,
+};
 
-impl ExtraFaults for GithubFaults {
-    fn prepare(
-        self: Arc<Self>,
-        extra: Map<String, Value>,
-    ) -> Result<Box<dyn FnOnce() + Send>, String> {
-        let limits: Limits = self.0.limits().apply(&extra)?;
-        Ok(Box::new(move || self.0.set_limits(limits)))
+fn map_aliases(faults: &Faults, body: &mut Map<String, Value>) -> Result<(), String> {
+    let mut take = |key: &str| -> Result<Option<Option<u64>>, String> {
+        match body.remove(key) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(v) => v
+                .as_u64()
+                .map(|n| Some(Some(n)))
+                .ok_or(format!("{key} must be a non-negative integer")),
+        }
+    };
+    let (budget, window_s) = (take("rate_limit_budget")?, take("rate_limit_window_s")?);
+    let (after, retry_after) = (take("secondary_after")?, take("secondary_retry_after")?);
+    if budget.is_some() || window_s.is_some() {
+        let now = faults.github_budget.unwrap_or(GithubBudget {
+            limit: 5000,
+            window_s: 3600,
+        });
+        let or_now = |v: Option<Option<u64>>, now: u64, key: &str| match v {
+            None => Ok(now),
+            Some(v) => v.ok_or(format!("{key} must be a non-negative integer")),
+        };
+        let limit = or_now(budget, now.limit, "rate_limit_budget")?;
+        let window_s = or_now(window_s, now.window_s, "rate_limit_window_s")?;
+        body.insert(
+            "github_budget".into(),
+            json!({"limit": limit, "window_s": window_s.max(1)}),
+        );
     }
+    if after.is_some() || retry_after.is_some() {
+        let now = faults.github_secondary;
+        let after = match after {
+            Some(a) => a,
+            None => Some(
+                now.map(|s| s.after)
+                    .ok_or("secondary_retry_after needs secondary_after")?,
+            ),
+        };
+        let retry_after = match retry_after {
+            Some(r) => r.ok_or("secondary_retry_after must be a non-negative integer")?,
+            None => now.map_or(60, |s| s.retry_after.unwrap_or(0)),
+        };
+        let value = after.map(|a| {
+            let s = secondary(a, retry_after);
+            json!({"after": s.after, "times": s.times, "retry_after": s.retry_after, "repeat": s.repeat})
+        });
+        body.insert("github_secondary".into(), value.unwrap_or(Value::Null));
+    }
+    Ok(())
+}
 
-    fn describe(&self, out: &mut Map<String, Value>) {
-        self.0.limits().describe(out);
-    }
+fn describe_aliases(faults: &Faults, out: &mut Map<String, Value>) {
+    let budget = faults.github_budget;
+    out.insert("rate_limit_budget".into(), budget.map(|b| b.limit).into());
+    out.insert(
+        "rate_limit_window_s".into(),
+        budget.map(|b| b.window_s).into(),
+    );
+    let secondary = faults.github_secondary;
+    out.insert("secondary_after".into(), secondary.map(|s| s.after).into());
+    out.insert(
+        "secondary_retry_after".into(),
+        secondary.map_or(0, |s| s.retry_after.unwrap_or(0)).into(),
+    );
 }

@@ -6,8 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::rate::SECONDARY_MESSAGE;
-use crate::fake::common::Flavor;
+use crate::fake::common::{Flavor, GITHUB_SECONDARY_MESSAGE as SECONDARY_MESSAGE};
 
 /// Where GitHub's generic errors point.
 pub const DOCS: &str = "https://docs.github.com/rest";
@@ -51,7 +50,13 @@ pub fn token_ok(headers: &HeaderMap, token: &str) -> bool {
         })
 }
 
-/// The GitHub flavor, without its rate gate and extra faults.
+/// Paths GitHub's rate limits do not count: `GET /rate_limit` and archive
+/// downloads (codeload, another host).
+pub fn free(path: &str) -> bool {
+    path == "/rate_limit" || path.starts_with("/codeload/")
+}
+
+/// The GitHub flavor, without its rate-limit hooks.
 pub fn flavor() -> Flavor {
     Flavor {
         unauthorized: |_| gh_error(StatusCode::UNAUTHORIZED, "Bad credentials", DOCS),

@@ -24,7 +24,6 @@ pub mod data;
 pub mod errors;
 pub mod git;
 pub mod issues;
-pub mod rate;
 pub mod repo;
 
 use std::collections::HashMap;
@@ -130,7 +129,8 @@ pub struct Store {
     pub tree_limit: usize,
     pub data: RwLock<Data>,
     pub caches: Mutex<Caches>,
-    pub rate: Arc<rate::GithubRate>,
+    /// The shared layer, for `GET /rate_limit`.
+    pub common: Arc<common::Common>,
 }
 
 impl Store {
@@ -187,12 +187,22 @@ pub async fn run(args: GithubArgs) -> std::io::Result<()> {
         issues: args.issues,
         comments: args.comments,
     };
-    let rate = Arc::new(rate::GithubRate::new(rate::Limits {
-        budget: args.rate_limit_budget,
-        window_s: args.rate_limit_window_s,
-        secondary_after: args.secondary_after,
-        secondary_retry_after: args.secondary_retry_after,
-    }));
+    let flavor = common::Flavor {
+        github_free: errors::free,
+        fault_aliases: Some(control::ALIASES),
+        ..errors::flavor()
+    };
+    let faults = common::Faults {
+        github_budget: Some(common::GithubBudget {
+            limit: args.rate_limit_budget,
+            window_s: args.rate_limit_window_s,
+        }),
+        github_secondary: args
+            .secondary_after
+            .map(|after| control::secondary(after, args.secondary_retry_after)),
+        ..args.common.faults()
+    };
+    let common = common::Common::with_flavor(faults, COUNTERS, classify, flavor);
     let store = Arc::new(Store {
         owner: owner.to_owned(),
         name: name.to_owned(),
@@ -200,14 +210,8 @@ pub async fn run(args: GithubArgs) -> std::io::Result<()> {
         tree_limit: args.tree_limit,
         data: RwLock::new(Data::generate(cfg)),
         caches: Mutex::new(Caches::default()),
-        rate: rate.clone(),
+        common: common.clone(),
     });
-    let flavor = common::Flavor {
-        rate_gate: Some(rate.clone()),
-        extra_faults: Some(Arc::new(control::GithubFaults(rate))),
-        ..errors::flavor()
-    };
-    let common = common::Common::with_flavor(args.common.faults(), COUNTERS, classify, flavor);
     common::serve(common::router(common, api(store)), args.common.port).await
 }
 

@@ -302,9 +302,13 @@ pub async fn commit(
 }
 
 /// `GET /rate_limit` (not counted): `core` is the limit the fake keeps;
-/// `search` (not served) is shown full, as on a fresh minute.
+/// `search` (not served) is shown full, as on a fresh minute. With the
+/// limit off (`github_budget: null`), 404 as GitHub Enterprise answers
+/// when rate limiting is disabled.
 pub async fn rate_limit(State(store): State<Arc<Store>>) -> Response {
-    let w = store.rate.window().to_json();
+    let Some(w) = store.common.github_rate() else {
+        return gh_error(StatusCode::NOT_FOUND, "Rate limiting is not enabled.", DOCS);
+    };
     let reset = chrono::Utc::now().timestamp() + 60;
     let search = json!({"limit": 30, "used": 0, "remaining": 30, "reset": reset});
     Json(json!({"resources": {"core": w, "search": search}, "rate": w})).into_response()
