@@ -255,6 +255,12 @@ impl Manifest {
         self
     }
 
+    /// Adds settings, in order.
+    pub fn settings(mut self, settings: impl IntoIterator<Item = SettingInfo>) -> Self {
+        self.settings.extend(settings);
+        self
+    }
+
     /// Sets the largest `limit` the plugin accepts in `list` (at least 1).
     pub fn max_page_size(mut self, max: u32) -> Self {
         self.max_page_size = max.max(1);

@@ -13,8 +13,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::{
-    assert_exit_code, assert_success, items_config, json_lines, output_text, plugin_path, toml_str,
-    FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, items_config, json_lines, output_text, plugin_path,
+    summary_of, toml_str, FakeServer, Synchost, Workspace,
 };
 
 const EMAIL: &str = "push@example.com";
@@ -129,13 +129,6 @@ fn export_mirror(ws: &Workspace) -> (std::path::PathBuf, String) {
         .output(),
     );
     (mirror, mirror_arg)
-}
-
-fn summary_of(stdout: &str) -> Value {
-    json_lines(stdout)
-        .into_iter()
-        .find(|e| e["event"] == "summary")
-        .unwrap_or_else(|| panic!("no summary in {stdout}"))
 }
 
 #[test]

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::{
-    assert_exit_code, assert_success, export, json_lines, kill9, plugin_path, toml_str, wait_for,
-    FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, export, json_lines, kill9, plugin_path, summary_of, toml_str,
+    wait_for, FakeServer, Synchost, Workspace,
 };
 
 const SOURCE: &str = "db";
@@ -181,13 +181,6 @@ fn assert_store_is_table(ws: &Workspace, db: &Database) {
     );
 }
 
-fn summary_of(stdout: &str) -> Value {
-    json_lines(stdout)
-        .into_iter()
-        .find(|e| e["event"] == "summary")
-        .unwrap_or_else(|| panic!("no summary in {stdout}"))
-}
-
 /// Stages `changes` (one JSON object each) for `notes`.
 #[track_caller]
 fn stage(ws: &Workspace, db: &Database, changes: &[Value]) {
@@ -240,6 +233,16 @@ fn creates(prefix: &str, n: usize) -> Vec<Value> {
             json!({"op": "create", "content": row.to_string()})
         })
         .collect()
+}
+
+/// A table of `rows` rows pulled into a fresh store, and the stored ids.
+fn pulled_table(rows: u32) -> (Database, Workspace, Vec<String>) {
+    let db = Database::start(rows, &[]);
+    let ws = Workspace::new();
+    write_config(&ws, &db, "", false);
+    pull(&ws, &db, &["--page-size", "1000"]);
+    let ids = some_ids(&ws, rows as usize);
+    (db, ws, ids)
 }
 
 /// Ids of the first `n` stored rows, in id order.
@@ -483,11 +486,7 @@ fn a_missing_table_or_column_is_named_before_anything_is_stored() {
 /// afterwards finds the store equal to the table.
 #[test]
 fn a_push_of_1000_mixed_changes_lands_exactly() {
-    let db = Database::start(600, &[]);
-    let ws = Workspace::new();
-    write_config(&ws, &db, "", false);
-    pull(&ws, &db, &["--page-size", "1000"]);
-    let ids = some_ids(&ws, 600);
+    let (db, ws, ids) = pulled_table(600);
     let mut changes = creates("created", 400);
     changes.extend(updates(&ws, &ids[..400], "title", |id| {
         format!("updated-{id}")
@@ -639,11 +638,7 @@ fn row_level_security_refuses_a_row_and_the_rest_lands() {
 /// every change is in the database exactly once.
 #[test]
 fn kill_9_during_a_push_then_a_rerun_applies_every_change_once() {
-    let db = Database::start(300, &[]);
-    let ws = Workspace::new();
-    write_config(&ws, &db, "", false);
-    pull(&ws, &db, &["--page-size", "1000"]);
-    let ids = some_ids(&ws, 300);
+    let (db, ws, ids) = pulled_table(300);
     let mut changes = creates("kill", 600);
     changes.extend(updates(&ws, &ids, "body", |id| format!("pushed-{id}")));
     stage(&ws, &db, &changes);

@@ -56,7 +56,7 @@ enum Command {
     Status(status::StatusArgs),
     /// List recent runs (the audit trail).
     Runs(status::RunsArgs),
-    /// Write a source's stored records to stdout.
+    /// Write a source's stored records: JSON lines to stdout, or a mirror (--format files --out DIR).
     Export(export::ExportArgs),
     /// Stage local changes (JSON lines on stdin) for the next push.
     Stage(push::StageArgs),

@@ -192,10 +192,7 @@ impl Source for Confluence {
                 _ => info,
             });
         }
-        for setting in config::setting_infos() {
-            manifest = manifest.setting(setting);
-        }
-        manifest
+        manifest.settings(config::setting_infos())
     }
 
     fn configure(settings: Settings) -> Result<Self, Error> {

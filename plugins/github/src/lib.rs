@@ -134,10 +134,7 @@ impl Source for GitHub {
             };
             manifest = manifest.stream(info);
         }
-        for setting in config::setting_infos() {
-            manifest = manifest.setting(setting);
-        }
-        manifest
+        manifest.settings(config::setting_infos())
     }
 
     fn configure(settings: Settings) -> Result<Self, Error> {

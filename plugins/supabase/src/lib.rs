@@ -54,18 +54,15 @@ struct Position {
 
 impl Source for Supabase {
     fn describe() -> Manifest {
-        let mut manifest = Manifest::new(
+        Manifest::new(
             "supabase",
             env!("CARGO_PKG_VERSION"),
             "Supabase (PostgREST) tables: one stream per table, rows as JSON",
         )
         .max_page_size(api::MAX_ROWS)
         .max_push_batch(MAX_PUSH_BATCH)
-        .auth(AuthInfo::supabase("SUPABASE_KEY", "SUPABASE_JWT"));
-        for setting in config::setting_infos() {
-            manifest = manifest.setting(setting);
-        }
-        manifest
+        .auth(AuthInfo::supabase("SUPABASE_KEY", "SUPABASE_JWT"))
+        .settings(config::setting_infos())
     }
 
     fn configure(settings: Settings) -> Result<Self, Error> {

@@ -867,6 +867,14 @@ pub fn wait_while_running(
     }
 }
 
+/// The `summary` event of a `--json` run's output.
+pub fn summary_of(stdout: &str) -> Value {
+    json_lines(stdout)
+        .into_iter()
+        .find(|e| e["event"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in {stdout}"))
+}
+
 /// The JSON objects of a JSON-lines text. Only complete (newline-terminated)
 /// lines count, so a file still being written can be read; a complete line
 /// that is not JSON panics.
