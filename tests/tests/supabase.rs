@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::{
-    assert_exit_code, assert_success, export, json_lines, kill9, plugin_path, summary_of, toml_str,
-    wait_for, FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, export, kill9, plugin_path, summary_of, toml_str, wait_for,
+    FakeServer, Synchost, Workspace,
 };
 
 const SOURCE: &str = "db";
