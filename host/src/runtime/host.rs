@@ -1,5 +1,8 @@
 //! What a plugin can reach: the `http` and `log` imports, and WASI with an
-//! empty context. This is the whole of its authority.
+//! empty context. This is the whole of its authority. `wasi:sockets` and
+//! `wasi:http` are linked (default Python and JavaScript builds import them)
+//! but every call that would reach the network fails: sockets are never
+//! allowed, and every `wasi:http` request is denied (see [`DenyAllHttp`]).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -11,6 +14,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::bindings::{http, log, types, v0_1};
 use super::legacy;
@@ -36,6 +40,8 @@ const TAIL_BYTES: usize = 4096;
 /// The per-store state of one plugin instance.
 pub struct HostState {
     wasi: WasiCtx,
+    wasi_http: WasiHttpCtx,
+    deny_http: DenyAllHttp,
     table: ResourceTable,
     pub(crate) memory: MemoryLimiter,
     pub(crate) http: Arc<HttpClient>,
@@ -73,12 +79,17 @@ impl HostState {
                 log: log.clone(),
                 stream: STDERR,
             })
+            // Sockets are linked but never granted: every socket, connection
+            // and name lookup fails with `access-denied`.
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(std::future::ready(false)))
             .build();
         HostState {
             wasi,
+            wasi_http: WasiHttpCtx::new(),
+            deny_http: DenyAllHttp,
             table: ResourceTable::new(),
             memory: MemoryLimiter {
                 max_bytes: memory_bytes as usize,
@@ -120,6 +131,39 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.wasi_http,
+            table: &mut self.table,
+            hooks: &mut self.deny_http,
+        }
+    }
+}
+
+/// `wasi:http` for plugins: requests can be built, and every one sent fails
+/// with `HTTP-request-denied` before any connection. Plugins send through
+/// `synchost:source/http`, where the source's policy, credentials, limits
+/// and retries apply.
+struct DenyAllHttp;
+
+/// What `wasi:http`'s hooks pass around: bodies, and futures of results.
+type HttpBody = wasmtime_wasi_http::WasiBody;
+type HttpFuture<T> = Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<T>> + Send>;
+
+impl WasiHttpHooks for DenyAllHttp {
+    fn send_request(
+        &mut self,
+        _request: ::http::Request<HttpBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: HttpFuture<()>,
+    ) -> HttpFuture<(::http::Response<HttpBody>, HttpFuture<()>)> {
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
     }
 }
 

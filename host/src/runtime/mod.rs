@@ -59,9 +59,12 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(crate::runtime::wasm_error)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
-        // WASI is linked with an empty context (no files, env, args, sockets);
-        // the import check refuses components that ask for more than basics.
+        // WASI is linked with an empty context (no files, env, args), sockets
+        // and wasi:http that deny every call (see `host`); the import check
+        // refuses components that ask for anything else.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(crate::runtime::wasm_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(crate::runtime::wasm_error)?;
         // Each version's imports under its own names (`synchost:source/http@0.2.0`, ...).
         bindings::SourcePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(crate::runtime::wasm_error)?;

@@ -28,8 +28,10 @@ pub const SUPPORTED_CONTRACTS: [semver::Version; 2] =
 const PUSH_CONTRACT: semver::Version = semver::Version::new(0, 2, 0);
 const CONTRACT_EXPORT: &str = "synchost:source/source@";
 
-/// Imports a plugin may have: the contract's own, and WASI basics that the
-/// host links to an empty context (no files, environment, arguments, sockets).
+/// Imports a plugin may have: the contract's own, WASI basics that the host
+/// links to an empty context (no files, environment, arguments), and the
+/// network interfaces of WASI 0.2 that default Python and JavaScript builds
+/// import, linked so that every call fails (see `runtime::host`).
 const ALLOWED_IMPORTS: &[&str] = &[
     "synchost:source/http@",
     "synchost:source/log@",
@@ -44,6 +46,15 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:clocks/",
     "wasi:random/",
     "wasi:filesystem/",
+    "wasi:sockets/network@0.2.",
+    "wasi:sockets/instance-network@0.2.",
+    "wasi:sockets/udp@0.2.",
+    "wasi:sockets/udp-create-socket@0.2.",
+    "wasi:sockets/tcp@0.2.",
+    "wasi:sockets/tcp-create-socket@0.2.",
+    "wasi:sockets/ip-name-lookup@0.2.",
+    "wasi:http/types@0.2.",
+    "wasi:http/outgoing-handler@0.2.",
 ];
 
 /// Functions a component may define in all its modules: far more than any
@@ -327,17 +338,20 @@ impl Toolchain {
         }
     }
 
-    /// How a build of this toolchain leaves out network interfaces.
+    /// What a build of this toolchain does about network interfaces
+    /// synchost does not link (those of another WASI than 0.2).
     fn network_hints(self) -> Vec<&'static str> {
-        const PYTHON: &str = "componentize-py: build with `componentize-py ... componentize \
-                              --stub-wasi APP -o PLUGIN.wasm`, which leaves out wasi:sockets \
-                              and wasi:http (it also stubs stdout and stderr)";
-        const JAVASCRIPT: &str = "ComponentizeJS or jco: build with `--disable http fetch-event` \
-                                  (`jco componentize ... --disable http fetch-event`, or \
-                                  `disableFeatures: ['http', 'fetch-event']` in the API); \
-                                  send requests through synchost:source/http, not fetch()";
-        const RUST: &str = "Rust: send requests through synchost:source/http (the SDK's \
-                            `http` module), not std::net or a wasi:http client";
+        const PYTHON: &str = "componentize-py: build for WASI 0.2 (componentize-py 0.x; synchost \
+                              links its wasi:sockets and wasi:http, denying every call), or \
+                              leave them out with `componentize ... --stub-wasi`; send requests \
+                              through synchost:source/http (the `synchost_sdk.http` module)";
+        const JAVASCRIPT: &str = "ComponentizeJS or jco: build for WASI 0.2 (synchost links its \
+                                  wasi:http, denying every call), or leave it out with \
+                                  `--disable http fetch-event`; send requests through \
+                                  synchost:source/http (the SDK's `http`), not fetch()";
+        const RUST: &str = "Rust: build for wasm32-wasip2 and send requests through \
+                            synchost:source/http (the SDK's `http` module), not std::net or a \
+                            wasi:http client";
         match self {
             Toolchain::Python => vec![PYTHON],
             Toolchain::JavaScript => vec![JAVASCRIPT],
@@ -537,8 +551,13 @@ mod tests {
     fn imports_beyond_basics_are_refused() {
         assert!(is_allowed_import("wasi:io/streams@0.2.6"));
         assert!(is_allowed_import("synchost:source/http@0.1.0"));
-        assert!(!is_allowed_import("wasi:sockets/tcp@0.2.6"));
-        assert!(!is_allowed_import("wasi:http/outgoing-handler@0.2.6"));
+        // WASI 0.2's network, linked deny-all; no other version, nothing else.
+        assert!(is_allowed_import("wasi:sockets/tcp@0.2.6"));
+        assert!(is_allowed_import("wasi:http/outgoing-handler@0.2.6"));
+        assert!(!is_allowed_import("wasi:sockets/tcp@0.3.0"));
+        assert!(!is_allowed_import("wasi:http/handler@0.3.0-rc-2025-09-16"));
+        assert!(!is_allowed_import("wasi:http/incoming-handler@0.2.6"));
+        assert!(!is_allowed_import("wasi:keyvalue/store@0.2.0-draft"));
     }
 
     fn scan_of(imports: &[&str], toolchain: Toolchain) -> Scan {
@@ -554,9 +573,10 @@ mod tests {
         let scan = scan_of(
             &[
                 "wasi:io/streams@0.2.9",
-                "wasi:sockets/tcp@0.2.9",
+                "wasi:sockets/tcp@0.3.1",
+                "wasi:sockets/tcp@0.3.0",
+                "wasi:http/handler@0.3.0",
                 "wasi:sockets/tcp@0.2.3",
-                "wasi:http/outgoing-handler@0.2.9",
                 "synchost:source/http@0.2.0",
                 "evil:x/y\u{1b}[2J",
             ],
@@ -565,12 +585,15 @@ mod tests {
         let why = check_imports(&scan).unwrap_err();
         assert!(why.starts_with("imports 3 interfaces"), "{why}");
         assert!(
-            why.contains("`wasi:sockets/tcp@0.2.9`")
-                && why.contains("`wasi:http/outgoing-handler@0.2.9`")
+            why.contains("`wasi:sockets/tcp@0.3.1`")
+                && why.contains("`wasi:http/handler@0.3.0`")
                 && why.contains("`evil:x/y\\u{1b}[2J`"),
             "{why}"
         );
-        assert!(!why.contains("0.2.3"), "one name per interface: {why}");
+        assert!(
+            !why.contains("0.3.0`") && !why.contains("0.2.3"),
+            "one name per interface: {why}"
+        );
         assert!(!why.contains("wasi:io") && !why.contains('\u{1b}'), "{why}");
         assert!(
             why.contains("--stub-wasi") && !why.contains("fetch-event"),
@@ -605,7 +628,7 @@ mod tests {
     #[test]
     fn the_hint_follows_the_toolchain() {
         let hints = |toolchain| {
-            check_imports(&scan_of(&["wasi:sockets/tcp@0.2.0"], toolchain)).unwrap_err()
+            check_imports(&scan_of(&["wasi:sockets/tcp@0.3.0"], toolchain)).unwrap_err()
         };
         let js = hints(Toolchain::JavaScript);
         assert!(
