@@ -591,7 +591,7 @@ mod tests {
             "{why}"
         );
         assert!(
-            !why.contains("0.3.0`") && !why.contains("0.2.3"),
+            !why.contains("tcp@0.3.0") && !why.contains("0.2.3"),
             "one name per interface: {why}"
         );
         assert!(!why.contains("wasi:io") && !why.contains('\u{1b}'), "{why}");
