@@ -8,9 +8,12 @@
 //! the default table). With `--github`: the GitHub scenarios of `github.rs`
 //! (its full sync is also a row of the default table). With `--supabase`:
 //! the Supabase scenarios of `supabase.rs` (PostgreSQL started by the fake).
+//! With `--parallel`: many sources in one pull, one after another and at
+//! once (`parallel.rs`).
 
 mod github;
 mod latency;
+mod parallel;
 mod push;
 mod supabase;
 
@@ -39,7 +42,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let push_only = args.iter().any(|a| a == "--push");
     let github_only = args.iter().any(|a| a == "--github");
     let supabase_only = args.iter().any(|a| a == "--supabase");
-    let latency = if push_only || github_only || supabase_only {
+    let parallel_only = args.iter().any(|a| a == "--parallel");
+    let latency = if push_only || github_only || supabase_only || parallel_only {
         None
     } else {
         latency::Options::parse(args, runs)?
@@ -61,6 +65,9 @@ pub fn run(args: &[String]) -> Result<()> {
     if supabase_only {
         crate::ensure_postgresql()?;
         return supabase::run(&work, runs);
+    }
+    if parallel_only {
+        return parallel::run(&work, args, runs);
     }
     if let Some(options) = latency {
         return latency::run(&work, &options);

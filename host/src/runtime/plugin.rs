@@ -76,6 +76,8 @@ pub struct LoadedPlugin {
     pub(crate) pre: PluginPre,
     /// Where its instances write their exchanges (`pull --record`).
     pub(crate) recorder: Option<std::sync::Arc<super::record::Recorder>>,
+    /// The runtime's per-host limiters, shared by the sources of a process.
+    pub host_limiters: crate::net::limiter::HostLimiters,
 }
 
 /// A plugin prepared for instantiation, in the contract version it exports.
@@ -163,6 +165,7 @@ impl Runtime {
             load_ms,
             pre,
             recorder: self.recorder.get().cloned(),
+            host_limiters: self.host_limiters.clone(),
         })
     }
 
