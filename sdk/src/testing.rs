@@ -57,12 +57,16 @@
 //! - The body, optional (empty when absent): `body` as a string is that
 //!   text; any other JSON value is sent as compact JSON; `body_base64` is
 //!   bytes (standard alphabet).
-//! - Other fields are ignored (room for notes, or the request's headers and
-//!   body).
+//! - The request's body, optional: `request_body` (or
+//!   `request_body_base64`), read like `body`. When given, only a request
+//!   with this body gets this exchange; when absent, any body does.
+//! - Other fields are ignored (room for notes, or the request's headers).
 //!
-//! Each request gets the first exchange not used yet with the same method
-//! and URL, so repeated requests get their answers in recorded order. A
-//! request with no such exchange panics, naming it and the cassette.
+//! Each request gets the first exchange not used yet with the same method,
+//! URL and (when recorded) body, so repeated requests get their answers in
+//! recorded order and other requests may come in any order. A request with
+//! no such exchange panics, naming it and the cassette. [`Cassette`] is the
+//! same matching without a transport.
 
 use crate::bindings::synchost::source::http as wit;
 use crate::bindings::synchost::source::log::Level;
@@ -178,44 +182,111 @@ impl Drop for Served {
 ///
 /// If the cassette cannot be read or an exchange in it is malformed (the
 /// message names the file), or a transport is already installed. Later,
-/// when a request has no unused exchange with its method and URL.
+/// when a request has no unused exchange with its method, URL and body.
 pub fn replay(path: impl AsRef<Path>) -> Served {
     let path = path.as_ref();
-    let exchanges = load(path).unwrap_or_else(|e| panic!("cassette {}: {e}", path.display()));
-    let name = path.display().to_string();
-    let mut unused: Vec<Option<Exchange>> = exchanges.into_iter().map(Some).collect();
+    let mut cassette =
+        Cassette::load(path).unwrap_or_else(|e| panic!("cassette {}: {e}", path.display()));
     install(Box::new(move |request| {
-        let slot = unused.iter_mut().find(|slot| {
-            slot.as_ref().is_some_and(|x| {
-                x.method.eq_ignore_ascii_case(request.method()) && x.url == request.url()
-            })
-        });
-        match slot.and_then(Option::take) {
-            Some(exchange) => exchange.answer,
-            None => {
-                let left: Vec<String> = unused
-                    .iter()
-                    .flatten()
-                    .map(|x| format!("{} {} ({})", x.method, x.url, x.file))
-                    .collect();
+        cassette
+            .answer(request.method(), request.url(), request.body_bytes())
+            .unwrap_or_else(|| {
                 panic!(
-                    "cassette {name}: unexpected request {} {}; unused exchanges: [{}]",
+                    "cassette {}: unexpected request {} {}; unused exchanges: [{}]",
+                    cassette.name,
                     request.method(),
                     request.url(),
-                    left.join(", ")
+                    cassette.unused().join(", ")
                 )
-            }
-        }
+            })
     }))
+}
+
+/// The exchanges of a cassette (see the [module docs](self#cassettes)),
+/// answered by request identity: method, URL and, when the exchange
+/// records one, body. [`replay`] answers from one; the host's
+/// `synchost plugin check --fixtures` too.
+pub struct Cassette {
+    /// The path it was read from, for messages.
+    name: String,
+    exchanges: Vec<Exchange>,
+    used: Vec<bool>,
+}
+
+impl Cassette {
+    /// Reads the cassette at `path`. The error names the file and the
+    /// field that is wrong.
+    pub fn load(path: impl AsRef<Path>) -> Result<Cassette, String> {
+        let path = path.as_ref();
+        let exchanges = load(path)?;
+        Ok(Cassette {
+            name: path.display().to_string(),
+            used: vec![false; exchanges.len()],
+            exchanges,
+        })
+    }
+
+    /// The exchanges it holds.
+    pub fn len(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    /// True when it holds no exchange.
+    pub fn is_empty(&self) -> bool {
+        self.exchanges.is_empty()
+    }
+
+    /// The answer of the first unused exchange recorded for this request,
+    /// which is used up; `None` when there is none left. Repeated requests
+    /// get their answers in recorded order, other requests in any order.
+    pub fn answer(&mut self, method: &str, url: &str, body: Option<&[u8]>) -> Option<Answer> {
+        let found = (0..self.exchanges.len())
+            .find(|&i| !self.used[i] && self.exchanges[i].matches(method, url, body))?;
+        self.used[found] = true;
+        Some(self.exchanges[found].answer.clone())
+    }
+
+    /// The answer of the last exchange recorded for this request, used or
+    /// not: for a request sent more often than it was recorded.
+    pub fn answer_again(&self, method: &str, url: &str, body: Option<&[u8]>) -> Option<Answer> {
+        self.exchanges
+            .iter()
+            .rev()
+            .find(|x| x.matches(method, url, body))
+            .map(|x| x.answer.clone())
+    }
+
+    /// `METHOD url (file)` of every exchange not used yet.
+    pub fn unused(&self) -> Vec<String> {
+        self.exchanges
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| !**used)
+            .map(|(x, _)| format!("{} {} ({})", x.method, x.url, x.file))
+            .collect()
+    }
 }
 
 /// One recorded request and its response.
 struct Exchange {
     method: String,
     url: String,
+    /// The request's body, when recorded: then a request must have it.
+    request_body: Option<Vec<u8>>,
     answer: Answer,
     /// Where it was read from, for messages.
     file: String,
+}
+
+impl Exchange {
+    fn matches(&self, method: &str, url: &str, body: Option<&[u8]>) -> bool {
+        self.method.eq_ignore_ascii_case(method)
+            && self.url == url
+            && self
+                .request_body
+                .as_deref()
+                .is_none_or(|recorded| body == Some(recorded))
+    }
 }
 
 fn load(path: &Path) -> Result<Vec<Exchange>, String> {
@@ -263,6 +334,7 @@ fn exchange(v: &Value, file: &str) -> Result<Exchange, String> {
         return Ok(Exchange {
             method: text("method")?,
             url: text("url")?,
+            request_body: bytes(v, "request_body")?,
             answer: Err(error),
             file: file.to_owned(),
         });
@@ -291,20 +363,30 @@ fn exchange(v: &Value, file: &str) -> Result<Exchange, String> {
             .ok_or("`headers` must be [name, value] string pairs")?,
         Some(_) => return Err("`headers` must be a list of [name, value] pairs".into()),
     };
-    let body = match (v.get("body"), v.get("body_base64")) {
-        (Some(_), Some(_)) => return Err("give `body` or `body_base64`, not both".into()),
-        (Some(Value::String(s)), None) => s.clone().into_bytes(),
-        (Some(json), None) => json.to_string().into_bytes(),
-        (None, Some(Value::String(b64))) => base64(b64).ok_or("`body_base64` is not base64")?,
-        (None, Some(_)) => return Err("`body_base64` must be a string".into()),
-        (None, None) => Vec::new(),
-    };
+    let body = bytes(v, "body")?.unwrap_or_default();
     Ok(Exchange {
         method: text("method")?,
         url: text("url")?,
+        request_body: bytes(v, "request_body")?,
         answer: Ok(Response::new(status, headers, body)),
         file: file.to_owned(),
     })
+}
+
+/// The bytes of field `key` (a string is that text, another JSON value its
+/// compact JSON) or of `key_base64`; `None` when neither is given.
+fn bytes(v: &Value, key: &str) -> Result<Option<Vec<u8>>, String> {
+    let b64_key = format!("{key}_base64");
+    Ok(Some(match (v.get(key), v.get(&b64_key)) {
+        (Some(_), Some(_)) => return Err(format!("give `{key}` or `{b64_key}`, not both")),
+        (Some(Value::String(s)), None) => s.clone().into_bytes(),
+        (Some(json), None) => json.to_string().into_bytes(),
+        (None, Some(Value::String(b64))) => {
+            base64(b64).ok_or_else(|| format!("`{b64_key}` is not base64"))?
+        }
+        (None, Some(_)) => return Err(format!("`{b64_key}` must be a string")),
+        (None, None) => return Ok(None),
+    }))
 }
 
 /// A recorded `error`: `timeout`, `connection: WHY`, `denied: WHY`,
@@ -494,6 +576,34 @@ mod tests {
             "{msg}"
         );
         assert_eq!(served.sent().len(), 4);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn replay_matches_the_recorded_body() {
+        let dir = cassette(
+            "body",
+            r#"[
+              {"method": "POST", "url": "http://h/w", "request_body": "one", "status": 201},
+              {"method": "POST", "url": "http://h/w", "request_body_base64": "dHdv", "status": 202},
+              {"method": "POST", "url": "http://h/any", "status": 203}
+            ]"#,
+        );
+        let mut tape = Cassette::load(&dir).unwrap();
+        assert_eq!(tape.len(), 3);
+        let status = |answer: Option<Answer>| answer.map(|a| a.unwrap().status);
+        assert_eq!(status(tape.answer("POST", "http://h/w", Some(b"two"))), Some(202));
+        assert_eq!(status(tape.answer("POST", "http://h/w", Some(b"three"))), None);
+        assert_eq!(status(tape.answer("POST", "http://h/w", None)), None);
+        assert_eq!(status(tape.answer("post", "http://h/w", Some(b"one"))), Some(201));
+        assert_eq!(status(tape.answer("POST", "http://h/w", Some(b"one"))), None);
+        assert_eq!(
+            status(tape.answer_again("POST", "http://h/w", Some(b"one"))),
+            Some(201)
+        );
+        assert_eq!(tape.unused().len(), 1);
+        assert_eq!(status(tape.answer("POST", "http://h/any", Some(b"x"))), Some(203));
+        assert!(tape.unused().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

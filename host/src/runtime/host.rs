@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use super::bindings::{http, log, types, v0_1};
 use super::legacy;
 use super::record::{Recorder, Sent};
+use super::replay::StandIn;
 use crate::config::Limits;
 use crate::net::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::untrusted::Untrusted;
@@ -55,6 +56,8 @@ pub struct HostState {
     log: Arc<Mutex<LogBudget>>,
     /// Writes every exchange (`pull --record`).
     pub(crate) recorder: Option<Arc<Recorder>>,
+    /// Answers every request in the network's place (`plugin check`).
+    pub(crate) stand_in: Option<Arc<dyn StandIn>>,
 }
 
 impl HostState {
@@ -104,6 +107,7 @@ impl HostState {
             batch_budget: memory_bytes / 2,
             log,
             recorder: None,
+            stand_in: None,
         }
     }
 }
@@ -203,12 +207,15 @@ impl types::Host for HostState {}
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
         let sent = self.recorder.as_ref().map(|_| Sent::of(&request));
-        let answer = self
-            .http
-            .send(from_wit(request))
-            .await
-            .map(to_wit)
-            .map_err(error_to_wit);
+        let answer = match &self.stand_in {
+            Some(stand_in) => stand_in.answer(&request),
+            None => self
+                .http
+                .send(from_wit(request))
+                .await
+                .map(to_wit)
+                .map_err(error_to_wit),
+        };
         if let (Some(recorder), Some(sent)) = (&self.recorder, sent) {
             recorder.record(&self.plugin, &[(sent, &answer)]);
         }
@@ -233,8 +240,10 @@ impl http::Host for HostState {
             .recorder
             .as_ref()
             .map(|_| requests.iter().map(Sent::of).collect());
-        let answers =
-            send_within_budget(&self.http, &self.plugin, requests, self.batch_budget).await;
+        let answers = match &self.stand_in {
+            Some(stand_in) => requests.iter().map(|r| stand_in.answer(r)).collect(),
+            None => send_within_budget(&self.http, &self.plugin, requests, self.batch_budget).await,
+        };
         if let (Some(recorder), Some(sent)) = (&self.recorder, sent) {
             let exchanges: Vec<_> = sent.into_iter().zip(&answers).collect();
             recorder.record(&self.plugin, &exchanges);

@@ -76,6 +76,8 @@ pub struct LoadedPlugin {
     pub(crate) pre: PluginPre,
     /// Where its instances write their exchanges (`pull --record`).
     pub(crate) recorder: Option<std::sync::Arc<super::record::Recorder>>,
+    /// What answers its instances' requests instead of the network.
+    pub(crate) stand_in: Option<std::sync::Arc<dyn super::replay::StandIn>>,
 }
 
 /// A plugin prepared for instantiation, in the contract version it exports.
@@ -163,6 +165,7 @@ impl Runtime {
             load_ms,
             pre,
             recorder: self.recorder.get().cloned(),
+            stand_in: self.stand_in.get().cloned(),
         })
     }
 

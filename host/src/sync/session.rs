@@ -93,7 +93,7 @@ fn refused_settings<T>(
 /// `describe` in an instance that can reach nothing. A name unfit for a
 /// command line keeps the file's name, with a warning.
 pub async fn ad_hoc_named(plugin: &LoadedPlugin, source: &SourceConfig) -> Result<SourceConfig> {
-    let http = client(source, HostPolicy::new(&[]).map_err(failed)?, None)?;
+    let http = unreachable_client(source)?;
     let mut instance = PluginInstance::new(plugin, &source.name, http, &source.limits)
         .await
         .map_err(|e| failed(e.0))?;
@@ -165,6 +165,12 @@ fn check_settings(source: &SourceConfig, manifest: &Manifest) -> Result<()> {
         tracing::warn!("source `{name}`: {warning}");
     }
     Ok(())
+}
+
+/// A client for `source`'s plugin that denies every request (no host is
+/// allowed) and holds no credential: for calls that must not do I/O.
+pub fn unreachable_client(source: &SourceConfig) -> Result<Arc<HttpClient>> {
+    client(source, HostPolicy::new(&[]).map_err(failed)?, None)
 }
 
 /// The HTTP client of `source`'s plugin, under `policy`.
