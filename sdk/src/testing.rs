@@ -592,17 +592,32 @@ mod tests {
         let mut tape = Cassette::load(&dir).unwrap();
         assert_eq!(tape.len(), 3);
         let status = |answer: Option<Answer>| answer.map(|a| a.unwrap().status);
-        assert_eq!(status(tape.answer("POST", "http://h/w", Some(b"two"))), Some(202));
-        assert_eq!(status(tape.answer("POST", "http://h/w", Some(b"three"))), None);
+        assert_eq!(
+            status(tape.answer("POST", "http://h/w", Some(b"two"))),
+            Some(202)
+        );
+        assert_eq!(
+            status(tape.answer("POST", "http://h/w", Some(b"three"))),
+            None
+        );
         assert_eq!(status(tape.answer("POST", "http://h/w", None)), None);
-        assert_eq!(status(tape.answer("post", "http://h/w", Some(b"one"))), Some(201));
-        assert_eq!(status(tape.answer("POST", "http://h/w", Some(b"one"))), None);
+        assert_eq!(
+            status(tape.answer("post", "http://h/w", Some(b"one"))),
+            Some(201)
+        );
+        assert_eq!(
+            status(tape.answer("POST", "http://h/w", Some(b"one"))),
+            None
+        );
         assert_eq!(
             status(tape.answer_again("POST", "http://h/w", Some(b"one"))),
             Some(201)
         );
         assert_eq!(tape.unused().len(), 1);
-        assert_eq!(status(tape.answer("POST", "http://h/any", Some(b"x"))), Some(203));
+        assert_eq!(
+            status(tape.answer("POST", "http://h/any", Some(b"x"))),
+            Some(203)
+        );
         assert!(tape.unused().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }

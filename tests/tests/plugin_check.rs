@@ -332,10 +332,25 @@ fn a_pull_cassette_skips_what_it_did_not_record() {
     assert_success(&pull);
     drop(fake);
     let fixtures = ["--fixtures", cassette.to_str().unwrap()];
-    let out = check(&ws, "example-items", &sets, &[&fixtures[..], &["--page-size", "2"]].concat());
+    let out = check(
+        &ws,
+        "example-items",
+        &sets,
+        &[&fixtures[..], &["--page-size", "2"]].concat(),
+    );
     let stdout = assert_success(&out);
-    for rule in ["page-limit", "unique-ids", "cursors", "resume", "fetch", "ids-only"] {
-        assert!(line_of(&stdout, rule).starts_with("PASS "), "{rule}:\n{stdout}");
+    for rule in [
+        "page-limit",
+        "unique-ids",
+        "cursors",
+        "resume",
+        "fetch",
+        "ids-only",
+    ] {
+        assert!(
+            line_of(&stdout, rule).starts_with("PASS "),
+            "{rule}:\n{stdout}"
+        );
     }
     for rule in ["unknown-id", "delta-subset", "push-outcomes"] {
         assert!(

@@ -335,9 +335,9 @@ async fn open_cassette(dir: &Path, runtime: &Runtime, source: &SourceConfig) -> 
         .map_err(|e| usage(format!("--fixtures {shown}: {e}")))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .collect();
-    let exchanges = entries.iter().any(|path| {
-        path.extension().is_some_and(|x| x == "json") && !path.ends_with(MARKER)
-    });
+    let exchanges = entries
+        .iter()
+        .any(|path| path.extension().is_some_and(|x| x == "json") && !path.ends_with(MARKER));
     let folders: Vec<&PathBuf> = entries.iter().filter(|path| path.is_dir()).collect();
     let cassette = match folders.as_slice() {
         _ if exchanges => dir.to_owned(),
@@ -875,7 +875,12 @@ async fn delta_rule(session: &mut Session, stream: &str, walk: &Walk, full: &Lis
 /// Rule 8: a listing with `detail` ids-only lists the ids of the full
 /// listing at the same versions (partial records or complete ones: the
 /// contract lets the plugin choose; the host fetches what changed).
-async fn ids_only_rule(session: &mut Session, stream: &str, walk: &Walk, full: &Listing) -> Verdict {
+async fn ids_only_rule(
+    session: &mut Session,
+    stream: &str,
+    walk: &Walk,
+    full: &Listing,
+) -> Verdict {
     const RULE: &str = "ids-only";
     if walk.pages.is_empty() {
         return skip(RULE, "the full walk listed no page");
@@ -922,13 +927,19 @@ async fn ids_only_rule(session: &mut Session, stream: &str, walk: &Walk, full: &
         if let Some(missing) = versions.keys().find(|id| !listed.contains(*id)) {
             return fail(
                 RULE,
-                format!("{call} did not list {}, which the full listing did", shown(missing)),
+                format!(
+                    "{call} did not list {}, which the full listing did",
+                    shown(missing)
+                ),
             );
         }
     }
     pass(
         RULE,
-        format!("{call}: {} ids at the full listing's versions", listed.len()),
+        format!(
+            "{call}: {} ids at the full listing's versions",
+            listed.len()
+        ),
     )
 }
 
@@ -970,7 +981,12 @@ async fn push_rule(
     } else {
         match fetched(session, &stream.name, &ids).await {
             Ok(records) => records,
-            Err(why) => return skip(RULE, format!("the records to push could not be read: {why}")),
+            Err(why) => {
+                return skip(
+                    RULE,
+                    format!("the records to push could not be read: {why}"),
+                )
+            }
         }
     };
     let changes: Vec<types::Change> = current
@@ -1006,7 +1022,10 @@ async fn push_rule(
             types::PushOutcome::Failed(error) => {
                 return fail(
                     RULE,
-                    format!("{call}: {id} failed ({}) instead of a conflict", error_text(error)),
+                    format!(
+                        "{call}: {id} failed ({}) instead of a conflict",
+                        error_text(error)
+                    ),
                 )
             }
         }
@@ -1033,7 +1052,11 @@ async fn push_rule(
 }
 
 /// The records `ids` as `fetch` gives them, or why not.
-async fn fetched(session: &mut Session, stream: &str, ids: &[String]) -> Result<Vec<types::Record>, String> {
+async fn fetched(
+    session: &mut Session,
+    stream: &str,
+    ids: &[String],
+) -> Result<Vec<types::Record>, String> {
     let results = session
         .instance
         .fetch(stream, ids)

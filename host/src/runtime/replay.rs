@@ -58,7 +58,9 @@ impl Replay {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl StandIn for Replay {
@@ -79,9 +81,7 @@ impl StandIn for Replay {
             Some(Err(error)) => Err(match error {
                 synchost_sdk::http::HttpError::Denied(why) => http::HttpError::Denied(why),
                 synchost_sdk::http::HttpError::Timeout => http::HttpError::Timeout,
-                synchost_sdk::http::HttpError::Connection(why) => {
-                    http::HttpError::Connection(why)
-                }
+                synchost_sdk::http::HttpError::Connection(why) => http::HttpError::Connection(why),
                 synchost_sdk::http::HttpError::TooLarge(cap) => http::HttpError::TooLarge(cap),
             }),
             None => {
