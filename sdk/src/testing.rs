@@ -30,6 +30,9 @@
 //! The handler runs on the test's thread, one request at a time (a batch in
 //! order). The transport is uninstalled when the returned [`Served`] is
 //! dropped, so keep it in a variable (`let _served = …`, not `let _ = …`).
+//! It keeps what it saw: the requests batch by batch ([`Served::batches`])
+//! and what the plugin logged ([`Served::logs`]). Transports nest: the
+//! newest installed answers, until its guard is dropped.
 //!
 //! # Cassettes
 //!
@@ -101,13 +104,27 @@ impl IntoAnswer for Answer {
 
 type Handler = Box<dyn FnMut(&Request) -> Answer>;
 
+/// One installed transport: its handler and what it saw.
 struct Installed {
-    handler: Handler,
-    seen: Rc<RefCell<Vec<Request>>>,
+    /// Tells it from the others on the stack (its guard's).
+    id: u64,
+    /// `None` while it runs.
+    handler: Option<Handler>,
+    seen: Rc<RefCell<Seen>>,
+}
+
+/// What a transport saw: the batches sent (a `send` is a batch of one) and
+/// the messages logged while it was the newest.
+#[derive(Default)]
+struct Seen {
+    batches: Vec<Vec<Request>>,
+    logs: Vec<(Level, String)>,
 }
 
 thread_local! {
-    static INSTALLED: RefCell<Option<Installed>> = const { RefCell::new(None) };
+    /// The installed transports, the newest last: it answers.
+    static INSTALLED: RefCell<Vec<Installed>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 const NO_TRANSPORT: &str = "no test transport: sending a request outside the host needs one; \
@@ -117,51 +134,72 @@ const NO_TRANSPORT: &str = "no test transport: sending a request outside the hos
 /// Installs `handler` as this thread's transport until the returned guard is
 /// dropped: every request sent from this thread is answered by it.
 ///
-/// # Panics
-///
-/// If a transport is already installed on this thread.
+/// Transports nest: one installed while another is answers until its guard
+/// is dropped (a test may configure a second plugin with its own server),
+/// and dropping an older guard leaves the newer one answering.
 pub fn serve<R: IntoAnswer>(mut handler: impl FnMut(&Request) -> R + 'static) -> Served {
     install(Box::new(move |request| handler(request).into_answer()))
 }
 
 fn install(handler: Handler) -> Served {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    INSTALLED.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        assert!(
-            slot.is_none(),
-            "a test transport is already installed on this thread: drop its guard first"
-        );
-        *slot = Some(Installed {
-            handler,
+    let seen = Rc::new(RefCell::new(Seen::default()));
+    let id = NEXT_ID.with(|next| {
+        let id = next.get();
+        next.set(id + 1);
+        id
+    });
+    INSTALLED.with(|stack| {
+        stack.borrow_mut().push(Installed {
+            id,
+            handler: Some(handler),
             seen: seen.clone(),
-        });
+        })
     });
     Served {
+        id,
         seen,
         _not_send: PhantomData,
     }
 }
 
 /// The installed transport; dropping it uninstalls it.
-#[derive(Debug)]
 #[must_use = "the transport is uninstalled when this guard is dropped"]
 pub struct Served {
-    seen: Rc<RefCell<Vec<Request>>>,
+    id: u64,
+    seen: Rc<RefCell<Seen>>,
     /// The transport belongs to the thread that installed it.
     _not_send: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served")
+            .field("sent", &self.sent())
+            .finish()
+    }
 }
 
 impl Served {
     /// Every request answered so far, in the order they were sent.
     pub fn requests(&self) -> Vec<Request> {
-        self.seen.borrow().clone()
+        self.seen.borrow().batches.concat()
+    }
+
+    /// Every request answered so far, batch by batch: one `send_batch` is
+    /// one batch, one `send` a batch of one.
+    pub fn batches(&self) -> Vec<Vec<Request>> {
+        self.seen.borrow().batches.clone()
+    }
+
+    /// What the plugin logged ([`log`](crate::log)) while this was the
+    /// newest transport, in order. (Messages also go to stderr.)
+    pub fn logs(&self) -> Vec<(Level, String)> {
+        self.seen.borrow().logs.clone()
     }
 
     /// `METHOD url` of every request answered so far, in order.
     pub fn sent(&self) -> Vec<String> {
-        self.seen
-            .borrow()
+        self.requests()
             .iter()
             .map(|r| format!("{} {}", r.method(), r.url()))
             .collect()
@@ -170,7 +208,13 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        INSTALLED.with(|slot| *slot.borrow_mut() = None);
+        // Not during a panic's unwinding from inside the transport, when the
+        // stack may be borrowed.
+        let _ = INSTALLED.try_with(|stack| {
+            if let Ok(mut stack) = stack.try_borrow_mut() {
+                stack.retain(|installed| installed.id != self.id);
+            }
+        });
     }
 }
 
@@ -181,7 +225,7 @@ impl Drop for Served {
 /// # Panics
 ///
 /// If the cassette cannot be read or an exchange in it is malformed (the
-/// message names the file), or a transport is already installed. Later,
+/// message names the file). Later,
 /// when a request has no unused exchange with its method, URL and body.
 pub fn replay(path: impl AsRef<Path>) -> Served {
     let path = path.as_ref();
@@ -433,40 +477,71 @@ fn base64(s: &str) -> Option<Vec<u8>> {
 pub(crate) mod transport {
     use super::*;
 
+    /// Answers `requests` as one batch with the newest transport.
+    fn answer(requests: &[wit::Request]) -> Vec<Result<wit::Response, wit::HttpError>> {
+        let requests: Vec<Request> = requests.iter().map(Request::from_wit).collect();
+        // Taken out while it runs, so a handler that sends gets a clear
+        // panic rather than a borrow error.
+        let (id, mut handler, seen) = INSTALLED.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            let newest = stack.last_mut().unwrap_or_else(|| panic!("{NO_TRANSPORT}"));
+            let handler = newest
+                .handler
+                .take()
+                .expect("a test transport's handler sent a request itself");
+            (newest.id, handler, newest.seen.clone())
+        });
+        let answers: Vec<Answer> = requests.iter().map(&mut handler).collect();
+        INSTALLED.with(|stack| {
+            if let Some(installed) = stack.borrow_mut().iter_mut().find(|i| i.id == id) {
+                installed.handler = Some(handler);
+            }
+        });
+        seen.borrow_mut().batches.push(requests);
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.map(|r| wit::Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn send(request: &wit::Request) -> Result<wit::Response, wit::HttpError> {
-        let request = Request::from_wit(request);
-        let mut installed = INSTALLED
-            .with(|slot| slot.borrow_mut().take())
-            .unwrap_or_else(|| panic!("{NO_TRANSPORT}"));
-        // Taken out while it runs, so a handler that sends gets the clear
-        // panic above rather than a borrow error.
-        let answer = (installed.handler)(&request);
-        installed.seen.borrow_mut().push(request);
-        INSTALLED.with(|slot| *slot.borrow_mut() = Some(installed));
-        answer.map(|r| wit::Response {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-        })
+        let mut answers = answer(std::slice::from_ref(request));
+        answers.pop().expect("one answer")
     }
 
     pub(crate) fn send_batch(
         requests: &[wit::Request],
     ) -> Vec<Result<wit::Response, wit::HttpError>> {
-        requests.iter().map(send).collect()
+        answer(requests)
     }
 }
 
-/// A log message, natively: to stderr.
+/// A log message, natively: to stderr, and to the newest transport's
+/// [`Served::logs`].
 pub(crate) fn log(level: Level, message: &str) {
-    let level = match level {
+    let name = match level {
         Level::Trace => "TRACE",
         Level::Debug => "DEBUG",
         Level::Info => "INFO",
         Level::Warn => "WARN",
         Level::Error => "ERROR",
     };
-    eprintln!("plugin log {level}: {message}");
+    eprintln!("plugin log {name}: {message}");
+    INSTALLED.with(|stack| {
+        if let Some(newest) = stack.borrow().last() {
+            newest
+                .seen
+                .borrow_mut()
+                .logs
+                .push((level, message.to_owned()));
+        }
+    });
 }
 
 #[cfg(test)]
@@ -513,6 +588,31 @@ mod tests {
             again.is_err(),
             "dropping the guard uninstalls the transport"
         );
+    }
+
+    #[test]
+    fn transports_nest_and_keep_batches_and_logs() {
+        let outer = serve(|_: &Request| Response::new(200, vec![], "outer"));
+        crate::log::warn("to the outer");
+        let inner = serve(|_: &Request| Response::new(201, vec![], "inner"));
+        let batch = send_batch(vec![Request::get("http://h/1"), Request::get("http://h/2")]);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1].as_ref().unwrap().status, 201);
+        crate::log::info("to the inner");
+        assert_eq!(Request::get("http://h/3").send().unwrap().status, 201);
+        let sizes: Vec<usize> = inner.batches().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [2, 1]);
+        assert_eq!(inner.logs(), [(Level::Info, "to the inner".to_string())]);
+        // Dropping the older guard leaves the newer one answering.
+        let older = serve(|_: &Request| Response::new(202, vec![], "older"));
+        let newest = serve(|_: &Request| Response::new(203, vec![], "newest"));
+        drop(older);
+        assert_eq!(Request::get("http://h/4").send().unwrap().status, 203);
+        drop(newest);
+        drop(inner);
+        assert_eq!(Request::get("http://h/5").send().unwrap().status, 200);
+        assert_eq!(outer.sent(), ["GET http://h/5"]);
+        assert_eq!(outer.logs(), [(Level::Warn, "to the outer".to_string())]);
     }
 
     #[test]
