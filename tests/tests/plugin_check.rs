@@ -311,6 +311,35 @@ fn a_recorded_check_replays_without_the_network() {
         format!("FAIL 4 unique-ids: list page 1 repeats the id `{repeated}`"),
         "{stdout}"
     );
+
+    // A request the check's own recording does not hold fails the rule
+    // that sent it, naming the request.
+    let unknown = files
+        .iter()
+        .find(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains("synchost-check-no-such-id")
+        })
+        .expect("the unknown-id fetch is recorded");
+    std::fs::remove_file(unknown).unwrap();
+    let out = check(
+        &ws,
+        "example-items",
+        &sets,
+        &["--fixtures", cassette.to_str().unwrap()],
+    );
+    assert_exit_code(&out, 1);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let expected = format!(
+        "FAIL 9 unknown-id: the plugin sent \
+         `GET http://127.0.0.1:{port}/items/synchost-check-no-such-id-7f3a`, \
+         which the check's recording does not hold"
+    );
+    assert!(
+        line_of(&stdout, "unknown-id").starts_with(&expected),
+        "{stdout}"
+    );
 }
 
 /// A `pull --record` cassette replays too, at the page size it was pulled
@@ -384,6 +413,15 @@ fn usage_errors_exit_2() {
     );
     let stderr = assert_exit_code(&out, 2);
     assert!(stderr.contains("--max-pages"), "{stderr}");
+    let missing = ws.path().join("no-such-cassette");
+    let out = check(
+        &ws,
+        "example-items",
+        &["base_url=http://127.0.0.1:9".to_string()],
+        &["--fixtures", missing.to_str().unwrap()],
+    );
+    let stderr = assert_exit_code(&out, 2);
+    assert!(stderr.contains("no-such-cassette"), "{stderr}");
 }
 
 /// A manifest the host refuses fails rule 1, and what the plugin wrote

@@ -248,21 +248,18 @@ pub async fn run(args: CheckArgs) -> Result<()> {
         Some(dir) => recorded_params(dir)?,
         None => None,
     };
-    let given = Params {
-        stream: args.stream.clone(),
-        page_size: args.page_size.unwrap_or(LIMIT),
-        max_pages: args.max_pages.unwrap_or(MAX_PAGES),
-        allow_writes: args.allow_writes,
-    };
     // Under --fixtures, what the recording was made with, unless overridden.
-    let params = match &recorded {
-        Some(at) => Params {
-            stream: args.stream.clone().or(at.stream.clone()),
-            page_size: args.page_size.unwrap_or(at.page_size),
-            max_pages: args.max_pages.unwrap_or(at.max_pages),
-            allow_writes: args.allow_writes || at.allow_writes,
-        },
-        None => given,
+    let defaults = recorded.clone().unwrap_or(Params {
+        stream: None,
+        page_size: LIMIT,
+        max_pages: MAX_PAGES,
+        allow_writes: false,
+    });
+    let params = Params {
+        stream: args.stream.clone().or(defaults.stream),
+        page_size: args.page_size.unwrap_or(defaults.page_size),
+        max_pages: args.max_pages.unwrap_or(defaults.max_pages),
+        allow_writes: args.allow_writes || defaults.allow_writes,
     };
     if params.max_pages < 2 {
         return Err(usage(
@@ -346,8 +343,21 @@ async fn open_cassette(dir: &Path, runtime: &Runtime, source: &SourceConfig) -> 
             // Several sources: the plugin's manifest names its folder (its
             // `describe` runs here under a client that denies every request).
             let plugin = runtime.load(&source.plugin, &source.limits)?;
-            let name = ad_hoc_named(&plugin, source).await?.name;
-            dir.join(folder_name(&name))
+            let name = folder_name(&ad_hoc_named(&plugin, source).await?.name);
+            let named = dir.join(&name);
+            if !named.is_dir() {
+                let mut names: Vec<String> = folders
+                    .iter()
+                    .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect();
+                names.sort();
+                return Err(usage(format!(
+                    "--fixtures {shown}: no exchange files, and no folder `{name}` among \
+                     [{}]: give the folder of the source to replay",
+                    Untrusted::new(&names.join(", "))
+                )));
+            }
+            named
         }
     };
     let replay = Replay::load(&cassette)
