@@ -201,8 +201,9 @@ fn missing_push_outcomes_fail_the_push_rule() {
     );
 }
 
-/// A `describe` that sends a request fails the describe-io rule, which
-/// names it; the request is denied, never sent.
+/// A `describe` that sends requests (through the `http` import and through
+/// `wasi:http`) fails the describe-io rule, which names both; they are
+/// denied, never sent.
 #[test]
 fn a_describe_that_sends_fails_the_describe_io_rule() {
     let fake = FakeServer::start("items", &["--count", "3"]);
@@ -214,8 +215,9 @@ fn a_describe_that_sends_fails_the_describe_io_rule() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         line_of(&stdout, "describe-io"),
-        "FAIL 2 describe-io: describe sent 1 request(s), the first \
-         `GET http://describe.invalid/phone-home?from=describe` (denied)",
+        "FAIL 2 describe-io: describe sent 2 request(s), all denied: \
+         `GET http://describe.invalid/phone-home?from=describe`, \
+         `wasi:http GET http://describe.invalid/wasi-http`",
         "{stdout}"
     );
     let out = check(&ws, "example-items", &sets, &[]);

@@ -577,8 +577,9 @@ async fn walk(session: &mut Session, stream: &str, listing: &Listing) -> Walk {
 }
 
 /// Rule 2: `describe`, in a fresh instance whose requests are kept and
-/// denied ([`Probe`]), sends none: it runs on every start and in `plugin
-/// inspect`, before settings, so it must answer from constants.
+/// denied ([`Probe`]), sends none, through the `http` import or `wasi:http`
+/// (denied always): it runs on every start and in `plugin inspect`, before
+/// settings, so it must answer from constants.
 async fn describe_io_rule(plugin: &crate::runtime::LoadedPlugin, source: &SourceConfig) -> Verdict {
     const RULE: &str = "describe-io";
     let probe = Arc::new(Probe::default());
@@ -596,17 +597,26 @@ async fn describe_io_rule(plugin: &crate::runtime::LoadedPlugin, source: &Source
     if let Err(error) = instance.describe().await {
         return fail(RULE, format!("describe: {}", error.0));
     }
-    let sent = probe.sent();
-    match sent.first() {
-        None => pass(RULE, "describe sent no request"),
-        Some(first) => fail(
-            RULE,
-            format!(
-                "describe sent {} request(s), the first `{first}` (denied)",
-                sent.len()
-            ),
-        ),
+    let mut sent = probe.sent();
+    sent.extend(
+        instance
+            .wasi_http_denied()
+            .into_iter()
+            .map(|request| format!("wasi:http {request}")),
+    );
+    if sent.is_empty() {
+        return pass(RULE, "describe sent no request");
     }
+    let shown: Vec<String> = sent.iter().take(3).map(|r| format!("`{r}`")).collect();
+    let more = if sent.len() > 3 { ", …" } else { "" };
+    fail(
+        RULE,
+        format!(
+            "describe sent {} request(s), all denied: {}{more}",
+            sent.len(),
+            shown.join(", ")
+        ),
+    )
 }
 
 /// What a rule that needs the walk says when it failed before any page.

@@ -92,7 +92,7 @@ impl HostState {
         HostState {
             wasi,
             wasi_http: WasiHttpCtx::new(),
-            deny_http: DenyAllHttp,
+            deny_http: DenyAllHttp::default(),
             table: ResourceTable::new(),
             memory: MemoryLimiter {
                 max_bytes: memory_bytes as usize,
@@ -116,6 +116,12 @@ impl HostState {
     /// Forgets the stderr of earlier calls: a new call starts.
     pub(crate) fn start_call(&mut self) {
         lock(&self.log).tail = StderrTail::default();
+    }
+
+    /// The `wasi:http` requests denied so far (the first few), `METHOD uri`
+    /// as the plugin built them: unescaped.
+    pub(crate) fn wasi_http_denied(&self) -> &[String] {
+        &self.deny_http.denied
     }
 
     /// The last lines the current call wrote to stderr (at most
@@ -151,8 +157,15 @@ impl WasiHttpView for HostState {
 /// `wasi:http` for plugins: requests can be built, and every one sent fails
 /// with `HTTP-request-denied` before any connection. Plugins send through
 /// `synchost:source/http`, where the source's policy, credentials, limits
-/// and retries apply.
-struct DenyAllHttp;
+/// and retries apply. The first [`DENIED_KEPT`] requests denied are kept
+/// (`METHOD uri`), for `plugin check`'s describe-io rule.
+#[derive(Default)]
+struct DenyAllHttp {
+    denied: Vec<String>,
+}
+
+/// `wasi:http` requests kept per instance, at most.
+const DENIED_KEPT: usize = 16;
 
 /// What `wasi:http`'s hooks pass around: bodies, and futures of results.
 type HttpBody = wasmtime_wasi_http::WasiBody;
@@ -161,10 +174,14 @@ type HttpFuture<T> = Box<dyn std::future::Future<Output = wasmtime_wasi_http::Re
 impl WasiHttpHooks for DenyAllHttp {
     fn send_request(
         &mut self,
-        _request: ::http::Request<HttpBody>,
+        request: ::http::Request<HttpBody>,
         _options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: HttpFuture<()>,
     ) -> HttpFuture<(::http::Response<HttpBody>, HttpFuture<()>)> {
+        if self.denied.len() < DENIED_KEPT {
+            self.denied
+                .push(format!("{} {}", request.method(), request.uri()));
+        }
         Box::new(std::future::ready(Err(
             wasmtime_wasi_http::Error::HttpRequestDenied,
         )))

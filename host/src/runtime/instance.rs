@@ -104,6 +104,17 @@ impl PluginInstance {
         self.store.data_mut().stand_in = Some(stand_in);
     }
 
+    /// The `wasi:http` requests this instance tried (all denied), the
+    /// first few, escaped: `METHOD uri`.
+    pub fn wasi_http_denied(&self) -> Vec<String> {
+        let state = self.store.data();
+        state
+            .wasi_http_denied()
+            .iter()
+            .map(|request| Untrusted::clipped(request, 300).to_string())
+            .collect()
+    }
+
     pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
         let timeout = Timeout {
             limit: self.limits.call_timeout.min(DESCRIBE_TIMEOUT),
