@@ -30,6 +30,9 @@
 //! The handler runs on the test's thread, one request at a time (a batch in
 //! order). The transport is uninstalled when the returned [`Served`] is
 //! dropped, so keep it in a variable (`let _served = …`, not `let _ = …`).
+//! It keeps what it saw: the requests batch by batch ([`Served::batches`])
+//! and what the plugin logged ([`Served::logs`]). Transports nest: the
+//! newest installed answers, until its guard is dropped.
 //!
 //! # Cassettes
 //!
@@ -57,12 +60,16 @@
 //! - The body, optional (empty when absent): `body` as a string is that
 //!   text; any other JSON value is sent as compact JSON; `body_base64` is
 //!   bytes (standard alphabet).
-//! - Other fields are ignored (room for notes, or the request's headers and
-//!   body).
+//! - The request's body, optional: `request_body` (or
+//!   `request_body_base64`), read like `body`. When given, only a request
+//!   with this body gets this exchange; when absent, any body does.
+//! - Other fields are ignored (room for notes, or the request's headers).
 //!
-//! Each request gets the first exchange not used yet with the same method
-//! and URL, so repeated requests get their answers in recorded order. A
-//! request with no such exchange panics, naming it and the cassette.
+//! Each request gets the first exchange not used yet with the same method,
+//! URL and (when recorded) body, so repeated requests get their answers in
+//! recorded order and other requests may come in any order. A request with
+//! no such exchange panics, naming it and the cassette. [`Cassette`] is the
+//! same matching without a transport.
 
 use crate::bindings::synchost::source::http as wit;
 use crate::bindings::synchost::source::log::Level;
@@ -97,13 +104,27 @@ impl IntoAnswer for Answer {
 
 type Handler = Box<dyn FnMut(&Request) -> Answer>;
 
+/// One installed transport: its handler and what it saw.
 struct Installed {
-    handler: Handler,
-    seen: Rc<RefCell<Vec<Request>>>,
+    /// Tells it from the others on the stack (its guard's).
+    id: u64,
+    /// `None` while it runs.
+    handler: Option<Handler>,
+    seen: Rc<RefCell<Seen>>,
+}
+
+/// What a transport saw: the batches sent (a `send` is a batch of one) and
+/// the messages logged while it was the newest.
+#[derive(Default)]
+struct Seen {
+    batches: Vec<Vec<Request>>,
+    logs: Vec<(Level, String)>,
 }
 
 thread_local! {
-    static INSTALLED: RefCell<Option<Installed>> = const { RefCell::new(None) };
+    /// The installed transports, the newest last: it answers.
+    static INSTALLED: RefCell<Vec<Installed>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 const NO_TRANSPORT: &str = "no test transport: sending a request outside the host needs one; \
@@ -113,51 +134,72 @@ const NO_TRANSPORT: &str = "no test transport: sending a request outside the hos
 /// Installs `handler` as this thread's transport until the returned guard is
 /// dropped: every request sent from this thread is answered by it.
 ///
-/// # Panics
-///
-/// If a transport is already installed on this thread.
+/// Transports nest: one installed while another is answers until its guard
+/// is dropped (a test may configure a second plugin with its own server),
+/// and dropping an older guard leaves the newer one answering.
 pub fn serve<R: IntoAnswer>(mut handler: impl FnMut(&Request) -> R + 'static) -> Served {
     install(Box::new(move |request| handler(request).into_answer()))
 }
 
 fn install(handler: Handler) -> Served {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    INSTALLED.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        assert!(
-            slot.is_none(),
-            "a test transport is already installed on this thread: drop its guard first"
-        );
-        *slot = Some(Installed {
-            handler,
+    let seen = Rc::new(RefCell::new(Seen::default()));
+    let id = NEXT_ID.with(|next| {
+        let id = next.get();
+        next.set(id + 1);
+        id
+    });
+    INSTALLED.with(|stack| {
+        stack.borrow_mut().push(Installed {
+            id,
+            handler: Some(handler),
             seen: seen.clone(),
-        });
+        })
     });
     Served {
+        id,
         seen,
         _not_send: PhantomData,
     }
 }
 
 /// The installed transport; dropping it uninstalls it.
-#[derive(Debug)]
 #[must_use = "the transport is uninstalled when this guard is dropped"]
 pub struct Served {
-    seen: Rc<RefCell<Vec<Request>>>,
+    id: u64,
+    seen: Rc<RefCell<Seen>>,
     /// The transport belongs to the thread that installed it.
     _not_send: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served")
+            .field("sent", &self.sent())
+            .finish()
+    }
 }
 
 impl Served {
     /// Every request answered so far, in the order they were sent.
     pub fn requests(&self) -> Vec<Request> {
-        self.seen.borrow().clone()
+        self.seen.borrow().batches.concat()
+    }
+
+    /// Every request answered so far, batch by batch: one `send_batch` is
+    /// one batch, one `send` a batch of one.
+    pub fn batches(&self) -> Vec<Vec<Request>> {
+        self.seen.borrow().batches.clone()
+    }
+
+    /// What the plugin logged ([`log`](crate::log)) while this was the
+    /// newest transport, in order. (Messages also go to stderr.)
+    pub fn logs(&self) -> Vec<(Level, String)> {
+        self.seen.borrow().logs.clone()
     }
 
     /// `METHOD url` of every request answered so far, in order.
     pub fn sent(&self) -> Vec<String> {
-        self.seen
-            .borrow()
+        self.requests()
             .iter()
             .map(|r| format!("{} {}", r.method(), r.url()))
             .collect()
@@ -166,7 +208,13 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        INSTALLED.with(|slot| *slot.borrow_mut() = None);
+        // Not during a panic's unwinding from inside the transport, when the
+        // stack may be borrowed.
+        let _ = INSTALLED.try_with(|stack| {
+            if let Ok(mut stack) = stack.try_borrow_mut() {
+                stack.retain(|installed| installed.id != self.id);
+            }
+        });
     }
 }
 
@@ -177,45 +225,112 @@ impl Drop for Served {
 /// # Panics
 ///
 /// If the cassette cannot be read or an exchange in it is malformed (the
-/// message names the file), or a transport is already installed. Later,
-/// when a request has no unused exchange with its method and URL.
+/// message names the file). Later,
+/// when a request has no unused exchange with its method, URL and body.
 pub fn replay(path: impl AsRef<Path>) -> Served {
     let path = path.as_ref();
-    let exchanges = load(path).unwrap_or_else(|e| panic!("cassette {}: {e}", path.display()));
-    let name = path.display().to_string();
-    let mut unused: Vec<Option<Exchange>> = exchanges.into_iter().map(Some).collect();
+    let mut cassette =
+        Cassette::load(path).unwrap_or_else(|e| panic!("cassette {}: {e}", path.display()));
     install(Box::new(move |request| {
-        let slot = unused.iter_mut().find(|slot| {
-            slot.as_ref().is_some_and(|x| {
-                x.method.eq_ignore_ascii_case(request.method()) && x.url == request.url()
-            })
-        });
-        match slot.and_then(Option::take) {
-            Some(exchange) => exchange.answer,
-            None => {
-                let left: Vec<String> = unused
-                    .iter()
-                    .flatten()
-                    .map(|x| format!("{} {} ({})", x.method, x.url, x.file))
-                    .collect();
+        cassette
+            .answer(request.method(), request.url(), request.body_bytes())
+            .unwrap_or_else(|| {
                 panic!(
-                    "cassette {name}: unexpected request {} {}; unused exchanges: [{}]",
+                    "cassette {}: unexpected request {} {}; unused exchanges: [{}]",
+                    cassette.name,
                     request.method(),
                     request.url(),
-                    left.join(", ")
+                    cassette.unused().join(", ")
                 )
-            }
-        }
+            })
     }))
+}
+
+/// The exchanges of a cassette (see the [module docs](self#cassettes)),
+/// answered by request identity: method, URL and, when the exchange
+/// records one, body. [`replay`] answers from one; the host's
+/// `synchost plugin check --fixtures` too.
+pub struct Cassette {
+    /// The path it was read from, for messages.
+    name: String,
+    exchanges: Vec<Exchange>,
+    used: Vec<bool>,
+}
+
+impl Cassette {
+    /// Reads the cassette at `path`. The error names the file and the
+    /// field that is wrong.
+    pub fn load(path: impl AsRef<Path>) -> Result<Cassette, String> {
+        let path = path.as_ref();
+        let exchanges = load(path)?;
+        Ok(Cassette {
+            name: path.display().to_string(),
+            used: vec![false; exchanges.len()],
+            exchanges,
+        })
+    }
+
+    /// The exchanges it holds.
+    pub fn len(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    /// True when it holds no exchange.
+    pub fn is_empty(&self) -> bool {
+        self.exchanges.is_empty()
+    }
+
+    /// The answer of the first unused exchange recorded for this request,
+    /// which is used up; `None` when there is none left. Repeated requests
+    /// get their answers in recorded order, other requests in any order.
+    pub fn answer(&mut self, method: &str, url: &str, body: Option<&[u8]>) -> Option<Answer> {
+        let found = (0..self.exchanges.len())
+            .find(|&i| !self.used[i] && self.exchanges[i].matches(method, url, body))?;
+        self.used[found] = true;
+        Some(self.exchanges[found].answer.clone())
+    }
+
+    /// The answer of the last exchange recorded for this request, used or
+    /// not: for a request sent more often than it was recorded.
+    pub fn answer_again(&self, method: &str, url: &str, body: Option<&[u8]>) -> Option<Answer> {
+        self.exchanges
+            .iter()
+            .rev()
+            .find(|x| x.matches(method, url, body))
+            .map(|x| x.answer.clone())
+    }
+
+    /// `METHOD url (file)` of every exchange not used yet.
+    pub fn unused(&self) -> Vec<String> {
+        self.exchanges
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| !**used)
+            .map(|(x, _)| format!("{} {} ({})", x.method, x.url, x.file))
+            .collect()
+    }
 }
 
 /// One recorded request and its response.
 struct Exchange {
     method: String,
     url: String,
+    /// The request's body, when recorded: then a request must have it.
+    request_body: Option<Vec<u8>>,
     answer: Answer,
     /// Where it was read from, for messages.
     file: String,
+}
+
+impl Exchange {
+    fn matches(&self, method: &str, url: &str, body: Option<&[u8]>) -> bool {
+        self.method.eq_ignore_ascii_case(method)
+            && self.url == url
+            && self
+                .request_body
+                .as_deref()
+                .is_none_or(|recorded| body == Some(recorded))
+    }
 }
 
 fn load(path: &Path) -> Result<Vec<Exchange>, String> {
@@ -263,6 +378,7 @@ fn exchange(v: &Value, file: &str) -> Result<Exchange, String> {
         return Ok(Exchange {
             method: text("method")?,
             url: text("url")?,
+            request_body: bytes(v, "request_body")?,
             answer: Err(error),
             file: file.to_owned(),
         });
@@ -291,20 +407,30 @@ fn exchange(v: &Value, file: &str) -> Result<Exchange, String> {
             .ok_or("`headers` must be [name, value] string pairs")?,
         Some(_) => return Err("`headers` must be a list of [name, value] pairs".into()),
     };
-    let body = match (v.get("body"), v.get("body_base64")) {
-        (Some(_), Some(_)) => return Err("give `body` or `body_base64`, not both".into()),
-        (Some(Value::String(s)), None) => s.clone().into_bytes(),
-        (Some(json), None) => json.to_string().into_bytes(),
-        (None, Some(Value::String(b64))) => base64(b64).ok_or("`body_base64` is not base64")?,
-        (None, Some(_)) => return Err("`body_base64` must be a string".into()),
-        (None, None) => Vec::new(),
-    };
+    let body = bytes(v, "body")?.unwrap_or_default();
     Ok(Exchange {
         method: text("method")?,
         url: text("url")?,
+        request_body: bytes(v, "request_body")?,
         answer: Ok(Response::new(status, headers, body)),
         file: file.to_owned(),
     })
+}
+
+/// The bytes of field `key` (a string is that text, another JSON value its
+/// compact JSON) or of `key_base64`; `None` when neither is given.
+fn bytes(v: &Value, key: &str) -> Result<Option<Vec<u8>>, String> {
+    let b64_key = format!("{key}_base64");
+    Ok(Some(match (v.get(key), v.get(&b64_key)) {
+        (Some(_), Some(_)) => return Err(format!("give `{key}` or `{b64_key}`, not both")),
+        (Some(Value::String(s)), None) => s.clone().into_bytes(),
+        (Some(json), None) => json.to_string().into_bytes(),
+        (None, Some(Value::String(b64))) => {
+            base64(b64).ok_or_else(|| format!("`{b64_key}` is not base64"))?
+        }
+        (None, Some(_)) => return Err(format!("`{b64_key}` must be a string")),
+        (None, None) => return Ok(None),
+    }))
 }
 
 /// A recorded `error`: `timeout`, `connection: WHY`, `denied: WHY`,
@@ -351,40 +477,71 @@ fn base64(s: &str) -> Option<Vec<u8>> {
 pub(crate) mod transport {
     use super::*;
 
+    /// Answers `requests` as one batch with the newest transport.
+    fn answer(requests: &[wit::Request]) -> Vec<Result<wit::Response, wit::HttpError>> {
+        let requests: Vec<Request> = requests.iter().map(Request::from_wit).collect();
+        // Taken out while it runs, so a handler that sends gets a clear
+        // panic rather than a borrow error.
+        let (id, mut handler, seen) = INSTALLED.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            let newest = stack.last_mut().unwrap_or_else(|| panic!("{NO_TRANSPORT}"));
+            let handler = newest
+                .handler
+                .take()
+                .expect("a test transport's handler sent a request itself");
+            (newest.id, handler, newest.seen.clone())
+        });
+        let answers: Vec<Answer> = requests.iter().map(&mut handler).collect();
+        INSTALLED.with(|stack| {
+            if let Some(installed) = stack.borrow_mut().iter_mut().find(|i| i.id == id) {
+                installed.handler = Some(handler);
+            }
+        });
+        seen.borrow_mut().batches.push(requests);
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.map(|r| wit::Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn send(request: &wit::Request) -> Result<wit::Response, wit::HttpError> {
-        let request = Request::from_wit(request);
-        let mut installed = INSTALLED
-            .with(|slot| slot.borrow_mut().take())
-            .unwrap_or_else(|| panic!("{NO_TRANSPORT}"));
-        // Taken out while it runs, so a handler that sends gets the clear
-        // panic above rather than a borrow error.
-        let answer = (installed.handler)(&request);
-        installed.seen.borrow_mut().push(request);
-        INSTALLED.with(|slot| *slot.borrow_mut() = Some(installed));
-        answer.map(|r| wit::Response {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-        })
+        let mut answers = answer(std::slice::from_ref(request));
+        answers.pop().expect("one answer")
     }
 
     pub(crate) fn send_batch(
         requests: &[wit::Request],
     ) -> Vec<Result<wit::Response, wit::HttpError>> {
-        requests.iter().map(send).collect()
+        answer(requests)
     }
 }
 
-/// A log message, natively: to stderr.
+/// A log message, natively: to stderr, and to the newest transport's
+/// [`Served::logs`].
 pub(crate) fn log(level: Level, message: &str) {
-    let level = match level {
+    let name = match level {
         Level::Trace => "TRACE",
         Level::Debug => "DEBUG",
         Level::Info => "INFO",
         Level::Warn => "WARN",
         Level::Error => "ERROR",
     };
-    eprintln!("plugin log {level}: {message}");
+    eprintln!("plugin log {name}: {message}");
+    INSTALLED.with(|stack| {
+        if let Some(newest) = stack.borrow().last() {
+            newest
+                .seen
+                .borrow_mut()
+                .logs
+                .push((level, message.to_owned()));
+        }
+    });
 }
 
 #[cfg(test)]
@@ -431,6 +588,31 @@ mod tests {
             again.is_err(),
             "dropping the guard uninstalls the transport"
         );
+    }
+
+    #[test]
+    fn transports_nest_and_keep_batches_and_logs() {
+        let outer = serve(|_: &Request| Response::new(200, vec![], "outer"));
+        crate::log::warn("to the outer");
+        let inner = serve(|_: &Request| Response::new(201, vec![], "inner"));
+        let batch = send_batch(vec![Request::get("http://h/1"), Request::get("http://h/2")]);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1].as_ref().unwrap().status, 201);
+        crate::log::info("to the inner");
+        assert_eq!(Request::get("http://h/3").send().unwrap().status, 201);
+        let sizes: Vec<usize> = inner.batches().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [2, 1]);
+        assert_eq!(inner.logs(), [(Level::Info, "to the inner".to_string())]);
+        // Dropping the older guard leaves the newer one answering.
+        let older = serve(|_: &Request| Response::new(202, vec![], "older"));
+        let newest = serve(|_: &Request| Response::new(203, vec![], "newest"));
+        drop(older);
+        assert_eq!(Request::get("http://h/4").send().unwrap().status, 203);
+        drop(newest);
+        drop(inner);
+        assert_eq!(Request::get("http://h/5").send().unwrap().status, 200);
+        assert_eq!(outer.sent(), ["GET http://h/5"]);
+        assert_eq!(outer.logs(), [(Level::Warn, "to the outer".to_string())]);
     }
 
     #[test]
@@ -494,6 +676,49 @@ mod tests {
             "{msg}"
         );
         assert_eq!(served.sent().len(), 4);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn replay_matches_the_recorded_body() {
+        let dir = cassette(
+            "body",
+            r#"[
+              {"method": "POST", "url": "http://h/w", "request_body": "one", "status": 201},
+              {"method": "POST", "url": "http://h/w", "request_body_base64": "dHdv", "status": 202},
+              {"method": "POST", "url": "http://h/any", "status": 203}
+            ]"#,
+        );
+        let mut tape = Cassette::load(&dir).unwrap();
+        assert_eq!(tape.len(), 3);
+        let status = |answer: Option<Answer>| answer.map(|a| a.unwrap().status);
+        assert_eq!(
+            status(tape.answer("POST", "http://h/w", Some(b"two"))),
+            Some(202)
+        );
+        assert_eq!(
+            status(tape.answer("POST", "http://h/w", Some(b"three"))),
+            None
+        );
+        assert_eq!(status(tape.answer("POST", "http://h/w", None)), None);
+        assert_eq!(
+            status(tape.answer("post", "http://h/w", Some(b"one"))),
+            Some(201)
+        );
+        assert_eq!(
+            status(tape.answer("POST", "http://h/w", Some(b"one"))),
+            None
+        );
+        assert_eq!(
+            status(tape.answer_again("POST", "http://h/w", Some(b"one"))),
+            Some(201)
+        );
+        assert_eq!(tape.unused().len(), 1);
+        assert_eq!(
+            status(tape.answer("POST", "http://h/any", Some(b"x"))),
+            Some(203)
+        );
+        assert!(tape.unused().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -22,6 +22,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("hostile", "hostile"),
     ("hostile-describe", "hostile-describe"),
     ("hostile-manifest", "hostile-manifest"),
+    ("chatty-describe", "chatty-describe"),
     ("forbidden-imports", "forbidden-imports"),
     ("network-denied", "network-denied"),
 ];

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use super::bindings::{http, log, types, v0_1};
 use super::legacy;
 use super::record::{Recorder, Sent};
+use super::replay::StandIn;
 use crate::config::Limits;
 use crate::net::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::untrusted::Untrusted;
@@ -55,6 +56,8 @@ pub struct HostState {
     log: Arc<Mutex<LogBudget>>,
     /// Writes every exchange (`pull --record`).
     pub(crate) recorder: Option<Arc<Recorder>>,
+    /// Answers every request in the network's place (`plugin check`).
+    pub(crate) stand_in: Option<Arc<dyn StandIn>>,
 }
 
 impl HostState {
@@ -89,7 +92,7 @@ impl HostState {
         HostState {
             wasi,
             wasi_http: WasiHttpCtx::new(),
-            deny_http: DenyAllHttp,
+            deny_http: DenyAllHttp::default(),
             table: ResourceTable::new(),
             memory: MemoryLimiter {
                 max_bytes: memory_bytes as usize,
@@ -104,6 +107,7 @@ impl HostState {
             batch_budget: memory_bytes / 2,
             log,
             recorder: None,
+            stand_in: None,
         }
     }
 }
@@ -112,6 +116,12 @@ impl HostState {
     /// Forgets the stderr of earlier calls: a new call starts.
     pub(crate) fn start_call(&mut self) {
         lock(&self.log).tail = StderrTail::default();
+    }
+
+    /// The `wasi:http` requests denied so far (the first few), `METHOD uri`
+    /// as the plugin built them: unescaped.
+    pub(crate) fn wasi_http_denied(&self) -> &[String] {
+        &self.deny_http.denied
     }
 
     /// The last lines the current call wrote to stderr (at most
@@ -147,8 +157,15 @@ impl WasiHttpView for HostState {
 /// `wasi:http` for plugins: requests can be built, and every one sent fails
 /// with `HTTP-request-denied` before any connection. Plugins send through
 /// `synchost:source/http`, where the source's policy, credentials, limits
-/// and retries apply.
-struct DenyAllHttp;
+/// and retries apply. The first [`DENIED_KEPT`] requests denied are kept
+/// (`METHOD uri`), for `plugin check`'s describe-io rule.
+#[derive(Default)]
+struct DenyAllHttp {
+    denied: Vec<String>,
+}
+
+/// `wasi:http` requests kept per instance, at most.
+const DENIED_KEPT: usize = 16;
 
 /// What `wasi:http`'s hooks pass around: bodies, and futures of results.
 type HttpBody = wasmtime_wasi_http::WasiBody;
@@ -157,10 +174,14 @@ type HttpFuture<T> = Box<dyn std::future::Future<Output = wasmtime_wasi_http::Re
 impl WasiHttpHooks for DenyAllHttp {
     fn send_request(
         &mut self,
-        _request: ::http::Request<HttpBody>,
+        request: ::http::Request<HttpBody>,
         _options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: HttpFuture<()>,
     ) -> HttpFuture<(::http::Response<HttpBody>, HttpFuture<()>)> {
+        if self.denied.len() < DENIED_KEPT {
+            self.denied
+                .push(format!("{} {}", request.method(), request.uri()));
+        }
         Box::new(std::future::ready(Err(
             wasmtime_wasi_http::Error::HttpRequestDenied,
         )))
@@ -203,12 +224,15 @@ impl types::Host for HostState {}
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
         let sent = self.recorder.as_ref().map(|_| Sent::of(&request));
-        let answer = self
-            .http
-            .send(from_wit(request))
-            .await
-            .map(to_wit)
-            .map_err(error_to_wit);
+        let answer = match &self.stand_in {
+            Some(stand_in) => stand_in.answer(&request),
+            None => self
+                .http
+                .send(from_wit(request))
+                .await
+                .map(to_wit)
+                .map_err(error_to_wit),
+        };
         if let (Some(recorder), Some(sent)) = (&self.recorder, sent) {
             recorder.record(&self.plugin, &[(sent, &answer)]);
         }
@@ -233,8 +257,10 @@ impl http::Host for HostState {
             .recorder
             .as_ref()
             .map(|_| requests.iter().map(Sent::of).collect());
-        let answers =
-            send_within_budget(&self.http, &self.plugin, requests, self.batch_budget).await;
+        let answers = match &self.stand_in {
+            Some(stand_in) => requests.iter().map(|r| stand_in.answer(r)).collect(),
+            None => send_within_budget(&self.http, &self.plugin, requests, self.batch_budget).await,
+        };
         if let (Some(recorder), Some(sent)) = (&self.recorder, sent) {
             let exchanges: Vec<_> = sent.into_iter().zip(&answers).collect();
             recorder.record(&self.plugin, &exchanges);

@@ -65,6 +65,7 @@ impl PluginInstance {
         let engine = plugin.pre.engine();
         let mut state = HostState::new(name, http, limits);
         state.recorder = plugin.recorder.clone();
+        state.stand_in = plugin.stand_in.clone();
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(1);
@@ -95,6 +96,23 @@ impl PluginInstance {
             described: None,
             broken: None,
         })
+    }
+
+    /// Answers this instance's requests with `stand_in` from now on,
+    /// without the network.
+    pub fn stand_in(&mut self, stand_in: std::sync::Arc<dyn super::replay::StandIn>) {
+        self.store.data_mut().stand_in = Some(stand_in);
+    }
+
+    /// The `wasi:http` requests this instance tried (all denied), the
+    /// first few, escaped: `METHOD uri`.
+    pub fn wasi_http_denied(&self) -> Vec<String> {
+        let state = self.store.data();
+        state
+            .wasi_http_denied()
+            .iter()
+            .map(|request| Untrusted::clipped(request, 300).to_string())
+            .collect()
     }
 
     pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {

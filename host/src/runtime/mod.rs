@@ -7,6 +7,8 @@
 //! - `instance`: one instantiated plugin and its limited calls.
 //! - `host`: what the plugin imports: `http`, `log`, and a closed WASI.
 //! - `legacy`: contract 0.1's values as the host's (0.2) ones.
+//! - `record`, `replay`: plugin HTTP written to a cassette, or answered
+//!   from one (or watched) without the network.
 
 pub mod bindings;
 pub mod cache;
@@ -15,6 +17,7 @@ pub mod instance;
 pub mod legacy;
 pub mod plugin;
 pub mod record;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +52,9 @@ pub struct Runtime {
     /// One limiter per remote host for every source this process runs, so
     /// that sources pulled at once (`pull --parallel`) share a host's limits.
     host_limiters: crate::net::limiter::HostLimiters,
+    /// What answers plugins' requests instead of the network
+    /// (`plugin check --fixtures`), if anything.
+    stand_in: std::sync::OnceLock<Arc<dyn replay::StandIn>>,
 }
 
 impl Runtime {
@@ -90,6 +96,7 @@ impl Runtime {
             cache: cache_dir.as_deref().and_then(open_cache),
             recorder: Default::default(),
             host_limiters: Default::default(),
+            stand_in: Default::default(),
         }))
     }
 
@@ -97,6 +104,12 @@ impl Runtime {
     /// --record`); only the first recorder given counts.
     pub fn record(&self, recorder: record::Recorder) {
         let _ = self.recorder.set(Arc::new(recorder));
+    }
+
+    /// Answers the requests of every plugin loaded from now on with
+    /// `stand_in`, without the network; only the first one given counts.
+    pub fn stand_in(&self, stand_in: Arc<dyn replay::StandIn>) {
+        let _ = self.stand_in.set(stand_in);
     }
 
     /// Where compiled components are cached: `SYNCHOST_CACHE_DIR` (empty:

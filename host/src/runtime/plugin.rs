@@ -78,6 +78,8 @@ pub struct LoadedPlugin {
     pub(crate) recorder: Option<std::sync::Arc<super::record::Recorder>>,
     /// The runtime's per-host limiters, shared by the sources of a process.
     pub host_limiters: crate::net::limiter::HostLimiters,
+    /// What answers its instances' requests instead of the network.
+    pub(crate) stand_in: Option<std::sync::Arc<dyn super::replay::StandIn>>,
 }
 
 /// A plugin prepared for instantiation, in the contract version it exports.
@@ -166,6 +168,7 @@ impl Runtime {
             pre,
             recorder: self.recorder.get().cloned(),
             host_limiters: self.host_limiters.clone(),
+            stand_in: self.stand_in.get().cloned(),
         })
     }
 

@@ -222,7 +222,7 @@ fn redacted(headers: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 /// A source's name as one safe path component.
-fn folder_name(source: &str) -> String {
+pub(crate) fn folder_name(source: &str) -> String {
     let name: String = source
         .chars()
         .map(|c| {

@@ -12,6 +12,7 @@ use super::progress::human_duration;
 use crate::config::{AuthKind, SourceConfig};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
+use crate::net::limiter::HostLimiters;
 use crate::net::{HostPolicy, HttpClient};
 use crate::runtime::bindings::types::{self, Manifest};
 use crate::runtime::plugin::LoadedPlugin;
@@ -93,7 +94,7 @@ fn refused_settings<T>(
 /// `describe` in an instance that can reach nothing. A name unfit for a
 /// command line keeps the file's name, with a warning.
 pub async fn ad_hoc_named(plugin: &LoadedPlugin, source: &SourceConfig) -> Result<SourceConfig> {
-    let http = client(plugin, source, HostPolicy::new(&[]).map_err(failed)?, None)?;
+    let http = unreachable_client(source)?;
     let mut instance = PluginInstance::new(plugin, &source.name, http, &source.limits)
         .await
         .map_err(|e| failed(e.0))?;
@@ -128,7 +129,12 @@ async fn described(
     let policy = source
         .policy()
         .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
-    let http = client(plugin, source, policy, source.credential.clone())?;
+    let http = client(
+        &plugin.host_limiters,
+        source,
+        policy,
+        source.credential.clone(),
+    )?;
     let mut instance = PluginInstance::new(plugin, &source.name, http.clone(), &source.limits)
         .await
         .map_err(|e| failed(e.0))?;
@@ -167,10 +173,21 @@ fn check_settings(source: &SourceConfig, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-/// The HTTP client of `source`'s plugin, under `policy`, with the limiters
-/// of the runtime that loaded it.
+/// A client for `source`'s plugin that denies every request (no host is
+/// allowed) and holds no credential: for calls that must not do I/O.
+pub fn unreachable_client(source: &SourceConfig) -> Result<Arc<HttpClient>> {
+    client(
+        &HostLimiters::default(),
+        source,
+        HostPolicy::new(&[]).map_err(failed)?,
+        None,
+    )
+}
+
+/// The HTTP client of `source`'s plugin, under `policy`, with `limiters`
+/// (the runtime's: shared by the sources of a process).
 fn client(
-    plugin: &LoadedPlugin,
+    limiters: &HostLimiters,
     source: &SourceConfig,
     policy: HostPolicy,
     credential: Option<crate::net::Credential>,
@@ -190,7 +207,7 @@ fn client(
     };
     Ok(Arc::new(HttpClient::with_limiters(
         options,
-        plugin.host_limiters.clone(),
+        limiters.clone(),
     )?))
 }
 

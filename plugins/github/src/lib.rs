@@ -90,13 +90,7 @@ pub struct GitHub {
     gh: Gh,
     cache: RefCell<files::Cache>,
     default_branch: RefCell<Option<String>>,
-    /// Sends requests together: the host's `send_batch`; in tests, a
-    /// scripted server.
-    send: Box<Sender>,
 }
-
-/// Sends a batch of requests: one answer per request, in order.
-type Sender = dyn Fn(Vec<Request>) -> Vec<Result<Response, Error>>;
 
 /// Where an issues, pulls or comments listing stands: the API's next link
 /// (exactly as `Link` gave it), the sub-listing (comments: 0 conversation,
@@ -145,7 +139,6 @@ impl Source for GitHub {
             gh,
             cache: RefCell::default(),
             default_branch: RefCell::default(),
-            send: Box::new(http::send_batch),
         })
     }
 
@@ -198,21 +191,15 @@ impl Source for GitHub {
 }
 
 impl GitHub {
-    /// Sends requests together; one answer per request, in order.
+    /// Sends requests together (the host's `send_batch`; in unit tests,
+    /// `synchost_sdk::testing`'s server); one answer per request, in order.
     fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, Error>> {
-        let n = requests.len();
-        let mut answers = (self.send)(requests);
-        answers.resize_with(n, || {
-            Err(Error::fatal(
-                "the host returned fewer responses than requests",
-            ))
-        });
-        answers
+        http::send_batch(requests)
     }
 
     /// Sends one request.
     fn send(&self, request: Request) -> Result<Response, Error> {
-        self.send_all(vec![request]).pop().expect("one answer")
+        request.send()
     }
 
     /// One page of issues, pulls or comments.

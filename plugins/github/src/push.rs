@@ -81,9 +81,9 @@ fn run_one(p: &GitHub, step: Result<Step<PushOutcome>, Error>) -> PushOutcome {
 }
 
 impl GitHub {
-    /// Runs steps through this plugin's sender, each round together.
+    /// Runs steps, each round together.
     fn run<T>(&self, steps: Vec<Step<T>>) -> Vec<T> {
-        toolkit::run_with(steps, |requests| self.send_all(requests))
+        toolkit::run(steps)
     }
 
     /// The branch pushes commit to: `ref`, else the default branch.

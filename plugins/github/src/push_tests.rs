@@ -61,7 +61,7 @@ fn an_update_is_one_commit_with_the_base_sha_and_the_key() {
     assert_eq!(record.id, "README.md");
     assert_eq!(record.version, "0000000000000000000000000000000000000010");
     assert_eq!(record.content.as_deref(), Some(&b"new text"[..]));
-    let sent = &log.borrow()[0][0];
+    let sent = &log.batches()[0][0];
     assert_eq!(sent.url(), format!("{API}/contents/README.md"));
     let b = body(sent);
     assert_eq!(b["sha"], BASE);
@@ -88,9 +88,9 @@ fn writes_go_one_at_a_time() {
     );
     assert!(matches!(out[0], PushOutcome::Applied(Some(_))));
     assert_eq!(out[1], PushOutcome::Applied(None));
-    let batches: Vec<usize> = log.borrow().iter().map(Vec::len).collect();
+    let batches: Vec<usize> = log.batches().iter().map(Vec::len).collect();
     assert_eq!(batches, [1, 1], "never two contents writes at once");
-    let delete = &log.borrow()[1][0];
+    let delete = &log.batches()[1][0];
     assert_eq!(delete.method(), "DELETE");
     assert_eq!(body(delete)["sha"], BASE);
 }
@@ -121,7 +121,7 @@ fn a_409_is_a_conflict_with_the_current_file_read_once() {
 
 #[test]
 fn a_409_over_our_own_content_is_applied() {
-    let (p, _) = plugin(&[("ref", "main")], |r| match r.method() {
+    let (p, _served) = plugin(&[("ref", "main")], |r| match r.method() {
         "PUT" => resp(409, &[], sample("error-409.json")),
         _ => resp(200, &[], contents("mine")),
     });
@@ -145,11 +145,11 @@ fn creates_send_no_sha_and_a_taken_path_is_read() {
     });
     let out = files(&p, vec![create]);
     assert!(matches!(&out[0], PushOutcome::Conflict(Some(_))), "{out:?}");
-    let put = &log.borrow()[0][0];
+    let put = &log.batches()[0][0];
     assert_eq!(put.url(), format!("{API}/contents/docs/README.md"));
     assert!(body(put).get("sha").is_none());
     // A 201 is applied.
-    let (p, _) = plugin(&[("ref", "main")], |_| {
+    let (p, _served) = plugin(&[("ref", "main")], |_| {
         resp(201, &[], sample("file-commit.json"))
     });
     let out = files(
@@ -176,7 +176,7 @@ fn bad_file_changes_send_nothing() {
             .all(|o| matches!(o, PushOutcome::Failed(Error::Unsupported(_)))),
         "{out:?}"
     );
-    assert!(log.borrow().is_empty());
+    assert!(log.batches().is_empty());
     let out = p.push(
         "pulls",
         vec![change(ChangeOp::Update, Some("1"), Some("x"))],
@@ -186,7 +186,7 @@ fn bad_file_changes_send_nothing() {
 
 #[test]
 fn other_failures_keep_githubs_words() {
-    let (p, _) = plugin(&[("ref", "main")], |_| {
+    let (p, _served) = plugin(&[("ref", "main")], |_| {
         resp(
             403,
             &[("x-ratelimit-remaining", "10")],
@@ -227,10 +227,10 @@ fn file_reconcile_reads_only() {
             Reconciliation::Failed(_) => "failed",
         };
         assert_eq!(kind, want, "{op:?} {current:?}");
-        assert_eq!(log.borrow().len(), 1);
+        assert_eq!(log.batches().len(), 1);
     }
     // The base still there: not applied.
-    let (p, _) = plugin(&[("ref", "main")], |_| {
+    let (p, _served) = plugin(&[("ref", "main")], |_| {
         let mut answer: Value = serde_json::from_str(&contents("old")).unwrap();
         answer["sha"] = BASE.into();
         resp(200, &[], answer.to_string())
@@ -284,7 +284,7 @@ fn issue_edits_read_updated_at_right_before_the_patch() {
         ]
     );
     assert_eq!(
-        body(&log.borrow()[1][0]),
+        body(&log.batches()[1][0]),
         serde_json::json!({"title": "New title", "body": "New body"})
     );
 
@@ -299,11 +299,11 @@ fn issue_edits_read_updated_at_right_before_the_patch() {
     assert!(
         matches!(&out[0], PushOutcome::Conflict(Some(r)) if r.title.as_deref() == Some("Theirs"))
     );
-    assert_eq!(log.borrow().len(), 1, "no write after a moved updated_at");
+    assert_eq!(log.batches().len(), 1, "no write after a moved updated_at");
 
     let got = p.reconcile("issues", vec![issue_change()]);
     assert!(matches!(got[0], Reconciliation::Conflict(Some(_))));
-    let (p, _) = plugin(&[], |_| {
+    let (p, _served) = plugin(&[], |_| {
         resp(
             200,
             &[],
@@ -314,7 +314,7 @@ fn issue_edits_read_updated_at_right_before_the_patch() {
         p.reconcile("issues", vec![issue_change()])[0],
         Reconciliation::Applied(Some(_))
     ));
-    let (p, _) = plugin(&[], |_| {
+    let (p, _served) = plugin(&[], |_| {
         resp(
             200,
             &[],
@@ -346,7 +346,7 @@ fn new_comments_carry_the_key_and_reconcile_finds_it() {
         (record.id.as_str(), record.parent_id.as_deref()),
         ("issue-1000", Some("1"))
     );
-    let sent = body(&log.borrow()[0][0]);
+    let sent = body(&log.batches()[0][0]);
     let text = sent["body"].as_str().unwrap();
     assert!(
         text.starts_with("Looks good") && synchost_sdk::push::holds_key(text, "k1"),
@@ -382,7 +382,7 @@ fn new_comments_carry_the_key_and_reconcile_finds_it() {
             format!("GET {next}")
         ]
     );
-    let (p, _) = plugin(&[], |_| resp(200, &[], sample("issue-comments.json")));
+    let (p, _served) = plugin(&[], |_| resp(200, &[], sample("issue-comments.json")));
     assert_eq!(
         p.reconcile("comments", vec![c])[0],
         Reconciliation::NotApplied

@@ -3,9 +3,7 @@
 //! (`tests/specs/github/samples/`).
 
 use super::*;
-use std::rc::Rc;
-
-type Log = Rc<RefCell<Vec<Vec<Request>>>>;
+use synchost_sdk::testing::{self, Served};
 
 pub fn sample(name: &str) -> String {
     let path = format!(
@@ -24,30 +22,20 @@ pub fn resp(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> 
 }
 
 /// The plugin configured with `settings` (`repo` octocat/Hello-World added),
-/// answering through `server`; the log holds every batch it sent.
+/// answering through `server` (installed with `synchost_sdk::testing::serve`
+/// until the guard returned is dropped), which keeps every batch sent.
 pub fn plugin(
     settings: &[(&str, &str)],
     server: impl Fn(&Request) -> Response + 'static,
-) -> (GitHub, Log) {
+) -> (GitHub, Served) {
     let mut pairs = vec![("repo".to_string(), "octocat/Hello-World".to_string())];
     pairs.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut p = GitHub::configure(Settings::new(pairs)).unwrap();
-    let log: Log = Rc::default();
-    let seen = log.clone();
-    p.send = Box::new(move |requests| {
-        let answers = requests.iter().map(|r| Ok(server(r))).collect();
-        seen.borrow_mut().push(requests);
-        answers
-    });
-    (p, log)
+    let p = GitHub::configure(Settings::new(pairs)).unwrap();
+    (p, testing::serve(move |r: &Request| server(r)))
 }
 
-pub fn urls(log: &Log) -> Vec<String> {
-    log.borrow()
-        .iter()
-        .flatten()
-        .map(|r| format!("{} {}", r.method(), r.url()))
-        .collect()
+pub fn urls(log: &Served) -> Vec<String> {
+    log.sent()
 }
 
 const API: &str = "https://api.github.com/repos/octocat/Hello-World";
@@ -151,7 +139,7 @@ fn a_full_listing_reads_the_tree_once_and_takes_files_from_the_tarball() {
         rest.extend(page.records);
     }
     // No further request: the tree is kept in memory.
-    assert_eq!(log.borrow().len(), 3);
+    assert_eq!(log.batches().len(), 3);
     let by_id = |id: &str| rest.iter().find(|r| r.id == id).unwrap();
     // 5 MB > max_file_mb: metadata only.
     let big = by_id("docs/big.bin");
@@ -167,7 +155,7 @@ fn a_full_listing_reads_the_tree_once_and_takes_files_from_the_tarball() {
 
     // A file the host retries (its member was missing) is read by blob sha.
     let fetched = p.fetch("files", vec!["README.md".into(), "bin/run".into()]);
-    let batches = log.borrow();
+    let batches = log.batches();
     let last = batches.last().unwrap();
     assert_eq!(last.len(), 2, "fetches go out together");
     assert_eq!(
@@ -197,7 +185,7 @@ fn large_files_are_blobs_the_host_downloads() {
     assert_eq!(member.member.as_deref(), Some("docs/big.bin"));
     assert_eq!(member.size, Some(5_242_880));
     // Retried by the host (not in the archive): the blob by its sha, no request.
-    let sent = || log.borrow().iter().map(Vec::len).sum::<usize>();
+    let sent = || log.batches().iter().map(Vec::len).sum::<usize>();
     let requests = sent();
     let big = p
         .fetch("files", vec!["docs/big.bin".into()])
@@ -402,11 +390,11 @@ fn compare_that_cannot_answer_falls_back_to_the_trees() {
 
 #[test]
 fn paths_filter_listings_and_deltas() {
-    let (p, _) = plugin(&[("paths", "docs/**")], repo_server);
+    let (p, _served) = plugin(&[("paths", "docs/**")], repo_server);
     let page = p.list("files", req(100)).unwrap();
     let ids: Vec<_> = page.records.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["docs/big.bin", "docs/latest"]);
-    let (p, _) = plugin(
+    let (p, _served) = plugin(
         &[("paths", "*.md")],
         delta_server(resp(200, &[], sample("compare.json"))),
     );
@@ -570,7 +558,7 @@ fn excluded_streams_list_nothing_without_a_request() {
         let page = p.list(stream, req(100)).unwrap();
         assert!(page.records.is_empty() && page.next_cursor.is_none());
     }
-    assert!(log.borrow().is_empty());
+    assert!(log.batches().is_empty());
     assert!(matches!(
         p.list("wiki", req(10)),
         Err(Error::Unsupported(_))
@@ -579,7 +567,7 @@ fn excluded_streams_list_nothing_without_a_request() {
 
 #[test]
 fn a_missing_repository_is_said_clearly() {
-    let (p, _) = plugin(&[], |_| resp(404, &[], sample("error-404.json")));
+    let (p, _served) = plugin(&[], |_| resp(404, &[], sample("error-404.json")));
     let Err(Error::InvalidConfig(m)) = p.list("issues", req(10)) else {
         panic!()
     };
@@ -591,7 +579,7 @@ fn a_missing_repository_is_said_clearly() {
         panic!()
     };
     assert!(m.contains("not found or no access"), "{m}");
-    let (p, _) = plugin(&[], |_| resp(401, &[], r#"{"message":"Bad credentials"}"#));
+    let (p, _served) = plugin(&[], |_| resp(401, &[], r#"{"message":"Bad credentials"}"#));
     assert!(
         matches!(p.list("files", req(10)), Err(Error::Auth(m)) if m.contains("Bad credentials"))
     );
@@ -612,7 +600,7 @@ fn bad_cursors_and_watermarks_are_fatal_before_any_request() {
         ..req(10)
     };
     assert!(matches!(p.list("files", r), Err(Error::Fatal(_))));
-    assert!(log.borrow().is_empty());
+    assert!(log.batches().is_empty());
 }
 
 #[test]

@@ -35,15 +35,7 @@ pub struct Supabase {
     rest: Rest,
     /// What the OpenAPI root told about the tables, when it was readable.
     described: RefCell<Option<Described>>,
-    /// Sends requests together: the host's `send_batch`; in tests, a
-    /// scripted server.
-    send: Box<Sender>,
-    /// Writes to the host's log; in tests, a list.
-    log: Box<dyn Fn(log::Level, String)>,
 }
-
-/// Sends a batch of requests: one answer per request, in order.
-type Sender = dyn Fn(Vec<Request>) -> Vec<Result<Response, Error>>;
 
 /// Where a listing stands: the last row's change column value and key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,8 +64,6 @@ impl Source for Supabase {
             config,
             rest,
             described: RefCell::default(),
-            send: Box::new(http::send_batch),
-            log: Box::new(log::log),
         })
     }
 
@@ -86,7 +76,7 @@ impl Source for Supabase {
         let answer = self.send_all(vec![request]).pop().expect("one answer")?;
         let names = match answer.status {
             401 | 403 | 404 => {
-                (self.log)(
+                log::log(
                     log::Level::Info,
                     format!(
                         "{what}: HTTP {}: the API description is not readable with this key; \
@@ -110,7 +100,7 @@ impl Source for Supabase {
                 let described = schema::Described::parse(&response.body, &what)?;
                 let (names, skipped) = described.check(&self.config)?;
                 for why in skipped {
-                    (self.log)(log::Level::Warn, format!("tables = \"*\": skipped: {why}"));
+                    log::log(log::Level::Warn, format!("tables = \"*\": skipped: {why}"));
                 }
                 *self.described.borrow_mut() = Some(described);
                 names
@@ -235,17 +225,10 @@ impl Supabase {
         Ok(self.config.table(stream))
     }
 
-    /// Sends requests together; one answer per request, in order.
+    /// Sends requests together (the host's `send_batch`; in unit tests,
+    /// `synchost_sdk::testing`'s server); one answer per request, in order.
     fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, Error>> {
-        let n = requests.len();
-        let mut answers = (self.send)(requests);
-        answers.resize_with(n, || {
-            Err(Error::fatal(
-                "the host returned fewer responses than requests",
-            ))
-        });
-        answers.truncate(n);
-        answers
+        http::send_batch(requests)
     }
 
     /// Sends one request and maps an error answer ([`api::check`]).

@@ -217,9 +217,9 @@ pub fn reconcile(p: &Supabase, table: &Table, changes: Vec<Change>) -> Vec<Recon
 }
 
 impl Supabase {
-    /// Runs steps through this plugin's sender, each round together.
+    /// Runs steps, each round together.
     fn run<T>(&self, steps: Vec<Step<T>>) -> Vec<T> {
-        toolkit::run_with(steps, |requests| self.send_all(requests))
+        toolkit::run(steps)
     }
 }
 

@@ -104,7 +104,7 @@ fn creates_are_one_bulk_insert_and_existing_rows_are_read_back() {
             create("k3", json!({"id": "given", "title": "three"})),
         ],
     );
-    let sent = log.borrow();
+    let sent = log.batches();
     assert_eq!(sent.len(), 2, "the insert, then the read-back");
     let post = &sent[0][0];
     assert_eq!(post.method(), "POST");
@@ -137,7 +137,7 @@ fn creates_are_one_bulk_insert_and_existing_rows_are_read_back() {
 
 #[test]
 fn an_existing_row_with_other_values_is_a_conflict() {
-    let (p, _) = plugin(&[], |r| match r.method() {
+    let (p, _served) = plugin(&[], |r| match r.method() {
         "POST" => resp(201, "[]"),
         _ => resp(200, format!("[{}]", row("given", T0))),
     });
@@ -197,13 +197,13 @@ fn a_refused_bulk_insert_is_retried_row_by_row() {
         "{out:?}"
     );
     assert!(matches!(&out[2], PushOutcome::Applied(Some(_))));
-    let batches: Vec<usize> = log.borrow().iter().map(Vec::len).collect();
+    let batches: Vec<usize> = log.batches().iter().map(Vec::len).collect();
     assert_eq!(batches, [1, 3], "the bulk insert, then each row, together");
 }
 
 #[test]
 fn when_every_change_is_refused_each_is_auth() {
-    let (p, _) = plugin(&[], |_| resp(401, RLS_BODY));
+    let (p, _served) = plugin(&[], |_| resp(401, RLS_BODY));
     let out = p.push(
         "notes",
         vec![
@@ -229,7 +229,7 @@ fn an_update_is_a_conditional_patch() {
             json!({"id": "a", "title": "new", "updated_at": T0}),
         )],
     );
-    let sent = log.borrow()[0][0].clone();
+    let sent = log.batches()[0][0].clone();
     assert_eq!(sent.method(), "PATCH");
     assert_eq!(
         sent.url(),
@@ -251,7 +251,7 @@ fn an_update_is_a_conditional_patch() {
     titled.title = Some("T".into());
     p.push("notes", vec![titled]);
     assert_eq!(
-        body(&log.borrow()[1][0]),
+        body(&log.batches()[1][0]),
         json!({"body": "b", "title": "T"})
     );
 }
@@ -273,12 +273,12 @@ fn an_update_that_matched_nothing_is_read_up() {
         format!("GET {API}/notes?select=%2A&id=in.%28%22a%22%29")
     );
     // Deleted meanwhile: a conflict without a row.
-    let (p, _) = plugin(&[], |_| resp(200, "[]"));
+    let (p, _served) = plugin(&[], |_| resp(200, "[]"));
     let out = p.push("notes", vec![update("a", json!({"title": "mine"}))]);
     assert_eq!(out, [PushOutcome::Conflict(None)]);
     // Still at the base version: RLS hid the row from the write; with
     // another change that landed, it fails alone.
-    let (p, _) = plugin(&[], |r| match (r.method(), r.url().contains("id=eq.b")) {
+    let (p, _served) = plugin(&[], |r| match (r.method(), r.url().contains("id=eq.b")) {
         ("PATCH", true) => resp(200, echo(r, T1)),
         ("PATCH", false) => resp(200, "[]"),
         _ => resp(200, format!("[{}]", row("a", T0))),
@@ -325,7 +325,7 @@ fn deletes_hard_and_soft() {
     *p.described.borrow_mut() =
         Some(Described::parse(crate::schema::tests::ROOT.as_bytes(), "GET /").unwrap());
     let out = p.push("notes", vec![delete("a")]);
-    let sent = &log.borrow()[0][0];
+    let sent = &log.batches()[0][0];
     assert_eq!(sent.method(), "PATCH");
     assert_eq!(body(sent), json!({"done": true}));
     assert_eq!(out, [PushOutcome::Applied(None)]);
@@ -334,7 +334,7 @@ fn deletes_hard_and_soft() {
         resp(200, echo(r, T1))
     });
     p.push("notes", vec![delete("a")]);
-    let value = body(&log.borrow()[0][0])["deleted_at"]
+    let value = body(&log.batches()[0][0])["deleted_at"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -385,7 +385,7 @@ fn changes_the_plugin_cannot_push_fail_alone_with_a_reason() {
 
 #[test]
 fn server_errors_fail_their_changes() {
-    let (p, _) = plugin(&[], |r| match r.method() {
+    let (p, _served) = plugin(&[], |r| match r.method() {
         "POST" => resp(
             503,
             r#"{"code":"PGRST001","message":"Database client error"}"#,
@@ -448,7 +448,7 @@ fn reconcile_reads_every_row_once() {
     assert_eq!(out[7], Reconciliation::NotApplied);
     assert_eq!(out[8], Reconciliation::Applied(None));
     // A failed read leaves every change unknown.
-    let (p, _) = plugin(&[], |_| resp(500, ""));
+    let (p, _served) = plugin(&[], |_| resp(500, ""));
     let out = p.reconcile("notes", vec![delete("a")]);
     assert!(matches!(
         &out[0],

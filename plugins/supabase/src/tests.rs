@@ -2,17 +2,15 @@
 //! (and counted); answers have PostgREST's shapes (contracts §3).
 
 use super::*;
-use std::rc::Rc;
+use synchost_sdk::testing::{self, Served};
 
-pub type Log = Rc<RefCell<Vec<Vec<Request>>>>;
-
-thread_local! {
-    /// What the plugin logged in this test's thread.
-    static LOGGED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn logged() -> Vec<String> {
-    LOGGED.with(|l| l.take())
+/// What the plugin logged while `served` answered it.
+fn logged(served: &Served) -> Vec<String> {
+    served
+        .logs()
+        .into_iter()
+        .map(|(_, message)| message)
+        .collect()
 }
 
 pub const API: &str = "https://abc.supabase.co/rest/v1";
@@ -22,34 +20,24 @@ pub fn resp(status: u16, body: impl Into<Vec<u8>>) -> Response {
 }
 
 /// The plugin configured with `settings` (`base_url` and `tables = notes`
-/// unless given), answering through `server`; the log holds every batch.
+/// unless given), answering through `server` (installed with
+/// `synchost_sdk::testing::serve` until the guard returned is dropped),
+/// which keeps every batch sent and what the plugin logged.
 pub fn plugin(
     settings: &[(&str, &str)],
     server: impl Fn(&Request) -> Response + 'static,
-) -> (Supabase, Log) {
+) -> (Supabase, Served) {
     let mut pairs: Vec<(String, String)> = vec![
         ("base_url".into(), "https://abc.supabase.co".into()),
         ("tables".into(), "notes".into()),
     ];
     pairs.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut p = Supabase::configure(Settings::new(pairs)).unwrap();
-    let log: Log = Rc::default();
-    let seen = log.clone();
-    p.log = Box::new(|_, message| LOGGED.with(|l| l.borrow_mut().push(message)));
-    p.send = Box::new(move |requests| {
-        let answers = requests.iter().map(|r| Ok(server(r))).collect();
-        seen.borrow_mut().push(requests);
-        answers
-    });
-    (p, log)
+    let p = Supabase::configure(Settings::new(pairs)).unwrap();
+    (p, testing::serve(move |r: &Request| server(r)))
 }
 
-pub fn urls(log: &Log) -> Vec<String> {
-    log.borrow()
-        .iter()
-        .flatten()
-        .map(|r| format!("{} {}", r.method(), r.url()))
-        .collect()
+pub fn urls(log: &Served) -> Vec<String> {
+    log.sent()
 }
 
 /// A note row as PostgreSQL renders it.
@@ -109,22 +97,21 @@ fn streams_are_the_tables_checked_against_the_api_description() {
         "column types kept for pushes"
     );
 
-    let (p, _) = plugin(&[("tables", "notes,tasks")], move |_| resp(200, root));
+    let (p, _served) = plugin(&[("tables", "notes,tasks")], move |_| resp(200, root));
     assert_eq!(
         p.streams().unwrap_err(),
         Error::invalid_config("table \"tasks\" does not exist in schema public (setting `tables`)")
     );
-    let (p, _) = plugin(&[("tables", "*")], move |_| resp(200, root));
-    logged();
+    let (p, served) = plugin(&[("tables", "*")], move |_| resp(200, root));
     let names: Vec<String> = p.streams().unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["notes"]);
-    let warnings = logged();
+    let warnings = logged(&served);
     assert!(
         warnings[0].contains("skipped: table \"pairs\" has no column \"id\""),
         "{warnings:?}"
     );
     // Not readable with this key: the settings are trusted.
-    let (p, _) = plugin(&[("tables", "notes,tasks")], |_| {
+    let (p, served) = plugin(&[("tables", "notes,tasks")], |_| {
         resp(
             401,
             r#"{"code":"42501","message":"permission denied for schema public"}"#,
@@ -133,13 +120,13 @@ fn streams_are_the_tables_checked_against_the_api_description() {
     let names: Vec<String> = p.streams().unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["notes", "tasks"]);
     assert!(p.described.borrow().is_none());
-    assert!(logged()[0].contains("not readable with this key"));
-    let (p, _) = plugin(&[("tables", "*")], |_| resp(403, ""));
+    assert!(logged(&served)[0].contains("not readable with this key"));
+    let (p, _served) = plugin(&[("tables", "*")], |_| resp(403, ""));
     assert!(matches!(p.streams(), Err(Error::InvalidConfig(m)) if m.contains("name the tables")));
     // Other failures are what they are.
-    let (p, _) = plugin(&[], |_| resp(503, ""));
+    let (p, _served) = plugin(&[], |_| resp(503, ""));
     assert!(matches!(p.streams(), Err(Error::Transient(_))));
-    let (p, _) = plugin(&[], |_| resp(200, "{}"));
+    let (p, _served) = plugin(&[], |_| resp(200, "{}"));
     assert!(matches!(p.streams(), Err(Error::InvalidResponse(_))));
 }
 
@@ -289,7 +276,7 @@ fn soft_deleted_rows_are_deletions_and_ids_only_lists_few_columns() {
 
 #[test]
 fn listing_errors() {
-    let (p, _) = plugin(&[], |_| {
+    let (p, _served) = plugin(&[], |_| {
         resp(
             404,
             r#"{"code":"PGRST205","details":null,"hint":null,"message":"Could not find the table 'public.notes' in the schema cache"}"#,
@@ -304,7 +291,7 @@ fn listing_errors() {
         p.list("other", req(10)).unwrap_err(),
         Error::unknown_stream("other")
     );
-    let (p, _) = plugin(&[], |_| resp(200, "<html>"));
+    let (p, _served) = plugin(&[], |_| resp(200, "<html>"));
     assert!(matches!(
         p.list("notes", req(10)),
         Err(Error::InvalidResponse(m)) if m.contains("listing of table \"notes\"")
@@ -349,6 +336,6 @@ fn fetch_reads_rows_by_key_together() {
     let ids: Vec<String> = (0..500).map(|i| format!("{i:036}")).collect();
     let out = p.fetch("notes", ids);
     assert_eq!(out.len(), 500);
-    assert_eq!(log.borrow().len(), 1, "one batch");
-    assert!(log.borrow()[0].len() > 1);
+    assert_eq!(log.batches().len(), 1, "one batch");
+    assert!(log.batches()[0].len() > 1);
 }

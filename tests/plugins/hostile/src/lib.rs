@@ -60,6 +60,7 @@ const ATTACKS: &[&str] = &[
     "other-port",
     "lift-bomb",
     "giant-cursor",
+    "ids-only-drift",
 ];
 /// The settings that tune attacks, declared so the host knows them.
 const OPTIONS: &[&str] = &[
@@ -262,6 +263,18 @@ impl Source for Hostile {
                 Ok(Page::new(vec![record]).next_cursor("again"))
             }
             "blob-ssrf" => Ok(Page::new(vec![ssrf_record()])),
+            // What `plugin check`'s ids-only rule catches: an ids-only listing
+            // whose versions are not the full listing's.
+            "ids-only-drift" => {
+                let version = match req.detail {
+                    Detail::IdsOnly => "0",
+                    Detail::Full => "1",
+                };
+                let records = (1..=3)
+                    .map(|n| Record::new(format!("drift-{n}"), version).content_text("drift"))
+                    .collect();
+                Ok(Page::new(records))
+            }
             "other-port" => {
                 let url = format!("http://127.0.0.1:{}/echo", self.port);
                 Ok(Page::new(vec![report(echo(&[url]))]))
