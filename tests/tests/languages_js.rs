@@ -264,3 +264,84 @@ fn unit_tests_pass_under_node() {
         assert!(!stdout.contains("# pass 0"), "{dir} ran no test: {stdout}");
     }
 }
+
+/// `$HOME/.cache/synchost/toolchains/js/node_modules/.bin`, where `cargo
+/// xtask test` installs componentize-js.
+fn toolchain_bin() -> PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME");
+    PathBuf::from(home).join(".cache/synchost/toolchains/js/node_modules/.bin")
+}
+
+/// `plugin new todos --lang js`: the project pins the example's toolchain,
+/// its unit tests pass under node, `npm run build` builds it with that
+/// toolchain, and the component passes `plugin check` and pulls the fake's
+/// ground truth: the three commands of its README.
+#[test]
+fn plugin_new_js_builds_tests_checks_and_pulls() {
+    let ws = Workspace::new();
+    let out = Synchost::run(&ws, &["plugin", "new", "todos", "--lang", "js"]);
+    let stdout = assert_success(&out);
+    assert!(stdout.contains("npm run build"), "{stdout}");
+    let project = ws.path().join("todos");
+
+    let json = |path: &Path| -> Value {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let pins = json(&repo().join("examples/js-items/package.json"))["devDependencies"].clone();
+    let package = json(&project.join("package.json"));
+    assert_eq!(
+        package["devDependencies"], pins,
+        "the example's pinned toolchain"
+    );
+    let readme = std::fs::read_to_string(project.join("README.md")).expect("README.md");
+    for command in [
+        "npm run build",
+        "synchost plugin check todos.wasm",
+        "synchost pull --plugin todos.wasm",
+    ] {
+        assert!(
+            readme.contains(command),
+            "README lacks `{command}`:\n{readme}"
+        );
+    }
+
+    let tested = run_in(&project, "npm", &["test"], None);
+    let (stdout, stderr) = output_text(&tested);
+    assert!(tested.status.success(), "npm test:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("# pass 3"), "{stdout}");
+
+    let built = run_in(&project, "npm", &["run", "build"], Some(&toolchain_bin()));
+    let (stdout, stderr) = output_text(&built);
+    assert!(
+        built.status.success(),
+        "npm run build failed ({INSTALL}):\n{stdout}\n{stderr}"
+    );
+    let wasm = project.join("todos.wasm");
+
+    let fake = FakeServer::start("items", &["--count", "30", "--seed", "9"]);
+    let set = format!("base_url={}", fake.url());
+    let checked = Synchost::new(&ws)
+        .args(["plugin", "check"])
+        .arg(&wasm)
+        .args(["--set", &set])
+        .shared_cache()
+        .output();
+    let report = assert_success(&checked);
+    assert_eq!(
+        report.lines().filter(|l| l.starts_with("PASS")).count(),
+        9,
+        "{report}"
+    );
+
+    let pulled = Synchost::new(&ws)
+        .args(["pull", "--plugin"])
+        .arg(&wasm)
+        .args(["--set", &set])
+        .shared_cache()
+        .output();
+    assert_success(&pulled);
+    let store = stored(&export(&ws, "todos", &[]));
+    assert_eq!(store.live, fake.ground_truth(), "the source is named todos");
+}

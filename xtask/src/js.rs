@@ -1,11 +1,13 @@
 //! The JavaScript toolchain and the JavaScript plugins.
 //!
-//! componentize-js, pinned, from npm: installed with `npm install --prefix`
-//! into `$HOME/.cache/synchost/toolchains/js` by [`ensure_jco`] (called by
-//! `cargo xtask test`), or found on PATH at the same version. jco is pinned
-//! beside it (componentize-js depends on it; jco 1.35.0, the newest, still
-//! bundles componentize-js 0.22 for its own `jco componentize`, so plugins
-//! are built with componentize-js's own command, the 0.23 pinned here).
+//! componentize-js and jco, pinned by `examples/js-items/package.json`
+//! (`devDependencies`, exact versions; `synchost plugin new --lang js` pins
+//! the same), from npm: installed with `npm install --prefix` into
+//! `$HOME/.cache/synchost/toolchains/js` by [`ensure_jco`] (called by
+//! `cargo xtask test`), or componentize-js found on PATH at the pinned
+//! version. jco is pinned because componentize-js depends on it; plugins are
+//! built with componentize-js's own command, since jco 1.35.0 (the newest)
+//! bundles componentize-js 0.22 for `jco componentize`.
 //! `cargo xtask build` builds [`JS_PLUGINS`] when the toolchain is there and
 //! otherwise says in one line that it skipped them and how to install it.
 
@@ -17,9 +19,21 @@ use anyhow::{bail, Context, Result};
 
 use crate::{apt_install, root, run_command};
 
-/// The pinned npm packages.
-pub const COMPONENTIZE_JS: &str = "0.23.0";
-pub const JCO: &str = "1.35.0";
+/// The npm package that builds components, and its dependency.
+const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js";
+const JCO: &str = "@bytecodealliance/jco";
+
+/// The version `examples/js-items/package.json` pins `package` at.
+fn pinned(package: &str) -> Result<String> {
+    let path = root().join("examples/js-items/package.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    json["devDependencies"][package]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} pins no {package}", path.display()))
+}
 
 /// JavaScript plugins: `(entry module, file name in target/plugins/)`. Each
 /// is built from the repository root, so its relative imports of `sdk/js`
@@ -40,13 +54,14 @@ pub fn toolchain_dir() -> PathBuf {
 
 /// How to run componentize-js at the pinned version: the toolchain's
 /// (`node cli.js`), else one on PATH; `None` when neither is there.
-pub fn componentize_js() -> Option<Command> {
-    let cli = toolchain_dir().join("node_modules/@bytecodealliance/componentize-js/src/cli.js");
+fn componentize_js() -> Result<Option<Command>> {
+    let version = pinned(COMPONENTIZE_JS)?;
+    let cli = toolchain_dir().join(format!("node_modules/{COMPONENTIZE_JS}/src/cli.js"));
     let mut installed = Command::new("node");
     installed.arg(cli);
-    [installed, Command::new("componentize-js")]
+    Ok([installed, Command::new("componentize-js")]
         .into_iter()
-        .find(|command| version_of(command).as_deref() == Some(COMPONENTIZE_JS))
+        .find(|command| version_of(command).as_deref() == Some(version.as_str())))
 }
 
 /// `COMMAND --version`, trimmed, when it runs.
@@ -64,7 +79,7 @@ fn version_of(command: &Command) -> Option<String> {
 /// componentize-js on PATH) is there; installs Debian's `nodejs` and `npm`
 /// first when npm is missing.
 pub fn ensure_jco() -> Result<()> {
-    if componentize_js().is_some() {
+    if componentize_js()?.is_some() {
         return Ok(());
     }
     let has_npm = Command::new("npm")
@@ -80,8 +95,13 @@ pub fn ensure_jco() -> Result<()> {
         )?;
     }
     let dir = toolchain_dir();
+    let packages = [
+        format!("{COMPONENTIZE_JS}@{}", pinned(COMPONENTIZE_JS)?),
+        format!("{JCO}@{}", pinned(JCO)?),
+    ];
     eprintln!(
-        "installing componentize-js {COMPONENTIZE_JS} and jco {JCO} into {}",
+        "installing {} into {}",
+        packages.join(" and "),
         dir.display()
     );
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -90,15 +110,13 @@ pub fn ensure_jco() -> Result<()> {
             .args(["install", "--prefix"])
             .arg(&dir)
             .args(["--no-audit", "--no-fund", "--save-exact"])
-            .arg(format!(
-                "@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"
-            ))
-            .arg(format!("@bytecodealliance/jco@{JCO}")),
+            .args(&packages),
     )
     .context("cannot install the JavaScript toolchain from npm")?;
-    if componentize_js().is_none() {
+    if componentize_js()?.is_none() {
         bail!(
-            "componentize-js {COMPONENTIZE_JS} is still not runnable from {} (is node on PATH?)",
+            "{} is still not runnable from {} (is node on PATH?)",
+            packages[0],
             dir.display()
         );
     }
@@ -108,12 +126,13 @@ pub fn ensure_jco() -> Result<()> {
 /// Builds [`JS_PLUGINS`] into `out` (those older than their sources), or
 /// says in one line why not.
 pub fn build_plugins(out: &Path) -> Result<()> {
-    let Some(componentize) = componentize_js() else {
+    let Some(componentize) = componentize_js()? else {
         let names: Vec<&str> = JS_PLUGINS.iter().map(|(_, name)| *name).collect();
         eprintln!(
-            "skipped the JavaScript plugins ({}): componentize-js {COMPONENTIZE_JS} is not in {} \
+            "skipped the JavaScript plugins ({}): {COMPONENTIZE_JS}@{} is not in {} \
              nor on PATH; `cargo xtask test` installs it (needs node and npm)",
             names.join(", "),
+            pinned(COMPONENTIZE_JS)?,
             toolchain_dir().display()
         );
         return Ok(());
