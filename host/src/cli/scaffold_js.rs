@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn templates_are_filled_and_the_toolchain_pinned() {
         let files = render("my-api").unwrap();
-        for (path, text) in &files {
+        for (path, text) in &files[..TEMPLATES.len()] {
             assert!(!text.contains("{{"), "{path} keeps a placeholder:\n{text}");
         }
         let file = |name: &str| &files.iter().find(|(p, _)| *p == name).unwrap().1;
