@@ -173,25 +173,27 @@ fn js_example_syncs_exactly_like_the_rust_one() {
     }
 }
 
-/// The JS example passes every rule of `plugin check` against the fake.
-#[test]
-fn js_example_passes_plugin_check() {
-    let fake = FakeServer::start("items", &["--count", "20"]);
-    let ws = Workspace::new();
-    let out = Synchost::new(&ws)
+/// `plugin check PLUGIN --set base_url=<fake>` passes all 9 rules.
+#[track_caller]
+fn assert_passes_check(ws: &Workspace, plugin: &Path, fake: &FakeServer) {
+    let out = Synchost::new(ws)
         .args(["plugin", "check"])
-        .arg(js_plugin("js-items"))
+        .arg(plugin)
         .arg("--set")
         .arg(format!("base_url={}", fake.url()))
         .shared_cache()
         .output();
-    let stdout = assert_success(&out);
-    assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("PASS")).count(),
-        9,
-        "{stdout}"
-    );
+    let report = assert_success(&out);
+    assert!(!report.contains("FAIL"), "{report}");
+    let passed = report.lines().filter(|l| l.starts_with("PASS")).count();
+    assert_eq!(passed, 9, "{report}");
+}
+
+/// The JS example passes every rule of `plugin check` against the fake.
+#[test]
+fn js_example_passes_plugin_check() {
+    let fake = FakeServer::start("items", &["--count", "20"]);
+    assert_passes_check(&Workspace::new(), &js_plugin("js-items"), &fake);
 }
 
 /// `pull` of the js-network test plugin with `attack`, its base URL `url`.
@@ -321,24 +323,13 @@ fn plugin_new_js_builds_tests_checks_and_pulls() {
     let wasm = project.join("todos.wasm");
 
     let fake = FakeServer::start("items", &["--count", "30", "--seed", "9"]);
-    let set = format!("base_url={}", fake.url());
-    let checked = Synchost::new(&ws)
-        .args(["plugin", "check"])
-        .arg(&wasm)
-        .args(["--set", &set])
-        .shared_cache()
-        .output();
-    let report = assert_success(&checked);
-    assert_eq!(
-        report.lines().filter(|l| l.starts_with("PASS")).count(),
-        9,
-        "{report}"
-    );
+    assert_passes_check(&ws, &wasm, &fake);
 
     let pulled = Synchost::new(&ws)
         .args(["pull", "--plugin"])
         .arg(&wasm)
-        .args(["--set", &set])
+        .arg("--set")
+        .arg(format!("base_url={}", fake.url()))
         .shared_cache()
         .output();
     assert_success(&pulled);
