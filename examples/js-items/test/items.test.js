@@ -111,9 +111,98 @@ test('the component export speaks WIT', () => {
       source.fetch('items', ['x']).map((r) => [r.tag, r.val.tag]),
       [['err', 'rate-limited']],
     );
-    assert.deepEqual(source.push('items', [{}]), [
-      { tag: 'failed', val: { tag: 'unsupported', val: 'stream `items` does not support push' } },
+    assert.deepEqual(source.push('nope', [change('update', 'item-1')]), [
+      { tag: 'failed', val: { tag: 'unsupported', val: 'unknown stream `nope`' } },
     ]);
+  } finally {
+    served.close();
+  }
+});
+
+const encoder = new TextEncoder();
+
+/** A change as the bindings give it. */
+function change(op, id) {
+  return {
+    key: 'k1',
+    op,
+    id,
+    baseVersion: id && '3',
+    parentId: undefined,
+    title: 'T',
+    content: encoder.encode('text'),
+    metadata: '{"tags":["a"]}',
+  };
+}
+
+test('writes carry the key and the base version; answers become outcomes', () => {
+  const item = (version) =>
+    `{"id":"item-1","version":"${version}","title":"T","content":"theirs","updated_at":null,"tags":[],"change_key":"k0"}`;
+  const served = serve((req) => {
+    if (req.method === 'POST') return new Response(201, [], item('1'));
+    if (req.method === 'PUT') return new Response(412, [], item('4'));
+    return new Response(404, [], '');
+  });
+  try {
+    const config = configured('http://h');
+    const changes = [
+      change('create', undefined),
+      change('update', 'item-1'),
+      change('delete', 'item-1'),
+      change('update', undefined),
+    ];
+    const [created, conflict, deleted, refused] = items.push(config, 'items', changes);
+    assert.deepEqual([created.tag, created.val.id], ['applied', 'item-1']);
+    assert.deepEqual([conflict.tag, conflict.val.version], ['conflict', '4']);
+    assert.deepEqual(deleted, { tag: 'applied', val: undefined });
+    assert.equal(refused.kind, 'unsupported', 'no id: refused before sending');
+    assert.deepEqual(served.sent(), [
+      'POST http://h/items',
+      'PUT http://h/items/item-1',
+      'DELETE http://h/items/item-1',
+    ]);
+    const [post, put, del] = served.requests;
+    const header = (req, name) => req.headers.find(([k]) => k === name)?.[1];
+    assert.equal(header(post, 'idempotency-key'), 'k1');
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(post.body)), {
+      title: 'T',
+      content: 'text',
+      tags: ['a'],
+    });
+    assert.equal(header(put, 'if-match'), '"3"');
+    assert.equal(header(del, 'if-match'), '"3"');
+  } finally {
+    served.close();
+  }
+});
+
+test('reconcile reads the key back', () => {
+  const item =
+    '{"id":"item-9","version":"1","title":"T","content":"text","updated_at":null,"tags":[],"change_key":"k1"}';
+  const served = serve((req) =>
+    req.url === 'http://h/items?change_key=k1'
+      ? new Response(200, [], '{"items":[{"id":"item-9","version":"1"}],"deleted":[],"next_cursor":null}')
+      : new Response(200, [], item),
+  );
+  try {
+    const answers = items.reconcile(configured('http://h'), 'items', [
+      change('create', undefined),
+      change('update', 'item-9'),
+      change('delete', 'item-9'),
+    ]);
+    assert.deepEqual(served.sent(), [
+      'GET http://h/items?change_key=k1',
+      'GET http://h/items/item-9',
+      'GET http://h/items/item-9',
+      'GET http://h/items/item-9',
+    ]);
+    assert.deepEqual([answers[0].tag, answers[0].val.id], ['applied', 'item-9']);
+    assert.deepEqual([answers[1].tag, answers[1].val.version], ['applied', '1']);
+    assert.deepEqual(
+      [answers[2].tag, answers[2].val.version],
+      ['conflict', '1'],
+      'the delete did not happen and the item moved on from its base',
+    );
   } finally {
     served.close();
   }

@@ -36,7 +36,7 @@ const TEMPLATES: [(&str, &str); 6] = [
 ];
 
 /// Copied as they are: the SDK (`sdk/js` of this repository) and the WIT.
-const COPIED: [(&str, &str); 14] = [
+const COPIED: [(&str, &str); 15] = [
     (
         "sdk/package.json",
         include_str!("../../../sdk/js/package.json"),
@@ -66,6 +66,10 @@ const COPIED: [(&str, &str); 14] = [
     (
         "sdk/src/settings.js",
         include_str!("../../../sdk/js/src/settings.js"),
+    ),
+    (
+        "sdk/src/push.js",
+        include_str!("../../../sdk/js/src/push.js"),
     ),
     (
         "sdk/src/source.js",

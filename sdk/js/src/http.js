@@ -144,23 +144,29 @@ export class Request {
  * Sends many requests at once: the host runs them concurrently within the
  * source's limits. One result per request, in order: a {@link Response}, or
  * the {@link SourceError} of a request that got no response (returned, not
- * thrown, so that one failure does not hide the other answers).
+ * thrown, so that one failure does not hide the other answers). An
+ * `undefined` in `requests` is not sent and answered `undefined`, so that
+ * the answers stay aligned with what they answer.
  *
- * @param {Request[]} requests
- * @returns {(Response | SourceError)[]}
+ * @param {(Request | undefined)[]} requests
+ * @returns {(Response | SourceError | undefined)[]}
  */
 export function sendBatch(requests) {
-  if (requests.length === 0) return [];
-  const wire = requests.map((r) => ({
-    method: r.method,
-    url: r.url,
-    headers: r.headers,
-    body: r.body,
-    timeoutMs: r.timeoutMs,
-  }));
-  const answers = hostSendBatch(wire);
-  return requests.map((request, i) => {
-    const answer = answers[i];
+  const sent = requests.filter((r) => r !== undefined);
+  if (sent.length === 0) return requests.map(() => undefined);
+  const answers = hostSendBatch(
+    sent.map((r) => ({
+      method: r.method,
+      url: r.url,
+      headers: r.headers,
+      body: r.body,
+      timeoutMs: r.timeoutMs,
+    })),
+  );
+  let next = 0;
+  return requests.map((request) => {
+    if (request === undefined) return undefined;
+    const answer = answers[next++];
     if (answer === undefined) {
       return SourceError.fatal('host returned fewer responses than requests');
     }

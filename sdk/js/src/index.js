@@ -11,6 +11,9 @@
  *   host; HTTP status → {@link SourceError} mapping; {@link encode},
  *   {@link url}: URL helpers.
  * - {@link SourceError}: classified failures.
+ * - {@link outcome}, {@link reconciliation}, {@link requireId},
+ *   {@link requireBase}, {@link contentText}, {@link metadataOf}: `push`
+ *   and `reconcile`.
  * - {@link log}: messages to the host's log.
  * - `testing.js` (node only): canned answers and cassette replay.
  *
@@ -23,3 +26,4 @@ export { Settings } from './settings.js';
 export { record, blob, page, stream, setting, auth, manifest } from './types.js';
 export { exportSource } from './source.js';
 export { log } from './log.js';
+export { outcome, reconciliation, requireId, requireBase, contentText, metadataOf } from './push.js';

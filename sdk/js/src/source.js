@@ -25,6 +25,10 @@ import { Settings } from './settings.js';
  * @property {(config: C, stream: string, request: ListRequest) => object} list one page
  * @property {(config: C, stream: string, ids: string[]) => (object | Error)[]} [fetch]
  *   one complete record or one error per id, in order
+ * @property {(config: C, stream: string, changes: object[]) => (object | Error)[]} [push]
+ *   one `outcome` or error per change, in order (see push.js)
+ * @property {(config: C, stream: string, changes: object[]) => (object | Error)[]} [reconcile]
+ *   one `reconciliation` or error per change, in order; reads only
  */
 
 /**
@@ -34,8 +38,10 @@ import { Settings } from './settings.js';
  * and converts at the boundary: a thrown {@link SourceError} becomes the WIT
  * error (`{ tag, val }`); anything else thrown is a bug: its message and
  * stack go to stderr and the call traps, so the host's error shows them. A
- * `fetch` element that is an `Error` becomes that id's error. `push` and
- * `reconcile` answer `unsupported` for every change.
+ * `fetch`, `push` or `reconcile` element that is an `Error` becomes that
+ * input's error (`failed` for push and reconcile); a thrown `SourceError`
+ * fails every input. Without `fetch`, `push` or `reconcile`, every input
+ * is `unsupported`.
  *
  * @template C
  * @param {Definition<C>} plugin
@@ -49,10 +55,16 @@ export function exportSource(plugin) {
     }
     return config;
   };
-  const unsupported = (stream) => ({
-    tag: 'failed',
-    val: SourceError.unsupported(`stream \`${stream}\` does not support push`).toWit(),
-  });
+  /** One answer per input of `method`, an `Error` element wrapped by `failed`. */
+  const each = (method, stream, inputs, failed, ok = (v) => v) =>
+    perInput(method, inputs, () => {
+      if (!plugin[method]) {
+        const verb = method === 'fetch' ? 'fetch' : 'push';
+        throw SourceError.unsupported(`stream \`${stream}\` does not support ${verb}`);
+      }
+      return plugin[method](instance(), stream, inputs);
+    }).map((r) => (r instanceof Error ? failed(witError(r)) : ok(r)));
+  const failed = (error) => ({ tag: 'failed', val: error });
   return {
     describe: () => guard(() => plugin.describe()),
     configure(pairs) {
@@ -66,19 +78,16 @@ export function exportSource(plugin) {
       ),
     list: (stream, cursor, since, limit, detail) =>
       guard(() => plugin.list(instance(), stream, { cursor, since, limit, detail })),
-    fetch(stream, ids) {
-      const results = perId(ids, () => {
-        if (!plugin.fetch) {
-          throw SourceError.unsupported(`stream \`${stream}\` does not support fetch`);
-        }
-        return plugin.fetch(instance(), stream, ids);
-      });
-      return results.map((r) =>
-        r instanceof Error ? { tag: 'err', val: witError(r) } : { tag: 'ok', val: r },
-      );
-    },
-    push: (stream, changes) => changes.map(() => unsupported(stream)),
-    reconcile: (stream, changes) => changes.map(() => unsupported(stream)),
+    fetch: (stream, ids) =>
+      each(
+        'fetch',
+        stream,
+        ids,
+        (error) => ({ tag: 'err', val: error }),
+        (record) => ({ tag: 'ok', val: record }),
+      ),
+    push: (stream, changes) => each('push', stream, changes, failed),
+    reconcile: (stream, changes) => each('reconcile', stream, changes, failed),
   };
 }
 
@@ -94,19 +103,21 @@ function guard(f) {
   }
 }
 
-/** `f()`'s one result per id; a thrown {@link SourceError} fails every id. */
-function perId(ids, f) {
+/** `f()`'s one result per input; a thrown {@link SourceError} fails every input. */
+function perInput(method, inputs, f) {
   let results;
   try {
     results = f();
   } catch (e) {
     witError(e); // a crash unless it is a SourceError
-    return ids.map(() => e);
+    return inputs.map(() => e);
   }
-  if (!Array.isArray(results) || results.length !== ids.length) {
+  if (!Array.isArray(results) || results.length !== inputs.length) {
     const n = Array.isArray(results) ? results.length : typeof results;
-    const bug = SourceError.fatal(`plugin bug: fetch returned ${n} results for ${ids.length} ids`);
-    return ids.map(() => bug);
+    const bug = SourceError.fatal(
+      `plugin bug: ${method} returned ${n} results for ${inputs.length} inputs`,
+    );
+    return inputs.map(() => bug);
   }
   return results;
 }
