@@ -1,6 +1,6 @@
 /**
  * js-items: the items source in JavaScript, the same behaviour as the Rust
- * example (examples/example-items) for pulls. It syncs the "items" REST API
+ * example (examples/example-items). It syncs the "items" REST API
  * (docs/fake-items-api.md; served by `synchost-fake items`). One stream,
  * `items`, with delta syncs:
  * - `list` pages through `GET /items` and returns partial records (id,

@@ -11,11 +11,16 @@ import {
   SourceError,
   Settings,
   blob,
+  contentText,
   encode,
   exportSource,
   manifest,
+  metadataOf,
+  outcome,
   page,
   record,
+  requireBase,
+  requireId,
   sendBatch,
   setting,
   stream,
@@ -193,5 +198,41 @@ test('a cassette replays in recorded order and names what is wrong', () => {
     assert.throws(() => replay(dir), /0002\.json: exchange 0: `status` must be an HTTP status code/);
   } finally {
     rmSync(dir, { recursive: true });
+  }
+});
+
+test('push: change accessors and outcomes through exportSource', () => {
+  const change = { key: 'k', op: 'update', id: 'a', baseVersion: undefined, content: new Uint8Array([0xff]), metadata: '[1]' };
+  assert.equal(requireId(change), 'a');
+  assert.throws(() => requireBase(change), (e) => isKind('unsupported')(e) && e.message === 'change `k` (update of `a`) has no base version');
+  assert.throws(() => contentText(change), /not UTF-8 text/);
+  assert.deepEqual(metadataOf(change), {});
+  assert.deepEqual(metadataOf({ metadata: '{"t":1}' }), { t: 1 });
+  const source = exportSource({
+    describe: () => manifest({ name: 'x', version: '0.1.0', description: 'd' }),
+    configure: () => ({}),
+    list: () => page([]),
+    push: (config, name, changes) => changes.map((c) => (c.id ? outcome.applied() : SourceError.conflict('no'))),
+  });
+  source.configure([]);
+  assert.deepEqual(source.push('s', [{ id: 'a' }, {}]), [
+    { tag: 'applied', val: undefined },
+    { tag: 'failed', val: { tag: 'conflict', val: 'no' } },
+  ]);
+  assert.deepEqual(source.reconcile('s', [{}]), [
+    { tag: 'failed', val: { tag: 'unsupported', val: 'stream `s` does not support push' } },
+  ]);
+  assert.deepEqual(
+    source.fetch('s', ['a']).map((r) => r.val.val),
+    ['stream `s` does not support fetch'],
+  );
+  // Holes in a batch are not sent and stay aligned.
+  const served = serve(() => new Response(200, [], 'ok'));
+  try {
+    const answers = sendBatch([undefined, Request.get('http://h/x'), undefined]);
+    assert.deepEqual(answers.map((a) => a?.status), [undefined, 200, undefined]);
+    assert.deepEqual(served.sent(), ['GET http://h/x']);
+  } finally {
+    served.close();
   }
 });
