@@ -18,8 +18,11 @@
  *   | 'invalid-response' | 'conflict' | 'unsupported' | 'fatal'} ErrorKind
  */
 
-/** The WIT form of an error: what the component's bindings take. */
-/** @typedef {{ tag: ErrorKind, val: string | number }} WitError */
+/**
+ * The WIT form of an error: what the component's bindings take.
+ *
+ * @typedef {{ tag: ErrorKind, val: string | number }} WitError
+ */
 
 const KINDS = new Set([
   'auth',
@@ -112,18 +115,6 @@ export class SourceError extends Error {
    */
   toWit() {
     return { tag: this.kind, val: this.kind === 'rate-limited' ? this.seconds : this.message };
-  }
-
-  /**
-   * The error of a WIT variant (what a test gets back from the component's
-   * `source` export).
-   *
-   * @param {WitError} wit
-   */
-  static fromWit(wit) {
-    return wit.tag === 'rate-limited'
-      ? SourceError.rateLimited(Number(wit.val))
-      : new SourceError(wit.tag, String(wit.val));
   }
 }
 

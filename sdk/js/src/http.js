@@ -80,11 +80,6 @@ export class Request {
     return this;
   }
 
-  /** The first value of header `name` set so far (case-insensitive). */
-  headerValue(name) {
-    return findHeader(this.headers, name);
-  }
-
   /**
    * Appends `name=value` to the URL, both percent-encoded (numbers and
    * BigInts are written in decimal).
