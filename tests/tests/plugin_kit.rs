@@ -79,11 +79,16 @@ fn plugin_new_refuses_bad_input() {
         fs::read_to_string(ws.path().join("taken/keep.txt")).unwrap(),
         "mine"
     );
-    for lang in ["python", "js"] {
-        let out = Synchost::run(&ws, &["plugin", "new", "later", "--lang", lang]);
-        let stderr = assert_exit_code(&out, 2);
-        assert!(stderr.contains("not available yet"), "{lang}: {stderr}");
-    }
+    let out = Synchost::run(&ws, &["plugin", "new", "later", "--lang", "python"]);
+    let stderr = assert_exit_code(&out, 2);
+    assert!(stderr.contains("not available yet"), "python: {stderr}");
+    // A JavaScript project copies its SDK: a Rust SDK path makes no sense.
+    let out = Synchost::run(
+        &ws,
+        &["plugin", "new", "later", "--lang", "js", "--sdk-path", "."],
+    );
+    let stderr = assert_exit_code(&out, 2);
+    assert!(stderr.contains("--sdk-path is for --lang rust"), "{stderr}");
     let out = Synchost::run(&ws, &["plugin", "new", "x", "--sdk-path", "/nonexistent"]);
     assert_exit_code(&out, 2);
     let mut left: Vec<_> = fs::read_dir(ws.path())

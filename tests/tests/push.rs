@@ -13,8 +13,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::{
-    assert_exit_code, assert_success, items_config, json_lines, output_text, plugin_path,
-    summary_of, toml_str, FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, items_config, items_config_for, json_lines, output_text,
+    plugin_path, summary_of, toml_str, FakeServer, Synchost, Workspace,
 };
 
 const EMAIL: &str = "push@example.com";
@@ -516,9 +516,22 @@ fn bad_change_input_is_refused_whole_and_nothing_is_sent() {
 
 #[test]
 fn example_plugin_pushes_exactly_once_through_lost_answers() {
+    pushes_exactly_once_through_lost_answers(&plugin_path("example-items"));
+}
+
+/// The same with the JavaScript example (`examples/js-items`).
+#[test]
+fn js_example_pushes_exactly_once_through_lost_answers() {
+    pushes_exactly_once_through_lost_answers(&plugin_path("js-items"));
+}
+
+/// Updates, deletions and creations pushed by `plugin` (an items plugin)
+/// while the fake loses 30% of the answers to writes: pushing again until
+/// it succeeds applies each change exactly once.
+fn pushes_exactly_once_through_lost_answers(plugin: &Path) {
     let fake = FakeServer::start("items", &["--count", "40", "--lost-write-rate", "0.3"]);
     let ws = Workspace::new();
-    items_config(&ws, &fake, "");
+    items_config_for(&ws, &fake, plugin, "");
     let run = |args: &[&str]| Synchost::new(&ws).args(args).shared_cache().output();
     assert_success(&run(&["pull", "items"]));
     let truth_before = fake.ground_truth_json();

@@ -5,6 +5,7 @@
 
 mod bench;
 mod fuzz;
+mod js;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -163,6 +164,7 @@ pub fn build() -> Result<()> {
         std::fs::copy(&built, out.join(format!("{name}.wasm")))
             .with_context(|| format!("copying {}", built.display()))?;
     }
+    js::build_plugins(&out)?;
     eprintln!("plugins in {}", out.display());
     Ok(())
 }
@@ -186,6 +188,12 @@ pub fn ensure_postgresql() -> Result<()> {
         return Ok(());
     }
     eprintln!("PostgreSQL is missing (the Supabase tests need it): installing Debian's postgresql");
+    apt_install(&["postgresql"])
+        .context("cannot install PostgreSQL: install Debian's `postgresql` package (or initdb and postgres on PATH) and run again")
+}
+
+/// Installs Debian `packages` with apt-get, as root or through sudo.
+pub fn apt_install(packages: &[&str]) -> Result<()> {
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -201,13 +209,13 @@ pub fn ensure_postgresql() -> Result<()> {
             .stdout(Stdio::null());
         run_command(&mut command)
     };
-    apt(&["update", "-qq"])
-        .and_then(|()| apt(&["install", "-y", "-qq", "postgresql"]))
-        .context("cannot install PostgreSQL: install Debian's `postgresql` package (or initdb and postgres on PATH) and run again")
+    apt(&["update", "-qq"])?;
+    apt(&[&["install", "-y", "-qq"], packages].concat())
 }
 
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgresql()?;
+    js::ensure_jco()?;
     build()?;
     run_command(cargo_release("test", &tested_packages()).args(extra))
 }

@@ -15,6 +15,9 @@ use clap::{Args, ValueEnum};
 
 use crate::error::usage;
 
+#[path = "scaffold_js.rs"]
+mod js;
+
 /// The Rust project: `(path in the project, template)`.
 const RUST_FILES: [(&str, &str); 4] = [
     (
@@ -110,7 +113,7 @@ pub struct NewArgs {
     /// The plugin's name, also its manifest name: lowercase letters, digits
     /// and `-`, starting with a letter.
     name: String,
-    /// The project's language (only Rust for now).
+    /// The project's language (`js`: see docs/plugin-guide-js.md).
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     lang: Lang,
     /// The project directory to create (default: ./NAME). It must not exist
@@ -132,6 +135,17 @@ enum Lang {
 
 pub fn run(args: NewArgs) -> Result<()> {
     check_name(&args.name)?;
+    if args.lang == Lang::Js {
+        if args.sdk_path.is_some() {
+            return Err(usage(
+                "--sdk-path is for --lang rust: a JavaScript project gets a copy of the SDK",
+            ));
+        }
+        return js::create(
+            &args.name,
+            &args.dir.unwrap_or_else(|| PathBuf::from(&args.name)),
+        );
+    }
     if args.lang != Lang::Rust {
         let lang = if args.lang == Lang::Python {
             "python"

@@ -961,7 +961,12 @@ pub const TOKEN_VAR: &str = "SYNCHOST_E2E_ITEMS_TOKEN";
 /// Writes a `synchost.toml` with one source, `items`: the example plugin
 /// reading `fake`. `tables` is appended as is (e.g. a `[sources.items.retry]`).
 pub fn items_config(ws: &Workspace, fake: &FakeServer, tables: &str) {
-    let plugin = plugin_path("example-items");
+    items_config_for(ws, fake, &plugin_path("example-items"), tables);
+}
+
+/// [`items_config`] with another plugin for the items API (the JavaScript
+/// example, say).
+pub fn items_config_for(ws: &Workspace, fake: &FakeServer, plugin: &Path, tables: &str) {
     ws.write_config(&format!(
         "[sources.items]\nplugin = {}\n\n[sources.items.settings]\nbase_url = {}\n\n{tables}",
         toml_str(&plugin.display().to_string()),
