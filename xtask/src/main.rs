@@ -5,6 +5,7 @@
 
 mod bench;
 mod fuzz;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -161,6 +162,7 @@ pub fn build() -> Result<()> {
         std::fs::copy(&built, out.join(format!("{name}.wasm")))
             .with_context(|| format!("copying {}", built.display()))?;
     }
+    python::build_plugins(&out)?;
     eprintln!("plugins in {}", out.display());
     Ok(())
 }
@@ -206,6 +208,7 @@ pub fn ensure_postgresql() -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgresql()?;
+    python::ensure_componentize_py()?;
     build()?;
     run_command(cargo_release("test", &tested_packages()).args(extra))
 }
