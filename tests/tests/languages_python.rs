@@ -68,28 +68,31 @@ fn python_plugin(name: &str) -> PathBuf {
     path
 }
 
-/// `python3 -m unittest` of the tests in `dir` (relative to the root),
-/// with `path` on PYTHONPATH; the Python of the toolchain venv when there
-/// is one. Returns the report (stderr).
-fn unittest(dir: &str, path: &[&str]) -> String {
+/// The toolchain venv's Python when there is one, else `python3`.
+fn python() -> PathBuf {
     let venv = toolchain().join("python3");
-    let python = if venv.is_file() {
+    if venv.is_file() {
         venv
     } else {
         "python3".into()
-    };
-    let pythonpath = std::env::join_paths(path.iter().map(|p| repo().join(p))).unwrap();
-    let out = Command::new(&python)
-        .args(["-B", "-m", "unittest", "discover", "-v", "-s"])
-        .arg(repo().join(dir))
-        .current_dir(repo().join(dir))
+    }
+}
+
+/// `python3 -m unittest discover -s tests` in `dir`, with `path` on
+/// PYTHONPATH (besides `dir`); panics unless it passes. Returns the report.
+fn unittest(dir: &Path, path: &[PathBuf]) -> String {
+    let pythonpath = std::env::join_paths(path).unwrap();
+    let out = Command::new(python())
+        .args(["-B", "-m", "unittest", "discover", "-v", "-s", "tests"])
+        .current_dir(dir)
         .env("PYTHONPATH", pythonpath)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python().display()));
     let (_, report) = output_text(&out);
     assert!(
         out.status.success(),
-        "unit tests in {dir} failed:\n{report}"
+        "unit tests in {} failed:\n{report}",
+        dir.display()
     );
     report
 }
@@ -105,16 +108,15 @@ fn ran(report: &str) -> usize {
 
 #[test]
 fn the_python_sdk_and_example_unit_tests_pass_natively() {
-    let sdk = unittest("sdk/python/tests", &["sdk/python"]);
+    let sdk_dir = repo().join("sdk/python");
+    let sdk = unittest(&sdk_dir, &[sdk_dir.clone()]);
     assert!(ran(&sdk) >= 16, "{sdk}");
     assert!(
         sdk.contains("StatusErrors.test_the_rate_limit_vectors) ... ok"),
         "{sdk}"
     );
-    let example = unittest(
-        "examples/python-items/tests",
-        &["sdk/python", "examples/python-items"],
-    );
+    let example_dir = repo().join("examples/python-items");
+    let example = unittest(&example_dir, &[sdk_dir, example_dir.clone()]);
     assert!(ran(&example) >= 5, "{example}");
     assert!(
         example.contains("ItemsTest.test_a_first_pull_replays_from_a_cassette) ... ok"),
@@ -135,20 +137,7 @@ fn the_vendored_bindings_are_generated_from_the_contract() {
         .expect("componentize-py bindings");
     assert_success(&out);
     let vendored = repo().join("sdk/python/synchost_sdk/_bindings");
-    let mut files = Vec::new();
-    let mut pending = vec![vendored.clone()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                if path.file_name().unwrap() != "__pycache__" {
-                    pending.push(path);
-                }
-            } else {
-                files.push(path.strip_prefix(&vendored).unwrap().to_owned());
-            }
-        }
-    }
+    let files = files_under(&vendored);
     assert!(files.len() >= 8, "{files:?}");
     for file in files {
         let generated = fs::read(out_dir.path().join(&file))
@@ -313,4 +302,135 @@ fn a_python_exception_shows_its_traceback() {
     ] {
         assert!(stderr.contains(needle), "no {needle:?} in:\n{stderr}");
     }
+}
+
+/// The verdicts of a `plugin check --json` report, `(rule, verdict)`.
+fn verdicts(stdout: &str) -> Vec<(String, String)> {
+    let report: Value = serde_json::from_str(stdout.trim()).expect("a JSON report");
+    report["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|rule| {
+            (
+                rule["rule"].as_str().unwrap().to_owned(),
+                rule["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `plugin check` of `plugin` against the items fake passes every rule.
+#[track_caller]
+fn assert_check_passes(ws: &Workspace, plugin: &Path, fake: &FakeServer) {
+    let out = Synchost::new(ws)
+        .shared_cache()
+        .args(["plugin", "check"])
+        .arg(plugin)
+        .arg("--set")
+        .arg(format!("base_url={}", fake.url()))
+        .arg("--json")
+        .output();
+    let stdout = assert_success(&out);
+    let verdicts = verdicts(&stdout);
+    assert!(verdicts.len() >= 9, "{stdout}");
+    for (rule, verdict) in &verdicts {
+        assert_eq!(verdict, "pass", "rule {rule}: {stdout}");
+    }
+}
+
+#[test]
+fn the_python_example_passes_plugin_check() {
+    let fake = FakeServer::start("items", &["--count", "20"]);
+    let ws = Workspace::new();
+    assert_check_passes(&ws, &python_plugin("python-items"), &fake);
+}
+
+/// The files under `dir`, relative, without Python caches.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in fs::read_dir(&next).unwrap_or_else(|e| panic!("{}: {e}", next.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().unwrap() != "__pycache__" {
+                    pending.push(path);
+                }
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().to_owned());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `plugin new todos --lang python` writes a project holding the SDK and the
+/// contract as they are here; it builds with the pinned componentize-py as
+/// its README says, its unit tests pass natively, and the plugin passes
+/// `plugin check` and pulls the items fake exactly, as source `todos`.
+#[test]
+fn plugin_new_python_builds_tests_checks_and_pulls() {
+    let componentize = componentize_py();
+    let ws = Workspace::new();
+    let stdout = assert_success(&Synchost::run(
+        &ws,
+        &["plugin", "new", "todos", "--lang", "python"],
+    ));
+    let project = ws.path().join("todos");
+    assert!(stdout.contains("created todos (Python)"), "{stdout}");
+    let sdk = repo().join("sdk/python/synchost_sdk");
+    let copied = files_under(&project.join("synchost_sdk"));
+    assert_eq!(copied, files_under(&sdk), "the whole SDK is copied");
+    for file in &copied {
+        assert!(
+            fs::read(project.join("synchost_sdk").join(file)).unwrap()
+                == fs::read(sdk.join(file)).unwrap(),
+            "{} differs from the SDK's",
+            file.display()
+        );
+    }
+    assert!(
+        fs::read(project.join("wit/source.wit")).unwrap()
+            == fs::read(repo().join("sdk/wit/source.wit")).unwrap(),
+        "the contract is copied"
+    );
+    let readme = fs::read_to_string(project.join("README.md")).unwrap();
+    let build = "componentize-py -d wit -w source-plugin componentize app -p . -o todos.wasm";
+    for command in [
+        build,
+        "synchost plugin check todos.wasm --set base_url=",
+        "synchost pull --plugin todos.wasm --set base_url=",
+        "python3 -m unittest discover -s tests",
+    ] {
+        assert!(
+            readme.contains(command),
+            "README lacks `{command}`:\n{readme}"
+        );
+    }
+
+    let out = Command::new(&componentize)
+        .args(build.split(' ').skip(1))
+        .current_dir(&project)
+        .output()
+        .expect("componentize-py");
+    assert_success(&out);
+    let wasm = project.join("todos.wasm");
+    assert!(wasm.is_file(), "todos.wasm not built");
+
+    // As the README says: from the project directory, nothing else on the path.
+    let report = unittest(&project, &[]);
+    assert_eq!(ran(&report), 3, "{report}");
+
+    let fake = FakeServer::start("items", &["--count", "20", "--seed", "13"]);
+    assert_check_passes(&ws, &wasm, &fake);
+    let records = pull_and_export(&ws, &wasm, &fake, "todos");
+    let store = stored(&records);
+    assert_eq!(
+        store.live,
+        fake.ground_truth(),
+        "the store is the fake's items"
+    );
+    assert!(store.deleted.is_empty());
 }

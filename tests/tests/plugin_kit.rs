@@ -79,7 +79,7 @@ fn plugin_new_refuses_bad_input() {
         fs::read_to_string(ws.path().join("taken/keep.txt")).unwrap(),
         "mine"
     );
-    for lang in ["python", "js"] {
+    for lang in ["js"] {
         let out = Synchost::run(&ws, &["plugin", "new", "later", "--lang", lang]);
         let stderr = assert_exit_code(&out, 2);
         assert!(stderr.contains("not available yet"), "{lang}: {stderr}");

@@ -155,14 +155,15 @@ fn modified(path: &Path) -> SystemTime {
 }
 
 /// The newest modification time of the files under `paths` (Python
-/// caches left out).
+/// caches left out; directories too, as writing a cache touches them).
 fn newest(paths: &[PathBuf]) -> Result<SystemTime> {
     let mut newest = SystemTime::UNIX_EPOCH;
     let mut pending = paths.to_vec();
     while let Some(path) = pending.pop() {
         let meta = std::fs::metadata(&path).with_context(|| path.display().to_string())?;
-        newest = newest.max(meta.modified()?);
-        if meta.is_dir() {
+        if meta.is_file() {
+            newest = newest.max(meta.modified()?);
+        } else if meta.is_dir() {
             for entry in std::fs::read_dir(&path)? {
                 let entry = entry?.path();
                 if entry.file_name().is_some_and(|n| n != "__pycache__") {
