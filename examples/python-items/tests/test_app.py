@@ -98,15 +98,15 @@ class ItemsTest(unittest.TestCase):
     def test_the_exported_source_speaks_the_bindings(self):
         """What the host calls: errors as `Err`, fetch answers as Ok/Err."""
         source = app.Source()
-        with self.assertRaises(sh._wit.Err) as refused:
+        with self.assertRaises(testing.Err) as refused:
             source.configure([("base_url", "nope")])
         self.assertIsInstance(refused.exception.value, sh.types.Error_InvalidConfig)
         source.configure([("base_url", "http://h")])
         with testing.serve(lambda req: Response(404, body="gone")):
             results = source.fetch("items", ["x"])
-            with self.assertRaises(sh._wit.Err) as listed:
+            with self.assertRaises(testing.Err) as listed:
                 source.list("items", None, None, 5, sh.FULL)
-        self.assertIsInstance(results[0], sh._wit.Err)
+        self.assertIsInstance(results[0], testing.Err)
         self.assertIsInstance(results[0].value, sh.types.Error_NotFound)
         # A listing that 404s is the error of the whole call.
         self.assertIsInstance(listed.exception.value, sh.types.Error_NotFound)

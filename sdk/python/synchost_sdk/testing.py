@@ -30,7 +30,10 @@ exchange, or one JSON file holding an exchange or an array of them::
 `error` (`timeout`, `connection: WHY`, `denied: WHY`, `too-large: BYTES`)
 for a request that got no response. The body: `body` as a string is that
 text, any other JSON value is sent as compact JSON, `body_base64` is bytes.
-Other fields (the request's headers and body) are ignored. Each request
+Other fields (the request's headers and body) are ignored.
+
+`Ok` and `Err` are the generated result cases, for tests of what the host
+calls (`app.Source()`). Each request
 gets the first unused exchange with its method and URL; one with none
 fails with `AssertionError` naming it and the exchanges left.
 """
@@ -43,6 +46,11 @@ from . import _wit
 from .http import Request, Response
 
 _h = _wit.http
+
+#: The generated `result` cases, to test the exported `Source` class (what
+#: the host calls): `Err(error)` is raised, fetch answers are `Ok`/`Err`.
+Ok = _wit.Ok
+Err = _wit.Err
 
 #: No-response answers a handler may give.
 Timeout = _h.HttpError_Timeout

@@ -287,7 +287,7 @@ class Export(unittest.TestCase):
             return [sh.Applied(None), sh.Conflicted(sh.record("c", "2")), sh.Conflict("late")]
 
     def test_results_errors_and_outcomes(self):
-        Err, types = sh._wit.Err, sh.types
+        Err, types = testing.Err, sh.types
         source = sh.export(self.Echo)()
         with self.assertRaises(Err) as caught:
             source.list("s", None, None, 1, sh.FULL)
@@ -296,7 +296,7 @@ class Export(unittest.TestCase):
         source.configure([])
         self.assertEqual([s.name for s in source.streams()], ["s"])
         got = source.fetch("s", ["a", "gone"])
-        self.assertEqual(got[0], sh._wit.Ok(sh.record("a", "1")))
+        self.assertEqual(got[0], testing.Ok(sh.record("a", "1")))
         self.assertEqual(got[1], Err(types.Error_NotFound("gone")))
         self.assertEqual(source.fetch("t", ["a"]), [Err(types.Error_Unsupported("unknown stream `t`"))])
         with self.assertRaises(Err) as caught:
