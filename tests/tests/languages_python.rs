@@ -18,8 +18,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use support::{
-    assert_success, export, output_text, stored, target_dir, toml_str, FakeServer, Synchost,
-    Workspace,
+    assert_success, export, output_text, stored, target_dir, toml_str, verdicts, FakeServer,
+    Synchost, Workspace,
 };
 
 /// How to get the toolchain, for every failure that lacks it.
@@ -302,22 +302,6 @@ fn a_python_exception_shows_its_traceback() {
     ] {
         assert!(stderr.contains(needle), "no {needle:?} in:\n{stderr}");
     }
-}
-
-/// The verdicts of a `plugin check --json` report, `(rule, verdict)`.
-fn verdicts(stdout: &str) -> Vec<(String, String)> {
-    let report: Value = serde_json::from_str(stdout.trim()).expect("a JSON report");
-    report["rules"]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .map(|rule| {
-            (
-                rule["rule"].as_str().unwrap().to_owned(),
-                rule["verdict"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 /// `plugin check` of `plugin` against the items fake passes every rule.

@@ -1004,3 +1004,19 @@ pub fn pull_items(ws: &Workspace, extra: &[&str]) -> Vec<Value> {
     args.extend_from_slice(extra);
     json_lines(&assert_success(&Synchost::run(ws, &args)))
 }
+
+/// The verdicts of a `plugin check --json` report, `(rule, verdict)` in order.
+pub fn verdicts(stdout: &str) -> Vec<(String, String)> {
+    let report: Value = serde_json::from_str(stdout.trim()).expect("a JSON report");
+    report["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|rule| {
+            (
+                rule["rule"].as_str().expect("rule").to_string(),
+                rule["verdict"].as_str().expect("verdict").to_string(),
+            )
+        })
+        .collect()
+}

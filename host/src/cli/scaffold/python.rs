@@ -81,3 +81,34 @@ pub(super) fn next_steps(name: &str, dir: &Path) {
     println!("  python3 -m unittest discover -s tests");
     println!("  synchost plugin check {name}.wasm --set base_url=http://127.0.0.1:8080");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_is_named_and_holds_the_sdk_as_is() {
+        let files = render("my-api");
+        let file = |name: &str| {
+            files
+                .iter()
+                .find(|(path, _)| *path == name)
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert!(file("app.py").contains("NAME = \"my-api\""));
+        assert!(file("README.md").contains("-o my-api.wasm"));
+        for (path, text) in &files {
+            let templated = !path.starts_with("synchost_sdk/") && !path.starts_with("wit/");
+            assert!(
+                !(templated && text.contains("{{")),
+                "{path} keeps a placeholder"
+            );
+        }
+        assert_eq!(
+            file("synchost_sdk/http.py"),
+            include_str!("../../../../sdk/python/synchost_sdk/http.py")
+        );
+        assert!(file("wit/source.wit").contains("package synchost:source@0.2.0;"));
+    }
+}
