@@ -418,3 +418,80 @@ fn plugin_new_python_builds_tests_checks_and_pulls() {
     );
     assert!(store.deleted.is_empty());
 }
+
+/// The Python example pushes updates, deletions and creations exactly once
+/// while the fake loses some write answers: the pushes that follow settle
+/// the changes left in flight through `reconcile`, and a pull afterwards
+/// stores the fake's items.
+#[test]
+fn the_python_example_pushes_exactly_once_through_lost_answers() {
+    let python = python_plugin("python-items");
+    let fake = FakeServer::start("items", &["--count", "30", "--lost-write-rate", "0.3"]);
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "[sources.items]\nplugin = {}\n\n[sources.items.settings]\nbase_url = {}\n",
+        toml_str(&python.display().to_string()),
+        toml_str(fake.url()),
+    ));
+    let run = |args: &[&str]| Synchost::new(&ws).shared_cache().args(args).output();
+    assert_success(&run(&["pull", "items"]));
+    let before = fake.ground_truth();
+    let ids: Vec<&str> = before.iter().take(8).map(|(id, _)| id.as_str()).collect();
+    let mut lines = Vec::new();
+    for id in &ids[..6] {
+        lines.push(serde_json::json!({"op": "update", "id": id, "content": format!("new {id}")}));
+    }
+    for id in &ids[6..] {
+        lines.push(serde_json::json!({"op": "delete", "id": id}));
+    }
+    for n in 0..4 {
+        lines.push(
+            serde_json::json!({"op": "create", "title": format!("py {n}"), "content": "made"}),
+        );
+    }
+    let file = ws.path().join("changes.jsonl");
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    fs::write(&file, text.join("\n") + "\n").unwrap();
+    let file = file.display().to_string();
+    assert_success(&run(&[
+        "stage", "items", "--stream", "items", "--file", &file,
+    ]));
+    let mut pushes = 1;
+    while !run(&["push", "items"]).status.success() {
+        pushes += 1;
+        assert!(pushes <= 6, "the push never settled");
+    }
+    assert!(
+        fake.stats()["lost_writes"].as_u64().unwrap() > 0,
+        "no answer was lost: the test proves nothing"
+    );
+
+    let truth = fake.ground_truth_json();
+    let entries = truth.as_array().unwrap();
+    let entry = |id: &str| entries.iter().find(|e| e["id"] == id);
+    let version = |v: &Value| {
+        v["version"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .or(v["version"].as_u64())
+            .unwrap()
+    };
+    for (id, old) in before.iter().take(6) {
+        let now = entry(id).unwrap_or_else(|| panic!("{id} is gone"));
+        assert_eq!(
+            version(now),
+            old.parse::<u64>().unwrap() + 1,
+            "{id} updated exactly once: {now}"
+        );
+    }
+    for id in &ids[6..] {
+        assert!(entry(id).is_none(), "{id} not deleted");
+    }
+    for n in 0..4 {
+        let made = entries.iter().filter(|e| e["title"] == format!("py {n}"));
+        assert_eq!(made.count(), 1, "create {n} applied once");
+    }
+    assert_success(&run(&["pull", "items", "--full"]));
+    let store = stored(&export(&ws, "items", &[]));
+    assert_eq!(store.live, fake.ground_truth(), "the store is the fake's");
+}

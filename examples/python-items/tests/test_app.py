@@ -2,11 +2,13 @@
 discover -s tests` in examples/python-items, with the SDK on PYTHONPATH.
 `synchost_sdk.testing` answers the requests the host would send."""
 
+import json
 import os
 import unittest
 
 import synchost_sdk as sh
 from synchost_sdk import testing
+from synchost_sdk.changes import CREATE, DELETE, UPDATE
 from synchost_sdk.http import Response
 
 import app
@@ -22,6 +24,19 @@ ITEM = (
 )
 
 
+def change(op, id):
+    return sh.types.Change(
+        key="k1",
+        op=op,
+        id=id,
+        base_version="3" if id else None,
+        parent_id=None,
+        title="T",
+        content=b"text",
+        metadata='{"tags":["a"]}',
+    )
+
+
 def configured(base_url):
     return app.Items(sh.Settings([("base_url", base_url)]))
 
@@ -31,7 +46,7 @@ class ItemsTest(unittest.TestCase):
         manifest = app.Items.describe()
         self.assertEqual(manifest.name, "python-items")
         self.assertEqual([s.name for s in manifest.streams], ["items"])
-        self.assertTrue(manifest.streams[0].supports_delta)
+        self.assertTrue(manifest.streams[0].supports_delta and manifest.streams[0].supports_push)
         self.assertEqual([s.name for s in manifest.settings if s.required], ["base_url"])
 
     def test_configure_checks_the_base_url(self):
@@ -94,6 +109,82 @@ class ItemsTest(unittest.TestCase):
         self.assertTrue(all(isinstance(r, sh.types.Record) for r in fetched[:3]))
         self.assertIsInstance(fetched[3], sh.NotFound)
         self.assertIn("no item item-000404", fetched[3].message)
+
+    def test_writes_carry_the_key_and_the_base_version(self):
+        items = configured("http://h")
+        post = items.write(change(CREATE, None))
+        self.assertEqual((post.method, post.url), ("POST", "http://h/items"))
+        self.assertEqual(post.header_value("idempotency-key"), "k1")
+        self.assertEqual(json.loads(post.body), {"title": "T", "content": "text", "tags": ["a"]})
+        put = items.write(change(UPDATE, "item-1"))
+        self.assertEqual((put.method, put.url), ("PUT", "http://h/items/item-1"))
+        self.assertEqual(put.header_value("if-match"), '"3"')
+        delete = items.write(change(DELETE, "item-1"))
+        self.assertEqual((delete.method, delete.header_value("if-match")), ("DELETE", '"3"'))
+        with self.assertRaises(sh.Unsupported):
+            items.write(change(UPDATE, None))
+
+    def test_push_answers_become_outcomes(self):
+        theirs = (
+            '{"id":"item-1","version":"4","title":"T","content":"theirs",'
+            '"updated_at":null,"tags":[],"change_key":"k0"}'
+        )
+        answers = {
+            "PUT http://h/items/item-1": Response(412, body=theirs),
+            "POST http://h/items": Response(201, body=theirs),
+            "PUT http://h/items/item-2": Response(404),
+            "DELETE http://h/items/item-2": Response(404),
+            "PUT http://h/items/item-3": Response(401),
+        }
+        batch = [
+            change(UPDATE, "item-1"),
+            change(CREATE, None),
+            change(UPDATE, None),
+            change(UPDATE, "item-2"),
+            change(DELETE, "item-2"),
+            change(UPDATE, "item-3"),
+        ]
+        with testing.serve(lambda req: answers[f"{req.method} {req.url}"]) as served:
+            outcomes = configured("http://h").push("items", batch)
+        self.assertEqual(len(served.sent()), 5, "the change without an id sends nothing")
+        self.assertEqual(outcomes[0], sh.Conflicted(app.item_record(json.loads(theirs))))
+        self.assertEqual(outcomes[1].record.id, "item-1")
+        self.assertIsInstance(outcomes[1], sh.Applied)
+        self.assertIsInstance(outcomes[2], sh.Unsupported)
+        self.assertEqual(outcomes[3:5], [sh.Conflicted(None), sh.Applied(None)])
+        self.assertIsInstance(outcomes[5], sh.Auth)
+
+    def test_reconcile_reads_the_key_back(self):
+        item = (
+            '{"id":"item-9","version":"1","title":"T","content":"text",'
+            '"updated_at":null,"tags":[],"change_key":"k1"}'
+        )
+        answers = {
+            "http://h/items?change_key=k1": Response(
+                200, body='{"items":[{"id":"item-9","version":"1"}],"next_cursor":null}'
+            ),
+            "http://h/items/item-9": Response(200, body=item),
+            "http://h/items/item-8": Response(404),
+        }
+        batch = [change(CREATE, None), change(UPDATE, "item-9"), change(UPDATE, "item-8")]
+        other = change(DELETE, "item-9")
+        other.key, other.base_version = "k2", "1"
+        with testing.serve(lambda req: answers[req.url]) as served:
+            got = configured("http://h").reconcile("items", batch + [other])
+        self.assertEqual(
+            served.sent(),
+            [
+                "GET http://h/items?change_key=k1",
+                "GET http://h/items/item-9",
+                "GET http://h/items/item-8",
+                "GET http://h/items/item-9",
+                "GET http://h/items/item-9",
+            ],
+        )
+        record = app.item_record(json.loads(item))
+        self.assertEqual(
+            got, [sh.Applied(record), sh.Applied(record), sh.Conflicted(None), sh.NotApplied()]
+        )
 
     def test_the_exported_source_speaks_the_bindings(self):
         """What the host calls: errors as `Err`, fetch answers as Ok/Err."""

@@ -52,6 +52,8 @@ What is where:
   `InvalidConfig`, `InvalidResponse`, `Conflict`, `Unsupported`, `Fatal`
   (errors.py).
 - `Settings`: the values given to `configure` (settings.py).
+- `changes`: reading a `Change` in `push` and `reconcile` (`require_id`,
+  `require_base`, `content_text`, `metadata`; `CREATE`, `UPDATE`, `DELETE`).
 - `http`: requests through the host, status -> error mapping, URL helpers.
 - `log`: messages to the host's log.
 - `testing`: native unit tests with canned answers or a recorded cassette.
@@ -59,7 +61,7 @@ What is where:
   the helpers do not cover.
 """
 
-from . import http, log
+from . import changes, http, log
 from ._wit import types
 from .errors import (
     Auth,
@@ -117,6 +119,7 @@ __all__ = [
     "Unsupported",
     "basic",
     "bearer",
+    "changes",
     "blob",
     "export",
     "flag",

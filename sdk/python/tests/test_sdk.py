@@ -237,6 +237,37 @@ class Values(unittest.TestCase):
         self.assertEqual(sh.unknown_stream("x"), sh.Unsupported("unknown stream `x`"))
 
 
+class Changes(unittest.TestCase):
+    def change(self, **fields):
+        base = dict(
+            key="k", op=sh.changes.UPDATE, id="i", base_version="3", parent_id=None,
+            title=None, content="é".encode(), metadata='{"tags":["a"]}',
+        )
+        base.update(fields)
+        return sh.types.Change(**base)
+
+    def test_accessors_refuse_naming_the_change(self):
+        c = self.change()
+        self.assertEqual(
+            (sh.changes.require_id(c), sh.changes.require_base(c), sh.changes.content_text(c)),
+            ("i", "3", "é"),
+        )
+        self.assertEqual(sh.changes.metadata(c), {"tags": ["a"]})
+        self.assertEqual(sh.changes.metadata(self.change(metadata="[1]")), {})
+        for fields, why in [
+            ({"id": None}, "change `k` (update) has no item id"),
+            ({"base_version": ""}, "change `k` (update of `i`) has no base version"),
+            ({"content": None}, "has no content"),
+            ({"content": b"a\xff"}, "not UTF-8 text (invalid byte at offset 1)"),
+        ]:
+            c = self.change(**fields)
+            with self.assertRaises(sh.Unsupported) as caught:
+                sh.changes.require_id(c)
+                sh.changes.require_base(c)
+                sh.changes.content_text(c)
+            self.assertIn(why, caught.exception.message)
+
+
 class SettingsTest(unittest.TestCase):
     def test_get_required_parse(self):
         st = sh.Settings([("a", "1"), ("blank", "  "), ("a", "2"), ("n", " 25 "), ("f", "true")])

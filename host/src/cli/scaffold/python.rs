@@ -15,7 +15,7 @@ macro_rules! sdk {
 }
 
 /// The project: `(path in the project, template)`; `{{name}}` is filled in.
-const FILES: [(&str, &str); 22] = [
+const FILES: [(&str, &str); 23] = [
     (
         "app.py",
         include_str!("../../../templates/python/app.py.tmpl"),
@@ -38,6 +38,7 @@ const FILES: [(&str, &str); 22] = [
     ),
     sdk!("__init__.py"),
     sdk!("_wit.py"),
+    sdk!("changes.py"),
     sdk!("errors.py"),
     sdk!("http.py"),
     sdk!("log.py"),
