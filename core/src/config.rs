@@ -56,6 +56,9 @@ pub struct SourceSection {
     pub limits: LimitsSection,
     #[serde(default)]
     pub retry: RetrySection,
+    /// Rules applied to every record before it is stored.
+    #[serde(default)]
+    pub redact: crate::redact::RedactSection,
 }
 
 /// `[sources.NAME.auth]`: which environment variables hold the credential.
@@ -215,6 +218,8 @@ pub struct SourceConfig {
     /// Given on the command line (`--plugin`): its name is the plugin
     /// manifest's, once described, not the file's.
     pub ad_hoc: bool,
+    /// `[redact]` rules, compiled; `None` when there are none.
+    pub redactor: Option<crate::redact::Redactor>,
 }
 
 impl SourceConfig {
@@ -389,6 +394,7 @@ pub fn ad_hoc_source(
         settings,
         limits: LimitsSection::default(),
         retry: RetrySection::default(),
+        redact: Default::default(),
     };
     let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
     source.ad_hoc = true;
@@ -463,6 +469,7 @@ fn resolve(
                 .map_or(defaults.max_wait, Duration::from_secs),
         },
         ad_hoc: false,
+        redactor: crate::redact::Redactor::new(name, &section.redact)?,
     })
 }
 

@@ -24,6 +24,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("hostile-describe", "hostile-describe"),
     ("hostile-manifest", "hostile-manifest"),
     ("forbidden-imports", "forbidden-imports"),
+    ("network-denied", "network-denied"),
 ];
 
 fn main() -> Result<()> {

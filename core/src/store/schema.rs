@@ -235,6 +235,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE streams ADD COLUMN page_size INTEGER;
     "#,
+    // 5: values replaced by `[redact]` rules, per run.
+    r#"
+    ALTER TABLE runs ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

@@ -48,6 +48,8 @@ pub struct Counts {
     /// Live records tombstoned: reported deleted by the remote, or not seen
     /// by a full enumeration. Ids the store did not hold do not count.
     pub deleted: u64,
+    /// Values replaced by the source's `[redact]` rules before storage.
+    pub redacted: u64,
 }
 
 impl Counts {
@@ -56,6 +58,7 @@ impl Counts {
         self.skipped += other.skipped;
         self.failed += other.failed;
         self.deleted += other.deleted;
+        self.redacted += other.redacted;
     }
 }
 
@@ -261,6 +264,7 @@ impl Reporter {
                 }
             }
             Event::Page {
+                source,
                 stream,
                 done,
                 total,
@@ -291,7 +295,7 @@ impl Reporter {
                         state.started.elapsed(),
                     );
                     let line = format!(
-                        "Syncing {}: {} · {rate:.0}/s · {} · {} skipped, {} failed",
+                        "Syncing {source}/{}: {} · {rate:.0}/s · {} · {} skipped, {} failed",
                         Untrusted::clipped(stream, 80),
                         progress_text(*done, *total),
                         http.text(),
