@@ -18,8 +18,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::{
-    assert_success, export, json_lines, output_text, stored, target_dir, toml_str, FakeServer,
-    Synchost, Workspace, TOKEN_VAR,
+    assert_check_passes, assert_success, export, json_lines, output_text, stored, target_dir,
+    toml_str, FakeServer, Synchost, Workspace, TOKEN_VAR,
 };
 
 /// How to get what these tests need.
@@ -173,27 +173,11 @@ fn js_example_syncs_exactly_like_the_rust_one() {
     }
 }
 
-/// `plugin check PLUGIN --set base_url=<fake>` passes all 9 rules.
-#[track_caller]
-fn assert_passes_check(ws: &Workspace, plugin: &Path, fake: &FakeServer) {
-    let out = Synchost::new(ws)
-        .args(["plugin", "check"])
-        .arg(plugin)
-        .arg("--set")
-        .arg(format!("base_url={}", fake.url()))
-        .shared_cache()
-        .output();
-    let report = assert_success(&out);
-    assert!(!report.contains("FAIL"), "{report}");
-    let passed = report.lines().filter(|l| l.starts_with("PASS")).count();
-    assert_eq!(passed, 9, "{report}");
-}
-
 /// The JS example passes every rule of `plugin check` against the fake.
 #[test]
 fn js_example_passes_plugin_check() {
     let fake = FakeServer::start("items", &["--count", "20"]);
-    assert_passes_check(&Workspace::new(), &js_plugin("js-items"), &fake);
+    assert_check_passes(&Workspace::new(), &js_plugin("js-items"), &fake);
 }
 
 /// `pull` of the js-network test plugin with `attack`, its base URL `url`.
@@ -323,7 +307,7 @@ fn plugin_new_js_builds_tests_checks_and_pulls() {
     let wasm = project.join("todos.wasm");
 
     let fake = FakeServer::start("items", &["--count", "30", "--seed", "9"]);
-    assert_passes_check(&ws, &wasm, &fake);
+    assert_check_passes(&ws, &wasm, &fake);
 
     let pulled = Synchost::new(&ws)
         .args(["pull", "--plugin"])

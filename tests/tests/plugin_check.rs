@@ -9,7 +9,9 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::{assert_exit_code, assert_success, plugin_path, FakeServer, Synchost, Workspace};
+use support::{
+    assert_exit_code, assert_success, plugin_path, verdicts, FakeServer, Synchost, Workspace,
+};
 
 /// Every rule, in order.
 const RULES: [&str; 12] = [
@@ -36,22 +38,6 @@ fn check(ws: &Workspace, plugin: &str, sets: &[String], extra: &[&str]) -> std::
         command = command.arg("--set").arg(set);
     }
     command.args(extra).output()
-}
-
-/// The verdicts of a `--json` report, `(rule, verdict)` in order.
-fn verdicts(stdout: &str) -> Vec<(String, String)> {
-    let report: Value = serde_json::from_str(stdout.trim()).expect("a JSON report");
-    report["rules"]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .map(|rule| {
-            (
-                rule["rule"].as_str().expect("rule").to_string(),
-                rule["verdict"].as_str().expect("verdict").to_string(),
-            )
-        })
-        .collect()
 }
 
 /// The verdict line of `rule` in a text report.

@@ -79,16 +79,18 @@ fn plugin_new_refuses_bad_input() {
         fs::read_to_string(ws.path().join("taken/keep.txt")).unwrap(),
         "mine"
     );
-    let out = Synchost::run(&ws, &["plugin", "new", "later", "--lang", "python"]);
-    let stderr = assert_exit_code(&out, 2);
-    assert!(stderr.contains("not available yet"), "python: {stderr}");
-    // A JavaScript project copies its SDK: a Rust SDK path makes no sense.
-    let out = Synchost::run(
-        &ws,
-        &["plugin", "new", "later", "--lang", "js", "--sdk-path", "."],
-    );
-    let stderr = assert_exit_code(&out, 2);
-    assert!(stderr.contains("--sdk-path is for --lang rust"), "{stderr}");
+    // Python and JavaScript projects copy their SDK: a Rust SDK path makes no sense.
+    for lang in ["python", "js"] {
+        let out = Synchost::run(
+            &ws,
+            &["plugin", "new", "later", "--lang", lang, "--sdk-path", "."],
+        );
+        let stderr = assert_exit_code(&out, 2);
+        assert!(
+            stderr.contains("--sdk-path is for --lang rust"),
+            "{lang}: {stderr}"
+        );
+    }
     let out = Synchost::run(&ws, &["plugin", "new", "x", "--sdk-path", "/nonexistent"]);
     assert_exit_code(&out, 2);
     let mut left: Vec<_> = fs::read_dir(ws.path())

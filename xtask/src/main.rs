@@ -6,6 +6,7 @@
 mod bench;
 mod fuzz;
 mod js;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -165,6 +166,7 @@ pub fn build() -> Result<()> {
             .with_context(|| format!("copying {}", built.display()))?;
     }
     js::build_plugins(&out)?;
+    python::build_plugins(&out)?;
     eprintln!("plugins in {}", out.display());
     Ok(())
 }
@@ -216,6 +218,7 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     ensure_postgresql()?;
     js::ensure_jco()?;
+    python::ensure_componentize_py()?;
     build()?;
     run_command(cargo_release("test", &tested_packages()).args(extra))
 }

@@ -15,8 +15,8 @@ use clap::{Args, ValueEnum};
 
 use crate::error::usage;
 
-#[path = "scaffold_js.rs"]
 mod js;
+mod python;
 
 /// The Rust project: `(path in the project, template)`.
 const RUST_FILES: [(&str, &str); 4] = [
@@ -113,7 +113,8 @@ pub struct NewArgs {
     /// The plugin's name, also its manifest name: lowercase letters, digits
     /// and `-`, starting with a letter.
     name: String,
-    /// The project's language (`js`: see docs/plugin-guide-js.md).
+    /// The project's language (Python and JavaScript: see
+    /// docs/plugin-guide-python.md and docs/plugin-guide-js.md).
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     lang: Lang,
     /// The project directory to create (default: ./NAME). It must not exist
@@ -135,26 +136,18 @@ enum Lang {
 
 pub fn run(args: NewArgs) -> Result<()> {
     check_name(&args.name)?;
-    if args.lang == Lang::Js {
-        if args.sdk_path.is_some() {
-            return Err(usage(
-                "--sdk-path is for --lang rust: a JavaScript project gets a copy of the SDK",
-            ));
+    match args.lang {
+        Lang::Rust => {}
+        Lang::Python | Lang::Js if args.sdk_path.is_some() => return Err(usage(
+            "--sdk-path is for --lang rust: a Python or JavaScript project gets a copy of the SDK",
+        )),
+        Lang::Python => return new_python(&args.name, args.dir),
+        Lang::Js => {
+            return js::create(
+                &args.name,
+                &args.dir.unwrap_or_else(|| PathBuf::from(&args.name)),
+            )
         }
-        return js::create(
-            &args.name,
-            &args.dir.unwrap_or_else(|| PathBuf::from(&args.name)),
-        );
-    }
-    if args.lang != Lang::Rust {
-        let lang = if args.lang == Lang::Python {
-            "python"
-        } else {
-            "js"
-        };
-        return Err(usage(format!(
-            "--lang {lang} is not available yet: only --lang rust projects can be created"
-        )));
     }
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     check_empty(&dir)?;
@@ -162,15 +155,7 @@ pub fn run(args: NewArgs) -> Result<()> {
         Some(path) => Sdk::Path(sdk_dir(&path)?),
         None => found_checkout(&dir).map_or(Sdk::Git, Sdk::Path),
     };
-    let files = render(&args.name, &sdk)?;
-    let existed = dir.exists();
-    if let Err(err) = write_all(&dir, &files) {
-        // Only a directory this command created is removed.
-        if !existed {
-            let _ = fs::remove_dir_all(&dir);
-        }
-        return Err(err);
-    }
+    write_project(&dir, &render(&args.name, &sdk)?)?;
     let crate_name = args.name.replace('-', "_");
     println!("created {} in {}", args.name, dir.display());
     match &sdk {
@@ -183,6 +168,16 @@ pub fn run(args: NewArgs) -> Result<()> {
     println!("  cd {}", dir.display());
     println!("  cargo build --release --target wasm32-wasip2");
     println!("  synchost plugin inspect target/wasm32-wasip2/release/{crate_name}.wasm");
+    Ok(())
+}
+
+/// `plugin new NAME --lang python`: see [`python`].
+fn new_python(name: &str, dir: Option<PathBuf>) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    check_empty(&dir)?;
+    write_project(&dir, &python::render(name))?;
+    println!("created {name} (Python) in {}", dir.display());
+    python::next_steps(name, &dir);
     Ok(())
 }
 
@@ -311,6 +306,17 @@ fn render(name: &str, sdk: &Sdk) -> Result<Vec<(&'static str, String)>> {
             (path, text)
         })
         .collect())
+}
+
+/// Writes the project's files into `dir`; on failure, removes `dir` if
+/// this command created it.
+fn write_project(dir: &Path, files: &[(&str, String)]) -> Result<()> {
+    let existed = dir.exists();
+    let written = write_all(dir, files);
+    if written.is_err() && !existed {
+        let _ = fs::remove_dir_all(dir);
+    }
+    written
 }
 
 fn write_all(dir: &Path, files: &[(&str, String)]) -> Result<()> {

@@ -1009,3 +1009,46 @@ pub fn pull_items(ws: &Workspace, extra: &[&str]) -> Vec<Value> {
     args.extend_from_slice(extra);
     json_lines(&assert_success(&Synchost::run(ws, &args)))
 }
+
+/// The verdicts of a `plugin check --json` report, `(rule, verdict)` in order.
+/// `plugin check PLUGIN --set base_url=<fake> --allow-writes` (the fake is
+/// the test's own) passes every rule (push-outcomes is skipped for a plugin
+/// that does not push).
+#[track_caller]
+pub fn assert_check_passes(ws: &Workspace, plugin: &Path, fake: &FakeServer) {
+    let out = Synchost::new(ws)
+        .shared_cache()
+        .args(["plugin", "check"])
+        .arg(plugin)
+        .arg("--set")
+        .arg(format!("base_url={}", fake.url()))
+        .args(["--allow-writes", "--json"])
+        .output();
+    let stdout = assert_success(&out);
+    let verdicts = verdicts(&stdout);
+    assert!(verdicts.len() >= 12, "every rule has a verdict: {stdout}");
+    let pull_only = stdout.contains("does not declare supports-push");
+    for (rule, verdict) in &verdicts {
+        let expected = if rule == "push-outcomes" && pull_only {
+            "skip"
+        } else {
+            "pass"
+        };
+        assert_eq!(verdict, expected, "rule {rule}: {stdout}");
+    }
+}
+
+pub fn verdicts(stdout: &str) -> Vec<(String, String)> {
+    let report: Value = serde_json::from_str(stdout.trim()).expect("a JSON report");
+    report["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|rule| {
+            (
+                rule["rule"].as_str().expect("rule").to_string(),
+                rule["verdict"].as_str().expect("verdict").to_string(),
+            )
+        })
+        .collect()
+}

@@ -14,24 +14,27 @@ use super::{check_empty, write_all};
 const TEMPLATES: [(&str, &str); 6] = [
     (
         "package.json",
-        include_str!("../../templates/js/package.json.tmpl"),
+        include_str!("../../../templates/js/package.json.tmpl"),
     ),
-    ("src/app.js", include_str!("../../templates/js/app.js.tmpl")),
+    (
+        "src/app.js",
+        include_str!("../../../templates/js/app.js.tmpl"),
+    ),
     (
         "src/plugin.js",
-        include_str!("../../templates/js/plugin.js.tmpl"),
+        include_str!("../../../templates/js/plugin.js.tmpl"),
     ),
     (
         "test/plugin.test.js",
-        include_str!("../../templates/js/plugin.test.js.tmpl"),
+        include_str!("../../../templates/js/plugin.test.js.tmpl"),
     ),
     (
         "README.md",
-        include_str!("../../templates/js/README.md.tmpl"),
+        include_str!("../../../templates/js/README.md.tmpl"),
     ),
     (
         ".gitignore",
-        include_str!("../../templates/js/gitignore.tmpl"),
+        include_str!("../../../templates/js/gitignore.tmpl"),
     ),
 ];
 
@@ -39,67 +42,73 @@ const TEMPLATES: [(&str, &str); 6] = [
 const COPIED: [(&str, &str); 15] = [
     (
         "sdk/package.json",
-        include_str!("../../../sdk/js/package.json"),
+        include_str!("../../../../sdk/js/package.json"),
     ),
-    ("sdk/README.md", include_str!("../../../sdk/js/README.md")),
+    (
+        "sdk/README.md",
+        include_str!("../../../../sdk/js/README.md"),
+    ),
     (
         "sdk/register.js",
-        include_str!("../../../sdk/js/register.js"),
+        include_str!("../../../../sdk/js/register.js"),
     ),
     (
         "sdk/src/errors.js",
-        include_str!("../../../sdk/js/src/errors.js"),
+        include_str!("../../../../sdk/js/src/errors.js"),
     ),
     (
         "sdk/src/host.js",
-        include_str!("../../../sdk/js/src/host.js"),
+        include_str!("../../../../sdk/js/src/host.js"),
     ),
     (
         "sdk/src/http.js",
-        include_str!("../../../sdk/js/src/http.js"),
+        include_str!("../../../../sdk/js/src/http.js"),
     ),
     (
         "sdk/src/index.js",
-        include_str!("../../../sdk/js/src/index.js"),
+        include_str!("../../../../sdk/js/src/index.js"),
     ),
-    ("sdk/src/log.js", include_str!("../../../sdk/js/src/log.js")),
+    (
+        "sdk/src/log.js",
+        include_str!("../../../../sdk/js/src/log.js"),
+    ),
     (
         "sdk/src/settings.js",
-        include_str!("../../../sdk/js/src/settings.js"),
+        include_str!("../../../../sdk/js/src/settings.js"),
     ),
     (
         "sdk/src/push.js",
-        include_str!("../../../sdk/js/src/push.js"),
+        include_str!("../../../../sdk/js/src/push.js"),
     ),
     (
         "sdk/src/source.js",
-        include_str!("../../../sdk/js/src/source.js"),
+        include_str!("../../../../sdk/js/src/source.js"),
     ),
     (
         "sdk/src/testing.js",
-        include_str!("../../../sdk/js/src/testing.js"),
+        include_str!("../../../../sdk/js/src/testing.js"),
     ),
     (
         "sdk/src/types.js",
-        include_str!("../../../sdk/js/src/types.js"),
+        include_str!("../../../../sdk/js/src/types.js"),
     ),
     (
         "sdk/src/native/host.js",
-        include_str!("../../../sdk/js/src/native/host.js"),
+        include_str!("../../../../sdk/js/src/native/host.js"),
     ),
     (
         "sdk/src/native/hooks.js",
-        include_str!("../../../sdk/js/src/native/hooks.js"),
+        include_str!("../../../../sdk/js/src/native/hooks.js"),
     ),
 ];
 
 const WIT: (&str, &str) = (
     "wit/source.wit",
-    include_str!("../../../sdk/wit/source.wit"),
+    include_str!("../../../../sdk/wit/source.wit"),
 );
 
 /// The example's `package.json`, whose `devDependencies` pin the toolchain.
-const PINS: &str = include_str!("../../../examples/js-items/package.json");
+const PINS: &str = include_str!("../../../../examples/js-items/package.json");
 
 /// Writes the project into `dir` (which must not exist or be empty).
 pub(super) fn create(name: &str, dir: &Path) -> Result<()> {
