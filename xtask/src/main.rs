@@ -22,6 +22,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("hostile", "hostile"),
     ("hostile-describe", "hostile-describe"),
     ("hostile-manifest", "hostile-manifest"),
+    ("hostile-setup", "hostile-setup"),
     ("forbidden-imports", "forbidden-imports"),
 ];
 

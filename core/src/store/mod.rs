@@ -6,9 +6,11 @@
 //! - `runs`: the audit trail of runs.
 //! - `reports`: read-only queries for `status` and `export`.
 //! - `changes`: the outbox of local changes, their history and conflicts.
+//! - `import`: a source restored from `synchost export` lines.
 
 pub mod changes;
 pub mod checkpoint;
+pub mod import;
 pub mod reports;
 pub mod runs;
 pub mod schema;

@@ -3,6 +3,8 @@
 
 mod check;
 mod export;
+mod import;
+mod init;
 mod inspect;
 mod pull;
 mod push;
@@ -71,6 +73,12 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Add a source to synchost.toml (or --config PATH) from a plugin's
+    /// manifest: its settings, auth variables and hosts, nothing secret.
+    Init(init::InitArgs),
+    /// Restore a source's records from `synchost export` output on stdin,
+    /// all or nothing.
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +163,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,
         Command::Plugin(PluginCommand::New(args)) => scaffold::run(args),
         Command::Plugin(PluginCommand::Check(args)) => check::run(args).await,
+        Command::Init(args) => init::run(&global, args).await,
+        Command::Import(args) => import::run(&global, args),
     }
 }
 
