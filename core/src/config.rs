@@ -59,6 +59,18 @@ pub struct SourceSection {
     pub limits: LimitsSection,
     #[serde(default)]
     pub retry: RetrySection,
+    #[serde(default)]
+    pub history: HistorySection,
+}
+
+/// `[sources.NAME.history]`: how many earlier versions of each record the
+/// store keeps (default [`crate::store::history::DEFAULT_KEEP_VERSIONS`];
+/// 0 keeps none), and for how long (default: no age limit).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    pub keep_versions: Option<u32>,
+    pub keep_days: Option<u32>,
 }
 
 /// `[sources.NAME.auth]`: which environment variables hold the credential.
@@ -296,6 +308,8 @@ pub struct SourceConfig {
     /// Given on the command line (`--plugin`): its name is the plugin
     /// manifest's, once described, not the file's.
     pub ad_hoc: bool,
+    /// Earlier versions kept per record, and for how many days (none: no limit).
+    pub history: (u32, Option<u32>),
 }
 
 impl SourceConfig {
@@ -470,6 +484,7 @@ pub fn ad_hoc_source(
         settings,
         limits: LimitsSection::default(),
         retry: RetrySection::default(),
+        history: HistorySection::default(),
     };
     let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
     source.ad_hoc = true;
@@ -550,6 +565,13 @@ fn resolve(
                 .map_or(defaults.max_wait, Duration::from_secs),
         },
         ad_hoc: false,
+        history: (
+            section
+                .history
+                .keep_versions
+                .unwrap_or(crate::store::history::DEFAULT_KEEP_VERSIONS),
+            section.history.keep_days,
+        ),
     })
 }
 

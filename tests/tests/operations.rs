@@ -489,3 +489,94 @@ fn import_refuses_a_bad_line_and_keeps_nothing() {
     let out = run(&ws, &["--store", &store, "export", "items"], &[], None);
     assert!(assert_exit_code(&out, 2).contains("has no source `items`"));
 }
+
+// ---------------------------------------------------------------------------
+// History
+
+/// The store's time format, now (the store and this test share the clock).
+fn store_now() -> String {
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    now
+}
+
+/// Each pull that changes a record keeps its previous version, two at most
+/// here (`keep_versions = 2`): `history` lists them with their runs, `show
+/// --version` prints one, and `export --as-of` gives the store as it was:
+/// byte for byte what `export` gave then, except the state retention let go.
+#[test]
+fn history_keeps_versions_within_retention_and_exports_as_of_a_time() {
+    let fake = FakeServer::start("items", &["--count", "20", "--token", ITEMS_TOKEN]);
+    let ws = Workspace::new();
+    support::items_config(
+        &ws,
+        &fake,
+        &format!(
+            "[sources.items.auth]\ntype = \"bearer\"\ntoken_env = \"{TOKEN_VAR}\"\n\n\
+             [sources.items.history]\nkeep_versions = 2\n"
+        ),
+    );
+    let env = [(TOKEN_VAR, ITEMS_TOKEN)];
+    let store = ws.store_path().display().to_string();
+    const ID: &str = "item-000003";
+    let mut exports = Vec::new();
+    let mut times = Vec::new();
+    for step in 0..5 {
+        match step {
+            0 => {}
+            4 => {
+                let deleted = fake.mutate_with(&serde_json::json!({"delete": 1}));
+                assert_ne!(deleted["deleted"][0], ID);
+            }
+            _ => {
+                fake.mutate_with(&serde_json::json!({"update_ids": [ID]}));
+            }
+        }
+        assert_success(&run(&ws, &["pull", "items"], &env, None));
+        exports.push(export_to_file(&ws, &store, &format!("e{step}.jsonl")).1);
+        times.push(store_now());
+    }
+
+    let out = run(&ws, &["history", "items", ID, "--json"], &[], None);
+    let versions: Value = serde_json::from_str(&assert_success(&out)).unwrap();
+    let versions = versions.as_array().expect("a list");
+    let shown: Vec<(&str, u64)> = versions
+        .iter()
+        .map(|v| (str_field(v, "version"), v["run"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(shown, [("4", 4), ("3", 3), ("2", 2)], "{versions:?}");
+    assert!(versions[0]["valid_to"].is_null());
+    assert_eq!(versions[1]["valid_to"], versions[0]["valid_from"]);
+
+    let line_of = |export: &str| -> Value {
+        let found = json_lines(export).into_iter().find(|r| r["id"] == ID);
+        found.expect("the record is in the export")
+    };
+    let out = run(&ws, &["show", "items", ID, "--version", "2"], &[], None);
+    let shown: Value = serde_json::from_str(&assert_success(&out)).unwrap();
+    assert_eq!(shown, line_of(&exports[1]));
+    let out = run(&ws, &["show", "items", ID], &[], None);
+    let shown: Value = serde_json::from_str(&assert_success(&out)).unwrap();
+    assert_eq!(shown, line_of(&exports[4]));
+    let out = run(&ws, &["show", "items", ID, "--version", "1"], &[], None);
+    assert!(assert_exit_code(&out, 2).contains("kept: 4, 3, 2"));
+
+    let as_of = |time: &str| {
+        let out = run(&ws, &["export", "items", "--as-of", time], &[], None);
+        assert_success(&out)
+    };
+    for step in 1..=4 {
+        assert_eq!(as_of(&times[step]), exports[step], "as of step {step}");
+    }
+    // Version 1 of the record went with the retention: the rest is as it was.
+    let without: String = exports[0]
+        .lines()
+        .filter(|l| !l.contains(&format!("\"id\":\"{ID}\"")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(as_of(&times[0]), without);
+    assert_eq!(as_of("2000-01-01"), "");
+    let out = run(&ws, &["export", "items", "--as-of", "yesterday"], &[], None);
+    assert!(assert_exit_code(&out, 2).contains("is not a time"));
+}

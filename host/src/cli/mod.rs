@@ -3,6 +3,7 @@
 
 mod check;
 mod export;
+mod history;
 mod import;
 mod init;
 mod inspect;
@@ -79,6 +80,10 @@ enum Command {
     /// Restore a source's records from `synchost export` output on stdin,
     /// all or nothing.
     Import(import::ImportArgs),
+    /// List the kept versions of a record, with their times and runs.
+    History(history::HistoryArgs),
+    /// Print one record (or one of its kept versions, --version) as JSON.
+    Show(history::ShowArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +170,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(PluginCommand::Check(args)) => check::run(args).await,
         Command::Init(args) => init::run(&global, args).await,
         Command::Import(args) => import::run(&global, args),
+        Command::History(args) => history::history(&global, args),
+        Command::Show(args) => history::show(&global, args),
     }
 }
 

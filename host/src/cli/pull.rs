@@ -112,6 +112,10 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     };
 
     let mut errors = Vec::new();
+    for source in sources.iter().filter(|s| !s.ad_hoc) {
+        let (versions, days) = source.history;
+        store.set_history_retention(&source.name, versions, days)?;
+    }
     for source in &sources {
         match pull_source(&runtime, &mut store, source, &options, &reporter).await {
             Ok(summary) => reporter.summary(
