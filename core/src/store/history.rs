@@ -315,7 +315,11 @@ mod tests {
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
         let before = now();
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let t1 = write(&mut store, vec![record("a", "1", "one"), record("b", "1", "b")], vec![]);
+        let t1 = write(
+            &mut store,
+            vec![record("a", "1", "one"), record("b", "1", "b")],
+            vec![],
+        );
         let t2 = write(&mut store, vec![record("a", "2", "two")], vec![]);
         let t3 = write(&mut store, vec![], vec!["a".into()]);
         let t4 = write(&mut store, vec![record("a", "3", "three")], vec![]);
@@ -325,20 +329,32 @@ mod tests {
             .iter()
             .map(|v| (v.version.as_str(), v.deleted))
             .collect();
-        assert_eq!(shown, [("3", false), ("2", true), ("2", false), ("1", false)]);
+        assert_eq!(
+            shown,
+            [("3", false), ("2", true), ("2", false), ("1", false)]
+        );
         assert!(versions[0].valid_to.is_none());
         for pair in versions.windows(2) {
-            assert_eq!(pair[1].valid_to.as_deref(), Some(pair[0].valid_from.as_str()));
+            assert_eq!(
+                pair[1].valid_to.as_deref(),
+                Some(pair[0].valid_from.as_str())
+            );
         }
         assert_eq!(
-            store.record_state("s", "items", "a", Some("1")).unwrap().content,
+            store
+                .record_state("s", "items", "a", Some("1"))
+                .unwrap()
+                .content,
             Some(b"one".to_vec())
         );
         assert_eq!(
             store.record_state("s", "items", "a", None).unwrap().version,
             "3"
         );
-        let err = store.record_state("s", "items", "a", Some("9")).unwrap_err().to_string();
+        let err = store
+            .record_state("s", "items", "a", Some("9"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("kept: 3, 2, 2, 1"), "{err}");
 
         let a = |v: &str, d: bool| ("a".to_string(), v.to_string(), d);
@@ -369,7 +385,10 @@ mod tests {
 
     #[test]
     fn times_are_parsed_to_the_store_format() {
-        assert_eq!(parse_time("2026-11-30").unwrap(), "2026-11-30T00:00:00.000Z");
+        assert_eq!(
+            parse_time("2026-11-30").unwrap(),
+            "2026-11-30T00:00:00.000Z"
+        );
         assert_eq!(
             parse_time("2026-11-30T09:00:00+01:00").unwrap(),
             "2026-11-30T08:00:00.000Z"
