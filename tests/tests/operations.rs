@@ -209,6 +209,39 @@ fn init_with_settings_given_pulls_at_once() {
     assert_eq!(live(&export(&ws, "confluence", &[])), truth(&fake, "pages"));
 }
 
+/// With `--config` in another directory, a plugin below it is written
+/// relative to it (as config paths are read), and the source pulls from
+/// anywhere; `--set` of a setting the manifest does not declare is kept.
+#[test]
+fn init_writes_the_plugin_relative_to_the_config() {
+    let fake = FakeServer::start("items", &["--count", "30", "--token", ITEMS_TOKEN]);
+    let ws = Workspace::new();
+    let plugins = ws.path().join("conf/plugins");
+    fs::create_dir_all(&plugins).unwrap();
+    fs::copy(plugin_path("example-items"), plugins.join("items.wasm")).unwrap();
+    let base_url = format!("base_url={}", fake.url());
+    let args = [
+        "--config",
+        "conf/synchost.toml",
+        "init",
+        "--plugin",
+        "conf/plugins/items.wasm",
+        "--set",
+        &base_url,
+        "--set",
+        "note=kept as given",
+    ];
+    assert_success(&run(&ws, &args, &[], None));
+    let written = fs::read_to_string(ws.path().join("conf/synchost.toml")).unwrap();
+    assert!(written.contains("\nplugin = \"plugins/items.wasm\"\n"), "{written}");
+    assert!(written.contains("\nnote = \"kept as given\"\n"), "{written}");
+    let pull = ["--config", "conf/synchost.toml", "pull", "example-items"];
+    let out = run(&ws, &pull, &[(ITEMS_VAR, ITEMS_TOKEN)], None);
+    let stderr = assert_exit_code(&out, 0);
+    assert!(stderr.contains("note"), "the undeclared setting is warned about: {stderr}");
+    assert_eq!(live(&export(&ws, "example-items", &[])), truth(&fake, "items"));
+}
+
 /// A manifest that forges lines and floods is refused by init as by pull:
 /// exit 2, the config untouched, nothing raw on the terminal.
 #[test]
