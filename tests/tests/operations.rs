@@ -233,13 +233,25 @@ fn init_writes_the_plugin_relative_to_the_config() {
     ];
     assert_success(&run(&ws, &args, &[], None));
     let written = fs::read_to_string(ws.path().join("conf/synchost.toml")).unwrap();
-    assert!(written.contains("\nplugin = \"plugins/items.wasm\"\n"), "{written}");
-    assert!(written.contains("\nnote = \"kept as given\"\n"), "{written}");
+    assert!(
+        written.contains("\nplugin = \"plugins/items.wasm\"\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("\nnote = \"kept as given\"\n"),
+        "{written}"
+    );
     let pull = ["--config", "conf/synchost.toml", "pull", "example-items"];
     let out = run(&ws, &pull, &[(ITEMS_VAR, ITEMS_TOKEN)], None);
     let stderr = assert_exit_code(&out, 0);
-    assert!(stderr.contains("note"), "the undeclared setting is warned about: {stderr}");
-    assert_eq!(live(&export(&ws, "example-items", &[])), truth(&fake, "items"));
+    assert!(
+        stderr.contains("note"),
+        "the undeclared setting is warned about: {stderr}"
+    );
+    assert_eq!(
+        live(&export(&ws, "example-items", &[])),
+        truth(&fake, "items")
+    );
 }
 
 /// A manifest that forges lines and floods is refused by init as by pull:
@@ -311,6 +323,21 @@ fn init_escapes_what_a_manifest_writes() {
 // ---------------------------------------------------------------------------
 // Ad-hoc auth from the manifest
 
+/// `pull --plugin PLUGIN --set base_url=FAKE`, a `--set` for each leading
+/// `KEY=VALUE` of `sets`, then the rest of `sets` (flags) as they are.
+fn ad_hoc_pull(plugin: &str, fake: &FakeServer, sets: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["pull", "--plugin"].map(String::from).to_vec();
+    args.push(plugin_path(plugin).display().to_string());
+    args.push(format!("--set=base_url={}", fake.url()));
+    let flags = sets
+        .iter()
+        .position(|s| !s.contains('='))
+        .unwrap_or(sets.len());
+    args.extend(sets[..flags].iter().map(|set| format!("--set={set}")));
+    args.extend(sets[flags..].iter().map(|flag| flag.to_string()));
+    args
+}
+
 /// `pull --plugin confluence.wasm` authenticates with the variables the
 /// manifest suggests. One of the two missing: exit 2 naming it, no value
 /// shown. Both missing: a warning naming them, then the remote's 401 (exit 3).
@@ -321,19 +348,8 @@ fn ad_hoc_pull_authenticates_as_the_manifest_suggests() {
         &["--pages", "25", "--email", EMAIL, "--token", API_TOKEN],
     );
     let ws = Workspace::new();
-    let plugin = plugin_path("confluence").display().to_string();
-    let base_url = format!("base_url={}", fake.url());
-    let args = [
-        "pull",
-        "--plugin",
-        &plugin,
-        "--set",
-        &base_url,
-        "--set",
-        "space=DOCS",
-        "--page-size",
-        "250",
-    ];
+    let owned = ad_hoc_pull("confluence", &fake, &["space=DOCS", "--page-size", "250"]);
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
 
     let out = run(&ws, &args, &[("CONFLUENCE_EMAIL", EMAIL)], None);
     let stderr = assert_exit_code(&out, 2);
@@ -369,17 +385,8 @@ fn ad_hoc_supabase_pull_uses_the_suggested_key() {
     let fake = FakeServer::start("supabase", &["--table", "notes:40"]);
     let key = fake.stdout_line("service_role key: ").trim().to_owned();
     let ws = Workspace::new();
-    let plugin = plugin_path("supabase").display().to_string();
-    let base_url = format!("base_url={}", fake.url());
-    let args = [
-        "pull",
-        "--plugin",
-        &plugin,
-        "--set",
-        &base_url,
-        "--set",
-        "tables=notes",
-    ];
+    let owned = ad_hoc_pull("supabase", &fake, &["tables=notes"]);
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
 
     let out = run(&ws, &args, &[("SUPABASE_JWT", "not-a-jwt")], None);
     let stderr = assert_exit_code(&out, 2);

@@ -3,10 +3,10 @@
 //! transaction that replaced them, and bounded by each source's retention.
 
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::reports::ExportRecord;
+use super::reports::{export_record, ExportRecord, EXPORT_COLUMNS};
 use super::Store;
 use crate::error::usage;
 use crate::untrusted::Untrusted;
@@ -31,29 +31,9 @@ pub struct RecordVersion {
     pub run: Option<i64>,
 }
 
-/// The columns of an [`ExportRecord`], from `records` or `record_history`
-/// (`id` is `record_id` there, and `deleted` a column).
-const CURRENT: &str = "stream, id, version, updated_at, parent_id, title, path, content_type, \
-                       content, content_hash, metadata, deleted_at IS NOT NULL";
+/// The columns of `record_history` that `export_record` reads, in its order.
 const KEPT: &str = "stream, record_id, version, updated_at, parent_id, title, path, content_type, \
                     content, content_hash, metadata, deleted";
-
-fn export_record(row: &Row) -> rusqlite::Result<ExportRecord> {
-    Ok(ExportRecord {
-        stream: row.get(0)?,
-        id: row.get(1)?,
-        version: row.get(2)?,
-        updated_at: row.get(3)?,
-        parent_id: row.get(4)?,
-        title: row.get(5)?,
-        path: row.get(6)?,
-        content_type: row.get(7)?,
-        content: row.get(8)?,
-        content_hash: row.get(9)?,
-        metadata: row.get(10)?,
-        deleted: row.get(11)?,
-    })
-}
 
 impl Store {
     /// Sets how much history `source` keeps (0 versions: none), and drops
@@ -183,7 +163,7 @@ impl Store {
             .conn
             .query_row(
                 &format!(
-                    "SELECT {CURRENT} FROM records WHERE source = ?1 AND stream = ?2 AND id = ?3"
+                    "SELECT {EXPORT_COLUMNS} FROM records WHERE source = ?1 AND stream = ?2 AND id = ?3"
                 ),
                 params![source, stream, id],
                 export_record,
@@ -230,7 +210,7 @@ impl Store {
         mut each: impl FnMut(ExportRecord) -> Result<()>,
     ) -> Result<()> {
         let mut statement = self.conn.prepare(&format!(
-            "SELECT {CURRENT} FROM records
+            "SELECT {EXPORT_COLUMNS} FROM records
              WHERE source = ?1 AND coalesce(deleted_at, synced_at) <= ?2
              UNION ALL
              SELECT {KEPT} FROM record_history

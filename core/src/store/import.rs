@@ -16,6 +16,7 @@ use base64::Engine as _;
 use rusqlite::params;
 use serde::Deserialize;
 
+use super::reports::ExportRecord;
 use super::{content_hash, now, Store};
 use crate::checks;
 use crate::error::usage;
@@ -49,22 +50,6 @@ pub struct ImportSummary {
     pub records: u64,
     pub tombstones: u64,
     pub streams: u64,
-}
-
-/// A line checked and ready to insert.
-struct Row {
-    stream: String,
-    id: String,
-    version: String,
-    updated_at: Option<String>,
-    parent_id: Option<String>,
-    title: Option<String>,
-    path: Option<String>,
-    content_type: String,
-    content: Option<Vec<u8>>,
-    content_hash: Option<String>,
-    metadata: String,
-    deleted: bool,
 }
 
 impl Store {
@@ -184,7 +169,7 @@ impl Store {
 }
 
 /// One export line, checked; the error says what is wrong with it.
-fn parse_line(line: &str) -> std::result::Result<Row, String> {
+fn parse_line(line: &str) -> std::result::Result<ExportRecord, String> {
     let line: Line = serde_json::from_str(line).map_err(|err| {
         // The line number is ours; serde's position is within the line.
         let text = err.to_string();
@@ -231,7 +216,7 @@ fn parse_line(line: &str) -> std::result::Result<Row, String> {
             Untrusted::clipped(&line.id, 200)
         ));
     }
-    Ok(Row {
+    Ok(ExportRecord {
         stream: line.stream,
         id: line.id,
         version: line.version,
