@@ -587,6 +587,18 @@ fn history_keeps_versions_within_retention_and_exports_as_of_a_time() {
         .collect();
     assert_eq!(shown, [("4", 4), ("3", 3), ("2", 2)], "{versions:?}");
     assert!(versions[0]["valid_to"].is_null());
+    let out = run(&ws, &["history", "items", ID], &[], None);
+    let text = assert_success(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three states:\n{text}");
+    assert!(
+        lines[1].starts_with("4 ") && lines[1].contains("(current)"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("2 ") && lines[3].ends_with("live"),
+        "{text}"
+    );
     assert_eq!(versions[1]["valid_to"], versions[0]["valid_from"]);
 
     let line_of = |export: &str| -> Value {

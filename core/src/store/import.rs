@@ -296,6 +296,36 @@ mod tests {
     }
 
     #[test]
+    fn binary_content_and_tombstones_are_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let binary = line("a", r#","content_encoding":"base64""#).replace("\"hi\"", "\"/wAQ\"");
+        let gone = line("b", "").replace("\"deleted\":false", "\"deleted\":true");
+        let input = format!("{binary}\n{gone}\n");
+        let summary = store.import("src", input.as_bytes()).unwrap();
+        assert_eq!(
+            summary,
+            ImportSummary {
+                records: 1,
+                tombstones: 1,
+                streams: 1
+            }
+        );
+        let mut seen = Vec::new();
+        store
+            .for_each_record("src", |r| {
+                seen.push((r.id, r.content, r.content_hash, r.metadata, r.deleted));
+                Ok(())
+            })
+            .unwrap();
+        let bytes = vec![0xff, 0x00, 0x10];
+        assert_eq!(seen[0].1.as_deref(), Some(&bytes[..]));
+        assert_eq!(seen[0].2, Some(content_hash(&bytes)));
+        assert_eq!(seen[0].3, r#"{"a":1}"#);
+        assert!(!seen[0].4 && seen[1].4);
+    }
+
+    #[test]
     fn duplicates_and_damaged_hashes_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
