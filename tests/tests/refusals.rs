@@ -136,17 +136,11 @@ fn wrong_major_plugin_is_refused() {
 }
 
 /// The interfaces `forbidden-imports` imports that synchost does not grant,
-/// without versions: what a default componentize-py or componentize-js build
-/// imports (`std::net` brings in the sockets).
-const FORBIDDEN_IMPORTS: [&str; 8] = [
-    "wasi:sockets/network@",
-    "wasi:sockets/instance-network@",
-    "wasi:sockets/udp@",
-    "wasi:sockets/udp-create-socket@",
-    "wasi:sockets/tcp@",
-    "wasi:sockets/tcp-create-socket@",
-    "wasi:sockets/ip-name-lookup@",
-    "wasi:http/outgoing-handler@",
+/// without versions: neither WASI 0.3's network nor interfaces no plugin gets.
+const FORBIDDEN_IMPORTS: [&str; 3] = [
+    "wasi:keyvalue/store@",
+    "wasi:config/store@",
+    "wasi:http/handler@",
 ];
 
 /// Entries in the workspace's compile cache (none when it does not exist).
@@ -156,10 +150,11 @@ fn cache_entries(ws: &Workspace) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// A plugin importing sockets and wasi:http is refused (exit 2) by `plugin
-/// inspect` and by a pull, before compiling: every refused interface is
-/// named, with a hint, nothing is sent, and the compile cache stays empty
-/// (which a plugin that loads does not leave it).
+/// A plugin importing what synchost does not link (WASI 0.3's wasi:http, a
+/// key-value store) is refused (exit 2) by `plugin inspect` and by a pull,
+/// before compiling: every refused interface is named, with a hint, nothing
+/// is sent, and the compile cache stays empty (which a plugin that loads does
+/// not leave it).
 #[test]
 fn forbidden_imports_are_all_named_and_never_compiled() {
     let fake = FakeServer::start("items", &["--count", "10"]);
@@ -179,11 +174,11 @@ fn forbidden_imports_are_all_named_and_never_compiled() {
             );
         }
         assert!(
-            stderr.contains("8 interfaces") && stderr.contains("refused before compiling"),
+            stderr.contains("3 interfaces") && stderr.contains("refused before compiling"),
             "{stderr}"
         );
         assert!(
-            stderr.contains("hint: Rust: send requests through synchost:source/http"),
+            stderr.contains("hint: Rust: build for wasm32-wasip2"),
             "the hint for the toolchain that built it:\n{stderr}"
         );
         assert!(
@@ -201,6 +196,50 @@ fn forbidden_imports_are_all_named_and_never_compiled() {
         .output();
     assert_success(&out);
     assert_eq!(cache_entries(&ws).len(), 1, "{:?}", cache_entries(&ws));
+}
+
+/// WASI 0.2's sockets and wasi:http load (default Python and JavaScript
+/// builds import them) but get nothing: `network-denied` tries a TCP
+/// connection and a `wasi:http` GET to a port this test listens on, and a
+/// name lookup. Each attempt fails with the sandbox's denial, the run fails
+/// with the plugin's account of it, and no connection reaches the listener.
+#[test]
+fn wasi_network_interfaces_load_but_every_call_is_denied() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let target = listener.local_addr().expect("address");
+    let ws = Workspace::new();
+    let out = Synchost::new(&ws)
+        .args(["pull", "--plugin"])
+        .arg(plugin_path("network-denied"))
+        .arg("--set")
+        .arg(format!("target={target}"))
+        // synchost's own `http` may reach the listener; WASI's may not.
+        .arg("--set")
+        .arg(format!("base_url=http://{target}"))
+        .output();
+    let stderr = assert_exit_code(&out, 1);
+    assert!(
+        !stderr.contains("REACHED") && !stderr.contains("no answer"),
+        "every attempt fails:\n{stderr}"
+    );
+    for denied in [
+        "tcp connect: failed (",
+        "name lookup: failed (",
+        "wasi:http: failed (ErrorCode::HttpRequestDenied)",
+    ] {
+        assert!(stderr.contains(denied), "`{denied}`:\n{stderr}");
+    }
+    assert!(
+        stderr.to_lowercase().contains("permission denied")
+            || stderr.to_lowercase().contains("access denied"),
+        "the socket calls are denied, not merely unreachable:\n{stderr}"
+    );
+    let mut connections = 0;
+    while listener.accept().is_ok() {
+        connections += 1;
+    }
+    assert_eq!(connections, 0, "no connection reached the listener");
 }
 
 /// Files that are not components — a text file, a core wasm module — are

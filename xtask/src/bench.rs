@@ -8,9 +8,12 @@
 //! the default table). With `--github`: the GitHub scenarios of `github.rs`
 //! (its full sync is also a row of the default table). With `--supabase`:
 //! the Supabase scenarios of `supabase.rs` (PostgreSQL started by the fake).
+//! With `--parallel`: many sources in one pull, one after another and at
+//! once (`parallel.rs`).
 
 mod github;
 mod latency;
+mod parallel;
 mod push;
 mod supabase;
 
@@ -39,7 +42,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let push_only = args.iter().any(|a| a == "--push");
     let github_only = args.iter().any(|a| a == "--github");
     let supabase_only = args.iter().any(|a| a == "--supabase");
-    let latency = if push_only || github_only || supabase_only {
+    let parallel_only = args.iter().any(|a| a == "--parallel");
+    let latency = if push_only || github_only || supabase_only || parallel_only {
         None
     } else {
         latency::Options::parse(args, runs)?
@@ -61,6 +65,9 @@ pub fn run(args: &[String]) -> Result<()> {
     if supabase_only {
         crate::ensure_postgresql()?;
         return supabase::run(&work, runs);
+    }
+    if parallel_only {
+        return parallel::run(&work, args, runs);
     }
     if let Some(options) = latency {
         return latency::run(&work, &options);
@@ -104,24 +111,32 @@ pub fn run(args: &[String]) -> Result<()> {
         resume.peak_rss_kb as f64 / 1024.0
     ));
 
-    // Plugin start: compile (empty cache) vs load from the cache.
-    let plugin = target_dir().join("plugins/example-items.wasm");
-    let (mut cold, mut warm) = (Vec::new(), Vec::new());
-    for run in 0..runs.max(5) {
-        let cache = work.join(format!("cache-{run}"));
-        cold.push(plugin_load_ms(&plugin, &cache)?);
-        warm.push(plugin_load_ms(&plugin, &cache)?);
+    // Plugin start: compile (empty cache) vs load from the cache, for the
+    // example plugin of each language that was built.
+    for example in ["example-items", "python-items", "js-items"] {
+        let plugin = target_dir().join(format!("plugins/{example}.wasm"));
+        if !plugin.exists() {
+            rows.push(format!(
+                "| {example}: not built (its toolchain is missing; `cargo xtask test` installs it) | | | | |"
+            ));
+            continue;
+        }
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        for run in 0..runs.max(5) {
+            let cache = work.join(format!("cache-{example}-{run}"));
+            cold.push(plugin_load_ms(&plugin, &cache)?);
+            warm.push(plugin_load_ms(&plugin, &cache)?);
+        }
+        rows.push(format!(
+            "| {example}: plugin start, first compile ({} KB component) | {:.1} ms | | | |",
+            std::fs::metadata(&plugin)?.len() / 1024,
+            median(&mut cold)
+        ));
+        rows.push(format!(
+            "| {example}: plugin start, cached native code | {:.2} ms | | | |",
+            median(&mut warm)
+        ));
     }
-    let plugin_size = std::fs::metadata(&plugin)?.len();
-    rows.push(format!(
-        "| plugin start, first compile ({} KB component) | {:.1} ms | | | |",
-        plugin_size / 1024,
-        median(&mut cold)
-    ));
-    rows.push(format!(
-        "| plugin start, cached native code | {:.2} ms | | | |",
-        median(&mut warm)
-    ));
     let forbidden = target_dir().join("plugins/forbidden-imports.wasm");
     let mut refusals = (0..runs.max(5))
         .map(|run| refusal_ms(&forbidden, &work.join(format!("refusal-cache-{run}"))))

@@ -24,6 +24,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("hostile-manifest", "hostile-manifest"),
     ("hostile-setup", "hostile-setup"),
     ("forbidden-imports", "forbidden-imports"),
+    ("network-denied", "network-denied"),
 ];
 
 fn main() -> Result<()> {

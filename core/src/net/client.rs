@@ -2,7 +2,6 @@
 //! blob the host downloads goes through [`HttpClient`], which applies the
 //! allowlist, injects the credential, paces per host, and retries.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::credential::MIN_REDACTED;
-use super::limiter::{HostLimiter, Permit};
+use super::limiter::{HostLimiter, HostLimiters, Permit};
 use super::policy::Admission;
 use super::retry::{
     is_idempotent, is_transient_status, may_be_rate_limit, parse_reset, rate_limit, WaitReason,
@@ -173,7 +172,7 @@ pub struct ClientOptions {
 pub struct HttpClient {
     client: reqwest::Client,
     options: ClientOptions,
-    limiters: Mutex<HashMap<String, Arc<HostLimiter>>>,
+    limiters: HostLimiters,
     pub stats: HttpStats,
     /// The latest wait worth showing (see [`HttpClient::waits`]).
     waits: tokio::sync::watch::Sender<Option<WaitNotice>>,
@@ -344,7 +343,17 @@ enum SendFailure {
 }
 
 impl HttpClient {
+    /// A client with limiters of its own.
     pub fn new(options: ClientOptions) -> anyhow::Result<HttpClient> {
+        HttpClient::with_limiters(options, HostLimiters::default())
+    }
+
+    /// A client whose per-host limiters are `limiters`, shared with the
+    /// other clients made with them.
+    pub fn with_limiters(
+        options: ClientOptions,
+        limiters: HostLimiters,
+    ) -> anyhow::Result<HttpClient> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("synchost/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -363,7 +372,7 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             options,
-            limiters: Mutex::new(HashMap::new()),
+            limiters,
             stats: HttpStats::default(),
             waits: tokio::sync::watch::channel(None).0,
             last_notice: Mutex::new(None),
@@ -597,18 +606,14 @@ impl HttpClient {
         Ok(headers)
     }
 
+    /// The limiter of `url`'s host and port (one service, usually).
     fn limiter(&self, url: &Url) -> Arc<HostLimiter> {
-        let key = url.host_str().unwrap_or_default().to_string();
-        let mut limiters = self.limiters.lock().unwrap();
-        limiters
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(HostLimiter::new(
-                    self.options.concurrency,
-                    self.options.requests_per_second,
-                ))
-            })
-            .clone()
+        let host = url.host_str().unwrap_or_default();
+        self.limiters.of(
+            &format!("{host}:{}", url.port_or_known_default().unwrap_or(0)),
+            self.options.concurrency,
+            self.options.requests_per_second,
+        )
     }
 
     /// One attempt: sends the request and follows its redirects here, not

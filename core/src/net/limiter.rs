@@ -21,8 +21,8 @@
 //! instead of running dry. While the budget is ample, requests go at the
 //! configured pace, bursts included.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -46,6 +46,25 @@ const PROBE_STEP: f64 = 0.002;
 const MIN_RATE: f64 = 0.2;
 /// Below this share of its limit, a budget with a known reset is paced.
 pub const BUDGET_RESERVE: f64 = 0.2;
+
+/// The limiters of the hosts a process reaches, one per host and port,
+/// shared by every client made with the same `HostLimiters` (the sources of
+/// one `pull --parallel`), so sources that reach one host share its limits.
+/// The first client to reach a host sets its limits.
+#[derive(Clone, Default)]
+pub struct HostLimiters(Arc<Mutex<HashMap<String, Arc<HostLimiter>>>>);
+
+impl HostLimiters {
+    /// The limiter of `host` (`name:port`), made with `concurrency` and
+    /// `rate` when it is the first use of that host.
+    pub fn of(&self, host: &str, concurrency: u32, rate: Option<f64>) -> Arc<HostLimiter> {
+        let mut limiters = self.0.lock().unwrap();
+        limiters
+            .entry(host.to_string())
+            .or_insert_with(|| Arc::new(HostLimiter::new(concurrency, rate)))
+            .clone()
+    }
+}
 
 pub struct HostLimiter {
     state: Mutex<State>,

@@ -91,6 +91,10 @@ impl Store {
         };
         let mut conn = Connection::open_with_flags(path, flags).map_err(|e| corrupt(&e))?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        // Writes take the write lock when they begin, so connections of one
+        // process (`pull --parallel`) wait for each other's commits (up to
+        // the busy timeout) instead of failing on a lock upgrade.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Migrations are transactions: a store they refuse or fail on is left
         // exactly as it was. Only then the journal mode changes.

@@ -11,6 +11,7 @@ mod pull;
 mod push;
 mod scaffold;
 mod status;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ enum LogFormat {
 enum Command {
     /// Pull records from sources into the store (resumes unfinished runs).
     Pull(pull::PullArgs),
+    /// Pull sources on a schedule until stopped (a service's main process).
+    Watch(watch::WatchArgs),
     /// Show each source and stream: records, tombstones, watermark, last run, pending work.
     Status(status::StatusArgs),
     /// List recent runs (the audit trail).
@@ -152,11 +155,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         store: cli.store,
         verbose: cli.verbose || cli.debug,
     };
-    if !matches!(cli.command, Command::Pull(_) | Command::Push(_)) {
+    if !matches!(
+        cli.command,
+        Command::Pull(_) | Command::Push(_) | Command::Watch(_)
+    ) {
         restore_sigpipe();
     }
     match cli.command {
         Command::Pull(args) => pull::run(&global, args).await,
+        Command::Watch(args) => watch::run(&global, args).await,
         Command::Status(args) => status::status(&global, args),
         Command::Runs(args) => status::runs(&global, args),
         Command::Export(args) => export::run(&global, args),

@@ -1,6 +1,7 @@
 //! `synchost pull`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -60,6 +61,11 @@ pub struct PullArgs {
     /// `synchost_sdk::testing::replay`. Credentials are never written.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
+    /// Pull up to N sources at once (default 1: one after another). Sources
+    /// that reach the same host share its limits; one that fails does not
+    /// stop the others. Progress is then one line per source now and then.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    parallel: u32,
     #[command(flatten)]
     output: JsonFlag,
 }
@@ -94,53 +100,30 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
         }
     };
 
-    let mut store = Store::open(&config.store_path(global.store.as_deref()))?;
-    let _lock = store.lock_writer()?;
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
     if let Some(dir) = &args.record {
         runtime.record(Recorder::create(dir)?);
     }
-    let reporter = Reporter::new(ProgressMode::detect(args.output.json, global.verbose));
     let cancel = CancellationToken::new();
     watch_ctrl_c(cancel.clone());
-    let options = PullOptions {
-        full: args.full,
-        check_deletions: args.check_deletions,
-        checkpoint_ttl: Duration::from_secs(args.checkpoint_ttl_hours * 3600),
-        blob_concurrency: args.attachment_concurrency,
-        cancel: cancel.clone(),
+    let puller = Puller {
+        runtime,
+        store_path: config.store_path(global.store.as_deref()),
+        options: PullOptions {
+            full: args.full,
+            check_deletions: args.check_deletions,
+            checkpoint_ttl: Duration::from_secs(args.checkpoint_ttl_hours * 3600),
+            blob_concurrency: args.attachment_concurrency,
+            cancel,
+        },
+        parallel: args.parallel as usize,
+        mode: ProgressMode::detect(args.output.json, global.verbose),
     };
-
-    let mut errors = Vec::new();
-    for source in sources.iter().filter(|s| !s.ad_hoc) {
-        let (versions, days) = source.history;
-        store.set_history_retention(&source.name, versions, days)?;
-    }
-    for source in &sources {
-        match pull_source(&runtime, &mut store, source, &options, &reporter).await {
-            Ok(summary) => reporter.summary(
-                &summary_line(&summary),
-                &json!({"event": "summary", "outcome": "succeeded", "summary": summary}),
-            ),
-            Err(err) => {
-                let err = store.explain_write_failure(err);
-                let interrupted = kind_of(&err) == ExitKind::Interrupted;
-                if reporter.mode() == ProgressMode::Json {
-                    reporter.summary("", &json!({"event": "summary", "source": source.name, "outcome": "failed", "error": format!("{err:#}")}));
-                }
-                errors.push(err);
-                if interrupted {
-                    break;
-                }
-            }
-        }
-    }
-    if errors.is_empty() {
-        let removed = crate::sync::blobs::sweep(&store)?;
-        if removed > 0 {
-            tracing::debug!("removed {removed} unreferenced blob files");
-        }
-    }
+    let outcomes = puller.pull(&sources).await?;
+    let errors: Vec<anyhow::Error> = outcomes
+        .into_iter()
+        .filter_map(|(_, outcome)| outcome.err())
+        .collect();
     // The most serious failure decides the exit code; the others are printed.
     let worst = errors
         .iter()
@@ -158,6 +141,149 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     match worst_error {
         Some(err) => Err(err),
         None => Ok(()),
+    }
+}
+
+/// One pull of some sources into one store: `synchost pull`, and each run
+/// of `synchost watch`.
+pub(super) struct Puller {
+    pub runtime: Arc<Runtime>,
+    pub store_path: PathBuf,
+    pub options: PullOptions,
+    /// Sources pulled at once, at most.
+    pub parallel: usize,
+    pub mode: ProgressMode,
+}
+
+impl Puller {
+    /// Pulls `sources` under the store's writer lock (an error if another
+    /// synchost holds it), prints each one's summary as it ends, and sweeps
+    /// unreferenced blobs when all succeeded. Returns each source's outcome,
+    /// in order; sequential runs stop at an interruption.
+    pub async fn pull(
+        &self,
+        sources: &[SourceConfig],
+    ) -> Result<Vec<(String, Result<SourceSummary>)>> {
+        let mut store = Store::open(&self.store_path)?;
+        let _lock = store.lock_writer()?;
+        for source in sources.iter().filter(|s| !s.ad_hoc) {
+            let (versions, days) = source.history;
+            store.set_history_retention(&source.name, versions, days)?;
+        }
+        let reporter = Reporter::new(self.mode);
+        let several = sources.len() > 1;
+        let report = |source: &str, outcome: &Result<SourceSummary>| match outcome {
+            Ok(summary) => {
+                let line = summary_line(summary);
+                reporter.summary(
+                    &if several {
+                        format!("{}: {line}", Untrusted::new(source))
+                    } else {
+                        line
+                    },
+                    &json!({"event": "summary", "outcome": "succeeded", "summary": summary}),
+                )
+            }
+            Err(err) => {
+                if reporter.mode() == ProgressMode::Json {
+                    reporter.summary("", &json!({"event": "summary", "source": source, "outcome": "failed", "error": format!("{err:#}")}));
+                }
+            }
+        };
+        let mut outcomes = Vec::new();
+        if self.parallel > 1 && several {
+            for (source, outcome) in self.pull_in_parallel(sources.to_vec()).await {
+                let outcome = outcome.map_err(|err| store.explain_write_failure(err));
+                report(&source, &outcome);
+                outcomes.push((source, outcome));
+            }
+        } else {
+            for source in sources {
+                let outcome =
+                    pull_source(&self.runtime, &mut store, source, &self.options, &reporter)
+                        .await
+                        .map_err(|err| store.explain_write_failure(err));
+                report(&source.name, &outcome);
+                let interrupted = outcome
+                    .as_ref()
+                    .is_err_and(|err| kind_of(err) == ExitKind::Interrupted);
+                outcomes.push((source.name.clone(), outcome));
+                if interrupted {
+                    break;
+                }
+            }
+        }
+        if outcomes.iter().all(|(_, outcome)| outcome.is_ok()) {
+            let removed = crate::sync::blobs::sweep(&store)?;
+            if removed > 0 {
+                tracing::debug!("removed {removed} unreferenced blob files");
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Pulls `sources`, `parallel` at a time, each with its own connection to
+    /// the store (SQLite serializes their commits, one page each; this
+    /// process holds the writer lock) and its own progress lines, sharing the
+    /// runtime's compiled plugins and per-host limiters. Every source runs to
+    /// its end whatever the others do, except on Ctrl+C. Outcomes come back in
+    /// the order of `sources`.
+    async fn pull_in_parallel(
+        &self,
+        sources: Vec<SourceConfig>,
+    ) -> Vec<(String, Result<SourceSummary>)> {
+        // Bars of several sources would overwrite each other: lines instead.
+        let mode = match self.mode {
+            ProgressMode::Bar => ProgressMode::Plain,
+            other => other,
+        };
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.parallel));
+        let mut tasks = tokio::task::JoinSet::new();
+        let names: Vec<String> = sources.iter().map(|source| source.name.clone()).collect();
+        for (index, source) in sources.into_iter().enumerate() {
+            let (runtime, path, options, slots) = (
+                self.runtime.clone(),
+                self.store_path.clone(),
+                self.options.clone(),
+                slots.clone(),
+            );
+            // A thread per source, driving its pull on this runtime: the pull
+            // borrows its store across awaits, which a spawned task may not.
+            let handle = tokio::runtime::Handle::current();
+            tasks.spawn_blocking(move || {
+                handle.block_on(async {
+                    let _slot = slots.acquire_owned().await;
+                    let outcome = if options.cancel.is_cancelled() {
+                        Err(crate::error::interrupted(format!(
+                            "source `{}` was not started: interrupted",
+                            source.name
+                        )))
+                    } else {
+                        match Store::open(&path) {
+                            Ok(mut store) => {
+                                let reporter = Reporter::new(mode);
+                                pull_source(&runtime, &mut store, &source, &options, &reporter)
+                                    .await
+                            }
+                            Err(err) => Err(err),
+                        }
+                    };
+                    (index, outcome)
+                })
+            });
+        }
+        let mut outcomes: Vec<Option<Result<SourceSummary>>> = names.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, outcome)) => outcomes[index] = Some(outcome),
+                Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+            }
+        }
+        names
+            .into_iter()
+            .zip(outcomes)
+            .map(|(name, outcome)| (name, outcome.expect("every task reports")))
+            .collect()
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Runtime {
     cache: Option<CompileCache>,
     /// Where plugins' exchanges are written (`pull --record`), if anywhere.
     recorder: std::sync::OnceLock<Arc<record::Recorder>>,
+    /// One limiter per remote host for every source this process runs, so
+    /// that sources pulled at once (`pull --parallel`) share a host's limits.
+    host_limiters: crate::net::limiter::HostLimiters,
 }
 
 impl Runtime {
@@ -86,6 +89,7 @@ impl Runtime {
             linker,
             cache: cache_dir.as_deref().and_then(open_cache),
             recorder: Default::default(),
+            host_limiters: Default::default(),
         }))
     }
 

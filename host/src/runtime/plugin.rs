@@ -76,6 +76,8 @@ pub struct LoadedPlugin {
     pub(crate) pre: PluginPre,
     /// Where its instances write their exchanges (`pull --record`).
     pub(crate) recorder: Option<std::sync::Arc<super::record::Recorder>>,
+    /// The runtime's per-host limiters, shared by the sources of a process.
+    pub host_limiters: crate::net::limiter::HostLimiters,
 }
 
 /// A plugin prepared for instantiation, in the contract version it exports.
@@ -163,6 +165,7 @@ impl Runtime {
             load_ms,
             pre,
             recorder: self.recorder.get().cloned(),
+            host_limiters: self.host_limiters.clone(),
         })
     }
 
@@ -591,7 +594,7 @@ mod tests {
             "{why}"
         );
         assert!(
-            !why.contains("0.3.0`") && !why.contains("0.2.3"),
+            !why.contains("tcp@0.3.0") && !why.contains("0.2.3"),
             "one name per interface: {why}"
         );
         assert!(!why.contains("wasi:io") && !why.contains('\u{1b}'), "{why}");

@@ -261,6 +261,7 @@ impl Reporter {
                 }
             }
             Event::Page {
+                source,
                 stream,
                 done,
                 total,
@@ -291,7 +292,7 @@ impl Reporter {
                         state.started.elapsed(),
                     );
                     let line = format!(
-                        "Syncing {}: {} · {rate:.0}/s · {} · {} skipped, {} failed",
+                        "Syncing {source}/{}: {} · {rate:.0}/s · {} · {} skipped, {} failed",
                         Untrusted::clipped(stream, 80),
                         progress_text(*done, *total),
                         http.text(),

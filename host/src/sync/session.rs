@@ -231,7 +231,7 @@ async fn described(
     let policy = source
         .policy()
         .map_err(|why| usage(format!("source `{}`: {why}", source.name)))?;
-    let http = client(source, policy, source.credential.clone())?;
+    let http = client(plugin, source, policy, source.credential.clone())?;
     let mut instance = PluginInstance::new(plugin, &source.name, http.clone(), &source.limits)
         .await
         .map_err(|e| failed(e.0))?;
@@ -270,13 +270,15 @@ fn check_settings(source: &SourceConfig, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-/// The HTTP client of `source`'s plugin, under `policy`.
+/// The HTTP client of `source`'s plugin, under `policy`, with the limiters
+/// of the runtime that loaded it.
 fn client(
+    plugin: &LoadedPlugin,
     source: &SourceConfig,
     policy: HostPolicy,
     credential: Option<crate::net::Credential>,
 ) -> Result<Arc<HttpClient>> {
-    Ok(Arc::new(HttpClient::new(ClientOptions {
+    let options = ClientOptions {
         source: source.name.clone(),
         policy,
         credential,
@@ -288,7 +290,11 @@ fn client(
         max_requests: source.limits.max_requests_per_run,
         max_blob_bytes: source.limits.max_blob_bytes,
         max_download_bytes: source.limits.max_download_bytes_per_run,
-    })?))
+    };
+    Ok(Arc::new(HttpClient::with_limiters(
+        options,
+        plugin.host_limiters.clone(),
+    )?))
 }
 
 /// What to say when the source's `auth` type is not the one the plugin

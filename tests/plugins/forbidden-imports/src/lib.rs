@@ -1,26 +1,33 @@
-//! forbidden-imports: a test plugin that imports what a default
-//! componentize-py or componentize-js build imports and synchost does not
-//! grant: `wasi:sockets/*` (from `std::net`) and `wasi:http/outgoing-handler`
-//! (a stand-in interface under that name, version 0.3.0 so that the linker
-//! does not merge it with the real 0.2 one that std knows: the host refuses
-//! by name, before compiling, so its types do not matter). The host must
-//! refuse it naming every one of them, with a hint, and cache nothing.
-
-use std::net::TcpStream;
+//! forbidden-imports: a test plugin that imports interfaces synchost links
+//! for no plugin: `wasi:keyvalue/store` and `wasi:config/store`, and
+//! `wasi:http/handler@0.3.0` (WASI 0.3's client; synchost links only WASI
+//! 0.2's network interfaces, and those deny every call). They are stand-ins
+//! under those names: the host refuses by name, before compiling, so their
+//! types do not matter. The host must refuse it naming every one of them,
+//! with a hint, and cache nothing.
 
 use synchost_sdk::prelude::*;
 
 wit_bindgen::generate!({
     inline: "
-        package wasi:http@0.3.0;
-        interface outgoing-handler {
-            handle: func(request: string) -> string;
-        }
+        package stand-in:imports;
         world forbidden {
-            import outgoing-handler;
+            import wasi:keyvalue/store@0.2.0-draft;
+            import wasi:config/store@0.2.0-draft;
+            import wasi:http/handler@0.3.0;
+        }
+        package wasi:keyvalue@0.2.0-draft {
+            interface store { get: func(key: string) -> option<string>; }
+        }
+        package wasi:config@0.2.0-draft {
+            interface store { get: func(key: string) -> option<string>; }
+        }
+        package wasi:http@0.3.0 {
+            interface handler { handle: func(request: string) -> string; }
         }
     ",
     world: "forbidden",
+    generate_all,
 });
 
 struct ForbiddenImports;
@@ -30,7 +37,7 @@ impl Source for ForbiddenImports {
         Manifest::new(
             "forbidden-imports",
             env!("CARGO_PKG_VERSION"),
-            "Imports sockets and wasi:http; hosts must refuse it",
+            "Imports interfaces synchost does not grant; hosts must refuse it",
         )
         .stream(StreamInfo::new("items", "Never listed"))
     }
@@ -40,11 +47,14 @@ impl Source for ForbiddenImports {
     }
 
     fn list(&self, _stream: &str, _req: ListRequest) -> Result<Page, Error> {
-        // Both calls keep their imports in the component.
-        let answer = wasi::http::outgoing_handler::handle("GET http://127.0.0.1/");
-        TcpStream::connect("127.0.0.1:9")
-            .map_err(|err| Error::fatal(format!("{answer}: {err}")))?;
-        Err(Error::fatal("forbidden-imports reached the network"))
+        // Every call keeps its import in the component.
+        let answer = format!(
+            "{:?} {:?} {}",
+            wasi::keyvalue::store::get("k"),
+            wasi::config::store::get("k"),
+            wasi::http::handler::handle("GET http://127.0.0.1/")
+        );
+        Err(Error::fatal(format!("forbidden-imports got {answer}")))
     }
 }
 
