@@ -59,6 +59,9 @@ pub struct SourceSection {
     pub limits: LimitsSection,
     #[serde(default)]
     pub retry: RetrySection,
+    /// Rules applied to every record before it is stored.
+    #[serde(default)]
+    pub redact: crate::redact::RedactSection,
     #[serde(default)]
     pub history: HistorySection,
 }
@@ -308,6 +311,8 @@ pub struct SourceConfig {
     /// Given on the command line (`--plugin`): its name is the plugin
     /// manifest's, once described, not the file's.
     pub ad_hoc: bool,
+    /// `[redact]` rules, compiled; `None` when there are none.
+    pub redactor: Option<crate::redact::Redactor>,
     /// Earlier versions kept per record, and for how many days (none: no limit).
     pub history: (u32, Option<u32>),
 }
@@ -484,6 +489,7 @@ pub fn ad_hoc_source(
         settings,
         limits: LimitsSection::default(),
         retry: RetrySection::default(),
+        redact: Default::default(),
         history: HistorySection::default(),
     };
     let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
@@ -565,6 +571,7 @@ fn resolve(
                 .map_or(defaults.max_wait, Duration::from_secs),
         },
         ad_hoc: false,
+        redactor: crate::redact::Redactor::new(name, &section.redact)?,
         history: (
             section
                 .history

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod mirror;
 pub mod net;
+pub mod redact;
 pub mod settings;
 pub mod store;
 pub mod untrusted;

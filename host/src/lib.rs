@@ -8,7 +8,9 @@
 //!   mirror, checks on plugin values, errors) is in `synchost-core`, re-exported
 //!   here under the same names.
 
-pub use synchost_core::{archive, checks, config, error, mirror, net, settings, store, untrusted};
+pub use synchost_core::{
+    archive, checks, config, error, mirror, net, redact, settings, store, untrusted,
+};
 
 pub mod cli;
 pub mod runtime;

@@ -1,5 +1,5 @@
 //! Record history: the versions a record had before its current one, kept
-//! by the `records_keep_history` trigger (schema migration 5) in the
+//! by the `records_keep_history` trigger (schema migration 6) in the
 //! transaction that replaced them, and bounded by each source's retention.
 
 use anyhow::Result;

@@ -39,6 +39,8 @@ pub struct RunEnd {
     pub requests: u64,
     /// Responses that were `304 Not Modified`.
     pub not_modified: u64,
+    /// Values replaced by `[redact]` rules.
+    pub redacted: u64,
     pub duration_ms: u64,
     pub peak_rss_kb: Option<u64>,
     pub error: Option<String>,
@@ -68,6 +70,8 @@ pub struct RunRow {
     pub requests: u64,
     /// Responses that were `304 Not Modified`.
     pub not_modified: u64,
+    /// Values replaced by `[redact]` rules.
+    pub redacted: u64,
     pub duration_ms: Option<u64>,
     pub peak_rss_kb: Option<u64>,
     pub error: Option<String>,
@@ -97,7 +101,7 @@ impl Store {
         self.conn.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, written = ?4, skipped = ?5, failed = ?6,
                     deleted = ?7, requests = ?8, duration_ms = ?9, peak_rss_kb = ?10, error = ?11,
-                    applied = ?12, conflicts = ?13, not_modified = ?14
+                    applied = ?12, conflicts = ?13, not_modified = ?14, redacted = ?15
              WHERE id = ?1",
             params![
                 id,
@@ -116,6 +120,7 @@ impl Store {
                 end.applied as i64,
                 end.conflicts as i64,
                 end.not_modified as i64,
+                end.redacted as i64,
             ],
         )?;
         Ok(())
@@ -126,7 +131,7 @@ impl Store {
         let mut statement = self.conn.prepare(
             "SELECT id, source, started_at, finished_at, user, plugin_name || ' ' || plugin_version,
                     plugin_sha256, full, resumed, outcome, written, skipped, failed, deleted, requests,
-                    duration_ms, peak_rss_kb, error, kind, applied, conflicts, not_modified
+                    duration_ms, peak_rss_kb, error, kind, applied, conflicts, not_modified, redacted
              FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![source, limit], |row| {
@@ -153,6 +158,7 @@ impl Store {
                 applied: row.get::<_, i64>(19)? as u64,
                 conflicts: row.get::<_, i64>(20)? as u64,
                 not_modified: row.get::<_, i64>(21)? as u64,
+                redacted: row.get::<_, i64>(22)? as u64,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

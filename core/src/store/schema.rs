@@ -235,7 +235,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE streams ADD COLUMN page_size INTEGER;
     "#,
-    // 5: history. Every write of a record (a new version, a rewrite, a
+    // 5: values replaced by `[redact]` rules, per run.
+    r#"
+    ALTER TABLE runs ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0;
+    "#,
+    // 6: history. Every write of a record (a new version, a rewrite, a
     // deletion, a return) first copies the row it replaces here, in the
     // same transaction (a trigger: no writer can forget it). A row holds
     // the state from `valid_from` (the old row's deletion time, else its

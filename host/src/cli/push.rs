@@ -15,6 +15,7 @@ use super::{Global, JsonFlag};
 use crate::config::{Config, Limits, Overrides, SourceConfig};
 use crate::error::{failed, usage};
 use crate::mirror::edits::{self as mirror_edits, MirrorEdits, PushedFile};
+use crate::redact::Redactor;
 use crate::runtime::Runtime;
 use crate::store::changes::{
     ChangeOp, ChangeRow, ChangeState, ConflictView, NewChange, Resolution,
@@ -153,6 +154,36 @@ fn limits_of(config: &Config, source: &str) -> Limits {
         .unwrap_or_default()
 }
 
+/// Refuses changes (all of them: nothing is staged) that carry the source's
+/// redaction text: made from a record redacted on pull, they would write
+/// the redaction over the remote's value.
+fn refuse_redacted(redactor: Option<&Redactor>, source: &str, changes: &[NewChange]) -> Result<()> {
+    let Some(redactor) = redactor else {
+        return Ok(());
+    };
+    let marked: Vec<String> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| redactor.marks(c.title.as_deref(), c.content.as_deref(), &c.metadata))
+        .map(|(index, c)| match &c.record_id {
+            Some(id) => format!("change {} ({})", index + 1, Untrusted::new(id)),
+            None => format!("change {}", index + 1),
+        })
+        .take(10)
+        .collect();
+    if marked.is_empty() {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "nothing was staged: {} of source `{source}` carry its redaction text {:?} (records \
+         are redacted before storage, see [sources.{source}.redact]); pushing them would \
+         overwrite the remote's values with it: edit the remote directly, or write the \
+         real values in the change",
+        marked.join(", "),
+        redactor.replacement()
+    )))
+}
+
 pub fn stage(global: &Global, args: StageArgs) -> Result<()> {
     let config = global.config()?;
     let mut store = open_store(global, &config)?;
@@ -169,6 +200,11 @@ pub fn stage(global: &Global, args: StageArgs) -> Result<()> {
     if changes.is_empty() {
         return Err(usage("no changes on the input: one JSON object a line, e.g. {\"op\":\"update\",\"id\":\"123\",\"content\":\"...\"}"));
     }
+    let redactor = config
+        .source(&args.source, &Overrides::default())
+        .ok()
+        .and_then(|s| s.redactor);
+    refuse_redacted(redactor.as_ref(), &args.source, &changes)?;
     let _lock = store.lock_writer()?;
     let ids = store
         .stage_changes(&args.source, &changes)
@@ -614,6 +650,7 @@ fn stage_mirror(
         return Ok(());
     }
     if !changes.is_empty() {
+        refuse_redacted(source.redactor.as_ref(), &source.name, &changes)?;
         store.stage_changes(&source.name, &changes).map_err(|err| {
             usage(format!(
                 "nothing was staged from {}: {err:#}",

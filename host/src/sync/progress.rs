@@ -48,6 +48,8 @@ pub struct Counts {
     /// Live records tombstoned: reported deleted by the remote, or not seen
     /// by a full enumeration. Ids the store did not hold do not count.
     pub deleted: u64,
+    /// Values replaced by the source's `[redact]` rules before storage.
+    pub redacted: u64,
 }
 
 impl Counts {
@@ -56,6 +58,7 @@ impl Counts {
         self.skipped += other.skipped;
         self.failed += other.failed;
         self.deleted += other.deleted;
+        self.redacted += other.redacted;
     }
 }
 

@@ -24,6 +24,7 @@ use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::failed;
 use crate::mirror;
 use crate::net::{HttpClient, HttpStats};
+use crate::redact::{RecordText, Redactor};
 use crate::runtime::bindings::types::{self, BlobRef, Manifest, StreamInfo};
 use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
@@ -184,6 +185,7 @@ pub async fn pull_source(
         deleted: counts.deleted,
         requests: HttpStats::get(&http.stats.requests),
         not_modified: HttpStats::get(&http.stats.not_modified),
+        redacted: counts.redacted,
         duration_ms: started.elapsed().as_millis() as u64,
         peak_rss_kb,
         error: outcome.as_ref().err().map(|e| format!("{e:#}")),
@@ -465,7 +467,7 @@ impl SourcePull<'_> {
                     ))
                 })?;
             total_hint = listed.total_hint.or(total_hint);
-            let mut page = PendingPage::new(page_started, false);
+            let mut page = PendingPage::new(page_started, false, self.source.redactor.clone());
             page.listed = listed.records.len();
             let processing = self.process_page(store, &stream.name, listed.records, &mut page);
             cancellable(&cancel, &source, processing).await?;
@@ -493,7 +495,7 @@ impl SourcePull<'_> {
             ));
             tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
             for chunk in failed_ids.chunks(FETCH_BATCH) {
-                let mut page = PendingPage::new(Instant::now(), true);
+                let mut page = PendingPage::new(Instant::now(), true, self.source.redactor.clone());
                 let fetching =
                     self.fetch_into(store, &stream.name, chunk.to_vec(), &no_listing, &mut page);
                 cancellable(&cancel, &source, fetching).await?;
@@ -762,10 +764,12 @@ struct PendingPage {
     waiting: Vec<types::Record>,
     downloaded: Vec<Option<std::result::Result<Vec<BlobLink>, String>>>,
     downloads: JoinSet<(usize, BlobOutcome)>,
+    /// The source's `[redact]` rules, applied to each record written.
+    redactor: Option<Redactor>,
 }
 
 impl PendingPage {
-    fn new(started: Instant, retrying: bool) -> PendingPage {
+    fn new(started: Instant, retrying: bool, redactor: Option<Redactor>) -> PendingPage {
         PendingPage {
             commit: PageCommit::default(),
             counts: Counts::default(),
@@ -775,6 +779,7 @@ impl PendingPage {
             waiting: Vec::new(),
             downloaded: Vec::new(),
             downloads: JoinSet::new(),
+            redactor,
         }
     }
 
@@ -793,8 +798,16 @@ impl PendingPage {
             .spawn(async move { (index, fetcher.download_all(&blobs).await) });
     }
 
-    fn written(&mut self, record: types::Record, blobs: Vec<BlobLink>) {
+    fn written(&mut self, mut record: types::Record, blobs: Vec<BlobLink>) {
         self.counts.written += 1;
+        if let Some(redactor) = &self.redactor {
+            self.counts.redacted += redactor.apply(RecordText {
+                title: &mut record.title,
+                path: &mut record.path,
+                content: &mut record.content,
+                metadata: &mut record.metadata,
+            });
+        }
         if self.retrying {
             self.commit.work.push(WorkItem {
                 id: record.id.clone(),
