@@ -22,6 +22,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 /// Default HTTP concurrency per source.
 pub const DEFAULT_CONCURRENCY: u32 = 5;
+/// The value `synchost init` writes for a required setting it cannot know;
+/// a source still holding it is refused, naming the setting.
+pub const SETTING_PLACEHOLDER: &str = "<fill in>";
 
 /// `synchost.toml` as written by the user.
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +62,18 @@ pub struct SourceSection {
     /// Rules applied to every record before it is stored.
     #[serde(default)]
     pub redact: crate::redact::RedactSection,
+    #[serde(default)]
+    pub history: HistorySection,
+}
+
+/// `[sources.NAME.history]`: how many earlier versions of each record the
+/// store keeps (default [`crate::store::history::DEFAULT_KEEP_VERSIONS`];
+/// 0 keeps none), and for how long (default: no age limit).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    pub keep_versions: Option<u32>,
+    pub keep_days: Option<u32>,
 }
 
 /// `[sources.NAME.auth]`: which environment variables hold the credential.
@@ -92,12 +107,90 @@ pub enum AuthKind {
     Supabase,
 }
 
+impl AuthKind {
+    /// The kind as `type = "..."` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::Bearer => "bearer",
+            AuthKind::Basic => "basic",
+            AuthKind::Header => "header",
+            AuthKind::Supabase => "supabase",
+        }
+    }
+
+    /// The `*_env` keys this kind reads, with whether each must be set
+    /// (a Supabase user's JWT is optional).
+    pub fn env_keys(self) -> &'static [(&'static str, bool)] {
+        match self {
+            AuthKind::Bearer => &[("token_env", true)],
+            AuthKind::Basic => &[("username_env", true), ("password_env", true)],
+            AuthKind::Header => &[("value_env", true)],
+            AuthKind::Supabase => &[("key_env", true), ("jwt_env", false)],
+        }
+    }
+}
+
 impl AuthSection {
     /// `Authorization: Bearer $VAR`.
     pub fn bearer(token_env: String) -> AuthSection {
         AuthSection {
-            kind: AuthKind::Bearer,
             token_env: Some(token_env),
+            ..AuthSection::empty(AuthKind::Bearer)
+        }
+    }
+
+    /// The section a plugin's manifest suggests: its scheme, the variable
+    /// it suggests for each `*_env` key (keys that are not the host's are
+    /// ignored) and, for `header`, the header's name.
+    pub fn suggested(
+        kind: AuthKind,
+        env: &[(String, String)],
+        header_name: Option<&str>,
+    ) -> AuthSection {
+        let mut section = AuthSection::empty(kind);
+        section.name = header_name.map(str::to_string);
+        for (key, variable) in env {
+            if let Some(slot) = section.env_slot(key) {
+                *slot = Some(variable.clone());
+            }
+        }
+        section
+    }
+
+    /// The variable named for `*_env` key `key`, if any.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        match key {
+            "token_env" => self.token_env.as_deref(),
+            "username_env" => self.username_env.as_deref(),
+            "password_env" => self.password_env.as_deref(),
+            "value_env" => self.value_env.as_deref(),
+            "key_env" => self.key_env.as_deref(),
+            "jwt_env" => self.jwt_env.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Reads the variables this section names (never shown anywhere).
+    pub fn credential(&self, source: &str) -> Result<Credential> {
+        credential(source, self)
+    }
+
+    fn env_slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        match key {
+            "token_env" => Some(&mut self.token_env),
+            "username_env" => Some(&mut self.username_env),
+            "password_env" => Some(&mut self.password_env),
+            "value_env" => Some(&mut self.value_env),
+            "key_env" => Some(&mut self.key_env),
+            "jwt_env" => Some(&mut self.jwt_env),
+            _ => None,
+        }
+    }
+
+    fn empty(kind: AuthKind) -> AuthSection {
+        AuthSection {
+            kind,
+            token_env: None,
             username_env: None,
             password_env: None,
             name: None,
@@ -220,6 +313,8 @@ pub struct SourceConfig {
     pub ad_hoc: bool,
     /// `[redact]` rules, compiled; `None` when there are none.
     pub redactor: Option<crate::redact::Redactor>,
+    /// Earlier versions kept per record, and for how many days (none: no limit).
+    pub history: (u32, Option<u32>),
 }
 
 impl SourceConfig {
@@ -395,6 +490,7 @@ pub fn ad_hoc_source(
         limits: LimitsSection::default(),
         retry: RetrySection::default(),
         redact: Default::default(),
+        history: HistorySection::default(),
     };
     let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
     source.ad_hoc = true;
@@ -408,6 +504,12 @@ fn resolve(
     overrides: &Overrides,
 ) -> Result<SourceConfig> {
     let settings = flat_settings(name, &section.settings)?;
+    if let Some((key, _)) = settings.iter().find(|(_, v)| v == SETTING_PLACEHOLDER) {
+        return Err(usage(format!(
+            "source `{name}`: setting `{key}` is still \"{SETTING_PLACEHOLDER}\", as `synchost init` \
+             wrote it: give it a value in the config"
+        )));
+    }
     let allowed_hosts = match &section.allowed_hosts {
         Some(hosts) if !hosts.is_empty() => hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         Some(_) => return Err(usage(format!("source `{name}`: allowed_hosts is empty"))),
@@ -470,6 +572,13 @@ fn resolve(
         },
         ad_hoc: false,
         redactor: crate::redact::Redactor::new(name, &section.redact)?,
+        history: (
+            section
+                .history
+                .keep_versions
+                .unwrap_or(crate::store::history::DEFAULT_KEEP_VERSIONS),
+            section.history.keep_days,
+        ),
     })
 }
 
@@ -515,16 +624,21 @@ fn default_allowed_hosts(name: &str, settings: &[(String, String)]) -> Result<Ve
     let Some((_, base_url)) = settings.iter().find(|(key, _)| key == "base_url") else {
         return Ok(Vec::new());
     };
+    Ok(vec![origin_of(name, base_url)?])
+}
+
+/// The `allowed_hosts` entry of `base_url`'s origin (`scheme://host:port`)
+/// for source `name`, refusing what is not an http or https URL.
+pub fn origin_of(name: &str, base_url: &str) -> Result<String> {
     let url = url::Url::parse(base_url).map_err(|err| {
         usage(format!(
             "source `{name}`: base_url `{base_url}` is not a URL: {err}"
         ))
     })?;
     match (url.scheme(), url.host_str(), url.port_or_known_default()) {
-        (scheme @ ("http" | "https"), Some(host), Some(port)) => Ok(vec![format!(
-            "{scheme}://{}:{port}",
-            host.to_ascii_lowercase()
-        )]),
+        (scheme @ ("http" | "https"), Some(host), Some(port)) => {
+            Ok(format!("{scheme}://{}:{port}", host.to_ascii_lowercase()))
+        }
         (_, None, _) => Err(usage(format!(
             "source `{name}`: base_url `{base_url}` has no host"
         ))),

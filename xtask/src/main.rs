@@ -25,6 +25,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("hostile-describe", "hostile-describe"),
     ("hostile-manifest", "hostile-manifest"),
     ("chatty-describe", "chatty-describe"),
+    ("hostile-setup", "hostile-setup"),
     ("forbidden-imports", "forbidden-imports"),
     ("network-denied", "network-denied"),
 ];

@@ -6,9 +6,13 @@
 //! - `runs`: the audit trail of runs.
 //! - `reports`: read-only queries for `status` and `export`.
 //! - `changes`: the outbox of local changes, their history and conflicts.
+//! - `history`: the kept versions of records, their retention, `--as-of`.
+//! - `import`: a source restored from `synchost export` lines.
 
 pub mod changes;
 pub mod checkpoint;
+pub mod history;
+pub mod import;
 pub mod reports;
 pub mod runs;
 pub mod schema;

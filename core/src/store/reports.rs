@@ -197,28 +197,36 @@ impl Store {
         source: &str,
         mut each: impl FnMut(ExportRecord) -> Result<()>,
     ) -> Result<()> {
-        let mut statement = self.conn.prepare(
-            "SELECT stream, id, version, updated_at, parent_id, title, path, content_type, content,
-                    content_hash, metadata, deleted_at IS NOT NULL
-             FROM records WHERE source = ?1 ORDER BY stream, id",
-        )?;
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT {EXPORT_COLUMNS} FROM records WHERE source = ?1 ORDER BY stream, id"
+        ))?;
         let mut rows = statement.query(params![source])?;
         while let Some(row) = rows.next()? {
-            each(ExportRecord {
-                stream: row.get(0)?,
-                id: row.get(1)?,
-                version: row.get(2)?,
-                updated_at: row.get(3)?,
-                parent_id: row.get(4)?,
-                title: row.get(5)?,
-                path: row.get(6)?,
-                content_type: row.get(7)?,
-                content: row.get(8)?,
-                content_hash: row.get(9)?,
-                metadata: row.get(10)?,
-                deleted: row.get(11)?,
-            })?;
+            each(export_record(row)?)?;
         }
         Ok(())
     }
+}
+
+/// The columns of `records` that [`export_record`] reads, in its order.
+pub(super) const EXPORT_COLUMNS: &str = "stream, id, version, updated_at, parent_id, title, path, \
+     content_type, content, content_hash, metadata, deleted_at IS NOT NULL";
+
+/// An [`ExportRecord`] from a row of [`EXPORT_COLUMNS`] (or of columns of
+/// the same types in the same order).
+pub(super) fn export_record(row: &rusqlite::Row) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord {
+        stream: row.get(0)?,
+        id: row.get(1)?,
+        version: row.get(2)?,
+        updated_at: row.get(3)?,
+        parent_id: row.get(4)?,
+        title: row.get(5)?,
+        path: row.get(6)?,
+        content_type: row.get(7)?,
+        content: row.get(8)?,
+        content_hash: row.get(9)?,
+        metadata: row.get(10)?,
+        deleted: row.get(11)?,
+    })
 }

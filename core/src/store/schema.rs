@@ -239,6 +239,74 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 6: history. Every write of a record (a new version, a rewrite, a
+    // deletion, a return) first copies the row it replaces here, in the
+    // same transaction (a trigger: no writer can forget it). A row holds
+    // the state from `valid_from` (the old row's deletion time, else its
+    // write time) until `valid_to` (the new row's): the states of a record
+    // are contiguous and never overlap, so `export --as-of` picks one.
+    r#"
+    CREATE TABLE record_history (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        source          TEXT NOT NULL,
+        stream          TEXT NOT NULL,
+        record_id       TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        updated_at      TEXT,
+        parent_id       TEXT,
+        title           TEXT,
+        path            TEXT,
+        content_type    TEXT NOT NULL,
+        content         BLOB,
+        content_hash    TEXT,
+        metadata        TEXT NOT NULL,
+        deleted         INTEGER NOT NULL,
+        valid_from      TEXT NOT NULL,
+        valid_to        TEXT NOT NULL
+    );
+    CREATE INDEX record_history_by_record ON record_history (source, stream, record_id, id);
+    CREATE INDEX record_history_by_time ON record_history (source, valid_to);
+
+    -- How much history each source keeps (`[sources.NAME.history]`, set by
+    -- each pull); a source without a row keeps 10 versions of each record.
+    CREATE TABLE history_retention (
+        source          TEXT PRIMARY KEY,
+        keep_versions   INTEGER NOT NULL,
+        keep_days       INTEGER
+    );
+
+    CREATE TRIGGER records_keep_history
+    BEFORE UPDATE OF synced_at, deleted_at ON records
+    WHEN old.synced_at IS NOT new.synced_at OR old.deleted_at IS NOT new.deleted_at
+    BEGIN
+        INSERT INTO record_history (source, stream, record_id, version, updated_at, parent_id,
+                                    title, path, content_type, content, content_hash, metadata,
+                                    deleted, valid_from, valid_to)
+        VALUES (old.source, old.stream, old.id, old.version, old.updated_at, old.parent_id,
+                old.title, old.path, old.content_type, old.content, old.content_hash, old.metadata,
+                old.deleted_at IS NOT NULL, coalesce(old.deleted_at, old.synced_at),
+                coalesce(new.deleted_at, new.synced_at));
+    END;
+
+    -- Retention, applied as each version is kept: the newest versions of
+    -- the record, and (when set) none replaced more than keep_days ago.
+    CREATE TRIGGER record_history_retention
+    AFTER INSERT ON record_history
+    BEGIN
+        DELETE FROM record_history
+        WHERE source = new.source AND stream = new.stream AND record_id = new.record_id
+          AND id NOT IN (
+              SELECT id FROM record_history
+              WHERE source = new.source AND stream = new.stream AND record_id = new.record_id
+              ORDER BY id DESC
+              LIMIT coalesce((SELECT keep_versions FROM history_retention WHERE source = new.source), 10));
+        DELETE FROM record_history
+        WHERE source = new.source AND stream = new.stream AND record_id = new.record_id
+          AND valid_to < strftime('%Y-%m-%dT%H:%M:%fZ', 'now',
+                (SELECT '-' || keep_days || ' days' FROM history_retention
+                 WHERE source = new.source AND keep_days IS NOT NULL));
+    END;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.
@@ -291,6 +359,19 @@ pub fn verify(conn: &Connection) -> Result<()> {
         if let Some(column) = expected.iter().find(|c| !found.contains(c)) {
             anyhow::bail!("table `{table}` has no column `{column}`");
         }
+    }
+    // Triggers keep the history: a store without them would silently not.
+    let triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name";
+    let names = |conn: &Connection| -> Result<Vec<String>> {
+        let mut statement = conn.prepare(triggers)?;
+        let names = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(names)
+    };
+    let found = names(conn)?;
+    if let Some(missing) = names(&reference)?.iter().find(|t| !found.contains(t)) {
+        anyhow::bail!("trigger `{missing}` is missing");
     }
     Ok(())
 }
@@ -352,9 +433,19 @@ mod tests {
             conn
         };
         let conn = migrated();
-        conn.execute_batch("ALTER TABLE records DROP COLUMN title")
-            .unwrap();
+        // The history trigger reads every column: a hand edit drops it first.
+        conn.execute_batch(
+            "DROP TRIGGER records_keep_history; ALTER TABLE records DROP COLUMN title",
+        )
+        .unwrap();
         assert!(verify(&conn).unwrap_err().to_string().contains("`title`"));
+        let conn = migrated();
+        conn.execute_batch("DROP TRIGGER record_history_retention")
+            .unwrap();
+        assert!(verify(&conn)
+            .unwrap_err()
+            .to_string()
+            .contains("trigger `record_history_retention` is missing"));
         let conn = migrated();
         conn.execute_batch("DROP TABLE streams").unwrap();
         assert!(verify(&conn)

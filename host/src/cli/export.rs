@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::Global;
 use crate::mirror::write_mirror;
+use crate::store::history::parse_time;
 use crate::store::reports::ExportRecord;
 use crate::store::Store;
 
@@ -22,6 +23,10 @@ pub struct ExportArgs {
     /// For `--format files`: the mirror directory (created if missing).
     #[arg(long, value_name = "DIR", required_if_eq("format", "files"))]
     out: Option<std::path::PathBuf>,
+    /// JSON lines of the records as they were at TIME (RFC 3339, or a date
+    /// for its midnight UTC), from the kept history (docs/operations.md).
+    #[arg(long, value_name = "TIME", conflicts_with = "out")]
+    as_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -55,13 +60,16 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = store
-        .for_each_record(&args.source, |record| {
-            serde_json::to_writer(&mut out, &to_json(record))?;
-            out.write_all(b"\n")?;
-            Ok(())
-        })
-        .and_then(|()| Ok(out.flush()?));
+    let write = |record| -> Result<()> {
+        serde_json::to_writer(&mut out, &to_json(record))?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    let written = match &args.as_of {
+        Some(time) => store.for_each_record_as_of(&args.source, &parse_time(time)?, write),
+        None => store.for_each_record(&args.source, write),
+    }
+    .and_then(|()| Ok(out.flush()?));
     match written {
         // `synchost export x | head` is a normal way to peek: stop quietly.
         Err(err) if is_broken_pipe(&err) => Ok(()),
@@ -69,7 +77,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
     }
 }
 
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
+pub(super) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         let kind = cause
             .downcast_ref::<std::io::Error>()
@@ -84,7 +92,7 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 /// Text content stays text; anything else is base64 with `content_encoding`.
-fn to_json(record: ExportRecord) -> Value {
+pub(super) fn to_json(record: ExportRecord) -> Value {
     let metadata: Value =
         serde_json::from_str(&record.metadata).unwrap_or(Value::String(record.metadata));
     let mut object = json!({

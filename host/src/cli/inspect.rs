@@ -1,7 +1,6 @@
 //! `synchost plugin inspect FILE`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
@@ -9,12 +8,9 @@ use serde_json::json;
 
 use super::JsonFlag;
 use crate::config::Limits;
-use crate::error::failed;
-use crate::net::client::ClientOptions;
-use crate::net::{HostPolicy, HttpClient, RetryPolicy};
 use crate::runtime::bindings::types;
-use crate::runtime::{PluginInstance, Runtime};
-use crate::sync::session::check_manifest;
+use crate::runtime::Runtime;
+use crate::sync::session::{auth_kind, check_manifest, describe_offline};
 use crate::untrusted::Untrusted;
 
 /// Streams and settings shown at most (a usable manifest has no more).
@@ -34,24 +30,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
     let limits = Limits::default();
     let plugin = runtime.load(&args.file, &limits)?;
-    // `describe` must not do I/O: the client it gets may reach no host at all.
-    let http = Arc::new(HttpClient::new(ClientOptions {
-        source: "inspect".into(),
-        policy: HostPolicy::new(&[]).map_err(anyhow::Error::msg)?,
-        credential: None,
-        concurrency: 1,
-        requests_per_second: None,
-        retry: RetryPolicy::default(),
-        max_response_bytes: limits.max_response_bytes,
-        request_timeout: limits.request_timeout,
-        max_requests: 0,
-        max_blob_bytes: 0,
-        max_download_bytes: 0,
-    })?);
-    let mut instance = PluginInstance::new(&plugin, "inspect", http, &limits)
-        .await
-        .map_err(|e| failed(e.0))?;
-    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+    let manifest = describe_offline(&plugin, "inspect", &limits).await?;
 
     let shown = format!("plugin {}", args.file.display());
     // Contract 0.1 plugins pull only.
@@ -213,12 +192,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
 
 /// The `[sources.NAME.auth]` type of a declared scheme.
 fn auth_scheme(scheme: types::AuthScheme) -> &'static str {
-    match scheme {
-        types::AuthScheme::Bearer => "bearer",
-        types::AuthScheme::Basic => "basic",
-        types::AuthScheme::Header => "header",
-        types::AuthScheme::Supabase => "supabase",
-    }
+    auth_kind(scheme).as_str()
 }
 
 /// Says how many entries were left out of a list of `count`.

@@ -3,6 +3,9 @@
 
 mod check;
 mod export;
+mod history;
+mod import;
+mod init;
 mod inspect;
 mod pull;
 mod push;
@@ -74,6 +77,16 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Add a source to synchost.toml (or --config PATH) from a plugin's
+    /// manifest: its settings, auth variables and hosts, nothing secret.
+    Init(init::InitArgs),
+    /// Restore a source's records from `synchost export` output on stdin,
+    /// all or nothing.
+    Import(import::ImportArgs),
+    /// List the kept versions of a record, with their times and runs.
+    History(history::HistoryArgs),
+    /// Print one record (or one of its kept versions, --version) as JSON.
+    Show(history::ShowArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +175,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,
         Command::Plugin(PluginCommand::New(args)) => scaffold::run(args),
         Command::Plugin(PluginCommand::Check(args)) => check::run(args).await,
+        Command::Init(args) => init::run(&global, args).await,
+        Command::Import(args) => import::run(&global, args),
+        Command::History(args) => history::history(&global, args),
+        Command::Show(args) => history::show(&global, args),
     }
 }
 

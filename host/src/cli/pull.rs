@@ -166,6 +166,10 @@ impl Puller {
     ) -> Result<Vec<(String, Result<SourceSummary>)>> {
         let mut store = Store::open(&self.store_path)?;
         let _lock = store.lock_writer()?;
+        for source in sources.iter().filter(|s| !s.ad_hoc) {
+            let (versions, days) = source.history;
+            store.set_history_retention(&source.name, versions, days)?;
+        }
         let reporter = Reporter::new(self.mode);
         let several = sources.len() > 1;
         let report = |source: &str, outcome: &Result<SourceSummary>| match outcome {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::human_duration;
-use crate::config::{AuthKind, SourceConfig};
+use crate::config::{AuthKind, AuthSection, SourceConfig};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
 use crate::net::limiter::HostLimiters;
@@ -92,22 +92,15 @@ fn refused_settings<T>(
 /// An ad-hoc source (`pull --plugin FILE`) named as its plugin's manifest
 /// names it (so `export NAME` finds what `pull --plugin` stored), from a
 /// `describe` in an instance that can reach nothing. A name unfit for a
-/// command line keeps the file's name, with a warning.
+/// command line keeps the file's name, with a warning. Without an auth
+/// flag, the source authenticates as the manifest's auth info suggests
+/// (see [`suggested_credential`]).
 pub async fn ad_hoc_named(plugin: &LoadedPlugin, source: &SourceConfig) -> Result<SourceConfig> {
-    let http = unreachable_client(source)?;
-    let mut instance = PluginInstance::new(plugin, &source.name, http, &source.limits)
-        .await
-        .map_err(|e| failed(e.0))?;
-    let manifest = instance.describe().await.map_err(|e| failed(e.0))?;
+    let manifest = describe_offline(plugin, &source.name, &source.limits).await?;
     check_manifest(&format!("plugin {}", plugin.path.display()), &manifest)?;
     let mut named = source.clone();
     let name = &manifest.name;
-    let fit = name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if fit {
+    if usable_source_name(name) {
         named.name = name.clone();
     } else {
         tracing::warn!(
@@ -117,7 +110,105 @@ pub async fn ad_hoc_named(plugin: &LoadedPlugin, source: &SourceConfig) -> Resul
             source.name
         );
     }
+    if named.auth_kind.is_none() {
+        if let Some((kind, credential)) = suggested_credential(&named.name, &manifest)? {
+            named.auth_kind = Some(kind);
+            named.credential = Some(credential);
+        }
+    }
     Ok(named)
+}
+
+/// Whether a plugin's name can name a source as it is: letters, digits,
+/// `-`, `_` and `.`, starting with a letter or digit, at most 64 bytes.
+pub fn usable_source_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The manifest of `plugin`, from an instance named `name` whose HTTP
+/// client may reach no host: `describe` must not do I/O.
+pub async fn describe_offline(
+    plugin: &LoadedPlugin,
+    name: &str,
+    limits: &crate::config::Limits,
+) -> Result<Manifest> {
+    let http = offline_client(name, limits)?;
+    let mut instance = PluginInstance::new(plugin, name, http, limits)
+        .await
+        .map_err(|e| failed(e.0))?;
+    instance.describe().await.map_err(|e| failed(e.0))
+}
+
+/// The `auth` type of a scheme a manifest declares.
+pub fn auth_kind(scheme: types::AuthScheme) -> AuthKind {
+    match scheme {
+        types::AuthScheme::Bearer => AuthKind::Bearer,
+        types::AuthScheme::Basic => AuthKind::Basic,
+        types::AuthScheme::Header => AuthKind::Header,
+        types::AuthScheme::Supabase => AuthKind::Supabase,
+    }
+}
+
+/// The credential of the variables a manifest suggests, for an ad-hoc
+/// source. None when the plugin declares no auth, or when none of the
+/// variables it needs is set (a warning names them: some remotes answer
+/// without credentials); refused (exit 2) when only some are, naming the
+/// missing ones. Values are never shown.
+fn suggested_credential(
+    source: &str,
+    manifest: &Manifest,
+) -> Result<Option<(AuthKind, crate::net::Credential)>> {
+    let Some(info) = &manifest.auth else {
+        return Ok(None);
+    };
+    let kind = auth_kind(info.scheme);
+    let required = |key: &str| kind.env_keys().iter().any(|&(k, r)| k == key && r);
+    // An optional variable (a Supabase user's JWT) counts only when set.
+    let env: Vec<(String, String)> = info
+        .env
+        .iter()
+        .filter(|(key, var)| required(key) || std::env::var_os(var).is_some())
+        .cloned()
+        .collect();
+    let section = AuthSection::suggested(kind, &env, info.header_name.as_deref());
+    let mut set = Vec::new();
+    let mut missing = Vec::new();
+    for &(key, required) in kind.env_keys() {
+        match section.env_var(key) {
+            Some(var) if std::env::var_os(var).is_some() => set.push(var),
+            Some(var) if required => missing.push(var.to_string()),
+            Some(_) => {}
+            None if required => missing.push(format!("(a variable for {key})")),
+            None => {}
+        }
+    }
+    if kind == AuthKind::Header && section.name.is_none() {
+        missing.push("(the header's name)".into());
+    }
+    if missing.is_empty() {
+        return Ok(Some((kind, section.credential(source)?)));
+    }
+    let what = format!(
+        "the plugin expects {} credentials in {}",
+        kind.as_str(),
+        missing.join(" and ")
+    );
+    if set.is_empty() {
+        tracing::warn!(
+            "source `{source}`: {what}; none is set, so the pull sends no credentials \
+             (export them, or pass --auth-bearer-env VAR)"
+        );
+        return Ok(None);
+    }
+    Err(usage(format!(
+        "source `{source}`: {what}: {} is not set (its companion {} is); export it and run again",
+        missing.join(" and "),
+        set.join(" and ")
+    )))
 }
 
 /// A source's plugin behind the source's HTTP client, described, and the
@@ -176,12 +267,24 @@ fn check_settings(source: &SourceConfig, manifest: &Manifest) -> Result<()> {
 /// A client for `source`'s plugin that denies every request (no host is
 /// allowed) and holds no credential: for calls that must not do I/O.
 pub fn unreachable_client(source: &SourceConfig) -> Result<Arc<HttpClient>> {
-    client(
-        &HostLimiters::default(),
-        source,
-        HostPolicy::new(&[]).map_err(failed)?,
-        None,
-    )
+    offline_client(&source.name, &source.limits)
+}
+
+/// [`unreachable_client`] for a plugin that is not a configured source yet.
+fn offline_client(name: &str, limits: &crate::config::Limits) -> Result<Arc<HttpClient>> {
+    Ok(Arc::new(HttpClient::new(ClientOptions {
+        source: name.to_string(),
+        policy: HostPolicy::new(&[]).map_err(failed)?,
+        credential: None,
+        concurrency: 1,
+        requests_per_second: None,
+        retry: crate::net::RetryPolicy::default(),
+        max_response_bytes: limits.max_response_bytes,
+        request_timeout: limits.request_timeout,
+        max_requests: 0,
+        max_blob_bytes: 0,
+        max_download_bytes: 0,
+    })?))
 }
 
 /// The HTTP client of `source`'s plugin, under `policy`, with `limiters`
@@ -218,12 +321,8 @@ fn client(
 fn auth_advice(source: &SourceConfig, manifest: &Manifest) -> Option<String> {
     let declared = manifest.auth.as_ref()?;
     let configured = source.auth_kind?;
-    let (kind, name) = match declared.scheme {
-        types::AuthScheme::Bearer => (AuthKind::Bearer, "bearer"),
-        types::AuthScheme::Basic => (AuthKind::Basic, "basic"),
-        types::AuthScheme::Header => (AuthKind::Header, "header"),
-        types::AuthScheme::Supabase => (AuthKind::Supabase, "supabase"),
-    };
+    let kind = auth_kind(declared.scheme);
+    let name = kind.as_str();
     if configured == kind {
         return None;
     }
