@@ -225,3 +225,22 @@ fn init_logging(cli: &Cli) {
         LogFormat::Json => builder.json().init(),
     }
 }
+
+/// The sources a command works on: those named, else every configured one.
+/// None at all is a usage error: "no sources to VERB: HINT".
+fn chosen_sources(
+    config: &crate::config::Config,
+    named: &[String],
+    verb: &str,
+    hint: &str,
+) -> anyhow::Result<Vec<String>> {
+    let names = if named.is_empty() {
+        config.source_names()
+    } else {
+        named.to_vec()
+    };
+    if names.is_empty() {
+        return Err(crate::error::usage(format!("no sources to {verb}: {hint}")));
+    }
+    Ok(names)
+}

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Global, JsonFlag};
 use crate::config::{ad_hoc_source, AuthSection, Overrides, SourceConfig};
-use crate::error::{kind_of, usage, ExitKind};
+use crate::error::{kind_of, ExitKind};
 use crate::runtime::record::Recorder;
 use crate::runtime::Runtime;
 use crate::store::Store;
@@ -83,16 +83,12 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
             vec![ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?]
         }
         None => {
-            let names = if args.sources.is_empty() {
-                config.source_names()
-            } else {
-                args.sources.clone()
-            };
-            if names.is_empty() {
-                return Err(usage(
-                    "no sources to pull: create synchost.toml (see README) or pass --plugin FILE --set base_url=URL",
-                ));
-            }
+            let names = super::chosen_sources(
+                &config,
+                &args.sources,
+                "pull",
+                "create synchost.toml (see README) or pass --plugin FILE --set base_url=URL",
+            )?;
             names
                 .iter()
                 .map(|name| config.source(name, &overrides))

@@ -314,16 +314,12 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
     let config = global.config()?;
     let mut store = open_store(global, &config)?;
     let _lock = store.lock_writer()?;
-    let names = if args.sources.is_empty() {
-        config.source_names()
-    } else {
-        args.sources.clone()
-    };
-    if names.is_empty() {
-        return Err(usage(
-            "no sources to push: create synchost.toml (see README)",
-        ));
-    }
+    let names = super::chosen_sources(
+        &config,
+        &args.sources,
+        "push",
+        "create synchost.toml (see README)",
+    )?;
     let overrides = Overrides {
         page_size: None,
         concurrency: args.concurrency,

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::pull::Puller;
 use super::{Global, JsonFlag};
 use crate::config::{Overrides, SourceConfig};
-use crate::error::{interrupted, kind_of, usage, ExitKind};
+use crate::error::{interrupted, kind_of, ExitKind};
 use crate::runtime::Runtime;
 use crate::sync::progress::{human_duration, ProgressMode};
 use crate::sync::pull::PullOptions;
@@ -115,16 +115,12 @@ impl Stop {
 
 pub async fn run(global: &Global, args: WatchArgs) -> Result<()> {
     let config = global.config()?;
-    let names = if args.sources.is_empty() {
-        config.source_names()
-    } else {
-        args.sources.clone()
-    };
-    if names.is_empty() {
-        return Err(usage(
-            "no sources to watch: add sources to synchost.toml (see `synchost init`)",
-        ));
-    }
+    let names = super::chosen_sources(
+        &config,
+        &args.sources,
+        "watch",
+        "add sources to synchost.toml (see `synchost init`)",
+    )?;
     let sources = names
         .iter()
         .map(|name| config.source(name, &Overrides::default()))
