@@ -1,13 +1,42 @@
 //! TLS and company networks (issue 16): the fakes' `--tls`, the host
-//! trusting extra certificate authorities, and proxies.
+//! trusting extra certificate authorities (`[network] ca_file`,
+//! `SSL_CERT_FILE`), and proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`)
+//! through a CONNECT proxy the test runs, which counts its tunnels and
+//! keeps what it saw.
 
 mod support;
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
-use support::{wait_for, FakeServer};
+use base64::Engine as _;
+use support::{
+    assert_exit_code, assert_success, export, items_config, output_text, stored, summary_of,
+    toml_str, wait_for, FakeServer, Synchost, Workspace, TOKEN_VAR,
+};
+
+/// The source's credential (the fakes require it with `--token`).
+const TOKEN: &str = "tok-tls-5d0c2e91b7a4";
+/// The proxy's own user and password.
+const PROXY_USER: &str = "proxyuser";
+const PROXY_PASSWORD: &str = "proxy-pw-8f3a61c2";
+/// The variables of a company network; each run starts without the test
+/// machine's own.
+const NETWORK_VARS: [&str; 9] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
 
 /// `synchost-fake items --tls`: https with a CA of its own, printed as
 /// `ca: PATH.pem` and removed when the fake is stopped.
@@ -47,4 +76,389 @@ fn tls_fake_serves_https_with_its_own_ca() {
     wait_for("the CA file removed", Duration::from_secs(20), || {
         !ca.exists()
     });
+}
+
+// ---------------------------------------------------------------------------
+// Pulls over TLS
+
+/// `synchost pull items --json` with the token, none of the machine's
+/// network variables, and `env`.
+fn pull(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut run = Synchost::new(ws)
+        .args(["pull", "items", "--json"])
+        .args(extra)
+        .shared_cache()
+        .env(TOKEN_VAR, TOKEN);
+    for var in NETWORK_VARS {
+        run = run.env_remove(var);
+    }
+    for (key, value) in env {
+        run = run.env(key, value);
+    }
+    run.output()
+}
+
+/// The items source against `fake` with the bearer token, no retries (a
+/// refusal is final at once) and `network` appended (a `[network]` table).
+fn config(ws: &Workspace, fake: &FakeServer, network: &str) {
+    items_config(
+        ws,
+        fake,
+        &format!(
+            "[sources.items.auth]\ntype = \"bearer\"\ntoken_env = \"{TOKEN_VAR}\"\n\n\
+             [sources.items.retry]\nmax_retries = 0\n\n{network}"
+        ),
+    );
+}
+
+fn ca_table(ca: &Path) -> String {
+    format!(
+        "[network]\nca_file = {}\n",
+        toml_str(&ca.display().to_string())
+    )
+}
+
+fn tls_fake(count: &str) -> FakeServer {
+    FakeServer::start("items", &["--count", count, "--tls", "--token", TOKEN])
+}
+
+/// What the store holds equals the fake's ground truth.
+#[track_caller]
+fn assert_stored_all(ws: &Workspace, fake: &FakeServer) {
+    let mut truth = fake.ground_truth();
+    truth.sort();
+    assert_eq!(stored(&export(ws, "items", &[])).live, truth);
+}
+
+#[test]
+fn pull_over_tls_trusting_the_fake_ca_by_config_or_ssl_cert_file() {
+    let fake = tls_fake("350");
+    let ca = fake.ca().unwrap();
+
+    let ws = Workspace::new();
+    config(&ws, &fake, &ca_table(ca));
+    assert_success(&pull(&ws, &[], &[]));
+    assert_stored_all(&ws, &fake);
+
+    // The same CA named by SSL_CERT_FILE instead.
+    let by_env = Workspace::new();
+    config(&by_env, &fake, "");
+    assert_success(&pull(
+        &by_env,
+        &[],
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    ));
+    assert_stored_all(&by_env, &fake);
+}
+
+#[test]
+fn an_untrusted_certificate_fails_the_pull_naming_the_problem() {
+    let fake = tls_fake("50");
+    let ws = Workspace::new();
+    config(&ws, &fake, "");
+    let out = pull(&ws, &[], &[]);
+    let stderr = assert_exit_code(&out, 1);
+    let (stdout, _) = output_text(&out);
+    let all = format!("{stdout}\n{stderr}");
+    assert!(
+        all.contains("TLS certificate of 127.0.0.1 is not trusted")
+            && all.contains("UnknownIssuer")
+            && all.contains("[network] ca_file"),
+        "{all}"
+    );
+    assert!(!all.contains(TOKEN), "{all}");
+    // Nothing stored, and no request was answered: the handshake failed.
+    let records = if ws.store_path().exists() {
+        export(&ws, "items", &[])
+    } else {
+        Vec::new()
+    };
+    assert!(records.is_empty(), "{records:?}");
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn unusable_ca_files_and_proxy_urls_are_refused_before_any_request() {
+    let fake = tls_fake("10");
+    let ws = Workspace::new();
+    let missing = ws.path().join("no-such-ca.pem");
+    let garbage = ws.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let not_pem = ws.path().join("notes.txt");
+    std::fs::write(&not_pem, "just words\n").unwrap();
+    let ca = fake.ca().unwrap().to_str().unwrap();
+    let cases: [(String, Vec<(&str, &str)>, &str); 5] = [
+        (ca_table(&missing), vec![], "no-such-ca.pem: cannot read"),
+        (ca_table(&garbage), vec![], "certificate 1 is not usable"),
+        (ca_table(&not_pem), vec![], "holds no PEM certificate"),
+        (
+            String::new(),
+            vec![("SSL_CERT_FILE", missing.to_str().unwrap())],
+            "SSL_CERT_FILE /",
+        ),
+        (
+            String::new(),
+            vec![
+                ("SSL_CERT_FILE", ca),
+                (
+                    "HTTPS_PROXY",
+                    "socks5://someone:sock-secret-99@127.0.0.1:1080",
+                ),
+            ],
+            "HTTPS_PROXY is not a usable proxy URL",
+        ),
+    ];
+    for (network, env, expected) in cases {
+        config(&ws, &fake, &network);
+        let out = pull(&ws, &[], &env);
+        let stderr = assert_exit_code(&out, 2);
+        assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
+        assert!(!stderr.contains("sock-secret-99"), "{stderr}");
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// A CONNECT proxy
+
+/// What the proxy saw.
+#[derive(Default)]
+struct ProxyLog {
+    /// Every request head it received (CONNECT or not).
+    heads: Vec<String>,
+    /// Tunnels it opened.
+    tunnels: u64,
+    /// Bytes the client sent through its tunnels.
+    relayed: Vec<u8>,
+}
+
+/// A CONNECT proxy on 127.0.0.1 that requires `Proxy-Authorization:
+/// Basic` with [`PROXY_USER`] and [`PROXY_PASSWORD`], answers anything else
+/// with 407 (or 405 for a non-CONNECT request), and relays tunnel bytes.
+struct ConnectProxy {
+    port: u16,
+    log: Arc<Mutex<ProxyLog>>,
+}
+
+impl ConnectProxy {
+    fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(ProxyLog::default()));
+        let shared = log.clone();
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let log = shared.clone();
+                thread::spawn(move || tunnel(client, &log));
+            }
+        });
+        ConnectProxy { port, log }
+    }
+
+    /// `http://USER:PASSWORD@127.0.0.1:PORT`.
+    fn url(&self) -> String {
+        format!(
+            "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
+            self.port
+        )
+    }
+
+    fn tunnels(&self) -> u64 {
+        self.log.lock().unwrap().tunnels
+    }
+}
+
+fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || head.len() > 16 << 10 {
+            return;
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    log.lock().unwrap().heads.push(head.clone());
+    let mut client = client;
+    let target = match head.split_whitespace().collect::<Vec<_>>()[..] {
+        ["CONNECT", target, ..] => target.to_string(),
+        _ => {
+            let _ =
+                client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n");
+            return;
+        }
+    };
+    let expected = format!(
+        "basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{PROXY_USER}:{PROXY_PASSWORD}"))
+    );
+    let authorized = head.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("proxy-authorization")
+                && value.trim().eq_ignore_ascii_case(&expected)
+        })
+    });
+    if !authorized {
+        let _ = client.write_all(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nproxy-authenticate: Basic realm=\"test\"\r\ncontent-length: 0\r\n\r\n",
+        );
+        return;
+    }
+    let Ok(upstream) = TcpStream::connect(&target) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+        return;
+    };
+    log.lock().unwrap().tunnels += 1;
+    let _ = client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n");
+    // Upstream to client on a thread of its own; client to upstream here.
+    let (mut up_read, mut client_write) =
+        (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+    let down = thread::spawn(move || {
+        let _ = std::io::copy(&mut up_read, &mut client_write);
+        let _ = client_write.shutdown(Shutdown::Write);
+    });
+    // What the client sent past the head is still in the reader's buffer.
+    let mut upstream = upstream;
+    let mut buf = reader.buffer().to_vec();
+    let mut reader = reader.into_inner();
+    loop {
+        if !buf.is_empty() {
+            log.lock().unwrap().relayed.extend_from_slice(&buf);
+            if upstream.write_all(&buf).is_err() {
+                break;
+            }
+        }
+        buf.resize(16 << 10, 0);
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.truncate(n),
+        }
+    }
+    let _ = upstream.shutdown(Shutdown::Write);
+    let _ = down.join();
+}
+
+#[test]
+fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
+    let fake = tls_fake("300");
+    let proxy = ConnectProxy::start();
+    let ws = Workspace::new();
+    config(&ws, &fake, &ca_table(fake.ca().unwrap()));
+    let cassette = ws.path().join("cassette");
+    let out = pull(
+        &ws,
+        &["--record", cassette.to_str().unwrap()],
+        &[("HTTPS_PROXY", &proxy.url())],
+    );
+    let stdout = assert_success(&out);
+    assert_stored_all(&ws, &fake);
+    assert!(proxy.tunnels() > 0, "no tunnel through the proxy");
+    {
+        let log = proxy.log.lock().unwrap();
+        for head in &log.heads {
+            assert!(head.starts_with("CONNECT 127.0.0.1:"), "{head}");
+            // The source's credential goes inside the tunnel, never to the proxy.
+            assert!(
+                !head.contains(TOKEN) && !head.to_ascii_lowercase().contains("\nauthorization:"),
+                "{head}"
+            );
+        }
+        // Inside the tunnel, TLS: the token is never readable on the way.
+        let relayed = String::from_utf8_lossy(&log.relayed);
+        assert!(!log.relayed.is_empty() && !relayed.contains(TOKEN) && !relayed.contains("GET /"));
+    }
+    // The fake answered every request the host sent.
+    let summary = summary_of(&stdout);
+    assert!(fake.requests() > 0);
+    assert_eq!(
+        summary["summary"]["requests"].as_u64(),
+        Some(fake.requests()),
+        "{summary}"
+    );
+    // The proxy's password is nowhere: output, store, cassette.
+    let (_, stderr) = output_text(&out);
+    assert!(!stdout.contains(PROXY_PASSWORD) && !stderr.contains(PROXY_PASSWORD));
+    for file in walk(ws.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(PROXY_PASSWORD),
+            "{} holds the proxy's password",
+            file.display()
+        );
+    }
+    assert!(walk(&cassette).next().is_some(), "a cassette was recorded");
+
+    // NO_PROXY: straight to the origin.
+    let direct = Workspace::new();
+    config(&direct, &fake, &ca_table(fake.ca().unwrap()));
+    let tunnels = proxy.tunnels();
+    assert_success(&pull(
+        &direct,
+        &[],
+        &[("HTTPS_PROXY", &proxy.url()), ("NO_PROXY", "127.0.0.1")],
+    ));
+    assert_stored_all(&direct, &fake);
+    assert_eq!(proxy.tunnels(), tunnels, "NO_PROXY went through the proxy");
+}
+
+#[test]
+fn a_proxy_refusing_its_credentials_fails_without_showing_them() {
+    let fake = tls_fake("20");
+    let proxy = ConnectProxy::start();
+    let ws = Workspace::new();
+    config(&ws, &fake, &ca_table(fake.ca().unwrap()));
+    let wrong = format!("http://{PROXY_USER}:wrong-pw-31c9@127.0.0.1:{}", proxy.port);
+    let out = pull(&ws, &[], &[("https_proxy", &wrong)]);
+    let stderr = assert_exit_code(&out, 1);
+    let (stdout, _) = output_text(&out);
+    assert!(
+        !format!("{stdout}{stderr}").contains("wrong-pw-31c9"),
+        "{stderr}"
+    );
+    assert_eq!(proxy.tunnels(), 0);
+    assert!(
+        !proxy.log.lock().unwrap().heads.is_empty(),
+        "lower-case https_proxy was used"
+    );
+    assert_eq!(fake.requests(), 0);
+}
+
+/// A plain http origin whose credential would cross the proxy in clear
+/// text is reached directly, never through `HTTP_PROXY`.
+#[test]
+fn a_plain_http_credential_never_goes_to_the_http_proxy() {
+    let fake = FakeServer::start("items", &["--count", "30", "--token", TOKEN]);
+    let proxy = ConnectProxy::start();
+    let ws = Workspace::new();
+    config(&ws, &fake, "");
+    assert_success(&pull(&ws, &[], &[("HTTP_PROXY", &proxy.url())]));
+    assert_stored_all(&ws, &fake);
+    assert!(
+        proxy.log.lock().unwrap().heads.is_empty(),
+        "the proxy was asked"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> impl Iterator<Item = std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.into_iter()
 }

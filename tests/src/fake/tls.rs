@@ -72,7 +72,9 @@ impl TestPki {
         })
     }
 
-    /// A rustls acceptor serving the server certificate (HTTP/1.1 and h2).
+    /// A rustls acceptor serving the server certificate. ALPN offers
+    /// HTTP/1.1 only, what the fakes speak over plain http too (their
+    /// faults are HTTP/1.1's: resets, short bodies).
     pub fn acceptor(&self) -> io::Result<TlsAcceptor> {
         let mut config = rustls::ServerConfig::builder()
             .with_no_client_auth()
@@ -81,7 +83,7 @@ impl TestPki {
                 PrivateKeyDer::Pkcs8(self.key.clone_key()),
             )
             .map_err(|e| tls_error("bad server certificate", e))?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }

@@ -654,6 +654,8 @@ pub struct Synchost<'a> {
     ws: &'a Workspace,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
+    /// Variables of the test's own environment not passed on.
+    removed: Vec<OsString>,
     timeout: Duration,
 }
 
@@ -674,6 +676,7 @@ impl<'a> Synchost<'a> {
             ws,
             args: Vec::new(),
             envs: Vec::new(),
+            removed: Vec::new(),
             timeout: SYNCHOST_TIMEOUT,
         }
     }
@@ -700,6 +703,13 @@ impl<'a> Synchost<'a> {
         self
     }
 
+    /// Does not pass `key` of the test's own environment on (e.g. a proxy
+    /// or `SSL_CERT_FILE` of the machine running the tests).
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.removed.push(key.as_ref().to_owned());
+        self
+    }
+
     /// Caches compiled plugins in [`shared_cache_dir`], so each plugin is
     /// compiled once per test run rather than once per workspace.
     pub fn shared_cache(self) -> Self {
@@ -717,8 +727,11 @@ impl<'a> Synchost<'a> {
         let mut cmd = Command::new(synchost_bin());
         cmd.args(&self.args)
             .current_dir(self.ws.path())
-            .env("SYNCHOST_CACHE_DIR", self.ws.cache_dir())
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .env("SYNCHOST_CACHE_DIR", self.ws.cache_dir());
+        for key in &self.removed {
+            cmd.env_remove(key);
+        }
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         cmd
     }
