@@ -191,7 +191,7 @@ fn unusable_ca_files_and_proxy_urls_are_refused_before_any_request() {
     let not_pem = ws.path().join("notes.txt");
     std::fs::write(&not_pem, "just words\n").unwrap();
     let ca = fake.ca().unwrap().to_str().unwrap();
-    let cases: [(String, Vec<(&str, &str)>, &str); 5] = [
+    let cases = [
         (ca_table(&missing), vec![], "no-such-ca.pem: cannot read"),
         (ca_table(&garbage), vec![], "certificate 1 is not usable"),
         (ca_table(&not_pem), vec![], "holds no PEM certificate"),
