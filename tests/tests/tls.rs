@@ -234,6 +234,42 @@ struct ProxyLog {
     tunnels: u64,
     /// Bytes the client sent through its tunnels.
     relayed: Vec<u8>,
+    /// Inspecting: the request heads it read inside the tunnels.
+    inspected: Vec<String>,
+}
+
+/// A TLS-inspecting proxy's TLS: it answers the client with a certificate
+/// of its own (self-signed: its "CA" file), and reaches the origin trusting
+/// the origin's CA.
+struct Inspection {
+    ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+impl Inspection {
+    fn new(origin_ca: &Path) -> Inspection {
+        let own = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(own.signing_key.serialize_der());
+        let mut server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![own.cert.der().clone()], key.into())
+            .unwrap();
+        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject as _;
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(origin_ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let client = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Inspection {
+            ca_pem: own.cert.pem(),
+            server: Arc::new(server),
+            client: Arc::new(client),
+        }
+    }
 }
 
 /// A CONNECT proxy on 127.0.0.1 that requires `Proxy-Authorization:
@@ -245,15 +281,27 @@ struct ConnectProxy {
 }
 
 impl ConnectProxy {
+    /// A proxy that relays tunnels, blind.
     fn start() -> ConnectProxy {
+        ConnectProxy::serve(None)
+    }
+
+    /// A TLS-inspecting proxy: it ends the client's TLS in each tunnel with
+    /// `inspection`'s certificate and forwards the HTTP/1.1 requests it
+    /// reads to the origin over a TLS session of its own.
+    fn inspecting(inspection: Inspection) -> ConnectProxy {
+        ConnectProxy::serve(Some(Arc::new(inspection)))
+    }
+
+    fn serve(inspection: Option<Arc<Inspection>>) -> ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(ProxyLog::default()));
         let shared = log.clone();
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let log = shared.clone();
-                thread::spawn(move || tunnel(client, &log));
+                let (log, inspection) = (shared.clone(), inspection.clone());
+                thread::spawn(move || tunnel(client, &log, inspection.as_deref()));
             }
         });
         ConnectProxy { port, log }
@@ -272,7 +320,7 @@ impl ConnectProxy {
     }
 }
 
-fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>) {
+fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>, inspection: Option<&Inspection>) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut head = String::new();
     loop {
@@ -317,6 +365,9 @@ fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>) {
     };
     log.lock().unwrap().tunnels += 1;
     let _ = client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n");
+    if let Some(inspection) = inspection {
+        return inspect(client, upstream, inspection, log);
+    }
     // Upstream to client on a thread of its own; client to upstream here.
     let (mut up_read, mut client_write) =
         (upstream.try_clone().unwrap(), client.try_clone().unwrap());
@@ -343,6 +394,79 @@ fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>) {
     }
     let _ = upstream.shutdown(Shutdown::Write);
     let _ = down.join();
+}
+
+/// Bytes of `stream` up to and including the blank line ending a head
+/// (`None` at end of stream).
+fn read_head(stream: &mut impl std::io::Read) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) if head.len() < 64 << 10 => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    String::from_utf8(head).ok()
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// The inspecting half of [`tunnel`]: TLS with the client ended here, the
+/// requests read one at a time (HTTP/1.1, no pipelining: what a client
+/// does), counted, and sent on to the origin over TLS; each answer read
+/// whole (by its content-length) and sent back.
+fn inspect(client: TcpStream, upstream: TcpStream, inspection: &Inspection, log: &Mutex<ProxyLog>) {
+    let server = rustls::ServerConnection::new(inspection.server.clone()).unwrap();
+    let mut down = rustls::StreamOwned::new(server, client);
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let origin = rustls::ClientConnection::new(inspection.client.clone(), name).unwrap();
+    let mut up = rustls::StreamOwned::new(origin, upstream);
+    while let Some(request) = read_head(&mut down) {
+        let mut body = vec![0; content_length(&request)];
+        if down.read_exact(&mut body).is_err() {
+            return;
+        }
+        log.lock().unwrap().inspected.push(request.clone());
+        if up
+            .write_all(request.as_bytes())
+            .and_then(|()| up.write_all(&body))
+            .is_err()
+        {
+            return;
+        }
+        let Some(response) = read_head(&mut up) else {
+            return;
+        };
+        let bodyless = ["HTTP/1.1 204", "HTTP/1.1 304"]
+            .iter()
+            .any(|s| response.starts_with(s));
+        let mut body = vec![
+            0;
+            if bodyless {
+                0
+            } else {
+                content_length(&response)
+            }
+        ];
+        if up.read_exact(&mut body).is_err()
+            || down
+                .write_all(response.as_bytes())
+                .and_then(|()| down.write_all(&body))
+                .is_err()
+            || down.flush().is_err()
+        {
+            return;
+        }
+    }
 }
 
 #[test]
@@ -461,4 +585,38 @@ fn walk(dir: &Path) -> impl Iterator<Item = std::path::PathBuf> {
         }
     }
     files.into_iter()
+}
+
+/// A TLS-inspecting proxy (the reason for `ca_file`): trusted through its
+/// own CA, it reads every request, and counts as many as the host sent and
+/// the origin answered; trusting only the origin's CA, the host refuses it.
+#[test]
+fn a_tls_inspecting_proxy_works_when_its_ca_is_trusted() {
+    let fake = tls_fake("250");
+    let inspection = Inspection::new(fake.ca().unwrap());
+    let ws = Workspace::new();
+    let proxy_ca = ws.path().join("proxy-ca.pem");
+    std::fs::write(&proxy_ca, &inspection.ca_pem).unwrap();
+    let proxy = ConnectProxy::inspecting(inspection);
+    config(&ws, &fake, &ca_table(&proxy_ca));
+    let out = pull(&ws, &[], &[("HTTPS_PROXY", &proxy.url())]);
+    let stdout = assert_success(&out);
+    assert_stored_all(&ws, &fake);
+    let inspected = proxy.log.lock().unwrap().inspected.len() as u64;
+    let host = summary_of(&stdout)["summary"]["requests"].as_u64();
+    assert!(inspected > 0);
+    assert_eq!(host, Some(inspected), "the proxy's count is the host's");
+    assert_eq!(fake.requests(), inspected, "and the origin's");
+
+    // Without the proxy's CA (the origin's alone), the host refuses it.
+    let strict = Workspace::new();
+    config(&strict, &fake, &ca_table(fake.ca().unwrap()));
+    let before = fake.requests();
+    let out = pull(&strict, &[], &[("HTTPS_PROXY", &proxy.url())]);
+    let stderr = assert_exit_code(&out, 1);
+    assert!(
+        stderr.contains("not trusted") && stderr.contains("UnknownIssuer"),
+        "{stderr}"
+    );
+    assert_eq!(fake.requests(), before);
 }
