@@ -14,9 +14,10 @@ use std::thread;
 use std::time::Duration;
 
 use base64::Engine as _;
+use serde_json::Value;
 use support::{
-    assert_exit_code, assert_success, export, items_config, output_text, stored, summary_of,
-    toml_str, wait_for, FakeServer, Synchost, Workspace, TOKEN_VAR,
+    assert_exit_code, assert_success, export, items_config, output_text, plugin_path, stored,
+    str_field, summary_of, toml_str, wait_for, FakeServer, Synchost, Workspace, TOKEN_VAR,
 };
 
 /// The source's credential (the fakes require it with `--token`).
@@ -619,4 +620,61 @@ fn a_tls_inspecting_proxy_works_when_its_ca_is_trusted() {
         "{stderr}"
     );
     assert_eq!(fake.requests(), before);
+}
+
+/// A redirect from https to plain http is refused before the hop is sent,
+/// end to end now that a fake serves https; the https origin itself gets
+/// the credential, inside TLS.
+#[test]
+fn a_redirect_from_https_to_plain_http_is_refused() {
+    let tls = FakeServer::start("items", &["--count", "1", "--tls"]);
+    let plain = FakeServer::start("items", &["--count", "1"]);
+    let (tls_port, plain_port) = (tls.port(), plain.port());
+    let urls = [
+        format!("{}/echo", tls.url()),
+        format!(
+            "{}/redirect?to=http://localhost:{plain_port}/echo",
+            tls.url()
+        ),
+    ];
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "[sources.hostile]\nplugin = {plugin}\n\
+         allowed_hosts = [\"https://127.0.0.1:{tls_port}\", \"localhost:*\"]\n\
+         [sources.hostile.settings]\nattack = \"echo-urls\"\nbase_url = {base}\nurls = {urls}\n\
+         [sources.hostile.auth]\ntype = \"bearer\"\ntoken_env = \"{TOKEN_VAR}\"\n\n{network}",
+        plugin = toml_str(&plugin_path("hostile").display().to_string()),
+        base = toml_str(tls.url()),
+        urls = toml_str(&urls.join(" ")),
+        network = ca_table(tls.ca().unwrap()),
+    ));
+    let mut run = Synchost::new(&ws)
+        .args(["pull", "hostile"])
+        .shared_cache()
+        .env(TOKEN_VAR, TOKEN);
+    for var in NETWORK_VARS {
+        run = run.env_remove(var);
+    }
+    assert_success(&run.output());
+    let records = export(&ws, "hostile", &[]);
+    let report = records
+        .iter()
+        .find(|r| r["id"] == "report")
+        .expect("a report");
+    let outcomes: Vec<Value> = serde_json::from_str(str_field(report, "content")).unwrap();
+    let echoed: Value = serde_json::from_str(str_field(&outcomes[0], "body")).unwrap();
+    assert!(
+        echoed["headers"]["authorization"]
+            .as_str()
+            .is_some_and(|v| v.contains("[REDACTED]")),
+        "the https origin got the credential: {}",
+        outcomes[0]
+    );
+    let denied = outcomes[1]["denied"].as_str().unwrap_or_default();
+    assert!(
+        denied.contains("redirect refused") && denied.contains("would leave https for plain http"),
+        "{}",
+        outcomes[1]
+    );
+    assert_eq!(plain.requests(), 0, "the plain http hop was sent");
 }
