@@ -16,8 +16,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 use support::{
-    assert_exit_code, assert_success, export, items_config, output_text, plugin_path, stored,
-    str_field, summary_of, toml_str, wait_for, FakeServer, Synchost, Workspace, TOKEN_VAR,
+    assert_exit_code, assert_success, export, files_under, items_config, output_text, plugin_path,
+    stored, str_field, summary_of, toml_str, wait_for, FakeServer, Synchost, Workspace, TOKEN_VAR,
 };
 
 /// The source's credential (the fakes require it with `--token`).
@@ -117,6 +117,13 @@ fn ca_table(ca: &Path) -> String {
         "[network]\nca_file = {}\n",
         toml_str(&ca.display().to_string())
     )
+}
+
+/// A workspace whose items source reads the `--tls` fake trusting its CA.
+fn trusting_workspace(fake: &FakeServer) -> Workspace {
+    let ws = Workspace::new();
+    config(&ws, fake, &ca_table(fake.ca().expect("a --tls fake")));
+    ws
 }
 
 fn tls_fake(count: &str) -> FakeServer {
@@ -474,8 +481,7 @@ fn inspect(client: TcpStream, upstream: TcpStream, inspection: &Inspection, log:
 fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
     let fake = tls_fake("300");
     let proxy = ConnectProxy::start();
-    let ws = Workspace::new();
-    config(&ws, &fake, &ca_table(fake.ca().unwrap()));
+    let ws = trusting_workspace(&fake);
     let cassette = ws.path().join("cassette");
     let out = pull(
         &ws,
@@ -510,7 +516,7 @@ fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
     // The proxy's password is nowhere: output, store, cassette.
     let (_, stderr) = output_text(&out);
     assert!(!stdout.contains(PROXY_PASSWORD) && !stderr.contains(PROXY_PASSWORD));
-    for file in walk(ws.path()) {
+    for file in files_under(ws.path()) {
         let bytes = std::fs::read(&file).unwrap();
         assert!(
             !String::from_utf8_lossy(&bytes).contains(PROXY_PASSWORD),
@@ -518,11 +524,13 @@ fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
             file.display()
         );
     }
-    assert!(walk(&cassette).next().is_some(), "a cassette was recorded");
+    assert!(
+        !files_under(&cassette).is_empty(),
+        "a cassette was recorded"
+    );
 
     // NO_PROXY: straight to the origin.
-    let direct = Workspace::new();
-    config(&direct, &fake, &ca_table(fake.ca().unwrap()));
+    let direct = trusting_workspace(&fake);
     let tunnels = proxy.tunnels();
     assert_success(&pull(
         &direct,
@@ -537,8 +545,7 @@ fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
 fn a_proxy_refusing_its_credentials_fails_without_showing_them() {
     let fake = tls_fake("20");
     let proxy = ConnectProxy::start();
-    let ws = Workspace::new();
-    config(&ws, &fake, &ca_table(fake.ca().unwrap()));
+    let ws = trusting_workspace(&fake);
     let wrong = format!("http://{PROXY_USER}:wrong-pw-31c9@127.0.0.1:{}", proxy.port);
     let out = pull(&ws, &[], &[("https_proxy", &wrong)]);
     let stderr = assert_exit_code(&out, 1);
@@ -571,23 +578,6 @@ fn a_plain_http_credential_never_goes_to_the_http_proxy() {
     );
 }
 
-/// Every file under `dir`.
-fn walk(dir: &Path) -> impl Iterator<Item = std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.into_iter()
-}
-
 /// A TLS-inspecting proxy (the reason for `ca_file`): trusted through its
 /// own CA, it reads every request, and counts as many as the host sent and
 /// the origin answered; trusting only the origin's CA, the host refuses it.
@@ -610,8 +600,7 @@ fn a_tls_inspecting_proxy_works_when_its_ca_is_trusted() {
     assert_eq!(fake.requests(), inspected, "and the origin's");
 
     // Without the proxy's CA (the origin's alone), the host refuses it.
-    let strict = Workspace::new();
-    config(&strict, &fake, &ca_table(fake.ca().unwrap()));
+    let strict = trusting_workspace(&fake);
     let before = fake.requests();
     let out = pull(&strict, &[], &[("HTTPS_PROXY", &proxy.url())]);
     let stderr = assert_exit_code(&out, 1);
