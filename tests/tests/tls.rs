@@ -280,6 +280,11 @@ impl Inspection {
     }
 }
 
+/// The proxy's credentials as `Proxy-Authorization: Basic` carries them.
+fn proxy_basic() -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{PROXY_USER}:{PROXY_PASSWORD}"))
+}
+
 /// A CONNECT proxy on 127.0.0.1 that requires `Proxy-Authorization:
 /// Basic` with [`PROXY_USER`] and [`PROXY_PASSWORD`], answers anything else
 /// with 407 (or 405 for a non-CONNECT request), and relays tunnel bytes.
@@ -351,10 +356,7 @@ fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>, inspection: Option<&Inspecti
             return;
         }
     };
-    let expected = format!(
-        "basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{PROXY_USER}:{PROXY_PASSWORD}"))
-    );
+    let expected = format!("basic {}", proxy_basic());
     let authorized = head.lines().any(|line| {
         line.split_once(':').is_some_and(|(name, value)| {
             name.eq_ignore_ascii_case("proxy-authorization")
@@ -486,7 +488,8 @@ fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
     let out = pull(
         &ws,
         &["--record", cassette.to_str().unwrap()],
-        &[("HTTPS_PROXY", &proxy.url())],
+        // Every log line of every crate, to look for the password in.
+        &[("HTTPS_PROXY", &proxy.url()), ("RUST_LOG", "debug")],
     );
     let stdout = assert_success(&out);
     assert_stored_all(&ws, &fake);
@@ -515,7 +518,12 @@ fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
     );
     // The proxy's password is nowhere: output, store, cassette.
     let (_, stderr) = output_text(&out);
-    assert!(!stdout.contains(PROXY_PASSWORD) && !stderr.contains(PROXY_PASSWORD));
+    for secret in [PROXY_PASSWORD, &proxy_basic()] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} shown"
+        );
+    }
     for file in files_under(ws.path()) {
         let bytes = std::fs::read(&file).unwrap();
         assert!(
