@@ -240,6 +240,9 @@ struct ProxyLog {
     heads: Vec<String>,
     /// Tunnels it opened.
     tunnels: u64,
+    /// Plain http connections it forwarded (after their first request,
+    /// what follows on the connection is relayed as is).
+    forwarded: u64,
     /// Bytes the client sent through its tunnels.
     relayed: Vec<u8>,
     /// Inspecting: the request heads it read inside the tunnels.
@@ -286,8 +289,9 @@ fn proxy_basic() -> String {
 }
 
 /// A CONNECT proxy on 127.0.0.1 that requires `Proxy-Authorization:
-/// Basic` with [`PROXY_USER`] and [`PROXY_PASSWORD`], answers anything else
-/// with 407 (or 405 for a non-CONNECT request), and relays tunnel bytes.
+/// Basic` with [`PROXY_USER`] and [`PROXY_PASSWORD`] (407 without), and
+/// relays tunnel bytes; it forwards plain http requests (`GET http://…`)
+/// too, and answers anything else 405.
 struct ConnectProxy {
     port: u16,
     log: Arc<Mutex<ProxyLog>>,
@@ -348,8 +352,13 @@ fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>, inspection: Option<&Inspecti
     }
     log.lock().unwrap().heads.push(head.clone());
     let mut client = client;
-    let target = match head.split_whitespace().collect::<Vec<_>>()[..] {
-        ["CONNECT", target, ..] => target.to_string(),
+    // A CONNECT, or a plain http request forwarded whole (`GET http://…`).
+    let (target, forward) = match head.split_whitespace().collect::<Vec<_>>()[..] {
+        ["CONNECT", target, ..] => (target.to_string(), false),
+        [_, url, ..] if url.starts_with("http://") => {
+            let authority = url["http://".len()..].split('/').next().unwrap_or_default();
+            (authority.to_string(), true)
+        }
         _ => {
             let _ =
                 client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n");
@@ -373,9 +382,17 @@ fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>, inspection: Option<&Inspecti
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
         return;
     };
-    log.lock().unwrap().tunnels += 1;
-    let _ = client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n");
-    if let Some(inspection) = inspection {
+    let mut upstream = upstream;
+    if forward {
+        log.lock().unwrap().forwarded += 1;
+        if upstream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+    } else {
+        log.lock().unwrap().tunnels += 1;
+        let _ = client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n");
+    }
+    if let Some(inspection) = inspection.filter(|_| !forward) {
         return inspect(client, upstream, inspection, log);
     }
     // Upstream to client on a thread of its own; client to upstream here.
@@ -386,7 +403,6 @@ fn tunnel(client: TcpStream, log: &Mutex<ProxyLog>, inspection: Option<&Inspecti
         let _ = client_write.shutdown(Shutdown::Write);
     });
     // What the client sent past the head is still in the reader's buffer.
-    let mut upstream = upstream;
     let mut buf = reader.buffer().to_vec();
     let mut reader = reader.into_inner();
     loop {
@@ -570,16 +586,25 @@ fn a_proxy_refusing_its_credentials_fails_without_showing_them() {
     assert_eq!(fake.requests(), 0);
 }
 
-/// A plain http origin whose credential would cross the proxy in clear
-/// text is reached directly, never through `HTTP_PROXY`.
+/// Plain http goes through `HTTP_PROXY`, except when it carries the
+/// credential (an http base_url's origin): in clear text, the proxy would
+/// read it, so that origin is reached directly.
 #[test]
-fn a_plain_http_credential_never_goes_to_the_http_proxy() {
-    let fake = FakeServer::start("items", &["--count", "30", "--token", TOKEN]);
+fn plain_http_goes_through_the_http_proxy_but_never_with_the_credential() {
+    let fake = FakeServer::start("items", &["--count", "30"]);
     let proxy = ConnectProxy::start();
     let ws = Workspace::new();
-    config(&ws, &fake, "");
+    items_config(&ws, &fake, "");
     assert_success(&pull(&ws, &[], &[("HTTP_PROXY", &proxy.url())]));
     assert_stored_all(&ws, &fake);
+    assert!(proxy.log.lock().unwrap().forwarded > 0, "HTTP_PROXY unused");
+
+    let guarded = FakeServer::start("items", &["--count", "30", "--token", TOKEN]);
+    let proxy = ConnectProxy::start();
+    let ws = Workspace::new();
+    config(&ws, &guarded, "");
+    assert_success(&pull(&ws, &[], &[("HTTP_PROXY", &proxy.url())]));
+    assert_stored_all(&ws, &guarded);
     assert!(
         proxy.log.lock().unwrap().heads.is_empty(),
         "the proxy was asked"
