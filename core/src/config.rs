@@ -34,6 +34,19 @@ pub struct ConfigFile {
     pub store: StoreSection,
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSection>,
+    #[serde(default)]
+    pub network: NetworkSection,
+}
+
+/// `[network]`: how every source reaches the network (see
+/// [`crate::net::Network`]; proxies come from the environment).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// A PEM file of certificate authorities to trust besides the bundled
+    /// roots and the OS trust store (a TLS-inspecting proxy's, a private
+    /// CA's); relative to the config file's directory.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -315,6 +328,8 @@ pub struct SourceConfig {
     pub redactor: Option<crate::redact::Redactor>,
     /// Earlier versions kept per record, and for how many days (none: no limit).
     pub history: (u32, Option<u32>),
+    /// `[network] ca_file`, resolved.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl SourceConfig {
@@ -428,12 +443,23 @@ impl Config {
                 ))
             }
         })?;
-        resolve(
+        let mut source = resolve(
             name,
             self.base_dir.join(&section.plugin),
             section,
             overrides,
-        )
+        )?;
+        source.ca_file = self.ca_file();
+        Ok(source)
+    }
+
+    /// `[network] ca_file`, relative to the config file's directory.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.file
+            .network
+            .ca_file
+            .as_ref()
+            .map(|file| self.base_dir.join(file))
     }
 }
 
@@ -579,6 +605,7 @@ fn resolve(
                 .unwrap_or(crate::store::history::DEFAULT_KEEP_VERSIONS),
             section.history.keep_days,
         ),
+        ca_file: None,
     })
 }
 

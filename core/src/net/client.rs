@@ -15,6 +15,7 @@ use url::Url;
 
 use super::credential::MIN_REDACTED;
 use super::limiter::{HostLimiter, HostLimiters, Permit};
+use super::network::Network;
 use super::policy::Admission;
 use super::retry::{
     is_idempotent, is_transient_status, may_be_rate_limit, parse_reset, rate_limit, WaitReason,
@@ -33,9 +34,11 @@ const NOTICE_MIN_WAIT: Duration = Duration::from_secs(1);
 const PACING_NOTICE_EVERY: Duration = Duration::from_secs(30);
 /// Redirects one request may follow.
 const MAX_REDIRECTS: usize = 10;
-/// Headers a plugin may not set: the transport owns them.
-const TRANSPORT_HEADERS: [&str; 6] = [
+/// Headers a plugin may not set: the transport owns them (and a proxy's
+/// credential is the host's).
+const TRANSPORT_HEADERS: [&str; 7] = [
     "host",
+    "proxy-authorization",
     "content-length",
     "transfer-encoding",
     "connection",
@@ -171,6 +174,9 @@ pub struct ClientOptions {
 
 pub struct HttpClient {
     client: reqwest::Client,
+    /// Without proxies: for plain http requests that carry the credential
+    /// when `HTTP_PROXY` is set (the proxy would read it).
+    direct: Option<reqwest::Client>,
     options: ClientOptions,
     limiters: HostLimiters,
     pub stats: HttpStats,
@@ -340,27 +346,42 @@ enum SendFailure {
     Denied(String),
     /// The transport failed; `connect` when the request never reached the server.
     Transport { error: HttpError, connect: bool },
+    /// The server's certificate is not trusted: no retry will change that.
+    Certificate(String),
 }
 
 impl HttpClient {
-    /// A client with limiters of its own.
+    /// A client with limiters of its own, going direct and trusting the
+    /// bundled roots only.
     pub fn new(options: ClientOptions) -> anyhow::Result<HttpClient> {
-        HttpClient::with_limiters(options, HostLimiters::default())
+        HttpClient::with_limiters(options, HostLimiters::default(), &Network::default())
     }
 
     /// A client whose per-host limiters are `limiters`, shared with the
-    /// other clients made with them.
+    /// other clients made with them, reaching the network as `network` says
+    /// (proxies, extra certificate authorities).
     pub fn with_limiters(
         options: ClientOptions,
         limiters: HostLimiters,
+        network: &Network,
     ) -> anyhow::Result<HttpClient> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("synchost/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(options.concurrency as usize * 2)
-            // Redirects are followed by `send_following`, through the policy.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let build = |direct: bool| -> anyhow::Result<reqwest::Client> {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("synchost/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(options.concurrency as usize * 2)
+                // Redirects are followed by `send_following`, through the policy.
+                .redirect(reqwest::redirect::Policy::none());
+            Ok(network
+                .configure(builder, direct)
+                .map_err(crate::error::usage)?
+                .build()?)
+        };
+        let client = build(false)?;
+        let direct = match network.proxies_http() && options.credential.is_some() {
+            true => Some(build(true)?),
+            false => None,
+        };
         if options.credential.as_ref().is_some_and(|c| !c.redactable()) {
             tracing::warn!(
                 source = %options.source,
@@ -371,6 +392,7 @@ impl HttpClient {
         }
         Ok(HttpClient {
             client,
+            direct,
             options,
             limiters,
             stats: HttpStats::default(),
@@ -646,8 +668,11 @@ impl HttpClient {
                     hop_headers.insert(name.clone(), value.clone());
                 }
             }
-            let mut builder = self
-                .client
+            let client = match (&self.direct, credential && url.scheme() == "http") {
+                (Some(direct), true) => direct,
+                _ => &self.client,
+            };
+            let mut builder = client
                 .request(method.clone(), url.clone())
                 .headers(hop_headers);
             if whole {
@@ -659,10 +684,18 @@ impl HttpClient {
             let response = match tokio::time::timeout(timeout, builder.send()).await {
                 Ok(Ok(response)) => response,
                 Ok(Err(error)) => {
+                    if let Some(problem) = certificate_problem(&error) {
+                        return Err(SendFailure::Certificate(format!(
+                            "the TLS certificate of {} is not trusted: {problem}; if a proxy \
+                             or a private CA signed it, trust that CA with [network] ca_file \
+                             or SSL_CERT_FILE",
+                            url.host_str().unwrap_or_default()
+                        )));
+                    }
                     return Err(SendFailure::Transport {
                         connect: error.is_connect(),
                         error: classify(&error),
-                    })
+                    });
                 }
                 Err(_) => {
                     return Err(SendFailure::Transport {
@@ -852,6 +885,10 @@ impl HttpClient {
                     }
                 }
                 Err(SendFailure::Denied(why)) => return Err(Failure::Http(HttpError::Denied(why))),
+                Err(SendFailure::Certificate(why)) => {
+                    tracing::warn!(source = %self.options.source, "{why}");
+                    return Err(Failure::Http(HttpError::Connection(why)));
+                }
                 // Connect errors never reached the server; anything else may have.
                 Err(SendFailure::Transport { error, connect }) => {
                     if !(idempotent || connect) {
@@ -935,6 +972,26 @@ fn classify(error: &reqwest::Error) -> HttpError {
         }
         HttpError::Connection(message)
     }
+}
+
+/// What is wrong with the server's certificate, when that is why `error`
+/// happened: rustls's error, found among the causes, where an `io::Error`
+/// hides what it wraps from `source()`.
+fn certificate_problem(error: &reqwest::Error) -> Option<String> {
+    let mut causes: Vec<&(dyn std::error::Error + 'static)> = vec![error];
+    while let Some(cause) = causes.pop() {
+        if let Some(tls @ rustls::Error::InvalidCertificate(_)) = cause.downcast_ref() {
+            return Some(tls.to_string());
+        }
+        if let Some(inner) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            causes.push(inner);
+        }
+        causes.extend(cause.source());
+    }
+    None
 }
 
 trait WithoutUrl {

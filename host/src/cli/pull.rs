@@ -80,7 +80,10 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
         Some(plugin) => {
             let auth = args.auth_bearer_env.clone().map(AuthSection::bearer);
             let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
-            vec![ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?]
+            let mut source = ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?;
+            // A company's CA applies to ad-hoc sources too.
+            source.ca_file = config.ca_file();
+            vec![source]
         }
         None => {
             let names = super::chosen_sources(

@@ -13,7 +13,7 @@ use crate::config::{AuthKind, AuthSection, SourceConfig};
 use crate::error::{auth, failed, interrupted, usage};
 use crate::net::client::ClientOptions;
 use crate::net::limiter::HostLimiters;
-use crate::net::{HostPolicy, HttpClient};
+use crate::net::{HostPolicy, HttpClient, Network};
 use crate::runtime::bindings::types::{self, Manifest};
 use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::{PluginInstance, Runtime};
@@ -308,9 +308,12 @@ fn client(
         max_blob_bytes: source.limits.max_blob_bytes,
         max_download_bytes: source.limits.max_download_bytes_per_run,
     };
+    let network = Network::of_process(source.ca_file.as_deref()).map_err(usage)?;
+    tracing::debug!(source = %source.name, "network: {}", network.describe());
     Ok(Arc::new(HttpClient::with_limiters(
         options,
         limiters.clone(),
+        &network,
     )?))
 }
 

@@ -48,6 +48,7 @@ use rand::{Rng as _, SeedableRng as _};
 use serde_json::{json, Map, Value};
 
 use super::broken::{break_response, BodyFault};
+use super::tls::{CaFile, TestPki, TlsListener};
 
 /// Every path under this prefix is control API: never counted, faulted or
 /// authenticated.
@@ -91,6 +92,11 @@ pub struct CommonArgs {
     /// applied and then answered 503, as if a proxy lost the answer.
     #[arg(long, default_value_t = 0.0, value_parser = parse_fail_rate)]
     pub lost_write_rate: f64,
+    /// Serve https with a certificate from a test CA made at startup; the
+    /// CA's certificate is written to a temporary file, printed as
+    /// `ca: PATH.pem` after the `listening on https://...` line.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 fn parse_fail_rate(s: &str) -> Result<f64, String> {
@@ -1419,31 +1425,56 @@ pub fn router(common: Arc<Common>, api: Router) -> Router {
 }
 
 /// Binds `127.0.0.1:port` (0: a free port), prints
-/// `listening on http://127.0.0.1:PORT` as the first stdout line, flushes,
-/// and serves `app` until the process is killed.
-pub async fn serve(app: Router, port: u16) -> std::io::Result<()> {
-    serve_with(app, port, &[]).await
+/// `listening on http://127.0.0.1:PORT` (`https://` with `--tls`, then
+/// `ca: PATH.pem`) as the first stdout lines, flushes, and serves `app`
+/// until the process is killed.
+pub async fn serve(app: Router, args: &CommonArgs) -> std::io::Result<()> {
+    serve_with(app, args, &[]).await
 }
 
 /// [`serve`], printing `extra` lines (e.g. the Supabase fake's keys) right
-/// after the `listening on` line.
-pub async fn serve_with(app: Router, port: u16, extra: &[String]) -> std::io::Result<()> {
+/// after the `listening on` (and `ca:`) lines. With `--tls`, SIGTERM and
+/// SIGINT stop it cleanly, so the CA file is removed.
+pub async fn serve_with(app: Router, args: &CommonArgs, extra: &[String]) -> std::io::Result<()> {
     use axum::serve::ListenerExt as _;
+    use tokio::signal::unix::{signal, SignalKind};
 
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, args.port)).await?;
     let addr = listener.local_addr()?;
+    let tls = match args.tls {
+        true => {
+            let pki = TestPki::generate()?;
+            Some((pki.acceptor()?, CaFile::write(&pki.ca_pem)?))
+        }
+        false => None,
+    };
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        writeln!(out, "listening on {scheme}://{addr}")?;
+        if let Some((_, ca)) = &tls {
+            writeln!(out, "ca: {}", ca.path().display())?;
+        }
         for line in extra {
             writeln!(out, "{line}")?;
         }
         out.flush()?;
     }
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app).await
+    let Some((acceptor, _ca)) = tls else {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        return axum::serve(listener, app).await;
+    };
+    let (mut term, mut int) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+    );
+    tokio::select! {
+        served = axum::serve(TlsListener::new(listener, acceptor)?, app) => served,
+        _ = term.recv() => Ok(()),
+        _ = int.recv() => Ok(()),
+    }
 }
 
 /// A `200` JSON response from already serialised bytes.

@@ -65,7 +65,7 @@ pub struct ItemsArgs {
 pub async fn run(args: ItemsArgs) -> std::io::Result<()> {
     let common = common::Common::new(args.common.faults(), COUNTERS, classify);
     let store = Arc::new(Store::new(args.count, args.seed));
-    common::serve(common::router(common, api(store)), args.common.port).await
+    common::serve(common::router(common, api(store)), &args.common).await
 }
 
 /// The stats counters, in order.

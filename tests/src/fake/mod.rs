@@ -2,7 +2,7 @@
 //!
 //! [`common`] holds what every fake shares (listening, stats, fault injection,
 //! bearer or basic auth, the generic control endpoints), [`broken`] the broken
-//! responses it can inject, and [`words`] the
+//! responses it can inject, [`tls`] the test CA and https of `--tls`, and [`words`] the
 //! deterministic text; each API lives in its own
 //! module and only adds its dataset and routes.
 
@@ -12,4 +12,5 @@ pub mod confluence;
 pub mod github;
 pub mod items;
 pub mod supabase;
+pub mod tls;
 pub mod words;

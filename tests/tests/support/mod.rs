@@ -82,19 +82,43 @@ impl HttpResponse {
 
 fn agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into()
-    })
+    AGENT.get_or_init(|| agent_trusting(None))
+}
+
+/// An agent for the tests; with `ca` (a PEM file), one that trusts that CA
+/// alone (a `--tls` fake's).
+fn agent_trusting(ca: Option<&Path>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)));
+    if let Some(ca) = ca {
+        let pem = fs::read(ca).unwrap_or_else(|e| panic!("cannot read {}: {e}", ca.display()));
+        let cert = ureq::tls::Certificate::from_pem(&pem)
+            .unwrap_or_else(|e| panic!("{} is not a PEM certificate: {e}", ca.display()));
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+                .build(),
+        );
+    }
+    config.build().into()
 }
 
 /// One blocking HTTP request. Any status is a response (not an error);
 /// a transport failure panics with the URL. `body`, when given, is sent as
 /// `application/json` unless `headers` set another `content-type`.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> HttpResponse {
+    http_via(agent(), method, url, headers, body)
+}
+
+/// [`http`] through `agent`.
+fn http_via(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> HttpResponse {
     let mut req = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -109,7 +133,7 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str
     let req = req
         .body(body.unwrap_or("").as_bytes().to_vec())
         .unwrap_or_else(|e| panic!("bad request {method} {url}: {e}"));
-    let mut resp = agent()
+    let mut resp = agent
         .run(req)
         .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
     let status = resp.status().as_u16();
@@ -170,6 +194,11 @@ pub struct FakeServer {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// What it printed after the `listening on` line.
     stdout: Arc<Mutex<Vec<u8>>>,
+    /// With `--tls`: the CA file it printed (`ca: PATH.pem`).
+    ca: Option<PathBuf>,
+    /// The agent of [`FakeServer::get`] and the control calls (trusting
+    /// `ca` with `--tls`).
+    agent: ureq::Agent,
 }
 
 /// Drains `r` into `sink` on a thread, so the child never blocks on a full
@@ -199,7 +228,8 @@ fn snapshot(buf: &Mutex<Vec<u8>>) -> String {
 impl FakeServer {
     /// Starts `synchost-fake <kind> <args...> --port 0` (no `--port` added if
     /// `args` has one) and waits, up to [`FAKE_START_TIMEOUT`], for its first
-    /// stdout line `listening on http://127.0.0.1:PORT`. Panics with the
+    /// stdout line `listening on http://127.0.0.1:PORT` (with `--tls`:
+    /// `https://`, then the `ca: PATH.pem` line). Panics with the
     /// fake's stderr if it exits or stays silent.
     pub fn start(kind: &str, args: &[&str]) -> FakeServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_synchost-fake"));
@@ -267,13 +297,27 @@ impl FakeServer {
                 )
             );
         };
-        FakeServer {
+        let mut fake = FakeServer {
             url: url.trim_end_matches('/').to_owned(),
             child,
             kind: kind.to_owned(),
             stderr,
             stdout: rest,
+            ca: None,
+            agent: agent().clone(),
+        };
+        if fake.url.starts_with("https://") {
+            let ca = PathBuf::from(fake.stdout_line("ca: "));
+            fake.agent = agent_trusting(Some(&ca));
+            fake.ca = Some(ca);
         }
+        fake
+    }
+
+    /// With `--tls`: the test CA's certificate (a PEM file the fake removes
+    /// when it stops).
+    pub fn ca(&self) -> Option<&Path> {
+        self.ca.as_deref()
     }
 
     /// The rest of the first stdout line starting with `prefix` printed
@@ -294,7 +338,8 @@ impl FakeServer {
         found.unwrap_or_default()
     }
 
-    /// The base URL, `http://127.0.0.1:PORT` (no trailing slash).
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` with `--tls`; no
+    /// trailing slash).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -320,7 +365,13 @@ impl FakeServer {
 
     /// `GET <url><path>` (path with its query, e.g. `/items?limit=10`).
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-        http_get(&format!("{}{path}", self.url), headers)
+        http_via(
+            &self.agent,
+            "GET",
+            &format!("{}{path}", self.url),
+            headers,
+            None,
+        )
     }
 
     pub fn control_get(&self, path: &str) -> Value {
@@ -331,7 +382,13 @@ impl FakeServer {
 
     pub fn control_post(&self, path: &str, body: Option<&Value>, expect: u16) -> HttpResponse {
         let body = body.map(Value::to_string);
-        let resp = http("POST", &format!("{}{path}", self.url), &[], body.as_deref());
+        let resp = http_via(
+            &self.agent,
+            "POST",
+            &format!("{}{path}", self.url),
+            &[],
+            body.as_deref(),
+        );
         self.check(path, &resp, expect);
         resp
     }
@@ -414,6 +471,10 @@ impl Drop for FakeServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Killed, it could not remove its CA file itself.
+        if let Some(ca) = &self.ca {
+            let _ = fs::remove_file(ca);
+        }
     }
 }
 
@@ -593,6 +654,8 @@ pub struct Synchost<'a> {
     ws: &'a Workspace,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
+    /// Variables of the test's own environment not passed on.
+    removed: Vec<OsString>,
     timeout: Duration,
 }
 
@@ -613,6 +676,7 @@ impl<'a> Synchost<'a> {
             ws,
             args: Vec::new(),
             envs: Vec::new(),
+            removed: Vec::new(),
             timeout: SYNCHOST_TIMEOUT,
         }
     }
@@ -639,6 +703,13 @@ impl<'a> Synchost<'a> {
         self
     }
 
+    /// Does not pass `key` of the test's own environment on (e.g. a proxy
+    /// or `SSL_CERT_FILE` of the machine running the tests).
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.removed.push(key.as_ref().to_owned());
+        self
+    }
+
     /// Caches compiled plugins in [`shared_cache_dir`], so each plugin is
     /// compiled once per test run rather than once per workspace.
     pub fn shared_cache(self) -> Self {
@@ -656,8 +727,11 @@ impl<'a> Synchost<'a> {
         let mut cmd = Command::new(synchost_bin());
         cmd.args(&self.args)
             .current_dir(self.ws.path())
-            .env("SYNCHOST_CACHE_DIR", self.ws.cache_dir())
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .env("SYNCHOST_CACHE_DIR", self.ws.cache_dir());
+        for key in &self.removed {
+            cmd.env_remove(key);
+        }
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         cmd
     }
@@ -936,6 +1010,23 @@ pub fn u64_field(v: &Value, name: &str) -> u64 {
 pub fn json_output(ws: &Workspace, args: &[&str]) -> Value {
     let out = assert_success(&Synchost::run(ws, args));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {out}"))
+}
+
+/// Every file under `dir`, at any depth (none if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 /// `s` as a TOML basic string (quoted and escaped).

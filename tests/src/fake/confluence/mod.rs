@@ -205,7 +205,7 @@ pub async fn run(args: ConfluenceArgs) -> std::io::Result<()> {
         ..Flavor::default()
     };
     let common = common::Common::with_flavor(args.common.faults(), COUNTERS, classify, flavor);
-    common::serve(common::router(common, api(store)), args.common.port).await
+    common::serve(common::router(common, api(store)), &args.common).await
 }
 
 fn api(store: Arc<Store>) -> Router {

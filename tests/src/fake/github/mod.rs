@@ -212,7 +212,7 @@ pub async fn run(args: GithubArgs) -> std::io::Result<()> {
         caches: Mutex::new(Caches::default()),
         common: common.clone(),
     });
-    common::serve(common::router(common, api(store)), args.common.port).await
+    common::serve(common::router(common, api(store)), &args.common).await
 }
 
 /// The routes under `/repos/{owner}/{repo}` (and `/repositories/{id}`,

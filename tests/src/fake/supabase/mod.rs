@@ -238,7 +238,7 @@ pub async fn run(args: SupabaseArgs) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let result = tokio::select! {
-        r = common::serve_with(app, args.common.port, &keys) => r,
+        r = common::serve_with(app, &args.common, &keys) => r,
         _ = term.recv() => Ok(()),
         _ = int.recv() => Ok(()),
     };
