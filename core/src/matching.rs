@@ -20,7 +20,8 @@ use serde_json::Value;
 use crate::error::usage;
 
 /// The fields a match may name, for error messages.
-const FIELDS: &str = "id, title, path, parent_id, content, metadata.KEY.KEY (or metadata/JSON-pointer)";
+const FIELDS: &str =
+    "id, title, path, parent_id, content, metadata.KEY.KEY (or metadata/JSON-pointer)";
 
 /// The parts of a record a match reads.
 #[derive(Debug, Clone, Copy)]
@@ -206,7 +207,8 @@ mod tests {
 
     #[test]
     fn fields_and_operators() {
-        let metadata = r#"{"author": {"login": "alice", "id": 9}, "tags": ["a", "b"], "a.b": true}"#;
+        let metadata =
+            r#"{"author": {"login": "alice", "id": 9}, "tags": ["a", "b"], "a.b": true}"#;
         let record = view(metadata, Some(b"hello secret world"));
         assert!(matches("id=42", &record));
         assert!(!matches("id=4", &record));
@@ -240,7 +242,9 @@ mod tests {
         }
         let err = RecordMatch::parse("name=x").unwrap_err().to_string();
         assert!(err.contains("metadata.KEY"), "{err}");
-        let err = Exclusions::new("docs", &["nope=1".into()]).unwrap_err().to_string();
+        let err = Exclusions::new("docs", &["nope=1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("source `docs`: exclude"), "{err}");
     }
 

@@ -51,7 +51,11 @@ pub fn run(global: &Global, args: ForgetArgs) -> Result<()> {
     let mut store = Store::open_existing(&config.store_path(global.store.as_deref()))?;
     let _lock = store.lock_writer()?;
     store.require_source(&args.source)?;
-    let rule = args.matching.as_deref().map(RecordMatch::parse).transpose()?;
+    let rule = args
+        .matching
+        .as_deref()
+        .map(RecordMatch::parse)
+        .transpose()?;
     let selection = match &rule {
         Some(rule) => Selection::Match(rule),
         None => Selection::Ids(&args.id),
