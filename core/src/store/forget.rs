@@ -62,22 +62,32 @@ impl Store {
         let mut targets = Vec::new();
         match selection {
             Selection::Ids(ids) => {
-                let mut statement = self.conn.prepare(
-                    "SELECT stream FROM records
-                     WHERE source = ?1 AND id = ?2 AND (?3 IS NULL OR stream = ?3) ORDER BY stream",
+                // One primary-key probe per stream and id.
+                let streams: Vec<String> = match stream {
+                    Some(stream) => vec![stream.to_string()],
+                    None => self
+                        .conn
+                        .prepare("SELECT stream FROM streams WHERE source = ?1 ORDER BY stream")?
+                        .query_map([source], |row| row.get(0))?
+                        .collect::<rusqlite::Result<_>>()?,
+                };
+                let mut probe = self.conn.prepare(
+                    "SELECT EXISTS (SELECT 1 FROM records WHERE source = ?1 AND stream = ?2 AND id = ?3)",
                 )?;
                 let mut missing = Vec::new();
                 for id in ids.iter() {
-                    let streams = statement
-                        .query_map(params![source, id, stream], |row| row.get::<_, String>(0))?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    if streams.is_empty() {
+                    let before = targets.len();
+                    for stream in &streams {
+                        if probe.query_row(params![source, stream, id], |row| row.get(0))? {
+                            targets.push(Target {
+                                stream: stream.clone(),
+                                id: id.to_string(),
+                            });
+                        }
+                    }
+                    if targets.len() == before {
                         missing.push(id);
                     }
-                    targets.extend(streams.into_iter().map(|stream| Target {
-                        stream,
-                        id: id.to_string(),
-                    }));
                 }
                 if !missing.is_empty() {
                     let shown: Vec<String> = missing
