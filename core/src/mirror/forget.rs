@@ -73,3 +73,67 @@ pub fn forget_files(
     write_atomically(&root, MANIFEST, &serde_json::to_vec_pretty(&manifest)?)?;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str) -> Target {
+        Target {
+            stream: "items".into(),
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_records_files_go_and_no_link_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mirror, outside) = (dir.path().join("m"), dir.path().join("outside"));
+        std::fs::create_dir_all(mirror.join("a")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(mirror.join("a/one.txt"), "one, edited here").unwrap();
+        std::fs::write(mirror.join("two.txt"), "two").unwrap();
+        std::fs::write(outside.join("x"), "not the mirror's").unwrap();
+        std::os::unix::fs::symlink(&outside, mirror.join("link")).unwrap();
+        let manifest = serde_json::json!({"source": "s", "entries": {
+            "items/1": {"path": "a/one.txt", "hash": "h1", "stream": "items", "id": "1"},
+            "items/1#x": {"path": "link/x", "hash": "h2"},
+            "items/10": {"path": "two.txt", "hash": "h3"},
+        }});
+        std::fs::write(mirror.join(MANIFEST), manifest.to_string()).unwrap();
+
+        let dry = forget_files(&mirror, "s", &[target("1")], true).unwrap();
+        assert_eq!(dry.removed, 2);
+        assert!(mirror.join("a/one.txt").exists());
+
+        let report = forget_files(&mirror, "s", &[target("1")], false).unwrap();
+        assert_eq!(report.removed, 1);
+        assert!(!mirror.join("a").exists(), "the emptied directory goes");
+        assert!(
+            outside.join("x").exists(),
+            "nothing is removed through a link"
+        );
+        assert!(
+            report.warnings[0].contains("symbolic link"),
+            "{:?}",
+            report.warnings
+        );
+        assert!(mirror.join("two.txt").exists(), "record 10 is not record 1");
+        let left: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(mirror.join(MANIFEST)).unwrap()).unwrap();
+        let keys: Vec<&String> = left["entries"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["items/1#x", "items/10"],
+            "what is still there stays listed"
+        );
+
+        let err = forget_files(&mirror, "other", &[target("1")], true).unwrap_err();
+        assert!(
+            err.to_string().contains("holds the mirror of source `s`"),
+            "{err}"
+        );
+        let err = forget_files(&outside, "s", &[target("1")], true).unwrap_err();
+        assert!(err.to_string().contains("not a synchost mirror"), "{err}");
+    }
+}
