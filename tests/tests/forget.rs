@@ -158,6 +158,10 @@ fn forgotten_records_are_nowhere_audited_by_count_and_kept_out_by_exclude() {
     );
     let (_, hint_alpha) = output_text(&by_id);
     assert!(
+        !hint_alpha.contains("Mirrors are not known"),
+        "{hint_alpha}"
+    );
+    assert!(
         hint_alpha.contains(&format!("exclude = [\"id={alpha}\"]")),
         "{hint_alpha}"
     );
@@ -342,6 +346,11 @@ fn forgetting_an_attachment_removes_its_blob() {
     assert!(
         stdout.contains("Forgot 1 records of source `docs` (0 earlier versions, 1 blobs"),
         "{stdout}"
+    );
+    let (_, stderr) = output_text(&out);
+    assert!(
+        stderr.contains("Mirrors are not known to the store"),
+        "{stderr}"
     );
     assert!(!file.exists(), "the blob file is removed");
     let after = blobs();

@@ -102,7 +102,7 @@ pub fn run(global: &Global, args: ForgetArgs) -> Result<()> {
     let counts = store
         .forget(&args.source, &targets, false)
         .map_err(|err| store.explain_write_failure(err))?;
-    let blob_files = crate::sync::blobs::sweep(&store)?;
+    crate::sync::blobs::sweep(&store)?;
     store.scrub()?;
     println!(
         "Forgot {} records of source `{}` ({} earlier versions, {} blobs, {} staged changes, \
@@ -110,7 +110,7 @@ pub fn run(global: &Global, args: ForgetArgs) -> Result<()> {
         counts.records,
         args.source,
         counts.versions,
-        blob_files,
+        counts.blobs,
         counts.changes,
         mirror_files,
         started.elapsed().as_secs_f64()
@@ -121,6 +121,14 @@ pub fn run(global: &Global, args: ForgetArgs) -> Result<()> {
         .get(&args.source)
         .map(|s| s.exclude.clone())
         .unwrap_or_default();
+    if args.mirror.is_empty() {
+        eprintln!(
+            "Mirrors are not known to the store: one that holds these records still has \
+             their files until it is exported again (`synchost export {} --format files \
+             --out DIR` removes them, except files edited there) or is named with --mirror",
+            args.source
+        );
+    }
     if let Some(hint) = exclude_hint(&args.source, &targets, rule.as_ref(), &configured) {
         eprintln!("{}", terminal_safe(&hint));
     }
