@@ -77,6 +77,10 @@ pub struct SourceSection {
     pub redact: crate::redact::RedactSection,
     #[serde(default)]
     pub history: HistorySection,
+    /// Records matching any of these (`FIELD=VALUE`, see
+    /// [`crate::matching`]) are not stored.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// `[sources.NAME.history]`: how many earlier versions of each record the
@@ -326,6 +330,8 @@ pub struct SourceConfig {
     pub ad_hoc: bool,
     /// `[redact]` rules, compiled; `None` when there are none.
     pub redactor: Option<crate::redact::Redactor>,
+    /// `exclude` rules, parsed.
+    pub exclusions: crate::matching::Exclusions,
     /// Earlier versions kept per record, and for how many days (none: no limit).
     pub history: (u32, Option<u32>),
     /// `[network] ca_file`, resolved.
@@ -517,6 +523,7 @@ pub fn ad_hoc_source(
         retry: RetrySection::default(),
         redact: Default::default(),
         history: HistorySection::default(),
+        exclude: Vec::new(),
     };
     let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
     source.ad_hoc = true;
@@ -598,6 +605,7 @@ fn resolve(
         },
         ad_hoc: false,
         redactor: crate::redact::Redactor::new(name, &section.redact)?,
+        exclusions: crate::matching::Exclusions::new(name, &section.exclude)?,
         history: (
             section
                 .history

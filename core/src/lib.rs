@@ -7,6 +7,7 @@
 //! - `store`: the SQLite schema, migrations and every query.
 //! - `checks`: what the host accepts from a plugin: manifests, records, pages and cursors.
 //! - `settings`: a source's settings checked against those its plugin declares.
+//! - `matching`: `FIELD=VALUE` record matches (`forget --match`, `exclude`).
 //! - `mirror`: the browsable directory tree of a source (`export --format files`).
 //! - `error`: failures classified into exit codes.
 //! - `untrusted`: plugin and remote text made safe to print (escaped, clipped).
@@ -15,6 +16,7 @@ pub mod archive;
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod matching;
 pub mod mirror;
 pub mod net;
 pub mod redact;

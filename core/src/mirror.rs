@@ -22,6 +22,7 @@
 //!   names what is on disk.
 
 pub mod edits;
+pub mod forget;
 mod names;
 
 use std::cell::RefCell;

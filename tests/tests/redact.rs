@@ -6,12 +6,11 @@
 mod support;
 
 use std::fs;
-use std::path::Path;
 
 use serde_json::json;
 use support::{
-    assert_exit_code, assert_success, export, http, items_config, json_output, output_text,
-    FakeServer, Synchost, Workspace,
+    all_bytes, assert_exit_code, assert_success, create_item, export, items_config, json_output,
+    output_text, FakeServer, Synchost, Workspace,
 };
 
 /// Values the remote holds that must never be stored.
@@ -22,39 +21,6 @@ const SECRETS: [&str; 5] = [
     "hunter2-staging",
     "Ana Lopez",
 ];
-
-/// Creates an item on the fake through its API, with `title`, `content`
-/// and `tags`.
-fn create_item(fake: &FakeServer, key: &str, title: &str, content: &str, tags: &[&str]) {
-    let body = json!({"title": title, "content": content, "tags": tags}).to_string();
-    let response = http(
-        "POST",
-        &format!("{}/items", fake.url()),
-        &[
-            ("idempotency-key", key),
-            ("content-type", "application/json"),
-        ],
-        Some(&body),
-    );
-    response.expect_status(201);
-}
-
-/// Every file under `dir`, recursively, as bytes.
-fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files.extend(all_bytes(&path));
-        } else {
-            files.push((path.display().to_string(), fs::read(&path).expect("read")));
-        }
-    }
-    files
-}
 
 #[test]
 fn redacted_values_are_nowhere_on_disk_and_are_counted() {

@@ -8,9 +8,11 @@
 //! - `changes`: the outbox of local changes, their history and conflicts.
 //! - `history`: the kept versions of records, their retention, `--as-of`.
 //! - `import`: a source restored from `synchost export` lines.
+//! - `forget`: records removed for good (`synchost forget`), the file scrubbed.
 
 pub mod changes;
 pub mod checkpoint;
+pub mod forget;
 pub mod history;
 pub mod import;
 pub mod reports;

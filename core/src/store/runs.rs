@@ -1,4 +1,4 @@
-//! The audit trail: one row per pull or push of a source.
+//! The audit trail: one row per pull, push or forget of a source.
 
 use anyhow::Result;
 use rusqlite::params;
@@ -13,7 +13,7 @@ pub const MAX_RUN_ERROR_BYTES: usize = 8 * 1024;
 
 /// What a run is started with.
 pub struct RunStart<'a> {
-    /// `pull` or `push`.
+    /// `pull`, `push` or `forget`.
     pub kind: &'a str,
     pub source: &'a str,
     pub plugin_name: &'a str,
@@ -41,6 +41,8 @@ pub struct RunEnd {
     pub not_modified: u64,
     /// Values replaced by `[redact]` rules.
     pub redacted: u64,
+    /// Records not stored because an `exclude` rule matched.
+    pub excluded: u64,
     pub duration_ms: u64,
     pub peak_rss_kb: Option<u64>,
     pub error: Option<String>,
@@ -72,9 +74,18 @@ pub struct RunRow {
     pub not_modified: u64,
     /// Values replaced by `[redact]` rules.
     pub redacted: u64,
+    /// Records not stored because an `exclude` rule matched.
+    pub excluded: u64,
     pub duration_ms: Option<u64>,
     pub peak_rss_kb: Option<u64>,
     pub error: Option<String>,
+}
+
+/// Who runs this command, for the audit trail (`$USER`, else `$USERNAME`).
+pub(crate) fn current_user() -> Option<String> {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
 }
 
 impl Store {
@@ -86,9 +97,7 @@ impl Store {
             "UPDATE runs SET outcome = 'killed' WHERE source = ?1 AND outcome = 'running'",
             params![run.source],
         )?;
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .ok();
+        let user = current_user();
         self.conn.execute(
             "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed, kind)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -101,7 +110,8 @@ impl Store {
         self.conn.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, written = ?4, skipped = ?5, failed = ?6,
                     deleted = ?7, requests = ?8, duration_ms = ?9, peak_rss_kb = ?10, error = ?11,
-                    applied = ?12, conflicts = ?13, not_modified = ?14, redacted = ?15
+                    applied = ?12, conflicts = ?13, not_modified = ?14, redacted = ?15,
+                    excluded = ?16
              WHERE id = ?1",
             params![
                 id,
@@ -121,6 +131,7 @@ impl Store {
                 end.conflicts as i64,
                 end.not_modified as i64,
                 end.redacted as i64,
+                end.excluded as i64,
             ],
         )?;
         Ok(())
@@ -131,7 +142,8 @@ impl Store {
         let mut statement = self.conn.prepare(
             "SELECT id, source, started_at, finished_at, user, plugin_name || ' ' || plugin_version,
                     plugin_sha256, full, resumed, outcome, written, skipped, failed, deleted, requests,
-                    duration_ms, peak_rss_kb, error, kind, applied, conflicts, not_modified, redacted
+                    duration_ms, peak_rss_kb, error, kind, applied, conflicts, not_modified, redacted,
+                    excluded
              FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![source, limit], |row| {
@@ -159,6 +171,7 @@ impl Store {
                 conflicts: row.get::<_, i64>(20)? as u64,
                 not_modified: row.get::<_, i64>(21)? as u64,
                 redacted: row.get::<_, i64>(22)? as u64,
+                excluded: row.get::<_, i64>(23)? as u64,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

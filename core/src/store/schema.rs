@@ -307,6 +307,10 @@ const MIGRATIONS: &[&str] = &[
                  WHERE source = new.source AND keep_days IS NOT NULL));
     END;
     "#,
+    // 7: records not stored because an `exclude` rule matched, per run.
+    r#"
+    ALTER TABLE runs ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

@@ -3,6 +3,7 @@
 
 mod check;
 mod export;
+mod forget;
 mod history;
 mod import;
 mod init;
@@ -87,6 +88,9 @@ enum Command {
     History(history::HistoryArgs),
     /// Print one record (or one of its kept versions, --version) as JSON.
     Show(history::ShowArgs),
+    /// Remove records for good: from the store, its history, blobs and
+    /// mirrors (--mirror DIR); the audit keeps who, when and how many.
+    Forget(forget::ForgetArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&global, args),
         Command::History(args) => history::history(&global, args),
         Command::Show(args) => history::show(&global, args),
+        Command::Forget(args) => forget::run(&global, args),
     }
 }
 

@@ -325,6 +325,9 @@ fn summary_line(summary: &SourceSummary) -> String {
     if summary.counts.deleted > 0 {
         line.push_str(&format!(", {} deleted", summary.counts.deleted));
     }
+    if summary.counts.excluded > 0 {
+        line.push_str(&format!(", {} excluded", summary.counts.excluded));
+    }
     if summary.counts.redacted > 0 {
         line.push_str(&format!(", {} values redacted", summary.counts.redacted));
     }

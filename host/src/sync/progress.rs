@@ -50,6 +50,8 @@ pub struct Counts {
     pub deleted: u64,
     /// Values replaced by the source's `[redact]` rules before storage.
     pub redacted: u64,
+    /// Records not stored because a source's `exclude` rule matched.
+    pub excluded: u64,
 }
 
 impl Counts {
@@ -59,6 +61,7 @@ impl Counts {
         self.failed += other.failed;
         self.deleted += other.deleted;
         self.redacted += other.redacted;
+        self.excluded += other.excluded;
     }
 }
 

@@ -22,6 +22,7 @@ use super::session::{self, cancellable, classify, describe_error, Session};
 use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
 use crate::error::failed;
+use crate::matching::RecordView;
 use crate::mirror;
 use crate::net::{HttpClient, HttpStats};
 use crate::redact::{RecordText, Redactor};
@@ -186,6 +187,7 @@ pub async fn pull_source(
         requests: HttpStats::get(&http.stats.requests),
         not_modified: HttpStats::get(&http.stats.not_modified),
         redacted: counts.redacted,
+        excluded: counts.excluded,
         duration_ms: started.elapsed().as_millis() as u64,
         peak_rss_kb,
         error: outcome.as_ref().err().map(|e| format!("{e:#}")),
@@ -706,6 +708,10 @@ impl SourcePull<'_> {
             page.fail(record.id, format!("invalid-response: {why}"));
             return Ok(());
         }
+        if self.source.exclusions.excludes(&view(&record)) {
+            page.excluded(record.id);
+            return Ok(());
+        }
         let mut record = record;
         for (name, new_name) in
             mirror::rename_duplicate_blobs(record.blobs.iter_mut().map(|b| &mut b.name))
@@ -818,6 +824,19 @@ impl PendingPage {
         self.commit.records.push(to_row(record, blobs));
     }
 
+    /// Counts a record an `exclude` rule matched: nothing of it is stored
+    /// (not even its blobs, never downloaded); a retried item is done.
+    fn excluded(&mut self, id: String) {
+        self.counts.excluded += 1;
+        if self.retrying {
+            self.commit.work.push(WorkItem {
+                id,
+                status: WorkStatus::Completed,
+                error: None,
+            });
+        }
+    }
+
     /// Marks an item failed; the stream's `failed` count is settled at its
     /// end from the store, so retries only count the first failure.
     fn fail(&mut self, id: String, why: String) {
@@ -864,6 +883,19 @@ impl PendingPage {
             }
         }
         Ok((self.commit, self.counts))
+    }
+}
+
+/// What `exclude` rules read of a plugin's record (as the plugin returned
+/// it, before redaction).
+fn view(record: &types::Record) -> RecordView<'_> {
+    RecordView {
+        id: &record.id,
+        title: record.title.as_deref(),
+        path: record.path.as_deref(),
+        parent_id: record.parent_id.as_deref(),
+        content: record.content.as_deref(),
+        metadata: &record.metadata,
     }
 }
 

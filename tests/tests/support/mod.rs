@@ -1143,3 +1143,46 @@ pub fn verdicts(stdout: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------
+// Items and files
+
+/// Creates an item on the fake through its API, with `title`, `content`
+/// and `tags`; returns its id.
+pub fn create_item(
+    fake: &FakeServer,
+    key: &str,
+    title: &str,
+    content: &str,
+    tags: &[&str],
+) -> String {
+    let body = serde_json::json!({"title": title, "content": content, "tags": tags}).to_string();
+    let response = http(
+        "POST",
+        &format!("{}/items", fake.url()),
+        &[
+            ("idempotency-key", key),
+            ("content-type", "application/json"),
+        ],
+        Some(&body),
+    );
+    response.expect_status(201);
+    str_field(&response.json(), "id").to_string()
+}
+
+/// Every file under `dir`, recursively, as bytes.
+pub fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(all_bytes(&path));
+        } else {
+            files.push((path.display().to_string(), fs::read(&path).expect("read")));
+        }
+    }
+    files
+}
