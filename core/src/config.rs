@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::error::usage;
 use crate::net::{Credential, HostPolicy, RetryPolicy};
+use crate::trust::{lock::LOCK_FILE, PluginTrust, PublicKey};
 
 /// The default store location, relative to the working directory.
 pub const DEFAULT_STORE: &str = ".synchost/synchost.db";
@@ -34,6 +35,24 @@ pub struct ConfigFile {
     pub store: StoreSection,
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSection>,
+    #[serde(default)]
+    pub trust: TrustSection,
+}
+
+/// `[trust]`: the keys whose plugin signatures are trusted, and whether
+/// every source's plugin must carry one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSection {
+    /// Public keys, `ed25519:BASE64` (`synchost plugin keygen` prints one).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// A file of public keys, one a line (`#` starts a comment), relative
+    /// to the config file.
+    pub keys_file: Option<PathBuf>,
+    /// Every source's plugin (and `pull --plugin`'s) must be signed by a trusted key.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +83,12 @@ pub struct SourceSection {
     pub redact: crate::redact::RedactSection,
     #[serde(default)]
     pub history: HistorySection,
+    /// Only the plugin file with this sha256 runs (the lock file is not
+    /// consulted, and `synchost plugin trust` cannot change it).
+    pub plugin_sha256: Option<String>,
+    /// The plugin must be signed by a key of `[trust]`.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 /// `[sources.NAME.history]`: how many earlier versions of each record the
@@ -315,6 +340,8 @@ pub struct SourceConfig {
     pub redactor: Option<crate::redact::Redactor>,
     /// Earlier versions kept per record, and for how many days (none: no limit).
     pub history: (u32, Option<u32>),
+    /// What decides whether the plugin file may run (see [`crate::trust`]).
+    pub trust: PluginTrust,
 }
 
 impl SourceConfig {
@@ -411,6 +438,21 @@ impl Config {
 
     /// Resolves `[sources.NAME]` for a run.
     pub fn source(&self, name: &str, overrides: &Overrides) -> Result<SourceConfig> {
+        self.resolved(name, overrides, true)
+    }
+
+    /// [`Config::source`] without reading its credential (it has none): for
+    /// commands that never reach the remote (`synchost plugin trust`).
+    pub fn source_without_credential(&self, name: &str) -> Result<SourceConfig> {
+        self.resolved(name, &Overrides::default(), false)
+    }
+
+    fn resolved(
+        &self,
+        name: &str,
+        overrides: &Overrides,
+        credential: bool,
+    ) -> Result<SourceConfig> {
         let section = self.file.sources.get(name).ok_or_else(|| {
             let known = self.source_names();
             let where_ = self
@@ -428,12 +470,82 @@ impl Config {
                 ))
             }
         })?;
-        resolve(
+        let mut source = resolve(
             name,
             self.base_dir.join(&section.plugin),
             section,
             overrides,
-        )
+            credential,
+        )?;
+        source.trust = self.ad_hoc_trust()?;
+        source.trust.lock = Some(self.lock_path());
+        if let Some(pin) = &section.plugin_sha256 {
+            if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(usage(format!(
+                    "source `{name}`: plugin_sha256 must be 64 hex digits (as \
+                     `synchost plugin inspect` prints the sha256), got `{pin}`"
+                )));
+            }
+            source.trust.pin = Some(pin.to_ascii_lowercase());
+        }
+        if section.require_signature && source.trust.require_signature.is_none() {
+            source.trust.require_signature =
+                Some(format!("[sources.{name}] require_signature = true"));
+        }
+        if source.trust.require_signature.is_some() && source.trust.keys.is_empty() {
+            return Err(usage(format!(
+                "source `{name}`: a signature is required but [trust] lists no keys \
+                 (keys or keys_file): no plugin could run"
+            )));
+        }
+        Ok(source)
+    }
+
+    /// The lock file: `synchost.lock` beside the config file.
+    pub fn lock_path(&self) -> PathBuf {
+        self.base_dir.join(LOCK_FILE)
+    }
+
+    /// The config's `[trust]` rules, without a lock: what applies to an
+    /// ad-hoc `--plugin` source (and, with the lock, to every configured one).
+    pub fn ad_hoc_trust(&self) -> Result<PluginTrust> {
+        let trust = &self.file.trust;
+        let shown = self
+            .path
+            .as_ref()
+            .map_or("the config".to_string(), |p| p.display().to_string());
+        let mut keys = Vec::new();
+        for key in &trust.keys {
+            keys.push(
+                PublicKey::parse(key)
+                    .map_err(|why| usage(format!("{shown}: [trust] keys: {why}")))?,
+            );
+        }
+        if let Some(file) = &trust.keys_file {
+            let path = self.base_dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|err| {
+                usage(format!(
+                    "{shown}: [trust] keys_file {}: {err}",
+                    path.display()
+                ))
+            })?;
+            for (number, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or_default().trim();
+                if !line.is_empty() {
+                    keys.push(PublicKey::parse(line).map_err(|why| {
+                        usage(format!("{}, line {}: {why}", path.display(), number + 1))
+                    })?);
+                }
+            }
+        }
+        Ok(PluginTrust {
+            lock: None,
+            pin: None,
+            require_signature: trust
+                .require_signature
+                .then(|| format!("[trust] require_signature = true in {shown}")),
+            keys,
+        })
     }
 }
 
@@ -491,8 +603,10 @@ pub fn ad_hoc_source(
         retry: RetrySection::default(),
         redact: Default::default(),
         history: HistorySection::default(),
+        plugin_sha256: None,
+        require_signature: false,
     };
-    let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
+    let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides, true)?;
     source.ad_hoc = true;
     Ok(source)
 }
@@ -502,6 +616,7 @@ fn resolve(
     plugin: PathBuf,
     section: &SourceSection,
     overrides: &Overrides,
+    read_credential: bool,
 ) -> Result<SourceConfig> {
     let settings = flat_settings(name, &section.settings)?;
     if let Some((key, _)) = settings.iter().find(|(_, v)| v == SETTING_PLACEHOLDER) {
@@ -543,6 +658,7 @@ fn resolve(
     let credential = section
         .auth
         .as_ref()
+        .filter(|_| read_credential)
         .map(|auth| credential(name, auth))
         .transpose()?;
     let retry = &section.retry;
@@ -579,6 +695,7 @@ fn resolve(
                 .unwrap_or(crate::store::history::DEFAULT_KEEP_VERSIONS),
             section.history.keep_days,
         ),
+        trust: PluginTrust::default(),
     })
 }
 

@@ -307,6 +307,11 @@ const MIGRATIONS: &[&str] = &[
                  WHERE source = new.source AND keep_days IS NOT NULL));
     END;
     "#,
+    // 7: the key id of the trusted signature the run's plugin file had
+    // (NULL: unsigned, or not signed by a trusted key).
+    r#"
+    ALTER TABLE runs ADD COLUMN plugin_signer TEXT;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

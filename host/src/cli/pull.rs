@@ -80,7 +80,10 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
         Some(plugin) => {
             let auth = args.auth_bearer_env.clone().map(AuthSection::bearer);
             let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
-            vec![ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?]
+            let mut source = ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?;
+            // The config's [trust] rules hold for ad-hoc plugins too; no lock.
+            source.trust = config.ad_hoc_trust()?;
+            vec![source]
         }
         None => {
             let names = if args.sources.is_empty() {
