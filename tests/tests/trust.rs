@@ -256,6 +256,37 @@ fn a_required_signature_admits_only_files_signed_by_a_trusted_key() {
     assert_eq!(report["signature"]["status"], "invalid", "{report}");
 }
 
+#[test]
+fn the_global_rule_holds_for_ad_hoc_plugins_which_have_no_lock() {
+    let fake = FakeServer::start("items", &["--count", "2"]);
+    let ws = Workspace::new();
+    let (secret, public) = keygen(&ws, "release");
+    let plugin = install(&ws, "example-items");
+    ws.write_config(&format!(
+        "[trust]\nrequire_signature = true\nkeys = [{}]\n",
+        toml_str(&public)
+    ));
+    let ad_hoc = |ws: &Workspace| {
+        Synchost::new(ws)
+            .shared_cache()
+            .args(["pull", "--plugin", "plugins/items.wasm", "--set"])
+            .arg(format!("base_url={}", fake.url()))
+            .output()
+    };
+    let stderr = assert_exit_code(&ad_hoc(&ws), 2);
+    assert!(
+        stderr.contains("it is not signed")
+            && stderr.contains("[trust] require_signature = true in synchost.toml"),
+        "{stderr}"
+    );
+    sign(&ws, &plugin, &secret);
+    assert_success(&ad_hoc(&ws));
+    assert!(
+        !ws.path().join("synchost.lock").exists(),
+        "ad-hoc plugins are not locked"
+    );
+}
+
 /// The key id `plugin inspect` shows for the valid signature of `file`.
 fn public_key_id(ws: &Workspace, file: &Path) -> String {
     let report = json_output(

@@ -160,7 +160,16 @@ impl Runtime {
         check_imports(&scan).map_err(|why| usage(format!("plugin {shown} {why}")))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let admission = match trust {
-            Some((source, trust)) => crate::trust::admit(source, trust, path, &sha256)?,
+            Some((source, trust)) => {
+                let started = Instant::now();
+                let admission = crate::trust::admit(source, trust, path, &sha256)?;
+                tracing::debug!(
+                    "source `{source}`: plugin {shown} admitted in {:.2} ms (signer: {})",
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    admission.signer.as_deref().unwrap_or("none")
+                );
+                admission
+            }
             None => Default::default(),
         };
 
