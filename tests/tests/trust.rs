@@ -164,7 +164,7 @@ fn keygen(ws: &Workspace, name: &str) -> (PathBuf, String) {
     let prefix = ws.path().join("keys").join(name);
     fs::create_dir_all(prefix.parent().unwrap()).unwrap();
     let out = Synchost::run(
-        &ws,
+        ws,
         &["plugin", "keygen", "--out", &prefix.display().to_string()],
     );
     let stdout = assert_success(&out);
