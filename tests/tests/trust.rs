@@ -8,11 +8,12 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::{
-    assert_exit_code, assert_success, json_output, output_text, plugin_path, toml_str, FakeServer,
-    Synchost, Workspace,
+    assert_exit_code, assert_success, export, json_output, output_text, plugin_path, toml_str,
+    wait_for, FakeServer, Synchost, Workspace,
 };
 
 /// The sha256 `plugin inspect --json` reports for `file`.
@@ -100,6 +101,32 @@ fn a_changed_plugin_is_refused_until_trusted() {
         "the lock is unchanged"
     );
 
+    // A push goes through the same check.
+    let id = export(&ws, "items", &[])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let changes = ws.path().join("changes.jsonl");
+    let change = json!({"op": "update", "id": id, "content": "edited"});
+    fs::write(&changes, format!("{change}\n")).unwrap();
+    let file = changes.display().to_string();
+    assert_success(&Synchost::run(
+        &ws,
+        &["stage", "items", "--stream", "items", "--file", &file],
+    ));
+    let stderr = assert_exit_code(
+        &Synchost::new(&ws)
+            .shared_cache()
+            .args(["push", "items"])
+            .output(),
+        2,
+    );
+    assert!(
+        stderr.contains(&second) && stderr.contains("synchost plugin trust items"),
+        "{stderr}"
+    );
+    assert_eq!(fake.requests(), requests, "no request was sent");
+
     // `trust` shows what changed and accepts it.
     let out = Synchost::new(&ws)
         .shared_cache()
@@ -128,6 +155,67 @@ fn a_changed_plugin_is_refused_until_trusted() {
     // Trusting the file already trusted changes nothing.
     let stdout = assert_success(&Synchost::run(&ws, &["plugin", "trust", "items"]));
     assert!(stdout.contains("already the trusted one"), "{stdout}");
+}
+
+#[test]
+fn a_watch_refuses_a_changed_plugin_until_it_is_trusted() {
+    let fake = FakeServer::start("items", &["--count", "5"]);
+    let ws = Workspace::new();
+    install(&ws, "example-items");
+    config(&ws, &fake, "", "");
+    assert_success(&pull(&ws));
+    install(&ws, "legacy-v01");
+    let mut child = Synchost::new(&ws)
+        .shared_cache()
+        .args([
+            "watch",
+            "--every",
+            "1s",
+            "--jitter-percent",
+            "0",
+            "--max-backoff",
+            "1s",
+            "--json",
+        ])
+        .start();
+    let watch_runs = |ws: &Workspace| -> Vec<Value> {
+        ws.last_spawn_logs()
+            .0
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["event"] == "watch_run")
+            .collect()
+    };
+    wait_for("a refused watch run", Duration::from_secs(60), || {
+        !watch_runs(&ws).is_empty()
+    });
+    let refused = &watch_runs(&ws)[0]["sources"][0];
+    assert_eq!(refused["outcome"], "failed", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("synchost plugin trust items"),
+        "{refused}"
+    );
+    assert_eq!(runs(&ws).len(), 1, "only the first pull ran");
+
+    assert_success(
+        &Synchost::new(&ws)
+            .shared_cache()
+            .args(["plugin", "trust", "items"])
+            .output(),
+    );
+    wait_for("a watch run after trust", Duration::from_secs(60), || {
+        watch_runs(&ws)
+            .iter()
+            .any(|run| run["sources"][0]["outcome"] == "succeeded")
+    });
+    // SAFETY: signals the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(runs(&ws).len(), 2);
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub fn entry(source: &SourceConfig, plugin: &LoadedPlugin, manifest: &Manifest) 
 /// Records `plugin` as the plugin of `source` in the lock file when the
 /// lock has no entry for it yet (its first run), or, for a source the
 /// config pins, when the pinned file is another than the recorded one.
-/// Ad-hoc sources have no lock.
+/// Ad-hoc sources have no lock. A lock that cannot be written is a warning.
 pub fn record_first(
     source: &SourceConfig,
     plugin: &LoadedPlugin,
@@ -88,13 +88,21 @@ pub fn record_first(
         Some(entry) if entry.sha256 == plugin.sha256 => Ok(()),
         // Unpinned, another file was refused before it was compiled.
         _ => {
-            Lock::record(path, &source.name, entry(source, plugin, manifest))?;
-            tracing::info!(
-                "source `{}`: recorded plugin sha256 {} in {}",
-                source.name,
-                plugin.sha256,
-                path.display()
-            );
+            // A config mounted read-only (a container) keeps working, unpinned.
+            match Lock::record(path, &source.name, entry(source, plugin, manifest)) {
+                Ok(()) => tracing::info!(
+                    "source `{}`: recorded plugin sha256 {} in {}",
+                    source.name,
+                    plugin.sha256,
+                    path.display()
+                ),
+                Err(err) => tracing::warn!(
+                    "source `{}`: {err:#}: its plugin (sha256 {}) is not pinned; ship \
+                     synchost.lock with the config (see docs/security.md)",
+                    source.name,
+                    plugin.sha256
+                ),
+            }
             Ok(())
         }
     }
