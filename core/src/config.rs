@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::error::usage;
 use crate::net::{Credential, HostPolicy, RetryPolicy};
-use crate::trust::{lock::LOCK_FILE, PluginTrust, PublicKey};
+use crate::trust::{lock::LOCK_FILE, Allowed, PluginTrust, Policy, PublicKey};
 
 /// The default store location, relative to the working directory.
 pub const DEFAULT_STORE: &str = ".synchost/synchost.db";
@@ -382,6 +382,8 @@ pub struct Config {
     pub file: ConfigFile,
     pub base_dir: PathBuf,
     pub path: Option<PathBuf>,
+    /// The administrator's policy, when there is one (see [`Policy::load`]).
+    pub policy: Option<Policy>,
 }
 
 impl Config {
@@ -392,6 +394,7 @@ impl Config {
             Some(path) => (path.to_path_buf(), true),
             None => (PathBuf::from("synchost.toml"), false),
         };
+        let policy = Policy::load()?;
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && !explicit => {
@@ -399,6 +402,7 @@ impl Config {
                     file: ConfigFile::default(),
                     base_dir: PathBuf::from("."),
                     path: None,
+                    policy,
                 })
             }
             Err(err) => {
@@ -419,6 +423,7 @@ impl Config {
             file,
             base_dir,
             path: Some(path),
+            policy,
         })
     }
 
@@ -488,6 +493,14 @@ impl Config {
             }
             source.trust.pin = Some(pin.to_ascii_lowercase());
         }
+        if let (Some(pin), Some(allowed)) = (&source.trust.pin, &source.trust.allowed) {
+            if !allowed.signed && !allowed.hashes.contains(pin) {
+                return Err(usage(format!(
+                    "source `{name}`: plugin_sha256 pins a plugin that {} does not allow",
+                    allowed.rule
+                )));
+            }
+        }
         if section.require_signature && source.trust.require_signature.is_none() {
             source.trust.require_signature =
                 Some(format!("[sources.{name}] require_signature = true"));
@@ -538,14 +551,49 @@ impl Config {
                 }
             }
         }
-        Ok(PluginTrust {
+        let mut rules = PluginTrust {
             lock: None,
             pin: None,
             require_signature: trust
                 .require_signature
                 .then(|| format!("[trust] require_signature = true in {shown}")),
             keys,
-        })
+            allowed: None,
+        };
+        if let Some(policy) = &self.policy {
+            if let Some(allowed_keys) = &policy.trusted_keys {
+                if let Some(extra) = rules.keys.iter().find(|key| !allowed_keys.contains(key)) {
+                    return Err(usage(format!(
+                        "{shown}: [trust] trusts key {} ({extra}), which {} does not list",
+                        extra.id(),
+                        policy.rule("trusted_keys")
+                    )));
+                }
+                rules.keys = allowed_keys.clone();
+            }
+            if policy.require_signature {
+                rules.require_signature = Some(policy.rule("require_signature"));
+            }
+            rules.allowed = policy.allowed_plugin_hashes.as_ref().map(|hashes| Allowed {
+                hashes: hashes.clone(),
+                rule: policy.rule("allowed_plugin_hashes"),
+                signed: policy.trusted_keys.is_some(),
+            });
+        }
+        Ok(rules)
+    }
+
+    /// Refuses an ad-hoc `--plugin` run when the policy says
+    /// `allow_ad_hoc = false` (exit 2, naming the line).
+    pub fn check_ad_hoc(&self) -> Result<()> {
+        match &self.policy {
+            Some(policy) if !policy.allow_ad_hoc => Err(usage(format!(
+                "ad-hoc plugins (--plugin) are not allowed by {}: configure the source \
+                 in synchost.toml",
+                policy.rule("allow_ad_hoc")
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -865,6 +913,7 @@ mod tests {
             file,
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            policy: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
         assert_eq!(
@@ -898,6 +947,7 @@ mod tests {
             file: parse(text).unwrap(),
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            policy: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
         let get = |key: &str| {
@@ -917,6 +967,7 @@ mod tests {
             file: parse(deeper).unwrap(),
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            policy: None,
         };
         let err = config
             .source("a", &Overrides::default())

@@ -375,6 +375,89 @@ fn the_global_rule_holds_for_ad_hoc_plugins_which_have_no_lock() {
     );
 }
 
+/// `synchost ARGS` under the policy file `policy` (`SYNCHOST_POLICY_FILE`).
+fn under_policy(ws: &Workspace, policy: &Path, args: &[&str]) -> std::process::Output {
+    Synchost::new(ws)
+        .shared_cache()
+        .env("SYNCHOST_POLICY_FILE", policy)
+        .args(args)
+        .output()
+}
+
+#[test]
+fn an_administrators_policy_caps_what_the_user_config_allows() {
+    let fake = FakeServer::start("items", &["--count", "3"]);
+    let ws = Workspace::new();
+    let (admin_key, admin) = keygen(&ws, "admin");
+    let (_, user) = keygen(&ws, "user");
+    let plugin = install(&ws, "example-items");
+    let example = sha256_of(&ws, &plugin);
+    let policy = ws.path().join("policy.toml");
+    let shown = policy.display().to_string();
+    config(&ws, &fake, "", "");
+
+    fs::write(&policy, "# set by IT\nallow_ad_hoc = false\n").unwrap();
+    let url = format!("base_url={}", fake.url());
+    let out = under_policy(
+        &ws,
+        &policy,
+        &["pull", "--plugin", "plugins/items.wasm", "--set", &url],
+    );
+    let stderr = assert_exit_code(&out, 2);
+    assert!(
+        stderr.contains(&format!("policy {shown} line 2 (allow_ad_hoc = false)")),
+        "{stderr}"
+    );
+
+    // Signatures required, by the administrator's keys only.
+    fs::write(
+        &policy,
+        format!(
+            "require_signature = true\ntrusted_keys = [{}]\n",
+            toml_str(&admin)
+        ),
+    )
+    .unwrap();
+    let stderr = assert_exit_code(&under_policy(&ws, &policy, &["pull", "items"]), 2);
+    assert!(
+        stderr.contains("it is not signed")
+            && stderr.contains(&format!("policy {shown} line 1 (require_signature = true)")),
+        "{stderr}"
+    );
+    config(
+        &ws,
+        &fake,
+        "",
+        &format!("[trust]\nkeys = [{}]\n", toml_str(&user)),
+    );
+    let stderr = assert_exit_code(&under_policy(&ws, &policy, &["pull", "items"]), 2);
+    assert!(
+        stderr.contains(&format!("policy {shown} line 2 (trusted_keys")),
+        "a user key the policy does not list: {stderr}"
+    );
+    config(&ws, &fake, "", "");
+    sign(&ws, &plugin, &admin_key);
+    assert_success(&under_policy(&ws, &policy, &["pull", "items"]));
+
+    // Only the files it lists; `trust` cannot admit another.
+    fs::write(
+        &policy,
+        format!("allowed_plugin_hashes = [\"{example}\"]\n"),
+    )
+    .unwrap();
+    assert_success(&under_policy(&ws, &policy, &["pull", "items"]));
+    install(&ws, "legacy-v01");
+    for args in [&["pull", "items"][..], &["plugin", "trust", "items"][..]] {
+        let stderr = assert_exit_code(&under_policy(&ws, &policy, args), 2);
+        assert!(
+            stderr.contains(&format!(
+                "is not allowed by policy {shown} line 1 (allowed_plugin_hashes"
+            )),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// The key id `plugin inspect` shows for the valid signature of `file`.
 fn public_key_id(ws: &Workspace, file: &Path) -> String {
     let report = json_output(

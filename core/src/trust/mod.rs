@@ -6,6 +6,7 @@
 //! pull, push, watch and `plugin check`.
 
 pub mod lock;
+pub mod policy;
 pub mod signature;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use anyhow::Result;
 
 use crate::error::usage;
 pub use lock::{Lock, LockEntry};
+pub use policy::Policy;
 pub use signature::{PublicKey, Verified};
 
 /// What decides whether a source's plugin file may run.
@@ -27,8 +29,21 @@ pub struct PluginTrust {
     /// The config line that requires a valid signature by a trusted key,
     /// named in refusals; `None` when no signature is required.
     pub require_signature: Option<String>,
-    /// `[trust] keys` and the keys of `[trust] keys_file`.
+    /// `[trust] keys` and the keys of `[trust] keys_file`; the policy's
+    /// `trusted_keys` instead when it lists them.
     pub keys: Vec<PublicKey>,
+    /// The policy's `allowed_plugin_hashes`, when it has them.
+    pub allowed: Option<Allowed>,
+}
+
+/// The only plugin files an administrator's policy lets run.
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    pub hashes: Vec<String>,
+    /// The policy line, for refusals.
+    pub rule: String,
+    /// Files signed by a trusted key may run too (the policy lists the keys).
+    pub signed: bool,
 }
 
 /// A plugin file allowed to run.
@@ -55,6 +70,20 @@ pub fn admit(source: &str, trust: &PluginTrust, path: &Path, sha256: &str) -> Re
         }
     }
     let signer = signer(source, trust, path, sha256)?;
+    if let Some(allowed) = &trust.allowed {
+        let signed = allowed.signed && signer.is_some();
+        if !signed && !allowed.hashes.iter().any(|hash| hash == sha256) {
+            return Err(usage(format!(
+                "source `{source}`: plugin {shown} (sha256 {sha256}) is not allowed by {}{}",
+                allowed.rule,
+                if allowed.signed {
+                    ", nor signed by a key of its trusted_keys"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
     if let (Some(lock_path), None) = (&trust.lock, &trust.pin) {
         let lock = Lock::read(lock_path)?;
         if let Some(entry) = lock.sources.get(source) {

@@ -82,6 +82,7 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
             let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
             let mut source = ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?;
             // The config's [trust] rules hold for ad-hoc plugins too; no lock.
+            config.check_ad_hoc()?;
             source.trust = config.ad_hoc_trust()?;
             vec![source]
         }
