@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::error::usage;
 use crate::net::{Credential, HostPolicy, RetryPolicy};
+use crate::trust::{lock::LOCK_FILE, Allowed, PluginTrust, Policy, PublicKey};
 
 /// The default store location, relative to the working directory.
 pub const DEFAULT_STORE: &str = ".synchost/synchost.db";
@@ -36,6 +37,8 @@ pub struct ConfigFile {
     pub sources: BTreeMap<String, SourceSection>,
     #[serde(default)]
     pub network: NetworkSection,
+    #[serde(default)]
+    pub trust: TrustSection,
 }
 
 /// `[network]`: how every source reaches the network (see
@@ -47,6 +50,22 @@ pub struct NetworkSection {
     /// roots and the OS trust store (a TLS-inspecting proxy's, a private
     /// CA's); relative to the config file's directory.
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[trust]`: the keys whose plugin signatures are trusted, and whether
+/// every source's plugin must carry one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSection {
+    /// Public keys, `ed25519:BASE64` (`synchost plugin keygen` prints one).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// A file of public keys, one a line (`#` starts a comment), relative
+    /// to the config file.
+    pub keys_file: Option<PathBuf>,
+    /// Every source's plugin (and `pull --plugin`'s) must be signed by a trusted key.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +100,12 @@ pub struct SourceSection {
     /// [`crate::matching`]) are not stored.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Only the plugin file with this sha256 runs (the lock file is not
+    /// consulted, and `synchost plugin trust` cannot change it).
+    pub plugin_sha256: Option<String>,
+    /// The plugin must be signed by a key of `[trust]`.
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 /// `[sources.NAME.history]`: how many earlier versions of each record the
@@ -336,6 +361,8 @@ pub struct SourceConfig {
     pub history: (u32, Option<u32>),
     /// `[network] ca_file`, resolved.
     pub ca_file: Option<PathBuf>,
+    /// What decides whether the plugin file may run (see [`crate::trust`]).
+    pub trust: PluginTrust,
 }
 
 impl SourceConfig {
@@ -376,6 +403,8 @@ pub struct Config {
     pub file: ConfigFile,
     pub base_dir: PathBuf,
     pub path: Option<PathBuf>,
+    /// The administrator's policy, when there is one (see [`Policy::load`]).
+    pub policy: Option<Policy>,
 }
 
 impl Config {
@@ -386,6 +415,7 @@ impl Config {
             Some(path) => (path.to_path_buf(), true),
             None => (PathBuf::from("synchost.toml"), false),
         };
+        let policy = Policy::load()?;
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && !explicit => {
@@ -393,6 +423,7 @@ impl Config {
                     file: ConfigFile::default(),
                     base_dir: PathBuf::from("."),
                     path: None,
+                    policy,
                 })
             }
             Err(err) => {
@@ -413,6 +444,7 @@ impl Config {
             file,
             base_dir,
             path: Some(path),
+            policy,
         })
     }
 
@@ -432,6 +464,21 @@ impl Config {
 
     /// Resolves `[sources.NAME]` for a run.
     pub fn source(&self, name: &str, overrides: &Overrides) -> Result<SourceConfig> {
+        self.resolved(name, overrides, true)
+    }
+
+    /// [`Config::source`] without reading its credential (it has none): for
+    /// commands that never reach the remote (`synchost plugin trust`).
+    pub fn source_without_credential(&self, name: &str) -> Result<SourceConfig> {
+        self.resolved(name, &Overrides::default(), false)
+    }
+
+    fn resolved(
+        &self,
+        name: &str,
+        overrides: &Overrides,
+        credential: bool,
+    ) -> Result<SourceConfig> {
         let section = self.file.sources.get(name).ok_or_else(|| {
             let known = self.source_names();
             let where_ = self
@@ -454,9 +501,121 @@ impl Config {
             self.base_dir.join(&section.plugin),
             section,
             overrides,
+            credential,
         )?;
         source.ca_file = self.ca_file();
+        source.trust = self.ad_hoc_trust()?;
+        source.trust.lock = Some(self.lock_path());
+        if let Some(pin) = &section.plugin_sha256 {
+            if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(usage(format!(
+                    "source `{name}`: plugin_sha256 must be 64 hex digits (as \
+                     `synchost plugin inspect` prints the sha256), got `{pin}`"
+                )));
+            }
+            source.trust.pin = Some(pin.to_ascii_lowercase());
+        }
+        if let (Some(pin), Some(allowed)) = (&source.trust.pin, &source.trust.allowed) {
+            if !allowed.signed && !allowed.hashes.contains(pin) {
+                return Err(usage(format!(
+                    "source `{name}`: plugin_sha256 pins a plugin that {} does not allow",
+                    allowed.rule
+                )));
+            }
+        }
+        if section.require_signature && source.trust.require_signature.is_none() {
+            source.trust.require_signature =
+                Some(format!("[sources.{name}] require_signature = true"));
+        }
+        if source.trust.require_signature.is_some() && source.trust.keys.is_empty() {
+            return Err(usage(format!(
+                "source `{name}`: a signature is required but [trust] lists no keys \
+                 (keys or keys_file): no plugin could run"
+            )));
+        }
         Ok(source)
+    }
+
+    /// The lock file: `synchost.lock` beside the config file.
+    pub fn lock_path(&self) -> PathBuf {
+        self.base_dir.join(LOCK_FILE)
+    }
+
+    /// The config's `[trust]` rules, without a lock: what applies to an
+    /// ad-hoc `--plugin` source (and, with the lock, to every configured one).
+    pub fn ad_hoc_trust(&self) -> Result<PluginTrust> {
+        let trust = &self.file.trust;
+        let shown = self
+            .path
+            .as_ref()
+            .map_or("the config".to_string(), |p| p.display().to_string());
+        let mut keys = Vec::new();
+        for key in &trust.keys {
+            keys.push(
+                PublicKey::parse(key)
+                    .map_err(|why| usage(format!("{shown}: [trust] keys: {why}")))?,
+            );
+        }
+        if let Some(file) = &trust.keys_file {
+            let path = self.base_dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|err| {
+                usage(format!(
+                    "{shown}: [trust] keys_file {}: {err}",
+                    path.display()
+                ))
+            })?;
+            for (number, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or_default().trim();
+                if !line.is_empty() {
+                    keys.push(PublicKey::parse(line).map_err(|why| {
+                        usage(format!("{}, line {}: {why}", path.display(), number + 1))
+                    })?);
+                }
+            }
+        }
+        let mut rules = PluginTrust {
+            lock: None,
+            pin: None,
+            require_signature: trust
+                .require_signature
+                .then(|| format!("[trust] require_signature = true in {shown}")),
+            keys,
+            allowed: None,
+        };
+        if let Some(policy) = &self.policy {
+            if let Some(allowed_keys) = &policy.trusted_keys {
+                if let Some(extra) = rules.keys.iter().find(|key| !allowed_keys.contains(key)) {
+                    return Err(usage(format!(
+                        "{shown}: [trust] trusts key {} ({extra}), which {} does not list",
+                        extra.id(),
+                        policy.rule("trusted_keys")
+                    )));
+                }
+                rules.keys = allowed_keys.clone();
+            }
+            if policy.require_signature {
+                rules.require_signature = Some(policy.rule("require_signature"));
+            }
+            rules.allowed = policy.allowed_plugin_hashes.as_ref().map(|hashes| Allowed {
+                hashes: hashes.clone(),
+                rule: policy.rule("allowed_plugin_hashes"),
+                signed: policy.trusted_keys.is_some(),
+            });
+        }
+        Ok(rules)
+    }
+
+    /// Refuses an ad-hoc `--plugin` run when the policy says
+    /// `allow_ad_hoc = false` (exit 2, naming the line).
+    pub fn check_ad_hoc(&self) -> Result<()> {
+        match &self.policy {
+            Some(policy) if !policy.allow_ad_hoc => Err(usage(format!(
+                "ad-hoc plugins (--plugin) are not allowed by {}: configure the source \
+                 in synchost.toml",
+                policy.rule("allow_ad_hoc")
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// `[network] ca_file`, relative to the config file's directory.
@@ -524,8 +683,10 @@ pub fn ad_hoc_source(
         redact: Default::default(),
         history: HistorySection::default(),
         exclude: Vec::new(),
+        plugin_sha256: None,
+        require_signature: false,
     };
-    let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides)?;
+    let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides, true)?;
     source.ad_hoc = true;
     Ok(source)
 }
@@ -535,6 +696,7 @@ fn resolve(
     plugin: PathBuf,
     section: &SourceSection,
     overrides: &Overrides,
+    read_credential: bool,
 ) -> Result<SourceConfig> {
     let settings = flat_settings(name, &section.settings)?;
     if let Some((key, _)) = settings.iter().find(|(_, v)| v == SETTING_PLACEHOLDER) {
@@ -576,6 +738,7 @@ fn resolve(
     let credential = section
         .auth
         .as_ref()
+        .filter(|_| read_credential)
         .map(|auth| credential(name, auth))
         .transpose()?;
     let retry = &section.retry;
@@ -614,6 +777,7 @@ fn resolve(
             section.history.keep_days,
         ),
         ca_file: None,
+        trust: PluginTrust::default(),
     })
 }
 
@@ -783,6 +947,7 @@ mod tests {
             file,
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            policy: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
         assert_eq!(
@@ -816,6 +981,7 @@ mod tests {
             file: parse(text).unwrap(),
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            policy: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
         let get = |key: &str| {
@@ -835,6 +1001,7 @@ mod tests {
             file: parse(deeper).unwrap(),
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            policy: None,
         };
         let err = config
             .source("a", &Overrides::default())

@@ -10,6 +10,7 @@
 //! - `matching`: `FIELD=VALUE` record matches (`forget --match`, `exclude`).
 //! - `mirror`: the browsable directory tree of a source (`export --format files`).
 //! - `error`: failures classified into exit codes.
+//! - `trust`: which plugin files may run: the lock file, pins, signatures.
 //! - `untrusted`: plugin and remote text made safe to print (escaped, clipped).
 
 pub mod archive;
@@ -22,4 +23,5 @@ pub mod net;
 pub mod redact;
 pub mod settings;
 pub mod store;
+pub mod trust;
 pub mod untrusted;

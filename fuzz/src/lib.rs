@@ -101,6 +101,7 @@ pub fn config_file(data: &[u8]) {
         file,
         base_dir: ".".into(),
         path: None,
+        policy: None,
     };
     for name in config.source_names() {
         let Ok(source) = config.source(&name, &Overrides::default()) else {

@@ -9,7 +9,8 @@
 //!   here under the same names.
 
 pub use synchost_core::{
-    archive, checks, config, error, matching, mirror, net, redact, settings, store, untrusted,
+    archive, checks, config, error, matching, mirror, net, redact, settings, store, trust,
+    untrusted,
 };
 
 pub mod cli;

@@ -19,6 +19,8 @@ pub struct RunStart<'a> {
     pub plugin_name: &'a str,
     pub plugin_version: &'a str,
     pub plugin_sha256: &'a str,
+    /// The key id of the plugin file's trusted signature, if any.
+    pub plugin_signer: Option<&'a str>,
     pub full: bool,
     pub resumed: bool,
 }
@@ -60,6 +62,8 @@ pub struct RunRow {
     pub user: Option<String>,
     pub plugin: String,
     pub plugin_sha256: String,
+    /// The key id of the plugin file's trusted signature, if it had one.
+    pub plugin_signer: Option<String>,
     pub full: bool,
     pub resumed: bool,
     pub outcome: String,
@@ -99,11 +103,21 @@ impl Store {
         )?;
         let user = current_user();
         self.conn.execute(
-            "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed, kind)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![run.source, now(), user, run.plugin_name, run.plugin_version, run.plugin_sha256, run.full, run.resumed, run.kind],
+            "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed, kind, plugin_signer)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![run.source, now(), user, run.plugin_name, run.plugin_version, run.plugin_sha256, run.full, run.resumed, run.kind, run.plugin_signer],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        // The audit trail in the log too (`--log-format json`).
+        tracing::info!(
+            run = id,
+            kind = run.kind,
+            source = run.source,
+            plugin_sha256 = run.plugin_sha256,
+            plugin_signer = run.plugin_signer.unwrap_or(""),
+            "run started"
+        );
+        Ok(id)
     }
 
     pub fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
@@ -143,7 +157,7 @@ impl Store {
             "SELECT id, source, started_at, finished_at, user, plugin_name || ' ' || plugin_version,
                     plugin_sha256, full, resumed, outcome, written, skipped, failed, deleted, requests,
                     duration_ms, peak_rss_kb, error, kind, applied, conflicts, not_modified, redacted,
-                    excluded
+                    excluded, plugin_signer
              FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![source, limit], |row| {
@@ -155,6 +169,7 @@ impl Store {
                 user: row.get(4)?,
                 plugin: row.get(5)?,
                 plugin_sha256: row.get(6)?,
+                plugin_signer: row.get(24)?,
                 full: row.get(7)?,
                 resumed: row.get(8)?,
                 outcome: row.get(9)?,

@@ -311,6 +311,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 8: the key id of the trusted signature the run's plugin file had
+    // (NULL: unsigned, or not signed by a trusted key).
+    r#"
+    ALTER TABLE runs ADD COLUMN plugin_signer TEXT;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

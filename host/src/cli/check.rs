@@ -342,7 +342,7 @@ async fn open_cassette(dir: &Path, runtime: &Runtime, source: &SourceConfig) -> 
         _ => {
             // Several sources: the plugin's manifest names its folder (its
             // `describe` runs here under a client that denies every request).
-            let plugin = runtime.load(&source.plugin, &source.limits)?;
+            let plugin = runtime.load_source(source)?;
             let name = folder_name(&ad_hoc_named(&plugin, source).await?.name);
             let named = dir.join(&name);
             if !named.is_dir() {
@@ -389,7 +389,7 @@ async fn check(
     params: &Params,
     judge: &Judge<'_>,
 ) -> Result<Vec<Verdict>> {
-    let plugin = runtime.load(&source.plugin, &source.limits)?;
+    let plugin = runtime.load_source(source)?;
     let describe_io = describe_io_rule(&plugin, source).await;
     let source = match ad_hoc_named(&plugin, source).await {
         Ok(named) => named,
@@ -713,7 +713,7 @@ async fn resume_rule(
     let Some(cursor) = second.cursor.as_deref() else {
         return skip(RULE, "the second page has no cursor");
     };
-    let fresh = match runtime.load(&source.plugin, &source.limits) {
+    let fresh = match runtime.load_source(source) {
         Ok(plugin) => Session::configured(plugin, source).await,
         Err(err) => Err(err),
     };

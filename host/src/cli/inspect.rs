@@ -6,11 +6,12 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use super::JsonFlag;
+use super::{Global, JsonFlag};
 use crate::config::Limits;
 use crate::runtime::bindings::types;
 use crate::runtime::Runtime;
 use crate::sync::session::{auth_kind, check_manifest, describe_offline};
+use crate::trust::{signature, PublicKey, Verified};
 use crate::untrusted::Untrusted;
 
 /// Streams and settings shown at most (a usable manifest has no more).
@@ -26,11 +27,12 @@ pub struct InspectArgs {
     output: JsonFlag,
 }
 
-pub async fn run(args: InspectArgs) -> Result<()> {
+pub async fn run(global: &Global, args: InspectArgs) -> Result<()> {
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
     let limits = Limits::default();
     let plugin = runtime.load(&args.file, &limits)?;
     let manifest = describe_offline(&plugin, "inspect", &limits).await?;
+    let signature = Signature::of(global, &plugin.path, &plugin.sha256);
 
     let shown = format!("plugin {}", args.file.display());
     // Contract 0.1 plugins pull only.
@@ -58,6 +60,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
             "push_refused": push.err(),
             "size": plugin.size,
             "sha256": plugin.sha256,
+            "signature": signature.json(),
             "imports": plugin.imports,
             "max_page_size": manifest.max_page_size,
             "max_push_batch": manifest.max_push_batch,
@@ -99,6 +102,7 @@ pub async fn run(args: InspectArgs) -> Result<()> {
     }
     println!("size:          {} bytes", plugin.size);
     println!("sha256:        {}", plugin.sha256);
+    println!("signature:     {}", signature.line());
     println!(
         "native code:   {} in {:.1} ms",
         if plugin.cache_hit {
@@ -199,5 +203,60 @@ fn auth_scheme(scheme: types::AuthScheme) -> &'static str {
 fn more(count: usize, what: &str) {
     if count > MAX_SHOWN {
         println!("  … and {} more {what}", count - MAX_SHOWN);
+    }
+}
+
+/// What `FILE.sig` says about the file, and whether the config (if one
+/// loads) trusts its key.
+struct Signature {
+    verified: Verified,
+    /// `None`: no config, or one whose `[trust]` cannot be read.
+    trusted_keys: Option<Vec<PublicKey>>,
+}
+
+impl Signature {
+    fn of(global: &Global, path: &std::path::Path, sha256: &str) -> Signature {
+        let trusted_keys = global
+            .config()
+            .ok()
+            .filter(|config| config.path.is_some())
+            .and_then(|config| config.ad_hoc_trust().ok())
+            .map(|trust| trust.keys);
+        Signature {
+            verified: signature::verify(path, sha256),
+            trusted_keys,
+        }
+    }
+
+    fn trusted(&self, key: &PublicKey) -> Option<bool> {
+        self.trusted_keys.as_ref().map(|keys| keys.contains(key))
+    }
+
+    fn line(&self) -> String {
+        match &self.verified {
+            Verified::Unsigned => "none (no .sig beside the file)".into(),
+            Verified::Invalid(why) => format!("INVALID: {why}"),
+            Verified::Valid(key) => {
+                let trusted = match self.trusted(key) {
+                    Some(true) => "; trusted by the config's [trust] keys",
+                    Some(false) => "; NOT among the config's [trust] keys",
+                    None => "",
+                };
+                format!("valid, signed by key {} ({key}){trusted}", key.id())
+            }
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match &self.verified {
+            Verified::Unsigned => json!({"status": "none"}),
+            Verified::Invalid(why) => json!({"status": "invalid", "problem": why}),
+            Verified::Valid(key) => json!({
+                "status": "valid",
+                "key_id": key.id(),
+                "public_key": key.to_string(),
+                "trusted": self.trusted(key),
+            }),
+        }
     }
 }

@@ -12,6 +12,7 @@ mod pull;
 mod push;
 mod scaffold;
 mod status;
+mod trust;
 mod watch;
 
 use std::path::PathBuf;
@@ -102,6 +103,13 @@ enum PluginCommand {
     /// Run the conformance suite against the API the settings name: one
     /// verdict per rule, exit 1 when one fails. Writes no store.
     Check(check::CheckArgs),
+    /// Accept a configured source's plugin file as it is now into
+    /// synchost.lock, showing what changed from the recorded one.
+    Trust(trust::TrustArgs),
+    /// Sign a plugin file with an ed25519 key: writes FILE.sig.
+    Sign(trust::SignArgs),
+    /// Create an ed25519 key pair for `plugin sign`: PREFIX.key and PREFIX.pub.
+    Keygen(trust::KeygenArgs),
 }
 
 /// Output switch shared by the commands that can print JSON.
@@ -176,7 +184,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Changes(args) => push::changes(&global, args),
         Command::Conflicts(args) => push::conflicts(&global, args),
         Command::Resolve(args) => push::resolve(&global, args),
-        Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(args).await,
+        Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&global, args).await,
+        Command::Plugin(PluginCommand::Trust(args)) => trust::trust(&global, args).await,
+        Command::Plugin(PluginCommand::Sign(args)) => trust::sign(args),
+        Command::Plugin(PluginCommand::Keygen(args)) => trust::keygen(args),
         Command::Plugin(PluginCommand::New(args)) => scaffold::run(args),
         Command::Plugin(PluginCommand::Check(args)) => check::run(args).await,
         Command::Init(args) => init::run(&global, args).await,

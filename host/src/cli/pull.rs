@@ -83,6 +83,9 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
             let mut source = ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?;
             // A company's CA applies to ad-hoc sources too.
             source.ca_file = config.ca_file();
+            // The config's [trust] rules hold for ad-hoc plugins too; no lock.
+            config.check_ad_hoc()?;
+            source.trust = config.ad_hoc_trust()?;
             vec![source]
         }
         None => {

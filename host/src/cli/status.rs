@@ -156,6 +156,7 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
                 r.peak_rss_kb
                     .map_or("-".into(), |kb| format!("{} MB", kb / 1024)),
                 r.plugin.clone(),
+                r.plugin_signer.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
@@ -177,6 +178,7 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
             "304",
             "PEAK RSS",
             "PLUGIN",
+            "SIGNER",
         ],
         &rows,
     );

@@ -14,8 +14,9 @@ use wasmtime::component::Component;
 use super::bindings::{v0_1, SourcePluginPre};
 use super::host::HostState;
 use super::Runtime;
-use crate::config::Limits;
+use crate::config::{Limits, SourceConfig};
 use crate::error::usage;
+use crate::trust::PluginTrust;
 use crate::untrusted::Untrusted;
 
 /// The contract versions this host implements, oldest first; the last is
@@ -69,6 +70,9 @@ pub struct LoadedPlugin {
     /// The contract version the component exports.
     pub contract: semver::Version,
     pub imports: Vec<String>,
+    /// The key id of its valid signature by a trusted key, if it has one
+    /// (checked only when loaded for a source: [`Runtime::load_source`]).
+    pub signer: Option<String>,
     /// True when the native code came from the cache.
     pub cache_hit: bool,
     /// Time to compile or load from cache, in milliseconds.
@@ -125,6 +129,26 @@ impl Runtime {
     /// error (exit 2) naming the file and what is wrong. The file's size and
     /// its functions are bounded by `limits` before the compiler sees them.
     pub fn load(&self, path: &Path, limits: &Limits) -> Result<LoadedPlugin> {
+        self.load_admitted(path, limits, None)
+    }
+
+    /// [`Runtime::load`] for `source`: the file must also pass the source's
+    /// trust rules (pin, signature, lock file: [`crate::trust::admit`]),
+    /// checked on the bytes read, before they are compiled.
+    pub fn load_source(&self, source: &SourceConfig) -> Result<LoadedPlugin> {
+        self.load_admitted(
+            &source.plugin,
+            &source.limits,
+            Some((&source.name, &source.trust)),
+        )
+    }
+
+    fn load_admitted(
+        &self,
+        path: &Path,
+        limits: &Limits,
+        trust: Option<(&str, &PluginTrust)>,
+    ) -> Result<LoadedPlugin> {
         let shown = path.display();
         let bytes = read_bounded(path, limits.max_plugin_bytes)
             .map_err(|why| usage(format!("plugin {shown} {why}")))?;
@@ -135,6 +159,19 @@ impl Runtime {
             .map_err(|why| usage(format!("plugin {shown} {why}")))?;
         check_imports(&scan).map_err(|why| usage(format!("plugin {shown} {why}")))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
+        let admission = match trust {
+            Some((source, trust)) => {
+                let started = Instant::now();
+                let admission = crate::trust::admit(source, trust, path, &sha256)?;
+                tracing::debug!(
+                    "source `{source}`: plugin {shown} admitted in {:.2} ms (signer: {})",
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    admission.signer.as_deref().unwrap_or("none")
+                );
+                admission
+            }
+            None => Default::default(),
+        };
 
         let started = Instant::now();
         let (component, cache_hit) = self
@@ -163,6 +200,7 @@ impl Runtime {
             size: bytes.len() as u64,
             contract,
             imports: scan.imports,
+            signer: admission.signer,
             cache_hit,
             load_ms,
             pre,

@@ -67,6 +67,9 @@ pub struct PullOptions {
 pub struct SourceSummary {
     pub source: String,
     pub plugin: String,
+    pub plugin_sha256: String,
+    /// The key id of the plugin file's trusted signature, if any.
+    pub plugin_signer: Option<String>,
     pub streams: Vec<StreamSummary>,
     pub counts: Counts,
     pub requests: u64,
@@ -100,7 +103,7 @@ pub async fn pull_source(
     reporter: &Reporter,
 ) -> Result<SourceSummary> {
     let started = Instant::now();
-    let plugin = runtime.load(&source.plugin, &source.limits)?;
+    let plugin = runtime.load_source(source)?;
     let named;
     let source = if source.ad_hoc {
         named = session::ad_hoc_named(&plugin, source).await?;
@@ -145,6 +148,7 @@ pub async fn pull_source(
         plugin_name: &manifest.name,
         plugin_version: &manifest.version,
         plugin_sha256: &plugin.sha256,
+        plugin_signer: plugin.signer.as_deref(),
         full: options.full,
         resumed: any_resumed,
     })?;
@@ -198,6 +202,8 @@ pub async fn pull_source(
     Ok(SourceSummary {
         source: source.name.clone(),
         plugin: format!("{} {}", manifest.name, manifest.version),
+        plugin_sha256: plugin.sha256.clone(),
+        plugin_signer: plugin.signer.clone(),
         streams,
         counts,
         requests: end.requests,

@@ -125,6 +125,7 @@ pub async fn push_source(
         plugin_name: &manifest.name,
         plugin_version: &manifest.version,
         plugin_sha256: &plugin.sha256,
+        plugin_signer: plugin.signer.as_deref(),
         full: false,
         resumed: in_flight > 0,
     })?;

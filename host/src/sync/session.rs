@@ -34,7 +34,7 @@ impl Session {
     /// it for the streams of these settings (which replace the manifest's)
     /// and records in the store which plugin runs the source.
     pub async fn open(runtime: &Runtime, store: &Store, source: &SourceConfig) -> Result<Session> {
-        let plugin = runtime.load(&source.plugin, &source.limits)?;
+        let plugin = runtime.load_source(source)?;
         Session::start(plugin, store, source).await
     }
 
@@ -54,14 +54,18 @@ impl Session {
         Ok(session)
     }
 
-    /// [`Session::start`] without a store: nothing is recorded anywhere
-    /// (`synchost plugin check`).
+    /// [`Session::start`] without a store (`synchost plugin check`). A
+    /// configured source's first session records its plugin in the lock
+    /// file (see [`super::pin::record_first`]).
     pub async fn configured(plugin: LoadedPlugin, source: &SourceConfig) -> Result<Session> {
         let (http, mut instance, mut manifest) = described(&plugin, source).await?;
         let configured = instance.configure(&source.settings).await;
         refused_settings(source, "configure", configured.map_err(|e| failed(e.0))?)?;
         let streams = instance.streams().await.map_err(|e| failed(e.0))?;
-        manifest.streams = refused_settings(source, "streams", streams)?;
+        let streams = refused_settings(source, "streams", streams)?;
+        // The manifest as `describe` answers it, as `plugin trust` sees it.
+        super::pin::record_first(source, &plugin, &manifest)?;
+        manifest.streams = streams;
         check_streams(&format!("source `{}`", source.name), &manifest.streams)?;
         Ok(Session {
             plugin,
