@@ -22,7 +22,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::{Layer, Registry};
@@ -38,6 +38,11 @@ use crate::untrusted::Untrusted;
 pub const DEFAULT_SERVICE_NAME: &str = "synchost";
 /// The instrumentation scope of every span and instrument.
 const SCOPE: &str = "synchost";
+/// Ended spans waiting for export, at most, unless `OTEL_BSP_MAX_QUEUE_SIZE`
+/// says otherwise: a pull that fetches 10,000 items one request each makes
+/// over 10,000 spans in a second or two, more than the SDK's default of
+/// 2048 lets wait (the rest would be dropped).
+const SPAN_QUEUE: usize = 32_768;
 /// How long the last export of spans at exit may take.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -234,8 +239,8 @@ pub fn run_ended(source: &str, run_id: i64, manifest: &Manifest, end: &RunEnd, s
             "synchost.plugin.version",
             Untrusted::clipped(&manifest.version, 200).to_string(),
         );
-        span.record("synchost.http.requests", end.requests);
-        span.record("synchost.http.retries", HttpStats::get(&stats.retries));
+        span.record("synchost.http.requests", int(end.requests));
+        span.record("synchost.http.retries", int(HttpStats::get(&stats.retries)));
         record_counts(
             &span,
             &Counts {
@@ -307,10 +312,16 @@ pub fn record_counts(span: &tracing::Span, counts: &Counts) {
     if span.is_disabled() {
         return;
     }
-    span.record("synchost.records.written", counts.written);
-    span.record("synchost.records.skipped", counts.skipped);
-    span.record("synchost.records.failed", counts.failed);
-    span.record("synchost.records.deleted", counts.deleted);
+    span.record("synchost.records.written", int(counts.written));
+    span.record("synchost.records.skipped", int(counts.skipped));
+    span.record("synchost.records.failed", int(counts.failed));
+    span.record("synchost.records.deleted", int(counts.deleted));
+}
+
+/// A count as a span attribute: `tracing-opentelemetry` exports a `u64`
+/// field as a string and an `i64` one as an integer.
+pub fn int(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// The layer that turns synchost's spans into OpenTelemetry spans.
@@ -337,9 +348,16 @@ pub fn start() -> (Option<TraceLayer>, Vec<String>) {
                     .push(format!("traces are not exported: {err}"))
             })
             .ok()?;
+        let mut batches = BatchConfigBuilder::default();
+        if std::env::var_os("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+            batches = batches.with_max_queue_size(SPAN_QUEUE);
+        }
+        let processor = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batches.build())
+            .build();
         Some(
             SdkTracerProvider::builder()
-                .with_batch_exporter(exporter)
+                .with_span_processor(processor)
                 .with_resource(resource.clone())
                 .build(),
         )
@@ -373,6 +391,9 @@ pub fn start() -> (Option<TraceLayer>, Vec<String>) {
             .with_target(false)
             .with_level(false)
             .with_tracked_inactivity(false)
+            // Nothing in the process reads the OpenTelemetry context: not
+            // attaching it on every poll of an instrumented future is cheaper.
+            .with_context_activation(false)
             .with_filter(filter_fn(exported))
             .boxed()
     });

@@ -99,6 +99,13 @@ impl Receiver {
                             id: str_of(span, "spanId"),
                             parent: str_of(span, "parentSpanId"),
                             attributes: attributes(span),
+                            ints: array(span, "attributes")
+                                .iter()
+                                .filter_map(|kv| {
+                                    let n = number(&kv["value"]["intValue"])?;
+                                    Some((str_of(kv, "key"), n as u64))
+                                })
+                                .collect(),
                             resource: resource.clone(),
                         });
                     }
@@ -191,6 +198,8 @@ struct Span {
     id: String,
     parent: String,
     attributes: HashMap<String, String>,
+    /// The attributes that are OTLP integers.
+    ints: HashMap<String, u64>,
     resource: HashMap<String, String>,
 }
 
@@ -202,9 +211,10 @@ impl Span {
     }
 
     fn int(&self, key: &str) -> u64 {
-        self.attr(key)
-            .parse()
-            .unwrap_or_else(|_| panic!("{key} of {self:?} is not an integer"))
+        *self
+            .ints
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} of {self:?} is not an integer"))
     }
 }
 

@@ -353,13 +353,14 @@ struct Tally {
 impl Tally {
     /// Ends `span` with the request's outcome: its last status, its retries
     /// and waits, and `error.type` (the status of a 4xx or 5xx, else the
-    /// kind of failure) with an error status when it failed.
+    /// kind of failure) with an error status when it failed. Integers as
+    /// `i64`: the OpenTelemetry bridge exports `u64` fields as strings.
     fn record<T>(&self, span: &tracing::Span, outcome: &Result<T, Failure>) {
         if let Some(status) = self.status {
-            span.record("http.response.status_code", status.as_u16());
+            span.record("http.response.status_code", i64::from(status.as_u16()));
         }
-        span.record("http.request.resend_count", self.retries);
-        span.record("synchost.http.rate_limit_waits", self.rate_limit_waits);
+        span.record("http.request.resend_count", i64::from(self.retries));
+        span.record("synchost.http.rate_limit_waits", i64::from(self.rate_limit_waits));
         let error = match outcome {
             Ok(_) => self
                 .status
@@ -807,7 +808,7 @@ impl HttpClient {
             http.request.method = %method,
             url.full = %self.shown_url(url),
             server.address = url.host_str().unwrap_or_default(),
-            server.port = url.port_or_known_default().unwrap_or(0),
+            server.port = i64::from(url.port_or_known_default().unwrap_or(0)),
             synchost.source = %self.options.source,
             synchost.http.purpose = match sink {
                 Sink::Memory { .. } => "plugin",

@@ -166,7 +166,7 @@ impl Puller {
         sources: &[SourceConfig],
     ) -> Result<Vec<(String, Result<SourceSummary>)>> {
         // The trace's root: each source's `run` is a child.
-        let span = tracing::info_span!("pull", synchost.sources = sources.len());
+        let span = tracing::info_span!("pull", synchost.sources = sources.len() as i64);
         self.pull_all(sources).instrument(span).await
     }
 
