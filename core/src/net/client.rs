@@ -360,7 +360,10 @@ impl Tally {
             span.record("http.response.status_code", i64::from(status.as_u16()));
         }
         span.record("http.request.resend_count", i64::from(self.retries));
-        span.record("synchost.http.rate_limit_waits", i64::from(self.rate_limit_waits));
+        span.record(
+            "synchost.http.rate_limit_waits",
+            i64::from(self.rate_limit_waits),
+        );
         let error = match outcome {
             Ok(_) => self
                 .status

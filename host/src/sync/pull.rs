@@ -532,7 +532,8 @@ impl SourcePull<'_> {
                 })?;
             total_hint = listed.total_hint.or(total_hint);
             page.listed = listed.records.len();
-            page.span.record("synchost.page.records", page.listed as i64);
+            page.span
+                .record("synchost.page.records", page.listed as i64);
             let span = page.span.clone();
             let processing = self.process_page(store, &stream.name, listed.records, &mut page);
             cancellable(&cancel, &source, processing.instrument(span)).await?;

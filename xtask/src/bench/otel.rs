@@ -1,6 +1,8 @@
-//! `cargo xtask bench --otel [--count N] [--runs K]`: the cost of
-//! OpenTelemetry export. A pull of N items (default 10,000) from the items
-//! fake, without export and then with traces and metrics exported over
+//! `cargo xtask bench --otel [--count N] [--latency-ms L] [--runs K]`: the
+//! cost of OpenTelemetry export. A pull of N items (default 10,000) from the
+//! items fake (answering after L ms, default 0: the worst case, where a
+//! request costs little more than its span), without export and then with
+//! traces and metrics exported over
 //! OTLP/HTTP (protobuf, the default protocol) to a local receiver that
 //! accepts and discards them; runs alternate so both see the same machine.
 //! Prints the median wall time of each (K runs each, default 5) and the
@@ -27,7 +29,14 @@ pub fn run(work: &Path, args: &[String], runs: usize) -> Result<()> {
     } else {
         5
     };
-    let fake = Fake::start(&["items", "--count", &count.to_string()])?;
+    let latency_ms: u64 = flag_value(args, "--latency-ms")?.unwrap_or(0);
+    let fake = Fake::start(&[
+        "items",
+        "--count",
+        &count.to_string(),
+        "--latency-ms",
+        &latency_ms.to_string(),
+    ])?;
     let sink = Sink::start()?;
     let endpoint = format!("http://127.0.0.1:{}", sink.port);
     let (mut off, mut on) = (Vec::new(), Vec::new());
@@ -51,7 +60,7 @@ pub fn run(work: &Path, args: &[String], runs: usize) -> Result<()> {
         );
     }
     let (off, on) = (median(&mut off), median(&mut on));
-    println!("| {count}-item pull | wall (median of {runs}) |");
+    println!("| {count}-item pull, {latency_ms} ms latency | wall (median of {runs}) |");
     println!("|---|---|");
     println!("| OpenTelemetry off | {off:.2} s |");
     println!("| traces and metrics exported (OTLP/HTTP protobuf, local receiver) | {on:.2} s |");
