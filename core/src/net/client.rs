@@ -11,7 +11,6 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tracing::Instrument as _;
 use url::Url;
 
 use super::credential::MIN_REDACTED;
@@ -779,13 +778,14 @@ impl HttpClient {
         timeout: Duration,
         sink: Sink<'_>,
     ) -> Result<(StatusCode, Vec<(String, String)>, Body), Failure> {
+        // Not entered: nothing under it makes spans, and entering it on
+        // every poll would only cost time.
         let span = self.request_span(method, url, sink);
         let mut tally = Tally::default();
         let outcome = self
             .attempts(
                 method, url, admission, headers, body, timeout, sink, &mut tally,
             )
-            .instrument(span.clone())
             .await;
         if let Ok((_, _, Body::Memory(body))) = &outcome {
             self.stats
