@@ -9,10 +9,12 @@
 //! (its full sync is also a row of the default table). With `--supabase`:
 //! the Supabase scenarios of `supabase.rs` (PostgreSQL started by the fake).
 //! With `--parallel`: many sources in one pull, one after another and at
-//! once (`parallel.rs`).
+//! once (`parallel.rs`). With `--otel`: a pull with and without
+//! OpenTelemetry export (`otel.rs`).
 
 mod github;
 mod latency;
+mod otel;
 mod parallel;
 mod push;
 mod supabase;
@@ -43,7 +45,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let github_only = args.iter().any(|a| a == "--github");
     let supabase_only = args.iter().any(|a| a == "--supabase");
     let parallel_only = args.iter().any(|a| a == "--parallel");
-    let latency = if push_only || github_only || supabase_only || parallel_only {
+    let otel_only = args.iter().any(|a| a == "--otel");
+    let latency = if push_only || github_only || supabase_only || parallel_only || otel_only {
         None
     } else {
         latency::Options::parse(args, runs)?
@@ -68,6 +71,9 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if parallel_only {
         return parallel::run(&work, args, runs);
+    }
+    if otel_only {
+        return otel::run(&work, args, runs);
     }
     if let Some(options) = latency {
         return latency::run(&work, &options);

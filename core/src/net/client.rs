@@ -34,6 +34,8 @@ const NOTICE_MIN_WAIT: Duration = Duration::from_secs(1);
 const PACING_NOTICE_EVERY: Duration = Duration::from_secs(30);
 /// Redirects one request may follow.
 const MAX_REDIRECTS: usize = 10;
+/// Bytes of a URL a request's span shows, at most.
+const MAX_SHOWN_URL: usize = 1024;
 /// Headers a plugin may not set: the transport owns them (and a proxy's
 /// credential is the host's).
 const TRANSPORT_HEADERS: [&str; 7] = [
@@ -127,6 +129,8 @@ pub struct HttpStats {
     /// Bytes blob downloads received, failed attempts included: what
     /// `max_download_bytes` bounds.
     pub downloaded: AtomicU64,
+    /// Bytes of the response bodies handed to the plugin.
+    pub received: AtomicU64,
     /// Requests on the wire right now (holding a slot of their host).
     pub in_flight: AtomicU64,
     /// Responses that were `304 Not Modified` (a conditional request
@@ -338,6 +342,50 @@ enum ReadFailure {
 enum Failure {
     Http(HttpError),
     Limit(LimitHit),
+}
+
+/// What the attempts of one request came to, for its span.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Attempts that were retries after a transient failure.
+    retries: u32,
+    /// Rate-limit answers waited out.
+    rate_limit_waits: u32,
+    /// The status of the last response, if any came.
+    status: Option<StatusCode>,
+}
+
+impl Tally {
+    /// Ends `span` with the request's outcome: its last status, its retries
+    /// and waits, and `error.type` (the status of a 4xx or 5xx, else the
+    /// kind of failure) with an error status when it failed. Integers as
+    /// `i64`: the OpenTelemetry bridge exports `u64` fields as strings.
+    fn record<T>(&self, span: &tracing::Span, outcome: &Result<T, Failure>) {
+        if let Some(status) = self.status {
+            span.record("http.response.status_code", i64::from(status.as_u16()));
+        }
+        span.record("http.request.resend_count", i64::from(self.retries));
+        span.record(
+            "synchost.http.rate_limit_waits",
+            i64::from(self.rate_limit_waits),
+        );
+        let error = match outcome {
+            Ok(_) => self
+                .status
+                .filter(|status| status.is_client_error() || status.is_server_error())
+                .map(|status| status.as_str().to_string()),
+            Err(Failure::Limit(_)) | Err(Failure::Http(HttpError::TooLarge(_))) => {
+                Some("too_large".to_string())
+            }
+            Err(Failure::Http(HttpError::Denied(_))) => Some("denied".to_string()),
+            Err(Failure::Http(HttpError::Timeout)) => Some("timeout".to_string()),
+            Err(Failure::Http(HttpError::Connection(_))) => Some("connection".to_string()),
+        };
+        if let Some(error) = error {
+            span.record("error.type", error.as_str());
+            span.record("otel.status_code", "ERROR");
+        }
+    }
 }
 
 /// Why [`HttpClient::send_following`] got no response.
@@ -750,7 +798,8 @@ impl HttpClient {
         unreachable!("the last hop returns or is refused")
     }
 
-    /// The attempt loop: pace, send, classify, wait, repeat.
+    /// One request, retries included, in an `http.request` span (see
+    /// [`request_span`]) that ends with its status and retry count.
     #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
@@ -762,13 +811,96 @@ impl HttpClient {
         timeout: Duration,
         sink: Sink<'_>,
     ) -> Result<(StatusCode, Vec<(String, String)>, Body), Failure> {
+        // Not entered: nothing under it makes spans, and entering it on
+        // every poll would only cost time.
+        let span = self.request_span(method, url, sink);
+        let mut tally = Tally::default();
+        let outcome = self
+            .attempts(
+                method, url, admission, headers, body, timeout, sink, &mut tally,
+            )
+            .await;
+        if let Ok((_, _, Body::Memory(body))) = &outcome {
+            self.stats
+                .received
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+        }
+        if !span.is_disabled() {
+            tally.record(&span, &outcome);
+        }
+        outcome
+    }
+
+    /// The span of one request: method, URL without its query string (which
+    /// often carries tokens, emails or search terms) nor user info, the
+    /// server, and what the request is for. Never a header or a body. The
+    /// path is kept with the source's credential redacted from it.
+    fn request_span(&self, method: &Method, url: &Url, sink: Sink<'_>) -> tracing::Span {
+        tracing::info_span!(
+            "http.request",
+            otel.name = %method,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            url.full = %self.shown_url(url),
+            server.address = url.host_str().unwrap_or_default(),
+            server.port = i64::from(url.port_or_known_default().unwrap_or(0)),
+            synchost.source = %self.options.source,
+            synchost.http.purpose = match sink {
+                Sink::Memory { .. } => "plugin",
+                Sink::File(_) => "blob",
+            },
+            http.response.status_code = tracing::field::Empty,
+            http.request.resend_count = tracing::field::Empty,
+            synchost.http.rate_limit_waits = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        )
+    }
+
+    /// `url` as a span shows it: scheme, host, port and path, the
+    /// credential redacted, clipped to [`MAX_SHOWN_URL`] bytes.
+    fn shown_url(&self, url: &Url) -> String {
+        let mut shown = url.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        let mut bytes = String::from(shown).into_bytes();
+        self.redact(&mut bytes);
+        let mut shown = String::from_utf8_lossy(&bytes).into_owned();
+        if shown.len() > MAX_SHOWN_URL {
+            let mut end = MAX_SHOWN_URL;
+            while !shown.is_char_boundary(end) {
+                end -= 1;
+            }
+            shown.truncate(end);
+        }
+        shown
+    }
+
+    /// The attempt loop: pace, send, classify, wait, repeat.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempts(
+        &self,
+        method: &Method,
+        url: &Url,
+        admission: Admission,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        timeout: Duration,
+        sink: Sink<'_>,
+        tally: &mut Tally,
+    ) -> Result<(StatusCode, Vec<(String, String)>, Body), Failure> {
         let limiter = self.limiter(url);
         let host = url.host_str().unwrap_or_default();
         let retry = &self.options.retry;
         let idempotent = is_idempotent(method);
         let whole = matches!(sink, Sink::Memory { .. });
-        let mut failures = 0u32;
-        let mut rate_limit_waits = 0u32;
+        let Tally {
+            retries: failures,
+            rate_limit_waits,
+            status: last_status,
+        } = tally;
         let mut unnamed_waits = 0u32;
         loop {
             let paced = |wait| self.notice(host, WaitReason::Pacing, wait, false);
@@ -781,6 +913,7 @@ impl HttpClient {
             let failure = match outcome {
                 Ok(response) => {
                     let status = response.status();
+                    *last_status = Some(status);
                     let response_headers = response.headers().clone();
                     observe_budget(&limiter, &response_headers);
                     // A status that may be a rate limit is read whole first:
@@ -798,12 +931,12 @@ impl HttpClient {
                         Some(Err(ReadFailure::Io(message))) => {
                             drop(permit);
                             let error = HttpError::Connection(message);
-                            if !idempotent || failures >= retry.max_retries {
+                            if !idempotent || *failures >= retry.max_retries {
                                 return Err(Failure::Http(error));
                             }
-                            failures += 1;
+                            *failures += 1;
                             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                            tokio::time::sleep(retry.backoff(failures - 1)).await;
+                            tokio::time::sleep(retry.backoff(*failures - 1)).await;
                             continue;
                         }
                     };
@@ -815,9 +948,9 @@ impl HttpClient {
                         // A 429 means the server refused before acting, so even
                         // non-idempotent requests may repeat.
                         let may_repeat = idempotent || status == StatusCode::TOO_MANY_REQUESTS;
-                        if may_repeat && rate_limit_waits < MAX_RATE_LIMIT_WAITS {
+                        if may_repeat && *rate_limit_waits < MAX_RATE_LIMIT_WAITS {
                             drop(permit);
-                            rate_limit_waits += 1;
+                            *rate_limit_waits += 1;
                             // A wait the remote did not name grows on repeats
                             // (GitHub: "an exponentially increasing amount").
                             let asked = if limit.named {
@@ -852,12 +985,12 @@ impl HttpClient {
                     } else if !status.is_server_error() {
                         limiter.healthy();
                     }
-                    if is_transient_status(status) && idempotent && failures < retry.max_retries {
+                    if is_transient_status(status) && idempotent && *failures < retry.max_retries {
                         drop(permit);
-                        failures += 1;
+                        *failures += 1;
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(source = %self.options.source, %url, "HTTP {status}; retry {failures}");
-                        tokio::time::sleep(retry.backoff(failures - 1)).await;
+                        tokio::time::sleep(retry.backoff(*failures - 1)).await;
                         continue;
                     }
                     if status == StatusCode::NOT_MODIFIED {
@@ -898,13 +1031,13 @@ impl HttpClient {
                 }
             };
             drop(permit);
-            if failures >= retry.max_retries {
+            if *failures >= retry.max_retries {
                 return Err(Failure::Http(failure));
             }
-            failures += 1;
+            *failures += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(source = %self.options.source, %url, "{failure}; retry {failures}");
-            tokio::time::sleep(retry.backoff(failures - 1)).await;
+            tokio::time::sleep(retry.backoff(*failures - 1)).await;
         }
     }
 }

@@ -19,7 +19,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{filter_fn, FilterExt as _};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::error::{kind_of, ExitKind};
 use crate::untrusted::terminal_safe;
@@ -133,7 +136,12 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_logging(&cli);
+    // Before the runtime: the OTLP exporters run on threads of their own.
+    let (otel, otel_warnings) = crate::telemetry::start();
+    init_logging(&cli, otel);
+    for warning in otel_warnings {
+        tracing::warn!("OpenTelemetry: {warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,6 +153,10 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(run(cli));
+    // Every span has ended once the runtime and its tasks are gone: then
+    // the last spans and metrics are sent.
+    drop(runtime);
+    crate::telemetry::shutdown(crate::telemetry::SHUTDOWN_TIMEOUT);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -223,7 +235,9 @@ fn restore_sigpipe() {
     }
 }
 
-fn init_logging(cli: &Cli) {
+/// Logs go to stderr through `RUST_LOG` or the flags' filter; spans are
+/// not logged (they are exported, through `otel`, when OpenTelemetry is on).
+fn init_logging(cli: &Cli, otel: Option<crate::telemetry::TraceLayer>) {
     let default = if cli.debug {
         "synchost=trace,info"
     } else if cli.verbose {
@@ -232,14 +246,18 @@ fn init_logging(cli: &Cli) {
         "warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match cli.log_format {
-        LogFormat::Text => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let fmt = match cli.log_format {
+        LogFormat::Text => fmt.with_target(false).boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let events_only = filter.and(filter_fn(|metadata| !metadata.is_span()));
+    tracing_subscriber::registry()
+        .with(otel)
+        .with(fmt.with_filter(events_only))
+        .init();
 }
 
 /// The sources a command works on: those named, else every configured one.

@@ -97,7 +97,7 @@ impl Stop {
             eprintln!("Stopping: finishing what is committed, keeping the checkpoint");
             stop.cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(ExitKind::Interrupted.code().into());
+                super::pull::quit_now();
             }
         });
         Ok(())

@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::KeyValue;
+use tracing::Instrument as _;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{source_export, types, v0_1, SourcePlugin};
@@ -316,7 +318,25 @@ impl PluginInstance {
             Bindings::Current(bindings) => Guest::Current(bindings.synchost_source_source()),
             Bindings::V0_1(bindings) => Guest::V0_1(bindings.synchost_source_source()),
         };
-        let outcome = tokio::time::timeout(timeout.limit, run(guest, &mut self.store)).await;
+        // The plugin's HTTP requests are this span's children.
+        let span = tracing::info_span!(
+            "plugin.call",
+            otel.name = %format_args!("plugin {call}"),
+            otel.status_code = tracing::field::Empty,
+            synchost.source = %self.name,
+            synchost.plugin.call = call,
+            error.type = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(timeout.limit, run(guest, &mut self.store))
+            .instrument(span.clone())
+            .await;
+        if let Some(metrics) = crate::telemetry::metrics() {
+            metrics.plugin_call_duration.record(
+                started.elapsed().as_secs_f64(),
+                &[KeyValue::new("synchost.plugin.call", call.to_string())],
+            );
+        }
         let message = match outcome {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(trap)) => {
@@ -348,6 +368,8 @@ impl PluginInstance {
                 timeout.name
             ),
         };
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", "plugin_failed");
         self.broken = Some(message.clone());
         Err(CallError(message + &self.stderr_tail()))
     }

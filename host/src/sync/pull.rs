@@ -15,6 +15,7 @@ use anyhow::Result;
 use serde::Serialize;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::blobs::BlobFetcher;
 use super::progress::{human_duration, showing_waits, Counts, Event, Reporter, TrafficMeter};
@@ -31,6 +32,7 @@ use crate::runtime::{PluginInstance, Runtime};
 use crate::store::checkpoint::{BlobLink, PageCommit, RecordRow, WorkItem, WorkStatus};
 use crate::store::runs::{RunEnd, RunStart};
 use crate::store::{content_hash, NewRun, Store, StreamCheckpoint};
+use crate::telemetry;
 use crate::untrusted::{render, Untrusted};
 
 /// Ids per `fetch` call.
@@ -94,8 +96,37 @@ pub struct StreamSummary {
 }
 
 /// Pulls every stream of one source. The run is recorded in the store
-/// whatever its outcome.
+/// whatever its outcome, and traced as a `run` span (the streams', pages'
+/// and plugin calls' spans are its descendants).
 pub async fn pull_source(
+    runtime: &Runtime,
+    store: &mut Store,
+    source: &SourceConfig,
+    options: &PullOptions,
+    reporter: &Reporter,
+) -> Result<SourceSummary> {
+    let span = tracing::info_span!(
+        "run",
+        otel.status_code = tracing::field::Empty,
+        synchost.source = %source.name,
+        synchost.run.full = options.full,
+        synchost.run.id = tracing::field::Empty,
+        synchost.run.outcome = tracing::field::Empty,
+        synchost.plugin.name = tracing::field::Empty,
+        synchost.plugin.version = tracing::field::Empty,
+        synchost.records.written = tracing::field::Empty,
+        synchost.records.skipped = tracing::field::Empty,
+        synchost.records.failed = tracing::field::Empty,
+        synchost.records.deleted = tracing::field::Empty,
+        synchost.http.requests = tracing::field::Empty,
+        synchost.http.retries = tracing::field::Empty,
+    );
+    pull_source_traced(runtime, store, source, options, reporter)
+        .instrument(span)
+        .await
+}
+
+async fn pull_source_traced(
     runtime: &Runtime,
     store: &mut Store,
     source: &SourceConfig,
@@ -198,6 +229,7 @@ pub async fn pull_source(
         ..RunEnd::default()
     };
     store.finish_run(run_id, &end)?;
+    telemetry::run_ended(&source.name, run_id, &manifest, &end, &http.stats);
     outcome?;
     Ok(SourceSummary {
         source: source.name.clone(),
@@ -370,7 +402,28 @@ impl SourcePull<'_> {
         total: &mut Counts,
     ) -> Result<StreamSummary> {
         let mut counts = Counts::default();
-        let result = self.pull_stream_counted(store, stream, &mut counts).await;
+        let span = tracing::info_span!(
+            "stream",
+            otel.status_code = tracing::field::Empty,
+            synchost.source = %self.source.name,
+            synchost.stream = %Untrusted::clipped(&stream.name, 200),
+            synchost.stream.resumed = tracing::field::Empty,
+            synchost.stream.full = tracing::field::Empty,
+            synchost.stream.complete = tracing::field::Empty,
+            synchost.records.written = tracing::field::Empty,
+            synchost.records.skipped = tracing::field::Empty,
+            synchost.records.failed = tracing::field::Empty,
+            synchost.records.deleted = tracing::field::Empty,
+        );
+        let result = self
+            .pull_stream_counted(store, stream, &mut counts)
+            .instrument(span.clone())
+            .await;
+        telemetry::record_counts(&span, &counts);
+        match &result {
+            Ok(summary) => span.record("synchost.stream.complete", summary.complete),
+            Err(_) => span.record("otel.status_code", "ERROR"),
+        };
         total.add(&counts);
         result
     }
@@ -385,6 +438,9 @@ impl SourcePull<'_> {
         let source = self.source.name.clone();
         let cancel = self.options.cancel.clone();
         let (checkpoint, resumed, limit) = self.open_run(store, stream)?;
+        let span = tracing::Span::current();
+        span.record("synchost.stream.resumed", resumed);
+        span.record("synchost.stream.full", checkpoint.full);
         let mut done = if resumed {
             store.count_seen(&source, &stream.name, checkpoint.generation)?
         } else {
@@ -421,11 +477,17 @@ impl SourcePull<'_> {
                 let page = window.pop_front().expect("the oldest page");
                 let records = page.listed;
                 let page_started = page.started;
-                let (commit, page_counts) = cancellable(&cancel, &source, page.finish()).await?;
+                let page_span = page.span.clone();
+                let (commit, mut page_counts) =
+                    cancellable(&cancel, &source, page.finish()).await?;
                 counts.add(&page_counts);
                 // What the store tombstoned, not what the plugin claimed.
-                counts.deleted +=
+                let deleted =
                     store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
+                counts.deleted += deleted;
+                page_counts.deleted += deleted;
+                telemetry::page_ended(&page_span, page_started, &page_counts);
+                drop(page_span);
                 done += records as u64;
                 let elapsed_ms = page_started.elapsed().as_millis() as u64;
                 let http = self.traffic.sample(&self.http.stats);
@@ -448,6 +510,7 @@ impl SourcePull<'_> {
                 continue;
             }
             let page_started = Instant::now();
+            let mut page = PendingPage::new(page_started, false, self.source.redactor.clone());
             let detail = if checkpoint.ids_only {
                 types::Detail::IdsOnly
             } else {
@@ -460,7 +523,8 @@ impl SourcePull<'_> {
                 limit,
                 detail,
             );
-            let listed = cancellable(&cancel, &source, listing).await?;
+            let listed =
+                cancellable(&cancel, &source, listing.instrument(page.span.clone())).await?;
             guard
                 .check_page(
                     listed.records.len(),
@@ -475,10 +539,12 @@ impl SourcePull<'_> {
                     ))
                 })?;
             total_hint = listed.total_hint.or(total_hint);
-            let mut page = PendingPage::new(page_started, false, self.source.redactor.clone());
             page.listed = listed.records.len();
+            page.span
+                .record("synchost.page.records", page.listed as i64);
+            let span = page.span.clone();
             let processing = self.process_page(store, &stream.name, listed.records, &mut page);
-            cancellable(&cancel, &source, processing).await?;
+            cancellable(&cancel, &source, processing.instrument(span)).await?;
             page.commit.deleted = listed.deleted;
             page.commit.cursor = Some(listed.next_cursor.clone());
             page.commit.watermark = listed.watermark;
@@ -503,13 +569,16 @@ impl SourcePull<'_> {
             ));
             tokio::time::sleep(self.source.retry.backoff(round + 1)).await;
             for chunk in failed_ids.chunks(FETCH_BATCH) {
-                let mut page = PendingPage::new(Instant::now(), true, self.source.redactor.clone());
+                let page_started = Instant::now();
+                let mut page = PendingPage::new(page_started, true, self.source.redactor.clone());
+                let span = page.span.clone();
                 let fetching =
                     self.fetch_into(store, &stream.name, chunk.to_vec(), &no_listing, &mut page);
-                cancellable(&cancel, &source, fetching).await?;
+                cancellable(&cancel, &source, fetching.instrument(span.clone())).await?;
                 let (commit, page_counts) = cancellable(&cancel, &source, page.finish()).await?;
                 counts.add(&page_counts);
                 store.commit_page(&source, &stream.name, checkpoint.generation, &commit)?;
+                telemetry::page_ended(&span, page_started, &page_counts);
             }
             failed_ids = store.failed_items(&source, &stream.name)?;
         }
@@ -778,6 +847,9 @@ struct PendingPage {
     downloads: JoinSet<(usize, BlobOutcome)>,
     /// The source's `[redact]` rules, applied to each record written.
     redactor: Option<Redactor>,
+    /// The page's span, from its listing to its commit: its plugin calls
+    /// and blob downloads are its children.
+    span: tracing::Span,
 }
 
 impl PendingPage {
@@ -792,6 +864,15 @@ impl PendingPage {
             downloaded: Vec::new(),
             downloads: JoinSet::new(),
             redactor,
+            span: tracing::info_span!(
+                "page",
+                synchost.page.retry = retrying,
+                synchost.page.records = tracing::field::Empty,
+                synchost.records.written = tracing::field::Empty,
+                synchost.records.skipped = tracing::field::Empty,
+                synchost.records.failed = tracing::field::Empty,
+                synchost.records.deleted = tracing::field::Empty,
+            ),
         }
     }
 
@@ -806,8 +887,10 @@ impl PendingPage {
         self.waiting.push(record);
         self.downloaded.push(None);
         let fetcher = fetcher.clone();
-        self.downloads
-            .spawn(async move { (index, fetcher.download_all(&blobs).await) });
+        self.downloads.spawn(
+            async move { (index, fetcher.download_all(&blobs).await) }
+                .instrument(self.span.clone()),
+        );
     }
 
     fn written(&mut self, mut record: types::Record, blobs: Vec<BlobLink>) {
