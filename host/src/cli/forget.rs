@@ -208,8 +208,12 @@ mod tests {
                 id: "x\"y".into(),
             },
         ];
+        // A source with exclude rules: the rules to add to its list, quoted.
         let hint = exclude_hint("docs", &targets, None, &["id=1".into()]).unwrap();
-        assert!(hint.contains(r#"exclude = ["id=x\"y"]"#), "{hint}");
+        assert!(
+            hint.contains("exclude list") && hint.ends_with(r#"  "id=x\"y""#),
+            "{hint}"
+        );
         assert!(exclude_hint("docs", &targets[..1], None, &["id=1".into()]).is_none());
         let rule = RecordMatch::parse("title~=Secret").unwrap();
         let hint = exclude_hint("docs", &targets, Some(&rule), &[]).unwrap();
