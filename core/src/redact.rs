@@ -178,11 +178,14 @@ impl Redactor {
             .filter(|_| user)
             .chain(self.detectors.iter());
         for regex in expressions {
-            let found = regex.find_iter(text).count() as u64;
-            if found > 0 {
-                *text = regex
-                    .replace_all(text, regex::NoExpand(&self.replacement))
-                    .into_owned();
+            // One pass: the replacer counts the matches it replaces.
+            let mut found = 0;
+            let replaced = regex.replace_all(text, |_: &regex::Captures<'_>| {
+                found += 1;
+                self.replacement.as_str()
+            });
+            if let std::borrow::Cow::Owned(replaced) = replaced {
+                *text = replaced;
                 count += found;
             }
         }

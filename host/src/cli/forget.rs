@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{ArgGroup, Args};
 
+use super::init::toml_string;
 use super::Global;
 use crate::error::failed;
 use crate::matching::RecordMatch;
@@ -185,11 +186,6 @@ fn exclude_hint(
         hint.push_str(&format!("\n  (and {more} more `id=` rules)"));
     }
     Some(hint)
-}
-
-/// `text` as a TOML basic string (JSON's escapes are TOML's).
-fn toml_string(text: &str) -> String {
-    serde_json::to_string(text).expect("a string serializes")
 }
 
 #[cfg(test)]

@@ -331,8 +331,9 @@ fn toml_key(key: &str) -> String {
 
 /// A TOML basic string holding `text` exactly: quotes and backslashes
 /// escaped, and every control or invisible character as a `\u` escape, so
-/// the line shows what the value is.
-fn toml_string(text: &str) -> String {
+/// the line shows what the value is (and a terminal it is printed on shows
+/// nothing else).
+pub(super) fn toml_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
