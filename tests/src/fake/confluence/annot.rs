@@ -88,17 +88,6 @@ pub struct Restrictions {
     pub update: Who,
 }
 
-impl Restrictions {
-    /// The operation `read` or `update`.
-    pub fn op(&self, op: &str) -> &Who {
-        if op == "read" {
-            &self.read
-        } else {
-            &self.update
-        }
-    }
-}
-
 /// The labels, properties and restrictions of every page and blog post.
 #[derive(Debug, Clone)]
 pub struct Annotations {
