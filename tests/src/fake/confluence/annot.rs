@@ -183,6 +183,55 @@ impl Annotations {
         removed
     }
 
+    /// Adds a property to `id`, or gives one of its properties a new value
+    /// and version, at `now` by `editor`.
+    pub fn set_property(&mut self, id: u64, rng: &mut StdRng, now: Ms, editor: usize) {
+        let props = self.properties.entry(id).or_default();
+        let missing: Vec<usize> = (0..PROPERTY_KEYS.len())
+            .filter(|k| !props.iter().any(|p| p.key == PROPERTY_KEYS[*k]))
+            .collect();
+        if !missing.is_empty() && (props.is_empty() || rng.random_bool(0.5)) {
+            let key = missing[rng.random_range(0..missing.len())];
+            props.push(Property {
+                id: self.next_property,
+                key: PROPERTY_KEYS[key].to_owned(),
+                value: property_value(rng, key),
+                version: 1,
+                modified: now,
+                editor,
+            });
+            self.next_property += 1;
+            props.sort_by(|a, b| a.key.cmp(&b.key));
+            return;
+        }
+        let i = rng.random_range(0..props.len());
+        let p = &mut props[i];
+        p.version += 1;
+        p.modified = now;
+        p.editor = editor;
+        p.value = json!({"changed": p.version, "previous": p.value.clone()});
+    }
+
+    /// Restricts reading `id` to `user` (and updating), or lifts its read
+    /// restriction.
+    pub fn toggle_read_restriction(&mut self, id: u64, user: usize) {
+        let r = self.restrictions.entry(id).or_default();
+        if r.read.is_empty() {
+            r.read = Who {
+                users: vec![user],
+                groups: Vec::new(),
+            };
+            if r.update.is_empty() {
+                r.update = r.read.clone();
+            }
+        } else {
+            r.read = Who::default();
+        }
+        if r.read.is_empty() && r.update.is_empty() {
+            self.restrictions.remove(&id);
+        }
+    }
+
     /// Forgets everything of deleted content `id`.
     pub fn remove(&mut self, id: u64) {
         self.labels.remove(&id);
