@@ -48,8 +48,9 @@ struct Entry {
     media: usize,
     /// A page's or blog post's storage body written through the API.
     body: Option<Arc<str>>,
-    /// Inline comments anchored in a generated body.
+    /// Inline comments anchored in a generated body, and its image.
     markers: Vec<u64>,
+    image: Option<String>,
     /// Pages and blog posts: labels, properties and restrictions; inline
     /// comments: resolution status, marker reference and selection.
     extra: Map<String, Value>,
@@ -91,6 +92,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
                     media: 0,
                     body: n.body.clone(),
                     markers: n.markers.clone(),
+                    image: n.image.clone(),
                     extra: if kind == Kind::Folder {
                         Map::new()
                     } else {
@@ -110,6 +112,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
             media: a.media,
             body: None,
             markers: Vec::new(),
+            image: None,
             extra: Map::new(),
         }));
         for inline in [false, true] {
@@ -134,6 +137,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
                             media: 0,
                             body: None,
                             markers: Vec::new(),
+                            image: None,
                             extra,
                         }
                     }),
@@ -206,7 +210,7 @@ fn digests(store: &Store, e: &Entry) -> ShaEntry {
         kind => {
             let doc = match kind {
                 Kind::Page | Kind::BlogPost => {
-                    content::page_doc(store.seed, e.id, e.version, &e.markers)
+                    content::page_doc(store.seed, e.id, e.version, &e.markers, e.image.as_deref())
                 }
                 _ => content::comment_doc(store.seed, e.id, e.version),
             };

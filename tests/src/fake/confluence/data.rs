@@ -144,6 +144,9 @@ pub struct Node {
     pub body: Option<Arc<str>>,
     /// Inline comments anchored in the generated body (their markers).
     pub markers: Vec<u64>,
+    /// The attachment the generated body may show as an image (the first
+    /// one the item was created with).
+    pub image: Option<String>,
 }
 
 impl Node {
@@ -154,6 +157,7 @@ impl Node {
             position: 0,
             body: None,
             markers: Vec::new(),
+            image: None,
         }
     }
 }
@@ -383,7 +387,11 @@ impl Data {
         let mut at = created;
         for _ in 0..cfg.attachments_per_page {
             at += 1000;
-            self.new_attachment(rng, id, at, true);
+            let a = self.new_attachment(rng, id, at, true);
+            let title = self.attachments[&a].meta.title.clone();
+            if let Some(n) = self.content_node_mut(id) {
+                n.image.get_or_insert(title);
+            }
         }
         for _ in 0..cfg.comments_per_page {
             at += 1000;
