@@ -318,8 +318,8 @@ fn tick(data: &mut Data) -> Ms {
 
 impl Data {
     /// Inline comments on `id` whose marker `storage` lacks become
-    /// `dangling` (their comment keeps its version, as in Confluence) and
-    /// leave the generated body's markers.
+    /// `dangling` (their comment keeps its version, as in Confluence). They
+    /// stay in [`Node::markers`], so older versions read back exactly.
     fn mark_dangling(&mut self, id: u64, storage: &str) {
         let seed = self.annot.seed();
         let inline: Vec<u64> = self.page_inline.get(&id).into_iter().flatten().copied().collect();
@@ -330,9 +330,6 @@ impl Data {
             }
             if let Some(comment) = self.comments.get_mut(&c) {
                 comment.inline = Some("dangling");
-            }
-            if let Some(n) = self.content_node_mut(id) {
-                n.markers.retain(|m| *m != c);
             }
         }
     }
