@@ -2,16 +2,23 @@
 //! authenticated):
 //!
 //! - `GET /_control/items`: the ground truth, `[{"stream", "id", "version",
-//!   "parent_id", "title", "sha256"}]`: pages, then folders, attachments and
-//!   comments, each by id. `version` is a decimal string; `parent_id` the
-//!   parent page or folder (null at the root) or, for attachments and
-//!   comments, the container page; `sha256` (hex) of the storage body for
-//!   pages and comments, of the bytes for attachments, of nothing for
-//!   folders. Pages and comments also carry `sha256_atlas_doc_format`.
+//!   "parent_id", "title", "sha256"}]`: pages, then folders, attachments,
+//!   footer comments, inline comments and blog posts, each by id. `version`
+//!   is a decimal string; `parent_id` the parent page or folder (null at the
+//!   root and for blog posts) or, for attachments and comments, the page or
+//!   blog post; `sha256` (hex) of the storage body for pages, blog posts and
+//!   comments, of the bytes for attachments, of nothing for folders; those
+//!   bodies also carry `sha256_atlas_doc_format`. Pages and blog posts add
+//!   `labels`, `properties`, `restricted` and `restrictions`; inline
+//!   comments `resolutionStatus`, `inlineMarkerRef` and
+//!   `inlineOriginalSelection`.
 //! - `POST /_control/mutate` with `{"update", "delete", "create", "move",
-//!   "attachments", "update_ids": ["id", ...]}` (see
-//!   [`super::mutate::Mutation`]; `update_ids`: pages updated on purpose).
-//! - `POST /_control/retitle` with `{"id": "PAGE ID", "title": "..."}`: any
+//!   "attachments", "update_ids": ["id", ...], "blogposts_update",
+//!   "blogposts_delete", "blogposts_create", "labels", "properties",
+//!   "restrictions", "inline_create", "inline_update", "inline_delete",
+//!   "inline_resolve"}` (see [`super::mutate::MutateRequest`]; `update_ids`:
+//!   pages or blog posts updated on purpose).
+//! - `POST /_control/retitle` with `{"id": "PAGE OR BLOG POST ID", "title": "..."}`: any
 //!   title, for tests of titles the dataset does not make (a new version).
 //! - `missing_pages`, `spec_edges`, `malformed` and `nameless` in
 //!   `POST /_control/faults` ([`ConfluenceFaults`]).

@@ -302,7 +302,7 @@ impl Data {
         let mut rng = StdRng::seed_from_u64(mix(cfg.seed, 0x0067_656e, 0, 0));
         // Blog posts and inline comments draw from their own generators, so
         // that without them the pages and folders are what they always were.
-        let mut brng = StdRng::seed_from_u64(mix(cfg.seed, 0x0062_6c6f_67, 0, 0));
+        let mut brng = StdRng::seed_from_u64(mix(cfg.seed, 0x0000_626c_6f67, 0, 0));
         let mut irng = StdRng::seed_from_u64(mix(cfg.seed, 0x0069_6e6c, 0, 0));
         let total = u64::from(cfg.pages) + u64::from(cfg.folders) + u64::from(cfg.blogposts);
         let per_entity = u64::from(
