@@ -102,6 +102,11 @@ fn content_listings_page_through_links_next() {
     assert!(pages.contains_key(space["homepage"]["id"].as_str().unwrap()));
     let e = v1_error(&fake.get("/wiki/rest/api/space/NOPE", &[]), 404);
     assert_eq!(e["message"], "No space found with key : NOPE");
+    let (spaces, _) = walk_v1(&fake, "/wiki/rest/api/space?limit=10");
+    assert_eq!(spaces.len(), 1);
+    assert_eq!(spaces[0]["key"], "DOCS");
+    let (none, _) = walk_v1(&fake, "/wiki/rest/api/space?spaceKey=OTHER");
+    assert!(none.is_empty());
 
     // Pages: every one once, in pages of 7, with their bodies and versions.
     let (results, requests) = walk_v1(
@@ -137,6 +142,15 @@ fn content_listings_page_through_links_next() {
             .map(|a| a["id"].clone());
         assert_eq!(parent.unwrap_or(Value::Null), t["parent_id"]);
     }
+    // As atlassian-python-api asks (`body.storage.value`).
+    let (loader, _) = walk_v1(
+        &fake,
+        "/wiki/rest/api/content?spaceKey=DOCS&type=page&status=current&start=0&limit=50&expand=body.storage.value,version",
+    );
+    assert_eq!(loader.len(), 300);
+    assert!(loader
+        .iter()
+        .all(|r| r["body"]["storage"]["value"].is_string()));
     // The next link repeats the query and advances `start`.
     let first = fake
         .get(
@@ -332,6 +346,47 @@ fn children_of_pages_list_attachments_comments_and_pages() {
         400,
     );
     v1_error(&fake.get("/wiki/rest/api/content/1/child/page", &[]), 404);
+
+    // Descendants: every page below, through folders too.
+    let folders = truth(&fake, "folders");
+    let up = |id: &str| -> Option<String> {
+        pages
+            .get(id)
+            .or_else(|| folders.get(id))
+            .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
+    };
+    let below: BTreeSet<String> = pages
+        .keys()
+        .filter(|id| {
+            let mut cur = up(id);
+            while let Some(p) = cur {
+                if p == parent {
+                    return true;
+                }
+                cur = up(&p);
+            }
+            false
+        })
+        .cloned()
+        .collect();
+    let (desc, _) = walk_v1(
+        &fake,
+        &format!("/wiki/rest/api/content/{parent}/descendant/page?limit=3"),
+    );
+    assert_eq!(ids(&desc), below);
+    let (desc_files, _) = walk_v1(
+        &fake,
+        &format!("/wiki/rest/api/content/{parent}/descendant/attachment"),
+    );
+    let expect: BTreeSet<String> = atts
+        .iter()
+        .filter(|(_, a)| {
+            let p = a["parent_id"].as_str().unwrap();
+            p == parent || below.contains(p)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(ids(&desc_files), expect);
 }
 
 #[test]

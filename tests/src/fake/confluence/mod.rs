@@ -341,7 +341,12 @@ fn api(store: Arc<Store>) -> Router {
         .route("/wiki/rest/api/content/search", get(v1::content_search))
         .route("/wiki/rest/api/content/{id}", get(v1::content))
         .route("/wiki/rest/api/content", get(v1_content::list))
+        .route("/wiki/rest/api/space", get(v1_content::spaces))
         .route("/wiki/rest/api/space/{key}", get(v1_content::space))
+        .route(
+            "/wiki/rest/api/content/{id}/descendant/{type}",
+            get(v1_content::descendants),
+        )
         .route("/wiki/rest/api/content/{id}/child", get(v1_content::child))
         .route(
             "/wiki/rest/api/content/{id}/child/{type}",
@@ -432,7 +437,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         | ["wiki", "rest", "api", "content", _, "property", ..] => Some("properties"),
         ["wiki", "rest", "api", "content", _, "restriction", ..] => Some("restrictions"),
         ["wiki", "rest", "api", "content"] => Some("content_list"),
-        ["wiki", "rest", "api", "space", _] => Some("space_v1"),
+        ["wiki", "rest", "api", "space"] | ["wiki", "rest", "api", "space", _] => Some("space_v1"),
         ["wiki", "rest", "api", "content", _, "child", ..] if !path.ends_with("/download") => {
             Some("children_v1")
         }

@@ -55,6 +55,8 @@ impl Expand {
     pub fn parse(p: &Params) -> Expand {
         let mut e = Expand::default();
         for x in p.list("expand").unwrap_or_default() {
+            // `body.storage.value` (as atlassian-python-api asks) is `body.storage`.
+            let x = x.strip_suffix(".value").unwrap_or(&x).to_owned();
             match x.as_str() {
                 "version" => e.version = true,
                 "container" => e.container = true,

@@ -2,7 +2,8 @@
 //! behind LangChain's ConfluenceLoader, confluence-markdown-exporter,
 //! confluence-cli-rs), offset-paged by [`super::v1_page`]:
 //!
-//! - `GET /wiki/rest/api/space/{spaceKey}` (a Space; `expand=homepage`);
+//! - `GET /wiki/rest/api/space` (the one space) and
+//!   `GET /wiki/rest/api/space/{spaceKey}` (a Space; `expand=homepage`);
 //! - `GET /wiki/rest/api/content?spaceKey=&type=page|blogpost&title=&status=&start=&limit=&expand=`
 //!   (a ContentArray in creation order; `limit` default 25, capped like
 //!   CQL search: 200, 50 with a `body.*` expansion, 25 with
@@ -11,7 +12,8 @@
 //!   `attachment`, `comment` when expanded) and `.../child/{type}` for
 //!   `page` (child pages by position), `attachment` (`filename`,
 //!   `mediaType`) and `comment` (`location` = `footer` | `inline` |
-//!   `resolved`), `limit` default 25.
+//!   `resolved`), `limit` default 25; `.../descendant/{type}`: the pages
+//!   below a page, or the attachments or comments of it and of them.
 
 // Errors are finished HTTP answers handed straight back to axum.
 #![allow(clippy::result_large_err)]
@@ -66,6 +68,37 @@ pub async fn space(
     v["_links"]["base"] = base.into();
     v["_links"]["context"] = "/wiki".into();
     json_ok(&v)
+}
+
+/// `GET /wiki/rest/api/space`: the one space, when `spaceKey` (if given)
+/// names it, `type` is `global` and `status` `current` (if given).
+pub async fn spaces(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q): Q) -> Response {
+    let p = Params(q);
+    let page = match Offset::parse(&p, 25, 500) {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    let base = base_url(&headers);
+    let keys = p.list("spaceKey");
+    let matches = keys
+        .as_ref()
+        .is_none_or(|k| k.iter().any(|k| k.eq_ignore_ascii_case(&store.space_key)))
+        && p.get("type").is_none_or(|t| t == "global")
+        && p.get("status").is_none_or(|s| s == "current");
+    let all = if matches {
+        vec![space_json(&store, &base)]
+    } else {
+        Vec::new()
+    };
+    let (results, more) = page.cut(all);
+    json_ok(&offset_window(
+        &base,
+        "/rest/api/space",
+        Some(&p),
+        page,
+        results,
+        more,
+    ))
 }
 
 /// The `limit` cap of a content listing with expansions `exp`.
@@ -227,6 +260,65 @@ fn children_of(data: &Data, id: u64, kind: &str, p: &Params) -> Result<Vec<(Kind
     })
 }
 
+/// Pages below page `id` (through folders too), in id order.
+fn descendant_pages(data: &Data, id: u64) -> Vec<u64> {
+    data.pages
+        .iter()
+        .filter(|(_, n)| data.ancestors(n.parent).contains(&Parent::Page(id)))
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// `GET /wiki/rest/api/content/{id}/descendant/{type}`: the pages below
+/// page `id`, or the attachments or comments of it and of them.
+pub async fn descendants(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Path((raw, kind)): Path<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    let p = Params(q);
+    let exp = Expand::parse(&p);
+    let page = match page_of(&p, &exp) {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    let base = base_url(&headers);
+    let data = store.read();
+    let (_, id) = match v1_container(&data, &raw) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let below = descendant_pages(&data, id);
+    let ids: Vec<(Kind, u64)> = match kind.as_str() {
+        "page" => below.into_iter().map(|p| (Kind::Page, p)).collect(),
+        "attachment" | "comment" => {
+            let mut out = Vec::new();
+            for p in std::iter::once(id).chain(below) {
+                match children_of(&data, p, &kind, &p_none()) {
+                    Ok(ids) => out.extend(ids),
+                    Err(resp) => return resp,
+                }
+            }
+            out
+        }
+        other => {
+            return v1_error(
+                StatusCode::BAD_REQUEST,
+                format!("Unsupported descendant type: {other}"),
+            )
+        }
+    };
+    let path = format!("/rest/api/content/{id}/descendant/{kind}");
+    let v = content_array(&store, &data, &base, &path, &p, &exp, page, ids);
+    drop(data);
+    json_ok(&v)
+}
+
+fn p_none() -> Params {
+    Params(Vec::new())
+}
+
 /// `GET /wiki/rest/api/content/{id}/child/{type}`.
 pub async fn children(
     State(store): State<Arc<Store>>,
@@ -274,7 +366,7 @@ pub async fn child(
     };
     let mut out = Map::new();
     let mut expandable = Map::new();
-    let none = Params(Vec::new());
+    let none = p_none();
     for kind in ["attachment", "comment", "page"] {
         let path = format!("/rest/api/content/{id}/child/{kind}");
         if expand.iter().any(|e| e == kind) {
