@@ -8,20 +8,14 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
-use support::confluence_api::{check_shape, ok_schema, space_id, truth, v2_spec, walk_v2};
-use support::{http, FakeServer, HttpResponse};
+use support::confluence_api::{
+    check_shape, ok_schema, send, sha_hex, space_id, truth, v2_spec, walk_v2,
+};
+use support::{FakeServer, HttpResponse};
 
 /// Fields real answers carry beyond the spec (`api-contracts.md` §1.2) and
 /// `_links.base` of single answers.
 const EXTRA: &[&str] = &["edituiv2", "base"];
-
-fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn start(seed: &str) -> FakeServer {
     FakeServer::start(
@@ -40,16 +34,6 @@ fn start(seed: &str) -> FakeServer {
             "--seed",
             seed,
         ],
-    )
-}
-
-fn send(fake: &FakeServer, method: &str, path: &str, body: Option<&Value>) -> HttpResponse {
-    let body = body.map(Value::to_string);
-    http(
-        method,
-        &format!("{}{path}", fake.url()),
-        &[],
-        body.as_deref(),
     )
 }
 

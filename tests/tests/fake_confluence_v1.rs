@@ -10,16 +10,10 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
-use support::confluence_api::{check_shape, ok_schema, truth, v1_spec, walk_cql, walk_v1};
-use support::{http, percent_encode as encode, FakeServer, HttpResponse};
-
-fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use support::confluence_api::{
+    check_shape, ok_schema, send, sha_hex, truth, v1_spec, walk_cql, walk_v1,
+};
+use support::{percent_encode as encode, FakeServer, HttpResponse};
 
 fn start() -> FakeServer {
     FakeServer::start(
@@ -38,16 +32,6 @@ fn start() -> FakeServer {
             "--seed",
             "5",
         ],
-    )
-}
-
-fn send(fake: &FakeServer, method: &str, path: &str, body: Option<&Value>) -> HttpResponse {
-    let body = body.map(Value::to_string);
-    http(
-        method,
-        &format!("{}{path}", fake.url()),
-        &[],
-        body.as_deref(),
     )
 }
 

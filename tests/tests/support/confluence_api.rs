@@ -8,8 +8,29 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use sha2::{Digest as _, Sha256};
+
 use super::github_spec::resolve;
-use super::{percent_encode as encode, FakeServer};
+use super::{http, percent_encode as encode, FakeServer, HttpResponse};
+
+/// sha256 in hex, as `/_control/items` gives it.
+pub fn sha_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `method path` on the fake with a JSON body.
+pub fn send(fake: &FakeServer, method: &str, path: &str, body: Option<&Value>) -> HttpResponse {
+    let body = body.map(Value::to_string);
+    http(
+        method,
+        &format!("{}{path}", fake.url()),
+        &[],
+        body.as_deref(),
+    )
+}
 
 /// `/_control/items` of one stream: id -> entry.
 pub fn truth(fake: &FakeServer, stream: &str) -> BTreeMap<String, Value> {

@@ -298,22 +298,27 @@ impl Builder {
         self.adf.push(json!({"type":"paragraph","content":content}));
     }
 
-    fn bullets(&mut self, items: &[String]) {
-        let mut s = String::from("<ul>");
+    /// A bullet (`<ul>`) or numbered (`<ol>`) list.
+    fn list(&mut self, numbered: bool, items: &[String]) {
+        let (tag, adf) = if numbered {
+            ("ol", "orderedList")
+        } else {
+            ("ul", "bulletList")
+        };
+        let mut s = format!("<{tag}>");
         for it in items {
             s.push_str("<li><p>");
             xml_escape(it, &mut s);
             s.push_str("</p></li>");
         }
-        s.push_str("</ul>");
+        s.push_str(&format!("</{tag}>"));
         self.storage.push_str(&s);
         self.view.push_str(&s);
         let content: Vec<Value> = items
             .iter()
             .map(|it| json!({"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":it}]}]}))
             .collect();
-        self.adf
-            .push(json!({"type":"bulletList","content":content}));
+        self.adf.push(json!({"type":adf,"content":content}));
     }
 
     fn code(&mut self, lang: &str, code: &str) {
@@ -486,23 +491,6 @@ impl Builder {
         ]}));
     }
 
-    /// An ordered list.
-    fn numbered(&mut self, items: &[String]) {
-        let mut s = String::from("<ol>");
-        for it in items {
-            s.push_str(&format!("<li><p>{}</p></li>", esc(it)));
-        }
-        s.push_str("</ol>");
-        self.storage.push_str(&s);
-        self.view.push_str(&s);
-        let content: Vec<Value> = items
-            .iter()
-            .map(|it| json!({"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":it}]}]}))
-            .collect();
-        self.adf
-            .push(json!({"type":"orderedList","content":content}));
-    }
-
     /// A link to a page with a link body, and one to an external site.
     fn links(&mut self, title: &str, body: &str, n: u32) {
         let (t, b) = (esc(title), esc(body));
@@ -632,7 +620,7 @@ pub fn page_doc(seed: u64, id: u64, version: u32, markers: &[u64], image: Option
                 let items: Vec<String> = (0..rng.random_range(2..=5))
                     .map(|_| sentence(&mut rng))
                     .collect();
-                b.bullets(&items);
+                b.list(false, &items);
             }
             2 => {
                 let code = format!(
@@ -678,7 +666,7 @@ pub fn page_doc(seed: u64, id: u64, version: u32, markers: &[u64], image: Option
                 let items: Vec<String> = (0..rng.random_range(2..=4))
                     .map(|_| sentence(&mut rng))
                     .collect();
-                b.numbered(&items);
+                b.list(true, &items);
             }
             18 => {
                 let (t, body) = (plain_title(&mut rng), plain_title(&mut rng));

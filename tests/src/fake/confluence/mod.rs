@@ -45,6 +45,17 @@
 //!   `body.export_view`/`body.styled_view`; no `ORDER BY` means
 //!   `lastmodified DESC`.
 
+/// The value of an `Ok`, or return the `Err` (a finished HTTP answer) from
+/// the handler: for the route modules below.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        }
+    };
+}
+
 pub mod annot;
 pub mod content;
 pub mod control;

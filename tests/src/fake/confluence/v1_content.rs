@@ -74,10 +74,7 @@ pub async fn space(
 /// names it, `type` is `global` and `status` `current` (if given).
 pub async fn spaces(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q): Q) -> Response {
     let p = Params(q);
-    let page = match Offset::parse(&p, 25, 500) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+    let page = tri!(Offset::parse(&p, 25, 500));
     let base = base_url(&headers);
     let keys = p.list("spaceKey");
     let matches = keys
@@ -130,10 +127,7 @@ fn content_array(
 pub async fn list(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q): Q) -> Response {
     let p = Params(q);
     let exp = Expand::parse(&p);
-    let page = match page_of(&p, &exp) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+    let page = tri!(page_of(&p, &exp));
     let kind = match p.get("type").unwrap_or("page") {
         "page" => Kind::Page,
         "blogpost" => Kind::BlogPost,
@@ -269,83 +263,78 @@ fn descendant_pages(data: &Data, id: u64) -> Vec<u64> {
         .collect()
 }
 
-/// `GET /wiki/rest/api/content/{id}/descendant/{type}`: the pages below
-/// page `id`, or the attachments or comments of it and of them.
-pub async fn descendants(
-    State(store): State<Arc<Store>>,
-    headers: HeaderMap,
-    Path((raw, kind)): Path<(String, String)>,
-    Query(q): Q,
-) -> Response {
-    let p = Params(q);
-    let exp = Expand::parse(&p);
-    let page = match page_of(&p, &exp) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    let base = base_url(&headers);
-    let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let below = descendant_pages(&data, id);
-    let ids: Vec<(Kind, u64)> = match kind.as_str() {
-        "page" => below.into_iter().map(|p| (Kind::Page, p)).collect(),
+/// The items of `kind` below page or blog post `id`: its children (`child`)
+/// or descendants (`descendant`: the pages below it, or the attachments or
+/// comments of it and of them).
+fn related(
+    data: &Data,
+    id: u64,
+    relation: &str,
+    kind: &str,
+    p: &Params,
+) -> Result<Vec<(Kind, u64)>, Response> {
+    if relation == "child" {
+        return children_of(data, id, kind, p);
+    }
+    let below = descendant_pages(data, id);
+    match kind {
+        "page" => Ok(below.into_iter().map(|p| (Kind::Page, p)).collect()),
         "attachment" | "comment" => {
             let mut out = Vec::new();
-            for p in std::iter::once(id).chain(below) {
-                match children_of(&data, p, &kind, &p_none()) {
-                    Ok(ids) => out.extend(ids),
-                    Err(resp) => return resp,
-                }
+            for page in std::iter::once(id).chain(below) {
+                out.extend(children_of(data, page, kind, &p_none())?);
             }
-            out
+            Ok(out)
         }
-        other => {
-            return v1_error(
-                StatusCode::BAD_REQUEST,
-                format!("Unsupported descendant type: {other}"),
-            )
-        }
-    };
-    let path = format!("/rest/api/content/{id}/descendant/{kind}");
-    let v = content_array(&store, &data, &base, &path, &p, &exp, page, ids);
+        other => Err(v1_error(
+            StatusCode::BAD_REQUEST,
+            format!("Unsupported descendant type: {other}"),
+        )),
+    }
+}
+
+/// A ContentArray of the children or descendants (`relation`) of `raw`.
+fn related_answer(
+    store: &Store,
+    headers: &HeaderMap,
+    relation: &str,
+    (raw, kind): (String, String),
+    p: Params,
+) -> Response {
+    let exp = Expand::parse(&p);
+    let page = tri!(page_of(&p, &exp));
+    let base = base_url(headers);
+    let data = store.read();
+    let (_, id) = tri!(v1_container(&data, &raw));
+    let ids = tri!(related(&data, id, relation, &kind, &p));
+    let path = format!("/rest/api/content/{id}/{relation}/{kind}");
+    let v = content_array(store, &data, &base, &path, &p, &exp, page, ids);
     drop(data);
     json_ok(&v)
 }
 
-fn p_none() -> Params {
-    Params(Vec::new())
+/// `GET /wiki/rest/api/content/{id}/descendant/{type}`.
+pub async fn descendants(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Path(path): Path<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    related_answer(&store, &headers, "descendant", path, Params(q))
 }
 
 /// `GET /wiki/rest/api/content/{id}/child/{type}`.
 pub async fn children(
     State(store): State<Arc<Store>>,
     headers: HeaderMap,
-    Path((raw, kind)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     Query(q): Q,
 ) -> Response {
-    let p = Params(q);
-    let exp = Expand::parse(&p);
-    let page = match page_of(&p, &exp) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    let base = base_url(&headers);
-    let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let ids = match children_of(&data, id, &kind, &p) {
-        Ok(ids) => ids,
-        Err(resp) => return resp,
-    };
-    let path = format!("/rest/api/content/{id}/child/{kind}");
-    let v = content_array(&store, &data, &base, &path, &p, &exp, page, ids);
-    drop(data);
-    json_ok(&v)
+    related_answer(&store, &headers, "child", path, Params(q))
+}
+
+fn p_none() -> Params {
+    Params(Vec::new())
 }
 
 /// `GET /wiki/rest/api/content/{id}/child`: ChildContent, each type
@@ -360,20 +349,14 @@ pub async fn child(
     let expand = p.list("expand").unwrap_or_default();
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let mut out = Map::new();
     let mut expandable = Map::new();
     let none = p_none();
     for kind in ["attachment", "comment", "page"] {
         let path = format!("/rest/api/content/{id}/child/{kind}");
         if expand.iter().any(|e| e == kind) {
-            let ids = match children_of(&data, id, kind, &none) {
-                Ok(ids) => ids,
-                Err(resp) => return resp,
-            };
+            let ids = tri!(children_of(&data, id, kind, &none));
             let page = Offset {
                 start: 0,
                 limit: 25,

@@ -210,16 +210,10 @@ pub async fn labels(
     Query(q): Q,
 ) -> Response {
     let p = Params(q);
-    let page = match Offset::parse(&p, 200, 200) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+    let page = tri!(Offset::parse(&p, 200, 200));
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let prefix_ok = p.get("prefix").is_none_or(|x| x == "global");
     let all: Vec<Value> = data
         .annot
@@ -281,10 +275,7 @@ pub async fn add_labels(
     };
     let base = base_url(&headers);
     let mut data = store.write();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     for n in &names {
         data.annot.add_label(id, n);
     }
@@ -326,10 +317,7 @@ pub async fn delete_label_path(
 
 fn delete_label(store: &Store, raw: &str, name: &str) -> Response {
     let mut data = store.write();
-    let (_, id) = match v1_container(&data, raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, raw));
     if data.annot.remove_label(id, &name.trim().to_lowercase()) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -348,16 +336,10 @@ pub async fn properties(
     Query(q): Q,
 ) -> Response {
     let p = Params(q);
-    let page = match Offset::parse(&p, 10, 200) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+    let page = tri!(Offset::parse(&p, 10, 200));
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let key = p.get("key");
     let all: Vec<Value> = data
         .annot
@@ -378,10 +360,7 @@ pub async fn property(
 ) -> Response {
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     match data.annot.properties_of(id).iter().find(|x| x.key == key) {
         Some(x) => json_ok(&property_json(&base, id, x)),
         None => v1_error(
@@ -399,10 +378,7 @@ pub async fn restrictions(
 ) -> Response {
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let r = data.annot.restrictions_of(id);
     let results = vec![
         restriction_json(&base, id, "read", &r.read, [true, true]),
@@ -440,10 +416,7 @@ pub async fn restrictions_by_operation(
     }
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, raw));
     let r = data.annot.restrictions_of(id);
     let ops = [("read", &r.read), ("update", &r.update)];
     match only {

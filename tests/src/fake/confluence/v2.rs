@@ -24,15 +24,6 @@ use super::{base_url, json_ok, v2_bad_param, v2_error, Params, Store};
 
 type Query2 = Query<Vec<(String, String)>>;
 
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(resp) => return resp,
-        }
-    };
-}
-
 /// `GET /wiki/api/v2/spaces?keys=KEY&ids=ID`: the one space, if it matches.
 pub async fn spaces(
     State(store): State<Arc<Store>>,

@@ -26,15 +26,6 @@ use super::v2_params::*;
 use super::v2_render::*;
 use super::{base_url, iso_ms, json_ok, v2_bad_param, v2_error, Params, Store};
 
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(resp) => return resp,
-        }
-    };
-}
-
 /// Most labels or properties `include-labels` / `include-properties` embed.
 const INCLUDE_MAX: usize = 50;
 
@@ -86,6 +77,20 @@ impl Req {
             next,
         )
     }
+}
+
+/// The route pair `$page` / `$blog` of handler `$f` for pages and blog
+/// posts (`$arg`: more arguments before the request).
+macro_rules! for_pages_and_blogposts {
+    ($page:ident, $blog:ident, $f:ident $(, $arg:expr)*) => {
+        pub async fn $page(r: Req) -> Response {
+            $f(Kind::Page, $($arg,)* r)
+        }
+
+        pub async fn $blog(r: Req) -> Response {
+            $f(Kind::BlogPost, $($arg,)* r)
+        }
+    };
 }
 
 /// `pages` or `blogposts`: the path segment of `kind`.
@@ -197,15 +202,8 @@ fn property_items(data: &Data, id: u64) -> Vec<(Key, u64, Value)> {
         .collect()
 }
 
-/// `GET /wiki/api/v2/pages/{id}`.
-pub async fn page(r: Req) -> Response {
-    single(Kind::Page, r)
-}
-
-/// `GET /wiki/api/v2/blogposts/{id}`.
-pub async fn blogpost(r: Req) -> Response {
-    single(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}`.
+for_pages_and_blogposts!(page, blogpost, single);
 
 /// PageSingle / BlogPostSingle; `version=N` serves an older version.
 fn single(kind: Kind, r: Req) -> Response {
@@ -256,14 +254,8 @@ fn single(kind: Kind, r: Req) -> Response {
     json_ok(&v)
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/attachments` (limit default 50).
-pub async fn page_attachments(r: Req) -> Response {
-    attachments(Kind::Page, r)
-}
-
-pub async fn blogpost_attachments(r: Req) -> Response {
-    attachments(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/attachments` (limit default 50).
+for_pages_and_blogposts!(page_attachments, blogpost_attachments, attachments);
 
 fn attachments(kind: Kind, r: Req) -> Response {
     let p = &r.p;
@@ -303,23 +295,14 @@ const COMMENT_STATUS: &[&str] = &[
     "draft",
 ];
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/footer-comments`.
-pub async fn page_comments(r: Req) -> Response {
-    comments(Kind::Page, Kind::Comment, r)
-}
-
-pub async fn blogpost_comments(r: Req) -> Response {
-    comments(Kind::BlogPost, Kind::Comment, r)
-}
-
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/inline-comments`.
-pub async fn page_inline_comments(r: Req) -> Response {
-    comments(Kind::Page, Kind::InlineComment, r)
-}
-
-pub async fn blogpost_inline_comments(r: Req) -> Response {
-    comments(Kind::BlogPost, Kind::InlineComment, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/footer-comments` and `.../inline-comments`.
+for_pages_and_blogposts!(page_comments, blogpost_comments, comments, Kind::Comment);
+for_pages_and_blogposts!(
+    page_inline_comments,
+    blogpost_inline_comments,
+    comments,
+    Kind::InlineComment
+);
 
 /// The root footer or inline comments (`which`) of a page or blog post.
 fn comments(kind: Kind, which: Kind, r: Req) -> Response {
@@ -363,12 +346,22 @@ fn comments(kind: Kind, which: Kind, r: Req) -> Response {
         .map(|(c, x)| (meta_key(sort.field, c, &x.meta), c))
         .collect();
     let (ids, next) = paginate(items, sort.desc, after.as_ref(), limit);
+    comment_list(&r, &data, &ids, fmt, next_cursor(sort.name, next))
+}
+
+/// The list answer of comments `ids`.
+fn comment_list(
+    r: &Req,
+    data: &Data,
+    ids: &[u64],
+    fmt: Option<BodyFormat>,
+    next: Option<String>,
+) -> Response {
     let results = ids
         .iter()
-        .map(|c| comment_json(&r.store, &data, *c, &data.comments[c], fmt))
+        .map(|c| comment_json(&r.store, data, *c, &data.comments[c], fmt))
         .collect();
-    drop(data);
-    r.list(results, next_cursor(sort.name, next))
+    r.list(results, next)
 }
 
 /// `GET /wiki/api/v2/inline-comments`: every inline comment.
@@ -388,12 +381,7 @@ pub async fn all_inline_comments(r: Req) -> Response {
         &|_| true,
         limit,
     );
-    let results = ids
-        .iter()
-        .map(|c| comment_json(&r.store, &data, *c, &data.comments[c], fmt))
-        .collect();
-    drop(data);
-    r.list(results, next_cursor(sort.name, next))
+    comment_list(&r, &data, &ids, fmt, next_cursor(sort.name, next))
 }
 
 /// `GET /wiki/api/v2/inline-comments/{comment-id}`: an InlineCommentModel.
@@ -417,14 +405,8 @@ pub async fn inline_comment(r: Req) -> Response {
     json_ok(&v)
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/labels`.
-pub async fn page_labels(r: Req) -> Response {
-    labels(Kind::Page, r)
-}
-
-pub async fn blogpost_labels(r: Req) -> Response {
-    labels(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/labels`.
+for_pages_and_blogposts!(page_labels, blogpost_labels, labels);
 
 fn labels(kind: Kind, r: Req) -> Response {
     let p = &r.p;
@@ -462,14 +444,8 @@ fn labels(kind: Kind, r: Req) -> Response {
     r.list(results, next_cursor(sort.name, next))
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties`.
-pub async fn page_properties(r: Req) -> Response {
-    properties(Kind::Page, r)
-}
-
-pub async fn blogpost_properties(r: Req) -> Response {
-    properties(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties`.
+for_pages_and_blogposts!(page_properties, blogpost_properties, properties);
 
 fn properties(kind: Kind, r: Req) -> Response {
     let p = &r.p;
@@ -495,14 +471,8 @@ fn properties(kind: Kind, r: Req) -> Response {
     r.list(results, next_cursor(sort.name, next))
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties/{property-id}`.
-pub async fn page_property(r: Req) -> Response {
-    property(Kind::Page, r)
-}
-
-pub async fn blogpost_property(r: Req) -> Response {
-    property(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties/{property-id}`.
+for_pages_and_blogposts!(page_property, blogpost_property, property);
 
 fn property(kind: Kind, r: Req) -> Response {
     let raw_prop = r.arg(1);
@@ -585,15 +555,8 @@ fn blogposts(r: &Req, ids: Option<Vec<u64>>, in_space: bool) -> Response {
     r.list(results, next_cursor(sort.name, next))
 }
 
-/// `GET /wiki/api/v2/labels/{id}/pages`.
-pub async fn label_pages(r: Req) -> Response {
-    by_label(Kind::Page, r)
-}
-
-/// `GET /wiki/api/v2/labels/{id}/blogposts`.
-pub async fn label_blogposts(r: Req) -> Response {
-    by_label(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/labels/{id}/pages` and `.../blogposts`.
+for_pages_and_blogposts!(label_pages, label_blogposts, by_label);
 
 /// The pages or blog posts with label `{id}` (linear in the labelled
 /// content: the fake has no label index).
