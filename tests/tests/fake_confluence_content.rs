@@ -284,6 +284,15 @@ fn blog_posts_list_fetch_and_update_like_pages() {
         &fake.get(&format!("/wiki/api/v2/blogposts/{new_id}"), &[]),
         404,
     );
+    // A blog post gone mid-run: listed, but 404 alone and out of bulk fetches.
+    fake.set_faults(json!({"missing_pages": [id]}));
+    v2_error(&fake.get(&format!("/wiki/api/v2/blogposts/{id}"), &[]), 404);
+    let (listed, _) = walk_v2(&fake, "/wiki/api/v2/blogposts?limit=250", &[]);
+    assert!(listed.iter().any(|r| r["id"] == id.as_str()));
+    let (fetched, _) = walk_v2(&fake, &format!("/wiki/api/v2/blogposts?id={id}"), &[]);
+    assert!(fetched.is_empty());
+    fake.get(&format!("/wiki/rest/api/content/{id}/label"), &[])
+        .expect_status(404);
 }
 
 #[test]

@@ -307,9 +307,10 @@ pub async fn retitle(State(store): State<Arc<Store>>, body: Bytes) -> Response {
 /// The Confluence fake's own keys of `POST /_control/faults`, each
 /// replacing its value (`[]` or `false` clears it):
 ///
-/// - `missing_pages: ["id", ...]`: those pages stay in listings and CQL
-///   results but answer 404 on `GET /pages/{id}` (and its sub-resources)
-///   and are left out of bulk `GET /pages?id=`;
+/// - `missing_pages: ["id", ...]`: those pages (or blog posts) stay in
+///   listings and CQL results but answer 404 on `GET /pages/{id}` or
+///   `/blogposts/{id}` (and their sub-resources) and are left out of bulk
+///   `GET /pages?id=` / `/blogposts?id=`;
 /// - `spec_edges: bool`, `malformed: ["id", ...]`, `nameless: ["id", ...]`:
 ///   answer shapes (see [`super::shapes`]).
 pub struct ConfluenceFaults(pub Arc<Store>);

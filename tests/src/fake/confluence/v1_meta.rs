@@ -191,7 +191,7 @@ pub fn v1_container(data: &Data, raw: &str) -> Result<(Kind, u64), Response> {
     raw.parse::<u64>()
         .ok()
         .and_then(|id| Some((data.container_kind(id)?, id)))
-        .filter(|(kind, id)| !(*kind == Kind::Page && data.missing.contains(id)))
+        .filter(|(_, id)| !data.missing.contains(id))
         .ok_or_else(|| {
             v1_error(
                 StatusCode::NOT_FOUND,

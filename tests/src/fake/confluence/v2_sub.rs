@@ -118,6 +118,7 @@ pub fn live_node<'a>(data: &'a Data, kind: Kind, raw: &str) -> Result<(u64, &'a 
     let id = parse_id(raw, "id")?;
     data.blogposts
         .get(&id)
+        .filter(|_| !data.missing.contains(&id))
         .map(|n| (id, n))
         .ok_or_else(|| blogpost_not_found(raw))
 }
@@ -525,8 +526,11 @@ fn blogposts(r: &Req, ids: Option<Vec<u64>>, in_space: bool) -> Response {
     let (found, next) = if !current || !in_space {
         (Vec::new(), None)
     } else {
+        // Missing posts (the `missing_pages` fault) are left out of bulk fetches.
+        let bulk = ids.is_some();
         let keep = |id: u64| {
-            title.is_none_or(|t| data.blogposts.get(&id).is_some_and(|n| n.meta.title == t))
+            (!bulk || !data.missing.contains(&id))
+                && title.is_none_or(|t| data.blogposts.get(&id).is_some_and(|n| n.meta.title == t))
         };
         select(
             &data,
