@@ -682,6 +682,17 @@ fn cql_by_id_label_ancestor_and_type_with_metadata_expansions() {
     let (howto, _) = walk_cql(&fake, "label = \"howto\"", 50, "version", &[]);
     assert_eq!(ids(&howto), having("howto"));
     assert!(having("howto").len() > 60);
+    let total = |cql: &str| {
+        fake.get(
+            &format!("/wiki/rest/api/search?cql={}&limit=1", encode(cql)),
+            &[],
+        )
+        .json()["totalSize"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    assert_eq!(total("label = howto"), having("howto").len());
+    assert_eq!(total(&format!("id in ({list})")), batch.len());
     let (either, _) = walk_cql(
         &fake,
         "label in (kb, api) AND type = page",
@@ -756,6 +767,7 @@ fn cql_by_id_label_ancestor_and_type_with_metadata_expansions() {
     assert!(expect.len() > 5, "{}", expect.len());
     let (desc, _) = walk_cql(&fake, &format!("ancestor = {top}"), 25, "version", &[]);
     assert_eq!(ids(&desc), expect);
+    assert_eq!(total(&format!("ancestor = {top}")), expect.len());
     let (pages_only, _) = walk_cql(
         &fake,
         &format!("type = page AND ancestor in ({top}, 1)"),
