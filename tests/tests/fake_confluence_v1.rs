@@ -91,6 +91,12 @@ fn content_listings_page_through_links_next() {
     assert_eq!(spaces[0]["key"], "DOCS");
     let (none, _) = walk_v1(&fake, "/wiki/rest/api/space?spaceKey=OTHER");
     assert!(none.is_empty());
+    // As confluence-markdown-exporter lists spaces.
+    let (listed, _) = walk_v1(
+        &fake,
+        "/wiki/rest/api/space?type=global&status=current&expand=homepage",
+    );
+    assert_eq!(listed[0]["homepage"]["id"], space["homepage"]["id"]);
 
     // Pages: every one once, in pages of 7, with their bodies and versions.
     let (results, requests) = walk_v1(
@@ -259,6 +265,21 @@ fn children_of_pages_list_attachments_comments_and_pages() {
         &format!("/wiki/rest/api/content/{parent}/child/attachment?limit=1&expand=version"),
     );
     assert_eq!((ids(&files), requests), (children(&atts), 2));
+    // As confluence-markdown-exporter asks: the container with its ancestors.
+    let (with_container, _) = walk_v1(
+        &fake,
+        &format!("/wiki/rest/api/content/{parent}/child/attachment?start=0&limit=50&expand=container.ancestors,version"),
+    );
+    let grand = pages[&parent]["parent_id"].clone();
+    for f in &with_container {
+        assert_eq!(f["container"]["id"], parent.as_str());
+        let last = f["container"]["ancestors"]
+            .as_array()
+            .unwrap()
+            .last()
+            .map(|a| a["id"].clone());
+        assert_eq!(last.unwrap_or(Value::Null), grand);
+    }
     for f in &files {
         let link = f["_links"]["download"].as_str().unwrap();
         assert!(

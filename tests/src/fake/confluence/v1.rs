@@ -195,9 +195,13 @@ fn content_json_at(
     // container
     match (container_kind, container_id) {
         (Some(ck), Some(cid)) if exp.container && depth == 0 => {
+            let inner = Expand {
+                ancestors: exp.container_ancestors,
+                ..Expand::default()
+            };
             obj.insert(
                 "container".into(),
-                content_json_at(store, data, base, ck, cid, &Expand::default(), 1),
+                content_json_at(store, data, base, ck, cid, &inner, 1),
             );
         }
         (Some(_), Some(cid)) => {
@@ -241,7 +245,8 @@ fn content_json_at(
             format!("/rest/api/content/{sid}/history").into(),
         );
     }
-    if exp.ancestors && depth == 0 {
+    // Ancestors of the item, or of its container (`container.ancestors`).
+    if exp.ancestors && depth <= 1 {
         let parent = match kind {
             Kind::Page | Kind::Folder | Kind::BlogPost => data.nodes(kind)[&id].parent,
             // Comments and attachments: the page, and its ancestors.
