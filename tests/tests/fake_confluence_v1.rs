@@ -272,6 +272,8 @@ fn children_of_pages_list_attachments_comments_and_pages() {
     );
     let grand = pages[&parent]["parent_id"].clone();
     for f in &with_container {
+        // As LangChain's ConfluenceLoader reads it.
+        assert_eq!(f["metadata"]["mediaType"], f["extensions"]["mediaType"]);
         assert_eq!(f["container"]["id"], parent.as_str());
         let last = f["container"]["ancestors"]
             .as_array()

@@ -148,6 +148,16 @@ fn content_json_at(
                     "collectionName": format!("contentId-{}", a.page),
                 }),
             );
+            // Attachments come with their media type in `metadata` (LangChain's
+            // ConfluenceLoader reads `metadata.mediaType`).
+            obj.insert(
+                "metadata".into(),
+                json!({
+                    "mediaType": media.media_type,
+                    "comment": a.comment,
+                    "_expandable": {"currentuser": "", "properties": "", "frontend": "", "labels": ""},
+                }),
+            );
             links.insert(
                 "webui".into(),
                 v2_render::attachment_webui(store, data, id, a).into(),
@@ -334,6 +344,9 @@ fn content_json_at(
             "children".into(),
             format!("/rest/api/content/{sid}/child").into(),
         );
+    }
+    if obj.contains_key("metadata") {
+        expandable.remove("metadata");
     }
     if depth == 0 && matches!(kind, Kind::Page | Kind::BlogPost) {
         if let Some(m) = v1_meta::metadata_json(data, base, id, exp) {
