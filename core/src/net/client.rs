@@ -181,6 +181,8 @@ pub struct HttpClient {
     /// Without proxies: for plain http requests that carry the credential
     /// when `HTTP_PROXY` is set (the proxy would read it).
     direct: Option<reqwest::Client>,
+    /// The policy forces a proxy: such requests are refused instead.
+    forced_proxy: bool,
     options: ClientOptions,
     limiters: HostLimiters,
     pub stats: HttpStats,
@@ -426,7 +428,10 @@ impl HttpClient {
                 .build()?)
         };
         let client = build(false)?;
-        let direct = match network.proxies_http() && options.credential.is_some() {
+        let direct = match network.proxies_http()
+            && options.credential.is_some()
+            && !network.forced()
+        {
             true => Some(build(true)?),
             false => None,
         };
@@ -441,6 +446,7 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             direct,
+            forced_proxy: network.forced(),
             options,
             limiters,
             stats: HttpStats::default(),
@@ -637,6 +643,13 @@ impl HttpClient {
                 self.options.policy.describe()
             ))
         })?;
+        if self.forced_proxy && admission.credential && url.scheme() == "http" {
+            return Err(self.deny(format!(
+                "`{}` would carry the credential over plain http, and the policy forces \
+                 every request through its proxy, which would read it: use https",
+                url.origin().ascii_serialization()
+            )));
+        }
         if HttpStats::get(&self.stats.requests) >= self.options.max_requests {
             return Err(self.deny(format!(
                 "the run's budget of {} requests is spent",
