@@ -451,6 +451,28 @@ mod tests {
         );
     }
 
+    /// Defence in depth: a source whose allowlist is wider than the
+    /// administrator's patterns (which a loaded config never is) still
+    /// reaches only what both allow, redirects and blobs included.
+    #[test]
+    fn the_administrators_cap_holds_on_every_request() {
+        let cap = HostCap::new(
+            &["127.0.0.1:8080".to_string(), "https://*.example.com".to_string()],
+            "policy /p line 1 (allowed_hosts = [...])".into(),
+        )
+        .unwrap();
+        let p = policy(&["127.0.0.1:*", "a.example.com"]).capped(Some(Arc::new(cap)));
+        assert!(p.check("http://127.0.0.1:8080/x").is_ok());
+        assert!(p.check("https://a.example.com/x").is_ok());
+        let err = p.check("http://127.0.0.1:9090/x").unwrap_err();
+        assert!(
+            err.contains("`http://127.0.0.1:9090` is outside the hosts policy /p line 1"),
+            "{err}"
+        );
+        assert!(p.check("http://a.example.com/x").is_err());
+        assert!(p.check("http://2130706433:9090/").is_err());
+    }
+
     #[test]
     fn tricks_are_refused() {
         let p = policy(&["example.com"]);

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod github_spec;
+pub mod proxy;
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
