@@ -338,10 +338,18 @@ impl LimitsSection {
             ("call_timeout_s", &mut self.call_timeout_s, 300),
             ("max_response_mb", &mut self.max_response_mb, 32),
             ("request_timeout_s", &mut self.request_timeout_s, 60),
-            ("max_requests_per_run", &mut self.max_requests_per_run, 10_000_000),
+            (
+                "max_requests_per_run",
+                &mut self.max_requests_per_run,
+                10_000_000,
+            ),
             ("run_timeout_s", &mut self.run_timeout_s, 24 * 3600),
             ("max_blob_mb", &mut self.max_blob_mb, 2048),
-            ("max_download_mb_per_run", &mut self.max_download_mb_per_run, 100 * 1024),
+            (
+                "max_download_mb_per_run",
+                &mut self.max_download_mb_per_run,
+                100 * 1024,
+            ),
             ("max_plugin_mb", &mut self.max_plugin_mb, 64),
             ("max_function_kib", &mut self.max_function_kib, 512),
             ("max_log_kib", &mut self.max_log_kib, 1024),
@@ -857,7 +865,13 @@ pub fn ad_hoc_source(
     let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides, true)?;
     source.ad_hoc = true;
     if let Some(policy) = policy {
-        apply_policy(policy, &mut source, &section, &Written::CommandLine, overrides)?;
+        apply_policy(
+            policy,
+            &mut source,
+            &section,
+            &Written::CommandLine,
+            overrides,
+        )?;
     }
     Ok(source)
 }

@@ -93,7 +93,10 @@ fn a_host_the_policy_forbids_is_refused_before_any_request() {
     // Line 5: `base_url = "http://127.0.0.1:PORT"`.
     items_config(&ws, &fake, "");
     let policy = Policy::new("# IT\nallowed_hosts = [\"*.atlassian.net\", \"api.github.com\"]\n");
-    let rule = policy.rule(2, r#"allowed_hosts = ["*.atlassian.net", "api.github.com"]"#);
+    let rule = policy.rule(
+        2,
+        r#"allowed_hosts = ["*.atlassian.net", "api.github.com"]"#,
+    );
 
     let stderr = assert_exit_code(&under(&ws, &policy, &["pull", "items"]).output(), 2);
     assert_contains(&stderr, &rule);
@@ -108,11 +111,17 @@ fn a_host_the_policy_forbids_is_refused_before_any_request() {
     assert_eq!(run["kind"], "pull");
     assert_eq!(run["source"], "items");
     assert_eq!(run["policy_refusal"].as_str(), Some(rule.as_str()));
-    assert_eq!(run["policy_sha256"].as_str(), Some(policy.sha256().as_str()));
+    assert_eq!(
+        run["policy_sha256"].as_str(),
+        Some(policy.sha256().as_str())
+    );
 
     // An allowlist wider than the policy: its entry and line are named.
     policy.write(&format!("allowed_hosts = [\"http://127.0.0.1:{port}\"]\n"));
-    let rule = policy.rule(1, &format!(r#"allowed_hosts = ["http://127.0.0.1:{port}"]"#));
+    let rule = policy.rule(
+        1,
+        &format!(r#"allowed_hosts = ["http://127.0.0.1:{port}"]"#),
+    );
     ws.write_config(&format!(
         "[sources.items]\nplugin = {}\nallowed_hosts = [\"127.0.0.1:*\"]\n\
          [sources.items.settings]\nbase_url = {}\n",
@@ -143,7 +152,10 @@ fn a_host_the_policy_forbids_is_refused_before_any_request() {
     assert!(fake.requests() > 0);
     let run = last_run(&ws);
     assert_eq!(run["outcome"], "succeeded", "{run}");
-    assert_eq!(run["policy_sha256"].as_str(), Some(policy.sha256().as_str()));
+    assert_eq!(
+        run["policy_sha256"].as_str(),
+        Some(policy.sha256().as_str())
+    );
     assert_eq!(run["policy_refusal"], Value::Null);
 }
 
@@ -154,7 +166,12 @@ fn ad_hoc_plugins_are_refused_and_recorded() {
     let policy = Policy::new("allow_ad_hoc = false\n");
     let plugin = plugin_path("example-items").display().to_string();
     let base_url = format!("base_url={}", fake.url());
-    let out = under(&ws, &policy, &["pull", "--plugin", &plugin, "--set", &base_url]).output();
+    let out = under(
+        &ws,
+        &policy,
+        &["pull", "--plugin", &plugin, "--set", &base_url],
+    )
+    .output();
     let stderr = assert_exit_code(&out, 2);
     let rule = policy.rule(1, "allow_ad_hoc = false");
     assert_contains(&stderr, &rule);
@@ -237,16 +254,26 @@ fn blobs_and_mirrors_are_refused_when_the_policy_says_so() {
     let fake = FakeServer::start("items", &["--count", "5"]);
     let ws = Workspace::new();
     let policy = Policy::new("allow_blobs = false\nallow_mirrors = false\n");
-    ws.write_config(&hostile_source("blobs", fake.url(), "blob_items = \"1, 2\""));
+    ws.write_config(&hostile_source(
+        "blobs",
+        fake.url(),
+        "blob_items = \"1, 2\"",
+    ));
     let stderr = assert_exit_code(&under(&ws, &policy, &["pull", "hostile"]).output(), 2);
     let rule = policy.rule(1, "allow_blobs = false");
-    assert_contains(&stderr, &format!("references the blob `item-000001.json`, and {rule}"));
+    assert_contains(
+        &stderr,
+        &format!("references the blob `item-000001.json`, and {rule}"),
+    );
     assert_eq!(fake.requests(), 0, "a blob was downloaded");
     assert!(files_under(&ws.blob_dir()).is_empty());
     let run = last_run(&ws);
     assert_eq!(run["outcome"], "refused", "{run}");
     assert_eq!(run["policy_refusal"].as_str(), Some(rule.as_str()));
-    assert_eq!(run["policy_sha256"].as_str(), Some(policy.sha256().as_str()));
+    assert_eq!(
+        run["policy_sha256"].as_str(),
+        Some(policy.sha256().as_str())
+    );
     // Nothing of the refused page was stored.
     assert!(export(&ws, "hostile", &[]).is_empty());
 
@@ -262,7 +289,10 @@ fn blobs_and_mirrors_are_refused_when_the_policy_says_so() {
     .output();
     let stderr = assert_exit_code(&out, 2);
     let rule = policy.rule(2, "allow_mirrors = false");
-    assert_contains(&stderr, &format!("export --out mirror would write a mirror, which {rule}"));
+    assert_contains(
+        &stderr,
+        &format!("export --out mirror would write a mirror, which {rule}"),
+    );
     assert!(!mirror.exists(), "the mirror was written");
     let run = last_run(&ws);
     assert_eq!(run["kind"], "export");
@@ -345,6 +375,30 @@ fn the_policys_proxy_carries_every_request_whatever_the_environment_says() {
     let stdout = assert_success(&out);
     assert_contains(&stdout, "http://[credentials]@127.0.0.1:");
     assert!(!stdout.contains(PROXY_PASSWORD), "{stdout}");
+
+    // A credential over plain http would be read by the proxy, and nothing
+    // may go direct: such a request is refused, never sent.
+    let plain = FakeServer::start("items", &["--count", "5", "--token", TOKEN]);
+    let ws = Workspace::new();
+    items_config(
+        &ws,
+        &plain,
+        &format!("[sources.items.auth]\ntype = \"bearer\"\ntoken_env = \"{TOKEN_VAR}\"\n"),
+    );
+    policy.write(&format!("proxy = {}\n", toml_str(&proxy.url())));
+    let heads = proxy.log.lock().unwrap().heads.len();
+    let out = under(&ws, &policy, &["pull", "items"])
+        .env(TOKEN_VAR, TOKEN)
+        .output();
+    let (_, stderr) = output_text(&out);
+    assert!(!out.status.success());
+    assert_contains(&stderr, "would carry the credential over plain http");
+    assert_eq!(plain.requests(), 0);
+    assert_eq!(
+        proxy.log.lock().unwrap().heads.len(),
+        heads,
+        "the proxy was asked"
+    );
 }
 
 /// A plugin sees nothing of the policy: no variable, no file, no setting.
@@ -368,7 +422,10 @@ fn nothing_of_the_policy_reaches_a_plugin() {
             secret,
             &policy.path.display().to_string(),
         ] {
-            assert!(!seen.contains(leak), "{attack}: `{leak}` reached the plugin: {seen}");
+            assert!(
+                !seen.contains(leak),
+                "{attack}: `{leak}` reached the plugin: {seen}"
+            );
         }
     }
 }
@@ -395,9 +452,15 @@ fn policy_explain_shows_each_rule_its_value_and_why() {
         format!("policy: {}", policy.path.display()),
         format!("sha256: {}", policy.sha256()),
         "source `items`:".to_string(),
-        format!("base_url `{}` (synchost.toml line 5 ([sources.items.settings] base_url))", fake.url()),
+        format!(
+            "base_url `{}` (synchost.toml line 5 ([sources.items.settings] base_url))",
+            fake.url()
+        ),
         "why:       every origin it allows fits a pattern".into(),
-        format!("rule:      {}", policy.rule(2, r#"allowed_hosts = ["127.0.0.1:*"]"#)),
+        format!(
+            "rule:      {}",
+            policy.rule(2, r#"allowed_hosts = ["127.0.0.1:*"]"#)
+        ),
         "limits.concurrency".into(),
         "config:    2 (synchost.toml line 3 ([sources.items] concurrency))".into(),
         "effective: 2".into(),
@@ -418,7 +481,12 @@ fn policy_explain_shows_each_rule_its_value_and_why() {
     let keys: Vec<&str> = checks.iter().filter_map(|c| c["key"].as_str()).collect();
     assert_eq!(
         keys,
-        ["allowed_hosts", "limits.concurrency", "limits.memory_mb", "allow_blobs"]
+        [
+            "allowed_hosts",
+            "limits.concurrency",
+            "limits.memory_mb",
+            "allow_blobs"
+        ]
     );
     assert!(checks.iter().all(|c| c["violation"].is_null()));
 
@@ -470,20 +538,34 @@ fn json_logs_and_runs_carry_the_plugin_and_policy_hashes_and_refusals() {
     let ws = Workspace::new();
     items_config(&ws, &fake, "");
     let policy = Policy::new("allowed_hosts = [\"127.0.0.1:*\"]\n");
-    let out = under(&ws, &policy, &["pull", "items", "-v", "--log-format", "json"]).output();
+    let out = under(
+        &ws,
+        &policy,
+        &["pull", "items", "-v", "--log-format", "json"],
+    )
+    .output();
     let (_, stderr) = output_text(&out);
     assert_success(&out);
     let started = events(&stderr, "run started");
     assert_eq!(started.len(), 1, "{stderr}");
     let fields = &started[0]["fields"];
     let plugin_sha256 = sha256_of(&plugin_path("example-items"));
-    assert_eq!(fields["plugin_sha256"].as_str(), Some(plugin_sha256.as_str()));
+    assert_eq!(
+        fields["plugin_sha256"].as_str(),
+        Some(plugin_sha256.as_str())
+    );
     assert_eq!(fields["plugin_signer"], "", "unsigned");
-    assert_eq!(fields["policy_sha256"].as_str(), Some(policy.sha256().as_str()));
+    assert_eq!(
+        fields["policy_sha256"].as_str(),
+        Some(policy.sha256().as_str())
+    );
     assert_eq!(fields["source"], "items");
     let run = last_run(&ws);
     assert_eq!(run["plugin_sha256"].as_str(), Some(plugin_sha256.as_str()));
-    assert_eq!(run["policy_sha256"].as_str(), Some(policy.sha256().as_str()));
+    assert_eq!(
+        run["policy_sha256"].as_str(),
+        Some(policy.sha256().as_str())
+    );
 
     // The administrator narrows the policy: the next pull is refused, and
     // the refusal is an event of its own, without -v.
@@ -496,7 +578,10 @@ fn json_logs_and_runs_carry_the_plugin_and_policy_hashes_and_refusals() {
     assert_eq!(refusals.len(), 1, "{stderr}");
     let fields = &refusals[0]["fields"];
     assert_eq!(fields["policy_rule"].as_str(), Some(rule.as_str()));
-    assert_eq!(fields["policy_sha256"].as_str(), Some(policy.sha256().as_str()));
+    assert_eq!(
+        fields["policy_sha256"].as_str(),
+        Some(policy.sha256().as_str())
+    );
     assert_eq!(fields["kind"], "pull");
     assert_eq!(fields["source"], "items");
 
@@ -506,7 +591,10 @@ fn json_logs_and_runs_carry_the_plugin_and_policy_hashes_and_refusals() {
     assert_contains(&stdout, "POLICY");
     assert_contains(&stdout, &policy.sha256()[..12]);
     assert_contains(&stdout, &format!("refused by {rule}"));
-    assert_contains(&assert_success(&Synchost::run(&ws, &["status"])), "refused at");
+    assert_contains(
+        &assert_success(&Synchost::run(&ws, &["status"])),
+        "refused at",
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -521,9 +609,18 @@ fn a_malformed_policy_fails_closed() {
     for (text, problem) in [
         ("allowed_hosts = [\"127.0.0.1:*\"", "is not valid"),
         ("allow_everything = true\n", "is not valid"),
-        ("allowed_hosts = [\"*.net\"]\n", "allowed_hosts: host pattern `*.net`"),
-        ("[limits]\nconcurency = 2\n", "[limits] has no key `concurency`"),
-        ("[limits]\nconcurrency = -1\n", "[limits] concurrency must be a positive number"),
+        (
+            "allowed_hosts = [\"*.net\"]\n",
+            "allowed_hosts: host pattern `*.net`",
+        ),
+        (
+            "[limits]\nconcurency = 2\n",
+            "[limits] has no key `concurency`",
+        ),
+        (
+            "[limits]\nconcurrency = -1\n",
+            "[limits] concurrency must be a positive number",
+        ),
         ("proxy = \"socks5://p:1\"\n", "is not a usable proxy URL"),
     ] {
         policy.write(text);
@@ -553,13 +650,27 @@ fn plugin_check_and_inspect_refuse_what_the_policy_forbids() {
     let plugin = plugin_path("example-items");
     let file = plugin.display().to_string();
     let sha256 = sha256_of(&plugin);
-    let policy = Policy::new(&format!("allowed_plugin_hashes = [\"{}\"]\n", "0".repeat(64)));
-    let rule = policy.rule(1, &format!("allowed_plugin_hashes = [\"{}\"]", "0".repeat(64)));
+    let policy = Policy::new(&format!(
+        "allowed_plugin_hashes = [\"{}\"]\n",
+        "0".repeat(64)
+    ));
+    let rule = policy.rule(
+        1,
+        &format!("allowed_plugin_hashes = [\"{}\"]", "0".repeat(64)),
+    );
     let refusal = format!("plugin {file} (sha256 {sha256}) is not allowed by {rule}");
-    let stderr = assert_exit_code(&under(&ws, &policy, &["plugin", "inspect", &file]).output(), 2);
+    let stderr = assert_exit_code(
+        &under(&ws, &policy, &["plugin", "inspect", &file]).output(),
+        2,
+    );
     assert_contains(&stderr, &refusal);
     let base_url = format!("base_url={}", fake.url());
-    let out = under(&ws, &policy, &["plugin", "check", &file, "--set", &base_url]).output();
+    let out = under(
+        &ws,
+        &policy,
+        &["plugin", "check", &file, "--set", &base_url],
+    )
+    .output();
     assert_contains(&assert_exit_code(&out, 2), &refusal);
     assert_eq!(fake.requests(), 0);
 
@@ -568,9 +679,17 @@ fn plugin_check_and_inspect_refuse_what_the_policy_forbids() {
         "allowed_plugin_hashes = [\"{sha256}\"]\nallowed_hosts = [\"api.github.com\"]\n"
     ));
     assert_success(&under(&ws, &policy, &["plugin", "inspect", &file]).output());
-    let out = under(&ws, &policy, &["plugin", "check", &file, "--set", &base_url]).output();
+    let out = under(
+        &ws,
+        &policy,
+        &["plugin", "check", &file, "--set", &base_url],
+    )
+    .output();
     let stderr = assert_exit_code(&out, 2);
     assert_contains(&stderr, "(--set base_url) allows http://127.0.0.1:");
-    assert_contains(&stderr, &policy.rule(2, r#"allowed_hosts = ["api.github.com"]"#));
+    assert_contains(
+        &stderr,
+        &policy.rule(2, r#"allowed_hosts = ["api.github.com"]"#),
+    );
     assert_eq!(fake.requests(), 0);
 }

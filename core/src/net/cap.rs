@@ -53,7 +53,9 @@ impl Pattern {
             None => (rest, false),
         };
         if rest.strip_suffix(":*").unwrap_or(rest).contains('*') {
-            return Err(bad("`*` may only start the host (`*.example.com`) or be the port"));
+            return Err(bad(
+                "`*` may only start the host (`*.example.com`) or be the port",
+            ));
         }
         let entry = parse_entry(&format!("{scheme}{rest}")).map_err(|why| bad(&why))?;
         if wildcard {
@@ -204,7 +206,13 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused() {
-        for bad in ["*.net", "*.127.0.0.1", "a*.example.com", "ftp://x.org", "x.org/p"] {
+        for bad in [
+            "*.net",
+            "*.127.0.0.1",
+            "a*.example.com",
+            "ftp://x.org",
+            "x.org/p",
+        ] {
             assert!(
                 HostCap::new(&[bad.to_string()], String::new()).is_err(),
                 "{bad}"

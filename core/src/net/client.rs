@@ -428,13 +428,11 @@ impl HttpClient {
                 .build()?)
         };
         let client = build(false)?;
-        let direct = match network.proxies_http()
-            && options.credential.is_some()
-            && !network.forced()
-        {
-            true => Some(build(true)?),
-            false => None,
-        };
+        let direct =
+            match network.proxies_http() && options.credential.is_some() && !network.forced() {
+                true => Some(build(true)?),
+                false => None,
+            };
         if options.credential.as_ref().is_some_and(|c| !c.redactable()) {
             tracing::warn!(
                 source = %options.source,

@@ -19,10 +19,10 @@ pub mod network;
 pub mod policy;
 pub mod retry;
 
+pub use cap::HostCap;
 pub use client::{
     DownloadError, HttpClient, HttpError, HttpRequest, HttpResponse, HttpStats, WaitNotice,
 };
-pub use cap::HostCap;
 pub use credential::Credential;
 pub use network::Network;
 pub use policy::HostPolicy;

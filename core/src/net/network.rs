@@ -320,7 +320,11 @@ impl Network {
             self.trusted.join(", "),
             shown(&self.https_proxy),
             shown(&self.http_proxy),
-            if self.forced { " (forced by the policy)" } else { "" },
+            if self.forced {
+                " (forced by the policy)"
+            } else {
+                ""
+            },
             self.no_proxy
                 .as_deref()
                 .map_or(String::new(), |hosts| format!(", NO_PROXY {hosts}"))

@@ -457,7 +457,10 @@ mod tests {
     #[test]
     fn the_administrators_cap_holds_on_every_request() {
         let cap = HostCap::new(
-            &["127.0.0.1:8080".to_string(), "https://*.example.com".to_string()],
+            &[
+                "127.0.0.1:8080".to_string(),
+                "https://*.example.com".to_string(),
+            ],
             "policy /p line 1 (allowed_hosts = [...])".into(),
         )
         .unwrap();

@@ -277,7 +277,7 @@ fn host_checks(
     for entry in section.allowed_hosts.iter().flatten() {
         let outside = cap
             .uncovered(&entry.to_ascii_lowercase())
-            .unwrap_or_else(|why| Some(why));
+            .unwrap_or_else(Some);
         check(
             "allowed_hosts entry",
             entry,

@@ -142,7 +142,11 @@ impl Policy {
             .as_deref()
             .map(|value| ProxyUrl::parse("the policy's proxy", value))
             .transpose()
-            .map_err(|why| usage(format!("the policy {shown}: {why}; nothing runs until it is")))?;
+            .map_err(|why| {
+                usage(format!(
+                    "the policy {shown}: {why}; nothing runs until it is"
+                ))
+            })?;
         let mut limits = BTreeMap::new();
         for (key, value) in &file.limits {
             let bound = match value {
@@ -253,7 +257,10 @@ mod tests {
         let parse = |text: &str| Policy::parse(Path::new("/p.toml"), text.into());
         let policy = parse("[limits]\nconcurrency = 4\nrequests_per_second = 2.5\n").unwrap();
         assert_eq!(policy.limits["concurrency"], 4.0);
-        assert_eq!(policy.rule("concurrency"), "policy /p.toml line 2 (concurrency = 4)");
+        assert_eq!(
+            policy.rule("concurrency"),
+            "policy /p.toml line 2 (concurrency = 4)"
+        );
         for bad in [
             "[limits]\nconcurrency = 0\n",
             "[limits]\nconcurency = 4\n",

@@ -87,7 +87,9 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     };
     let sources: Vec<SourceConfig> = match &args.plugin {
         Some(plugin) => {
-            let name = plugin.file_stem().map_or("plugin".into(), |s| s.to_string_lossy());
+            let name = plugin
+                .file_stem()
+                .map_or("plugin".into(), |s| s.to_string_lossy());
             let source = audited(&name, {
                 // The config's [trust] rules hold for ad-hoc plugins too; no lock.
                 config.check_ad_hoc().and_then(|()| {

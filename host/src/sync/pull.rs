@@ -224,7 +224,13 @@ async fn pull_source_traced(
         .and_then(crate::error::policy_rule)
         .map(str::to_string);
     if let (Some(rule), Some(policy), Err(err)) = (&policy_refusal, &source.admin, &outcome) {
-        audit::log("pull", &source.name, &policy.sha256, rule, &format!("{err:#}"));
+        audit::log(
+            "pull",
+            &source.name,
+            &policy.sha256,
+            rule,
+            &format!("{err:#}"),
+        );
     }
     let end = RunEnd {
         outcome: match policy_refusal {
