@@ -16,6 +16,7 @@ use crate::error::{kind_of, ExitKind};
 use crate::runtime::record::Recorder;
 use crate::runtime::Runtime;
 use crate::store::Store;
+use crate::sync::audit;
 use crate::sync::progress::{human_duration, ProgressMode, Reporter};
 use crate::sync::pull::{pull_source, PullOptions, SourceSummary};
 use crate::untrusted::{terminal_safe, Untrusted};
@@ -78,21 +79,15 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
         concurrency: args.concurrency,
     };
     let store_path = config.store_path(global.store.as_deref());
-    // A refusal by the policy is recorded in the store before it is returned.
-    let audited = |source: &str, result: Result<SourceConfig>| {
-        result.inspect_err(|err| {
-            let policy = config.policy.as_deref();
-            crate::sync::audit::record_at(&store_path, "pull", source, policy, err)
-        })
-    };
     let sources: Vec<SourceConfig> = match &args.plugin {
         Some(plugin) => {
             let name = plugin
                 .file_stem()
                 .map_or("plugin".into(), |s| s.to_string_lossy());
-            let source = audited(&name, {
-                // The config's [trust] rules hold for ad-hoc plugins too; no lock.
-                config.check_ad_hoc().and_then(|()| {
+            // The config's [trust] rules hold for ad-hoc plugins too; no lock.
+            let source = config
+                .check_ad_hoc()
+                .and_then(|()| {
                     let auth = args.auth_bearer_env.clone().map(AuthSection::bearer);
                     let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
                     let policy = config.policy.as_ref();
@@ -103,7 +98,10 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
                     source.trust = config.ad_hoc_trust()?;
                     Ok(source)
                 })
-            })?;
+                .inspect_err(|err| {
+                    let policy = config.policy.as_deref();
+                    audit::record_at(&store_path, "pull", &name, policy, err)
+                })?;
             vec![source]
         }
         None => {
@@ -115,7 +113,7 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
             )?;
             names
                 .iter()
-                .map(|name| audited(name, config.source(name, &overrides)))
+                .map(|name| audit::pull_source(&config, &store_path, name, &overrides))
                 .collect::<Result<_>>()?
         }
     };

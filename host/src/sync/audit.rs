@@ -6,6 +6,9 @@
 
 use std::path::Path;
 
+use anyhow::Result;
+
+use crate::config::{Config, Overrides, SourceConfig};
 use crate::store::runs::Refusal;
 use crate::store::Store;
 use crate::trust::Policy;
@@ -57,6 +60,19 @@ pub fn record_at(
             tracing::warn!("the policy refusal is not recorded: no store: {err:#}");
         }
     }
+}
+
+/// `config.source(name)` for a pull (`pull`, `watch`) whose store is at
+/// `store_path`, a refusal by the policy recorded there first.
+pub fn pull_source(
+    config: &Config,
+    store_path: &Path,
+    name: &str,
+    overrides: &Overrides,
+) -> Result<SourceConfig> {
+    config
+        .source(name, overrides)
+        .inspect_err(|err| record_at(store_path, "pull", name, config.policy.as_deref(), err))
 }
 
 /// The `policy refusal` event of the log.
