@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::proxy::{proxy_basic, ConnectProxy, Inspection, PROXY_PASSWORD};
+use support::proxy::{
+    assert_password_in_no_file, proxy_basic, ConnectProxy, Inspection, NETWORK_VARS, PROXY_PASSWORD,
+};
 use support::{
     assert_exit_code, assert_success, export, files_under, hostile_source, items_config,
     json_output, output_text, plugin_path, summary_of, toml_str, FakeServer, Synchost, Workspace,
@@ -307,16 +309,6 @@ fn blobs_and_mirrors_are_refused_when_the_policy_says_so() {
 
 /// The fakes' token (`--token`), sent by the host as a bearer credential.
 const TOKEN: &str = "tok-policy-4b1e9d07c3";
-/// The variables of a company network; none of the machine's own.
-const NETWORK_VARS: [&str; 7] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-];
 
 #[test]
 fn the_policys_proxy_carries_every_request_whatever_the_environment_says() {
@@ -362,14 +354,7 @@ fn the_policys_proxy_carries_every_request_whatever_the_environment_says() {
     for secret in [PROXY_PASSWORD.to_string(), proxy_basic()] {
         assert!(!stdout.contains(&secret) && !stderr.contains(&secret));
     }
-    for file in files_under(ws.path()) {
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(PROXY_PASSWORD),
-            "{} holds the proxy's password",
-            file.display()
-        );
-    }
+    assert_password_in_no_file(ws.path());
     // `policy explain` shows the proxy without it.
     let out = under(&ws, &policy, &["policy", "explain", "items"]).output();
     let stdout = assert_success(&out);

@@ -12,7 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::proxy::{proxy_basic, ConnectProxy, Inspection, PROXY_PASSWORD, PROXY_USER};
+use support::proxy::{
+    assert_password_in_no_file, proxy_basic, ConnectProxy, Inspection, NETWORK_VARS,
+    PROXY_PASSWORD, PROXY_USER,
+};
 use support::{
     assert_exit_code, assert_success, export, files_under, items_config, output_text, plugin_path,
     stored, str_field, summary_of, toml_str, wait_for, FakeServer, Synchost, Workspace, TOKEN_VAR,
@@ -20,19 +23,6 @@ use support::{
 
 /// The source's credential (the fakes require it with `--token`).
 const TOKEN: &str = "tok-tls-5d0c2e91b7a4";
-/// The variables of a company network; each run starts without the test
-/// machine's own.
-const NETWORK_VARS: [&str; 9] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-];
 
 /// `synchost-fake items --tls`: https with a CA of its own, printed as
 /// `ca: PATH.pem` and removed when the fake is stopped.
@@ -270,14 +260,7 @@ fn a_pull_goes_through_the_https_proxy_unless_no_proxy_says_otherwise() {
             "{secret} shown"
         );
     }
-    for file in files_under(ws.path()) {
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(PROXY_PASSWORD),
-            "{} holds the proxy's password",
-            file.display()
-        );
-    }
+    assert_password_in_no_file(ws.path());
     assert!(
         !files_under(&cassette).is_empty(),
         "a cassette was recorded"

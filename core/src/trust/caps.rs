@@ -123,22 +123,25 @@ pub fn evaluate(
         let limit = *policy.limits.get(key)?;
         Some(limit_check(policy, name, key, limit, value, default))
     };
-    let as_f64 = |v: Option<(u32, String)>| v.map(|(n, at)| (f64::from(n), at));
-    if let Some((check, value)) = bound(
-        "page_size",
-        as_f64(page_size),
-        Some(crate::config::DEFAULT_PAGE_SIZE.into()),
-    ) {
-        capped.page_size = value.map(|v| v as u32);
-        checks.push(check);
-    }
-    if let Some((check, value)) = bound(
-        "concurrency",
-        as_f64(concurrency),
-        Some(crate::config::DEFAULT_CONCURRENCY.into()),
-    ) {
-        capped.concurrency = value.map(|v| v as u32);
-        checks.push(check);
+    for (key, asked, default, slot) in [
+        (
+            "page_size",
+            page_size,
+            crate::config::DEFAULT_PAGE_SIZE,
+            &mut capped.page_size,
+        ),
+        (
+            "concurrency",
+            concurrency,
+            crate::config::DEFAULT_CONCURRENCY,
+            &mut capped.concurrency,
+        ),
+    ] {
+        let asked = asked.map(|(n, at)| (f64::from(n), at));
+        if let Some((check, value)) = bound(key, asked, Some(default.into())) {
+            *slot = value.map(|v| v as u32);
+            checks.push(check);
+        }
     }
     if let Some((check, value)) = bound("requests_per_second", rps, None) {
         capped.requests_per_second = value;

@@ -15,6 +15,33 @@ use base64::Engine as _;
 pub const PROXY_USER: &str = "proxyuser";
 pub const PROXY_PASSWORD: &str = "proxy-pw-8f3a61c2";
 
+/// The variables of a company network; each run starts without the test
+/// machine's own.
+pub const NETWORK_VARS: [&str; 9] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// Panics when a file under `dir` holds the proxy's password.
+#[track_caller]
+pub fn assert_password_in_no_file(dir: &Path) {
+    for file in super::files_under(dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(PROXY_PASSWORD),
+            "{} holds the proxy's password",
+            file.display()
+        );
+    }
+}
+
 /// What the proxy saw.
 #[derive(Default)]
 pub struct ProxyLog {
