@@ -384,6 +384,17 @@ fn the_policys_proxy_carries_every_request_whatever_the_environment_says() {
         heads,
         "the proxy was asked"
     );
+
+    // Without a credential, plain http goes through the proxy too.
+    let open = FakeServer::start("items", &["--count", "5"]);
+    let ws = Workspace::new();
+    items_config(&ws, &open, "");
+    assert_success(&under(&ws, &policy, &["pull", "items"]).output());
+    assert!(open.requests() > 0);
+    assert!(
+        proxy.log.lock().unwrap().forwarded > 0,
+        "plain http went direct"
+    );
 }
 
 /// A plugin sees nothing of the policy: no variable, no file, no setting.

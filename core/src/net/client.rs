@@ -641,7 +641,8 @@ impl HttpClient {
                 self.options.policy.describe()
             ))
         })?;
-        if self.forced_proxy && admission.credential && url.scheme() == "http" {
+        let credential = admission.credential && self.options.credential.is_some();
+        if self.forced_proxy && credential && url.scheme() == "http" {
             return Err(self.deny(format!(
                 "`{}` would carry the credential over plain http, and the policy forces \
                  every request through its proxy, which would read it: use https",

@@ -27,7 +27,8 @@ pub fn record(
     let (Some(rule), Some(policy)) = (crate::error::policy_rule(error), policy) else {
         return;
     };
-    let message = format!("{error:#}");
+    // One line: several violations are one refusal.
+    let message = format!("{error:#}").replace('\n', "; ");
     log(kind, source, &policy.sha256, rule, &message);
     let refusal = Refusal {
         kind,
@@ -56,7 +57,8 @@ pub fn record_at(
     match Store::open(path) {
         Ok(store) => record(&store, kind, source, None, Some(policy), error),
         Err(err) => {
-            log(kind, source, &policy.sha256, rule, &format!("{error:#}"));
+            let message = format!("{error:#}").replace('\n', "; ");
+            log(kind, source, &policy.sha256, rule, &message);
             tracing::warn!("the policy refusal is not recorded: no store: {err:#}");
         }
     }
