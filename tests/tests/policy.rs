@@ -342,7 +342,12 @@ fn the_policys_proxy_carries_every_request_whatever_the_environment_says() {
         .output();
     let stdout = assert_success(&out);
     let inspected = proxy.log.lock().unwrap().inspected.len() as u64;
-    let host = summary_of(&stdout)["summary"]["requests"].as_u64();
+    let summary = summary_of(&stdout);
+    assert_eq!(
+        summary["summary"]["policy_sha256"].as_str(),
+        Some(policy.sha256().as_str())
+    );
+    let host = summary["summary"]["requests"].as_u64();
     assert!(inspected > 0, "nothing went through the proxy");
     assert_eq!(host, Some(inspected), "the proxy's count is the host's");
     assert_eq!(fake.requests(), inspected, "and the origin's");
@@ -615,7 +620,7 @@ fn a_malformed_policy_fails_closed() {
         ),
         (
             "[limits]\nconcurrency = -1\n",
-            "[limits] concurrency must be a positive number",
+            "[limits] concurrency must be a positive whole number",
         ),
         ("proxy = \"socks5://p:1\"\n", "is not a usable proxy URL"),
     ] {

@@ -149,13 +149,23 @@ impl Policy {
             })?;
         let mut limits = BTreeMap::new();
         for (key, value) in &file.limits {
+            // A rate may be fractional; every other limit counts whole units.
             let bound = match value {
                 toml::Value::Integer(n) if *n > 0 => *n as f64,
-                toml::Value::Float(x) if *x > 0.0 && x.is_finite() => *x,
+                toml::Value::Float(x)
+                    if key == "requests_per_second" && *x > 0.0 && x.is_finite() =>
+                {
+                    *x
+                }
                 _ => {
                     return Err(usage(format!(
-                        "the policy {shown}: [limits] {key} must be a positive number; nothing \
-                         runs until it is"
+                        "the policy {shown}: [limits] {key} must be a positive {}; nothing \
+                         runs until it is",
+                        if key == "requests_per_second" {
+                            "number"
+                        } else {
+                            "whole number"
+                        }
                     )))
                 }
             };
@@ -265,6 +275,7 @@ mod tests {
             "[limits]\nconcurrency = 0\n",
             "[limits]\nconcurency = 4\n",
             "[limits]\nmemory_mb = \"lots\"\n",
+            "[limits]\nconcurrency = 0.5\n",
             "allowed_hosts = [\"*.com\"]\n",
             "proxy = \"socks5://p:1\"\n",
         ] {

@@ -73,6 +73,9 @@ pub struct SourceSummary {
     pub plugin_sha256: String,
     /// The key id of the plugin file's trusted signature, if any.
     pub plugin_signer: Option<String>,
+    /// The sha256 of the administrator's policy the run was checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
     pub streams: Vec<StreamSummary>,
     pub counts: Counts,
     pub requests: u64,
@@ -260,6 +263,7 @@ async fn pull_source_traced(
         plugin: format!("{} {}", manifest.name, manifest.version),
         plugin_sha256: plugin.sha256.clone(),
         plugin_signer: plugin.signer.clone(),
+        policy_sha256: source.admin.as_ref().map(|p| p.sha256.clone()),
         streams,
         counts,
         requests: end.requests,
