@@ -342,7 +342,7 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
                 "--from DIR pushes one source: name it, e.g. `synchost push docs --from DIR`",
             ));
         };
-        // Its files are rewritten as their changes land.
+        // Its manifest is rewritten as the changes land.
         config
             .check_mirrors(&format!("push --from {}", dir.display()))
             .map_err(|err| audited(&store, &config, name, err))?;
