@@ -282,6 +282,7 @@ fn blobs_and_mirrors_are_refused_when_the_policy_says_so() {
     // A mirror: refused before a file is written.
     items_config(&ws, &fake, "");
     assert_success(&under(&ws, &policy, &["pull", "items"]).output());
+    let requests = fake.requests();
     let mirror = ws.path().join("mirror");
     let out = under(
         &ws,
@@ -300,6 +301,15 @@ fn blobs_and_mirrors_are_refused_when_the_policy_says_so() {
     assert_eq!(run["kind"], "export");
     assert_eq!(run["outcome"], "refused");
     assert_eq!(run["policy_refusal"].as_str(), Some(rule.as_str()));
+    // `push --from` writes the mirror's manifest: refused too.
+    let out = under(&ws, &policy, &["push", "items", "--from", "mirror"]).output();
+    let stderr = assert_exit_code(&out, 2);
+    assert_contains(
+        &stderr,
+        &format!("push --from mirror would write a mirror, which {rule}"),
+    );
+    assert_eq!(last_run(&ws)["kind"], "push");
+    assert_eq!(fake.requests(), requests, "the push sent a request");
     // JSON lines to stdout are no mirror.
     assert_eq!(export(&ws, "items", &[]).len(), 5);
 }
