@@ -413,3 +413,43 @@ fn a_redirect_from_https_to_plain_http_is_refused() {
     );
     assert_eq!(plain.requests(), 0, "the plain http hop was sent");
 }
+
+/// A source configured with `http://` for a server that moved to https: the
+/// fake's plain-http port answers only redirects to its https port, which
+/// `base_url`'s origin does not allow. The pull fails before any request
+/// reaches the https side, the credential never goes over plain http, and
+/// the error says which URL to use.
+#[test]
+fn a_plain_http_base_url_redirected_to_https_fails_saying_which_url_to_use() {
+    let fake = tls_fake("20");
+    let plain = fake.stdout_line("plain http: ");
+    let plain = plain
+        .strip_suffix(" (redirects to https)")
+        .unwrap_or_else(|| panic!("unexpected `plain http:` line: {plain}"));
+    assert!(plain.starts_with("http://127.0.0.1:"), "{plain}");
+
+    let ws = Workspace::new();
+    ws.write_config(&format!(
+        "[sources.items]\nplugin = {}\n\n[sources.items.settings]\nbase_url = {}\n\n\
+         [sources.items.retry]\nmax_retries = 0\n\n{}",
+        toml_str(&plugin_path("example-items").display().to_string()),
+        toml_str(plain),
+        ca_table(fake.ca().unwrap()),
+    ));
+    let out = pull(&ws, &[], &[]);
+    let (stdout, stderr) = output_text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    assert!(
+        all.contains("redirect refused")
+            && all.contains(&format!("use `{}` in base_url", fake.url())),
+        "{all}"
+    );
+    assert_eq!(fake.requests(), 0, "a request reached the https side");
+    let records = if ws.store_path().exists() {
+        export(&ws, "items", &[])
+    } else {
+        Vec::new()
+    };
+    assert!(records.is_empty(), "{records:?}");
+}

@@ -794,8 +794,9 @@ impl HttpClient {
             }
             let admitted = self.options.policy.admit(&next).map_err(|why| {
                 refused(format!(
-                    "{why} (allowed: {})",
-                    self.options.policy.describe()
+                    "{why} (allowed: {}){}",
+                    self.options.policy.describe(),
+                    upgrade_hint(&url, &next)
                 ))
             })?;
             credential = admitted.credential && next.origin() == origin;
@@ -1116,6 +1117,20 @@ fn classify(error: &reqwest::Error) -> HttpError {
             source = cause.source();
         }
         HttpError::Connection(message)
+    }
+}
+
+/// When a plain-http request is redirected to https on the same host (a
+/// server that moved to https, as most have), the advice to say so in
+/// `base_url`; otherwise nothing.
+fn upgrade_hint(from: &Url, to: &Url) -> String {
+    if from.scheme() == "http" && to.scheme() == "https" && from.host_str() == to.host_str() {
+        format!(
+            "; the server redirects plain http to https: use `{}` in base_url",
+            Untrusted::new(&to.origin().ascii_serialization())
+        )
+    } else {
+        String::new()
     }
 }
 
