@@ -10,8 +10,11 @@
 //! the Supabase scenarios of `supabase.rs` (PostgreSQL started by the fake).
 //! With `--parallel`: many sources in one pull, one after another and at
 //! once (`parallel.rs`). With `--otel`: a pull with and without
-//! OpenTelemetry export (`otel.rs`).
+//! OpenTelemetry export (`otel.rs`). With `--confluence`: the Confluence
+//! plugin with blog posts, labels and properties on, and the Markdown export
+//! (`confluence.rs`).
 
+mod confluence;
 mod github;
 mod latency;
 mod otel;
@@ -46,7 +49,14 @@ pub fn run(args: &[String]) -> Result<()> {
     let supabase_only = args.iter().any(|a| a == "--supabase");
     let parallel_only = args.iter().any(|a| a == "--parallel");
     let otel_only = args.iter().any(|a| a == "--otel");
-    let latency = if push_only || github_only || supabase_only || parallel_only || otel_only {
+    let confluence_only = args.iter().any(|a| a == "--confluence");
+    let latency = if push_only
+        || github_only
+        || supabase_only
+        || parallel_only
+        || otel_only
+        || confluence_only
+    {
         None
     } else {
         latency::Options::parse(args, runs)?
@@ -74,6 +84,9 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if otel_only {
         return otel::run(&work, args, runs);
+    }
+    if confluence_only {
+        return confluence::run(&work, args, runs);
     }
     if let Some(options) = latency {
         return latency::run(&work, &options);

@@ -20,6 +20,7 @@
 
 pub mod confluence_api;
 pub mod github_spec;
+pub mod proxy;
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
