@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use support::confluence_api::{
-    check_shape, ok_schema, send, sha_hex, truth, v1_spec, walk_cql, walk_v1,
+    check_requests, check_shape, ok_schema, send, sha_hex, truth, v1_spec, walk_cql, walk_v1,
 };
 use support::{percent_encode as encode, FakeServer, HttpResponse};
 
@@ -232,6 +232,8 @@ fn content_listings_page_through_links_next() {
         sha_hex(one["body"]["storage"]["value"].as_str().unwrap().as_bytes()),
         t["sha256"].as_str().unwrap()
     );
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -394,6 +396,8 @@ fn children_of_pages_list_attachments_comments_and_pages() {
         .map(|(k, _)| k.clone())
         .collect();
     assert_eq!(ids(&desc_files), expect);
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -516,6 +520,8 @@ fn labels_write_then_read_without_a_new_version() {
         ),
         404,
     );
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -604,6 +610,8 @@ fn properties_and_restrictions_in_v1_match_the_truth() {
         ),
         400,
     );
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -828,6 +836,8 @@ fn cql_by_id_label_ancestor_and_type_with_metadata_expansions() {
         &[],
     );
     bad.expect_status(400);
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -903,4 +913,6 @@ fn mutations_of_blog_posts_labels_properties_and_restrictions() {
         let (now, was) = (item(&id), item_before(&id).unwrap());
         assert_ne!(now["restricted"], was["restricted"], "{id}");
     }
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
