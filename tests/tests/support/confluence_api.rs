@@ -282,12 +282,12 @@ pub fn ok_schema<'a>(spec: &'a Value, path: &str) -> &'a Value {
     )
 }
 
-/// The operation of `spec` that `method path` is (`path` relative to the
+/// The parameters (path-level and operation-level, `$ref`s followed) of
+/// the operation of `spec` that `method path` is (`path` relative to the
 /// description's base), preferring the template with the most literal
-/// segments: its parameters (path-level and operation-level, `$ref`s
-/// followed).
+/// segments.
 fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> Option<Vec<&'a Value>> {
-    let (template, item) = spec["paths"]
+    let (_, item) = spec["paths"]
         .as_object()?
         .iter()
         .filter(|(t, item)| {
@@ -295,7 +295,6 @@ fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> Option<Vec<&'a Va
         })
         .max_by_key(|(t, _)| t.split('/').filter(|s| !s.contains('{')).count())?;
     let op = &item[method.to_lowercase()];
-    let _ = template;
     Some(
         item["parameters"]
             .as_array()
