@@ -540,6 +540,38 @@ fn labels_and_properties_in_v2_match_the_truth() {
         "{with_labels} {with_props}"
     );
 
+    // More labels than `include-labels` embeds: the cursor goes on in the list.
+    let (id, e) = pages.iter().next().unwrap();
+    let many: Vec<Value> = (0..60)
+        .map(|i| json!({"name": format!("bulk-{i:02}")}))
+        .collect();
+    send(
+        &fake,
+        "POST",
+        &format!("/wiki/rest/api/content/{id}/label"),
+        Some(&Value::from(many)),
+    )
+    .expect_status(200);
+    let single = fake
+        .get(&format!("/wiki/api/v2/pages/{id}?include-labels=true"), &[])
+        .json();
+    let included = &single["labels"];
+    assert_eq!(included["results"].as_array().unwrap().len(), 50);
+    assert_eq!(included["meta"]["hasMore"], true);
+    let rest_path = format!(
+        "{}?cursor={}",
+        included["_links"]["self"].as_str().unwrap(),
+        included["meta"]["cursor"].as_str().unwrap()
+    );
+    let (rest, _) = walk_v2(&fake, &rest_path, &[]);
+    let mut all = names(&included["results"]);
+    all.extend(names(&Value::from(rest)));
+    all.sort();
+    let mut expect: Vec<String> = serde_json::from_value(e["labels"].clone()).unwrap();
+    expect.extend((0..60).map(|i| format!("bulk-{i:02}")));
+    expect.sort();
+    assert_eq!(all, expect, "every label once");
+
     // Pages by label: every page with it, none without.
     let howto: BTreeSet<String> = pages
         .iter()
@@ -548,7 +580,7 @@ fn labels_and_properties_in_v2_match_the_truth() {
         .collect();
     let (id, _) = pages.iter().find(|(k, _)| howto.contains(*k)).unwrap();
     let label = fake
-        .get(&format!("/wiki/api/v2/pages/{id}/labels"), &[])
+        .get(&format!("/wiki/api/v2/pages/{id}/labels?limit=250"), &[])
         .json()["results"]
         .as_array()
         .unwrap()

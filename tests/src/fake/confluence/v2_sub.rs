@@ -166,8 +166,11 @@ pub fn property_json(p: &super::annot::Property) -> Value {
     })
 }
 
-/// `{results, meta {hasMore, cursor?}, _links {self}}` of an `include-*`.
-fn included(items: Vec<(Key, u64, Value)>, sort: &str, list_path: String) -> Value {
+/// `{results, meta {hasMore, cursor?}, _links {self}}` of an `include-*`:
+/// the first items in the list's default order (`sort`), so that `cursor`
+/// goes on in that list.
+fn included(mut items: Vec<(Key, u64, Value)>, sort: &str, list_path: String) -> Value {
+    items.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let more = items.len() > INCLUDE_MAX;
     let next = more
         .then(|| items.get(INCLUDE_MAX - 1))
