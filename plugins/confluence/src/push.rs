@@ -32,6 +32,8 @@ use synchost_sdk::{lenient, Change, ChangeOp, Error, PushOutcome, Reconciliation
 /// What the steps of one `push` or `reconcile` call share.
 pub struct Target {
     pub base_url: String,
+    /// Pages or blog posts.
+    pub kind: api::Kind,
     pub format: BodyFormat,
     /// The space's id, for creates; `None` when the batch has none (the
     /// space is then not resolved).
@@ -98,8 +100,9 @@ fn update(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
 /// `PUT` as version base+1; on 409, read the page: our message on it means
 /// this write landed before (a retried request), anything else a conflict.
 fn put(t: &Shared, write: Update, title: String) -> Step<PushOutcome> {
-    let request = api::update_page(
+    let request = api::update(
         &t.base_url,
+        t.kind,
         &write.id,
         &title,
         t.format,
@@ -140,8 +143,9 @@ fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
     let title = change.require_title()?.to_owned();
     let value = change.content_text()?.to_owned();
     let space = t.space_id()?;
-    let request = api::create_page(
+    let request = api::create(
         &t.base_url,
+        t.kind,
         &space,
         &title,
         change.parent_id.as_deref(),
@@ -182,7 +186,7 @@ fn delete(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
             Step::done(PushOutcome::Conflict(Some(t.record(page))))
         }
         Some(_) => {
-            let request = api::delete_page(&t.base_url, &id);
+            let request = api::delete(&t.base_url, t.kind, &id);
             let what = what(&request);
             Step::send(request, move |answer| match answer {
                 Ok(r) if r.is_success() || r.status == 404 => PushOutcome::Applied(None),
@@ -220,7 +224,7 @@ fn landed(t: &Shared, page: api::Page, base: i64, key: String) -> Step<Reconcili
     if page.version.number <= base + 1 {
         return Step::done(Reconciliation::Conflict(Some(t.record(page))));
     }
-    let request = api::page_version(&t.base_url, &page.id, t.format, base + 1);
+    let request = api::one_version(&t.base_url, t.kind, &page.id, t.format, base + 1);
     let what = what(&request);
     let now = t.record(page);
     Step::send(request, move |answer: Answer| {
@@ -259,7 +263,7 @@ fn read<T: From<Error> + 'static, S: Into<Step<T>>>(
     id: &str,
     then: impl FnOnce(&Shared, Option<api::Page>, &str) -> S + 'static,
 ) -> Step<T> {
-    let request = api::page(&t.base_url, id, t.format);
+    let request = api::one(&t.base_url, t.kind, id, t.format);
     let what = what(&request);
     let t = t.clone();
     Step::send(request, move |answer: Answer| {
@@ -289,7 +293,7 @@ fn find_title<T: 'static>(
     value: &str,
     then: impl FnOnce(Result<Option<Found>, Error>) -> T + 'static,
 ) -> Step<T> {
-    let request = api::pages_by_title(&t.base_url, space, title, t.format);
+    let request = api::by_title(&t.base_url, t.kind, space, title, t.format);
     let what = what(&request);
     let (t, title, value) = (t.clone(), title.to_owned(), value.to_owned());
     Step::send(request, move |answer: Answer| {
@@ -403,6 +407,7 @@ mod tests {
     fn target() -> Shared {
         Rc::new(Target {
             base_url: BASE.into(),
+            kind: api::Kind::Page,
             format: BodyFormat::Storage,
             space_id: Some(Ok("131189".into())),
         })
@@ -487,8 +492,9 @@ mod tests {
 
     #[test]
     fn write_requests_match_the_spec() {
-        let put = api::update_page(
+        let put = api::update(
             BASE,
+            api::Kind::Page,
             "123456",
             "Runbook",
             BodyFormat::Storage,
@@ -508,8 +514,9 @@ mod tests {
                    "version": {"number": 8, "message": "synchost change k1"}}),
             "no parentId: updates never move a page"
         );
-        let post = api::create_page(
+        let post = api::create(
             BASE,
+            api::Kind::Page,
             "131189",
             "Runbook",
             Some("98765"),
@@ -525,20 +532,28 @@ mod tests {
             json!({"spaceId": "131189", "status": "current", "title": "Runbook", "parentId": "98765",
                    "body": {"representation": "atlas_doc_format", "value": "{}"}})
         );
-        let root = api::create_page(BASE, "131189", "Runbook", None, BodyFormat::Storage, "");
+        let root = api::create(
+            BASE,
+            api::Kind::Page,
+            "131189",
+            "Runbook",
+            None,
+            BodyFormat::Storage,
+            "",
+        );
         assert!(body(&root).get("parentId").is_none());
         assert!(
             root.url().ends_with("/wiki/api/v2/pages?root-level=true"),
             "{}",
             root.url()
         );
-        let delete = api::delete_page(BASE, "123456");
+        let delete = api::delete(BASE, api::Kind::Page, "123456");
         assert_eq!(
             (delete.method(), delete.url()),
             ("DELETE", format!("{BASE}{PAGE}").as_str())
         );
         assert_eq!(
-            api::pages_by_title(BASE, "131189", "Run & book", BodyFormat::Storage).url(),
+            api::by_title(BASE, api::Kind::Page, "131189", "Run & book", BodyFormat::Storage).url(),
             format!("{BASE}/wiki/api/v2/pages?space-id=131189&title=Run%20%26%20book&body-format=storage")
         );
     }
