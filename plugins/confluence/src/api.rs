@@ -248,6 +248,32 @@ pub fn delete(base_url: &str, kind: Kind, id: &str) -> Request {
     Request::delete(one_url(base_url, kind, id))
 }
 
+/// `POST /wiki/rest/api/content/{id}/label` with `[{prefix: "global", name}]`:
+/// adds labels (those already there stay); the answer is a `LabelArray` of
+/// all the labels the content has now.
+pub fn add_labels(base_url: &str, id: &str, names: &[String]) -> Request {
+    let labels: Vec<Value> = names
+        .iter()
+        .map(|name| json!({"prefix": "global", "name": name}))
+        .collect();
+    Request::post(format!(
+        "{base_url}/wiki/rest/api/content/{}/label",
+        encode(id)
+    ))
+    .header("accept", "application/json")
+    .json(&Value::Array(labels))
+}
+
+/// `DELETE /wiki/rest/api/content/{id}/label?name=N`: removes one label
+/// (204). The query form takes any name, `/` included.
+pub fn remove_label(base_url: &str, id: &str, name: &str) -> Request {
+    Request::delete(format!(
+        "{base_url}/wiki/rest/api/content/{}/label",
+        encode(id)
+    ))
+    .query("name", name)
+}
+
 /// A list parameter as both specs describe it (`style: form, explode:
 /// false`): items percent-encoded, joined by literal commas, so a server
 /// that splits before decoding reads it as well as one that decodes first.

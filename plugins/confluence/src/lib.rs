@@ -256,6 +256,7 @@ impl Confluence {
             kind,
             format: self.config.body_format,
             space_id: creates.then(|| self.space().map(|space| space.id.clone())),
+            wanted: Wanted::of(&self.config),
         }))
     }
 

@@ -23,6 +23,7 @@ use std::rc::Rc;
 
 use crate::api;
 use crate::config::BodyFormat;
+use crate::extras::{self, Extras, Wanted};
 use crate::records;
 use serde_json::Value;
 use synchost_sdk::http::{Request, Response};
@@ -38,6 +39,10 @@ pub struct Target {
     /// The space's id, for creates; `None` when the batch has none (the
     /// space is then not resolved).
     pub space_id: Option<Result<String, Error>>,
+    /// What the settings add to pulled records (labels, properties,
+    /// restrictions): an applied change's record gets the same, with one
+    /// search, so that its version is the one the next pull sees.
+    pub wanted: Option<Wanted>,
 }
 
 pub type Shared = Rc<Target>;
@@ -71,12 +76,20 @@ struct Update {
 }
 
 fn update(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
+    let labels = desired_labels(change)?;
     let write = Update {
         id: change.require_id()?.to_owned(),
         base: base_number(change)?,
         value: change.content_text()?.to_owned(),
         key: change.key.clone(),
     };
+    let then = t.clone();
+    Ok(write_update(t, change, write)?.and_then(move |outcome| finish(&then, outcome, labels)))
+}
+
+/// The update's `PUT`, after a read of the page when the change has no
+/// title.
+fn write_update(t: &Shared, change: &Change, write: Update) -> Result<Step<PushOutcome>, Error> {
     let Some(title) = change.title.clone() else {
         // Keep the page's title: read the page first.
         return Ok(read(
@@ -135,6 +148,7 @@ fn put(t: &Shared, write: Update, title: String) -> Step<PushOutcome> {
 }
 
 fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
+    let labels = desired_labels(change)?;
     // `require_title` refuses an untitled page as `unsupported`: Confluence
     // would answer 400 "Non-drafts cannot have empty titles", so it is the
     // change that cannot be pushed as it is; nothing is wrong with the
@@ -153,8 +167,9 @@ fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
         &value,
     );
     let what = what(&request);
+    let then = t.clone();
     let t = t.clone();
-    Ok(Step::send(request, move |answer| {
+    let step = Step::send(request, move |answer| {
         let response = match answer {
             Ok(response) => response,
             Err(e) => return Step::done(e.into()),
@@ -172,7 +187,8 @@ fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
             Ok(None) => refused.into(),
             Err(e) => e.into(),
         })
-    }))
+    });
+    Ok(step.and_then(move |outcome| finish(&then, outcome, labels)))
 }
 
 /// `GET` first (the API has no precondition on `DELETE`), then `DELETE`
@@ -203,14 +219,17 @@ fn delete(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
 fn reconcile_existing(t: &Shared, change: &Change) -> Result<Step<Reconciliation>, Error> {
     let id = change.require_id()?.to_owned();
     let base = base_number(change)?;
+    let labels = desired_labels(change)?;
     let (op, key) = (change.op, change.key.clone());
-    Ok(read(t, &id, move |t, page, _| match (page, op) {
+    let then = t.clone();
+    let step = read(t, &id, move |t, page, _| match (page, op) {
         (None, ChangeOp::Delete) => Step::done(Reconciliation::Applied(None)),
         (None, _) => Step::done(Reconciliation::Conflict(None)),
         (Some(page), _) if page.version.number == base => Step::done(Reconciliation::NotApplied),
         (Some(page), ChangeOp::Update) => landed(t, page, base, key),
         (Some(page), _) => Step::done(Reconciliation::Conflict(Some(t.record(page)))),
-    }))
+    });
+    Ok(step.and_then(move |answer| labels_landed(&then, answer, labels)))
 }
 
 /// Whether an update based on `base` landed, seen from the page as it is
@@ -242,18 +261,198 @@ fn landed(t: &Shared, page: api::Page, base: i64, key: String) -> Step<Reconcili
 /// Creates: look the title up. None → not applied; our body → applied;
 /// another page → conflict.
 fn reconcile_create(t: &Shared, change: &Change) -> Result<Step<Reconciliation>, Error> {
+    let labels = desired_labels(change)?;
     let title = change.require_title()?.to_owned();
     let value = change.content_text()?.to_owned();
     let space = match t.space_id() {
         Ok(space) => space,
         Err(e) => return Ok(Step::done(e.into())),
     };
-    Ok(find_title(t, &space, &title, &value, |found| match found {
+    let then = t.clone();
+    let step = find_title(t, &space, &title, &value, |found| match found {
         Ok(None) => Reconciliation::NotApplied,
         Ok(Some(Found::Ours(record))) => Reconciliation::Applied(Some(record)),
         Ok(Some(Found::Other(record))) => Reconciliation::Conflict(Some(record)),
         Err(e) => e.into(),
-    }))
+    });
+    Ok(step.and_then(move |answer| labels_landed(&then, answer, labels)))
+}
+
+// ---------------------------------------------------------------- labels
+
+/// Labels per change: the bound of a pulled record's labels.
+const MAX_PUSHED_LABELS: usize = extras::MAX_LABELS;
+
+/// The complete label set a change asks for (`metadata.labels`), or `None`
+/// when it leaves labels alone. Names are checked before anything is sent:
+/// Confluence refuses empty names and whitespace.
+fn desired_labels(change: &Change) -> Result<Option<Vec<String>>, Error> {
+    let refused = |why: String| Error::unsupported(format!("change `{}`: {why}", change.key));
+    let metadata: Value = serde_json::from_str(&change.metadata)
+        .map_err(|e| refused(format!("metadata is not JSON: {e}")))?;
+    let labels = match metadata.get("labels") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(labels)) => labels,
+        Some(_) => {
+            return Err(refused(
+                "metadata.labels must be an array of label names".into(),
+            ))
+        }
+    };
+    if labels.len() > MAX_PUSHED_LABELS {
+        return Err(refused(format!(
+            "metadata.labels has {} labels, more than {MAX_PUSHED_LABELS}",
+            labels.len()
+        )));
+    }
+    let mut names = Vec::with_capacity(labels.len());
+    for label in labels {
+        let name = label
+            .as_str()
+            .ok_or_else(|| refused(format!("metadata.labels: {label} is not a string")))?;
+        if name.is_empty() || name.chars().any(char::is_whitespace) {
+            return Err(refused(format!(
+                "metadata.labels: {name:?} is not a Confluence label (empty, or with whitespace)"
+            )));
+        }
+        names.push(extras::bounded(name, extras::MAX_LABEL_CHARS, "a label").map_err(refused)?);
+    }
+    names.sort();
+    names.dedup();
+    Ok(Some(names))
+}
+
+/// After a write: an applied change gets its labels (when it asks for a set),
+/// then its record the settings' extras; any other outcome stays as it is.
+/// A label request that fails fails the change; the host sends it again,
+/// the write is then recognised as ours (409, our key) and the labels are
+/// set again: every label step is idempotent.
+fn finish(t: &Shared, outcome: PushOutcome, labels: Option<Vec<String>>) -> Step<PushOutcome> {
+    let PushOutcome::Applied(Some(record)) = outcome else {
+        return Step::done(outcome);
+    };
+    let Some(labels) = labels else {
+        return with_extras(t, record);
+    };
+    let then = t.clone();
+    set_labels(t, &record.id, labels).and_then(move |result| match result {
+        Ok(()) => with_extras(&then, record),
+        Err(e) => Step::done(e.into()),
+    })
+}
+
+/// Makes `desired` the labels of `id`: one `POST` of them all (labels
+/// already there stay; the answer lists them all), or a `GET` when the set
+/// is empty, then one `DELETE` per label not wanted (compared without case:
+/// Confluence keeps labels in lower case).
+fn set_labels(t: &Shared, id: &str, desired: Vec<String>) -> Step<Result<(), Error>> {
+    let request = match desired.is_empty() {
+        true => extras::labels_request(&t.base_url, id),
+        false => api::add_labels(&t.base_url, id, &desired),
+    };
+    let what = what(&request);
+    let (t, id) = (t.clone(), id.to_owned());
+    Step::send(request, move |answer: Answer| {
+        match answer.and_then(|response| current_labels(response, &what)) {
+            Ok(current) => remove_labels(&t, id, surplus(&current, &desired)),
+            Err(e) => Step::done(Err(e)),
+        }
+    })
+}
+
+/// Removes `names` from `id`, one `DELETE` a round; a 404 (already gone)
+/// counts as done.
+fn remove_labels(t: &Shared, id: String, mut names: Vec<String>) -> Step<Result<(), Error>> {
+    let Some(name) = names.pop() else {
+        return Step::done(Ok(()));
+    };
+    let request = api::remove_label(&t.base_url, &id, &name);
+    let what = what(&request);
+    let t = t.clone();
+    Step::send(request, move |answer: Answer| match answer {
+        Ok(r) if r.is_success() || r.status == 404 => remove_labels(&t, id, names),
+        Ok(r) => Step::done(Err(failure(r, &what))),
+        Err(e) => Step::done(Err(e)),
+    })
+}
+
+/// The label names of a `LabelArray` answer.
+fn current_labels(response: Response, what: &str) -> Result<Vec<String>, Error> {
+    let array: Value = api::check(response, what)?.json()?;
+    extras::labels(Some(&array))
+        .map(|(names, _)| names)
+        .map_err(|why| Error::invalid_response(format!("{what}: {why}")))
+}
+
+/// The labels of `current` that `desired` does not name (without case).
+fn surplus(current: &[String], desired: &[String]) -> Vec<String> {
+    let wanted: Vec<String> = desired.iter().map(|d| d.to_lowercase()).collect();
+    current
+        .iter()
+        .filter(|c| !wanted.contains(&c.to_lowercase()))
+        .cloned()
+        .collect()
+}
+
+/// A reconciliation that found the write applied is applied only when the
+/// labels the change asks for are there too (one `GET`); otherwise it is
+/// not applied, and the host sends it again (the write is then recognised
+/// as ours and the labels are set).
+fn labels_landed(
+    t: &Shared,
+    answer: Reconciliation,
+    labels: Option<Vec<String>>,
+) -> Step<Reconciliation> {
+    let (Reconciliation::Applied(Some(record)), Some(labels)) = (&answer, labels) else {
+        return Step::done(answer);
+    };
+    let request = extras::labels_request(&t.base_url, &record.id);
+    let what = what(&request);
+    Step::send(request, move |reply: Answer| {
+        match reply.and_then(|response| current_labels(response, &what)) {
+            Ok(current) => {
+                let lower = |names: &[String]| {
+                    let mut l: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+                    l.sort();
+                    l.dedup();
+                    l
+                };
+                match lower(&current) == lower(&labels) {
+                    true => answer,
+                    false => Reconciliation::NotApplied,
+                }
+            }
+            Err(e) => e.into(),
+        }
+    })
+}
+
+/// An applied change's record with what the settings add to pulled records,
+/// read with one search of its id. A failed or empty search leaves the
+/// record as the write's answer made it (the write did land; the next pull
+/// stores the rest).
+fn with_extras(t: &Shared, record: Record) -> Step<PushOutcome> {
+    let Some(wanted) = t.wanted else {
+        return Step::done(PushOutcome::Applied(Some(record)));
+    };
+    let request = extras::search(&t.base_url, &[record.id.as_str()], wanted);
+    let what = what(&request);
+    Step::send(request, move |answer: Answer| {
+        let list = answer
+            .and_then(|response| api::check(response, &what))
+            .and_then(|response| response.json::<api::ContentArray>());
+        let found = list.ok().and_then(|list| {
+            let entry = list
+                .results
+                .iter()
+                .find(|entry| extras::entry_id(entry).as_deref() == Some(&record.id))?;
+            Extras::read(entry, wanted).ok()
+        });
+        PushOutcome::Applied(Some(match found {
+            Some(extras) => extras.apply(record),
+            None => record,
+        }))
+    })
 }
 
 /// `GET` page `id`, then `then(target, page or None for a 404, what)`; an
@@ -375,7 +574,8 @@ fn written_by(page: &api::Page, key: &str) -> bool {
 /// The change's base version as a Confluence version number.
 fn base_number(change: &Change) -> Result<i64, Error> {
     let base = change.require_base()?;
-    base.parse().map_err(|_| {
+    // `7+…`: a version with labels or properties (see `extras`).
+    extras::version_number(base).parse().map_err(|_| {
         Error::unsupported(format!(
             "change `{}`: base version `{base}` is not a Confluence version number",
             change.key
@@ -410,6 +610,7 @@ mod tests {
             kind: api::Kind::Page,
             format: BodyFormat::Storage,
             space_id: Some(Ok("131189".into())),
+            wanted: None,
         })
     }
 
