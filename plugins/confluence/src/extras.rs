@@ -528,3 +528,91 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ALL: Wanted = Wanted {
+        labels: true,
+        properties: true,
+        restrictions: Restrictions::Record,
+    };
+
+    #[test]
+    fn both_shapes_of_each_field_are_read() {
+        let entry = json!({
+            "id": "1",
+            "metadata": {
+                "labels": [{"prefix": "global", "label": "b"}, {"name": "a"}],
+                "properties": {"k": {"key": "k", "value": [1, 2]}, "_links": {}, "_expandable": {"x": ""}},
+            },
+        });
+        let extras = Extras::read(&entry, ALL).unwrap();
+        assert_eq!(extras.labels, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(extras.properties.unwrap()["k"], json!([1, 2]));
+        // Absent restrictions: none, not an error.
+        assert_eq!(extras.read, Some(Principals::default()));
+        assert!(!Extras::read(&entry, ALL).unwrap().restricted());
+        // Nothing asked: nothing read, and the version stays the number.
+        let none = Wanted {
+            labels: false,
+            properties: false,
+            restrictions: Restrictions::Ignore,
+        };
+        let plain = Extras::read(&json!({"metadata": 5}), none).unwrap();
+        assert_eq!(plain.version("7"), "7");
+        assert_eq!(version_number("7+00ff"), "7");
+        assert_eq!(version_number("7"), "7");
+    }
+
+    #[test]
+    fn more_labels_are_noticed() {
+        let cut = json!({"results": [{"name": "a"}], "_links": {"next": "/rest/api/content/1/label?start=1"}});
+        assert_eq!(labels(Some(&cut)).unwrap(), (vec!["a".to_string()], true));
+        let whole = json!({"results": [{"name": "a"}], "_links": {"next": ""}});
+        assert!(!labels(Some(&whole)).unwrap().1);
+    }
+
+    #[test]
+    fn hostile_values_are_refused() {
+        let bad = [
+            json!({"metadata": {"labels": "x"}}),
+            json!({"metadata": {"labels": {"results": [{"name": 5}]}}}),
+            json!({"metadata": {"labels": {"results": [{"name": "a\u{7}b"}]}}}),
+            json!({"metadata": {"labels": {"results": [{"name": "x".repeat(256)}]}}}),
+            json!({"metadata": {"properties": {"results": [{"value": 1}]}}}),
+            json!({"metadata": {"properties": {"results": "x"}}}),
+            json!({"metadata": {"properties": {"results": (0..=MAX_PROPERTIES).map(|i| json!({"key": i.to_string()})).collect::<Vec<_>>()}}}),
+            json!({"restrictions": {"read": {"restrictions": {"user": {"results": [{"name": "no account id"}]}}}}}),
+            json!({"restrictions": {"update": {"restrictions": {"group": {"results": {}}}}}}),
+        ];
+        for entry in bad {
+            assert!(Extras::read(&entry, ALL).is_err(), "{entry}");
+        }
+        let users: Vec<Value> = (0..=MAX_PRINCIPALS)
+            .map(|i| json!({"accountId": i.to_string()}))
+            .collect();
+        let many =
+            json!({"restrictions": {"read": {"restrictions": {"user": {"results": users}}}}});
+        let why = Extras::read(&many, ALL).unwrap_err();
+        assert!(why.contains("more than 1000"), "{why}");
+    }
+
+    #[test]
+    fn the_search_asks_for_what_is_wanted() {
+        let url = search("https://x", &["1", "22"], ALL).url().to_owned();
+        assert_eq!(
+            url,
+            "https://x/wiki/rest/api/content/search?cql=id%20in%20%281%2C22%29&limit=2\
+             &expand=version,metadata.labels,metadata.properties,\
+             restrictions.read.restrictions.user,restrictions.read.restrictions.group,\
+             restrictions.update.restrictions.user,restrictions.update.restrictions.group"
+        );
+        assert_eq!(
+            labels_request("https://x", "1").url(),
+            "https://x/wiki/rest/api/content/1/label?limit=200"
+        );
+    }
+}

@@ -41,6 +41,8 @@ mod entries;
 mod extras;
 mod push;
 mod records;
+#[cfg(test)]
+mod served_tests;
 mod streams;
 
 use std::cell::{OnceCell, RefCell};

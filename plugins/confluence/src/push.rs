@@ -1091,4 +1091,199 @@ mod tests {
         let (answer, sent) = reconcile_one(binary, |_| panic!("nothing is sent"));
         assert_eq!((answer, sent.len()), (Reconciliation::NotApplied, 0));
     }
+
+    fn with_labels(op: ChangeOp, labels: Value) -> Change {
+        Change {
+            metadata: json!({"labels": labels}).to_string(),
+            ..change(op)
+        }
+    }
+
+    /// A `LabelArray` of `names`.
+    fn label_array(names: &[&str]) -> String {
+        let results: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"prefix": "global", "name": n, "id": "1", "label": n}))
+            .collect();
+        json!({"results": results, "start": 0, "limit": 200, "size": names.len()}).to_string()
+    }
+
+    const LABELS: &str = "/wiki/rest/api/content/123456/label";
+
+    #[test]
+    fn labels_are_set_after_the_write() {
+        let answer = page(8, Some("<p>new</p>"), "synchost change k1");
+        let mixed = with_labels(ChangeOp::Update, json!(["Team-A", "howto", "howto"]));
+        let (outcome, sent) = push_one(mixed, |line| match line {
+            l if l.starts_with("PUT") => (200, answer.clone()),
+            l if l.starts_with("POST") => (200, label_array(&["old", "howto", "team-a"])),
+            _ => (204, String::new()),
+        });
+        assert_eq!(
+            sent,
+            [
+                format!("PUT {PAGE}"),
+                format!("POST {LABELS}"),
+                format!("DELETE {LABELS}?name=old"),
+            ],
+            "Team-A is team-a: Confluence keeps labels in lower case"
+        );
+        assert_eq!(outcome, PushOutcome::Applied(Some(pulled(&answer))));
+
+        // The POST carries the whole set, once each.
+        let t = target();
+        let step = push_step(&t, &with_labels(ChangeOp::Update, json!(["b", "a"])));
+        let put = step.answer(Ok(Response::new(200, vec![], answer.clone())));
+        let post = put.request().unwrap();
+        assert_eq!(
+            body(post),
+            json!([{"prefix": "global", "name": "a"}, {"prefix": "global", "name": "b"}])
+        );
+
+        // An empty set reads the labels and removes each (a 404: already gone).
+        let (outcome, sent) = push_one(
+            with_labels(ChangeOp::Update, json!([])),
+            |line| match line {
+                l if l.starts_with("PUT") => (200, answer.clone()),
+                l if l.starts_with("GET") => (200, label_array(&["x", "y"])),
+                l if l.ends_with("name=y") => (404, String::new()),
+                _ => (204, String::new()),
+            },
+        );
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        assert_eq!(sent[1], format!("GET {LABELS}?limit=200"));
+        assert!(matches!(outcome, PushOutcome::Applied(Some(_))));
+
+        // No `labels` in the metadata: labels are left alone.
+        let (_, sent) = push_one(change(ChangeOp::Update), |_| (200, answer.clone()));
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[test]
+    fn labels_follow_a_retried_write_and_a_conflict_sets_none() {
+        let ours = page(8, Some("<p>new</p>"), "synchost change k1");
+        let (outcome, sent) =
+            push_one(
+                with_labels(ChangeOp::Update, json!(["a"])),
+                |line| match line {
+                    l if l.starts_with("PUT") => (409, STALE.into()),
+                    l if l.starts_with("POST") => (200, label_array(&["a"])),
+                    _ => (200, ours.clone()),
+                },
+            );
+        assert_eq!(sent.len(), 3, "PUT, GET, POST: {sent:?}");
+        assert!(matches!(outcome, PushOutcome::Applied(Some(_))));
+        let theirs = page(8, Some("<p>x</p>"), "someone");
+        let (outcome, sent) =
+            push_one(
+                with_labels(ChangeOp::Update, json!(["a"])),
+                |line| match line {
+                    l if l.starts_with("PUT") => (409, STALE.into()),
+                    _ => (200, theirs.clone()),
+                },
+            );
+        assert_eq!(sent.len(), 2);
+        assert!(matches!(outcome, PushOutcome::Conflict(Some(_))));
+        // A label request that fails fails the change (the host sends it
+        // again: the write is then ours, and the labels are set).
+        let (outcome, _) = push_one(
+            with_labels(ChangeOp::Update, json!(["a"])),
+            |line| match line {
+                l if l.starts_with("PUT") => (200, ours.clone()),
+                _ => (503, String::new()),
+            },
+        );
+        assert!(matches!(outcome, PushOutcome::Failed(Error::Transient(_))));
+    }
+
+    #[test]
+    fn bad_label_sets_send_nothing() {
+        for labels in [json!("a"), json!([1]), json!(["two words"]), json!([""])] {
+            let (outcome, sent) = push_one(with_labels(ChangeOp::Update, labels.clone()), |_| {
+                panic!("nothing is sent")
+            });
+            assert!(sent.is_empty());
+            assert!(
+                matches!(&outcome, PushOutcome::Failed(Error::Unsupported(m)) if m.contains("labels")),
+                "{labels}: {outcome:?}"
+            );
+        }
+        let many: Vec<String> = (0..=extras::MAX_LABELS).map(|i| format!("l{i}")).collect();
+        let (outcome, _) = push_one(with_labels(ChangeOp::Update, json!(many)), |_| {
+            panic!("nothing is sent")
+        });
+        assert!(matches!(
+            outcome,
+            PushOutcome::Failed(Error::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn reconcile_checks_the_labels() {
+        let ours = page(8, Some("<p>new</p>"), "synchost change k1");
+        let landed = |labels: &'static [&'static str]| {
+            let ours = ours.clone();
+            move |line: &str| match line {
+                l if l.contains("/label") => (200, label_array(labels)),
+                _ => (200, ours.clone()),
+            }
+        };
+        let change = with_labels(ChangeOp::Update, json!(["a", "B"]));
+        let (answer, sent) = reconcile_one(change.clone(), landed(&["b", "a"]));
+        assert!(
+            matches!(answer, Reconciliation::Applied(Some(_))),
+            "{answer:?}"
+        );
+        assert_eq!(sent[1], format!("GET {LABELS}?limit=200"));
+        let (answer, _) = reconcile_one(change.clone(), landed(&["a"]));
+        assert_eq!(answer, Reconciliation::NotApplied, "sent again: labels");
+        // Not applied stays not applied, without reading labels.
+        let (answer, sent) = reconcile_one(change, |_| (200, page(7, Some("<p>x</p>"), "")));
+        assert_eq!((answer, sent.len()), (Reconciliation::NotApplied, 1));
+    }
+
+    #[test]
+    fn blog_posts_and_settings() {
+        // A blog post, with labels recorded by the settings: its record
+        // gets them from one search, with the version a pull gives.
+        let t = Rc::new(Target {
+            base_url: BASE.into(),
+            kind: api::Kind::BlogPost,
+            format: BodyFormat::Storage,
+            space_id: Some(Ok("131189".into())),
+            wanted: Some(Wanted {
+                labels: true,
+                properties: false,
+                restrictions: crate::config::Restrictions::Ignore,
+            }),
+        });
+        let answer = page(8, Some("<p>new</p>"), "synchost change k1");
+        let change = Change {
+            base_version: Some("7+00aa00aa00aa00aa".into()),
+            ..with_labels(ChangeOp::Update, json!(["a"]))
+        };
+        let search = json!({"results": [{"id": "123456", "version": {"number": 8},
+            "metadata": {"labels": {"results": [{"name": "a"}]}}}]})
+        .to_string();
+        let (mut outcomes, sent) = serve(vec![push_step(&t, &change)], |line| match line {
+            l if l.starts_with("PUT") => (200, answer.clone()),
+            l if l.starts_with("POST") => (200, label_array(&["a"])),
+            _ => (200, search.clone()),
+        });
+        assert_eq!(sent[0], "PUT /wiki/api/v2/blogposts/123456");
+        assert!(sent[2].starts_with("GET /wiki/rest/api/content/search?cql=id%20in%20%28123456%29"));
+        let PushOutcome::Applied(Some(record)) = outcomes.remove(0) else {
+            panic!()
+        };
+        let expected = Extras {
+            labels: Some(vec!["a".into()]),
+            ..Extras::default()
+        };
+        assert_eq!(record.version, expected.version("8"));
+        let m: Value = serde_json::from_str(&record.metadata).unwrap();
+        assert_eq!(m["labels"], json!(["a"]));
+        // The PUT was version 8: the base's number plus one.
+        let put = push_step(&t, &change);
+        assert_eq!(body(put.request().unwrap())["version"]["number"], 8);
+    }
 }

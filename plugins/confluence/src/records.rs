@@ -234,13 +234,18 @@ const MAX_STATUS_CHARS: usize = 32;
 
 /// A v1 comment (`expand=version,container,body.FORMAT`): complete with its
 /// body (empty if the answer had none in `format`). An inline comment
-/// (`extensions.inlineProperties`, `extensions.resolution`) also carries its
+/// (`extensions.location` `inline`, with `extensions.inlineProperties` and
+/// `extensions.resolution`) also carries its
 /// anchor and resolution under the v2 names; its version is
 /// `number+hash` of the resolution, which Confluence changes without a new
 /// version ([`extras::suffixed`]).
 pub fn comment(c: Content, format: BodyFormat) -> Result<Record, String> {
     let version = c.version;
-    let ext = c.extensions.unwrap_or_default();
+    let mut ext = c.extensions.unwrap_or_default();
+    if ext.location.as_deref() != Some("inline") {
+        // Anchors and resolutions are only an inline comment's.
+        (ext.inline_properties, ext.resolution) = (None, None);
+    }
     let anchor = ext.inline_properties.unwrap_or_default();
     let bounded = |text: Option<String>, max: usize, what: &str| {
         text.map(|t| extras::bounded(&t, max, what)).transpose()
