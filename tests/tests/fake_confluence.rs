@@ -401,6 +401,8 @@ fn cql_delta_after_mutate_lists_exactly_the_changes() {
             "9",
         ],
     );
+    let blogposts = truth(&fake, "blogposts");
+    assert_eq!(blogposts.len(), 60);
     // Full listings: every stream, each item once.
     for (stream, cql, expand) in [
         ("pages", "type=page AND space=\"DOCS\"", "version"),
@@ -436,7 +438,14 @@ fn cql_delta_after_mutate_lists_exactly_the_changes() {
             match stream {
                 "attachments" => {
                     assert_eq!(r["container"]["id"], e["parent_id"]);
-                    assert_eq!(r["container"]["type"], "page");
+                    // 600 pages and (by default) 60 blog posts.
+                    let container = e["parent_id"].as_str().unwrap();
+                    let kind = if blogposts.contains_key(container) {
+                        "blogpost"
+                    } else {
+                        "page"
+                    };
+                    assert_eq!(r["container"]["type"], kind);
                     assert_eq!(r["extensions"]["fileSize"], 8192);
                     assert!(r["extensions"]["mediaType"].is_string());
                 }
@@ -516,7 +525,7 @@ fn cql_delta_after_mutate_lists_exactly_the_changes() {
         assert!(!atts_now.contains_key(&a));
     }
     assert_eq!(str_set(&m["deleted_attachments"]).len(), 6);
-    assert_eq!(truth(&fake, "comments").len(), 600 - 3);
+    assert_eq!(truth(&fake, "comments").len(), 600 + 60 - 3);
 
     // Bulk fetch of the changed ids (and the deleted ones): one request.
     let ask: Vec<String> = expect.iter().chain(&deleted).cloned().collect();
@@ -643,8 +652,9 @@ fn downloads_match_ground_truth() {
             "3",
         ],
     );
+    // 40 pages and 4 blog posts.
     let atts = truth(&fake, "attachments");
-    assert_eq!(atts.len(), 80);
+    assert_eq!(atts.len(), 88);
     let (results, _) = walk_cql(
         &fake,
         "type=attachment AND space=\"DOCS\"",
@@ -652,7 +662,7 @@ fn downloads_match_ground_truth() {
         "version,container",
         &[],
     );
-    assert_eq!(results.len(), 80);
+    assert_eq!(results.len(), 88);
     let mut names = BTreeSet::new();
     for r in &results {
         let id = r["id"].as_str().unwrap();
@@ -682,7 +692,7 @@ fn downloads_match_ground_truth() {
         names.insert(r["title"].as_str().unwrap().to_owned());
     }
     assert!(names.len() > 20);
-    assert_eq!(fake.stats()["download"], 80);
+    assert_eq!(fake.stats()["download"], 88);
 
     // A new version: new bytes at the new link, the old version still served.
     let m = http_post_json(
@@ -702,7 +712,7 @@ fn downloads_match_ground_truth() {
         "version",
         &[],
     );
-    assert_eq!(results.len(), 81);
+    assert_eq!(results.len(), 89);
     let now = truth(&fake, "attachments");
     let r = results
         .iter()

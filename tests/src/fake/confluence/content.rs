@@ -103,6 +103,15 @@ pub fn page_title(rng: &mut StdRng) -> String {
     }
 }
 
+/// A blog post title.
+pub fn blog_title(rng: &mut StdRng) -> String {
+    match rng.random_range(0..100) {
+        0..=29 => format!("Weekly update: {}", plain_title(rng)),
+        30..=39 => format!("Announcing {}", page_title(rng)),
+        _ => page_title(rng),
+    }
+}
+
 /// A folder title.
 pub fn folder_title(rng: &mut StdRng) -> String {
     match rng.random_range(0..100) {
@@ -360,6 +369,22 @@ impl Builder {
         self.adf.push(json!({"type":"paragraph","content":[{"type":"text","text":title,"marks":[{"type":"link","attrs":{"href":"#"}}]}]}));
     }
 
+    /// A paragraph with `selection` highlighted by inline comment `reference`.
+    fn marked(&mut self, before: &str, reference: &str, selection: &str, after: &str) {
+        let (b, sel, a) = (esc(before), esc(selection), esc(after));
+        self.storage.push_str(&format!(
+            "<p>{b} <ac:inline-comment-marker ac:ref=\"{reference}\">{sel}</ac:inline-comment-marker> {a}</p>"
+        ));
+        self.view.push_str(&format!(
+            "<p>{b} <span class=\"inline-comment-marker\" data-ref=\"{reference}\">{sel}</span> {a}</p>"
+        ));
+        self.adf.push(json!({"type":"paragraph","content":[
+            {"type":"text","text":format!("{before} ")},
+            {"type":"text","text":selection,"marks":[{"type":"annotation","attrs":{"id":reference,"annotationType":"inlineComment"}}]},
+            {"type":"text","text":format!(" {after}")},
+        ]}));
+    }
+
     fn finish(self) -> Doc {
         Doc {
             storage: self.storage,
@@ -379,9 +404,24 @@ fn anchor(text: &str) -> String {
 const SALT_PAGE_BODY: u64 = 0x7061_6765;
 const SALT_COMMENT_BODY: u64 = 0x636f_6d6d;
 const SALT_BYTES: u64 = 0x6279_7465;
+const SALT_MARKER: u64 = 0x6d61_726b;
 
-/// The body of page `id` at `version`: a few hundred bytes to a few KB.
-pub fn page_doc(seed: u64, id: u64, version: u32) -> Doc {
+/// The `ac:ref` of inline comment `id`'s marker and the text it highlights
+/// (`inlineMarkerRef`, `inlineOriginalSelection`).
+pub fn marker(seed: u64, id: u64) -> (String, String) {
+    let reference = crate::fake::words::uuid_v4(
+        mix(seed, SALT_MARKER, id, 0),
+        mix(seed, SALT_MARKER, id, 1),
+    );
+    let mut rng = rng_for(seed, SALT_MARKER, id, 2);
+    let n = rng.random_range(1..=4);
+    let words: Vec<&str> = (0..n).map(|_| word(&mut rng)).collect();
+    (reference, words.join(" "))
+}
+
+/// The body of page or blog post `id` at `version`, with the markers of
+/// inline comments `markers`: a few hundred bytes to a few KB.
+pub fn page_doc(seed: u64, id: u64, version: u32, markers: &[u64]) -> Doc {
     let mut rng = rng_for(seed, SALT_PAGE_BODY, id, u64::from(version));
     let mut b = Builder {
         storage: String::new(),
@@ -391,6 +431,11 @@ pub fn page_doc(seed: u64, id: u64, version: u32) -> Doc {
     let blocks = rng.random_range(2..=12);
     b.heading(1, &plain_title(&mut rng));
     b.paragraph(&sentence(&mut rng), None);
+    for m in markers {
+        let (reference, selection) = marker(seed, *m);
+        let (before, after) = (sentence(&mut rng), sentence(&mut rng));
+        b.marked(&before, &reference, &selection, &after);
+    }
     for _ in 0..blocks {
         match rng.random_range(0..10) {
             0 => b.heading(2, &plain_title(&mut rng)),
@@ -473,7 +518,7 @@ pub fn written_doc(storage: &str) -> Doc {
 pub fn node_doc(seed: u64, id: u64, node: &super::data::Node) -> Doc {
     match &node.body {
         Some(storage) => written_doc(storage),
-        None => page_doc(seed, id, node.meta.version),
+        None => page_doc(seed, id, node.meta.version, &node.markers),
     }
 }
 
@@ -550,10 +595,10 @@ mod tests {
     fn docs_are_deterministic_and_sized() {
         let mut sizes = Vec::new();
         for id in 1..200u64 {
-            let d = page_doc(7, id, 1);
-            assert_eq!(d, page_doc(7, id, 1));
-            assert_ne!(d.storage, page_doc(7, id, 2).storage);
-            assert_ne!(d.storage, page_doc(8, id, 1).storage);
+            let d = page_doc(7, id, 1, &[]);
+            assert_eq!(d, page_doc(7, id, 1, &[]));
+            assert_ne!(d.storage, page_doc(7, id, 2, &[]).storage);
+            assert_ne!(d.storage, page_doc(8, id, 1, &[]).storage);
             let adf: Value = serde_json::from_str(&d.adf).unwrap();
             assert_eq!(adf["type"], "doc");
             assert!(!d.storage.contains("<b>not"), "escaped");

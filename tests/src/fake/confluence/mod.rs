@@ -41,6 +41,7 @@
 //!   `body.export_view`/`body.styled_view`; no `ORDER BY` means
 //!   `lastmodified DESC`.
 
+pub mod annot;
 pub mod content;
 pub mod control;
 pub mod cql;
@@ -53,6 +54,7 @@ pub mod v1;
 pub mod v2;
 pub mod v2_params;
 pub mod v2_render;
+pub mod v2_sub;
 pub mod write;
 
 use std::collections::HashMap;
@@ -94,7 +96,7 @@ pub struct ConfluenceArgs {
     /// Number of pages.
     #[arg(long)]
     pub pages: u32,
-    /// Attachments on each page.
+    /// Attachments on each page and blog post.
     #[arg(long, default_value_t = 0)]
     pub attachments_per_page: u32,
     /// Number of folders.
@@ -103,9 +105,16 @@ pub struct ConfluenceArgs {
     /// The space key.
     #[arg(long, default_value = "DOCS")]
     pub space: String,
-    /// Footer comments on each page.
+    /// Footer comments on each page and blog post.
     #[arg(long, default_value_t = 0)]
     pub comments_per_page: u32,
+    /// Number of blog posts (default: a tenth of --pages).
+    #[arg(long)]
+    pub blogposts: Option<u32>,
+    /// Inline comments on each page and blog post (each anchored by a
+    /// marker in the body).
+    #[arg(long, default_value_t = 0)]
+    pub inline_comments_per_page: u32,
     /// Size of every attachment, in bytes.
     #[arg(long, default_value_t = 8192)]
     pub attachment_bytes: u32,
@@ -186,6 +195,8 @@ pub async fn run(args: ConfluenceArgs) -> std::io::Result<()> {
         folders: args.folders,
         attachments_per_page: args.attachments_per_page,
         comments_per_page: args.comments_per_page,
+        blogposts: args.blogposts.unwrap_or(args.pages / 10),
+        inline_comments_per_page: args.inline_comments_per_page,
         seed: args.seed,
     };
     let store = Arc::new(Store::new(
@@ -219,17 +230,76 @@ fn api(store: Arc<Store>) -> Router {
         )
         .route(
             "/wiki/api/v2/pages/{id}",
-            get(v2::page)
+            get(v2_sub::page)
                 .put(write::update_page)
                 .delete(write::delete_page),
         )
         .route(
             "/wiki/api/v2/pages/{id}/attachments",
-            get(v2::page_attachments),
+            get(v2_sub::page_attachments),
         )
         .route(
             "/wiki/api/v2/pages/{id}/footer-comments",
-            get(v2::page_comments),
+            get(v2_sub::page_comments),
+        )
+        .route(
+            "/wiki/api/v2/pages/{id}/inline-comments",
+            get(v2_sub::page_inline_comments),
+        )
+        .route("/wiki/api/v2/pages/{id}/labels", get(v2_sub::page_labels))
+        .route(
+            "/wiki/api/v2/pages/{id}/properties",
+            get(v2_sub::page_properties),
+        )
+        .route(
+            "/wiki/api/v2/pages/{id}/properties/{property}",
+            get(v2_sub::page_property),
+        )
+        .route("/wiki/api/v2/blogposts", get(v2_sub::bulk_blogposts))
+        .route(
+            "/wiki/api/v2/blogposts/{id}",
+            get(v2_sub::blogpost).put(write::update_blogpost),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/attachments",
+            get(v2_sub::blogpost_attachments),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/footer-comments",
+            get(v2_sub::blogpost_comments),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/inline-comments",
+            get(v2_sub::blogpost_inline_comments),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/labels",
+            get(v2_sub::blogpost_labels),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/properties",
+            get(v2_sub::blogpost_properties),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/properties/{property}",
+            get(v2_sub::blogpost_property),
+        )
+        .route(
+            "/wiki/api/v2/spaces/{id}/blogposts",
+            get(v2_sub::space_blogposts),
+        )
+        .route(
+            "/wiki/api/v2/inline-comments",
+            get(v2_sub::all_inline_comments),
+        )
+        .route(
+            "/wiki/api/v2/inline-comments/{id}",
+            get(v2_sub::inline_comment),
+        )
+        .route("/wiki/api/v2/labels/{id}/pages", get(v2_sub::label_pages))
+        .route(
+            "/wiki/api/v2/labels/{id}/blogposts",
+            get(v2_sub::label_blogposts),
         )
         .route("/wiki/api/v2/pages/{id}/children", get(v2::page_children))
         .route(

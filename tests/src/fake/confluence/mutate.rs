@@ -24,9 +24,15 @@ pub struct Mutation {
     pub reparented: Vec<String>,
     /// The new attachments among `attachments`.
     pub attachments_created: Vec<String>,
-    /// Attachments and comments deleted with their page.
+    /// Attachments and comments deleted with their page or blog post.
     pub deleted_attachments: Vec<String>,
     pub deleted_comments: Vec<String>,
+    pub deleted_inline_comments: Vec<String>,
+    pub blogposts_updated: Vec<String>,
+    pub blogposts_deleted: Vec<String>,
+    pub blogposts_created: Vec<String>,
+    /// Pages and blog posts whose labels changed (no new version).
+    pub labels_changed: Vec<String>,
 }
 
 /// What went with a deleted page, and its children that moved up.
@@ -34,20 +40,27 @@ pub struct Mutation {
 pub(super) struct DeletedPage {
     pub attachments: Vec<u64>,
     pub comments: Vec<u64>,
+    pub inline_comments: Vec<u64>,
     pub reparented: Vec<u64>,
 }
 
 /// The counts `mutate` takes, and pages to update on purpose.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MutateRequest {
-    /// Pages updated besides the `update` random ones (never picked for the
-    /// random changes), e.g. to make a push conflict on purpose.
+    /// Pages and blog posts updated besides the `update` random ones
+    /// (never picked for the random changes), e.g. to make a push conflict
+    /// on purpose.
     pub update_ids: BTreeSet<u64>,
     pub update: usize,
     pub delete: usize,
     pub create: usize,
     pub moves: usize,
     pub attachments: usize,
+    pub blogposts_update: usize,
+    pub blogposts_delete: usize,
+    pub blogposts_create: usize,
+    /// Pages and blog posts that get a label added or removed.
+    pub labels: usize,
 }
 
 impl Data {
@@ -66,6 +79,7 @@ impl Data {
     fn node_mut(&mut self, kind: Kind, id: u64) -> Option<&mut Node> {
         match kind {
             Kind::Page => self.pages.get_mut(&id),
+            Kind::BlogPost => self.blogposts.get_mut(&id),
             _ => self.folders.get_mut(&id),
         }
     }
@@ -137,30 +151,50 @@ impl Data {
         None
     }
 
-    /// Deletes page `id` (it goes to the trash: gone from every listing and
-    /// fetch) with its attachments and comments; its child pages and folders
-    /// move to its parent with a new version at `now`. `None` when there is
-    /// no such page.
-    pub(super) fn delete_page(&mut self, id: u64, now: Ms, editor: usize) -> Option<DeletedPage> {
-        let node = self.pages.remove(&id)?;
+    /// Deletes page or blog post `id` (it goes to the trash: gone from
+    /// every listing and fetch) with its attachments, comments, labels,
+    /// properties and restrictions; a page's child pages and folders move
+    /// to its parent with a new version at `now`. `None` when there is no
+    /// such content.
+    pub(super) fn delete_content(
+        &mut self,
+        kind: Kind,
+        id: u64,
+        now: Ms,
+        editor: usize,
+    ) -> Option<DeletedPage> {
+        let node = match kind {
+            Kind::Page => self.pages.remove(&id)?,
+            Kind::BlogPost => self.blogposts.remove(&id)?,
+            _ => return None,
+        };
         let mut gone = DeletedPage::default();
-        self.modified[Kind::Page as usize].remove(&(node.meta.modified, id));
-        self.titles.remove(&(node.meta.title.clone(), id));
+        self.modified[kind as usize].remove(&(node.meta.modified, id));
         self.missing.remove(&id);
-        if let Some(s) = self.children.get_mut(&node.parent) {
-            s.remove(&(node.position, id));
-        }
+        self.annot.remove(id);
         for att in self.page_attachments.remove(&id).unwrap_or_default() {
             if let Some(a) = self.attachments.remove(&att) {
                 self.modified[Kind::Attachment as usize].remove(&(a.meta.modified, att));
                 gone.attachments.push(att);
             }
         }
-        for c in self.page_comments.remove(&id).unwrap_or_default() {
+        let comments = self.page_comments.remove(&id).unwrap_or_default();
+        let inline = self.page_inline.remove(&id).unwrap_or_default();
+        for c in comments.into_iter().chain(inline) {
             if let Some(cm) = self.comments.remove(&c) {
-                self.modified[Kind::Comment as usize].remove(&(cm.meta.modified, c));
-                gone.comments.push(c);
+                self.modified[cm.kind() as usize].remove(&(cm.meta.modified, c));
+                match cm.kind() {
+                    Kind::Comment => gone.comments.push(c),
+                    _ => gone.inline_comments.push(c),
+                }
             }
+        }
+        if kind == Kind::BlogPost {
+            return Some(gone);
+        }
+        self.titles.remove(&(node.meta.title.clone(), id));
+        if let Some(s) = self.children.get_mut(&node.parent) {
+            s.remove(&(node.position, id));
         }
         let kids: Vec<u64> = self
             .children
@@ -178,18 +212,22 @@ impl Data {
         Some(gone)
     }
 
-    /// Gives page `id` the title `title` (a new version) at time `now`.
+    /// Gives page or blog post `id` the title `title` (a new version) at
+    /// time `now`.
     pub fn retitle(&mut self, id: u64, title: String, now: Ms) -> Result<(), String> {
-        let Some(node) = self.pages.get_mut(&id) else {
-            return Err(format!("no page {id}"));
+        let Some(kind) = self.container_kind(id) else {
+            return Err(format!("no page or blog post {id}"));
         };
+        let node = self.node_mut(kind, id).expect("exists");
         let old = std::mem::replace(&mut node.meta.title, title.clone());
         let editor = node.meta.editor;
-        self.titles.remove(&(old, id));
-        self.titles.insert((title, id));
+        if kind == Kind::Page {
+            self.titles.remove(&(old, id));
+            self.titles.insert((title, id));
+        }
         let now = now.max(self.last_change + 1);
         self.last_change = now;
-        self.bump_node(Kind::Page, id, now, None, editor);
+        self.bump_node(kind, id, now, None, editor);
         Ok(())
     }
 
@@ -198,18 +236,33 @@ impl Data {
         if let Some(id) = req
             .update_ids
             .iter()
-            .find(|id| !self.pages.contains_key(id))
+            .find(|id| self.container_kind(**id).is_none())
         {
-            return Err(format!("no page {id} to update"));
+            return Err(format!("no page or blog post {id} to update"));
         }
+        let fixed_pages = req
+            .update_ids
+            .iter()
+            .filter(|id| self.pages.contains_key(id))
+            .count();
+        let fixed_blogs = req.update_ids.len() - fixed_pages;
         let pages_needed = req.update + req.delete + req.moves;
-        if pages_needed > self.pages.len() - req.update_ids.len() {
+        if pages_needed > self.pages.len() - fixed_pages {
             return Err(format!(
                 "cannot update {}, delete {} and move {} pages: only {} exist",
                 req.update,
                 req.delete,
                 req.moves,
-                self.pages.len() - req.update_ids.len()
+                self.pages.len() - fixed_pages
+            ));
+        }
+        let blogs_needed = req.blogposts_update + req.blogposts_delete;
+        if blogs_needed > self.blogposts.len() - fixed_blogs {
+            return Err(format!(
+                "cannot update {} and delete {} blog posts: only {} exist",
+                req.blogposts_update,
+                req.blogposts_delete,
+                self.blogposts.len() - fixed_blogs
             ));
         }
         if req.attachments > self.attachments.len() {
@@ -222,51 +275,64 @@ impl Data {
         if req.attachments > 0 && self.pages.len() - req.delete + req.create == 0 {
             return Err("no page would be left for new attachments".to_owned());
         }
+        let labelled_left = self.pages.len() - req.delete + req.create + self.blogposts.len()
+            - req.blogposts_delete
+            + req.blogposts_create;
+        if req.labels > labelled_left {
+            return Err(format!(
+                "cannot change the labels of {}: only {labelled_left} pages and blog posts would exist",
+                req.labels
+            ));
+        }
         let now = now.max(self.last_change + 1);
         self.last_change = now;
         let mut out = Mutation::default();
-        let ids: Vec<u64> = self
-            .pages
-            .keys()
-            .filter(|id| !req.update_ids.contains(id))
-            .copied()
-            .collect();
-        let picks = rand::seq::index::sample(&mut self.rng, ids.len(), pages_needed).into_vec();
-        let mut groups: [Vec<u64>; 3] = Default::default();
-        for (i, idx) in picks.into_iter().enumerate() {
-            let g = if i < req.delete {
-                0
-            } else if i < req.delete + req.update {
-                1
-            } else {
-                2
-            };
-            groups[g].push(ids[idx]);
+        let [to_delete, mut to_update, to_move] = self.pick(Kind::Page, &req.update_ids, [
+            req.delete,
+            req.update,
+            req.moves,
+        ]);
+        let [blogs_delete, mut blogs_update, _] = self.pick(Kind::BlogPost, &req.update_ids, [
+            req.blogposts_delete,
+            req.blogposts_update,
+            0,
+        ]);
+        for id in &req.update_ids {
+            match self.container_kind(*id) {
+                Some(Kind::Page) => to_update.push(*id),
+                _ => blogs_update.push(*id),
+            }
         }
-        for g in &mut groups {
-            g.sort_unstable();
-        }
-        let [to_delete, mut to_update, to_move] = groups;
-        to_update.extend(&req.update_ids);
         to_update.sort_unstable();
+        blogs_update.sort_unstable();
         let editor = pick_user(&mut self.rng);
 
         let mut reparented = BTreeSet::new();
-        let (mut deleted_attachments, mut deleted_comments) = (Vec::new(), Vec::new());
-        for &id in &to_delete {
+        let mut gone_all = DeletedPage::default();
+        let deletions = to_delete
+            .iter()
+            .map(|id| (Kind::Page, *id))
+            .chain(blogs_delete.iter().map(|id| (Kind::BlogPost, *id)));
+        for (kind, id) in deletions {
             let gone = self
-                .delete_page(id, now, editor)
-                .expect("picked from pages");
-            deleted_attachments.extend(gone.attachments);
-            deleted_comments.extend(gone.comments);
+                .delete_content(kind, id, now, editor)
+                .expect("picked from the content");
+            gone_all.attachments.extend(gone.attachments);
+            gone_all.comments.extend(gone.comments);
+            gone_all.inline_comments.extend(gone.inline_comments);
             reparented.extend(gone.reparented);
             reparented.remove(&id);
-            out.deleted.push(id.to_string());
         }
+        out.deleted = strings(&to_delete);
+        out.blogposts_deleted = strings(&blogs_delete);
         for &id in &to_update {
             self.bump_node(Kind::Page, id, now, None, editor);
-            out.updated.push(id.to_string());
         }
+        for &id in &blogs_update {
+            self.bump_node(Kind::BlogPost, id, now, None, editor);
+        }
+        out.updated = strings(&to_update);
+        out.blogposts_updated = strings(&blogs_update);
         for &id in &to_move {
             let current = self.pages[&id].parent;
             let mut parent = self.random_parent(Some(id));
@@ -280,58 +346,20 @@ impl Data {
             let parent = self.random_parent(None);
             let mut rng = StdRng::seed_from_u64(self.rng.random());
             let title = self.sibling_title(&mut rng, false, parent);
-            let id = self.take_id();
-            let meta = Meta {
-                title,
-                version: 1,
-                created: now,
-                modified: now,
-                author: editor,
-                editor,
-                message: String::new(),
-            };
-            self.insert_node(
-                Kind::Page,
-                id,
-                Node {
-                    meta,
-                    parent,
-                    position: 0,
-                    body: None,
-                },
-            );
+            let id = self.create(Kind::Page, title, parent, now, editor);
             out.created.push(id.to_string());
         }
+        for _ in 0..req.blogposts_create {
+            let mut rng = StdRng::seed_from_u64(self.rng.random());
+            let title = super::content::blog_title(&mut rng);
+            let id = self.create(Kind::BlogPost, title, None, now, editor);
+            out.blogposts_created.push(id.to_string());
+        }
         if req.attachments > 0 {
-            let att_ids: Vec<u64> = self.attachments.keys().copied().collect();
-            let mut picked: Vec<u64> =
-                rand::seq::index::sample(&mut self.rng, att_ids.len(), req.attachments)
-                    .into_iter()
-                    .map(|i| att_ids[i])
-                    .collect();
-            picked.sort_unstable();
-            for &a in &picked {
-                let att = self.attachments.get_mut(&a).expect("picked");
-                let old = att.meta.modified;
-                att.meta.version += 1;
-                att.meta.modified = now;
-                att.meta.editor = editor;
-                att.meta.message.clear();
-                att.comment = format!("v{}", att.meta.version);
-                self.modified[Kind::Attachment as usize].remove(&(old, a));
-                self.modified[Kind::Attachment as usize].insert((now, a));
-            }
-            let mut all: Vec<u64> = picked;
-            for _ in 0..req.attachments.div_ceil(4) {
-                let i = self.rng.random_range(0..self.pages.len());
-                let page = *self.pages.keys().nth(i).expect("in range");
-                let mut rng = StdRng::seed_from_u64(self.rng.random());
-                let id = self.new_attachment(&mut rng, page, now, false);
-                out.attachments_created.push(format!("att{id}"));
-                all.push(id);
-            }
-            all.sort_unstable();
-            out.attachments = all.iter().map(|a| format!("att{a}")).collect();
+            self.change_attachments(req.attachments, now, editor, &mut out);
+        }
+        if req.labels > 0 {
+            out.labels_changed = self.change_labels(req.labels);
         }
         // A reparented child that was also picked for deletion is gone.
         out.reparented = reparented
@@ -339,15 +367,135 @@ impl Data {
             .filter(|id| self.pages.contains_key(id) || self.folders.contains_key(id))
             .map(|id| id.to_string())
             .collect();
-        deleted_attachments.sort_unstable();
-        deleted_comments.sort_unstable();
-        out.deleted_attachments = deleted_attachments
+        gone_all.attachments.sort_unstable();
+        gone_all.comments.sort_unstable();
+        gone_all.inline_comments.sort_unstable();
+        out.deleted_attachments = gone_all
+            .attachments
             .iter()
             .map(|a| format!("att{a}"))
             .collect();
-        out.deleted_comments = deleted_comments.iter().map(u64::to_string).collect();
+        out.deleted_comments = strings(&gone_all.comments);
+        out.deleted_inline_comments = strings(&gone_all.inline_comments);
         Ok(out)
     }
+
+    /// Distinct random pages or blog posts (`kind`) outside `fixed`, in
+    /// groups of the sizes `counts`, each sorted.
+    fn pick(&mut self, kind: Kind, fixed: &BTreeSet<u64>, counts: [usize; 3]) -> [Vec<u64>; 3] {
+        let ids: Vec<u64> = self
+            .nodes(kind)
+            .keys()
+            .filter(|id| !fixed.contains(id))
+            .copied()
+            .collect();
+        let total = counts.iter().sum();
+        let picks = rand::seq::index::sample(&mut self.rng, ids.len(), total).into_vec();
+        let mut groups: [Vec<u64>; 3] = Default::default();
+        for (i, idx) in picks.into_iter().enumerate() {
+            let g = if i < counts[0] {
+                0
+            } else if i < counts[0] + counts[1] {
+                1
+            } else {
+                2
+            };
+            groups[g].push(ids[idx]);
+        }
+        for g in &mut groups {
+            g.sort_unstable();
+        }
+        groups
+    }
+
+    /// A new page or blog post at `now`, version 1, no body written.
+    fn create(&mut self, kind: Kind, title: String, parent: ParentKey, now: Ms, editor: usize) -> u64 {
+        let id = self.take_id();
+        let meta = Meta {
+            title,
+            version: 1,
+            created: now,
+            modified: now,
+            author: editor,
+            editor,
+            message: String::new(),
+        };
+        self.insert_node(kind, id, Node::new(meta, parent));
+        id
+    }
+
+    /// New versions of `n` random attachments, and a quarter as many new
+    /// ones on random pages.
+    fn change_attachments(&mut self, n: usize, now: Ms, editor: usize, out: &mut Mutation) {
+        let att_ids: Vec<u64> = self.attachments.keys().copied().collect();
+        let mut picked: Vec<u64> = rand::seq::index::sample(&mut self.rng, att_ids.len(), n)
+            .into_iter()
+            .map(|i| att_ids[i])
+            .collect();
+        picked.sort_unstable();
+        for &a in &picked {
+            let att = self.attachments.get_mut(&a).expect("picked");
+            let old = att.meta.modified;
+            att.meta.version += 1;
+            att.meta.modified = now;
+            att.meta.editor = editor;
+            att.meta.message.clear();
+            att.comment = format!("v{}", att.meta.version);
+            self.modified[Kind::Attachment as usize].remove(&(old, a));
+            self.modified[Kind::Attachment as usize].insert((now, a));
+        }
+        let mut all: Vec<u64> = picked;
+        for _ in 0..n.div_ceil(4) {
+            let i = self.rng.random_range(0..self.pages.len());
+            let page = *self.pages.keys().nth(i).expect("in range");
+            let mut rng = StdRng::seed_from_u64(self.rng.random());
+            let id = self.new_attachment(&mut rng, page, now, false);
+            out.attachments_created.push(format!("att{id}"));
+            all.push(id);
+        }
+        all.sort_unstable();
+        out.attachments = all.iter().map(|a| format!("att{a}")).collect();
+    }
+
+    /// Adds a label to, or removes one from, `n` random pages and blog
+    /// posts (no new version); their ids, sorted.
+    fn change_labels(&mut self, n: usize) -> Vec<String> {
+        let ids: Vec<u64> = self
+            .pages
+            .keys()
+            .chain(self.blogposts.keys())
+            .copied()
+            .collect();
+        let mut picked: Vec<u64> = rand::seq::index::sample(&mut self.rng, ids.len(), n)
+            .into_iter()
+            .map(|i| ids[i])
+            .collect();
+        picked.sort_unstable();
+        for &id in &picked {
+            let current: Vec<String> = self.annot.labels_of(id).map(str::to_owned).collect();
+            if !current.is_empty() && self.rng.random_bool(0.5) {
+                let name = &current[self.rng.random_range(0..current.len())];
+                self.annot.remove_label(id, name);
+            } else {
+                let labels = super::annot::LABELS;
+                let fresh: Vec<&str> = labels
+                    .iter()
+                    .copied()
+                    .filter(|l| !current.iter().any(|c| c == l))
+                    .collect();
+                let name = match fresh.as_slice() {
+                    [] => "changed",
+                    f => f[self.rng.random_range(0..f.len())],
+                };
+                self.annot.add_label(id, name);
+            }
+        }
+        strings(&picked)
+    }
+}
+
+fn strings(ids: &[u64]) -> Vec<String> {
+    ids.iter().map(u64::to_string).collect()
 }
 
 #[cfg(test)]
@@ -361,6 +509,8 @@ mod tests {
             folders,
             attachments_per_page: 2,
             comments_per_page: 1,
+            blogposts: 30,
+            inline_comments_per_page: 1,
             seed: 7,
         }
     }
@@ -409,6 +559,7 @@ mod tests {
         }
         assert_eq!(m.deleted_attachments.len(), 16);
         assert_eq!(m.deleted_comments.len(), 8);
+        assert_eq!(m.deleted_inline_comments.len(), 8);
         for id in &m.reparented {
             let id: u64 = id.parse().unwrap();
             let n = d.pages.get(&id).or_else(|| d.folders.get(&id)).unwrap();
@@ -455,12 +606,68 @@ mod tests {
             .mutate(
                 MutateRequest {
                     delete: n,
+                    blogposts_delete: d.blogposts.len(),
                     ..Default::default()
                 },
                 now,
             )
             .unwrap();
         check_indexes(&d);
-        assert!(d.pages.is_empty() && d.attachments.is_empty());
+        assert!(d.pages.is_empty() && d.blogposts.is_empty());
+        assert!(d.attachments.is_empty() && d.comments.is_empty());
+        assert!(d.annot.labels.is_empty() && d.annot.properties.is_empty());
+    }
+
+    #[test]
+    fn blog_posts_and_labels_change_like_pages() {
+        let mut d = Data::generate(&cfg(100, 5));
+        let before = d.blogposts.clone();
+        let labels_before = d.annot.labels.clone();
+        let pinned = *d.blogposts.keys().next().unwrap();
+        let now = 1_800_000_000_000;
+        let m = d
+            .mutate(
+                MutateRequest {
+                    update_ids: [pinned].into(),
+                    blogposts_update: 3,
+                    blogposts_delete: 2,
+                    blogposts_create: 4,
+                    labels: 6,
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap();
+        check_indexes(&d);
+        assert_eq!(m.blogposts_updated.len(), 4);
+        assert!(m.blogposts_updated.contains(&pinned.to_string()));
+        assert_eq!((m.blogposts_deleted.len(), m.blogposts_created.len()), (2, 4));
+        assert!(m.updated.is_empty());
+        assert_eq!(d.blogposts.len(), 30 - 2 + 4);
+        for id in &m.blogposts_updated {
+            let id: u64 = id.parse().unwrap();
+            assert_eq!(d.blogposts[&id].meta.version, before[&id].meta.version + 1);
+        }
+        assert_eq!(m.deleted_attachments.len(), 4);
+        // Label changes: no new version, a different label set.
+        assert_eq!(m.labels_changed.len(), 6);
+        for id in &m.labels_changed {
+            let id: u64 = id.parse().unwrap();
+            if let Some(n) = d.container(id) {
+                assert_ne!(d.annot.labels.get(&id), labels_before.get(&id), "{id}");
+                let created = m.created.contains(&id.to_string())
+                    || m.blogposts_created.contains(&id.to_string());
+                assert!(created || n.meta.modified < now || m.blogposts_updated.contains(&id.to_string()));
+            }
+        }
+        assert!(d
+            .mutate(
+                MutateRequest {
+                    blogposts_delete: 1000,
+                    ..Default::default()
+                },
+                now
+            )
+            .is_err());
     }
 }

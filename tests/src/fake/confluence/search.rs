@@ -81,10 +81,6 @@ impl Expand {
     }
 }
 
-pub fn kind_of_type(t: &str) -> Option<Kind> {
-    Kind::ALL.into_iter().find(|k| k.type_name() == t)
-}
-
 /// One page of a search: `(kind, id, sort value)` and whether more follow.
 #[derive(Debug, PartialEq)]
 pub struct Hits {
@@ -104,7 +100,11 @@ pub fn kinds(q: &Cql, space_key: &str) -> Vec<Kind> {
     match &q.types {
         None => Kind::ALL.to_vec(),
         Some(types) => {
-            let set: BTreeSet<Kind> = types.iter().filter_map(|t| kind_of_type(t)).collect();
+            // `comment` is footer and inline comments.
+            let set: BTreeSet<Kind> = Kind::ALL
+                .into_iter()
+                .filter(|k| types.iter().any(|t| t == k.type_name()))
+                .collect();
             set.into_iter().collect()
         }
     }
@@ -140,7 +140,11 @@ pub fn ids_after(
         Kind::Page => boxed(data.pages.range(range), desc),
         Kind::Folder => boxed(data.folders.range(range), desc),
         Kind::Attachment => boxed(data.attachments.range(range), desc),
-        Kind::Comment => boxed(data.comments.range(range), desc),
+        Kind::BlogPost => boxed(data.blogposts.range(range), desc),
+        Kind::Comment | Kind::InlineComment => Box::new(
+            boxed(data.comments.range(range), desc)
+                .filter(move |id| data.comments[id].kind() == kind),
+        ),
     }
 }
 
@@ -296,6 +300,8 @@ mod tests {
             folders: 30,
             attachments_per_page: 2,
             comments_per_page: 1,
+            blogposts: 0,
+            inline_comments_per_page: 0,
             seed: 3,
         })
     }

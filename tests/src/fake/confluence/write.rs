@@ -37,8 +37,9 @@ use serde_json::{json, Map, Value};
 
 use super::data::{Data, Kind, Meta, Ms, Node, Parent, ParentKey};
 use super::v2::{live_page, page_not_found};
+use super::v2_sub::live_node;
 use super::v2_params::{parse_id, BodyFormat};
-use super::v2_render::page_json;
+use super::v2_render::node_json;
 use super::{base_url, json_ok, v2_bad_param, v2_error, Params, Store};
 
 /// Largest request body accepted (the spec's 413 limit of create).
@@ -317,6 +318,26 @@ fn tick(data: &mut Data) -> Ms {
 }
 
 impl Data {
+    /// Inline comments on `id` whose marker `storage` lacks become
+    /// `dangling` (their comment keeps its version, as in Confluence) and
+    /// leave the generated body's markers.
+    fn mark_dangling(&mut self, id: u64, storage: &str) {
+        let seed = self.annot.seed();
+        let inline: Vec<u64> = self.page_inline.get(&id).into_iter().flatten().copied().collect();
+        for c in inline {
+            let (reference, _) = super::content::marker(seed, c);
+            if storage.contains(&format!("ac:ref=\"{reference}\"")) {
+                continue;
+            }
+            if let Some(comment) = self.comments.get_mut(&c) {
+                comment.inline = Some("dangling");
+            }
+            if let Some(n) = self.content_node_mut(id) {
+                n.markers.retain(|m| *m != c);
+            }
+        }
+    }
+
     /// Keeps the written version of page `id` for later `?version=N` reads.
     fn remember(&mut self, id: u64, node: &Node) {
         if let Some(body) = &node.body {
@@ -328,10 +349,12 @@ impl Data {
     }
 }
 
-/// The PageSingle answer of a write: storage body and `_links.base`.
-fn written(store: &Store, id: u64, node: &Node, headers: &HeaderMap) -> Response {
-    json_ok(&page_json(
+/// The PageSingle / BlogPostSingle answer of a write: storage body and
+/// `_links.base`.
+fn written(store: &Store, kind: Kind, id: u64, node: &Node, headers: &HeaderMap) -> Response {
+    json_ok(&node_json(
         store,
+        kind,
         id,
         node,
         Some(BodyFormat::Storage),
@@ -346,6 +369,23 @@ pub async fn update_page(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Response {
+    update(Kind::Page, store, headers, raw, body)
+}
+
+/// `PUT /wiki/api/v2/blogposts/{id}` (BlogPostUpdateRequest: no parent,
+/// titles not checked for uniqueness).
+pub async fn update_blogpost(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    update(Kind::BlogPost, store, headers, raw, body)
+}
+
+/// A new version of page or blog post `raw` (`kind`). Inline comments
+/// whose marker the new body lost become `dangling`.
+fn update(kind: Kind, store: Arc<Store>, headers: HeaderMap, raw: String, body: Bytes) -> Response {
     let path_id = match parse_id(&raw, "id") {
         Ok(id) => id,
         Err(resp) => return resp,
@@ -363,7 +403,11 @@ pub async fn update_page(
     let title = c.title(status.as_deref(), true);
     let storage = c.body(true);
     let version = c.version();
-    let parent_raw = c.id("parentId", false);
+    let parent_raw = if kind == Kind::Page {
+        c.id("parentId", false)
+    } else {
+        None
+    };
     let space_raw = c.id("spaceId", false);
     let _owner = c.string("ownerId", false);
     if let Err(resp) = c.finish() {
@@ -385,7 +429,7 @@ pub async fn update_page(
     }
 
     let mut data = store.write();
-    let current = match live_page(&data, &raw) {
+    let current = match live_node(&data, kind, &raw) {
         Ok((_, n)) => n.meta.version,
         Err(resp) => return resp,
     };
@@ -399,7 +443,8 @@ pub async fn update_page(
             StatusCode::CONFLICT,
             "CONFLICT",
             format!(
-                "Version must be incremented when updating a page. Current Version: [{current}]. Provided version: [{number}]"
+                "Version must be incremented when updating a {}. Current Version: [{current}]. Provided version: [{number}]",
+                if kind == Kind::Page { "page" } else { "blogpost" }
             ),
         );
     }
@@ -418,25 +463,27 @@ pub async fn update_page(
             (data.pages[&path_id].parent != Some(parent)).then_some(Some(parent))
         }
     };
-    let old_title = data.pages[&path_id].meta.title.clone();
-    if title != old_title && title_taken(&data, &title, Some(path_id)) {
+    let old_title = data.nodes(kind)[&path_id].meta.title.clone();
+    let page = kind == Kind::Page;
+    if page && title != old_title && title_taken(&data, &title, Some(path_id)) {
         return duplicate_title();
     }
 
     let now = tick(&mut data);
-    data.bump_node(Kind::Page, path_id, now, new_parent, API_USER);
-    if title != old_title {
+    data.bump_node(kind, path_id, now, new_parent, API_USER);
+    if page && title != old_title {
         data.titles.remove(&(old_title, path_id));
         data.titles.insert((title.clone(), path_id));
     }
-    let node = data.pages.get_mut(&path_id).expect("checked above");
+    data.mark_dangling(path_id, &storage);
+    let node = data.content_node_mut(path_id).expect("checked above");
     node.meta.title = title;
     node.meta.message = message;
     node.body = Some(Arc::from(storage));
     let node = node.clone();
     data.remember(path_id, &node);
     drop(data);
-    written(&store, path_id, &node, &headers)
+    written(&store, kind, path_id, &node, &headers)
 }
 
 /// `POST /wiki/api/v2/pages[?root-level=true]`.
@@ -510,8 +557,8 @@ pub async fn create_page(
     }
     let now = tick(&mut data);
     let id = data.take_id();
-    let node = Node {
-        meta: Meta {
+    let mut node = Node::new(
+        Meta {
             title,
             version: 1,
             created: now,
@@ -521,14 +568,13 @@ pub async fn create_page(
             message: String::new(),
         },
         parent,
-        position: 0,
-        body: Some(Arc::from(storage)),
-    };
+    );
+    node.body = Some(Arc::from(storage));
     data.insert_node(Kind::Page, id, node);
     let node = data.pages[&id].clone();
     data.remember(id, &node);
     drop(data);
-    written(&store, id, &node, &headers)
+    written(&store, Kind::Page, id, &node, &headers)
 }
 
 /// `DELETE /wiki/api/v2/pages/{id}`: 204; the page goes to the trash (gone
@@ -561,6 +607,6 @@ pub async fn delete_page(
         ));
     }
     let now = tick(&mut data);
-    data.delete_page(id, now, API_USER);
+    data.delete_content(Kind::Page, id, now, API_USER);
     StatusCode::NO_CONTENT.into_response()
 }
