@@ -192,7 +192,11 @@ fn blog_posts_and_inline_comments_equal_the_truth() {
         json!({"update": 3, "delete": 2, "create": 2,
                "blogposts_update": 2, "blogposts_delete": 2, "blogposts_create": 3}),
     );
-    for field in ["blogposts_updated", "blogposts_deleted", "blogposts_created"] {
+    for field in [
+        "blogposts_updated",
+        "blogposts_deleted",
+        "blogposts_created",
+    ] {
         assert!(!ids(&report, field).is_empty(), "{field}: {report}");
     }
     assert!(
@@ -225,9 +229,7 @@ fn blog_posts_and_inline_comments_equal_the_truth() {
 
     // A full pull tombstones exactly what the remote deleted.
     pull(&ws, &["--full"]);
-    let tombstones: BTreeSet<Key> = assert_store_is(&ws, &after, NONE)
-        .into_iter()
-        .collect();
+    let tombstones: BTreeSet<Key> = assert_store_is(&ws, &after, NONE).into_iter().collect();
     assert_eq!(tombstones, gone);
 }
 
@@ -253,7 +255,9 @@ fn labels_properties_and_restrictions_equal_the_truth() {
             .any(|t| test(&t[field]))
     };
     assert!(has("labels", |v| v.as_array().is_some_and(|a| a.len() > 1)));
-    assert!(has("properties", |v| v.as_object().is_some_and(|o| !o.is_empty())));
+    assert!(has("properties", |v| v
+        .as_object()
+        .is_some_and(|o| !o.is_empty())));
     assert!(has("restricted", |v| v == &json!(true)));
     assert!(assert_store_is(&ws, &before, ALL).is_empty());
 
@@ -311,7 +315,10 @@ fn restrictions_skip_leaves_restricted_content_out() {
     // Left out: the restricted items, and the comments on them (pages
     // below a restricted page stay: only direct restrictions count).
     let on_restricted = |t: &Value| {
-        t["stream"] != "pages" && t["parent_id"].as_str().is_some_and(|p| restricted.contains(p))
+        t["stream"] != "pages"
+            && t["parent_id"]
+                .as_str()
+                .is_some_and(|p| restricted.contains(p))
     };
     let visible: BTreeMap<Key, Value> = all
         .into_iter()
@@ -347,7 +354,10 @@ fn request_counts_for_a_2000_page_space() {
             .filter(|r| r.path == "/wiki/api/v2/spaces" || is_space_listing(r))
             .count()
     };
-    assert!(id_searches(&off).is_empty(), "settings off: no search by id");
+    assert!(
+        id_searches(&off).is_empty(),
+        "settings off: no search by id"
+    );
     // Settings off: 1 space lookup, 8 listing pages of pages, 1 of blog posts.
     assert_eq!(on_pages(&off), 1 + 8 + 1);
     // On: listing pages of 200 (10 + 1), one search each.
@@ -409,7 +419,14 @@ fn a_label_push_lands() {
     assert_success(
         &synchost(
             &ws,
-            &["stage", SOURCE, "--stream", "pages", "--file", staged.to_str().unwrap()],
+            &[
+                "stage",
+                SOURCE,
+                "--stream",
+                "pages",
+                "--file",
+                staged.to_str().unwrap(),
+            ],
         )
         .output(),
     );

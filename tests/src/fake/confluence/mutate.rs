@@ -287,16 +287,16 @@ impl Data {
         let now = now.max(self.last_change + 1);
         self.last_change = now;
         let mut out = Mutation::default();
-        let [to_delete, mut to_update, to_move] = self.pick(Kind::Page, &req.update_ids, [
-            req.delete,
-            req.update,
-            req.moves,
-        ]);
-        let [blogs_delete, mut blogs_update, _] = self.pick(Kind::BlogPost, &req.update_ids, [
-            req.blogposts_delete,
-            req.blogposts_update,
-            0,
-        ]);
+        let [to_delete, mut to_update, to_move] = self.pick(
+            Kind::Page,
+            &req.update_ids,
+            [req.delete, req.update, req.moves],
+        );
+        let [blogs_delete, mut blogs_update, _] = self.pick(
+            Kind::BlogPost,
+            &req.update_ids,
+            [req.blogposts_delete, req.blogposts_update, 0],
+        );
         for id in &req.update_ids {
             match self.container_kind(*id) {
                 Some(Kind::Page) => to_update.push(*id),
@@ -409,7 +409,14 @@ impl Data {
     }
 
     /// A new page or blog post at `now`, version 1, no body written.
-    fn create(&mut self, kind: Kind, title: String, parent: ParentKey, now: Ms, editor: usize) -> u64 {
+    fn create(
+        &mut self,
+        kind: Kind,
+        title: String,
+        parent: ParentKey,
+        now: Ms,
+        editor: usize,
+    ) -> u64 {
         let id = self.take_id();
         let meta = Meta {
             title,
@@ -641,7 +648,10 @@ mod tests {
         check_indexes(&d);
         assert_eq!(m.blogposts_updated.len(), 4);
         assert!(m.blogposts_updated.contains(&pinned.to_string()));
-        assert_eq!((m.blogposts_deleted.len(), m.blogposts_created.len()), (2, 4));
+        assert_eq!(
+            (m.blogposts_deleted.len(), m.blogposts_created.len()),
+            (2, 4)
+        );
         assert!(m.updated.is_empty());
         assert_eq!(d.blogposts.len(), 30 - 2 + 4);
         for id in &m.blogposts_updated {
@@ -657,7 +667,11 @@ mod tests {
                 assert_ne!(d.annot.labels.get(&id), labels_before.get(&id), "{id}");
                 let created = m.created.contains(&id.to_string())
                     || m.blogposts_created.contains(&id.to_string());
-                assert!(created || n.meta.modified < now || m.blogposts_updated.contains(&id.to_string()));
+                assert!(
+                    created
+                        || n.meta.modified < now
+                        || m.blogposts_updated.contains(&id.to_string())
+                );
             }
         }
         assert!(d
