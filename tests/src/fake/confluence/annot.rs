@@ -88,17 +88,6 @@ pub struct Restrictions {
     pub update: Who,
 }
 
-impl Restrictions {
-    /// The operation `read` or `update`.
-    pub fn op(&self, op: &str) -> &Who {
-        if op == "read" {
-            &self.read
-        } else {
-            &self.update
-        }
-    }
-}
-
 /// The labels, properties and restrictions of every page and blog post.
 #[derive(Debug, Clone)]
 pub struct Annotations {
@@ -165,11 +154,7 @@ impl Annotations {
 
     /// The labels of `id` (sorted).
     pub fn labels_of(&self, id: u64) -> impl Iterator<Item = &str> {
-        self.labels
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
+        self.labels.get(&id).into_iter().flatten().map(String::as_str)
     }
 
     pub fn properties_of(&self, id: u64) -> &[Property] {
@@ -196,6 +181,55 @@ impl Annotations {
             self.labels.remove(&id);
         }
         removed
+    }
+
+    /// Adds a property to `id`, or gives one of its properties a new value
+    /// and version, at `now` by `editor`.
+    pub fn set_property(&mut self, id: u64, rng: &mut StdRng, now: Ms, editor: usize) {
+        let props = self.properties.entry(id).or_default();
+        let missing: Vec<usize> = (0..PROPERTY_KEYS.len())
+            .filter(|k| !props.iter().any(|p| p.key == PROPERTY_KEYS[*k]))
+            .collect();
+        if !missing.is_empty() && (props.is_empty() || rng.random_bool(0.5)) {
+            let key = missing[rng.random_range(0..missing.len())];
+            props.push(Property {
+                id: self.next_property,
+                key: PROPERTY_KEYS[key].to_owned(),
+                value: property_value(rng, key),
+                version: 1,
+                modified: now,
+                editor,
+            });
+            self.next_property += 1;
+            props.sort_by(|a, b| a.key.cmp(&b.key));
+            return;
+        }
+        let i = rng.random_range(0..props.len());
+        let p = &mut props[i];
+        p.version += 1;
+        p.modified = now;
+        p.editor = editor;
+        p.value = json!({"changed": p.version, "previous": p.value.clone()});
+    }
+
+    /// Restricts reading `id` to `user` (and updating), or lifts its read
+    /// restriction.
+    pub fn toggle_read_restriction(&mut self, id: u64, user: usize) {
+        let r = self.restrictions.entry(id).or_default();
+        if r.read.is_empty() {
+            r.read = Who {
+                users: vec![user],
+                groups: Vec::new(),
+            };
+            if r.update.is_empty() {
+                r.update = r.read.clone();
+            }
+        } else {
+            r.read = Who::default();
+        }
+        if r.read.is_empty() && r.update.is_empty() {
+            self.restrictions.remove(&id);
+        }
     }
 
     /// Forgets everything of deleted content `id`.
@@ -306,18 +340,11 @@ mod tests {
         let howto = a.labels.values().filter(|s| s.contains("howto")).count();
         assert!(howto > 400, "{howto}");
         assert!((700..1100).contains(&a.properties.len()));
-        let read = a
-            .restrictions
-            .values()
-            .filter(|r| !r.read.is_empty())
-            .count();
+        let read = a.restrictions.values().filter(|r| !r.read.is_empty()).count();
         let update = a.restrictions.len();
         assert!((40..130).contains(&read) && (120..280).contains(&update));
         let ids: BTreeSet<u64> = a.properties.values().flatten().map(|p| p.id).collect();
-        assert_eq!(
-            ids.len(),
-            a.properties.values().map(Vec::len).sum::<usize>()
-        );
+        assert_eq!(ids.len(), a.properties.values().map(Vec::len).sum::<usize>());
     }
 
     #[test]

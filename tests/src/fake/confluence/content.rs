@@ -409,8 +409,10 @@ const SALT_MARKER: u64 = 0x6d61_726b;
 /// The `ac:ref` of inline comment `id`'s marker and the text it highlights
 /// (`inlineMarkerRef`, `inlineOriginalSelection`).
 pub fn marker(seed: u64, id: u64) -> (String, String) {
-    let reference =
-        crate::fake::words::uuid_v4(mix(seed, SALT_MARKER, id, 0), mix(seed, SALT_MARKER, id, 1));
+    let reference = crate::fake::words::uuid_v4(
+        mix(seed, SALT_MARKER, id, 0),
+        mix(seed, SALT_MARKER, id, 1),
+    );
     let mut rng = rng_for(seed, SALT_MARKER, id, 2);
     let n = rng.random_range(1..=4);
     let words: Vec<&str> = (0..n).map(|_| word(&mut rng)).collect();

@@ -256,6 +256,12 @@ pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
             "blogposts_delete" => req.blogposts_delete = n,
             "blogposts_create" => req.blogposts_create = n,
             "labels" => req.labels = n,
+            "inline_create" => req.inline_create = n,
+            "inline_update" => req.inline_update = n,
+            "inline_delete" => req.inline_delete = n,
+            "inline_resolve" => req.inline_resolve = n,
+            "properties" => req.properties = n,
+            "restrictions" => req.restrictions = n,
             other => return bad_request(format!("unknown field {other:?}")),
         }
     }

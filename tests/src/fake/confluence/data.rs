@@ -592,7 +592,7 @@ impl Data {
 
     /// A new footer comment (`inline` `None`) or inline comment (its
     /// resolution status) on page or blog post `page`, created at `at`.
-    fn new_comment(
+    pub(super) fn new_comment(
         &mut self,
         rng: &mut StdRng,
         page: u64,

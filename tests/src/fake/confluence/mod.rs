@@ -51,6 +51,9 @@ pub mod mutate;
 pub mod search;
 pub mod shapes;
 pub mod v1;
+pub mod v1_content;
+pub mod v1_meta;
+pub mod v1_page;
 pub mod v2;
 pub mod v2_params;
 pub mod v2_render;
@@ -88,6 +91,20 @@ pub const COUNTERS: &[&str] = &[
     "page_update",
     "page_create",
     "page_delete",
+    "blogposts_list",
+    "blogpost",
+    "blogpost_update",
+    "blogpost_create",
+    "blogpost_delete",
+    "inline_comments_list",
+    "inline_comment",
+    "labels",
+    "label_write",
+    "properties",
+    "restrictions",
+    "content_list",
+    "space_v1",
+    "children_v1",
 ];
 
 /// `synchost-fake confluence`.
@@ -255,10 +272,15 @@ fn api(store: Arc<Store>) -> Router {
             "/wiki/api/v2/pages/{id}/properties/{property}",
             get(v2_sub::page_property),
         )
-        .route("/wiki/api/v2/blogposts", get(v2_sub::bulk_blogposts))
+        .route(
+            "/wiki/api/v2/blogposts",
+            get(v2_sub::bulk_blogposts).post(write::create_blogpost),
+        )
         .route(
             "/wiki/api/v2/blogposts/{id}",
-            get(v2_sub::blogpost).put(write::update_blogpost),
+            get(v2_sub::blogpost)
+                .put(write::update_blogpost)
+                .delete(write::delete_blogpost),
         )
         .route(
             "/wiki/api/v2/blogposts/{id}/attachments",
@@ -314,6 +336,43 @@ fn api(store: Arc<Store>) -> Router {
         .route("/wiki/api/v2/attachments/{id}", get(v2::attachment))
         .route("/wiki/rest/api/content/search", get(v1::content_search))
         .route("/wiki/rest/api/content/{id}", get(v1::content))
+        .route("/wiki/rest/api/content", get(v1_content::list))
+        .route("/wiki/rest/api/space/{key}", get(v1_content::space))
+        .route("/wiki/rest/api/content/{id}/child", get(v1_content::child))
+        .route(
+            "/wiki/rest/api/content/{id}/child/{type}",
+            get(v1_content::children),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/label",
+            get(v1_meta::labels)
+                .post(v1_meta::add_labels)
+                .delete(v1_meta::delete_label_query),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/label/{label}",
+            axum::routing::delete(v1_meta::delete_label_path),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/property",
+            get(v1_meta::properties),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/property/{key}",
+            get(v1_meta::property),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/restriction",
+            get(v1_meta::restrictions),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/restriction/byOperation",
+            get(v1_meta::restrictions_by_operation),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/restriction/byOperation/{op}",
+            get(v1_meta::restrictions_by_operation),
+        )
         .route("/wiki/rest/api/search", get(v1::site_search))
         .route(
             "/wiki/rest/api/content/{id}/child/attachment/{att}/download",
@@ -340,6 +399,14 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         (&Method::POST, ["wiki", "api", "v2", "pages"]) => return Some("page_create"),
         (&Method::PUT, ["wiki", "api", "v2", "pages", _]) => return Some("page_update"),
         (&Method::DELETE, ["wiki", "api", "v2", "pages", _]) => return Some("page_delete"),
+        (&Method::POST, ["wiki", "api", "v2", "blogposts"]) => return Some("blogpost_create"),
+        (&Method::PUT, ["wiki", "api", "v2", "blogposts", _]) => return Some("blogpost_update"),
+        (&Method::DELETE, ["wiki", "api", "v2", "blogposts", _]) => {
+            return Some("blogpost_delete")
+        }
+        (&Method::POST | &Method::DELETE, ["wiki", "rest", "api", "content", _, "label", ..]) => {
+            return Some("label_write")
+        }
         _ => {}
     }
     match segs.as_slice() {
@@ -348,7 +415,29 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         ["wiki", "api", "v2", "pages"] => Some("bulk_pages"),
         ["wiki", "api", "v2", "pages", _] => Some("page"),
         ["wiki", "api", "v2", "pages", _, "attachments"] => Some("attachments_list"),
-        ["wiki", "api", "v2", "pages", _, "footer-comments"] => Some("comments_list"),
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "footer-comments"] => {
+            Some("comments_list")
+        }
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "inline-comments"]
+        | ["wiki", "api", "v2", "inline-comments"] => Some("inline_comments_list"),
+        ["wiki", "api", "v2", "inline-comments", _] => Some("inline_comment"),
+        ["wiki", "api", "v2", "blogposts"]
+        | ["wiki", "api", "v2", "spaces", _, "blogposts"]
+        | ["wiki", "api", "v2", "labels", _, "pages" | "blogposts"] => Some("blogposts_list"),
+        ["wiki", "api", "v2", "blogposts", _] => Some("blogpost"),
+        ["wiki", "api", "v2", "blogposts", _, "attachments"] => Some("attachments_list"),
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "labels"]
+        | ["wiki", "rest", "api", "content", _, "label", ..] => Some("labels"),
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "properties", ..]
+        | ["wiki", "rest", "api", "content", _, "property", ..] => Some("properties"),
+        ["wiki", "rest", "api", "content", _, "restriction", ..] => Some("restrictions"),
+        ["wiki", "rest", "api", "content"] => Some("content_list"),
+        ["wiki", "rest", "api", "space", _] => Some("space_v1"),
+        ["wiki", "rest", "api", "content", _, "child", ..]
+            if !path.ends_with("/download") =>
+        {
+            Some("children_v1")
+        }
         ["wiki", "api", "v2", "pages" | "folders", _, "children" | "direct-children"] => {
             Some("children")
         }

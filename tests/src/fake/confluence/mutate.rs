@@ -33,6 +33,19 @@ pub struct Mutation {
     pub blogposts_created: Vec<String>,
     /// Pages and blog posts whose labels changed (no new version).
     pub labels_changed: Vec<String>,
+    /// New inline comments (their page or blog post gets a new version
+    /// with the marker, reported in `updated` / `blogposts_updated`).
+    pub inline_comments_created: Vec<String>,
+    /// Inline comments with a new version (a new body).
+    pub inline_comments_updated: Vec<String>,
+    /// Inline comments resolved (or reopened when resolved): a new version.
+    pub inline_comments_resolved: Vec<String>,
+    /// Pages and blog posts with a property added or changed (no new
+    /// content version; the property's version goes up).
+    pub properties_changed: Vec<String>,
+    /// Pages and blog posts whose read restriction was added or lifted (no
+    /// new version).
+    pub restrictions_changed: Vec<String>,
 }
 
 /// What went with a deleted page, and its children that moved up.
@@ -61,6 +74,14 @@ pub struct MutateRequest {
     pub blogposts_create: usize,
     /// Pages and blog posts that get a label added or removed.
     pub labels: usize,
+    pub inline_create: usize,
+    pub inline_update: usize,
+    /// Inline comments deleted (their marker leaves the body: the page or
+    /// blog post gets a new version).
+    pub inline_delete: usize,
+    pub inline_resolve: usize,
+    pub properties: usize,
+    pub restrictions: usize,
 }
 
 impl Data {
@@ -278,25 +299,36 @@ impl Data {
         let labelled_left = self.pages.len() - req.delete + req.create + self.blogposts.len()
             - req.blogposts_delete
             + req.blogposts_create;
-        if req.labels > labelled_left {
+        let annotated = req.labels.max(req.properties).max(req.restrictions);
+        if annotated > labelled_left {
             return Err(format!(
-                "cannot change the labels of {}: only {labelled_left} pages and blog posts would exist",
-                req.labels
+                "cannot change the labels, properties or restrictions of {annotated}: only {labelled_left} pages and blog posts would exist",
             ));
+        }
+        let inline = self.modified[Kind::InlineComment as usize].len();
+        // Deletions of pages may take inline comments with them: a bound.
+        if req.inline_update + req.inline_delete + req.inline_resolve > inline {
+            return Err(format!(
+                "cannot update {}, delete {} and resolve {} inline comments: only {inline} exist",
+                req.inline_update, req.inline_delete, req.inline_resolve
+            ));
+        }
+        if req.inline_create > 0 && labelled_left == 0 {
+            return Err("no page or blog post would be left for new inline comments".to_owned());
         }
         let now = now.max(self.last_change + 1);
         self.last_change = now;
         let mut out = Mutation::default();
-        let [to_delete, mut to_update, to_move] = self.pick(
-            Kind::Page,
-            &req.update_ids,
-            [req.delete, req.update, req.moves],
-        );
-        let [blogs_delete, mut blogs_update, _] = self.pick(
-            Kind::BlogPost,
-            &req.update_ids,
-            [req.blogposts_delete, req.blogposts_update, 0],
-        );
+        let [to_delete, mut to_update, to_move] = self.pick(Kind::Page, &req.update_ids, [
+            req.delete,
+            req.update,
+            req.moves,
+        ]);
+        let [blogs_delete, mut blogs_update, _] = self.pick(Kind::BlogPost, &req.update_ids, [
+            req.blogposts_delete,
+            req.blogposts_update,
+            0,
+        ]);
         for id in &req.update_ids {
             match self.container_kind(*id) {
                 Some(Kind::Page) => to_update.push(*id),
@@ -361,6 +393,13 @@ impl Data {
         if req.labels > 0 {
             out.labels_changed = self.change_labels(req.labels);
         }
+        self.change_inline(&req, now, editor, &mut out);
+        if req.properties > 0 {
+            out.properties_changed = self.change_properties(req.properties, now, editor);
+        }
+        if req.restrictions > 0 {
+            out.restrictions_changed = self.change_restrictions(req.restrictions);
+        }
         // A reparented child that was also picked for deletion is gone.
         out.reparented = reparented
             .into_iter()
@@ -376,7 +415,11 @@ impl Data {
             .map(|a| format!("att{a}"))
             .collect();
         out.deleted_comments = strings(&gone_all.comments);
-        out.deleted_inline_comments = strings(&gone_all.inline_comments);
+        // Inline comments deleted on their own are there already.
+        let mut inline: Vec<u64> = gone_all.inline_comments;
+        inline.extend(out.deleted_inline_comments.iter().filter_map(|c| c.parse::<u64>().ok()));
+        inline.sort_unstable();
+        out.deleted_inline_comments = strings(&inline);
         Ok(out)
     }
 
@@ -409,14 +452,7 @@ impl Data {
     }
 
     /// A new page or blog post at `now`, version 1, no body written.
-    fn create(
-        &mut self,
-        kind: Kind,
-        title: String,
-        parent: ParentKey,
-        now: Ms,
-        editor: usize,
-    ) -> u64 {
+    fn create(&mut self, kind: Kind, title: String, parent: ParentKey, now: Ms, editor: usize) -> u64 {
         let id = self.take_id();
         let meta = Meta {
             title,
@@ -467,17 +503,7 @@ impl Data {
     /// Adds a label to, or removes one from, `n` random pages and blog
     /// posts (no new version); their ids, sorted.
     fn change_labels(&mut self, n: usize) -> Vec<String> {
-        let ids: Vec<u64> = self
-            .pages
-            .keys()
-            .chain(self.blogposts.keys())
-            .copied()
-            .collect();
-        let mut picked: Vec<u64> = rand::seq::index::sample(&mut self.rng, ids.len(), n)
-            .into_iter()
-            .map(|i| ids[i])
-            .collect();
-        picked.sort_unstable();
+        let picked = self.pick_annotated(n);
         for &id in &picked {
             let current: Vec<String> = self.annot.labels_of(id).map(str::to_owned).collect();
             if !current.is_empty() && self.rng.random_bool(0.5) {
@@ -498,6 +524,138 @@ impl Data {
             }
         }
         strings(&picked)
+    }
+}
+
+impl Data {
+    /// The inline comment changes of `req` (after the other changes).
+    fn change_inline(&mut self, req: &MutateRequest, now: Ms, editor: usize, out: &mut Mutation) {
+        let mut bumped: BTreeSet<u64> = BTreeSet::new();
+        let ids: Vec<u64> = self.modified[Kind::InlineComment as usize]
+            .iter()
+            .map(|(_, id)| *id)
+            .collect();
+        let counts = [req.inline_delete, req.inline_update, req.inline_resolve];
+        let total: usize = counts.iter().sum();
+        let picks = rand::seq::index::sample(&mut self.rng, ids.len(), total.min(ids.len()));
+        let mut picked: Vec<u64> = picks.into_iter().map(|i| ids[i]).collect();
+        let resolve: Vec<u64> = picked.split_off((counts[0] + counts[1]).min(picked.len()));
+        let update: Vec<u64> = picked.split_off(counts[0].min(picked.len()));
+        for c in picked {
+            let Some(comment) = self.comments.remove(&c) else {
+                continue;
+            };
+            self.modified[Kind::InlineComment as usize].remove(&(comment.meta.modified, c));
+            if let Some(s) = self.page_inline.get_mut(&comment.page) {
+                s.remove(&c);
+            }
+            if let Some(n) = self.content_node_mut(comment.page) {
+                n.markers.retain(|m| *m != c);
+            }
+            bumped.insert(comment.page);
+            out.deleted_inline_comments.push(c.to_string());
+        }
+        for (list, resolving) in [(update, false), (resolve, true)] {
+            for c in list {
+                let comment = self.comments.get_mut(&c).expect("picked");
+                let old = comment.meta.modified;
+                comment.meta.version += 1;
+                comment.meta.modified = now;
+                comment.meta.editor = editor;
+                if resolving {
+                    comment.inline = Some(match comment.inline {
+                        Some("resolved") => "reopened",
+                        _ => "resolved",
+                    });
+                }
+                self.modified[Kind::InlineComment as usize].remove(&(old, c));
+                self.modified[Kind::InlineComment as usize].insert((now, c));
+                let report = if resolving {
+                    &mut out.inline_comments_resolved
+                } else {
+                    &mut out.inline_comments_updated
+                };
+                report.push(c.to_string());
+            }
+        }
+        let containers: Vec<u64> = self
+            .pages
+            .keys()
+            .chain(self.blogposts.keys())
+            .copied()
+            .collect();
+        for _ in 0..req.inline_create {
+            let page = containers[self.rng.random_range(0..containers.len())];
+            let mut rng = StdRng::seed_from_u64(self.rng.random());
+            let status = if rng.random_bool(0.8) { "open" } else { "reopened" };
+            let c = self.new_comment(&mut rng, page, now, Some(status));
+            if let Some(n) = self.content_node_mut(page) {
+                n.markers.push(c);
+            }
+            bumped.insert(page);
+            out.inline_comments_created.push(c.to_string());
+        }
+        // The bodies changed: a new version of each page or blog post.
+        for id in bumped {
+            let Some(kind) = self.container_kind(id) else {
+                continue;
+            };
+            self.bump_node(kind, id, now, None, editor);
+            let report = if kind == Kind::Page {
+                &mut out.updated
+            } else {
+                &mut out.blogposts_updated
+            };
+            if !report.contains(&id.to_string()) {
+                report.push(id.to_string());
+            }
+        }
+        for list in [
+            &mut out.updated,
+            &mut out.blogposts_updated,
+            &mut out.deleted_inline_comments,
+            &mut out.inline_comments_created,
+            &mut out.inline_comments_updated,
+            &mut out.inline_comments_resolved,
+        ] {
+            list.sort_by_key(|id| id.parse::<u64>().unwrap_or_default());
+        }
+    }
+
+    /// `n` random pages and blog posts get a property added or changed.
+    fn change_properties(&mut self, n: usize, now: Ms, editor: usize) -> Vec<String> {
+        let picked = self.pick_annotated(n);
+        for &id in &picked {
+            let mut rng = StdRng::seed_from_u64(self.rng.random());
+            self.annot.set_property(id, &mut rng, now, editor);
+        }
+        strings(&picked)
+    }
+
+    /// `n` random pages and blog posts get a read restriction, or lose it.
+    fn change_restrictions(&mut self, n: usize) -> Vec<String> {
+        let picked = self.pick_annotated(n);
+        for &id in &picked {
+            let user = pick_user(&mut self.rng);
+            self.annot.toggle_read_restriction(id, user);
+        }
+        strings(&picked)
+    }
+
+    /// `n` distinct random pages and blog posts, sorted.
+    fn pick_annotated(&mut self, n: usize) -> Vec<u64> {
+        let ids: Vec<u64> = self
+            .pages
+            .keys()
+            .chain(self.blogposts.keys())
+            .copied()
+            .collect();
+        let mut picked: Vec<u64> = rand::seq::index::sample(&mut self.rng, ids.len(), n)
+            .into_iter()
+            .map(|i| ids[i])
+            .collect();
+        picked.sort_unstable();
+        picked
     }
 }
 
@@ -626,6 +784,55 @@ mod tests {
     }
 
     #[test]
+    fn inline_comments_properties_and_restrictions_change() {
+        let mut d = Data::generate(&cfg(120, 5));
+        let props_before = d.annot.properties.clone();
+        let restr_before = d.annot.restrictions.clone();
+        let now = 1_800_000_000_000;
+        let m = d
+            .mutate(
+                MutateRequest {
+                    inline_create: 3,
+                    inline_update: 2,
+                    inline_delete: 2,
+                    inline_resolve: 2,
+                    properties: 4,
+                    restrictions: 3,
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap();
+        check_indexes(&d);
+        assert_eq!(m.inline_comments_created.len(), 3);
+        assert_eq!(m.inline_comments_updated.len(), 2);
+        assert_eq!(m.inline_comments_resolved.len(), 2);
+        assert_eq!(m.deleted_inline_comments.len(), 2);
+        for c in &m.inline_comments_created {
+            let c: u64 = c.parse().unwrap();
+            let page = d.comments[&c].page;
+            assert!(d.container(page).unwrap().markers.contains(&c));
+            let bumped = m.updated.iter().chain(&m.blogposts_updated);
+            assert!(bumped.into_iter().any(|id| *id == page.to_string()));
+        }
+        for c in &m.inline_comments_resolved {
+            let c = &d.comments[&c.parse().unwrap()];
+            assert!(matches!(c.inline, Some("resolved" | "reopened")));
+            assert_eq!(c.meta.modified, now);
+        }
+        for id in &m.properties_changed {
+            let id: u64 = id.parse().unwrap();
+            assert_ne!(d.annot.properties.get(&id), props_before.get(&id));
+            assert!(d.container(id).unwrap().meta.modified < now || m.updated.contains(&id.to_string()) || m.blogposts_updated.contains(&id.to_string()));
+        }
+        for id in &m.restrictions_changed {
+            let id: u64 = id.parse().unwrap();
+            let read = |r: Option<&super::super::annot::Restrictions>| r.is_some_and(|r| !r.read.is_empty());
+            assert_ne!(read(d.annot.restrictions.get(&id)), read(restr_before.get(&id)));
+        }
+    }
+
+    #[test]
     fn blog_posts_and_labels_change_like_pages() {
         let mut d = Data::generate(&cfg(100, 5));
         let before = d.blogposts.clone();
@@ -648,10 +855,7 @@ mod tests {
         check_indexes(&d);
         assert_eq!(m.blogposts_updated.len(), 4);
         assert!(m.blogposts_updated.contains(&pinned.to_string()));
-        assert_eq!(
-            (m.blogposts_deleted.len(), m.blogposts_created.len()),
-            (2, 4)
-        );
+        assert_eq!((m.blogposts_deleted.len(), m.blogposts_created.len()), (2, 4));
         assert!(m.updated.is_empty());
         assert_eq!(d.blogposts.len(), 30 - 2 + 4);
         for id in &m.blogposts_updated {
@@ -667,11 +871,7 @@ mod tests {
                 assert_ne!(d.annot.labels.get(&id), labels_before.get(&id), "{id}");
                 let created = m.created.contains(&id.to_string())
                     || m.blogposts_created.contains(&id.to_string());
-                assert!(
-                    created
-                        || n.meta.modified < now
-                        || m.blogposts_updated.contains(&id.to_string())
-                );
+                assert!(created || n.meta.modified < now || m.blogposts_updated.contains(&id.to_string()));
             }
         }
         assert!(d

@@ -21,10 +21,11 @@ use super::cql::{self, CqlError, Query as Cql};
 use super::cursor::{self, V1Cursor};
 use super::data::{Data, Kind, Meta, Ms, Parent};
 use super::search::{count, search, Expand, Hits, DEFAULT_LIMIT};
+use super::v1_meta;
 use super::v2_render;
 use super::{base_url, iso_ms, json_ok, v1_error, Params, Store};
 
-fn user_json(base: &str, i: usize) -> Value {
+pub fn user_json(base: &str, i: usize) -> Value {
     let (account, name) = USERS[i % USERS.len()];
     json!({
         "type": "known",
@@ -40,7 +41,7 @@ fn user_json(base: &str, i: usize) -> Value {
     })
 }
 
-fn space_json(store: &Store, base: &str) -> Value {
+pub fn space_json(store: &Store, base: &str) -> Value {
     json!({
         "id": store.space_id,
         "key": store.space_key,
@@ -160,12 +161,23 @@ fn content_json_at(
                 None => json!({"location": "footer", "_expandable": {"resolution": ""}}),
                 Some(status) => {
                     let (reference, selection) = content::marker(store.seed, id);
-                    json!({
-                        "location": "inline",
-                        "inlineProperties": {"markerRef": reference, "originalSelection": selection},
-                        "resolution": {"status": status, "lastModifier": user_json(base, meta.editor),
-                            "lastModifiedDate": iso_ms(meta.modified)},
-                    })
+                    let mut ext = json!({"location": "inline", "_expandable": {}});
+                    if exp.inline_properties && depth == 0 {
+                        ext["inlineProperties"] =
+                            json!({"markerRef": reference, "originalSelection": selection});
+                    } else {
+                        ext["_expandable"]["inlineProperties"] = "".into();
+                    }
+                    if exp.resolution && depth == 0 {
+                        ext["resolution"] = json!({
+                            "status": status,
+                            "lastModifier": user_json(base, meta.editor),
+                            "lastModifiedDate": iso_ms(meta.modified),
+                        });
+                    } else {
+                        ext["_expandable"]["resolution"] = "".into();
+                    }
+                    ext
                 }
             };
             obj.insert("extensions".into(), ext);
@@ -317,6 +329,16 @@ fn content_json_at(
             "children".into(),
             format!("/rest/api/content/{sid}/child").into(),
         );
+    }
+    if depth == 0 && matches!(kind, Kind::Page | Kind::BlogPost) {
+        if let Some(m) = v1_meta::metadata_json(data, base, id, exp) {
+            obj.insert("metadata".into(), m);
+            expandable.remove("metadata");
+        }
+        if let Some(r) = v1_meta::expanded_restrictions(data, base, id, exp) {
+            obj.insert("restrictions".into(), r);
+            expandable.remove("restrictions");
+        }
     }
     obj.insert("macroRenderedOutput".into(), json!({}));
     obj.insert("_expandable".into(), expandable.into());

@@ -36,10 +36,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::data::{Data, Kind, Meta, Ms, Node, Parent, ParentKey};
-use super::v2::{live_page, page_not_found};
+use super::v2_sub::live_node;
 use super::v2_params::{parse_id, BodyFormat};
 use super::v2_render::node_json;
-use super::v2_sub::live_node;
 use super::{base_url, json_ok, v2_bad_param, v2_error, Params, Store};
 
 /// Largest request body accepted (the spec's 413 limit of create).
@@ -323,13 +322,7 @@ impl Data {
     /// leave the generated body's markers.
     fn mark_dangling(&mut self, id: u64, storage: &str) {
         let seed = self.annot.seed();
-        let inline: Vec<u64> = self
-            .page_inline
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let inline: Vec<u64> = self.page_inline.get(&id).into_iter().flatten().copied().collect();
         for c in inline {
             let (reference, _) = super::content::marker(seed, c);
             if storage.contains(&format!("ac:ref=\"{reference}\"")) {
@@ -499,7 +492,22 @@ pub async fn create_page(
     Query(q): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    let p = Params(q);
+    create(Kind::Page, store, headers, Params(q), body)
+}
+
+/// `POST /wiki/api/v2/blogposts` (BlogPostCreateRequest: no parent; titles
+/// unique among the space's blog posts).
+pub async fn create_blogpost(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    create(Kind::BlogPost, store, headers, Params(q), body)
+}
+
+/// A new page or blog post (`kind`).
+fn create(kind: Kind, store: Arc<Store>, headers: HeaderMap, p: Params, body: Bytes) -> Response {
     let mut flags = [false; 3];
     for (flag, name) in flags.iter_mut().zip(["root-level", "private", "embedded"]) {
         *flag = match p.get(name) {
@@ -527,7 +535,11 @@ pub async fn create_page(
     };
     let title = c.title(Some(&status), false).unwrap_or_default();
     let storage = c.body(false).unwrap_or_default();
-    let parent_raw = c.id("parentId", false);
+    let parent_raw = if kind == Kind::Page {
+        c.id("parentId", false)
+    } else {
+        None
+    };
     let subtype = c.string("subtype", false);
     if let Err(resp) = c.finish() {
         return resp;
@@ -552,13 +564,17 @@ pub async fn create_page(
             Ok(p) => Some(p),
             Err(resp) => return resp,
         },
-        None if root_level => None,
+        None if root_level || kind == Kind::BlogPost => None,
         None => data
             .homepage
             .filter(|h| data.pages.contains_key(h))
             .map(Parent::Page),
     };
-    if title_taken(&data, &title, None) {
+    let taken = match kind {
+        Kind::Page => title_taken(&data, &title, None),
+        _ => data.blogposts.values().any(|n| n.meta.title == title),
+    };
+    if taken {
         return duplicate_title();
     }
     let now = tick(&mut data);
@@ -576,11 +592,11 @@ pub async fn create_page(
         parent,
     );
     node.body = Some(Arc::from(storage));
-    data.insert_node(Kind::Page, id, node);
-    let node = data.pages[&id].clone();
+    data.insert_node(kind, id, node);
+    let node = data.nodes(kind)[&id].clone();
     data.remember(id, &node);
     drop(data);
-    written(&store, Kind::Page, id, &node, &headers)
+    written(&store, kind, id, &node, &headers)
 }
 
 /// `DELETE /wiki/api/v2/pages/{id}`: 204; the page goes to the trash (gone
@@ -590,7 +606,19 @@ pub async fn delete_page(
     Path(raw): Path<String>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
-    let p = Params(q);
+    delete(Kind::Page, &store, &raw, Params(q))
+}
+
+/// `DELETE /wiki/api/v2/blogposts/{id}`: as pages.
+pub async fn delete_blogpost(
+    State(store): State<Arc<Store>>,
+    Path(raw): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    delete(Kind::BlogPost, &store, &raw, Params(q))
+}
+
+fn delete(kind: Kind, store: &Store, raw: &str, p: Params) -> Response {
     for name in ["purge", "draft"] {
         match p.get(name) {
             None | Some("false") => {}
@@ -599,13 +627,17 @@ pub async fn delete_page(
         }
     }
     let mut data = store.write();
-    let id = match live_page(&data, &raw) {
+    let id = match live_node(&data, kind, raw) {
         Ok((id, _)) => id,
         Err(resp) => return resp,
     };
     if p.get("draft") == Some("true") {
         // The fake has no drafts.
-        return page_not_found(&raw);
+        return v2_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("Cannot find a draft with id [{raw}]"),
+        );
     }
     if p.get("purge") == Some("true") {
         return v2_bad_param(format!(
@@ -613,6 +645,6 @@ pub async fn delete_page(
         ));
     }
     let now = tick(&mut data);
-    data.delete_content(Kind::Page, id, now, API_USER);
+    data.delete_content(kind, id, now, API_USER);
     StatusCode::NO_CONTENT.into_response()
 }
