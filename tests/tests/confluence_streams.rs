@@ -82,7 +82,8 @@ fn assert_store_is(ws: &Workspace, truth: &BTreeMap<Key, Value>, extras: &[&str]
             &json!(sha_hex(content.as_bytes())),
             &t["sha256"],
         );
-        let meta = &r["metadata"];
+        let meta = &normalized(&r["metadata"]);
+        let t = &normalized(t);
         match k.0.as_str() {
             "pages" | "blogposts" => {
                 for field in PAGE_EXTRAS {
@@ -121,6 +122,23 @@ fn assert_store_is(ws: &Workspace, truth: &BTreeMap<Key, Value>, extras: &[&str]
 fn is_space_listing(r: &Logged) -> bool {
     r.path.starts_with("/wiki/api/v2/spaces/")
         && (r.path.ends_with("/pages") || r.path.ends_with("/blogposts"))
+}
+
+/// `value` with the user and group lists of its `restrictions` sorted (the
+/// plugin sorts them; the fake lists them as they were set).
+fn normalized(value: &Value) -> Value {
+    let mut value = value.clone();
+    for op in ["read", "update"] {
+        for kind in ["users", "groups"] {
+            if let Some(list) = value
+                .pointer_mut(&format!("/restrictions/{op}/{kind}"))
+                .and_then(Value::as_array_mut)
+            {
+                list.sort_by_key(|v| v.to_string());
+            }
+        }
+    }
+    value
 }
 
 /// How many items of `stream` the truth has.
@@ -190,12 +208,15 @@ fn blog_posts_and_inline_comments_equal_the_truth() {
     let report = mutate(
         &fake,
         json!({"update": 3, "delete": 2, "create": 2,
-               "blogposts_update": 2, "blogposts_delete": 2, "blogposts_create": 3}),
+               "blogposts_update": 2, "blogposts_delete": 2, "blogposts_create": 3,
+               "inline_create": 3, "inline_update": 2, "inline_delete": 2}),
     );
     for field in [
         "blogposts_updated",
         "blogposts_deleted",
         "blogposts_created",
+        "inline_comments_created",
+        "inline_comments_updated",
     ] {
         assert!(!ids(&report, field).is_empty(), "{field}: {report}");
     }
@@ -227,7 +248,11 @@ fn blog_posts_and_inline_comments_equal_the_truth() {
     }
     assert!(assert_store_is(&ws, &expected, NONE).is_empty());
 
-    // A full pull tombstones exactly what the remote deleted.
+    // A full pull tombstones exactly what the remote deleted, and stores
+    // resolutions changed without a new version.
+    let report = mutate(&fake, json!({"inline_resolve": 3}));
+    assert_eq!(ids(&report, "inline_comments_resolved").len(), 3, "{report}");
+    let after = checked_truth(&fake);
     pull(&ws, &["--full"]);
     let tombstones: BTreeSet<Key> = assert_store_is(&ws, &after, NONE).into_iter().collect();
     assert_eq!(tombstones, gone);
@@ -277,7 +302,24 @@ fn labels_properties_and_restrictions_equal_the_truth() {
             assert_ne!(before[&k]["labels"], after[&k]["labels"]);
         }
     }
-    // The next full pull stores the new labels.
+    // A delta stores the edited pages, not a label change alone (no new
+    // version, no new `lastmodified`: the documented limit)...
+    pull(&ws, &[]);
+    let labels_only: Vec<&String> = relabelled
+        .iter()
+        .filter(|id| !ids(&report, "updated").contains(*id))
+        .collect();
+    assert!(!labels_only.is_empty());
+    let store = stored(&ws);
+    for id in labels_only {
+        let (k, t) = before.iter().find(|((_, i), _)| i == id).unwrap();
+        assert_eq!(store.live[k]["metadata"]["labels"], t["labels"], "{k:?}");
+    }
+    for id in ids(&report, "updated") {
+        let (k, t) = after.iter().find(|((_, i), _)| *i == id).unwrap();
+        assert_eq!(store.live[k]["metadata"]["labels"], t["labels"], "{k:?}");
+    }
+    // ...the next full pull stores them all.
     pull(&ws, &["--full"]);
     assert!(assert_store_is(&ws, &after, ALL).is_empty());
 }
@@ -334,22 +376,29 @@ fn restrictions_skip_leaves_restricted_content_out() {
 #[test]
 fn request_counts_for_a_2000_page_space() {
     let fake = start_fake(&["--pages", "2000", "--blogposts", "200", "--seed", "2"]);
-    let count_requests = |settings: &str| -> Vec<Logged> {
-        let ws = Workspace::new();
-        write_config(&ws, &fake, settings);
-        let from = request_log(&fake).len();
-        pull(&ws, &["--page-size", "250"]);
-        let log = request_log(&fake).split_off(from);
-        let extras = match settings.is_empty() {
-            true => NONE,
-            false => &["labels", "properties"][..],
-        };
-        assert!(assert_store_is(&ws, &checked_truth(&fake), extras).is_empty());
-        log
+    let on_settings = "labels = true\nproperties = true";
+    let workspaces = [("", NONE), (on_settings, &["labels", "properties"][..])].map(
+        |(settings, extras)| {
+            let ws = Workspace::new();
+            write_config(&ws, &fake, settings);
+            (ws, extras)
+        },
+    );
+    // Each pull: the requests it sent, and the store checked.
+    let pulls = |extra: &[&str]| -> Vec<Vec<Logged>> {
+        let truth = checked_truth(&fake);
+        workspaces
+            .iter()
+            .map(|(ws, extras)| {
+                let from = request_log(&fake).len();
+                pull(ws, extra);
+                assert!(assert_store_is(ws, &truth, extras).is_empty());
+                request_log(&fake).split_off(from)
+            })
+            .collect()
     };
-    let off = count_requests("");
-    let on = count_requests("labels = true\nproperties = true");
-    let on_pages = |log: &[Logged]| {
+    let [off, on] = <[Vec<Logged>; 2]>::try_from(pulls(&["--page-size", "250"])).unwrap();
+    let listings = |log: &[Logged]| {
         log.iter()
             .filter(|r| r.path == "/wiki/api/v2/spaces" || is_space_listing(r))
             .count()
@@ -359,9 +408,9 @@ fn request_counts_for_a_2000_page_space() {
         "settings off: no search by id"
     );
     // Settings off: 1 space lookup, 8 listing pages of pages, 1 of blog posts.
-    assert_eq!(on_pages(&off), 1 + 8 + 1);
+    assert_eq!(listings(&off), 1 + 8 + 1);
     // On: listing pages of 200 (10 + 1), one search each.
-    assert_eq!(on_pages(&on), 1 + 10 + 1);
+    assert_eq!(listings(&on), 1 + 10 + 1);
     assert_eq!(id_searches(&on).len(), 10 + 1);
     for search in id_searches(&on) {
         assert_eq!(
@@ -370,14 +419,27 @@ fn request_counts_for_a_2000_page_space() {
         );
     }
     // Everything else is the same request for request.
-    let rest = |log: &[Logged]| log.len() - on_pages(log) - id_searches(log).len();
+    let rest = |log: &[Logged]| log.len() - listings(log) - id_searches(log).len();
     assert_eq!(rest(&on), rest(&off));
+
+    // A delta after 20 page edits: the space lookup, one CQL search per
+    // stream (pages, blog posts, folders, attachments), one bulk fetch; with
+    // the settings, one search by id more (sent with the bulk fetch).
+    let report = mutate(&fake, json!({"update": 20}));
+    assert_eq!(ids(&report, "updated").len(), 20, "{report}");
+    let [delta_off, delta_on] = <[Vec<Logged>; 2]>::try_from(pulls(&[])).unwrap();
+    assert_eq!(delta_off.len(), 1 + 4 + 1, "{delta_off:#?}");
+    assert_eq!(delta_on.len(), delta_off.len() + 1, "{delta_on:#?}");
+    assert_eq!(id_searches(&delta_on).len(), 1);
     eprintln!(
-        "2,000 pages + 200 blog posts: settings off {} requests, labels and properties on {} \
-         (naive: {} more)",
-        off.len(),
+        "2,000 pages + 200 blog posts, labels and properties: full pull {} requests \
+         (settings off {}, naive {}), delta of 20 edits {} (off {}, naive {})",
         on.len(),
-        2 * 2200
+        off.len(),
+        off.len() + 2 * 2200,
+        delta_on.len(),
+        delta_off.len(),
+        delta_off.len() + 2 * 20,
     );
 }
 
