@@ -251,7 +251,11 @@ fn blog_posts_and_inline_comments_equal_the_truth() {
     // A full pull tombstones exactly what the remote deleted, and stores
     // resolutions changed without a new version.
     let report = mutate(&fake, json!({"inline_resolve": 3}));
-    assert_eq!(ids(&report, "inline_comments_resolved").len(), 3, "{report}");
+    assert_eq!(
+        ids(&report, "inline_comments_resolved").len(),
+        3,
+        "{report}"
+    );
     let after = checked_truth(&fake);
     pull(&ws, &["--full"]);
     let tombstones: BTreeSet<Key> = assert_store_is(&ws, &after, NONE).into_iter().collect();
@@ -377,13 +381,12 @@ fn restrictions_skip_leaves_restricted_content_out() {
 fn request_counts_for_a_2000_page_space() {
     let fake = start_fake(&["--pages", "2000", "--blogposts", "200", "--seed", "2"]);
     let on_settings = "labels = true\nproperties = true";
-    let workspaces = [("", NONE), (on_settings, &["labels", "properties"][..])].map(
-        |(settings, extras)| {
+    let workspaces =
+        [("", NONE), (on_settings, &["labels", "properties"][..])].map(|(settings, extras)| {
             let ws = Workspace::new();
             write_config(&ws, &fake, settings);
             (ws, extras)
-        },
-    );
+        });
     // Each pull: the requests it sent, and the store checked.
     let pulls = |extra: &[&str]| -> Vec<Vec<Logged>> {
         let truth = checked_truth(&fake);

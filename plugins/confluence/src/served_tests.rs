@@ -467,3 +467,53 @@ fn inline_comments_have_their_own_stream() {
     assert!(decode(served.sent().last().unwrap()).contains("/wiki/rest/api/content/12?expand="));
     assert_eq!(fetched[0].as_ref().unwrap(), r);
 }
+
+#[test]
+fn short_answers_and_cut_labels_are_completed() {
+    // The search answers one entry at a time (a server capping `limit`),
+    // and cuts page 1's labels.
+    let mut items = space(3);
+    items[0].labels = vec!["a".into()];
+    let (p, _outer) = plugin(&[("labels", "true")], Vec::new());
+    let served = testing::serve(move |r: &Request| {
+        let url = decode(r.url());
+        if let Some(rest) = url.split_once("cql=id in (").map(|(_, rest)| rest) {
+            let ids = rest.split(')').next().unwrap();
+            let after = param(r.url(), "cursor").map_or(0, |c| c.parse().unwrap());
+            let all: Vec<&str> = ids.split(',').collect();
+            let item = items
+                .iter()
+                .find(|i| i.id.to_string() == all[after])
+                .unwrap();
+            let mut entry = v1(item);
+            if item.id == 1 {
+                entry["metadata"]["labels"]["_links"] =
+                    json!({"next": "/rest/api/content/1/label?start=1"});
+            }
+            let next = (after + 1 < all.len()).then(|| {
+                format!(
+                    "/rest/api/content/search?cql=id%20in%20({ids})&cursor={}",
+                    after + 1
+                )
+            });
+            return ok(json!({"results": [entry], "_links": {"context": "/wiki", "next": next}}));
+        }
+        if url.ends_with("/wiki/rest/api/content/1/label?limit=200") {
+            return ok(json!({"results": [{"name": "a"}, {"name": "b"}], "size": 2}));
+        }
+        answer(&items, r)
+    });
+    let page = list(&p, "pages", None);
+    assert_eq!(meta(by_id(&page, "1"))["labels"], json!(["a", "b"]));
+    assert_eq!(
+        meta(by_id(&page, "2"))["labels"],
+        json!(["howto", "team-a"])
+    );
+    assert!(page.records.iter().all(Record::is_complete));
+    let sent = paths(&served);
+    let searches = sent.iter().filter(|s| s.contains("cql=id in")).count();
+    assert_eq!(searches, 3, "the first and two next links: {sent:#?}");
+    assert!(sent
+        .iter()
+        .any(|s| s.ends_with("/content/1/label?limit=200")));
+}
