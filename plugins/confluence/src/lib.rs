@@ -6,6 +6,7 @@
 //!   complete records, 250 per request (ids-only detail: without bodies,
 //!   partial records). A delta is a CQL search (`lastmodified >= …`) of
 //!   partial records; `fetch` then gets up to 250 changed pages per request.
+//! - `blogposts`: the same through the v2 blog post endpoints.
 //! - `folders`: CQL search, partial records; `fetch` is one v2 request per
 //!   folder, all sent at once.
 //! - `attachments`: CQL search with the container, complete records whose
@@ -13,7 +14,13 @@
 //!   attachment) serves only the host's retries.
 //! - `comments`: CQL search with bodies, complete records; only with
 //!   `include_comments=true` (otherwise an empty listing). `fetch` (one v1
-//!   request per comment) serves only the host's retries.
+//!   request per comment) serves only the host's retries. Footer comments
+//!   only: the same search's inline comments are `inline-comments`, with
+//!   their anchor and resolution.
+//!
+//! With the settings `labels`, `properties` or `restrictions`, pages and
+//! blog posts carry them in their metadata, read in bulk: one content
+//! search by id per listing page or fetch batch ([`extras`]).
 //!
 //! Each call answers one question: one page, one batch of fetches. The
 //! plugin follows `_links.next` exactly as the API gives it (carried in its
@@ -25,10 +32,12 @@
 //! a failed item (or, without an id, skipped with a warning) instead of
 //! failing the page.
 //!
-//! `pages` also takes pushes: updates, creates and deletes, and reconciles
-//! them after a crash ([`push`]).
+//! `pages` and `blogposts` also take pushes: updates (labels included),
+//! creates and deletes, and reconcile them after a crash ([`push`]).
 //!
-//! Modules: [`config`] (settings), [`api`] (requests and response shapes),
+//! Modules: [`config`] (settings), [`streams`] (the streams and how each is
+//! listed), [`api`] (requests and response shapes), [`extras`] (labels,
+//! properties and restrictions),
 //! [`entries`] (answers to records, one entry at a time), [`records`]
 //! (response objects to records), [`cursor`] (cursor and next links),
 //! [`cql`] and [`time`] (delta windows without a date crate).

@@ -219,7 +219,10 @@ fn delete(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
 fn reconcile_existing(t: &Shared, change: &Change) -> Result<Step<Reconciliation>, Error> {
     let id = change.require_id()?.to_owned();
     let base = base_number(change)?;
-    let labels = desired_labels(change)?;
+    let labels = match change.op {
+        ChangeOp::Update => desired_labels(change)?,
+        _ => None, // a deletion sets no labels
+    };
     let (op, key) = (change.op, change.key.clone());
     let then = t.clone();
     let step = read(t, &id, move |t, page, _| match (page, op) {
