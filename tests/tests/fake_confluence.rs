@@ -8,116 +8,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
+use support::confluence_api::{ids_of, send, sha_hex, space_id, truth, walk_cql, walk_v2};
 use support::{http, http_get, http_post_json, percent_encode as encode, FakeServer, HttpResponse};
-
-fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// `/_control/items` of one stream: id -> entry.
-fn truth(fake: &FakeServer, stream: &str) -> BTreeMap<String, Value> {
-    fake.ground_truth_json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter(|e| e["stream"] == stream)
-        .map(|e| (e["id"].as_str().unwrap().to_owned(), e.clone()))
-        .collect()
-}
-
-fn space_id(fake: &FakeServer, auth: &[(&str, &str)]) -> String {
-    let resp = fake.get("/wiki/api/v2/spaces?keys=DOCS", auth);
-    resp.expect_status(200);
-    let v = resp.json();
-    assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v}");
-    assert_eq!(v["results"][0]["key"], "DOCS");
-    v["results"][0]["id"].as_str().unwrap().to_owned()
-}
-
-/// Follows a v2 listing from `first` through `_links.next` (appended to the
-/// host, as the API says). Returns every result and the number of requests.
-/// Checks the `Link` header agrees with `_links` on every page.
-fn walk_v2(fake: &FakeServer, first: &str, auth: &[(&str, &str)]) -> (Vec<Value>, usize) {
-    let mut results = Vec::new();
-    let mut path = first.to_owned();
-    let mut requests = 0;
-    loop {
-        let resp = fake.get(&path, auth);
-        resp.expect_status(200);
-        requests += 1;
-        let v = resp.json();
-        let base = format!("{}/wiki", fake.url());
-        assert_eq!(v["_links"]["base"], base.as_str());
-        results.extend(v["results"].as_array().expect("results").iter().cloned());
-        let link = resp.header("link").expect("a Link header").to_owned();
-        assert!(link.ends_with(&format!("<{base}>; rel=\"base\"")), "{link}");
-        match v["_links"]["next"].as_str() {
-            Some(next) => {
-                assert!(next.starts_with("/wiki/api/v2/"), "{next}");
-                assert_eq!(
-                    link,
-                    format!("<{next}>; rel=\"next\", <{base}>; rel=\"base\"")
-                );
-                path = next.to_owned();
-            }
-            None => {
-                assert!(!link.contains("rel=\"next\""), "{link}");
-                return (results, requests);
-            }
-        }
-        assert!(requests < 10_000, "runaway pagination");
-    }
-}
-
-/// Follows a v1 CQL search through `_links.next`, relative to
-/// `_links.context`. Returns the results and the number of requests.
-fn walk_cql(
-    fake: &FakeServer,
-    cql: &str,
-    limit: u32,
-    expand: &str,
-    auth: &[(&str, &str)],
-) -> (Vec<Value>, usize) {
-    let first = format!(
-        "/wiki/rest/api/content/search?cql={}&limit={limit}&expand={expand}",
-        encode(cql)
-    );
-    let mut path = first;
-    let mut results = Vec::new();
-    let mut requests = 0;
-    loop {
-        let resp = fake.get(&path, auth);
-        resp.expect_status(200);
-        requests += 1;
-        let v = resp.json();
-        let page = v["results"].as_array().expect("results");
-        assert_eq!(v["size"].as_u64().unwrap() as usize, page.len());
-        assert_eq!(v["start"].as_u64().unwrap() as usize, results.len());
-        assert!(page.len() <= limit as usize);
-        results.extend(page.iter().cloned());
-        assert_eq!(v["_links"]["context"], "/wiki");
-        assert_eq!(v["_links"]["base"], format!("{}/wiki", fake.url()).as_str());
-        match v["_links"]["next"].as_str() {
-            Some(next) => {
-                assert!(next.starts_with("/rest/api/content/search?"), "{next}");
-                path = format!("/wiki{next}");
-            }
-            None => return (results, requests),
-        }
-        assert!(requests < 10_000, "runaway pagination");
-    }
-}
-
-fn ids_of(results: &[Value]) -> Vec<String> {
-    results
-        .iter()
-        .map(|r| r["id"].as_str().expect("string id").to_owned())
-        .collect()
-}
 
 fn str_set(v: &Value) -> BTreeSet<String> {
     v.as_array()
@@ -897,16 +789,6 @@ fn same_flags_same_dataset() {
 // ---------------------------------------------------------------------------
 // Writes: PUT, POST and DELETE /wiki/api/v2/pages
 
-fn write(fake: &FakeServer, method: &str, path: &str, body: Option<&Value>) -> HttpResponse {
-    let body = body.map(Value::to_string);
-    http(
-        method,
-        &format!("{}{path}", fake.url()),
-        &[],
-        body.as_deref(),
-    )
-}
-
 /// A PageUpdateRequest with a flat storage body.
 fn update_body(id: &str, title: &str, storage: &str, number: u64, message: &str) -> Value {
     json!({"id": id, "status": "current", "title": title,
@@ -949,7 +831,7 @@ fn page_update_is_stored_and_seen_everywhere() {
     let path = format!("/wiki/api/v2/pages/{id}");
 
     // Malformed: every problem in one 400 envelope.
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -969,7 +851,7 @@ fn page_update_is_stored_and_seen_everywhere() {
         .unwrap()
         .iter()
         .all(|e| e["code"] == "INVALID_REQUEST_BODY"));
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -979,12 +861,12 @@ fn page_update_is_stored_and_seen_everywhere() {
         error_titles(&resp, 400),
         ["Non-drafts cannot have empty titles"]
     );
-    let resp = write(&fake, "PUT", &path, Some(&json!("not an object")));
+    let resp = send(&fake, "PUT", &path, Some(&json!("not an object")));
     error_titles(&resp, 400);
 
     // The same version again, or one too far: 409 with the observed body.
     for provided in [version, version + 2] {
-        let resp = write(
+        let resp = send(
             &fake,
             "PUT",
             &path,
@@ -999,7 +881,7 @@ fn page_update_is_stored_and_seen_everywhere() {
         );
     }
     // Unknown page.
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         "/wiki/api/v2/pages/999",
@@ -1016,7 +898,7 @@ fn page_update_is_stored_and_seen_everywhere() {
     let body = json!({"id": id, "status": "current", "title": "Pushed title",
         "body": {"storage": {"representation": "storage", "value": storage}},
         "version": {"number": version + 1, "message": "synchost change k-1"}});
-    let resp = write(&fake, "PUT", &path, Some(&body));
+    let resp = send(&fake, "PUT", &path, Some(&body));
     resp.expect_status(200);
     let v = resp.json();
     assert_eq!(v["id"], id.as_str());
@@ -1118,7 +1000,7 @@ fn page_update_is_stored_and_seen_everywhere() {
         got["version"]["message"], "",
         "the remote version has no message"
     );
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -1132,7 +1014,7 @@ fn page_update_is_stored_and_seen_everywhere() {
     );
     assert_eq!(resp.status, 409);
     assert!(error_titles(&resp, 409)[0].contains(&format!("Current Version: [{}]", version + 2)));
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -1180,7 +1062,7 @@ fn page_update_is_stored_and_seen_everywhere() {
     // A title another page has is refused; a move needs an existing parent.
     let (_, other_entry) = before.iter().find(|(k, _)| *k != id).unwrap();
     let taken = other_entry["title"].as_str().unwrap();
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -1194,12 +1076,12 @@ fn page_update_is_stored_and_seen_everywhere() {
     );
     let mut moved = update_body(id, "Pushed title", "<p>3</p>", version + 4, "");
     moved["parentId"] = json!("1");
-    error_titles(&write(&fake, "PUT", &path, Some(&moved)), 404);
+    error_titles(&send(&fake, "PUT", &path, Some(&moved)), 404);
     moved["parentId"] = json!(id);
-    error_titles(&write(&fake, "PUT", &path, Some(&moved)), 400);
+    error_titles(&send(&fake, "PUT", &path, Some(&moved)), 400);
     let folder = truth(&fake, "folders").keys().next().unwrap().clone();
     moved["parentId"] = json!(folder);
-    write(&fake, "PUT", &path, Some(&moved)).expect_status(200);
+    send(&fake, "PUT", &path, Some(&moved)).expect_status(200);
     let t = &truth(&fake, "pages")[id];
     assert_eq!(t["parent_id"], folder.as_str());
     assert_eq!(t["version"], (version + 4).to_string().as_str());
@@ -1246,7 +1128,7 @@ fn page_create_checks_space_title_and_parent() {
     let pages = truth(&fake, "pages");
     let folder = truth(&fake, "folders").keys().next().unwrap().clone();
     let post = |body: &Value, query: &str| {
-        write(
+        send(
             &fake,
             "POST",
             &format!("/wiki/api/v2/pages{query}"),
@@ -1376,21 +1258,21 @@ fn page_delete_trashes_the_page() {
         .map(|(c, _)| c.clone())
         .unwrap();
     let path = format!("/wiki/api/v2/pages/{id}");
-    error_titles(&write(&fake, "DELETE", "/wiki/api/v2/pages/77", None), 404);
+    error_titles(&send(&fake, "DELETE", "/wiki/api/v2/pages/77", None), 404);
     error_titles(
-        &write(&fake, "DELETE", &format!("{path}?purge=maybe"), None),
+        &send(&fake, "DELETE", &format!("{path}?purge=maybe"), None),
         400,
     );
 
-    let resp = write(&fake, "DELETE", &path, None);
+    let resp = send(&fake, "DELETE", &path, None);
     resp.expect_status(204);
     assert!(resp.body.is_empty());
     assert_eq!(
         error_titles(&fake.get(&path, &[]), 404),
         [format!("Cannot find a page with id [{id}]")]
     );
-    error_titles(&write(&fake, "DELETE", &path, None), 404);
-    let resp = write(
+    error_titles(&send(&fake, "DELETE", &path, None), 404);
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -1432,7 +1314,7 @@ fn lost_writes_are_applied_and_injected_failures_are_not() {
     let path = format!("/wiki/api/v2/pages/{id}");
 
     // The answer is lost, the write is not.
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -1449,7 +1331,7 @@ fn lost_writes_are_applied_and_injected_failures_are_not() {
     assert_eq!(got["version"]["number"], version + 1);
     assert_eq!(got["version"]["message"], "key-1");
     // A retry of the same PUT conflicts: its own write is the current version.
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &path,
@@ -1466,7 +1348,7 @@ fn lost_writes_are_applied_and_injected_failures_are_not() {
     fake.get(&path, &[]).expect_status(200);
 
     let space = space_id(&fake, &[]);
-    let resp = write(
+    let resp = send(
         &fake,
         "POST",
         "/wiki/api/v2/pages",
@@ -1484,7 +1366,7 @@ fn lost_writes_are_applied_and_injected_failures_are_not() {
         1,
         "created once"
     );
-    let resp = write(&fake, "DELETE", &path, None);
+    let resp = send(&fake, "DELETE", &path, None);
     assert_eq!(resp.status, 503);
     fake.get(&path, &[]).expect_status(404);
     assert_eq!(fake.stats()["lost_writes"], 3);
@@ -1494,7 +1376,7 @@ fn lost_writes_are_applied_and_injected_failures_are_not() {
     let now = truth(&fake, "pages");
     let (other, other_entry) = now.iter().next().unwrap();
     let v: u64 = other_entry["version"].as_str().unwrap().parse().unwrap();
-    let resp = write(
+    let resp = send(
         &fake,
         "PUT",
         &format!("/wiki/api/v2/pages/{other}"),

@@ -2,16 +2,23 @@
 //! authenticated):
 //!
 //! - `GET /_control/items`: the ground truth, `[{"stream", "id", "version",
-//!   "parent_id", "title", "sha256"}]`: pages, then folders, attachments and
-//!   comments, each by id. `version` is a decimal string; `parent_id` the
-//!   parent page or folder (null at the root) or, for attachments and
-//!   comments, the container page; `sha256` (hex) of the storage body for
-//!   pages and comments, of the bytes for attachments, of nothing for
-//!   folders. Pages and comments also carry `sha256_atlas_doc_format`.
+//!   "parent_id", "title", "sha256"}]`: pages, then folders, attachments,
+//!   footer comments, inline comments and blog posts, each by id. `version`
+//!   is a decimal string; `parent_id` the parent page or folder (null at the
+//!   root and for blog posts) or, for attachments and comments, the page or
+//!   blog post; `sha256` (hex) of the storage body for pages, blog posts and
+//!   comments, of the bytes for attachments, of nothing for folders; those
+//!   bodies also carry `sha256_atlas_doc_format`. Pages and blog posts add
+//!   `labels`, `properties`, `restricted` and `restrictions`; inline
+//!   comments `resolutionStatus`, `inlineMarkerRef` and
+//!   `inlineOriginalSelection`.
 //! - `POST /_control/mutate` with `{"update", "delete", "create", "move",
-//!   "attachments", "update_ids": ["id", ...]}` (see
-//!   [`super::mutate::Mutation`]; `update_ids`: pages updated on purpose).
-//! - `POST /_control/retitle` with `{"id": "PAGE ID", "title": "..."}`: any
+//!   "attachments", "update_ids": ["id", ...], "blogposts_update",
+//!   "blogposts_delete", "blogposts_create", "labels", "properties",
+//!   "restrictions", "inline_create", "inline_update", "inline_delete",
+//!   "inline_resolve"}` (see [`super::mutate::MutateRequest`]; `update_ids`:
+//!   pages or blog posts updated on purpose).
+//! - `POST /_control/retitle` with `{"id": "PAGE OR BLOG POST ID", "title": "..."}`: any
 //!   title, for tests of titles the dataset does not make (a new version).
 //! - `missing_pages`, `spec_edges`, `malformed` and `nameless` in
 //!   `POST /_control/faults` ([`ConfluenceFaults`]).
@@ -48,8 +55,9 @@ struct Entry {
     media: usize,
     /// A page's or blog post's storage body written through the API.
     body: Option<Arc<str>>,
-    /// Inline comments anchored in a generated body.
+    /// Inline comments anchored in a generated body, and its image.
     markers: Vec<u64>,
+    image: Option<String>,
     /// Pages and blog posts: labels, properties and restrictions; inline
     /// comments: resolution status, marker reference and selection.
     extra: Map<String, Value>,
@@ -91,6 +99,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
                     media: 0,
                     body: n.body.clone(),
                     markers: n.markers.clone(),
+                    image: n.image.clone(),
                     extra: if kind == Kind::Folder {
                         Map::new()
                     } else {
@@ -110,6 +119,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
             media: a.media,
             body: None,
             markers: Vec::new(),
+            image: None,
             extra: Map::new(),
         }));
         for inline in [false, true] {
@@ -134,6 +144,7 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
                             media: 0,
                             body: None,
                             markers: Vec::new(),
+                            image: None,
                             extra,
                         }
                     }),
@@ -206,7 +217,7 @@ fn digests(store: &Store, e: &Entry) -> ShaEntry {
         kind => {
             let doc = match kind {
                 Kind::Page | Kind::BlogPost => {
-                    content::page_doc(store.seed, e.id, e.version, &e.markers)
+                    content::page_doc(store.seed, e.id, e.version, &e.markers, e.image.as_deref())
                 }
                 _ => content::comment_doc(store.seed, e.id, e.version),
             };
@@ -296,9 +307,10 @@ pub async fn retitle(State(store): State<Arc<Store>>, body: Bytes) -> Response {
 /// The Confluence fake's own keys of `POST /_control/faults`, each
 /// replacing its value (`[]` or `false` clears it):
 ///
-/// - `missing_pages: ["id", ...]`: those pages stay in listings and CQL
-///   results but answer 404 on `GET /pages/{id}` (and its sub-resources)
-///   and are left out of bulk `GET /pages?id=`;
+/// - `missing_pages: ["id", ...]`: those pages (or blog posts) stay in
+///   listings and CQL results but answer 404 on `GET /pages/{id}` or
+///   `/blogposts/{id}` (and their sub-resources) and are left out of bulk
+///   `GET /pages?id=` / `/blogposts?id=`;
 /// - `spec_edges: bool`, `malformed: ["id", ...]`, `nameless: ["id", ...]`:
 ///   answer shapes (see [`super::shapes`]).
 pub struct ConfluenceFaults(pub Arc<Store>);

@@ -144,6 +144,9 @@ pub struct Node {
     pub body: Option<Arc<str>>,
     /// Inline comments anchored in the generated body (their markers).
     pub markers: Vec<u64>,
+    /// The attachment the generated body may show as an image (the first
+    /// one the item was created with).
+    pub image: Option<String>,
 }
 
 impl Node {
@@ -154,6 +157,7 @@ impl Node {
             position: 0,
             body: None,
             markers: Vec::new(),
+            image: None,
         }
     }
 }
@@ -298,7 +302,7 @@ impl Data {
         let mut rng = StdRng::seed_from_u64(mix(cfg.seed, 0x0067_656e, 0, 0));
         // Blog posts and inline comments draw from their own generators, so
         // that without them the pages and folders are what they always were.
-        let mut brng = StdRng::seed_from_u64(mix(cfg.seed, 0x0062_6c6f_67, 0, 0));
+        let mut brng = StdRng::seed_from_u64(mix(cfg.seed, 0x0000_626c_6f67, 0, 0));
         let mut irng = StdRng::seed_from_u64(mix(cfg.seed, 0x0069_6e6c, 0, 0));
         let total = u64::from(cfg.pages) + u64::from(cfg.folders) + u64::from(cfg.blogposts);
         let per_entity = u64::from(
@@ -383,7 +387,11 @@ impl Data {
         let mut at = created;
         for _ in 0..cfg.attachments_per_page {
             at += 1000;
-            self.new_attachment(rng, id, at, true);
+            let a = self.new_attachment(rng, id, at, true);
+            let title = self.attachments[&a].meta.title.clone();
+            if let Some(n) = self.content_node_mut(id) {
+                n.image.get_or_insert(title);
+            }
         }
         for _ in 0..cfg.comments_per_page {
             at += 1000;

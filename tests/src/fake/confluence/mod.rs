@@ -1,13 +1,17 @@
-//! The Confluence Cloud fake (`synchost-fake confluence`): one space served
-//! through the v2 REST API, v1 CQL search and attachment downloads, faithful
-//! to the official OpenAPI files and `api-contracts.md` §1 (see
+//! The Confluence Cloud fake (`synchost-fake confluence`): one space of
+//! pages, folders, blog posts, attachments, footer and inline comments,
+//! labels, content properties and restrictions, served through the v2 REST
+//! API, the v1 content API and CQL search, and attachment downloads,
+//! faithful to the official OpenAPI files and `api-contracts.md` §1 (see
 //! `docs/confluence.md`, "The fake").
 //!
-//! - [`data`]: the dataset and its indexes; [`mutate`]: `/_control/mutate`;
+//! - [`data`]: the dataset and its indexes; [`annot`]: labels, properties
+//!   and restrictions; [`mutate`]: `/_control/mutate`;
 //! - [`content`]: deterministic titles, bodies and attachment bytes;
 //! - [`cql`]: the CQL subset; [`cursor`]: cursors and link encoding;
-//! - [`v2`] (with [`v2_params`] and [`v2_render`]), [`v1`] (with
-//!   [`search`]): the API routes; [`write`]: page updates, creations and
+//! - [`v2`] and [`v2_sub`] (with [`v2_params`] and [`v2_render`]), [`v1`]
+//!   (with [`search`]), [`v1_content`] and [`v1_meta`] (with [`v1_page`]):
+//!   the API routes; [`write`]: page and blog post updates, creations and
 //!   deletions; [`control`]: `/_control/items`,
 //!   `/_control/mutate` and the `missing_pages` fault; [`shapes`]: the
 //!   `spec_edges`, `malformed` and `nameless` faults.
@@ -40,6 +44,17 @@
 //! - CQL search caps `limit` at 200, 50 with a `body.*` expansion, 25 with
 //!   `body.export_view`/`body.styled_view`; no `ORDER BY` means
 //!   `lastmodified DESC`.
+
+/// The value of an `Ok`, or return the `Err` (a finished HTTP answer) from
+/// the handler: for the route modules below.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        }
+    };
+}
 
 pub mod annot;
 pub mod content;
@@ -337,7 +352,12 @@ fn api(store: Arc<Store>) -> Router {
         .route("/wiki/rest/api/content/search", get(v1::content_search))
         .route("/wiki/rest/api/content/{id}", get(v1::content))
         .route("/wiki/rest/api/content", get(v1_content::list))
+        .route("/wiki/rest/api/space", get(v1_content::spaces))
         .route("/wiki/rest/api/space/{key}", get(v1_content::space))
+        .route(
+            "/wiki/rest/api/content/{id}/descendant/{type}",
+            get(v1_content::descendants),
+        )
         .route("/wiki/rest/api/content/{id}/child", get(v1_content::child))
         .route(
             "/wiki/rest/api/content/{id}/child/{type}",
@@ -401,9 +421,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         (&Method::DELETE, ["wiki", "api", "v2", "pages", _]) => return Some("page_delete"),
         (&Method::POST, ["wiki", "api", "v2", "blogposts"]) => return Some("blogpost_create"),
         (&Method::PUT, ["wiki", "api", "v2", "blogposts", _]) => return Some("blogpost_update"),
-        (&Method::DELETE, ["wiki", "api", "v2", "blogposts", _]) => {
-            return Some("blogpost_delete")
-        }
+        (&Method::DELETE, ["wiki", "api", "v2", "blogposts", _]) => return Some("blogpost_delete"),
         (&Method::POST | &Method::DELETE, ["wiki", "rest", "api", "content", _, "label", ..]) => {
             return Some("label_write")
         }
@@ -415,9 +433,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         ["wiki", "api", "v2", "pages"] => Some("bulk_pages"),
         ["wiki", "api", "v2", "pages", _] => Some("page"),
         ["wiki", "api", "v2", "pages", _, "attachments"] => Some("attachments_list"),
-        ["wiki", "api", "v2", "pages" | "blogposts", _, "footer-comments"] => {
-            Some("comments_list")
-        }
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "footer-comments"] => Some("comments_list"),
         ["wiki", "api", "v2", "pages" | "blogposts", _, "inline-comments"]
         | ["wiki", "api", "v2", "inline-comments"] => Some("inline_comments_list"),
         ["wiki", "api", "v2", "inline-comments", _] => Some("inline_comment"),
@@ -432,10 +448,8 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         | ["wiki", "rest", "api", "content", _, "property", ..] => Some("properties"),
         ["wiki", "rest", "api", "content", _, "restriction", ..] => Some("restrictions"),
         ["wiki", "rest", "api", "content"] => Some("content_list"),
-        ["wiki", "rest", "api", "space", _] => Some("space_v1"),
-        ["wiki", "rest", "api", "content", _, "child", ..]
-            if !path.ends_with("/download") =>
-        {
+        ["wiki", "rest", "api", "space"] | ["wiki", "rest", "api", "space", _] => Some("space_v1"),
+        ["wiki", "rest", "api", "content", _, "child", ..] if !path.ends_with("/download") => {
             Some("children_v1")
         }
         ["wiki", "api", "v2", "pages" | "folders", _, "children" | "direct-children"] => {

@@ -55,6 +55,8 @@ impl Expand {
     pub fn parse(p: &Params) -> Expand {
         let mut e = Expand::default();
         for x in p.list("expand").unwrap_or_default() {
+            // `body.storage.value` (as atlassian-python-api asks) is `body.storage`.
+            let x = x.strip_suffix(".value").unwrap_or(&x).to_owned();
             match x.as_str() {
                 "version" => e.version = true,
                 "container" => e.container = true,
@@ -148,8 +150,10 @@ pub fn kinds(q: &Cql, space_key: &str) -> Vec<Kind> {
 /// True when content `id` of `kind` passes the clauses of `q` an index
 /// does not answer: `created`, `label` and `ancestor`.
 pub fn matches(data: &Data, q: &Cql, kind: Kind, id: u64) -> bool {
-    let created_ok =
-        q.created.is_all() || data.meta(kind, id).is_some_and(|m| q.created.contains(m.created));
+    let created_ok = q.created.is_all()
+        || data
+            .meta(kind, id)
+            .is_some_and(|m| q.created.contains(m.created));
     let labels_ok = q.labels.iter().all(|any| {
         data.annot
             .labels

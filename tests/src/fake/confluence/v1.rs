@@ -530,7 +530,7 @@ pub async fn content(
             let kind = Kind::ALL
                 .into_iter()
                 .find(|k| data.meta(*k, id).is_some())?;
-            let missing = kind == Kind::Page && data.missing.contains(&id);
+            let missing = matches!(kind, Kind::Page | Kind::BlogPost) && data.missing.contains(&id);
             (!missing).then_some((kind, id))
         });
     match found {

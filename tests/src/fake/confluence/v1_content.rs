@@ -2,7 +2,8 @@
 //! behind LangChain's ConfluenceLoader, confluence-markdown-exporter,
 //! confluence-cli-rs), offset-paged by [`super::v1_page`]:
 //!
-//! - `GET /wiki/rest/api/space/{spaceKey}` (a Space; `expand=homepage`);
+//! - `GET /wiki/rest/api/space` (the one space) and
+//!   `GET /wiki/rest/api/space/{spaceKey}` (a Space; `expand=homepage`);
 //! - `GET /wiki/rest/api/content?spaceKey=&type=page|blogpost&title=&status=&start=&limit=&expand=`
 //!   (a ContentArray in creation order; `limit` default 25, capped like
 //!   CQL search: 200, 50 with a `body.*` expansion, 25 with
@@ -11,7 +12,8 @@
 //!   `attachment`, `comment` when expanded) and `.../child/{type}` for
 //!   `page` (child pages by position), `attachment` (`filename`,
 //!   `mediaType`) and `comment` (`location` = `footer` | `inline` |
-//!   `resolved`), `limit` default 25.
+//!   `resolved`), `limit` default 25; `.../descendant/{type}`: the pages
+//!   below a page, or the attachments or comments of it and of them.
 
 // Errors are finished HTTP answers handed straight back to axum.
 #![allow(clippy::result_large_err)]
@@ -53,7 +55,8 @@ pub async fn space(
     let expand = p.list("expand").unwrap_or_default();
     if let Some(home) = data.homepage.filter(|h| data.pages.contains_key(h)) {
         if expand.iter().any(|e| e == "homepage") {
-            v["homepage"] = content_json(&store, &data, &base, Kind::Page, home, &Expand::default());
+            v["homepage"] =
+                content_json(&store, &data, &base, Kind::Page, home, &Expand::default());
             if let Some(e) = v["_expandable"].as_object_mut() {
                 e.remove("homepage");
             }
@@ -65,6 +68,34 @@ pub async fn space(
     v["_links"]["base"] = base.into();
     v["_links"]["context"] = "/wiki".into();
     json_ok(&v)
+}
+
+/// `GET /wiki/rest/api/space`: the one space, when `spaceKey` (if given)
+/// names it, `type` is `global` and `status` `current` (if given).
+pub async fn spaces(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q): Q) -> Response {
+    let p = Params(q);
+    let page = tri!(Offset::parse(&p, 25, 500));
+    let base = base_url(&headers);
+    let keys = p.list("spaceKey");
+    let matches = keys
+        .as_ref()
+        .is_none_or(|k| k.iter().any(|k| k.eq_ignore_ascii_case(&store.space_key)))
+        && p.get("type").is_none_or(|t| t == "global")
+        && p.get("status").is_none_or(|s| s == "current");
+    let all = if matches {
+        vec![space_json(&store, &base)]
+    } else {
+        Vec::new()
+    };
+    let (results, more) = page.cut(all);
+    json_ok(&offset_window(
+        &base,
+        "/rest/api/space",
+        Some(&p),
+        page,
+        results,
+        more,
+    ))
 }
 
 /// The `limit` cap of a content listing with expansions `exp`.
@@ -96,10 +127,7 @@ fn content_array(
 pub async fn list(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q): Q) -> Response {
     let p = Params(q);
     let exp = Expand::parse(&p);
-    let page = match page_of(&p, &exp) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+    let page = tri!(page_of(&p, &exp));
     let kind = match p.get("type").unwrap_or("page") {
         "page" => Kind::Page,
         "blogpost" => Kind::BlogPost,
@@ -112,7 +140,16 @@ pub async fn list(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q):
     };
     let statuses = p.list("status").unwrap_or_else(|| vec!["current".into()]);
     for s in &statuses {
-        if !["current", "trashed", "deleted", "historical", "draft", "any"].contains(&s.as_str()) {
+        if ![
+            "current",
+            "trashed",
+            "deleted",
+            "historical",
+            "draft",
+            "any",
+        ]
+        .contains(&s.as_str())
+        {
             return v1_error(StatusCode::BAD_REQUEST, format!("Invalid status: {s}"));
         }
     }
@@ -126,15 +163,22 @@ pub async fn list(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q):
     let ids: Vec<(Kind, u64)> = if current && space_ok {
         data.nodes(kind)
             .iter()
-            .filter(|(id, n)| {
-                !data.missing.contains(id) && title.is_none_or(|t| t == n.meta.title)
-            })
+            .filter(|(id, n)| !data.missing.contains(id) && title.is_none_or(|t| t == n.meta.title))
             .map(|(id, _)| (kind, *id))
             .collect()
     } else {
         Vec::new()
     };
-    let v = content_array(&store, &data, &base, "/rest/api/content", &p, &exp, page, ids);
+    let v = content_array(
+        &store,
+        &data,
+        &base,
+        "/rest/api/content",
+        &p,
+        &exp,
+        page,
+        ids,
+    );
     drop(data);
     json_ok(&v)
 }
@@ -210,33 +254,87 @@ fn children_of(data: &Data, id: u64, kind: &str, p: &Params) -> Result<Vec<(Kind
     })
 }
 
+/// Pages below page `id` (through folders too), in id order.
+fn descendant_pages(data: &Data, id: u64) -> Vec<u64> {
+    data.pages
+        .iter()
+        .filter(|(_, n)| data.ancestors(n.parent).contains(&Parent::Page(id)))
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// The items of `kind` below page or blog post `id`: its children (`child`)
+/// or descendants (`descendant`: the pages below it, or the attachments or
+/// comments of it and of them).
+fn related(
+    data: &Data,
+    id: u64,
+    relation: &str,
+    kind: &str,
+    p: &Params,
+) -> Result<Vec<(Kind, u64)>, Response> {
+    if relation == "child" {
+        return children_of(data, id, kind, p);
+    }
+    let below = descendant_pages(data, id);
+    match kind {
+        "page" => Ok(below.into_iter().map(|p| (Kind::Page, p)).collect()),
+        "attachment" | "comment" => {
+            let mut out = Vec::new();
+            for page in std::iter::once(id).chain(below) {
+                out.extend(children_of(data, page, kind, &p_none())?);
+            }
+            Ok(out)
+        }
+        other => Err(v1_error(
+            StatusCode::BAD_REQUEST,
+            format!("Unsupported descendant type: {other}"),
+        )),
+    }
+}
+
+/// A ContentArray of the children or descendants (`relation`) of `raw`.
+fn related_answer(
+    store: &Store,
+    headers: &HeaderMap,
+    relation: &str,
+    (raw, kind): (String, String),
+    p: Params,
+) -> Response {
+    let exp = Expand::parse(&p);
+    let page = tri!(page_of(&p, &exp));
+    let base = base_url(headers);
+    let data = store.read();
+    let (_, id) = tri!(v1_container(&data, &raw));
+    let ids = tri!(related(&data, id, relation, &kind, &p));
+    let path = format!("/rest/api/content/{id}/{relation}/{kind}");
+    let v = content_array(store, &data, &base, &path, &p, &exp, page, ids);
+    drop(data);
+    json_ok(&v)
+}
+
+/// `GET /wiki/rest/api/content/{id}/descendant/{type}`.
+pub async fn descendants(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Path(path): Path<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    related_answer(&store, &headers, "descendant", path, Params(q))
+}
+
 /// `GET /wiki/rest/api/content/{id}/child/{type}`.
 pub async fn children(
     State(store): State<Arc<Store>>,
     headers: HeaderMap,
-    Path((raw, kind)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     Query(q): Q,
 ) -> Response {
-    let p = Params(q);
-    let exp = Expand::parse(&p);
-    let page = match page_of(&p, &exp) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    let base = base_url(&headers);
-    let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let ids = match children_of(&data, id, &kind, &p) {
-        Ok(ids) => ids,
-        Err(resp) => return resp,
-    };
-    let path = format!("/rest/api/content/{id}/child/{kind}");
-    let v = content_array(&store, &data, &base, &path, &p, &exp, page, ids);
-    drop(data);
-    json_ok(&v)
+    related_answer(&store, &headers, "child", path, Params(q))
+}
+
+fn p_none() -> Params {
+    Params(Vec::new())
 }
 
 /// `GET /wiki/rest/api/content/{id}/child`: ChildContent, each type
@@ -251,22 +349,28 @@ pub async fn child(
     let expand = p.list("expand").unwrap_or_default();
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let mut out = Map::new();
     let mut expandable = Map::new();
-    let none = Params(Vec::new());
+    let none = p_none();
     for kind in ["attachment", "comment", "page"] {
         let path = format!("/rest/api/content/{id}/child/{kind}");
         if expand.iter().any(|e| e == kind) {
-            let ids = match children_of(&data, id, kind, &none) {
-                Ok(ids) => ids,
-                Err(resp) => return resp,
+            let ids = tri!(children_of(&data, id, kind, &none));
+            let page = Offset {
+                start: 0,
+                limit: 25,
             };
-            let page = Offset { start: 0, limit: 25 };
-            let v = content_array(&store, &data, &base, &path, &none, &Expand::default(), page, ids);
+            let v = content_array(
+                &store,
+                &data,
+                &base,
+                &path,
+                &none,
+                &Expand::default(),
+                page,
+                ids,
+            );
             out.insert(kind.into(), v);
         } else {
             expandable.insert(kind.into(), path.into());

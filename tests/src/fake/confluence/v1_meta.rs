@@ -65,7 +65,16 @@ fn label_array(data: &Data, base: &str, id: u64) -> Value {
         .map(|n| label_json(data, n))
         .collect();
     let path = format!("/rest/api/content/{id}/label");
-    offset_page(base, &path, None, all, Offset { start: 0, limit: 200 })
+    offset_page(
+        base,
+        &path,
+        None,
+        all,
+        Offset {
+            start: 0,
+            limit: 200,
+        },
+    )
 }
 
 /// `metadata` of page or blog post `id` when `exp` asks for labels or
@@ -111,7 +120,8 @@ pub fn metadata_json(data: &Data, base: &str, id: u64, exp: &Expand) -> Option<V
 fn group_json(base: &str, name: &str) -> Value {
     let id = crate::fake::words::uuid_v4(
         super::content::mix(0, 8, name.len() as u64, 0),
-        name.bytes().fold(0u64, |h, b| super::content::mix64(h ^ u64::from(b))),
+        name.bytes()
+            .fold(0u64, |h, b| super::content::mix64(h ^ u64::from(b))),
     );
     json!({
         "type": "group",
@@ -181,7 +191,7 @@ pub fn v1_container(data: &Data, raw: &str) -> Result<(Kind, u64), Response> {
     raw.parse::<u64>()
         .ok()
         .and_then(|id| Some((data.container_kind(id)?, id)))
-        .filter(|(kind, id)| !(*kind == Kind::Page && data.missing.contains(id)))
+        .filter(|(_, id)| !data.missing.contains(id))
         .ok_or_else(|| {
             v1_error(
                 StatusCode::NOT_FOUND,
@@ -200,16 +210,10 @@ pub async fn labels(
     Query(q): Q,
 ) -> Response {
     let p = Params(q);
-    let page = match Offset::parse(&p, 200, 200) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+    let page = tri!(Offset::parse(&p, 200, 200));
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let prefix_ok = p.get("prefix").is_none_or(|x| x == "global");
     let all: Vec<Value> = data
         .annot
@@ -238,9 +242,15 @@ fn label_names(body: &Bytes) -> Result<Vec<String>, String> {
             .to_lowercase();
         let prefix = item["prefix"].as_str().unwrap_or("global");
         if prefix != "global" {
-            return Err(format!("The fake only stores global labels, not {prefix:?}"));
+            return Err(format!(
+                "The fake only stores global labels, not {prefix:?}"
+            ));
         }
-        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || "!#&()*,.:;<>?@[]^".contains(c)) {
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || "!#&()*,.:;<>?@[]^".contains(c))
+        {
             return Err(format!("Label name is invalid: {name:?}"));
         }
         if name.chars().count() > 255 {
@@ -265,10 +275,7 @@ pub async fn add_labels(
     };
     let base = base_url(&headers);
     let mut data = store.write();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     for n in &names {
         data.annot.add_label(id, n);
     }
@@ -279,7 +286,13 @@ pub async fn add_labels(
         .collect();
     let path = format!("/rest/api/content/{id}/label");
     let limit = all.len().max(1);
-    json_ok(&offset_page(&base, &path, None, all, Offset { start: 0, limit }))
+    json_ok(&offset_page(
+        &base,
+        &path,
+        None,
+        all,
+        Offset { start: 0, limit },
+    ))
 }
 
 /// `DELETE /wiki/rest/api/content/{id}/label?name=NAME`.
@@ -304,10 +317,7 @@ pub async fn delete_label_path(
 
 fn delete_label(store: &Store, raw: &str, name: &str) -> Response {
     let mut data = store.write();
-    let (_, id) = match v1_container(&data, raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, raw));
     if data.annot.remove_label(id, &name.trim().to_lowercase()) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -326,16 +336,10 @@ pub async fn properties(
     Query(q): Q,
 ) -> Response {
     let p = Params(q);
-    let page = match Offset::parse(&p, 10, 200) {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+    let page = tri!(Offset::parse(&p, 10, 200));
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let key = p.get("key");
     let all: Vec<Value> = data
         .annot
@@ -356,10 +360,7 @@ pub async fn property(
 ) -> Response {
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     match data.annot.properties_of(id).iter().find(|x| x.key == key) {
         Some(x) => json_ok(&property_json(&base, id, x)),
         None => v1_error(
@@ -377,10 +378,7 @@ pub async fn restrictions(
 ) -> Response {
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, &raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, &raw));
     let r = data.annot.restrictions_of(id);
     let results = vec![
         restriction_json(&base, id, "read", &r.read, [true, true]),
@@ -418,10 +416,7 @@ pub async fn restrictions_by_operation(
     }
     let base = base_url(&headers);
     let data = store.read();
-    let (_, id) = match v1_container(&data, raw) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let (_, id) = tri!(v1_container(&data, raw));
     let r = data.annot.restrictions_of(id);
     let ops = [("read", &r.read), ("update", &r.update)];
     match only {
@@ -432,7 +427,12 @@ pub async fn restrictions_by_operation(
         None => {
             let mut out: Map<String, Value> = ops
                 .iter()
-                .map(|(op, who)| ((*op).into(), restriction_json(&base, id, op, who, [true, true])))
+                .map(|(op, who)| {
+                    (
+                        (*op).into(),
+                        restriction_json(&base, id, op, who, [true, true]),
+                    )
+                })
                 .collect();
             out.insert(
                 "_links".into(),

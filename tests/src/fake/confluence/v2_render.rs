@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(f.len(), 36);
         assert_eq!(f, file_id(1, 42));
         assert_ne!(f, file_id(1, 43));
-        let doc = || content::page_doc(1, 2, 3, &[]);
+        let doc = || content::page_doc(1, 2, 3, &[], None);
         assert_eq!(body_json(doc, None), json!({}));
         let b = body_json(doc, Some(BodyFormat::Storage));
         assert_eq!(b["storage"]["representation"], "storage");

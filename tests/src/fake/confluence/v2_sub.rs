@@ -26,15 +26,6 @@ use super::v2_params::*;
 use super::v2_render::*;
 use super::{base_url, iso_ms, json_ok, v2_bad_param, v2_error, Params, Store};
 
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(resp) => return resp,
-        }
-    };
-}
-
 /// Most labels or properties `include-labels` / `include-properties` embed.
 const INCLUDE_MAX: usize = 50;
 
@@ -88,6 +79,20 @@ impl Req {
     }
 }
 
+/// The route pair `$page` / `$blog` of handler `$f` for pages and blog
+/// posts (`$arg`: more arguments before the request).
+macro_rules! for_pages_and_blogposts {
+    ($page:ident, $blog:ident, $f:ident $(, $arg:expr)*) => {
+        pub async fn $page(r: Req) -> Response {
+            $f(Kind::Page, $($arg,)* r)
+        }
+
+        pub async fn $blog(r: Req) -> Response {
+            $f(Kind::BlogPost, $($arg,)* r)
+        }
+    };
+}
+
 /// `pages` or `blogposts`: the path segment of `kind`.
 fn segment(kind: Kind) -> &'static str {
     if kind == Kind::BlogPost {
@@ -113,6 +118,7 @@ pub fn live_node<'a>(data: &'a Data, kind: Kind, raw: &str) -> Result<(u64, &'a 
     let id = parse_id(raw, "id")?;
     data.blogposts
         .get(&id)
+        .filter(|_| !data.missing.contains(&id))
         .map(|n| (id, n))
         .ok_or_else(|| blogpost_not_found(raw))
 }
@@ -167,7 +173,11 @@ fn included(items: Vec<(Key, u64, Value)>, sort: &str, list_path: String) -> Val
         .then(|| items.get(INCLUDE_MAX - 1))
         .flatten()
         .map(|(k, id, _)| (k.clone(), *id));
-    let results: Vec<Value> = items.into_iter().take(INCLUDE_MAX).map(|(_, _, v)| v).collect();
+    let results: Vec<Value> = items
+        .into_iter()
+        .take(INCLUDE_MAX)
+        .map(|(_, _, v)| v)
+        .collect();
     let mut meta = json!({"hasMore": more});
     if let Some(c) = next_cursor(sort, next) {
         meta["cursor"] = c.into();
@@ -193,15 +203,8 @@ fn property_items(data: &Data, id: u64) -> Vec<(Key, u64, Value)> {
         .collect()
 }
 
-/// `GET /wiki/api/v2/pages/{id}`.
-pub async fn page(r: Req) -> Response {
-    single(Kind::Page, r)
-}
-
-/// `GET /wiki/api/v2/blogposts/{id}`.
-pub async fn blogpost(r: Req) -> Response {
-    single(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}`.
+for_pages_and_blogposts!(page, blogpost, single);
 
 /// PageSingle / BlogPostSingle; `version=N` serves an older version.
 fn single(kind: Kind, r: Req) -> Response {
@@ -252,14 +255,8 @@ fn single(kind: Kind, r: Req) -> Response {
     json_ok(&v)
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/attachments` (limit default 50).
-pub async fn page_attachments(r: Req) -> Response {
-    attachments(Kind::Page, r)
-}
-
-pub async fn blogpost_attachments(r: Req) -> Response {
-    attachments(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/attachments` (limit default 50).
+for_pages_and_blogposts!(page_attachments, blogpost_attachments, attachments);
 
 fn attachments(kind: Kind, r: Req) -> Response {
     let p = &r.p;
@@ -299,23 +296,14 @@ const COMMENT_STATUS: &[&str] = &[
     "draft",
 ];
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/footer-comments`.
-pub async fn page_comments(r: Req) -> Response {
-    comments(Kind::Page, Kind::Comment, r)
-}
-
-pub async fn blogpost_comments(r: Req) -> Response {
-    comments(Kind::BlogPost, Kind::Comment, r)
-}
-
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/inline-comments`.
-pub async fn page_inline_comments(r: Req) -> Response {
-    comments(Kind::Page, Kind::InlineComment, r)
-}
-
-pub async fn blogpost_inline_comments(r: Req) -> Response {
-    comments(Kind::BlogPost, Kind::InlineComment, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/footer-comments` and `.../inline-comments`.
+for_pages_and_blogposts!(page_comments, blogpost_comments, comments, Kind::Comment);
+for_pages_and_blogposts!(
+    page_inline_comments,
+    blogpost_inline_comments,
+    comments,
+    Kind::InlineComment
+);
 
 /// The root footer or inline comments (`which`) of a page or blog post.
 fn comments(kind: Kind, which: Kind, r: Req) -> Response {
@@ -359,12 +347,22 @@ fn comments(kind: Kind, which: Kind, r: Req) -> Response {
         .map(|(c, x)| (meta_key(sort.field, c, &x.meta), c))
         .collect();
     let (ids, next) = paginate(items, sort.desc, after.as_ref(), limit);
+    comment_list(&r, &data, &ids, fmt, next_cursor(sort.name, next))
+}
+
+/// The list answer of comments `ids`.
+fn comment_list(
+    r: &Req,
+    data: &Data,
+    ids: &[u64],
+    fmt: Option<BodyFormat>,
+    next: Option<String>,
+) -> Response {
     let results = ids
         .iter()
-        .map(|c| comment_json(&r.store, &data, *c, &data.comments[c], fmt))
+        .map(|c| comment_json(&r.store, data, *c, &data.comments[c], fmt))
         .collect();
-    drop(data);
-    r.list(results, next_cursor(sort.name, next))
+    r.list(results, next)
 }
 
 /// `GET /wiki/api/v2/inline-comments`: every inline comment.
@@ -384,12 +382,7 @@ pub async fn all_inline_comments(r: Req) -> Response {
         &|_| true,
         limit,
     );
-    let results = ids
-        .iter()
-        .map(|c| comment_json(&r.store, &data, *c, &data.comments[c], fmt))
-        .collect();
-    drop(data);
-    r.list(results, next_cursor(sort.name, next))
+    comment_list(&r, &data, &ids, fmt, next_cursor(sort.name, next))
 }
 
 /// `GET /wiki/api/v2/inline-comments/{comment-id}`: an InlineCommentModel.
@@ -413,14 +406,8 @@ pub async fn inline_comment(r: Req) -> Response {
     json_ok(&v)
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/labels`.
-pub async fn page_labels(r: Req) -> Response {
-    labels(Kind::Page, r)
-}
-
-pub async fn blogpost_labels(r: Req) -> Response {
-    labels(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/labels`.
+for_pages_and_blogposts!(page_labels, blogpost_labels, labels);
 
 fn labels(kind: Kind, r: Req) -> Response {
     let p = &r.p;
@@ -458,14 +445,8 @@ fn labels(kind: Kind, r: Req) -> Response {
     r.list(results, next_cursor(sort.name, next))
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties`.
-pub async fn page_properties(r: Req) -> Response {
-    properties(Kind::Page, r)
-}
-
-pub async fn blogpost_properties(r: Req) -> Response {
-    properties(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties`.
+for_pages_and_blogposts!(page_properties, blogpost_properties, properties);
 
 fn properties(kind: Kind, r: Req) -> Response {
     let p = &r.p;
@@ -491,14 +472,8 @@ fn properties(kind: Kind, r: Req) -> Response {
     r.list(results, next_cursor(sort.name, next))
 }
 
-/// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties/{property-id}`.
-pub async fn page_property(r: Req) -> Response {
-    property(Kind::Page, r)
-}
-
-pub async fn blogpost_property(r: Req) -> Response {
-    property(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/{pages|blogposts}/{id}/properties/{property-id}`.
+for_pages_and_blogposts!(page_property, blogpost_property, property);
 
 fn property(kind: Kind, r: Req) -> Response {
     let raw_prop = r.arg(1);
@@ -551,28 +526,41 @@ fn blogposts(r: &Req, ids: Option<Vec<u64>>, in_space: bool) -> Response {
     let (found, next) = if !current || !in_space {
         (Vec::new(), None)
     } else {
+        // Missing posts (the `missing_pages` fault) are left out of bulk fetches.
+        let bulk = ids.is_some();
         let keep = |id: u64| {
-            title.is_none_or(|t| data.blogposts.get(&id).is_some_and(|n| n.meta.title == t))
+            (!bulk || !data.missing.contains(&id))
+                && title.is_none_or(|t| data.blogposts.get(&id).is_some_and(|n| n.meta.title == t))
         };
-        select(&data, Kind::BlogPost, &sort, after.as_ref(), ids, &keep, limit)
+        select(
+            &data,
+            Kind::BlogPost,
+            &sort,
+            after.as_ref(),
+            ids,
+            &keep,
+            limit,
+        )
     };
     let results = found
         .iter()
-        .map(|id| node_json(&r.store, Kind::BlogPost, *id, &data.blogposts[id], fmt, None))
+        .map(|id| {
+            node_json(
+                &r.store,
+                Kind::BlogPost,
+                *id,
+                &data.blogposts[id],
+                fmt,
+                None,
+            )
+        })
         .collect();
     drop(data);
     r.list(results, next_cursor(sort.name, next))
 }
 
-/// `GET /wiki/api/v2/labels/{id}/pages`.
-pub async fn label_pages(r: Req) -> Response {
-    by_label(Kind::Page, r)
-}
-
-/// `GET /wiki/api/v2/labels/{id}/blogposts`.
-pub async fn label_blogposts(r: Req) -> Response {
-    by_label(Kind::BlogPost, r)
-}
+// `GET /wiki/api/v2/labels/{id}/pages` and `.../blogposts`.
+for_pages_and_blogposts!(label_pages, label_blogposts, by_label);
 
 /// The pages or blog posts with label `{id}` (linear in the labelled
 /// content: the fake has no label index).

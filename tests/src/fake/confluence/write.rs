@@ -36,9 +36,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::data::{Data, Kind, Meta, Ms, Node, Parent, ParentKey};
-use super::v2_sub::live_node;
 use super::v2_params::{parse_id, BodyFormat};
 use super::v2_render::node_json;
+use super::v2_sub::live_node;
 use super::{base_url, json_ok, v2_bad_param, v2_error, Params, Store};
 
 /// Largest request body accepted (the spec's 413 limit of create).
@@ -318,11 +318,17 @@ fn tick(data: &mut Data) -> Ms {
 
 impl Data {
     /// Inline comments on `id` whose marker `storage` lacks become
-    /// `dangling` (their comment keeps its version, as in Confluence) and
-    /// leave the generated body's markers.
+    /// `dangling` (their comment keeps its version, as in Confluence). They
+    /// stay in [`Node::markers`], so older versions read back exactly.
     fn mark_dangling(&mut self, id: u64, storage: &str) {
         let seed = self.annot.seed();
-        let inline: Vec<u64> = self.page_inline.get(&id).into_iter().flatten().copied().collect();
+        let inline: Vec<u64> = self
+            .page_inline
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
         for c in inline {
             let (reference, _) = super::content::marker(seed, c);
             if storage.contains(&format!("ac:ref=\"{reference}\"")) {
@@ -330,9 +336,6 @@ impl Data {
             }
             if let Some(comment) = self.comments.get_mut(&c) {
                 comment.inline = Some("dangling");
-            }
-            if let Some(n) = self.content_node_mut(id) {
-                n.markers.retain(|m| *m != c);
             }
         }
     }
