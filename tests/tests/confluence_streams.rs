@@ -12,7 +12,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
+use support::confluence_api::sha_hex;
 use support::confluence_streams::{
     pull, request_log, start_fake, stored, synchost, truth, version_number, write_config, Key,
     Logged, SOURCE,
@@ -28,13 +28,6 @@ const INLINE_FIELDS: [&str; 3] = [
     "inlineMarkerRef",
     "inlineOriginalSelection",
 ];
-
-fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// The truth of the checked streams.
 fn checked_truth(fake: &FakeServer) -> BTreeMap<Key, Value> {
