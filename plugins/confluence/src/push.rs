@@ -11,8 +11,7 @@
 //! | create applied | 1: `POST` |
 //! | create refused with 400 (duplicate title) | 2: `POST`, `GET` by title (same body → applied, else conflict) |
 //! | delete | 2: `GET` (404 → applied, other version → conflict, 1 request), `DELETE` |
-//! | update whose change has no title or no content | 1 more: `GET` the page first, to keep its title or body (neither: labels only, no `PUT`) |
-//! | change with `metadata.labels` | 1 more (`POST` of the set), and 1 per label removed |
+//! | update whose change has no title | 1 more: `GET` the page first, to keep its title |
 //!
 //! Every record returned (applied or conflict) is made by [`records::page`],
 //! as in a pull, so its version is the one the next pull sees and skips.
@@ -78,85 +77,37 @@ struct Update {
 
 fn update(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
     let labels = desired_labels(change)?;
-    let (id, base) = (change.require_id()?.to_owned(), base_number(change)?);
-    let value = match change.content {
-        Some(_) => Some(change.content_text()?.to_owned()),
-        None => None,
-    };
-    let key = change.key.clone();
-    let step = match (value, change.title.clone()) {
-        (Some(value), Some(title)) => put(
-            t,
-            Update {
-                id,
-                base,
-                value,
-                key,
-            },
-            title,
-        ),
-        (value, title) => read_then_update(t, id, base, key, value, title),
+    let write = Update {
+        id: change.require_id()?.to_owned(),
+        base: base_number(change)?,
+        value: change.content_text()?.to_owned(),
+        key: change.key.clone(),
     };
     let then = t.clone();
-    Ok(step.and_then(move |outcome| finish(&then, outcome, labels)))
+    Ok(write_update(t, change, write)?.and_then(move |outcome| finish(&then, outcome, labels)))
 }
 
-/// An update without a title or without content: the page is read first
-/// (still at the base version, or a conflict) for what the change leaves
-/// as it is. A change that leaves both (only `metadata.labels`) writes no
-/// version: the labels are set on the page as it is.
-fn read_then_update(
-    t: &Shared,
-    id: String,
-    base: i64,
-    key: String,
-    value: Option<String>,
-    title: Option<String>,
-) -> Step<PushOutcome> {
-    read(t, &id.clone(), move |t, page, what| {
-        let page = match page {
-            None => return Step::done(PushOutcome::Conflict(None)),
-            Some(page) if page.version.number != base => {
-                return Step::done(PushOutcome::Conflict(Some(t.record(page))))
-            }
-            Some(page) => page,
-        };
-        let unchanged_title = title.is_none() || title == page.title;
-        let title = match title.or_else(|| page.title.clone()) {
-            Some(title) => title,
-            None => return Step::done(Error::invalid_response(format!("{what}: no title")).into()),
-        };
-        let current = page
-            .body
-            .as_ref()
-            .and_then(|b| b.get(t.format))
-            .map(str::to_owned);
-        let value = match (value, current) {
-            (None, _) if unchanged_title => {
-                return Step::done(PushOutcome::Applied(Some(t.record(page))))
-            }
-            (Some(value), _) | (None, Some(value)) => value,
-            (None, None) => {
-                return Step::done(
-                    Error::invalid_response(format!(
-                        "{what}: no {} body to keep",
-                        t.format.api_name()
-                    ))
-                    .into(),
-                )
-            }
-        };
-        put(
+/// The update's `PUT`, after a read of the page when the change has no
+/// title.
+fn write_update(t: &Shared, change: &Change, write: Update) -> Result<Step<PushOutcome>, Error> {
+    let Some(title) = change.title.clone() else {
+        // Keep the page's title: read the page first.
+        return Ok(read(
             t,
-            Update {
-                id,
-                base,
-                value,
-                key,
+            &write.id.clone(),
+            move |t, page, what| match page {
+                None => Step::done(PushOutcome::Conflict(None)),
+                Some(page) if page.version.number != write.base => {
+                    Step::done(PushOutcome::Conflict(Some(t.record(page))))
+                }
+                Some(page) => match page.title.clone() {
+                    Some(title) => put(t, write, title),
+                    None => Step::done(Error::invalid_response(format!("{what}: no title")).into()),
+                },
             },
-            title,
-        )
-    })
+        ));
+    };
+    Ok(put(t, write, title))
 }
 
 /// `PUT` as version base+1; on 409, read the page: our message on it means
@@ -1337,44 +1288,5 @@ mod tests {
         // The PUT was version 8: the base's number plus one.
         let put = push_step(&t, &change);
         assert_eq!(body(put.request().unwrap())["version"]["number"], 8);
-    }
-
-    #[test]
-    fn updates_without_content_keep_the_body() {
-        let current = page(7, Some("<p>kept</p>"), "");
-        // A rename: the page is read, its body sent with the new title.
-        let rename = Change {
-            content: None,
-            title: Some("Renamed".into()),
-            ..change(ChangeOp::Update)
-        };
-        let t = target();
-        let step = push_step(&t, &rename);
-        assert_eq!(
-            step.request().unwrap().url(),
-            format!("{BASE}{PAGE}?body-format=storage")
-        );
-        let put = step.answer(Ok(Response::new(200, vec![], current.clone())));
-        let sent = body(put.request().unwrap());
-        assert_eq!(sent["title"], "Renamed");
-        assert_eq!(sent["body"]["value"], "<p>kept</p>");
-        assert_eq!(sent["version"]["number"], 8);
-
-        // Labels only: no new version, the labels on the page as it is.
-        let labels_only = Change {
-            content: None,
-            title: None,
-            ..with_labels(ChangeOp::Update, json!(["a"]))
-        };
-        let (outcome, sent) = push_one(labels_only.clone(), |line| match line {
-            l if l.starts_with("POST") => (200, label_array(&["a"])),
-            _ => (200, current.clone()),
-        });
-        assert_eq!(sent, [READ.to_owned(), format!("POST {LABELS}")]);
-        assert_eq!(outcome, PushOutcome::Applied(Some(pulled(&current))));
-        // ...unless the page moved on: a conflict, nothing written.
-        let (outcome, sent) = push_one(labels_only, |_| (200, page(9, Some("<p>x</p>"), "")));
-        assert_eq!(sent.len(), 1);
-        assert!(matches!(outcome, PushOutcome::Conflict(Some(_))));
     }
 }
