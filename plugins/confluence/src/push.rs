@@ -12,6 +12,7 @@
 //! | create refused with 400 (duplicate title) | 2: `POST`, `GET` by title (same body → applied, else conflict) |
 //! | delete | 2: `GET` (404 → applied, other version → conflict, 1 request), `DELETE` |
 //! | update whose change has no title | 1 more: `GET` the page first, to keep its title |
+//! | change with `metadata.labels` | 1 more (`POST` of the set), and 1 per label removed |
 //!
 //! Every record returned (applied or conflict) is made by [`records::page`],
 //! as in a pull, so its version is the one the next pull sees and skips.
