@@ -334,6 +334,10 @@ fn restrictions_skip_leaves_restricted_content_out() {
         "1",
         "--inline-comments-per-page",
         "1",
+        "--attachments-per-page",
+        "1",
+        "--attachment-bytes",
+        "64",
         "--seed",
         "3",
     ]);
@@ -365,6 +369,22 @@ fn restrictions_skip_leaves_restricted_content_out() {
         .collect();
     assert!(visible.keys().any(|(s, _)| s == "inline-comments"));
     assert!(assert_store_is(&ws, &visible, NONE).is_empty());
+    // Attachments too: exactly those of the pages and blog posts kept.
+    let attachments = |keep: &dyn Fn(&Value) -> bool| -> BTreeSet<Key> {
+        truth(&fake)
+            .into_iter()
+            .filter(|((s, _), t)| s == "attachments" && keep(t))
+            .map(|(k, _)| k)
+            .collect()
+    };
+    let kept = attachments(&|t| !on_restricted(t));
+    assert!(kept.len() < attachments(&|_| true).len());
+    let stored_attachments: BTreeSet<Key> = stored(&ws)
+        .live
+        .into_keys()
+        .filter(|(s, _)| s == "attachments")
+        .collect();
+    assert_eq!(stored_attachments, kept);
 }
 
 /// With the settings off, not one request more than before them; with
