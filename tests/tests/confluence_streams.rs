@@ -241,8 +241,25 @@ fn blog_posts_and_inline_comments_equal_the_truth() {
     }
     assert!(assert_store_is(&ws, &expected, NONE).is_empty());
 
-    // A full pull tombstones exactly what the remote deleted, and stores
-    // resolutions changed without a new version.
+    // `--check-deletions` (ids-only listings) tombstones exactly what the
+    // remote deleted, fetching no blog post body again.
+    let from = request_log(&fake).len();
+    pull(&ws, &["--check-deletions"]);
+    let log = request_log(&fake).split_off(from);
+    let blog_listing: Vec<&Logged> = log
+        .iter()
+        .filter(|r| is_space_listing(r) && r.path.ends_with("/blogposts"))
+        .collect();
+    assert_eq!(blog_listing.len(), 1);
+    assert_eq!(blog_listing[0].param("body-format"), None, "ids only");
+    assert!(
+        !log.iter().any(|r| r.path == "/wiki/api/v2/blogposts"),
+        "nothing changed: no blog post fetched"
+    );
+    let tombstones: BTreeSet<Key> = assert_store_is(&ws, &after, NONE).into_iter().collect();
+    assert_eq!(tombstones, gone);
+
+    // A full pull stores resolutions changed without a new version.
     let report = mutate(&fake, json!({"inline_resolve": 3}));
     assert_eq!(
         ids(&report, "inline_comments_resolved").len(),
