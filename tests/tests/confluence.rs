@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use support::confluence_streams::{decode, request_log, Logged};
 use support::{
     assert_success, events_of, json_lines, kill9, output_text, plugin_path, str_field, toml_str,
     u64_field, wait_while_running, FakeServer, Synchost, Workspace,
@@ -394,62 +395,6 @@ fn assert_all_ok(stats: &Value) {
 
 // ---------------------------------------------------------------------------
 // The request log and the official specs
-
-/// One request of `/_control/requests`.
-#[derive(Debug, Clone)]
-struct Logged {
-    method: String,
-    path: String,
-    query: String,
-    status: u16,
-}
-
-impl Logged {
-    /// Query parameters, decoded (`+` is a space).
-    fn params(&self) -> Vec<(String, String)> {
-        self.query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
-            })
-            .collect()
-    }
-
-    /// Every value of parameter `name`, split at commas.
-    fn list(&self, name: &str) -> Vec<String> {
-        self.params()
-            .into_iter()
-            .filter(|(k, _)| k == name)
-            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-            .filter(|v| !v.is_empty())
-            .collect()
-    }
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// The fake's request log (every non-control request since it started).
-fn request_log(fake: &FakeServer) -> Vec<Logged> {
-    let resp = fake.get("/_control/requests", &[]);
-    resp.expect_status(200);
-    resp.json()
-        .as_array()
-        .expect("/_control/requests is an array")
-        .iter()
-        .map(|e| Logged {
-            method: str_field(e, "method").to_owned(),
-            path: str_field(e, "path").to_owned(),
-            query: e["query"].as_str().unwrap_or_default().to_owned(),
-            status: e["status"].as_u64().expect("status") as u16,
-        })
-        .collect()
-}
 
 /// The requests logged after the first `from`.
 fn requests_since(fake: &FakeServer, from: usize) -> Vec<Logged> {

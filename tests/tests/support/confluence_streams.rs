@@ -1,6 +1,7 @@
 //! Running the Confluence plugin end to end for `confluence_streams.rs`: the
 //! fake with basic auth, a `synchost.toml` for it, pulls, the store and the
-//! ground truth side by side, and the fake's request log.
+//! ground truth side by side, and the fake's request log (also used by
+//! `confluence.rs`).
 
 use std::collections::BTreeMap;
 
@@ -110,26 +111,49 @@ pub fn version_number(version: &str) -> &str {
     version.split_once('+').map_or(version, |(n, _)| n)
 }
 
-/// One request of the fake's `/_control/requests` log: method, path and
-/// decoded query.
+/// One request of the fake's `/_control/requests` log.
 #[derive(Debug, Clone)]
 pub struct Logged {
     pub method: String,
     pub path: String,
+    /// As sent (percent-encoded).
     pub query: String,
+    pub status: u16,
 }
 
 impl Logged {
-    /// The decoded value of query parameter `name`.
+    /// Query parameters, decoded (`+` is a space).
+    pub fn params(&self) -> Vec<(String, String)> {
+        self.query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), decode(v))
+            })
+            .collect()
+    }
+
+    /// Every value of parameter `name`, split at commas.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.params()
+            .into_iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// The decoded value of query parameter `name` (the first).
     pub fn param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            (k == name).then(|| decode(v))
-        })
+        self.params()
+            .into_iter()
+            .find_map(|(k, v)| (k == name).then_some(v))
     }
 }
 
-fn decode(s: &str) -> String {
+/// A percent-encoded query or path component, decoded (`+` is a space).
+pub fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(&s.replace('+', " "))
         .decode_utf8_lossy()
         .into_owned()
@@ -147,6 +171,7 @@ pub fn request_log(fake: &FakeServer) -> Vec<Logged> {
             method: str_field(e, "method").to_owned(),
             path: str_field(e, "path").to_owned(),
             query: e["query"].as_str().unwrap_or_default().to_owned(),
+            status: e["status"].as_u64().expect("status") as u16,
         })
         .collect()
 }
