@@ -323,6 +323,9 @@ pub fn suffixed(number: &str, meta: Map<String, Value>) -> String {
     if meta.is_empty() {
         return number.to_owned();
     }
+    // serde_json's `Map` keeps keys sorted (no `preserve_order`), and label
+    // and principal lists are sorted: the text, so the hash, depends on the
+    // content only, not on the order the API listed it in.
     let text = Value::Object(meta).to_string();
     format!("{number}+{:016x}", fnv1a(text.as_bytes()))
 }
