@@ -571,6 +571,25 @@ mod tests {
     }
 
     #[test]
+    fn the_version_does_not_depend_on_the_apis_order() {
+        let one = json!({
+            "metadata": {"labels": [{"name": "b"}, {"name": "a"}],
+                         "properties": {"results": [{"key": "x", "value": {"p": 1, "q": 2}}, {"key": "y", "value": 1}]}},
+            "restrictions": {"read": {"restrictions": {"user": {"results": [{"accountId": "u2"}, {"accountId": "u1"}]}}}},
+        });
+        let other = json!({
+            "metadata": {"labels": [{"name": "a"}, {"name": "b"}],
+                         "properties": {"results": [{"key": "y", "value": 1}, {"key": "x", "value": {"q": 2, "p": 1}}]}},
+            "restrictions": {"read": {"restrictions": {"user": {"results": [{"accountId": "u1"}, {"accountId": "u2"}]}}}},
+        });
+        let version = |entry: &Value| Extras::read(entry, ALL).unwrap().version("3");
+        assert_eq!(version(&one), version(&other));
+        let mut changed = other.clone();
+        changed["metadata"]["properties"]["results"][0]["value"] = json!(2);
+        assert_ne!(version(&one), version(&changed));
+    }
+
+    #[test]
     fn more_labels_are_noticed() {
         let cut = json!({"results": [{"name": "a"}], "_links": {"next": "/rest/api/content/1/label?start=1"}});
         assert_eq!(labels(Some(&cut)).unwrap(), (vec!["a".to_string()], true));
