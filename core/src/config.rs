@@ -6,13 +6,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde::Deserialize;
 
-use crate::error::usage;
+use crate::error::{refused, usage};
 use crate::net::{Credential, HostPolicy, RetryPolicy};
+use crate::trust::caps::{self, Check, Written};
 use crate::trust::{lock::LOCK_FILE, Allowed, PluginTrust, Policy, PublicKey};
 
 /// The default store location, relative to the working directory.
@@ -243,6 +245,28 @@ impl AuthSection {
     }
 }
 
+/// The values an administrator's policy may bound (its `[limits]` keys):
+/// a source's `page_size`, `concurrency`, `requests_per_second`, and every
+/// key of `[sources.NAME.limits]`.
+pub const BOUNDED: &[&str] = &[
+    "page_size",
+    "concurrency",
+    "requests_per_second",
+    "memory_mb",
+    "cpu_ms_per_call",
+    "call_timeout_s",
+    "max_response_mb",
+    "request_timeout_s",
+    "max_requests_per_run",
+    "run_timeout_s",
+    "max_blob_mb",
+    "max_download_mb_per_run",
+    "max_plugin_mb",
+    "max_function_kib",
+    "max_log_kib",
+    "max_wait_total_s",
+];
+
 /// `[sources.NAME.limits]`: the sandbox's bounds for this source's plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -305,26 +329,57 @@ pub struct Limits {
     pub max_wait_total: Duration,
 }
 
+impl LimitsSection {
+    /// Each key, its value and its default: the one list of the defaults.
+    pub fn fields_mut(&mut self) -> [(&'static str, &mut Option<u64>, u64); 13] {
+        [
+            ("memory_mb", &mut self.memory_mb, 256),
+            ("cpu_ms_per_call", &mut self.cpu_ms_per_call, 10_000),
+            ("call_timeout_s", &mut self.call_timeout_s, 300),
+            ("max_response_mb", &mut self.max_response_mb, 32),
+            ("request_timeout_s", &mut self.request_timeout_s, 60),
+            (
+                "max_requests_per_run",
+                &mut self.max_requests_per_run,
+                10_000_000,
+            ),
+            ("run_timeout_s", &mut self.run_timeout_s, 24 * 3600),
+            ("max_blob_mb", &mut self.max_blob_mb, 2048),
+            (
+                "max_download_mb_per_run",
+                &mut self.max_download_mb_per_run,
+                100 * 1024,
+            ),
+            ("max_plugin_mb", &mut self.max_plugin_mb, 64),
+            ("max_function_kib", &mut self.max_function_kib, 512),
+            ("max_log_kib", &mut self.max_log_kib, 1024),
+            ("max_wait_total_s", &mut self.max_wait_total_s, 3600),
+        ]
+    }
+}
+
 impl Limits {
     fn from_section(section: &LimitsSection) -> Self {
         const MIB: u64 = 1024 * 1024;
+        let mut s = section.clone();
+        for (_, value, default) in s.fields_mut() {
+            value.get_or_insert(default);
+        }
+        let get = |value: Option<u64>| value.unwrap_or_default();
         Limits {
-            memory_bytes: section.memory_mb.unwrap_or(256) * MIB,
-            cpu_per_call: Duration::from_millis(section.cpu_ms_per_call.unwrap_or(10_000)),
-            call_timeout: Duration::from_secs(section.call_timeout_s.unwrap_or(300)),
-            max_response_bytes: section.max_response_mb.unwrap_or(32) * MIB,
-            request_timeout: Duration::from_secs(section.request_timeout_s.unwrap_or(60)),
-            max_requests_per_run: section.max_requests_per_run.unwrap_or(10_000_000),
-            run_timeout: Duration::from_secs(section.run_timeout_s.unwrap_or(24 * 3600)),
-            max_blob_bytes: section.max_blob_mb.unwrap_or(2048).saturating_mul(MIB),
-            max_download_bytes_per_run: section
-                .max_download_mb_per_run
-                .unwrap_or(100 * 1024)
-                .saturating_mul(MIB),
-            max_plugin_bytes: section.max_plugin_mb.unwrap_or(64) * MIB,
-            max_function_bytes: section.max_function_kib.unwrap_or(512) * 1024,
-            max_log_bytes: section.max_log_kib.unwrap_or(1024) * 1024,
-            max_wait_total: Duration::from_secs(section.max_wait_total_s.unwrap_or(3600)),
+            memory_bytes: get(s.memory_mb).saturating_mul(MIB),
+            cpu_per_call: Duration::from_millis(get(s.cpu_ms_per_call)),
+            call_timeout: Duration::from_secs(get(s.call_timeout_s)),
+            max_response_bytes: get(s.max_response_mb).saturating_mul(MIB),
+            request_timeout: Duration::from_secs(get(s.request_timeout_s)),
+            max_requests_per_run: get(s.max_requests_per_run),
+            run_timeout: Duration::from_secs(get(s.run_timeout_s)),
+            max_blob_bytes: get(s.max_blob_mb).saturating_mul(MIB),
+            max_download_bytes_per_run: get(s.max_download_mb_per_run).saturating_mul(MIB),
+            max_plugin_bytes: get(s.max_plugin_mb).saturating_mul(MIB),
+            max_function_bytes: get(s.max_function_kib).saturating_mul(1024),
+            max_log_bytes: get(s.max_log_kib).saturating_mul(1024),
+            max_wait_total: Duration::from_secs(get(s.max_wait_total_s)),
         }
     }
 }
@@ -363,6 +418,10 @@ pub struct SourceConfig {
     pub ca_file: Option<PathBuf>,
     /// What decides whether the plugin file may run (see [`crate::trust`]).
     pub trust: PluginTrust,
+    /// The administrator's policy this source was checked against (its
+    /// hash goes to the audit trail; its hosts, proxy and blob rule hold
+    /// while the source runs). Never given to the plugin.
+    pub admin: Option<Arc<Policy>>,
 }
 
 impl SourceConfig {
@@ -374,7 +433,14 @@ impl SourceConfig {
             .iter()
             .find(|(key, _)| key == "base_url")
             .map(|(_, value)| value.as_str());
-        HostPolicy::with_base_url(&self.allowed_hosts, base_url)
+        let cap = self.admin.as_ref().and_then(|p| p.allowed_hosts.clone());
+        HostPolicy::with_base_url(&self.allowed_hosts, base_url).map(|p| p.capped(cap))
+    }
+
+    /// The policy line that forbids blobs, when the policy does.
+    pub fn blobs_forbidden(&self) -> Option<String> {
+        let policy = self.admin.as_ref().filter(|p| !p.allow_blobs)?;
+        Some(policy.rule("allow_blobs"))
     }
 
     /// Refuses a source that may reach no host: neither `allowed_hosts`
@@ -403,8 +469,10 @@ pub struct Config {
     pub file: ConfigFile,
     pub base_dir: PathBuf,
     pub path: Option<PathBuf>,
+    /// The config file's text, to name the line of an entry a policy refuses.
+    pub text: String,
     /// The administrator's policy, when there is one (see [`Policy::load`]).
-    pub policy: Option<Policy>,
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl Config {
@@ -415,7 +483,7 @@ impl Config {
             Some(path) => (path.to_path_buf(), true),
             None => (PathBuf::from("synchost.toml"), false),
         };
-        let policy = Policy::load()?;
+        let policy = Policy::load()?.map(Arc::new);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && !explicit => {
@@ -423,6 +491,7 @@ impl Config {
                     file: ConfigFile::default(),
                     base_dir: PathBuf::from("."),
                     path: None,
+                    text: String::new(),
                     policy,
                 })
             }
@@ -444,6 +513,7 @@ impl Config {
             file,
             base_dir,
             path: Some(path),
+            text,
             policy,
         })
     }
@@ -503,6 +573,9 @@ impl Config {
             overrides,
             credential,
         )?;
+        if let Some(policy) = &self.policy {
+            apply_policy(policy, &mut source, section, &self.written(name), overrides)?;
+        }
         source.ca_file = self.ca_file();
         source.trust = self.ad_hoc_trust()?;
         source.trust.lock = Some(self.lock_path());
@@ -517,10 +590,13 @@ impl Config {
         }
         if let (Some(pin), Some(allowed)) = (&source.trust.pin, &source.trust.allowed) {
             if !allowed.signed && !allowed.hashes.contains(pin) {
-                return Err(usage(format!(
-                    "source `{name}`: plugin_sha256 pins a plugin that {} does not allow",
-                    allowed.rule
-                )));
+                return Err(refused(
+                    &allowed.rule,
+                    format!(
+                        "source `{name}`: plugin_sha256 pins a plugin that {} does not allow",
+                        allowed.rule
+                    ),
+                ));
             }
         }
         if section.require_signature && source.trust.require_signature.is_none() {
@@ -534,6 +610,37 @@ impl Config {
             )));
         }
         Ok(source)
+    }
+
+    /// How messages name the entries of `[sources.NAME]`.
+    fn written<'a>(&'a self, name: &'a str) -> Written<'a> {
+        Written::Config {
+            path: self
+                .path
+                .as_deref()
+                .and_then(Path::to_str)
+                .unwrap_or("synchost.toml"),
+            text: &self.text,
+            source: name,
+        }
+    }
+
+    /// Every rule of the policy that applies to `[sources.NAME]` as
+    /// configured (`synchost policy explain`); empty without a policy.
+    pub fn policy_checks(&self, name: &str) -> Result<Vec<Check>> {
+        let (Some(policy), Some(section)) = (&self.policy, self.file.sources.get(name)) else {
+            self.resolved(name, &Overrides::default(), false)?;
+            return Ok(Vec::new());
+        };
+        let (checks, _) = caps::evaluate(
+            policy,
+            name,
+            section,
+            &self.written(name),
+            &Overrides::default(),
+            env_page_size()?,
+        );
+        Ok(checks)
     }
 
     /// The lock file: `synchost.lock` beside the config file.
@@ -581,20 +688,25 @@ impl Config {
                 .then(|| format!("[trust] require_signature = true in {shown}")),
             keys,
             allowed: None,
+            signature_by_policy: false,
         };
         if let Some(policy) = &self.policy {
             if let Some(allowed_keys) = &policy.trusted_keys {
                 if let Some(extra) = rules.keys.iter().find(|key| !allowed_keys.contains(key)) {
-                    return Err(usage(format!(
-                        "{shown}: [trust] trusts key {} ({extra}), which {} does not list",
-                        extra.id(),
-                        policy.rule("trusted_keys")
-                    )));
+                    let rule = policy.rule("trusted_keys");
+                    return Err(refused(
+                        &rule,
+                        format!(
+                            "{shown}: [trust] trusts key {} ({extra}), which {rule} does not list",
+                            extra.id(),
+                        ),
+                    ));
                 }
                 rules.keys = allowed_keys.clone();
             }
             if policy.require_signature {
                 rules.require_signature = Some(policy.rule("require_signature"));
+                rules.signature_by_policy = true;
             }
             rules.allowed = policy.allowed_plugin_hashes.as_ref().map(|hashes| Allowed {
                 hashes: hashes.clone(),
@@ -609,11 +721,31 @@ impl Config {
     /// `allow_ad_hoc = false` (exit 2, naming the line).
     pub fn check_ad_hoc(&self) -> Result<()> {
         match &self.policy {
-            Some(policy) if !policy.allow_ad_hoc => Err(usage(format!(
-                "ad-hoc plugins (--plugin) are not allowed by {}: configure the source \
-                 in synchost.toml",
-                policy.rule("allow_ad_hoc")
-            ))),
+            Some(policy) if !policy.allow_ad_hoc => {
+                let rule = policy.rule("allow_ad_hoc");
+                Err(refused(
+                    &rule,
+                    format!(
+                        "ad-hoc plugins (--plugin) are not allowed by {rule}: configure the \
+                         source in synchost.toml"
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses `what` (a command that would write a mirror) when the policy
+    /// says `allow_mirrors = false` (exit 2, naming the line).
+    pub fn check_mirrors(&self, what: &str) -> Result<()> {
+        match &self.policy {
+            Some(policy) if !policy.allow_mirrors => {
+                let rule = policy.rule("allow_mirrors");
+                Err(refused(
+                    &rule,
+                    format!("{what} would write a mirror, which {rule} does not allow"),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -647,13 +779,57 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// A source given entirely on the command line (`--plugin FILE --set k=v`).
+/// The administrator's policy applied to a resolved `source` (see
+/// [`crate::trust::caps`]): a value it forbids is refused (exit 2) naming
+/// the policy line and the config entry, every one when there are several;
+/// bounded values the config leaves out take the lower of their default
+/// and the bound.
+fn apply_policy(
+    policy: &Arc<Policy>,
+    source: &mut SourceConfig,
+    section: &SourceSection,
+    written: &Written,
+    overrides: &Overrides,
+) -> Result<()> {
+    let (checks, capped) = caps::evaluate(
+        policy,
+        &source.name,
+        section,
+        written,
+        overrides,
+        env_page_size()?,
+    );
+    let violations: Vec<&Check> = checks.iter().filter(|c| c.violation.is_some()).collect();
+    if let Some(first) = violations.first() {
+        let all: Vec<&str> = violations
+            .iter()
+            .filter_map(|c| c.violation.as_deref())
+            .collect();
+        return Err(refused(&first.rule, all.join("\n")));
+    }
+    if let Some(size) = capped.page_size {
+        source.page_size = size;
+    }
+    if let Some(concurrency) = capped.concurrency {
+        source.concurrency = concurrency;
+    }
+    if capped.requests_per_second.is_some() {
+        source.requests_per_second = capped.requests_per_second;
+    }
+    source.limits = Limits::from_section(&capped.limits);
+    source.admin = Some(policy.clone());
+    Ok(())
+}
+
+/// A source given entirely on the command line (`--plugin FILE --set k=v`),
+/// under the administrator's `policy`, if any.
 pub fn ad_hoc_source(
     plugin: &Path,
     sets: &[String],
     auth: Option<AuthSection>,
     allowed_hosts: Option<Vec<String>>,
     overrides: &Overrides,
+    policy: Option<&Arc<Policy>>,
 ) -> Result<SourceConfig> {
     let mut settings = BTreeMap::new();
     for set in sets {
@@ -688,6 +864,15 @@ pub fn ad_hoc_source(
     };
     let mut source = resolve(&name, plugin.to_path_buf(), &section, overrides, true)?;
     source.ad_hoc = true;
+    if let Some(policy) = policy {
+        apply_policy(
+            policy,
+            &mut source,
+            &section,
+            &Written::CommandLine,
+            overrides,
+        )?;
+    }
     Ok(source)
 }
 
@@ -778,6 +963,7 @@ fn resolve(
         ),
         ca_file: None,
         trust: PluginTrust::default(),
+        admin: None,
     })
 }
 
@@ -947,6 +1133,7 @@ mod tests {
             file,
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            text: String::new(),
             policy: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
@@ -966,6 +1153,15 @@ mod tests {
     }
 
     #[test]
+    fn every_limit_key_can_be_bounded() {
+        let mut section = LimitsSection::default();
+        for (key, ..) in section.fields_mut() {
+            assert!(BOUNDED.contains(&key), "{key}");
+        }
+        assert_eq!(BOUNDED.len(), section.fields_mut().len() + 3);
+    }
+
+    #[test]
     fn page_size_is_bounded() {
         assert!(page_size("a", Some(1001)).is_err());
         assert!(page_size("a", Some(0)).is_err());
@@ -981,6 +1177,7 @@ mod tests {
             file: parse(text).unwrap(),
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            text: String::new(),
             policy: None,
         };
         let source = config.source("a", &Overrides::default()).unwrap();
@@ -1001,6 +1198,7 @@ mod tests {
             file: parse(deeper).unwrap(),
             base_dir: PathBuf::from("/cfg"),
             path: None,
+            text: String::new(),
             policy: None,
         };
         let err = config

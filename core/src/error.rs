@@ -32,6 +32,9 @@ impl ExitKind {
 pub struct Exit {
     pub kind: ExitKind,
     pub message: String,
+    /// The administrator's policy line that refused the command, when it
+    /// was a policy refusal (recorded in the audit trail).
+    pub policy_rule: Option<String>,
 }
 
 impl fmt::Display for Exit {
@@ -46,7 +49,26 @@ fn exit(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Exit {
         kind,
         message: message.into(),
+        policy_rule: None,
     })
+}
+
+/// A refusal by the administrator's policy line `rule` (exit 2): as
+/// [`usage`], and recorded as such in `runs` (see [`policy_rule`]).
+pub fn refused(rule: impl Into<String>, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Exit {
+        kind: ExitKind::Usage,
+        message: message.into(),
+        policy_rule: Some(rule.into()),
+    })
+}
+
+/// The policy line of a policy refusal ([`refused`]), if `error` is one.
+pub fn policy_rule(error: &anyhow::Error) -> Option<&str> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Exit>())
+        .and_then(|exit| exit.policy_rule.as_deref())
 }
 
 /// A usage or configuration error (exit 2).

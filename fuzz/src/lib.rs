@@ -101,6 +101,7 @@ pub fn config_file(data: &[u8]) {
         file,
         base_dir: ".".into(),
         path: None,
+        text: text.to_string(),
         policy: None,
     };
     for name in config.source_names() {

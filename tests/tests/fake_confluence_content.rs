@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use support::confluence_api::{
-    check_shape, ok_schema, send, sha_hex, space_id, truth, v2_spec, walk_v2,
+    check_requests, check_shape, ok_schema, send, sha_hex, space_id, truth, v2_spec, walk_v2,
 };
 use support::{FakeServer, HttpResponse};
 
@@ -293,6 +293,8 @@ fn blog_posts_list_fetch_and_update_like_pages() {
     assert!(fetched.is_empty());
     fake.get(&format!("/wiki/rest/api/content/{id}/label"), &[])
         .expect_status(404);
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -470,6 +472,8 @@ fn inline_comments_anchor_in_their_bodies() {
         assert!(!now.contains_key(&c));
     }
     assert_eq!(now.len(), 165 + 2 - 1);
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -561,4 +565,6 @@ fn labels_and_properties_in_v2_match_the_truth() {
     );
     assert_eq!(id_set(&tagged), howto);
     v2_error(&fake.get("/wiki/api/v2/labels/1/pages", &[]), 404);
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use support::confluence_api::{
-    check_shape, ok_schema, send, sha_hex, truth, v1_spec, walk_cql, walk_v1,
+    check_requests, check_shape, ok_schema, send, sha_hex, truth, v1_spec, walk_cql, walk_v1,
 };
 use support::{percent_encode as encode, FakeServer, HttpResponse};
 
@@ -91,6 +91,12 @@ fn content_listings_page_through_links_next() {
     assert_eq!(spaces[0]["key"], "DOCS");
     let (none, _) = walk_v1(&fake, "/wiki/rest/api/space?spaceKey=OTHER");
     assert!(none.is_empty());
+    // As confluence-markdown-exporter lists spaces.
+    let (listed, _) = walk_v1(
+        &fake,
+        "/wiki/rest/api/space?type=global&status=current&expand=homepage",
+    );
+    assert_eq!(listed[0]["homepage"]["id"], space["homepage"]["id"]);
 
     // Pages: every one once, in pages of 7, with their bodies and versions.
     let (results, requests) = walk_v1(
@@ -226,6 +232,8 @@ fn content_listings_page_through_links_next() {
         sha_hex(one["body"]["storage"]["value"].as_str().unwrap().as_bytes()),
         t["sha256"].as_str().unwrap()
     );
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -259,6 +267,23 @@ fn children_of_pages_list_attachments_comments_and_pages() {
         &format!("/wiki/rest/api/content/{parent}/child/attachment?limit=1&expand=version"),
     );
     assert_eq!((ids(&files), requests), (children(&atts), 2));
+    // As confluence-markdown-exporter asks: the container with its ancestors.
+    let (with_container, _) = walk_v1(
+        &fake,
+        &format!("/wiki/rest/api/content/{parent}/child/attachment?start=0&limit=50&expand=container.ancestors,version"),
+    );
+    let grand = pages[&parent]["parent_id"].clone();
+    for f in &with_container {
+        // As LangChain's ConfluenceLoader reads it.
+        assert_eq!(f["metadata"]["mediaType"], f["extensions"]["mediaType"]);
+        assert_eq!(f["container"]["id"], parent.as_str());
+        let last = f["container"]["ancestors"]
+            .as_array()
+            .unwrap()
+            .last()
+            .map(|a| a["id"].clone());
+        assert_eq!(last.unwrap_or(Value::Null), grand);
+    }
     for f in &files {
         let link = f["_links"]["download"].as_str().unwrap();
         assert!(
@@ -371,6 +396,8 @@ fn children_of_pages_list_attachments_comments_and_pages() {
         .map(|(k, _)| k.clone())
         .collect();
     assert_eq!(ids(&desc_files), expect);
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -493,6 +520,8 @@ fn labels_write_then_read_without_a_new_version() {
         ),
         404,
     );
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -581,6 +610,8 @@ fn properties_and_restrictions_in_v1_match_the_truth() {
         ),
         400,
     );
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -805,6 +836,8 @@ fn cql_by_id_label_ancestor_and_type_with_metadata_expansions() {
         &[],
     );
     bad.expect_status(400);
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }
 
 #[test]
@@ -880,4 +913,6 @@ fn mutations_of_blog_posts_labels_properties_and_restrictions() {
         let (now, was) = (item(&id), item_before(&id).unwrap());
         assert_ne!(now["restricted"], was["restricted"], "{id}");
     }
+    // Every request above is an operation of the official description.
+    assert!(check_requests(&fake) > 0);
 }

@@ -10,9 +10,11 @@
 //! the Supabase scenarios of `supabase.rs` (PostgreSQL started by the fake).
 //! With `--parallel`: many sources in one pull, one after another and at
 //! once (`parallel.rs`). With `--otel`: a pull with and without
-//! OpenTelemetry export (`otel.rs`). With `--confluence`: the Confluence rows
-//! of the default table only (full, delta, labels and properties).
+//! OpenTelemetry export (`otel.rs`). With `--confluence`: the Confluence
+//! plugin with blog posts, labels and properties on, and the Markdown export
+//! (`confluence.rs`).
 
+mod confluence;
 mod github;
 mod latency;
 mod otel;
@@ -83,15 +85,11 @@ pub fn run(args: &[String]) -> Result<()> {
     if otel_only {
         return otel::run(&work, args, runs);
     }
+    if confluence_only {
+        return confluence::run(&work, args, runs);
+    }
     if let Some(options) = latency {
         return latency::run(&work, &options);
-    }
-    if confluence_only {
-        let mut rows = confluence(&work, runs)?;
-        rows.extend(confluence_labels(&work)?);
-        println!("\nConfluence: medians of {runs} runs (labels: one run), release build, local fake, no added latency.\n");
-        print_table(&rows);
-        return Ok(());
     }
 
     let mut rows = Vec::new();
@@ -177,7 +175,6 @@ pub fn run(args: &[String]) -> Result<()> {
     ));
 
     rows.extend(confluence(&work, runs)?);
-    rows.extend(confluence_labels(&work)?);
     rows.push(github::default_row(&work, runs)?);
     let no_faults = push::Scenario {
         latency_ms: 0,
@@ -188,17 +185,12 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     println!("\nMedians of {runs} runs (plugin start: {} runs), release build, local fake, no added latency.\n", runs.max(5));
-    print_table(&rows);
-    Ok(())
-}
-
-/// The rows under the default table's header.
-fn print_table(rows: &[String]) {
     println!("| scenario | wall time | requests | records/s | peak RSS |");
     println!("|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
+    Ok(())
 }
 
 /// The value after `flag` in `args`, parsed; `None` without the flag.
@@ -392,7 +384,7 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         &folders.to_string(),
         "--attachment-bytes",
         "8192",
-        // Blog posts and labels have their own row (`confluence_labels`).
+        // Blog posts, labels and properties: `--confluence` (`confluence.rs`).
         "--blogposts",
         "0",
     ])?;
@@ -428,54 +420,6 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         delta.peak_rss_kb as f64 / 1024.0
     ));
     Ok(rows)
-}
-
-/// Labels and content properties (issue 15): a 2,000-page space with 200
-/// blog posts, full pull and delta with both settings on, next to the same
-/// pulls with them off and to the naive count (the pulls without them, plus
-/// one labels and one properties request per page or blog post read).
-fn confluence_labels(work: &Path) -> Result<Vec<String>> {
-    let (pages, blogposts, edited) = (2_000u64, 200u64, 20u64);
-    let fake = Fake::start(&[
-        "confluence",
-        "--pages",
-        &pages.to_string(),
-        "--blogposts",
-        &blogposts.to_string(),
-    ])?;
-    let pull = |name: &str, on: bool| -> Result<Pull> {
-        let dir = work.join(format!("confluence-labels-{name}"));
-        let mut command = confluence_command(&fake, &dir);
-        if on {
-            command.args(["--set", "labels=true", "--set", "properties=true"]);
-        }
-        measured_pull(&fake, &dir, command)
-    };
-    let (full_off, full) = (pull("off", false)?, pull("on", true)?);
-    http_post(
-        &format!("{}/_control/mutate", fake.url),
-        &format!("{{\"update\": {edited}}}"),
-    )?;
-    let (delta_off, delta) = (pull("off", false)?, pull("on", true)?);
-    Ok(vec![
-        format!(
-            "| Confluence labels and properties, full pull, {pages} pages + {blogposts} blog posts | {:.2} s | {} (off: {}; naive: {}) | {:.0} | {:.1} MB |",
-            full.wall.as_secs_f64(),
-            full.requests,
-            full_off.requests,
-            full_off.requests + 2 * (pages + blogposts),
-            full.records as f64 / full.wall.as_secs_f64(),
-            full.peak_rss_kb as f64 / 1024.0
-        ),
-        format!(
-            "| Confluence labels and properties, delta after {edited} pages changed | {:.2} s | {} (off: {}; naive: {}) | | {:.1} MB |",
-            delta.wall.as_secs_f64(),
-            delta.requests,
-            delta_off.requests,
-            delta_off.requests + 2 * edited,
-            delta.peak_rss_kb as f64 / 1024.0
-        ),
-    ])
 }
 
 /// A Confluence pull at the API's largest page (250).

@@ -57,7 +57,9 @@ fn main() -> Result<()> {
                  --github: the GitHub plugin's full, delta and budget syncs;\n          \
                  --supabase: 10,000 and 100,000 rows pulled, a 1% delta, 10,000 creates and\n          \
                  1,000 updates pushed, a pull at --latency-ms 50; needs PostgreSQL;\n          \
-                 --confluence: the Confluence rows only, with labels and properties on 2,000 pages)\n  \
+                 --parallel: many sources in one pull; --otel: a pull with and without OTLP export;\n          \
+                 --confluence: 2,000 pages and 200 blog posts with labels and properties, delta,\n          \
+                 Markdown export, and one pull at --latency-ms L when given)\n  \
                  torture kill -9 Confluence pulls at random moments (--trials N, default 30; --seed S;\n          \
                  --push: kill -9 pushes of 200 changes instead)\n  \
                  fuzz    run the fuzz targets in fuzz/ for a budget each (--seconds N, default 60; [TARGET...])"

@@ -181,6 +181,8 @@ pub struct HttpClient {
     /// Without proxies: for plain http requests that carry the credential
     /// when `HTTP_PROXY` is set (the proxy would read it).
     direct: Option<reqwest::Client>,
+    /// The policy forces a proxy: such requests are refused instead.
+    forced_proxy: bool,
     options: ClientOptions,
     limiters: HostLimiters,
     pub stats: HttpStats,
@@ -426,10 +428,11 @@ impl HttpClient {
                 .build()?)
         };
         let client = build(false)?;
-        let direct = match network.proxies_http() && options.credential.is_some() {
-            true => Some(build(true)?),
-            false => None,
-        };
+        let direct =
+            match network.proxies_http() && options.credential.is_some() && !network.forced() {
+                true => Some(build(true)?),
+                false => None,
+            };
         if options.credential.as_ref().is_some_and(|c| !c.redactable()) {
             tracing::warn!(
                 source = %options.source,
@@ -441,6 +444,7 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             direct,
+            forced_proxy: network.forced(),
             options,
             limiters,
             stats: HttpStats::default(),
@@ -637,6 +641,14 @@ impl HttpClient {
                 self.options.policy.describe()
             ))
         })?;
+        let credential = admission.credential && self.options.credential.is_some();
+        if self.forced_proxy && credential && url.scheme() == "http" {
+            return Err(self.deny(format!(
+                "`{}` would carry the credential over plain http, and the policy forces \
+                 every request through its proxy, which would read it: use https",
+                url.origin().ascii_serialization()
+            )));
+        }
         if HttpStats::get(&self.stats.requests) >= self.options.max_requests {
             return Err(self.deny(format!(
                 "the run's budget of {} requests is spent",
@@ -782,8 +794,9 @@ impl HttpClient {
             }
             let admitted = self.options.policy.admit(&next).map_err(|why| {
                 refused(format!(
-                    "{why} (allowed: {})",
-                    self.options.policy.describe()
+                    "{why} (allowed: {}){}",
+                    self.options.policy.describe(),
+                    upgrade_hint(&url, &next)
                 ))
             })?;
             credential = admitted.credential && next.origin() == origin;
@@ -1104,6 +1117,20 @@ fn classify(error: &reqwest::Error) -> HttpError {
             source = cause.source();
         }
         HttpError::Connection(message)
+    }
+}
+
+/// When a plain-http request is redirected to https on the same host (a
+/// server that moved to https, as most have), the advice to say so in
+/// `base_url`; otherwise nothing.
+fn upgrade_hint(from: &Url, to: &Url) -> String {
+    if from.scheme() == "http" && to.scheme() == "https" && from.host_str() == to.host_str() {
+        format!(
+            "; the server redirects plain http to https: use `{}` in base_url",
+            Untrusted::new(&to.origin().ascii_serialization())
+        )
+    } else {
+        String::new()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP policy between plugins and the network.
 //!
+//! - `cap`: the administrator's `allowed_hosts` patterns, over every source's.
 //! - `policy`: which origins a source may reach (the allowlist), and which
 //!   of them get the credential: one function decides both for every
 //!   request, batch, blob download and redirect hop.
@@ -10,6 +11,7 @@
 //! - `client`: the client that combines them; the plugin's `http` import and
 //!   blob downloads both go through it.
 
+pub mod cap;
 pub mod client;
 pub mod credential;
 pub mod limiter;
@@ -17,6 +19,7 @@ pub mod network;
 pub mod policy;
 pub mod retry;
 
+pub use cap::HostCap;
 pub use client::{
     DownloadError, HttpClient, HttpError, HttpRequest, HttpResponse, HttpStats, WaitNotice,
 };

@@ -16,6 +16,12 @@
 //! user and password (`http://user:pass@proxy:3128`) go to the proxy only:
 //! they are never shown ([`ProxyUrl::shown`]), never logged, and never seen
 //! by a plugin. The allowlist applies to origins, not to the proxy.
+//!
+//! An administrator's policy may force a proxy (`proxy = URL`, see
+//! [`crate::trust::policy`]): then every request, http and https, goes
+//! through it whatever `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` say, and a
+//! request that would carry the credential over plain http (which the proxy
+//! would read) is refused instead of going direct.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -39,6 +45,8 @@ pub struct Network {
     http_proxy: Option<ProxyUrl>,
     /// `NO_PROXY`, as written.
     no_proxy: Option<String>,
+    /// The proxies are the policy's: nothing goes direct.
+    forced: bool,
 }
 
 /// A proxy's URL, and how it may be shown: without its credentials.
@@ -57,7 +65,7 @@ impl std::fmt::Debug for ProxyUrl {
 impl ProxyUrl {
     /// Parses the value of `var`. `proxy:3128` means `http://proxy:3128`.
     /// The error never repeats the value: it may hold a password.
-    fn parse(var: &str, value: &str) -> Result<ProxyUrl, String> {
+    pub fn parse(var: &str, value: &str) -> Result<ProxyUrl, String> {
         let bad = |why: &str| {
             format!("{var} is not a usable proxy URL ({why}); expected http://[USER:PASSWORD@]HOST:PORT (the value is not shown: it may hold a password)")
         };
@@ -176,23 +184,33 @@ fn os_roots() -> Result<(Vec<CertificateDer<'static>>, String), String> {
 
 impl Network {
     /// The network of this process, for a config whose `[network] ca_file`
-    /// is `ca_file` (resolved against the config's directory): loaded once,
-    /// then shared.
-    pub fn of_process(ca_file: Option<&Path>) -> Result<Arc<Network>, String> {
-        static LOADED: Mutex<Option<(Option<PathBuf>, Arc<Network>)>> = Mutex::new(None);
+    /// is `ca_file` (resolved against the config's directory), under a
+    /// policy that forces `forced` as the proxy, if any: loaded once, then
+    /// shared.
+    pub fn of_process(
+        ca_file: Option<&Path>,
+        forced: Option<&ProxyUrl>,
+    ) -> Result<Arc<Network>, String> {
+        type Key = (Option<PathBuf>, Option<String>);
+        static LOADED: Mutex<Option<(Key, Arc<Network>)>> = Mutex::new(None);
+        let key = (
+            ca_file.map(Path::to_path_buf),
+            forced.map(|proxy| proxy.url.to_string()),
+        );
         let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((file, network)) = loaded.as_ref() {
-            if file.as_deref() == ca_file {
+        if let Some((known, network)) = loaded.as_ref() {
+            if *known == key {
                 return Ok(network.clone());
             }
         }
-        let network = Arc::new(Network::load(ca_file)?);
-        *loaded = Some((ca_file.map(Path::to_path_buf), network.clone()));
+        let network = Arc::new(Network::load(ca_file, forced)?);
+        *loaded = Some((key, network.clone()));
         Ok(network)
     }
 
-    /// Reads the environment, the OS trust store and `ca_file`.
-    pub fn load(ca_file: Option<&Path>) -> Result<Network, String> {
+    /// Reads the environment (unless a proxy is `forced`), the OS trust
+    /// store and `ca_file`.
+    pub fn load(ca_file: Option<&Path>, forced: Option<&ProxyUrl>) -> Result<Network, String> {
         // The OS store is the same for the whole process: read it once.
         static OS: OnceLock<Result<(Vec<CertificateDer<'static>>, String), String>> =
             OnceLock::new();
@@ -221,6 +239,16 @@ impl Network {
             .map(|der| reqwest::Certificate::from_der(der))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|err| format!("a trusted certificate is not usable: {err}"))?;
+        if let Some(proxy) = forced {
+            return Ok(Network {
+                roots,
+                trusted,
+                https_proxy: Some(proxy.clone()),
+                http_proxy: Some(proxy.clone()),
+                no_proxy: None,
+                forced: true,
+            });
+        }
         let proxy = |name: &str| {
             env_either(name)
                 .map(|(var, value)| ProxyUrl::parse(&var, &value))
@@ -232,7 +260,13 @@ impl Network {
             https_proxy: proxy("HTTPS_PROXY")?,
             http_proxy: proxy("HTTP_PROXY")?,
             no_proxy: env_either("NO_PROXY").map(|(_, value)| value),
+            forced: false,
         })
+    }
+
+    /// Whether the proxy is the policy's: nothing may go direct.
+    pub fn forced(&self) -> bool {
+        self.forced
     }
 
     /// Whether plain http requests go through a proxy (where one carrying
@@ -282,10 +316,15 @@ impl Network {
                 .map_or("direct".to_string(), |p| p.shown().to_string())
         };
         format!(
-            "trusting the bundled roots, {}; https via {}, http via {}{}",
+            "trusting the bundled roots, {}; https via {}, http via {}{}{}",
             self.trusted.join(", "),
             shown(&self.https_proxy),
             shown(&self.http_proxy),
+            if self.forced {
+                " (forced by the policy)"
+            } else {
+                ""
+            },
             self.no_proxy
                 .as_deref()
                 .map_or(String::new(), |hosts| format!(", NO_PROXY {hosts}"))

@@ -3,7 +3,11 @@
 //! them get the credential. [`HostPolicy::admit`] is the one place that
 //! decides both, for every request path.
 
+use std::sync::Arc;
+
 use url::{Host, Url};
+
+use super::cap::HostCap;
 
 /// The origins one source may reach, and where its credential goes.
 ///
@@ -24,6 +28,9 @@ pub struct HostPolicy {
     allowed: Vec<Entry>,
     /// The origin of `base_url`, when it is a URL.
     base: Option<Origin>,
+    /// The administrator's `allowed_hosts`, checked again on every request
+    /// (the config was checked against it when loaded: defence in depth).
+    cap: Option<Arc<HostCap>>,
 }
 
 /// What [`HostPolicy::admit`] allows for one URL.
@@ -34,13 +41,13 @@ pub struct Admission {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
+pub(super) enum Scheme {
     Http,
     Https,
 }
 
 impl Scheme {
-    fn of(url: &Url) -> Option<Scheme> {
+    pub(super) fn of(url: &Url) -> Option<Scheme> {
         match url.scheme() {
             "http" => Some(Scheme::Http),
             "https" => Some(Scheme::Https),
@@ -48,14 +55,14 @@ impl Scheme {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Scheme::Http => "http",
             Scheme::Https => "https",
         }
     }
 
-    fn default_port(self) -> u16 {
+    pub(super) fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,
             Scheme::Https => 443,
@@ -65,14 +72,14 @@ impl Scheme {
 
 /// (scheme, host, port), the host normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Origin {
-    scheme: Scheme,
-    host: Host<String>,
-    port: u16,
+pub(super) struct Origin {
+    pub(super) scheme: Scheme,
+    pub(super) host: Host<String>,
+    pub(super) port: u16,
 }
 
 impl Origin {
-    fn of(url: &Url) -> Option<Origin> {
+    pub(super) fn of(url: &Url) -> Option<Origin> {
         let scheme = Scheme::of(url)?;
         Some(Origin {
             scheme,
@@ -84,16 +91,16 @@ impl Origin {
 
 /// One allowlist entry.
 #[derive(Debug, Clone)]
-struct Entry {
+pub(super) struct Entry {
     /// `None`: an entry written without a scheme.
-    scheme: Option<Scheme>,
-    host: Host<String>,
-    ports: Ports,
+    pub(super) scheme: Option<Scheme>,
+    pub(super) host: Host<String>,
+    pub(super) ports: Ports,
 }
 
 /// The ports an entry allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ports {
+pub(super) enum Ports {
     /// No port written: the scheme's default port (80 for http, 443 for https).
     Default,
     /// `host:port`.
@@ -145,7 +152,17 @@ impl HostPolicy {
         let base = base_url
             .and_then(|url| Url::parse(url).ok())
             .and_then(|url| Origin::of(&url));
-        Ok(HostPolicy { allowed, base })
+        Ok(HostPolicy {
+            allowed,
+            base,
+            cap: None,
+        })
+    }
+
+    /// This policy under the administrator's `allowed_hosts` as well.
+    pub fn capped(mut self, cap: Option<Arc<HostCap>>) -> HostPolicy {
+        self.cap = cap;
+        self
     }
 
     /// Parses and checks `url` (see [`HostPolicy::admit`]).
@@ -178,6 +195,14 @@ impl HostPolicy {
                 "`{host}` is bound to https (its base_url or an `https://` entry in \
                  allowed_hosts); plain http to it is refused so the credential never \
                  travels in cleartext"
+            ));
+        }
+        if let Some(cap) = self.cap.as_ref().filter(|cap| !cap.allows(&origin)) {
+            return Err(format!(
+                "`{}://{host}:{}` is outside the hosts {} allows",
+                scheme.name(),
+                origin.port,
+                cap.rule
             ));
         }
         if self.allowed.iter().any(|entry| entry.allows(&origin)) {
@@ -231,7 +256,7 @@ impl HostPolicy {
     }
 }
 
-fn parse_entry(entry: &str) -> Result<Entry, String> {
+pub(super) fn parse_entry(entry: &str) -> Result<Entry, String> {
     let trimmed = entry.trim();
     let (scheme, rest) = match trimmed.split_once("://") {
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
@@ -424,6 +449,31 @@ mod tests {
             verdict(&policy(&["127.0.0.1:8080"]), "http://127.0.0.1:8080/"),
             Some(false)
         );
+    }
+
+    /// Defence in depth: a source whose allowlist is wider than the
+    /// administrator's patterns (which a loaded config never is) still
+    /// reaches only what both allow, redirects and blobs included.
+    #[test]
+    fn the_administrators_cap_holds_on_every_request() {
+        let cap = HostCap::new(
+            &[
+                "127.0.0.1:8080".to_string(),
+                "https://*.example.com".to_string(),
+            ],
+            "policy /p line 1 (allowed_hosts = [...])".into(),
+        )
+        .unwrap();
+        let p = policy(&["127.0.0.1:*", "a.example.com"]).capped(Some(Arc::new(cap)));
+        assert!(p.check("http://127.0.0.1:8080/x").is_ok());
+        assert!(p.check("https://a.example.com/x").is_ok());
+        let err = p.check("http://127.0.0.1:9090/x").unwrap_err();
+        assert!(
+            err.contains("`http://127.0.0.1:9090` is outside the hosts policy /p line 1"),
+            "{err}"
+        );
+        assert!(p.check("http://a.example.com/x").is_err());
+        assert!(p.check("http://2130706433:9090/").is_err());
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Store {
              ORDER BY kept, n DESC",
         )?;
         let mut run = self.conn.prepare(
-            "SELECT id FROM runs WHERE source = ?1 AND started_at <= ?2 ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM runs WHERE source = ?1 AND started_at <= ?2 AND outcome != 'refused' ORDER BY id DESC LIMIT 1",
         )?;
         let rows = statement
             .query_map(params![source, stream, id], |row| {

@@ -21,8 +21,24 @@ pub struct RunStart<'a> {
     pub plugin_sha256: &'a str,
     /// The key id of the plugin file's trusted signature, if any.
     pub plugin_signer: Option<&'a str>,
+    /// The sha256 of the administrator's policy file, when there is one.
+    pub policy_sha256: Option<&'a str>,
     pub full: bool,
     pub resumed: bool,
+}
+
+/// A command the administrator's policy refused, for the audit trail.
+pub struct Refusal<'a> {
+    /// `pull`, `push` or `export`.
+    pub kind: &'a str,
+    pub source: &'a str,
+    /// The plugin file's sha256, when it was read before the refusal.
+    pub plugin_sha256: Option<&'a str>,
+    pub policy_sha256: &'a str,
+    /// The policy line.
+    pub rule: &'a str,
+    /// The whole message, as the command printed it.
+    pub message: &'a str,
 }
 
 /// How a run ended.
@@ -48,6 +64,8 @@ pub struct RunEnd {
     pub duration_ms: u64,
     pub peak_rss_kb: Option<u64>,
     pub error: Option<String>,
+    /// The policy line that stopped the run (outcome `refused`).
+    pub policy_refusal: Option<String>,
 }
 
 /// A run as listed by `synchost runs`.
@@ -83,6 +101,10 @@ pub struct RunRow {
     pub duration_ms: Option<u64>,
     pub peak_rss_kb: Option<u64>,
     pub error: Option<String>,
+    /// The sha256 of the policy file the run was checked against.
+    pub policy_sha256: Option<String>,
+    /// The policy line that refused the run (outcome `refused`).
+    pub policy_refusal: Option<String>,
 }
 
 /// Who runs this command, for the audit trail (`$USER`, else `$USERNAME`).
@@ -103,9 +125,9 @@ impl Store {
         )?;
         let user = current_user();
         self.conn.execute(
-            "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed, kind, plugin_signer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![run.source, now(), user, run.plugin_name, run.plugin_version, run.plugin_sha256, run.full, run.resumed, run.kind, run.plugin_signer],
+            "INSERT INTO runs (source, started_at, user, plugin_name, plugin_version, plugin_sha256, full, resumed, kind, plugin_signer, policy_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![run.source, now(), user, run.plugin_name, run.plugin_version, run.plugin_sha256, run.full, run.resumed, run.kind, run.plugin_signer, run.policy_sha256],
         )?;
         let id = self.conn.last_insert_rowid();
         // The audit trail in the log too (`--log-format json`).
@@ -115,9 +137,35 @@ impl Store {
             source = run.source,
             plugin_sha256 = run.plugin_sha256,
             plugin_signer = run.plugin_signer.unwrap_or(""),
+            policy_sha256 = run.policy_sha256.unwrap_or(""),
             "run started"
         );
         Ok(id)
+    }
+
+    /// Records a command the policy refused as a finished run with outcome
+    /// `refused`, its policy line and message; it touches no other run, so
+    /// it needs no writer lock.
+    pub fn record_refusal(&self, refusal: &Refusal) -> Result<i64> {
+        let at = now();
+        let message = Untrusted::clipped(refusal.message, MAX_RUN_ERROR_BYTES).to_string();
+        self.conn.execute(
+            "INSERT INTO runs (source, started_at, finished_at, user, plugin_name, plugin_version,
+                               plugin_sha256, full, resumed, kind, outcome, error, duration_ms,
+                               policy_sha256, policy_refusal)
+             VALUES (?1, ?2, ?2, ?3, '', '', ?4, 0, 0, ?5, 'refused', ?6, 0, ?7, ?8)",
+            params![
+                refusal.source,
+                at,
+                current_user(),
+                refusal.plugin_sha256.unwrap_or(""),
+                refusal.kind,
+                message,
+                refusal.policy_sha256,
+                refusal.rule
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     pub fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
@@ -125,7 +173,7 @@ impl Store {
             "UPDATE runs SET finished_at = ?2, outcome = ?3, written = ?4, skipped = ?5, failed = ?6,
                     deleted = ?7, requests = ?8, duration_ms = ?9, peak_rss_kb = ?10, error = ?11,
                     applied = ?12, conflicts = ?13, not_modified = ?14, redacted = ?15,
-                    excluded = ?16
+                    excluded = ?16, policy_refusal = ?17
              WHERE id = ?1",
             params![
                 id,
@@ -146,6 +194,7 @@ impl Store {
                 end.not_modified as i64,
                 end.redacted as i64,
                 end.excluded as i64,
+                end.policy_refusal,
             ],
         )?;
         Ok(())
@@ -157,7 +206,7 @@ impl Store {
             "SELECT id, source, started_at, finished_at, user, plugin_name || ' ' || plugin_version,
                     plugin_sha256, full, resumed, outcome, written, skipped, failed, deleted, requests,
                     duration_ms, peak_rss_kb, error, kind, applied, conflicts, not_modified, redacted,
-                    excluded, plugin_signer
+                    excluded, plugin_signer, policy_sha256, policy_refusal
              FROM runs WHERE (?1 IS NULL OR source = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![source, limit], |row| {
@@ -187,6 +236,8 @@ impl Store {
                 not_modified: row.get::<_, i64>(21)? as u64,
                 redacted: row.get::<_, i64>(22)? as u64,
                 excluded: row.get::<_, i64>(23)? as u64,
+                policy_sha256: row.get(25)?,
+                policy_refusal: row.get(26)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -316,6 +316,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN plugin_signer TEXT;
     "#,
+    // 9: the audit of the administrator's policy: the sha256 of the policy
+    // file each run was checked against (NULL: no policy), and for a run
+    // the policy refused (outcome `refused`), the policy line that did.
+    r#"
+    ALTER TABLE runs ADD COLUMN policy_sha256 TEXT;
+    ALTER TABLE runs ADD COLUMN policy_refusal TEXT;
+    "#,
 ];
 
 /// A store written by a newer synchost: left untouched.

@@ -5,6 +5,7 @@
 //! plugin is compiled; the host calls it for every configured source, in
 //! pull, push, watch and `plugin check`.
 
+pub mod caps;
 pub mod lock;
 pub mod policy;
 pub mod signature;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::error::usage;
+use crate::error::{refused, usage};
 pub use lock::{Lock, LockEntry};
 pub use policy::Policy;
 pub use signature::{PublicKey, Verified};
@@ -34,6 +35,9 @@ pub struct PluginTrust {
     pub keys: Vec<PublicKey>,
     /// The policy's `allowed_plugin_hashes`, when it has them.
     pub allowed: Option<Allowed>,
+    /// `require_signature` is the policy's rule (its refusals are policy
+    /// refusals, recorded as such).
+    pub signature_by_policy: bool,
 }
 
 /// The only plugin files an administrator's policy lets run.
@@ -73,15 +77,18 @@ pub fn admit(source: &str, trust: &PluginTrust, path: &Path, sha256: &str) -> Re
     if let Some(allowed) = &trust.allowed {
         let signed = allowed.signed && signer.is_some();
         if !signed && !allowed.hashes.iter().any(|hash| hash == sha256) {
-            return Err(usage(format!(
-                "source `{source}`: plugin {shown} (sha256 {sha256}) is not allowed by {}{}",
-                allowed.rule,
-                if allowed.signed {
-                    ", nor signed by a key of its trusted_keys"
-                } else {
-                    ""
-                }
-            )));
+            return Err(refused(
+                &allowed.rule,
+                format!(
+                    "source `{source}`: plugin {shown} (sha256 {sha256}) is not allowed by {}{}",
+                    allowed.rule,
+                    if allowed.signed {
+                        ", nor signed by a key of its trusted_keys"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
         }
     }
     if let (Some(lock_path), None) = (&trust.lock, &trust.pin) {
@@ -128,10 +135,16 @@ fn signer(source: &str, trust: &PluginTrust, path: &Path, sha256: &str) -> Resul
     };
     let shown = path.display();
     match &trust.require_signature {
-        Some(rule) => Err(usage(format!(
-            "source `{source}`: plugin {shown} is refused: {problem}, and {rule} requires a \
-             valid signature by a trusted key"
-        ))),
+        Some(rule) => {
+            let message = format!(
+                "source `{source}`: plugin {shown} is refused: {problem}, and {rule} requires a \
+                 valid signature by a trusted key"
+            );
+            Err(match trust.signature_by_policy {
+                true => refused(rule, message),
+                false => usage(message),
+            })
+        }
         None => {
             tracing::warn!("source `{source}`: plugin {shown}: {problem}; it runs unsigned");
             Ok(None)

@@ -15,7 +15,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use super::JsonFlag;
+use super::{Global, JsonFlag};
 use crate::config::{ad_hoc_source, AuthSection, Overrides, SourceConfig};
 use crate::error::{failed, usage};
 use crate::runtime::bindings::types::{self, Detail};
@@ -243,7 +243,7 @@ impl Walk {
     }
 }
 
-pub async fn run(args: CheckArgs) -> Result<()> {
+pub async fn run(global: &Global, args: CheckArgs) -> Result<()> {
     let recorded = match &args.fixtures {
         Some(dir) => recorded_params(dir)?,
         None => None,
@@ -271,7 +271,21 @@ pub async fn run(args: CheckArgs) -> Result<()> {
     }
     let auth = args.auth_bearer_env.clone().map(AuthSection::bearer);
     let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
-    let source = ad_hoc_source(&args.file, &args.sets, auth, hosts, &Overrides::default())?;
+    // Under an administrator's policy, the plugin, its hosts and limits are
+    // checked as a pull's would be (the config's [trust] rules too); the
+    // check writes no store, so `allow_ad_hoc` does not apply.
+    let policy = crate::trust::Policy::load()?.map(Arc::new);
+    let mut source = ad_hoc_source(
+        &args.file,
+        &args.sets,
+        auth,
+        hosts,
+        &Overrides::default(),
+        policy.as_ref(),
+    )?;
+    if policy.is_some() {
+        source.trust = global.config()?.ad_hoc_trust()?;
+    }
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
     if let Some(dir) = &args.record {
         runtime.record(Recorder::create(dir)?);

@@ -42,6 +42,14 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
     let config = global.config()?;
     let store = Store::open_existing(&config.store_path(global.store.as_deref()))?;
     store.require_source(&args.source)?;
+    if let Some(dir) = &args.out {
+        config
+            .check_mirrors(&format!("export --out {}", dir.display()))
+            .inspect_err(|err| {
+                let policy = config.policy.as_deref();
+                crate::sync::audit::record(&store, "export", &args.source, None, policy, err)
+            })?;
+    }
     if let (Format::Files, Some(dir)) = (args.format, &args.out) {
         let report = write_mirror(&store, &args.source, dir)?;
         for warning in &report.warnings {

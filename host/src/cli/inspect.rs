@@ -30,7 +30,16 @@ pub struct InspectArgs {
 pub async fn run(global: &Global, args: InspectArgs) -> Result<()> {
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
     let limits = Limits::default();
-    let plugin = runtime.load(&args.file, &limits)?;
+    // Under an administrator's policy, a plugin it forbids is refused as a
+    // pull would refuse it, before it is described.
+    let plugin = match crate::trust::Policy::load()? {
+        Some(_) => {
+            let name = args.file.file_stem().unwrap_or_default().to_string_lossy();
+            let trust = global.config()?.ad_hoc_trust()?;
+            runtime.load_trusted(&args.file, &limits, &name, &trust)?
+        }
+        None => runtime.load(&args.file, &limits)?,
+    };
     let manifest = describe_offline(&plugin, "inspect", &limits).await?;
     let signature = Signature::of(global, &plugin.path, &plugin.sha256);
 

@@ -8,6 +8,7 @@ mod history;
 mod import;
 mod init;
 mod inspect;
+mod policy;
 mod pull;
 mod push;
 mod scaffold;
@@ -82,6 +83,9 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// The administrator's policy (docs/security.md): what it allows, and why.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Add a source to synchost.toml (or --config PATH) from a plugin's
     /// manifest: its settings, auth variables and hosts, nothing secret.
     Init(init::InitArgs),
@@ -201,8 +205,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(PluginCommand::Sign(args)) => trust::sign(args),
         Command::Plugin(PluginCommand::Keygen(args)) => trust::keygen(args),
         Command::Plugin(PluginCommand::New(args)) => scaffold::run(args),
-        Command::Plugin(PluginCommand::Check(args)) => check::run(args).await,
+        Command::Plugin(PluginCommand::Check(args)) => check::run(&global, args).await,
         Command::Init(args) => init::run(&global, args).await,
+        Command::Policy(command) => policy::run(&global, command),
         Command::Import(args) => import::run(&global, args),
         Command::History(args) => history::history(&global, args),
         Command::Show(args) => history::show(&global, args),

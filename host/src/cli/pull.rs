@@ -16,6 +16,7 @@ use crate::error::{kind_of, ExitKind};
 use crate::runtime::record::Recorder;
 use crate::runtime::Runtime;
 use crate::store::Store;
+use crate::sync::audit;
 use crate::sync::progress::{human_duration, ProgressMode, Reporter};
 use crate::sync::pull::{pull_source, PullOptions, SourceSummary};
 use crate::untrusted::{terminal_safe, Untrusted};
@@ -77,16 +78,30 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
         page_size: args.page_size,
         concurrency: args.concurrency,
     };
+    let store_path = config.store_path(global.store.as_deref());
     let sources: Vec<SourceConfig> = match &args.plugin {
         Some(plugin) => {
-            let auth = args.auth_bearer_env.clone().map(AuthSection::bearer);
-            let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
-            let mut source = ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides)?;
-            // A company's CA applies to ad-hoc sources too.
-            source.ca_file = config.ca_file();
+            let name = plugin
+                .file_stem()
+                .map_or("plugin".into(), |s| s.to_string_lossy());
             // The config's [trust] rules hold for ad-hoc plugins too; no lock.
-            config.check_ad_hoc()?;
-            source.trust = config.ad_hoc_trust()?;
+            let source = config
+                .check_ad_hoc()
+                .and_then(|()| {
+                    let auth = args.auth_bearer_env.clone().map(AuthSection::bearer);
+                    let hosts = (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone());
+                    let policy = config.policy.as_ref();
+                    let mut source =
+                        ad_hoc_source(plugin, &args.sets, auth, hosts, &overrides, policy)?;
+                    // A company's CA applies to ad-hoc sources too.
+                    source.ca_file = config.ca_file();
+                    source.trust = config.ad_hoc_trust()?;
+                    Ok(source)
+                })
+                .inspect_err(|err| {
+                    let policy = config.policy.as_deref();
+                    audit::record_at(&store_path, "pull", &name, policy, err)
+                })?;
             vec![source]
         }
         None => {
@@ -98,7 +113,7 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
             )?;
             names
                 .iter()
-                .map(|name| config.source(name, &overrides))
+                .map(|name| audit::pull_source(&config, &store_path, name, &overrides))
                 .collect::<Result<_>>()?
         }
     };
@@ -111,7 +126,7 @@ pub async fn run(global: &Global, args: PullArgs) -> Result<()> {
     watch_ctrl_c(cancel.clone());
     let puller = Puller {
         runtime,
-        store_path: config.store_path(global.store.as_deref()),
+        store_path,
         options: PullOptions {
             full: args.full,
             check_deletions: args.check_deletions,

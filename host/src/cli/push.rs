@@ -310,6 +310,18 @@ fn parse_line(text: &str, stream: &str, limit: u64) -> std::result::Result<NewCh
     })
 }
 
+/// `err`, recorded in `store` first when it is a refusal by the policy.
+fn audited(
+    store: &Store,
+    config: &crate::config::Config,
+    name: &str,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let policy = config.policy.as_deref();
+    crate::sync::audit::record(store, "push", name, None, policy, &err);
+    err
+}
+
 pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
     let config = global.config()?;
     let mut store = open_store(global, &config)?;
@@ -330,7 +342,13 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
                 "--from DIR pushes one source: name it, e.g. `synchost push docs --from DIR`",
             ));
         };
-        let source = config.source(name, &overrides)?;
+        // Its manifest is rewritten as the changes land.
+        config
+            .check_mirrors(&format!("push --from {}", dir.display()))
+            .map_err(|err| audited(&store, &config, name, err))?;
+        let source = config
+            .source(name, &overrides)
+            .map_err(|err| audited(&store, &config, name, err))?;
         let runtime = Runtime::new(Runtime::default_cache_dir())?;
         // The streams of these settings: the plugin is configured for them.
         let session = crate::sync::session::Session::open(&runtime, &store, &source).await?;
@@ -362,11 +380,13 @@ pub async fn push(global: &Global, args: PushArgs) -> Result<()> {
         if args.sources.is_empty() && !args.retry_failed && !store.has_outbox(name)? {
             continue;
         }
-        let source = config.source(name, &overrides)?;
+        let source = config
+            .source(name, &overrides)
+            .map_err(|err| audited(&store, &config, name, err))?;
         let summary = match push_source(&runtime, &mut store, &source, &options, &reporter).await {
             Ok(summary) => summary,
             Err(err) => {
-                let err = store.explain_write_failure(err);
+                let err = audited(&store, &config, name, store.explain_write_failure(err));
                 if reporter.mode() == ProgressMode::Json {
                     reporter.summary("", &json!({"event": "summary", "source": name, "outcome": "failed", "error": format!("{err:#}")}));
                 }

@@ -157,6 +157,10 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
                     .map_or("-".into(), |kb| format!("{} MB", kb / 1024)),
                 r.plugin.clone(),
                 r.plugin_signer.clone().unwrap_or_else(|| "-".into()),
+                // Enough of the policy's sha256 to tell versions apart.
+                r.policy_sha256
+                    .as_deref()
+                    .map_or("-".into(), |sha| sha.chars().take(12).collect()),
             ]
         })
         .collect();
@@ -179,10 +183,14 @@ pub fn runs(global: &Global, args: RunsArgs) -> Result<()> {
             "PEAK RSS",
             "PLUGIN",
             "SIGNER",
+            "POLICY",
         ],
         &rows,
     );
     for run in runs.iter() {
+        if let Some(rule) = &run.policy_refusal {
+            println!("run {}: refused by {}", run.id, Untrusted::new(rule));
+        }
         if let Some(error) = &run.error {
             println!("run {}: {}", run.id, Untrusted::new(error));
         }

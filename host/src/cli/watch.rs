@@ -28,6 +28,7 @@ use super::{Global, JsonFlag};
 use crate::config::{Overrides, SourceConfig};
 use crate::error::{interrupted, kind_of, ExitKind};
 use crate::runtime::Runtime;
+use crate::sync::audit;
 use crate::sync::progress::{human_duration, ProgressMode};
 use crate::sync::pull::PullOptions;
 use crate::untrusted::Untrusted;
@@ -121,9 +122,10 @@ pub async fn run(global: &Global, args: WatchArgs) -> Result<()> {
         "watch",
         "add sources to synchost.toml (see `synchost init`)",
     )?;
+    let store_path = config.store_path(global.store.as_deref());
     let sources = names
         .iter()
-        .map(|name| config.source(name, &Overrides::default()))
+        .map(|name| audit::pull_source(&config, &store_path, name, &Overrides::default()))
         .collect::<Result<Vec<_>>>()?;
     let max_backoff = args
         .max_backoff
@@ -133,7 +135,7 @@ pub async fn run(global: &Global, args: WatchArgs) -> Result<()> {
     let mode = ProgressMode::detect(args.output.json, global.verbose);
     let puller = Puller {
         runtime: Runtime::new(Runtime::default_cache_dir())?,
-        store_path: config.store_path(global.store.as_deref()),
+        store_path,
         options: PullOptions {
             full: false,
             check_deletions: args.check_deletions,

@@ -143,6 +143,18 @@ impl Runtime {
         )
     }
 
+    /// [`Runtime::load`] under `trust`, refusals naming the plugin `name`
+    /// (`plugin inspect` under an administrator's policy).
+    pub fn load_trusted(
+        &self,
+        path: &Path,
+        limits: &Limits,
+        name: &str,
+        trust: &PluginTrust,
+    ) -> Result<LoadedPlugin> {
+        self.load_admitted(path, limits, Some((name, trust)))
+    }
+
     fn load_admitted(
         &self,
         path: &Path,

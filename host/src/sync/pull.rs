@@ -17,12 +17,13 @@ use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::audit;
 use super::blobs::BlobFetcher;
 use super::progress::{human_duration, showing_waits, Counts, Event, Reporter, TrafficMeter};
 use super::session::{self, cancellable, classify, describe_error, Session};
 use crate::checks::{self, ListingGuard};
 use crate::config::{SourceConfig, MAX_PAGE_SIZE};
-use crate::error::failed;
+use crate::error::{failed, refused};
 use crate::matching::RecordView;
 use crate::mirror;
 use crate::net::{HttpClient, HttpStats};
@@ -72,6 +73,9 @@ pub struct SourceSummary {
     pub plugin_sha256: String,
     /// The key id of the plugin file's trusted signature, if any.
     pub plugin_signer: Option<String>,
+    /// The sha256 of the administrator's policy the run was checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
     pub streams: Vec<StreamSummary>,
     pub counts: Counts,
     pub requests: u64,
@@ -134,7 +138,10 @@ async fn pull_source_traced(
     reporter: &Reporter,
 ) -> Result<SourceSummary> {
     let started = Instant::now();
-    let plugin = runtime.load_source(source)?;
+    let plugin = runtime.load_source(source).inspect_err(|err| {
+        let policy = source.admin.as_deref();
+        audit::record(store, "pull", &source.name, None, policy, err);
+    })?;
     let named;
     let source = if source.ad_hoc {
         named = session::ad_hoc_named(&plugin, source).await?;
@@ -180,6 +187,7 @@ async fn pull_source_traced(
         plugin_version: &manifest.version,
         plugin_sha256: &plugin.sha256,
         plugin_signer: plugin.signer.as_deref(),
+        policy_sha256: source.admin.as_ref().map(|p| p.sha256.as_str()),
         full: options.full,
         resumed: any_resumed,
     })?;
@@ -213,8 +221,27 @@ async fn pull_source_traced(
         other => other,
     };
     let peak_rss_kb = peak_rss_kb();
+    let policy_refusal = outcome
+        .as_ref()
+        .err()
+        .and_then(crate::error::policy_rule)
+        .map(str::to_string);
+    if let (Some(rule), Some(policy), Err(err)) = (&policy_refusal, &source.admin, &outcome) {
+        audit::log(
+            "pull",
+            &source.name,
+            &policy.sha256,
+            rule,
+            &format!("{err:#}"),
+        );
+    }
     let end = RunEnd {
-        outcome: run_outcome(&outcome, incomplete > 0).to_string(),
+        outcome: match policy_refusal {
+            Some(_) => "refused",
+            None => run_outcome(&outcome, incomplete > 0),
+        }
+        .to_string(),
+        policy_refusal,
         written: counts.written,
         skipped: counts.skipped,
         failed: counts.failed,
@@ -236,6 +263,7 @@ async fn pull_source_traced(
         plugin: format!("{} {}", manifest.name, manifest.version),
         plugin_sha256: plugin.sha256.clone(),
         plugin_signer: plugin.signer.clone(),
+        policy_sha256: source.admin.as_ref().map(|p| p.sha256.clone()),
         streams,
         counts,
         requests: end.requests,
@@ -800,6 +828,20 @@ impl SourcePull<'_> {
             );
         }
         let changed = self.changed_blobs(store, stream, &record)?;
+        if let (Some(blob), Some(rule)) = (changed.first(), self.source.blobs_forbidden()) {
+            return Err(refused(
+                &rule,
+                format!(
+                    "source `{}`: record `{}` of `{}` references the blob `{}`, and {rule} does \
+                     not allow writing blobs; the pull stops before downloading it (what was \
+                     committed is kept)",
+                    self.source.name,
+                    Untrusted::clipped(&record.id, 200),
+                    Untrusted::clipped(stream, 200),
+                    Untrusted::clipped(&blob.name, 200),
+                ),
+            ));
+        }
         page.add(record, changed, &self.blobs);
         Ok(())
     }

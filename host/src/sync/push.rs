@@ -126,6 +126,7 @@ pub async fn push_source(
         plugin_version: &manifest.version,
         plugin_sha256: &plugin.sha256,
         plugin_signer: plugin.signer.as_deref(),
+        policy_sha256: source.admin.as_ref().map(|p| p.sha256.as_str()),
         full: false,
         resumed: in_flight > 0,
     })?;

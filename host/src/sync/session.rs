@@ -312,7 +312,11 @@ fn client(
         max_blob_bytes: source.limits.max_blob_bytes,
         max_download_bytes: source.limits.max_download_bytes_per_run,
     };
-    let network = Network::of_process(source.ca_file.as_deref()).map_err(usage)?;
+    let forced = source
+        .admin
+        .as_ref()
+        .and_then(|policy| policy.proxy.as_ref());
+    let network = Network::of_process(source.ca_file.as_deref(), forced).map_err(usage)?;
     tracing::debug!(source = %source.name, "network: {}", network.describe());
     Ok(Arc::new(HttpClient::with_limiters(
         options,

@@ -48,7 +48,7 @@ use rand::{Rng as _, SeedableRng as _};
 use serde_json::{json, Map, Value};
 
 use super::broken::{break_response, BodyFault};
-use super::tls::{CaFile, TestPki, TlsListener};
+use super::tls::{serve_https_redirects, CaFile, TestPki, TlsListener};
 
 /// Every path under this prefix is control API: never counted, faulted or
 /// authenticated.
@@ -1426,7 +1426,8 @@ pub fn router(common: Arc<Common>, api: Router) -> Router {
 
 /// Binds `127.0.0.1:port` (0: a free port), prints
 /// `listening on http://127.0.0.1:PORT` (`https://` with `--tls`, then
-/// `ca: PATH.pem`) as the first stdout lines, flushes, and serves `app`
+/// `ca: PATH.pem` and `plain http: URL (redirects to https)`) as the first
+/// stdout lines, flushes, and serves `app`
 /// until the process is killed.
 pub async fn serve(app: Router, args: &CommonArgs) -> std::io::Result<()> {
     serve_with(app, args, &[]).await
@@ -1444,7 +1445,8 @@ pub async fn serve_with(app: Router, args: &CommonArgs, extra: &[String]) -> std
     let tls = match args.tls {
         true => {
             let pki = TestPki::generate()?;
-            Some((pki.acceptor()?, CaFile::write(&pki.ca_pem)?))
+            let plain = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+            Some((pki.acceptor()?, CaFile::write(&pki.ca_pem)?, plain))
         }
         false => None,
     };
@@ -1452,20 +1454,26 @@ pub async fn serve_with(app: Router, args: &CommonArgs, extra: &[String]) -> std
         let mut out = std::io::stdout().lock();
         let scheme = if tls.is_some() { "https" } else { "http" };
         writeln!(out, "listening on {scheme}://{addr}")?;
-        if let Some((_, ca)) = &tls {
+        if let Some((_, ca, plain)) = &tls {
             writeln!(out, "ca: {}", ca.path().display())?;
+            writeln!(
+                out,
+                "plain http: http://{} (redirects to https)",
+                plain.local_addr()?
+            )?;
         }
         for line in extra {
             writeln!(out, "{line}")?;
         }
         out.flush()?;
     }
-    let Some((acceptor, _ca)) = tls else {
+    let Some((acceptor, _ca, plain)) = tls else {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         return axum::serve(listener, app).await;
     };
+    serve_https_redirects(plain, addr);
     let (mut term, mut int) = (
         signal(SignalKind::terminate())?,
         signal(SignalKind::interrupt())?,

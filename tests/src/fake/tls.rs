@@ -7,6 +7,12 @@
 //! as `ca: PATH.pem` right after `listening on https://127.0.0.1:PORT`.
 //! A client that trusts that file reaches the fake over TLS; one that does
 //! not meets an unknown issuer. [`TlsListener`] serves axum over it.
+//!
+//! Like a real service, the fake also answers plain http on a port of its
+//! own, printed third as `plain http: http://127.0.0.1:PORT (redirects to
+//! https)`, with nothing but a redirect to the same path over https
+//! ([`serve_https_redirects`]): a client configured with `http://` meets
+//! what it would meet in production.
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -14,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Router;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -172,4 +181,22 @@ impl axum::serve::Listener for TlsListener {
     fn local_addr(&self) -> io::Result<Self::Addr> {
         Ok(self.local)
     }
+}
+
+/// Serves `listener` (plain http) answering every request with a redirect to
+/// the same path and query on `https_addr`: `301` for GET and HEAD, `308`
+/// (method and body kept) for the rest, as web servers commonly do.
+pub fn serve_https_redirects(listener: TcpListener, https_addr: SocketAddr) {
+    let redirect = move |method: Method, uri: Uri| async move {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let status = match method {
+            Method::GET | Method::HEAD => StatusCode::MOVED_PERMANENTLY,
+            _ => StatusCode::PERMANENT_REDIRECT,
+        };
+        let location = format!("https://{https_addr}{path}");
+        (status, [(header::LOCATION, location)]).into_response()
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, Router::new().fallback(redirect)).await;
+    });
 }

@@ -281,3 +281,68 @@ pub fn ok_schema<'a>(spec: &'a Value, path: &str) -> &'a Value {
         &op["responses"]["200"]["content"]["application/json"]["schema"],
     )
 }
+
+/// The parameters (path-level and operation-level, `$ref`s followed) of
+/// the operation of `spec` that `method path` is (`path` relative to the
+/// description's base), preferring the template with the most literal
+/// segments.
+fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> Option<Vec<&'a Value>> {
+    let (_, item) = spec["paths"]
+        .as_object()?
+        .iter()
+        .filter(|(t, item)| {
+            item.get(method.to_lowercase()).is_some() && super::github_spec::path_matches(t, path)
+        })
+        .max_by_key(|(t, _)| t.split('/').filter(|s| !s.contains('{')).count())?;
+    let op = &item[method.to_lowercase()];
+    Some(
+        item["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(op["parameters"].as_array().into_iter().flatten())
+            .map(|p| resolve(spec, p))
+            .collect(),
+    )
+}
+
+/// Checks every API request the fake logged against the official
+/// descriptions: v2 (`/wiki/api/v2/...`) and v1 (`/wiki/rest/api/...`)
+/// requests must be an operation the description declares, with only query
+/// parameters it declares (and `next`, `start`, which the real
+/// `_links.next` of `GET /wiki/rest/api/content/search` carries beyond its
+/// description). Returns how many requests were checked.
+pub fn check_requests(fake: &FakeServer) -> usize {
+    let (v1, v2) = (v1_spec(), v2_spec());
+    let log = fake.control_get("/_control/requests");
+    let mut checked = 0;
+    for r in log.as_array().expect("the request log") {
+        let method = r["method"].as_str().expect("method");
+        let path = r["path"].as_str().expect("path");
+        let (spec, rel) = if let Some(rel) = path.strip_prefix("/wiki/api/v2") {
+            (&v2, rel.to_owned())
+        } else if path.starts_with("/wiki/rest/api") {
+            (&v1, path.to_owned())
+        } else {
+            continue;
+        };
+        let params = operation(spec, method, &rel)
+            .unwrap_or_else(|| panic!("{method} {path} is no operation of the description"));
+        let query = r["query"].as_str().unwrap_or("");
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let name = pair.split_once('=').map_or(pair, |(k, _)| k);
+            let name = name.trim_end_matches("%5B%5D").trim_end_matches("[]");
+            if path == "/wiki/rest/api/content/search" && ["next", "start"].contains(&name) {
+                continue;
+            }
+            assert!(
+                params
+                    .iter()
+                    .any(|p| p["in"] == "query" && p["name"] == name),
+                "{method} {path}: the description has no query parameter {name:?}"
+            );
+        }
+        checked += 1;
+    }
+    checked
+}

@@ -21,6 +21,7 @@
 pub mod confluence_api;
 pub mod confluence_streams;
 pub mod github_spec;
+pub mod proxy;
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};

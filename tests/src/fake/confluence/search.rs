@@ -38,6 +38,8 @@ pub struct Expand {
     pub resolution: bool,
     pub version: bool,
     pub container: bool,
+    /// `container.ancestors`: the container with its ancestors.
+    pub container_ancestors: bool,
     pub space: bool,
     pub history: bool,
     pub ancestors: bool,
@@ -60,8 +62,12 @@ impl Expand {
             match x.as_str() {
                 "version" => e.version = true,
                 "container" => e.container = true,
+                "container.ancestors" => {
+                    e.container = true;
+                    e.container_ancestors = true;
+                }
                 "space" => e.space = true,
-                "history" | "history.lastUpdated" => e.history = true,
+                h if h == "history" || h.starts_with("history.") => e.history = true,
                 "ancestors" => e.ancestors = true,
                 "body.storage" => e.storage = true,
                 "body.atlas_doc_format" => e.adf = true,

@@ -148,6 +148,16 @@ fn content_json_at(
                     "collectionName": format!("contentId-{}", a.page),
                 }),
             );
+            // Attachments come with their media type in `metadata` (LangChain's
+            // ConfluenceLoader reads `metadata.mediaType`).
+            obj.insert(
+                "metadata".into(),
+                json!({
+                    "mediaType": media.media_type,
+                    "comment": a.comment,
+                    "_expandable": {"currentuser": "", "properties": "", "frontend": "", "labels": ""},
+                }),
+            );
             links.insert(
                 "webui".into(),
                 v2_render::attachment_webui(store, data, id, a).into(),
@@ -195,9 +205,13 @@ fn content_json_at(
     // container
     match (container_kind, container_id) {
         (Some(ck), Some(cid)) if exp.container && depth == 0 => {
+            let inner = Expand {
+                ancestors: exp.container_ancestors,
+                ..Expand::default()
+            };
             obj.insert(
                 "container".into(),
-                content_json_at(store, data, base, ck, cid, &Expand::default(), 1),
+                content_json_at(store, data, base, ck, cid, &inner, 1),
             );
         }
         (Some(_), Some(cid)) => {
@@ -241,7 +255,8 @@ fn content_json_at(
             format!("/rest/api/content/{sid}/history").into(),
         );
     }
-    if exp.ancestors && depth == 0 {
+    // Ancestors of the item, or of its container (`container.ancestors`).
+    if exp.ancestors && depth <= 1 {
         let parent = match kind {
             Kind::Page | Kind::Folder | Kind::BlogPost => data.nodes(kind)[&id].parent,
             // Comments and attachments: the page, and its ancestors.
@@ -329,6 +344,9 @@ fn content_json_at(
             "children".into(),
             format!("/rest/api/content/{sid}/child").into(),
         );
+    }
+    if obj.contains_key("metadata") {
+        expandable.remove("metadata");
     }
     if depth == 0 && matches!(kind, Kind::Page | Kind::BlogPost) {
         if let Some(m) = v1_meta::metadata_json(data, base, id, exp) {

@@ -50,13 +50,20 @@ pub async fn space(
     }
     let p = Params(q);
     let base = base_url(&headers);
-    let mut v = space_json(&store, &base);
+    let mut v = space_with_homepage(&store, &base, &p);
+    v["_links"]["base"] = base.into();
+    v["_links"]["context"] = "/wiki".into();
+    json_ok(&v)
+}
+
+/// The v1 Space, with its homepage when `expand` has `homepage`.
+fn space_with_homepage(store: &Store, base: &str, p: &Params) -> Value {
+    let mut v = space_json(store, base);
     let data = store.read();
     let expand = p.list("expand").unwrap_or_default();
     if let Some(home) = data.homepage.filter(|h| data.pages.contains_key(h)) {
         if expand.iter().any(|e| e == "homepage") {
-            v["homepage"] =
-                content_json(&store, &data, &base, Kind::Page, home, &Expand::default());
+            v["homepage"] = content_json(store, &data, base, Kind::Page, home, &Expand::default());
             if let Some(e) = v["_expandable"].as_object_mut() {
                 e.remove("homepage");
             }
@@ -64,10 +71,7 @@ pub async fn space(
             v["_expandable"]["homepage"] = format!("/rest/api/content/{home}").into();
         }
     }
-    drop(data);
-    v["_links"]["base"] = base.into();
-    v["_links"]["context"] = "/wiki".into();
-    json_ok(&v)
+    v
 }
 
 /// `GET /wiki/rest/api/space`: the one space, when `spaceKey` (if given)
@@ -83,7 +87,7 @@ pub async fn spaces(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q
         && p.get("type").is_none_or(|t| t == "global")
         && p.get("status").is_none_or(|s| s == "current");
     let all = if matches {
-        vec![space_json(&store, &base)]
+        vec![space_with_homepage(&store, &base, &p)]
     } else {
         Vec::new()
     };
