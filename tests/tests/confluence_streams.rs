@@ -12,7 +12,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
-use support::confluence_api::sha_hex;
+use support::confluence_api::{check_requests, sha_hex};
 use support::confluence_streams::{
     pull, request_log, start_fake, stored, synchost, truth, version_number, write_config, Key,
     Logged, SOURCE,
@@ -270,6 +270,8 @@ fn blog_posts_and_inline_comments_equal_the_truth() {
     pull(&ws, &["--full"]);
     let tombstones: BTreeSet<Key> = assert_store_is(&ws, &after, NONE).into_iter().collect();
     assert_eq!(tombstones, gone);
+    // Every request was an operation of the official descriptions.
+    assert!(check_requests(&fake) > 0);
 }
 
 /// Labels, content properties and restrictions (`restrictions = record`)
@@ -336,6 +338,8 @@ fn labels_properties_and_restrictions_equal_the_truth() {
     // ...the next full pull stores them all.
     pull(&ws, &["--full"]);
     assert!(assert_store_is(&ws, &after, ALL).is_empty());
+    // Every request was an operation of the official descriptions.
+    assert!(check_requests(&fake) > 0);
 }
 
 /// `restrictions = skip` leaves the read-restricted pages and blog posts out,
@@ -402,6 +406,8 @@ fn restrictions_skip_leaves_restricted_content_out() {
         .filter(|(s, _)| s == "attachments")
         .collect();
     assert_eq!(stored_attachments, kept);
+    // Every request was an operation of the official descriptions.
+    assert!(check_requests(&fake) > 0);
 }
 
 /// With the settings off, not one request more than before them; with
@@ -474,6 +480,8 @@ fn request_counts_for_a_2000_page_space() {
         delta_off.len(),
         delta_off.len() + 2 * 20,
     );
+    // Every request was an operation of the official descriptions.
+    assert!(check_requests(&fake) > 0);
 }
 
 /// A change whose metadata carries `labels` sets exactly that label set
@@ -553,4 +561,6 @@ fn a_label_push_lands() {
             "the pushed records are what the pull sees: {stream}"
         );
     }
+    // Every request was an operation of the official descriptions.
+    assert!(check_requests(&fake) > 0);
 }
