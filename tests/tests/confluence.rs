@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use support::confluence_streams::{decode, request_log, Logged};
 use support::{
     assert_success, events_of, json_lines, kill9, output_text, plugin_path, str_field, toml_str,
     u64_field, wait_while_running, FakeServer, Synchost, Workspace,
@@ -39,9 +40,14 @@ const STREAMS: [&str; 4] = ["pages", "folders", "attachments", "comments"];
 // ---------------------------------------------------------------------------
 // Running things
 
-/// `synchost-fake confluence <args> --email EMAIL --token TOKEN`.
+/// `synchost-fake confluence <args> --email EMAIL --token TOKEN`, without
+/// blog posts unless `args` asks (they have their own tests,
+/// `confluence_streams.rs`).
 fn start_fake(args: &[&str]) -> FakeServer {
     let mut all = args.to_vec();
+    if !args.contains(&"--blogposts") {
+        all.extend_from_slice(&["--blogposts", "0"]);
+    }
     all.extend_from_slice(&["--email", EMAIL, "--token", TOKEN]);
     FakeServer::start("confluence", &all)
 }
@@ -389,62 +395,6 @@ fn assert_all_ok(stats: &Value) {
 
 // ---------------------------------------------------------------------------
 // The request log and the official specs
-
-/// One request of `/_control/requests`.
-#[derive(Debug, Clone)]
-struct Logged {
-    method: String,
-    path: String,
-    query: String,
-    status: u16,
-}
-
-impl Logged {
-    /// Query parameters, decoded (`+` is a space).
-    fn params(&self) -> Vec<(String, String)> {
-        self.query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
-            })
-            .collect()
-    }
-
-    /// Every value of parameter `name`, split at commas.
-    fn list(&self, name: &str) -> Vec<String> {
-        self.params()
-            .into_iter()
-            .filter(|(k, _)| k == name)
-            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-            .filter(|v| !v.is_empty())
-            .collect()
-    }
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// The fake's request log (every non-control request since it started).
-fn request_log(fake: &FakeServer) -> Vec<Logged> {
-    let resp = fake.get("/_control/requests", &[]);
-    resp.expect_status(200);
-    resp.json()
-        .as_array()
-        .expect("/_control/requests is an array")
-        .iter()
-        .map(|e| Logged {
-            method: str_field(e, "method").to_owned(),
-            path: str_field(e, "path").to_owned(),
-            query: e["query"].as_str().unwrap_or_default().to_owned(),
-            status: e["status"].as_u64().expect("status") as u16,
-        })
-        .collect()
-}
 
 /// The requests logged after the first `from`.
 fn requests_since(fake: &FakeServer, from: usize) -> Vec<Logged> {
@@ -1164,11 +1114,13 @@ fn full_pull_stores_every_stream_exactly() {
         240,
         "one download per attachment: {stats}"
     );
-    // Folders 1 page of 200, attachments 2, comments 3 of 50 (body expansion).
-    assert_eq!(stat(&stats, "cql"), 1 + 2 + 3, "CQL listings: {stats}");
+    // Folders 1 page of 200, attachments 2, comments 3 of 50 (body
+    // expansion), inline comments the same 3 (one CQL type for both kinds).
+    assert_eq!(stat(&stats, "cql"), 1 + 2 + 3 + 3, "CQL listings: {stats}");
+    // With the (empty) blog post listing.
     assert_eq!(
         stat(&stats, "requests"),
-        1 + 1 + 10 + 240 + 6,
+        1 + 1 + 1 + 10 + 240 + 9,
         "nothing else: {stats}"
     );
 
@@ -1191,6 +1143,10 @@ fn full_pull_stores_every_stream_exactly() {
         ("version", "200"),
         ("version,container", "200"),
         ("version,container,body.storage", "200"),
+        (
+            "version,container,body.storage,extensions.inlineProperties,extensions.resolution",
+            "200",
+        ),
     ];
     assert_eq!(
         first_cql,
@@ -1277,8 +1233,8 @@ fn delta_fetches_only_what_changed() {
     assert_eq!(stat(&stats, "spaces"), 1, "{stats}");
     assert_eq!(
         stat(&stats, "cql"),
-        4,
-        "one small CQL delta per stream: {stats}"
+        6,
+        "one small CQL delta per stream (blog posts and inline comments too): {stats}"
     );
     assert_eq!(
         stat(&stats, "folder"),
@@ -2292,16 +2248,23 @@ fn malformed_entries_fail_alone_and_are_reported() {
         ("page", 0),
         ("folder", 4),
         ("attachment", 0),
-        ("cql", 3),
+        // Folders, attachments, comments, inline comments.
+        ("cql", 4),
         ("content", 0),
         ("download", 40 - 2),
-        ("requests", 1 + 1 + 4 + 3 + 38),
+        // With the (empty) blog post listing.
+        ("requests", 1 + 1 + 1 + 4 + 4 + 38),
     ]);
     assert_eq!(counters(&fake.stats()), expected);
     let status = json_command(&ws, &["status", SOURCE, "--json"]);
     for row in status.as_array().expect("array") {
-        assert_eq!(u64_field(row, "pending_failed"), 1, "{status}");
-        assert_eq!(row["state"], "running", "resumable: {status}");
+        if STREAMS.contains(&str_field(row, "stream")) {
+            assert_eq!(u64_field(row, "pending_failed"), 1, "{status}");
+            assert_eq!(row["state"], "running", "resumable: {status}");
+        } else {
+            // Blog posts and inline comments: none in this space.
+            assert_eq!(u64_field(row, "records"), 0, "{status}");
+        }
     }
 
     // A rerun, still broken: the four are asked for once each, fail again,
@@ -2319,12 +2282,16 @@ fn malformed_entries_fail_alone_and_are_reported() {
         "{again:?}"
     );
     let stats = fake.stats();
+    // Blog posts and inline comments (none here) completed in the first run:
+    // theirs is a delta (the space lookup and one CQL search each).
     for (name, n) in [
         ("bulk_pages", 1),
         ("folder", 1),
         ("attachment", 1),
         ("content", 1),
-        ("requests", 4),
+        ("spaces", 1),
+        ("cql", 2),
+        ("requests", 4 + 3),
     ] {
         assert_eq!(stat(&stats, name), n, "{name}: {stats}");
     }

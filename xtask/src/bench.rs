@@ -384,6 +384,9 @@ fn confluence(work: &Path, runs: usize) -> Result<Vec<String>> {
         &folders.to_string(),
         "--attachment-bytes",
         "8192",
+        // Blog posts, labels and properties: `--confluence` (`confluence.rs`).
+        "--blogposts",
+        "0",
     ])?;
     let mut samples = Vec::new();
     for run in 0..runs {

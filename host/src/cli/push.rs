@@ -519,7 +519,8 @@ const MIRROR_ORIGIN: &str = "mirror:";
 /// are skipped; edits of items with a change in flight or in conflict are
 /// listed and left for later. A new file goes to its parent's stream, or,
 /// when that stream takes no pushes (a Confluence folder) or it is at the
-/// root, to the source's one stream that does (`push_streams`).
+/// root, to the first stream of the manifest that does (`push_streams`:
+/// Confluence's `pages`, not its `blogposts`).
 fn stage_mirror(
     store: &mut Store,
     source: &SourceConfig,
@@ -599,17 +600,11 @@ fn stage_mirror(
     for c in &edits.creates {
         let stream = match (c.stream.as_deref(), push_streams) {
             (Some(stream), _) if push_streams.contains(&stream) => stream.to_string(),
-            (_, [only]) => only.to_string(),
+            (_, [first, ..]) => first.to_string(),
             _ => {
                 eprintln!(
-                    "not pushed: {}: cannot tell which stream a new file there belongs to \
-                     (streams that take pushes: {})",
+                    "not pushed: {}: no stream of this source takes pushes",
                     Untrusted::new(&c.path),
-                    if push_streams.is_empty() {
-                        "none".to_string()
-                    } else {
-                        push_streams.join(", ")
-                    }
                 );
                 continue;
             }

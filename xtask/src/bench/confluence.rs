@@ -124,17 +124,14 @@ fn start_fake(latency_ms: u64) -> Result<Fake> {
     ])
 }
 
-/// An ad-hoc pull of every stream, at the API's largest page (250).
+/// An ad-hoc pull of every stream (comments included), at the API's
+/// largest page (250).
 fn pull(fake: &Fake, dir: &Path, metadata: bool) -> Command {
     let on = if metadata { "true" } else { "false" };
     let labels = format!("labels={on}");
     let properties = format!("properties={on}");
-    let mut command = plugin_pull_command(
-        "confluence",
-        fake,
-        dir,
-        &["space=DOCS", &labels, &properties],
-    );
+    let sets = ["space=DOCS", "include_comments=true", &labels, &properties];
+    let mut command = plugin_pull_command("confluence", fake, dir, &sets);
     command.args(["--page-size", "250"]);
     command
 }
