@@ -1,7 +1,7 @@
 //! `cargo xtask bench --confluence [--runs K] [--latency-ms L]`: the
 //! Confluence plugin with everything on, against a fake space of 2,000 pages,
-//! 200 blog posts, 100 folders and one 8 KB attachment per page, with the
-//! fake's labels, content properties and inline comments.
+//! 200 blog posts, 100 folders, one 8 KB attachment and one inline comment
+//! per page, with the fake's labels and content properties.
 //!
 //! - full pull into a fresh store with `labels` and `properties` on, next to
 //!   the same pull with them off (what the settings cost) and to the naive
@@ -119,6 +119,8 @@ fn start_fake(latency_ms: u64) -> Result<Fake> {
         "1",
         "--attachment-bytes",
         "8192",
+        "--inline-comments-per-page",
+        "1",
         "--latency-ms",
         &latency_ms.to_string(),
     ])
