@@ -325,6 +325,7 @@ pub fn mirror_paths(data: &[u8]) {
                     path: String::new(),
                 })
                 .collect(),
+            metadata: "{}".into(),
         };
         // Deeper than the depth cap, longer than the path budget with long
         // titles, and bounded so that an input stays quick.
@@ -354,11 +355,12 @@ pub fn mirror_paths(data: &[u8]) {
                 content_size: 1,
                 version: "1".into(),
                 blobs: vec![],
+                metadata: "{}".into(),
             });
         }
     }
 
-    let plan = mirror::plan(&nodes);
+    let plan = mirror::plan(&nodes, mirror::Format::Files);
     let files = plan.files;
     let mut file_paths = HashSet::new();
     let mut dirs = HashSet::new();

@@ -16,6 +16,12 @@
 //!   that looks moved or renamed (its bytes are those of a removed file),
 //!   new files outside a record's folder or not named like content.
 //!
+//! In a Markdown mirror ([`Format::Markdown`]) an edited or new `.md` file
+//! is converted back to storage format ([`read_markdown`]): the change
+//! carries the storage XML, and the front matter's title and labels; a
+//! file that does not convert is refused and left as it is. A plain-text
+//! mirror is for reading only.
+//!
 //! Dot-names (the manifest, temporary files, `.git`, editors' swap files)
 //! are not looked at. After the push engine applied changes,
 //! [`record_pushed`] writes them into the manifest, so the next
@@ -32,8 +38,9 @@ use sha2::{Digest, Sha256};
 
 use super::names::folded;
 use super::{
-    file_key, read_manifest, unsafe_name, write_atomically, Entry, FileKind, Folder, Manifest,
-    Root, CONTENT_EXTENSIONS, MANIFEST, MAX_DEPTH, MAX_PATH_BYTES,
+    file_key, read_manifest, read_markdown, regular_file, resolve, unsafe_name, write_atomically,
+    Entry, FileKind, Folder, Format, Manifest, Root, CONTENT_EXTENSIONS, MANIFEST, MAX_DEPTH,
+    MAX_PATH_BYTES,
 };
 use crate::error::usage;
 use crate::untrusted::Untrusted;
@@ -66,6 +73,10 @@ pub struct Update {
     pub content: Vec<u8>,
     /// SHA-256 of `content` (hex), for [`PushedFile::Updated`].
     pub hash: String,
+    /// From a Markdown file's front matter: the title and labels it has
+    /// (the caller compares them with the record's).
+    pub title: Option<String>,
+    pub labels: Option<Vec<String>>,
 }
 
 /// A new content file: a new record.
@@ -83,6 +94,8 @@ pub struct Create {
     pub content: Vec<u8>,
     /// SHA-256 of `content` (hex), for [`PushedFile::Created`].
     pub hash: String,
+    /// From a Markdown file's front matter.
+    pub labels: Option<Vec<String>>,
 }
 
 /// A content file that was removed.
@@ -146,6 +159,13 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             dir.display()
         ))
     })?;
+    if manifest.format == Format::Text {
+        return Err(usage(format!(
+            "{} is a plain-text mirror, for reading and indexing: push from a Markdown mirror (`synchost export {source} --format markdown --out DIR`) or a files mirror",
+            dir.display()
+        )));
+    }
+    let markdown = manifest.format == Format::Markdown;
     let mut walk = Walk::of(dir, MAX_FILES)?;
     edits.refused.append(&mut walk.refused);
 
@@ -170,17 +190,27 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 FileKind::Content => match read_checked(dir, path, &found, max_bytes) {
                     Ok(content) => {
                         let hash = sha256(&content);
-                        if hash != entry.hash {
-                            unversioned += usize::from(entry.version.is_none());
-                            edits.updates.push(Update {
-                                path: path.to_string(),
-                                stream: record.stream,
-                                record_id: record.id,
-                                base_version: entry.version.clone(),
-                                content,
-                                hash,
-                            });
+                        if hash == entry.hash {
+                            continue;
                         }
+                        let mut update = Update {
+                            path: path.to_string(),
+                            stream: record.stream,
+                            record_id: record.id,
+                            base_version: entry.version.clone(),
+                            content,
+                            hash,
+                            title: None,
+                            labels: None,
+                        };
+                        if markdown && entry.from.is_some() {
+                            if let Err(why) = from_markdown(&mut update, &entry.links) {
+                                edits.refused.push(refuse(why));
+                                continue;
+                            }
+                        }
+                        unversioned += usize::from(entry.version.is_none());
+                        edits.updates.push(update);
                     }
                     Err(why) => edits.refused.push(refuse(why)),
                 },
@@ -283,10 +313,34 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 continue;
             }
         };
-        let hash = sha256(&content);
+        let mut hash = sha256(&content);
         if let Some(&index) = gone_by_hash.get(hash.as_str()) {
             moved.push((index, path.clone()));
             continue;
+        }
+        let (mut title, mut content, mut labels) = (title.to_string(), content, None);
+        if markdown && extension.eq_ignore_ascii_case("md") {
+            match read_markdown(&content, &[]) {
+                Ok(file) if file.id.is_some() => {
+                    edits.refused.push(refuse(format!(
+                        "a new file with the front matter of record {} (a copy?): remove its `id` line to create a new page",
+                        Untrusted::clipped(file.id.as_deref().unwrap_or_default(), 100)
+                    )));
+                    continue;
+                }
+                Ok(file) => {
+                    title = file.title.unwrap_or(title);
+                    labels = file.labels;
+                    content = file.storage.into_bytes();
+                    hash = sha256(&content);
+                }
+                Err(why) => {
+                    edits
+                        .refused
+                        .push(refuse(format!("{why}; the file is left as it is")));
+                    continue;
+                }
+            }
         }
         edits.creates.push(Create {
             stream: match parent {
@@ -294,10 +348,11 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 None => root_stream.clone(),
             },
             parent_id: parent.map(|owner| owner.id.clone()),
-            title: title.to_string(),
+            title,
             extension: extension.to_string(),
             content,
             hash,
+            labels,
             path,
         });
     }
@@ -353,6 +408,7 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
         .iter()
         .map(|(key, entry)| (entry.path.clone(), key.clone()))
         .collect();
+    let markdown = manifest.format == Format::Markdown;
     let mut problems = Vec::new();
     for change in done {
         match change {
@@ -375,7 +431,14 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                     entry.id = Some(owner.id);
                 }
                 entry.version = Some(version.clone());
-                entry.hash = hash.clone();
+                entry.hash = if markdown && entry.from.is_some() {
+                    match markdown_pushed(dir, path, &entry.links, hash) {
+                        Some(file_hash) => file_hash,
+                        None => continue,
+                    }
+                } else {
+                    hash.clone()
+                };
             }
             PushedFile::Created {
                 path,
@@ -394,6 +457,12 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                     ));
                     continue;
                 }
+                let rendered = markdown && path.to_ascii_lowercase().ends_with(".md");
+                let file_hash = if rendered {
+                    markdown_pushed(dir, path, &[], hash).unwrap_or_default()
+                } else {
+                    hash.clone()
+                };
                 if let Some(old) = key_of.insert(path.clone(), key.clone()) {
                     manifest.entries.remove(&old);
                 }
@@ -401,11 +470,15 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                     key,
                     Entry {
                         path: path.clone(),
-                        hash: hash.clone(),
+                        hash: file_hash,
                         kind: Some(FileKind::Content),
                         stream: Some(stream.clone()),
                         id: Some(id.clone()),
                         version: Some(version.clone()),
+                        // Rendered, from nothing the export knows: the next
+                        // export writes it again.
+                        from: rendered.then(String::new),
+                        links: Vec::new(),
                     },
                 );
                 // Files added below it later are its children.
@@ -440,6 +513,43 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
         );
     }
     Ok(())
+}
+
+/// An edited Markdown file's update as storage format, with its front
+/// matter's title and labels; why not, for a user.
+fn from_markdown(update: &mut Update, links: &[(String, String)]) -> Result<(), String> {
+    let file = read_markdown(&update.content, links)
+        .map_err(|why| format!("{why}; the file is left as it is"))?;
+    if let Some(id) = file.id.as_deref().filter(|id| *id != update.record_id) {
+        return Err(format!(
+            "the front matter's id {} is not this file's record {}: put the id back",
+            Untrusted::clipped(id, 100),
+            Untrusted::clipped(&update.record_id, 100)
+        ));
+    }
+    update.content = file.storage.into_bytes();
+    update.hash = sha256(&update.content);
+    update.title = file.title;
+    update.labels = file.labels;
+    Ok(())
+}
+
+/// For a Markdown file pushed as storage whose hash is `pushed`: the
+/// hash of the file as it is now, if it still converts to what was pushed
+/// (else the user edited it again, and the next push sends that).
+fn markdown_pushed(
+    dir: &Path,
+    path: &str,
+    links: &[(String, String)],
+    pushed: &str,
+) -> Option<String> {
+    let root = Root::new(dir);
+    if !regular_file(&root, path) {
+        return None;
+    }
+    let bytes = std::fs::read(resolve(&root, path).ok()?).ok()?;
+    let file = read_markdown(&bytes, links).ok()?;
+    (sha256(file.storage.as_bytes()) == pushed).then(|| sha256(&bytes))
 }
 
 /// The record a manifest entry belongs to, and what the file is.
@@ -510,7 +620,8 @@ fn content_names() -> String {
     format!("pages end in {}", names.join(", "))
 }
 
-fn sha256(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, hex.
+pub(super) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -828,7 +939,8 @@ mod tests {
         }
 
         fn export(&self) {
-            let report = write_mirror(&self.store, "src", &self.out).unwrap();
+            let report =
+                write_mirror(&self.store, "src", &self.out, crate::mirror::Format::Files).unwrap();
             assert_eq!(report.warnings, Vec::<String>::new());
         }
 

@@ -48,7 +48,7 @@ pub struct PushArgs {
     /// Sources to push (default: every source with pending changes).
     sources: Vec<String>,
     /// Stage what changed in this mirror (from `synchost export --format
-    /// files`) since it was exported, then push.
+    /// files` or `--format markdown`) since it was exported, then push.
     #[arg(long, value_name = "DIR")]
     from: Option<PathBuf>,
     /// With --from: stage files removed from the mirror as deletions
@@ -516,14 +516,17 @@ fn stage_mirror(
         eprintln!("not pushed: {}", terminal_safe(&refused.to_string()));
     }
     let mut changes = Vec::new();
+    // `front_matter`: the change also sets a title or labels, so content
+    // already pushed does not make it pushed.
     let skip = |store: &Store,
                 stream: &str,
                 id: Option<&str>,
                 path: &str,
-                hash: Option<&str>|
+                hash: Option<&str>,
+                front_matter: bool|
      -> Result<bool> {
         let origin = format!("{MIRROR_ORIGIN}{path}");
-        if let (Some(id), Some(hash)) = (id, hash) {
+        if let (Some(id), Some(hash), false) = (id, hash, front_matter) {
             if store
                 .stored_content_hash(&source.name, stream, id)?
                 .as_deref()
@@ -561,7 +564,17 @@ fn stage_mirror(
         }
     };
     for u in &edits.updates {
-        if skip(store, &u.stream, Some(&u.record_id), &u.path, Some(&u.hash))? {
+        let (title, metadata) = front_matter_change(store, &source.name, u)?;
+        let front_matter = title.is_some() || metadata != "{}";
+        let hash = Some(u.hash.as_str());
+        if skip(
+            store,
+            &u.stream,
+            Some(&u.record_id),
+            &u.path,
+            hash,
+            front_matter,
+        )? {
             continue;
         }
         changes.push(NewChange {
@@ -570,9 +583,9 @@ fn stage_mirror(
             record_id: Some(u.record_id.clone()),
             parent_id: None,
             base_version: u.base_version.clone(),
-            title: None,
+            title,
             content: Some(u.content.clone()),
-            metadata: "{}".into(),
+            metadata,
             origin: Some(format!("{MIRROR_ORIGIN}{}", u.path)),
         });
     }
@@ -595,7 +608,7 @@ fn stage_mirror(
             }
         };
         let stream = &stream;
-        if skip(store, stream, None, &c.path, Some(&c.hash))? {
+        if skip(store, stream, None, &c.path, Some(&c.hash), false)? {
             continue;
         }
         changes.push(NewChange {
@@ -606,12 +619,12 @@ fn stage_mirror(
             base_version: None,
             title: Some(c.title.clone()),
             content: Some(c.content.clone()),
-            metadata: "{}".into(),
+            metadata: labels_metadata(c.labels.as_deref()),
             origin: Some(format!("{MIRROR_ORIGIN}{}", c.path)),
         });
     }
     for d in &edits.deletes {
-        if skip(store, &d.stream, Some(&d.record_id), &d.path, None)? {
+        if skip(store, &d.stream, Some(&d.record_id), &d.path, None, false)? {
             continue;
         }
         if !args.allow_deletes {
@@ -655,6 +668,48 @@ fn stage_mirror(
         })?;
     }
     Ok(())
+}
+
+/// What a Markdown file's front matter changes: its title when it is not
+/// the stored record's, and `{"labels": [...]}` (sorted, the complete set)
+/// when its labels are not the stored ones (COMMON.md's push contract).
+fn front_matter_change(
+    store: &Store,
+    source: &str,
+    update: &mirror_edits::Update,
+) -> Result<(Option<String>, String)> {
+    let (stored_title, stored_metadata) = store
+        .record_title_and_metadata(source, &update.stream, &update.record_id)?
+        .unwrap_or_default();
+    let title = update
+        .title
+        .clone()
+        .filter(|title| Some(title) != stored_title.as_ref());
+    let stored_labels: Option<Vec<String>> =
+        serde_json::from_str::<serde_json::Value>(&stored_metadata)
+            .ok()
+            .and_then(|m| serde_json::from_value(m.get("labels")?.clone()).ok())
+            .map(|labels: Vec<String>| sorted(&labels));
+    let metadata = match update.labels.as_deref() {
+        Some(labels) if Some(sorted(labels)) != stored_labels => labels_metadata(Some(labels)),
+        _ => "{}".into(),
+    };
+    Ok((title, metadata))
+}
+
+fn sorted(labels: &[String]) -> Vec<String> {
+    let mut labels = labels.to_vec();
+    labels.sort();
+    labels.dedup();
+    labels
+}
+
+/// A change's metadata setting these labels, or none.
+fn labels_metadata(labels: Option<&[String]>) -> String {
+    match labels {
+        Some(labels) => json!({ "labels": sorted(labels) }).to_string(),
+        None => "{}".into(),
+    }
 }
 
 /// After a push from a mirror: its manifest learns what the changes staged
