@@ -564,8 +564,7 @@ fn stage_mirror(
         }
     };
     for u in &edits.updates {
-        let (title, metadata) = front_matter_change(store, &source.name, u)?;
-        let front_matter = title.is_some() || metadata != "{}";
+        let (title, metadata, front_matter) = front_matter_change(store, &source.name, u)?;
         let hash = Some(u.hash.as_str());
         if skip(
             store,
@@ -670,21 +669,20 @@ fn stage_mirror(
     Ok(())
 }
 
-/// What a Markdown file's front matter changes: its title when it is not
-/// the stored record's, and `{"labels": [...]}` (sorted, the complete set)
-/// when its labels are not the stored ones (COMMON.md's push contract).
+/// A Markdown file's front matter as a change: its title (sent as it is:
+/// a plugin that gets the title need not read the page to keep it), and
+/// `{"labels": [...]}` (sorted, the complete set) when its labels are not
+/// the stored ones (the push contract in docs/push.md); and whether either
+/// differs from the stored record.
 fn front_matter_change(
     store: &Store,
     source: &str,
     update: &mirror_edits::Update,
-) -> Result<(Option<String>, String)> {
+) -> Result<(Option<String>, String, bool)> {
     let (stored_title, stored_metadata) = store
         .record_title_and_metadata(source, &update.stream, &update.record_id)?
         .unwrap_or_default();
-    let title = update
-        .title
-        .clone()
-        .filter(|title| Some(title) != stored_title.as_ref());
+    let renamed = update.title.is_some() && update.title != stored_title;
     let stored_labels: Option<Vec<String>> =
         serde_json::from_str::<serde_json::Value>(&stored_metadata)
             .ok()
@@ -694,7 +692,8 @@ fn front_matter_change(
         Some(labels) if Some(sorted(labels)) != stored_labels => labels_metadata(Some(labels)),
         _ => "{}".into(),
     };
-    Ok((title, metadata))
+    let changed = renamed || metadata != "{}";
+    Ok((update.title.clone(), metadata, changed))
 }
 
 fn sorted(labels: &[String]) -> Vec<String> {
