@@ -91,9 +91,12 @@ fn list_marker(line: &str) -> Option<(char, u64, usize)> {
     if !(1..=9).contains(&digits) {
         return None;
     }
-    let delimiter = *line.as_bytes().get(digits)?;
+    let delimiter = *line
+        .as_bytes()
+        .get(digits)
+        .filter(|b| matches!(b, b'.' | b')'))?;
     let rest = &line[digits + 1..];
-    (matches!(delimiter, b'.' | b')') && (rest.is_empty() || rest.starts_with(' '))).then(|| {
+    (rest.is_empty() || rest.starts_with(' ')).then(|| {
         (
             char::from(delimiter),
             line[..digits].parse().unwrap_or(1),

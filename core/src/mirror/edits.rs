@@ -821,7 +821,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::mirror::write_mirror;
+    use crate::mirror::{write_mirror, Format};
     use crate::store::checkpoint::{BlobLink, NewRun, PageCommit, RecordRow};
     use crate::store::Store;
 
@@ -939,8 +939,7 @@ mod tests {
         }
 
         fn export(&self) {
-            let report =
-                write_mirror(&self.store, "src", &self.out, crate::mirror::Format::Files).unwrap();
+            let report = write_mirror(&self.store, "src", &self.out, Format::Files).unwrap();
             assert_eq!(report.warnings, Vec::<String>::new());
         }
 
@@ -971,6 +970,82 @@ mod tests {
             files.sort();
             files
         }
+    }
+
+    /// A Markdown mirror: images link to the attachment beside the page,
+    /// hostile titles stay in the front matter, an untouched mirror has no
+    /// edits, an edit reads back as storage, and once pushed it is known.
+    #[test]
+    fn a_markdown_mirror_links_attachments_and_reads_edits_back_as_storage() {
+        const STORAGE: &str = "application/vnd.atlassian.storage+xml";
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
+        let body = r#"<p>See <ac:image><ri:attachment ri:filename="diagram.png" /></ac:image></p><ac:structured-macro ac:name="info"><ac:rich-text-body><p>x</p></ac:rich-text-body></ac:structured-macro>"#;
+        let hostile = "../../etc \"x\"\n---\nid: \"9\"";
+        let pages = vec![
+            RecordRow {
+                content_type: STORAGE.into(),
+                metadata: r#"{"status":"current","labels":["ops"]}"#.into(),
+                ..page("1", None, "Runbook", "5", body)
+            },
+            RecordRow {
+                content_type: STORAGE.into(),
+                ..page("2", None, hostile, "1", "<p>---</p>")
+            },
+        ];
+        commit(&mut store, "pages", pages, &[]);
+        let diagram = attachment(&store, "a1", Some("1"), "diagram.png", b"PNG1");
+        commit(&mut store, "attachments", vec![diagram], &[]);
+        let out = tmp.path().join("md");
+        let report = write_mirror(&store, "src", &out, Format::Markdown).unwrap();
+        assert_eq!((report.written, report.warnings.len()), (3, 0));
+
+        let md = fs::read_to_string(out.join("Runbook.md")).unwrap();
+        assert!(md.starts_with("---\nid: \"1\"\ntitle: \"Runbook\"\nversion: \"5\"\nstream: \"pages\"\nparent: null\nstatus: \"current\"\nlabels: [\"ops\"]\n---\n\nSee ![](Runbook/diagram.png)\n\n```xml confluence-storage\n"), "{md}");
+        assert_eq!(fs::read(out.join("Runbook/diagram.png")).unwrap(), b"PNG1");
+        let names: Vec<String> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".md") && name != "Runbook.md")
+            .collect();
+        let [name] = names.as_slice() else {
+            panic!("{names:?}")
+        };
+        assert!(!name.contains(['/', '\n', '"']), "{name}");
+        let hostile_file = fs::read(out.join(name)).unwrap();
+        let read = read_markdown(&hostile_file, &[]).unwrap();
+        assert_eq!(
+            (read.id.as_deref(), read.title.as_deref()),
+            (Some("2"), Some(hostile))
+        );
+        assert_eq!(read.storage, "<p>---</p>");
+
+        assert!(nothing(&find_edits(&out, "src", LIMIT).unwrap()));
+        let rerun = write_mirror(&store, "src", &out, Format::Markdown).unwrap();
+        assert_eq!((rerun.written, rerun.unchanged), (0, 3));
+
+        fs::write(out.join("Runbook.md"), md.replace("See ![]", "Look at ![]")).unwrap();
+        let edits = find_edits(&out, "src", LIMIT).unwrap();
+        let [update] = edits.updates.as_slice() else {
+            panic!("{edits:?}")
+        };
+        let expected = body.replace("<p>See ", "<p>Look at ");
+        assert_eq!(String::from_utf8_lossy(&update.content), expected);
+        assert_eq!(update.hash, sha256(expected.as_bytes()));
+        assert_eq!(update.base_version.as_deref(), Some("5"));
+        assert_eq!(update.title.as_deref(), Some("Runbook"));
+        assert_eq!(update.labels, Some(vec!["ops".to_string()]));
+
+        let pushed = PushedFile::Updated {
+            path: "Runbook.md".into(),
+            version: "6".into(),
+            hash: update.hash.clone(),
+        };
+        record_pushed(&out, "src", &[pushed]).unwrap();
+        assert!(nothing(&find_edits(&out, "src", LIMIT).unwrap()));
+        // A mirror keeps its format.
+        let err = write_mirror(&store, "src", &out, Format::Files).unwrap_err();
+        assert!(err.to_string().contains("holds a markdown mirror"), "{err}");
     }
 
     fn refused(edits: &MirrorEdits) -> Vec<(&str, &str)> {
