@@ -9,113 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use support::confluence_api::{ids_of, space_id, truth, walk_cql, walk_v2};
 use support::{http, http_get, http_post_json, percent_encode as encode, FakeServer, HttpResponse};
 
 fn sha_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// `/_control/items` of one stream: id -> entry.
-fn truth(fake: &FakeServer, stream: &str) -> BTreeMap<String, Value> {
-    fake.ground_truth_json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter(|e| e["stream"] == stream)
-        .map(|e| (e["id"].as_str().unwrap().to_owned(), e.clone()))
-        .collect()
-}
-
-fn space_id(fake: &FakeServer, auth: &[(&str, &str)]) -> String {
-    let resp = fake.get("/wiki/api/v2/spaces?keys=DOCS", auth);
-    resp.expect_status(200);
-    let v = resp.json();
-    assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v}");
-    assert_eq!(v["results"][0]["key"], "DOCS");
-    v["results"][0]["id"].as_str().unwrap().to_owned()
-}
-
-/// Follows a v2 listing from `first` through `_links.next` (appended to the
-/// host, as the API says). Returns every result and the number of requests.
-/// Checks the `Link` header agrees with `_links` on every page.
-fn walk_v2(fake: &FakeServer, first: &str, auth: &[(&str, &str)]) -> (Vec<Value>, usize) {
-    let mut results = Vec::new();
-    let mut path = first.to_owned();
-    let mut requests = 0;
-    loop {
-        let resp = fake.get(&path, auth);
-        resp.expect_status(200);
-        requests += 1;
-        let v = resp.json();
-        let base = format!("{}/wiki", fake.url());
-        assert_eq!(v["_links"]["base"], base.as_str());
-        results.extend(v["results"].as_array().expect("results").iter().cloned());
-        let link = resp.header("link").expect("a Link header").to_owned();
-        assert!(link.ends_with(&format!("<{base}>; rel=\"base\"")), "{link}");
-        match v["_links"]["next"].as_str() {
-            Some(next) => {
-                assert!(next.starts_with("/wiki/api/v2/"), "{next}");
-                assert_eq!(
-                    link,
-                    format!("<{next}>; rel=\"next\", <{base}>; rel=\"base\"")
-                );
-                path = next.to_owned();
-            }
-            None => {
-                assert!(!link.contains("rel=\"next\""), "{link}");
-                return (results, requests);
-            }
-        }
-        assert!(requests < 10_000, "runaway pagination");
-    }
-}
-
-/// Follows a v1 CQL search through `_links.next`, relative to
-/// `_links.context`. Returns the results and the number of requests.
-fn walk_cql(
-    fake: &FakeServer,
-    cql: &str,
-    limit: u32,
-    expand: &str,
-    auth: &[(&str, &str)],
-) -> (Vec<Value>, usize) {
-    let first = format!(
-        "/wiki/rest/api/content/search?cql={}&limit={limit}&expand={expand}",
-        encode(cql)
-    );
-    let mut path = first;
-    let mut results = Vec::new();
-    let mut requests = 0;
-    loop {
-        let resp = fake.get(&path, auth);
-        resp.expect_status(200);
-        requests += 1;
-        let v = resp.json();
-        let page = v["results"].as_array().expect("results");
-        assert_eq!(v["size"].as_u64().unwrap() as usize, page.len());
-        assert_eq!(v["start"].as_u64().unwrap() as usize, results.len());
-        assert!(page.len() <= limit as usize);
-        results.extend(page.iter().cloned());
-        assert_eq!(v["_links"]["context"], "/wiki");
-        assert_eq!(v["_links"]["base"], format!("{}/wiki", fake.url()).as_str());
-        match v["_links"]["next"].as_str() {
-            Some(next) => {
-                assert!(next.starts_with("/rest/api/content/search?"), "{next}");
-                path = format!("/wiki{next}");
-            }
-            None => return (results, requests),
-        }
-        assert!(requests < 10_000, "runaway pagination");
-    }
-}
-
-fn ids_of(results: &[Value]) -> Vec<String> {
-    results
-        .iter()
-        .map(|r| r["id"].as_str().expect("string id").to_owned())
         .collect()
 }
 
@@ -401,6 +301,8 @@ fn cql_delta_after_mutate_lists_exactly_the_changes() {
             "9",
         ],
     );
+    let blogposts = truth(&fake, "blogposts");
+    assert_eq!(blogposts.len(), 60);
     // Full listings: every stream, each item once.
     for (stream, cql, expand) in [
         ("pages", "type=page AND space=\"DOCS\"", "version"),
@@ -436,7 +338,14 @@ fn cql_delta_after_mutate_lists_exactly_the_changes() {
             match stream {
                 "attachments" => {
                     assert_eq!(r["container"]["id"], e["parent_id"]);
-                    assert_eq!(r["container"]["type"], "page");
+                    // 600 pages and (by default) 60 blog posts.
+                    let container = e["parent_id"].as_str().unwrap();
+                    let kind = if blogposts.contains_key(container) {
+                        "blogpost"
+                    } else {
+                        "page"
+                    };
+                    assert_eq!(r["container"]["type"], kind);
                     assert_eq!(r["extensions"]["fileSize"], 8192);
                     assert!(r["extensions"]["mediaType"].is_string());
                 }
@@ -516,7 +425,7 @@ fn cql_delta_after_mutate_lists_exactly_the_changes() {
         assert!(!atts_now.contains_key(&a));
     }
     assert_eq!(str_set(&m["deleted_attachments"]).len(), 6);
-    assert_eq!(truth(&fake, "comments").len(), 600 - 3);
+    assert_eq!(truth(&fake, "comments").len(), 600 + 60 - 3);
 
     // Bulk fetch of the changed ids (and the deleted ones): one request.
     let ask: Vec<String> = expect.iter().chain(&deleted).cloned().collect();
@@ -643,8 +552,9 @@ fn downloads_match_ground_truth() {
             "3",
         ],
     );
+    // 40 pages and 4 blog posts.
     let atts = truth(&fake, "attachments");
-    assert_eq!(atts.len(), 80);
+    assert_eq!(atts.len(), 88);
     let (results, _) = walk_cql(
         &fake,
         "type=attachment AND space=\"DOCS\"",
@@ -652,7 +562,7 @@ fn downloads_match_ground_truth() {
         "version,container",
         &[],
     );
-    assert_eq!(results.len(), 80);
+    assert_eq!(results.len(), 88);
     let mut names = BTreeSet::new();
     for r in &results {
         let id = r["id"].as_str().unwrap();
@@ -682,7 +592,7 @@ fn downloads_match_ground_truth() {
         names.insert(r["title"].as_str().unwrap().to_owned());
     }
     assert!(names.len() > 20);
-    assert_eq!(fake.stats()["download"], 80);
+    assert_eq!(fake.stats()["download"], 88);
 
     // A new version: new bytes at the new link, the old version still served.
     let m = http_post_json(
@@ -702,7 +612,7 @@ fn downloads_match_ground_truth() {
         "version",
         &[],
     );
-    assert_eq!(results.len(), 81);
+    assert_eq!(results.len(), 89);
     let now = truth(&fake, "attachments");
     let r = results
         .iter()

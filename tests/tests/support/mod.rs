@@ -18,6 +18,7 @@
 // Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod confluence_api;
 pub mod github_spec;
 
 use std::collections::BTreeSet;

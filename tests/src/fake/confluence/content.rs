@@ -103,6 +103,15 @@ pub fn page_title(rng: &mut StdRng) -> String {
     }
 }
 
+/// A blog post title.
+pub fn blog_title(rng: &mut StdRng) -> String {
+    match rng.random_range(0..100) {
+        0..=29 => format!("Weekly update: {}", plain_title(rng)),
+        30..=39 => format!("Announcing {}", page_title(rng)),
+        _ => page_title(rng),
+    }
+}
+
 /// A folder title.
 pub fn folder_title(rng: &mut StdRng) -> String {
     match rng.random_range(0..100) {
@@ -318,15 +327,193 @@ impl Builder {
         self.adf.push(json!({"type":"codeBlock","attrs":{"language":lang},"content":[{"type":"text","text":code}]}));
     }
 
-    fn info(&mut self, text: &str) {
+    /// An `info`, `note`, `warning` or `tip` panel macro.
+    fn panel(&mut self, kind: &str, text: &str) {
         let t = esc(text);
         self.storage.push_str(&format!(
-            "<ac:structured-macro ac:name=\"info\" ac:schema-version=\"1\"><ac:rich-text-body><p>{t}</p></ac:rich-text-body></ac:structured-macro>"
+            "<ac:structured-macro ac:name=\"{kind}\" ac:schema-version=\"1\"><ac:rich-text-body><p>{t}</p></ac:rich-text-body></ac:structured-macro>"
+        ));
+        let class = match kind {
+            "info" => "information",
+            "warning" => "note",
+            "note" => "warning",
+            _ => "tip",
+        };
+        self.view.push_str(&format!(
+            "<div class=\"confluence-information-macro confluence-information-macro-{class}\"><div class=\"confluence-information-macro-body\"><p>{t}</p></div></div>"
+        ));
+        let panel_type = match kind {
+            "note" => "note",
+            "warning" => "warning",
+            "tip" => "success",
+            _ => "info",
+        };
+        self.adf.push(json!({"type":"panel","attrs":{"panelType":panel_type},"content":[{"type":"paragraph","content":[{"type":"text","text":text}]}]}));
+    }
+
+    /// A paragraph with a status lozenge.
+    fn status(&mut self, label: &str, colour: &str, title: &str) {
+        let (l, t) = (esc(label), esc(title));
+        self.storage.push_str(&format!(
+            "<p>{l} <ac:structured-macro ac:name=\"status\" ac:schema-version=\"1\"><ac:parameter ac:name=\"colour\">{colour}</ac:parameter><ac:parameter ac:name=\"title\">{t}</ac:parameter></ac:structured-macro></p>"
         ));
         self.view.push_str(&format!(
-            "<div class=\"confluence-information-macro confluence-information-macro-information\"><div class=\"confluence-information-macro-body\"><p>{t}</p></div></div>"
+            "<p>{l} <span class=\"status-macro aui-lozenge aui-lozenge-{}\">{t}</span></p>",
+            colour.to_lowercase()
         ));
-        self.adf.push(json!({"type":"panel","attrs":{"panelType":"info"},"content":[{"type":"paragraph","content":[{"type":"text","text":text}]}]}));
+        self.adf.push(json!({"type":"paragraph","content":[{"type":"text","text":format!("{label} ")},
+            {"type":"status","attrs":{"text":title,"color":colour.to_lowercase()}}]}));
+    }
+
+    /// An expand macro around a paragraph.
+    fn expand(&mut self, title: &str, text: &str) {
+        let (ti, t) = (esc(title), esc(text));
+        self.storage.push_str(&format!(
+            "<ac:structured-macro ac:name=\"expand\" ac:schema-version=\"1\"><ac:parameter ac:name=\"title\">{ti}</ac:parameter><ac:rich-text-body><p>{t}</p></ac:rich-text-body></ac:structured-macro>"
+        ));
+        self.view.push_str(&format!(
+            "<div class=\"expand-container\"><div class=\"expand-control\"><span class=\"expand-control-text\">{ti}</span></div><div class=\"expand-content\"><p>{t}</p></div></div>"
+        ));
+        self.adf.push(json!({"type":"expand","attrs":{"title":title},"content":[{"type":"paragraph","content":[{"type":"text","text":text}]}]}));
+    }
+
+    /// A paragraph with a Jira issue macro.
+    fn jira(&mut self, key: &str) {
+        self.storage.push_str(&format!(
+            "<p>Tracked in <ac:structured-macro ac:name=\"jira\" ac:schema-version=\"1\"><ac:parameter ac:name=\"server\">System JIRA</ac:parameter><ac:parameter ac:name=\"serverId\">{JIRA_SERVER}</ac:parameter><ac:parameter ac:name=\"key\">{key}</ac:parameter></ac:structured-macro></p>"
+        ));
+        self.view.push_str(&format!(
+            "<p>Tracked in <span class=\"jira-issue\"><a href=\"https://example.atlassian.net/browse/{key}\">{key}</a></span></p>"
+        ));
+        self.adf.push(json!({"type":"paragraph","content":[{"type":"text","text":"Tracked in "},
+            {"type":"inlineCard","attrs":{"url":format!("https://example.atlassian.net/browse/{key}")}}]}));
+    }
+
+    /// A table whose header spans two columns and whose first body cell
+    /// spans two rows.
+    fn merged_table(&mut self, head: &str, cells: &[String; 3]) {
+        let (h, a, b, c) = (esc(head), esc(&cells[0]), esc(&cells[1]), esc(&cells[2]));
+        let s = format!(
+            "<table data-layout=\"default\"><tbody><tr><th colspan=\"2\"><p>{h}</p></th></tr><tr><td rowspan=\"2\"><p>{a}</p></td><td><p>{b}</p></td></tr><tr><td><p>{c}</p></td></tr></tbody></table>"
+        );
+        self.storage.push_str(&s);
+        self.view.push_str(&s);
+        let cell = |kind: &str, text: &str, attrs: Value| {
+            json!({"type":kind,"attrs":attrs,"content":[{"type":"paragraph","content":[{"type":"text","text":text}]}]})
+        };
+        self.adf.push(json!({"type":"table","content":[
+            {"type":"tableRow","content":[cell("tableHeader", head, json!({"colspan":2}))]},
+            {"type":"tableRow","content":[cell("tableCell", &cells[0], json!({"rowspan":2})), cell("tableCell", &cells[1], json!({}))]},
+            {"type":"tableRow","content":[cell("tableCell", &cells[2], json!({}))]},
+        ]}));
+    }
+
+    /// A two-column layout.
+    fn layout(&mut self, left: &str, right: &str) {
+        let (l, r) = (esc(left), esc(right));
+        self.storage.push_str(&format!(
+            "<ac:layout><ac:layout-section ac:type=\"two_equal\"><ac:layout-cell><p>{l}</p></ac:layout-cell><ac:layout-cell><p>{r}</p></ac:layout-cell></ac:layout-section></ac:layout>"
+        ));
+        self.view.push_str(&format!(
+            "<div class=\"contentLayout2\"><div class=\"columnLayout two-equal\"><div class=\"cell normal\"><p>{l}</p></div><div class=\"cell normal\"><p>{r}</p></div></div></div>"
+        ));
+        let col = |t: &str| json!({"type":"layoutColumn","attrs":{"width":50},"content":[{"type":"paragraph","content":[{"type":"text","text":t}]}]});
+        self.adf.push(json!({"type":"layoutSection","content":[col(left), col(right)]}));
+    }
+
+    /// A task list: (done, text) per task.
+    fn tasks(&mut self, tasks: &[(bool, String)]) {
+        let mut s = String::from("<ac:task-list>");
+        let mut v = String::from("<ul class=\"inline-task-list\">");
+        let mut items = Vec::new();
+        for (i, (done, text)) in tasks.iter().enumerate() {
+            let status = if *done { "complete" } else { "incomplete" };
+            let t = esc(text);
+            s.push_str(&format!(
+                "<ac:task><ac:task-id>{}</ac:task-id><ac:task-status>{status}</ac:task-status><ac:task-body>{t}</ac:task-body></ac:task>",
+                i + 1
+            ));
+            v.push_str(&format!(
+                "<li data-inline-task-id=\"{}\"{}>{t}</li>",
+                i + 1,
+                if *done { " class=\"checked\"" } else { "" }
+            ));
+            items.push(json!({"type":"taskItem","attrs":{"localId":(i + 1).to_string(),"state":if *done {"DONE"} else {"TODO"}},
+                "content":[{"type":"text","text":text}]}));
+        }
+        s.push_str("</ac:task-list>");
+        v.push_str("</ul>");
+        self.storage.push_str(&s);
+        self.view.push_str(&v);
+        self.adf.push(json!({"type":"taskList","attrs":{"localId":"tasks"},"content":items}));
+    }
+
+    /// An image of attachment `file` of the page.
+    fn image(&mut self, file: &str) {
+        let f = esc(file);
+        self.storage.push_str(&format!(
+            "<p><ac:image ac:height=\"250\"><ri:attachment ri:filename=\"{f}\" /></ac:image></p>"
+        ));
+        self.view.push_str(&format!(
+            "<p><span class=\"confluence-embedded-file-wrapper\"><img class=\"confluence-embedded-image\" height=\"250\" alt=\"{f}\" /></span></p>"
+        ));
+        self.adf.push(json!({"type":"mediaSingle","content":[{"type":"media","attrs":{"type":"file","alt":file,"height":250}}]}));
+    }
+
+    /// A paragraph of inline formatting, entities and a line break.
+    fn formatted(&mut self, a: &str, b: &str, n: u32) {
+        let (ea, eb) = (esc(a), esc(b));
+        self.storage.push_str(&format!(
+            "<p><em>{ea}</em>, <code>{eb}()</code>, <u>{ea}</u> and <span style=\"text-decoration: line-through;\">{eb}</span>: H<sub>2</sub>O, x<sup>{n}</sup>,&nbsp;{n}&nbsp;items &amp; &lt;b&gt;tags&lt;/b&gt;<br />{eb} on a new line.</p>"
+        ));
+        self.view.push_str(&format!(
+            "<p><em>{ea}</em>, <code>{eb}()</code>, <u>{ea}</u> and <s>{eb}</s>: H<sub>2</sub>O, x<sup>{n}</sup>,&nbsp;{n}&nbsp;items &amp; &lt;b&gt;tags&lt;/b&gt;<br />{eb} on a new line.</p>"
+        ));
+        let text = |t: String, marks: Value| json!({"type":"text","text":t,"marks":marks});
+        self.adf.push(json!({"type":"paragraph","content":[
+            text(a.to_owned(), json!([{"type":"em"}])),
+            {"type":"text","text":", "},
+            text(format!("{b}()"), json!([{"type":"code"}])),
+            {"type":"text","text":", "},
+            text(a.to_owned(), json!([{"type":"underline"}])),
+            {"type":"text","text":" and "},
+            text(b.to_owned(), json!([{"type":"strike"}])),
+            {"type":"text","text":format!(": H2O, x{n},\u{a0}{n}\u{a0}items & <b>tags</b>")},
+            {"type":"hardBreak"},
+            {"type":"text","text":format!("{b} on a new line.")},
+        ]}));
+    }
+
+    /// An ordered list.
+    fn numbered(&mut self, items: &[String]) {
+        let mut s = String::from("<ol>");
+        for it in items {
+            s.push_str(&format!("<li><p>{}</p></li>", esc(it)));
+        }
+        s.push_str("</ol>");
+        self.storage.push_str(&s);
+        self.view.push_str(&s);
+        let content: Vec<Value> = items
+            .iter()
+            .map(|it| json!({"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":it}]}]}))
+            .collect();
+        self.adf.push(json!({"type":"orderedList","content":content}));
+    }
+
+    /// A link to a page with a link body, and one to an external site.
+    fn links(&mut self, title: &str, body: &str, n: u32) {
+        let (t, b) = (esc(title), esc(body));
+        self.storage.push_str(&format!(
+            "<p>See <ac:link><ri:page ri:content-title=\"{t}\" /><ac:plain-text-link-body><![CDATA[{body}]]></ac:plain-text-link-body></ac:link> and <a href=\"https://example.com/docs?id={n}&amp;lang=en\">the docs</a>.</p>"
+        ));
+        self.view.push_str(&format!(
+            "<p>See <a href=\"#\">{b}</a> and <a href=\"https://example.com/docs?id={n}&amp;lang=en\">the docs</a>.</p>"
+        ));
+        self.adf.push(json!({"type":"paragraph","content":[{"type":"text","text":"See "},
+            {"type":"text","text":body,"marks":[{"type":"link","attrs":{"href":"#"}}]},
+            {"type":"text","text":" and "},
+            {"type":"text","text":"the docs","marks":[{"type":"link","attrs":{"href":format!("https://example.com/docs?id={n}&lang=en")}}]},
+            {"type":"text","text":"."}]}));
     }
 
     fn table(&mut self, rows: &[[String; 2]]) {
@@ -360,6 +547,22 @@ impl Builder {
         self.adf.push(json!({"type":"paragraph","content":[{"type":"text","text":title,"marks":[{"type":"link","attrs":{"href":"#"}}]}]}));
     }
 
+    /// A paragraph with `selection` highlighted by inline comment `reference`.
+    fn marked(&mut self, before: &str, reference: &str, selection: &str, after: &str) {
+        let (b, sel, a) = (esc(before), esc(selection), esc(after));
+        self.storage.push_str(&format!(
+            "<p>{b} <ac:inline-comment-marker ac:ref=\"{reference}\">{sel}</ac:inline-comment-marker> {a}</p>"
+        ));
+        self.view.push_str(&format!(
+            "<p>{b} <span class=\"inline-comment-marker\" data-ref=\"{reference}\">{sel}</span> {a}</p>"
+        ));
+        self.adf.push(json!({"type":"paragraph","content":[
+            {"type":"text","text":format!("{before} ")},
+            {"type":"text","text":selection,"marks":[{"type":"annotation","attrs":{"id":reference,"annotationType":"inlineComment"}}]},
+            {"type":"text","text":format!(" {after}")},
+        ]}));
+    }
+
     fn finish(self) -> Doc {
         Doc {
             storage: self.storage,
@@ -379,9 +582,31 @@ fn anchor(text: &str) -> String {
 const SALT_PAGE_BODY: u64 = 0x7061_6765;
 const SALT_COMMENT_BODY: u64 = 0x636f_6d6d;
 const SALT_BYTES: u64 = 0x6279_7465;
+const SALT_MARKER: u64 = 0x6d61_726b;
+/// The `serverId` of the Jira macros.
+const JIRA_SERVER: &str = "144880e9-a353-312f-9412-ed028e8166fa";
 
-/// The body of page `id` at `version`: a few hundred bytes to a few KB.
-pub fn page_doc(seed: u64, id: u64, version: u32) -> Doc {
+/// The `ac:ref` of inline comment `id`'s marker and the text it highlights
+/// (`inlineMarkerRef`, `inlineOriginalSelection`).
+pub fn marker(seed: u64, id: u64) -> (String, String) {
+    let reference = crate::fake::words::uuid_v4(
+        mix(seed, SALT_MARKER, id, 0),
+        mix(seed, SALT_MARKER, id, 1),
+    );
+    let mut rng = rng_for(seed, SALT_MARKER, id, 2);
+    let n = rng.random_range(1..=4);
+    let words: Vec<&str> = (0..n).map(|_| word(&mut rng)).collect();
+    (reference, words.join(" "))
+}
+
+/// The body of page or blog post `id` at `version`, with the markers of
+/// inline comments `markers` and, when `image` names one of its
+/// attachments, that image: a few hundred bytes to a few KB, of the
+/// elements of the storage format (headings, paragraphs with inline
+/// formatting, entities and line breaks, lists, task lists, tables with
+/// merged cells, layouts, links, images, and the code, panel, status,
+/// expand and Jira macros).
+pub fn page_doc(seed: u64, id: u64, version: u32, markers: &[u64], image: Option<&str>) -> Doc {
     let mut rng = rng_for(seed, SALT_PAGE_BODY, id, u64::from(version));
     let mut b = Builder {
         storage: String::new(),
@@ -391,8 +616,16 @@ pub fn page_doc(seed: u64, id: u64, version: u32) -> Doc {
     let blocks = rng.random_range(2..=12);
     b.heading(1, &plain_title(&mut rng));
     b.paragraph(&sentence(&mut rng), None);
+    for m in markers {
+        let (reference, selection) = marker(seed, *m);
+        let (before, after) = (sentence(&mut rng), sentence(&mut rng));
+        b.marked(&before, &reference, &selection, &after);
+    }
+    if let Some(file) = image.filter(|_| rng.random_bool(0.7)) {
+        b.image(file);
+    }
     for _ in 0..blocks {
-        match rng.random_range(0..10) {
+        match rng.random_range(0..22) {
             0 => b.heading(2, &plain_title(&mut rng)),
             1 => {
                 let items: Vec<String> = (0..rng.random_range(2..=5))
@@ -410,7 +643,43 @@ pub fn page_doc(seed: u64, id: u64, version: u32) -> Doc {
                 );
                 b.code("rust", &code);
             }
-            3 => b.info(&sentence(&mut rng)),
+            3 => {
+                let kind = ["info", "note", "warning", "tip"][rng.random_range(0..4)];
+                b.panel(kind, &sentence(&mut rng));
+            }
+            10 => {
+                let (colour, title) = [("Green", "DONE"), ("Yellow", "IN PROGRESS"), ("Red", "BLOCKED"), ("Grey", "TODO")]
+                    [rng.random_range(0..4)];
+                b.status(&format!("{}:", capitalised(word(&mut rng))), colour, title);
+            }
+            11 => b.expand(&plain_title(&mut rng), &sentence(&mut rng)),
+            12 => b.jira(&format!("PROJ-{}", rng.random_range(1..2000))),
+            13 => {
+                let cells = [sentence(&mut rng), sentence(&mut rng), sentence(&mut rng)];
+                b.merged_table(&plain_title(&mut rng), &cells);
+            }
+            14 => b.layout(&sentence(&mut rng), &sentence(&mut rng)),
+            15 => {
+                let tasks: Vec<(bool, String)> = (0..rng.random_range(1..=4))
+                    .map(|_| (rng.random_bool(0.5), sentence(&mut rng)))
+                    .collect();
+                b.tasks(&tasks);
+            }
+            16 => {
+                let (a, w) = (word(&mut rng), word(&mut rng));
+                b.formatted(a, w, rng.random_range(2..100));
+            }
+            17 => {
+                let items: Vec<String> = (0..rng.random_range(2..=4))
+                    .map(|_| sentence(&mut rng))
+                    .collect();
+                b.numbered(&items);
+            }
+            18 => {
+                let (t, body) = (plain_title(&mut rng), plain_title(&mut rng));
+                b.links(&t, &body, rng.random_range(1..1000));
+            }
+            19 => b.heading(3, &plain_title(&mut rng)),
             4 => {
                 let rows: Vec<[String; 2]> =
                     std::iter::once(["Key".to_owned(), "Value".to_owned()])
@@ -473,7 +742,13 @@ pub fn written_doc(storage: &str) -> Doc {
 pub fn node_doc(seed: u64, id: u64, node: &super::data::Node) -> Doc {
     match &node.body {
         Some(storage) => written_doc(storage),
-        None => page_doc(seed, id, node.meta.version),
+        None => page_doc(
+            seed,
+            id,
+            node.meta.version,
+            &node.markers,
+            node.image.as_deref(),
+        ),
     }
 }
 
@@ -550,10 +825,10 @@ mod tests {
     fn docs_are_deterministic_and_sized() {
         let mut sizes = Vec::new();
         for id in 1..200u64 {
-            let d = page_doc(7, id, 1);
-            assert_eq!(d, page_doc(7, id, 1));
-            assert_ne!(d.storage, page_doc(7, id, 2).storage);
-            assert_ne!(d.storage, page_doc(8, id, 1).storage);
+            let d = page_doc(7, id, 1, &[], None);
+            assert_eq!(d, page_doc(7, id, 1, &[], None));
+            assert_ne!(d.storage, page_doc(7, id, 2, &[], None).storage);
+            assert_ne!(d.storage, page_doc(8, id, 1, &[], None).storage);
             let adf: Value = serde_json::from_str(&d.adf).unwrap();
             assert_eq!(adf["type"], "doc");
             assert!(!d.storage.contains("<b>not"), "escaped");
@@ -563,6 +838,74 @@ mod tests {
         assert!(*min >= 150 && *max <= 8000 && *max >= 1500, "{min}..{max}");
         let c = comment_doc(7, 5, 1);
         assert!(c.storage.starts_with("<p>"));
+    }
+
+    /// Checks that `xml` nests its tags properly (CDATA skipped, entities
+    /// well formed); the element names in order of opening otherwise.
+    fn check_nesting(xml: &str) -> Result<(), String> {
+        let mut stack: Vec<&str> = Vec::new();
+        let mut rest = xml;
+        while let Some(i) = rest.find(['<', '&']) {
+            let after = &rest[i..];
+            if after.starts_with('&') {
+                let end = after.find(';').ok_or("unterminated entity")?;
+                let name = &after[1..end];
+                if !["amp", "lt", "gt", "quot", "nbsp"].contains(&name) {
+                    return Err(format!("entity {name}"));
+                }
+                rest = &after[end + 1..];
+                continue;
+            }
+            if let Some(cdata) = after.strip_prefix("<![CDATA[") {
+                let end = cdata.find("]]>").ok_or("unterminated CDATA")?;
+                rest = &cdata[end + 3..];
+                continue;
+            }
+            let end = after.find('>').ok_or("unterminated tag")?;
+            let tag = &after[1..end];
+            rest = &after[end + 1..];
+            if let Some(name) = tag.strip_prefix('/') {
+                match stack.pop() {
+                    Some(open) if open == name => {}
+                    other => return Err(format!("</{name}> closes {other:?}")),
+                }
+            } else if !tag.ends_with('/') {
+                stack.push(tag.split_whitespace().next().unwrap_or(""));
+            }
+        }
+        match stack.is_empty() {
+            true => Ok(()),
+            false => Err(format!("unclosed {stack:?}")),
+        }
+    }
+
+    #[test]
+    fn bodies_cover_the_storage_format_and_nest() {
+        let mut all = String::new();
+        for id in 1..300u64 {
+            let d = page_doc(5, id, 1, &[1000 + id], Some("diagram 1.png"));
+            check_nesting(&d.storage).unwrap_or_else(|e| panic!("{id}: {e}\n{}", d.storage));
+            let (reference, selection) = marker(5, 1000 + id);
+            assert!(d.storage.contains(&format!(
+                "<ac:inline-comment-marker ac:ref=\"{reference}\">{selection}</ac:inline-comment-marker>"
+            )));
+            serde_json::from_str::<Value>(&d.adf).unwrap();
+            all.push_str(&d.storage);
+        }
+        for element in [
+            "<h1>", "<h2>", "<h3>", "<ul>", "<ol>", "<strong>", "<em>", "<code>", "<u>",
+            "<sub>", "<sup>", "<br />", "&nbsp;", "&amp;", "&lt;b&gt;", "text-decoration: line-through",
+            "ac:name=\"code\"", "<ac:parameter ac:name=\"language\">", "<![CDATA[",
+            "ac:name=\"info\"", "ac:name=\"note\"", "ac:name=\"warning\"", "ac:name=\"tip\"",
+            "ac:name=\"status\"", "ac:name=\"expand\"", "ac:name=\"jira\"",
+            "colspan=\"2\"", "rowspan=\"2\"",
+            "<ac:layout><ac:layout-section ac:type=\"two_equal\"><ac:layout-cell>",
+            "<ac:task-list><ac:task>", "<ac:task-status>complete", "<ac:task-status>incomplete",
+            "<ac:link><ri:page ri:content-title=", "<ac:plain-text-link-body>", "<a href=",
+            "<ac:image ac:height=\"250\"><ri:attachment ri:filename=\"diagram 1.png\" /></ac:image>",
+        ] {
+            assert!(all.contains(element), "no {element}");
+        }
     }
 
     #[test]

@@ -46,30 +46,63 @@ struct Entry {
     parent: Option<u64>,
     title: String,
     media: usize,
-    /// A page's storage body written through the API.
+    /// A page's or blog post's storage body written through the API.
     body: Option<Arc<str>>,
+    /// Inline comments anchored in a generated body, and its image.
+    markers: Vec<u64>,
+    image: Option<String>,
+    /// Pages and blog posts: labels, properties and restrictions; inline
+    /// comments: resolution status, marker reference and selection.
+    extra: Map<String, Value>,
+}
+
+/// The ground-truth fields a page or blog post has besides its version.
+fn annotations(d: &super::data::Data, id: u64) -> Map<String, Value> {
+    let a = &d.annot;
+    let properties: Map<String, Value> = a
+        .properties_of(id)
+        .iter()
+        .map(|p| (p.key.clone(), p.value.clone()))
+        .collect();
+    let r = a.restrictions_of(id);
+    let mut m = Map::new();
+    m.insert("labels".into(), a.labels_of(id).collect::<Vec<_>>().into());
+    m.insert("properties".into(), properties.into());
+    m.insert("restricted".into(), (!r.read.is_empty()).into());
+    m.insert(
+        "restrictions".into(),
+        json!({"read": r.read.to_json(), "update": r.update.to_json()}),
+    );
+    m
 }
 
 /// `GET /_control/items`.
 pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
     let entries: Vec<Entry> = {
         let d = store.read();
-        let nodes =
-            |kind: Kind, map: &std::collections::BTreeMap<u64, super::data::Node>| -> Vec<Entry> {
-                map.iter()
-                    .map(|(id, n)| Entry {
-                        kind,
-                        id: *id,
-                        version: n.meta.version,
-                        parent: n.parent.map(|p| p.id()),
-                        title: n.meta.title.clone(),
-                        media: 0,
-                        body: n.body.clone(),
-                    })
-                    .collect()
-            };
-        let mut v = nodes(Kind::Page, &d.pages);
-        v.extend(nodes(Kind::Folder, &d.folders));
+        let nodes = |kind: Kind| -> Vec<Entry> {
+            d.nodes(kind)
+                .iter()
+                .map(|(id, n)| Entry {
+                    kind,
+                    id: *id,
+                    version: n.meta.version,
+                    parent: n.parent.map(|p| p.id()),
+                    title: n.meta.title.clone(),
+                    media: 0,
+                    body: n.body.clone(),
+                    markers: n.markers.clone(),
+                    image: n.image.clone(),
+                    extra: if kind == Kind::Folder {
+                        Map::new()
+                    } else {
+                        annotations(&d, *id)
+                    },
+                })
+                .collect()
+        };
+        let mut v = nodes(Kind::Page);
+        v.extend(nodes(Kind::Folder));
         v.extend(d.attachments.iter().map(|(id, a)| Entry {
             kind: Kind::Attachment,
             id: *id,
@@ -78,21 +111,44 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
             title: a.meta.title.clone(),
             media: a.media,
             body: None,
+            markers: Vec::new(),
+            image: None,
+            extra: Map::new(),
         }));
-        v.extend(d.comments.iter().map(|(id, c)| Entry {
-            kind: Kind::Comment,
-            id: *id,
-            version: c.meta.version,
-            parent: Some(c.page),
-            title: c.meta.title.clone(),
-            media: 0,
-            body: None,
-        }));
+        for inline in [false, true] {
+            v.extend(
+                d.comments
+                    .iter()
+                    .filter(|(_, c)| c.inline.is_some() == inline)
+                    .map(|(id, c)| {
+                        let mut extra = Map::new();
+                        if let Some(status) = c.inline {
+                            let (reference, selection) = content::marker(store.seed, *id);
+                            extra.insert("resolutionStatus".into(), status.into());
+                            extra.insert("inlineMarkerRef".into(), reference.into());
+                            extra.insert("inlineOriginalSelection".into(), selection.into());
+                        }
+                        Entry {
+                            kind: c.kind(),
+                            id: *id,
+                            version: c.meta.version,
+                            parent: Some(c.page),
+                            title: c.meta.title.clone(),
+                            media: 0,
+                            body: None,
+                            markers: Vec::new(),
+                            image: None,
+                            extra,
+                        }
+                    }),
+            );
+        }
+        v.extend(nodes(Kind::BlogPost));
         v
     };
     let empty = sha(b"");
     let out: Vec<Value> = entries
-        .iter()
+        .into_iter()
         .map(|e| {
             let mut v = json!({
                 "stream": e.kind.stream(),
@@ -101,16 +157,17 @@ pub async fn ground_truth(State(store): State<Arc<Store>>) -> Response {
                 "parent_id": e.parent.map(|p| p.to_string()),
                 "title": e.title,
             });
-            match e.kind {
-                Kind::Page | Kind::Comment | Kind::Attachment => {
-                    let (main, adf) = digests(&store, e);
-                    v["sha256"] = hex(&main).into();
-                    if let Some(adf) = adf {
-                        v["sha256_atlas_doc_format"] = hex(&adf).into();
-                    }
+            if e.kind == Kind::Folder {
+                v["sha256"] = empty.clone().into();
+            } else {
+                let (main, adf) = digests(&store, &e);
+                v["sha256"] = hex(&main).into();
+                if let Some(adf) = adf {
+                    v["sha256_atlas_doc_format"] = hex(&adf).into();
                 }
-                Kind::Folder => v["sha256"] = empty.clone().into(),
             }
+            let obj = v.as_object_mut().expect("object");
+            obj.extend(e.extra);
             v
         })
         .collect();
@@ -149,18 +206,19 @@ fn digests(store: &Store, e: &Entry) -> ShaEntry {
             );
             (digest(&bytes), None)
         }
-        Kind::Page | Kind::Comment => {
-            let doc = if e.kind == Kind::Page {
-                content::page_doc(store.seed, e.id, e.version)
-            } else {
-                content::comment_doc(store.seed, e.id, e.version)
+        Kind::Folder => (digest(b""), None),
+        kind => {
+            let doc = match kind {
+                Kind::Page | Kind::BlogPost => {
+                    content::page_doc(store.seed, e.id, e.version, &e.markers, e.image.as_deref())
+                }
+                _ => content::comment_doc(store.seed, e.id, e.version),
             };
             (
                 digest(doc.storage.as_bytes()),
                 Some(digest(doc.adf.as_bytes())),
             )
         }
-        Kind::Folder => (digest(b""), None),
     };
     store
         .sha_cache
@@ -198,6 +256,16 @@ pub async fn mutate(State(store): State<Arc<Store>>, body: Bytes) -> Response {
             "create" => req.create = n,
             "move" => req.moves = n,
             "attachments" => req.attachments = n,
+            "blogposts_update" => req.blogposts_update = n,
+            "blogposts_delete" => req.blogposts_delete = n,
+            "blogposts_create" => req.blogposts_create = n,
+            "labels" => req.labels = n,
+            "inline_create" => req.inline_create = n,
+            "inline_update" => req.inline_update = n,
+            "inline_delete" => req.inline_delete = n,
+            "inline_resolve" => req.inline_resolve = n,
+            "properties" => req.properties = n,
+            "restrictions" => req.restrictions = n,
             other => return bad_request(format!("unknown field {other:?}")),
         }
     }

@@ -2,6 +2,8 @@
 //!
 //! - `type = page|folder|attachment|comment|blogpost|...` or `type IN (...)`,
 //! - `space = "KEY"` (also `space.key`, and `IN (...)`),
+//! - `id` (also `content`), `ancestor` and `label` with `=` or `IN (...)`
+//!   (`label = a AND label = b`: both labels),
 //! - `lastmodified` / `created` compared (`= != > >= < <=`) with a date:
 //!   `"yyyy-MM-dd HH:mm"`, `"yyyy/MM/dd HH:mm"`, `"yyyy-MM-dd"`, `"yyyy/MM/dd"`
 //!   (quoted or not) or `now("-4w")` (units y M w d h m), in UTC, the fake
@@ -76,6 +78,14 @@ pub struct Query {
     pub spaces: Option<Vec<String>>,
     pub lastmodified: Range,
     pub created: Range,
+    /// `id = N` / `id IN (...)`: content ids asked for, `None` for any.
+    pub ids: Option<Vec<u64>>,
+    /// `label = x` / `label IN (...)` clauses: each a set of names, one
+    /// of which the content must have (all clauses must hold).
+    pub labels: Vec<Vec<String>>,
+    /// `ancestor = N` / `ancestor IN (...)` clauses: each a set of page or
+    /// folder ids, one of which must be an ancestor.
+    pub ancestors: Vec<Vec<u64>>,
     /// `ORDER BY`, if any: field and descending.
     pub order: Option<(OrderField, bool)>,
 }
@@ -333,6 +343,40 @@ impl Parser<'_> {
                 }
                 Ok(())
             }
+            "id" | "content" | "label" | "ancestor" => {
+                let values = match op {
+                    "=" => match self.value()? {
+                        Value::Text(s) => vec![s],
+                        Value::Call(..) => {
+                            return Err(CqlError::Unsupported(format!("functions on {field}")))
+                        }
+                    },
+                    "in" => self.values_in()?,
+                    "!=" => return Err(CqlError::Unsupported(format!("{field} !="))),
+                    _ => return self.invalid(&format!("operator {op} is not valid for {field}")),
+                };
+                if field == "label" {
+                    self.q.labels.push(values);
+                    return Ok(());
+                }
+                let mut ids = Vec::with_capacity(values.len());
+                for v in &values {
+                    let id = v.strip_prefix("att").unwrap_or(v);
+                    match id.trim().parse::<u64>() {
+                        Ok(id) => ids.push(id),
+                        Err(_) => return self.invalid(&format!("{field} must be a content id, not {v:?}")),
+                    }
+                }
+                if field == "ancestor" {
+                    self.q.ancestors.push(ids);
+                } else {
+                    self.q.ids = Some(match self.q.ids.take() {
+                        None => ids,
+                        Some(prev) => prev.into_iter().filter(|i| ids.contains(i)).collect(),
+                    });
+                }
+                Ok(())
+            }
             "lastmodified" | "created" => {
                 let (start, end) = match self.value()? {
                     Value::Text(s) => parse_date(&s)
@@ -448,6 +492,9 @@ pub fn parse(cql: &str, now: Ms) -> Result<Query, CqlError> {
             spaces: None,
             lastmodified: Range::ALL,
             created: Range::ALL,
+            ids: None,
+            labels: Vec::new(),
+            ancestors: Vec::new(),
             order: None,
         },
     };
@@ -596,6 +643,23 @@ mod tests {
     }
 
     #[test]
+    fn ids_labels_and_ancestors() {
+        let q = parse(
+            r#"id in (12, "att34",56) AND label = "howto" AND label in (a, "team-b") AND ancestor = 7 AND type in (page, blogpost)"#,
+            0,
+        )
+        .unwrap();
+        assert_eq!(q.ids, Some(vec![12, 34, 56]));
+        assert_eq!(q.labels, vec![vec!["howto".to_owned()], vec!["a".to_owned(), "team-b".to_owned()]]);
+        assert_eq!(q.ancestors, vec![vec![7]]);
+        assert_eq!(q.types.unwrap().len(), 2);
+        let q = parse("id = 5 AND content in (5, 6)", 0).unwrap();
+        assert_eq!(q.ids, Some(vec![5]));
+        assert!(matches!(parse("ancestor = home", 0), Err(CqlError::Invalid(_))));
+        assert!(matches!(parse("ancestor ~ 5", 0), Err(CqlError::Invalid(_))));
+    }
+
+    #[test]
     fn date_semantics() {
         let m = ms("2026-01-02 03:04");
         assert_eq!(m, 1_767_323_040_000);
@@ -722,7 +786,7 @@ mod tests {
             "type=page OR type=folder",
             "NOT type=page",
             "type NOT IN (page)",
-            "label = x",
+            "label != x",
             "title ~ \"x\"",
             "type != page",
             "type=page ORDER BY title",

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
+use super::annot::Annotations;
 use super::content::{self, mix, MEDIA};
 
 pub use super::cql::Ms;
@@ -40,11 +41,24 @@ pub enum Kind {
     Page = 0,
     Folder = 1,
     Attachment = 2,
+    /// Footer comments.
     Comment = 3,
+    BlogPost = 4,
+    InlineComment = 5,
 }
 
+/// How many kinds there are (the length of [`Data::modified`]).
+pub const KINDS: usize = 6;
+
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Page, Kind::Folder, Kind::Attachment, Kind::Comment];
+    pub const ALL: [Kind; KINDS] = [
+        Kind::Page,
+        Kind::Folder,
+        Kind::Attachment,
+        Kind::Comment,
+        Kind::BlogPost,
+        Kind::InlineComment,
+    ];
 
     /// The CQL / v1 `type`.
     pub fn type_name(self) -> &'static str {
@@ -52,7 +66,8 @@ impl Kind {
             Kind::Page => "page",
             Kind::Folder => "folder",
             Kind::Attachment => "attachment",
-            Kind::Comment => "comment",
+            Kind::Comment | Kind::InlineComment => "comment",
+            Kind::BlogPost => "blogpost",
         }
     }
 
@@ -62,6 +77,8 @@ impl Kind {
             Kind::Folder => "folders",
             Kind::Attachment => "attachments",
             Kind::Comment => "comments",
+            Kind::BlogPost => "blogposts",
+            Kind::InlineComment => "inline-comments",
         }
     }
 
@@ -116,15 +133,33 @@ pub struct Meta {
     pub message: String,
 }
 
-/// A page or a folder.
+/// A page, folder or blog post (blog posts have no parent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub meta: Meta,
     pub parent: ParentKey,
     pub position: i64,
     /// The storage body of the current version when it was written through
-    /// the API (`None`: derived from (seed, id, version)).
+    /// the API (`None`: derived from (seed, id, version) and `markers`).
     pub body: Option<Arc<str>>,
+    /// Inline comments anchored in the generated body (their markers).
+    pub markers: Vec<u64>,
+    /// The attachment the generated body may show as an image (the first
+    /// one the item was created with).
+    pub image: Option<String>,
+}
+
+impl Node {
+    pub fn new(meta: Meta, parent: ParentKey) -> Node {
+        Node {
+            meta,
+            parent,
+            position: 0,
+            body: None,
+            markers: Vec::new(),
+            image: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,10 +171,25 @@ pub struct Attachment {
     pub comment: String,
 }
 
+/// A footer or inline comment on a page or blog post.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
     pub meta: Meta,
+    /// The page or blog post.
     pub page: u64,
+    /// Inline comments: the resolution status (`open`, `resolved`,
+    /// `reopened`, `dangling`); `None` for footer comments.
+    pub inline: Option<&'static str>,
+}
+
+impl Comment {
+    pub fn kind(&self) -> Kind {
+        if self.inline.is_some() {
+            Kind::InlineComment
+        } else {
+            Kind::Comment
+        }
+    }
 }
 
 /// The generation flags.
@@ -149,6 +199,8 @@ pub struct Config {
     pub folders: u32,
     pub attachments_per_page: u32,
     pub comments_per_page: u32,
+    pub blogposts: u32,
+    pub inline_comments_per_page: u32,
     pub seed: u64,
 }
 
@@ -157,15 +209,21 @@ pub struct Data {
     pub pages: BTreeMap<u64, Node>,
     pub folders: BTreeMap<u64, Node>,
     pub attachments: BTreeMap<u64, Attachment>,
+    /// Footer and inline comments.
     pub comments: BTreeMap<u64, Comment>,
+    pub blogposts: BTreeMap<u64, Node>,
     /// Per kind (`Kind as usize`): `(modified, id)`.
-    pub modified: [BTreeSet<(Ms, u64)>; 4],
+    pub modified: [BTreeSet<(Ms, u64)>; KINDS],
     /// Pages by `(title, id)`.
     pub titles: BTreeSet<(String, u64)>,
     /// Pages and folders under each parent, by `(position, id)`.
     pub children: HashMap<ParentKey, BTreeSet<(i64, u64)>>,
+    /// Attachments, footer and inline comments of each page and blog post.
     pub page_attachments: HashMap<u64, BTreeSet<u64>>,
     pub page_comments: HashMap<u64, BTreeSet<u64>>,
+    pub page_inline: HashMap<u64, BTreeSet<u64>>,
+    /// Labels, content properties and restrictions of pages and blog posts.
+    pub annot: Annotations,
     /// Pages that answer 404 (the `missing_pages` fault).
     pub missing: HashSet<u64>,
     /// Every page version written through the API: (page, version) ->
@@ -177,6 +235,35 @@ pub struct Data {
     /// The last time a mutation used (mutation times strictly increase).
     pub last_change: Ms,
     pub(super) rng: StdRng,
+}
+
+/// The metadata of content generated at `created`: a version history of
+/// a few edits (folders rarely change).
+fn initial_meta(rng: &mut StdRng, created: Ms, folder: bool, title: String) -> Meta {
+    let version = match rng.random_range(0..100) {
+        r if folder => 1 + u32::from(r >= 85),
+        0..=49 => 1,
+        50..=74 => 2,
+        75..=89 => 3,
+        _ => rng.random_range(4..=12),
+    };
+    let modified = if version == 1 {
+        created
+    } else {
+        (created + rng.random_range(MINUTE..90 * DAY))
+            .min(EDIT_END_MS)
+            .max(created)
+    };
+    let author = pick_user(rng);
+    Meta {
+        title,
+        version,
+        created,
+        modified,
+        author,
+        editor: if version == 1 { author } else { pick_user(rng) },
+        message: String::new(),
+    }
 }
 
 pub(super) fn pick_user(rng: &mut StdRng) -> usize {
@@ -192,11 +279,14 @@ impl Data {
             folders: BTreeMap::new(),
             attachments: BTreeMap::new(),
             comments: BTreeMap::new(),
+            blogposts: BTreeMap::new(),
             modified: Default::default(),
             titles: BTreeSet::new(),
             children: HashMap::new(),
             page_attachments: HashMap::new(),
             page_comments: HashMap::new(),
+            page_inline: HashMap::new(),
+            annot: Annotations::new(seed),
             missing: HashSet::new(),
             homepage: None,
             written: HashMap::new(),
@@ -210,16 +300,36 @@ impl Data {
     pub fn generate(cfg: &Config) -> Data {
         let mut d = Data::empty(cfg.seed);
         let mut rng = StdRng::seed_from_u64(mix(cfg.seed, 0x0067_656e, 0, 0));
-        let total = u64::from(cfg.pages) + u64::from(cfg.folders);
-        let per_entity = u64::from(cfg.attachments_per_page + cfg.comments_per_page + 2);
+        // Blog posts and inline comments draw from their own generators, so
+        // that without them the pages and folders are what they always were.
+        let mut brng = StdRng::seed_from_u64(mix(cfg.seed, 0x0062_6c6f_67, 0, 0));
+        let mut irng = StdRng::seed_from_u64(mix(cfg.seed, 0x0069_6e6c, 0, 0));
+        let total = u64::from(cfg.pages) + u64::from(cfg.folders) + u64::from(cfg.blogposts);
+        let per_entity = u64::from(
+            cfg.attachments_per_page + cfg.comments_per_page + cfg.inline_comments_per_page + 2,
+        );
         let span = (CREATE_END_MS - BASE_MS) as u64;
         let avg = (span / total.max(1)).max(per_entity * 1000 * 2);
         let mut t = BASE_MS;
         let (mut pages_left, mut folders_left) = (cfg.pages, cfg.folders);
+        let mut blogs_left = cfg.blogposts;
         let mut page_ids: Vec<u64> = Vec::new();
         let mut folder_ids: Vec<u64> = Vec::new();
         let mut depth: HashMap<u64, usize> = HashMap::new();
-        while pages_left + folders_left > 0 {
+        while pages_left + folders_left + blogs_left > 0 {
+            let created = t;
+            if blogs_left > 0
+                && brng.random_range(0..pages_left + folders_left + blogs_left) < blogs_left
+            {
+                blogs_left -= 1;
+                let id = d.take_id();
+                let title = content::blog_title(&mut brng);
+                let meta = initial_meta(&mut brng, created, false, title);
+                d.insert_node(Kind::BlogPost, id, Node::new(meta, None));
+                d.add_children(&mut brng, &mut irng, cfg, id, created);
+                t += (avg / 2 + brng.random_range(0..avg)) as Ms;
+                continue;
+            }
             let is_folder = !page_ids.is_empty()
                 && rng.random_range(0..pages_left + folders_left) < folders_left;
             let parent = if page_ids.is_empty() {
@@ -245,19 +355,10 @@ impl Data {
             let id = d.take_id();
             let dep = parent.map_or(0, |p| depth[&p.id()] + 1);
             depth.insert(id, dep);
-            let created = t;
-            let meta = d.initial_meta(&mut rng, created, is_folder, parent);
+            let title = d.sibling_title(&mut rng, is_folder, parent);
+            let meta = initial_meta(&mut rng, created, is_folder, title);
             let kind = if is_folder { Kind::Folder } else { Kind::Page };
-            d.insert_node(
-                kind,
-                id,
-                Node {
-                    meta,
-                    parent,
-                    position: 0,
-                    body: None,
-                },
-            );
+            d.insert_node(kind, id, Node::new(meta, parent));
             if is_folder {
                 folders_left -= 1;
                 folder_ids.push(id);
@@ -265,18 +366,50 @@ impl Data {
                 pages_left -= 1;
                 page_ids.push(id);
                 d.homepage.get_or_insert(id);
-                for j in 0..cfg.attachments_per_page {
-                    let at = created + Ms::from(j + 1) * 1000;
-                    d.new_attachment(&mut rng, id, at, true);
-                }
-                for j in 0..cfg.comments_per_page {
-                    let at = created + Ms::from(cfg.attachments_per_page + j + 1) * 1000;
-                    d.new_comment(&mut rng, id, at, true);
-                }
+                d.add_children(&mut rng, &mut irng, cfg, id, created);
             }
             t += (avg / 2 + rng.random_range(0..avg)) as Ms;
         }
         d
+    }
+
+    /// The initial attachments, footer and inline comments of page or blog
+    /// post `id` (created at `created`), and its labels, properties and
+    /// restrictions.
+    fn add_children(
+        &mut self,
+        rng: &mut StdRng,
+        irng: &mut StdRng,
+        cfg: &Config,
+        id: u64,
+        created: Ms,
+    ) {
+        let mut at = created;
+        for _ in 0..cfg.attachments_per_page {
+            at += 1000;
+            let a = self.new_attachment(rng, id, at, true);
+            let title = self.attachments[&a].meta.title.clone();
+            if let Some(n) = self.content_node_mut(id) {
+                n.image.get_or_insert(title);
+            }
+        }
+        for _ in 0..cfg.comments_per_page {
+            at += 1000;
+            self.new_comment(rng, id, at, None);
+        }
+        for _ in 0..cfg.inline_comments_per_page {
+            at += 1000;
+            let status = match irng.random_range(0..100) {
+                0..=64 => "open",
+                65..=89 => "resolved",
+                _ => "reopened",
+            };
+            let c = self.new_comment(irng, id, at, Some(status));
+            if let Some(n) = self.content_node_mut(id) {
+                n.markers.push(c);
+            }
+        }
+        self.annot.generate(id, created);
     }
 
     pub(super) fn take_id(&mut self) -> u64 {
@@ -359,44 +492,26 @@ impl Data {
             .expect("some suffix is free")
     }
 
-    fn initial_meta(&self, rng: &mut StdRng, created: Ms, folder: bool, parent: ParentKey) -> Meta {
-        let title = self.sibling_title(rng, folder, parent);
-        let version = match rng.random_range(0..100) {
-            r if folder => 1 + u32::from(r >= 85),
-            0..=49 => 1,
-            50..=74 => 2,
-            75..=89 => 3,
-            _ => rng.random_range(4..=12),
-        };
-        let modified = if version == 1 {
-            created
-        } else {
-            (created + rng.random_range(MINUTE..90 * DAY))
-                .min(EDIT_END_MS)
-                .max(created)
-        };
-        let author = pick_user(rng);
-        Meta {
-            title,
-            version,
-            created,
-            modified,
-            author,
-            editor: if version == 1 { author } else { pick_user(rng) },
-            message: String::new(),
-        }
-    }
-
+    /// Adds page, folder or blog post `id` (a page or folder last among
+    /// its siblings).
     pub(super) fn insert_node(&mut self, kind: Kind, id: u64, mut node: Node) {
-        let siblings = self.children.entry(node.parent).or_default();
-        node.position = siblings.last().map_or(0, |(p, _)| p + 1);
-        siblings.insert((node.position, id));
+        if kind != Kind::BlogPost {
+            let siblings = self.children.entry(node.parent).or_default();
+            node.position = siblings.last().map_or(0, |(p, _)| p + 1);
+            siblings.insert((node.position, id));
+        }
         self.modified[kind as usize].insert((node.meta.modified, id));
-        if kind == Kind::Page {
-            self.titles.insert((node.meta.title.clone(), id));
-            self.pages.insert(id, node);
-        } else {
-            self.folders.insert(id, node);
+        match kind {
+            Kind::Page => {
+                self.titles.insert((node.meta.title.clone(), id));
+                self.pages.insert(id, node);
+            }
+            Kind::BlogPost => {
+                self.blogposts.insert(id, node);
+            }
+            _ => {
+                self.folders.insert(id, node);
+            }
         }
     }
 
@@ -483,28 +598,61 @@ impl Data {
         }
     }
 
-    fn new_comment(&mut self, rng: &mut StdRng, page: u64, at: Ms, initial: bool) -> u64 {
-        let page_title = self.pages.get(&page).map_or("", |p| p.meta.title.as_str());
-        let title = format!("Re: {page_title}");
-        let meta = if initial {
-            self.initial_meta_for_file(rng, at, title)
-        } else {
-            let u = pick_user(rng);
-            Meta {
-                title,
-                version: 1,
-                created: at,
-                modified: at,
-                author: u,
-                editor: u,
-                message: String::new(),
-            }
-        };
+    /// A new footer comment (`inline` `None`) or inline comment (its
+    /// resolution status) on page or blog post `page`, created at `at`.
+    pub(super) fn new_comment(
+        &mut self,
+        rng: &mut StdRng,
+        page: u64,
+        at: Ms,
+        inline: Option<&'static str>,
+    ) -> u64 {
+        let container_title = self.container(page).map_or("", |n| n.meta.title.as_str());
+        let title = format!("Re: {container_title}");
+        let meta = self.initial_meta_for_file(rng, at, title);
         let id = self.take_id();
-        self.modified[Kind::Comment as usize].insert((meta.modified, id));
-        self.page_comments.entry(page).or_default().insert(id);
-        self.comments.insert(id, Comment { meta, page });
+        let comment = Comment { meta, page, inline };
+        self.modified[comment.kind() as usize].insert((comment.meta.modified, id));
+        let index = if inline.is_some() {
+            &mut self.page_inline
+        } else {
+            &mut self.page_comments
+        };
+        index.entry(page).or_default().insert(id);
+        self.comments.insert(id, comment);
         id
+    }
+
+    /// The page or blog post `id`.
+    pub fn container(&self, id: u64) -> Option<&Node> {
+        self.pages.get(&id).or_else(|| self.blogposts.get(&id))
+    }
+
+    /// The kind of page or blog post `id`.
+    pub fn container_kind(&self, id: u64) -> Option<Kind> {
+        if self.pages.contains_key(&id) {
+            Some(Kind::Page)
+        } else if self.blogposts.contains_key(&id) {
+            Some(Kind::BlogPost)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn content_node_mut(&mut self, id: u64) -> Option<&mut Node> {
+        match self.pages.get_mut(&id) {
+            Some(n) => Some(n),
+            None => self.blogposts.get_mut(&id),
+        }
+    }
+
+    /// The pages (`Kind::Page`) or blog posts (`Kind::BlogPost`).
+    pub fn nodes(&self, kind: Kind) -> &BTreeMap<u64, Node> {
+        match kind {
+            Kind::BlogPost => &self.blogposts,
+            Kind::Folder => &self.folders,
+            _ => &self.pages,
+        }
     }
 
     /// The metadata of content `id` of `kind`.
@@ -513,7 +661,12 @@ impl Data {
             Kind::Page => self.pages.get(&id).map(|n| &n.meta),
             Kind::Folder => self.folders.get(&id).map(|n| &n.meta),
             Kind::Attachment => self.attachments.get(&id).map(|a| &a.meta),
-            Kind::Comment => self.comments.get(&id).map(|c| &c.meta),
+            Kind::BlogPost => self.blogposts.get(&id).map(|n| &n.meta),
+            Kind::Comment | Kind::InlineComment => self
+                .comments
+                .get(&id)
+                .filter(|c| c.kind() == kind)
+                .map(|c| &c.meta),
         }
     }
 
@@ -553,12 +706,21 @@ pub fn check_indexes(d: &Data) {
         .map(|(id, a)| (a.meta.modified, *id))
         .collect();
     assert_eq!(mods, d.modified[2]);
+    for kind in [Kind::Comment, Kind::InlineComment] {
+        let mods: BTreeSet<(Ms, u64)> = d
+            .comments
+            .iter()
+            .filter(|(_, c)| c.kind() == kind)
+            .map(|(id, c)| (c.meta.modified, *id))
+            .collect();
+        assert_eq!(mods, d.modified[kind as usize]);
+    }
     let mods: BTreeSet<(Ms, u64)> = d
-        .comments
+        .blogposts
         .iter()
-        .map(|(id, c)| (c.meta.modified, *id))
+        .map(|(id, n)| (n.meta.modified, *id))
         .collect();
-    assert_eq!(mods, d.modified[3]);
+    assert_eq!(mods, d.modified[Kind::BlogPost as usize]);
     let titles: BTreeSet<(String, u64)> = d
         .pages
         .iter()
@@ -585,13 +747,24 @@ pub fn check_indexes(d: &Data) {
     }
     assert_eq!(kids, d.pages.len() + d.folders.len());
     for (id, a) in &d.attachments {
-        assert!(d.pages.contains_key(&a.page));
+        assert!(d.container(a.page).is_some());
         assert!(d.page_attachments[&a.page].contains(id));
     }
     for (id, c) in &d.comments {
-        assert!(d.pages.contains_key(&c.page));
-        assert!(d.page_comments[&c.page].contains(id));
+        assert!(d.container(c.page).is_some());
+        let index = if c.inline.is_some() {
+            &d.page_inline
+        } else {
+            &d.page_comments
+        };
+        assert!(index[&c.page].contains(id));
     }
+    for (id, n) in d.pages.iter().chain(&d.blogposts) {
+        for m in &n.markers {
+            assert!(d.page_inline[id].contains(m), "marker {m} of {id}");
+        }
+    }
+    assert!(d.blogposts.values().all(|n| n.parent.is_none()));
     for (id, n) in d.pages.iter().chain(&d.folders) {
         assert!(
             !n.parent.is_some_and(|p| d.in_subtree(p, *id)),
@@ -611,6 +784,8 @@ mod tests {
             folders,
             attachments_per_page: 2,
             comments_per_page: 1,
+            blogposts: pages / 10,
+            inline_comments_per_page: 1,
             seed: 7,
         }
     }
@@ -621,8 +796,10 @@ mod tests {
         check_indexes(&d);
         assert_eq!(d.pages.len(), 2000);
         assert_eq!(d.folders.len(), 100);
-        assert_eq!(d.attachments.len(), 4000);
-        assert_eq!(d.comments.len(), 2000);
+        assert_eq!(d.blogposts.len(), 200);
+        assert_eq!(d.attachments.len(), 4400);
+        assert_eq!(d.comments.len(), 4400);
+        assert_eq!(d.modified[Kind::InlineComment as usize].len(), 2200);
         let d2 = Data::generate(&cfg(2000, 100));
         assert_eq!(d.pages, d2.pages);
         assert_eq!(d.attachments, d2.attachments);
@@ -665,6 +842,7 @@ mod tests {
             .map(|(id, n)| (*id, n.meta.created))
             .chain(d.attachments.iter().map(|(id, a)| (*id, a.meta.created)))
             .chain(d.comments.iter().map(|(id, c)| (*id, c.meta.created)))
+            .chain(d.blogposts.iter().map(|(id, n)| (*id, n.meta.created)))
             .collect();
         all.sort_unstable();
         assert!(all.windows(2).all(|w| w[0].1 < w[1].1));
@@ -693,6 +871,8 @@ mod tests {
             folders: 0,
             attachments_per_page: 0,
             comments_per_page: 0,
+            blogposts: 0,
+            inline_comments_per_page: 0,
             seed: 1,
         });
         assert!(d.pages.is_empty() && d.homepage.is_none());
@@ -701,6 +881,8 @@ mod tests {
             folders: 3,
             attachments_per_page: 0,
             comments_per_page: 0,
+            blogposts: 0,
+            inline_comments_per_page: 0,
             seed: 1,
         });
         check_indexes(&d);

@@ -41,6 +41,7 @@
 //!   `body.export_view`/`body.styled_view`; no `ORDER BY` means
 //!   `lastmodified DESC`.
 
+pub mod annot;
 pub mod content;
 pub mod control;
 pub mod cql;
@@ -50,9 +51,13 @@ pub mod mutate;
 pub mod search;
 pub mod shapes;
 pub mod v1;
+pub mod v1_content;
+pub mod v1_meta;
+pub mod v1_page;
 pub mod v2;
 pub mod v2_params;
 pub mod v2_render;
+pub mod v2_sub;
 pub mod write;
 
 use std::collections::HashMap;
@@ -86,6 +91,20 @@ pub const COUNTERS: &[&str] = &[
     "page_update",
     "page_create",
     "page_delete",
+    "blogposts_list",
+    "blogpost",
+    "blogpost_update",
+    "blogpost_create",
+    "blogpost_delete",
+    "inline_comments_list",
+    "inline_comment",
+    "labels",
+    "label_write",
+    "properties",
+    "restrictions",
+    "content_list",
+    "space_v1",
+    "children_v1",
 ];
 
 /// `synchost-fake confluence`.
@@ -94,7 +113,7 @@ pub struct ConfluenceArgs {
     /// Number of pages.
     #[arg(long)]
     pub pages: u32,
-    /// Attachments on each page.
+    /// Attachments on each page and blog post.
     #[arg(long, default_value_t = 0)]
     pub attachments_per_page: u32,
     /// Number of folders.
@@ -103,9 +122,16 @@ pub struct ConfluenceArgs {
     /// The space key.
     #[arg(long, default_value = "DOCS")]
     pub space: String,
-    /// Footer comments on each page.
+    /// Footer comments on each page and blog post.
     #[arg(long, default_value_t = 0)]
     pub comments_per_page: u32,
+    /// Number of blog posts (default: a tenth of --pages).
+    #[arg(long)]
+    pub blogposts: Option<u32>,
+    /// Inline comments on each page and blog post (each anchored by a
+    /// marker in the body).
+    #[arg(long, default_value_t = 0)]
+    pub inline_comments_per_page: u32,
     /// Size of every attachment, in bytes.
     #[arg(long, default_value_t = 8192)]
     pub attachment_bytes: u32,
@@ -186,6 +212,8 @@ pub async fn run(args: ConfluenceArgs) -> std::io::Result<()> {
         folders: args.folders,
         attachments_per_page: args.attachments_per_page,
         comments_per_page: args.comments_per_page,
+        blogposts: args.blogposts.unwrap_or(args.pages / 10),
+        inline_comments_per_page: args.inline_comments_per_page,
         seed: args.seed,
     };
     let store = Arc::new(Store::new(
@@ -219,17 +247,81 @@ fn api(store: Arc<Store>) -> Router {
         )
         .route(
             "/wiki/api/v2/pages/{id}",
-            get(v2::page)
+            get(v2_sub::page)
                 .put(write::update_page)
                 .delete(write::delete_page),
         )
         .route(
             "/wiki/api/v2/pages/{id}/attachments",
-            get(v2::page_attachments),
+            get(v2_sub::page_attachments),
         )
         .route(
             "/wiki/api/v2/pages/{id}/footer-comments",
-            get(v2::page_comments),
+            get(v2_sub::page_comments),
+        )
+        .route(
+            "/wiki/api/v2/pages/{id}/inline-comments",
+            get(v2_sub::page_inline_comments),
+        )
+        .route("/wiki/api/v2/pages/{id}/labels", get(v2_sub::page_labels))
+        .route(
+            "/wiki/api/v2/pages/{id}/properties",
+            get(v2_sub::page_properties),
+        )
+        .route(
+            "/wiki/api/v2/pages/{id}/properties/{property}",
+            get(v2_sub::page_property),
+        )
+        .route(
+            "/wiki/api/v2/blogposts",
+            get(v2_sub::bulk_blogposts).post(write::create_blogpost),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}",
+            get(v2_sub::blogpost)
+                .put(write::update_blogpost)
+                .delete(write::delete_blogpost),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/attachments",
+            get(v2_sub::blogpost_attachments),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/footer-comments",
+            get(v2_sub::blogpost_comments),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/inline-comments",
+            get(v2_sub::blogpost_inline_comments),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/labels",
+            get(v2_sub::blogpost_labels),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/properties",
+            get(v2_sub::blogpost_properties),
+        )
+        .route(
+            "/wiki/api/v2/blogposts/{id}/properties/{property}",
+            get(v2_sub::blogpost_property),
+        )
+        .route(
+            "/wiki/api/v2/spaces/{id}/blogposts",
+            get(v2_sub::space_blogposts),
+        )
+        .route(
+            "/wiki/api/v2/inline-comments",
+            get(v2_sub::all_inline_comments),
+        )
+        .route(
+            "/wiki/api/v2/inline-comments/{id}",
+            get(v2_sub::inline_comment),
+        )
+        .route("/wiki/api/v2/labels/{id}/pages", get(v2_sub::label_pages))
+        .route(
+            "/wiki/api/v2/labels/{id}/blogposts",
+            get(v2_sub::label_blogposts),
         )
         .route("/wiki/api/v2/pages/{id}/children", get(v2::page_children))
         .route(
@@ -244,6 +336,43 @@ fn api(store: Arc<Store>) -> Router {
         .route("/wiki/api/v2/attachments/{id}", get(v2::attachment))
         .route("/wiki/rest/api/content/search", get(v1::content_search))
         .route("/wiki/rest/api/content/{id}", get(v1::content))
+        .route("/wiki/rest/api/content", get(v1_content::list))
+        .route("/wiki/rest/api/space/{key}", get(v1_content::space))
+        .route("/wiki/rest/api/content/{id}/child", get(v1_content::child))
+        .route(
+            "/wiki/rest/api/content/{id}/child/{type}",
+            get(v1_content::children),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/label",
+            get(v1_meta::labels)
+                .post(v1_meta::add_labels)
+                .delete(v1_meta::delete_label_query),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/label/{label}",
+            axum::routing::delete(v1_meta::delete_label_path),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/property",
+            get(v1_meta::properties),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/property/{key}",
+            get(v1_meta::property),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/restriction",
+            get(v1_meta::restrictions),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/restriction/byOperation",
+            get(v1_meta::restrictions_by_operation),
+        )
+        .route(
+            "/wiki/rest/api/content/{id}/restriction/byOperation/{op}",
+            get(v1_meta::restrictions_by_operation),
+        )
         .route("/wiki/rest/api/search", get(v1::site_search))
         .route(
             "/wiki/rest/api/content/{id}/child/attachment/{att}/download",
@@ -270,6 +399,14 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         (&Method::POST, ["wiki", "api", "v2", "pages"]) => return Some("page_create"),
         (&Method::PUT, ["wiki", "api", "v2", "pages", _]) => return Some("page_update"),
         (&Method::DELETE, ["wiki", "api", "v2", "pages", _]) => return Some("page_delete"),
+        (&Method::POST, ["wiki", "api", "v2", "blogposts"]) => return Some("blogpost_create"),
+        (&Method::PUT, ["wiki", "api", "v2", "blogposts", _]) => return Some("blogpost_update"),
+        (&Method::DELETE, ["wiki", "api", "v2", "blogposts", _]) => {
+            return Some("blogpost_delete")
+        }
+        (&Method::POST | &Method::DELETE, ["wiki", "rest", "api", "content", _, "label", ..]) => {
+            return Some("label_write")
+        }
         _ => {}
     }
     match segs.as_slice() {
@@ -278,7 +415,29 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         ["wiki", "api", "v2", "pages"] => Some("bulk_pages"),
         ["wiki", "api", "v2", "pages", _] => Some("page"),
         ["wiki", "api", "v2", "pages", _, "attachments"] => Some("attachments_list"),
-        ["wiki", "api", "v2", "pages", _, "footer-comments"] => Some("comments_list"),
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "footer-comments"] => {
+            Some("comments_list")
+        }
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "inline-comments"]
+        | ["wiki", "api", "v2", "inline-comments"] => Some("inline_comments_list"),
+        ["wiki", "api", "v2", "inline-comments", _] => Some("inline_comment"),
+        ["wiki", "api", "v2", "blogposts"]
+        | ["wiki", "api", "v2", "spaces", _, "blogposts"]
+        | ["wiki", "api", "v2", "labels", _, "pages" | "blogposts"] => Some("blogposts_list"),
+        ["wiki", "api", "v2", "blogposts", _] => Some("blogpost"),
+        ["wiki", "api", "v2", "blogposts", _, "attachments"] => Some("attachments_list"),
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "labels"]
+        | ["wiki", "rest", "api", "content", _, "label", ..] => Some("labels"),
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "properties", ..]
+        | ["wiki", "rest", "api", "content", _, "property", ..] => Some("properties"),
+        ["wiki", "rest", "api", "content", _, "restriction", ..] => Some("restrictions"),
+        ["wiki", "rest", "api", "content"] => Some("content_list"),
+        ["wiki", "rest", "api", "space", _] => Some("space_v1"),
+        ["wiki", "rest", "api", "content", _, "child", ..]
+            if !path.ends_with("/download") =>
+        {
+            Some("children_v1")
+        }
         ["wiki", "api", "v2", "pages" | "folders", _, "children" | "direct-children"] => {
             Some("children")
         }

@@ -9,10 +9,9 @@
 //! (`lastmodified DESC`). Pagination is keyset on (sort value, id), so
 //! content changed during a listing moves rather than shifting the others.
 
-use std::collections::BTreeSet;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
-use super::cql::{OrderField, Query as Cql, Range};
+use super::cql::{OrderField, Query as Cql};
 use super::data::{Data, Kind, Ms};
 use super::Params;
 
@@ -24,8 +23,19 @@ pub const MAX_LIMIT_WITH_EXPORT_VIEW: usize = 25;
 pub const DEFAULT_LIMIT: usize = 25;
 
 /// The expansions this fake renders.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Expand {
+    /// `metadata.labels`.
+    pub labels: bool,
+    /// `metadata.properties` (all, as a list) and `metadata.properties.KEY`.
+    pub properties: bool,
+    pub property_keys: Vec<String>,
+    /// `restrictions.{read,update}.restrictions.{user,group}`: per
+    /// operation (read, update) the users and the groups.
+    pub restrictions: [[bool; 2]; 2],
+    /// `extensions.inlineProperties`, `extensions.resolution` (inline comments).
+    pub inline_properties: bool,
+    pub resolution: bool,
     pub version: bool,
     pub container: bool,
     pub space: bool,
@@ -57,7 +67,31 @@ impl Expand {
                 "body.export_view" => e.view = Some("export_view"),
                 "body.styled_view" => e.view = Some("styled_view"),
                 "body.anonymous_export_view" => e.view = Some("anonymous_export_view"),
-                _ => {}
+                "metadata.labels" => e.labels = true,
+                "metadata.properties" => e.properties = true,
+                "extensions.inlineProperties" => e.inline_properties = true,
+                "extensions.resolution" => e.resolution = true,
+                other => {
+                    if let Some(key) = other.strip_prefix("metadata.properties.") {
+                        e.property_keys.push(key.to_owned());
+                    }
+                    let parts: Vec<&str> = other.split('.').collect();
+                    if let ["restrictions", op, "restrictions", who] = parts.as_slice() {
+                        let o = match *op {
+                            "read" => 0,
+                            "update" => 1,
+                            _ => 2,
+                        };
+                        let w = match *who {
+                            "user" => 0,
+                            "group" => 1,
+                            _ => 2,
+                        };
+                        if o < 2 && w < 2 {
+                            e.restrictions[o][w] = true;
+                        }
+                    }
+                }
             }
             if x.starts_with("body") {
                 e.any_body = true;
@@ -81,10 +115,6 @@ impl Expand {
     }
 }
 
-pub fn kind_of_type(t: &str) -> Option<Kind> {
-    Kind::ALL.into_iter().find(|k| k.type_name() == t)
-}
-
 /// One page of a search: `(kind, id, sort value)` and whether more follow.
 #[derive(Debug, PartialEq)]
 pub struct Hits {
@@ -101,17 +131,76 @@ pub fn kinds(q: &Cql, space_key: &str) -> Vec<Kind> {
     if !space_ok {
         return Vec::new();
     }
-    match &q.types {
-        None => Kind::ALL.to_vec(),
-        Some(types) => {
-            let set: BTreeSet<Kind> = types.iter().filter_map(|t| kind_of_type(t)).collect();
-            set.into_iter().collect()
-        }
-    }
+    Kind::ALL
+        .into_iter()
+        // `comment` is footer and inline comments.
+        .filter(|k| {
+            q.types
+                .as_ref()
+                .is_none_or(|types| types.iter().any(|t| t == k.type_name()))
+        })
+        // Labels are on pages and blog posts, ancestors above pages and folders.
+        .filter(|k| q.labels.is_empty() || matches!(k, Kind::Page | Kind::BlogPost))
+        .filter(|k| q.ancestors.is_empty() || matches!(k, Kind::Page | Kind::Folder))
+        .collect()
 }
 
-pub fn created_ok(data: &Data, kind: Kind, id: u64, r: &Range) -> bool {
-    r.is_all() || data.meta(kind, id).is_some_and(|m| r.contains(m.created))
+/// True when content `id` of `kind` passes the clauses of `q` an index
+/// does not answer: `created`, `label` and `ancestor`.
+pub fn matches(data: &Data, q: &Cql, kind: Kind, id: u64) -> bool {
+    let created_ok =
+        q.created.is_all() || data.meta(kind, id).is_some_and(|m| q.created.contains(m.created));
+    let labels_ok = q.labels.iter().all(|any| {
+        data.annot
+            .labels
+            .get(&id)
+            .is_some_and(|set| any.iter().any(|l| set.contains(l)))
+    });
+    let ancestors_ok = q.ancestors.is_empty() || {
+        let parent = data.nodes(kind).get(&id).and_then(|n| n.parent);
+        let above: Vec<u64> = data.ancestors(parent).iter().map(|p| p.id()).collect();
+        q.ancestors
+            .iter()
+            .all(|any| any.iter().any(|a| above.contains(a)))
+    };
+    created_ok && labels_ok && ancestors_ok
+}
+
+/// The hits of `q` among its `id` list (small): sorted, after `after`.
+fn search_ids(
+    data: &Data,
+    q: &Cql,
+    ids: &[u64],
+    kinds: &[Kind],
+    (field, desc): (OrderField, bool),
+    after: Option<(i64, u64)>,
+) -> Vec<(Kind, u64, i64)> {
+    let mut all: Vec<(Kind, u64, i64)> = Vec::new();
+    for &kind in kinds {
+        for &id in ids {
+            let Some(m) = data.meta(kind, id) else {
+                continue;
+            };
+            if !q.lastmodified.contains(m.modified) || !matches(data, q, kind, id) {
+                continue;
+            }
+            let value = match field {
+                OrderField::LastModified => m.modified,
+                OrderField::Created | OrderField::Id => id as i64,
+            };
+            let past = after.is_none_or(|a| {
+                if desc {
+                    (value, id) < a
+                } else {
+                    (value, id) > a
+                }
+            });
+            if past {
+                all.push((kind, id, value));
+            }
+        }
+    }
+    all
 }
 
 /// Ids of `kind` past `after` in id order (descending when `desc`).
@@ -140,7 +229,11 @@ pub fn ids_after(
         Kind::Page => boxed(data.pages.range(range), desc),
         Kind::Folder => boxed(data.folders.range(range), desc),
         Kind::Attachment => boxed(data.attachments.range(range), desc),
-        Kind::Comment => boxed(data.comments.range(range), desc),
+        Kind::BlogPost => boxed(data.blogposts.range(range), desc),
+        Kind::Comment | Kind::InlineComment => Box::new(
+            boxed(data.comments.range(range), desc)
+                .filter(move |id| data.comments[id].kind() == kind),
+        ),
     }
 }
 
@@ -161,8 +254,12 @@ pub fn search(
             more: false,
         };
     }
-    for kind in kinds(q, space_key) {
-        let keep = |id: u64| created_ok(data, kind, id, &q.created);
+    let kinds = kinds(q, space_key);
+    if let Some(ids) = &q.ids {
+        all = search_ids(data, q, ids, &kinds, (field, desc), after);
+    }
+    for kind in kinds.into_iter().filter(|_| q.ids.is_none()) {
+        let keep = |id: u64| matches(data, q, kind, id);
         match field {
             OrderField::LastModified => {
                 let r = &q.lastmodified;
@@ -265,18 +362,24 @@ pub fn count(data: &Data, q: &Cql, space_key: &str) -> usize {
     if q.lastmodified.is_empty() || q.created.is_empty() {
         return 0;
     }
-    kinds(q, space_key)
+    let kinds = kinds(q, space_key);
+    if let Some(ids) = &q.ids {
+        let order = (OrderField::Id, false);
+        return search_ids(data, q, ids, &kinds, order, None).len();
+    }
+    let plain = q.created.is_all() && q.labels.is_empty() && q.ancestors.is_empty();
+    kinds
         .into_iter()
         .map(|kind| {
             let r = &q.lastmodified;
             let lo = r.lo.map_or(Unbounded, |lo| Included((lo, 0)));
             let hi = r.hi.map_or(Unbounded, |hi| Excluded((hi, 0)));
             let set = &data.modified[kind as usize];
-            if q.created.is_all() && r.is_all() {
+            if plain && r.is_all() {
                 set.len()
             } else {
                 set.range((lo, hi))
-                    .filter(|(_, id)| created_ok(data, kind, *id, &q.created))
+                    .filter(|(_, id)| matches(data, q, kind, *id))
                     .count()
             }
         })
@@ -285,6 +388,8 @@ pub fn count(data: &Data, q: &Cql, space_key: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::super::cql;
     use super::super::data::Config;
     use super::super::mutate::MutateRequest;
@@ -296,6 +401,8 @@ mod tests {
             folders: 30,
             attachments_per_page: 2,
             comments_per_page: 1,
+            blogposts: 0,
+            inline_comments_per_page: 0,
             seed: 3,
         })
     }

@@ -21,10 +21,11 @@ use super::cql::{self, CqlError, Query as Cql};
 use super::cursor::{self, V1Cursor};
 use super::data::{Data, Kind, Meta, Ms, Parent};
 use super::search::{count, search, Expand, Hits, DEFAULT_LIMIT};
+use super::v1_meta;
 use super::v2_render;
 use super::{base_url, iso_ms, json_ok, v1_error, Params, Store};
 
-fn user_json(base: &str, i: usize) -> Value {
+pub fn user_json(base: &str, i: usize) -> Value {
     let (account, name) = USERS[i % USERS.len()];
     json!({
         "type": "known",
@@ -40,7 +41,7 @@ fn user_json(base: &str, i: usize) -> Value {
     })
 }
 
-fn space_json(store: &Store, base: &str) -> Value {
+pub fn space_json(store: &Store, base: &str) -> Value {
     json!({
         "id": store.space_id,
         "key": store.space_key,
@@ -113,14 +114,14 @@ fn content_json_at(
     let mut links = Map::new();
     links.insert("self".into(), self_link.clone().into());
     let (container_kind, container_id) = match kind {
-        Kind::Page | Kind::Folder => {
-            let n = if kind == Kind::Page {
-                &data.pages[&id]
+        Kind::Page | Kind::Folder | Kind::BlogPost => {
+            let n = &data.nodes(kind)[&id];
+            if kind != Kind::BlogPost {
+                obj.insert("extensions".into(), json!({"position": n.position}));
+            }
+            if kind == Kind::Folder {
+                links.insert("webui".into(), format!("/spaces/{key}/folder/{id}").into());
             } else {
-                &data.folders[&id]
-            };
-            obj.insert("extensions".into(), json!({"position": n.position}));
-            if kind == Kind::Page {
                 links.insert("tinyui".into(), cursor::tiny_ui(id).into());
                 links.insert(
                     "editui".into(),
@@ -128,10 +129,8 @@ fn content_json_at(
                 );
                 links.insert(
                     "webui".into(),
-                    v2_render::page_webui(store, id, &meta.title).into(),
+                    v2_render::node_webui(store, kind, id, &n.meta).into(),
                 );
-            } else {
-                links.insert("webui".into(), format!("/spaces/{key}/folder/{id}").into());
             }
             (None, None)
         }
@@ -154,27 +153,43 @@ fn content_json_at(
                 v2_render::attachment_webui(store, data, id, a).into(),
             );
             links.insert("download".into(), v2_render::download_link(a).into());
-            (Some(Kind::Page), Some(a.page))
+            (data.container_kind(a.page), Some(a.page))
         }
-        Kind::Comment => {
+        Kind::Comment | Kind::InlineComment => {
             let c = &data.comments[&id];
-            obj.insert(
-                "extensions".into(),
-                json!({"location": "footer", "_expandable": {"resolution": ""}}),
-            );
-            let page_title = data
-                .pages
-                .get(&c.page)
-                .map_or("", |p| p.meta.title.as_str());
+            let ext = match c.inline {
+                None => json!({"location": "footer", "_expandable": {"resolution": ""}}),
+                Some(status) => {
+                    let (reference, selection) = content::marker(store.seed, id);
+                    let mut ext = json!({"location": "inline", "_expandable": {}});
+                    if exp.inline_properties && depth == 0 {
+                        ext["inlineProperties"] =
+                            json!({"markerRef": reference, "originalSelection": selection});
+                    } else {
+                        ext["_expandable"]["inlineProperties"] = "".into();
+                    }
+                    if exp.resolution && depth == 0 {
+                        ext["resolution"] = json!({
+                            "status": status,
+                            "lastModifier": user_json(base, meta.editor),
+                            "lastModifiedDate": iso_ms(meta.modified),
+                        });
+                    } else {
+                        ext["_expandable"]["resolution"] = "".into();
+                    }
+                    ext
+                }
+            };
+            obj.insert("extensions".into(), ext);
             links.insert(
                 "webui".into(),
                 format!(
                     "{}?focusedCommentId={id}#comment-{id}",
-                    v2_render::page_webui(store, c.page, page_title)
+                    v2_render::container_webui(store, data, c.page)
                 )
                 .into(),
             );
-            (Some(Kind::Page), Some(c.page))
+            (data.container_kind(c.page), Some(c.page))
         }
     };
     // container
@@ -228,9 +243,11 @@ fn content_json_at(
     }
     if exp.ancestors && depth == 0 {
         let parent = match kind {
-            Kind::Page => data.pages[&id].parent,
-            Kind::Folder => data.folders[&id].parent,
-            _ => container_id.map(Parent::Page),
+            Kind::Page | Kind::Folder | Kind::BlogPost => data.nodes(kind)[&id].parent,
+            // Comments and attachments: the page, and its ancestors.
+            _ => container_id
+                .filter(|c| data.pages.contains_key(c))
+                .map(Parent::Page),
         };
         let anc: Vec<Value> = data
             .ancestors(parent)
@@ -251,11 +268,13 @@ fn content_json_at(
     let wants_body = exp.storage || exp.adf || exp.view.is_some();
     if wants_body && depth == 0 {
         let doc = match kind {
-            Kind::Page => data
-                .pages
+            Kind::Page | Kind::BlogPost => data
+                .nodes(kind)
                 .get(&id)
                 .map(|n| content::node_doc(store.seed, id, n)),
-            Kind::Comment => Some(content::comment_doc(store.seed, id, meta.version)),
+            Kind::Comment | Kind::InlineComment => {
+                Some(content::comment_doc(store.seed, id, meta.version))
+            }
             _ => None,
         };
         let mut body = Map::new();
@@ -310,6 +329,16 @@ fn content_json_at(
             "children".into(),
             format!("/rest/api/content/{sid}/child").into(),
         );
+    }
+    if depth == 0 && matches!(kind, Kind::Page | Kind::BlogPost) {
+        if let Some(m) = v1_meta::metadata_json(data, base, id, exp) {
+            obj.insert("metadata".into(), m);
+            expandable.remove("metadata");
+        }
+        if let Some(r) = v1_meta::expanded_restrictions(data, base, id, exp) {
+            obj.insert("restrictions".into(), r);
+            expandable.remove("restrictions");
+        }
     }
     obj.insert("macroRenderedOutput".into(), json!({}));
     obj.insert("_expandable".into(), expandable.into());

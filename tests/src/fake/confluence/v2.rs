@@ -16,9 +16,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::content;
 use super::cursor::Key;
-use super::data::{Data, Node, Parent};
+use super::data::{Data, Kind, Node, Parent};
 use super::v2_params::*;
 use super::v2_render::*;
 use super::{base_url, json_ok, v2_bad_param, v2_error, Params, Store};
@@ -125,8 +124,8 @@ pub async fn space_pages(
                 .map(|(_, id)| *id)
                 .collect()
         });
-        let keep = |_: u64, n: &Node| !root_only || n.parent.is_none();
-        select_pages(&data, &sort, after.as_ref(), candidates, &keep, limit)
+        let keep = |id: u64| !root_only || data.pages.get(&id).is_some_and(|n| n.parent.is_none());
+        select(&data, Kind::Page, &sort, after.as_ref(), candidates, &keep, limit)
     };
     let results = ids
         .iter()
@@ -157,34 +156,9 @@ pub async fn bulk_pages(
     let sort = tri!(parse_sort(&p, PAGE_SORTS, "id"));
     let after = tri!(parse_cursor(&p, &sort));
     let current = tri!(wants_current(&p, PAGE_STATUS, true));
-    let ids = match p.list("id") {
-        None => None,
-        Some(list) => {
-            if list.len() > 250 {
-                return v2_bad_param(format!(
-                    "Provided size {{{}}} for 'id' is greater than the max allowed: 250",
-                    list.len()
-                ));
-            }
-            let mut ids = Vec::with_capacity(list.len());
-            for s in &list {
-                ids.push(tri!(parse_id(s, "id")));
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            Some(ids)
-        }
-    };
-    let in_space = match p.list("space-id") {
-        None => true,
-        Some(list) => {
-            let mut hit = false;
-            for s in &list {
-                hit |= tri!(parse_id(s, "space-id")) == store.space_id;
-            }
-            hit
-        }
-    };
+    let ids = tri!(parse_id_list(&p, "id", 250));
+    let in_space = tri!(parse_id_list(&p, "space-id", 100))
+        .is_none_or(|s| s.contains(&store.space_id));
     if let Some(s) = p.get("subtype") {
         if s != "live" && s != "page" {
             return v2_bad_param(format!("Invalid value '{s}' for parameter 'subtype'"));
@@ -205,10 +179,13 @@ pub async fn bulk_pages(
             ),
             (None, None) => None,
         };
-        let keep = |id: u64, n: &Node| {
-            !data.missing.contains(&id) && title.as_ref().is_none_or(|t| *t == n.meta.title)
+        let keep = |id: u64| {
+            !data.missing.contains(&id)
+                && title
+                    .as_ref()
+                    .is_none_or(|t| data.pages.get(&id).is_some_and(|n| *t == n.meta.title))
         };
-        select_pages(&data, &sort, after.as_ref(), candidates, &keep, limit)
+        select(&data, Kind::Page, &sort, after.as_ref(), candidates, &keep, limit)
     };
     let results = ids
         .iter()
@@ -239,48 +216,6 @@ pub(super) fn live_page<'a>(data: &'a Data, raw: &str) -> Result<(u64, &'a Node)
         Some(n) if !data.missing.contains(&id) => Ok((id, n)),
         _ => Err(page_not_found(raw)),
     }
-}
-
-/// `GET /wiki/api/v2/pages/{id}`: PageSingle; `version=N` serves an older version.
-pub async fn page(
-    State(store): State<Arc<Store>>,
-    headers: HeaderMap,
-    Path(raw): Path<String>,
-    Query(q): Query2,
-) -> Response {
-    let p = Params(q);
-    let fmt = tri!(parse_body_format(&p, true));
-    let data = store.read();
-    let (id, n) = tri!(live_page(&data, &raw));
-    let mut node = n.clone();
-    let written_before = |v: u32| data.written.get(&(id, v)).cloned();
-    let mut status = "current";
-    if let Some(v) = p.get("version") {
-        let Ok(v) = v.parse::<u32>() else {
-            return v2_bad_param(format!("Invalid value '{v}' for parameter 'version'"));
-        };
-        if v == 0 || v > node.meta.version {
-            return page_not_found(&raw);
-        }
-        if v < node.meta.version {
-            let span = node.meta.modified - node.meta.created;
-            node.meta.modified =
-                node.meta.created + span * i64::from(v - 1) / i64::from(node.meta.version - 1);
-            node.meta.version = v;
-            (node.body, node.meta.message) = match written_before(v) {
-                Some((body, message)) => (Some(body), message),
-                None => (None, String::new()),
-            };
-            status = "historical";
-        }
-    }
-    drop(data);
-    let mut v = page_json(&store, id, &node, fmt, Some(&base_url(&headers)));
-    v["status"] = status.into();
-    if p.get("include-version") == Some("false") {
-        v.as_object_mut().expect("object").remove("version");
-    }
-    json_ok(&v)
 }
 
 /// `GET /wiki/api/v2/folders/{id}`.
@@ -323,101 +258,6 @@ pub async fn attachment(
             format!("Cannot find an attachment with id [{raw}]"),
         ),
     }
-}
-
-/// `GET /wiki/api/v2/pages/{id}/attachments` (limit default 50).
-pub async fn page_attachments(
-    State(store): State<Arc<Store>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw): Path<String>,
-    RawQuery(rq): RawQuery,
-    Query(q): Query2,
-) -> Response {
-    let p = Params(q);
-    let limit = tri!(parse_limit(&p, 50));
-    let sort = tri!(parse_sort(&p, DATE_SORTS, "created-date"));
-    let after = tri!(parse_cursor(&p, &sort));
-    let current = tri!(wants_current(&p, &["current", "archived", "trashed"], true));
-    let data = store.read();
-    let (id, _) = tri!(live_page(&data, &raw));
-    let (media, filename) = (p.get("mediaType"), p.get("filename"));
-    let items: Vec<(Key, u64)> = data
-        .page_attachments
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .filter(|_| current)
-        .filter_map(|a| data.attachments.get(a).map(|x| (*a, x)))
-        .filter(|(_, x)| media.is_none_or(|m| content::MEDIA[x.media].media_type == m))
-        .filter(|(_, x)| filename.is_none_or(|f| x.meta.title == f))
-        .map(|(a, x)| (meta_key(sort.field, a, &x.meta), a))
-        .collect();
-    let (ids, next) = paginate(items, sort.desc, after.as_ref(), limit);
-    let results = ids
-        .iter()
-        .map(|a| attachment_json(&store, &data, *a, &data.attachments[a], None))
-        .collect();
-    drop(data);
-    list_response(
-        &base_url(&headers),
-        &uri,
-        rq.as_deref(),
-        results,
-        next_cursor(sort.name, next),
-    )
-}
-
-/// `GET /wiki/api/v2/pages/{id}/footer-comments`.
-pub async fn page_comments(
-    State(store): State<Arc<Store>>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw): Path<String>,
-    RawQuery(rq): RawQuery,
-    Query(q): Query2,
-) -> Response {
-    let p = Params(q);
-    let limit = tri!(parse_limit(&p, 25));
-    let fmt = tri!(parse_body_format(&p, false));
-    let sort = tri!(parse_sort(&p, DATE_SORTS, "created-date"));
-    let after = tri!(parse_cursor(&p, &sort));
-    let statuses = [
-        "current",
-        "archived",
-        "trashed",
-        "deleted",
-        "historical",
-        "draft",
-    ];
-    let current = tri!(wants_current(&p, &statuses, true));
-    let data = store.read();
-    let (id, _) = tri!(live_page(&data, &raw));
-    let items: Vec<(Key, u64)> = data
-        .page_comments
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .filter(|_| current)
-        .filter_map(|c| {
-            data.comments
-                .get(c)
-                .map(|x| (meta_key(sort.field, *c, &x.meta), *c))
-        })
-        .collect();
-    let (ids, next) = paginate(items, sort.desc, after.as_ref(), limit);
-    let results = ids
-        .iter()
-        .map(|c| comment_json(&store, &data, *c, &data.comments[c], fmt))
-        .collect();
-    drop(data);
-    list_response(
-        &base_url(&headers),
-        &uri,
-        rq.as_deref(),
-        results,
-        next_cursor(sort.name, next),
-    )
 }
 
 /// Children of `parent`: ChildPage (pages only) or ChildrenResponse (with `type`).

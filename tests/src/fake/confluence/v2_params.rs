@@ -11,6 +11,7 @@ use axum::response::Response;
 
 use super::cursor::{Key, V2Cursor};
 use super::data::{Data, Kind, Meta, Node};
+use super::search::ids_after;
 use super::{v2_bad_param, Params};
 
 pub const MAX_LIMIT: i64 = 250;
@@ -108,7 +109,8 @@ pub fn parse_sort(
         "id" => Field::Id,
         "created-date" => Field::Created,
         "modified-date" => Field::Modified,
-        "title" => Field::Title,
+        // Label names and property keys sort like titles (strings).
+        "title" | "name" | "key" => Field::Title,
         _ => Field::Position,
     };
     let name: &'static str = match (desc, name) {
@@ -117,6 +119,8 @@ pub fn parse_sort(
         (true, "created-date") => "-created-date",
         (true, "modified-date") => "-modified-date",
         (true, "title") => "-title",
+        (true, "name") => "-name",
+        (true, "key") => "-key",
         (true, _) => "-child-position",
     };
     Ok(Sort { field, desc, name })
@@ -150,6 +154,27 @@ pub fn parse_id(raw: &str, what: &str) -> Result<u64, Response> {
             "Failed to convert value of type 'java.lang.String' to required type 'long' for {what}; For input string: \"{raw}\""
         ))
     })
+}
+
+/// A list of ids (`id=1,2&id=3`) of at most `max`, sorted and deduplicated;
+/// `None` when absent.
+pub fn parse_id_list(p: &Params, name: &str, max: usize) -> Result<Option<Vec<u64>>, Response> {
+    let Some(list) = p.list(name) else {
+        return Ok(None);
+    };
+    if list.len() > max {
+        return Err(v2_bad_param(format!(
+            "Provided size {{{}}} for '{name}' is greater than the max allowed: {max}",
+            list.len()
+        )));
+    }
+    let mut ids = Vec::with_capacity(list.len());
+    for s in &list {
+        ids.push(parse_id(s, name)?);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
 }
 
 /// `status`: values from `allowed`; true when `current` content is asked for
@@ -216,45 +241,37 @@ pub fn meta_key(field: Field, id: u64, m: &Meta) -> Key {
     }
 }
 
-/// Pages in `sort` order after `after`, kept by `keep`: from `candidates`
-/// when given (small sets), else straight from the indexes.
-pub fn select_pages(
+/// Content of `kind` in `sort` order after `after`, kept by `keep`: from
+/// `candidates` when given (small sets), else straight from the indexes
+/// (title order: pages only).
+pub fn select(
     data: &Data,
+    kind: Kind,
     sort: &Sort,
     after: Option<&(Key, u64)>,
     candidates: Option<Vec<u64>>,
-    keep: &dyn Fn(u64, &Node) -> bool,
+    keep: &dyn Fn(u64) -> bool,
     limit: usize,
 ) -> (Vec<u64>, Option<(Key, u64)>) {
+    let key = |id: u64| data.meta(kind, id).map(|m| meta_key(sort.field, id, m));
     if let Some(ids) = candidates {
         let items = ids
             .into_iter()
-            .filter_map(|id| data.pages.get(&id).map(|n| (id, n)))
-            .filter(|(id, n)| keep(*id, n))
-            .map(|(id, n)| (node_key(sort.field, id, n), id))
+            .filter(|id| keep(*id))
+            .filter_map(|id| Some((key(id)?, id)))
             .collect();
         return paginate(items, sort.desc, after, limit);
     }
     let after_id = after.map(|(_, id)| *id);
     let ids: Box<dyn Iterator<Item = u64> + '_> = match (sort.field, sort.desc) {
         // Creation order is id order.
-        (Field::Id | Field::Created | Field::Position, false) => Box::new(
-            data.pages
-                .range((after_id.map_or(Unbounded, Excluded), Unbounded))
-                .map(|(id, _)| *id),
-        ),
-        (Field::Id | Field::Created | Field::Position, true) => Box::new(
-            data.pages
-                .range((Unbounded, after_id.map_or(Unbounded, Excluded)))
-                .rev()
-                .map(|(id, _)| *id),
-        ),
+        (Field::Id | Field::Created | Field::Position, desc) => ids_after(data, kind, after_id, desc),
         (Field::Modified, desc) => {
             let bound = after.and_then(|(k, id)| match k {
                 Key::Num(ms) => Some((*ms, *id)),
                 Key::Str(_) => None,
             });
-            let set = &data.modified[Kind::Page as usize];
+            let set = &data.modified[kind as usize];
             if desc {
                 Box::new(
                     set.range((Unbounded, bound.map_or(Unbounded, Excluded)))
@@ -290,14 +307,13 @@ pub fn select_pages(
         }
     };
     let mut page: Vec<u64> = ids
-        .filter(|id| data.pages.get(id).is_some_and(|n| keep(*id, n)))
+        .filter(|id| data.meta(kind, *id).is_some() && keep(*id))
         .take(limit + 1)
         .collect();
     let more = page.len() > limit;
     page.truncate(limit);
     let next = if more {
-        page.last()
-            .map(|id| (node_key(sort.field, *id, &data.pages[id]), *id))
+        page.last().and_then(|id| Some((key(*id)?, *id)))
     } else {
         None
     };
@@ -320,6 +336,10 @@ pub const PAGE_SORTS: &[&str] = &["id", "created-date", "modified-date", "title"
 pub const PAGE_STATUS: &[&str] = &["current", "archived", "deleted", "trashed"];
 
 pub const DATE_SORTS: &[&str] = &["created-date", "modified-date"];
+
+pub const BLOGPOST_SORTS: &[&str] = &["id", "created-date", "modified-date"];
+
+pub const BLOGPOST_STATUS: &[&str] = &["current", "deleted", "trashed"];
 
 #[cfg(test)]
 mod tests {

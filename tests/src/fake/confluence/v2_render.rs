@@ -55,6 +55,35 @@ pub fn page_webui(store: &Store, id: u64, title: &str) -> String {
     )
 }
 
+/// `/spaces/KEY/blog/2025/06/26/ID/Title+With+Plus` (the creation date).
+pub fn blogpost_webui(store: &Store, id: u64, meta: &Meta) -> String {
+    let day = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(meta.created)
+        .map(|d| d.format("%Y/%m/%d").to_string())
+        .unwrap_or_default();
+    format!(
+        "/spaces/{}/blog/{day}/{id}/{}",
+        store.space_key,
+        cursor::webui_title(&meta.title)
+    )
+}
+
+/// The web UI link of page or blog post `id` (`kind`).
+pub fn node_webui(store: &Store, kind: Kind, id: u64, meta: &Meta) -> String {
+    if kind == Kind::BlogPost {
+        blogpost_webui(store, id, meta)
+    } else {
+        page_webui(store, id, &meta.title)
+    }
+}
+
+/// The web UI link of page or blog post `id` (empty title when gone).
+pub fn container_webui(store: &Store, data: &Data, id: u64) -> String {
+    match (data.container_kind(id), data.container(id)) {
+        (Some(kind), Some(n)) => node_webui(store, kind, id, &n.meta),
+        _ => page_webui(store, id, ""),
+    }
+}
+
 /// A PageBulk (PageSingle with `base`).
 pub fn page_json(
     store: &Store,
@@ -63,31 +92,46 @@ pub fn page_json(
     fmt: Option<BodyFormat>,
     base: Option<&str>,
 ) -> Value {
+    node_json(store, Kind::Page, id, n, fmt, base)
+}
+
+/// A PageBulk or BlogPostBulk (`kind`); the Single with `base`.
+pub fn node_json(
+    store: &Store,
+    kind: Kind,
+    id: u64,
+    n: &Node,
+    fmt: Option<BodyFormat>,
+    base: Option<&str>,
+) -> Value {
+    let blog = kind == Kind::BlogPost;
     let mut v = json!({
         "id": id.to_string(),
         "status": "current",
         "title": n.meta.title,
         "spaceId": store.space_id.to_string(),
-        "position": n.position,
         "authorId": user(n.meta.author),
-        "ownerId": user(n.meta.author),
-        "lastOwnerId": null,
         "createdAt": iso_ms(n.meta.created),
         "version": version_json(&n.meta),
         "body": body_json(|| content::node_doc(store.seed, id, n), fmt),
         "_links": {
             "editui": format!("/pages/resumedraft.action?draftId={id}"),
-            "webui": page_webui(store, id, &n.meta.title),
-            "edituiv2": format!("/spaces/{}/pages/edit-v2/{id}", store.space_key),
+            "webui": node_webui(store, kind, id, &n.meta),
+            "edituiv2": format!("/spaces/{}/{}/edit-v2/{id}", store.space_key, if blog { "blog" } else { "pages" }),
             "tinyui": cursor::tiny_ui(id),
         },
     });
     let obj = v.as_object_mut().expect("object");
-    parent_fields(obj, n.parent);
+    if !blog {
+        obj.insert("position".into(), n.position.into());
+        obj.insert("ownerId".into(), user(n.meta.author).into());
+        obj.insert("lastOwnerId".into(), Value::Null);
+        parent_fields(obj, n.parent);
+    }
     if let Some(base) = base {
         obj["_links"]["base"] = base.into();
     }
-    store.shapes().v2(Kind::Page, id, &mut v);
+    store.shapes().v2(kind, id, &mut v);
     v
 }
 
@@ -128,13 +172,9 @@ pub fn download_link(a: &Attachment) -> String {
 
 /// The attachment preview link on its page.
 pub fn attachment_webui(store: &Store, data: &Data, id: u64, a: &Attachment) -> String {
-    let title = data
-        .pages
-        .get(&a.page)
-        .map_or("", |p| p.meta.title.as_str());
     format!(
         "{}?preview={}",
-        page_webui(store, a.page, title),
+        container_webui(store, data, a.page),
         cursor::encode_segment(&format!("/{}/{id}/{}", a.page, a.meta.title))
     )
 }
@@ -154,7 +194,7 @@ pub fn attachment_json(
         "status": "current",
         "title": a.meta.title,
         "createdAt": iso_ms(a.meta.created),
-        "pageId": a.page.to_string(),
+        container_field(data, a.page): a.page.to_string(),
         "mediaType": media.media_type,
         "mediaTypeDescription": media.description,
         "comment": a.comment,
@@ -172,6 +212,19 @@ pub fn attachment_json(
     v
 }
 
+/// `pageId` or `blogPostId`: the field naming container `id`.
+pub fn container_field(data: &Data, id: u64) -> &'static str {
+    if data.blogposts.contains_key(&id) {
+        "blogPostId"
+    } else {
+        "pageId"
+    }
+}
+
+/// A PageCommentModel / BlogPostCommentModel, or for inline comments a
+/// PageInlineCommentModel / BlogPostInlineCommentModel (with
+/// `resolutionStatus` and `properties.inlineMarkerRef` /
+/// `inlineOriginalSelection`).
 pub fn comment_json(
     store: &Store,
     data: &Data,
@@ -179,20 +232,24 @@ pub fn comment_json(
     c: &Comment,
     fmt: Option<BodyFormat>,
 ) -> Value {
-    let title = data
-        .pages
-        .get(&c.page)
-        .map_or("", |p| p.meta.title.as_str());
     let mut v = json!({
         "id": id.to_string(),
         "status": "current",
         "title": c.meta.title,
-        "pageId": c.page.to_string(),
+        container_field(data, c.page): c.page.to_string(),
         "version": version_json(&c.meta),
         "body": body_json(|| content::comment_doc(store.seed, id, c.meta.version), fmt),
-        "_links": {"webui": format!("{}?focusedCommentId={id}", page_webui(store, c.page, title))},
+        "_links": {"webui": format!("{}?focusedCommentId={id}", container_webui(store, data, c.page))},
     });
-    store.shapes().v2(Kind::Comment, id, &mut v);
+    if let Some(status) = c.inline {
+        let (reference, selection) = content::marker(store.seed, id);
+        v["resolutionStatus"] = status.into();
+        v["properties"] = json!({
+            "inlineMarkerRef": reference,
+            "inlineOriginalSelection": selection,
+        });
+    }
+    store.shapes().v2(c.kind(), id, &mut v);
     v
 }
 
@@ -251,7 +308,7 @@ mod tests {
         assert_eq!(f.len(), 36);
         assert_eq!(f, file_id(1, 42));
         assert_ne!(f, file_id(1, 43));
-        let doc = || content::page_doc(1, 2, 3);
+        let doc = || content::page_doc(1, 2, 3, &[], None);
         assert_eq!(body_json(doc, None), json!({}));
         let b = body_json(doc, Some(BodyFormat::Storage));
         assert_eq!(b["storage"]["representation"], "storage");

@@ -36,9 +36,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::data::{Data, Kind, Meta, Ms, Node, Parent, ParentKey};
-use super::v2::{live_page, page_not_found};
+use super::v2_sub::live_node;
 use super::v2_params::{parse_id, BodyFormat};
-use super::v2_render::page_json;
+use super::v2_render::node_json;
 use super::{base_url, json_ok, v2_bad_param, v2_error, Params, Store};
 
 /// Largest request body accepted (the spec's 413 limit of create).
@@ -317,6 +317,23 @@ fn tick(data: &mut Data) -> Ms {
 }
 
 impl Data {
+    /// Inline comments on `id` whose marker `storage` lacks become
+    /// `dangling` (their comment keeps its version, as in Confluence). They
+    /// stay in [`Node::markers`], so older versions read back exactly.
+    fn mark_dangling(&mut self, id: u64, storage: &str) {
+        let seed = self.annot.seed();
+        let inline: Vec<u64> = self.page_inline.get(&id).into_iter().flatten().copied().collect();
+        for c in inline {
+            let (reference, _) = super::content::marker(seed, c);
+            if storage.contains(&format!("ac:ref=\"{reference}\"")) {
+                continue;
+            }
+            if let Some(comment) = self.comments.get_mut(&c) {
+                comment.inline = Some("dangling");
+            }
+        }
+    }
+
     /// Keeps the written version of page `id` for later `?version=N` reads.
     fn remember(&mut self, id: u64, node: &Node) {
         if let Some(body) = &node.body {
@@ -328,10 +345,12 @@ impl Data {
     }
 }
 
-/// The PageSingle answer of a write: storage body and `_links.base`.
-fn written(store: &Store, id: u64, node: &Node, headers: &HeaderMap) -> Response {
-    json_ok(&page_json(
+/// The PageSingle / BlogPostSingle answer of a write: storage body and
+/// `_links.base`.
+fn written(store: &Store, kind: Kind, id: u64, node: &Node, headers: &HeaderMap) -> Response {
+    json_ok(&node_json(
         store,
+        kind,
         id,
         node,
         Some(BodyFormat::Storage),
@@ -346,6 +365,23 @@ pub async fn update_page(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Response {
+    update(Kind::Page, store, headers, raw, body)
+}
+
+/// `PUT /wiki/api/v2/blogposts/{id}` (BlogPostUpdateRequest: no parent,
+/// titles not checked for uniqueness).
+pub async fn update_blogpost(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    update(Kind::BlogPost, store, headers, raw, body)
+}
+
+/// A new version of page or blog post `raw` (`kind`). Inline comments
+/// whose marker the new body lost become `dangling`.
+fn update(kind: Kind, store: Arc<Store>, headers: HeaderMap, raw: String, body: Bytes) -> Response {
     let path_id = match parse_id(&raw, "id") {
         Ok(id) => id,
         Err(resp) => return resp,
@@ -363,7 +399,11 @@ pub async fn update_page(
     let title = c.title(status.as_deref(), true);
     let storage = c.body(true);
     let version = c.version();
-    let parent_raw = c.id("parentId", false);
+    let parent_raw = if kind == Kind::Page {
+        c.id("parentId", false)
+    } else {
+        None
+    };
     let space_raw = c.id("spaceId", false);
     let _owner = c.string("ownerId", false);
     if let Err(resp) = c.finish() {
@@ -385,7 +425,7 @@ pub async fn update_page(
     }
 
     let mut data = store.write();
-    let current = match live_page(&data, &raw) {
+    let current = match live_node(&data, kind, &raw) {
         Ok((_, n)) => n.meta.version,
         Err(resp) => return resp,
     };
@@ -399,7 +439,8 @@ pub async fn update_page(
             StatusCode::CONFLICT,
             "CONFLICT",
             format!(
-                "Version must be incremented when updating a page. Current Version: [{current}]. Provided version: [{number}]"
+                "Version must be incremented when updating a {}. Current Version: [{current}]. Provided version: [{number}]",
+                if kind == Kind::Page { "page" } else { "blogpost" }
             ),
         );
     }
@@ -418,25 +459,27 @@ pub async fn update_page(
             (data.pages[&path_id].parent != Some(parent)).then_some(Some(parent))
         }
     };
-    let old_title = data.pages[&path_id].meta.title.clone();
-    if title != old_title && title_taken(&data, &title, Some(path_id)) {
+    let old_title = data.nodes(kind)[&path_id].meta.title.clone();
+    let page = kind == Kind::Page;
+    if page && title != old_title && title_taken(&data, &title, Some(path_id)) {
         return duplicate_title();
     }
 
     let now = tick(&mut data);
-    data.bump_node(Kind::Page, path_id, now, new_parent, API_USER);
-    if title != old_title {
+    data.bump_node(kind, path_id, now, new_parent, API_USER);
+    if page && title != old_title {
         data.titles.remove(&(old_title, path_id));
         data.titles.insert((title.clone(), path_id));
     }
-    let node = data.pages.get_mut(&path_id).expect("checked above");
+    data.mark_dangling(path_id, &storage);
+    let node = data.content_node_mut(path_id).expect("checked above");
     node.meta.title = title;
     node.meta.message = message;
     node.body = Some(Arc::from(storage));
     let node = node.clone();
     data.remember(path_id, &node);
     drop(data);
-    written(&store, path_id, &node, &headers)
+    written(&store, kind, path_id, &node, &headers)
 }
 
 /// `POST /wiki/api/v2/pages[?root-level=true]`.
@@ -446,7 +489,22 @@ pub async fn create_page(
     Query(q): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Response {
-    let p = Params(q);
+    create(Kind::Page, store, headers, Params(q), body)
+}
+
+/// `POST /wiki/api/v2/blogposts` (BlogPostCreateRequest: no parent; titles
+/// unique among the space's blog posts).
+pub async fn create_blogpost(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    create(Kind::BlogPost, store, headers, Params(q), body)
+}
+
+/// A new page or blog post (`kind`).
+fn create(kind: Kind, store: Arc<Store>, headers: HeaderMap, p: Params, body: Bytes) -> Response {
     let mut flags = [false; 3];
     for (flag, name) in flags.iter_mut().zip(["root-level", "private", "embedded"]) {
         *flag = match p.get(name) {
@@ -474,7 +532,11 @@ pub async fn create_page(
     };
     let title = c.title(Some(&status), false).unwrap_or_default();
     let storage = c.body(false).unwrap_or_default();
-    let parent_raw = c.id("parentId", false);
+    let parent_raw = if kind == Kind::Page {
+        c.id("parentId", false)
+    } else {
+        None
+    };
     let subtype = c.string("subtype", false);
     if let Err(resp) = c.finish() {
         return resp;
@@ -499,19 +561,23 @@ pub async fn create_page(
             Ok(p) => Some(p),
             Err(resp) => return resp,
         },
-        None if root_level => None,
+        None if root_level || kind == Kind::BlogPost => None,
         None => data
             .homepage
             .filter(|h| data.pages.contains_key(h))
             .map(Parent::Page),
     };
-    if title_taken(&data, &title, None) {
+    let taken = match kind {
+        Kind::Page => title_taken(&data, &title, None),
+        _ => data.blogposts.values().any(|n| n.meta.title == title),
+    };
+    if taken {
         return duplicate_title();
     }
     let now = tick(&mut data);
     let id = data.take_id();
-    let node = Node {
-        meta: Meta {
+    let mut node = Node::new(
+        Meta {
             title,
             version: 1,
             created: now,
@@ -521,14 +587,13 @@ pub async fn create_page(
             message: String::new(),
         },
         parent,
-        position: 0,
-        body: Some(Arc::from(storage)),
-    };
-    data.insert_node(Kind::Page, id, node);
-    let node = data.pages[&id].clone();
+    );
+    node.body = Some(Arc::from(storage));
+    data.insert_node(kind, id, node);
+    let node = data.nodes(kind)[&id].clone();
     data.remember(id, &node);
     drop(data);
-    written(&store, id, &node, &headers)
+    written(&store, kind, id, &node, &headers)
 }
 
 /// `DELETE /wiki/api/v2/pages/{id}`: 204; the page goes to the trash (gone
@@ -538,7 +603,19 @@ pub async fn delete_page(
     Path(raw): Path<String>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
-    let p = Params(q);
+    delete(Kind::Page, &store, &raw, Params(q))
+}
+
+/// `DELETE /wiki/api/v2/blogposts/{id}`: as pages.
+pub async fn delete_blogpost(
+    State(store): State<Arc<Store>>,
+    Path(raw): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    delete(Kind::BlogPost, &store, &raw, Params(q))
+}
+
+fn delete(kind: Kind, store: &Store, raw: &str, p: Params) -> Response {
     for name in ["purge", "draft"] {
         match p.get(name) {
             None | Some("false") => {}
@@ -547,13 +624,17 @@ pub async fn delete_page(
         }
     }
     let mut data = store.write();
-    let id = match live_page(&data, &raw) {
+    let id = match live_node(&data, kind, raw) {
         Ok((id, _)) => id,
         Err(resp) => return resp,
     };
     if p.get("draft") == Some("true") {
         // The fake has no drafts.
-        return page_not_found(&raw);
+        return v2_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("Cannot find a draft with id [{raw}]"),
+        );
     }
     if p.get("purge") == Some("true") {
         return v2_bad_param(format!(
@@ -561,6 +642,6 @@ pub async fn delete_page(
         ));
     }
     let now = tick(&mut data);
-    data.delete_page(id, now, API_USER);
+    data.delete_content(kind, id, now, API_USER);
     StatusCode::NO_CONTENT.into_response()
 }
