@@ -97,6 +97,20 @@ impl<T> Step<T> {
         }
     }
 
+    /// This step, then `f` of its answer: the next step (more requests, or
+    /// done). E.g. a write, then what follows only when it applied.
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> Step<U> + 'static) -> Step<U>
+    where
+        T: 'static,
+    {
+        match self.0 {
+            Next::Done(value) => f(value),
+            Next::Send(request, then) => {
+                Step::send(request, move |answer: Answer| then(answer).and_then(f))
+            }
+        }
+    }
+
     /// The answer, when this step is done.
     pub fn into_done(self) -> Option<T> {
         match self.0 {
@@ -420,5 +434,30 @@ mod tests {
         assert_eq!(mapped.request().map(Request::url), Some("http://h/m"));
         assert_eq!(mapped.answer(ok(204, "")).into_done(), Some((7, 204)));
         assert_eq!(Step::done(2).map(|n| n * 3).into_done(), Some(6));
+    }
+
+    #[test]
+    fn chained_steps_send_after_the_first() {
+        let chained = Step::send(Request::get("http://h/a"), |a: Answer| a.unwrap().status)
+            .and_then(|status| match status {
+                200 => Step::send(Request::get("http://h/b"), move |a: Answer| {
+                    (status, a.unwrap().status)
+                }),
+                other => Step::done((other, 0)),
+            });
+        let mut sent = Vec::new();
+        let answers = run_with(vec![chained], |requests| {
+            sent.extend(requests.iter().map(|r| r.url().to_owned()));
+            requests.iter().map(|_| ok(200, "")).collect()
+        });
+        assert_eq!(answers, [(200, 200)]);
+        assert_eq!(sent, ["http://h/a", "http://h/b"], "one round each");
+        let stopped = Step::send(Request::get("http://h/a"), |a: Answer| a.unwrap().status)
+            .and_then(|status| Step::done((status, 0)));
+        assert_eq!(stopped.answer(ok(404, "")).into_done(), Some((404, 0)));
+        assert_eq!(
+            Step::done(3).and_then(|n| Step::done(n + 1)).into_done(),
+            Some(4)
+        );
     }
 }

@@ -39,9 +39,14 @@ const STREAMS: [&str; 4] = ["pages", "folders", "attachments", "comments"];
 // ---------------------------------------------------------------------------
 // Running things
 
-/// `synchost-fake confluence <args> --email EMAIL --token TOKEN`.
+/// `synchost-fake confluence <args> --email EMAIL --token TOKEN`, without
+/// blog posts unless `args` asks (they have their own tests,
+/// `confluence_streams.rs`).
 fn start_fake(args: &[&str]) -> FakeServer {
     let mut all = args.to_vec();
+    if !args.contains(&"--blogposts") {
+        all.extend_from_slice(&["--blogposts", "0"]);
+    }
     all.extend_from_slice(&["--email", EMAIL, "--token", TOKEN]);
     FakeServer::start("confluence", &all)
 }
@@ -1164,11 +1169,13 @@ fn full_pull_stores_every_stream_exactly() {
         240,
         "one download per attachment: {stats}"
     );
-    // Folders 1 page of 200, attachments 2, comments 3 of 50 (body expansion).
-    assert_eq!(stat(&stats, "cql"), 1 + 2 + 3, "CQL listings: {stats}");
+    // Folders 1 page of 200, attachments 2, comments 3 of 50 (body
+    // expansion), inline comments the same 3 (one CQL type for both kinds).
+    assert_eq!(stat(&stats, "cql"), 1 + 2 + 3 + 3, "CQL listings: {stats}");
+    // With the (empty) blog post listing.
     assert_eq!(
         stat(&stats, "requests"),
-        1 + 1 + 10 + 240 + 6,
+        1 + 1 + 1 + 10 + 240 + 9,
         "nothing else: {stats}"
     );
 
@@ -1191,6 +1198,10 @@ fn full_pull_stores_every_stream_exactly() {
         ("version", "200"),
         ("version,container", "200"),
         ("version,container,body.storage", "200"),
+        (
+            "version,container,body.storage,extensions.inlineProperties,extensions.resolution",
+            "200",
+        ),
     ];
     assert_eq!(
         first_cql,
@@ -1277,8 +1288,8 @@ fn delta_fetches_only_what_changed() {
     assert_eq!(stat(&stats, "spaces"), 1, "{stats}");
     assert_eq!(
         stat(&stats, "cql"),
-        4,
-        "one small CQL delta per stream: {stats}"
+        6,
+        "one small CQL delta per stream (blog posts and inline comments too): {stats}"
     );
     assert_eq!(
         stat(&stats, "folder"),
@@ -2292,16 +2303,23 @@ fn malformed_entries_fail_alone_and_are_reported() {
         ("page", 0),
         ("folder", 4),
         ("attachment", 0),
-        ("cql", 3),
+        // Folders, attachments, comments, inline comments.
+        ("cql", 4),
         ("content", 0),
         ("download", 40 - 2),
-        ("requests", 1 + 1 + 4 + 3 + 38),
+        // With the (empty) blog post listing.
+        ("requests", 1 + 1 + 1 + 4 + 4 + 38),
     ]);
     assert_eq!(counters(&fake.stats()), expected);
     let status = json_command(&ws, &["status", SOURCE, "--json"]);
     for row in status.as_array().expect("array") {
-        assert_eq!(u64_field(row, "pending_failed"), 1, "{status}");
-        assert_eq!(row["state"], "running", "resumable: {status}");
+        if STREAMS.contains(&str_field(row, "stream")) {
+            assert_eq!(u64_field(row, "pending_failed"), 1, "{status}");
+            assert_eq!(row["state"], "running", "resumable: {status}");
+        } else {
+            // Blog posts and inline comments: none in this space.
+            assert_eq!(u64_field(row, "records"), 0, "{status}");
+        }
     }
 
     // A rerun, still broken: the four are asked for once each, fail again,
@@ -2319,12 +2337,16 @@ fn malformed_entries_fail_alone_and_are_reported() {
         "{again:?}"
     );
     let stats = fake.stats();
+    // Blog posts and inline comments (none here) completed in the first run:
+    // theirs is a delta (the space lookup and one CQL search each).
     for (name, n) in [
         ("bulk_pages", 1),
         ("folder", 1),
         ("attachment", 1),
         ("content", 1),
-        ("requests", 4),
+        ("spaces", 1),
+        ("cql", 2),
+        ("requests", 4 + 3),
     ] {
         assert_eq!(stat(&stats, name), n, "{name}: {stats}");
     }

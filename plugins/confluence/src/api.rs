@@ -11,7 +11,7 @@
 use crate::config::BodyFormat;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
-use synchost_sdk::http::{encode, Request, Response};
+use synchost_sdk::http::{self, encode, Request, Response};
 use synchost_sdk::{lenient, Error};
 
 /// The largest `limit` the v2 endpoints accept (a larger one is a 400).
@@ -30,6 +30,19 @@ fn get(url: String) -> Request {
     Request::get(url).header("accept", "application/json")
 }
 
+/// A request as named in messages (`GET https://…`) and what it ended in.
+pub type Sent = (String, Result<Response, Error>);
+
+/// Sends `requests` together (one `send_batch`); each answer with its
+/// request's name.
+pub fn send_batch(requests: Vec<Request>) -> Vec<Sent> {
+    let whats: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{} {}", r.method(), r.url()))
+        .collect();
+    whats.into_iter().zip(http::send_batch(requests)).collect()
+}
+
 /// A GET of a next link, already resolved (see [`crate::cursor`]).
 pub fn follow(url: String) -> Request {
     get(url)
@@ -40,28 +53,57 @@ pub fn space_by_key(base_url: &str, key: &str) -> Request {
     get(format!("{base_url}/wiki/api/v2/spaces")).query("keys", key)
 }
 
-/// `GET /wiki/api/v2/spaces/{id}/pages?limit=L[&body-format=F]`: one page of
-/// the space's pages, with bodies unless `body` is `None`.
-pub fn space_pages(
+/// Pages and blog posts: the same shapes and requests under another path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Page,
+    BlogPost,
+}
+
+impl Kind {
+    /// The v2 path segment: `pages`, `blogposts`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::Page => "pages",
+            Kind::BlogPost => "blogposts",
+        }
+    }
+
+    /// What one is called in messages.
+    pub fn item(self) -> &'static str {
+        match self {
+            Kind::Page => "page",
+            Kind::BlogPost => "blog post",
+        }
+    }
+}
+
+/// `GET /wiki/api/v2/spaces/{id}/{pages|blogposts}?limit=L[&body-format=F]`:
+/// one page of the space's pages or blog posts, with bodies unless `body` is
+/// `None`.
+pub fn space_contents(
     base_url: &str,
+    kind: Kind,
     space_id: &str,
     limit: u32,
     body: Option<BodyFormat>,
 ) -> Request {
     get(format!(
-        "{base_url}/wiki/api/v2/spaces/{}/pages",
-        encode(space_id)
+        "{base_url}/wiki/api/v2/spaces/{}/{}",
+        encode(space_id),
+        kind.path()
     ))
     .query("limit", limit.clamp(1, V2_MAX_LIMIT))
     .query_opt("body-format", body.map(BodyFormat::api_name))
 }
 
-/// `GET /wiki/api/v2/pages?id=1,2,…&body-format=F&limit=250`: up to 250
-/// pages by id, with bodies, in one request.
-pub fn pages_by_id(base_url: &str, ids: &[&str], body: BodyFormat) -> Request {
+/// `GET /wiki/api/v2/{pages|blogposts}?id=1,2,…&body-format=F&limit=250`:
+/// up to 250 pages (blog posts) by id, with bodies, in one request.
+pub fn by_id(base_url: &str, kind: Kind, ids: &[&str], body: BodyFormat) -> Request {
     debug_assert!(ids.len() <= V2_MAX_LIMIT as usize);
     get(format!(
-        "{base_url}/wiki/api/v2/pages?id={}",
+        "{base_url}/wiki/api/v2/{}?id={}",
+        kind.path(),
         list_value(ids)
     ))
     .query("body-format", body.api_name())
@@ -98,23 +140,39 @@ pub fn content_search(base_url: &str, cql: &str, limit: u32, expand: &[&str]) ->
     ))
 }
 
-/// `GET /wiki/api/v2/pages/{id}?body-format=F`: one page with its body.
-pub fn page(base_url: &str, id: &str, body: BodyFormat) -> Request {
-    get(format!("{base_url}/wiki/api/v2/pages/{}", encode(id)))
-        .query("body-format", body.api_name())
+/// `GET /wiki/api/v2/{pages|blogposts}/{id}?body-format=F`: one page (blog
+/// post) with its body.
+pub fn one(base_url: &str, kind: Kind, id: &str, body: BodyFormat) -> Request {
+    get(one_url(base_url, kind, id)).query("body-format", body.api_name())
 }
 
-/// `GET /wiki/api/v2/pages/{id}?version=N`: the page as it was at version
-/// `N` (its `version.message` says who wrote it).
-pub fn page_version(base_url: &str, id: &str, body: BodyFormat, version: i64) -> Request {
-    page(base_url, id, body).query("version", version)
+fn one_url(base_url: &str, kind: Kind, id: &str) -> String {
+    format!("{base_url}/wiki/api/v2/{}/{}", kind.path(), encode(id))
 }
 
-/// `GET /wiki/api/v2/pages?space-id=S&title=T&body-format=F`: the space's
-/// pages with exactly this title (at most one, titles being unique in a
-/// space), with bodies.
-pub fn pages_by_title(base_url: &str, space_id: &str, title: &str, body: BodyFormat) -> Request {
-    get(format!("{base_url}/wiki/api/v2/pages"))
+/// `GET /wiki/api/v2/{pages|blogposts}/{id}?version=N`: the page as it was
+/// at version `N` (its `version.message` says who wrote it).
+pub fn one_version(
+    base_url: &str,
+    kind: Kind,
+    id: &str,
+    body: BodyFormat,
+    version: i64,
+) -> Request {
+    one(base_url, kind, id, body).query("version", version)
+}
+
+/// `GET /wiki/api/v2/{pages|blogposts}?space-id=S&title=T&body-format=F`:
+/// the space's pages (blog posts) with exactly this title (at most one,
+/// titles being unique in a space), with bodies.
+pub fn by_title(
+    base_url: &str,
+    kind: Kind,
+    space_id: &str,
+    title: &str,
+    body: BodyFormat,
+) -> Request {
+    get(format!("{base_url}/wiki/api/v2/{}", kind.path()))
         .query("space-id", space_id)
         .query("title", title)
         .query("body-format", body.api_name())
@@ -125,11 +183,13 @@ fn body_write(format: BodyFormat, value: &str) -> Value {
     json!({"representation": format.api_name(), "value": value})
 }
 
-/// `PUT /wiki/api/v2/pages/{id}` (`PageUpdateRequest`): the new title and
-/// body as version `number`, with `message`. No `parentId`: the page stays
-/// where it is.
-pub fn update_page(
+/// `PUT /wiki/api/v2/{pages|blogposts}/{id}` (`PageUpdateRequest`,
+/// `BlogPostUpdateRequest`): the new title and body as version `number`,
+/// with `message`. No `parentId`: the page stays where it is.
+#[allow(clippy::too_many_arguments)]
+pub fn update(
     base_url: &str,
+    kind: Kind,
     id: &str,
     title: &str,
     format: BodyFormat,
@@ -137,7 +197,7 @@ pub fn update_page(
     number: i64,
     message: &str,
 ) -> Request {
-    Request::put(format!("{base_url}/wiki/api/v2/pages/{}", encode(id)))
+    Request::put(one_url(base_url, kind, id))
         .header("accept", "application/json")
         .json(&json!({
             "id": id,
@@ -150,9 +210,11 @@ pub fn update_page(
 
 /// `POST /wiki/api/v2/pages` (`PageCreateRequest`): a current page in the
 /// space, under `parent_id` (a page or folder; the space's root page when
-/// none).
-pub fn create_page(
+/// none). `POST /wiki/api/v2/blogposts` (`BlogPostCreateRequest`) for a blog
+/// post, which has no parent.
+pub fn create(
     base_url: &str,
+    kind: Kind,
     space_id: &str,
     title: &str,
     parent_id: Option<&str>,
@@ -167,21 +229,49 @@ pub fn create_page(
     });
     // Without a parent the API would put the page below the space's
     // homepage: `root-level=true` puts it at the top, as the mirror has it.
-    let url = match parent_id {
-        Some(parent) => {
+    let url = match (kind, parent_id) {
+        (Kind::BlogPost, _) => format!("{base_url}/wiki/api/v2/blogposts"),
+        (Kind::Page, Some(parent)) => {
             body["parentId"] = Value::from(parent);
             format!("{base_url}/wiki/api/v2/pages")
         }
-        None => format!("{base_url}/wiki/api/v2/pages?root-level=true"),
+        (Kind::Page, None) => format!("{base_url}/wiki/api/v2/pages?root-level=true"),
     };
     Request::post(url)
         .header("accept", "application/json")
         .json(&body)
 }
 
-/// `DELETE /wiki/api/v2/pages/{id}`: moves the page to the trash (204).
-pub fn delete_page(base_url: &str, id: &str) -> Request {
-    Request::delete(format!("{base_url}/wiki/api/v2/pages/{}", encode(id)))
+/// `DELETE /wiki/api/v2/{pages|blogposts}/{id}`: moves the page to the
+/// trash (204).
+pub fn delete(base_url: &str, kind: Kind, id: &str) -> Request {
+    Request::delete(one_url(base_url, kind, id))
+}
+
+/// `POST /wiki/rest/api/content/{id}/label` with `[{prefix: "global", name}]`:
+/// adds labels (those already there stay); the answer is a `LabelArray` of
+/// all the labels the content has now.
+pub fn add_labels(base_url: &str, id: &str, names: &[String]) -> Request {
+    let labels: Vec<Value> = names
+        .iter()
+        .map(|name| json!({"prefix": "global", "name": name}))
+        .collect();
+    Request::post(format!(
+        "{base_url}/wiki/rest/api/content/{}/label",
+        encode(id)
+    ))
+    .header("accept", "application/json")
+    .json(&Value::Array(labels))
+}
+
+/// `DELETE /wiki/rest/api/content/{id}/label?name=N`: removes one label
+/// (204). The query form takes any name, `/` included.
+pub fn remove_label(base_url: &str, id: &str, name: &str) -> Request {
+    Request::delete(format!(
+        "{base_url}/wiki/rest/api/content/{}/label",
+        encode(id)
+    ))
+    .query("name", name)
 }
 
 /// A list parameter as both specs describe it (`style: form, explode:
@@ -529,6 +619,32 @@ pub struct Extensions {
     pub comment: Option<String>,
     #[serde(default, deserialize_with = "lenient::loose")]
     pub location: Option<String>,
+    /// An inline comment's anchor (`expand=extensions.inlineProperties`).
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub inline_properties: Option<InlineProperties>,
+    /// An inline comment's state (`expand=extensions.resolution`).
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub resolution: Option<Resolution>,
+}
+
+/// `extensions.inlineProperties` of a v1 inline comment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InlineProperties {
+    /// The id of the highlighted element in the page.
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub marker_ref: Option<String>,
+    /// The highlighted text.
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub original_selection: Option<String>,
+}
+
+/// `extensions.resolution` of a v1 inline comment.
+#[derive(Debug, Default, Deserialize)]
+pub struct Resolution {
+    /// `open`, `resolved`, `reopened` or `dangling`.
+    #[serde(default, deserialize_with = "lenient::loose")]
+    pub status: Option<String>,
 }
 
 // ---------------------------------------------------------------- leniency
@@ -571,18 +687,28 @@ mod tests {
             "https://site.atlassian.net/wiki/api/v2/spaces?keys=DOCS"
         );
         assert_eq!(
-            space_pages(base, "131189", 100, Some(BodyFormat::Storage)).url(),
+            space_contents(base, Kind::Page, "131189", 100, Some(BodyFormat::Storage)).url(),
             "https://site.atlassian.net/wiki/api/v2/spaces/131189/pages?limit=100&body-format=storage"
         );
         // Never above the v2 maximum, never below 1; ids-only: no body.
         assert_eq!(
-            space_pages(base, "1", 1000, None).url(),
+            space_contents(base, Kind::Page, "1", 1000, None).url(),
             "https://site.atlassian.net/wiki/api/v2/spaces/1/pages?limit=250"
         );
-        assert!(space_pages(base, "1", 0, None).url().ends_with("limit=1"));
+        assert!(space_contents(base, Kind::Page, "1", 0, None)
+            .url()
+            .ends_with("limit=1"));
         assert_eq!(
-            pages_by_id(base, &["1", "22", "333"], BodyFormat::AtlasDocFormat).url(),
+            space_contents(base, Kind::BlogPost, "131189", 250, Some(BodyFormat::Storage)).url(),
+            "https://site.atlassian.net/wiki/api/v2/spaces/131189/blogposts?limit=250&body-format=storage"
+        );
+        assert_eq!(
+            by_id(base, Kind::Page, &["1", "22", "333"], BodyFormat::AtlasDocFormat).url(),
             "https://site.atlassian.net/wiki/api/v2/pages?id=1,22,333&body-format=atlas_doc_format&limit=250"
+        );
+        assert_eq!(
+            by_id(base, Kind::BlogPost, &["4"], BodyFormat::Storage).url(),
+            "https://site.atlassian.net/wiki/api/v2/blogposts?id=4&body-format=storage&limit=250"
         );
         assert_eq!(
             attachment(base, "att3997705").url(),

@@ -12,6 +12,32 @@ pub struct Config {
     pub include_comments: bool,
     pub body_format: BodyFormat,
     pub delta_overlap_minutes: u32,
+    /// Labels of pages and blog posts in their metadata.
+    pub labels: bool,
+    /// Content properties of pages and blog posts in their metadata.
+    pub properties: bool,
+    pub restrictions: Restrictions,
+}
+
+/// What the plugin does with restricted content (setting `restrictions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restrictions {
+    /// Not asked for: no request.
+    Ignore,
+    /// Read-restricted pages and blog posts are left out, with their
+    /// attachments and comments.
+    Skip,
+    /// `restricted` and `restrictions` in the metadata of pages and blog
+    /// posts.
+    Record,
+}
+
+impl Config {
+    /// Whether pages and blog posts need the bulk metadata search
+    /// ([`crate::extras`]).
+    pub fn wants_extras(&self) -> bool {
+        self.labels || self.properties || self.restrictions != Restrictions::Ignore
+    }
 }
 
 /// The representation page and comment bodies are synced in.
@@ -49,8 +75,11 @@ pub fn setting_infos() -> Vec<SettingInfo> {
             "The Confluence Cloud site, without /wiki, e.g. https://example.atlassian.net",
         ),
         SettingInfo::required("space", "The key of the space to mirror, e.g. DOCS"),
-        SettingInfo::optional("include_comments", "true to sync comments too")
-            .default_value("false"),
+        SettingInfo::optional(
+            "include_comments",
+            "true to sync comments too (footer and inline)",
+        )
+        .default_value("false"),
         SettingInfo::optional(
             "body_format",
             "Page and comment bodies as `storage` (XHTML) or `atlas_doc_format` (ADF JSON)",
@@ -62,6 +91,22 @@ pub fn setting_infos() -> Vec<SettingInfo> {
              (CQL dates are minutes in the user's unknown time zone)",
         )
         .default_value(DEFAULT_OVERLAP_MINUTES.to_string()),
+        SettingInfo::optional(
+            "labels",
+            "true to add the labels of pages and blog posts to their metadata",
+        )
+        .default_value("false"),
+        SettingInfo::optional(
+            "properties",
+            "true to add the content properties of pages and blog posts to their metadata",
+        )
+        .default_value("false"),
+        SettingInfo::optional(
+            "restrictions",
+            "`ignore`, `skip` (leave read-restricted pages and blog posts out, with their \
+             attachments and comments) or `record` (restrictions in the metadata)",
+        )
+        .default_value("ignore"),
     ]
 }
 
@@ -85,6 +130,16 @@ impl Config {
                 )))
             }
         };
+        let restrictions = match settings.get_or("restrictions", "ignore").trim() {
+            "ignore" => Restrictions::Ignore,
+            "skip" => Restrictions::Skip,
+            "record" => Restrictions::Record,
+            other => {
+                return Err(Error::invalid_config(format!(
+                    "setting `restrictions` must be `ignore`, `skip` or `record`, got `{other}`"
+                )))
+            }
+        };
         Ok(Config {
             base_url: settings.url("base_url")?,
             space,
@@ -92,6 +147,9 @@ impl Config {
             body_format,
             delta_overlap_minutes: settings
                 .parse_or("delta_overlap_minutes", DEFAULT_OVERLAP_MINUTES)?,
+            labels: settings.parse_or("labels", false)?,
+            properties: settings.parse_or("properties", false)?,
+            restrictions,
         })
     }
 }
@@ -126,23 +184,32 @@ mod tests {
                 include_comments: false,
                 body_format: BodyFormat::Storage,
                 delta_overlap_minutes: 1440,
+                labels: false,
+                properties: false,
+                restrictions: Restrictions::Ignore,
             }
         );
+        assert!(!c.wants_extras());
         let c = config(&[
             ("base_url", "http://127.0.0.1:8080"),
             ("space", "~712020:abc"),
             ("include_comments", "true"),
             ("body_format", "atlas_doc_format"),
             ("delta_overlap_minutes", "0"),
+            ("labels", "true"),
+            ("restrictions", " skip "),
         ])
         .unwrap();
+        assert!(c.labels && !c.properties && c.wants_extras());
+        assert_eq!(c.restrictions, Restrictions::Skip);
         assert!(c.include_comments);
         assert_eq!(c.body_format, BodyFormat::AtlasDocFormat);
         assert_eq!(c.delta_overlap_minutes, 0);
         // The manifest documents the same defaults.
         let infos = setting_infos();
-        assert_eq!(infos.len(), 5);
+        assert_eq!(infos.len(), 8);
         assert_eq!(infos[4].default_value.as_deref(), Some("1440"));
+        assert_eq!(infos[7].default_value.as_deref(), Some("ignore"));
     }
 
     #[test]
@@ -156,6 +223,9 @@ mod tests {
             ("include_comments", "yes"),
             ("body_format", "view"),
             ("delta_overlap_minutes", "-5"),
+            ("labels", "yes"),
+            ("properties", "1"),
+            ("restrictions", "hide"),
         ] {
             let mut pairs = ok.to_vec();
             pairs.push((name, value));

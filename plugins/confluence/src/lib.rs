@@ -38,119 +38,30 @@ mod config;
 mod cql;
 mod cursor;
 mod entries;
+mod extras;
 mod push;
 mod records;
+#[cfg(test)]
+mod served_tests;
+mod streams;
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 
-use api::V2List;
-use config::{BodyFormat, Config};
+use api::{Kind, V2List};
+use config::{Config, Restrictions};
 use cursor::Cursor;
 use entries::Unreadable;
+use extras::Wanted;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use synchost_sdk::http::{self, Request, Response};
+use streams::{Listing, Stream};
+use synchost_sdk::http::{Request, Response};
 use synchost_sdk::prelude::*;
 use synchost_sdk::{lenient, time};
 
 /// The largest page: the v2 maximum `limit`.
 const MAX_PAGE_SIZE: u32 = api::V2_MAX_LIMIT;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Stream {
-    Pages,
-    Folders,
-    Attachments,
-    Comments,
-}
-
-impl Stream {
-    const ALL: [Stream; 4] = [
-        Stream::Pages,
-        Stream::Folders,
-        Stream::Attachments,
-        Stream::Comments,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Stream::Pages => "pages",
-            Stream::Folders => "folders",
-            Stream::Attachments => "attachments",
-            Stream::Comments => "comments",
-        }
-    }
-
-    /// What one item is called in messages.
-    fn item(self) -> &'static str {
-        match self {
-            Stream::Pages => "page",
-            Stream::Folders => "folder",
-            Stream::Attachments => "attachment",
-            Stream::Comments => "comment",
-        }
-    }
-
-    fn description(self) -> &'static str {
-        match self {
-            Stream::Pages => "Pages with their bodies",
-            Stream::Folders => "Folders of the page tree",
-            Stream::Attachments => "Attachments; the host downloads the files",
-            Stream::Comments => "Comments with their bodies (only with include_comments=true)",
-        }
-    }
-
-    fn parse(name: &str) -> Result<Stream, Error> {
-        Stream::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| Error::unknown_stream(name))
-    }
-
-    /// The CQL content type.
-    fn cql_type(self) -> &'static str {
-        match self {
-            Stream::Pages => "page",
-            Stream::Folders => "folder",
-            Stream::Attachments => "attachment",
-            Stream::Comments => "comment",
-        }
-    }
-
-    /// What a content search expands: versions always; the page an
-    /// attachment or comment belongs to; comment bodies.
-    fn expand(self, config: &Config) -> &'static [&'static str] {
-        match (self, config.body_format) {
-            (Stream::Pages | Stream::Folders, _) => &["version"],
-            (Stream::Attachments, _) => &["version", "container"],
-            (Stream::Comments, BodyFormat::Storage) => &["version", "container", "body.storage"],
-            (Stream::Comments, BodyFormat::AtlasDocFormat) => {
-                &["version", "container", "body.atlas_doc_format"]
-            }
-        }
-    }
-}
-
-/// How a stream is listed in this enumeration. `since` is the same on every
-/// call of one enumeration (the host keeps it with the run), so a resumed
-/// cursor is read the same way as the page that made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Listing {
-    /// v2 `GET /spaces/{id}/pages`: a full listing of pages.
-    SpacePages,
-    /// v1 CQL content search: every other listing.
-    Search,
-}
-
-impl Listing {
-    fn of(stream: Stream, since: Option<&str>) -> Listing {
-        match (stream, since) {
-            (Stream::Pages, None) => Listing::SpacePages,
-            _ => Listing::Search,
-        }
-    }
-}
 
 /// The space, as the API names it.
 #[derive(Debug)]
@@ -181,15 +92,16 @@ impl Source for Confluence {
         let mut manifest = Manifest::new(
             "confluence",
             env!("CARGO_PKG_VERSION"),
-            "One Confluence Cloud space: pages, folders, attachments and optionally comments",
+            "One Confluence Cloud space: pages, blog posts, folders, attachments and \
+             optionally comments",
         )
         .max_page_size(MAX_PAGE_SIZE)
         .auth(AuthInfo::basic("CONFLUENCE_EMAIL", "CONFLUENCE_API_TOKEN"));
         for stream in Stream::ALL {
             let info = StreamInfo::new(stream.name(), stream.description()).delta();
-            manifest = manifest.stream(match stream {
-                Stream::Pages => info.push(),
-                _ => info,
+            manifest = manifest.stream(match stream.kind() {
+                Some(_) => info.push(),
+                None => info,
             });
         }
         manifest.settings(config::setting_infos())
@@ -205,17 +117,18 @@ impl Source for Confluence {
 
     fn list(&self, stream: &str, req: ListRequest) -> Result<Page, Error> {
         let stream = Stream::parse(stream)?;
-        if stream == Stream::Comments && !self.config.include_comments {
+        if stream.is_comments() && !self.config.include_comments {
             return Ok(Page::new(Vec::new()));
         }
         let listing = Listing::of(stream, req.since.as_deref());
+        let limit = self.limit(stream, req.limit);
         let (request, carried) = match req.cursor.as_deref() {
             Some(text) => {
                 let cursor = Cursor::decode(text)?;
-                let url = cursor::fit_limit(&cursor.url(&self.config.base_url), req.limit);
+                let url = cursor::fit_limit(&cursor.url(&self.config.base_url), limit);
                 (api::follow(url), Some(cursor.wm))
             }
-            None => (self.first_request(stream, listing, &req)?, None),
+            None => (self.first_request(stream, listing, &req, limit)?, None),
         };
         let what = format!("GET {}", request.url());
         let response = api::check_listing(request.send()?, &what)?;
@@ -224,30 +137,43 @@ impl Source for Confluence {
         let watermark = carried.unwrap_or_else(|| date_watermark(&response));
 
         let format = self.config.body_format;
+        let wanted = stream.wanted(&self.config);
+        let mut left_out = Vec::new();
         let (records, unreadable, next) = match listing {
-            Listing::SpacePages => {
+            Listing::Space(_) => {
                 let list: V2List = response.json()?;
                 let next = cursor::v2_next(list.next());
                 let (records, unreadable) =
                     entries::read(list.results, |p| Ok(records::page(p, format)));
+                let records = match wanted {
+                    Some(wanted) => self.with_extras(stream, records, wanted, &mut left_out)?,
+                    None => records,
+                };
                 (records, unreadable, next)
             }
             Listing::Search => {
                 let found: api::ContentArray = response.json()?;
                 let context = found.context().map(str::to_owned);
                 let next = cursor::v1_link(context.as_deref(), found.next());
-                let (records, unreadable) = entries::read(found.results, |c| {
-                    self.searched_record(stream, c, context.as_deref())
+                let results = self.searched_entries(stream, found.results, wanted, &mut left_out);
+                let (records, unreadable) = entries::read(results.entries, |c| {
+                    self.searched_record(stream, c, context.as_deref(), &results.extras)
                 });
                 (records, unreadable, next)
             }
         };
-        // Complete listings: v2 pages with bodies, attachments, comments.
+        // Complete listings: v2 with bodies, attachments, comments.
         let complete = match listing {
-            Listing::SpacePages => matches!(req.detail, Detail::Full),
-            Listing::Search => matches!(stream, Stream::Attachments | Stream::Comments),
+            Listing::Space(_) => matches!(req.detail, Detail::Full),
+            Listing::Search => stream.has_container(),
         };
         let records = self.with_unreadable(stream, complete, &what, records, unreadable);
+        let records = match (stream.has_container(), self.config.restrictions) {
+            (true, Restrictions::Skip) => {
+                self.without_restricted_containers(stream, records, &mut left_out)?
+            }
+            _ => records,
+        };
         let next = next.map(|next| {
             Cursor {
                 next,
@@ -255,7 +181,13 @@ impl Source for Confluence {
             }
             .encode()
         });
-        Ok(Page::new(records).next_cursor(next).watermark(watermark))
+        let mut page = Page::new(records).next_cursor(next).watermark(watermark);
+        // In a delta, what is left out now may have been stored before; a
+        // full listing leaves it out and the host tombstones it.
+        if req.since.is_some() && !left_out.is_empty() {
+            page = page.deleted(left_out);
+        }
+        Ok(page)
     }
 
     fn fetch(&self, stream: &str, ids: Vec<String>) -> Vec<Result<Record, Error>> {
@@ -315,16 +247,18 @@ impl Confluence {
     /// What the pushes of one call need; the space is resolved only for a
     /// batch with creates, and its failure fails only those.
     fn push_target(&self, stream: &str, changes: &[Change]) -> Result<push::Shared, Error> {
-        if Stream::parse(stream)? != Stream::Pages {
+        let Some(kind) = Stream::parse(stream)?.kind() else {
             return Err(Error::unsupported(format!(
-                "stream `{stream}` does not support push (only `pages` does)"
+                "stream `{stream}` does not support push (only `pages` and `blogposts` do)"
             )));
-        }
+        };
         let creates = changes.iter().any(|c| matches!(c.op, ChangeOp::Create));
         Ok(std::rc::Rc::new(push::Target {
             base_url: self.config.base_url.clone(),
+            kind,
             format: self.config.body_format,
             space_id: creates.then(|| self.space().map(|space| space.id.clone())),
+            wanted: Wanted::of(&self.config),
         }))
     }
 
@@ -335,7 +269,8 @@ impl Confluence {
         }
         let base = self.config.base_url.as_str();
         match stream {
-            Stream::Pages => self.fetch_pages(ids),
+            Stream::Pages => self.fetch_contents(Kind::Page, ids),
+            Stream::BlogPosts => self.fetch_contents(Kind::BlogPost, ids),
             Stream::Folders => self.fetch_each(
                 stream,
                 ids,
@@ -351,14 +286,14 @@ impl Confluence {
                 |id| api::attachment(base, id),
                 |a| records::attachment_v2(a, base),
             ),
-            Stream::Comments => {
+            Stream::Comments | Stream::InlineComments => {
                 let expand = stream.expand(&self.config);
                 let format = self.config.body_format;
                 self.fetch_each(
                     stream,
                     ids,
-                    |id| api::content(base, id, expand),
-                    |c| Ok(records::comment(c, format)),
+                    |id| api::content(base, id, &expand),
+                    |c| records::comment(c, format),
                 )
             }
         }
@@ -452,6 +387,16 @@ impl Confluence {
         Ok(self.space.get_or_init(|| space))
     }
 
+    /// The `limit` of this stream's listing requests: the host's, at most
+    /// [`extras::MAX_IDS`] when each listing page of pages or blog posts is
+    /// followed by one metadata search.
+    fn limit(&self, stream: Stream, asked: u32) -> u32 {
+        match stream.wanted(&self.config) {
+            Some(_) => asked.min(extras::MAX_IDS as u32),
+            None => asked,
+        }
+    }
+
     /// The first request of an enumeration. The space is resolved for every
     /// stream (once per instance), so a wrong key fails clearly whatever the
     /// stream.
@@ -460,13 +405,14 @@ impl Confluence {
         stream: Stream,
         listing: Listing,
         req: &ListRequest,
+        limit: u32,
     ) -> Result<Request, Error> {
         let space = self.space()?;
         let config = &self.config;
         Ok(match listing {
-            Listing::SpacePages => {
+            Listing::Space(kind) => {
                 let body = matches!(req.detail, Detail::Full).then_some(config.body_format);
-                api::space_pages(&config.base_url, &space.id, req.limit, body)
+                api::space_contents(&config.base_url, kind, &space.id, limit, body)
             }
             Listing::Search => {
                 let from = req
@@ -475,49 +421,195 @@ impl Confluence {
                     .map(|since| cql::delta_start(since, config.delta_overlap_minutes))
                     .transpose()?;
                 let cql = cql::query(stream.cql_type(), &space.key, from);
-                api::content_search(&config.base_url, &cql, req.limit, stream.expand(config))
+                api::content_search(&config.base_url, &cql, limit, &stream.expand(config))
             }
         })
     }
 
-    /// One result of a content search as a record of `stream`.
+    /// The entries of a search answer this stream keeps, and what the
+    /// settings ask of them (read from the same entries: a delta's search
+    /// expands them). Comments are split by location between `comments` and
+    /// `inline-comments`; read-restricted pages and blog posts go to
+    /// `left_out` under `restrictions = skip`.
+    fn searched_entries(
+        &self,
+        stream: Stream,
+        mut entries: Vec<Value>,
+        wanted: Option<Wanted>,
+        left_out: &mut Vec<String>,
+    ) -> Searched {
+        match stream {
+            Stream::Comments => entries.retain(|e| !records::is_inline(e)),
+            Stream::InlineComments => entries.retain(records::is_inline),
+            _ => {}
+        }
+        let mut found = extras::Found::new();
+        if let Some(wanted) = wanted {
+            entries.retain(|entry| {
+                let Some(id) = extras::entry_id(entry) else {
+                    return true; // reported as unreadable
+                };
+                let read = extras::Extras::read(entry, wanted);
+                if wanted.restrictions == Restrictions::Skip
+                    && read.as_ref().is_ok_and(extras::Extras::restricted)
+                {
+                    left_out.push(id);
+                    return false;
+                }
+                found.insert(id, read);
+                true
+            });
+        }
+        Searched {
+            entries,
+            extras: found,
+        }
+    }
+
+    /// One result of a content search as a record of `stream`, with the
+    /// extras read from it (pages and blog posts of a delta).
     fn searched_record(
         &self,
         stream: Stream,
         content: api::Content,
         context: Option<&str>,
+        found: &extras::Found,
     ) -> Result<Record, String> {
-        Ok(match stream {
-            Stream::Pages | Stream::Folders => records::partial(content),
-            Stream::Attachments => records::attachment(content, &self.config.base_url, context)?,
-            Stream::Comments => records::comment(content, self.config.body_format),
-        })
-    }
-
-    /// Pages by id: one bulk request per 250 ids, all sent at once. An id
-    /// absent from the answer is not-found (deleted, or no permission).
-    fn fetch_pages(&self, ids: &[String]) -> Vec<Result<Record, Error>> {
-        let format = self.config.body_format;
-        let mut wanted: Vec<&str> = Vec::new();
-        for id in ids {
-            if api::is_content_id(id) && !wanted.contains(&id.as_str()) {
-                wanted.push(id);
+        match stream {
+            Stream::Pages | Stream::BlogPosts => {
+                let record = records::partial(content);
+                match found.get(&record.id) {
+                    Some(Ok(extras)) => Ok(extras.apply(record)),
+                    Some(Err(why)) => Err(why.clone()),
+                    None => Ok(record),
+                }
+            }
+            Stream::Folders => Ok(records::partial(content)),
+            Stream::Attachments => records::attachment(content, &self.config.base_url, context),
+            Stream::Comments | Stream::InlineComments => {
+                records::comment(content, self.config.body_format)
             }
         }
-        let chunks: Vec<&[&str]> = wanted.chunks(api::V2_MAX_LIMIT as usize).collect();
+    }
+
+    /// The records of one v2 listing page with what `wanted` asks (one
+    /// search per [`extras::MAX_IDS`]). A record the search did not answer
+    /// for becomes partial (the host fetches it, and the fetch searches
+    /// again); one whose extras are unreadable is left to a fetch that
+    /// reports why; a read-restricted one goes to `left_out` under
+    /// `restrictions = skip`.
+    fn with_extras(
+        &self,
+        stream: Stream,
+        records: Vec<Record>,
+        wanted: Wanted,
+        left_out: &mut Vec<String>,
+    ) -> Result<Vec<Record>, Error> {
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let found = extras::find_only(&self.config.base_url, &ids, wanted)?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            match found.get(&record.id) {
+                Some(Ok(extras))
+                    if wanted.restrictions == Restrictions::Skip && extras.restricted() =>
+                {
+                    left_out.push(record.id);
+                }
+                Some(Ok(extras)) => out.push(extras.apply(record)),
+                Some(Err(why)) => {
+                    let why = format!("{} `{}`: {why}", stream.item(), record.id);
+                    self.unreadable_error(stream, &record.id, why);
+                    out.push(Record::new(record.id, UNREADABLE_VERSION));
+                }
+                None => out.push(Record::new(record.id, record.version)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `records` (of a stream whose items belong to a page or blog post)
+    /// without those whose container is read-restricted, or unknown to the
+    /// search (left out too: `skip` does not keep what it cannot check).
+    /// One search per [`extras::MAX_IDS`] containers.
+    fn without_restricted_containers(
+        &self,
+        stream: Stream,
+        records: Vec<Record>,
+        left_out: &mut Vec<String>,
+    ) -> Result<Vec<Record>, Error> {
+        let mut containers: Vec<&str> = records
+            .iter()
+            .filter_map(|r| r.parent_id.as_deref())
+            .filter(|id| api::is_content_id(id))
+            .collect();
+        containers.sort_unstable();
+        containers.dedup();
+        let found = extras::find_only(
+            &self.config.base_url,
+            &containers,
+            Wanted::read_restrictions(),
+        )?;
+        let mut unknown = 0;
+        let mut kept = Vec::with_capacity(records.len());
+        for record in records {
+            let container = record.parent_id.as_ref().map(|id| found.get(id));
+            match container {
+                // Unreadable entries listed for their fetch have no parent.
+                None if !record.is_complete() => kept.push(record),
+                Some(Some(Ok(extras))) if !extras.restricted() => kept.push(record),
+                Some(Some(Ok(_))) => left_out.push(record.id),
+                _ => {
+                    unknown += 1;
+                    left_out.push(record.id);
+                }
+            }
+        }
+        if unknown > 0 {
+            log::warn(format!(
+                "restrictions = skip: {unknown} {} left out because their page's \
+                 restrictions could not be read",
+                stream.name()
+            ));
+        }
+        Ok(kept)
+    }
+
+    /// Pages or blog posts by id: one bulk request per 250 ids and, when a
+    /// setting asks, one metadata search per 200, all sent at once. An id
+    /// absent from the v2 answer is not-found (deleted, or no permission);
+    /// one absent from the search is transient (the search index lags
+    /// behind new content).
+    fn fetch_contents(&self, kind: Kind, ids: &[String]) -> Vec<Result<Record, Error>> {
+        let stream = match kind {
+            Kind::Page => Stream::Pages,
+            Kind::BlogPost => Stream::BlogPosts,
+        };
+        let format = self.config.body_format;
+        let base = self.config.base_url.as_str();
+        let mut wanted_ids: Vec<&str> = Vec::new();
+        for id in ids {
+            if api::is_content_id(id) && !wanted_ids.contains(&id.as_str()) {
+                wanted_ids.push(id);
+            }
+        }
+        let chunks: Vec<&[&str]> = wanted_ids.chunks(api::V2_MAX_LIMIT as usize).collect();
         let requests: Vec<Request> = chunks
             .iter()
-            .map(|chunk| api::pages_by_id(&self.config.base_url, chunk, format))
+            .map(|chunk| api::by_id(base, kind, chunk, format))
             .collect();
-        let whats: Vec<String> = requests
-            .iter()
-            .map(|r| format!("GET {}", r.url()))
-            .collect();
+        let wanted = stream.wanted(&self.config);
+        let (found, answers) = match wanted {
+            Some(wanted) => {
+                let (found, answers) = extras::find(base, &wanted_ids, wanted, requests);
+                (Some(found), answers)
+            }
+            None => (None, api::send_batch(requests)),
+        };
 
         let mut results: BTreeMap<&str, Result<Record, Error>> = BTreeMap::new();
-        for ((chunk, what), answer) in chunks.iter().zip(&whats).zip(http::send_batch(requests)) {
+        for (chunk, (what, answer)) in chunks.iter().zip(answers) {
             let list = answer
-                .and_then(|r| api::check(r, what))
+                .and_then(|r| api::check(r, &what))
                 .and_then(|r| r.json::<V2List>());
             let list = match list {
                 Ok(list) => list,
@@ -537,7 +629,11 @@ impl Confluence {
             });
             for record in pages {
                 if let Some(id) = asked(&record.id) {
-                    results.insert(id, Ok(record));
+                    let record = match &found {
+                        Some(found) => self.fetched_extras(stream, record, found, &what),
+                        None => Ok(record),
+                    };
+                    results.insert(id, record);
                 }
             }
             // Entries without a usable id may be any of the pages asked for.
@@ -545,8 +641,8 @@ impl Confluence {
             for entry in unreadable {
                 match entry.id.as_deref().and_then(asked) {
                     Some(id) => {
-                        let why = format!("{what}: {}: {}", entry.name("page"), entry.why);
-                        results.insert(id, Err(self.unreadable_error(Stream::Pages, id, why)));
+                        let why = format!("{what}: {}: {}", entry.name(kind.item()), entry.why);
+                        results.insert(id, Err(self.unreadable_error(stream, id, why)));
                     }
                     None if entry.id.is_none() => nameless += 1,
                     None => {} // not asked for
@@ -557,15 +653,20 @@ impl Confluence {
                     Err(if paginated {
                         // Not seen, but the answer was cut: nothing known.
                         Error::invalid_response(format!(
-                            "{what}: the answer was split into pages, page `{id}` not in the first"
+                            "{what}: the answer was split into pages, {} `{id}` not in the first",
+                            kind.item()
                         ))
                     } else if nameless > 0 {
                         Error::invalid_response(format!(
-                            "{what}: page `{id}` is not among the readable entries of the \
-                             answer ({nameless} had no usable id)"
+                            "{what}: {} `{id}` is not among the readable entries of the \
+                             answer ({nameless} had no usable id)",
+                            kind.item()
                         ))
                     } else {
-                        Error::not_found(format!("page `{id}`: not in the answer to {what}"))
+                        Error::not_found(format!(
+                            "{} `{id}`: not in the answer to {what}",
+                            kind.item()
+                        ))
                     })
                 });
             }
@@ -573,9 +674,42 @@ impl Confluence {
         ids.iter()
             .map(|id| match results.get(id.as_str()) {
                 Some(result) => result.clone(),
-                None => Err(Error::not_found(format!("`{id}` is not a page id"))),
+                None => Err(Error::not_found(format!(
+                    "`{id}` is not a {} id",
+                    kind.item()
+                ))),
             })
             .collect()
+    }
+
+    /// A fetched page or blog post with what the search found for it.
+    fn fetched_extras(
+        &self,
+        stream: Stream,
+        record: Record,
+        found: &Result<extras::Found, Error>,
+        what: &str,
+    ) -> Result<Record, Error> {
+        let id = record.id.clone();
+        let item = stream.item();
+        match found.as_ref().map_err(Clone::clone)?.get(&id) {
+            Some(Ok(extras))
+                if self.config.restrictions == Restrictions::Skip && extras.restricted() =>
+            {
+                Err(Error::not_found(format!(
+                    "{item} `{id}` is read-restricted: left out (restrictions = skip)"
+                )))
+            }
+            Some(Ok(extras)) => Ok(extras.apply(record)),
+            Some(Err(why)) => {
+                let why = format!("{item} `{id}`: {why}");
+                Err(self.unreadable_error(stream, &id, why))
+            }
+            None => Err(Error::transient(format!(
+                "{item} `{id}` (fetched with {what}) is not yet in the content search, \
+                 which gives its labels, properties or restrictions"
+            ))),
+        }
     }
 
     /// One GET per id (`request(id)`), all sent at once, each answer read
@@ -589,15 +723,11 @@ impl Confluence {
         convert: impl Fn(T) -> Result<Record, String>,
     ) -> Vec<Result<Record, Error>> {
         let requests: Vec<Request> = ids.iter().map(|id| request(id)).collect();
-        let whats: Vec<String> = requests
-            .iter()
-            .map(|r| format!("GET {}", r.url()))
-            .collect();
-        http::send_batch(requests)
+        api::send_batch(requests)
             .into_iter()
-            .zip(ids.iter().zip(&whats))
-            .map(|(answer, (id, what))| {
-                let entry: Value = api::check(answer?, what)?.json()?;
+            .zip(ids)
+            .map(|((what, answer), id)| {
+                let entry: Value = api::check(answer?, &what)?.json()?;
                 entries::one(entry, &convert).map_err(|entry| {
                     let why = format!("{what}: {}: {}", entry.name(stream.item()), entry.why);
                     self.unreadable_error(stream, id, why)
@@ -605,6 +735,13 @@ impl Confluence {
             })
             .collect()
     }
+}
+
+/// The entries of a search answer a stream keeps, and the extras read from
+/// them ([`Confluence::searched_entries`]).
+struct Searched {
+    entries: Vec<Value>,
+    extras: extras::Found,
 }
 
 /// The response's `Date` as an RFC 3339 watermark, or `None` (with a
@@ -635,7 +772,17 @@ mod tests {
         assert_eq!(m.name, "confluence");
         assert_eq!(m.max_page_size, 250);
         let names: Vec<&str> = m.streams.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["pages", "folders", "attachments", "comments"]);
+        assert_eq!(
+            names,
+            [
+                "pages",
+                "blogposts",
+                "folders",
+                "attachments",
+                "comments",
+                "inline-comments"
+            ]
+        );
         assert!(m.streams.iter().all(|s| s.supports_delta));
         let pushed: Vec<&str> = m
             .streams
@@ -643,7 +790,7 @@ mod tests {
             .filter(|s| s.supports_push)
             .map(|s| s.name.as_str())
             .collect();
-        assert_eq!(pushed, ["pages"]);
+        assert_eq!(pushed, ["pages", "blogposts"]);
         let required: Vec<&str> = m
             .settings
             .iter()
@@ -686,7 +833,7 @@ mod tests {
         };
         let listing = Listing::of(stream, req.since.as_deref());
         plugin
-            .first_request(stream, listing, &req)
+            .first_request(stream, listing, &req, plugin.limit(stream, limit))
             .unwrap()
             .url()
             .to_owned()
@@ -763,8 +910,8 @@ mod tests {
     #[test]
     fn unknown_streams() {
         let p = plugin(&[]);
-        let err = p.list("blogposts", ListRequest::default()).unwrap_err();
-        assert_eq!(err, Error::unknown_stream("blogposts"));
+        let err = p.list("blogs", ListRequest::default()).unwrap_err();
+        assert_eq!(err, Error::unknown_stream("blogs"));
         let results = p.fetch("nope", vec!["1".into(), "2".into()]);
         assert_eq!(results.len(), 2);
         assert!(results
@@ -795,7 +942,7 @@ mod tests {
     }
 
     #[test]
-    fn only_pages_take_pushes() {
+    fn only_pages_and_blog_posts_take_pushes() {
         let p = plugin(&[]);
         let change = Change {
             key: "k1".into(),
@@ -811,11 +958,11 @@ mod tests {
         assert_eq!(outcomes.len(), 2);
         assert!(outcomes
             .iter()
-            .all(|o| matches!(o, PushOutcome::Failed(Error::Unsupported(m)) if m.contains("only `pages`"))));
-        let answers = p.reconcile("blogposts", vec![change]);
+            .all(|o| matches!(o, PushOutcome::Failed(Error::Unsupported(m)) if m.contains("only `pages` and `blogposts`"))));
+        let answers = p.reconcile("blogs", vec![change]);
         assert_eq!(
             answers,
-            [Reconciliation::Failed(Error::unknown_stream("blogposts"))]
+            [Reconciliation::Failed(Error::unknown_stream("blogs"))]
         );
         assert!(p.push("pages", Vec::new()).is_empty());
     }

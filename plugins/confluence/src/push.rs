@@ -23,6 +23,7 @@ use std::rc::Rc;
 
 use crate::api;
 use crate::config::BodyFormat;
+use crate::extras::{self, Extras, Wanted};
 use crate::records;
 use serde_json::Value;
 use synchost_sdk::http::{Request, Response};
@@ -32,10 +33,16 @@ use synchost_sdk::{lenient, Change, ChangeOp, Error, PushOutcome, Reconciliation
 /// What the steps of one `push` or `reconcile` call share.
 pub struct Target {
     pub base_url: String,
+    /// Pages or blog posts.
+    pub kind: api::Kind,
     pub format: BodyFormat,
     /// The space's id, for creates; `None` when the batch has none (the
     /// space is then not resolved).
     pub space_id: Option<Result<String, Error>>,
+    /// What the settings add to pulled records (labels, properties,
+    /// restrictions): an applied change's record gets the same, with one
+    /// search, so that its version is the one the next pull sees.
+    pub wanted: Option<Wanted>,
 }
 
 pub type Shared = Rc<Target>;
@@ -69,12 +76,20 @@ struct Update {
 }
 
 fn update(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
+    let labels = desired_labels(change)?;
     let write = Update {
         id: change.require_id()?.to_owned(),
         base: base_number(change)?,
         value: change.content_text()?.to_owned(),
         key: change.key.clone(),
     };
+    let then = t.clone();
+    Ok(write_update(t, change, write)?.and_then(move |outcome| finish(&then, outcome, labels)))
+}
+
+/// The update's `PUT`, after a read of the page when the change has no
+/// title.
+fn write_update(t: &Shared, change: &Change, write: Update) -> Result<Step<PushOutcome>, Error> {
     let Some(title) = change.title.clone() else {
         // Keep the page's title: read the page first.
         return Ok(read(
@@ -98,8 +113,9 @@ fn update(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
 /// `PUT` as version base+1; on 409, read the page: our message on it means
 /// this write landed before (a retried request), anything else a conflict.
 fn put(t: &Shared, write: Update, title: String) -> Step<PushOutcome> {
-    let request = api::update_page(
+    let request = api::update(
         &t.base_url,
+        t.kind,
         &write.id,
         &title,
         t.format,
@@ -132,6 +148,7 @@ fn put(t: &Shared, write: Update, title: String) -> Step<PushOutcome> {
 }
 
 fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
+    let labels = desired_labels(change)?;
     // `require_title` refuses an untitled page as `unsupported`: Confluence
     // would answer 400 "Non-drafts cannot have empty titles", so it is the
     // change that cannot be pushed as it is; nothing is wrong with the
@@ -140,8 +157,9 @@ fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
     let title = change.require_title()?.to_owned();
     let value = change.content_text()?.to_owned();
     let space = t.space_id()?;
-    let request = api::create_page(
+    let request = api::create(
         &t.base_url,
+        t.kind,
         &space,
         &title,
         change.parent_id.as_deref(),
@@ -149,8 +167,9 @@ fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
         &value,
     );
     let what = what(&request);
+    let then = t.clone();
     let t = t.clone();
-    Ok(Step::send(request, move |answer| {
+    let step = Step::send(request, move |answer| {
         let response = match answer {
             Ok(response) => response,
             Err(e) => return Step::done(e.into()),
@@ -168,7 +187,8 @@ fn create(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
             Ok(None) => refused.into(),
             Err(e) => e.into(),
         })
-    }))
+    });
+    Ok(step.and_then(move |outcome| finish(&then, outcome, labels)))
 }
 
 /// `GET` first (the API has no precondition on `DELETE`), then `DELETE`
@@ -182,7 +202,7 @@ fn delete(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
             Step::done(PushOutcome::Conflict(Some(t.record(page))))
         }
         Some(_) => {
-            let request = api::delete_page(&t.base_url, &id);
+            let request = api::delete(&t.base_url, t.kind, &id);
             let what = what(&request);
             Step::send(request, move |answer| match answer {
                 Ok(r) if r.is_success() || r.status == 404 => PushOutcome::Applied(None),
@@ -199,14 +219,17 @@ fn delete(t: &Shared, change: &Change) -> Result<Step<PushOutcome>, Error> {
 fn reconcile_existing(t: &Shared, change: &Change) -> Result<Step<Reconciliation>, Error> {
     let id = change.require_id()?.to_owned();
     let base = base_number(change)?;
+    let labels = desired_labels(change)?;
     let (op, key) = (change.op, change.key.clone());
-    Ok(read(t, &id, move |t, page, _| match (page, op) {
+    let then = t.clone();
+    let step = read(t, &id, move |t, page, _| match (page, op) {
         (None, ChangeOp::Delete) => Step::done(Reconciliation::Applied(None)),
         (None, _) => Step::done(Reconciliation::Conflict(None)),
         (Some(page), _) if page.version.number == base => Step::done(Reconciliation::NotApplied),
         (Some(page), ChangeOp::Update) => landed(t, page, base, key),
         (Some(page), _) => Step::done(Reconciliation::Conflict(Some(t.record(page)))),
-    }))
+    });
+    Ok(step.and_then(move |answer| labels_landed(&then, answer, labels)))
 }
 
 /// Whether an update based on `base` landed, seen from the page as it is
@@ -220,7 +243,7 @@ fn landed(t: &Shared, page: api::Page, base: i64, key: String) -> Step<Reconcili
     if page.version.number <= base + 1 {
         return Step::done(Reconciliation::Conflict(Some(t.record(page))));
     }
-    let request = api::page_version(&t.base_url, &page.id, t.format, base + 1);
+    let request = api::one_version(&t.base_url, t.kind, &page.id, t.format, base + 1);
     let what = what(&request);
     let now = t.record(page);
     Step::send(request, move |answer: Answer| {
@@ -238,18 +261,198 @@ fn landed(t: &Shared, page: api::Page, base: i64, key: String) -> Step<Reconcili
 /// Creates: look the title up. None → not applied; our body → applied;
 /// another page → conflict.
 fn reconcile_create(t: &Shared, change: &Change) -> Result<Step<Reconciliation>, Error> {
+    let labels = desired_labels(change)?;
     let title = change.require_title()?.to_owned();
     let value = change.content_text()?.to_owned();
     let space = match t.space_id() {
         Ok(space) => space,
         Err(e) => return Ok(Step::done(e.into())),
     };
-    Ok(find_title(t, &space, &title, &value, |found| match found {
+    let then = t.clone();
+    let step = find_title(t, &space, &title, &value, |found| match found {
         Ok(None) => Reconciliation::NotApplied,
         Ok(Some(Found::Ours(record))) => Reconciliation::Applied(Some(record)),
         Ok(Some(Found::Other(record))) => Reconciliation::Conflict(Some(record)),
         Err(e) => e.into(),
-    }))
+    });
+    Ok(step.and_then(move |answer| labels_landed(&then, answer, labels)))
+}
+
+// ---------------------------------------------------------------- labels
+
+/// Labels per change: the bound of a pulled record's labels.
+const MAX_PUSHED_LABELS: usize = extras::MAX_LABELS;
+
+/// The complete label set a change asks for (`metadata.labels`), or `None`
+/// when it leaves labels alone. Names are checked before anything is sent:
+/// Confluence refuses empty names and whitespace.
+fn desired_labels(change: &Change) -> Result<Option<Vec<String>>, Error> {
+    let refused = |why: String| Error::unsupported(format!("change `{}`: {why}", change.key));
+    let metadata: Value = serde_json::from_str(&change.metadata)
+        .map_err(|e| refused(format!("metadata is not JSON: {e}")))?;
+    let labels = match metadata.get("labels") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(labels)) => labels,
+        Some(_) => {
+            return Err(refused(
+                "metadata.labels must be an array of label names".into(),
+            ))
+        }
+    };
+    if labels.len() > MAX_PUSHED_LABELS {
+        return Err(refused(format!(
+            "metadata.labels has {} labels, more than {MAX_PUSHED_LABELS}",
+            labels.len()
+        )));
+    }
+    let mut names = Vec::with_capacity(labels.len());
+    for label in labels {
+        let name = label
+            .as_str()
+            .ok_or_else(|| refused(format!("metadata.labels: {label} is not a string")))?;
+        if name.is_empty() || name.chars().any(char::is_whitespace) {
+            return Err(refused(format!(
+                "metadata.labels: {name:?} is not a Confluence label (empty, or with whitespace)"
+            )));
+        }
+        names.push(extras::bounded(name, extras::MAX_LABEL_CHARS, "a label").map_err(refused)?);
+    }
+    names.sort();
+    names.dedup();
+    Ok(Some(names))
+}
+
+/// After a write: an applied change gets its labels (when it asks for a set),
+/// then its record the settings' extras; any other outcome stays as it is.
+/// A label request that fails fails the change; the host sends it again,
+/// the write is then recognised as ours (409, our key) and the labels are
+/// set again: every label step is idempotent.
+fn finish(t: &Shared, outcome: PushOutcome, labels: Option<Vec<String>>) -> Step<PushOutcome> {
+    let PushOutcome::Applied(Some(record)) = outcome else {
+        return Step::done(outcome);
+    };
+    let Some(labels) = labels else {
+        return with_extras(t, record);
+    };
+    let then = t.clone();
+    set_labels(t, &record.id, labels).and_then(move |result| match result {
+        Ok(()) => with_extras(&then, record),
+        Err(e) => Step::done(e.into()),
+    })
+}
+
+/// Makes `desired` the labels of `id`: one `POST` of them all (labels
+/// already there stay; the answer lists them all), or a `GET` when the set
+/// is empty, then one `DELETE` per label not wanted (compared without case:
+/// Confluence keeps labels in lower case).
+fn set_labels(t: &Shared, id: &str, desired: Vec<String>) -> Step<Result<(), Error>> {
+    let request = match desired.is_empty() {
+        true => extras::labels_request(&t.base_url, id),
+        false => api::add_labels(&t.base_url, id, &desired),
+    };
+    let what = what(&request);
+    let (t, id) = (t.clone(), id.to_owned());
+    Step::send(request, move |answer: Answer| {
+        match answer.and_then(|response| current_labels(response, &what)) {
+            Ok(current) => remove_labels(&t, id, surplus(&current, &desired)),
+            Err(e) => Step::done(Err(e)),
+        }
+    })
+}
+
+/// Removes `names` from `id`, one `DELETE` a round; a 404 (already gone)
+/// counts as done.
+fn remove_labels(t: &Shared, id: String, mut names: Vec<String>) -> Step<Result<(), Error>> {
+    let Some(name) = names.pop() else {
+        return Step::done(Ok(()));
+    };
+    let request = api::remove_label(&t.base_url, &id, &name);
+    let what = what(&request);
+    let t = t.clone();
+    Step::send(request, move |answer: Answer| match answer {
+        Ok(r) if r.is_success() || r.status == 404 => remove_labels(&t, id, names),
+        Ok(r) => Step::done(Err(failure(r, &what))),
+        Err(e) => Step::done(Err(e)),
+    })
+}
+
+/// The label names of a `LabelArray` answer.
+fn current_labels(response: Response, what: &str) -> Result<Vec<String>, Error> {
+    let array: Value = api::check(response, what)?.json()?;
+    extras::labels(Some(&array))
+        .map(|(names, _)| names)
+        .map_err(|why| Error::invalid_response(format!("{what}: {why}")))
+}
+
+/// The labels of `current` that `desired` does not name (without case).
+fn surplus(current: &[String], desired: &[String]) -> Vec<String> {
+    let wanted: Vec<String> = desired.iter().map(|d| d.to_lowercase()).collect();
+    current
+        .iter()
+        .filter(|c| !wanted.contains(&c.to_lowercase()))
+        .cloned()
+        .collect()
+}
+
+/// A reconciliation that found the write applied is applied only when the
+/// labels the change asks for are there too (one `GET`); otherwise it is
+/// not applied, and the host sends it again (the write is then recognised
+/// as ours and the labels are set).
+fn labels_landed(
+    t: &Shared,
+    answer: Reconciliation,
+    labels: Option<Vec<String>>,
+) -> Step<Reconciliation> {
+    let (Reconciliation::Applied(Some(record)), Some(labels)) = (&answer, labels) else {
+        return Step::done(answer);
+    };
+    let request = extras::labels_request(&t.base_url, &record.id);
+    let what = what(&request);
+    Step::send(request, move |reply: Answer| {
+        match reply.and_then(|response| current_labels(response, &what)) {
+            Ok(current) => {
+                let lower = |names: &[String]| {
+                    let mut l: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+                    l.sort();
+                    l.dedup();
+                    l
+                };
+                match lower(&current) == lower(&labels) {
+                    true => answer,
+                    false => Reconciliation::NotApplied,
+                }
+            }
+            Err(e) => e.into(),
+        }
+    })
+}
+
+/// An applied change's record with what the settings add to pulled records,
+/// read with one search of its id. A failed or empty search leaves the
+/// record as the write's answer made it (the write did land; the next pull
+/// stores the rest).
+fn with_extras(t: &Shared, record: Record) -> Step<PushOutcome> {
+    let Some(wanted) = t.wanted else {
+        return Step::done(PushOutcome::Applied(Some(record)));
+    };
+    let request = extras::search(&t.base_url, &[record.id.as_str()], wanted);
+    let what = what(&request);
+    Step::send(request, move |answer: Answer| {
+        let list = answer
+            .and_then(|response| api::check(response, &what))
+            .and_then(|response| response.json::<api::ContentArray>());
+        let found = list.ok().and_then(|list| {
+            let entry = list
+                .results
+                .iter()
+                .find(|entry| extras::entry_id(entry).as_deref() == Some(&record.id))?;
+            Extras::read(entry, wanted).ok()
+        });
+        PushOutcome::Applied(Some(match found {
+            Some(extras) => extras.apply(record),
+            None => record,
+        }))
+    })
 }
 
 /// `GET` page `id`, then `then(target, page or None for a 404, what)`; an
@@ -259,7 +462,7 @@ fn read<T: From<Error> + 'static, S: Into<Step<T>>>(
     id: &str,
     then: impl FnOnce(&Shared, Option<api::Page>, &str) -> S + 'static,
 ) -> Step<T> {
-    let request = api::page(&t.base_url, id, t.format);
+    let request = api::one(&t.base_url, t.kind, id, t.format);
     let what = what(&request);
     let t = t.clone();
     Step::send(request, move |answer: Answer| {
@@ -289,7 +492,7 @@ fn find_title<T: 'static>(
     value: &str,
     then: impl FnOnce(Result<Option<Found>, Error>) -> T + 'static,
 ) -> Step<T> {
-    let request = api::pages_by_title(&t.base_url, space, title, t.format);
+    let request = api::by_title(&t.base_url, t.kind, space, title, t.format);
     let what = what(&request);
     let (t, title, value) = (t.clone(), title.to_owned(), value.to_owned());
     Step::send(request, move |answer: Answer| {
@@ -371,7 +574,8 @@ fn written_by(page: &api::Page, key: &str) -> bool {
 /// The change's base version as a Confluence version number.
 fn base_number(change: &Change) -> Result<i64, Error> {
     let base = change.require_base()?;
-    base.parse().map_err(|_| {
+    // `7+…`: a version with labels or properties (see `extras`).
+    extras::version_number(base).parse().map_err(|_| {
         Error::unsupported(format!(
             "change `{}`: base version `{base}` is not a Confluence version number",
             change.key
@@ -403,8 +607,10 @@ mod tests {
     fn target() -> Shared {
         Rc::new(Target {
             base_url: BASE.into(),
+            kind: api::Kind::Page,
             format: BodyFormat::Storage,
             space_id: Some(Ok("131189".into())),
+            wanted: None,
         })
     }
 
@@ -487,8 +693,9 @@ mod tests {
 
     #[test]
     fn write_requests_match_the_spec() {
-        let put = api::update_page(
+        let put = api::update(
             BASE,
+            api::Kind::Page,
             "123456",
             "Runbook",
             BodyFormat::Storage,
@@ -508,8 +715,9 @@ mod tests {
                    "version": {"number": 8, "message": "synchost change k1"}}),
             "no parentId: updates never move a page"
         );
-        let post = api::create_page(
+        let post = api::create(
             BASE,
+            api::Kind::Page,
             "131189",
             "Runbook",
             Some("98765"),
@@ -525,20 +733,28 @@ mod tests {
             json!({"spaceId": "131189", "status": "current", "title": "Runbook", "parentId": "98765",
                    "body": {"representation": "atlas_doc_format", "value": "{}"}})
         );
-        let root = api::create_page(BASE, "131189", "Runbook", None, BodyFormat::Storage, "");
+        let root = api::create(
+            BASE,
+            api::Kind::Page,
+            "131189",
+            "Runbook",
+            None,
+            BodyFormat::Storage,
+            "",
+        );
         assert!(body(&root).get("parentId").is_none());
         assert!(
             root.url().ends_with("/wiki/api/v2/pages?root-level=true"),
             "{}",
             root.url()
         );
-        let delete = api::delete_page(BASE, "123456");
+        let delete = api::delete(BASE, api::Kind::Page, "123456");
         assert_eq!(
             (delete.method(), delete.url()),
             ("DELETE", format!("{BASE}{PAGE}").as_str())
         );
         assert_eq!(
-            api::pages_by_title(BASE, "131189", "Run & book", BodyFormat::Storage).url(),
+            api::by_title(BASE, api::Kind::Page, "131189", "Run & book", BodyFormat::Storage).url(),
             format!("{BASE}/wiki/api/v2/pages?space-id=131189&title=Run%20%26%20book&body-format=storage")
         );
     }
@@ -874,5 +1090,200 @@ mod tests {
         binary.content = Some(vec![0xff]);
         let (answer, sent) = reconcile_one(binary, |_| panic!("nothing is sent"));
         assert_eq!((answer, sent.len()), (Reconciliation::NotApplied, 0));
+    }
+
+    fn with_labels(op: ChangeOp, labels: Value) -> Change {
+        Change {
+            metadata: json!({"labels": labels}).to_string(),
+            ..change(op)
+        }
+    }
+
+    /// A `LabelArray` of `names`.
+    fn label_array(names: &[&str]) -> String {
+        let results: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"prefix": "global", "name": n, "id": "1", "label": n}))
+            .collect();
+        json!({"results": results, "start": 0, "limit": 200, "size": names.len()}).to_string()
+    }
+
+    const LABELS: &str = "/wiki/rest/api/content/123456/label";
+
+    #[test]
+    fn labels_are_set_after_the_write() {
+        let answer = page(8, Some("<p>new</p>"), "synchost change k1");
+        let mixed = with_labels(ChangeOp::Update, json!(["Team-A", "howto", "howto"]));
+        let (outcome, sent) = push_one(mixed, |line| match line {
+            l if l.starts_with("PUT") => (200, answer.clone()),
+            l if l.starts_with("POST") => (200, label_array(&["old", "howto", "team-a"])),
+            _ => (204, String::new()),
+        });
+        assert_eq!(
+            sent,
+            [
+                format!("PUT {PAGE}"),
+                format!("POST {LABELS}"),
+                format!("DELETE {LABELS}?name=old"),
+            ],
+            "Team-A is team-a: Confluence keeps labels in lower case"
+        );
+        assert_eq!(outcome, PushOutcome::Applied(Some(pulled(&answer))));
+
+        // The POST carries the whole set, once each.
+        let t = target();
+        let step = push_step(&t, &with_labels(ChangeOp::Update, json!(["b", "a"])));
+        let put = step.answer(Ok(Response::new(200, vec![], answer.clone())));
+        let post = put.request().unwrap();
+        assert_eq!(
+            body(post),
+            json!([{"prefix": "global", "name": "a"}, {"prefix": "global", "name": "b"}])
+        );
+
+        // An empty set reads the labels and removes each (a 404: already gone).
+        let (outcome, sent) = push_one(
+            with_labels(ChangeOp::Update, json!([])),
+            |line| match line {
+                l if l.starts_with("PUT") => (200, answer.clone()),
+                l if l.starts_with("GET") => (200, label_array(&["x", "y"])),
+                l if l.ends_with("name=y") => (404, String::new()),
+                _ => (204, String::new()),
+            },
+        );
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        assert_eq!(sent[1], format!("GET {LABELS}?limit=200"));
+        assert!(matches!(outcome, PushOutcome::Applied(Some(_))));
+
+        // No `labels` in the metadata: labels are left alone.
+        let (_, sent) = push_one(change(ChangeOp::Update), |_| (200, answer.clone()));
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[test]
+    fn labels_follow_a_retried_write_and_a_conflict_sets_none() {
+        let ours = page(8, Some("<p>new</p>"), "synchost change k1");
+        let (outcome, sent) =
+            push_one(
+                with_labels(ChangeOp::Update, json!(["a"])),
+                |line| match line {
+                    l if l.starts_with("PUT") => (409, STALE.into()),
+                    l if l.starts_with("POST") => (200, label_array(&["a"])),
+                    _ => (200, ours.clone()),
+                },
+            );
+        assert_eq!(sent.len(), 3, "PUT, GET, POST: {sent:?}");
+        assert!(matches!(outcome, PushOutcome::Applied(Some(_))));
+        let theirs = page(8, Some("<p>x</p>"), "someone");
+        let (outcome, sent) =
+            push_one(
+                with_labels(ChangeOp::Update, json!(["a"])),
+                |line| match line {
+                    l if l.starts_with("PUT") => (409, STALE.into()),
+                    _ => (200, theirs.clone()),
+                },
+            );
+        assert_eq!(sent.len(), 2);
+        assert!(matches!(outcome, PushOutcome::Conflict(Some(_))));
+        // A label request that fails fails the change (the host sends it
+        // again: the write is then ours, and the labels are set).
+        let (outcome, _) = push_one(
+            with_labels(ChangeOp::Update, json!(["a"])),
+            |line| match line {
+                l if l.starts_with("PUT") => (200, ours.clone()),
+                _ => (503, String::new()),
+            },
+        );
+        assert!(matches!(outcome, PushOutcome::Failed(Error::Transient(_))));
+    }
+
+    #[test]
+    fn bad_label_sets_send_nothing() {
+        for labels in [json!("a"), json!([1]), json!(["two words"]), json!([""])] {
+            let (outcome, sent) = push_one(with_labels(ChangeOp::Update, labels.clone()), |_| {
+                panic!("nothing is sent")
+            });
+            assert!(sent.is_empty());
+            assert!(
+                matches!(&outcome, PushOutcome::Failed(Error::Unsupported(m)) if m.contains("labels")),
+                "{labels}: {outcome:?}"
+            );
+        }
+        let many: Vec<String> = (0..=extras::MAX_LABELS).map(|i| format!("l{i}")).collect();
+        let (outcome, _) = push_one(with_labels(ChangeOp::Update, json!(many)), |_| {
+            panic!("nothing is sent")
+        });
+        assert!(matches!(
+            outcome,
+            PushOutcome::Failed(Error::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn reconcile_checks_the_labels() {
+        let ours = page(8, Some("<p>new</p>"), "synchost change k1");
+        let landed = |labels: &'static [&'static str]| {
+            let ours = ours.clone();
+            move |line: &str| match line {
+                l if l.contains("/label") => (200, label_array(labels)),
+                _ => (200, ours.clone()),
+            }
+        };
+        let change = with_labels(ChangeOp::Update, json!(["a", "B"]));
+        let (answer, sent) = reconcile_one(change.clone(), landed(&["b", "a"]));
+        assert!(
+            matches!(answer, Reconciliation::Applied(Some(_))),
+            "{answer:?}"
+        );
+        assert_eq!(sent[1], format!("GET {LABELS}?limit=200"));
+        let (answer, _) = reconcile_one(change.clone(), landed(&["a"]));
+        assert_eq!(answer, Reconciliation::NotApplied, "sent again: labels");
+        // Not applied stays not applied, without reading labels.
+        let (answer, sent) = reconcile_one(change, |_| (200, page(7, Some("<p>x</p>"), "")));
+        assert_eq!((answer, sent.len()), (Reconciliation::NotApplied, 1));
+    }
+
+    #[test]
+    fn blog_posts_and_settings() {
+        // A blog post, with labels recorded by the settings: its record
+        // gets them from one search, with the version a pull gives.
+        let t = Rc::new(Target {
+            base_url: BASE.into(),
+            kind: api::Kind::BlogPost,
+            format: BodyFormat::Storage,
+            space_id: Some(Ok("131189".into())),
+            wanted: Some(Wanted {
+                labels: true,
+                properties: false,
+                restrictions: crate::config::Restrictions::Ignore,
+            }),
+        });
+        let answer = page(8, Some("<p>new</p>"), "synchost change k1");
+        let change = Change {
+            base_version: Some("7+00aa00aa00aa00aa".into()),
+            ..with_labels(ChangeOp::Update, json!(["a"]))
+        };
+        let search = json!({"results": [{"id": "123456", "version": {"number": 8},
+            "metadata": {"labels": {"results": [{"name": "a"}]}}}]})
+        .to_string();
+        let (mut outcomes, sent) = serve(vec![push_step(&t, &change)], |line| match line {
+            l if l.starts_with("PUT") => (200, answer.clone()),
+            l if l.starts_with("POST") => (200, label_array(&["a"])),
+            _ => (200, search.clone()),
+        });
+        assert_eq!(sent[0], "PUT /wiki/api/v2/blogposts/123456");
+        assert!(sent[2].starts_with("GET /wiki/rest/api/content/search?cql=id%20in%20%28123456%29"));
+        let PushOutcome::Applied(Some(record)) = outcomes.remove(0) else {
+            panic!()
+        };
+        let expected = Extras {
+            labels: Some(vec!["a".into()]),
+            ..Extras::default()
+        };
+        assert_eq!(record.version, expected.version("8"));
+        let m: Value = serde_json::from_str(&record.metadata).unwrap();
+        assert_eq!(m["labels"], json!(["a"]));
+        // The PUT was version 8: the base's number plus one.
+        let put = push_step(&t, &change);
+        assert_eq!(body(put.request().unwrap())["version"]["number"], 8);
     }
 }

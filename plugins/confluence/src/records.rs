@@ -11,6 +11,7 @@
 use crate::api::{self, Content, V1Version, V2Version};
 use crate::config::BodyFormat;
 use crate::cursor;
+use crate::extras;
 use serde_json::{Map, Value};
 use synchost_sdk::{BlobRef, Record};
 
@@ -226,10 +227,59 @@ pub fn attachment_v2(a: api::Attachment, base_url: &str) -> Result<Record, Strin
     Ok(attachment_record(parts, base_url))
 }
 
+/// Characters of an inline comment's anchor text or marker.
+const MAX_ANCHOR_CHARS: usize = 16 * 1024;
+/// Characters of an inline comment's resolution status.
+const MAX_STATUS_CHARS: usize = 32;
+
 /// A v1 comment (`expand=version,container,body.FORMAT`): complete with its
-/// body (empty if the answer had none in `format`).
-pub fn comment(c: Content, format: BodyFormat) -> Record {
+/// body (empty if the answer had none in `format`). An inline comment
+/// (`extensions.location` `inline`, with `extensions.inlineProperties` and
+/// `extensions.resolution`) also carries its
+/// anchor and resolution under the v2 names; its version is
+/// `number+hash` of the resolution, which Confluence changes without a new
+/// version ([`extras::suffixed`]).
+pub fn comment(c: Content, format: BodyFormat) -> Result<Record, String> {
     let version = c.version;
+    let mut ext = c.extensions.unwrap_or_default();
+    if ext.location.as_deref() != Some("inline") {
+        // Anchors and resolutions are only an inline comment's.
+        (ext.inline_properties, ext.resolution) = (None, None);
+    }
+    let anchor = ext.inline_properties.unwrap_or_default();
+    let bounded = |text: Option<String>, max: usize, what: &str| {
+        text.map(|t| extras::bounded(&t, max, what)).transpose()
+    };
+    let status = bounded(
+        ext.resolution.and_then(|r| r.status),
+        MAX_STATUS_CHARS,
+        "extensions.resolution.status",
+    )?;
+    let marker = bounded(
+        anchor.marker_ref,
+        MAX_ANCHOR_CHARS,
+        "extensions.inlineProperties.markerRef",
+    )?;
+    let selection = anchor
+        .original_selection
+        .map(|text| match text.chars().count() > MAX_ANCHOR_CHARS {
+            // The anchor is page text: newlines and tabs are fine.
+            true => Err(format!(
+                "extensions.inlineProperties.originalSelection has more than \
+                 {MAX_ANCHOR_CHARS} characters"
+            )),
+            false => Ok(text),
+        })
+        .transpose()?;
+    let number = version.number.to_string();
+    let record_version = match &status {
+        Some(status) => {
+            let mut resolution = Map::new();
+            resolution.insert("resolutionStatus".into(), Value::from(status.clone()));
+            extras::suffixed(&number, resolution)
+        }
+        None => number,
+    };
     let body = c
         .body
         .as_ref()
@@ -239,15 +289,29 @@ pub fn comment(c: Content, format: BodyFormat) -> Record {
         .to_vec();
     let metadata = Meta::new()
         .put("status", c.status)
-        .put("location", c.extensions.and_then(|e| e.location))
+        .put("location", ext.location)
+        .put("resolutionStatus", status)
+        .put("inlineMarkerRef", marker)
+        .put("inlineOriginalSelection", selection)
         .put("version", Some(v1_version_meta(&version)))
         .put("_links", object(c.links));
-    Record::new(c.id, version.number.to_string())
+    Ok(Record::new(c.id, record_version)
         .title(c.title)
         .parent(c.container.and_then(|container| container.id))
         .updated_at(version.when)
         .content(body, format.media_type())
-        .metadata_json(metadata.into_json())
+        .metadata_json(metadata.into_json()))
+}
+
+/// True when a v1 comment entry (read as it came) is an inline comment:
+/// `extensions.location` is `inline`. Footer comments say `footer`; one that
+/// says nothing is taken as a footer comment, as before inline comments had
+/// their own stream.
+pub fn is_inline(entry: &Value) -> bool {
+    entry
+        .pointer("/extensions/location")
+        .and_then(Value::as_str)
+        == Some("inline")
 }
 
 #[cfg(test)]
@@ -445,7 +509,7 @@ mod tests {
                 "_links":{"webui":"/spaces/SD/pages/123456/Runbook?focusedCommentId=77"}}"#,
         )
         .unwrap();
-        let r = comment(c, BodyFormat::Storage);
+        let r = comment(c, BodyFormat::Storage).unwrap();
         assert_eq!((r.id.as_str(), r.version.as_str()), ("77", "1"));
         assert_eq!(r.parent_id.as_deref(), Some("123456"));
         assert_eq!(r.content.as_deref(), Some(&b"<p>Nice</p>"[..]));

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod confluence_api;
+pub mod confluence_streams;
 pub mod github_spec;
 
 use std::collections::BTreeSet;
