@@ -228,6 +228,10 @@ fn hostile_bodies_are_bounded_and_never_panic() {
     round_trip(&big, &links);
     let stars = "**a [b `c ".repeat(100_000);
     to_storage(&stars, &links).unwrap();
+    // Brackets that are no links, nested: each read once (this took
+    // exponential time before spans were remembered).
+    let nested = format!("{}x{}", "[*a ~~".repeat(200), "]".repeat(200));
+    assert!(to_storage(&nested, &links).unwrap().contains("x]"));
     for odd in [
         "",
         " ",

@@ -3,6 +3,8 @@
 //! emphasis, links), as clean, escaped storage XML.
 
 use super::storage::{escape_keeping_entities, escape_text, node_end, parse, starts_entity};
+use std::collections::HashMap;
+
 use super::{ConvertError, Links, GAP_MARKER, RAW_INFO};
 
 /// Deepest nesting of block quotes and lists.
@@ -410,6 +412,8 @@ pub fn inline(text: &str, links: &Links, in_table: bool) -> Result<String, Conve
         links,
         in_table,
         unclosed: Vec::new(),
+        spans: HashMap::new(),
+        steps: text.len().saturating_mul(32).saturating_add(4096),
     };
     let (out, _) = parser.until(0, None, 0);
     Ok(out)
@@ -421,6 +425,13 @@ struct InlineParser<'a> {
     in_table: bool,
     /// Closing marks known to have no match from here on.
     unclosed: Vec<&'static str>,
+    /// What [`InlineParser::span`] found at each position it was asked
+    /// about: nested brackets that turn out not to be links are not read
+    /// again (which took exponential time).
+    spans: HashMap<usize, Option<(String, usize)>>,
+    /// Characters left to read before spans are no longer looked for (the
+    /// rest reads as text): hostile input costs linear time.
+    steps: usize,
 }
 
 impl InlineParser<'_> {
@@ -435,6 +446,7 @@ impl InlineParser<'_> {
         let text = self.text;
         let mut out = String::new();
         while pos < text.len() {
+            self.steps = self.steps.saturating_sub(1);
             let rest = &text[pos..];
             if let Some(close) = close {
                 let before = text[..pos].chars().next_back();
@@ -509,6 +521,18 @@ impl InlineParser<'_> {
 
     /// Emphasis, strikethrough, links, page links and images at `pos`.
     fn span(&mut self, pos: usize, depth: usize) -> Option<(String, usize)> {
+        if self.steps == 0 {
+            return None;
+        }
+        if let Some(known) = self.spans.get(&pos) {
+            return known.clone();
+        }
+        let found = self.span_uncached(pos, depth);
+        self.spans.insert(pos, found.clone());
+        found
+    }
+
+    fn span_uncached(&mut self, pos: usize, depth: usize) -> Option<(String, usize)> {
         let rest = &self.text[pos..];
         for (open, close, tag) in [("**", "**", "strong"), ("~~", "~~", "s"), ("*", "*", "em")] {
             if rest.starts_with(open) {

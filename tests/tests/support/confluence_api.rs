@@ -112,7 +112,6 @@ pub fn ids_of(results: &[Value]) -> Vec<String> {
         .collect()
 }
 
-
 /// Follows a v1 offset-paged listing from `first` (a path under `/wiki`)
 /// through `_links.next`, relative to `_links.context`. Checks `start`,
 /// `limit`, `size` and the links on every page; returns the results and
@@ -128,12 +127,20 @@ pub fn walk_v1(fake: &FakeServer, first: &str) -> (Vec<Value>, usize) {
         let v = resp.json();
         let page = v["results"].as_array().expect("results");
         assert_eq!(v["size"].as_u64().unwrap() as usize, page.len(), "{path}");
-        assert_eq!(v["start"].as_u64().unwrap() as usize, results.len(), "{path}");
+        assert_eq!(
+            v["start"].as_u64().unwrap() as usize,
+            results.len(),
+            "{path}"
+        );
         let limit = v["limit"].as_u64().unwrap() as usize;
         assert!(page.len() <= limit, "{path}");
         assert_eq!(v["_links"]["context"], "/wiki");
         assert_eq!(v["_links"]["base"], format!("{}/wiki", fake.url()).as_str());
-        assert_eq!(v["_links"].get("prev").is_some(), !results.is_empty(), "{path}");
+        assert_eq!(
+            v["_links"].get("prev").is_some(),
+            !results.is_empty(),
+            "{path}"
+        );
         results.extend(page.iter().cloned());
         match v["_links"]["next"].as_str() {
             Some(next) => {
@@ -201,7 +208,11 @@ fn shape(spec: &Value, schema: &Value, v: &Value, at: &str, extra: &[&str]) -> R
     }
     let mut props = BTreeMap::new();
     properties(spec, schema, &mut props);
-    let implied = if props.is_empty() { None } else { Some("object") };
+    let implied = if props.is_empty() {
+        None
+    } else {
+        Some("object")
+    };
     let fail = |what: &str| Err(format!("{at}: not {what}: {v}"));
     match schema["type"].as_str().or(implied) {
         Some("object") => {
@@ -228,7 +239,9 @@ fn shape(spec: &Value, schema: &Value, v: &Value, at: &str, extra: &[&str]) -> R
         }
         Some("string") if !v.is_string() => fail("a string"),
         Some("string") => match schema["enum"].as_array() {
-            Some(values) if !values.contains(v) => Err(format!("{at}: {v} is not one of {values:?}")),
+            Some(values) if !values.contains(v) => {
+                Err(format!("{at}: {v} is not one of {values:?}"))
+            }
             _ => Ok(()),
         },
         Some("integer") if !(v.is_i64() || v.is_u64()) => fail("an integer"),
@@ -242,5 +255,8 @@ fn shape(spec: &Value, schema: &Value, v: &Value, at: &str, extra: &[&str]) -> R
 pub fn ok_schema<'a>(spec: &'a Value, path: &str) -> &'a Value {
     let op = &spec["paths"][path]["get"];
     assert!(op.is_object(), "no GET {path} in the spec");
-    resolve(spec, &op["responses"]["200"]["content"]["application/json"]["schema"])
+    resolve(
+        spec,
+        &op["responses"]["200"]["content"]["application/json"]["schema"],
+    )
 }

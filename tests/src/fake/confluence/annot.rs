@@ -154,7 +154,11 @@ impl Annotations {
 
     /// The labels of `id` (sorted).
     pub fn labels_of(&self, id: u64) -> impl Iterator<Item = &str> {
-        self.labels.get(&id).into_iter().flatten().map(String::as_str)
+        self.labels
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     pub fn properties_of(&self, id: u64) -> &[Property] {
@@ -340,11 +344,18 @@ mod tests {
         let howto = a.labels.values().filter(|s| s.contains("howto")).count();
         assert!(howto > 400, "{howto}");
         assert!((700..1100).contains(&a.properties.len()));
-        let read = a.restrictions.values().filter(|r| !r.read.is_empty()).count();
+        let read = a
+            .restrictions
+            .values()
+            .filter(|r| !r.read.is_empty())
+            .count();
         let update = a.restrictions.len();
         assert!((40..130).contains(&read) && (120..280).contains(&update));
         let ids: BTreeSet<u64> = a.properties.values().flatten().map(|p| p.id).collect();
-        assert_eq!(ids.len(), a.properties.values().map(Vec::len).sum::<usize>());
+        assert_eq!(
+            ids.len(),
+            a.properties.values().map(Vec::len).sum::<usize>()
+        );
     }
 
     #[test]

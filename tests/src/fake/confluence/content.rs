@@ -361,8 +361,10 @@ impl Builder {
             "<p>{l} <span class=\"status-macro aui-lozenge aui-lozenge-{}\">{t}</span></p>",
             colour.to_lowercase()
         ));
-        self.adf.push(json!({"type":"paragraph","content":[{"type":"text","text":format!("{label} ")},
-            {"type":"status","attrs":{"text":title,"color":colour.to_lowercase()}}]}));
+        self.adf.push(
+            json!({"type":"paragraph","content":[{"type":"text","text":format!("{label} ")},
+            {"type":"status","attrs":{"text":title,"color":colour.to_lowercase()}}]}),
+        );
     }
 
     /// An expand macro around a paragraph.
@@ -398,9 +400,7 @@ impl Builder {
         );
         self.storage.push_str(&s);
         self.view.push_str(&s);
-        let cell = |kind: &str, text: &str, attrs: Value| {
-            json!({"type":kind,"attrs":attrs,"content":[{"type":"paragraph","content":[{"type":"text","text":text}]}]})
-        };
+        let cell = |kind: &str, text: &str, attrs: Value| json!({"type":kind,"attrs":attrs,"content":[{"type":"paragraph","content":[{"type":"text","text":text}]}]});
         self.adf.push(json!({"type":"table","content":[
             {"type":"tableRow","content":[cell("tableHeader", head, json!({"colspan":2}))]},
             {"type":"tableRow","content":[cell("tableCell", &cells[0], json!({"rowspan":2})), cell("tableCell", &cells[1], json!({}))]},
@@ -418,7 +418,8 @@ impl Builder {
             "<div class=\"contentLayout2\"><div class=\"columnLayout two-equal\"><div class=\"cell normal\"><p>{l}</p></div><div class=\"cell normal\"><p>{r}</p></div></div></div>"
         ));
         let col = |t: &str| json!({"type":"layoutColumn","attrs":{"width":50},"content":[{"type":"paragraph","content":[{"type":"text","text":t}]}]});
-        self.adf.push(json!({"type":"layoutSection","content":[col(left), col(right)]}));
+        self.adf
+            .push(json!({"type":"layoutSection","content":[col(left), col(right)]}));
     }
 
     /// A task list: (done, text) per task.
@@ -445,7 +446,8 @@ impl Builder {
         v.push_str("</ul>");
         self.storage.push_str(&s);
         self.view.push_str(&v);
-        self.adf.push(json!({"type":"taskList","attrs":{"localId":"tasks"},"content":items}));
+        self.adf
+            .push(json!({"type":"taskList","attrs":{"localId":"tasks"},"content":items}));
     }
 
     /// An image of attachment `file` of the page.
@@ -497,7 +499,8 @@ impl Builder {
             .iter()
             .map(|it| json!({"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":it}]}]}))
             .collect();
-        self.adf.push(json!({"type":"orderedList","content":content}));
+        self.adf
+            .push(json!({"type":"orderedList","content":content}));
     }
 
     /// A link to a page with a link body, and one to an external site.
@@ -589,10 +592,8 @@ const JIRA_SERVER: &str = "144880e9-a353-312f-9412-ed028e8166fa";
 /// The `ac:ref` of inline comment `id`'s marker and the text it highlights
 /// (`inlineMarkerRef`, `inlineOriginalSelection`).
 pub fn marker(seed: u64, id: u64) -> (String, String) {
-    let reference = crate::fake::words::uuid_v4(
-        mix(seed, SALT_MARKER, id, 0),
-        mix(seed, SALT_MARKER, id, 1),
-    );
+    let reference =
+        crate::fake::words::uuid_v4(mix(seed, SALT_MARKER, id, 0), mix(seed, SALT_MARKER, id, 1));
     let mut rng = rng_for(seed, SALT_MARKER, id, 2);
     let n = rng.random_range(1..=4);
     let words: Vec<&str> = (0..n).map(|_| word(&mut rng)).collect();
@@ -648,8 +649,12 @@ pub fn page_doc(seed: u64, id: u64, version: u32, markers: &[u64], image: Option
                 b.panel(kind, &sentence(&mut rng));
             }
             10 => {
-                let (colour, title) = [("Green", "DONE"), ("Yellow", "IN PROGRESS"), ("Red", "BLOCKED"), ("Grey", "TODO")]
-                    [rng.random_range(0..4)];
+                let (colour, title) = [
+                    ("Green", "DONE"),
+                    ("Yellow", "IN PROGRESS"),
+                    ("Red", "BLOCKED"),
+                    ("Grey", "TODO"),
+                ][rng.random_range(0..4)];
                 b.status(&format!("{}:", capitalised(word(&mut rng))), colour, title);
             }
             11 => b.expand(&plain_title(&mut rng), &sentence(&mut rng)),

@@ -364,7 +364,10 @@ impl Parser<'_> {
                     let id = v.strip_prefix("att").unwrap_or(v);
                     match id.trim().parse::<u64>() {
                         Ok(id) => ids.push(id),
-                        Err(_) => return self.invalid(&format!("{field} must be a content id, not {v:?}")),
+                        Err(_) => {
+                            return self
+                                .invalid(&format!("{field} must be a content id, not {v:?}"))
+                        }
                     }
                 }
                 if field == "ancestor" {
@@ -650,13 +653,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.ids, Some(vec![12, 34, 56]));
-        assert_eq!(q.labels, vec![vec!["howto".to_owned()], vec!["a".to_owned(), "team-b".to_owned()]]);
+        assert_eq!(
+            q.labels,
+            vec![
+                vec!["howto".to_owned()],
+                vec!["a".to_owned(), "team-b".to_owned()]
+            ]
+        );
         assert_eq!(q.ancestors, vec![vec![7]]);
         assert_eq!(q.types.unwrap().len(), 2);
         let q = parse("id = 5 AND content in (5, 6)", 0).unwrap();
         assert_eq!(q.ids, Some(vec![5]));
-        assert!(matches!(parse("ancestor = home", 0), Err(CqlError::Invalid(_))));
-        assert!(matches!(parse("ancestor ~ 5", 0), Err(CqlError::Invalid(_))));
+        assert!(matches!(
+            parse("ancestor = home", 0),
+            Err(CqlError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse("ancestor ~ 5", 0),
+            Err(CqlError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -401,9 +401,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         (&Method::DELETE, ["wiki", "api", "v2", "pages", _]) => return Some("page_delete"),
         (&Method::POST, ["wiki", "api", "v2", "blogposts"]) => return Some("blogpost_create"),
         (&Method::PUT, ["wiki", "api", "v2", "blogposts", _]) => return Some("blogpost_update"),
-        (&Method::DELETE, ["wiki", "api", "v2", "blogposts", _]) => {
-            return Some("blogpost_delete")
-        }
+        (&Method::DELETE, ["wiki", "api", "v2", "blogposts", _]) => return Some("blogpost_delete"),
         (&Method::POST | &Method::DELETE, ["wiki", "rest", "api", "content", _, "label", ..]) => {
             return Some("label_write")
         }
@@ -415,9 +413,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         ["wiki", "api", "v2", "pages"] => Some("bulk_pages"),
         ["wiki", "api", "v2", "pages", _] => Some("page"),
         ["wiki", "api", "v2", "pages", _, "attachments"] => Some("attachments_list"),
-        ["wiki", "api", "v2", "pages" | "blogposts", _, "footer-comments"] => {
-            Some("comments_list")
-        }
+        ["wiki", "api", "v2", "pages" | "blogposts", _, "footer-comments"] => Some("comments_list"),
         ["wiki", "api", "v2", "pages" | "blogposts", _, "inline-comments"]
         | ["wiki", "api", "v2", "inline-comments"] => Some("inline_comments_list"),
         ["wiki", "api", "v2", "inline-comments", _] => Some("inline_comment"),
@@ -433,9 +429,7 @@ fn classify(method: &Method, path: &str) -> Option<&'static str> {
         ["wiki", "rest", "api", "content", _, "restriction", ..] => Some("restrictions"),
         ["wiki", "rest", "api", "content"] => Some("content_list"),
         ["wiki", "rest", "api", "space", _] => Some("space_v1"),
-        ["wiki", "rest", "api", "content", _, "child", ..]
-            if !path.ends_with("/download") =>
-        {
+        ["wiki", "rest", "api", "content", _, "child", ..] if !path.ends_with("/download") => {
             Some("children_v1")
         }
         ["wiki", "api", "v2", "pages" | "folders", _, "children" | "direct-children"] => {

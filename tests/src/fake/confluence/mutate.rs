@@ -319,16 +319,16 @@ impl Data {
         let now = now.max(self.last_change + 1);
         self.last_change = now;
         let mut out = Mutation::default();
-        let [to_delete, mut to_update, to_move] = self.pick(Kind::Page, &req.update_ids, [
-            req.delete,
-            req.update,
-            req.moves,
-        ]);
-        let [blogs_delete, mut blogs_update, _] = self.pick(Kind::BlogPost, &req.update_ids, [
-            req.blogposts_delete,
-            req.blogposts_update,
-            0,
-        ]);
+        let [to_delete, mut to_update, to_move] = self.pick(
+            Kind::Page,
+            &req.update_ids,
+            [req.delete, req.update, req.moves],
+        );
+        let [blogs_delete, mut blogs_update, _] = self.pick(
+            Kind::BlogPost,
+            &req.update_ids,
+            [req.blogposts_delete, req.blogposts_update, 0],
+        );
         for id in &req.update_ids {
             match self.container_kind(*id) {
                 Some(Kind::Page) => to_update.push(*id),
@@ -417,7 +417,11 @@ impl Data {
         out.deleted_comments = strings(&gone_all.comments);
         // Inline comments deleted on their own are there already.
         let mut inline: Vec<u64> = gone_all.inline_comments;
-        inline.extend(out.deleted_inline_comments.iter().filter_map(|c| c.parse::<u64>().ok()));
+        inline.extend(
+            out.deleted_inline_comments
+                .iter()
+                .filter_map(|c| c.parse::<u64>().ok()),
+        );
         inline.sort_unstable();
         out.deleted_inline_comments = strings(&inline);
         Ok(out)
@@ -452,7 +456,14 @@ impl Data {
     }
 
     /// A new page or blog post at `now`, version 1, no body written.
-    fn create(&mut self, kind: Kind, title: String, parent: ParentKey, now: Ms, editor: usize) -> u64 {
+    fn create(
+        &mut self,
+        kind: Kind,
+        title: String,
+        parent: ParentKey,
+        now: Ms,
+        editor: usize,
+    ) -> u64 {
         let id = self.take_id();
         let meta = Meta {
             title,
@@ -587,7 +598,11 @@ impl Data {
         for _ in 0..req.inline_create {
             let page = containers[self.rng.random_range(0..containers.len())];
             let mut rng = StdRng::seed_from_u64(self.rng.random());
-            let status = if rng.random_bool(0.8) { "open" } else { "reopened" };
+            let status = if rng.random_bool(0.8) {
+                "open"
+            } else {
+                "reopened"
+            };
             let c = self.new_comment(&mut rng, page, now, Some(status));
             if let Some(n) = self.content_node_mut(page) {
                 n.markers.push(c);
@@ -823,12 +838,21 @@ mod tests {
         for id in &m.properties_changed {
             let id: u64 = id.parse().unwrap();
             assert_ne!(d.annot.properties.get(&id), props_before.get(&id));
-            assert!(d.container(id).unwrap().meta.modified < now || m.updated.contains(&id.to_string()) || m.blogposts_updated.contains(&id.to_string()));
+            assert!(
+                d.container(id).unwrap().meta.modified < now
+                    || m.updated.contains(&id.to_string())
+                    || m.blogposts_updated.contains(&id.to_string())
+            );
         }
         for id in &m.restrictions_changed {
             let id: u64 = id.parse().unwrap();
-            let read = |r: Option<&super::super::annot::Restrictions>| r.is_some_and(|r| !r.read.is_empty());
-            assert_ne!(read(d.annot.restrictions.get(&id)), read(restr_before.get(&id)));
+            let read = |r: Option<&super::super::annot::Restrictions>| {
+                r.is_some_and(|r| !r.read.is_empty())
+            };
+            assert_ne!(
+                read(d.annot.restrictions.get(&id)),
+                read(restr_before.get(&id))
+            );
         }
     }
 
@@ -855,7 +879,10 @@ mod tests {
         check_indexes(&d);
         assert_eq!(m.blogposts_updated.len(), 4);
         assert!(m.blogposts_updated.contains(&pinned.to_string()));
-        assert_eq!((m.blogposts_deleted.len(), m.blogposts_created.len()), (2, 4));
+        assert_eq!(
+            (m.blogposts_deleted.len(), m.blogposts_created.len()),
+            (2, 4)
+        );
         assert!(m.updated.is_empty());
         assert_eq!(d.blogposts.len(), 30 - 2 + 4);
         for id in &m.blogposts_updated {
@@ -871,7 +898,11 @@ mod tests {
                 assert_ne!(d.annot.labels.get(&id), labels_before.get(&id), "{id}");
                 let created = m.created.contains(&id.to_string())
                     || m.blogposts_created.contains(&id.to_string());
-                assert!(created || n.meta.modified < now || m.blogposts_updated.contains(&id.to_string()));
+                assert!(
+                    created
+                        || n.meta.modified < now
+                        || m.blogposts_updated.contains(&id.to_string())
+                );
             }
         }
         assert!(d

@@ -148,8 +148,10 @@ pub fn kinds(q: &Cql, space_key: &str) -> Vec<Kind> {
 /// True when content `id` of `kind` passes the clauses of `q` an index
 /// does not answer: `created`, `label` and `ancestor`.
 pub fn matches(data: &Data, q: &Cql, kind: Kind, id: u64) -> bool {
-    let created_ok =
-        q.created.is_all() || data.meta(kind, id).is_some_and(|m| q.created.contains(m.created));
+    let created_ok = q.created.is_all()
+        || data
+            .meta(kind, id)
+            .is_some_and(|m| q.created.contains(m.created));
     let labels_ok = q.labels.iter().all(|any| {
         data.annot
             .labels

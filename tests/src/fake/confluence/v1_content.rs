@@ -53,7 +53,8 @@ pub async fn space(
     let expand = p.list("expand").unwrap_or_default();
     if let Some(home) = data.homepage.filter(|h| data.pages.contains_key(h)) {
         if expand.iter().any(|e| e == "homepage") {
-            v["homepage"] = content_json(&store, &data, &base, Kind::Page, home, &Expand::default());
+            v["homepage"] =
+                content_json(&store, &data, &base, Kind::Page, home, &Expand::default());
             if let Some(e) = v["_expandable"].as_object_mut() {
                 e.remove("homepage");
             }
@@ -112,7 +113,16 @@ pub async fn list(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q):
     };
     let statuses = p.list("status").unwrap_or_else(|| vec!["current".into()]);
     for s in &statuses {
-        if !["current", "trashed", "deleted", "historical", "draft", "any"].contains(&s.as_str()) {
+        if ![
+            "current",
+            "trashed",
+            "deleted",
+            "historical",
+            "draft",
+            "any",
+        ]
+        .contains(&s.as_str())
+        {
             return v1_error(StatusCode::BAD_REQUEST, format!("Invalid status: {s}"));
         }
     }
@@ -126,15 +136,22 @@ pub async fn list(State(store): State<Arc<Store>>, headers: HeaderMap, Query(q):
     let ids: Vec<(Kind, u64)> = if current && space_ok {
         data.nodes(kind)
             .iter()
-            .filter(|(id, n)| {
-                !data.missing.contains(id) && title.is_none_or(|t| t == n.meta.title)
-            })
+            .filter(|(id, n)| !data.missing.contains(id) && title.is_none_or(|t| t == n.meta.title))
             .map(|(id, _)| (kind, *id))
             .collect()
     } else {
         Vec::new()
     };
-    let v = content_array(&store, &data, &base, "/rest/api/content", &p, &exp, page, ids);
+    let v = content_array(
+        &store,
+        &data,
+        &base,
+        "/rest/api/content",
+        &p,
+        &exp,
+        page,
+        ids,
+    );
     drop(data);
     json_ok(&v)
 }
@@ -265,8 +282,20 @@ pub async fn child(
                 Ok(ids) => ids,
                 Err(resp) => return resp,
             };
-            let page = Offset { start: 0, limit: 25 };
-            let v = content_array(&store, &data, &base, &path, &none, &Expand::default(), page, ids);
+            let page = Offset {
+                start: 0,
+                limit: 25,
+            };
+            let v = content_array(
+                &store,
+                &data,
+                &base,
+                &path,
+                &none,
+                &Expand::default(),
+                page,
+                ids,
+            );
             out.insert(kind.into(), v);
         } else {
             expandable.insert(kind.into(), path.into());

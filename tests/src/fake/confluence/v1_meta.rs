@@ -65,7 +65,16 @@ fn label_array(data: &Data, base: &str, id: u64) -> Value {
         .map(|n| label_json(data, n))
         .collect();
     let path = format!("/rest/api/content/{id}/label");
-    offset_page(base, &path, None, all, Offset { start: 0, limit: 200 })
+    offset_page(
+        base,
+        &path,
+        None,
+        all,
+        Offset {
+            start: 0,
+            limit: 200,
+        },
+    )
 }
 
 /// `metadata` of page or blog post `id` when `exp` asks for labels or
@@ -111,7 +120,8 @@ pub fn metadata_json(data: &Data, base: &str, id: u64, exp: &Expand) -> Option<V
 fn group_json(base: &str, name: &str) -> Value {
     let id = crate::fake::words::uuid_v4(
         super::content::mix(0, 8, name.len() as u64, 0),
-        name.bytes().fold(0u64, |h, b| super::content::mix64(h ^ u64::from(b))),
+        name.bytes()
+            .fold(0u64, |h, b| super::content::mix64(h ^ u64::from(b))),
     );
     json!({
         "type": "group",
@@ -238,9 +248,15 @@ fn label_names(body: &Bytes) -> Result<Vec<String>, String> {
             .to_lowercase();
         let prefix = item["prefix"].as_str().unwrap_or("global");
         if prefix != "global" {
-            return Err(format!("The fake only stores global labels, not {prefix:?}"));
+            return Err(format!(
+                "The fake only stores global labels, not {prefix:?}"
+            ));
         }
-        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || "!#&()*,.:;<>?@[]^".contains(c)) {
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || "!#&()*,.:;<>?@[]^".contains(c))
+        {
             return Err(format!("Label name is invalid: {name:?}"));
         }
         if name.chars().count() > 255 {
@@ -279,7 +295,13 @@ pub async fn add_labels(
         .collect();
     let path = format!("/rest/api/content/{id}/label");
     let limit = all.len().max(1);
-    json_ok(&offset_page(&base, &path, None, all, Offset { start: 0, limit }))
+    json_ok(&offset_page(
+        &base,
+        &path,
+        None,
+        all,
+        Offset { start: 0, limit },
+    ))
 }
 
 /// `DELETE /wiki/rest/api/content/{id}/label?name=NAME`.
@@ -432,7 +454,12 @@ pub async fn restrictions_by_operation(
         None => {
             let mut out: Map<String, Value> = ops
                 .iter()
-                .map(|(op, who)| ((*op).into(), restriction_json(&base, id, op, who, [true, true])))
+                .map(|(op, who)| {
+                    (
+                        (*op).into(),
+                        restriction_json(&base, id, op, who, [true, true]),
+                    )
+                })
                 .collect();
             out.insert(
                 "_links".into(),

@@ -47,11 +47,7 @@ impl Offset {
     /// This window of `all`, and whether more follow.
     pub fn cut<T>(&self, all: Vec<T>) -> (Vec<T>, bool) {
         let more = all.len() > self.start.saturating_add(self.limit);
-        let window = all
-            .into_iter()
-            .skip(self.start)
-            .take(self.limit)
-            .collect();
+        let window = all.into_iter().skip(self.start).take(self.limit).collect();
         (window, more)
     }
 }
@@ -140,7 +136,13 @@ mod tests {
         let page = Offset::parse(&p, 25, 200).unwrap();
         assert_eq!(page, Offset { start: 0, limit: 2 });
         let all: Vec<Value> = (0..5).map(|i| json!(i)).collect();
-        let v = offset_page("http://h/wiki", "/rest/api/content", Some(&p), all.clone(), page);
+        let v = offset_page(
+            "http://h/wiki",
+            "/rest/api/content",
+            Some(&p),
+            all.clone(),
+            page,
+        );
         assert_eq!(v["results"], json!([0, 1]));
         assert_eq!(v["size"], 2);
         assert_eq!(

@@ -125,7 +125,15 @@ pub async fn space_pages(
                 .collect()
         });
         let keep = |id: u64| !root_only || data.pages.get(&id).is_some_and(|n| n.parent.is_none());
-        select(&data, Kind::Page, &sort, after.as_ref(), candidates, &keep, limit)
+        select(
+            &data,
+            Kind::Page,
+            &sort,
+            after.as_ref(),
+            candidates,
+            &keep,
+            limit,
+        )
     };
     let results = ids
         .iter()
@@ -157,8 +165,8 @@ pub async fn bulk_pages(
     let after = tri!(parse_cursor(&p, &sort));
     let current = tri!(wants_current(&p, PAGE_STATUS, true));
     let ids = tri!(parse_id_list(&p, "id", 250));
-    let in_space = tri!(parse_id_list(&p, "space-id", 100))
-        .is_none_or(|s| s.contains(&store.space_id));
+    let in_space =
+        tri!(parse_id_list(&p, "space-id", 100)).is_none_or(|s| s.contains(&store.space_id));
     if let Some(s) = p.get("subtype") {
         if s != "live" && s != "page" {
             return v2_bad_param(format!("Invalid value '{s}' for parameter 'subtype'"));
@@ -185,7 +193,15 @@ pub async fn bulk_pages(
                     .as_ref()
                     .is_none_or(|t| data.pages.get(&id).is_some_and(|n| *t == n.meta.title))
         };
-        select(&data, Kind::Page, &sort, after.as_ref(), candidates, &keep, limit)
+        select(
+            &data,
+            Kind::Page,
+            &sort,
+            after.as_ref(),
+            candidates,
+            &keep,
+            limit,
+        )
     };
     let results = ids
         .iter()

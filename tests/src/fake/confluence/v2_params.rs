@@ -265,7 +265,9 @@ pub fn select(
     let after_id = after.map(|(_, id)| *id);
     let ids: Box<dyn Iterator<Item = u64> + '_> = match (sort.field, sort.desc) {
         // Creation order is id order.
-        (Field::Id | Field::Created | Field::Position, desc) => ids_after(data, kind, after_id, desc),
+        (Field::Id | Field::Created | Field::Position, desc) => {
+            ids_after(data, kind, after_id, desc)
+        }
         (Field::Modified, desc) => {
             let bound = after.and_then(|(k, id)| match k {
                 Key::Num(ms) => Some((*ms, *id)),

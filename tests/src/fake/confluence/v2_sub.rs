@@ -167,7 +167,11 @@ fn included(items: Vec<(Key, u64, Value)>, sort: &str, list_path: String) -> Val
         .then(|| items.get(INCLUDE_MAX - 1))
         .flatten()
         .map(|(k, id, _)| (k.clone(), *id));
-    let results: Vec<Value> = items.into_iter().take(INCLUDE_MAX).map(|(_, _, v)| v).collect();
+    let results: Vec<Value> = items
+        .into_iter()
+        .take(INCLUDE_MAX)
+        .map(|(_, _, v)| v)
+        .collect();
     let mut meta = json!({"hasMore": more});
     if let Some(c) = next_cursor(sort, next) {
         meta["cursor"] = c.into();
@@ -554,11 +558,28 @@ fn blogposts(r: &Req, ids: Option<Vec<u64>>, in_space: bool) -> Response {
         let keep = |id: u64| {
             title.is_none_or(|t| data.blogposts.get(&id).is_some_and(|n| n.meta.title == t))
         };
-        select(&data, Kind::BlogPost, &sort, after.as_ref(), ids, &keep, limit)
+        select(
+            &data,
+            Kind::BlogPost,
+            &sort,
+            after.as_ref(),
+            ids,
+            &keep,
+            limit,
+        )
     };
     let results = found
         .iter()
-        .map(|id| node_json(&r.store, Kind::BlogPost, *id, &data.blogposts[id], fmt, None))
+        .map(|id| {
+            node_json(
+                &r.store,
+                Kind::BlogPost,
+                *id,
+                &data.blogposts[id],
+                fmt,
+                None,
+            )
+        })
         .collect();
     drop(data);
     r.list(results, next_cursor(sort.name, next))

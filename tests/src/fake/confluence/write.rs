@@ -36,9 +36,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::data::{Data, Kind, Meta, Ms, Node, Parent, ParentKey};
-use super::v2_sub::live_node;
 use super::v2_params::{parse_id, BodyFormat};
 use super::v2_render::node_json;
+use super::v2_sub::live_node;
 use super::{base_url, json_ok, v2_bad_param, v2_error, Params, Store};
 
 /// Largest request body accepted (the spec's 413 limit of create).
@@ -322,7 +322,13 @@ impl Data {
     /// stay in [`Node::markers`], so older versions read back exactly.
     fn mark_dangling(&mut self, id: u64, storage: &str) {
         let seed = self.annot.seed();
-        let inline: Vec<u64> = self.page_inline.get(&id).into_iter().flatten().copied().collect();
+        let inline: Vec<u64> = self
+            .page_inline
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
         for c in inline {
             let (reference, _) = super::content::marker(seed, c);
             if storage.contains(&format!("ac:ref=\"{reference}\"")) {
