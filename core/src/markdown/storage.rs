@@ -225,11 +225,11 @@ fn element<'a>(
 /// it, a comment or a CDATA section) ends, if it is well formed.
 pub fn node_end(src: &str, pos: usize) -> Option<usize> {
     let rest = &src[pos..];
-    if rest.starts_with("<!--") {
-        return rest[4..].find("-->").map(|i| pos + 4 + i + 3);
+    if let Some(after) = rest.strip_prefix("<!--") {
+        return after.find("-->").map(|i| pos + 4 + i + 3);
     }
-    if rest.starts_with("<![CDATA[") {
-        return rest[9..].find("]]>").map(|i| pos + 9 + i + 3);
+    if let Some(after) = rest.strip_prefix("<![CDATA[") {
+        return after.find("]]>").map(|i| pos + 9 + i + 3);
     }
     let (first, mut at) = start_tag(src, pos).ok()?;
     if first.self_closing {

@@ -68,7 +68,7 @@ fn walk(src: &str, nodes: &[Node], out: &mut String) {
                 if block {
                     out.push('\n');
                 } else if matches!(e.name, "td" | "th") {
-                    out.push_str("\t");
+                    out.push('\t');
                 }
                 if e.name == "ri:page" && e.self_closing {
                     if let Some(title) = e.attr("ri:content-title") {

@@ -16,7 +16,7 @@ const MAX_INLINE_DEPTH: usize = 16;
 pub fn document(md: &str, links: &Links) -> Result<String, ConvertError> {
     let lines: Vec<&str> = md.split('\n').collect();
     let lines = match lines.split_last() {
-        Some((last, rest)) if last.is_empty() => rest,
+        Some((&"", rest)) => rest,
         _ => &lines[..],
     };
     let blocks = blocks(lines, links, 0)?;
@@ -535,8 +535,8 @@ impl InlineParser<'_> {
     fn span_uncached(&mut self, pos: usize, depth: usize) -> Option<(String, usize)> {
         let rest = &self.text[pos..];
         for (open, close, tag) in [("**", "**", "strong"), ("~~", "~~", "s"), ("*", "*", "em")] {
-            if rest.starts_with(open) {
-                let after = rest[open.len()..].chars().next();
+            if let Some(inside) = rest.strip_prefix(open) {
+                let after = inside.chars().next();
                 if after.is_none_or(char::is_whitespace) || self.unclosed.contains(&close) {
                     return None;
                 }

@@ -313,9 +313,12 @@ pub fn read_markdown(bytes: &[u8], links: &[(String, String)]) -> Result<Markdow
     Ok(file)
 }
 
+/// Front matter keys and values, in order.
+type Fields<'a> = Vec<(&'a str, String)>;
+
 /// The front matter's `(key, value)` pairs (a block sequence's items as
 /// one flow sequence) and the body after it.
-fn split_front_matter(text: &str) -> Result<(Vec<(&str, String)>, &str), String> {
+fn split_front_matter(text: &str) -> Result<(Fields<'_>, &str), String> {
     let Some(rest) = text.strip_prefix("---\n") else {
         return Ok((Vec::new(), text));
     };
