@@ -18,7 +18,8 @@
 //!
 //! In a Markdown mirror ([`Format::Markdown`]) an edited or new `.md` file
 //! is converted back to storage format ([`read_markdown`]): the change
-//! carries the storage XML, and the front matter's title and labels; a
+//! carries the storage XML, and the front matter's title and labels (and,
+//! for a new file, its `stream`, e.g. `blogposts`); a
 //! file that does not convert is refused and left as it is. A plain-text
 //! mirror is for reading only.
 //!
@@ -318,6 +319,10 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             moved.push((index, path.clone()));
             continue;
         }
+        let mut stream = match parent {
+            Some(owner) => Some(owner.stream.clone()),
+            None => root_stream.clone(),
+        };
         let (mut title, mut content, mut labels) = (title.to_string(), content, None);
         if markdown && extension.eq_ignore_ascii_case("md") {
             match read_markdown(&content, &[]) {
@@ -330,6 +335,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 }
                 Ok(file) => {
                     title = file.title.unwrap_or(title);
+                    stream = file.stream.or(stream);
                     labels = file.labels;
                     content = file.storage.into_bytes();
                     hash = sha256(&content);
@@ -343,10 +349,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             }
         }
         edits.creates.push(Create {
-            stream: match parent {
-                Some(owner) => Some(owner.stream.clone()),
-                None => root_stream.clone(),
-            },
+            stream,
             parent_id: parent.map(|owner| owner.id.clone()),
             title,
             extension: extension.to_string(),
@@ -1046,6 +1049,27 @@ mod tests {
         // A mirror keeps its format.
         let err = write_mirror(&store, "src", &out, Format::Files).unwrap_err();
         assert!(err.to_string().contains("holds a markdown mirror"), "{err}");
+
+        // New files: the front matter names the stream and title; a copy
+        // that keeps another record's id is refused.
+        fs::write(
+            out.join("New post.md"),
+            "---\ntitle: \"Hello: world\"\nstream: blogposts\nlabels: [news]\n---\n\nHi *there*\n",
+        )
+        .unwrap();
+        fs::write(out.join("Copy.md"), &md).unwrap();
+        let edits = find_edits(&out, "src", LIMIT).unwrap();
+        let [create] = edits.creates.as_slice() else {
+            panic!("{edits:?}")
+        };
+        assert_eq!(create.stream.as_deref(), Some("blogposts"));
+        assert_eq!(
+            (create.title.as_str(), create.parent_id.as_deref()),
+            ("Hello: world", None)
+        );
+        assert_eq!(create.content, b"<p>Hi <em>there</em></p>");
+        assert_eq!(create.labels, Some(vec!["news".to_string()]));
+        assert_eq!(refused(&edits), [("Copy.md", "a new file with the front matter of record 1 (a copy?): remove its `id` line to create a new page")]);
     }
 
     fn refused(edits: &MirrorEdits) -> Vec<(&str, &str)> {

@@ -276,6 +276,8 @@ pub fn quoted(value: &str) -> String {
 pub struct MarkdownFile {
     pub id: Option<String>,
     pub title: Option<String>,
+    /// The stream a new file goes to, when its front matter says.
+    pub stream: Option<String>,
     /// Present when the front matter has `labels`.
     pub labels: Option<Vec<String>>,
     pub storage: String,
@@ -292,6 +294,7 @@ pub fn read_markdown(bytes: &[u8], links: &[(String, String)]) -> Result<Markdow
     let mut file = MarkdownFile {
         id: None,
         title: None,
+        stream: None,
         labels: None,
         storage: String::new(),
     };
@@ -304,6 +307,7 @@ pub fn read_markdown(bytes: &[u8], links: &[(String, String)]) -> Result<Markdow
                     return Err("the front matter's title is empty".into());
                 }
             }
+            "stream" => file.stream = scalar(value)?,
             "labels" => file.labels = Some(sequence(value)?),
             _ => {}
         }
