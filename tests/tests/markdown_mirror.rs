@@ -440,3 +440,49 @@ fn text_export_is_plain_incremental_and_mirrors_keep_their_format() {
         output_text(&out)
     );
 }
+
+#[test]
+fn new_markdown_files_become_a_child_page_and_a_blog_post() {
+    let (fake, ws) = pulled_space(10);
+    let (md, _) = export(&ws, "markdown");
+    let pages = stored_bodies(&ws);
+    let files = markdown_pages(&md);
+    let (parent, parent_file) = files
+        .iter()
+        .find(|(id, path)| pages.contains_key(*id) && path.with_extension("").is_dir())
+        .expect("a page with a folder");
+    let folder = parent_file.with_extension("");
+    fs::write(
+        folder.join("Child notes.md"),
+        "First *child* paragraph & more.\n",
+    )
+    .unwrap();
+    fs::write(
+        md.join("Launch post.md"),
+        "---\ntitle: \"Launch: day one\"\nstream: \"blogposts\"\n---\n\n# Launch\n\n- one\n- two\n",
+    )
+    .unwrap();
+    let (stdout, stderr) = push_from(&ws, &md, &[]);
+    assert!(!stderr.contains("not pushed"), "{stdout}\n{stderr}");
+
+    let truth = fake.ground_truth_json();
+    let created = |title: &str| -> Value {
+        truth
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["title"] == title)
+            .unwrap_or_else(|| panic!("no {title} in the fake"))
+            .clone()
+    };
+    let child = created("Child notes");
+    assert_eq!(child["stream"], "pages");
+    assert_eq!(child["parent_id"], parent.as_str());
+    let (body, _) = remote_page(&fake, child["id"].as_str().unwrap());
+    assert_eq!(body, "<p>First <em>child</em> paragraph &amp; more.</p>");
+    let post = created("Launch: day one");
+    assert_eq!(post["stream"], "blogposts");
+    // The mirror knows them now: nothing is staged again.
+    let (stdout, _) = push_from(&ws, &md, &["--dry-run"]);
+    assert!(!stdout.contains("would stage"), "{stdout}");
+}
