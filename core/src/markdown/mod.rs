@@ -36,6 +36,8 @@ pub use text::to_text;
 
 /// The info string of a fenced block that holds storage XML verbatim.
 pub const RAW_INFO: &str = "xml confluence-storage";
+/// Before a code macro's id in a fence's info string.
+const MACRO_ID: &str = "macro-id=";
 /// How a line that keeps white space between blocks starts.
 const GAP_MARKER: &str = "<!-- gap ";
 /// Between two blocks.

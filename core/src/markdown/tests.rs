@@ -85,9 +85,14 @@ fn simple_blocks_become_markdown_and_macros_stay_verbatim() {
     );
     assert!(code.contains("```\nno language\n```"), "{code}");
     assert!(
-        code.contains("ac:macro-id"),
+        code.contains("ac:macro-id=\"d7e2"),
         "a macro with more than Markdown holds is verbatim"
     );
+    assert!(
+        code.contains("```bash macro-id=3c4e9a1f-0b7d-4c55-9d0e-5f6a7b8c9d01\necho hi\n```"),
+        "{code}"
+    );
+    assert!(code.contains("```text macro-id=a1\nplain\n```"), "{code}");
 
     let tables = md("tables");
     assert!(tables.contains("| Table Heading Cell 1 | Table Heading Cell 2 |\n| --- | --- |\n| Normal Cell 1 | a \\| pipe |\n|  | **bold** cell |"), "{tables}");

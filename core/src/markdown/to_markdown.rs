@@ -2,7 +2,7 @@
 //! back byte for byte (see the module documentation of [`super`]).
 
 use super::storage::{decode_basic, parse, Element, Node};
-use super::{to_storage, Links, GAP_MARKER, RAW_INFO, SEPARATOR};
+use super::{to_storage, Links, GAP_MARKER, MACRO_ID, RAW_INFO, SEPARATOR};
 
 /// The Markdown of a storage body; [`super::to_storage`] gives back `src`.
 pub fn document(src: &str, links: &Links) -> String {
@@ -304,7 +304,13 @@ fn code_macro(src: &str, e: &Element) -> Option<String> {
     };
     let code = &src[inner.clone()];
     let fence = "`".repeat(longest_run(code, '`').max(2) + 1);
-    Some(format!("{fence}{language}\n{code}\n{fence}"))
+    // Confluence gives each macro an id: kept after the language.
+    let info = match e.attr("ac:macro-id") {
+        Some(id) if language.is_empty() => format!("text {MACRO_ID}{id}"),
+        Some(id) => format!("{language} {MACRO_ID}{id}"),
+        None => language,
+    };
+    Some(format!("{fence}{info}\n{code}\n{fence}"))
 }
 
 /// Inline content as Markdown, escaped so it reads back as the same text.

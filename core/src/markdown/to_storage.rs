@@ -5,7 +5,7 @@
 use super::storage::{escape_keeping_entities, escape_text, node_end, parse, starts_entity};
 use std::collections::HashMap;
 
-use super::{ConvertError, Links, GAP_MARKER, RAW_INFO};
+use super::{ConvertError, Links, GAP_MARKER, MACRO_ID, RAW_INFO};
 
 /// Deepest nesting of block quotes and lists.
 const MAX_BLOCK_DEPTH: usize = 16;
@@ -391,8 +391,22 @@ fn indent(line: &str) -> usize {
     line.bytes().take_while(|&b| b == b' ').count()
 }
 
-fn code_macro(language: &str, code: &str) -> Result<String, ConvertError> {
-    let mut out = String::from(r#"<ac:structured-macro ac:name="code" ac:schema-version="1">"#);
+/// A code macro from a fence's info string (`rust`, `rust macro-id=ID`,
+/// `text macro-id=ID` for none) and its code.
+fn code_macro(info: &str, code: &str) -> Result<String, ConvertError> {
+    let mut words = info.split_whitespace();
+    let mut language = words.next().unwrap_or_default();
+    let id = words.next().and_then(|w| w.strip_prefix(MACRO_ID));
+    let mut out = String::from(r#"<ac:structured-macro ac:name="code" ac:schema-version="1""#);
+    if let Some(id) = id {
+        out.push_str(" ac:macro-id=\"");
+        escape_keeping_entities(id, true, &mut out);
+        out.push('"');
+        if language == "text" {
+            language = "";
+        }
+    }
+    out.push('>');
     if !language.is_empty() {
         out.push_str(r#"<ac:parameter ac:name="language">"#);
         escape_text(language, &mut out);
