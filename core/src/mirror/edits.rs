@@ -84,9 +84,14 @@ pub struct Update {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Create {
     pub path: String,
-    /// The parent record's stream; at the root, the stream of the root's
-    /// content files if they share one, else `None` (the caller chooses).
+    /// The parent record's stream (or the front matter's, in a Markdown
+    /// mirror); at the root, the stream of the root's content files if they
+    /// share one, else `None` (the caller chooses).
     pub stream: Option<String>,
+    /// The stream of the content files beside it, if they share one: for
+    /// a parent whose stream takes no pushes (a Confluence folder), the
+    /// stream its children are in.
+    pub sibling_stream: Option<String>,
     pub parent_id: Option<String>,
     /// The file name as typed, without its extension.
     pub title: String,
@@ -249,7 +254,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
     }
 
     // Files the manifest does not name: new.
-    let root_stream = root_stream(&manifest);
+    let siblings = sibling_streams(&manifest);
     let mut taken: HashSet<String> = manifest
         .entries
         .values()
@@ -319,9 +324,10 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             moved.push((index, path.clone()));
             continue;
         }
+        let sibling_stream = siblings.get(folder.unwrap_or("")).cloned().flatten();
         let mut stream = match parent {
             Some(owner) => Some(owner.stream.clone()),
-            None => root_stream.clone(),
+            None => sibling_stream.clone(),
         };
         let (mut title, mut content, mut labels) = (title.to_string(), content, None);
         if markdown && extension.eq_ignore_ascii_case("md") {
@@ -350,6 +356,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
         }
         edits.creates.push(Create {
             stream,
+            sibling_stream,
             parent_id: parent.map(|owner| owner.id.clone()),
             title,
             extension: extension.to_string(),
@@ -596,17 +603,25 @@ impl Owner {
     }
 }
 
-/// The stream every content file at the mirror's root belongs to, if one.
-fn root_stream(manifest: &Manifest) -> Option<String> {
-    let mut streams = manifest
-        .entries
-        .iter()
-        .filter(|(_, entry)| !entry.path.contains('/'))
-        .filter_map(|(key, entry)| Owner::of(key, entry))
-        .filter(|owner| owner.kind == FileKind::Content)
-        .map(|owner| owner.stream);
-    let first = streams.next()?;
-    streams.all(|s| s == first).then_some(first)
+/// By directory (`""` for the root): the stream every content file directly
+/// in it belongs to, `None` when they belong to several.
+fn sibling_streams(manifest: &Manifest) -> HashMap<&str, Option<String>> {
+    let mut streams: HashMap<&str, Option<String>> = HashMap::new();
+    for (key, entry) in &manifest.entries {
+        let Some(owner) = Owner::of(key, entry).filter(|o| o.kind == FileKind::Content) else {
+            continue;
+        };
+        let dir = entry.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        streams
+            .entry(dir)
+            .and_modify(|known| {
+                if known.as_deref() != Some(owner.stream.as_str()) {
+                    *known = None;
+                }
+            })
+            .or_insert(Some(owner.stream));
+    }
+    streams
 }
 
 /// `(title, extension)` of a file named like a content file.

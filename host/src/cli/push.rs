@@ -499,7 +499,8 @@ const MIRROR_ORIGIN: &str = "mirror:";
 /// are skipped; edits of items with a change in flight or in conflict are
 /// listed and left for later. A new file goes to its parent's stream, or,
 /// when that stream takes no pushes (a Confluence folder) or it is at the
-/// root, to the source's one stream that does (`push_streams`).
+/// root, to the stream of the content files beside it, or to the source's
+/// one stream that does (`push_streams`).
 fn stage_mirror(
     store: &mut Store,
     source: &SourceConfig,
@@ -589,9 +590,13 @@ fn stage_mirror(
         });
     }
     for c in &edits.creates {
-        let stream = match (c.stream.as_deref(), push_streams) {
-            (Some(stream), _) if push_streams.contains(&stream) => stream.to_string(),
-            (_, [only]) => only.to_string(),
+        let stream = match [&c.stream, &c.sibling_stream]
+            .into_iter()
+            .flatten()
+            .find(|s| push_streams.contains(&s.as_str()))
+        {
+            Some(stream) => stream.to_string(),
+            None if push_streams.len() == 1 => push_streams[0].to_string(),
             _ => {
                 eprintln!(
                     "not pushed: {}: cannot tell which stream a new file there belongs to \
