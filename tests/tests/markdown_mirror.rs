@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use support::{
-    assert_exit_code, assert_success, json_lines, output_text, plugin_path, toml_str, FakeServer,
-    Synchost, Workspace,
+    assert_exit_code, assert_success, files_under, json_lines, output_text, plugin_path, toml_str,
+    FakeServer, Synchost, Workspace,
 };
 
 const EMAIL: &str = "md@example.com";
@@ -152,23 +152,13 @@ fn remote_page(fake: &FakeServer, id: &str) -> (String, String) {
     )
 }
 
-/// Every file below `dir` with this extension (dot-names skipped).
+/// Every file below `dir` with this extension (the mirror's own files
+/// are dot-names, none of them `.md` or `.txt`).
 fn files_with(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == extension) {
-                found.push(path);
-            }
-        }
-    }
+    let mut found: Vec<PathBuf> = files_under(dir)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == extension))
+        .collect();
     found.sort();
     found
 }
