@@ -169,7 +169,10 @@ pub fn write_mirror(
     let root = Root::new(out);
 
     // Pass one: every file's path, from parent links, titles and hints.
-    let Plan { files, folders } = plan(&store.mirror_nodes(source)?, format);
+    let Plan { files, folders } = plan(
+        &store.mirror_nodes(source, format != Format::Files)?,
+        format,
+    );
 
     // Pass two: contents, streamed.
     let mut new = Manifest {

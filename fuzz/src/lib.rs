@@ -551,7 +551,9 @@ pub fn store_migration(data: &[u8]) {
                 store
                     .checkpoint("fuzz", "items")
                     .expect("checkpoints can be read");
-                store.mirror_nodes("fuzz").expect("records can be read");
+                store
+                    .mirror_nodes("fuzz", false)
+                    .expect("records can be read");
                 store
                     .failed_items("fuzz", "items")
                     .expect("work items can be read");

@@ -72,14 +72,17 @@ pub struct MirrorBlob {
 }
 
 impl Store {
-    /// Every live record of `source` without its content, ordered.
-    pub fn mirror_nodes(&self, source: &str) -> Result<Vec<MirrorNode>> {
+    /// Every live record of `source` without its content, ordered; with
+    /// its metadata only when `metadata` (else `""`: a files mirror of a
+    /// large source does not hold every record's metadata in memory).
+    pub fn mirror_nodes(&self, source: &str, metadata: bool) -> Result<Vec<MirrorNode>> {
         let mut statement = self.conn.prepare(
-            "SELECT stream, id, parent_id, title, path, content_type, content_hash, coalesce(length(content), 0), version, metadata
+            "SELECT stream, id, parent_id, title, path, content_type, content_hash, coalesce(length(content), 0), version,
+                    CASE WHEN ?2 THEN metadata ELSE '' END
              FROM records WHERE source = ?1 AND deleted_at IS NULL ORDER BY stream, id",
         )?;
         let mut nodes: Vec<MirrorNode> = statement
-            .query_map(params![source], |row| {
+            .query_map(params![source, metadata], |row| {
                 Ok(MirrorNode {
                     stream: row.get(0)?,
                     id: row.get(1)?,
