@@ -6,20 +6,17 @@ use super::{to_storage, Links, GAP_MARKER, MACRO_ID, RAW_INFO, SEPARATOR};
 
 /// The Markdown of a storage body; [`super::to_storage`] gives back `src`.
 pub fn document(src: &str, links: &Links) -> String {
-    let md = match parse(src) {
-        Ok(nodes) => {
-            let refs: Vec<&Node> = nodes.iter().collect();
-            let md = blocks(src, &refs, links);
-            // Blocks that each come back can still merge with their
-            // neighbours; then the whole body is one raw block.
-            match super::to_storage(&md, links) {
-                Ok(back) if back == src => return md,
-                _ => raw_document(src),
-            }
-        }
-        Err(_) => raw_document(src),
+    let Ok(nodes) = parse(src) else {
+        return raw_document(src);
     };
-    md
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let md = blocks(src, &refs, links);
+    // Blocks that each come back can still merge with their neighbours:
+    // then the whole body is one raw block.
+    match super::to_storage(&md, links) {
+        Ok(back) if back == src => md,
+        _ => raw_document(src),
+    }
 }
 
 fn raw_document(src: &str) -> String {
