@@ -9,6 +9,7 @@
 //! - `settings`: a source's settings checked against those its plugin declares.
 //! - `matching`: `FIELD=VALUE` record matches (`forget --match`, `exclude`).
 //! - `mirror`: the browsable directory tree of a source (`export --format files`).
+//! - `markdown`: Confluence storage format <-> Markdown, with an exact round trip.
 //! - `error`: failures classified into exit codes.
 //! - `trust`: which plugin files may run: the lock file, pins, signatures.
 //! - `untrusted`: plugin and remote text made safe to print (escaped, clipped).
@@ -17,6 +18,7 @@ pub mod archive;
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod markdown;
 pub mod matching;
 pub mod mirror;
 pub mod net;

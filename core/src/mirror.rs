@@ -24,6 +24,7 @@
 pub mod edits;
 pub mod forget;
 mod names;
+mod render;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -35,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use names::{disambiguate, folded, folded_path, MAX_DISAMBIGUATED_BYTES};
 pub use names::{sanitize, unsafe_name};
+pub use render::{quoted, read_markdown, Format, MarkdownFile, Page};
 
 use crate::store::reports::{MirrorBlob, MirrorNode};
 use crate::store::Store;
@@ -83,6 +85,21 @@ struct Entry {
     /// mirror): the base of an edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     version: Option<String>,
+    /// For a rendered file (Markdown, text): the key of what it was made
+    /// from ([`Page`]); `hash` is then the file's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    /// For a Markdown file: its attachments' file names and paths, to read
+    /// image links back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    links: Vec<(String, String)>,
+}
+
+impl Entry {
+    /// What the file was made from: the rendering key, or the content hash.
+    fn made_from(&self) -> &str {
+        self.from.as_deref().unwrap_or(&self.hash)
+    }
 }
 
 /// Whether a file is a record's content or one of its blobs.
@@ -96,6 +113,9 @@ enum FileKind {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     source: String,
+    /// Missing from manifests written before Markdown mirrors: files.
+    #[serde(default)]
+    format: Format,
     /// Key: [`file_key`].
     entries: BTreeMap<String, Entry>,
     /// The directories that are records' (their children and blobs go
@@ -123,20 +143,41 @@ pub struct Plan {
     pub folders: BTreeMap<String, Folder>,
 }
 
-/// Writes (or refreshes) the mirror of `source` in `out`.
-pub fn write_mirror(store: &Store, source: &str, out: &Path) -> Result<MirrorReport> {
+/// Writes (or refreshes) the mirror of `source` in `out`, as `format`
+/// (the mirror a directory holds keeps its format).
+pub fn write_mirror(
+    store: &Store,
+    source: &str,
+    out: &Path,
+    format: Format,
+) -> Result<MirrorReport> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut report = MirrorReport::default();
     remove_temp_files(out);
-    let old = read_manifest(out, source, &mut report.warnings)?.unwrap_or_else(|| empty(source));
+    let old = match read_manifest(out, source, &mut report.warnings)? {
+        Some(old) if old.format != format => {
+            return Err(crate::error::usage(format!(
+                "{} holds a {} mirror of `{source}`: export --format {} to another directory (or remove this one)",
+                out.display(),
+                old.format.name(),
+                format.name()
+            )));
+        }
+        Some(old) => old,
+        None => empty(source),
+    };
     let root = Root::new(out);
 
     // Pass one: every file's path, from parent links, titles and hints.
-    let Plan { files, folders } = plan(&store.mirror_nodes(source)?);
+    let Plan { files, folders } = plan(
+        &store.mirror_nodes(source, format != Format::Files)?,
+        format,
+    );
 
     // Pass two: contents, streamed.
     let mut new = Manifest {
         folders,
+        format,
         ..empty(source)
     };
     let result = update(store, source, &root, &old, files, &mut new, &mut report);
@@ -185,14 +226,14 @@ fn update(
     for (file, path) in files.iter().zip(&planned) {
         let hash = file.from.hash();
         let action = match old.entries.get(&file.key) {
-            Some(previous) if previous.hash == hash && &previous.path == path => {
+            Some(previous) if previous.made_from() == hash && &previous.path == path => {
                 if regular_file(out, path) {
                     Action::Unchanged
                 } else {
                     Action::Write
                 }
             }
-            Some(previous) if previous.hash == hash && regular_file(out, &previous.path) => {
+            Some(previous) if previous.made_from() == hash && regular_file(out, &previous.path) => {
                 match stage(out, &previous.path) {
                     Ok(staged) => {
                         gone.push(&previous.path);
@@ -241,6 +282,13 @@ fn update(
 
     for ((file, path), action) in files.into_iter().zip(&planned).zip(actions) {
         let target = resolve(out, path).map_err(anyhow::Error::msg)?;
+        // Kept or moved: the file is what the old entry says.
+        let mut file_hash = match &action {
+            Action::Unchanged | Action::Move(_) => {
+                old.entries.get(&file.key).map(|e| e.hash.clone())
+            }
+            _ => None,
+        };
         match action {
             Action::KeepEdited(entry) => {
                 report.warnings.push(format!(
@@ -264,6 +312,12 @@ fn update(
                     FileSource::Content { .. } => {
                         store.record_content(source, &file.stream, &file.id)?
                     }
+                    FileSource::Rendered { page, .. } => {
+                        let content = store.record_content(source, &file.stream, &file.id)?;
+                        let bytes = render::render(page, &content);
+                        file_hash = Some(edits::sha256(&bytes));
+                        bytes
+                    }
                     FileSource::Blob(blob) => std::fs::read(store.blob_dir().join(&blob.path))
                         .with_context(|| {
                             format!(
@@ -277,19 +331,23 @@ fn update(
                 report.written += 1;
             }
         }
-        let kind = match file.from {
-            FileSource::Content { .. } => FileKind::Content,
-            FileSource::Blob(_) => FileKind::Blob,
+        let hash = file_hash.unwrap_or_else(|| file.from.hash().to_string());
+        let (kind, from, links) = match file.from {
+            FileSource::Content { .. } => (FileKind::Content, None, Vec::new()),
+            FileSource::Rendered { hash, page } => (FileKind::Content, Some(hash), page.links),
+            FileSource::Blob(_) => (FileKind::Blob, None, Vec::new()),
         };
         new.entries.insert(
             file.key.clone(),
             Entry {
                 path: path.clone(),
-                hash: file.from.hash().to_string(),
+                hash,
                 kind: Some(kind),
                 stream: Some(file.stream),
                 id: Some(file.id),
                 version: Some(file.version),
+                from,
+                links,
             },
         );
     }
@@ -399,12 +457,18 @@ pub enum FileSource {
         hash: String,
     },
     Blob(MirrorBlob),
+    /// A record's content rendered (Markdown, text): `hash` is the key of
+    /// what the file is made of ([`Page`]).
+    Rendered {
+        hash: String,
+        page: Box<Page>,
+    },
 }
 
 impl FileSource {
     fn hash(&self) -> &str {
         match self {
-            FileSource::Content { hash, .. } => hash,
+            FileSource::Content { hash, .. } | FileSource::Rendered { hash, .. } => hash,
             FileSource::Blob(blob) => &blob.hash,
         }
     }
@@ -435,8 +499,9 @@ pub fn file_key(stream: &str, id: &str, blob: Option<&str>) -> String {
 /// the directory `Name/`. No two files share a path (on a case- or
 /// normalization-insensitive file system too) and no file takes a
 /// directory's path: where they would, the later file gets its record's
-/// id, `Name [id].ext`.
-pub fn plan(nodes: &[MirrorNode]) -> Plan {
+/// id, `Name [id].ext`. A mirror of another `format` than files renders
+/// records in storage format (`Name.md`, `Name.txt`).
+pub fn plan(nodes: &[MirrorNode], format: Format) -> Plan {
     let bases = record_paths(nodes);
     let mut directories = HashSet::new();
     for base in &bases {
@@ -448,17 +513,18 @@ pub fn plan(nodes: &[MirrorNode]) -> Plan {
     for (node, base) in nodes.iter().zip(&bases) {
         let is_directory = directories.contains(&folded_path(base));
         planned.extend(
-            files_of(node, base, is_directory)
+            files_of(node, base, is_directory, format)
                 .into_iter()
                 .map(|file| (file, node.id.as_str())),
         );
     }
     drop(directories);
     settle_collisions(&mut planned);
-    Plan {
-        files: planned.into_iter().map(|(file, _)| file).collect(),
-        folders,
+    let mut files: Vec<MirrorFile> = planned.into_iter().map(|(file, _)| file).collect();
+    if format != Format::Files {
+        render::link_attachments(nodes, &mut files);
     }
+    Plan { files, folders }
 }
 
 /// The records whose path is also a directory (`directories`: folded), or
@@ -489,7 +555,7 @@ fn record_folders(
 }
 
 /// The files of one record whose path (without extension) is `base`.
-fn files_of(node: &MirrorNode, base: &Path, is_directory: bool) -> Vec<MirrorFile> {
+fn files_of(node: &MirrorNode, base: &Path, is_directory: bool, format: Format) -> Vec<MirrorFile> {
     let file = |key: String, path: PathBuf, from: FileSource| MirrorFile {
         key,
         path,
@@ -508,7 +574,17 @@ fn files_of(node: &MirrorNode, base: &Path, is_directory: bool) -> Vec<MirrorFil
         )];
     }
     let mut files = Vec::with_capacity(node.blobs.len() + 1);
-    if !content_empty {
+    if format.renders(node) {
+        // The key comes once the attachments' paths are known.
+        files.push(file(
+            key,
+            with_extension(base, format.extension()),
+            FileSource::Rendered {
+                hash: String::new(),
+                page: Box::new(Page::of(node, format)),
+            },
+        ));
+    } else if !content_empty {
         files.push(file(
             key,
             with_extension(base, extension(&node.content_type)),
@@ -973,6 +1049,7 @@ mod tests {
             content_size: 1,
             version: "1".into(),
             blobs: vec![],
+            metadata: "{}".into(),
         }
     }
 
@@ -1014,7 +1091,7 @@ mod tests {
                 node("s", &format!("{i:06}"), parent.as_deref(), &title)
             })
             .collect();
-        let files = plan(&nodes).files;
+        let files = plan(&nodes, Format::Files).files;
         assert_eq!(files.len(), nodes.len());
         let mut dirs = HashSet::new();
         for file in &files {
@@ -1043,7 +1120,7 @@ mod tests {
         attachment.content_size = 0;
         attachment.blobs = vec![blob("photo.png")];
         let comment = node("s", "c1", Some("att"), "Nice");
-        let files = plan(&[attachment, comment]).files;
+        let files = plan(&[attachment, comment], Format::Files).files;
         let paths: Vec<String> = files.iter().map(|f| path_text(&f.path)).collect();
         assert_eq!(paths, ["photo.png/photo.png", "photo.png/Nice.html"]);
     }
@@ -1058,7 +1135,7 @@ mod tests {
         let mut attachment = node("s", "att", None, "Report.html");
         attachment.content_size = 0;
         attachment.blobs = vec![blob("Report.html")];
-        let files = plan(&[record, attachment]).files;
+        let files = plan(&[record, attachment], Format::Files).files;
         let paths: Vec<String> = files.iter().map(|f| path_text(&f.path)).collect();
         let id = "x".repeat(names::MAX_ID_IN_NAME);
         assert_eq!(

@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("plugin_values", plugin_values),
     ("mirror_paths", mirror_paths),
     ("store_migration", store_migration),
+    ("markdown_round_trip", markdown_round_trip),
 ];
 
 #[derive(Debug, Arbitrary)]
@@ -325,6 +326,7 @@ pub fn mirror_paths(data: &[u8]) {
                     path: String::new(),
                 })
                 .collect(),
+            metadata: "{}".into(),
         };
         // Deeper than the depth cap, longer than the path budget with long
         // titles, and bounded so that an input stays quick.
@@ -354,11 +356,12 @@ pub fn mirror_paths(data: &[u8]) {
                 content_size: 1,
                 version: "1".into(),
                 blobs: vec![],
+                metadata: "{}".into(),
             });
         }
     }
 
-    let plan = mirror::plan(&nodes);
+    let plan = mirror::plan(&nodes, mirror::Format::Files);
     let files = plan.files;
     let mut file_paths = HashSet::new();
     let mut dirs = HashSet::new();
@@ -549,7 +552,9 @@ pub fn store_migration(data: &[u8]) {
                 store
                     .checkpoint("fuzz", "items")
                     .expect("checkpoints can be read");
-                store.mirror_nodes("fuzz").expect("records can be read");
+                store
+                    .mirror_nodes("fuzz", false)
+                    .expect("records can be read");
                 store
                     .failed_items("fuzz", "items")
                     .expect("work items can be read");
@@ -564,4 +569,33 @@ pub fn store_migration(data: &[u8]) {
             );
         }
     }
+}
+
+/// Storage format to Markdown and back, on any body: never a panic, and
+/// always the same bytes. The input's first byte chooses whether it is
+/// taken as storage XML or as Markdown a user wrote (which must convert
+/// to storage, or be refused, without a panic; the storage it gives must
+/// round-trip too).
+pub fn markdown_round_trip(data: &[u8]) {
+    use synchost_core::markdown::{to_markdown, to_storage, to_text, Links};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let links = Links::new([("a.png".to_string(), "Page/a.png".to_string())]);
+    let storage = if mode % 2 == 0 {
+        text.into_owned()
+    } else {
+        match to_storage(&text, &links) {
+            Ok(storage) => storage,
+            Err(_) => return,
+        }
+    };
+    let markdown = to_markdown(&storage, &links);
+    assert_eq!(
+        to_storage(&markdown, &links).as_deref(),
+        Ok(storage.as_str()),
+        "the round trip changed the body; Markdown:\n{markdown}"
+    );
+    let _ = to_text(&storage);
 }

@@ -16,6 +16,13 @@
 //!   that looks moved or renamed (its bytes are those of a removed file),
 //!   new files outside a record's folder or not named like content.
 //!
+//! In a Markdown mirror ([`Format::Markdown`]) an edited or new `.md` file
+//! is converted back to storage format ([`read_markdown`]): the change
+//! carries the storage XML, and the front matter's title and labels (and,
+//! for a new file, its `stream`, e.g. `blogposts`); a
+//! file that does not convert is refused and left as it is. A plain-text
+//! mirror is for reading only.
+//!
 //! Dot-names (the manifest, temporary files, `.git`, editors' swap files)
 //! are not looked at. After the push engine applied changes,
 //! [`record_pushed`] writes them into the manifest, so the next
@@ -32,8 +39,9 @@ use sha2::{Digest, Sha256};
 
 use super::names::folded;
 use super::{
-    file_key, read_manifest, unsafe_name, write_atomically, Entry, FileKind, Folder, Manifest,
-    Root, CONTENT_EXTENSIONS, MANIFEST, MAX_DEPTH, MAX_PATH_BYTES,
+    file_key, read_manifest, read_markdown, regular_file, resolve, unsafe_name, write_atomically,
+    Entry, FileKind, Folder, Format, Manifest, Root, CONTENT_EXTENSIONS, MANIFEST, MAX_DEPTH,
+    MAX_PATH_BYTES,
 };
 use crate::error::usage;
 use crate::untrusted::Untrusted;
@@ -66,15 +74,24 @@ pub struct Update {
     pub content: Vec<u8>,
     /// SHA-256 of `content` (hex), for [`PushedFile::Updated`].
     pub hash: String,
+    /// From a Markdown file's front matter: the title and labels it has
+    /// (the caller compares them with the record's).
+    pub title: Option<String>,
+    pub labels: Option<Vec<String>>,
 }
 
 /// A new content file: a new record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Create {
     pub path: String,
-    /// The parent record's stream; at the root, the stream of the root's
-    /// content files if they share one, else `None` (the caller chooses).
+    /// The parent record's stream (or the front matter's, in a Markdown
+    /// mirror); at the root, the stream of the root's content files if they
+    /// share one, else `None` (the caller chooses).
     pub stream: Option<String>,
+    /// The stream of the content files beside it, if they share one: for
+    /// a parent whose stream takes no pushes (a Confluence folder), the
+    /// stream its children are in.
+    pub sibling_stream: Option<String>,
     pub parent_id: Option<String>,
     /// The file name as typed, without its extension.
     pub title: String,
@@ -83,6 +100,8 @@ pub struct Create {
     pub content: Vec<u8>,
     /// SHA-256 of `content` (hex), for [`PushedFile::Created`].
     pub hash: String,
+    /// From a Markdown file's front matter.
+    pub labels: Option<Vec<String>>,
 }
 
 /// A content file that was removed.
@@ -146,6 +165,13 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
             dir.display()
         ))
     })?;
+    if manifest.format == Format::Text {
+        return Err(usage(format!(
+            "{} is a plain-text mirror, for reading and indexing: push from a Markdown mirror (`synchost export {source} --format markdown --out DIR`) or a files mirror",
+            dir.display()
+        )));
+    }
+    let markdown = manifest.format == Format::Markdown;
     let mut walk = Walk::of(dir, MAX_FILES)?;
     edits.refused.append(&mut walk.refused);
 
@@ -170,17 +196,27 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 FileKind::Content => match read_checked(dir, path, &found, max_bytes) {
                     Ok(content) => {
                         let hash = sha256(&content);
-                        if hash != entry.hash {
-                            unversioned += usize::from(entry.version.is_none());
-                            edits.updates.push(Update {
-                                path: path.to_string(),
-                                stream: record.stream,
-                                record_id: record.id,
-                                base_version: entry.version.clone(),
-                                content,
-                                hash,
-                            });
+                        if hash == entry.hash {
+                            continue;
                         }
+                        let mut update = Update {
+                            path: path.to_string(),
+                            stream: record.stream,
+                            record_id: record.id,
+                            base_version: entry.version.clone(),
+                            content,
+                            hash,
+                            title: None,
+                            labels: None,
+                        };
+                        if markdown && entry.from.is_some() {
+                            if let Err(why) = from_markdown(&mut update, &entry.links) {
+                                edits.refused.push(refuse(why));
+                                continue;
+                            }
+                        }
+                        unversioned += usize::from(entry.version.is_none());
+                        edits.updates.push(update);
                     }
                     Err(why) => edits.refused.push(refuse(why)),
                 },
@@ -218,7 +254,7 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
     }
 
     // Files the manifest does not name: new.
-    let root_stream = root_stream(&manifest);
+    let siblings = sibling_streams(&manifest);
     let mut taken: HashSet<String> = manifest
         .entries
         .values()
@@ -283,21 +319,50 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                 continue;
             }
         };
-        let hash = sha256(&content);
+        let mut hash = sha256(&content);
         if let Some(&index) = gone_by_hash.get(hash.as_str()) {
             moved.push((index, path.clone()));
             continue;
         }
+        let sibling_stream = siblings.get(folder.unwrap_or("")).cloned().flatten();
+        let mut stream = match parent {
+            Some(owner) => Some(owner.stream.clone()),
+            None => sibling_stream.clone(),
+        };
+        let (mut title, mut content, mut labels) = (title.to_string(), content, None);
+        if markdown && extension.eq_ignore_ascii_case("md") {
+            match read_markdown(&content, &[]) {
+                Ok(file) if file.id.is_some() => {
+                    edits.refused.push(refuse(format!(
+                        "a new file with the front matter of record {} (a copy?): remove its `id` line to create a new page",
+                        Untrusted::clipped(file.id.as_deref().unwrap_or_default(), 100)
+                    )));
+                    continue;
+                }
+                Ok(file) => {
+                    title = file.title.unwrap_or(title);
+                    stream = file.stream.or(stream);
+                    labels = file.labels;
+                    content = file.storage.into_bytes();
+                    hash = sha256(&content);
+                }
+                Err(why) => {
+                    edits
+                        .refused
+                        .push(refuse(format!("{why}; the file is left as it is")));
+                    continue;
+                }
+            }
+        }
         edits.creates.push(Create {
-            stream: match parent {
-                Some(owner) => Some(owner.stream.clone()),
-                None => root_stream.clone(),
-            },
+            stream,
+            sibling_stream,
             parent_id: parent.map(|owner| owner.id.clone()),
-            title: title.to_string(),
+            title,
             extension: extension.to_string(),
             content,
             hash,
+            labels,
             path,
         });
     }
@@ -353,6 +418,7 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
         .iter()
         .map(|(key, entry)| (entry.path.clone(), key.clone()))
         .collect();
+    let markdown = manifest.format == Format::Markdown;
     let mut problems = Vec::new();
     for change in done {
         match change {
@@ -375,7 +441,14 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                     entry.id = Some(owner.id);
                 }
                 entry.version = Some(version.clone());
-                entry.hash = hash.clone();
+                entry.hash = if markdown && entry.from.is_some() {
+                    match markdown_pushed(dir, path, &entry.links, hash) {
+                        Some(file_hash) => file_hash,
+                        None => continue,
+                    }
+                } else {
+                    hash.clone()
+                };
             }
             PushedFile::Created {
                 path,
@@ -394,6 +467,12 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                     ));
                     continue;
                 }
+                let rendered = markdown && path.to_ascii_lowercase().ends_with(".md");
+                let file_hash = if rendered {
+                    markdown_pushed(dir, path, &[], hash).unwrap_or_default()
+                } else {
+                    hash.clone()
+                };
                 if let Some(old) = key_of.insert(path.clone(), key.clone()) {
                     manifest.entries.remove(&old);
                 }
@@ -401,11 +480,15 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
                     key,
                     Entry {
                         path: path.clone(),
-                        hash: hash.clone(),
+                        hash: file_hash,
                         kind: Some(FileKind::Content),
                         stream: Some(stream.clone()),
                         id: Some(id.clone()),
                         version: Some(version.clone()),
+                        // Rendered, from nothing the export knows: the next
+                        // export writes it again.
+                        from: rendered.then(String::new),
+                        links: Vec::new(),
                     },
                 );
                 // Files added below it later are its children.
@@ -440,6 +523,43 @@ pub fn record_pushed(dir: &Path, source: &str, done: &[PushedFile]) -> Result<()
         );
     }
     Ok(())
+}
+
+/// An edited Markdown file's update as storage format, with its front
+/// matter's title and labels; why not, for a user.
+fn from_markdown(update: &mut Update, links: &[(String, String)]) -> Result<(), String> {
+    let file = read_markdown(&update.content, links)
+        .map_err(|why| format!("{why}; the file is left as it is"))?;
+    if let Some(id) = file.id.as_deref().filter(|id| *id != update.record_id) {
+        return Err(format!(
+            "the front matter's id {} is not this file's record {}: put the id back",
+            Untrusted::clipped(id, 100),
+            Untrusted::clipped(&update.record_id, 100)
+        ));
+    }
+    update.content = file.storage.into_bytes();
+    update.hash = sha256(&update.content);
+    update.title = file.title;
+    update.labels = file.labels;
+    Ok(())
+}
+
+/// For a Markdown file pushed as storage whose hash is `pushed`: the
+/// hash of the file as it is now, if it still converts to what was pushed
+/// (else the user edited it again, and the next push sends that).
+fn markdown_pushed(
+    dir: &Path,
+    path: &str,
+    links: &[(String, String)],
+    pushed: &str,
+) -> Option<String> {
+    let root = Root::new(dir);
+    if !regular_file(&root, path) {
+        return None;
+    }
+    let bytes = std::fs::read(resolve(&root, path).ok()?).ok()?;
+    let file = read_markdown(&bytes, links).ok()?;
+    (sha256(file.storage.as_bytes()) == pushed).then(|| sha256(&bytes))
 }
 
 /// The record a manifest entry belongs to, and what the file is.
@@ -483,17 +603,25 @@ impl Owner {
     }
 }
 
-/// The stream every content file at the mirror's root belongs to, if one.
-fn root_stream(manifest: &Manifest) -> Option<String> {
-    let mut streams = manifest
-        .entries
-        .iter()
-        .filter(|(_, entry)| !entry.path.contains('/'))
-        .filter_map(|(key, entry)| Owner::of(key, entry))
-        .filter(|owner| owner.kind == FileKind::Content)
-        .map(|owner| owner.stream);
-    let first = streams.next()?;
-    streams.all(|s| s == first).then_some(first)
+/// By directory (`""` for the root): the stream every content file directly
+/// in it belongs to, `None` when they belong to several.
+fn sibling_streams(manifest: &Manifest) -> HashMap<&str, Option<String>> {
+    let mut streams: HashMap<&str, Option<String>> = HashMap::new();
+    for (key, entry) in &manifest.entries {
+        let Some(owner) = Owner::of(key, entry).filter(|o| o.kind == FileKind::Content) else {
+            continue;
+        };
+        let dir = entry.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        streams
+            .entry(dir)
+            .and_modify(|known| {
+                if known.as_deref() != Some(owner.stream.as_str()) {
+                    *known = None;
+                }
+            })
+            .or_insert(Some(owner.stream));
+    }
+    streams
 }
 
 /// `(title, extension)` of a file named like a content file.
@@ -510,7 +638,8 @@ fn content_names() -> String {
     format!("pages end in {}", names.join(", "))
 }
 
-fn sha256(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, hex.
+pub(super) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -710,7 +839,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::mirror::write_mirror;
+    use crate::mirror::{write_mirror, Format};
     use crate::store::checkpoint::{BlobLink, NewRun, PageCommit, RecordRow};
     use crate::store::Store;
 
@@ -828,7 +957,7 @@ mod tests {
         }
 
         fn export(&self) {
-            let report = write_mirror(&self.store, "src", &self.out).unwrap();
+            let report = write_mirror(&self.store, "src", &self.out, Format::Files).unwrap();
             assert_eq!(report.warnings, Vec::<String>::new());
         }
 
@@ -859,6 +988,103 @@ mod tests {
             files.sort();
             files
         }
+    }
+
+    /// A Markdown mirror: images link to the attachment beside the page,
+    /// hostile titles stay in the front matter, an untouched mirror has no
+    /// edits, an edit reads back as storage, and once pushed it is known.
+    #[test]
+    fn a_markdown_mirror_links_attachments_and_reads_edits_back_as_storage() {
+        const STORAGE: &str = "application/vnd.atlassian.storage+xml";
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
+        let body = r#"<p>See <ac:image><ri:attachment ri:filename="diagram.png" /></ac:image></p><ac:structured-macro ac:name="info"><ac:rich-text-body><p>x</p></ac:rich-text-body></ac:structured-macro>"#;
+        let hostile = "../../etc \"x\"\n---\nid: \"9\"";
+        let pages = vec![
+            RecordRow {
+                content_type: STORAGE.into(),
+                metadata: r#"{"status":"current","labels":["ops"]}"#.into(),
+                ..page("1", None, "Runbook", "5", body)
+            },
+            RecordRow {
+                content_type: STORAGE.into(),
+                ..page("2", None, hostile, "1", "<p>---</p>")
+            },
+        ];
+        commit(&mut store, "pages", pages, &[]);
+        let diagram = attachment(&store, "a1", Some("1"), "diagram.png", b"PNG1");
+        commit(&mut store, "attachments", vec![diagram], &[]);
+        let out = tmp.path().join("md");
+        let report = write_mirror(&store, "src", &out, Format::Markdown).unwrap();
+        assert_eq!((report.written, report.warnings.len()), (3, 0));
+
+        let md = fs::read_to_string(out.join("Runbook.md")).unwrap();
+        assert!(md.starts_with("---\nid: \"1\"\ntitle: \"Runbook\"\nversion: \"5\"\nstream: \"pages\"\nparent: null\nstatus: \"current\"\nlabels: [\"ops\"]\n---\n\nSee ![](Runbook/diagram.png)\n\n```xml confluence-storage\n"), "{md}");
+        assert_eq!(fs::read(out.join("Runbook/diagram.png")).unwrap(), b"PNG1");
+        let names: Vec<String> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".md") && name != "Runbook.md")
+            .collect();
+        let [name] = names.as_slice() else {
+            panic!("{names:?}")
+        };
+        assert!(!name.contains(['/', '\n', '"']), "{name}");
+        let hostile_file = fs::read(out.join(name)).unwrap();
+        let read = read_markdown(&hostile_file, &[]).unwrap();
+        assert_eq!(
+            (read.id.as_deref(), read.title.as_deref()),
+            (Some("2"), Some(hostile))
+        );
+        assert_eq!(read.storage, "<p>---</p>");
+
+        assert!(nothing(&find_edits(&out, "src", LIMIT).unwrap()));
+        let rerun = write_mirror(&store, "src", &out, Format::Markdown).unwrap();
+        assert_eq!((rerun.written, rerun.unchanged), (0, 3));
+
+        fs::write(out.join("Runbook.md"), md.replace("See ![]", "Look at ![]")).unwrap();
+        let edits = find_edits(&out, "src", LIMIT).unwrap();
+        let [update] = edits.updates.as_slice() else {
+            panic!("{edits:?}")
+        };
+        let expected = body.replace("<p>See ", "<p>Look at ");
+        assert_eq!(String::from_utf8_lossy(&update.content), expected);
+        assert_eq!(update.hash, sha256(expected.as_bytes()));
+        assert_eq!(update.base_version.as_deref(), Some("5"));
+        assert_eq!(update.title.as_deref(), Some("Runbook"));
+        assert_eq!(update.labels, Some(vec!["ops".to_string()]));
+
+        let pushed = PushedFile::Updated {
+            path: "Runbook.md".into(),
+            version: "6".into(),
+            hash: update.hash.clone(),
+        };
+        record_pushed(&out, "src", &[pushed]).unwrap();
+        assert!(nothing(&find_edits(&out, "src", LIMIT).unwrap()));
+        // A mirror keeps its format.
+        let err = write_mirror(&store, "src", &out, Format::Files).unwrap_err();
+        assert!(err.to_string().contains("holds a markdown mirror"), "{err}");
+
+        // New files: the front matter names the stream and title; a copy
+        // that keeps another record's id is refused.
+        fs::write(
+            out.join("New post.md"),
+            "---\ntitle: \"Hello: world\"\nstream: blogposts\nlabels: [news]\n---\n\nHi *there*\n",
+        )
+        .unwrap();
+        fs::write(out.join("Copy.md"), &md).unwrap();
+        let edits = find_edits(&out, "src", LIMIT).unwrap();
+        let [create] = edits.creates.as_slice() else {
+            panic!("{edits:?}")
+        };
+        assert_eq!(create.stream.as_deref(), Some("blogposts"));
+        assert_eq!(
+            (create.title.as_str(), create.parent_id.as_deref()),
+            ("Hello: world", None)
+        );
+        assert_eq!(create.content, b"<p>Hi <em>there</em></p>");
+        assert_eq!(create.labels, Some(vec!["news".to_string()]));
+        assert_eq!(refused(&edits), [("Copy.md", "a new file with the front matter of record 1 (a copy?): remove its `id` line to create a new page")]);
     }
 
     fn refused(edits: &MirrorEdits) -> Vec<(&str, &str)> {

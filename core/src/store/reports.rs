@@ -57,6 +57,9 @@ pub struct MirrorNode {
     pub content_hash: Option<String>,
     pub content_size: u64,
     pub blobs: Vec<MirrorBlob>,
+    /// The record's metadata (JSON), for the front matter of a Markdown
+    /// mirror.
+    pub metadata: String,
 }
 
 /// A blob of a record, by name, with its file in the blob directory.
@@ -69,14 +72,17 @@ pub struct MirrorBlob {
 }
 
 impl Store {
-    /// Every live record of `source` without its content, ordered.
-    pub fn mirror_nodes(&self, source: &str) -> Result<Vec<MirrorNode>> {
+    /// Every live record of `source` without its content, ordered; with
+    /// its metadata only when `metadata` (else `""`: a files mirror of a
+    /// large source does not hold every record's metadata in memory).
+    pub fn mirror_nodes(&self, source: &str, metadata: bool) -> Result<Vec<MirrorNode>> {
         let mut statement = self.conn.prepare(
-            "SELECT stream, id, parent_id, title, path, content_type, content_hash, coalesce(length(content), 0), version
+            "SELECT stream, id, parent_id, title, path, content_type, content_hash, coalesce(length(content), 0), version,
+                    CASE WHEN ?2 THEN metadata ELSE '' END
              FROM records WHERE source = ?1 AND deleted_at IS NULL ORDER BY stream, id",
         )?;
         let mut nodes: Vec<MirrorNode> = statement
-            .query_map(params![source], |row| {
+            .query_map(params![source, metadata], |row| {
                 Ok(MirrorNode {
                     stream: row.get(0)?,
                     id: row.get(1)?,
@@ -88,6 +94,7 @@ impl Store {
                     content_size: row.get::<_, i64>(7)? as u64,
                     version: row.get(8)?,
                     blobs: Vec::new(),
+                    metadata: row.get(9)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -112,6 +119,25 @@ impl Store {
             }
         }
         Ok(nodes)
+    }
+
+    /// The title and metadata (JSON) of one live record.
+    pub fn record_title_and_metadata(
+        &self,
+        source: &str,
+        stream: &str,
+        id: &str,
+    ) -> Result<Option<(Option<String>, String)>> {
+        use rusqlite::OptionalExtension as _;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT title, metadata FROM records
+                 WHERE source = ?1 AND stream = ?2 AND id = ?3 AND deleted_at IS NULL",
+                params![source, stream, id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// The content of one record (empty when it has none).

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use super::Global;
-use crate::mirror::write_mirror;
+use crate::mirror::{write_mirror, Format as MirrorFormat};
 use crate::store::history::parse_time;
 use crate::store::reports::ExportRecord;
 use crate::store::Store;
@@ -20,8 +20,13 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// For `--format files`: the mirror directory (created if missing).
-    #[arg(long, value_name = "DIR", required_if_eq("format", "files"))]
+    /// For `--format files`, `markdown` or `text`: the mirror directory
+    /// (created if missing).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_if_eq_any([("format", "files"), ("format", "markdown"), ("format", "text")])
+    )]
     out: Option<std::path::PathBuf>,
     /// JSON lines of the records as they were at TIME (RFC 3339, or a date
     /// for its midnight UTC), from the kept history (docs/operations.md).
@@ -36,6 +41,12 @@ enum Format {
     /// A directory tree following the records' parent links (`--out DIR`);
     /// reruns rewrite only what changed and follow moves and deletions.
     Files,
+    /// Like files, with pages and blog posts in Confluence storage format
+    /// as Markdown with YAML front matter (`push --from DIR` reads edits
+    /// back); other records as in files.
+    Markdown,
+    /// Like files, with pages and blog posts as plain text, for indexing.
+    Text,
 }
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
@@ -50,8 +61,14 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<()> {
                 crate::sync::audit::record(&store, "export", &args.source, None, policy, err)
             })?;
     }
-    if let (Format::Files, Some(dir)) = (args.format, &args.out) {
-        let report = write_mirror(&store, &args.source, dir)?;
+    let mirror = match args.format {
+        Format::Jsonl => None,
+        Format::Files => Some(MirrorFormat::Files),
+        Format::Markdown => Some(MirrorFormat::Markdown),
+        Format::Text => Some(MirrorFormat::Text),
+    };
+    if let (Some(format), Some(dir)) = (mirror, &args.out) {
+        let report = write_mirror(&store, &args.source, dir, format)?;
         for warning in &report.warnings {
             eprintln!("warning: {warning}");
         }

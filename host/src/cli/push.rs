@@ -48,7 +48,7 @@ pub struct PushArgs {
     /// Sources to push (default: every source with pending changes).
     sources: Vec<String>,
     /// Stage what changed in this mirror (from `synchost export --format
-    /// files`) since it was exported, then push.
+    /// files` or `--format markdown`) since it was exported, then push.
     #[arg(long, value_name = "DIR")]
     from: Option<PathBuf>,
     /// With --from: stage files removed from the mirror as deletions
@@ -519,8 +519,9 @@ const MIRROR_ORIGIN: &str = "mirror:";
 /// are skipped; edits of items with a change in flight or in conflict are
 /// listed and left for later. A new file goes to its parent's stream, or,
 /// when that stream takes no pushes (a Confluence folder) or it is at the
-/// root, to the first stream of the manifest that does (`push_streams`:
-/// Confluence's `pages`, not its `blogposts`).
+/// root, to the stream of the content files beside it, or else to the first
+/// stream of the manifest that takes pushes (`push_streams`: Confluence's
+/// `pages`, not its `blogposts`).
 fn stage_mirror(
     store: &mut Store,
     source: &SourceConfig,
@@ -537,14 +538,17 @@ fn stage_mirror(
         eprintln!("not pushed: {}", terminal_safe(&refused.to_string()));
     }
     let mut changes = Vec::new();
+    // `front_matter`: the change also sets a title or labels, so content
+    // already pushed does not make it pushed.
     let skip = |store: &Store,
                 stream: &str,
                 id: Option<&str>,
                 path: &str,
-                hash: Option<&str>|
+                hash: Option<&str>,
+                front_matter: bool|
      -> Result<bool> {
         let origin = format!("{MIRROR_ORIGIN}{path}");
-        if let (Some(id), Some(hash)) = (id, hash) {
+        if let (Some(id), Some(hash), false) = (id, hash, front_matter) {
             if store
                 .stored_content_hash(&source.name, stream, id)?
                 .as_deref()
@@ -582,7 +586,16 @@ fn stage_mirror(
         }
     };
     for u in &edits.updates {
-        if skip(store, &u.stream, Some(&u.record_id), &u.path, Some(&u.hash))? {
+        let (title, metadata, front_matter) = front_matter_change(store, &source.name, u)?;
+        let hash = Some(u.hash.as_str());
+        if skip(
+            store,
+            &u.stream,
+            Some(&u.record_id),
+            &u.path,
+            hash,
+            front_matter,
+        )? {
             continue;
         }
         changes.push(NewChange {
@@ -591,17 +604,22 @@ fn stage_mirror(
             record_id: Some(u.record_id.clone()),
             parent_id: None,
             base_version: u.base_version.clone(),
-            title: None,
+            title,
             content: Some(u.content.clone()),
-            metadata: "{}".into(),
+            metadata,
             origin: Some(format!("{MIRROR_ORIGIN}{}", u.path)),
         });
     }
     for c in &edits.creates {
-        let stream = match (c.stream.as_deref(), push_streams) {
-            (Some(stream), _) if push_streams.contains(&stream) => stream.to_string(),
-            (_, [first, ..]) => first.to_string(),
-            _ => {
+        let stream = match [&c.stream, &c.sibling_stream]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .find(|s| push_streams.contains(s))
+            .or(push_streams.first().copied())
+        {
+            Some(stream) => stream.to_string(),
+            None => {
                 eprintln!(
                     "not pushed: {}: no stream of this source takes pushes",
                     Untrusted::new(&c.path),
@@ -610,7 +628,7 @@ fn stage_mirror(
             }
         };
         let stream = &stream;
-        if skip(store, stream, None, &c.path, Some(&c.hash))? {
+        if skip(store, stream, None, &c.path, Some(&c.hash), false)? {
             continue;
         }
         changes.push(NewChange {
@@ -621,12 +639,12 @@ fn stage_mirror(
             base_version: None,
             title: Some(c.title.clone()),
             content: Some(c.content.clone()),
-            metadata: "{}".into(),
+            metadata: labels_metadata(c.labels.as_deref()),
             origin: Some(format!("{MIRROR_ORIGIN}{}", c.path)),
         });
     }
     for d in &edits.deletes {
-        if skip(store, &d.stream, Some(&d.record_id), &d.path, None)? {
+        if skip(store, &d.stream, Some(&d.record_id), &d.path, None, false)? {
             continue;
         }
         if !args.allow_deletes {
@@ -670,6 +688,48 @@ fn stage_mirror(
         })?;
     }
     Ok(())
+}
+
+/// A Markdown file's front matter as a change: its title (sent as it is:
+/// a plugin that gets the title need not read the page to keep it), and
+/// `{"labels": [...]}` (sorted, the complete set) when its labels are not
+/// the stored ones (the push contract in docs/push.md); and whether either
+/// differs from the stored record.
+fn front_matter_change(
+    store: &Store,
+    source: &str,
+    update: &mirror_edits::Update,
+) -> Result<(Option<String>, String, bool)> {
+    let (stored_title, stored_metadata) = store
+        .record_title_and_metadata(source, &update.stream, &update.record_id)?
+        .unwrap_or_default();
+    let renamed = update.title.is_some() && update.title != stored_title;
+    let stored_labels: Option<Vec<String>> =
+        serde_json::from_str::<serde_json::Value>(&stored_metadata)
+            .ok()
+            .and_then(|m| serde_json::from_value(m.get("labels")?.clone()).ok())
+            .map(|labels: Vec<String>| sorted(&labels));
+    let metadata = match update.labels.as_deref() {
+        Some(labels) if Some(sorted(labels)) != stored_labels => labels_metadata(Some(labels)),
+        _ => "{}".into(),
+    };
+    let changed = renamed || metadata != "{}";
+    Ok((update.title.clone(), metadata, changed))
+}
+
+fn sorted(labels: &[String]) -> Vec<String> {
+    let mut labels = labels.to_vec();
+    labels.sort();
+    labels.dedup();
+    labels
+}
+
+/// A change's metadata setting these labels, or none.
+fn labels_metadata(labels: Option<&[String]>) -> String {
+    match labels {
+        Some(labels) => json!({ "labels": sorted(labels) }).to_string(),
+        None => "{}".into(),
+    }
 }
 
 /// After a push from a mirror: its manifest learns what the changes staged
