@@ -8,12 +8,13 @@ The calls, as `langchain_community/document_loaders/confluence.py` makes
 them (`include_labels`, `include_attachments`, default restriction check):
 `get_all_pages_from_space` paged by `start` until an empty batch (pages and
 blog posts), `get_all_restrictions_for_content` per page (`is_public_page`),
-`get_page_by_id` (its `page_ids` load), `get_attachments_from_content` and
+`get_page_by_id` (its `page_ids` load), `get_page_comments`
+(`include_comments`), `get_attachments_from_content` and
 the attachment downloads (`request(path=url + _links.download,
 absolute=True)`), `get_all_pages_by_label` (its `label` load) and the CQL
 search through `rest/api/content/search` following `_links.next` (its `cql`
-load); and those confluence-markdown-exporter adds: `get_space`,
-`get_page_labels`, `get_page_child_by_type` and `cql`.
+load); `get_page_labels`, `get_page_child_by_type` and `cql`; and
+confluence-markdown-exporter's space export (`exporter_calls`).
 """
 
 import hashlib
@@ -63,12 +64,13 @@ def content(c):
 
 
 def cql_search(confluence, cql, limit, expand):
-    """LangChain's `_search_content_by_cql` with its cursor paging."""
+    """LangChain's `_search_content_by_cql` with its cursor paging (and
+    confluence-markdown-exporter's, without `expand`)."""
     docs = []
-    response = confluence.get(
-        "rest/api/content/search",
-        params={"cql": cql, "limit": limit, "expand": expand},
-    )
+    params = {"cql": cql, "limit": limit}
+    if expand:
+        params["expand"] = expand
+    response = confluence.get("rest/api/content/search", params=params)
     while True:
         docs.extend(response.get("results", []))
         next_url = response.get("_links", {}).get("next", "")
@@ -108,6 +110,7 @@ def main():
         "restricted": {},
         "labels": {},
         "attachments": {},
+        "comments": {},
         "children": {},
         "ancestor": {},
         "label": {},
@@ -123,6 +126,12 @@ def main():
         out["labels"][cid] = sorted(
             label["name"] for label in confluence.get_page_labels(cid)["results"]
         )
+        # include_comments: footer and inline comments, as the loader asks.
+        comments = confluence.get_page_comments(cid, expand="body.view.value", depth="all")
+        out["comments"][cid] = [
+            {"id": r["id"], "title": r["title"], "view": bool(r["body"]["view"]["value"])}
+            for r in comments["results"]
+        ]
         files = []
         for a in confluence.get_attachments_from_content(cid)["results"]:
             body = confluence.request(path=url + a["_links"]["download"], absolute=True)
@@ -158,7 +167,57 @@ def main():
             "ids": [r["content"]["id"] for r in found["results"]],
             "totalSize": found["totalSize"],
         }
+    out["exporter"] = exporter_calls(confluence, url, space)
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
+
+
+def exporter_calls(confluence, url, space):
+    """confluence-markdown-exporter's space export: the spaces with their
+    homepages, the homepage's descendants by CQL, each page with its
+    rendered bodies, labels, properties and ancestors, its attachments in
+    batches of 50 (by `size`) with their container and version, and their
+    downloads."""
+    spaces = confluence.get_all_spaces(space_type="global", space_status="current", expand="homepage")
+    home = next(s for s in spaces["results"] if s["key"] == space)["homepage"]["id"]
+    below = [r["id"] for r in cql_search(confluence, f"type=page AND ancestor={home}", 100, None)]
+    pages = {}
+    for pid in [home, *below]:
+        page = confluence.get_page_by_id(
+            pid,
+            expand="body.view,body.export_view,body.editor2,metadata.labels,metadata.properties,ancestors",
+        )
+        files, start, size = [], 0, 50
+        while size >= 50:
+            batch = confluence.get_attachments_from_content(
+                pid, start=start, limit=50, expand="container.ancestors,version"
+            )
+            for a in batch["results"]:
+                body = confluence._session.get(url + a["_links"]["download"])
+                body.raise_for_status()
+                files.append(
+                    {
+                        "id": a["id"],
+                        "title": a["title"],
+                        "version": a["version"]["number"],
+                        "container": a["container"]["id"],
+                        "space": a["_expandable"]["space"].split("/")[-1],
+                        "fileId": a["extensions"]["fileId"],
+                        "sha256": hashlib.sha256(body.content).hexdigest(),
+                    }
+                )
+            size = batch["size"]
+            start += size
+        metadata = page["metadata"]
+        pages[pid] = {
+            "title": page["title"],
+            "space": page["_expandable"]["space"].split("/")[-1],
+            "rendered": all(page["body"][b]["value"] for b in ("view", "export_view", "editor2")),
+            "labels": sorted(label["name"] for label in metadata["labels"]["results"]),
+            "properties": {p["key"]: p["value"] for p in metadata["properties"]["results"]},
+            "parent": (page["ancestors"] or [{"id": None}])[-1]["id"],
+            "attachments": files,
+        }
+    return {"homepage": home, "pages": pages}
 
 
 if __name__ == "__main__":

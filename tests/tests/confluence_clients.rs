@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::confluence_api::{check_requests, truth};
+use support::confluence_api::{check_requests_beyond, truth};
 use support::FakeServer;
 
 const EMAIL: &str = "client@example.com";
@@ -74,6 +74,32 @@ fn sorted(v: &Value) -> Vec<String> {
     s
 }
 
+/// `fields` of each item as one line (strings unquoted, so the truth's
+/// decimal versions compare with the API's numbers), sorted.
+fn projected<'a>(items: impl IntoIterator<Item = &'a Value>, fields: &[&str]) -> Vec<String> {
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let mut lines: Vec<String> = items
+        .into_iter()
+        .map(|item| {
+            fields
+                .iter()
+                .map(|f| text(&item[*f]))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The ground-truth entries whose parent is `parent`.
+fn under<'a>(truth: &'a BTreeMap<String, Value>, parent: &str) -> Vec<&'a Value> {
+    truth
+        .values()
+        .filter(|e| e["parent_id"] == parent)
+        .collect()
+}
+
 /// A loaded page or blog post equals its ground-truth entry.
 #[track_caller]
 fn assert_content(got: &Value, t: &Value, kind: &str) {
@@ -103,6 +129,10 @@ fn langchain_loader_calls_get_the_ground_truth() {
             "9",
             "--attachments-per-page",
             "1",
+            "--comments-per-page",
+            "1",
+            "--inline-comments-per-page",
+            "1",
             "--seed",
             "7",
             "--email",
@@ -116,6 +146,9 @@ fn langchain_loader_calls_get_the_ground_truth() {
     let got = run_client(&fake);
     let (pages, posts) = (truth(&fake, "pages"), truth(&fake, "blogposts"));
     let (folders, atts) = (truth(&fake, "folders"), truth(&fake, "attachments"));
+    let mut comments = truth(&fake, "comments");
+    comments.extend(truth(&fake, "inline-comments"));
+    assert!(comments.values().any(|c| c["stream"] == "inline-comments"));
     let all: BTreeMap<&String, &Value> = pages.iter().chain(&posts).collect();
 
     // The space load: every page and blog post once, whole.
@@ -141,38 +174,53 @@ fn langchain_loader_calls_get_the_ground_truth() {
         .values()
         .any(|t| !t["labels"].as_array().unwrap().is_empty()));
 
-    // Per page and blog post: labels, restrictions, attachments.
+    // Per page and blog post: labels, restrictions, comments (footer and
+    // inline, as no `location` asks), attachments and their bytes.
     let restricted = all.values().filter(|t| t["restricted"] == true).count();
     assert!(restricted > 0 && restricted < all.len(), "{restricted}");
     for (id, t) in &all {
         assert_eq!(got["labels"][id.as_str()], t["labels"], "{id}");
         assert_eq!(got["restricted"][id.as_str()], t["restricted"], "{id}");
-        let mut files: Vec<(String, String, String)> = got["attachments"][id.as_str()]
-            .as_array()
-            .unwrap()
+        let said = &got["comments"][id.as_str()];
+        assert!(said.as_array().unwrap().iter().all(|c| c["view"] == true));
+        assert_eq!(
+            projected(said.as_array().unwrap(), &["id", "title"]),
+            projected(under(&comments, id), &["id", "title"]),
+            "{id}"
+        );
+        let files = got["attachments"][id.as_str()].as_array().unwrap();
+        assert!(files
             .iter()
-            .map(|a| {
-                let id = a["id"].as_str().unwrap();
-                assert!(a["mediaType"].as_str().unwrap().contains('/'), "{a}");
-                (id.into(), a["title"].to_string(), a["sha256"].to_string())
-            })
-            .collect();
-        let mut expect: Vec<(String, String, String)> = atts
-            .iter()
-            .filter(|(_, a)| a["parent_id"] == id.as_str())
-            .map(|(k, a)| (k.clone(), a["title"].to_string(), a["sha256"].to_string()))
-            .collect();
-        files.sort();
-        expect.sort();
-        assert_eq!(files, expect, "{id}");
+            .all(|a| a["mediaType"].as_str().unwrap().contains('/')));
+        assert_eq!(
+            projected(files, &["id", "title", "sha256"]),
+            projected(under(&atts, id), &["id", "title", "sha256"]),
+            "{id}"
+        );
     }
 
-    // Children and CQL `ancestor=` (below through folders too).
+    // Children and CQL `ancestor=` (pages below through folders too).
     let parent_of = |id: &str| -> Option<String> {
         pages
             .get(id)
             .or_else(|| folders.get(id))
             .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
+    };
+    let below = |top: &str| -> Vec<String> {
+        pages
+            .keys()
+            .filter(|p| {
+                let mut cur = parent_of(p);
+                while let Some(up) = cur {
+                    if up == top {
+                        return true;
+                    }
+                    cur = parent_of(&up);
+                }
+                false
+            })
+            .cloned()
+            .collect()
     };
     for id in pages.keys() {
         let children: Vec<String> = pages
@@ -181,21 +229,7 @@ fn langchain_loader_calls_get_the_ground_truth() {
             .map(|(k, _)| k.clone())
             .collect();
         assert_eq!(sorted(&got["children"][id]), children, "{id}");
-        let below: Vec<String> = pages
-            .keys()
-            .filter(|p| {
-                let mut cur = parent_of(p);
-                while let Some(up) = cur {
-                    if &up == id {
-                        return true;
-                    }
-                    cur = parent_of(&up);
-                }
-                false
-            })
-            .cloned()
-            .collect();
-        assert_eq!(sorted(&got["ancestor"][id]), below, "{id}");
+        assert_eq!(sorted(&got["ancestor"][id]), below(id), "{id}");
     }
     let deepest = got["ancestor"]
         .as_object()
@@ -231,9 +265,42 @@ fn langchain_loader_calls_get_the_ground_truth() {
         assert_eq!(got["cql_label"][label]["totalSize"], expect.len());
     }
 
-    // Every API request is an operation of the official description, and
-    // none failed.
-    assert!(check_requests(&fake) > all.len() * 5);
+    // confluence-markdown-exporter's space export: the homepage and every
+    // page below it, with bodies, labels, properties, parent, attachments.
+    let export = &got["exporter"];
+    let home = got["space"]["homepage"].as_str().unwrap();
+    assert_eq!(export["homepage"], home);
+    let mut tree = below(home);
+    tree.push(home.to_owned());
+    tree.sort();
+    let exported = export["pages"].as_object().unwrap();
+    assert_eq!(exported.keys().cloned().collect::<Vec<_>>(), tree);
+    assert!(tree.len() > 10, "{}", tree.len());
+    for (id, p) in exported {
+        let t = &pages[id];
+        assert_eq!(p["title"], t["title"], "{id}");
+        assert_eq!(p["space"], "DOCS");
+        assert_eq!(p["rendered"], true, "{id}");
+        assert_eq!(p["labels"], t["labels"], "{id}");
+        assert_eq!(p["properties"], t["properties"], "{id}");
+        assert_eq!(p["parent"], t["parent_id"], "{id}");
+        let files = p["attachments"].as_array().unwrap();
+        for f in files {
+            assert_eq!((&f["container"], &f["space"]), (&json!(id), &json!("DOCS")));
+            assert!(!f["fileId"].as_str().unwrap().is_empty(), "{f}");
+        }
+        let fields = ["id", "title", "version", "sha256"];
+        assert_eq!(
+            projected(files, &fields),
+            projected(under(&atts, id), &fields)
+        );
+    }
+    assert!(exported.values().any(|p| p["properties"] != json!({})));
+
+    // Every API request is an operation of the official description (but
+    // the client's `?id=` on comments), and none failed.
+    let beyond = [("/child/comment", "id")];
+    assert!(check_requests_beyond(&fake, &beyond) > all.len() * 5);
     let log = fake.control_get("/_control/requests");
     let failed: Vec<&Value> = log
         .as_array()

@@ -232,6 +232,35 @@ fn content_listings_page_through_links_next() {
         sha_hex(one["body"]["storage"]["value"].as_str().unwrap().as_bytes()),
         t["sha256"].as_str().unwrap()
     );
+    // Several representations in one answer, as confluence-markdown-exporter
+    // asks (the fake once rendered only the last view asked for).
+    let many = fake
+        .get(
+            &format!("/wiki/rest/api/content/{id}?expand=body.view,body.export_view,body.editor2,body.storage"),
+            &[],
+        )
+        .json();
+    check_shape(
+        &spec,
+        ok_schema(&spec, "/wiki/rest/api/content/{id}"),
+        &many,
+        "Content",
+        V1_EXTRA,
+    );
+    let body = &many["body"];
+    for (name, like) in [
+        ("view", "view"),
+        ("export_view", "view"),
+        ("editor2", "storage"),
+        ("storage", "storage"),
+    ] {
+        assert_eq!(body[name]["representation"], name, "{body}");
+        assert!(body["_expandable"].get(name).is_none(), "{body}");
+        assert_eq!(body[name]["value"], body[like]["value"], "{name}");
+    }
+    assert_ne!(body["view"]["value"], body["storage"]["value"]);
+    assert!(body["view"]["value"].as_str().unwrap().contains("<p>"));
+    assert_eq!(body["_expandable"]["styled_view"], "");
     // Every request above is an operation of the official description.
     assert!(check_requests(&fake) > 0);
 }
