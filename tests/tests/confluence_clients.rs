@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::confluence_api::{check_requests_beyond, truth};
+use support::confluence_api::{check_requests_beyond, descendants, truth};
 use support::FakeServer;
 
 const EMAIL: &str = "client@example.com";
@@ -200,26 +200,10 @@ fn langchain_loader_calls_get_the_ground_truth() {
     }
 
     // Children and CQL `ancestor=` (pages below through folders too).
-    let parent_of = |id: &str| -> Option<String> {
-        pages
-            .get(id)
-            .or_else(|| folders.get(id))
-            .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
-    };
     let below = |top: &str| -> Vec<String> {
-        pages
-            .keys()
-            .filter(|p| {
-                let mut cur = parent_of(p);
-                while let Some(up) = cur {
-                    if up == top {
-                        return true;
-                    }
-                    cur = parent_of(&up);
-                }
-                false
-            })
-            .cloned()
+        descendants(&pages, &folders, top)
+            .into_iter()
+            .filter(|id| pages.contains_key(id))
             .collect()
     };
     for id in pages.keys() {

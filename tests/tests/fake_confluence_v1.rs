@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use support::confluence_api::{
-    check_requests, check_shape, ok_schema, send, sha_hex, truth, v1_spec, walk_cql, walk_v1,
+    check_requests, check_shape, descendants, ok_schema, send, sha_hex, truth, v1_spec, walk_cql,
+    walk_v1,
 };
 use support::{percent_encode as encode, FakeServer, HttpResponse};
 
@@ -387,25 +388,9 @@ fn children_of_pages_list_attachments_comments_and_pages() {
 
     // Descendants: every page below, through folders too.
     let folders = truth(&fake, "folders");
-    let up = |id: &str| -> Option<String> {
-        pages
-            .get(id)
-            .or_else(|| folders.get(id))
-            .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
-    };
-    let below: BTreeSet<String> = pages
-        .keys()
-        .filter(|id| {
-            let mut cur = up(id);
-            while let Some(p) = cur {
-                if p == parent {
-                    return true;
-                }
-                cur = up(&p);
-            }
-            false
-        })
-        .cloned()
+    let below: BTreeSet<String> = descendants(&pages, &folders, &parent)
+        .into_iter()
+        .filter(|id| pages.contains_key(id))
         .collect();
     let (desc, _) = walk_v1(
         &fake,
@@ -795,29 +780,7 @@ fn cql_by_id_label_ancestor_and_type_with_metadata_expansions() {
     );
 
     // Ancestors: every page and folder below, none else.
-    let parent_of = |id: &str| -> Option<String> {
-        pages
-            .get(id)
-            .or_else(|| folders.get(id))
-            .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
-    };
-    let below = |top: &str| -> BTreeSet<String> {
-        pages
-            .keys()
-            .chain(folders.keys())
-            .filter(|id| {
-                let mut cur = parent_of(id);
-                while let Some(p) = cur {
-                    if p == top {
-                        return true;
-                    }
-                    cur = parent_of(&p);
-                }
-                false
-            })
-            .cloned()
-            .collect()
-    };
+    let below = |top: &str| descendants(&pages, &folders, top);
     let top = pages
         .keys()
         .max_by_key(|id| below(id).len())

@@ -4,7 +4,7 @@
 //! `_links.context`), and shape checks of answers against the vendored
 //! official OpenAPI files (`tests/specs/confluence-v{1,2}.openapi.json`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -40,6 +40,36 @@ pub fn truth(fake: &FakeServer, stream: &str) -> BTreeMap<String, Value> {
         .iter()
         .filter(|e| e["stream"] == stream)
         .map(|e| (e["id"].as_str().unwrap().to_owned(), e.clone()))
+        .collect()
+}
+
+/// The pages and folders below `top` (through pages and folders), by the
+/// `parent_id` of the ground truth's `pages` and `folders`.
+pub fn descendants(
+    pages: &BTreeMap<String, Value>,
+    folders: &BTreeMap<String, Value>,
+    top: &str,
+) -> BTreeSet<String> {
+    let parent_of = |id: &str| -> Option<String> {
+        pages
+            .get(id)
+            .or_else(|| folders.get(id))
+            .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
+    };
+    pages
+        .keys()
+        .chain(folders.keys())
+        .filter(|id| {
+            let mut cur = parent_of(id);
+            while let Some(p) = cur {
+                if p == top {
+                    return true;
+                }
+                cur = parent_of(&p);
+            }
+            false
+        })
+        .cloned()
         .collect()
 }
 
