@@ -1,8 +1,8 @@
 //! A real Confluence client runs against the fake unmodified (issue 15):
 //! atlassian-python-api, the client LangChain's `ConfluenceLoader` and
 //! confluence-markdown-exporter are built on, makes the loader's calls for a
-//! space load (`tests/clients/confluence_loader_calls.py`) with basic auth,
-//! and everything it gets equals the fake's `/_control/items`; every API
+//! space load and the exporter's for a space export
+//! (`tests/clients/confluence_loader_calls.py`) with basic auth, and everything it gets equals the fake's `/_control/items`; every API
 //! request it sent is an operation of the official v1 description, and
 //! every one was answered 200.
 //!
