@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use support::confluence_api::{
-    check_requests, check_shape, ok_schema, send, sha_hex, truth, v1_spec, walk_cql, walk_v1,
+    check_requests, check_shape, descendants, ok_schema, send, sha_hex, truth, v1_spec, walk_cql,
+    walk_v1,
 };
 use support::{percent_encode as encode, FakeServer, HttpResponse};
 
@@ -232,6 +233,35 @@ fn content_listings_page_through_links_next() {
         sha_hex(one["body"]["storage"]["value"].as_str().unwrap().as_bytes()),
         t["sha256"].as_str().unwrap()
     );
+    // Several representations in one answer, as confluence-markdown-exporter
+    // asks (the fake once rendered only the last view asked for).
+    let many = fake
+        .get(
+            &format!("/wiki/rest/api/content/{id}?expand=body.view,body.export_view,body.editor2,body.storage"),
+            &[],
+        )
+        .json();
+    check_shape(
+        &spec,
+        ok_schema(&spec, "/wiki/rest/api/content/{id}"),
+        &many,
+        "Content",
+        V1_EXTRA,
+    );
+    let body = &many["body"];
+    for (name, like) in [
+        ("view", "view"),
+        ("export_view", "view"),
+        ("editor2", "storage"),
+        ("storage", "storage"),
+    ] {
+        assert_eq!(body[name]["representation"], name, "{body}");
+        assert!(body["_expandable"].get(name).is_none(), "{body}");
+        assert_eq!(body[name]["value"], body[like]["value"], "{name}");
+    }
+    assert_ne!(body["view"]["value"], body["storage"]["value"]);
+    assert!(body["view"]["value"].as_str().unwrap().contains("<p>"));
+    assert_eq!(body["_expandable"]["styled_view"], "");
     // Every request above is an operation of the official description.
     assert!(check_requests(&fake) > 0);
 }
@@ -358,25 +388,9 @@ fn children_of_pages_list_attachments_comments_and_pages() {
 
     // Descendants: every page below, through folders too.
     let folders = truth(&fake, "folders");
-    let up = |id: &str| -> Option<String> {
-        pages
-            .get(id)
-            .or_else(|| folders.get(id))
-            .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
-    };
-    let below: BTreeSet<String> = pages
-        .keys()
-        .filter(|id| {
-            let mut cur = up(id);
-            while let Some(p) = cur {
-                if p == parent {
-                    return true;
-                }
-                cur = up(&p);
-            }
-            false
-        })
-        .cloned()
+    let below: BTreeSet<String> = descendants(&pages, &folders, &parent)
+        .into_iter()
+        .filter(|id| pages.contains_key(id))
         .collect();
     let (desc, _) = walk_v1(
         &fake,
@@ -766,29 +780,7 @@ fn cql_by_id_label_ancestor_and_type_with_metadata_expansions() {
     );
 
     // Ancestors: every page and folder below, none else.
-    let parent_of = |id: &str| -> Option<String> {
-        pages
-            .get(id)
-            .or_else(|| folders.get(id))
-            .and_then(|e| e["parent_id"].as_str().map(str::to_owned))
-    };
-    let below = |top: &str| -> BTreeSet<String> {
-        pages
-            .keys()
-            .chain(folders.keys())
-            .filter(|id| {
-                let mut cur = parent_of(id);
-                while let Some(p) = cur {
-                    if p == top {
-                        return true;
-                    }
-                    cur = parent_of(&p);
-                }
-                false
-            })
-            .cloned()
-            .collect()
-    };
+    let below = |top: &str| descendants(&pages, &folders, top);
     let top = pages
         .keys()
         .max_by_key(|id| below(id).len())

@@ -223,6 +223,7 @@ fn test(extra: &[String]) -> Result<()> {
     ensure_postgresql()?;
     js::ensure_jco()?;
     python::ensure_componentize_py()?;
+    python::ensure_confluence_client()?;
     build()?;
     run_command(cargo_release("test", &tested_packages()).args(extra))
 }

@@ -3,7 +3,9 @@
 //!
 //! The toolchain lives in a venv at `$HOME/.cache/synchost/toolchains/python`
 //! (`cargo xtask test` creates it, as it installs PostgreSQL); a
-//! componentize-py of the pinned minor version on PATH serves as well.
+//! componentize-py of the pinned minor version on PATH serves as well. The
+//! venv also holds the pinned atlassian-python-api, the Confluence client
+//! the fake is proven against.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,6 +19,9 @@ use crate::{root, run_command};
 pub const PIN: &str = "0.25.0";
 /// What `componentize-py --version` must start with to be used.
 const ACCEPTED: &str = "componentize-py 0.25.";
+/// The atlassian-python-api release installed (from PyPI): the last with
+/// the v1 `Confluence` client (5.x routes `cloud=True` to the v2 API).
+pub const CLIENT_PIN: &str = "4.0.7";
 
 /// Python plugins: `(directory, module, file name in target/plugins/)`.
 const PLUGINS: &[(&str, &str, &str)] = &[
@@ -50,61 +55,100 @@ pub fn find_componentize_py() -> Option<PathBuf> {
 }
 
 /// The componentize-py to build with, installing the pinned release into
-/// the toolchain venv when there is none (`python3 -m venv`, then pip; on
-/// Debian, as root, `python3-venv` first when the venv cannot be made).
+/// the toolchain venv when there is none.
 pub fn ensure_componentize_py() -> Result<PathBuf> {
     if let Some(found) = find_componentize_py() {
         return Ok(found);
     }
-    let dir = toolchain_dir();
     eprintln!(
         "componentize-py {PIN} is missing (the Python plugins need it): installing it in {}",
-        dir.display()
+        toolchain_dir().display()
     );
-    let venv = || {
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if !venv() {
-        let root_user = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
-        let apt = Path::new("/usr/bin/apt-get").exists();
-        if !(root_user && apt) {
-            bail!(
-                "cannot create a Python venv in {}: install python3 with its venv module \
-                 (Debian: apt-get install python3-venv) and run again",
-                dir.display()
-            );
-        }
-        for args in [
-            &["update", "-qq"][..],
-            &["install", "-y", "-qq", "python3-venv"],
-        ] {
-            run_command(
-                Command::new("apt-get")
-                    .args(args)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .stdout(Stdio::null()),
-            )
-            .context("cannot install python3-venv")?;
-        }
-        if !venv() {
-            bail!("cannot create a Python venv in {}", dir.display());
-        }
+    pip_install(&format!("componentize-py=={PIN}"))?;
+    find_componentize_py().context("componentize-py was installed but does not run")
+}
+
+/// The pinned atlassian-python-api (the client LangChain's ConfluenceLoader
+/// and confluence-markdown-exporter are built on) in the toolchain venv,
+/// installed when missing: `tests/tests/confluence_clients.rs` runs it
+/// against the Confluence fake.
+pub fn ensure_confluence_client() -> Result<()> {
+    let python = toolchain_dir().join("bin/python3");
+    let installed = Command::new(&python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('atlassian-python-api'))",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == CLIENT_PIN.as_bytes());
+    if installed {
+        return Ok(());
+    }
+    eprintln!(
+        "atlassian-python-api {CLIENT_PIN} is missing (the Confluence client test needs it): \
+         installing it in {}",
+        toolchain_dir().display()
+    );
+    pip_install(&format!("atlassian-python-api=={CLIENT_PIN}"))
+}
+
+/// `pip install SPEC` into the toolchain venv, creating the venv first when
+/// it is missing (`python3 -m venv`; on Debian, as root, `python3-venv`
+/// first when the venv cannot be made).
+fn pip_install(spec: &str) -> Result<()> {
+    let dir = toolchain_dir();
+    if !dir.join("bin/pip").is_file() {
+        make_venv(&dir)?;
     }
     run_command(
         Command::new(dir.join("bin/pip"))
             .args(["install", "-q", "--disable-pip-version-check"])
-            .arg(format!("componentize-py=={PIN}")),
+            .arg(spec),
     )
-    .with_context(|| format!("cannot install componentize-py {PIN} from PyPI"))?;
-    find_componentize_py().context("componentize-py was installed but does not run")
+    .with_context(|| format!("cannot install {spec} from PyPI"))
+}
+
+fn make_venv(dir: &Path) -> Result<()> {
+    let venv = || {
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if venv() {
+        return Ok(());
+    }
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    let apt = Path::new("/usr/bin/apt-get").exists();
+    if !(root_user && apt) {
+        bail!(
+            "cannot create a Python venv in {}: install python3 with its venv module \
+             (Debian: apt-get install python3-venv) and run again",
+            dir.display()
+        );
+    }
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "python3-venv"],
+    ] {
+        run_command(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null()),
+        )
+        .context("cannot install python3-venv")?;
+    }
+    if !venv() {
+        bail!("cannot create a Python venv in {}", dir.display());
+    }
+    Ok(())
 }
 
 /// Builds the Python plugins into `out` (`target/plugins/`) when

@@ -22,6 +22,16 @@ pub const MAX_LIMIT_WITH_BODY: usize = 50;
 pub const MAX_LIMIT_WITH_EXPORT_VIEW: usize = 25;
 pub const DEFAULT_LIMIT: usize = 25;
 
+/// The `body.*` representations [`Expand::views`] holds.
+pub const VIEWS: [&str; 6] = [
+    "view",
+    "export_view",
+    "styled_view",
+    "anonymous_export_view",
+    "editor",
+    "editor2",
+];
+
 /// The expansions this fake renders.
 #[derive(Debug, Default, Clone)]
 pub struct Expand {
@@ -45,7 +55,11 @@ pub struct Expand {
     pub ancestors: bool,
     pub storage: bool,
     pub adf: bool,
-    pub view: Option<&'static str>,
+    /// The other `body.*` representations asked for, in order: the
+    /// rendered views (`view`, `export_view`, `styled_view`,
+    /// `anonymous_export_view`) and the editor formats (`editor`,
+    /// `editor2`), all in one answer as the real API gives them.
+    pub views: Vec<&'static str>,
     /// Any `body.*` expansion (lowers the limit cap).
     pub any_body: bool,
     /// `body.export_view` or `body.styled_view` (lowers it more).
@@ -71,10 +85,12 @@ impl Expand {
                 "ancestors" => e.ancestors = true,
                 "body.storage" => e.storage = true,
                 "body.atlas_doc_format" => e.adf = true,
-                "body.view" => e.view = Some("view"),
-                "body.export_view" => e.view = Some("export_view"),
-                "body.styled_view" => e.view = Some("styled_view"),
-                "body.anonymous_export_view" => e.view = Some("anonymous_export_view"),
+                b if b.starts_with("body.") && VIEWS.contains(&&b[5..]) => {
+                    let name = VIEWS.iter().find(|v| **v == &b[5..]).expect("listed");
+                    if !e.views.contains(name) {
+                        e.views.push(name);
+                    }
+                }
                 "metadata.labels" => e.labels = true,
                 "metadata.properties" => e.properties = true,
                 "extensions.inlineProperties" => e.inline_properties = true,

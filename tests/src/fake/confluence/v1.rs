@@ -20,7 +20,7 @@ use super::content::{self, USERS};
 use super::cql::{self, CqlError, Query as Cql};
 use super::cursor::{self, V1Cursor};
 use super::data::{Data, Kind, Meta, Ms, Parent};
-use super::search::{count, search, Expand, Hits, DEFAULT_LIMIT};
+use super::search::{count, search, Expand, Hits, DEFAULT_LIMIT, VIEWS};
 use super::v1_meta;
 use super::v2_render;
 use super::{base_url, iso_ms, json_ok, v1_error, Params, Store};
@@ -280,7 +280,7 @@ fn content_json_at(
     } else {
         expandable.insert("ancestors".into(), "".into());
     }
-    let wants_body = exp.storage || exp.adf || exp.view.is_some();
+    let wants_body = exp.storage || exp.adf || !exp.views.is_empty();
     if wants_body && depth == 0 {
         let doc = match kind {
             Kind::Page | Kind::BlogPost => data
@@ -315,23 +315,18 @@ fn content_json_at(
             exp.adf,
             doc.as_ref().map(|d| d.adf.clone()),
         );
-        let view = exp.view.unwrap_or("view");
-        add(
-            view,
-            exp.view.is_some(),
-            doc.as_ref().map(|d| d.view.clone()),
-        );
-        for other in [
-            "editor",
-            "view",
-            "export_view",
-            "styled_view",
-            "dynamic",
-            "editor2",
-            "anonymous_export_view",
-        ] {
-            if other != view && !body.contains_key(other) {
-                body_expandable.insert(other.into(), "".into());
+        // The editor formats are the storage XHTML as the editor holds it:
+        // the storage body here.
+        for name in &exp.views {
+            let value = doc.as_ref().map(|d| match *name {
+                "editor" | "editor2" => d.storage.clone(),
+                _ => d.view.clone(),
+            });
+            add(name, true, value);
+        }
+        for other in VIEWS.iter().chain(&["dynamic"]) {
+            if !body.contains_key(*other) {
+                body_expandable.insert((*other).into(), "".into());
             }
         }
         body.insert("_expandable".into(), body_expandable.into());
