@@ -204,6 +204,17 @@ fn every_fake_body_round_trips_and_an_untouched_mirror_stages_nothing() {
         assert_eq!(front(&text, "title").as_deref(), Some(title.as_str()));
         assert_eq!(front(&text, "version").as_deref(), Some(version.as_str()));
         assert_eq!(front(&text, "stream").as_deref(), Some(stream.as_str()));
+        // Blog posts are filed as Blog/YYYY/MM/Title.md; pages are not.
+        let place: Vec<String> = path
+            .strip_prefix(&md)
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        let digits = |c: &String, n: usize| c.len() == n && c.bytes().all(|b| b.is_ascii_digit());
+        let filed =
+            place.len() == 4 && place[0] == "Blog" && digits(&place[1], 4) && digits(&place[2], 2);
+        assert_eq!(filed, stream == "blogposts", "{}", path.display());
         tables += usize::from(text.contains("| Key | Value |\n| --- | --- |"));
         let body = text.split_once("\n---\n").map_or("", |(_, body)| body);
         all_raw += usize::from(body.trim_start().starts_with(RAW));

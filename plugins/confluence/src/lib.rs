@@ -149,11 +149,11 @@ impl Source for Confluence {
         let wanted = stream.wanted(&self.config);
         let mut left_out = Vec::new();
         let (records, unreadable, next) = match listing {
-            Listing::Space(_) => {
+            Listing::Space(kind) => {
                 let list: V2List = response.json()?;
                 let next = cursor::v2_next(list.next());
                 let (records, unreadable) =
-                    entries::read(list.results, |p| Ok(records::page(p, format)));
+                    entries::read(list.results, |p| Ok(records::page(p, format, kind)));
                 let records = match wanted {
                     Some(wanted) => self.with_extras(stream, records, wanted, &mut left_out)?,
                     None => records,
@@ -630,7 +630,7 @@ impl Confluence {
             let asked = |id: &str| chunk.iter().copied().find(|asked| *asked == id);
             let paginated = list.next().is_some();
             let (pages, unreadable) = entries::read(list.results, |p| {
-                let record = records::page(p, format);
+                let record = records::page(p, format, kind);
                 match record.is_complete() {
                     true => Ok(record),
                     false => Err(format!("came without its {} body", format.api_name())),

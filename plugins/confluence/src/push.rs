@@ -526,7 +526,7 @@ fn find_title<T: 'static>(
 impl Target {
     /// The record a pull would make of `page`.
     fn record(&self, page: api::Page) -> Record {
-        records::page(page, self.format)
+        records::page(page, self.format, self.kind)
     }
 
     fn space_id(&self) -> Result<String, Error> {
@@ -637,7 +637,7 @@ mod tests {
     /// The record a pull makes of the same answer.
     fn pulled(body: &str) -> Record {
         let page: api::Page = serde_json::from_str(body).unwrap();
-        records::page(page, BodyFormat::Storage)
+        records::page(page, BodyFormat::Storage, api::Kind::Page)
     }
 
     fn change(op: ChangeOp) -> Change {
@@ -1286,6 +1286,12 @@ mod tests {
         assert_eq!(record.version, expected.version("8"));
         let m: Value = serde_json::from_str(&record.metadata).unwrap();
         assert_eq!(m["labels"], json!(["a"]));
+        // Filed under Blog/ as a pulled blog post is.
+        let path = record.path.as_deref().unwrap_or_default();
+        assert!(
+            path.starts_with("Blog/") && path.ends_with("/123456"),
+            "{path}"
+        );
         // The PUT was version 8: the base's number plus one.
         let put = push_step(&t, &change);
         assert_eq!(body(put.request().unwrap())["version"]["number"], 8);

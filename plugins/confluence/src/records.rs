@@ -68,9 +68,16 @@ fn object(links: Option<Value>) -> Option<Value> {
     links.filter(Value::is_object)
 }
 
-/// A v2 page: complete when its body in `format` is present, partial (the
-/// host then fetches it) when the listing was asked without bodies.
-pub fn page(p: api::Page, format: BodyFormat) -> Record {
+/// A v2 page or blog post: complete when its body in `format` is present,
+/// partial (the host then fetches it) when the listing was asked without
+/// bodies. A blog post's path hint files it under `Blog/YYYY/MM/` by the
+/// month it was created, as Confluence's blog navigation groups them (the
+/// mirrors take a parentless record's directories from its hint).
+pub fn page(p: api::Page, format: BodyFormat, kind: api::Kind) -> Record {
+    let path = match kind {
+        api::Kind::Page => None,
+        api::Kind::BlogPost => Some(blog_path(p.created_at.as_deref(), &p.id)),
+    };
     let version = p.version;
     let metadata = Meta::new()
         .put("status", p.status)
@@ -81,15 +88,34 @@ pub fn page(p: api::Page, format: BodyFormat) -> Record {
         .put("position", p.position)
         .put("spaceId", p.space_id)
         .put("_links", links(p.links));
-    let record = Record::new(p.id, version.number.to_string())
+    let mut record = Record::new(p.id, version.number.to_string())
         .title(p.title)
         .parent(p.parent_id)
         .updated_at(version.created_at)
         .metadata_json(metadata.into_json());
+    if let Some(path) = path {
+        record = record.path(path);
+    }
     match p.body.as_ref().and_then(|b| b.get(format)) {
         Some(body) => record.content(body.as_bytes(), format.media_type()),
         None => record,
     }
+}
+
+/// `Blog/YYYY/MM/ID` from a creation time `YYYY-MM-...`; `Blog/ID` when the
+/// time is absent or not of that shape (remote text never makes a directory).
+fn blog_path(created_at: Option<&str>, id: &str) -> String {
+    let month = created_at
+        .and_then(|t| t.get(..7))
+        .filter(|ym| {
+            let (year, month) = ym.split_at(4);
+            year.bytes().all(|b| b.is_ascii_digit())
+                && month.len() == 3
+                && month.as_bytes()[0] == b'-'
+                && month[1..].bytes().all(|b| b.is_ascii_digit())
+        })
+        .map(|ym| format!("{}/{}/", &ym[..4], &ym[5..]));
+    format!("Blog/{}{id}", month.unwrap_or_default())
 }
 
 /// A v2 folder: complete, with empty content.
@@ -334,7 +360,7 @@ mod tests {
     #[test]
     fn complete_page() {
         let p: api::Page = serde_json::from_str(PAGE).unwrap();
-        let r = page(p, BodyFormat::Storage);
+        let r = page(p, BodyFormat::Storage, api::Kind::Page);
         assert_eq!(r.id, "123456");
         assert_eq!(r.version, "7");
         assert_eq!(r.title.as_deref(), Some("Runbook"));
@@ -354,6 +380,24 @@ mod tests {
         assert_eq!(m["position"], 3);
         assert_eq!(m["spaceId"], "131189");
         assert_eq!(m["_links"]["webui"], "/spaces/SD/pages/123456/Runbook");
+        assert_eq!(r.path, None, "a page's place is its parent");
+    }
+
+    #[test]
+    fn blog_posts_are_filed_by_creation_month() {
+        let p: api::Page = serde_json::from_str(PAGE).unwrap();
+        let r = page(p, BodyFormat::Storage, api::Kind::BlogPost);
+        assert_eq!(r.path.as_deref(), Some("Blog/2025/06/123456"));
+        // A time of another shape never makes directories of remote text.
+        for odd in [
+            None,
+            Some("2025"),
+            Some("../../x"),
+            Some("20a5-06-01"),
+            Some("2025/06/01"),
+        ] {
+            assert_eq!(blog_path(odd, "7"), "Blog/7", "{odd:?}");
+        }
     }
 
     #[test]
@@ -364,13 +408,17 @@ mod tests {
           "version":{"number":1,"message":"initial ideas","minorEdit":false,"authorId":"712020:d","createdAt":"2025-06-26T20:39:16.607Z","ncsStepVersion":"4"},
           "body":{},"status":"current","title":"First","id":"688129","parentId":null,
           "_links":{"editui":"/pages/resumedraft.action?draftId=688129","tinyui":"/x/AYAK"}}"#;
-        let r = page(serde_json::from_str(listed).unwrap(), BodyFormat::Storage);
+        let r = page(
+            serde_json::from_str(listed).unwrap(),
+            BodyFormat::Storage,
+            api::Kind::Page,
+        );
         assert!(!r.is_complete());
         assert_eq!(r.version, "1");
         assert_eq!(r.parent_id, None);
         // A body in the other format does not count.
         let p: api::Page = serde_json::from_str(PAGE).unwrap();
-        assert!(!page(p, BodyFormat::AtlasDocFormat).is_complete());
+        assert!(!page(p, BodyFormat::AtlasDocFormat, api::Kind::Page).is_complete());
     }
 
     #[test]
@@ -379,7 +427,7 @@ mod tests {
             r#"{"id":"9","version":{"number":2},"body":{"atlas_doc_format":{"representation":"atlas_doc_format","value":"{\"type\":\"doc\"}"}}}"#,
         )
         .unwrap();
-        let r = page(p, BodyFormat::AtlasDocFormat);
+        let r = page(p, BodyFormat::AtlasDocFormat, api::Kind::Page);
         assert_eq!(r.content.as_deref(), Some(&br#"{"type":"doc"}"#[..]));
         assert_eq!(r.content_type, "application/vnd.atlassian.adf+json");
     }
