@@ -463,6 +463,14 @@ fn new_markdown_files_become_a_child_page_and_a_blog_post() {
         "---\ntitle: \"Launch: day one\"\nstream: \"blogposts\"\n---\n\n# Launch\n\n- one\n- two\n",
     )
     .unwrap();
+    // A file without front matter beside blog posts is a blog post too.
+    let month = files
+        .values()
+        .find(|path| path.starts_with(md.join("Blog")))
+        .and_then(|path| path.parent())
+        .expect("blog posts under Blog/")
+        .to_path_buf();
+    fs::write(month.join("Retro.md"), "What went well.\n").unwrap();
     let (stdout, stderr) = push_from(&ws, &md, &[]);
     assert!(!stderr.contains("not pushed"), "{stdout}\n{stderr}");
 
@@ -483,6 +491,7 @@ fn new_markdown_files_become_a_child_page_and_a_blog_post() {
     assert_eq!(body, "<p>First <em>child</em> paragraph &amp; more.</p>");
     let post = created("Launch: day one");
     assert_eq!(post["stream"], "blogposts");
+    assert_eq!(created("Retro")["stream"], "blogposts");
     // The mirror knows them now: nothing is staged again.
     let (stdout, _) = push_from(&ws, &md, &["--dry-run"]);
     assert!(!stdout.contains("would stage"), "{stdout}");

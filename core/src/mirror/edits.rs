@@ -7,8 +7,9 @@
 //!   an **update** based on the version it was exported (or last pushed) at;
 //! - a new regular file named `Title.ext` (`ext` one the mirror gives
 //!   content files) in a record's folder is a **create** below that record,
-//!   at the mirror's root a create without parent; its title is the name as
-//!   typed, without the extension;
+//!   at the mirror's root, or in a directory of parentless records placed
+//!   by their path hints, a create without parent; its title is the name
+//!   as typed, without the extension;
 //! - a content file that is gone is a **delete**;
 //! - everything else that changed is **refused** with its reason and left
 //!   alone: symbolic links (never followed, never read), other non-regular
@@ -282,6 +283,9 @@ pub fn find_edits(dir: &Path, source: &str, max_bytes: u64) -> Result<MirrorEdit
                     continue;
                 }
                 Some(owner) => Some(owner),
+                // A directory of a path hint (Confluence's `Blog/2026/11`):
+                // no parent, in the stream of the files there.
+                None if siblings.get(folder).is_some_and(Option::is_some) => None,
                 None => {
                     edits.refused.push(refuse(
                         "a new file outside any record's folder: its parent is unknown (push its parent first, then push again)".into(),
