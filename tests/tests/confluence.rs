@@ -18,19 +18,14 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use support::confluence_streams::{decode, request_log, Logged};
+use support::confluence_streams::{
+    decode, request_log, synchost, write_config, Logged, EMAIL, SOURCE, TOKEN,
+};
 use support::{
-    assert_success, events_of, json_lines, kill9, output_text, plugin_path, str_field, toml_str,
-    u64_field, wait_while_running, FakeServer, Synchost, Workspace,
+    assert_success, events_of, json_lines, kill9, output_text, str_field, u64_field,
+    wait_while_running, FakeServer, Workspace,
 };
 
-/// The fake's basic-auth user and token, and the variables that carry them.
-const EMAIL: &str = "e2e@example.com";
-const TOKEN: &str = "c0nfluence-e2e-t0ken";
-const EMAIL_VAR: &str = "SYNCHOST_E2E_CONFLUENCE_EMAIL";
-const TOKEN_VAR: &str = "SYNCHOST_E2E_CONFLUENCE_TOKEN";
-/// The source name in every `synchost.toml` here.
-const SOURCE: &str = "docs";
 /// The content type of page and comment bodies in `storage` format.
 const STORAGE_TYPE: &str = "application/vnd.atlassian.storage+xml";
 /// Generous limit for "the run gets somewhere" on a loaded machine.
@@ -50,28 +45,6 @@ fn start_fake(args: &[&str]) -> FakeServer {
     }
     all.extend_from_slice(&["--email", EMAIL, "--token", TOKEN]);
     FakeServer::start("confluence", &all)
-}
-
-/// Writes a `synchost.toml` with one source, `docs`: the Confluence plugin
-/// reading `fake`'s space `DOCS` with basic auth; `settings` are appended to
-/// its settings table as is (e.g. `include_comments = true`).
-fn write_config(ws: &Workspace, fake: &FakeServer, settings: &str) {
-    let plugin = plugin_path("confluence");
-    ws.write_config(&format!(
-        "[sources.{SOURCE}]\nplugin = {}\n\n\
-         [sources.{SOURCE}.settings]\nbase_url = {}\nspace = \"DOCS\"\n{settings}\n\n\
-         [sources.{SOURCE}.auth]\ntype = \"basic\"\nusername_env = \"{EMAIL_VAR}\"\npassword_env = \"{TOKEN_VAR}\"\n",
-        toml_str(&plugin.display().to_string()),
-        toml_str(fake.url()),
-    ));
-}
-
-/// `synchost <args>` in `ws` with the credentials in the environment.
-fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
-    Synchost::new(ws)
-        .args(args)
-        .env(EMAIL_VAR, EMAIL)
-        .env(TOKEN_VAR, TOKEN)
 }
 
 /// `synchost pull docs --json <extra...>`, whatever its outcome.

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde_json::json;
 use support::{
-    all_bytes, assert_exit_code, assert_success, create_item, export, http, items_config,
-    json_output, output_text, plugin_path, toml_str, FakeServer, Synchost, Workspace,
+    all_bytes, assert_exit_code, assert_success, confluence_streams, create_item, export, http,
+    items_config, json_output, output_text, FakeServer, Synchost, Workspace,
 };
 
 /// What the remote holds of the two records forgotten here.
@@ -284,39 +284,21 @@ fn forgotten_records_are_nowhere_audited_by_count_and_kept_out_by_exclude() {
 /// still links stays.
 #[test]
 fn forgetting_an_attachment_removes_its_blob() {
-    const EMAIL: &str = "e2e@example.com";
-    const TOKEN: &str = "c0nfluence-e2e-t0ken";
-    let fake = FakeServer::start(
-        "confluence",
-        &[
-            "--pages",
-            "6",
-            "--folders",
-            "1",
-            "--attachments-per-page",
-            "1",
-            "--attachment-bytes",
-            "3000",
-            "--seed",
-            "5",
-            "--email",
-            EMAIL,
-            "--token",
-            TOKEN,
-        ],
-    );
+    let fake = confluence_streams::start_fake(&[
+        "--pages",
+        "6",
+        "--folders",
+        "1",
+        "--attachments-per-page",
+        "1",
+        "--attachment-bytes",
+        "3000",
+        "--seed",
+        "5",
+    ]);
     let ws = Workspace::new();
-    ws.write_config(&format!(
-        "[sources.docs]\nplugin = {}\n\n[sources.docs.settings]\nbase_url = {}\nspace = \"DOCS\"\n\n\
-         [sources.docs.auth]\ntype = \"basic\"\nusername_env = \"E2E_EMAIL\"\npassword_env = \"E2E_TOKEN\"\n",
-        toml_str(&plugin_path("confluence").display().to_string()),
-        toml_str(fake.url()),
-    ));
-    let pull = Synchost::new(&ws)
-        .args(["pull", "docs", "--page-size", "250"])
-        .env("E2E_EMAIL", EMAIL)
-        .env("E2E_TOKEN", TOKEN)
-        .output();
+    confluence_streams::write_config(&ws, &fake, "");
+    let pull = confluence_streams::synchost(&ws, &["pull", "docs", "--page-size", "250"]).output();
     assert_success(&pull);
     let blobs = || -> Vec<(String, String)> {
         let conn = rusqlite::Connection::open(ws.store_path()).expect("open the store");

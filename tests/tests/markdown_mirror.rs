@@ -12,51 +12,32 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use support::confluence_streams::{self, EMAIL, TOKEN};
 use support::{
-    assert_exit_code, assert_success, files_under, json_lines, output_text, plugin_path, toml_str,
-    FakeServer, Synchost, Workspace,
+    assert_exit_code, assert_success, files_under, json_lines, output_text, FakeServer, Synchost,
+    Workspace,
 };
 
-const EMAIL: &str = "md@example.com";
-const TOKEN: &str = "markdown-e2e-t0ken";
-const EMAIL_VAR: &str = "SYNCHOST_E2E_MD_EMAIL";
-const TOKEN_VAR: &str = "SYNCHOST_E2E_MD_TOKEN";
 const RAW: &str = "```xml confluence-storage";
 
 fn synchost<'a>(ws: &'a Workspace, args: &[&str]) -> Synchost<'a> {
-    Synchost::new(ws)
-        .args(args)
-        .env(EMAIL_VAR, EMAIL)
-        .env(TOKEN_VAR, TOKEN)
-        .shared_cache()
+    confluence_streams::synchost(ws, args).shared_cache()
 }
 
 /// A fake space with `pages` pages (one attachment each, some folders),
 /// pulled into a new workspace as source `docs`.
 fn pulled_space(pages: u32) -> (FakeServer, Workspace) {
     let pages = pages.to_string();
-    let fake = FakeServer::start(
-        "confluence",
-        &[
-            "--pages",
-            &pages,
-            "--folders",
-            "5",
-            "--attachments-per-page",
-            "1",
-            "--email",
-            EMAIL,
-            "--token",
-            TOKEN,
-        ],
-    );
+    let fake = confluence_streams::start_fake(&[
+        "--pages",
+        &pages,
+        "--folders",
+        "5",
+        "--attachments-per-page",
+        "1",
+    ]);
     let ws = Workspace::new();
-    ws.write_config(&format!(
-        "[sources.docs]\nplugin = {}\n\n[sources.docs.settings]\nbase_url = {}\nspace = \"DOCS\"\n\n\
-         [sources.docs.auth]\ntype = \"basic\"\nusername_env = \"{EMAIL_VAR}\"\npassword_env = \"{TOKEN_VAR}\"\n",
-        toml_str(&plugin_path("confluence").display().to_string()),
-        toml_str(fake.url()),
-    ));
+    confluence_streams::write_config(&ws, &fake, "");
     assert_success(&synchost(&ws, &["pull", "docs"]).output());
     (fake, ws)
 }

@@ -1,7 +1,7 @@
-//! Running the Confluence plugin end to end for `confluence_streams.rs`: the
-//! fake with basic auth, a `synchost.toml` for it, pulls, the store and the
-//! ground truth side by side, and the fake's request log (also used by
-//! `confluence.rs`).
+//! Running the Confluence plugin end to end (`confluence.rs`,
+//! `confluence_streams.rs`, `markdown_mirror.rs`, `forget.rs`): the fake
+//! with basic auth, a `synchost.toml` for it, pulls, the store and the
+//! ground truth side by side, and the fake's request log.
 
 use std::collections::BTreeMap;
 
